@@ -1,0 +1,68 @@
+# isola — one Makefile for the VMM, its tests, guests and benchmarks.
+#   make            build build/isola
+#   make check      run the whole suite (unit, unit under ASan+UBSan, guests, system)
+#   make asan       build everything with AddressSanitizer + UBSan into build/asan/
+#   make guests     build the test guests (tests/guest/)
+#   make linux      boot Debian's kernel + a busybox initramfs interactively (real KVM)
+
+CC      ?= gcc
+BUILD   ?= build
+SAN     ?=
+WARN    := -Wall -Wextra -Werror -Wshadow -Wvla
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -I. -Iinclude \
+           -MMD -MP $(SAN)
+LDFLAGS += $(SAN)
+LDLIBS  += -lpthread
+
+ifeq ($(BUILD),build/asan)
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+CFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O1
+endif
+
+LIB_SRCS  := $(wildcard lib/*.c) $(wildcard arch/x86/*.c) $(wildcard devices/*.c) \
+             $(filter-out core/main.c,$(wildcard core/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+
+.PHONY: all check asan unit guests clean linux bench format
+all: $(BUILD)/isola
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libisola.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/isola: $(BUILD)/core/main.o $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+unit: $(UNIT_BINS)
+
+asan:
+	$(MAKE) BUILD=build/asan all unit
+
+include tests/guest/guest.mk
+
+check: all unit asan guests
+	@tests/run.sh
+
+linux: all
+	@tests/system/linux_boot.sh --interactive
+
+bench: all guests
+	@bench/boot/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* Guest CPUID built from KVM_GET_SUPPORTED_CPUID (api.rst 4.46). */
+#ifndef ISOLA_ARCH_X86_CPUID_H
+#define ISOLA_ARCH_X86_CPUID_H
+
+#include <linux/kvm.h>
+
+#define CPUID_MAX_ENTRIES 256
+
+/* A struct kvm_cpuid2 with room for CPUID_MAX_ENTRIES entries. */
+struct cpuid_table {
+	struct kvm_cpuid2 header;
+	struct kvm_cpuid_entry2 entries[CPUID_MAX_ENTRIES];
+};
+
+/* Fill *table with what KVM supports (KVM_GET_SUPPORTED_CPUID on kvm_fd). */
+int cpuid_get_supported(int kvm_fd, struct cpuid_table *table);
+
+/*
+ * Adjust a copy of the supported table for vCPU cpu_index of nr_cpus:
+ * hypervisor bit, KVM signature leaves 0x40000000/1, APIC IDs (leaf 1 EBX,
+ * leaf 0xB/0x1F x2APIC ID), topology (one package, nr_cpus cores, one thread
+ * per core: leaves 1, 4, 0xB, 0x1F, 0x80000008).  Pure function of its
+ * inputs, so unit tests can feed a synthetic table.  Returns 0 or -EINVAL.
+ */
+int cpuid_setup_vcpu(struct cpuid_table *table, unsigned cpu_index, unsigned nr_cpus);
+
+/* Find an entry (index ignored for leaves without KVM_CPUID_FLAG_SIGNIFCANT_INDEX). */
+struct kvm_cpuid_entry2 *cpuid_find(struct cpuid_table *table, uint32_t function, uint32_t index);
+
+#endif

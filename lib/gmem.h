@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest memory: memfd-backed regions mapped MAP_SHARED, and the one checked
+ * way to turn a guest-physical address into a host pointer.  Never cast a GPA
+ * to a pointer: use gmem_ptr()/gmem_read()/gmem_write(), which check
+ * gpa + len for overflow and that the range lies inside a single region.
+ */
+#ifndef ISOLA_LIB_GMEM_H
+#define ISOLA_LIB_GMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GMEM_MAX_REGIONS 4
+
+struct gmem_region {
+	uint64_t gpa;       /* first guest-physical address */
+	uint64_t size;      /* bytes */
+	uint8_t *host;      /* host mapping (MAP_SHARED) */
+	uint64_t fd_offset; /* offset of this region in the memfd */
+};
+
+struct gmem {
+	int fd;             /* memfd holding all regions, -1 if none */
+	uint64_t ram_size;  /* total RAM bytes (sum of region sizes) */
+	unsigned nr_regions;
+	struct gmem_region regions[GMEM_MAX_REGIONS];
+};
+
+/*
+ * Create guest RAM of ram_size bytes laid out per arch/x86/layout.h: one
+ * region below the 32-bit MMIO hole, and the rest above 4 GiB.  Memory is not
+ * pre-faulted.  Returns 0 or -errno.
+ */
+int gmem_create(struct gmem *mem, uint64_t ram_size);
+void gmem_destroy(struct gmem *mem);
+
+/* Host pointer for [gpa, gpa+len) if it lies inside one region, else NULL. */
+void *gmem_ptr(const struct gmem *mem, uint64_t gpa, uint64_t len);
+/* Copy to/from guest memory; -EFAULT if the range is not all guest RAM. */
+int gmem_read(const struct gmem *mem, uint64_t gpa, void *dst, size_t len);
+int gmem_write(const struct gmem *mem, uint64_t gpa, const void *src, size_t len);
+/* True if [gpa, gpa+len) is inside one RAM region (len 0 is never valid). */
+int gmem_contains(const struct gmem *mem, uint64_t gpa, uint64_t len);
+/* Highest guest-physical address + 1 that is RAM below 4 GiB. */
+uint64_t gmem_low_ram_end(const struct gmem *mem);
+
+#endif
