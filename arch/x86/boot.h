@@ -52,4 +52,15 @@ int bzimage_load(struct gmem *mem, const struct e820_table *e820, const struct b
 int pvh_load(struct gmem *mem, const struct e820_table *e820, const struct boot_images *images,
 	     struct boot_entry *entry, char *err, size_t errlen);
 
+/* Helpers the two loaders share (arch/x86/boot.c); not for other callers. */
+void boot_error(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Copy the command line to LAYOUT_CMDLINE, NUL-terminated; -E2BIG if longer
+ * than max_len characters (without the NUL). */
+int boot_write_cmdline(struct gmem *mem, const char *cmdline, uint64_t max_len, char *err,
+		       size_t errlen);
+/* Copy the initrd as high as possible, page aligned, inside
+ * [kernel_end, min(addr_max + 1, low RAM end)); *gpa = where it went. */
+int boot_place_initrd(struct gmem *mem, const struct boot_images *images, uint64_t kernel_end,
+		      uint64_t addr_max, uint64_t *gpa, char *err, size_t errlen);
+
 #endif
