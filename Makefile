@@ -50,7 +50,9 @@ asan:
 
 include tests/guest/guest.mk
 
-check: all unit asan guests
+check:
+	@scripts/deps.sh
+	@$(MAKE) -j2 all unit asan guests
 	@tests/run.sh
 
 linux: all

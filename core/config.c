@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "core/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+
+void config_defaults(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->memory_bytes = CONFIG_DEFAULT_MEMORY;
+	cfg->nr_cpus = CONFIG_DEFAULT_CPUS;
+	cfg->console = CONSOLE_STDIO;
+}
+
+static int config_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int config_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int config_parse_size(const char *text, uint64_t *bytes)
+{
+	unsigned long long value;
+	unsigned shift = 20; /* a bare number is MiB, like Firecracker's mem_size_mib */
+	char *end;
+
+	if (!text || !*text || *text == '-' || *text == '+')
+		return -EINVAL;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno || end == text)
+		return errno == ERANGE ? -ERANGE : -EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't': case 'T':
+		shift = 40;
+		end++;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end == 'i' && end[-1] != '\0' && end[1] == 'B')
+		end += 2; /* "MiB" */
+	else if (*end == 'B')
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (value > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*bytes = (uint64_t)value << shift;
+	return 0;
+}
+
+static int parse_unsigned(const char *text, unsigned long max, unsigned *out)
+{
+	unsigned long value;
+	char *end;
+
+	if (!text || !*text || *text == '-' || *text == '+')
+		return -EINVAL;
+	errno = 0;
+	value = strtoul(text, &end, 10);
+	if (errno || *end || end == text)
+		return -EINVAL;
+	if (value > max)
+		return -ERANGE;
+	*out = (unsigned)value;
+	return 0;
+}
+
+static void print_run_help(void)
+{
+	printf("Usage: isola run --kernel PATH [OPTION]...\n"
+	       "Boot a virtual machine on /dev/kvm and run it until the guest powers off,\n"
+	       "resets, exits through the debug-exit port, or the timeout fires.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -k, --kernel PATH      kernel to boot: a Linux bzImage (boot protocol 2.06+)\n"
+	       "                         or an ELF with a PVH entry note (required)\n"
+	       "  -i, --initrd PATH      initial ramdisk handed to the kernel\n"
+	       "  -c, --cmdline STRING   kernel command line (default: empty)\n"
+	       "  -m, --memory SIZE      guest RAM, e.g. 512M, 2G; a bare number is MiB\n"
+	       "                         (default: 256M; min 2M; at most the host's RAM)\n"
+	       "  -n, --cpus N           number of vCPUs, 1..%d (default: 1)\n"
+	       "      --console MODE     stdio (default), none, or file:PATH for the guest's\n"
+	       "                         serial console (COM1)\n"
+	       "  -t, --timeout SECONDS  stop the guest after SECONDS (default: never)\n"
+	       "  -h, --help             show this help and exit\n"
+	       "\n"
+	       "Console: when stdin is a terminal it is put in raw mode; press Ctrl-A x to\n"
+	       "stop the VM, Ctrl-A Ctrl-A to send Ctrl-A.  Ctrl-C goes to the guest.\n"
+	       "\n"
+	       "Exit status:\n"
+	       "  0      the guest powered off (ACPI S5)\n"
+	       "  2V+1   the guest wrote V to the debug-exit port 0x%x (QEMU isa-debug-exit)\n"
+	       "  2      VMM error: bad option, unreadable file, KVM failure\n"
+	       "  4      the guest reset the machine (i8042 or port 0xcf9)\n"
+	       "  6      guest crash: triple fault or KVM internal error\n"
+	       "  8      the --timeout fired\n"
+	       "  10     stopped by SIGINT/SIGTERM or Ctrl-A x\n",
+	       CONFIG_MAX_CPUS, ISOLA_DEBUG_EXIT_PORT);
+}
+
+static int config_check_memory(struct vm_config *cfg, const char *text, char *err, size_t errlen)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	long page_size = sysconf(_SC_PAGESIZE);
+	uint64_t host = pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
+	int ret = config_parse_size(text, &cfg->memory_bytes);
+
+	if (ret)
+		return config_err(err, errlen,
+				  "--memory '%s' is not a size; use a number with an optional K, M, G or T suffix, e.g. 512M",
+				  text);
+	if (cfg->memory_bytes < LAYOUT_MIN_MEMORY)
+		return config_err(err, errlen, "--memory %s is too small; the minimum is %llu MiB",
+				  text, LAYOUT_MIN_MEMORY >> 20);
+	if (cfg->memory_bytes % 4096)
+		return config_err(err, errlen, "--memory %s is not a multiple of 4 KiB", text);
+	if (host && cfg->memory_bytes > host)
+		return config_err(err, errlen,
+				  "--memory %s is more than this host's %llu MiB of RAM; choose a smaller size",
+				  text, (unsigned long long)(host >> 20));
+	return 0;
+}
+
+static int config_set_console(struct vm_config *cfg, const char *text, char *err, size_t errlen)
+{
+	if (!strcmp(text, "stdio")) {
+		cfg->console = CONSOLE_STDIO;
+	} else if (!strcmp(text, "none")) {
+		cfg->console = CONSOLE_NONE;
+	} else if (!strncmp(text, "file:", 5) && text[5]) {
+		cfg->console = CONSOLE_FILE;
+		cfg->console_path = text + 5;
+	} else {
+		return config_err(err, errlen,
+				  "--console '%s' is not a console; use stdio, none or file:PATH", text);
+	}
+	return 0;
+}
+
+int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	static const struct option options[] = {
+		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'i'},
+		{"cmdline", required_argument, NULL, 'c'},
+		{"memory", required_argument, NULL, 'm'},
+		{"cpus", required_argument, NULL, 'n'},
+		{"console", required_argument, NULL, 'C'},
+		{"timeout", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int opt, ret;
+
+	optind = 0; /* full re-initialisation: parsing may run more than once */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":k:i:c:m:n:t:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'k':
+			cfg->kernel_path = optarg;
+			break;
+		case 'i':
+			cfg->initrd_path = optarg;
+			break;
+		case 'c':
+			cfg->cmdline = optarg;
+			break;
+		case 'm':
+			ret = config_check_memory(cfg, optarg, err, errlen);
+			if (ret)
+				return ret;
+			break;
+		case 'n':
+			if (parse_unsigned(optarg, CONFIG_MAX_CPUS, &cfg->nr_cpus) || cfg->nr_cpus == 0)
+				return config_err(err, errlen,
+						  "--cpus '%s' is out of range; use a number from 1 to %d",
+						  optarg, CONFIG_MAX_CPUS);
+			break;
+		case 'C':
+			ret = config_set_console(cfg, optarg, err, errlen);
+			if (ret)
+				return ret;
+			break;
+		case 't':
+			if (parse_unsigned(optarg, 365u * 24 * 3600, &cfg->timeout_seconds) ||
+			    cfg->timeout_seconds == 0)
+				return config_err(err, errlen,
+						  "--timeout '%s' is not a number of seconds (1 or more)",
+						  optarg);
+			break;
+		case 'h':
+			print_run_help();
+			return 1;
+		case ':':
+			return config_err(err, errlen, "option %s needs a value; see 'isola run --help'",
+					  argv[optind - 1]);
+		default:
+			return config_err(err, errlen, "unknown option '%s'; see 'isola run --help'",
+					  argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return config_err(err, errlen,
+				  "unexpected argument '%s'; options take the form --name VALUE, see 'isola run --help'",
+				  argv[optind]);
+	if (!cfg->kernel_path)
+		return config_err(err, errlen, "no kernel given; use --kernel PATH (see 'isola run --help')");
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* A VM's configuration, however it was given (flags today). */
+#ifndef ISOLA_CORE_CONFIG_H
+#define ISOLA_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_MEMORY (256ull << 20)
+#define CONFIG_DEFAULT_CPUS 1
+#define CONFIG_MAX_CPUS 255 /* xAPIC IDs 0..254; IOAPIC takes 255 */
+
+enum console_mode { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
+
+struct vm_config {
+	const char *kernel_path;
+	const char *initrd_path;
+	const char *cmdline;
+	uint64_t memory_bytes;
+	unsigned nr_cpus;
+	enum console_mode console;
+	const char *console_path; /* CONSOLE_FILE */
+	unsigned timeout_seconds; /* 0: none */
+};
+
+void config_defaults(struct vm_config *cfg);
+
+/*
+ * Parse `isola run` flags (argv[0] is "run").  Returns 0 on success, 1 if
+ * --help was printed, or -EINVAL after writing one line that says what is
+ * wrong into err.
+ */
+int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* "256M", "1G", "512" (MiB) -> bytes; -EINVAL if malformed, -ERANGE if huge. */
+int config_parse_size(const char *text, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "core/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot_cpu.h"
+#include "arch/x86/layout.h"
+#include "lib/log.h"
+
+#define IOAPIC_ID_FOR(vm) ((uint8_t)(vm)->nr_cpus) /* after the LAPIC IDs, as in the MADT */
+
+static void vm_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void vm_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+{
+	int running = -1;
+	uint64_t one = 1;
+	va_list ap;
+
+	if (!atomic_compare_exchange_strong(&vm->exit_status, &running, status))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(vm->exit_message, sizeof(vm->exit_message), fmt, ap);
+	va_end(ap);
+	if (write(vm->stop_fd, &one, sizeof(one)) < 0) {
+		/* eventfd writes fail only on counter overflow: impossible here */
+	}
+	for (unsigned i = 0; i < vm->nr_cpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+}
+
+static void vm_event_reset(void *opaque, const char *source)
+{
+	vm_request_stop(opaque, ISOLA_EXIT_RESET, "guest requested a reset (%s)", source);
+}
+
+static void vm_event_poweroff(void *opaque, const char *source)
+{
+	vm_request_stop(opaque, ISOLA_EXIT_POWEROFF, "guest powered off (%s)", source);
+}
+
+/* ---- interrupt routing ------------------------------------------------ */
+
+static int vm_deliver_msi(void *opaque, uint64_t address, uint32_t data)
+{
+	struct vm *vm = opaque;
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)address,
+		.address_hi = (uint32_t)(address >> 32),
+		.data = data,
+	};
+
+	return ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+}
+
+/* Keep KVM's GSI table in step with the IOAPIC so KVM knows which vectors
+ * are level-triggered and reports their EOI (api.rst KVM_CAP_SPLIT_IRQCHIP). */
+static void vm_update_ioapic_route(void *opaque, unsigned pin, uint64_t address, uint32_t data,
+				   bool masked)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_routing_entry *entry;
+
+	pthread_mutex_lock(&vm->routes_lock);
+	entry = &vm->routes->entries[pin];
+	entry->gsi = pin;
+	entry->type = KVM_IRQ_ROUTING_MSI;
+	entry->u.msi.address_lo = (uint32_t)address;
+	entry->u.msi.address_hi = (uint32_t)(address >> 32);
+	/* A masked pin routes nowhere: vector 0 is never level-triggered. */
+	entry->u.msi.data = masked ? 0 : data;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
+		log_warn("KVM_SET_GSI_ROUTING: %s", strerror(errno));
+	pthread_mutex_unlock(&vm->routes_lock);
+}
+
+static const struct ioapic_ops vm_ioapic_ops = {
+	.deliver_msi = vm_deliver_msi,
+	.update_route = vm_update_ioapic_route,
+};
+
+void vm_set_isa_irq(struct vm *vm, unsigned irq, bool level)
+{
+	/* ISA IRQ 0 is wired to GSI 2 (MADT interrupt source override). */
+	ioapic_set_irq(&vm->ioapic, irq == 0 ? 2 : irq, level);
+}
+
+static void vm_serial_irq(void *opaque, bool level)
+{
+	vm_set_isa_irq(opaque, ISOLA_IRQ_COM1, level);
+}
+
+static void vm_i8042_irq(void *opaque, bool level)
+{
+	vm_set_isa_irq(opaque, 1, level);
+}
+
+static void vm_serial_rx_space(void *opaque)
+{
+	struct vm *vm = opaque;
+	uint64_t one = 1;
+
+	if (write(vm->rx_space_fd, &one, sizeof(one)) < 0) {
+		/* cannot overflow */
+	}
+}
+
+static void vm_debug_exit(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+			  bool is_write)
+{
+	struct vm *vm = opaque;
+	uint32_t value = 0;
+
+	(void)offset;
+	if (!is_write)
+		return; /* reads as all-ones (bus default) */
+	memcpy(&value, data, len > 4 ? 4 : len);
+	vm_request_stop(vm, ISOLA_DEBUG_EXIT_STATUS(value),
+			"guest wrote 0x%x to the debug-exit port (exit status %d)", value,
+			ISOLA_DEBUG_EXIT_STATUS(value));
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+static int vm_open_kvm(struct vm *vm, char *err, size_t errlen)
+{
+	int version;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		int ret = -errno;
+
+		vm_err(err, errlen,
+		       "cannot open /dev/kvm: %s; load the kvm module and run as a user who may use it (group kvm or root)",
+		       strerror(errno));
+		return ret;
+	}
+	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		vm_err(err, errlen, "/dev/kvm speaks API version %d, isola needs %d", version,
+		       KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		int ret = -errno;
+
+		vm_err(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
+static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
+{
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {IOAPIC_NR_PINS}};
+
+	/* LAPICs in KVM, IOAPIC here: 24 GSIs reserved for its pins. */
+	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+		int ret = -errno;
+
+		vm_err(err, errlen, "KVM_CAP_SPLIT_IRQCHIP: %s; isola needs Linux 4.4 or newer",
+		       strerror(errno));
+		return ret;
+	}
+	vm->routes = calloc(1, sizeof(*vm->routes) +
+				       VM_MAX_GSI_ROUTES * sizeof(struct kvm_irq_routing_entry));
+	if (!vm->routes)
+		return -ENOMEM;
+	vm->routes->nr = IOAPIC_NR_PINS;
+	for (unsigned pin = 0; pin < IOAPIC_NR_PINS; pin++) {
+		vm->routes->entries[pin].gsi = pin;
+		vm->routes->entries[pin].type = KVM_IRQ_ROUTING_MSI;
+		vm->routes->entries[pin].u.msi.address_lo = (uint32_t)LAYOUT_LAPIC;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0) {
+		int ret = -errno;
+
+		vm_err(err, errlen, "KVM_SET_GSI_ROUTING: %s", strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
+static int vm_setup_memory(struct vm *vm, uint64_t bytes, char *err, size_t errlen)
+{
+	int ret = gmem_create(&vm->mem, bytes);
+
+	if (ret) {
+		vm_err(err, errlen, "cannot create %llu MiB of guest memory: %s",
+		       (unsigned long long)(bytes >> 20), strerror(-ret));
+		return ret;
+	}
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		const struct gmem_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->host,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+			ret = -errno;
+			vm_err(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int vm_setup_devices(struct vm *vm, int console_out_fd)
+{
+	int ret = 0;
+
+	vm->events = (struct platform_events){vm_event_reset, vm_event_poweroff, vm};
+	serial_init(&vm->serial, console_out_fd, vm_serial_irq, vm_serial_rx_space, vm);
+	ioapic_init(&vm->ioapic, IOAPIC_ID_FOR(vm), &vm_ioapic_ops, vm);
+	i8042_init(&vm->i8042, &vm->events, vm_i8042_irq, vm);
+	rtc_init(&vm->rtc, vm->mem.ram_size);
+	acpi_pm_init(&vm->pm, &vm->events);
+	pci_host_init(&vm->pci);
+
+	ret |= bus_register(&vm->pio, ISOLA_PORT_COM1, 8, serial_access, &vm->serial, "com1");
+	ret |= bus_register(&vm->pio, ISOLA_PORT_I8042_DATA, 5, i8042_access, &vm->i8042, "i8042");
+	ret |= bus_register(&vm->pio, ISOLA_PORT_RTC_INDEX, 2, rtc_access, &vm->rtc, "rtc");
+	ret |= bus_register(&vm->pio, ISOLA_DEBUG_EXIT_PORT, 4, vm_debug_exit, vm, "debug-exit");
+	ret |= bus_register(&vm->pio, ISOLA_PORT_PCI_CONFIG_ADDRESS, 1, pci_host_port_access,
+			    &vm->pci, "pci-address");
+	ret |= bus_register(&vm->pio, ISOLA_PORT_RESET, 1, acpi_pm_reset_access, &vm->pm,
+			    "reset-control");
+	/* 0xCFA..0xCFB are unused; CONFIG_ADDRESS takes dword accesses at 0xCF8. */
+	ret |= bus_register(&vm->pio, ISOLA_PORT_PCI_CONFIG_ADDRESS + 1, 3, pci_host_port_access,
+			    &vm->pci, "pci-address-hi");
+	ret |= bus_register(&vm->pio, ISOLA_PORT_PCI_CONFIG_DATA, 4, pci_host_port_access,
+			    &vm->pci, "pci-data");
+	ret |= bus_register(&vm->pio, ISOLA_PORT_ACPI_PM1A_EVT, 12, acpi_pm_access, &vm->pm,
+			    "acpi-pm");
+	ret |= bus_register(&vm->mmio, LAYOUT_IOAPIC, IOAPIC_MMIO_SIZE, ioapic_access, &vm->ioapic,
+			    "ioapic");
+	ret |= bus_register(&vm->mmio, LAYOUT_ECAM_START, LAYOUT_ECAM_SIZE, pci_host_ecam_access,
+			    &vm->pci, "pci-ecam");
+	return ret ? -EINVAL : 0;
+}
+
+static int vm_read_file(const char *what, const char *path, uint8_t **data, size_t *size,
+			uint64_t limit, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, ret = 0;
+	size_t done = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		vm_err(err, errlen, "%s %s: %s; check the path", what, path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		vm_err(err, errlen, "%s %s: not a regular file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > limit) {
+		vm_err(err, errlen, "%s %s is %llu MiB, larger than the guest's memory; raise --memory",
+		       what, path, (unsigned long long)st.st_size >> 20);
+		close(fd);
+		return -EFBIG;
+	}
+	*size = (size_t)st.st_size;
+	*data = malloc(*size ? *size : 1);
+	if (!*data) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (done < *size) {
+		ssize_t n = read(fd, *data + done, *size - done);
+
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			vm_err(err, errlen, "%s %s: read: %s", what, path,
+			       n < 0 ? strerror(errno) : "file shrank while reading");
+			free(*data);
+			*data = NULL;
+			break;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	return ret;
+}
+
+static int vm_load_kernel(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct boot_images images = {.cmdline = cfg->cmdline};
+	uint8_t *kernel = NULL, *initrd = NULL;
+	uint8_t *acpi;
+	size_t acpi_used;
+	struct acpi_config acpi_cfg = {.nr_cpus = vm->nr_cpus};
+	int ret;
+
+	acpi = gmem_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
+	if (!acpi)
+		return -ENOMEM;
+	ret = acpi_build(acpi, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &acpi_cfg, &acpi_used);
+	if (ret) {
+		vm_err(err, errlen, "cannot build ACPI tables: %s", strerror(-ret));
+		return ret;
+	}
+	images.rsdp_gpa = LAYOUT_ACPI_START;
+
+	ret = vm_read_file("kernel", cfg->kernel_path, &kernel, &images.kernel_size,
+			   vm->mem.ram_size, err, errlen);
+	if (ret)
+		return ret;
+	images.kernel = kernel;
+	if (cfg->initrd_path) {
+		ret = vm_read_file("initrd", cfg->initrd_path, &initrd, &images.initrd_size,
+				   vm->mem.ram_size, err, errlen);
+		if (ret)
+			goto out;
+		images.initrd = initrd;
+	}
+	ret = boot_load(&vm->mem, &vm->e820, &images, &vm->entry, err, errlen);
+	if (ret)
+		goto out;
+	ret = boot_cpu_write_tables(&vm->mem, &vm->entry);
+	if (ret)
+		vm_err(err, errlen, "cannot write boot page tables: %s", strerror(-ret));
+out:
+	free(kernel);
+	free(initrd);
+	return ret;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, char *err,
+	      size_t errlen)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->rx_space_fd = -1;
+	vm->mem.fd = -1;
+	for (unsigned i = 0; i < VM_MAX_CPUS; i++)
+		vm->vcpus[i].fd = -1;
+	atomic_init(&vm->exit_status, -1);
+	pthread_mutex_init(&vm->routes_lock, NULL);
+	vm->nr_cpus = cfg->nr_cpus;
+	vm->console_out_fd = console_out_fd;
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->rx_space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0 || vm->rx_space_fd < 0) {
+		vm_err(err, errlen, "eventfd: %s", strerror(errno));
+		return -errno;
+	}
+	ret = vm_open_kvm(vm, err, errlen);
+	if (ret)
+		return ret;
+	ret = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (ret > 0 && cfg->nr_cpus > (unsigned)ret) {
+		vm_err(err, errlen, "--cpus %u is more than this host's KVM allows (%d)",
+		       cfg->nr_cpus, ret);
+		return -EINVAL;
+	}
+	ret = vm_setup_irqchip(vm, err, errlen);
+	if (ret)
+		return ret;
+	ret = vm_setup_memory(vm, cfg->memory_bytes, err, errlen);
+	if (ret)
+		return ret;
+	ret = e820_build(&vm->e820, vm->mem.ram_size);
+	if (ret) {
+		vm_err(err, errlen, "cannot build the e820 map: %s", strerror(-ret));
+		return ret;
+	}
+	ret = vm_setup_devices(vm, console_out_fd);
+	if (ret) {
+		vm_err(err, errlen, "device address ranges overlap (isola bug)");
+		return ret;
+	}
+	ret = vm_load_kernel(vm, cfg, err, errlen);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < vm->nr_cpus; i++) {
+		ret = vcpu_create(vm, i);
+		if (ret) {
+			vm_err(err, errlen, "cannot create vCPU %u: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	ret = vcpu_setup_boot(&vm->vcpus[0]);
+	if (ret)
+		vm_err(err, errlen, "cannot set the boot vCPU's registers: %s", strerror(-ret));
+	return ret;
+}
+
+int vm_start(struct vm *vm, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < vm->nr_cpus; i++) {
+		int ret = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+
+		if (ret) {
+			vm_err(err, errlen, "cannot start vCPU thread %u: %s", i, strerror(ret));
+			vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "cannot start vCPU threads");
+			return -ret;
+		}
+		vm->vcpus[i].thread_started = true;
+	}
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_cpus; i++) {
+		if (vm->vcpus[i].thread_started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+		vcpu_destroy(&vm->vcpus[i]);
+	}
+	if (vm->routes) {
+		serial_destroy(&vm->serial);
+		ioapic_destroy(&vm->ioapic);
+		i8042_destroy(&vm->i8042);
+		rtc_destroy(&vm->rtc);
+		acpi_pm_destroy(&vm->pm);
+		pci_host_destroy(&vm->pci);
+	}
+	free(vm->routes);
+	vm->routes = NULL;
+	gmem_destroy(&vm->mem);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	if (vm->rx_space_fd >= 0)
+		close(vm->rx_space_fd);
+	pthread_mutex_destroy(&vm->routes_lock);
+	vm->vm_fd = vm->kvm_fd = vm->stop_fd = vm->rx_space_fd = -1;
+}

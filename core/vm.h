@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM object: KVM handles, guest memory, vCPUs, the x86 platform devices
+ * and the I/O buses.  All mutable state of a VM lives here.
+ */
+#ifndef ISOLA_CORE_VM_H
+#define ISOLA_CORE_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "arch/x86/acpi_pm.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/i8042.h"
+#include "arch/x86/ioapic.h"
+#include "arch/x86/platform_events.h"
+#include "arch/x86/rtc.h"
+#include "arch/x86/serial.h"
+#include "core/bus.h"
+#include "isola/abi.h"
+#include "core/config.h"
+#include "devices/pci.h"
+#include "lib/gmem.h"
+
+#define VM_MAX_CPUS CONFIG_MAX_CPUS
+#define VM_MAX_GSI_ROUTES 1024
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool thread_started;
+	uint64_t exits;
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	struct gmem mem;
+	struct e820_table e820;
+	struct boot_entry entry;
+	unsigned nr_cpus;
+	struct vcpu vcpus[VM_MAX_CPUS];
+
+	struct bus pio;
+	struct bus mmio;
+	struct platform_events events;
+	struct serial8250 serial;
+	struct ioapic ioapic;
+	struct i8042 i8042;
+	struct rtc rtc;
+	struct acpi_pm pm;
+	struct pci_host pci;
+
+	pthread_mutex_t routes_lock;
+	struct kvm_irq_routing *routes;
+
+	/* Stopping: the first reason wins; main waits on stop_fd. */
+	atomic_int exit_status; /* -1 while running */
+	char exit_message[512];
+	int stop_fd; /* eventfd, readable once the VM must stop */
+	int console_out_fd;
+	int rx_space_fd; /* eventfd: the UART's RX FIFO has room again */
+};
+
+/* Create the VM: open /dev/kvm, memory, irqchip, devices, load the kernel.
+ * On error returns -errno and writes one sentence into err. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, char *err,
+	      size_t errlen);
+/* Start the vCPU threads. */
+int vm_start(struct vm *vm, char *err, size_t errlen);
+/* Record why the VM stops (first call wins) and kick every vCPU. */
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Join vCPU threads and free everything (safe on a partly created VM). */
+void vm_destroy(struct vm *vm);
+/* Drive an ISA interrupt line through the IOAPIC. */
+void vm_set_isa_irq(struct vm *vm, unsigned irq, bool level);
+
+/* vcpu.c */
+int vcpu_create(struct vm *vm, unsigned index);
+int vcpu_setup_boot(struct vcpu *vcpu);
+void *vcpu_thread(void *arg);
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_destroy(struct vcpu *vcpu);
+
+#endif

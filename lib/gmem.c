@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "lib/gmem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+
+static int gmem_map_region(struct gmem *mem, uint64_t gpa, uint64_t size, uint64_t fd_offset)
+{
+	struct gmem_region *region;
+	void *host;
+
+	if (mem->nr_regions >= GMEM_MAX_REGIONS)
+		return -ENOSPC;
+	/* MAP_SHARED: device servers map the same memfd (vhost-user SET_MEM_TABLE).
+	 * MAP_NORESERVE + no MAP_POPULATE: pages are faulted in only when touched. */
+	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mem->fd,
+		    (off_t)fd_offset);
+	if (host == MAP_FAILED)
+		return -errno;
+	/* Guest RAM must never end up in a core dump of the VMM. */
+	madvise(host, size, MADV_DONTDUMP);
+	region = &mem->regions[mem->nr_regions++];
+	region->gpa = gpa;
+	region->size = size;
+	region->host = host;
+	region->fd_offset = fd_offset;
+	return 0;
+}
+
+int gmem_create(struct gmem *mem, uint64_t ram_size)
+{
+	uint64_t low_size, high_size;
+	int ret;
+
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+	if (ram_size < LAYOUT_MIN_MEMORY || ram_size % 4096)
+		return -EINVAL;
+	low_size = ram_size < LAYOUT_MMIO_HOLE_START ? ram_size : LAYOUT_MMIO_HOLE_START;
+	high_size = ram_size - low_size;
+
+	mem->fd = memfd_create("isola-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mem->fd < 0)
+		return -errno;
+	if (ftruncate(mem->fd, (off_t)ram_size) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	/* The size never changes while device servers map it. */
+	fcntl(mem->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	ret = gmem_map_region(mem, 0, low_size, 0);
+	if (ret)
+		goto fail;
+	if (high_size) {
+		ret = gmem_map_region(mem, LAYOUT_HIGH_RAM_START, high_size, low_size);
+		if (ret)
+			goto fail;
+	}
+	mem->ram_size = ram_size;
+	return 0;
+fail:
+	gmem_destroy(mem);
+	return ret;
+}
+
+void gmem_destroy(struct gmem *mem)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++)
+		munmap(mem->regions[i].host, mem->regions[i].size);
+	mem->nr_regions = 0;
+	if (mem->fd >= 0)
+		close(mem->fd);
+	mem->fd = -1;
+}
+
+void *gmem_ptr(const struct gmem *mem, uint64_t gpa, uint64_t len)
+{
+	if (len == 0 || gpa + len < gpa)
+		return NULL;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct gmem_region *r = &mem->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size && len <= r->size - (gpa - r->gpa))
+			return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int gmem_contains(const struct gmem *mem, uint64_t gpa, uint64_t len)
+{
+	return gmem_ptr(mem, gpa, len) != NULL;
+}
+
+int gmem_read(const struct gmem *mem, uint64_t gpa, void *dst, size_t len)
+{
+	void *src = gmem_ptr(mem, gpa, len);
+
+	if (!src)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+int gmem_write(const struct gmem *mem, uint64_t gpa, const void *src, size_t len)
+{
+	void *dst = gmem_ptr(mem, gpa, len);
+
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+uint64_t gmem_low_ram_end(const struct gmem *mem)
+{
+	return mem->nr_regions ? mem->regions[0].gpa + mem->regions[0].size : 0;
+}

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Install the Debian 12 packages isola needs to build and test, only those
+# missing.  Needs root (or sudo) when something is missing.
+set -eu
+PACKAGES=(
+	build-essential clang gcc make binutils    # compilers; clang for libFuzzer
+	libcmocka-dev liburing-dev libseccomp-dev libjson-c-dev
+	qemu-system-x86 qemu-utils                 # side-by-side benchmark, interop peer
+	busybox-static cpio linux-image-cloud-amd64 # Linux boot test
+	fio acpica-tools time procps iproute2
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+echo "isola: installing missing packages: ${missing[*]}"
+SUDO=
+if [[ $(id -u) != 0 ]]; then
+	command -v sudo >/dev/null || { echo "isola: run as root to install: ${missing[*]}" >&2; exit 1; }
+	SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,105 @@
+#!/bin/bash
+# The whole test suite: unit tests (plain and under ASan+UBSan), test guests
+# (tests/guest/cases.list, plain and ASan builds of the VMM), and system
+# tests (tests/system/*.sh).  Prints one line per test and ends with
+# "N passed, N failed, N skipped".  Exit status 0 only if nothing failed.
+#   tests/run.sh [FILTER]    run only tests whose name contains FILTER
+set -u
+cd "$(dirname "$0")/.."
+export ISOLA_ROOT=$PWD
+FILTER=${1:-}
+PASSED=0 FAILED=0 SKIPPED=0
+FAILED_NAMES=()
+LOGDIR=$(mktemp -d /tmp/isola-tests.XXXXXX)
+trap 'rm -rf "$LOGDIR"' EXIT
+
+selected() { [[ -z $FILTER || $1 == *"$FILTER"* ]]; }
+
+# record NAME STATUS LOG  (status 0 pass, 77 skip, else fail)
+record() {
+	local name=$1 status=$2 log=$3
+	if [[ $status == 0 ]]; then
+		PASSED=$((PASSED + 1)); echo "PASS: $name"
+	elif [[ $status == 77 ]]; then
+		SKIPPED=$((SKIPPED + 1))
+		echo "SKIP: $name: $(grep -m1 -o 'SKIP: .*' "$log" | sed 's/^SKIP: //')"
+	else
+		FAILED=$((FAILED + 1)); FAILED_NAMES+=("$name"); echo "FAIL: $name (status $status)"
+		sed 's/^/    | /' "$log" | tail -40
+	fi
+}
+
+run_unit() {
+	local bin=$1 name=$2 log="$LOGDIR/unit.log"
+	selected "$name" || return 0
+	timeout 300 "$bin" >"$log" 2>&1
+	local st=$?
+	# a cmocka binary whose every test skipped is a skip
+	if [[ $st == 0 ]] && grep -q '\[  SKIPPED \]' "$log" && ! grep -q '\[  PASSED  \] [1-9]' "$log"; then
+		st=77
+	fi
+	record "$name" "$st" "$log"
+}
+
+for bin in build/tests/unit/test_*; do
+	[[ -x $bin ]] && run_unit "$bin" "unit/$(basename "$bin")"
+done
+for bin in build/asan/tests/unit/test_*; do
+	[[ -x $bin ]] && run_unit "$bin" "unit-asan/$(basename "$bin")"
+done
+
+# Guest cases: NAME | STATUS | STDERR_REGEX | ISOLA ARGS (see tests/guest/cases.list)
+source tests/lib.sh
+run_guest_case() {
+	local variant=$1 isola=$2 name=$3 want=$4 regex=$5 args=$6
+	local log="$LOGDIR/guest.log" console="$LOGDIR/console.txt"
+	selected "$variant/$name" || return 0
+	# shellcheck disable=SC2086
+	eval "set -- $args"
+	timeout 180 "$isola" run --console "file:$console" --timeout 120 "$@" </dev/null >"$log.out" 2>"$log.err"
+	local got=$?
+	{ echo "isola exit status $got (want $want)"; echo "--- console"; head -c 20000 "$console" 2>/dev/null; echo "--- stderr"; cat "$log.err"; } >"$log"
+	local st=0
+	[[ $got == "$want" ]] || st=1
+	if [[ -n $regex ]] && ! grep -Eq "$regex" "$log.err"; then
+		echo "stderr does not match /$regex/" >>"$log"; st=1
+	fi
+	if grep -q '^FAIL' "$console" 2>/dev/null; then
+		echo "guest printed FAIL" >>"$log"; st=1
+	fi
+	if [[ -n $ISOLA_ASAN_LOG ]] && grep -q 'Sanitizer' "$log.err"; then
+		echo "sanitizer report" >>"$log"; st=1
+	fi
+	record "$variant/$name" "$st" "$log"
+}
+run_cases() {
+	local variant=$1 isola=$2 file=$3
+	[[ -f $file ]] || return 0
+	while IFS='|' read -r name want regex args; do
+		name=$(echo "$name" | xargs)
+		[[ -z $name || $name == \#* ]] && continue
+		want=$(echo "$want" | xargs); regex=$(echo "$regex" | sed 's/^ *//;s/ *$//')
+		run_guest_case "$variant" "$isola" "$name" "$want" "$regex" "$args"
+	done <"$file"
+}
+ISOLA_ASAN_LOG=
+run_cases guest build/isola tests/guest/cases.list
+run_cases hostile build/isola tests/guest/hostile/cases.list
+if [[ -x build/asan/isola ]]; then
+	ISOLA_ASAN_LOG=1
+	run_cases guest-asan build/asan/isola tests/guest/cases.list
+	run_cases hostile-asan build/asan/isola tests/guest/hostile/cases.list
+fi
+
+for script in tests/system/*.sh; do
+	[[ -f $script ]] || continue
+	name="system/$(basename "$script" .sh)"
+	selected "$name" || continue
+	timeout 900 bash "$script" >"$LOGDIR/system.log" 2>&1 </dev/null
+	record "$name" $? "$LOGDIR/system.log"
+done
+
+echo
+if ((FAILED)); then echo "failed: ${FAILED_NAMES[*]}"; fi
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+((FAILED == 0))
