@@ -67,10 +67,13 @@ int config_parse_size(const char *text, uint64_t *bytes)
 	default:
 		return -EINVAL;
 	}
-	if (*end == 'i' && end[-1] != '\0' && end[1] == 'B')
-		end += 2; /* "MiB" */
-	else if (*end == 'B')
-		end++;
+	/* "512M", "512MB" and "512MiB" all mean MiB. */
+	if (shift != 20 || end[-1] == 'M' || end[-1] == 'm') {
+		if (end[0] == 'i' && end[1] == 'B' && (end[-1] < '0' || end[-1] > '9'))
+			end += 2;
+		else if (end[0] == 'B' && (end[-1] < '0' || end[-1] > '9'))
+			end++;
+	}
 	if (*end)
 		return -EINVAL;
 	if (value > (UINT64_MAX >> shift))

@@ -141,6 +141,16 @@ static void vm_debug_exit(void *opaque, uint64_t offset, uint8_t *data, uint32_t
 			ISOLA_DEBUG_EXIT_STATUS(value));
 }
 
+static void vm_pci_ports(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct vm *vm = opaque;
+
+	if (offset == ISOLA_PORT_RESET - ISOLA_PORT_PCI_CONFIG_ADDRESS && len == 1)
+		acpi_pm_reset_access(&vm->pm, 0, data, len, is_write);
+	else
+		pci_host_port_access(&vm->pci, offset, data, len, is_write);
+}
+
 /* ---- creation --------------------------------------------------------- */
 
 static int vm_open_kvm(struct vm *vm, char *err, size_t errlen)
@@ -241,20 +251,15 @@ static int vm_setup_devices(struct vm *vm, int console_out_fd)
 	rtc_init(&vm->rtc, vm->mem.ram_size);
 	acpi_pm_init(&vm->pm, &vm->events);
 	pci_host_init(&vm->pci);
+	vm->devices_ready = true;
 
 	ret |= bus_register(&vm->pio, ISOLA_PORT_COM1, 8, serial_access, &vm->serial, "com1");
 	ret |= bus_register(&vm->pio, ISOLA_PORT_I8042_DATA, 5, i8042_access, &vm->i8042, "i8042");
 	ret |= bus_register(&vm->pio, ISOLA_PORT_RTC_INDEX, 2, rtc_access, &vm->rtc, "rtc");
 	ret |= bus_register(&vm->pio, ISOLA_DEBUG_EXIT_PORT, 4, vm_debug_exit, vm, "debug-exit");
-	ret |= bus_register(&vm->pio, ISOLA_PORT_PCI_CONFIG_ADDRESS, 1, pci_host_port_access,
-			    &vm->pci, "pci-address");
-	ret |= bus_register(&vm->pio, ISOLA_PORT_RESET, 1, acpi_pm_reset_access, &vm->pm,
-			    "reset-control");
-	/* 0xCFA..0xCFB are unused; CONFIG_ADDRESS takes dword accesses at 0xCF8. */
-	ret |= bus_register(&vm->pio, ISOLA_PORT_PCI_CONFIG_ADDRESS + 1, 3, pci_host_port_access,
-			    &vm->pci, "pci-address-hi");
-	ret |= bus_register(&vm->pio, ISOLA_PORT_PCI_CONFIG_DATA, 4, pci_host_port_access,
-			    &vm->pci, "pci-data");
+	/* 0xCF8..0xCFF: PCI configuration mechanism #1, with the reset control
+	 * register at 0xCF9 in the middle of CONFIG_ADDRESS, as on a PC. */
+	ret |= bus_register(&vm->pio, ISOLA_PORT_PCI_CONFIG_ADDRESS, 8, vm_pci_ports, vm, "pci-config");
 	ret |= bus_register(&vm->pio, ISOLA_PORT_ACPI_PM1A_EVT, 12, acpi_pm_access, &vm->pm,
 			    "acpi-pm");
 	ret |= bus_register(&vm->mmio, LAYOUT_IOAPIC, IOAPIC_MMIO_SIZE, ioapic_access, &vm->ioapic,
@@ -437,7 +442,7 @@ void vm_destroy(struct vm *vm)
 			pthread_join(vm->vcpus[i].thread, NULL);
 		vcpu_destroy(&vm->vcpus[i]);
 	}
-	if (vm->routes) {
+	if (vm->devices_ready) {
 		serial_destroy(&vm->serial);
 		ioapic_destroy(&vm->ioapic);
 		i8042_destroy(&vm->i8042);

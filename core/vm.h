@@ -61,6 +61,7 @@ struct vm {
 	struct rtc rtc;
 	struct acpi_pm pm;
 	struct pci_host pci;
+	bool devices_ready;
 
 	pthread_mutex_t routes_lock;
 	struct kvm_irq_routing *routes;
