@@ -84,11 +84,17 @@ void idt_set_handler(unsigned vector, idt_handler_fn fn)
 }
 
 void idt_dispatch(struct idt_frame *frame);
+void ring3_trap(struct idt_frame *frame);
+
 void idt_dispatch(struct idt_frame *frame)
 {
 	idt_handler_fn fn = idt_handlers[frame->vector & 0xff];
 	uint64_t cr2;
 
+	if ((frame->cs & 3) == 3 && frame->vector < 32) {
+		ring3_trap(frame); /* does not return */
+		return;
+	}
 	if (fn) {
 		fn(frame);
 		return;

@@ -193,6 +193,12 @@ void idt_set_handler(unsigned vector, idt_handler_fn fn);
  * not work in ring 3 here; memory (all identity-mapped, user-accessible) does.
  */
 uint64_t run_in_ring3(uint64_t (*fn)(uint64_t), uint64_t arg);
+/*
+ * Any other exception in ring 3 ends the run: run_in_ring3() returns
+ * RING3_FAULTED and ring3_fault() gives the exception frame (else NULL).
+ */
+#define RING3_FAULTED (~0ull)
+const struct idt_frame *ring3_fault(void);
 
 /* ---- lapic.c / ioapic.c / msi: interrupt controllers ---- */
 #define LAPIC_ID 0x020
@@ -249,6 +255,14 @@ typedef void (*smp_ap_fn)(unsigned index, uint32_t apic_id);
  */
 unsigned smp_start_aps(const uint32_t *apic_ids, unsigned count, smp_ap_fn fn);
 #define SMP_MAX_CPUS 64
+
+/* ---- bootcheck.c: boot-protocol checks shared by pvh and bootparams ---- */
+void bootcheck_memmap(const struct boot_info *info);
+/* initrd_size=, inside RAM, below addr_max (0: no limit), pattern (i*131+7). */
+void bootcheck_initrd(const struct boot_info *info, uint64_t addr_max);
+/* Printed; NUL within limit; cmdline_len= and cmdline_end conventions. */
+void bootcheck_cmdline(const struct boot_info *info, uint64_t limit);
+void bootcheck_rsdp(const struct boot_info *info, uint64_t rsdp);
 
 /* ---- misc ---- */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
