@@ -35,47 +35,30 @@ static int config_err(char *err, size_t errlen, const char *fmt, ...)
 
 int config_parse_size(const char *text, uint64_t *bytes)
 {
+	static const char suffixes[] = "KMGT";
 	unsigned long long value;
 	unsigned shift = 20; /* a bare number is MiB, like Firecracker's mem_size_mib */
+	const char *unit;
 	char *end;
 
-	if (!text || !*text || *text == '-' || *text == '+')
+	if (!text || *text < '0' || *text > '9')
 		return -EINVAL;
 	errno = 0;
 	value = strtoull(text, &end, 10);
-	if (errno || end == text)
-		return errno == ERANGE ? -ERANGE : -EINVAL;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		shift = 10;
+	if (errno)
+		return -ERANGE;
+	if (*end) {
+		/* "512M", "512MB" and "512MiB" all mean MiB. */
+		unit = strchr(suffixes, *end & ~0x20);
+		if (!unit || !(*end & ~0x20))
+			return -EINVAL;
+		shift = 10 * (unsigned)(unit - suffixes + 1);
 		end++;
-		break;
-	case 'm': case 'M':
-		shift = 20;
-		end++;
-		break;
-	case 'g': case 'G':
-		shift = 30;
-		end++;
-		break;
-	case 't': case 'T':
-		shift = 40;
-		end++;
-		break;
-	default:
-		return -EINVAL;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+		if (*end)
+			return -EINVAL;
 	}
-	/* "512M", "512MB" and "512MiB" all mean MiB. */
-	if (shift != 20 || end[-1] == 'M' || end[-1] == 'm') {
-		if (end[0] == 'i' && end[1] == 'B' && (end[-1] < '0' || end[-1] > '9'))
-			end += 2;
-		else if (end[0] == 'B' && (end[-1] < '0' || end[-1] > '9'))
-			end++;
-	}
-	if (*end)
-		return -EINVAL;
 	if (value > (UINT64_MAX >> shift))
 		return -ERANGE;
 	*bytes = (uint64_t)value << shift;
