@@ -23,6 +23,12 @@ struct acpi_config {
 int acpi_build(uint8_t *buf, size_t bufsize, uint64_t base_gpa, const struct acpi_config *cfg,
 	       size_t *used);
 
+/*
+ * The IOAPIC's ID in the MADT: nr_cpus, so it never equals a LAPIC ID
+ * (0..nr_cpus-1).  The IOAPIC model reports it in its ID register.
+ */
+uint8_t acpi_ioapic_id(unsigned nr_cpus);
+
 /* Sum of bytes mod 256 (a table is valid when this is 0). */
 uint8_t acpi_checksum(const void *data, size_t len);
 
