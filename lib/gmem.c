@@ -69,10 +69,38 @@ fail:
 	return ret;
 }
 
+void gmem_init_empty(struct gmem *mem)
+{
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+}
+
+int gmem_add_region(struct gmem *mem, uint64_t gpa, uint64_t size, uint8_t *host)
+{
+	struct gmem_region *region;
+
+	if (!size || !host || gpa + size < gpa)
+		return -EINVAL;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct gmem_region *r = &mem->regions[i];
+
+		if (gpa < r->gpa + r->size && r->gpa < gpa + size)
+			return -EINVAL;
+	}
+	if (mem->nr_regions >= GMEM_MAX_REGIONS)
+		return -ENOSPC;
+	region = &mem->regions[mem->nr_regions++];
+	*region = (struct gmem_region){.gpa = gpa, .size = size, .host = host, .fd_offset = 0};
+	region->borrowed = 1;
+	mem->ram_size += size;
+	return 0;
+}
+
 void gmem_destroy(struct gmem *mem)
 {
 	for (unsigned i = 0; i < mem->nr_regions; i++)
-		munmap(mem->regions[i].host, mem->regions[i].size);
+		if (!mem->regions[i].borrowed)
+			munmap(mem->regions[i].host, mem->regions[i].size);
 	mem->nr_regions = 0;
 	if (mem->fd >= 0)
 		close(mem->fd);

@@ -11,13 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GMEM_MAX_REGIONS 4
+#define GMEM_MAX_REGIONS 8 /* vhost-user VHOST_MEMORY_BASELINE_NREGIONS */
 
 struct gmem_region {
 	uint64_t gpa;       /* first guest-physical address */
 	uint64_t size;      /* bytes */
 	uint8_t *host;      /* host mapping (MAP_SHARED) */
 	uint64_t fd_offset; /* offset of this region in the memfd */
+	int borrowed;       /* mapping owned by the caller (gmem_add_region) */
 };
 
 struct gmem {
@@ -34,6 +35,12 @@ struct gmem {
  */
 int gmem_create(struct gmem *mem, uint64_t ram_size);
 void gmem_destroy(struct gmem *mem);
+/* Start an empty map (fd -1, no regions), for a process that maps memory it
+ * was given (a vhost-user backend's SET_MEM_TABLE). */
+void gmem_init_empty(struct gmem *mem);
+/* Add an already-mapped region; the caller keeps ownership of the mapping.
+ * Returns 0, -ENOSPC, or -EINVAL (empty, overflowing or overlapping). */
+int gmem_add_region(struct gmem *mem, uint64_t gpa, uint64_t size, uint8_t *host);
 
 /* Host pointer for [gpa, gpa+len) if it lies inside one region, else NULL. */
 void *gmem_ptr(const struct gmem *mem, uint64_t gpa, uint64_t len);
