@@ -97,17 +97,14 @@ int boot_write_cmdline(struct gmem *mem, const char *cmdline, uint64_t max_len, 
 	len = strnlen(cmdline, (size_t)limit + 1);
 	if (len > limit) {
 		boot_error(err, errlen,
-			   "kernel command line is longer than the %llu characters this kernel accepts "
-			   "(cmdline_size); shorten --cmdline",
+			   "kernel command line is longer than the %llu characters this kernel accepts; "
+			   "shorten --cmdline",
 			   (unsigned long long)limit);
 		return -E2BIG;
 	}
-	if (gmem_write(mem, LAYOUT_CMDLINE, cmdline, len) < 0 && len) {
-		boot_error(err, errlen, "guest memory has no room for the command line at 0x%llx",
-			   (unsigned long long)LAYOUT_CMDLINE);
-		return -ENOMEM;
-	}
-	if (gmem_write(mem, LAYOUT_CMDLINE + len, "", 1) < 0) {
+	/* gmem_write() refuses empty ranges: only the NUL for an empty line. */
+	if ((len && gmem_write(mem, LAYOUT_CMDLINE, cmdline, len) < 0) ||
+	    gmem_write(mem, LAYOUT_CMDLINE + len, "", 1) < 0) {
 		boot_error(err, errlen, "guest memory has no room for the command line at 0x%llx",
 			   (unsigned long long)LAYOUT_CMDLINE);
 		return -ENOMEM;
