@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Helpers shared by the hostile guests (tests/guest/hostile/README.md).
- * Header-only on purpose: guest.mk builds every hostile/*.c into its own
+ * Header-only on purpose: guest.mk builds every .c in this folder into its own
  * guest, so a helper .c here would become a guest.  Everything is static.
  */
 #ifndef GUEST_HOSTILE_H
@@ -15,15 +15,15 @@
 
 /* ---- faults on privileged instructions: count and skip them ---------- */
 
-static volatile unsigned hostile_faults;
-static volatile uint64_t hostile_last_fault_vector;
+static volatile unsigned hostile_faults __attribute__((unused));
+static volatile uint64_t hostile_last_fault_vector __attribute__((unused));
 
 /*
  * #GP/#UD handler for RDMSR (0f 32), WRMSR (0f 30) and CPUID (0f a2): count
  * the fault and resume after the 2-byte instruction.  Anything else is a
  * real bug in the guest: abort with a FAIL line.
  */
-static void hostile_skip_fault(struct idt_frame *frame)
+static inline void hostile_skip_fault(struct idt_frame *frame)
 {
 	const uint8_t *insn = (const uint8_t *)frame->rip;
 
@@ -74,7 +74,7 @@ static inline void hostile_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t r[4])
 
 /* ---- a small deterministic PRNG (xorshift64*) ------------------------ */
 
-static uint64_t hostile_rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t hostile_rng_state __attribute__((unused)) = 0x9e3779b97f4a7c15ull;
 
 static inline uint64_t hostile_rand(void)
 {
