@@ -4,6 +4,7 @@
 #define ISOLA_ARCH_X86_CPUID_H
 
 #include <linux/kvm.h>
+#include <stdint.h>
 
 #define CPUID_MAX_ENTRIES 256
 
@@ -20,8 +21,9 @@ int cpuid_get_supported(int kvm_fd, struct cpuid_table *table);
  * Adjust a copy of the supported table for vCPU cpu_index of nr_cpus:
  * hypervisor bit, KVM signature leaves 0x40000000/1, APIC IDs (leaf 1 EBX,
  * leaf 0xB/0x1F x2APIC ID), topology (one package, nr_cpus cores, one thread
- * per core: leaves 1, 4, 0xB, 0x1F, 0x80000008).  Pure function of its
- * inputs, so unit tests can feed a synthetic table.  Returns 0 or -EINVAL.
+ * per core: leaves 1, 4, 0xB, 0x1F, 0x80000008, and on AMD 0x8000001D/1E).
+ * Pure function of its inputs, so unit tests can feed a synthetic table.
+ * Returns 0, -EINVAL (bad arguments) or -ENOSPC (no room for added leaves).
  */
 int cpuid_setup_vcpu(struct cpuid_table *table, unsigned cpu_index, unsigned nr_cpus);
 
