@@ -94,10 +94,22 @@ static void boot_from_zero_page(const struct boot_params *zp)
 		boot_add_mem(zp->e820_table[i].addr, zp->e820_table[i].size, zp->e820_table[i].type);
 }
 
+/*
+ * Mask both 8259 PICs (OCW1): firmware may have left them programmed with
+ * vectors that alias CPU exceptions (IRQ 0 -> vector 8); guests use the
+ * IOAPIC and LAPIC only.
+ */
+static void boot_mask_pic(void)
+{
+	io_out8(0x21, 0xff);
+	io_out8(0xa1, 0xff);
+}
+
 void kit_boot(uint32_t protocol, uint64_t params)
 {
 	int rc;
 
+	boot_mask_pic();
 	serial_init();
 	idt_install();
 	boot_info.protocol = (enum boot_protocol)protocol;
