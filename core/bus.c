@@ -21,21 +21,52 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t size, bus_access_fn ac
 	return 0;
 }
 
+int bus_find(const struct bus *bus, const void *opaque)
+{
+	for (unsigned i = 0; i < bus->nr_ranges; i++)
+		if (bus->ranges[i].opaque == opaque)
+			return (int)i;
+	return -ENOENT;
+}
+
+int bus_move(struct bus *bus, unsigned id, uint64_t new_base, uint64_t new_size)
+{
+	struct bus_range *range;
+
+	if (id >= bus->nr_ranges || new_base + new_size < new_base)
+		return -EINVAL;
+	for (unsigned i = 0; i < bus->nr_ranges; i++) {
+		const struct bus_range *r = &bus->ranges[i];
+		uint64_t base = __atomic_load_n(&r->base, __ATOMIC_ACQUIRE);
+		uint64_t size = __atomic_load_n(&r->size, __ATOMIC_ACQUIRE);
+
+		if (i != id && new_size && new_base < base + size && base < new_base + new_size)
+			return -EEXIST;
+	}
+	range = &bus->ranges[id];
+	__atomic_store_n(&range->size, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&range->base, new_base, __ATOMIC_RELEASE);
+	__atomic_store_n(&range->size, new_size, __ATOMIC_RELEASE);
+	return 0;
+}
+
 bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len,
 		  bool is_write)
 {
 	for (unsigned i = 0; i < bus->nr_ranges; i++) {
 		const struct bus_range *r = &bus->ranges[i];
+		uint64_t base = __atomic_load_n(&r->base, __ATOMIC_ACQUIRE);
+		uint64_t size = __atomic_load_n(&r->size, __ATOMIC_ACQUIRE);
 
-		if (addr >= r->base && addr - r->base < r->size) {
+		if (addr >= base && addr - base < size) {
 			/* An access straddling the end of a range is cut to the range;
 			 * the rest reads as ones (hostile guests do this). */
-			uint64_t room = r->size - (addr - r->base);
+			uint64_t room = size - (addr - base);
 			uint32_t n = len <= room ? len : (uint32_t)room;
 
 			if (!is_write)
 				memset(data, 0xff, len);
-			r->access(r->opaque, addr - r->base, data, n, is_write);
+			r->access(r->opaque, addr - base, data, n, is_write);
 			return true;
 		}
 	}

@@ -30,9 +30,17 @@ struct bus {
 	struct bus_range ranges[BUS_MAX_DEVICES];
 };
 
-/* Returns 0, -EEXIST if the range overlaps another, -ENOSPC, -EINVAL. */
+/* Returns 0, -EEXIST if the range overlaps another, -ENOSPC, -EINVAL.
+ * Register before vCPUs run; afterwards only bus_move() changes the map. */
 int bus_register(struct bus *bus, uint64_t base, uint64_t size, bus_access_fn access, void *opaque,
 		 const char *name);
+/* Move range `id` (bus_register's return order, see bus_find) to new_base;
+ * size 0 unmaps it.  Safe while vCPUs dispatch: the range is first emptied,
+ * then moved (a BAR being reprogrammed decodes nothing in between, as on
+ * hardware).  Returns 0 or -EINVAL/-EEXIST. */
+int bus_move(struct bus *bus, unsigned id, uint64_t new_base, uint64_t new_size);
+/* Index of the range whose handler opaque is `opaque`, or -ENOENT. */
+int bus_find(const struct bus *bus, const void *opaque);
 /* Returns true if a device handled the access. */
 bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len,
 		  bool is_write);
