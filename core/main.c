@@ -119,8 +119,8 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 			struct signalfd_siginfo si;
 
 			if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
-				vm_request_stop(vm, ISOLA_EXIT_STOPPED, "stopped by %s",
-						sigabbrev_np((int)si.ssi_signo) ? : "a signal");
+				vm_request_stop(vm, ISOLA_EXIT_STOPPED, "stopped by SIG%s",
+						sigabbrev_np((int)si.ssi_signo) ? : "?");
 		}
 		if (fds[2].revents & POLLIN)
 			vm_request_stop(vm, ISOLA_EXIT_TIMEOUT, "guest timed out after %u s; stopped",
