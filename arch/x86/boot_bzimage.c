@@ -83,6 +83,15 @@ static int bzimage_parse_header(const struct boot_images *images, struct bzimage
 		return -ENOEXEC;
 	}
 	info->pm_size = size - info->setup_size;
+	/* boot.rst "syssize": the protected-mode code in 16-byte paragraphs;
+	 * a file shorter than that was cut short. */
+	if ((uint64_t)hdr->syssize * 16 > info->pm_size) {
+		boot_error(err, errlen,
+			   "kernel image is truncated: its header says %llu bytes of protected-mode code "
+			   "follow the setup code, the file has %llu; check the file",
+			   (unsigned long long)hdr->syssize * 16, (unsigned long long)info->pm_size);
+		return -ENOEXEC;
+	}
 	/* boot.rst "xloadflags" (2.12+): XLF_KERNEL_64 = has the 64-bit entry. */
 	info->is_64bit = hdr->version >= PROTOCOL(2, 12) && (hdr->xloadflags & BOOT_XLF_KERNEL_64);
 	return 0;
