@@ -60,10 +60,16 @@ int guest_main(const struct boot_info *info)
 	if (!test_check(timer_poll_expiry() == 0, "one-shot timer counts down to 0",
 			"still counting after %d reads", TIMER_POLLS))
 		return 1;
-	/* Open short interrupt windows (emulators check for interrupts at branches). */
+	console_printf("timer: IRR bit %s\n",
+		       lapic_read(LAPIC_IRR + (TIMER_VECTOR / 32) * 0x10) & (1u << (TIMER_VECTOR % 32))
+			       ? "set" : "clear");
+	/*
+	 * Open short interrupt windows, each with a LAPIC read: emulators check
+	 * for interrupts at branches, and a VM exit lets KVM inject.
+	 */
 	for (int i = 0; i < 1000 && !timer_ticks; i++) {
 		cpu_sti();
-		__asm__ volatile("nop");
+		(void)lapic_read(LAPIC_TIMER_CUR);
 		cpu_cli();
 	}
 	if (!test_check(timer_ticks == 1, "expired timer delivers its vector", "%u interrupts",

@@ -123,6 +123,7 @@ kit_start64_foreign:
 	cld
 	mov %rsi, %rbp
 	mov %edi, %r12d
+	mov $kit_boot_stack_top, %rsp /* boot.rst promises no usable stack */
 	lgdt kit_gdt_desc
 	mov $0x10, %eax
 	mov %eax, %ds

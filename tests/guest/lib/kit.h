@@ -206,6 +206,8 @@ const struct idt_frame *ring3_fault(void);
 #define LAPIC_TPR 0x080
 #define LAPIC_EOI 0x0b0
 #define LAPIC_SVR 0x0f0
+#define LAPIC_ISR 0x100
+#define LAPIC_IRR 0x200
 #define LAPIC_ESR 0x280
 #define LAPIC_ICR_LO 0x300
 #define LAPIC_ICR_HI 0x310
