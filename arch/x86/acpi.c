@@ -20,7 +20,7 @@
 #include "arch/x86/layout.h"
 #include "isola/abi.h"
 
-#define ACPI_OEM_ID "ISOLA "        /* 6 bytes */
+#define ACPI_OEM_ID "ISOLA "	     /* 6 bytes */
 #define ACPI_OEM_TABLE_ID "ISOLAVMM" /* 8 bytes */
 #define ACPI_OEM_REVISION 1
 #define ACPI_CREATOR_ID "ISLA"
@@ -294,7 +294,7 @@ static void acpi_table_finish(struct acpi_builder *b, size_t offset)
 
 	memcpy(&h, b->buf + offset, sizeof(h));
 	b->buf[offset + offsetof(struct acpi_table_header, checksum)] =
-		(uint8_t)-acpi_checksum(b->buf + offset, h.length);
+	    (uint8_t)-acpi_checksum(b->buf + offset, h.length);
 }
 
 /* Copy a fixed-size table into freshly allocated space and checksum it. */
@@ -312,9 +312,9 @@ static int acpi_put_table(struct acpi_builder *b, const void *table, size_t len,
 static int acpi_build_facs(struct acpi_builder *b, size_t *offset)
 {
 	struct acpi_facs facs = {
-		.signature = "FACS",
-		.length = sizeof(facs),
-		.version = 2, /* §5.2.10: version 2 since ACPI 4.0 */
+	    .signature = "FACS",
+	    .length = sizeof(facs),
+	    .version = 2, /* §5.2.10: version 2 since ACPI 4.0 */
 	};
 	int ret = acpi_alloc(b, sizeof(facs), ACPI_FACS_ALIGN, offset);
 
@@ -452,10 +452,10 @@ static int acpi_build_dsdt(struct acpi_builder *b, size_t *offset)
 static struct acpi_gas acpi_gas_io(uint16_t port, uint8_t bytes, uint8_t access_size)
 {
 	return (struct acpi_gas){
-		.space_id = ACPI_GAS_SYSTEM_IO,
-		.bit_width = (uint8_t)(bytes * 8),
-		.access_size = access_size,
-		.address = port,
+	    .space_id = ACPI_GAS_SYSTEM_IO,
+	    .bit_width = (uint8_t)(bytes * 8),
+	    .access_size = access_size,
+	    .address = port,
 	};
 }
 
@@ -523,29 +523,40 @@ static int acpi_build_madt(struct acpi_builder *b, unsigned nr_cpus, size_t *off
 {
 	struct acpi_madt madt;
 	struct acpi_madt_ioapic ioapic = {
-		.type = 1,
-		.length = sizeof(ioapic),
-		.ioapic_id = acpi_ioapic_id(nr_cpus),
-		.address = ISOLA_IOAPIC_BASE,
-		.gsi_base = 0,
+	    .type = 1,
+	    .length = sizeof(ioapic),
+	    .ioapic_id = acpi_ioapic_id(nr_cpus),
+	    .address = ISOLA_IOAPIC_BASE,
+	    .gsi_base = 0,
 	};
 	/* ISA IRQ0 (PIT) is wired to IOAPIC pin 2, as on every PC. */
 	struct acpi_madt_irq_override timer = {
-		.type = 2, .length = sizeof(timer), .bus = 0, .source = 0, .gsi = 2,
-		.flags = ACPI_MPS_ACTIVE_HIGH | ACPI_MPS_EDGE,
+	    .type = 2,
+	    .length = sizeof(timer),
+	    .bus = 0,
+	    .source = 0,
+	    .gsi = 2,
+	    .flags = ACPI_MPS_ACTIVE_HIGH | ACPI_MPS_EDGE,
 	};
 	/* SCI: shareable, level-triggered, active high (§5.2.9 SCI_INT). */
 	struct acpi_madt_irq_override sci = {
-		.type = 2, .length = sizeof(sci), .bus = 0,
-		.source = ISOLA_ACPI_SCI_IRQ, .gsi = ISOLA_ACPI_SCI_IRQ,
-		.flags = ACPI_MPS_ACTIVE_HIGH | ACPI_MPS_LEVEL,
+	    .type = 2,
+	    .length = sizeof(sci),
+	    .bus = 0,
+	    .source = ISOLA_ACPI_SCI_IRQ,
+	    .gsi = ISOLA_ACPI_SCI_IRQ,
+	    .flags = ACPI_MPS_ACTIVE_HIGH | ACPI_MPS_LEVEL,
 	};
 	/* LINT1 of every processor is NMI, as the BIOS of a PC wires it. */
 	struct acpi_madt_lapic_nmi nmi = {
-		.type = 4, .length = sizeof(nmi), .processor_uid = 0xff, .flags = 0, .lint = 1,
+	    .type = 4,
+	    .length = sizeof(nmi),
+	    .processor_uid = 0xff,
+	    .flags = 0,
+	    .lint = 1,
 	};
-	size_t len = sizeof(madt) + nr_cpus * sizeof(struct acpi_madt_local_apic) +
-		     sizeof(ioapic) + sizeof(timer) + sizeof(sci) + sizeof(nmi);
+	size_t len = sizeof(madt) + nr_cpus * sizeof(struct acpi_madt_local_apic) + sizeof(ioapic) +
+		     sizeof(timer) + sizeof(sci) + sizeof(nmi);
 	size_t end;
 	int ret = acpi_alloc(b, len, 8, offset);
 
@@ -559,11 +570,11 @@ static int acpi_build_madt(struct acpi_builder *b, unsigned nr_cpus, size_t *off
 	acpi_append(b, &end, &madt, sizeof(madt));
 	for (unsigned i = 0; i < nr_cpus; i++) {
 		struct acpi_madt_local_apic lapic = {
-			.type = 0,
-			.length = sizeof(lapic),
-			.processor_uid = (uint8_t)i,
-			.apic_id = (uint8_t)i,
-			.flags = ACPI_MADT_LAPIC_ENABLED,
+		    .type = 0,
+		    .length = sizeof(lapic),
+		    .processor_uid = (uint8_t)i,
+		    .apic_id = (uint8_t)i,
+		    .flags = ACPI_MADT_LAPIC_ENABLED,
 		};
 
 		acpi_append(b, &end, &lapic, sizeof(lapic));
@@ -593,8 +604,7 @@ static int acpi_build_mcfg(struct acpi_builder *b, size_t *offset)
 }
 
 /* §5.2.8 XSDT: header followed by 64-bit table addresses (unaligned). */
-static int acpi_build_xsdt(struct acpi_builder *b, const uint64_t *tables, size_t n,
-			   size_t *offset)
+static int acpi_build_xsdt(struct acpi_builder *b, const uint64_t *tables, size_t n, size_t *offset)
 {
 	struct acpi_table_header h;
 	size_t len = sizeof(h) + n * sizeof(uint64_t);
@@ -612,11 +622,11 @@ static int acpi_build_xsdt(struct acpi_builder *b, const uint64_t *tables, size_
 static void acpi_build_rsdp(struct acpi_builder *b, size_t offset, uint64_t xsdt_gpa)
 {
 	struct acpi_rsdp r = {
-		.signature = { 'R', 'S', 'D', ' ', 'P', 'T', 'R', ' ' },
-		.revision = 2,
-		.rsdt_address = 0, /* no RSDT: revision-2 readers use the XSDT */
-		.length = sizeof(r),
-		.xsdt_address = xsdt_gpa,
+	    .signature = {'R', 'S', 'D', ' ', 'P', 'T', 'R', ' '},
+	    .revision = 2,
+	    .rsdt_address = 0, /* no RSDT: revision-2 readers use the XSDT */
+	    .length = sizeof(r),
+	    .xsdt_address = xsdt_gpa,
 	};
 
 	memcpy(r.oem_id, ACPI_OEM_ID, 6);
@@ -628,7 +638,7 @@ static void acpi_build_rsdp(struct acpi_builder *b, size_t offset, uint64_t xsdt
 int acpi_build(uint8_t *buf, size_t bufsize, uint64_t base_gpa, const struct acpi_config *cfg,
 	       size_t *used)
 {
-	struct acpi_builder b = { .buf = buf, .size = bufsize, .base_gpa = base_gpa };
+	struct acpi_builder b = {.buf = buf, .size = bufsize, .base_gpa = base_gpa};
 	size_t rsdp, facs, dsdt, fadt, madt, mcfg, xsdt;
 	uint64_t xsdt_entries[3];
 	int ret;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 struct acpi_config {
-	unsigned nr_cpus;     /* 1..255, APIC IDs 0..nr_cpus-1 */
+	unsigned nr_cpus; /* 1..255, APIC IDs 0..nr_cpus-1 */
 };
 
 /*

@@ -57,14 +57,14 @@ void aml_byte(struct aml_writer *w, uint8_t v)
 
 void aml_le16(struct aml_writer *w, uint16_t v)
 {
-	uint8_t b[2] = { v & 0xff, v >> 8 };
+	uint8_t b[2] = {v & 0xff, v >> 8};
 
 	aml_bytes(w, b, sizeof(b));
 }
 
 void aml_le32(struct aml_writer *w, uint32_t v)
 {
-	uint8_t b[4] = { v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24 };
+	uint8_t b[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24};
 
 	aml_bytes(w, b, sizeof(b));
 }
@@ -349,7 +349,7 @@ void aml_res_irq_noflags(struct aml_writer *w, uint8_t irq)
 void aml_res_memory32_fixed(struct aml_writer *w, uint32_t base, uint32_t len)
 {
 	aml_byte(w, 0x86);
-	aml_le16(w, 9);    /* length of the data that follows */
+	aml_le16(w, 9);	   /* length of the data that follows */
 	aml_byte(w, 0x01); /* read/write */
 	aml_le32(w, base);
 	aml_le32(w, len);

@@ -57,8 +57,8 @@ void aml_name_eisaid(struct aml_writer *w, const char *name, const char *id);
 void aml_name_buffer(struct aml_writer *w, const char *name, const uint8_t *bytes, size_t len);
 
 /* Begin objects with a PkgLength; each returns a mark for aml_end(). */
-size_t aml_scope_begin(struct aml_writer *w, const char *path);    /* §20.2.5.1 ScopeOp */
-size_t aml_device_begin(struct aml_writer *w, const char *name);   /* §20.2.5.2 DeviceOp */
+size_t aml_scope_begin(struct aml_writer *w, const char *path);	     /* §20.2.5.1 ScopeOp */
+size_t aml_device_begin(struct aml_writer *w, const char *name);     /* §20.2.5.2 DeviceOp */
 size_t aml_package_begin(struct aml_writer *w, uint8_t nr_elements); /* §20.2.5.4 PackageOp */
 /* Close the object begun at mark: write its PkgLength (§20.2.4). */
 void aml_end(struct aml_writer *w, size_t mark);
@@ -71,12 +71,12 @@ size_t aml_pkglength_encode(size_t body_len, uint8_t out[4]);
  * buffer; aml_res_end() appends the End Tag that ResourceTemplate() adds.
  */
 #define AML_RES_PRODUCER 0 /* general flags bit 0 clear: resource producer */
-void aml_res_io(struct aml_writer *w, uint16_t base, uint8_t len);        /* §6.4.2.5 */
-void aml_res_irq_noflags(struct aml_writer *w, uint8_t irq);              /* §6.4.2.1 */
+void aml_res_io(struct aml_writer *w, uint16_t base, uint8_t len);		/* §6.4.2.5 */
+void aml_res_irq_noflags(struct aml_writer *w, uint8_t irq);			/* §6.4.2.1 */
 void aml_res_memory32_fixed(struct aml_writer *w, uint32_t base, uint32_t len); /* §6.4.3.4 */
-void aml_res_word_bus(struct aml_writer *w, uint16_t min, uint16_t max);  /* §6.4.3.5.3 */
-void aml_res_word_io(struct aml_writer *w, uint16_t min, uint16_t max);   /* §6.4.3.5.3 */
-void aml_res_dword_memory(struct aml_writer *w, uint32_t min, uint32_t max); /* §6.4.3.5.2 */
-void aml_res_end(struct aml_writer *w);                                   /* §6.4.2.9 */
+void aml_res_word_bus(struct aml_writer *w, uint16_t min, uint16_t max);	/* §6.4.3.5.3 */
+void aml_res_word_io(struct aml_writer *w, uint16_t min, uint16_t max);		/* §6.4.3.5.3 */
+void aml_res_dword_memory(struct aml_writer *w, uint32_t min, uint32_t max);	/* §6.4.3.5.2 */
+void aml_res_end(struct aml_writer *w);						/* §6.4.2.9 */
 
 #endif

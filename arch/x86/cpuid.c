@@ -174,13 +174,13 @@ static void cpuid_setup_cache_leaf(struct cpuid_table *table, uint32_t function,
 static int cpuid_setup_ext_topology(struct cpuid_table *table, uint32_t function,
 				    unsigned cpu_index, unsigned nr_cpus)
 {
-	static const unsigned level_type[3] = { CPUID_LEVEL_SMT, CPUID_LEVEL_CORE,
-						CPUID_LEVEL_INVALID };
+	static const unsigned level_type[3] = {CPUID_LEVEL_SMT, CPUID_LEVEL_CORE,
+					       CPUID_LEVEL_INVALID};
 
 	cpuid_remove_range(table, function, function);
 	for (uint32_t sub = 0; sub < 3; sub++) {
 		struct kvm_cpuid_entry2 *e =
-			cpuid_add(table, function, sub, KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+		    cpuid_add(table, function, sub, KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
 
 		if (!e)
 			return -ENOSPC;
@@ -222,7 +222,7 @@ static void cpuid_setup_amd_topology(struct cpuid_table *table, unsigned cpu_ind
 	if (e) {
 		e->eax = cpu_index;
 		e->ebx = cpu_index; /* compute unit / core ID; 0 threads - 1 */
-		e->ecx = 0;         /* node 0, one node */
+		e->ecx = 0;	    /* node 0, one node */
 		e->edx = 0;
 	}
 }
@@ -235,7 +235,7 @@ static void cpuid_setup_amd_topology(struct cpuid_table *table, unsigned cpu_ind
 static int cpuid_setup_kvm_leaves(struct cpuid_table *table)
 {
 	static const char signature[12] = "KVMKVMKVM\0\0";
-	struct kvm_cpuid_entry2 features = { .function = CPUID_KVM_FEATURES };
+	struct kvm_cpuid_entry2 features = {.function = CPUID_KVM_FEATURES};
 	struct kvm_cpuid_entry2 *e = cpuid_find(table, CPUID_KVM_FEATURES, 0);
 
 	if (e)

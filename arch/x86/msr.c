@@ -35,19 +35,19 @@
 #define MSR_MTRR_TYPE_WB 0x06ull
 
 static const struct kvm_msr_entry msr_boot_entries[] = {
-	/* SYSENTER/SYSCALL targets: 0 until the kernel installs its entry points. */
-	{ .index = MSR_IA32_SYSENTER_CS, .data = 0 },
-	{ .index = MSR_IA32_SYSENTER_ESP, .data = 0 },
-	{ .index = MSR_IA32_SYSENTER_EIP, .data = 0 },
-	{ .index = MSR_STAR, .data = 0 },
-	{ .index = MSR_LSTAR, .data = 0 },
-	{ .index = MSR_CSTAR, .data = 0 },
-	{ .index = MSR_SYSCALL_MASK, .data = 0 },
-	{ .index = MSR_KERNEL_GS_BASE, .data = 0 },
-	/* TSC 0 on every vCPU at once: KVM treats equal writes as one synchronized TSC. */
-	{ .index = MSR_IA32_TSC, .data = 0 },
-	{ .index = MSR_IA32_MISC_ENABLE, .data = MSR_MISC_ENABLE_FAST_STRING },
-	{ .index = MSR_IA32_MTRR_DEF_TYPE, .data = MSR_MTRR_DEF_TYPE_E | MSR_MTRR_TYPE_WB },
+    /* SYSENTER/SYSCALL targets: 0 until the kernel installs its entry points. */
+    {.index = MSR_IA32_SYSENTER_CS, .data = 0},
+    {.index = MSR_IA32_SYSENTER_ESP, .data = 0},
+    {.index = MSR_IA32_SYSENTER_EIP, .data = 0},
+    {.index = MSR_STAR, .data = 0},
+    {.index = MSR_LSTAR, .data = 0},
+    {.index = MSR_CSTAR, .data = 0},
+    {.index = MSR_SYSCALL_MASK, .data = 0},
+    {.index = MSR_KERNEL_GS_BASE, .data = 0},
+    /* TSC 0 on every vCPU at once: KVM treats equal writes as one synchronized TSC. */
+    {.index = MSR_IA32_TSC, .data = 0},
+    {.index = MSR_IA32_MISC_ENABLE, .data = MSR_MISC_ENABLE_FAST_STRING},
+    {.index = MSR_IA32_MTRR_DEF_TYPE, .data = MSR_MTRR_DEF_TYPE_E | MSR_MTRR_TYPE_WB},
 };
 
 _Static_assert(sizeof(msr_boot_entries) / sizeof(msr_boot_entries[0]) <= MSR_BOOT_MAX,

@@ -55,7 +55,7 @@ static const uint8_t *at(uint64_t gpa, size_t used, size_t len)
 
 static size_t build(unsigned nr_cpus)
 {
-	struct acpi_config cfg = { .nr_cpus = nr_cpus };
+	struct acpi_config cfg = {.nr_cpus = nr_cpus};
 	size_t used = 0;
 
 	memset(buf, 0xa5, sizeof(buf));
@@ -106,12 +106,12 @@ static void test_rsdp(void **state)
 
 	(void)state;
 	assert_memory_equal(buf, "RSD PTR ", 8);
-	assert_int_equal(acpi_checksum(buf, 20), 0);  /* ACPI 1.0 checksum */
-	assert_int_equal(acpi_checksum(buf, 36), 0);  /* extended checksum */
+	assert_int_equal(acpi_checksum(buf, 20), 0); /* ACPI 1.0 checksum */
+	assert_int_equal(acpi_checksum(buf, 36), 0); /* extended checksum */
 	assert_memory_equal(buf + 9, "ISOLA ", 6);
-	assert_int_equal(buf[15], 2);                 /* revision */
-	assert_int_equal(le32(buf + 16), 0);          /* no RSDT */
-	assert_int_equal(le32(buf + 20), 36);         /* length */
+	assert_int_equal(buf[15], 2);	      /* revision */
+	assert_int_equal(le32(buf + 16), 0);  /* no RSDT */
+	assert_int_equal(le32(buf + 20), 36); /* length */
 	table(le64(buf + 24), used, "XSDT", 1);
 }
 
@@ -146,35 +146,35 @@ static void test_fadt(void **state)
 
 	(void)state;
 	assert_int_equal(le32(f + 4), 276);
-	assert_int_equal(f[131], 4);                           /* minor version */
-	assert_int_equal(le16(f + 46), ISOLA_ACPI_SCI_IRQ);    /* SCI_INT */
-	assert_int_equal(le32(f + 48), 0);                     /* SMI_CMD: always ACPI */
+	assert_int_equal(f[131], 4);			    /* minor version */
+	assert_int_equal(le16(f + 46), ISOLA_ACPI_SCI_IRQ); /* SCI_INT */
+	assert_int_equal(le32(f + 48), 0);		    /* SMI_CMD: always ACPI */
 	assert_int_equal(le32(f + 56), ISOLA_PORT_ACPI_PM1A_EVT);
 	assert_int_equal(le32(f + 64), ISOLA_PORT_ACPI_PM1A_CNT);
 	assert_int_equal(le32(f + 76), ISOLA_PORT_ACPI_PM_TMR);
-	assert_int_equal(le32(f + 60), 0);                     /* no PM1b */
-	assert_int_equal(le32(f + 80), 0);                     /* no GPE0 */
-	assert_int_equal(f[88], 4);                            /* PM1_EVT_LEN */
-	assert_int_equal(f[89], 2);                            /* PM1_CNT_LEN */
-	assert_int_equal(f[91], 4);                            /* PM_TMR_LEN */
+	assert_int_equal(le32(f + 60), 0); /* no PM1b */
+	assert_int_equal(le32(f + 80), 0); /* no GPE0 */
+	assert_int_equal(f[88], 4);	   /* PM1_EVT_LEN */
+	assert_int_equal(f[89], 2);	   /* PM1_CNT_LEN */
+	assert_int_equal(f[91], 4);	   /* PM_TMR_LEN */
 	check_gas_io(f + 148, ISOLA_PORT_ACPI_PM1A_EVT, 32, 2);
 	check_gas_io(f + 172, ISOLA_PORT_ACPI_PM1A_CNT, 16, 2);
 	check_gas_io(f + 208, ISOLA_PORT_ACPI_PM_TMR, 32, 3);
-	check_gas_io(f + 116, ISOLA_PORT_RESET, 8, 1);         /* RESET_REG */
-	assert_int_equal(f[128], 0x06);                        /* RESET_VALUE */
+	check_gas_io(f + 116, ISOLA_PORT_RESET, 8, 1); /* RESET_REG */
+	assert_int_equal(f[128], 0x06);		       /* RESET_VALUE */
 
-	assert_true(flags & (1u << 0));    /* WBINVD */
-	assert_true(flags & (1u << 2));    /* PROC_C1 */
-	assert_false(flags & (1u << 4));   /* fixed-feature power button */
-	assert_true(flags & (1u << 5));    /* no sleep button */
-	assert_false(flags & (1u << 8));   /* TMR_VAL_EXT clear: 24-bit PM timer */
-	assert_true(flags & (1u << 10));   /* RESET_REG_SUP */
-	assert_false(flags & (1u << 20));  /* not HW_REDUCED_ACPI */
+	assert_true(flags & (1u << 0));	  /* WBINVD */
+	assert_true(flags & (1u << 2));	  /* PROC_C1 */
+	assert_false(flags & (1u << 4));  /* fixed-feature power button */
+	assert_true(flags & (1u << 5));	  /* no sleep button */
+	assert_false(flags & (1u << 8));  /* TMR_VAL_EXT clear: 24-bit PM timer */
+	assert_true(flags & (1u << 10));  /* RESET_REG_SUP */
+	assert_false(flags & (1u << 20)); /* not HW_REDUCED_ACPI */
 
-	assert_true(boot & (1u << 1));     /* 8042 */
-	assert_true(boot & (1u << 2));     /* VGA not present */
-	assert_false(boot & (1u << 3));    /* MSI works */
-	assert_false(boot & (1u << 5));    /* CMOS RTC present */
+	assert_true(boot & (1u << 1));	/* 8042 */
+	assert_true(boot & (1u << 2));	/* VGA not present */
+	assert_false(boot & (1u << 3)); /* MSI works */
+	assert_false(boot & (1u << 5)); /* CMOS RTC present */
 }
 
 static void test_fadt_dsdt_facs(void **state)
@@ -187,12 +187,12 @@ static void test_fadt_dsdt_facs(void **state)
 	(void)state;
 	table(dsdt_gpa, used, "DSDT", 2);
 	assert_int_equal(le32(f + 40), dsdt_gpa); /* 32-bit DSDT agrees */
-	assert_int_equal(le32(f + 36), 0);        /* FACS through X_FIRMWARE_CTRL only */
+	assert_int_equal(le32(f + 36), 0);	  /* FACS through X_FIRMWARE_CTRL only */
 	assert_int_equal(facs_gpa % 64, 0);
 	facs = at(facs_gpa, used, 64);
 	assert_memory_equal(facs, "FACS", 4);
 	assert_int_equal(le32(facs + 4), 64);
-	assert_int_equal(facs[32], 2);            /* version */
+	assert_int_equal(facs[32], 2); /* version */
 }
 
 static void check_madt(unsigned nr_cpus)
@@ -258,7 +258,7 @@ static void check_madt(unsigned nr_cpus)
 
 static void test_madt(void **state)
 {
-	static const unsigned counts[] = { 1, 2, 3, 4, 8, 255 };
+	static const unsigned counts[] = {1, 2, 3, 4, 8, 255};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
@@ -272,11 +272,11 @@ static void test_mcfg(void **state)
 
 	(void)state;
 	assert_int_equal(le32(m + 4), 60);
-	assert_int_equal(le64(m + 36), 0);          /* reserved */
+	assert_int_equal(le64(m + 36), 0); /* reserved */
 	assert_int_equal(le64(m + 44), ISOLA_ECAM_BASE);
-	assert_int_equal(le16(m + 52), 0);          /* segment */
-	assert_int_equal(m[54], 0);                 /* start bus */
-	assert_int_equal(m[55], 0);                 /* end bus */
+	assert_int_equal(le16(m + 52), 0); /* segment */
+	assert_int_equal(m[54], 0);	   /* start bus */
+	assert_int_equal(m[55], 0);	   /* end bus */
 }
 
 static bool contains(const uint8_t *hay, size_t n, const void *needle, size_t m)
@@ -302,20 +302,20 @@ static void test_dsdt_content(void **state)
 	uint32_t len;
 	const uint8_t *d = dsdt(used, &len);
 	/* Name(\_S5, Package(4){5, 5, 0, 0}) */
-	static const uint8_t s5[] = { 0x08, '\\', '_', 'S', '5', '_', 0x12, 0x08, 0x04,
-				      0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00 };
+	static const uint8_t s5[] = {0x08, '\\', '_',  'S',  '5',  '_',	 0x12, 0x08,
+				     0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00};
 	/* IO(Decode16, 0x3f8, 0x3f8, 1, 8) IRQNoFlags(){4} EndTag */
-	static const uint8_t com1_crs[] = { 0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08,
-					    0x22, 0x10, 0x00, 0x79, 0x00 };
+	static const uint8_t com1_crs[] = {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01,
+					   0x08, 0x22, 0x10, 0x00, 0x79, 0x00};
 	/* Name(_HID, EisaId("PNP0A08")) and Name(_CID, EisaId("PNP0A03")) */
-	static const uint8_t pci_hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08 };
-	static const uint8_t pci_cid[] = { 0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03 };
+	static const uint8_t pci_hid[] = {0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08};
+	static const uint8_t pci_cid[] = {0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03};
 	/* Memory32Fixed(ReadWrite, ECAM base, ECAM size) */
-	static const uint8_t ecam[] = { 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0,
-					0x00, 0x00, 0x00, 0x10 };
+	static const uint8_t ecam[] = {0x86, 0x09, 0x00, 0x01, 0x00, 0x00,
+				       0x00, 0xe0, 0x00, 0x00, 0x00, 0x10};
 	/* DWordMemory window 0xc0000000-0xdfffffff, length 0x20000000 */
-	static const uint8_t window[] = { 0x00, 0x00, 0x00, 0xc0, 0xff, 0xff, 0xff, 0xdf,
-					  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20 };
+	static const uint8_t window[] = {0x00, 0x00, 0x00, 0xc0, 0xff, 0xff, 0xff, 0xdf,
+					 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20};
 
 	(void)state;
 	assert_true(contains(d, len, s5, sizeof(s5)));
@@ -332,7 +332,7 @@ static void test_dsdt_content(void **state)
 
 static void test_bad_input(void **state)
 {
-	struct acpi_config cfg = { .nr_cpus = 0 };
+	struct acpi_config cfg = {.nr_cpus = 0};
 	size_t used = 0;
 
 	(void)state;
@@ -350,7 +350,7 @@ static void test_bad_input(void **state)
 /* Every buffer shorter than needed fails with -ENOSPC and writes nothing past its end. */
 static void test_too_small(void **state)
 {
-	struct acpi_config cfg = { .nr_cpus = 8 };
+	struct acpi_config cfg = {.nr_cpus = 8};
 	size_t need = build(8), used;
 
 	(void)state;
@@ -375,7 +375,7 @@ static void test_too_small(void **state)
 /* A base that is 16- but not 64-byte aligned still gets a 64-byte aligned FACS. */
 static void test_facs_alignment(void **state)
 {
-	struct acpi_config cfg = { .nr_cpus = 1 };
+	struct acpi_config cfg = {.nr_cpus = 1};
 	size_t used;
 	uint64_t base = 0x80010;
 	const uint8_t *f;
@@ -441,10 +441,11 @@ static void test_aml_names_and_integers(void **state)
 {
 	uint8_t out[64];
 	struct aml_writer w;
-	static const uint8_t multi[] = { '\\', 0x2f, 3, '_', 'S', 'B', '_', 'P', 'C', 'I', '0',
-					 'C', 'O', 'M', '_' };
-	static const uint8_t ints[] = { 0x00, 0x01, 0xff, 0x0a, 0x02, 0x0b, 0x00, 0x01,
-					0x0c, 0x00, 0x00, 0x01, 0x00, 0x0e, 0, 0, 0, 0, 1, 0, 0, 0 };
+	static const uint8_t multi[] = {'\\', 0x2f, 3,	 '_', 'S', 'B', '_', 'P',
+					'C',  'I',  '0', 'C', 'O', 'M', '_'};
+	static const uint8_t ints[] = {0x00, 0x01, 0xff, 0x0a, 0x02, 0x0b, 0x00, 0x01,
+				       0x0c, 0x00, 0x00, 0x01, 0x00, 0x0e, 0,	 0,
+				       0,    0,	   1,	 0,    0,    0};
 
 	(void)state;
 	aml_init(&w, out, sizeof(out));
@@ -455,7 +456,10 @@ static void test_aml_names_and_integers(void **state)
 	aml_init(&w, out, sizeof(out));
 	aml_name_string(&w, "^^AB.C");
 	assert_int_equal(w.len, 2 + 1 + 8);
-	assert_memory_equal(out, "^^\x2e" "AB__C___", 11);
+	assert_memory_equal(out,
+			    "^^\x2e"
+			    "AB__C___",
+			    11);
 
 	aml_init(&w, out, sizeof(out));
 	aml_integer(&w, 0);
@@ -576,7 +580,7 @@ static void write_table(const char *dir, const char *name, const uint8_t *t)
 static char *iasl_disassemble(const char *dir, const char *base)
 {
 	char dat[64], dsl[64], log[64];
-	char *argv[] = { "iasl", "-d", dat, NULL };
+	char *argv[] = {"iasl", "-d", dat, NULL};
 	char *out, *text;
 
 	snprintf(dat, sizeof(dat), "%s.dat", base);
@@ -600,9 +604,9 @@ static void test_iasl(void **state)
 	uint32_t len;
 	const uint8_t *f = xsdt_find(used, "FACP", 6);
 	char *text;
-	char *recompile[] = { "iasl", "-p", "recompiled", "DSDT.dsl", NULL };
-	char *evaluate[] = { "acpiexec", "-b", "evaluate \\_S5; evaluate \\_SB.COM1._CRS",
-			     "DSDT.dat", NULL };
+	char *recompile[] = {"iasl", "-p", "recompiled", "DSDT.dsl", NULL};
+	char *evaluate[] = {"acpiexec", "-b", "evaluate \\_S5; evaluate \\_SB.COM1._CRS",
+			    "DSDT.dat", NULL};
 	char cmd[600];
 
 	(void)state;
@@ -662,21 +666,21 @@ static void test_iasl(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rsdp),
-		cmocka_unit_test(test_xsdt_entries),
-		cmocka_unit_test(test_fadt),
-		cmocka_unit_test(test_fadt_dsdt_facs),
-		cmocka_unit_test(test_madt),
-		cmocka_unit_test(test_mcfg),
-		cmocka_unit_test(test_dsdt_content),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_too_small),
-		cmocka_unit_test(test_facs_alignment),
-		cmocka_unit_test(test_aml_pkglength),
-		cmocka_unit_test(test_aml_large_package),
-		cmocka_unit_test(test_aml_names_and_integers),
-		cmocka_unit_test(test_aml_overflow),
-		cmocka_unit_test(test_iasl),
+	    cmocka_unit_test(test_rsdp),
+	    cmocka_unit_test(test_xsdt_entries),
+	    cmocka_unit_test(test_fadt),
+	    cmocka_unit_test(test_fadt_dsdt_facs),
+	    cmocka_unit_test(test_madt),
+	    cmocka_unit_test(test_mcfg),
+	    cmocka_unit_test(test_dsdt_content),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_too_small),
+	    cmocka_unit_test(test_facs_alignment),
+	    cmocka_unit_test(test_aml_pkglength),
+	    cmocka_unit_test(test_aml_large_package),
+	    cmocka_unit_test(test_aml_names_and_integers),
+	    cmocka_unit_test(test_aml_overflow),
+	    cmocka_unit_test(test_iasl),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,7 +21,7 @@
 
 #define SIG KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 
-static const unsigned cpu_counts[] = { 1, 2, 3, 4, 8, 255 };
+static const unsigned cpu_counts[] = {1, 2, 3, 4, 8, 255};
 
 static void add(struct cpuid_table *t, uint32_t fn, uint32_t idx, uint32_t flags, uint32_t eax,
 		uint32_t ebx, uint32_t ecx, uint32_t edx)
@@ -111,12 +111,12 @@ static void check_leaf1(struct cpuid_table *t, unsigned cpu, unsigned n)
 	struct kvm_cpuid_entry2 *e = must_find(t, 1, 0);
 	unsigned logical = pow2(n) > 255 ? 255 : pow2(n);
 
-	assert_true(e->ecx & (1u << 31));                 /* hypervisor */
+	assert_true(e->ecx & (1u << 31)); /* hypervisor */
 	assert_int_equal(e->ecx & ~(1u << 31), 0x7ffafbff);
-	assert_int_equal(e->ebx >> 24, cpu);              /* initial APIC ID */
+	assert_int_equal(e->ebx >> 24, cpu);		  /* initial APIC ID */
 	assert_int_equal((e->ebx >> 16) & 0xff, logical); /* addressable IDs */
-	assert_int_equal((e->ebx >> 8) & 0xff, 8);        /* CLFLUSH: 64 bytes */
-	assert_int_equal(e->ebx & 0xff, 0x05);            /* brand index kept */
+	assert_int_equal((e->ebx >> 8) & 0xff, 8);	  /* CLFLUSH: 64 bytes */
+	assert_int_equal(e->ebx & 0xff, 0x05);		  /* brand index kept */
 	assert_int_equal(!!(e->edx & (1u << 28)), n > 1); /* HTT */
 	assert_int_equal(e->edx & ~(1u << 28), 0xbfebfbff & ~(1u << 28));
 	assert_int_equal(e->eax, 0x000906ea);
@@ -158,8 +158,8 @@ static void check_ext_topology(struct cpuid_table *t, uint32_t fn, unsigned cpu,
 	assert_int_equal(core->ecx, 1 | 2 << 8);
 	assert_int_equal(end->eax, 0);
 	assert_int_equal(end->ebx, 0);
-	assert_int_equal(end->ecx, 2);              /* type 0: invalid */
-	assert_int_equal(smt->edx, cpu);            /* x2APIC ID */
+	assert_int_equal(end->ecx, 2);	 /* type 0: invalid */
+	assert_int_equal(smt->edx, cpu); /* x2APIC ID */
 	assert_int_equal(core->edx, cpu);
 	assert_int_equal(end->edx, cpu);
 	assert_null(cpuid_find(t, fn, 3));
@@ -170,7 +170,7 @@ static void check_amd_topology(struct cpuid_table *t, unsigned cpu, unsigned n)
 	struct kvm_cpuid_entry2 *e = must_find(t, 0x80000008, 0);
 	struct kvm_cpuid_entry2 *ext = must_find(t, 0x8000001e, 0);
 
-	assert_int_equal(e->ecx & 0xff, n - 1);           /* NC */
+	assert_int_equal(e->ecx & 0xff, n - 1);		  /* NC */
 	assert_int_equal((e->ecx >> 12) & 0xf, order(n)); /* ApicIdSize */
 	assert_int_equal(e->ecx & ~0xf0ffu, 0x00030000);  /* PerfTscSize kept */
 	assert_int_equal(e->eax, 0x3030);
@@ -360,12 +360,12 @@ static void test_real_kvm(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_topology),
-		cmocka_unit_test(test_old_max_leaf),
-		cmocka_unit_test(test_kvm_features_created),
-		cmocka_unit_test(test_find),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_real_kvm),
+	    cmocka_unit_test(test_topology),
+	    cmocka_unit_test(test_old_max_leaf),
+	    cmocka_unit_test(test_kvm_features_created),
+	    cmocka_unit_test(test_find),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_real_kvm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,17 +20,17 @@ static const struct {
 	uint32_t index;
 	uint64_t value;
 } expected[] = {
-	{ 0x174, 0 },        /* IA32_SYSENTER_CS */
-	{ 0x175, 0 },        /* IA32_SYSENTER_ESP */
-	{ 0x176, 0 },        /* IA32_SYSENTER_EIP */
-	{ 0xc0000081, 0 },   /* STAR */
-	{ 0xc0000082, 0 },   /* LSTAR */
-	{ 0xc0000083, 0 },   /* CSTAR */
-	{ 0xc0000084, 0 },   /* SYSCALL_MASK (FMASK) */
-	{ 0xc0000102, 0 },   /* KERNEL_GS_BASE */
-	{ 0x10, 0 },         /* IA32_TSC */
-	{ 0x1a0, 1 },        /* IA32_MISC_ENABLE: fast strings */
-	{ 0x2ff, 0x806 },    /* IA32_MTRR_DEF_TYPE: E, default WB */
+    {0x174, 0},	     /* IA32_SYSENTER_CS */
+    {0x175, 0},	     /* IA32_SYSENTER_ESP */
+    {0x176, 0},	     /* IA32_SYSENTER_EIP */
+    {0xc0000081, 0}, /* STAR */
+    {0xc0000082, 0}, /* LSTAR */
+    {0xc0000083, 0}, /* CSTAR */
+    {0xc0000084, 0}, /* SYSCALL_MASK (FMASK) */
+    {0xc0000102, 0}, /* KERNEL_GS_BASE */
+    {0x10, 0},	     /* IA32_TSC */
+    {0x1a0, 1},	     /* IA32_MISC_ENABLE: fast strings */
+    {0x2ff, 0x806},  /* IA32_MTRR_DEF_TYPE: E, default WB */
 };
 #define NR_EXPECTED (sizeof(expected) / sizeof(expected[0]))
 
@@ -87,8 +87,8 @@ static void test_real_kvm(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_list),
-		cmocka_unit_test(test_real_kvm),
+	    cmocka_unit_test(test_list),
+	    cmocka_unit_test(test_real_kvm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
