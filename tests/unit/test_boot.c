@@ -467,6 +467,9 @@ static void test_bzimage_truncated(void **state)
 	/* Setup code but no protected-mode kernel. */
 	f->images.kernel_size = (o.setup_sects + 1) * 512;
 	expect_fail(f, -ENOEXEC, "truncated");
+	/* Cut inside the protected-mode kernel its syssize announces. */
+	f->images.kernel_size = (o.setup_sects + 1) * 512 + o.pm_size - 16;
+	expect_fail(f, -ENOEXEC, "truncated");
 	f->images.kernel_size = 0x300;
 	expect_fail(f, -ENOEXEC, "truncated");
 	/* Through bzimage_load directly, below the magic too. */
