@@ -26,8 +26,11 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all check asan unit guests clean linux bench format
-all: $(BUILD)/isola
+SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
+SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
+
+.PHONY: all check asan unit guests clean linux bench format fuzz
+all: $(BUILD)/isola $(SERVER_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -39,6 +42,11 @@ $(BUILD)/libisola.a: $(LIB_OBJS)
 
 $(BUILD)/isola: $(BUILD)/core/main.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Device servers: servers/NAME/*.c -> $(BUILD)/isola-NAME
+.SECONDEXPANSION:
+$(BUILD)/isola-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard servers/$$*/*.c)) $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ -luring -lseccomp $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)

@@ -95,6 +95,31 @@ static void vm_update_ioapic_route(void *opaque, unsigned pin, uint64_t address,
 	pthread_mutex_unlock(&vm->routes_lock);
 }
 
+int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data)
+{
+	struct kvm_irq_routing_entry *entry = NULL;
+	int ret = 0;
+
+	if (gsi < IOAPIC_NR_PINS || gsi >= VM_MAX_GSI_ROUTES)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->routes_lock);
+	for (unsigned i = IOAPIC_NR_PINS; i < vm->routes->nr; i++)
+		if (vm->routes->entries[i].gsi == gsi)
+			entry = &vm->routes->entries[i];
+	if (!entry)
+		entry = &vm->routes->entries[vm->routes->nr++];
+	memset(entry, 0, sizeof(*entry));
+	entry->gsi = gsi;
+	entry->type = KVM_IRQ_ROUTING_MSI;
+	entry->u.msi.address_lo = (uint32_t)address;
+	entry->u.msi.address_hi = (uint32_t)(address >> 32);
+	entry->u.msi.data = data;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
+		ret = -errno;
+	pthread_mutex_unlock(&vm->routes_lock);
+	return ret;
+}
+
 static const struct ioapic_ops vm_ioapic_ops = {
 	.deliver_msi = vm_deliver_msi,
 	.update_route = vm_update_ioapic_route,

@@ -85,6 +85,8 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Join vCPU threads and free everything (safe on a partly created VM). */
 void vm_destroy(struct vm *vm);
+/* Point GSI gsi (>= the IOAPIC's pins) at an MSI; 0 or -errno. */
+int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data);
 /* Drive an ISA interrupt line through the IOAPIC. */
 void vm_set_isa_irq(struct vm *vm, unsigned irq, bool level);
 

@@ -1,0 +1,576 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "devices/vhost_user_device.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "core/vm.h"
+#include "lib/log.h"
+#include "lib/vhost_user.h"
+#include "lib/virtq.h"
+
+/* Transport features the core does not implement are never offered, even if
+ * a back-end does: ACCESS_PLATFORM (33), RING_PACKED (34), NOTIFICATION_DATA
+ * (38), RING_RESET (40). */
+#define VHOST_DEVICE_TRANSPORT_UNSUPPORTED                                                         \
+	((1ull << 33) | (1ull << 34) | (1ull << 38) | (1ull << 40) |                                \
+	 (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
+#define VHOST_DEVICE_WANTED_PROTOCOL                                                               \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |           \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+#define VHOST_DEVICE_QUEUE_SIZE 256
+#define VHOST_DEVICE_GSI_FIRST IOAPIC_NR_PINS
+
+static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static bool has_protocol(const struct vhost_device *dev, unsigned bit)
+{
+	return dev->protocol_features & (1ull << bit);
+}
+
+/* One request; with REPLY_ACK negotiated, every request without a reply of
+ * its own asks for an ack so failures are seen where they happen. */
+static int vhost_device_call(struct vhost_device *dev, struct vhost_user_msg *msg,
+			     struct vhost_user_msg *reply)
+{
+	struct vhost_user_msg local;
+	int ret;
+
+	if (dev->sock < 0)
+		return -ENOTCONN;
+	if (!reply)
+		reply = &local;
+	if (has_protocol(dev, VHOST_USER_PROTOCOL_F_REPLY_ACK) && !vhost_user_expects_reply(msg))
+		msg->hdr.flags |= VHOST_USER_NEED_REPLY_MASK;
+	ret = vhost_user_call(dev->sock, msg, reply);
+	if (ret)
+		return ret;
+	if (vhost_user_needs_ack(msg) && reply->payload.u64 != 0)
+		ret = -EIO;
+	if (reply == &local)
+		vhost_user_close_fds(&local);
+	return ret;
+}
+
+static int vhost_device_get_u64(struct vhost_device *dev, uint32_t request, uint64_t *value)
+{
+	struct vhost_user_msg msg, reply;
+	int ret;
+
+	vhost_user_msg_init(&msg, request, 0);
+	ret = vhost_device_call(dev, &msg, &reply);
+	if (!ret)
+		*value = reply.payload.u64;
+	vhost_user_close_fds(&reply);
+	return ret;
+}
+
+static int vhost_device_set_u64(struct vhost_device *dev, uint32_t request, uint64_t value)
+{
+	struct vhost_user_msg msg;
+
+	vhost_user_msg_init(&msg, request, sizeof(uint64_t));
+	msg.payload.u64 = value;
+	return vhost_device_call(dev, &msg, NULL);
+}
+
+static int vhost_device_set_state(struct vhost_device *dev, uint32_t request, unsigned index,
+				  unsigned num)
+{
+	struct vhost_user_msg msg;
+
+	vhost_user_msg_init(&msg, request, sizeof(msg.payload.state));
+	msg.payload.state.index = index;
+	msg.payload.state.num = num;
+	return vhost_device_call(dev, &msg, NULL);
+}
+
+static int vhost_device_set_fd(struct vhost_device *dev, uint32_t request, unsigned index, int fd)
+{
+	struct vhost_user_msg msg;
+
+	vhost_user_msg_init(&msg, request, sizeof(uint64_t));
+	msg.payload.u64 = index;
+	msg.fds[0] = fd;
+	msg.nfds = 1;
+	return vhost_device_call(dev, &msg, NULL);
+}
+
+/* ---- negotiation at creation --------------------------------------------- */
+
+static uint32_t device_config_size(uint16_t device_id)
+{
+	switch (device_id) {
+	case 1:
+		return 12; /* virtio_net_config up to mtu */
+	case 2:
+		return 60; /* virtio_blk_config through write_zeroes_may_unmap */
+	default:
+		return 0;
+	}
+}
+
+static int vhost_device_negotiate(struct vhost_device *dev, uint16_t device_id, uint8_t *config,
+				  uint32_t *config_size, char *err, size_t errlen)
+{
+	struct vhost_user_msg msg, reply;
+	uint64_t offered, queues = 1;
+	int ret;
+
+	ret = vhost_device_get_u64(dev, VHOST_USER_GET_FEATURES, &dev->backend_features);
+	if (ret)
+		return set_err(err, errlen, ret, "GET_FEATURES: %s", strerror(-ret));
+	if (!(dev->backend_features & (1ull << VIRTIO_F_VERSION_1)))
+		return set_err(err, errlen, -EPROTO,
+			       "the back-end does not offer VIRTIO_F_VERSION_1; isola drives modern devices only");
+	if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
+		ret = vhost_device_get_u64(dev, VHOST_USER_GET_PROTOCOL_FEATURES, &offered);
+		if (ret)
+			return set_err(err, errlen, ret, "GET_PROTOCOL_FEATURES: %s", strerror(-ret));
+		dev->protocol_features = offered & VHOST_DEVICE_WANTED_PROTOCOL;
+		/* Set before REPLY_ACK may be used: this one is never acked. */
+		vhost_user_msg_init(&msg, VHOST_USER_SET_PROTOCOL_FEATURES, sizeof(uint64_t));
+		msg.payload.u64 = dev->protocol_features;
+		ret = vhost_user_call(dev->sock, &msg, &reply);
+		if (ret)
+			return set_err(err, errlen, ret, "SET_PROTOCOL_FEATURES: %s", strerror(-ret));
+	}
+	vhost_user_msg_init(&msg, VHOST_USER_SET_OWNER, 0);
+	ret = vhost_device_call(dev, &msg, NULL);
+	if (ret)
+		return set_err(err, errlen, ret, "SET_OWNER: %s", strerror(-ret));
+	if (has_protocol(dev, VHOST_USER_PROTOCOL_F_MQ)) {
+		ret = vhost_device_get_u64(dev, VHOST_USER_GET_QUEUE_NUM, &queues);
+		if (ret)
+			return set_err(err, errlen, ret, "GET_QUEUE_NUM: %s", strerror(-ret));
+	}
+	/* A back-end is untrusted: a queue count we cannot serve is refused. */
+	if (queues == 0 || queues > VIRTIO_PCI_MAX_QUEUES)
+		return set_err(err, errlen, -EPROTO, "the back-end asks for %llu queues (1..%d allowed)",
+			       (unsigned long long)queues, VIRTIO_PCI_MAX_QUEUES);
+	dev->num_queues = (uint16_t)queues;
+	if (device_id == 2 && queues > 1 && !(dev->backend_features & (1ull << 12 /* BLK_F_MQ */)))
+		dev->num_queues = 1;
+
+	*config_size = device_config_size(device_id);
+	if (*config_size && has_protocol(dev, VHOST_USER_PROTOCOL_F_CONFIG)) {
+		vhost_user_msg_init(&msg, VHOST_USER_GET_CONFIG,
+				    VHOST_USER_CONFIG_HDR_SIZE + *config_size);
+		msg.payload.config.offset = 0;
+		msg.payload.config.size = *config_size;
+		ret = vhost_user_call(dev->sock, &msg, &reply);
+		if (ret)
+			return set_err(err, errlen, ret, "GET_CONFIG: %s", strerror(-ret));
+		if (reply.payload.config.size != *config_size)
+			return set_err(err, errlen, -EPROTO, "GET_CONFIG returned %u bytes, asked %u",
+				       reply.payload.config.size, *config_size);
+		memcpy(config, reply.payload.config.payload, *config_size);
+	} else if (*config_size) {
+		return set_err(err, errlen, -EPROTO,
+			       "the back-end does not offer VHOST_USER_PROTOCOL_F_CONFIG; a block or network device needs it");
+	}
+	return 0;
+}
+
+/* ---- guest-facing plumbing: ioeventfds, irqfds ---------------------------- */
+
+static int vhost_device_ioeventfd(struct vhost_device *dev, unsigned q, uint64_t base, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = base + VIRTIO_PCI_NOTIFY_OFFSET + q * VIRTIO_PCI_NOTIFY_MULTIPLIER,
+		.len = 2, /* virtio 1.2 §4.1.5.2: the driver writes a 16-bit queue index */
+		.fd = dev->kick_fds[q],
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	return ioctl(dev->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+static void vhost_device_bar_moved(struct virtio_pci_dev *pci, uint64_t old_base, uint64_t new_base)
+{
+	struct vhost_device *dev = (struct vhost_device *)pci;
+	int id = bus_find(&dev->vm->mmio, dev);
+
+	for (unsigned q = 0; q < dev->num_queues && old_base; q++)
+		vhost_device_ioeventfd(dev, q, old_base, false);
+	if (id >= 0 && bus_move(&dev->vm->mmio, (unsigned)id, new_base,
+				new_base ? VIRTIO_PCI_BAR_SIZE : 0) < 0) {
+		/* The guest put the BAR over something else: decode nothing. */
+		log_warn("%s: BAR 0 at 0x%llx overlaps another device; not decoded", dev->name,
+			 (unsigned long long)new_base);
+		bus_move(&dev->vm->mmio, (unsigned)id, 0, 0);
+		new_base = 0;
+	}
+	for (unsigned q = 0; q < dev->num_queues && new_base; q++)
+		vhost_device_ioeventfd(dev, q, new_base, true);
+	dev->notify_base = new_base;
+}
+
+static void vhost_device_queue_work(struct vhost_device *dev, unsigned work)
+{
+	uint64_t one = 1;
+
+	atomic_fetch_or(&dev->work, work);
+	if (write(dev->work_fd, &one, sizeof(one)) < 0) {
+		/* eventfd: cannot overflow in practice */
+	}
+}
+
+static void vhost_device_vector_changed(struct virtio_pci_dev *pci, unsigned vector)
+{
+	(void)vector;
+	vhost_device_queue_work((struct vhost_device *)pci, VHOST_DEVICE_WORK_INTERRUPTS);
+}
+
+static void vhost_device_config_interrupt(struct virtio_pci_dev *pci)
+{
+	struct vhost_device *dev = (struct vhost_device *)pci;
+	uint64_t address;
+	uint32_t data;
+	bool ok;
+
+	pthread_mutex_lock(&pci->lock);
+	ok = virtio_pci_vector_route(pci, pci->config_msix_vector, &address, &data);
+	pthread_mutex_unlock(&pci->lock);
+	if (ok) {
+		struct kvm_msi msi = {.address_lo = (uint32_t)address,
+				      .address_hi = (uint32_t)(address >> 32),
+				      .data = data};
+
+		ioctl(dev->vm->vm_fd, KVM_SIGNAL_MSI, &msi);
+	}
+}
+
+static const struct virtio_pci_platform_ops vhost_device_platform_ops = {
+	.bar_moved = vhost_device_bar_moved,
+	.vector_changed = vhost_device_vector_changed,
+	.config_interrupt = vhost_device_config_interrupt,
+};
+
+static void vhost_device_status_changed(struct virtio_pci_dev *pci, uint8_t old_status,
+					uint8_t new_status)
+{
+	struct vhost_device *dev = (struct vhost_device *)pci;
+
+	if (new_status == 0 && old_status != 0)
+		vhost_device_queue_work(dev, VHOST_DEVICE_WORK_STOP | VHOST_DEVICE_WORK_INTERRUPTS);
+	else if ((new_status & VIRTIO_STATUS_DRIVER_OK) && !(old_status & VIRTIO_STATUS_DRIVER_OK))
+		vhost_device_queue_work(dev, VHOST_DEVICE_WORK_START | VHOST_DEVICE_WORK_INTERRUPTS);
+}
+
+static void vhost_device_config_written(struct virtio_pci_dev *pci, uint32_t offset, uint32_t len)
+{
+	(void)pci;
+	(void)offset;
+	(void)len;
+	/* Block and rng config spaces are read-only for the driver except
+	 * blk's writeback byte, which isola-blk does not offer (no CONFIG_WCE). */
+}
+
+static const struct virtio_pci_backend_ops vhost_device_backend_ops = {
+	.status_changed = vhost_device_status_changed,
+	.config_written = vhost_device_config_written,
+};
+
+/* Bind each queue's call fd to the GSI of its MSI-X vector, or unbind it
+ * while the vector cannot fire (masked, disabled): the eventfd then keeps
+ * the interrupt pending, and KVM delivers it when the irqfd is re-assigned
+ * (api.rst KVM_IRQFD), which is the PBA's meaning. */
+static void vhost_device_bind_interrupts(struct vhost_device *dev)
+{
+	struct virtio_pci_dev *pci = &dev->pci;
+
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		uint64_t address = 0;
+		uint32_t data = 0;
+		bool live;
+		unsigned vector;
+		int gsi;
+
+		pthread_mutex_lock(&pci->lock);
+		vector = pci->queues[q].msix_vector;
+		live = virtio_pci_vector_route(pci, vector, &address, &data);
+		pthread_mutex_unlock(&pci->lock);
+		gsi = live ? (int)(dev->gsi_base + vector) : -1;
+		if (dev->irqfd_gsi[q] >= 0) {
+			struct kvm_irqfd off = {.fd = (uint32_t)dev->call_fds[q],
+						.gsi = (uint32_t)dev->irqfd_gsi[q],
+						.flags = KVM_IRQFD_FLAG_DEASSIGN};
+
+			ioctl(dev->vm->vm_fd, KVM_IRQFD, &off);
+			dev->irqfd_gsi[q] = -1;
+		}
+		if (gsi < 0)
+			continue;
+		if (vm_set_msi_route(dev->vm, (unsigned)gsi, address, data) == 0) {
+			struct kvm_irqfd on = {.fd = (uint32_t)dev->call_fds[q], .gsi = (uint32_t)gsi};
+
+			if (ioctl(dev->vm->vm_fd, KVM_IRQFD, &on) == 0)
+				dev->irqfd_gsi[q] = gsi;
+			else
+				log_warn("%s: KVM_IRQFD queue %u: %s", dev->name, q, strerror(errno));
+		}
+	}
+}
+
+/* ---- starting and stopping the back-end's rings --------------------------- */
+
+static int vhost_device_send_mem_table(struct vhost_device *dev)
+{
+	const struct gmem *mem = &dev->vm->mem;
+	struct vhost_user_msg msg;
+
+	vhost_user_msg_init(&msg, VHOST_USER_SET_MEM_TABLE,
+			    8 + mem->nr_regions * (uint32_t)sizeof(struct vhost_user_mem_region));
+	msg.payload.memory.nregions = mem->nr_regions;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct gmem_region *r = &mem->regions[i];
+
+		msg.payload.memory.regions[i] = (struct vhost_user_mem_region){
+			.guest_address = r->gpa,
+			.size = r->size,
+			.user_address = (uint64_t)(uintptr_t)r->host,
+			.mmap_offset = r->fd_offset,
+		};
+		msg.fds[i] = mem->fd;
+	}
+	msg.nfds = mem->nr_regions;
+	return vhost_device_call(dev, &msg, NULL);
+}
+
+static int vhost_device_setup_inflight(struct vhost_device *dev)
+{
+	struct vhost_user_msg msg, reply;
+	int ret;
+
+	if (!has_protocol(dev, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+		return 0;
+	if (dev->inflight_fd < 0) {
+		vhost_user_msg_init(&msg, VHOST_USER_GET_INFLIGHT_FD, sizeof(msg.payload.inflight));
+		msg.payload.inflight.num_queues = dev->num_queues;
+		msg.payload.inflight.queue_size = dev->queue_size;
+		ret = vhost_user_call(dev->sock, &msg, &reply);
+		if (ret)
+			return ret;
+		if (reply.nfds != 1) {
+			vhost_user_close_fds(&reply);
+			return -EPROTO;
+		}
+		dev->inflight_fd = reply.fds[0];
+		dev->inflight_size = reply.payload.inflight.mmap_size;
+	}
+	vhost_user_msg_init(&msg, VHOST_USER_SET_INFLIGHT_FD, sizeof(msg.payload.inflight));
+	msg.payload.inflight.mmap_size = dev->inflight_size;
+	msg.payload.inflight.mmap_offset = 0;
+	msg.payload.inflight.num_queues = dev->num_queues;
+	msg.payload.inflight.queue_size = dev->queue_size;
+	msg.fds[0] = dev->inflight_fd;
+	msg.nfds = 1;
+	return vhost_device_call(dev, &msg, NULL);
+}
+
+static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
+				    const struct virtio_pci_queue *queue)
+{
+	struct vhost_user_msg msg;
+	void *desc, *avail, *used;
+	int ret;
+
+	/* Guest-chosen addresses: all three rings must be guest RAM. */
+	desc = gmem_ptr(&dev->vm->mem, queue->desc, virtq_desc_bytes(queue->size));
+	avail = gmem_ptr(&dev->vm->mem, queue->driver, virtq_avail_bytes(queue->size));
+	used = gmem_ptr(&dev->vm->mem, queue->device, virtq_used_bytes(queue->size));
+	if (!desc || !avail || !used)
+		return -EFAULT;
+	ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_NUM, q, queue->size);
+	if (ret)
+		return ret;
+	vhost_user_msg_init(&msg, VHOST_USER_SET_VRING_ADDR, sizeof(msg.payload.addr));
+	msg.payload.addr.index = q;
+	msg.payload.addr.desc_user_addr = (uint64_t)(uintptr_t)desc;
+	msg.payload.addr.avail_user_addr = (uint64_t)(uintptr_t)avail;
+	msg.payload.addr.used_user_addr = (uint64_t)(uintptr_t)used;
+	ret = vhost_device_call(dev, &msg, NULL);
+	if (!ret)
+		ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_BASE, q, 0);
+	if (!ret)
+		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_KICK, q, dev->kick_fds[q]);
+	if (!ret)
+		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_CALL, q, dev->call_fds[q]);
+	/* vhost-user: with PROTOCOL_FEATURES negotiated, rings start disabled. */
+	if (!ret && (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
+		ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, 1);
+	return ret;
+}
+
+static void vhost_device_fail(struct vhost_device *dev, const char *what, int ret)
+{
+	log_error("%s: %s: %s; the device needs a reset", dev->name, what, strerror(-ret));
+	virtio_pci_set_needs_reset(&dev->pci);
+}
+
+static void vhost_device_start(struct vhost_device *dev)
+{
+	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
+	uint64_t features;
+	int ret;
+
+	pthread_mutex_lock(&dev->pci.lock);
+	memcpy(queues, dev->pci.queues, sizeof(queues));
+	features = dev->pci.driver_features;
+	pthread_mutex_unlock(&dev->pci.lock);
+	if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
+		features |= 1ull << VHOST_USER_F_PROTOCOL_FEATURES;
+
+	ret = vhost_device_set_u64(dev, VHOST_USER_SET_FEATURES, features);
+	if (ret)
+		return vhost_device_fail(dev, "SET_FEATURES", ret);
+	ret = vhost_device_send_mem_table(dev);
+	if (ret)
+		return vhost_device_fail(dev, "SET_MEM_TABLE", ret);
+	ret = vhost_device_setup_inflight(dev);
+	if (ret)
+		return vhost_device_fail(dev, "inflight region", ret);
+	dev->started_queues = 0;
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		if (!queues[q].enabled)
+			continue;
+		ret = vhost_device_start_queue(dev, q, &queues[q]);
+		if (ret)
+			return vhost_device_fail(dev, "starting a queue", ret);
+		dev->started_queues |= 1u << q;
+	}
+	dev->started = true;
+}
+
+static void vhost_device_stop(struct vhost_device *dev)
+{
+	struct vhost_user_msg msg, reply;
+
+	if (!dev->started)
+		return;
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		if (!(dev->started_queues & (1u << q)))
+			continue;
+		if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
+			vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, 0);
+		/* GET_VRING_BASE stops the ring (vhost-user "Starting and
+		 * stopping rings"). */
+		vhost_user_msg_init(&msg, VHOST_USER_GET_VRING_BASE, sizeof(msg.payload.state));
+		msg.payload.state.index = q;
+		if (vhost_user_call(dev->sock, &msg, &reply) == 0)
+			vhost_user_close_fds(&reply);
+	}
+	dev->started = false;
+	dev->started_queues = 0;
+	/* A reset device starts from scratch: nothing is in flight. */
+	if (dev->inflight_fd >= 0)
+		close(dev->inflight_fd);
+	dev->inflight_fd = -1;
+}
+
+void vhost_device_process(struct vhost_device *dev)
+{
+	unsigned work = atomic_exchange(&dev->work, 0);
+
+	if (work & VHOST_DEVICE_WORK_STOP)
+		vhost_device_stop(dev);
+	if (work & VHOST_DEVICE_WORK_START) {
+		vhost_device_stop(dev);
+		vhost_device_start(dev);
+	}
+	if (work & VHOST_DEVICE_WORK_INTERRUPTS)
+		vhost_device_bind_interrupts(dev);
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *name,
+			unsigned index, uint16_t device_id, uint16_t pci_class, int sock,
+			int work_fd, char *err, size_t errlen)
+{
+	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
+	uint32_t config_size = 0;
+	uint64_t bar = LAYOUT_PCI_MMIO_START + (uint64_t)index * VIRTIO_PCI_BAR_SIZE;
+	int ret;
+
+	memset(dev, 0, sizeof(*dev));
+	dev->vm = vm;
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	dev->index = index;
+	dev->slot = index + 1;
+	dev->sock = sock;
+	dev->work_fd = work_fd;
+	dev->inflight_fd = -1;
+	dev->queue_size = VHOST_DEVICE_QUEUE_SIZE;
+	dev->gsi_base = VHOST_DEVICE_GSI_FIRST + index * VIRTIO_PCI_MAX_VECTORS;
+	atomic_init(&dev->work, 0);
+	for (unsigned q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++) {
+		dev->kick_fds[q] = dev->call_fds[q] = -1;
+		dev->irqfd_gsi[q] = -1;
+	}
+	if (dev->slot >= PCI_SLOTS || dev->gsi_base + VIRTIO_PCI_MAX_VECTORS > VM_MAX_GSI_ROUTES)
+		return set_err(err, errlen, -ENOSPC, "too many devices");
+
+	ret = vhost_device_negotiate(dev, device_id, config, &config_size, err, errlen);
+	if (ret)
+		return ret;
+	ret = virtio_pci_init(&dev->pci, dev->name, device_id, pci_class,
+			      dev->backend_features & ~VHOST_DEVICE_TRANSPORT_UNSUPPORTED,
+			      dev->num_queues, dev->queue_size, config, config_size, bar,
+			      &vhost_device_platform_ops, &vhost_device_backend_ops, dev);
+	if (ret)
+		return set_err(err, errlen, ret, "virtio-pci setup: %s", strerror(-ret));
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		dev->kick_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		dev->call_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (dev->kick_fds[q] < 0 || dev->call_fds[q] < 0)
+			return set_err(err, errlen, -errno, "eventfd: %s", strerror(errno));
+		ret = vhost_device_ioeventfd(dev, q, bar, true);
+		if (ret)
+			return set_err(err, errlen, ret, "KVM_IOEVENTFD: %s", strerror(-ret));
+	}
+	dev->notify_base = bar;
+	ret = bus_register(&vm->mmio, bar, VIRTIO_PCI_BAR_SIZE, virtio_pci_bar_access, dev, dev->name);
+	if (ret)
+		return set_err(err, errlen, ret, "BAR placement: %s", strerror(-ret));
+	ret = pci_host_plug(&vm->pci, dev->slot, &dev->pci.fn);
+	if (ret)
+		return set_err(err, errlen, ret, "PCI slot %u: %s", dev->slot, strerror(-ret));
+	return 0;
+}
+
+void vhost_device_destroy(struct vhost_device *dev)
+{
+	for (unsigned q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++) {
+		if (dev->kick_fds[q] >= 0)
+			close(dev->kick_fds[q]);
+		if (dev->call_fds[q] >= 0)
+			close(dev->call_fds[q]);
+		dev->kick_fds[q] = dev->call_fds[q] = -1;
+	}
+	if (dev->inflight_fd >= 0)
+		close(dev->inflight_fd);
+	if (dev->sock >= 0)
+		close(dev->sock);
+	dev->inflight_fd = dev->sock = -1;
+	virtio_pci_destroy(&dev->pci);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A virtio device whose device side lives in another process: the core is
+ * the vhost-user front-end (QEMU docs/interop/vhost-user.rst) and exposes the
+ * device to the guest through the virtio-pci transport.
+ *
+ * Data path: the guest's queue notifications hit a KVM ioeventfd (the kick
+ * fd the back-end polls); the back-end's completions write the call fd, a
+ * KVM irqfd on the queue's MSI-X vector.  The core is not on the path.
+ *
+ * Control path: register writes on vCPU threads only record what changed
+ * and wake the VM's event loop (vhost_device_process), which talks to the
+ * back-end.  A vCPU thread never waits for a back-end.
+ */
+#ifndef ISOLA_DEVICES_VHOST_USER_DEVICE_H
+#define ISOLA_DEVICES_VHOST_USER_DEVICE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "devices/virtio_pci.h"
+#include "lib/gmem.h"
+
+struct vm;
+
+#define VHOST_DEVICE_WORK_START 1u
+#define VHOST_DEVICE_WORK_STOP 2u
+#define VHOST_DEVICE_WORK_INTERRUPTS 4u
+
+struct vhost_device {
+	struct virtio_pci_dev pci; /* first member */
+	struct vm *vm;
+	char name[32];
+	unsigned index;     /* device number in the VM: GSI and BAR placement */
+	unsigned slot;      /* PCI slot */
+	int sock;           /* vhost-user connection, -1 when down */
+	uint64_t backend_features;
+	uint64_t protocol_features;
+	uint16_t num_queues;
+	uint16_t queue_size;
+	bool started;                 /* back-end rings running */
+	unsigned started_queues;
+	int kick_fds[VIRTIO_PCI_MAX_QUEUES];
+	int call_fds[VIRTIO_PCI_MAX_QUEUES];
+	unsigned gsi_base;            /* GSI of vector 0 */
+	int irqfd_gsi[VIRTIO_PCI_MAX_QUEUES]; /* GSI the call fd is bound to, -1 */
+	uint64_t notify_base;         /* guest address of the notify area, 0 if unmapped */
+	int inflight_fd;
+	uint64_t inflight_size;
+	atomic_uint work;             /* VHOST_DEVICE_WORK_* for the event loop */
+	int work_fd;                  /* eventfd shared by the VM's devices */
+	pid_t server_pid;             /* 0: external back-end */
+};
+
+/* device_id: virtio type (2 blk, 4 rng); sock: connected to the back-end.
+ * Negotiates protocol features, reads config and queue count, creates the
+ * PCI function, kick and call fds.  On failure writes a sentence to err. */
+int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *name,
+			unsigned index, uint16_t device_id, uint16_t pci_class, int sock,
+			int work_fd, char *err, size_t errlen);
+/* Event-loop side: carry out the work vCPU threads queued. */
+void vhost_device_process(struct vhost_device *dev);
+void vhost_device_destroy(struct vhost_device *dev);
+
+#endif
