@@ -460,6 +460,7 @@ int vhost_user_send(int sock, const struct vhost_user_msg *msg)
 static int take_fds(struct msghdr *mh, struct vhost_user_msg *msg)
 {
 	struct cmsghdr *cmsg;
+	bool foreign = false;
 	int ret = 0;
 
 	for (cmsg = CMSG_FIRSTHDR(mh); cmsg; cmsg = CMSG_NXTHDR(mh, cmsg)) {
@@ -467,7 +468,7 @@ static int take_fds(struct msghdr *mh, struct vhost_user_msg *msg)
 		int fd;
 
 		if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
-			ret = -EPROTO;
+			foreign = true;
 			continue;
 		}
 		n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -481,9 +482,11 @@ static int take_fds(struct msghdr *mh, struct vhost_user_msg *msg)
 			}
 		}
 	}
+	if (foreign)
+		return -EPROTO;
 	/* The kernel dropped fds that did not fit: too many for one message. */
 	if (mh->msg_flags & MSG_CTRUNC)
-		ret = -EMSGSIZE;
+		return -EMSGSIZE;
 	return ret;
 }
 
