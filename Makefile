@@ -40,8 +40,11 @@ $(BUILD)/libisola.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+# The VMM links statically (not under ASan): ~0.8 MiB less RSS per VM, since
+# no shared-library pages are touched at start.
+STATIC  := $(if $(SAN),,-static)
 $(BUILD)/isola: $(BUILD)/core/main.o $(BUILD)/libisola.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^ $(LDLIBS)
 
 # Device servers: servers/NAME/*.c -> $(BUILD)/isola-NAME
 .SECONDEXPANSION:

@@ -145,6 +145,40 @@ int gmem_write(const struct gmem *mem, uint64_t gpa, const void *src, size_t len
 	return 0;
 }
 
+int gmem_zero(const struct gmem *mem, uint64_t gpa, uint64_t len)
+{
+	uint8_t *host = gmem_ptr(mem, gpa, len);
+	uint64_t first_page, last_page;
+
+	if (!len)
+		return 0;
+	if (!host)
+		return -EFAULT;
+	first_page = (gpa + 4095) & ~4095ull;
+	last_page = (gpa + len) & ~4095ull;
+	if (mem->fd < 0 || first_page >= last_page) {
+		memset(host, 0, len);
+		return 0;
+	}
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct gmem_region *r = &mem->regions[i];
+
+		if (gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		if (r->borrowed ||
+		    fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(r->fd_offset + first_page - r->gpa),
+			      (off_t)(last_page - first_page)) < 0) {
+			memset(host, 0, len);
+			return 0;
+		}
+		memset(host, 0, first_page - gpa);
+		memset(host + (last_page - gpa), 0, gpa + len - last_page);
+		return 0;
+	}
+	return -EFAULT;
+}
+
 uint64_t gmem_low_ram_end(const struct gmem *mem)
 {
 	return mem->nr_regions ? mem->regions[0].gpa + mem->regions[0].size : 0;

@@ -47,6 +47,10 @@ void *gmem_ptr(const struct gmem *mem, uint64_t gpa, uint64_t len);
 /* Copy to/from guest memory; -EFAULT if the range is not all guest RAM. */
 int gmem_read(const struct gmem *mem, uint64_t gpa, void *dst, size_t len);
 int gmem_write(const struct gmem *mem, uint64_t gpa, const void *src, size_t len);
+/* Zero [gpa, gpa+len) without faulting in whole pages: page-aligned parts
+ * are punched out of the memfd (they read back as zero), edges memset.
+ * -EFAULT if the range is not all guest RAM. */
+int gmem_zero(const struct gmem *mem, uint64_t gpa, uint64_t len);
 /* True if [gpa, gpa+len) is inside one RAM region (len 0 is never valid). */
 int gmem_contains(const struct gmem *mem, uint64_t gpa, uint64_t len);
 /* Highest guest-physical address + 1 that is RAM below 4 GiB. */

@@ -314,7 +314,11 @@ static int pvh_load_segments(struct gmem *mem, const struct elf_file *elf, char 
 		}
 		if (seg.filesz)
 			memcpy(host, elf->data + seg.offset, seg.filesz);
-		memset(host + seg.filesz, 0, seg.memsz - seg.filesz);
+		/* Punched, not memset: a fresh guest's bss costs no RSS. */
+		if (gmem_zero(mem, seg.paddr + seg.filesz, seg.memsz - seg.filesz) < 0) {
+			boot_error(err, errlen, "ELF segment %u is outside guest RAM; use --memory", i);
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }

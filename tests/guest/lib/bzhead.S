@@ -78,6 +78,14 @@ bz_version:
 	.globl bz_startup_32
 bz_startup_32:             /* flat 32-bit, paging off, ESI = zero page */
 	mov %esi, %ebp
+	/* A bzImage has no bss for the loader to clear: do it here. */
+	cld
+	mov $__bss_start, %edi
+	mov $__bss_end, %ecx
+	sub %edi, %ecx
+	shr $2, %ecx
+	xor %eax, %eax
+	rep stosl
 	mov $BOOT_PROTOCOL_LINUX32, %edi
 	jmp kit_start32
 

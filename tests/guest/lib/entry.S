@@ -69,13 +69,9 @@ kit_start32:
 	mov %eax, %gs
 	ljmp $0x18, $1f
 1:	mov %edi, %esi
-	/* Zero .bss: loaders need not (bzImage) and page tables live there. */
-	mov $__bss_start, %edi
-	mov $__bss_end, %ecx
-	sub %edi, %ecx
-	shr $2, %ecx
-	xor %eax, %eax
-	rep stosl
+	/* .bss is already zero: the ELF loader clears p_memsz - p_filesz
+	 * (PVH), and the bzImage head clears it itself.  Clearing it again
+	 * here is emulated instruction by instruction on a software KVM. */
 	/* PML4[0] -> PDPT, PDPT[0..3] -> PD[0..3], PD[i] = i * 2 MiB. */
 	movl $kit_pdpt + PTE_TABLE, kit_pml4
 	mov $kit_pd + PTE_TABLE, %eax
