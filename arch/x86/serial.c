@@ -162,7 +162,7 @@ static uint8_t serial_read_reg(struct serial8250 *uart, unsigned reg, bool *rx_f
 	}
 }
 
-static void serial_write_reg(struct serial8250 *uart, unsigned reg, uint8_t val)
+static void serial_write_reg(struct serial8250 *uart, unsigned reg, uint8_t val, bool *rx_freed)
 {
 	switch (reg) {
 	case UART_RBR_THR:
@@ -184,6 +184,8 @@ static void serial_write_reg(struct serial8250 *uart, unsigned reg, uint8_t val)
 	case UART_IIR_FCR:
 		uart->fcr = val & 0xc9;
 		if (val & 0x02) { /* clear receive FIFO */
+			if (uart->rx_count == SERIAL_RX_FIFO_SIZE)
+				*rx_freed = true;
 			uart->rx_count = 0;
 			uart->lsr &= ~LSR_DR;
 		}
@@ -211,7 +213,7 @@ void serial_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 	/* A wider access touches consecutive registers, one byte each. */
 	for (uint32_t i = 0; i < len && offset + i < 8; i++) {
 		if (is_write)
-			serial_write_reg(uart, (unsigned)(offset + i), data[i]);
+			serial_write_reg(uart, (unsigned)(offset + i), data[i], &rx_freed);
 		else
 			data[i] = serial_read_reg(uart, (unsigned)(offset + i), &rx_freed);
 	}
