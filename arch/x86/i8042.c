@@ -107,6 +107,12 @@ void i8042_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bo
 			data[0] = kbc->queue[kbc->queue_head];
 			kbc->queue_head = (kbc->queue_head + 1) % I8042_QUEUE_SIZE;
 			kbc->queue_count--;
+			/* Reading empties the output buffer and drops IRQ 1; the next
+			 * byte raises it again below.  IRQ 1 is edge-triggered and
+			 * Linux reads one byte per interrupt, so each byte needs its
+			 * own edge. */
+			if (kbc->set_irq)
+				kbc->set_irq(kbc->irq_opaque, false);
 		}
 	} else if (!is_write) {
 		data[0] = 0xff; /* ports 0x61-0x63 are not the controller */
