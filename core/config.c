@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,26 @@ static int config_set_console(struct vm_config *cfg, const char *text, char *err
 	return 0;
 }
 
+/*
+ * Did getopt_long reject the short letter `letter` rather than the word
+ * `word` (argv[optind - 1])?  Inside a group like "-zk" optind stays on the
+ * group, so `word` may be an older argument; the only long-option error with
+ * a letter set is "--name=VALUE" for a flag that takes no value.
+ */
+static bool config_rejected_letter(const struct option *options, int letter, const char *word)
+{
+	size_t name_len;
+
+	if (!letter || strncmp(word, "--", 2) || !strchr(word, '='))
+		return letter != 0;
+	name_len = strcspn(word + 2, "=");
+	for (const struct option *o = options; o->name; o++)
+		if (o->val == letter && o->has_arg == no_argument &&
+		    !strncmp(o->name, word + 2, name_len))
+			return false;
+	return true;
+}
+
 int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	static const struct option options[] = {
@@ -212,6 +233,10 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 			return config_err(err, errlen, "option %s needs a value; see 'isola run --help'",
 					  argv[optind - 1]);
 		default:
+			if (config_rejected_letter(options, optopt, argv[optind - 1]))
+				return config_err(err, errlen,
+						  "unknown option '-%c'; see 'isola run --help'",
+						  optopt);
 			return config_err(err, errlen, "unknown option '%s'; see 'isola run --help'",
 					  argv[optind - 1]);
 		}

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests for core/config.c: `isola run` flags, sizes, defaults, errors. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "core/config.h"
+
+#define KIB (1ull << 10)
+#define MIB (1ull << 20)
+#define GIB (1ull << 30)
+#define TIB (1ull << 40)
+#define MAX_ARGS 32
+
+struct parse {
+	struct vm_config cfg;
+	char err[512];
+	char *argv[MAX_ARGS];
+	int argc;
+};
+
+/* args ends with NULL; argv[0] is "run" as the subcommand dispatcher passes. */
+static int parse_args(struct parse *p, const char *const *args)
+{
+	p->argc = 0;
+	p->argv[p->argc++] = (char *)"run";
+	for (; *args; args++) {
+		assert_true(p->argc < MAX_ARGS - 1);
+		p->argv[p->argc++] = (char *)*args; /* getopt permutes argv, not the strings */
+	}
+	p->argv[p->argc] = NULL;
+	memset(p->err, 0, sizeof(p->err));
+	config_defaults(&p->cfg);
+	return config_parse_run_args(&p->cfg, p->argc, p->argv, p->err, sizeof(p->err));
+}
+
+#define PARSE(p, ...) parse_args((p), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Parsing failed with -EINVAL and a message that names `needle`. */
+static void expect_error(struct parse *p, int ret, const char *needle)
+{
+	assert_int_equal(ret, -EINVAL);
+	assert_true(p->err[0] != '\0');
+	assert_null(strchr(p->err, '\n')); /* one line; the caller adds context */
+	if (!strstr(p->err, needle))
+		fail_msg("error '%s' does not mention '%s'", p->err, needle);
+}
+
+static uint64_t host_ram(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	long page_size = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
+}
+
+static void test_defaults(void **state)
+{
+	struct vm_config cfg;
+
+	(void)state;
+	memset(&cfg, 0xa5, sizeof(cfg));
+	config_defaults(&cfg);
+	assert_null(cfg.kernel_path);
+	assert_null(cfg.initrd_path);
+	assert_null(cfg.cmdline);
+	assert_int_equal(cfg.memory_bytes, 256 * MIB);
+	assert_int_equal(cfg.nr_cpus, 1);
+	assert_int_equal(cfg.console, CONSOLE_STDIO);
+	assert_null(cfg.console_path);
+	assert_int_equal(cfg.timeout_seconds, 0);
+}
+
+static void test_kernel_only_keeps_defaults(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	assert_int_equal(PARSE(&p, "--kernel", "vmlinuz"), 0);
+	assert_string_equal(p.cfg.kernel_path, "vmlinuz");
+	assert_null(p.cfg.initrd_path);
+	assert_null(p.cfg.cmdline);
+	assert_int_equal(p.cfg.memory_bytes, CONFIG_DEFAULT_MEMORY);
+	assert_int_equal(p.cfg.nr_cpus, CONFIG_DEFAULT_CPUS);
+	assert_int_equal(p.cfg.console, CONSOLE_STDIO);
+	assert_int_equal(p.cfg.timeout_seconds, 0);
+}
+
+static void test_every_long_flag(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	assert_int_equal(PARSE(&p, "--kernel", "bzImage", "--initrd", "initrd.img", "--cmdline",
+			       "console=ttyS0 quiet", "--memory", "512M", "--cpus", "4",
+			       "--console", "file:/tmp/console.log", "--timeout", "30"),
+			 0);
+	assert_string_equal(p.cfg.kernel_path, "bzImage");
+	assert_string_equal(p.cfg.initrd_path, "initrd.img");
+	assert_string_equal(p.cfg.cmdline, "console=ttyS0 quiet");
+	assert_int_equal(p.cfg.memory_bytes, 512 * MIB);
+	assert_int_equal(p.cfg.nr_cpus, 4);
+	assert_int_equal(p.cfg.console, CONSOLE_FILE);
+	assert_string_equal(p.cfg.console_path, "/tmp/console.log");
+	assert_int_equal(p.cfg.timeout_seconds, 30);
+}
+
+static void test_every_short_flag(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	assert_int_equal(
+	    PARSE(&p, "-k", "k.elf", "-i", "rd", "-c", "ro", "-m", "1G", "-n", "2", "-t", "7"), 0);
+	assert_string_equal(p.cfg.kernel_path, "k.elf");
+	assert_string_equal(p.cfg.initrd_path, "rd");
+	assert_string_equal(p.cfg.cmdline, "ro");
+	assert_int_equal(p.cfg.memory_bytes, GIB);
+	assert_int_equal(p.cfg.nr_cpus, 2);
+	assert_int_equal(p.cfg.timeout_seconds, 7);
+}
+
+static void test_equals_form_and_order(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	assert_int_equal(
+	    PARSE(&p, "--memory=64M", "--cpus=3", "--kernel=vmlinux", "--console=none"), 0);
+	assert_string_equal(p.cfg.kernel_path, "vmlinux");
+	assert_int_equal(p.cfg.memory_bytes, 64 * MIB);
+	assert_int_equal(p.cfg.nr_cpus, 3);
+	assert_int_equal(p.cfg.console, CONSOLE_NONE);
+	/* The last occurrence of a flag wins. */
+	assert_int_equal(PARSE(&p, "-k", "a", "-k", "b", "-n", "2", "-n", "5"), 0);
+	assert_string_equal(p.cfg.kernel_path, "b");
+	assert_int_equal(p.cfg.nr_cpus, 5);
+}
+
+static void test_parse_twice(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	/* getopt state is global; a second parse must start from scratch. */
+	expect_error(&p, PARSE(&p, "--kernel", "k", "--bogus"), "--bogus");
+	assert_int_equal(PARSE(&p, "--kernel", "k", "--cpus", "2"), 0);
+	assert_int_equal(p.cfg.nr_cpus, 2);
+	assert_int_equal(PARSE(&p, "--kernel", "k2"), 0);
+	assert_string_equal(p.cfg.kernel_path, "k2");
+}
+
+static void expect_size(const char *text, uint64_t bytes)
+{
+	uint64_t got = 0xdeadbeef;
+
+	if (config_parse_size(text, &got) != 0)
+		fail_msg("config_parse_size(\"%s\") failed", text);
+	if (got != bytes)
+		fail_msg("config_parse_size(\"%s\") = %llu, want %llu", text,
+			 (unsigned long long)got, (unsigned long long)bytes);
+}
+
+static void expect_size_error(const char *text, int err)
+{
+	uint64_t got = 0xdeadbeef;
+	int ret = config_parse_size(text, &got);
+
+	if (ret != err)
+		fail_msg("config_parse_size(\"%s\") = %d, want %d", text ? text : "(null)", ret,
+			 err);
+	assert_int_equal(got, 0xdeadbeef); /* untouched on error */
+}
+
+static void test_parse_size_suffixes(void **state)
+{
+	(void)state;
+	expect_size("512", 512 * MIB); /* a bare number is MiB */
+	expect_size("512M", 512 * MIB);
+	expect_size("512m", 512 * MIB);
+	expect_size("512MB", 512 * MIB);
+	expect_size("512MiB", 512 * MIB);
+	expect_size("1G", GIB);
+	expect_size("1g", GIB);
+	expect_size("2GiB", 2 * GIB);
+	expect_size("2GB", 2 * GIB);
+	expect_size("4K", 4 * KIB);
+	expect_size("4KiB", 4 * KIB);
+	expect_size("1T", TIB);
+	expect_size("1TiB", TIB);
+	expect_size("0", 0);
+	expect_size("16777215T", 16777215 * TIB);
+}
+
+static void test_parse_size_errors(void **state)
+{
+	(void)state;
+	expect_size_error(NULL, -EINVAL);
+	expect_size_error("", -EINVAL);
+	expect_size_error("abc", -EINVAL);
+	expect_size_error("-1", -EINVAL);
+	expect_size_error("+1", -EINVAL);
+	expect_size_error("M", -EINVAL);
+	expect_size_error("12X", -EINVAL);
+	expect_size_error("12 M", -EINVAL);
+	expect_size_error("1Gi", -EINVAL);
+	expect_size_error("1GiBx", -EINVAL);
+	expect_size_error("1iB", -EINVAL);
+	expect_size_error("1B", -EINVAL);
+	expect_size_error("1MM", -EINVAL);
+	expect_size_error("0x10", -EINVAL);
+	expect_size_error("1.5G", -EINVAL);
+	/* Too big for 64 bits, before or after the shift. */
+	expect_size_error("16777216T", -ERANGE);
+	expect_size_error("17179869184G", -ERANGE);
+	expect_size_error("18446744073709551615", -ERANGE);
+	expect_size_error("99999999999999999999999", -ERANGE);
+}
+
+static void test_memory_flag(void **state)
+{
+	struct parse p;
+	uint64_t host = host_ram();
+	char over[64];
+
+	(void)state;
+	assert_int_equal(PARSE(&p, "-k", "k", "--memory", "512"), 0);
+	assert_int_equal(p.cfg.memory_bytes, 512 * MIB);
+	assert_int_equal(PARSE(&p, "-k", "k", "--memory", "512M"), 0);
+	assert_int_equal(p.cfg.memory_bytes, 512 * MIB);
+	assert_int_equal(PARSE(&p, "-k", "k", "--memory", "2M"), 0); /* the minimum */
+	assert_int_equal(p.cfg.memory_bytes, LAYOUT_MIN_MEMORY);
+	if (host >= 2 * GIB) {
+		assert_int_equal(PARSE(&p, "-k", "k", "--memory", "1G"), 0);
+		assert_int_equal(p.cfg.memory_bytes, GIB);
+		assert_int_equal(PARSE(&p, "-k", "k", "--memory", "2GiB"), 0);
+		assert_int_equal(p.cfg.memory_bytes, 2 * GIB);
+	}
+
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory", "abc"), "'abc'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory", "-1"), "'-1'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory", ""), "--memory");
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory", "1K"), "too small");
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory", "0"), "too small");
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory", "2049K"), "4 KiB");
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory", "99999999999999999999"), "not a size");
+
+	/* More than the host has: 1T here, or one GiB past the host's RAM. */
+	assert_true(host > 0);
+	if (host < TIB)
+		expect_error(&p, PARSE(&p, "-k", "k", "--memory", "1T"), "host");
+	snprintf(over, sizeof(over), "%lluM", (unsigned long long)((host >> 20) + 1024));
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory", over), "host");
+}
+
+static void test_cpus_flag(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	assert_int_equal(PARSE(&p, "-k", "k", "--cpus", "1"), 0);
+	assert_int_equal(p.cfg.nr_cpus, 1);
+	assert_int_equal(PARSE(&p, "-k", "k", "--cpus", "255"), 0);
+	assert_int_equal(p.cfg.nr_cpus, CONFIG_MAX_CPUS);
+	expect_error(&p, PARSE(&p, "-k", "k", "--cpus", "0"), "'0'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--cpus", "256"), "'256'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--cpus", "x"), "'x'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--cpus", "-1"), "'-1'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--cpus", "2x"), "'2x'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--cpus", ""), "--cpus");
+	expect_error(&p, PARSE(&p, "-k", "k", "--cpus", "99999999999999999999999"), "--cpus");
+	expect_error(&p, PARSE(&p, "-k", "k", "--cpus", "4294967297"), "--cpus");
+}
+
+static void test_timeout_flag(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	assert_int_equal(PARSE(&p, "-k", "k", "--timeout", "1"), 0);
+	assert_int_equal(p.cfg.timeout_seconds, 1);
+	assert_int_equal(PARSE(&p, "-k", "k", "--timeout", "31536000"), 0); /* a year */
+	assert_int_equal(p.cfg.timeout_seconds, 31536000);
+	expect_error(&p, PARSE(&p, "-k", "k", "--timeout", "0"), "--timeout");
+	expect_error(&p, PARSE(&p, "-k", "k", "--timeout", "31536001"), "--timeout");
+	expect_error(&p, PARSE(&p, "-k", "k", "--timeout", "10s"), "'10s'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--timeout", "-5"), "'-5'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--timeout", "abc"), "'abc'");
+}
+
+static void test_console_flag(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	assert_int_equal(PARSE(&p, "-k", "k", "--console", "none"), 0);
+	assert_int_equal(p.cfg.console, CONSOLE_NONE);
+	assert_int_equal(PARSE(&p, "-k", "k", "--console", "stdio"), 0);
+	assert_int_equal(p.cfg.console, CONSOLE_STDIO);
+	assert_int_equal(PARSE(&p, "-k", "k", "--console", "file:out.log"), 0);
+	assert_int_equal(p.cfg.console, CONSOLE_FILE);
+	assert_string_equal(p.cfg.console_path, "out.log");
+	assert_int_equal(PARSE(&p, "-k", "k", "--console", "file:/a:b"), 0);
+	assert_string_equal(p.cfg.console_path, "/a:b");
+	expect_error(&p, PARSE(&p, "-k", "k", "--console", "file:"), "'file:'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--console", "bogus"), "'bogus'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--console", ""), "--console");
+	expect_error(&p, PARSE(&p, "-k", "k", "--console", "STDIO"), "'STDIO'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--console", "file"), "'file'");
+}
+
+static void test_unknown_flag(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	expect_error(&p, PARSE(&p, "--kernel", "k", "--bogus"), "'--bogus'");
+	expect_error(&p, PARSE(&p, "--bogus", "--kernel", "k"), "'--bogus'");
+	expect_error(&p, PARSE(&p, "-k", "k", "-z"), "'-z'");
+	/* An unknown letter in a group of short flags is named by itself. */
+	expect_error(&p, PARSE(&p, "-zk", "k"), "'-z'");
+	expect_error(&p, PARSE(&p, "--kernel=k", "-Cx"), "'-C'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--help=yes"), "--help=yes");
+}
+
+static void test_missing_value(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	expect_error(&p, PARSE(&p, "--kernel"), "--kernel");
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory"), "--memory");
+	expect_error(&p, PARSE(&p, "-k", "k", "-m"), "-m");
+	expect_error(&p, PARSE(&p, "-k", "k", "--console"), "--console");
+	expect_error(&p, PARSE(&p, "-k", "k", "--timeout"), "needs a value");
+}
+
+static void test_stray_argument(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	expect_error(&p, PARSE(&p, "--kernel", "k", "extra"), "'extra'");
+	expect_error(&p, PARSE(&p, "vmlinuz", "--kernel", "k"), "'vmlinuz'");
+	/* "--" ends the options; what follows is still a stray argument. */
+	expect_error(&p, PARSE(&p, "--kernel", "k", "--", "--cpus"), "'--cpus'");
+}
+
+static void test_missing_kernel(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	expect_error(&p, PARSE(&p, "--memory", "64M"), "--kernel");
+	p.argc = 1;
+	p.argv[0] = (char *)"run";
+	p.argv[1] = NULL;
+	config_defaults(&p.cfg);
+	expect_error(&p, config_parse_run_args(&p.cfg, p.argc, p.argv, p.err, sizeof(p.err)),
+		     "--kernel");
+}
+
+static void test_help(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	/* --help prints to stdout and wins over everything else. */
+	assert_int_equal(PARSE(&p, "--help"), 1);
+	assert_int_equal(PARSE(&p, "-h"), 1);
+	assert_int_equal(PARSE(&p, "--kernel", "k", "--help"), 1);
+	fflush(stdout);
+}
+
+static void test_error_truncated_to_buffer(void **state)
+{
+	struct vm_config cfg;
+	char err[16];
+	char *argv[] = {(char *)"run", (char *)"--console", (char *)"a-very-long-bogus-console",
+			NULL};
+
+	(void)state;
+	config_defaults(&cfg);
+	memset(err, 'X', sizeof(err));
+	assert_int_equal(config_parse_run_args(&cfg, 3, argv, err, sizeof(err)), -EINVAL);
+	assert_int_equal(strlen(err), sizeof(err) - 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_kernel_only_keeps_defaults),
+		cmocka_unit_test(test_every_long_flag),
+		cmocka_unit_test(test_every_short_flag),
+		cmocka_unit_test(test_equals_form_and_order),
+		cmocka_unit_test(test_parse_twice),
+		cmocka_unit_test(test_parse_size_suffixes),
+		cmocka_unit_test(test_parse_size_errors),
+		cmocka_unit_test(test_memory_flag),
+		cmocka_unit_test(test_cpus_flag),
+		cmocka_unit_test(test_timeout_flag),
+		cmocka_unit_test(test_console_flag),
+		cmocka_unit_test(test_unknown_flag),
+		cmocka_unit_test(test_missing_value),
+		cmocka_unit_test(test_stray_argument),
+		cmocka_unit_test(test_missing_kernel),
+		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_error_truncated_to_buffer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
