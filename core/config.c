@@ -83,6 +83,58 @@ static int parse_unsigned(const char *text, unsigned long max, unsigned *out)
 	return 0;
 }
 
+int config_parse_disk(struct disk_config *disk, const char *text, bool external, char *err,
+		      size_t errlen)
+{
+	const char *flag = external ? "--vhost-user-blk" : "--disk";
+	char buf[4200], *save = NULL, *item;
+
+	memset(disk, 0, sizeof(*disk));
+	if (strlen(text) >= sizeof(buf))
+		return config_err(err, errlen, "%s value is too long", flag);
+	strcpy(buf, text);
+	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *value = strchr(item, '=');
+
+		if (!value)
+			return config_err(err, errlen, "%s: '%s' is not KEY=VALUE; see 'isola run --help'",
+					  flag, item);
+		*value++ = '\0';
+		if (!external && !strcmp(item, "path")) {
+			if (!*value || strlen(value) >= sizeof(disk->path))
+				return config_err(err, errlen, "--disk path= needs an image file path");
+			strcpy(disk->path, value);
+		} else if (!external && !strcmp(item, "readonly")) {
+			if (!strcmp(value, "on") || !strcmp(value, "true"))
+				disk->readonly = true;
+			else if (!strcmp(value, "off") || !strcmp(value, "false"))
+				disk->readonly = false;
+			else
+				return config_err(err, errlen, "--disk readonly=%s: use on or off", value);
+		} else if (!external && !strcmp(item, "id")) {
+			if (!*value || strlen(value) >= sizeof(disk->id))
+				return config_err(err, errlen,
+						  "--disk id=%s: an id is 1 to 20 characters (virtio-blk GET_ID)",
+						  value);
+			strcpy(disk->id, value);
+		} else if (external && !strcmp(item, "socket")) {
+			if (!*value || strlen(value) >= sizeof(disk->socket))
+				return config_err(err, errlen,
+						  "--vhost-user-blk socket= needs a path shorter than %zu bytes",
+						  sizeof(disk->socket));
+			strcpy(disk->socket, value);
+		} else {
+			return config_err(err, errlen, "%s: unknown key '%s'; keys are %s", flag, item,
+					  external ? "socket" : "path, readonly, id");
+		}
+	}
+	if (!external && !disk->path[0])
+		return config_err(err, errlen, "--disk needs path=IMAGE");
+	if (external && !disk->socket[0])
+		return config_err(err, errlen, "--vhost-user-blk needs socket=PATH");
+	return 0;
+}
+
 static void print_run_help(void)
 {
 	printf("Usage: isola run --kernel PATH [OPTION]...\n"
@@ -100,6 +152,13 @@ static void print_run_help(void)
 	       "      --console MODE     stdio (default), none, or file:PATH for the guest's\n"
 	       "                         serial console (COM1)\n"
 	       "  -t, --timeout SECONDS  stop the guest after SECONDS (default: never)\n"
+	       "      --disk path=IMG[,readonly=on][,id=NAME]\n"
+	       "                         a virtio-blk disk served by its own isola-blk\n"
+	       "                         process (repeatable, up to %d disks)\n"
+	       "      --vhost-user-blk socket=PATH\n"
+	       "                         a virtio-blk disk served by an external vhost-user\n"
+	       "                         back-end listening on PATH (e.g. qemu-storage-daemon)\n"
+	       "      --rng              a virtio-rng device served by an isola-rng process\n"
 	       "  -h, --help             show this help and exit\n"
 	       "\n"
 	       "Console: when stdin is a terminal it is put in raw mode; press Ctrl-A x to\n"
@@ -113,7 +172,7 @@ static void print_run_help(void)
 	       "  6      guest crash: triple fault or KVM internal error\n"
 	       "  8      the --timeout fired\n"
 	       "  10     stopped by SIGINT/SIGTERM or Ctrl-A x\n",
-	       CONFIG_MAX_CPUS, ISOLA_DEBUG_EXIT_PORT);
+	       CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, ISOLA_DEBUG_EXIT_PORT);
 }
 
 static int config_check_memory(struct vm_config *cfg, const char *text, char *err, size_t errlen)
@@ -185,6 +244,9 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 		{"cpus", required_argument, NULL, 'n'},
 		{"console", required_argument, NULL, 'C'},
 		{"timeout", required_argument, NULL, 't'},
+		{"disk", required_argument, NULL, 'D'},
+		{"vhost-user-blk", required_argument, NULL, 'B'},
+		{"rng", no_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -225,6 +287,20 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 				return config_err(err, errlen,
 						  "--timeout '%s' is not a number of seconds (1 or more)",
 						  optarg);
+			break;
+		case 'D':
+		case 'B':
+			if (cfg->nr_disks == CONFIG_MAX_DISKS)
+				return config_err(err, errlen, "too many disks; isola supports %d",
+						  CONFIG_MAX_DISKS);
+			ret = config_parse_disk(&cfg->disks[cfg->nr_disks], optarg, opt == 'B', err,
+						errlen);
+			if (ret)
+				return ret;
+			cfg->nr_disks++;
+			break;
+		case 'R':
+			cfg->rng = true;
 			break;
 		case 'h':
 			print_run_help();

@@ -3,6 +3,7 @@
 #ifndef ISOLA_CORE_CONFIG_H
 #define ISOLA_CORE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,17 @@
 #define CONFIG_MAX_CPUS 255 /* xAPIC IDs 0..254; IOAPIC takes 255 */
 
 enum console_mode { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
+
+#define CONFIG_MAX_DISKS 8
+
+/* One block device: an image served by an isola-blk the core starts, or an
+ * external vhost-user-blk back-end listening on `socket`. */
+struct disk_config {
+	char path[4096];
+	char id[21];    /* virtio-blk GET_ID: at most 20 bytes */
+	char socket[108]; /* sun_path */
+	bool readonly;
+};
 
 struct vm_config {
 	const char *kernel_path;
@@ -21,7 +33,15 @@ struct vm_config {
 	enum console_mode console;
 	const char *console_path; /* CONSOLE_FILE */
 	unsigned timeout_seconds; /* 0: none */
+	struct disk_config disks[CONFIG_MAX_DISKS];
+	unsigned nr_disks;
+	bool rng;
 };
+
+/* Parse "path=IMG[,readonly=on|off][,id=NAME]" (--disk) or "socket=PATH"
+ * (--vhost-user-blk) into disk; -EINVAL with a sentence in err. */
+int config_parse_disk(struct disk_config *disk, const char *text, bool external, char *err,
+		      size_t errlen);
 
 void config_defaults(struct vm_config *cfg);
 

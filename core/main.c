@@ -84,6 +84,19 @@ static bool console_pump(struct vm *vm, struct console_input *in, bool *input_op
 	return true;
 }
 
+static void handle_signal(struct vm *vm, int signal_fd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			vm_reap_servers(vm);
+		else
+			vm_request_stop(vm, ISOLA_EXIT_STOPPED, "stopped by SIG%s",
+					sigabbrev_np((int)si.ssi_signo) ?: "?");
+	}
+}
+
 static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 {
 	struct console_input in = {.fd = -1};
@@ -103,28 +116,33 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 	}
 	while (atomic_load(&vm->exit_status) < 0) {
 		bool want_input = input_open && in.pending_off == in.pending_len;
-		struct pollfd fds[] = {
+		struct pollfd fds[6 + VM_MAX_DEVICES] = {
 			{.fd = vm->stop_fd, .events = POLLIN},
 			{.fd = signal_fd, .events = POLLIN},
 			{.fd = timer_fd, .events = POLLIN},
 			{.fd = vm->rx_space_fd, .events = POLLIN},
 			{.fd = want_input ? in.fd : -1, .events = POLLIN},
+			{.fd = vm->device_work_fd, .events = POLLIN},
 		};
-		/* Bytes waiting for FIFO room are retried when the guest reads. */
-		int ret = poll(fds, 5, -1);
+		int ret;
 
+		/* A back-end never speaks first on its socket: readable means
+		 * it hung up (or broke the protocol). */
+		for (unsigned i = 0; i < vm->nr_devices; i++)
+			fds[6 + i] = (struct pollfd){.fd = vm->devices[i].sock, .events = POLLIN | POLLRDHUP};
+		ret = poll(fds, 6 + vm->nr_devices, -1);
 		if (ret < 0 && errno != EINTR)
 			break;
-		if (fds[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
-				vm_request_stop(vm, ISOLA_EXIT_STOPPED, "stopped by SIG%s",
-						sigabbrev_np((int)si.ssi_signo) ? : "?");
-		}
+		if (fds[1].revents & POLLIN)
+			handle_signal(vm, signal_fd);
 		if (fds[2].revents & POLLIN)
 			vm_request_stop(vm, ISOLA_EXIT_TIMEOUT, "guest timed out after %u s; stopped",
 					cfg->timeout_seconds);
+		if (fds[5].revents & POLLIN)
+			vm_serve_devices(vm);
+		for (unsigned i = 0; i < vm->nr_devices; i++)
+			if (fds[6 + i].revents)
+				vm_device_lost(vm, i, "closed its vhost-user connection");
 		if (fds[3].revents & POLLIN) {
 			uint64_t count;
 
@@ -149,6 +167,7 @@ static int block_stop_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGCHLD); /* device servers: reaped by the event loop */
 	/* vCPU threads unblock this one for themselves. */
 	sigaddset(set, VCPU_KICK_SIGNAL);
 	return pthread_sigmask(SIG_BLOCK, set, NULL);

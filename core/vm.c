@@ -12,11 +12,13 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/layout.h"
+#include "core/supervisor.h"
 #include "lib/log.h"
 
 #define IOAPIC_ID_FOR(vm) ((uint8_t)(vm)->nr_cpus) /* after the LAPIC IDs, as in the MADT */
@@ -384,13 +386,142 @@ out:
 	return ret;
 }
 
+/* virtio device types (virtio 1.2 §5) and their PCI classes. */
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG 4
+#define PCI_CLASS_STORAGE_OTHER 0x0180
+#define PCI_CLASS_OTHER 0xff00
+
+static int vm_add_device(struct vm *vm, const char *name, const char *server,
+			 const char *const *args, const char *socket_path, uint16_t device_id,
+			 uint16_t pci_class, char *err, size_t errlen)
+{
+	struct vhost_device *dev = &vm->devices[vm->nr_devices];
+	char why[384];
+	pid_t pid = 0;
+	int sock, ret;
+
+	if (socket_path)
+		ret = supervisor_connect(socket_path, &sock, why, sizeof(why));
+	else
+		ret = supervisor_spawn(server, args, &pid, &sock, why, sizeof(why));
+	if (ret) {
+		vm_err(err, errlen, "%s: %s", name, why);
+		return ret;
+	}
+	ret = vhost_device_create(dev, vm, name, vm->nr_devices, device_id, pci_class, sock,
+				  vm->device_work_fd, why, sizeof(why));
+	dev->server_pid = pid;
+	vm->nr_devices++; /* destroyed by vm_destroy even when half made */
+	if (ret)
+		vm_err(err, errlen, "%s: vhost-user set-up failed: %s", name, why);
+	return ret;
+}
+
+static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < cfg->nr_disks && !ret; i++) {
+		const struct disk_config *disk = &cfg->disks[i];
+		const char *args[8];
+		unsigned n = 0;
+		char name[16];
+
+		snprintf(name, sizeof(name), "disk%u", i);
+		if (disk->socket[0]) {
+			ret = vm_add_device(vm, name, NULL, NULL, disk->socket, VIRTIO_ID_BLOCK,
+					    PCI_CLASS_STORAGE_OTHER, err, errlen);
+			continue;
+		}
+		if (access(disk->path, disk->readonly ? R_OK : R_OK | W_OK) < 0) {
+			vm_err(err, errlen, "disk %s: %s; %s", disk->path, strerror(errno),
+			       errno == EACCES && !disk->readonly
+				       ? "make it writable or add readonly=on"
+				       : "check the path");
+			return -errno;
+		}
+		args[n++] = "--image";
+		args[n++] = disk->path;
+		args[n++] = "--id";
+		args[n++] = disk->id[0] ? disk->id : name;
+		if (disk->readonly)
+			args[n++] = "--readonly";
+		args[n] = NULL;
+		ret = vm_add_device(vm, name, "blk", args, NULL, VIRTIO_ID_BLOCK,
+				    PCI_CLASS_STORAGE_OTHER, err, errlen);
+	}
+	if (!ret && cfg->rng)
+		ret = vm_add_device(vm, "rng0", "rng", NULL, NULL, VIRTIO_ID_RNG, PCI_CLASS_OTHER, err,
+				    errlen);
+	return ret;
+}
+
+void vm_serve_devices(struct vm *vm)
+{
+	uint64_t count;
+
+	if (read(vm->device_work_fd, &count, sizeof(count)) < 0) {
+		/* non-blocking: nothing queued */
+	}
+	for (unsigned i = 0; i < vm->nr_devices; i++)
+		vhost_device_process(&vm->devices[i]);
+}
+
+void vm_device_lost(struct vm *vm, unsigned index, const char *why)
+{
+	struct vhost_device *dev = &vm->devices[index];
+
+	if (dev->sock < 0)
+		return;
+	log_error("%s: device server %s; the device needs a reset (the VM keeps running)",
+		  dev->name, why);
+	close(dev->sock);
+	dev->sock = -1;
+	virtio_pci_set_needs_reset(&dev->pci);
+}
+
+void vm_reap_servers(struct vm *vm)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		char how[160];
+
+		supervisor_describe_status(status, how, sizeof(how));
+		for (unsigned i = 0; i < vm->nr_devices; i++) {
+			if (vm->devices[i].server_pid != pid)
+				continue;
+			vm->devices[i].server_pid = 0;
+			vm_device_lost(vm, i, how);
+			log_error("%s: isola-%s (pid %d) %s", vm->devices[i].name,
+				  vm->devices[i].pci.device_id == VIRTIO_ID_RNG ? "rng" : "blk", (int)pid,
+				  how);
+		}
+	}
+}
+
+static void vm_stop_servers(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_devices; i++)
+		if (vm->devices[i].server_pid > 0)
+			kill(vm->devices[i].server_pid, SIGTERM);
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		if (vm->devices[i].server_pid > 0)
+			waitpid(vm->devices[i].server_pid, NULL, 0);
+		vm->devices[i].server_pid = 0;
+	}
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, char *err,
 	      size_t errlen)
 {
 	int ret;
 
-	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->rx_space_fd = -1;
+	/* vm is zero: static storage, one VM per process (its size would make
+	 * a memset fault in pages that are otherwise never touched). */
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->rx_space_fd = vm->device_work_fd = -1;
 	vm->mem.fd = -1;
 	for (unsigned i = 0; i < VM_MAX_CPUS; i++)
 		vm->vcpus[i].fd = -1;
@@ -400,7 +531,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, ch
 	vm->console_out_fd = console_out_fd;
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->rx_space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_fd < 0 || vm->rx_space_fd < 0) {
+	vm->device_work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0 || vm->rx_space_fd < 0 || vm->device_work_fd < 0) {
 		vm_err(err, errlen, "eventfd: %s", strerror(errno));
 		return -errno;
 	}
@@ -430,6 +562,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, ch
 		return ret;
 	}
 	ret = vm_load_kernel(vm, cfg, err, errlen);
+	if (ret)
+		return ret;
+	ret = vm_add_devices(vm, cfg, err, errlen);
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
@@ -467,6 +602,13 @@ void vm_destroy(struct vm *vm)
 			pthread_join(vm->vcpus[i].thread, NULL);
 		vcpu_destroy(&vm->vcpus[i]);
 	}
+	vm_stop_servers(vm);
+	for (unsigned i = 0; i < vm->nr_devices; i++)
+		vhost_device_destroy(&vm->devices[i]);
+	vm->nr_devices = 0;
+	if (vm->device_work_fd >= 0)
+		close(vm->device_work_fd);
+	vm->device_work_fd = -1;
 	if (vm->devices_ready) {
 		serial_destroy(&vm->serial);
 		ioapic_destroy(&vm->ioapic);

@@ -24,11 +24,13 @@
 #include "isola/abi.h"
 #include "core/config.h"
 #include "devices/pci.h"
+#include "devices/vhost_user_device.h"
 #include "lib/gmem.h"
 
 #define VM_MAX_CPUS CONFIG_MAX_CPUS
 #define VM_MAX_GSI_ROUTES 1024
 #define VCPU_KICK_SIGNAL SIGUSR1
+#define VM_MAX_DEVICES (CONFIG_MAX_DISKS + 1)
 
 struct vm;
 
@@ -63,6 +65,11 @@ struct vm {
 	struct pci_host pci;
 	bool devices_ready;
 
+	/* vhost-user devices; the event loop serves them (vm_serve_devices). */
+	struct vhost_device devices[VM_MAX_DEVICES];
+	unsigned nr_devices;
+	int device_work_fd; /* eventfd: a device has work for the event loop */
+
 	pthread_mutex_t routes_lock;
 	struct kvm_irq_routing *routes;
 
@@ -87,6 +94,12 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 void vm_destroy(struct vm *vm);
 /* Point GSI gsi (>= the IOAPIC's pins) at an MSI; 0 or -errno. */
 int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data);
+/* Event loop: carry out queued device work; 0 or -errno. */
+void vm_serve_devices(struct vm *vm);
+/* Event loop: a device's back-end hung up or its server exited. */
+void vm_device_lost(struct vm *vm, unsigned index, const char *why);
+/* Event loop: reap exited device servers and report how each ended. */
+void vm_reap_servers(struct vm *vm);
 /* Drive an ISA interrupt line through the IOAPIC. */
 void vm_set_isa_irq(struct vm *vm, unsigned irq, bool level);
 

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device-server processes: start one per device (isola-blk, isola-rng) with
+ * a connected vhost-user socket as fd 3, connect to external back-ends, and
+ * report clearly how a server ended.
+ */
+#ifndef ISOLA_CORE_SUPERVISOR_H
+#define ISOLA_CORE_SUPERVISOR_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SUPERVISOR_SERVER_FD 3
+
+/* Start build-dir/isola-<server> --socket-fd 3 args...; *sock is the core's
+ * end.  Returns 0 or -errno with a sentence in err. */
+int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock,
+		     char *err, size_t errlen);
+/* Connect to a vhost-user back-end listening on path. */
+int supervisor_connect(const char *path, int *sock, char *err, size_t errlen);
+/* Describe a wait status: "exited with status 1", "killed by SIGSYS (...)". */
+void supervisor_describe_status(int status, char *buf, size_t len);
+
+#endif
