@@ -21,7 +21,7 @@
 #include "core/supervisor.h"
 #include "lib/log.h"
 
-#define IOAPIC_ID_FOR(vm) ((uint8_t)(vm)->nr_cpus) /* after the LAPIC IDs, as in the MADT */
+#define IOAPIC_ID_FOR(vm) acpi_ioapic_id((vm)->nr_cpus) /* the MADT says the same */
 
 static void vm_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
