@@ -15,38 +15,38 @@
 
 /* What a payload must look like (request or reply). */
 enum payload_kind {
-	P_UNKNOWN = 0,     /* not a request code we know */
-	P_NONE,            /* no payload */
-	P_U64,             /* u64; also every REPLY_ACK */
-	P_U64_OPT,         /* u64 or nothing (replies that are "an fd") */
-	P_STATE,           /* vring state */
-	P_STATE_BOOL,      /* vring state, num 0 or 1 */
-	P_VRING_FD,        /* u64: vring index (0-7), NOFD bit (8) */
-	P_ADDR,            /* vring address */
-	P_MEMORY,          /* 8 + nregions * 32, nregions <= 8 */
-	P_MEMORY_OR_ACK,   /* postcopy memory table reply, or REPLY_ACK */
-	P_MEM_REG,         /* single memory region */
-	P_MEM_REG_REMOVE,  /* single memory region, mmap offset ignored */
-	P_MEM_REG_OR_ACK,  /* postcopy single region reply, or REPLY_ACK */
-	P_LOG,             /* log description (LOG_SHMFD) or legacy u64 */
-	P_IOTLB,           /* IOTLB message */
-	P_CONFIG,          /* config space: 12 + size, offset + size <= 256 */
-	P_CONFIG_REPLY,    /* config space, or nothing (error) */
-	P_AREA,            /* vring area */
-	P_INFLIGHT,        /* inflight description (20 or 24 bytes) */
-	P_SHARED,          /* UUID */
-	P_DEVICE_STATE,    /* device state transfer parameters */
-	P_UNSUPPORTED,     /* known, but not decoded here (crypto sessions) */
+	P_UNKNOWN = 0,	  /* not a request code we know */
+	P_NONE,		  /* no payload */
+	P_U64,		  /* u64; also every REPLY_ACK */
+	P_U64_OPT,	  /* u64 or nothing (replies that are "an fd") */
+	P_STATE,	  /* vring state */
+	P_STATE_BOOL,	  /* vring state, num 0 or 1 */
+	P_VRING_FD,	  /* u64: vring index (0-7), NOFD bit (8) */
+	P_ADDR,		  /* vring address */
+	P_MEMORY,	  /* 8 + nregions * 32, nregions <= 8 */
+	P_MEMORY_OR_ACK,  /* postcopy memory table reply, or REPLY_ACK */
+	P_MEM_REG,	  /* single memory region */
+	P_MEM_REG_REMOVE, /* single memory region, mmap offset ignored */
+	P_MEM_REG_OR_ACK, /* postcopy single region reply, or REPLY_ACK */
+	P_LOG,		  /* log description (LOG_SHMFD) or legacy u64 */
+	P_IOTLB,	  /* IOTLB message */
+	P_CONFIG,	  /* config space: 12 + size, offset + size <= 256 */
+	P_CONFIG_REPLY,	  /* config space, or nothing (error) */
+	P_AREA,		  /* vring area */
+	P_INFLIGHT,	  /* inflight description (20 or 24 bytes) */
+	P_SHARED,	  /* UUID */
+	P_DEVICE_STATE,	  /* device state transfer parameters */
+	P_UNSUPPORTED,	  /* known, but not decoded here (crypto sessions) */
 };
 
 /* How many fds must come with a message. */
 enum fd_rule {
 	FD_NONE = 0,
-	FD_ONE,        /* exactly one */
+	FD_ONE,	       /* exactly one */
 	FD_OPTIONAL,   /* zero or one */
 	FD_REGIONS,    /* one per memory region */
 	FD_NOFD_BIT,   /* one iff u64 bit 8 (NOFD) is clear */
-	FD_LOG,        /* one with the log description, none with a u64 */
+	FD_LOG,	       /* one with the log description, none with a u64 */
 	FD_INFLIGHT,   /* one iff mmap_size != 0 */
 	FD_DEVSTATE,   /* one iff NOFD clear, and never with an error */
 	FD_IF_SUCCESS, /* at most one, and only if the u64 is 0 */
@@ -54,75 +54,74 @@ enum fd_rule {
 
 struct vhost_user_rule {
 	const char *name;
-	unsigned char request;   /* enum payload_kind */
-	unsigned char fds;       /* enum fd_rule */
-	unsigned char reply;     /* enum payload_kind; P_U64 = REPLY_ACK only */
+	unsigned char request;	 /* enum payload_kind */
+	unsigned char fds;	 /* enum fd_rule */
+	unsigned char reply;	 /* enum payload_kind; P_U64 = REPLY_ACK only */
 	unsigned char reply_fds; /* enum fd_rule */
-	bool always_reply;       /* a reply comes without NEED_REPLY */
+	bool always_reply;	 /* a reply comes without NEED_REPLY */
 };
 
-#define RULE(code, req, f, rep, rf, always) \
-	[VHOST_USER_##code] = {#code, req, f, rep, rf, always}
+#define RULE(code, req, f, rep, rf, always) [VHOST_USER_##code] = {#code, req, f, rep, rf, always}
 
 /* vhost-user: "Front-end message types": request and reply payloads. */
 static const struct vhost_user_rule frontend_rules[VHOST_USER_REQUEST_MAX] = {
-	RULE(GET_FEATURES, P_NONE, FD_NONE, P_U64, FD_NONE, true),
-	RULE(SET_FEATURES, P_U64, FD_NONE, P_U64, FD_NONE, false),
-	RULE(SET_OWNER, P_NONE, FD_NONE, P_U64, FD_NONE, false),
-	RULE(RESET_OWNER, P_NONE, FD_NONE, P_U64, FD_NONE, false),
-	RULE(SET_MEM_TABLE, P_MEMORY, FD_REGIONS, P_MEMORY_OR_ACK, FD_NONE, false),
-	RULE(SET_LOG_BASE, P_LOG, FD_LOG, P_U64, FD_NONE, false),
-	RULE(SET_LOG_FD, P_NONE, FD_ONE, P_U64, FD_NONE, false),
-	RULE(SET_VRING_NUM, P_STATE, FD_NONE, P_U64, FD_NONE, false),
-	RULE(SET_VRING_ADDR, P_ADDR, FD_NONE, P_U64, FD_NONE, false),
-	RULE(SET_VRING_BASE, P_STATE, FD_NONE, P_U64, FD_NONE, false),
-	RULE(GET_VRING_BASE, P_STATE, FD_NONE, P_STATE, FD_NONE, true),
-	RULE(SET_VRING_KICK, P_VRING_FD, FD_NOFD_BIT, P_U64, FD_NONE, false),
-	RULE(SET_VRING_CALL, P_VRING_FD, FD_NOFD_BIT, P_U64, FD_NONE, false),
-	RULE(SET_VRING_ERR, P_VRING_FD, FD_NOFD_BIT, P_U64, FD_NONE, false),
-	RULE(GET_PROTOCOL_FEATURES, P_NONE, FD_NONE, P_U64, FD_NONE, true),
-	RULE(SET_PROTOCOL_FEATURES, P_U64, FD_NONE, P_U64, FD_NONE, false),
-	RULE(GET_QUEUE_NUM, P_NONE, FD_NONE, P_U64, FD_NONE, true),
-	RULE(SET_VRING_ENABLE, P_STATE_BOOL, FD_NONE, P_U64, FD_NONE, false),
-	RULE(SEND_RARP, P_U64, FD_NONE, P_U64, FD_NONE, false),
-	RULE(NET_SET_MTU, P_U64, FD_NONE, P_U64, FD_NONE, false),
-	RULE(SET_BACKEND_REQ_FD, P_NONE, FD_ONE, P_U64, FD_NONE, false),
-	RULE(IOTLB_MSG, P_IOTLB, FD_NONE, P_U64, FD_NONE, true),
-	RULE(SET_VRING_ENDIAN, P_STATE_BOOL, FD_NONE, P_U64, FD_NONE, false),
-	RULE(GET_CONFIG, P_CONFIG, FD_NONE, P_CONFIG_REPLY, FD_NONE, true),
-	RULE(SET_CONFIG, P_CONFIG, FD_NONE, P_U64, FD_NONE, false),
-	RULE(CREATE_CRYPTO_SESSION, P_UNSUPPORTED, FD_NONE, P_UNSUPPORTED, FD_NONE, true),
-	RULE(CLOSE_CRYPTO_SESSION, P_U64, FD_NONE, P_U64, FD_NONE, false),
-	RULE(POSTCOPY_ADVISE, P_NONE, FD_NONE, P_U64_OPT, FD_OPTIONAL, true),
-	RULE(POSTCOPY_LISTEN, P_NONE, FD_NONE, P_U64, FD_NONE, false),
-	RULE(POSTCOPY_END, P_NONE, FD_NONE, P_U64, FD_NONE, true),
-	RULE(GET_INFLIGHT_FD, P_INFLIGHT, FD_NONE, P_INFLIGHT, FD_INFLIGHT, true),
-	RULE(SET_INFLIGHT_FD, P_INFLIGHT, FD_ONE, P_U64, FD_NONE, false),
-	RULE(GPU_SET_SOCKET, P_NONE, FD_ONE, P_U64, FD_NONE, false),
-	RULE(RESET_DEVICE, P_NONE, FD_NONE, P_U64, FD_NONE, false),
-	RULE(VRING_KICK, P_STATE, FD_NONE, P_U64, FD_NONE, false),
-	RULE(GET_MAX_MEM_SLOTS, P_NONE, FD_NONE, P_U64, FD_NONE, true),
-	RULE(ADD_MEM_REG, P_MEM_REG, FD_ONE, P_MEM_REG_OR_ACK, FD_NONE, false),
-	/* "the back-end MAY accept messages with one file descriptor" */
-	RULE(REM_MEM_REG, P_MEM_REG_REMOVE, FD_OPTIONAL, P_MEM_REG_OR_ACK, FD_NONE, false),
-	RULE(SET_STATUS, P_U64, FD_NONE, P_U64, FD_NONE, false),
-	RULE(GET_STATUS, P_NONE, FD_NONE, P_U64, FD_NONE, true),
-	RULE(GET_SHARED_OBJECT, P_SHARED, FD_NONE, P_U64_OPT, FD_OPTIONAL, true),
-	RULE(SET_DEVICE_STATE_FD, P_DEVICE_STATE, FD_ONE, P_U64, FD_DEVSTATE, true),
-	RULE(CHECK_DEVICE_STATE, P_NONE, FD_NONE, P_U64, FD_NONE, true),
+    RULE(GET_FEATURES, P_NONE, FD_NONE, P_U64, FD_NONE, true),
+    RULE(SET_FEATURES, P_U64, FD_NONE, P_U64, FD_NONE, false),
+    RULE(SET_OWNER, P_NONE, FD_NONE, P_U64, FD_NONE, false),
+    RULE(RESET_OWNER, P_NONE, FD_NONE, P_U64, FD_NONE, false),
+    RULE(SET_MEM_TABLE, P_MEMORY, FD_REGIONS, P_MEMORY_OR_ACK, FD_NONE, false),
+    RULE(SET_LOG_BASE, P_LOG, FD_LOG, P_U64, FD_NONE, false),
+    RULE(SET_LOG_FD, P_NONE, FD_ONE, P_U64, FD_NONE, false),
+    RULE(SET_VRING_NUM, P_STATE, FD_NONE, P_U64, FD_NONE, false),
+    RULE(SET_VRING_ADDR, P_ADDR, FD_NONE, P_U64, FD_NONE, false),
+    RULE(SET_VRING_BASE, P_STATE, FD_NONE, P_U64, FD_NONE, false),
+    RULE(GET_VRING_BASE, P_STATE, FD_NONE, P_STATE, FD_NONE, true),
+    RULE(SET_VRING_KICK, P_VRING_FD, FD_NOFD_BIT, P_U64, FD_NONE, false),
+    RULE(SET_VRING_CALL, P_VRING_FD, FD_NOFD_BIT, P_U64, FD_NONE, false),
+    RULE(SET_VRING_ERR, P_VRING_FD, FD_NOFD_BIT, P_U64, FD_NONE, false),
+    RULE(GET_PROTOCOL_FEATURES, P_NONE, FD_NONE, P_U64, FD_NONE, true),
+    RULE(SET_PROTOCOL_FEATURES, P_U64, FD_NONE, P_U64, FD_NONE, false),
+    RULE(GET_QUEUE_NUM, P_NONE, FD_NONE, P_U64, FD_NONE, true),
+    RULE(SET_VRING_ENABLE, P_STATE_BOOL, FD_NONE, P_U64, FD_NONE, false),
+    RULE(SEND_RARP, P_U64, FD_NONE, P_U64, FD_NONE, false),
+    RULE(NET_SET_MTU, P_U64, FD_NONE, P_U64, FD_NONE, false),
+    RULE(SET_BACKEND_REQ_FD, P_NONE, FD_ONE, P_U64, FD_NONE, false),
+    RULE(IOTLB_MSG, P_IOTLB, FD_NONE, P_U64, FD_NONE, true),
+    RULE(SET_VRING_ENDIAN, P_STATE_BOOL, FD_NONE, P_U64, FD_NONE, false),
+    RULE(GET_CONFIG, P_CONFIG, FD_NONE, P_CONFIG_REPLY, FD_NONE, true),
+    RULE(SET_CONFIG, P_CONFIG, FD_NONE, P_U64, FD_NONE, false),
+    RULE(CREATE_CRYPTO_SESSION, P_UNSUPPORTED, FD_NONE, P_UNSUPPORTED, FD_NONE, true),
+    RULE(CLOSE_CRYPTO_SESSION, P_U64, FD_NONE, P_U64, FD_NONE, false),
+    RULE(POSTCOPY_ADVISE, P_NONE, FD_NONE, P_U64_OPT, FD_OPTIONAL, true),
+    RULE(POSTCOPY_LISTEN, P_NONE, FD_NONE, P_U64, FD_NONE, false),
+    RULE(POSTCOPY_END, P_NONE, FD_NONE, P_U64, FD_NONE, true),
+    RULE(GET_INFLIGHT_FD, P_INFLIGHT, FD_NONE, P_INFLIGHT, FD_INFLIGHT, true),
+    RULE(SET_INFLIGHT_FD, P_INFLIGHT, FD_ONE, P_U64, FD_NONE, false),
+    RULE(GPU_SET_SOCKET, P_NONE, FD_ONE, P_U64, FD_NONE, false),
+    RULE(RESET_DEVICE, P_NONE, FD_NONE, P_U64, FD_NONE, false),
+    RULE(VRING_KICK, P_STATE, FD_NONE, P_U64, FD_NONE, false),
+    RULE(GET_MAX_MEM_SLOTS, P_NONE, FD_NONE, P_U64, FD_NONE, true),
+    RULE(ADD_MEM_REG, P_MEM_REG, FD_ONE, P_MEM_REG_OR_ACK, FD_NONE, false),
+    /* "the back-end MAY accept messages with one file descriptor" */
+    RULE(REM_MEM_REG, P_MEM_REG_REMOVE, FD_OPTIONAL, P_MEM_REG_OR_ACK, FD_NONE, false),
+    RULE(SET_STATUS, P_U64, FD_NONE, P_U64, FD_NONE, false),
+    RULE(GET_STATUS, P_NONE, FD_NONE, P_U64, FD_NONE, true),
+    RULE(GET_SHARED_OBJECT, P_SHARED, FD_NONE, P_U64_OPT, FD_OPTIONAL, true),
+    RULE(SET_DEVICE_STATE_FD, P_DEVICE_STATE, FD_ONE, P_U64, FD_DEVSTATE, true),
+    RULE(CHECK_DEVICE_STATE, P_NONE, FD_NONE, P_U64, FD_NONE, true),
 };
 
 /* vhost-user: "Back-end message types" (on the SET_BACKEND_REQ_FD socket). */
 static const struct vhost_user_rule backend_rules[VHOST_USER_BACKEND_REQUEST_MAX] = {
-	RULE(BACKEND_IOTLB_MSG, P_IOTLB, FD_NONE, P_U64, FD_NONE, false),
-	RULE(BACKEND_CONFIG_CHANGE_MSG, P_NONE, FD_NONE, P_U64, FD_NONE, false),
-	/* with an fd: register the notifier; without: de-register */
-	RULE(BACKEND_VRING_HOST_NOTIFIER_MSG, P_AREA, FD_OPTIONAL, P_U64, FD_NONE, false),
-	RULE(BACKEND_VRING_CALL, P_STATE, FD_NONE, P_U64, FD_NONE, false),
-	RULE(BACKEND_VRING_ERR, P_STATE, FD_NONE, P_U64, FD_NONE, false),
-	RULE(BACKEND_SHARED_OBJECT_ADD, P_SHARED, FD_NONE, P_U64, FD_NONE, false),
-	RULE(BACKEND_SHARED_OBJECT_REMOVE, P_SHARED, FD_NONE, P_U64, FD_NONE, false),
-	RULE(BACKEND_SHARED_OBJECT_LOOKUP, P_SHARED, FD_NONE, P_U64, FD_IF_SUCCESS, true),
+    RULE(BACKEND_IOTLB_MSG, P_IOTLB, FD_NONE, P_U64, FD_NONE, false),
+    RULE(BACKEND_CONFIG_CHANGE_MSG, P_NONE, FD_NONE, P_U64, FD_NONE, false),
+    /* with an fd: register the notifier; without: de-register */
+    RULE(BACKEND_VRING_HOST_NOTIFIER_MSG, P_AREA, FD_OPTIONAL, P_U64, FD_NONE, false),
+    RULE(BACKEND_VRING_CALL, P_STATE, FD_NONE, P_U64, FD_NONE, false),
+    RULE(BACKEND_VRING_ERR, P_STATE, FD_NONE, P_U64, FD_NONE, false),
+    RULE(BACKEND_SHARED_OBJECT_ADD, P_SHARED, FD_NONE, P_U64, FD_NONE, false),
+    RULE(BACKEND_SHARED_OBJECT_REMOVE, P_SHARED, FD_NONE, P_U64, FD_NONE, false),
+    RULE(BACKEND_SHARED_OBJECT_LOOKUP, P_SHARED, FD_NONE, P_U64, FD_IF_SUCCESS, true),
 };
 
 static const struct vhost_user_rule *rule_for(const struct vhost_user_rule *rules, size_t n,
@@ -135,8 +134,7 @@ static const struct vhost_user_rule *rule_for(const struct vhost_user_rule *rule
 
 const char *vhost_user_request_name(uint32_t request)
 {
-	const struct vhost_user_rule *r =
-	    rule_for(frontend_rules, VHOST_USER_REQUEST_MAX, request);
+	const struct vhost_user_rule *r = rule_for(frontend_rules, VHOST_USER_REQUEST_MAX, request);
 
 	return r ? r->name : "UNKNOWN";
 }
@@ -243,7 +241,8 @@ static bool payload_ok(enum payload_kind kind, const struct vhost_user_msg *msg)
 		return size == sizeof(p->u64) || memory_ok(msg);
 	case P_MEM_REG:
 	case P_MEM_REG_REMOVE:
-		return size == sizeof(p->mem_reg) && region_ok(&p->mem_reg.region, kind == P_MEM_REG);
+		return size == sizeof(p->mem_reg) &&
+		       region_ok(&p->mem_reg.region, kind == P_MEM_REG);
 	case P_MEM_REG_OR_ACK:
 		return size == sizeof(p->u64) ||
 		       (size == sizeof(p->mem_reg) && region_ok(&p->mem_reg.region, true));

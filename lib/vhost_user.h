@@ -112,7 +112,7 @@ enum vhost_user_backend_request {
 #define VHOST_USER_VERSION 0x1u
 #define VHOST_USER_REPLY_MASK (1u << 2)
 #define VHOST_USER_NEED_REPLY_MASK (1u << 3)
-#define VHOST_USER_FLAGS_KNOWN \
+#define VHOST_USER_FLAGS_KNOWN                                                                     \
 	(VHOST_USER_VERSION_MASK | VHOST_USER_REPLY_MASK | VHOST_USER_NEED_REPLY_MASK)
 
 /* vhost-user: VHOST_USER_SET_VRING_KICK: bits 0-7 vring index, bit 8 "invalid

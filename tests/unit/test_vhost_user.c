@@ -509,7 +509,7 @@ static void test_nofd_bit(void **state)
 		m.payload.u64 |= VHOST_USER_VRING_NOFD_MASK; /* NOFD, but an fd */
 		assert_int_equal(vhost_user_validate(&m, true), -EPROTO);
 		vhost_user_close_fds(&m);
-		assert_int_equal(vhost_user_validate(&m, true), 0); /* NOFD, no fd */
+		assert_int_equal(vhost_user_validate(&m, true), 0);	/* NOFD, no fd */
 		m.payload.u64 &= ~(uint64_t)VHOST_USER_VRING_NOFD_MASK; /* fd missing */
 		assert_int_equal(vhost_user_validate(&m, true), -EPROTO);
 	}
@@ -999,9 +999,9 @@ static void test_call_rejects_wrong_reply(void **state)
 static void test_reply_predicates(void **state)
 {
 	static const uint32_t with_body[] = {
-	    VHOST_USER_GET_FEATURES,      VHOST_USER_GET_PROTOCOL_FEATURES,
-	    VHOST_USER_GET_VRING_BASE,    VHOST_USER_GET_QUEUE_NUM,
-	    VHOST_USER_GET_CONFIG,        VHOST_USER_GET_INFLIGHT_FD,
+	    VHOST_USER_GET_FEATURES,	  VHOST_USER_GET_PROTOCOL_FEATURES,
+	    VHOST_USER_GET_VRING_BASE,	  VHOST_USER_GET_QUEUE_NUM,
+	    VHOST_USER_GET_CONFIG,	  VHOST_USER_GET_INFLIGHT_FD,
 	    VHOST_USER_GET_MAX_MEM_SLOTS, VHOST_USER_GET_STATUS,
 	};
 	struct vhost_user_msg m;
