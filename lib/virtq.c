@@ -79,6 +79,32 @@ static void *virtq_map_ring(struct virtq *vq, const char *name, uint64_t gpa, ui
 	return host;
 }
 
+/* Ranges are already known not to wrap (gmem_ptr checked them). */
+static bool virtq_overlap(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
+{
+	return a < b + b_len && b < a + a_len;
+}
+
+/*
+ * Rings that overlap make no sense, and one case is a trap: a used ring
+ * over the avail ring turns each push into a new avail entry, so the device
+ * would feed itself forever on one kick.
+ */
+static int virtq_check_overlap(struct virtq *vq)
+{
+	uint64_t d = virtq_desc_bytes(vq->size), a = virtq_avail_bytes(vq->size);
+	uint64_t u = virtq_used_bytes(vq->size);
+
+	if (virtq_overlap(vq->desc_gpa, d, vq->avail_gpa, a) ||
+	    virtq_overlap(vq->desc_gpa, d, vq->used_gpa, u) ||
+	    virtq_overlap(vq->avail_gpa, a, vq->used_gpa, u))
+		return virtq_break(vq, "rings overlap: descriptors 0x%llx, available 0x%llx, "
+				   "used 0x%llx", (unsigned long long)vq->desc_gpa,
+				   (unsigned long long)vq->avail_gpa,
+				   (unsigned long long)vq->used_gpa);
+	return 0;
+}
+
 int virtq_init(struct virtq *vq, const struct gmem *mem, unsigned size, uint64_t desc_gpa,
 	       uint64_t avail_gpa, uint64_t used_gpa, uint64_t features)
 {
@@ -101,15 +127,20 @@ int virtq_init(struct virtq *vq, const struct gmem *mem, unsigned size, uint64_t
 		vq->avail = virtq_map_ring(vq, "available", avail_gpa, virtq_avail_bytes(size), 2);
 	if (vq->avail)
 		vq->used = virtq_map_ring(vq, "used", used_gpa, virtq_used_bytes(size), 4);
-	if (!vq->used) {
+	if (!vq->used || virtq_check_overlap(vq)) {
+		vq->used = NULL;
 		vq->desc = NULL;
 		vq->avail = NULL;
 		return -EINVAL;
 	}
 	vq->event_idx = features & (1ull << VIRTIO_F_EVENT_IDX);
 	vq->indirect = features & (1ull << VIRTIO_F_INDIRECT_DESC);
+	/* Kicks wanted: a previous server instance may have left
+	 * VIRTQ_USED_F_NO_NOTIFY set, and a driver that obeys it would never
+	 * kick us (§2.7.10; with EVENT_IDX flags must be 0 anyway). */
 	vq->notify_enabled = true;
 	vq->used_flags = 0;
+	__atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
 	/* The used ring is the device's; continue from what it says (a
 	 * restarted server, or a fresh ring the driver zeroed). */
 	vq->used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED);
@@ -121,6 +152,10 @@ void virtq_set_base(struct virtq *vq, uint16_t last_avail_idx)
 {
 	vq->last_avail_idx = last_avail_idx;
 	vq->shadow_avail_idx = last_avail_idx;
+	/* A stale avail_event (from before a restart or migration) would
+	 * keep the driver from kicking at the next entry. */
+	if (vq->used && vq->event_idx && vq->notify_enabled)
+		__atomic_store_n(virtq_avail_event(vq), last_avail_idx, __ATOMIC_RELAXED);
 }
 
 uint16_t virtq_get_base(const struct virtq *vq)
@@ -176,8 +211,9 @@ static int virtq_add_buffer(struct virtq_walk *w, const struct virtq_desc *d, co
 		return virtq_break(w->vq, "head %u: %s descriptor %u: buffer [0x%llx, +%u) is not "
 				   "inside one guest memory region", c->head, table, idx,
 				   (unsigned long long)d->addr, d->len);
-	if (writable ? d->len > UINT32_MAX - c->writable_bytes
-		     : d->len > UINT32_MAX - c->readable_bytes)
+	/* §2.7.5.2: a chain is at most 2^32 bytes in total; we keep it within
+	 * what a u32 (the used length) can say. */
+	if (d->len > UINT32_MAX - ((uint64_t)c->readable_bytes + c->writable_bytes))
 		return virtq_break(w->vq, "head %u: chain length exceeds 4 GiB", c->head);
 	if (c->nr_segments >= c->max_segments)
 		return virtq_break(w->vq, "head %u: chain has more than %u buffers", c->head,
@@ -222,8 +258,9 @@ static int virtq_walk_indirect(struct virtq_walk *w, const struct virtq_desc *d)
 		return virtq_break(w->vq, "head %u: indirect table [0x%llx, +%u) is not inside "
 				   "one guest memory region", c->head,
 				   (unsigned long long)d->addr, d->len);
-	/* §2.7.5.3.2: the table starts at index 0; the WRITE flag of the
-	 * descriptor pointing to it is ignored. */
+	/* §2.7.5.3: the table starts at index 0.  §2.7.5.3.2: the WRITE flag
+	 * of the descriptor pointing to it is ignored, and it may end a chain
+	 * of normal descriptors. */
 	for (;;) {
 		int ret;
 
@@ -267,8 +304,8 @@ static int virtq_walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain 
 	for (;;) {
 		int ret;
 
-		/* §2.7.5.2 / §2.7.4.2: a chain is never longer than the queue
-		 * size; counting visits bounds loops too. */
+		/* §2.7.5.3.1: a chain is never longer than the queue size;
+		 * counting visits also catches loops (§2.7.5.2). */
 		if (++visited > vq->size)
 			return virtq_break(vq, "head %u: chain loops or is longer than the queue "
 					   "size %u", head, vq->size);
@@ -306,7 +343,9 @@ static bool virtq_refresh_avail(struct virtq *vq)
 	 * write barrier); acquire pairs with it so the entries are visible. */
 	uint16_t idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 
-	/* At most size entries can be outstanding. */
+	/* At most size entries can be outstanding (§2.7: Queue Size is the
+	 * maximum number of buffers queued), and idx never goes back
+	 * (§2.7.6.1): anything else is a driver bug or an attack. */
 	if ((uint16_t)(idx - vq->last_avail_idx) > vq->size) {
 		virtq_break(vq, "avail idx %u is %u entries ahead of %u (queue size %u)", idx,
 			    (uint16_t)(idx - vq->last_avail_idx), vq->last_avail_idx, vq->size);
@@ -442,8 +481,9 @@ int virtq_push_batch(struct virtq *vq, const struct virtq_used_elem *elems, unsi
 		__atomic_store_n(&e->len, elems[i].len, __ATOMIC_RELAXED);
 	}
 	vq->used_idx += n;
-	/* §2.7.8.2 / §2.7.13: used elements (and the buffer contents the
-	 * device wrote) are visible before the new idx. */
+	/* §2.7.8.2: the element (and the buffer contents the device wrote)
+	 * are visible before the new idx; pairs with the driver's read
+	 * barrier after reading idx (§2.7.14). */
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
 	if (inf) {
 		for (unsigned i = 0; i < n; i++)
@@ -460,7 +500,7 @@ int virtq_push(struct virtq *vq, uint16_t head, uint32_t written_len)
 	return virtq_push_batch(vq, &e, 1);
 }
 
-/* §2.7.10: the driver wants an interrupt when used idx moves past used_event. */
+/* §2.7.7.2: with EVENT_IDX, interrupt when used idx moves past used_event. */
 static bool vring_need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx)
 {
 	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old_idx);

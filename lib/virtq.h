@@ -224,7 +224,7 @@ int virtq_push_batch(struct virtq *vq, const struct virtq_used_elem *elems, unsi
 
 /*
  * Whether the driver wants an interrupt for what was pushed since the last
- * call (§2.7.10: VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX).
+ * call (§2.7.7: VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX).
  * Call after pushing, and signal the call fd if true.
  */
 bool virtq_needs_interrupt(struct virtq *vq);

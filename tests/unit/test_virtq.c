@@ -216,6 +216,27 @@ static void test_init_rings_in_memory(void **state)
 			 -EINVAL);
 }
 
+static void test_init_rings_overlap(void **state)
+{
+	struct fixture *f = *state;
+
+	/* A used ring over the avail ring would make each push a new avail
+	 * entry; any overlap is refused. */
+	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, AVAIL_GPA, AVAIL_GPA, 0),
+			 -EINVAL);
+	assert_non_null(strstr(virtq_broken_reason(&f->vq), "overlap"));
+	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, DESC_GPA + 126, USED_GPA, 0),
+			 -EINVAL);
+	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, AVAIL_GPA, DESC_GPA + 124, 0),
+			 -EINVAL);
+	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, AVAIL_GPA, AVAIL_GPA + 20, 0),
+			 -EINVAL); /* over used_event */
+	/* Back to back is fine. */
+	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, DESC_GPA + 128, DESC_GPA + 152,
+				    0),
+			 0);
+}
+
 static void test_init_reads_used_idx(void **state)
 {
 	struct fixture *f = *state;
@@ -226,6 +247,21 @@ static void test_init_reads_used_idx(void **state)
 	assert_int_equal(virtq_push(&f->vq, 0, 0), 0);
 	assert_int_equal(used(f)->idx, 78);
 	assert_int_equal(used(f)->ring[77 % 8].id, 0);
+}
+
+static void test_init_resets_notify_state(void **state)
+{
+	struct fixture *f = *state;
+
+	/* What a previous server instance may have left behind. */
+	used(f)->flags = VIRTQ_USED_F_NO_NOTIFY;
+	*avail_event(f) = 3;
+	reinit(f, 8, 0);
+	assert_int_equal(used(f)->flags, 0);
+	assert_int_equal(*avail_event(f), 3); /* ignored without EVENT_IDX */
+	reinit(f, 8, FEATURES);
+	virtq_set_base(&f->vq, 40);
+	assert_int_equal(*avail_event(f), 40);
 }
 
 static void test_set_get_base(void **state)
@@ -1017,7 +1053,9 @@ int main(void)
 		T(test_init_queue_size),
 		T(test_init_alignment),
 		T(test_init_rings_in_memory),
+		T(test_init_rings_overlap),
 		T(test_init_reads_used_idx),
+		T(test_init_resets_notify_state),
 		T(test_set_get_base),
 		T(test_pop_empty),
 		T(test_pop_single),
