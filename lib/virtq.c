@@ -20,8 +20,7 @@ _Static_assert(sizeof(struct virtq_used_elem) == 8, "virtio 1.2 §2.7.8");
 _Static_assert(sizeof(struct virtq_inflight_desc) == 16, "vhost-user.rst: DescStateSplit");
 _Static_assert(sizeof(struct virtq_inflight_region) == 16, "vhost-user.rst: QueueRegionSplit");
 
-__attribute__((format(printf, 2, 3))) static int virtq_break(struct virtq *vq, const char *fmt,
-							       ...)
+__attribute__((format(printf, 2, 3))) static int virtq_break(struct virtq *vq, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -98,8 +97,10 @@ static int virtq_check_overlap(struct virtq *vq)
 	if (virtq_overlap(vq->desc_gpa, d, vq->avail_gpa, a) ||
 	    virtq_overlap(vq->desc_gpa, d, vq->used_gpa, u) ||
 	    virtq_overlap(vq->avail_gpa, a, vq->used_gpa, u))
-		return virtq_break(vq, "rings overlap: descriptors 0x%llx, available 0x%llx, "
-				   "used 0x%llx", (unsigned long long)vq->desc_gpa,
+		return virtq_break(vq,
+				   "rings overlap: descriptors 0x%llx, available 0x%llx, "
+				   "used 0x%llx",
+				   (unsigned long long)vq->desc_gpa,
 				   (unsigned long long)vq->avail_gpa,
 				   (unsigned long long)vq->used_gpa);
 	return 0;
@@ -196,21 +197,25 @@ static int virtq_add_buffer(struct virtq_walk *w, const struct virtq_desc *d, co
 
 	/* §2.7.4.2: device-writable descriptors come after the readable ones. */
 	if (!writable && w->seen_writable)
-		return virtq_break(w->vq, "head %u: %s descriptor %u is device-readable after a "
-				   "device-writable one", c->head, table, idx);
+		return virtq_break(w->vq,
+				   "head %u: %s descriptor %u is device-readable after a "
+				   "device-writable one",
+				   c->head, table, idx);
 	if (writable)
 		w->seen_writable = true;
 	if (d->len == 0)
 		return 0; /* valid, and carries nothing */
 	if (d->addr + d->len < d->addr)
-		return virtq_break(w->vq, "head %u: %s descriptor %u: address 0x%llx + length %u "
-				   "overflows", c->head, table, idx,
-				   (unsigned long long)d->addr, d->len);
+		return virtq_break(w->vq,
+				   "head %u: %s descriptor %u: address 0x%llx + length %u "
+				   "overflows",
+				   c->head, table, idx, (unsigned long long)d->addr, d->len);
 	host = gmem_ptr(w->vq->mem, d->addr, d->len);
 	if (!host)
-		return virtq_break(w->vq, "head %u: %s descriptor %u: buffer [0x%llx, +%u) is not "
-				   "inside one guest memory region", c->head, table, idx,
-				   (unsigned long long)d->addr, d->len);
+		return virtq_break(w->vq,
+				   "head %u: %s descriptor %u: buffer [0x%llx, +%u) is not "
+				   "inside one guest memory region",
+				   c->head, table, idx, (unsigned long long)d->addr, d->len);
 	/* §2.7.5.2: a chain is at most 2^32 bytes in total; we keep it within
 	 * what a u32 (the used length) can say. */
 	if (d->len > UINT32_MAX - ((uint64_t)c->readable_bytes + c->writable_bytes))
@@ -240,24 +245,29 @@ static int virtq_walk_indirect(struct virtq_walk *w, const struct virtq_desc *d)
 	unsigned entries, idx = 0, visited = 0;
 
 	if (!w->vq->indirect)
-		return virtq_break(w->vq, "head %u: indirect descriptor without "
-				   "VIRTIO_F_INDIRECT_DESC", c->head);
+		return virtq_break(w->vq,
+				   "head %u: indirect descriptor without "
+				   "VIRTIO_F_INDIRECT_DESC",
+				   c->head);
 	/* §2.7.5.3.1: INDIRECT and NEXT together are invalid. */
 	if (d->flags & VIRTQ_DESC_F_NEXT)
 		return virtq_break(w->vq, "head %u: descriptor has both INDIRECT and NEXT",
 				   c->head);
 	if (d->len == 0 || d->len % sizeof(struct virtq_desc))
-		return virtq_break(w->vq, "head %u: indirect table length %u is not a non-zero "
-				   "multiple of 16", c->head, d->len);
+		return virtq_break(w->vq,
+				   "head %u: indirect table length %u is not a non-zero "
+				   "multiple of 16",
+				   c->head, d->len);
 	entries = d->len / sizeof(struct virtq_desc);
 	if (entries > VIRTQ_MAX_INDIRECT)
-		return virtq_break(w->vq, "head %u: indirect table of %u entries (max %u)",
-				   c->head, entries, VIRTQ_MAX_INDIRECT);
+		return virtq_break(w->vq, "head %u: indirect table of %u entries (max %u)", c->head,
+				   entries, VIRTQ_MAX_INDIRECT);
 	table = gmem_ptr(w->vq->mem, d->addr, d->len);
 	if (!table)
-		return virtq_break(w->vq, "head %u: indirect table [0x%llx, +%u) is not inside "
-				   "one guest memory region", c->head,
-				   (unsigned long long)d->addr, d->len);
+		return virtq_break(w->vq,
+				   "head %u: indirect table [0x%llx, +%u) is not inside "
+				   "one guest memory region",
+				   c->head, (unsigned long long)d->addr, d->len);
 	/* §2.7.5.3: the table starts at index 0.  §2.7.5.3.2: the WRITE flag
 	 * of the descriptor pointing to it is ignored, and it may end a chain
 	 * of normal descriptors. */
@@ -265,23 +275,28 @@ static int virtq_walk_indirect(struct virtq_walk *w, const struct virtq_desc *d)
 		int ret;
 
 		if (++visited > entries)
-			return virtq_break(w->vq, "head %u: indirect chain loops or is longer than "
-					   "its table (%u entries)", c->head, entries);
+			return virtq_break(w->vq,
+					   "head %u: indirect chain loops or is longer than "
+					   "its table (%u entries)",
+					   c->head, entries);
 		virtq_load_desc(&cur, &table[idx]);
 		c->nr_descriptors++;
 		/* §2.7.5.3.1: no INDIRECT inside an indirect table. */
 		if (cur.flags & VIRTQ_DESC_F_INDIRECT)
-			return virtq_break(w->vq, "head %u: indirect descriptor %u inside an "
-					   "indirect table", c->head, idx);
+			return virtq_break(w->vq,
+					   "head %u: indirect descriptor %u inside an "
+					   "indirect table",
+					   c->head, idx);
 		ret = virtq_add_buffer(w, &cur, "indirect", idx);
 		if (ret)
 			return ret;
 		if (!(cur.flags & VIRTQ_DESC_F_NEXT))
 			return 0;
 		if (cur.next >= entries)
-			return virtq_break(w->vq, "head %u: indirect descriptor %u: next %u is "
-					   "outside its table of %u", c->head, idx, cur.next,
-					   entries);
+			return virtq_break(w->vq,
+					   "head %u: indirect descriptor %u: next %u is "
+					   "outside its table of %u",
+					   c->head, idx, cur.next, entries);
 		idx = cur.next;
 	}
 }
@@ -307,8 +322,10 @@ static int virtq_walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain 
 		/* §2.7.5.3.1: a chain is never longer than the queue size;
 		 * counting visits also catches loops (§2.7.5.2). */
 		if (++visited > vq->size)
-			return virtq_break(vq, "head %u: chain loops or is longer than the queue "
-					   "size %u", head, vq->size);
+			return virtq_break(vq,
+					   "head %u: chain loops or is longer than the queue "
+					   "size %u",
+					   head, vq->size);
 		virtq_load_desc(&cur, &vq->desc[idx]);
 		chain->nr_descriptors++;
 		if (cur.flags & VIRTQ_DESC_F_INDIRECT)
@@ -319,8 +336,10 @@ static int virtq_walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain 
 		if (!(cur.flags & VIRTQ_DESC_F_NEXT))
 			return 0;
 		if (cur.next >= vq->size)
-			return virtq_break(vq, "head %u: descriptor %u: next %u is not below the "
-					   "queue size %u", head, idx, cur.next, vq->size);
+			return virtq_break(vq,
+					   "head %u: descriptor %u: next %u is not below the "
+					   "queue size %u",
+					   head, idx, cur.next, vq->size);
 		idx = cur.next;
 	}
 }
@@ -428,8 +447,7 @@ int virtq_chain_read(const struct virtq_chain *chain, uint32_t offset, void *dst
 	return 0;
 }
 
-int virtq_chain_write(const struct virtq_chain *chain, uint32_t offset, const void *src,
-		      size_t len)
+int virtq_chain_write(const struct virtq_chain *chain, uint32_t offset, const void *src, size_t len)
 {
 	const uint8_t *in = src;
 
@@ -474,8 +492,8 @@ int virtq_push_batch(struct virtq *vq, const struct virtq_used_elem *elems, unsi
 		}
 	}
 	for (unsigned i = 0; i < n; i++) {
-		struct virtq_used_elem *e = &vq->used->ring[(uint16_t)(vq->used_idx + i) &
-							     (vq->size - 1)];
+		struct virtq_used_elem *e =
+		    &vq->used->ring[(uint16_t)(vq->used_idx + i) & (vq->size - 1)];
 
 		__atomic_store_n(&e->id, elems[i].id, __ATOMIC_RELAXED);
 		__atomic_store_n(&e->len, elems[i].len, __ATOMIC_RELAXED);
@@ -568,8 +586,9 @@ int virtq_set_inflight(struct virtq *vq, void *region, size_t len)
 		vq->inflight = NULL;
 		return 0;
 	}
-	if (!vq->size || len < sizeof(struct virtq_inflight_region) +
-				       vq->size * sizeof(struct virtq_inflight_desc) ||
+	if (!vq->size ||
+	    len < sizeof(struct virtq_inflight_region) +
+		      vq->size * sizeof(struct virtq_inflight_desc) ||
 	    ((uintptr_t)region & 7))
 		return -EINVAL;
 	vq->inflight = region;
@@ -593,8 +612,10 @@ static int virtq_inflight_finish_batch(struct virtq *vq, uint16_t used_idx)
 				   batch, vq->size);
 	for (unsigned i = 0; i < batch; i++) {
 		if (idx >= vq->size)
-			return virtq_break(vq, "inflight region: batch entry %u is not below the "
-					   "queue size %u", idx, vq->size);
+			return virtq_break(vq,
+					   "inflight region: batch entry %u is not below the "
+					   "queue size %u",
+					   idx, vq->size);
 		__atomic_store_n(&inf->desc[idx].inflight, 0, __ATOMIC_RELAXED);
 		idx = __atomic_load_n(&inf->desc[idx].next, __ATOMIC_RELAXED);
 	}
@@ -666,11 +687,11 @@ static void virtq_sift_down(const struct virtq *vq, uint16_t *heads, unsigned ro
 	for (;;) {
 		unsigned child = 2 * root + 1, max = root;
 
-		if (child < n &&
-		    virtq_inflight_counter(vq, heads[child]) > virtq_inflight_counter(vq, heads[max]))
+		if (child < n && virtq_inflight_counter(vq, heads[child]) >
+				     virtq_inflight_counter(vq, heads[max]))
 			max = child;
 		if (child + 1 < n && virtq_inflight_counter(vq, heads[child + 1]) >
-					     virtq_inflight_counter(vq, heads[max]))
+					 virtq_inflight_counter(vq, heads[max]))
 			max = child + 1;
 		if (max == root)
 			return;

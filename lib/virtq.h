@@ -47,9 +47,9 @@
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 #define VIRTQ_USED_F_NO_NOTIFY 1
 
-#define VIRTQ_MAX_SIZE 32768      /* §2.7: Queue Size is at most 32768 */
-#define VIRTQ_MAX_INDIRECT 32768  /* entries per indirect table we accept */
-#define VIRTQ_MAX_SEGMENTS 1024   /* a good default for virtq_chain_init() */
+#define VIRTQ_MAX_SIZE 32768	 /* §2.7: Queue Size is at most 32768 */
+#define VIRTQ_MAX_INDIRECT 32768 /* entries per indirect table we accept */
+#define VIRTQ_MAX_SEGMENTS 1024	 /* a good default for virtq_chain_init() */
 #define VIRTQ_REASON_SIZE 128
 
 struct virtq_desc {
@@ -99,7 +99,7 @@ static inline uint64_t virtq_used_bytes(unsigned size)
 struct virtq_inflight_desc {
 	uint8_t inflight; /* head popped and not yet pushed */
 	uint8_t padding[5];
-	uint16_t next;    /* list of the last used batch */
+	uint16_t next;	  /* list of the last used batch */
 	uint64_t counter; /* pop order */
 };
 
@@ -123,19 +123,19 @@ static inline uint64_t virtq_inflight_queue_bytes(unsigned size)
 
 struct virtq {
 	const struct gmem *mem;
-	unsigned size;               /* power of two, 1..32768 */
+	unsigned size; /* power of two, 1..32768 */
 	uint64_t desc_gpa, avail_gpa, used_gpa;
-	struct virtq_desc *desc;     /* host pointers, checked by virtq_init() */
+	struct virtq_desc *desc; /* host pointers, checked by virtq_init() */
 	struct virtq_avail *avail;
 	struct virtq_used *used;
-	bool event_idx;              /* VIRTIO_F_EVENT_IDX negotiated */
-	bool indirect;               /* VIRTIO_F_INDIRECT_DESC negotiated */
-	bool notify_enabled;         /* guest kicks wanted (virtq_enable_notify) */
-	uint16_t used_flags;         /* what we last wrote to used->flags */
-	uint16_t last_avail_idx;     /* next avail entry to consume */
-	uint16_t shadow_avail_idx;   /* avail->idx as last read */
-	uint16_t used_idx;           /* next used entry to fill == used->idx */
-	uint16_t signalled_used;     /* used_idx at the last interrupt decision */
+	bool event_idx;		   /* VIRTIO_F_EVENT_IDX negotiated */
+	bool indirect;		   /* VIRTIO_F_INDIRECT_DESC negotiated */
+	bool notify_enabled;	   /* guest kicks wanted (virtq_enable_notify) */
+	uint16_t used_flags;	   /* what we last wrote to used->flags */
+	uint16_t last_avail_idx;   /* next avail entry to consume */
+	uint16_t shadow_avail_idx; /* avail->idx as last read */
+	uint16_t used_idx;	   /* next used entry to fill == used->idx */
+	uint16_t signalled_used;   /* used_idx at the last interrupt decision */
 	bool signalled_used_valid;
 	struct virtq_inflight_region *inflight; /* NULL: no inflight tracking */
 	uint64_t inflight_counter;
@@ -164,8 +164,8 @@ struct virtq_chain {
 	uint32_t nr_readable;
 	uint32_t readable_bytes;
 	uint32_t writable_bytes;
-	uint32_t nr_descriptors;       /* descriptors visited, incl. the indirect one */
-	uint32_t max_segments;         /* capacity of segments[] */
+	uint32_t nr_descriptors; /* descriptors visited, incl. the indirect one */
+	uint32_t max_segments;	 /* capacity of segments[] */
 	struct virtq_segment *segments;
 };
 

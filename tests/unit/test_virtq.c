@@ -30,7 +30,7 @@
 #define DESC_GPA 0x100000ull
 #define AVAIL_GPA 0x180000ull
 #define USED_GPA 0x1a0000ull
-#define BUF_GPA 0x10000ull /* data buffers, below the rings */
+#define BUF_GPA 0x10000ull	   /* data buffers, below the rings */
 #define TABLE_GPA (B_GPA + 0x1000) /* indirect tables, in B */
 
 #define FEATURES ((1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_F_EVENT_IDX))
@@ -95,8 +95,7 @@ static void publish(struct fixture *f, uint16_t head)
 static void reinit(struct fixture *f, unsigned size, uint64_t features)
 {
 	f->size = size;
-	assert_int_equal(virtq_init(&f->vq, &f->mem, size, DESC_GPA, AVAIL_GPA, USED_GPA,
-				    features),
+	assert_int_equal(virtq_init(&f->vq, &f->mem, size, DESC_GPA, AVAIL_GPA, USED_GPA, features),
 			 0);
 	virtq_set_base(&f->vq, f->avail_idx);
 }
@@ -156,17 +155,15 @@ static void test_init_queue_size(void **state)
 	static const unsigned good[] = {1, 2, 256, 32768};
 
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(virtq_init(&f->vq, &f->mem, bad[i], DESC_GPA, AVAIL_GPA,
-					    USED_GPA, 0),
-				 -EINVAL);
+		assert_int_equal(
+		    virtq_init(&f->vq, &f->mem, bad[i], DESC_GPA, AVAIL_GPA, USED_GPA, 0), -EINVAL);
 		assert_true(virtq_is_broken(&f->vq));
 		assert_non_null(strstr(virtq_broken_reason(&f->vq), "power of two"));
 		assert_int_equal(virtq_pop(&f->vq, &f->chain), -EIO);
 	}
 	for (unsigned i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		assert_int_equal(virtq_init(&f->vq, &f->mem, good[i], DESC_GPA, AVAIL_GPA,
-					    USED_GPA, 0),
-				 0);
+		assert_int_equal(
+		    virtq_init(&f->vq, &f->mem, good[i], DESC_GPA, AVAIL_GPA, USED_GPA, 0), 0);
 		assert_false(virtq_is_broken(&f->vq));
 	}
 }
@@ -183,9 +180,8 @@ static void test_init_alignment(void **state)
 			 -EINVAL);
 	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, AVAIL_GPA, USED_GPA + 2, 0),
 			 -EINVAL);
-	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA + 16, AVAIL_GPA + 2,
-				    USED_GPA + 4, 0),
-			 0);
+	assert_int_equal(
+	    virtq_init(&f->vq, &f->mem, 8, DESC_GPA + 16, AVAIL_GPA + 2, USED_GPA + 4, 0), 0);
 }
 
 static void test_init_rings_in_memory(void **state)
@@ -193,8 +189,7 @@ static void test_init_rings_in_memory(void **state)
 	struct fixture *f = *state;
 
 	/* Rings in the gap, past the end of RAM, wrapping around. */
-	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, GAP_GPA, AVAIL_GPA, USED_GPA, 0),
-			 -EINVAL);
+	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, GAP_GPA, AVAIL_GPA, USED_GPA, 0), -EINVAL);
 	assert_non_null(strstr(virtq_broken_reason(&f->vq), "descriptor ring"));
 	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, C_GPA + C_SIZE, USED_GPA, 0),
 			 -EINVAL);
@@ -205,8 +200,7 @@ static void test_init_rings_in_memory(void **state)
 	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, AVAIL_GPA, A_SIZE - 68, 0),
 			 -EINVAL);
 	assert_non_null(strstr(virtq_broken_reason(&f->vq), "used ring"));
-	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, AVAIL_GPA, A_SIZE - 72, 0),
-			 0);
+	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, AVAIL_GPA, A_SIZE - 72, 0), 0);
 	/* Same for used_event after the avail ring: 4 + 2 * 8 = 20, +2. */
 	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, A_SIZE - 20, USED_GPA, 0),
 			 -EINVAL);
@@ -232,9 +226,8 @@ static void test_init_rings_overlap(void **state)
 	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, AVAIL_GPA, AVAIL_GPA + 20, 0),
 			 -EINVAL); /* over used_event */
 	/* Back to back is fine. */
-	assert_int_equal(virtq_init(&f->vq, &f->mem, 8, DESC_GPA, DESC_GPA + 128, DESC_GPA + 152,
-				    0),
-			 0);
+	assert_int_equal(
+	    virtq_init(&f->vq, &f->mem, 8, DESC_GPA, DESC_GPA + 128, DESC_GPA + 152, 0), 0);
 }
 
 static void test_init_reads_used_idx(void **state)
@@ -779,8 +772,7 @@ static void test_indirect_too_large(void **state)
 {
 	struct fixture *f = *state;
 
-	set_desc(desc_table(f), 0, A_GPA, (VIRTQ_MAX_INDIRECT + 1) * 16, VIRTQ_DESC_F_INDIRECT,
-		 0);
+	set_desc(desc_table(f), 0, A_GPA, (VIRTQ_MAX_INDIRECT + 1) * 16, VIRTQ_DESC_F_INDIRECT, 0);
 	publish(f, 0);
 	expect_broken(f, "indirect table of 32769 entries");
 }
@@ -875,8 +867,7 @@ static void test_inflight_bad_attach(void **state)
 	struct inflight_buf buf;
 
 	assert_int_equal(virtq_set_inflight(&f->vq, &buf, 16 + 16 * 7), -EINVAL);
-	assert_int_equal(virtq_set_inflight(&f->vq, (uint8_t *)&buf + 4, sizeof(buf) - 4),
-			 -EINVAL);
+	assert_int_equal(virtq_set_inflight(&f->vq, (uint8_t *)&buf + 4, sizeof(buf) - 4), -EINVAL);
 	assert_int_equal(virtq_set_inflight(&f->vq, NULL, 0), 0);
 	assert_int_equal(virtq_inflight_recover(&f->vq), 0);
 	uint16_t heads[1];
@@ -1050,57 +1041,57 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-		T(test_init_queue_size),
-		T(test_init_alignment),
-		T(test_init_rings_in_memory),
-		T(test_init_rings_overlap),
-		T(test_init_reads_used_idx),
-		T(test_init_resets_notify_state),
-		T(test_set_get_base),
-		T(test_pop_empty),
-		T(test_pop_single),
-		T(test_pop_chained_and_push),
-		T(test_zero_length_descriptor),
-		T(test_chain_of_queue_size),
-		T(test_full_ring),
-		T(test_indirect),
-		T(test_indirect_unaligned_table_after_direct),
-		T(test_index_wraparound),
-		T(test_push_batch),
-		T(test_interrupt_flags),
-		T(test_interrupt_event_idx),
-		T(test_notify_flags),
-		T(test_notify_event_idx),
-		T(test_avail_idx_jump),
-		T(test_avail_idx_backwards),
-		T(test_head_out_of_range),
-		T(test_next_out_of_range),
-		T(test_chain_loop),
-		T(test_chain_self_loop_zero_length),
-		T(test_readable_after_writable),
-		T(test_readable_after_zero_length_writable),
-		T(test_buffer_outside_memory),
-		T(test_buffer_past_end_of_region),
-		T(test_buffer_straddles_regions),
-		T(test_buffer_gpa_overflow),
-		T(test_chain_length_overflow),
-		T(test_too_many_segments),
-		T(test_indirect_not_negotiated),
-		T(test_indirect_with_next),
-		T(test_indirect_bad_length),
-		T(test_indirect_too_large),
-		T(test_indirect_table_outside_memory),
-		T(test_indirect_nested),
-		T(test_indirect_next_out_of_table),
-		T(test_indirect_loop),
-		T(test_indirect_readable_after_writable),
-		T(test_broken_is_sticky_for_notify),
-		T(test_inflight_bad_attach),
-		T(test_inflight_fresh_region),
-		T(test_inflight_mark_and_clear),
-		T(test_inflight_resubmit),
-		T(test_inflight_unfinished_batch),
-		T(test_inflight_corrupt_region),
+	    T(test_init_queue_size),
+	    T(test_init_alignment),
+	    T(test_init_rings_in_memory),
+	    T(test_init_rings_overlap),
+	    T(test_init_reads_used_idx),
+	    T(test_init_resets_notify_state),
+	    T(test_set_get_base),
+	    T(test_pop_empty),
+	    T(test_pop_single),
+	    T(test_pop_chained_and_push),
+	    T(test_zero_length_descriptor),
+	    T(test_chain_of_queue_size),
+	    T(test_full_ring),
+	    T(test_indirect),
+	    T(test_indirect_unaligned_table_after_direct),
+	    T(test_index_wraparound),
+	    T(test_push_batch),
+	    T(test_interrupt_flags),
+	    T(test_interrupt_event_idx),
+	    T(test_notify_flags),
+	    T(test_notify_event_idx),
+	    T(test_avail_idx_jump),
+	    T(test_avail_idx_backwards),
+	    T(test_head_out_of_range),
+	    T(test_next_out_of_range),
+	    T(test_chain_loop),
+	    T(test_chain_self_loop_zero_length),
+	    T(test_readable_after_writable),
+	    T(test_readable_after_zero_length_writable),
+	    T(test_buffer_outside_memory),
+	    T(test_buffer_past_end_of_region),
+	    T(test_buffer_straddles_regions),
+	    T(test_buffer_gpa_overflow),
+	    T(test_chain_length_overflow),
+	    T(test_too_many_segments),
+	    T(test_indirect_not_negotiated),
+	    T(test_indirect_with_next),
+	    T(test_indirect_bad_length),
+	    T(test_indirect_too_large),
+	    T(test_indirect_table_outside_memory),
+	    T(test_indirect_nested),
+	    T(test_indirect_next_out_of_table),
+	    T(test_indirect_loop),
+	    T(test_indirect_readable_after_writable),
+	    T(test_broken_is_sticky_for_notify),
+	    T(test_inflight_bad_attach),
+	    T(test_inflight_fresh_region),
+	    T(test_inflight_mark_and_clear),
+	    T(test_inflight_resubmit),
+	    T(test_inflight_unfinished_batch),
+	    T(test_inflight_corrupt_region),
 #undef T
 	};
 
