@@ -271,10 +271,12 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 				return ret;
 			break;
 		case 'n':
-			if (parse_unsigned(optarg, CONFIG_MAX_CPUS, &cfg->nr_cpus) || cfg->nr_cpus == 0)
+			ret = parse_unsigned(optarg, CONFIG_MAX_CPUS, &cfg->nr_cpus);
+			if (ret || cfg->nr_cpus == 0)
 				return config_err(err, errlen,
-						  "--cpus '%s' is out of range; use a number from 1 to %d",
-						  optarg, CONFIG_MAX_CPUS);
+						  "--cpus '%s' is %s; use a number from 1 to %d", optarg,
+						  ret == -EINVAL ? "not a number" : "out of range",
+						  CONFIG_MAX_CPUS);
 			break;
 		case 'C':
 			ret = config_set_console(cfg, optarg, err, errlen);

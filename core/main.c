@@ -228,7 +228,7 @@ int main(int argc, char **argv)
 {
 	log_set_program("isola");
 	if (argc < 2) {
-		print_help();
+		log_error("no command; try 'isola run --kernel PATH', or see 'isola --help'");
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

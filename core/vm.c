@@ -375,8 +375,14 @@ static int vm_load_kernel(struct vm *vm, const struct vm_config *cfg, char *err,
 		images.initrd = initrd;
 	}
 	ret = boot_load(&vm->mem, &vm->e820, &images, &vm->entry, err, errlen);
-	if (ret)
+	if (ret) {
+		char why[512];
+
+		/* Name the file the loader is talking about. */
+		snprintf(why, sizeof(why), "%s", err);
+		vm_err(err, errlen, "kernel %s: %s", cfg->kernel_path, why);
 		goto out;
+	}
 	ret = boot_cpu_write_tables(&vm->mem, &vm->entry);
 	if (ret)
 		vm_err(err, errlen, "cannot write boot page tables: %s", strerror(-ret));
