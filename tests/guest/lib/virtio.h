@@ -247,6 +247,11 @@ struct virtio_blk_discard {
  * descriptors (1..14), optionally through an indirect table. */
 int virtio_blk_rw(struct virtq *vq, int write, uint64_t sector, void *buf, uint32_t count,
 		  unsigned segs, int indirect);
+/* The same in two halves, for one request in flight on each of several
+ * queues: start (0, or -2 if it did not fit) and wait for the status. */
+int virtio_blk_start(struct virtq *vq, int write, uint64_t sector, void *buf, uint32_t count,
+		     unsigned segs, int indirect);
+int virtio_blk_finish(struct virtq *vq);
 int virtio_blk_flush(struct virtq *vq);
 /* GET_ID into id[VIRTIO_BLK_ID_BYTES + 1] (NUL-terminated). */
 int virtio_blk_get_id(struct virtq *vq, char *id);
