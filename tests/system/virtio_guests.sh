@@ -1,0 +1,155 @@
+#!/bin/bash
+# The virtio test guests (tests/guest/{blk_rw,blk_ro,rng,multi_disk}.c) with
+# disk images made here: first under QEMU TCG (a reference virtio-pci
+# implementation: proves the guests), then under build/isola with --disk /
+# --rng.  After blk_rw the image is checked from the host side: every region
+# the guest printed holds its pattern (or zeroes), every other byte is what
+# the image held before; blk_ro's image must be unchanged byte for byte.
+# Exit 0 pass, 1 fail, 77 skip (isola without --disk yet, after QEMU passed).
+set -u
+cd "$(dirname "$0")/../.."
+G=build/guests
+ISOLA=${ISOLA:-build/isola}
+TMP=$(mktemp -d /tmp/isola-virtio.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+failed=0
+SECTORS=16384 # 8 MiB images
+
+for g in blk_rw blk_ro rng multi_disk; do
+	[[ -f $G/$g.elf ]] || { echo "FAIL: $G/$g.elf missing: run 'make guests'"; exit 1; }
+done
+
+# mkimage PATH: 8 MiB of random bytes (so a missed or misplaced write shows)
+mkimage() { head -c $((SECTORS * 512)) /dev/urandom >"$1"; }
+
+# verify_blk_rw CONSOLE IMAGE ORIGINAL: the regions blk_rw printed.
+verify_blk_rw() {
+	python3 - "$@" <<'EOF'
+import re, struct, sys
+console, image, orig = sys.argv[1:4]
+text = open(console, 'rb').read().decode('latin-1')
+img, old = bytearray(open(image, 'rb').read()), open(orig, 'rb').read()
+expect = bytearray(old)
+covered = bytearray(len(img))
+MUL, M64 = 0x9e3779b97f4a7c15, (1 << 64) - 1
+pat = re.findall(r'blk_rw: pattern sector=(\d+) count=(\d+) seed=([0-9a-f]+)', text)
+zer = re.findall(r'blk_rw: zeroes sector=(\d+) count=(\d+)', text)
+if len(pat) < 6:
+    sys.exit(f'only {len(pat)} pattern regions in the console')
+for s, c, seed in pat:
+    s, c, seed = int(s) * 512, int(c) * 512, int(seed, 16)
+    expect[s:s + c] = b''.join(struct.pack('<Q', ((((o >> 3) + 1) * MUL) & M64) ^ seed)
+                               for o in range(s, s + c, 8))
+for s, c in zer:
+    s, c = int(s) * 512, int(c) * 512
+    expect[s:s + c] = bytes(c)
+# blk_rw also writes a pattern before DISCARD (whose result is a hint) and
+# before WRITE_ZEROES: those sectors are not compared.
+n = len(img) // 512
+for s, c in ((n // 8, 32),):
+    expect[s * 512:(s + c) * 512] = img[s * 512:(s + c) * 512]
+if img != expect:
+    bad = next(i for i in range(len(img)) if img[i] != expect[i])
+    sys.exit(f'image differs at byte {bad} (sector {bad // 512}): {img[bad]:#x}, want {expect[bad]:#x}')
+print(f'image ok: {len(pat)} pattern regions, {len(zer)} zeroed, rest unchanged')
+EOF
+}
+
+# check NAME WANT STATUS CONSOLE: the status and no FAIL line.
+check() {
+	local name=$1 want=$2 got=$3 console=$4
+	if [[ $got == "$want" ]] && ! grep -aq '^FAIL' "$console"; then
+		echo "ok   $name (status $got)"
+		return 0
+	fi
+	echo "FAIL $name: status $got, want $want"
+	grep -a -E '^(FAIL|PASS)|error' "$console" | head -20 | sed 's/^/     /'
+	failed=1
+	return 1
+}
+
+# ---- QEMU TCG reference -----------------------------------------------------
+qemu_run() {
+	local console=$1
+	shift
+	timeout 120 qemu-system-x86_64 -M q35,accel=tcg -cpu max -m 256M -nographic -no-reboot \
+		-display none -vga none -net none -device isa-debug-exit,iobase=0xf4,iosize=4 \
+		"$@" </dev/null >"$console" 2>&1
+}
+qdisk() { # qdisk N PATH ID [readonly]
+	echo "-drive file=$2,format=raw,if=none,id=d$1${4:+,readonly=on}" \
+		"-device virtio-blk-pci,drive=d$1,disable-legacy=on,serial=$3"
+}
+if command -v qemu-system-x86_64 >/dev/null; then
+	mkimage "$TMP/q.img"; cp "$TMP/q.img" "$TMP/q.orig"
+	# shellcheck disable=SC2046
+	qemu_run "$TMP/q_rw.txt" -kernel $G/blk_rw.elf $(qdisk 0 "$TMP/q.img" disk0) \
+		-append "sectors=$SECTORS id=disk0"
+	check qemu/blk_rw 1 $? "$TMP/q_rw.txt" &&
+		{ verify_blk_rw "$TMP/q_rw.txt" "$TMP/q.img" "$TMP/q.orig" || { echo "FAIL qemu/blk_rw image"; failed=1; }; }
+	cp "$TMP/q.orig" "$TMP/q.img"
+	# shellcheck disable=SC2046
+	qemu_run "$TMP/q_rwp.txt" -kernel $G/blk_rw.elf $(qdisk 0 "$TMP/q.img" disk0) \
+		-append "sectors=$SECTORS id=disk0 poll no_indirect"
+	check qemu/blk_rw_poll 1 $? "$TMP/q_rwp.txt"
+	cp "$TMP/q.orig" "$TMP/q.img"
+	# shellcheck disable=SC2046
+	qemu_run "$TMP/q_ro.txt" -kernel $G/blk_ro.elf $(qdisk 0 "$TMP/q.img" ro0 ro)
+	check qemu/blk_ro 1 $? "$TMP/q_ro.txt"
+	cmp -s "$TMP/q.img" "$TMP/q.orig" || { echo "FAIL qemu/blk_ro: image changed"; failed=1; }
+	qemu_run "$TMP/q_rng.txt" -kernel $G/rng.elf \
+		-object rng-random,id=r,filename=/dev/urandom -device virtio-rng-pci,rng=r,disable-legacy=on
+	check qemu/rng 1 $? "$TMP/q_rng.txt"
+	d=""
+	for i in 0 1 2 3; do truncate -s 4M "$TMP/qm$i.img"; d="$d $(qdisk $i "$TMP/qm$i.img" m$i)"; done
+	# shellcheck disable=SC2086
+	qemu_run "$TMP/q_md.txt" -kernel $G/multi_disk.elf $d -append "ids=m0,m1,m2,m3"
+	check qemu/multi_disk 1 $? "$TMP/q_md.txt"
+else
+	echo "note: qemu-system-x86_64 not installed: no reference run"
+fi
+
+# ---- isola ------------------------------------------------------------------
+if ! "$ISOLA" run --help 2>&1 | grep -q -- '--disk' || ! "$ISOLA" run --help 2>&1 | grep -q -- '--rng'; then
+	((failed)) && exit 1
+	echo "SKIP: $ISOLA run has no --disk/--rng yet (the QEMU reference runs passed)"
+	exit 77
+fi
+for server in isola-blk isola-rng; do
+	if [[ ! -x $(dirname "$ISOLA")/$server ]]; then
+		((failed)) && exit 1
+		echo "SKIP: $(dirname "$ISOLA")/$server not built yet (the QEMU reference runs passed)"
+		exit 77
+	fi
+done
+isola_run() { # isola_run CONSOLE ARGS...
+	local console=$1
+	shift
+	timeout 200 "$ISOLA" run --console "file:$console" --timeout 150 --memory 64M "$@" \
+		</dev/null >"$console.out" 2>"$console.err"
+	local st=$?
+	if grep -q Sanitizer "$console.err"; then
+		echo "FAIL: sanitizer report"; cat "$console.err"; failed=1
+	fi
+	return $st
+}
+mkimage "$TMP/i.img"; cp "$TMP/i.img" "$TMP/i.orig"
+isola_run "$TMP/i_rw.txt" --kernel $G/blk_rw.elf --disk "path=$TMP/i.img,id=disk0" \
+	--cmdline "sectors=$SECTORS id=disk0"
+check isola/blk_rw 1 $? "$TMP/i_rw.txt" &&
+	{ verify_blk_rw "$TMP/i_rw.txt" "$TMP/i.img" "$TMP/i.orig" || { echo "FAIL isola/blk_rw image"; failed=1; }; }
+cp "$TMP/i.orig" "$TMP/i.img"
+isola_run "$TMP/i_rwp.txt" --kernel $G/blk_rw.elf --disk "path=$TMP/i.img,id=disk0" \
+	--cmdline "sectors=$SECTORS id=disk0 poll no_indirect"
+check isola/blk_rw_poll 1 $? "$TMP/i_rwp.txt"
+cp "$TMP/i.orig" "$TMP/i.img"
+isola_run "$TMP/i_ro.txt" --kernel $G/blk_ro.elf --disk "path=$TMP/i.img,readonly=on,id=ro0"
+check isola/blk_ro 1 $? "$TMP/i_ro.txt"
+cmp -s "$TMP/i.img" "$TMP/i.orig" || { echo "FAIL isola/blk_ro: image changed"; failed=1; }
+isola_run "$TMP/i_rng.txt" --kernel $G/rng.elf --rng
+check isola/rng 1 $? "$TMP/i_rng.txt"
+d=()
+for i in 0 1 2 3; do truncate -s 4M "$TMP/im$i.img"; d+=(--disk "path=$TMP/im$i.img,id=m$i"); done
+isola_run "$TMP/i_md.txt" --kernel $G/multi_disk.elf "${d[@]}" --cmdline "ids=m0,m1,m2,m3"
+check isola/multi_disk 1 $? "$TMP/i_md.txt"
+exit $failed
