@@ -48,7 +48,8 @@ $(BUILD)/isola: $(BUILD)/core/main.o $(BUILD)/libisola.a
 
 # Device servers: servers/NAME/*.c -> $(BUILD)/isola-NAME
 .SECONDEXPANSION:
-$(BUILD)/isola-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard servers/$$*/*.c)) $(BUILD)/libisola.a
+# (no % inside the prerequisite text: make would replace it by the stem)
+$(BUILD)/isola-%: $$(addprefix $(BUILD)/,$$(subst .c,.o,$$(wildcard servers/$$*/*.c))) $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ -luring -lseccomp $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a

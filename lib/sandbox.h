@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Least privilege for a device server (design.md "Processes and trust"), in
+ * two steps around the server's own setup:
+ *
+ *	open the image, bind/accept the socket
+ *	sandbox_isolate()   as root: own mount, pid, net, ipc and uts
+ *	                    namespaces; an empty read-only root
+ *	create io_uring rings, eventfds ...
+ *	sandbox_lock()      close every other fd, no_new_privs, seccomp
+ *	                    allowlist (anything else kills the process)
+ *	serve the front-end
+ */
+#ifndef ISOLA_LIB_SANDBOX_H
+#define ISOLA_LIB_SANDBOX_H
+
+#include <stddef.h>
+
+/*
+ * As root: unshare the mount, network, IPC, UTS and pid namespaces, and
+ * fork so the server runs as pid 1 of its pid namespace (a thread cannot
+ * join a pid namespace).  The parent keeps no fd but stderr, waits, and
+ * ends the way the server ended (same exit status or signal), saying so on
+ * stderr if a seccomp violation (SIGSYS) killed it.  The server's root
+ * becomes an empty read-only tmpfs.  Not root: nothing (returns 0).
+ * Returns 0 in the server process, or -errno with a message in err.
+ * Call before creating threads.
+ */
+int sandbox_isolate(const char *name, char *err, size_t errlen);
+
+/*
+ * Close every fd above 2 that is not in keep[], set no_new_privs, and
+ * install a seccomp filter that allows sandbox_base_syscalls plus
+ * extra[] (syscall names) and kills the process on anything else.
+ * Returns 0 or -errno with a message in err.
+ */
+int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, unsigned nr_extra,
+		 char *err, size_t errlen);
+
+/* The syscalls every vhost-user back-end built on lib/vhost_user_backend
+ * needs once serving (NULL-terminated), and how many sandbox_lock allowed. */
+extern const char *const sandbox_base_syscalls[];
+unsigned sandbox_allowed_count(void);
+
+/* The --test-forbidden-syscall hook: log, then call ptrace(2), which no
+ * filter allows: the process must die of SIGSYS. */
+void sandbox_test_forbidden_syscall(void);
+
+#endif

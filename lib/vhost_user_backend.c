@@ -1,0 +1,616 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vhost-user back-end: the front-end's messages (QEMU
+ * docs/interop/vhost-user.rst, "Front-end message types"), memory table and
+ * inflight region mapping, and the connection loop.  Ring threads live in
+ * lib/vhost_user_backend_queue.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/vhost_user_backend.h"
+#include "lib/vhost_user_backend_internal.h"
+
+/* A handler's verdict on a front-end that asked for something impossible
+ * (bad ring index, features it was not offered ...): refused with a failed
+ * REPLY_ACK if one was asked for, else the connection is closed. */
+#define REFUSE (-EINVAL)
+
+static struct vhost_user_backend_queue *queue_at(struct vhost_user_backend *be, uint64_t index)
+{
+	if (index >= be->ops->num_queues) {
+		log_warn("the front-end names ring %llu; the device has %u",
+			 (unsigned long long)index, be->ops->num_queues);
+		return NULL;
+	}
+	return &be->queues[index];
+}
+
+static int reply(int fd, struct vhost_user_msg *msg, uint32_t size)
+{
+	msg->hdr.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK;
+	msg->hdr.size = size;
+	return vhost_user_send(fd, msg);
+}
+
+/* ---- memory table (vhost-user: VHOST_USER_SET_MEM_TABLE) ---------------- */
+
+static void unmap_regions(struct vhost_user_backend_region *regions, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (regions[i].map)
+			munmap(regions[i].map, regions[i].map_len);
+}
+
+/* Map one region's fd at its mmap_offset; the fd must really hold the
+ * range, or touching it would kill us with SIGBUS. */
+static int map_region(const struct vhost_user_mem_region *in, int fd,
+		      struct vhost_user_backend_region *out)
+{
+	uint64_t page = (uint64_t)getpagesize();
+	uint64_t start = in->mmap_offset & ~(page - 1), delta = in->mmap_offset - start;
+	struct stat st;
+	void *map;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode))
+		return -EINVAL;
+	if (S_ISREG(st.st_mode) && (in->mmap_offset > (uint64_t)st.st_size ||
+				    in->size > (uint64_t)st.st_size - in->mmap_offset))
+		return -EINVAL;
+	if (in->size > SIZE_MAX - delta || start > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	map = mmap(NULL, in->size + delta, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
+		   (off_t)start);
+	if (map == MAP_FAILED)
+		return -errno;
+	madvise(map, in->size + delta, MADV_DONTDUMP);
+	*out = (struct vhost_user_backend_region){.gpa = in->guest_address,
+						  .size = in->size,
+						  .uva = in->user_address,
+						  .map = map,
+						  .map_len = in->size + delta};
+	return 0;
+}
+
+static bool uva_overlaps(const struct vhost_user_backend_region *r, unsigned n,
+			 const struct vhost_user_mem_region *in)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (in->user_address < r[i].uva + r[i].size && r[i].uva < in->user_address + in->size)
+			return true;
+	return false;
+}
+
+static int handle_set_mem_table(struct vhost_user_backend *be, struct vhost_user_msg *msg)
+{
+	const struct vhost_user_memory *m = &msg->payload.memory;
+	struct vhost_user_backend_region regions[VHOST_MEMORY_BASELINE_NREGIONS];
+	struct gmem mem;
+	unsigned running, n = 0;
+	int ret = 0;
+
+	gmem_init_empty(&mem);
+	for (; n < m->nregions; n++) {
+		const struct vhost_user_mem_region *in = &m->regions[n];
+
+		if (uva_overlaps(regions, n, in)) {
+			ret = REFUSE;
+			break;
+		}
+		ret = map_region(in, msg->fds[n], &regions[n]);
+		if (ret)
+			break;
+		ret = gmem_add_region(&mem, in->guest_address, in->size,
+				      (uint8_t *)regions[n].map + (regions[n].map_len - in->size));
+		if (ret) {
+			n++;
+			break;
+		}
+	}
+	if (ret) {
+		log_warn("SET_MEM_TABLE: region %u refused: %s", n ? n - 1 : 0, strerror(-ret));
+		unmap_regions(regions, n);
+		return REFUSE;
+	}
+	/* Rings point into the old table: stop them, swap, restart. */
+	running = backend_stop_all(be);
+	unmap_regions(be->regions, be->nr_regions);
+	memcpy(be->regions, regions, sizeof(regions[0]) * n);
+	be->nr_regions = n;
+	be->mem = mem;
+	backend_restart(be, running);
+	return 0;
+}
+
+/* ---- inflight region (vhost-user: "Inflight I/O tracking") -------------- */
+
+static bool inflight_shape_ok(const struct vhost_user_backend *be,
+			      const struct vhost_user_inflight *in)
+{
+	return in->num_queues >= 1 && in->num_queues <= be->ops->num_queues &&
+	       in->queue_size >= 1 && in->queue_size <= VIRTQ_MAX_SIZE &&
+	       !(in->queue_size & (in->queue_size - 1));
+}
+
+static int handle_get_inflight_fd(struct vhost_user_backend *be, int sock,
+				  struct vhost_user_msg *msg)
+{
+	struct vhost_user_inflight in = msg->payload.inflight;
+	uint64_t size;
+	int fd = -1;
+
+	if (!inflight_shape_ok(be, &in)) {
+		log_warn("GET_INFLIGHT_FD: %u queues of %u entries refused", in.num_queues,
+			 in.queue_size);
+		size = 0;
+	} else {
+		size = virtq_inflight_queue_bytes(in.queue_size) * in.num_queues;
+		/* A new memfd reads as zeroes: every queue region is "fresh". */
+		fd = memfd_create("isola-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+			log_warn("GET_INFLIGHT_FD: memfd: %s", strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+			size = 0;
+		} else {
+			fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+		}
+	}
+	vhost_user_msg_init(msg, VHOST_USER_GET_INFLIGHT_FD, 0);
+	msg->payload.inflight = (struct vhost_user_inflight){
+		.mmap_size = size, .mmap_offset = 0, .num_queues = in.num_queues,
+		.queue_size = in.queue_size};
+	if (fd >= 0) {
+		msg->fds[0] = fd;
+		msg->nfds = 1;
+	}
+	/* fds stay ours: vhost_user_close_fds() after sending closes them. */
+	return reply(sock, msg, sizeof(msg->payload.inflight));
+}
+
+static void inflight_unmap(struct vhost_user_backend *be)
+{
+	if (be->inflight)
+		munmap(be->inflight, be->inflight_map_len);
+	be->inflight = NULL;
+	be->inflight_queues = 0;
+}
+
+static int handle_set_inflight_fd(struct vhost_user_backend *be, struct vhost_user_msg *msg)
+{
+	const struct vhost_user_inflight *in = &msg->payload.inflight;
+	uint64_t page = (uint64_t)getpagesize(), stride, start, delta;
+	unsigned running;
+	struct stat st;
+	void *map;
+
+	if (!inflight_shape_ok(be, in))
+		return REFUSE;
+	stride = virtq_inflight_queue_bytes(in->queue_size);
+	start = in->mmap_offset & ~(page - 1);
+	delta = in->mmap_offset - start;
+	if (in->mmap_size < stride * in->num_queues || in->mmap_size > SIZE_MAX - delta ||
+	    start > (uint64_t)INT64_MAX || fstat(msg->fds[0], &st) < 0 || !S_ISREG(st.st_mode) ||
+	    in->mmap_offset > (uint64_t)st.st_size ||
+	    in->mmap_size > (uint64_t)st.st_size - in->mmap_offset)
+		return REFUSE;
+	map = mmap(NULL, in->mmap_size + delta, PROT_READ | PROT_WRITE, MAP_SHARED, msg->fds[0],
+		   (off_t)start);
+	if (map == MAP_FAILED)
+		return -errno;
+	running = backend_stop_all(be);
+	inflight_unmap(be);
+	be->inflight = map;
+	be->inflight_map_len = in->mmap_size + delta;
+	be->inflight_offset = delta;
+	be->inflight_queues = in->num_queues;
+	be->inflight_stride = stride;
+	backend_restart(be, running);
+	return 0;
+}
+
+/* ---- rings --------------------------------------------------------------- */
+
+static int handle_vring_fd(struct vhost_user_backend *be, struct vhost_user_msg *msg)
+{
+	struct vhost_user_backend_queue *q = queue_at(be, msg->payload.u64 & VHOST_USER_VRING_IDX_MASK);
+	int fd = -1, old = -1;
+
+	/* Bits 9..63 are reserved (vhost-user: SET_VRING_KICK). */
+	if (!q || (msg->payload.u64 >> 9))
+		return REFUSE;
+	if (!(msg->payload.u64 & VHOST_USER_VRING_NOFD_MASK)) {
+		fd = msg->fds[0];
+		msg->fds[0] = -1; /* ours now */
+		/* The ring thread reads the kick eventfd only after poll, but a
+		 * spurious wake-up must not block it. */
+		if (msg->hdr.request == VHOST_USER_SET_VRING_KICK)
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	}
+	switch (msg->hdr.request) {
+	case VHOST_USER_SET_VRING_KICK:
+		backend_queue_stop(be, q);
+		if (q->kick_fd >= 0)
+			close(q->kick_fd);
+		q->kick_fd = fd;
+		q->kick_set = true;
+		backend_queue_maybe_start(be, q);
+		return 0;
+	case VHOST_USER_SET_VRING_CALL:
+		pthread_mutex_lock(&q->lock);
+		old = q->call_fd;
+		q->call_fd = fd;
+		pthread_mutex_unlock(&q->lock);
+		break;
+	default: /* SET_VRING_ERR */
+		pthread_mutex_lock(&q->lock);
+		old = q->err_fd;
+		q->err_fd = fd;
+		pthread_mutex_unlock(&q->lock);
+		break;
+	}
+	if (old >= 0)
+		close(old);
+	return 0;
+}
+
+static int handle_vring_state(struct vhost_user_backend *be, int sock, struct vhost_user_msg *msg)
+{
+	struct vhost_user_backend_queue *q = queue_at(be, msg->payload.state.index);
+	uint32_t num = msg->payload.state.num;
+
+	if (!q)
+		return REFUSE;
+	switch (msg->hdr.request) {
+	case VHOST_USER_SET_VRING_NUM:
+		if (q->running || num == 0 || num > VIRTQ_MAX_SIZE || (num & (num - 1)))
+			return REFUSE;
+		q->num = num;
+		return 0;
+	case VHOST_USER_SET_VRING_BASE:
+		/* split rings: the next avail index, 16 bits */
+		if (q->running || num > UINT16_MAX)
+			return REFUSE;
+		q->base = (uint16_t)num;
+		q->vq_valid = false;
+		return 0;
+	case VHOST_USER_SET_VRING_ENABLE:
+		q->enabled = num;
+		if (num)
+			backend_queue_maybe_start(be, q);
+		else
+			backend_queue_stop(be, q);
+		return 0;
+	default: /* GET_VRING_BASE: stop the ring, report where it stopped */
+		backend_queue_stop(be, q);
+		backend_queue_close_fds(q);
+		q->vq_valid = false;
+		msg->payload.state.num = q->base;
+		return reply(sock, msg, sizeof(msg->payload.state));
+	}
+}
+
+static int handle_vring_addr(struct vhost_user_backend *be, struct vhost_user_msg *msg)
+{
+	const struct vhost_user_vring_addr *a = &msg->payload.addr;
+	struct vhost_user_backend_queue *q = queue_at(be, a->index);
+
+	/* Logging (flag bit 0) needs LOG_ALL, which is never offered. */
+	if (!q || q->running || a->flags)
+		return REFUSE;
+	q->desc_uva = a->desc_user_addr;
+	q->avail_uva = a->avail_user_addr;
+	q->used_uva = a->used_user_addr;
+	q->addr_set = true;
+	return 0;
+}
+
+/* ---- device-wide --------------------------------------------------------- */
+
+static uint64_t offered_features(const struct vhost_user_backend *be)
+{
+	return be->ops->features | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |
+	       (1ull << VIRTIO_F_VERSION_1);
+}
+
+/* Forget everything a front-end set up (disconnect, RESET_OWNER). */
+static void backend_reset(struct vhost_user_backend *be)
+{
+	backend_stop_all(be);
+	for (unsigned i = 0; i < be->ops->num_queues; i++) {
+		struct vhost_user_backend_queue *q = &be->queues[i];
+
+		backend_queue_close_fds(q);
+		q->num = 0;
+		q->addr_set = q->enabled = q->vq_valid = false;
+		q->base = 0;
+	}
+	unmap_regions(be->regions, be->nr_regions);
+	be->nr_regions = 0;
+	gmem_init_empty(&be->mem);
+	inflight_unmap(be);
+	be->acked_features = 0;
+	be->protocol_features = 0;
+	be->owner = false;
+	if (be->ops->reset)
+		be->ops->reset(be->device);
+}
+
+static int handle_config(struct vhost_user_backend *be, int sock, struct vhost_user_msg *msg)
+{
+	struct vhost_user_config *c = &msg->payload.config;
+	uint8_t config[VHOST_USER_MAX_CONFIG_SIZE] = {0};
+	int ret;
+
+	if (msg->hdr.request == VHOST_USER_SET_CONFIG) {
+		if (!be->ops->set_config)
+			return REFUSE;
+		ret = be->ops->set_config(be->device, c->offset, c->payload, c->size);
+		return ret ? REFUSE : 0;
+	}
+	/* GET_CONFIG: bytes past the device's config space read as zero. */
+	if (be->ops->get_config)
+		be->ops->get_config(be->device, config);
+	memcpy(c->payload, config + c->offset, c->size);
+	return reply(sock, msg, VHOST_USER_CONFIG_HDR_SIZE + c->size);
+}
+
+static int handle_u64(struct vhost_user_backend *be, int sock, struct vhost_user_msg *msg)
+{
+	uint64_t value = msg->payload.u64;
+
+	switch (msg->hdr.request) {
+	case VHOST_USER_GET_FEATURES:
+		return vhost_user_reply_u64(sock, msg->hdr.request, offered_features(be));
+	case VHOST_USER_GET_PROTOCOL_FEATURES:
+		return vhost_user_reply_u64(sock, msg->hdr.request,
+					    VHOST_USER_BACKEND_PROTOCOL_FEATURES);
+	case VHOST_USER_GET_QUEUE_NUM:
+		return vhost_user_reply_u64(sock, msg->hdr.request, be->ops->num_queues);
+	case VHOST_USER_SET_FEATURES:
+		if (value & ~offered_features(be))
+			return REFUSE;
+		be->acked_features = value;
+		return 0;
+	case VHOST_USER_SET_PROTOCOL_FEATURES:
+		if (value & ~VHOST_USER_BACKEND_PROTOCOL_FEATURES)
+			return REFUSE;
+		be->protocol_features = value;
+		return 0;
+	}
+	return REFUSE;
+}
+
+/* Handle one validated request.  Returns 0, REFUSE, or another -errno
+ * (the connection is then closed). */
+static int handle_request(struct vhost_user_backend *be, int sock, struct vhost_user_msg *msg)
+{
+	switch (msg->hdr.request) {
+	case VHOST_USER_GET_FEATURES:
+	case VHOST_USER_SET_FEATURES:
+	case VHOST_USER_GET_PROTOCOL_FEATURES:
+	case VHOST_USER_SET_PROTOCOL_FEATURES:
+	case VHOST_USER_GET_QUEUE_NUM:
+		return handle_u64(be, sock, msg);
+	case VHOST_USER_SET_OWNER:
+		be->owner = true;
+		return 0;
+	case VHOST_USER_RESET_OWNER:
+	case VHOST_USER_RESET_DEVICE:
+		backend_reset(be);
+		return 0;
+	case VHOST_USER_SET_MEM_TABLE:
+		return handle_set_mem_table(be, msg);
+	case VHOST_USER_SET_VRING_NUM:
+	case VHOST_USER_SET_VRING_BASE:
+	case VHOST_USER_GET_VRING_BASE:
+	case VHOST_USER_SET_VRING_ENABLE:
+		return handle_vring_state(be, sock, msg);
+	case VHOST_USER_SET_VRING_ADDR:
+		return handle_vring_addr(be, msg);
+	case VHOST_USER_SET_VRING_KICK:
+	case VHOST_USER_SET_VRING_CALL:
+	case VHOST_USER_SET_VRING_ERR:
+		return handle_vring_fd(be, msg);
+	case VHOST_USER_GET_CONFIG:
+	case VHOST_USER_SET_CONFIG:
+		return handle_config(be, sock, msg);
+	case VHOST_USER_GET_INFLIGHT_FD:
+		return handle_get_inflight_fd(be, sock, msg);
+	case VHOST_USER_SET_INFLIGHT_FD:
+		return handle_set_inflight_fd(be, msg);
+	}
+	return -EOPNOTSUPP;
+}
+
+/* ---- connection ---------------------------------------------------------- */
+
+/* Receive one message, waiting for it even on a non-blocking socket. */
+static int receive(int sock, struct vhost_user_msg *msg)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = sock, .events = POLLIN};
+		int ret = vhost_user_recv(sock, msg);
+
+		if (ret != -EAGAIN)
+			return ret;
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+int vhost_user_backend_serve(struct vhost_user_backend *be, int sock)
+{
+	struct vhost_user_msg msg;
+	int ret;
+
+	for (;;) {
+		const char *name;
+		bool ack;
+
+		ret = receive(sock, &msg);
+		if (ret == -ECONNRESET) {
+			ret = 0;
+			break;
+		}
+		if (ret) {
+			log_error("front-end connection: %s; closing it", strerror(-ret));
+			break;
+		}
+		name = vhost_user_request_name(msg.hdr.request);
+		ret = vhost_user_validate(&msg, true);
+		if (ret == -EPROTO) {
+			log_error("front-end sent a malformed %s (request %u, %u bytes, %u fds); "
+				  "closing the connection",
+				  name, msg.hdr.request, msg.hdr.size, msg.nfds);
+			vhost_user_close_fds(&msg);
+			break;
+		}
+		ack = vhost_user_needs_ack(&msg);
+		if (ret == 0)
+			ret = handle_request(be, sock, &msg);
+		if (ret == -EOPNOTSUPP && !ack && vhost_user_expects_reply(&msg)) {
+			log_error("front-end sent %s (request %u), which isola does not implement "
+				  "and which needs a reply; closing the connection",
+				  name, msg.hdr.request);
+			vhost_user_close_fds(&msg);
+			break;
+		}
+		if (ret == -EOPNOTSUPP)
+			log_warn("front-end sent %s (request %u), not offered; ignored", name,
+				 msg.hdr.request);
+		else if (ret)
+			log_warn("front-end request %s refused: %s", name, strerror(-ret));
+		vhost_user_close_fds(&msg);
+		if (ack) {
+			int sent = vhost_user_ack(sock, msg.hdr.request, ret ? 1 : 0);
+
+			if (sent) {
+				ret = sent;
+				break;
+			}
+		} else if (ret && ret != -EOPNOTSUPP) {
+			log_error("closing the connection: a refused %s cannot be reported "
+				  "without REPLY_ACK", name);
+			break;
+		}
+		ret = 0;
+	}
+	backend_reset(be);
+	return ret;
+}
+
+int vhost_user_backend_run(struct vhost_user_backend *be, int fd)
+{
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+		return -errno;
+	if (!listening)
+		return vhost_user_backend_serve(be, fd);
+	while (!atomic_load(&be->stopping)) {
+		int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (conn < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return -errno;
+		}
+		log_info("front-end connected");
+		vhost_user_backend_serve(be, conn);
+		close(conn);
+		log_info("front-end disconnected; waiting for the next one");
+	}
+	return 0;
+}
+
+void vhost_user_backend_stop(struct vhost_user_backend *be)
+{
+	atomic_store(&be->stopping, true);
+}
+
+int vhost_user_backend_listen(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, path);
+	/* Replace a stale socket left by a previous run, never another file. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int vhost_user_backend_init(struct vhost_user_backend *be, const struct vhost_user_backend_ops *ops,
+			    void *device)
+{
+	memset(be, 0, sizeof(*be));
+	if (!ops->handle_queue || ops->num_queues == 0 ||
+	    ops->num_queues > VHOST_USER_BACKEND_MAX_QUEUES)
+		return -EINVAL;
+	be->ops = ops;
+	be->device = device;
+	gmem_init_empty(&be->mem);
+	atomic_init(&be->stopping, false);
+	for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_QUEUES; i++) {
+		struct vhost_user_backend_queue *q = &be->queues[i];
+
+		q->backend = be;
+		q->index = i;
+		q->kick_fd = q->call_fd = q->err_fd = q->stop_fd = -1;
+		pthread_mutex_init(&q->lock, NULL);
+		if (i < ops->num_queues) {
+			q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (q->stop_fd < 0) {
+				vhost_user_backend_destroy(be);
+				return -errno;
+			}
+		}
+	}
+	return 0;
+}
+
+void vhost_user_backend_destroy(struct vhost_user_backend *be)
+{
+	if (!be->ops)
+		return;
+	backend_reset(be);
+	for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_QUEUES; i++) {
+		if (be->queues[i].stop_fd >= 0)
+			close(be->queues[i].stop_fd);
+		be->queues[i].stop_fd = -1;
+		pthread_mutex_destroy(&be->queues[i].lock);
+	}
+	be->ops = NULL;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A reusable vhost-user back-end (QEMU docs/interop/vhost-user.rst, cited as
+ * "vhost-user: <section>"): serves one front-end connection at a time, maps
+ * the guest memory it is given, runs one thread per started ring, and calls
+ * the device (isola-blk, isola-rng) through a small table of callbacks.
+ *
+ * The front-end is untrusted: every message is validated by the codec
+ * (vhost_user_validate) and every value in it (ring index, ring addresses,
+ * memory regions, inflight region) is checked here before use.  A malformed
+ * message closes the connection; a refused but well-formed request is
+ * answered with a REPLY_ACK failure when the front-end asked for one.  A
+ * guest violation in a ring stops that ring only (one log line, the error fd
+ * is signalled), and the server keeps serving.
+ *
+ * Threads: the caller's thread reads the socket and owns all state; a ring's
+ * thread owns its struct virtq while running.  The socket thread changes a
+ * ring only after stopping its thread (joined), except the call and error
+ * fds, which are swapped under the ring's lock.
+ */
+#ifndef ISOLA_LIB_VHOST_USER_BACKEND_H
+#define ISOLA_LIB_VHOST_USER_BACKEND_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/gmem.h"
+#include "lib/vhost_user.h"
+#include "lib/virtq.h"
+
+#define VHOST_USER_BACKEND_MAX_QUEUES 16
+
+#ifndef VIRTIO_F_VERSION_1
+#define VIRTIO_F_VERSION_1 32
+#endif
+
+/* Protocol features every back-end built on this offers. */
+#define VHOST_USER_BACKEND_PROTOCOL_FEATURES                                                       \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |           \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+
+struct vhost_user_backend;
+
+/* One ring as the device sees it.  vq is valid from queue_start to
+ * queue_stop; device_data is the device's. */
+struct vhost_user_backend_queue {
+	struct vhost_user_backend *backend;
+	unsigned index;
+	struct virtq vq;
+	void *device_data;
+
+	/* Below: the back-end's bookkeeping. */
+	unsigned num;                   /* SET_VRING_NUM, 0 = unset */
+	bool addr_set;
+	uint64_t desc_uva, avail_uva, used_uva; /* front-end user addresses */
+	uint16_t base;                  /* next avail index while stopped */
+	int kick_fd;                    /* -1: none */
+	bool kick_set;                  /* SET_VRING_KICK received (fd or NOFD) */
+	bool enabled;                   /* SET_VRING_ENABLE */
+	bool vq_valid;                  /* vq was initialized (base lives there) */
+	bool running;
+	pthread_t thread;
+	int stop_fd;                    /* eventfd: the socket thread asks to stop */
+	pthread_mutex_t lock;           /* call_fd, err_fd */
+	int call_fd, err_fd;
+};
+
+struct vhost_user_backend_ops {
+	const char *name;      /* "isola-blk": log prefix for messages */
+	uint64_t features;     /* virtio feature bits offered (VERSION_1 ...) */
+	unsigned num_queues;   /* rings the device has, 1..16 */
+	/* Fill the device config space (up to VHOST_USER_MAX_CONFIG_SIZE
+	 * bytes); return its size.  NULL: no config space. */
+	uint32_t (*get_config)(void *device, uint8_t *config);
+	/* A driver write to the config space; 0 or -errno.  NULL: refused. */
+	int (*set_config)(void *device, uint32_t offset, const uint8_t *data, uint32_t len);
+	/* In the ring's thread, before anything else; 0 or -errno (the ring
+	 * then does not run).  Optional. */
+	int (*queue_start)(void *device, struct vhost_user_backend_queue *q);
+	/* An extra fd the ring's thread also waits on (e.g. an io_uring
+	 * completion eventfd), or -1.  Optional. */
+	int (*queue_fd)(void *device, unsigned index);
+	/* Process the ring: called at start, on each kick and when queue_fd
+	 * is readable.  Returns how many ms until it wants to be called again
+	 * without an event, or -1.  A guest violation leaves the virtq broken;
+	 * the back-end stops the ring. */
+	int (*handle_queue)(void *device, struct vhost_user_backend_queue *q);
+	/* Process one chain that a previous server instance left inflight
+	 * (vhost-user: "Inflight I/O tracking"); called before handle_queue. */
+	void (*handle_chain)(void *device, struct vhost_user_backend_queue *q,
+			     struct virtq_chain *chain);
+	/* In the ring's thread, when it stops: finish (or wait for) every
+	 * request in flight and push it.  Optional. */
+	void (*queue_stop)(void *device, struct vhost_user_backend_queue *q);
+	/* The front-end went away or reset the device.  Optional. */
+	void (*reset)(void *device);
+};
+
+struct vhost_user_backend_region {
+	uint64_t gpa, size, uva;
+	void *map;       /* what mmap returned */
+	size_t map_len;
+};
+
+struct vhost_user_backend {
+	const struct vhost_user_backend_ops *ops;
+	void *device;
+	uint64_t acked_features;
+	uint64_t protocol_features;
+	bool owner;
+	struct gmem mem;
+	unsigned nr_regions;
+	struct vhost_user_backend_region regions[VHOST_MEMORY_BASELINE_NREGIONS];
+	void *inflight;            /* SET_INFLIGHT_FD mapping, NULL none */
+	size_t inflight_map_len;
+	uint64_t inflight_offset;  /* page offset of the region in the mapping */
+	unsigned inflight_queues;
+	uint64_t inflight_stride;  /* virtq_inflight_queue_bytes(queue_size) */
+	atomic_bool stopping;      /* vhost_user_backend_stop() was called */
+	struct vhost_user_backend_queue queues[VHOST_USER_BACKEND_MAX_QUEUES];
+};
+
+/* 0 or -errno (-EINVAL for bad ops, or eventfd errors). */
+int vhost_user_backend_init(struct vhost_user_backend *be, const struct vhost_user_backend_ops *ops,
+			    void *device);
+void vhost_user_backend_destroy(struct vhost_user_backend *be);
+
+/* A listening Unix stream socket at path (a stale socket file is replaced).
+ * Returns the fd or -errno. */
+int vhost_user_backend_listen(const char *path);
+
+/*
+ * Serve one connected front-end until it hangs up (returns 0) or breaks the
+ * protocol (-EPROTO or another -errno, the connection should be closed).
+ * Every ring is stopped and the state reset before returning; the caller
+ * closes fd.
+ */
+int vhost_user_backend_serve(struct vhost_user_backend *be, int fd);
+
+/*
+ * Serve front-ends on fd: a listening socket is accepted from again after
+ * each disconnect (until vhost_user_backend_stop); a connected socket is
+ * served once.  Returns 0 or -errno.
+ */
+int vhost_user_backend_run(struct vhost_user_backend *be, int fd);
+/* Make run() return after the current connection (async-signal-safe). */
+void vhost_user_backend_stop(struct vhost_user_backend *be);
+
+/* After pushing: interrupt the driver through the call fd if it wants one
+ * (virtq_needs_interrupt). */
+void vhost_user_backend_notify(struct vhost_user_backend_queue *q);
+
+#endif
