@@ -240,8 +240,9 @@ bool virtq_enable_notify(struct virtq *vq);
 void virtq_disable_notify(struct virtq *vq);
 
 /*
- * Inflight tracking.  Attach a queue region of len bytes (at least
- * virtq_inflight_queue_bytes(size)) or detach with NULL; 0 or -EINVAL.
+ * Inflight tracking.  After virtq_init (which detaches), attach a queue
+ * region of len bytes (at least virtq_inflight_queue_bytes(size), 8-byte
+ * aligned) or detach with NULL; 0 or -EINVAL.
  * While attached, virtq_pop marks heads inflight and virtq_push clears them
  * per vhost-user.rst.
  */
