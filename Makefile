@@ -55,6 +55,9 @@ $(BUILD)/isola-%: $$(addprefix $(BUILD)/,$$(subst .c,.o,$$(wildcard servers/$$*/
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
+# compiles servers/blk/blk.c in, to drive isola-blk's device without a process
+$(BUILD)/tests/unit/test_vhost_user_backend: LDLIBS += -luring
+
 unit: $(UNIT_BINS)
 
 asan:

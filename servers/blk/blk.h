@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * isola-blk's device: a raw image served as virtio-blk (virtio 1.2 §5.2)
+ * through lib/vhost_user_backend, with I/O on io_uring straight into guest
+ * buffers.  One io_uring per queue; a queue's thread never blocks on I/O.
+ */
+#ifndef ISOLA_SERVERS_BLK_BLK_H
+#define ISOLA_SERVERS_BLK_BLK_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "lib/vhost_user_backend.h"
+
+/* virtio 1.2 §5.2.3 feature bits */
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_MQ 12
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* virtio 1.2 §5.2.6 request types and status */
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP 1u
+#define VIRTIO_BLK_ID_BYTES 20
+#define VIRTIO_BLK_SECTOR 512u
+
+#define BLK_SEG_MAX 254          /* advertised; longer chains are still served */
+#define BLK_MAX_RANGE_SEGS 16    /* discard / write-zeroes ranges per request */
+#define BLK_MAX_RANGE_SECTORS (1u << 22)
+#define BLK_RING_ENTRIES 256
+
+/* virtio 1.2 §5.2.4, up to write_zeroes_may_unmap (60 bytes). */
+struct virtio_blk_config {
+	uint64_t capacity;
+	uint32_t size_max;
+	uint32_t seg_max;
+	uint16_t cylinders;
+	uint8_t heads;
+	uint8_t sectors;
+	uint32_t blk_size;
+	uint8_t physical_block_exp;
+	uint8_t alignment_offset;
+	uint16_t min_io_size;
+	uint32_t opt_io_size;
+	uint8_t writeback;
+	uint8_t unused0;
+	uint16_t num_queues;
+	uint32_t max_discard_sectors;
+	uint32_t max_discard_seg;
+	uint32_t discard_sector_alignment;
+	uint32_t max_write_zeroes_sectors;
+	uint32_t max_write_zeroes_seg;
+	uint8_t write_zeroes_may_unmap;
+	uint8_t unused1[3];
+} __attribute__((packed)); /* natural alignment would pad it to 64 */
+_Static_assert(sizeof(struct virtio_blk_config) == 60, "virtio_blk_config size");
+
+/* One request in flight, indexed by its head. */
+struct blk_request {
+	bool busy;
+	uint8_t type;
+	uint8_t status;            /* VIRTIO_BLK_S_* so far */
+	uint8_t *status_byte;      /* in guest memory */
+	uint32_t used_len;
+	unsigned pending;          /* SQEs not completed */
+	int fd;                    /* for readv/writev continuation */
+	struct iovec *iov;         /* remaining data (advanced on short I/O) */
+	unsigned nr_iov, iov_cap;
+	uint64_t offset;
+	uint64_t remaining;
+	struct {
+		uint64_t offset, len;
+	} ranges[BLK_MAX_RANGE_SEGS];            /* discard / write-zeroes, for a ZERO_RANGE retry */
+};
+
+struct blk_queue {
+	struct io_uring ring;
+	bool ring_ready;
+	int event_fd;              /* CQE notifications, registered eventfd */
+	struct blk_request *requests; /* [vq size] */
+	unsigned nr_requests;
+	unsigned in_flight;
+	struct virtq_used_elem *done; /* completed, not yet pushed */
+	unsigned nr_done;
+	bool zero_range_refused;   /* the filesystem lacks FALLOC_FL_ZERO_RANGE */
+	struct virtq_segment segs[VIRTQ_MAX_SEGMENTS];
+};
+
+struct blk {
+	int fd;                    /* buffered */
+	int fd_direct;             /* O_DIRECT, or -1 */
+	uint32_t dio_mem_align, dio_offset_align;
+	bool readonly;
+	uint64_t capacity;         /* sectors */
+	uint32_t discard_alignment; /* sectors */
+	char id[VIRTIO_BLK_ID_BYTES];
+	unsigned num_queues;
+	struct vhost_user_backend_ops ops;
+	struct blk_queue queues[VHOST_USER_BACKEND_MAX_QUEUES];
+};
+
+/* Open the image (O_RDONLY with readonly) and fill blk and blk->ops.
+ * id NULL: the image's basename.  0 or -errno with a message in err. */
+int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
+	     unsigned num_queues, char *err, size_t errlen);
+/* One io_uring and eventfd per queue (before the sandbox). */
+int blk_setup_rings(struct blk *blk, char *err, size_t errlen);
+/* The fds the server must keep (image, rings, eventfds); returns the count. */
+unsigned blk_fds(const struct blk *blk, int *fds, unsigned max);
+void blk_close(struct blk *blk);
+
+#endif

@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for lib/vhost_user_backend.c and isola-blk's device
+ * (servers/blk/blk.c, compiled in here): this file is the vhost-user
+ * front-end (vhost_user_call over a socketpair) and the virtio driver (it
+ * places descriptors in a memfd it shares as guest memory).  The back-end
+ * serves in a thread of this process.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "servers/blk/blk.c"
+
+#define MEM_SIZE (2u << 20)
+#define MEM_GPA 0x100000ull      /* guest-physical base of the one region */
+#define MEM_UVA 0x7f1234500000ull /* the "front-end user address" of it */
+#define QSIZE 64
+#define DESC_GPA (MEM_GPA + 0x0)
+#define AVAIL_GPA (MEM_GPA + 0x1000)
+#define USED_GPA (MEM_GPA + 0x2000)
+#define HDR_GPA (MEM_GPA + 0x10000)   /* request headers, 16 bytes per head */
+#define STATUS_GPA (MEM_GPA + 0x11000) /* status bytes, 1 per head */
+#define DATA_GPA (MEM_GPA + 0x20000)  /* data, 4 KiB per head */
+#define IMAGE_SECTORS 2048ull         /* 1 MiB */
+
+struct fixture {
+	int sock, backend_sock;
+	pthread_t thread;
+	int serve_ret;
+	struct vhost_user_backend be;
+	const struct vhost_user_backend_ops *ops;
+	void *device;
+	struct blk blk;
+	char image[64];
+	int memfd;
+	uint8_t *mem;
+	int kick, call, err;
+	uint16_t avail_idx, used_seen;
+	int inflight_fd;
+	uint64_t inflight_size;
+};
+
+static void *host(struct fixture *f, uint64_t gpa)
+{
+	assert_true(gpa >= MEM_GPA && gpa < MEM_GPA + MEM_SIZE);
+	return f->mem + (gpa - MEM_GPA);
+}
+
+static struct virtq_desc *desc(struct fixture *f) { return host(f, DESC_GPA); }
+static struct virtq_avail *avail(struct fixture *f) { return host(f, AVAIL_GPA); }
+static struct virtq_used *used(struct fixture *f) { return host(f, USED_GPA); }
+
+static void *serve_thread(void *arg)
+{
+	struct fixture *f = arg;
+
+	f->serve_ret = vhost_user_backend_serve(&f->be, f->backend_sock);
+	return NULL;
+}
+
+/* ---- front-end side ------------------------------------------------------ */
+
+/* A request with NEED_REPLY (REPLY_ACK): returns the ack status (0 ok). */
+static uint64_t call_ack(struct fixture *f, struct vhost_user_msg *msg)
+{
+	struct vhost_user_msg reply;
+
+	msg->hdr.flags |= VHOST_USER_NEED_REPLY_MASK;
+	assert_int_equal(vhost_user_call(f->sock, msg, &reply), 0);
+	return reply.payload.u64;
+}
+
+static uint64_t get_u64(struct fixture *f, uint32_t request)
+{
+	struct vhost_user_msg msg, reply;
+
+	vhost_user_msg_init(&msg, request, 0);
+	assert_int_equal(vhost_user_call(f->sock, &msg, &reply), 0);
+	return reply.payload.u64;
+}
+
+static uint64_t set_u64(struct fixture *f, uint32_t request, uint64_t value)
+{
+	struct vhost_user_msg msg;
+
+	vhost_user_msg_init(&msg, request, 8);
+	msg.payload.u64 = value;
+	return call_ack(f, &msg);
+}
+
+static uint64_t set_state(struct fixture *f, uint32_t request, unsigned index, unsigned num)
+{
+	struct vhost_user_msg msg;
+
+	vhost_user_msg_init(&msg, request, sizeof(msg.payload.state));
+	msg.payload.state.index = index;
+	msg.payload.state.num = num;
+	return call_ack(f, &msg);
+}
+
+static uint64_t set_fd(struct fixture *f, uint32_t request, int fd)
+{
+	struct vhost_user_msg msg;
+
+	vhost_user_msg_init(&msg, request, 8);
+	msg.payload.u64 = 0;
+	msg.fds[0] = fd;
+	msg.nfds = 1;
+	return call_ack(f, &msg);
+}
+
+static void set_mem_table(struct fixture *f)
+{
+	struct vhost_user_msg msg;
+
+	vhost_user_msg_init(&msg, VHOST_USER_SET_MEM_TABLE, 8 + 32);
+	msg.payload.memory.nregions = 1;
+	msg.payload.memory.regions[0] = (struct vhost_user_mem_region){
+		.guest_address = MEM_GPA, .size = MEM_SIZE, .user_address = MEM_UVA};
+	msg.fds[0] = f->memfd;
+	msg.nfds = 1;
+	assert_int_equal(call_ack(f, &msg), 0);
+}
+
+static void get_and_set_inflight(struct fixture *f, bool create)
+{
+	struct vhost_user_msg msg, reply;
+
+	if (create) {
+		vhost_user_msg_init(&msg, VHOST_USER_GET_INFLIGHT_FD, sizeof(msg.payload.inflight));
+		msg.payload.inflight.num_queues = 1;
+		msg.payload.inflight.queue_size = QSIZE;
+		assert_int_equal(vhost_user_call(f->sock, &msg, &reply), 0);
+		assert_int_equal(reply.nfds, 1);
+		assert_int_equal(reply.payload.inflight.mmap_size, virtq_inflight_queue_bytes(QSIZE));
+		f->inflight_fd = reply.fds[0];
+		f->inflight_size = reply.payload.inflight.mmap_size;
+	}
+	vhost_user_msg_init(&msg, VHOST_USER_SET_INFLIGHT_FD, sizeof(msg.payload.inflight));
+	msg.payload.inflight.mmap_size = f->inflight_size;
+	msg.payload.inflight.num_queues = 1;
+	msg.payload.inflight.queue_size = QSIZE;
+	msg.fds[0] = f->inflight_fd;
+	msg.nfds = 1;
+	assert_int_equal(call_ack(f, &msg), 0);
+}
+
+/* The whole start sequence of vhost-user.rst, as QEMU and the core do it. */
+static void start_device(struct fixture *f, bool inflight, bool create_inflight)
+{
+	struct vhost_user_msg msg;
+	uint64_t features = get_u64(f, VHOST_USER_GET_FEATURES);
+
+	assert_true(features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+	assert_int_equal(get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES),
+			 VHOST_USER_BACKEND_PROTOCOL_FEATURES);
+	vhost_user_msg_init(&msg, VHOST_USER_SET_PROTOCOL_FEATURES, 8);
+	msg.payload.u64 = VHOST_USER_BACKEND_PROTOCOL_FEATURES;
+	assert_int_equal(vhost_user_send(f->sock, &msg), 0);
+	vhost_user_msg_init(&msg, VHOST_USER_SET_OWNER, 0);
+	assert_int_equal(call_ack(f, &msg), 0);
+	assert_int_equal(set_u64(f, VHOST_USER_SET_FEATURES,
+				 (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) |
+				     (1ull << VHOST_USER_F_PROTOCOL_FEATURES)),
+			 0);
+	set_mem_table(f);
+	if (inflight)
+		get_and_set_inflight(f, create_inflight);
+	assert_int_equal(set_state(f, VHOST_USER_SET_VRING_NUM, 0, QSIZE), 0);
+	vhost_user_msg_init(&msg, VHOST_USER_SET_VRING_ADDR, sizeof(msg.payload.addr));
+	msg.payload.addr.desc_user_addr = MEM_UVA + (DESC_GPA - MEM_GPA);
+	msg.payload.addr.avail_user_addr = MEM_UVA + (AVAIL_GPA - MEM_GPA);
+	msg.payload.addr.used_user_addr = MEM_UVA + (USED_GPA - MEM_GPA);
+	assert_int_equal(call_ack(f, &msg), 0);
+	assert_int_equal(set_state(f, VHOST_USER_SET_VRING_BASE, 0, f->avail_idx), 0);
+	assert_int_equal(set_fd(f, VHOST_USER_SET_VRING_KICK, f->kick), 0);
+	assert_int_equal(set_fd(f, VHOST_USER_SET_VRING_CALL, f->call), 0);
+	assert_int_equal(set_fd(f, VHOST_USER_SET_VRING_ERR, f->err), 0);
+	assert_int_equal(set_state(f, VHOST_USER_SET_VRING_ENABLE, 0, 1), 0);
+}
+
+static void connect_backend(struct fixture *f, const struct vhost_user_backend_ops *ops,
+			    void *device)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f->sock = sv[0];
+	f->backend_sock = sv[1];
+	assert_int_equal(vhost_user_backend_init(&f->be, ops, device), 0);
+	assert_int_equal(pthread_create(&f->thread, NULL, serve_thread, f), 0);
+}
+
+static int disconnect_backend(struct fixture *f)
+{
+	close(f->sock);
+	pthread_join(f->thread, NULL);
+	close(f->backend_sock);
+	vhost_user_backend_destroy(&f->be);
+	return f->serve_ret;
+}
+
+static struct fixture *new_fixture(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->memfd = memfd_create("guest", MFD_CLOEXEC);
+	assert_true(f->memfd >= 0);
+	assert_int_equal(ftruncate(f->memfd, MEM_SIZE), 0);
+	f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+	assert_true(f->mem != MAP_FAILED);
+	f->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	f->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	f->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	f->inflight_fd = -1;
+	return f;
+}
+
+static void free_fixture(struct fixture *f)
+{
+	munmap(f->mem, MEM_SIZE);
+	close(f->memfd);
+	close(f->kick);
+	close(f->call);
+	close(f->err);
+	if (f->inflight_fd >= 0)
+		close(f->inflight_fd);
+	free(f);
+}
+
+/* A blk back-end on a fresh 1 MiB image, started. */
+static struct fixture *blk_fixture(bool readonly)
+{
+	struct fixture *f = new_fixture();
+	char err[256];
+	int fd;
+
+	strcpy(f->image, "/tmp/isola-test-blk.XXXXXX");
+	fd = mkstemp(f->image);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, IMAGE_SECTORS * 512), 0);
+	close(fd);
+	assert_int_equal(blk_open(&f->blk, f->image, readonly, "disk-under-test", 1, err,
+				  sizeof(err)), 0);
+	assert_int_equal(blk_setup_rings(&f->blk, err, sizeof(err)), 0);
+	connect_backend(f, &f->blk.ops, &f->blk);
+	start_device(f, false, false);
+	return f;
+}
+
+static int blk_setup(void **state)
+{
+	*state = blk_fixture(false);
+	return 0;
+}
+
+static int blk_ro_setup(void **state)
+{
+	*state = blk_fixture(true);
+	return 0;
+}
+
+static int blk_teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(disconnect_backend(f), 0);
+	blk_close(&f->blk);
+	unlink(f->image);
+	free_fixture(f);
+	return 0;
+}
+
+/* ---- driver side --------------------------------------------------------- */
+
+static void publish(struct fixture *f, uint16_t head)
+{
+	uint64_t one = 1;
+
+	avail(f)->ring[f->avail_idx % QSIZE] = head;
+	f->avail_idx++;
+	__atomic_store_n(&avail(f)->idx, f->avail_idx, __ATOMIC_RELEASE);
+	assert_int_equal(write(f->kick, &one, 8), 8);
+}
+
+/* Wait until used->idx reaches want (call fd, 5 s at most). */
+static bool wait_used(struct fixture *f, uint16_t want)
+{
+	for (int i = 0; i < 500; i++) {
+		struct pollfd pfd = {.fd = f->call, .events = POLLIN};
+		uint64_t n;
+
+		if (__atomic_load_n(&used(f)->idx, __ATOMIC_ACQUIRE) == want)
+			return true;
+		if (poll(&pfd, 1, 10) > 0 && read(f->call, &n, 8) < 0) {
+			/* raced with another reader: fine */
+		}
+	}
+	return __atomic_load_n(&used(f)->idx, __ATOMIC_ACQUIRE) == want;
+}
+
+/* One virtio-blk request on head h: header, optional data, status. */
+static uint8_t blk_do(struct fixture *f, uint16_t h, uint32_t type, uint64_t sector,
+		      uint32_t len, bool data_writable, uint32_t *used_len)
+{
+	struct virtio_blk_outhdr hdr = {.type = type, .sector = sector};
+	uint64_t data = DATA_GPA + (uint64_t)h * 4096;
+	uint8_t *status = host(f, STATUS_GPA + h);
+	struct virtq_desc *d = desc(f);
+	uint16_t n = 0, want;
+
+	memcpy(host(f, HDR_GPA + 16u * h), &hdr, sizeof(hdr));
+	*status = 0xff;
+	d[h] = (struct virtq_desc){.addr = HDR_GPA + 16u * h, .len = 16, .flags = VIRTQ_DESC_F_NEXT,
+				   .next = (uint16_t)(h + 1)};
+	n = h + 1;
+	if (len) {
+		d[n] = (struct virtq_desc){.addr = data, .len = len,
+					   .flags = VIRTQ_DESC_F_NEXT |
+						    (data_writable ? VIRTQ_DESC_F_WRITE : 0),
+					   .next = (uint16_t)(n + 1)};
+		n++;
+	}
+	d[n] = (struct virtq_desc){.addr = STATUS_GPA + h, .len = 1, .flags = VIRTQ_DESC_F_WRITE};
+	publish(f, h);
+	want = (uint16_t)(f->used_seen + 1);
+	assert_true(wait_used(f, want));
+	assert_int_equal(used(f)->ring[f->used_seen % QSIZE].id, h);
+	if (used_len)
+		*used_len = used(f)->ring[f->used_seen % QSIZE].len;
+	f->used_seen = want;
+	return *status;
+}
+
+static uint8_t *data(struct fixture *f, uint16_t h)
+{
+	return host(f, DATA_GPA + (uint64_t)h * 4096);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_negotiation(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t features = get_u64(f, VHOST_USER_GET_FEATURES);
+	struct vhost_user_msg msg, reply;
+	struct virtio_blk_config config;
+
+	assert_true(features & (1ull << VIRTIO_F_VERSION_1));
+	assert_true(features & (1ull << VIRTIO_BLK_F_FLUSH));
+	assert_true(features & (1ull << VIRTIO_BLK_F_DISCARD));
+	assert_true(features & (1ull << VIRTIO_F_EVENT_IDX));
+	assert_false(features & (1ull << VIRTIO_BLK_F_RO));
+	assert_int_equal(get_u64(f, VHOST_USER_GET_QUEUE_NUM), 1);
+	/* A feature never offered is refused, and the connection lives on. */
+	assert_int_not_equal(set_u64(f, VHOST_USER_SET_FEATURES, 1ull << 63), 0);
+	/* A ring index past the device's queues is refused too. */
+	assert_int_not_equal(set_state(f, VHOST_USER_SET_VRING_NUM, 5, 64), 0);
+	assert_int_not_equal(set_state(f, VHOST_USER_SET_VRING_NUM, 0, 100), 0);
+	vhost_user_msg_init(&msg, VHOST_USER_GET_CONFIG, VHOST_USER_CONFIG_HDR_SIZE + 60);
+	msg.payload.config.size = 60;
+	assert_int_equal(vhost_user_call(f->sock, &msg, &reply), 0);
+	memcpy(&config, reply.payload.config.payload, sizeof(config));
+	assert_int_equal(config.capacity, IMAGE_SECTORS);
+	assert_int_equal(config.blk_size, 512);
+	assert_int_equal(config.num_queues, 1);
+	assert_int_equal(config.seg_max, BLK_SEG_MAX);
+	assert_int_equal(config.max_discard_seg, BLK_MAX_RANGE_SEGS);
+}
+
+static void test_blk_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t len;
+
+	for (int i = 0; i < 4096; i++)
+		data(f, 0)[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(blk_do(f, 0, VIRTIO_BLK_T_OUT, 0, 4096, false, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(len, 1);
+	memset(data(f, 4), 0xa5, 512);
+	assert_int_equal(blk_do(f, 4, VIRTIO_BLK_T_OUT, IMAGE_SECTORS - 1, 512, false, NULL),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_do(f, 8, VIRTIO_BLK_T_FLUSH, 0, 0, false, &len), VIRTIO_BLK_S_OK);
+	memset(data(f, 12), 0, 4096);
+	assert_int_equal(blk_do(f, 12, VIRTIO_BLK_T_IN, 0, 4096, true, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(len, 4097);
+	assert_memory_equal(data(f, 12), data(f, 0), 4096);
+	assert_int_equal(blk_do(f, 16, VIRTIO_BLK_T_IN, IMAGE_SECTORS - 1, 512, true, NULL),
+			 VIRTIO_BLK_S_OK);
+	assert_memory_equal(data(f, 16), data(f, 4), 512);
+	/* Unaligned buffer: served through the buffered fd. */
+	assert_int_equal(blk_do(f, 20, VIRTIO_BLK_T_IN, 0, 512, true, NULL), VIRTIO_BLK_S_OK);
+	memset(data(f, 24), 0, 32);
+	assert_int_equal(blk_do(f, 24, VIRTIO_BLK_T_GET_ID, 0, 20, true, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(len, 21);
+	assert_string_equal((char *)data(f, 24), "disk-under-test");
+	/* Write zeroes over sector 0, then read it back as zeroes. */
+	struct virtio_blk_range r = {.sector = 0, .num_sectors = 8};
+	memcpy(data(f, 28), &r, sizeof(r));
+	assert_int_equal(blk_do(f, 28, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false, NULL),
+			 VIRTIO_BLK_S_OK);
+	memset(data(f, 32), 0xee, 4096);
+	assert_int_equal(blk_do(f, 32, VIRTIO_BLK_T_IN, 0, 4096, true, NULL), VIRTIO_BLK_S_OK);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(data(f, 32)[i], 0);
+	r.num_sectors = 1;
+	r.sector = IMAGE_SECTORS - 1;
+	memcpy(data(f, 36), &r, sizeof(r));
+	assert_int_equal(blk_do(f, 36, VIRTIO_BLK_T_DISCARD, 0, 16, false, NULL),
+			 VIRTIO_BLK_S_OK);
+	/* Unknown request type. */
+	assert_int_equal(blk_do(f, 40, 99, 0, 0, false, NULL), VIRTIO_BLK_S_UNSUPP);
+}
+
+static void test_blk_out_of_range(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(blk_do(f, 0, VIRTIO_BLK_T_IN, IMAGE_SECTORS, 512, true, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_do(f, 4, VIRTIO_BLK_T_IN, IMAGE_SECTORS - 1, 1024, true, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	/* sector * 512 + len overflows 64 bits */
+	assert_int_equal(blk_do(f, 8, VIRTIO_BLK_T_OUT, UINT64_MAX / 512, 512, false, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_do(f, 12, VIRTIO_BLK_T_OUT, UINT64_MAX, 512, false, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	/* Not a whole number of sectors. */
+	assert_int_equal(blk_do(f, 16, VIRTIO_BLK_T_IN, 0, 100, true, NULL), VIRTIO_BLK_S_IOERR);
+	struct virtio_blk_range r = {.sector = IMAGE_SECTORS - 1, .num_sectors = 2};
+	memcpy(data(f, 20), &r, sizeof(r));
+	assert_int_equal(blk_do(f, 20, VIRTIO_BLK_T_DISCARD, 0, 16, false, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	/* Still serving. */
+	assert_int_equal(blk_do(f, 24, VIRTIO_BLK_T_IN, 0, 512, true, NULL), VIRTIO_BLK_S_OK);
+}
+
+static void test_blk_readonly(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_blk_range r = {.sector = 0, .num_sectors = 1};
+
+	assert_true(get_u64(f, VHOST_USER_GET_FEATURES) & (1ull << VIRTIO_BLK_F_RO));
+	memset(data(f, 0), 0x5a, 512);
+	assert_int_equal(blk_do(f, 0, VIRTIO_BLK_T_OUT, 0, 512, false, NULL), VIRTIO_BLK_S_IOERR);
+	memcpy(data(f, 4), &r, sizeof(r));
+	assert_int_equal(blk_do(f, 4, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_do(f, 8, VIRTIO_BLK_T_DISCARD, 0, 16, false, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_do(f, 12, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	memset(data(f, 16), 0xff, 512);
+	assert_int_equal(blk_do(f, 16, VIRTIO_BLK_T_IN, 0, 512, true, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(data(f, 16)[0], 0); /* the write did not happen */
+}
+
+static void test_bad_descriptor_keeps_server(void **state)
+{
+	struct fixture *f = *state;
+	struct pollfd pfd = {.fd = f->err, .events = POLLIN};
+	struct virtq_desc *d = desc(f);
+
+	/* A buffer far outside guest memory: the queue breaks. */
+	d[0] = (struct virtq_desc){.addr = 0xdead0000000ull, .len = 16};
+	publish(f, 0);
+	assert_int_equal(poll(&pfd, 1, 5000), 1); /* the error fd was signalled */
+	/* The server still answers, and a reset (stop + start) heals the ring. */
+	assert_true(get_u64(f, VHOST_USER_GET_FEATURES) & (1ull << VIRTIO_F_VERSION_1));
+	struct vhost_user_msg msg, reply;
+	vhost_user_msg_init(&msg, VHOST_USER_GET_VRING_BASE, sizeof(msg.payload.state));
+	assert_int_equal(vhost_user_call(f->sock, &msg, &reply), 0);
+	memset(f->mem, 0, 0x3000); /* the driver re-initializes its rings */
+	f->avail_idx = f->used_seen = 0;
+	start_device(f, false, false);
+	assert_int_equal(blk_do(f, 0, VIRTIO_BLK_T_IN, 0, 512, true, NULL), VIRTIO_BLK_S_OK);
+}
+
+static void test_malformed_message_closes(void **state)
+{
+	struct fixture *f = *state;
+	struct vhost_user_msg msg;
+	char byte;
+
+	/* SET_VRING_NUM with a 4-byte payload: a protocol error. */
+	vhost_user_msg_init(&msg, VHOST_USER_SET_VRING_NUM, 4);
+	assert_int_equal(vhost_user_send(f->sock, &msg), 0);
+	pthread_join(f->thread, NULL); /* the back-end gave up on this front-end */
+	assert_int_equal(f->serve_ret, -EPROTO);
+	close(f->backend_sock);
+	assert_int_equal(read(f->sock, &byte, 1), 0); /* and the socket is closed */
+	/* teardown's disconnect joins a fresh server on a fresh pair */
+	connect_backend(f, &f->blk.ops, &f->blk);
+}
+
+/* ---- inflight: a device that holds requests, then a second instance ----- */
+
+struct holder {
+	atomic_int popped;
+	bool complete; /* second instance: push resubmitted chains */
+	atomic_int resubmitted;
+	uint16_t order[QSIZE];
+	struct virtq_segment segs[8];
+};
+
+static int holder_handle_queue(void *device, struct vhost_user_backend_queue *q)
+{
+	struct holder *h = device;
+	struct virtq_chain chain;
+
+	virtq_chain_init(&chain, h->segs, 8);
+	while (virtq_pop(&q->vq, &chain) == 1)
+		atomic_fetch_add(&h->popped, 1); /* never pushed: "in flight" */
+	return -1;
+}
+
+static void holder_handle_chain(void *device, struct vhost_user_backend_queue *q,
+				struct virtq_chain *chain)
+{
+	struct holder *h = device;
+	int n = atomic_fetch_add(&h->resubmitted, 1);
+
+	h->order[n] = chain->head;
+	if (h->complete) {
+		virtq_push(&q->vq, chain->head, 0);
+		vhost_user_backend_notify(q);
+	}
+}
+
+static const struct vhost_user_backend_ops holder_ops = {
+	.name = "holder",
+	.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC),
+	.num_queues = 1,
+	.handle_queue = holder_handle_queue,
+	.handle_chain = holder_handle_chain,
+};
+
+static void test_inflight_resubmit(void **state)
+{
+	struct fixture *f = new_fixture();
+	struct holder first = {0}, second = {.complete = true};
+	struct virtq_inflight_region *region;
+	const uint16_t heads[3] = {5, 2, 9};
+
+	(void)state;
+	connect_backend(f, &holder_ops, &first);
+	start_device(f, true, true);
+	for (int i = 0; i < 3; i++) {
+		desc(f)[heads[i]] = (struct virtq_desc){.addr = DATA_GPA, .len = 64,
+							 .flags = VIRTQ_DESC_F_WRITE};
+		publish(f, heads[i]);
+	}
+	for (int i = 0; i < 500 && atomic_load(&first.popped) < 3; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&first.popped), 3);
+	region = mmap(NULL, f->inflight_size, PROT_READ, MAP_SHARED, f->inflight_fd, 0);
+	assert_true(region != MAP_FAILED);
+	assert_int_equal(region->version, 1);
+	for (unsigned i = 0; i < QSIZE; i++)
+		assert_int_equal(region->desc[i].inflight, i == 5 || i == 2 || i == 9);
+	/* The first server "dies": the front-end reconnects a new one. */
+	assert_int_equal(disconnect_backend(f), 0);
+	connect_backend(f, &holder_ops, &second);
+	start_device(f, true, false);
+	assert_true(wait_used(f, 3));
+	assert_int_equal(atomic_load(&second.resubmitted), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(second.order[i], heads[i]); /* in pop order */
+		assert_int_equal(used(f)->ring[i].id, heads[i]);
+	}
+	for (unsigned i = 0; i < QSIZE; i++)
+		assert_int_equal(region->desc[i].inflight, 0);
+	assert_int_equal(atomic_load(&second.popped), 0); /* not popped again */
+	assert_int_equal(disconnect_backend(f), 0);
+	munmap(region, f->inflight_size);
+	free_fixture(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_negotiation, blk_setup, blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_blk_round_trip, blk_setup, blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_blk_out_of_range, blk_setup, blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_blk_readonly, blk_ro_setup, blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_descriptor_keeps_server, blk_setup,
+					    blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_message_closes, blk_setup,
+					    blk_teardown),
+	    cmocka_unit_test(test_inflight_resubmit),
+	};
+
+	log_set_level(LOG_LEVEL_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
