@@ -176,7 +176,7 @@ int guest_main(const struct boot_info *info)
 	if (disk.features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH))
 		virtio_blk_flush(vq);
 	if (use_msix)
-		test_check(vq->irqs > 0, "completions interrupt via MSI-X", "no interrupt in %u requests",
+		test_check(virtq_wait_irqs(vq, 1, 1000000) > 0, "completions interrupt via MSI-X", "no interrupt in %u requests",
 			   (unsigned)vq->avail_idx);
 	test_check(!virtio_needs_reset(&disk), "device never needed a reset", "status %x",
 		   virtio_status(&disk));

@@ -2,6 +2,7 @@
 #   make guests   -> build/guests/NAME.elf        PVH ELF per tests/guest/NAME.c
 #                    build/guests/bootparams.bzimage   bzImage (Linux boot protocol)
 #                    build/guests/hostile/NAME.elf per tests/guest/hostile/NAME.c
+#                    build/guests/disks/*.img      disk images (mkdisk.sh)
 
 GUEST_SRC := tests/guest
 GUEST_OUT ?= build/guests
@@ -34,7 +35,12 @@ GUEST_HOSTILE_ELFS := $(GUEST_HOSTILE_NAMES:%=$(GUEST_OUT)/hostile/%.elf)
 
 .PHONY: guests
 .PRECIOUS: $(GUEST_OUT)/obj/%.c.o $(GUEST_OUT)/obj/%.S.o $(GUEST_OUT)/%.bz.elf
-guests: $(GUEST_ELFS) $(GUEST_BZIMAGES) $(GUEST_HOSTILE_ELFS)
+guests: $(GUEST_ELFS) $(GUEST_BZIMAGES) $(GUEST_HOSTILE_ELFS) $(GUEST_OUT)/disks/.made
+
+# Disk images of the virtio cases (cases.list: $GUESTS/disks/NAME.img).
+$(GUEST_OUT)/disks/.made: $(GUEST_SRC)/mkdisk.sh
+	sh $(GUEST_SRC)/mkdisk.sh $(GUEST_OUT)/disks
+	@touch $@
 
 $(GUEST_OUT)/obj/%.c.o: $(GUEST_SRC)/%.c
 	@mkdir -p $(dir $@)

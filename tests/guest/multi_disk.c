@@ -133,7 +133,7 @@ int guest_main(const struct boot_info *info)
 		test_check(!virtio_needs_reset(&disks[d]), "device never needed a reset",
 			   "disk %u status %x", d, virtio_status(&disks[d]));
 		if (use_msix)
-			test_check(disks[d].vq[0].irqs > 0, "completions interrupt via MSI-X",
+			test_check(virtq_wait_irqs(&disks[d].vq[0], 1, 1000000) > 0, "completions interrupt via MSI-X",
 				   "disk %u: none", d);
 	}
 	return 0;

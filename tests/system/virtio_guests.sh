@@ -105,6 +105,15 @@ if command -v qemu-system-x86_64 >/dev/null; then
 	# shellcheck disable=SC2086
 	qemu_run "$TMP/q_md.txt" -kernel $G/multi_disk.elf $d -append "ids=m0,m1,m2,m3"
 	check qemu/multi_disk 1 $? "$TMP/q_md.txt"
+	# Hostile virtio guests (tests/guest/hostile/README.md): QEMU serves some
+	# requests isola must refuse, hence `lenient`.
+	truncate -s 8M "$TMP/qh.img"
+	for g in $G/hostile/virtio_*.elf; do
+		n=$(basename "$g" .elf)
+		# shellcheck disable=SC2046
+		qemu_run "$TMP/q_$n.txt" -kernel "$g" $(qdisk 0 "$TMP/qh.img" hostile) -append lenient
+		check "qemu/$n" 1 $? "$TMP/q_$n.txt"
+	done
 else
 	echo "note: qemu-system-x86_64 not installed: no reference run"
 fi

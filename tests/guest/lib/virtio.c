@@ -465,6 +465,15 @@ void virtio_msix_enable(struct virtio_dev *dev)
 int virtio_setup_queue(struct virtio_dev *dev, unsigned index, unsigned size, int exact,
 		       int use_msix)
 {
+	if (virtio_setup_queue_rings(dev, index, size, exact, use_msix))
+		return -1;
+	virtio_common_write16(dev, VIRTIO_COMMON_Q_ENABLE, 1);
+	return 0;
+}
+
+int virtio_setup_queue_rings(struct virtio_dev *dev, unsigned index, unsigned size, int exact,
+			     int use_msix)
+{
 	struct virtq *vq = &dev->vq[index];
 	uint16_t max;
 	uint64_t desc_bytes, avail_bytes, used_bytes;
@@ -522,7 +531,6 @@ int virtio_setup_queue(struct virtio_dev *dev, unsigned index, unsigned size, in
 	vq->notify_addr = dev->notify +
 			  (uint64_t)virtio_common_read16(dev, VIRTIO_COMMON_Q_NOFF) *
 				  dev->notify_multiplier;
-	virtio_common_write16(dev, VIRTIO_COMMON_Q_ENABLE, 1);
 	if (dev->num_queues < index + 1)
 		dev->num_queues = index + 1;
 	return 0;
@@ -709,6 +717,19 @@ int virtq_wait_used(struct virtq *vq, uint32_t *len, uint64_t timeout_us)
 	if (len)
 		*len = e.len;
 	return (int)e.id;
+}
+
+unsigned virtq_wait_irqs(struct virtq *vq, unsigned min, uint64_t timeout_us)
+{
+	struct stopwatch sw;
+
+	stopwatch_start(&sw);
+	while (vq->irqs < min && stopwatch_us(&sw) < timeout_us) {
+		cpu_sti();
+		(void)pmtimer_read(); /* the VM exit that lets an interrupt in */
+		cpu_cli();
+	}
+	return vq->irqs;
 }
 
 long virtq_transfer(struct virtq *vq, const struct virtq_buf *bufs, unsigned n, int indirect,

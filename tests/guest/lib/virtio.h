@@ -161,6 +161,9 @@ int virtio_negotiate(struct virtio_dev *dev, uint64_t wanted);
  * as is when exact); enables it.  0 on success. */
 int virtio_setup_queue(struct virtio_dev *dev, unsigned index, unsigned size, int exact,
 		       int use_msix);
+/* The same without the final queue_enable write (queue left selected). */
+int virtio_setup_queue_rings(struct virtio_dev *dev, unsigned index, unsigned size, int exact,
+			     int use_msix);
 /* Program the MSI-X table (vector 0: config, 1+q: queue q) and enable. */
 void virtio_msix_enable(struct virtio_dev *dev);
 int virtio_needs_reset(struct virtio_dev *dev);
@@ -188,6 +191,9 @@ void virtq_notify(struct virtq *vq);
 /* Wait up to timeout_us for a used element; returns its id (and *len), or
  * -1 on timeout.  The chain's descriptors are freed. */
 int virtq_wait_used(struct virtq *vq, uint32_t *len, uint64_t timeout_us);
+/* The used ring can be seen before the interrupt that announces it: wait
+ * (bounded) until the queue has taken at least min interrupts. */
+unsigned virtq_wait_irqs(struct virtq *vq, unsigned min, uint64_t timeout_us);
 /* Submit, notify, wait: the used length, or -1 on timeout/-2 if full. */
 long virtq_transfer(struct virtq *vq, const struct virtq_buf *bufs, unsigned n, int indirect,
 		    uint64_t timeout_us);
