@@ -28,15 +28,22 @@
  */
 const char *const sandbox_base_syscalls[] = {
 	/* the vhost-user socket */
-	"accept4", "recvmsg", "sendmsg", "poll", "ppoll",
-	/* eventfds (kick, call, err, stop), fds we are given */
-	"read", "write", "close", "fcntl", "fstat", "newfstatat", "getsockopt",
-	/* guest memory and inflight regions */
-	"mmap", "munmap", "madvise", "memfd_create", "ftruncate", "mprotect", "brk",
-	/* ring threads */
-	"clone", "clone3", "futex", "set_robust_list", "rseq", "rt_sigprocmask", "exit",
-	"exit_group", "sched_yield", "gettid", "getpid", "clock_gettime", "clock_nanosleep",
-	"nanosleep", "rt_sigreturn", "restart_syscall",
+	"accept4", "recvmsg", "sendmsg", "getsockopt", "poll",
+	/* eventfds (kick, call, err, stop) and the fds we are given */
+	"read", "write", "close", "fcntl", "newfstatat",
+	/* guest memory, the inflight region, glibc's allocator */
+	"mmap", "munmap", "madvise", "mprotect", "brk", "memfd_create", "ftruncate",
+	"getrandom", /* glibc seeds a new thread's malloc arena */
+	/* ring threads, created per ring start */
+	"clone3", "set_robust_list", "rseq", "rt_sigprocmask", "rt_sigaction", "futex", "exit",
+	"exit_group",
+	/* a poll interrupted by a stop (ptrace, SIGSTOP) is restarted */
+	"restart_syscall",
+#ifdef __SANITIZE_ADDRESS__
+	/* ASan + UBSan builds only (BUILD=build/asan) */
+	"sigaltstack", "openat", "open", "pread64", "readlink", "prlimit64", "sched_getaffinity",
+	"gettid", "getpid", "tgkill", "clock_gettime", "sched_yield",
+#endif
 	NULL,
 };
 

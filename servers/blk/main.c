@@ -17,7 +17,7 @@
 
 /* What isola-blk needs beyond the vhost-user back-end's own list
  * (servers/blk/README.md): io_uring, and the image when a ring falls back. */
-static const char *const blk_syscalls[] = {"io_uring_enter", "io_uring_register"};
+static const char *const blk_syscalls[] = {"io_uring_enter"};
 
 static void usage(FILE *out)
 {
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 		keep[n++] = fd;
 		for (unsigned i = 0; i < blk.num_queues; i++)
 			keep[n++] = be.queues[i].stop_fd;
-		if (sandbox_lock(keep, n, blk_syscalls, 2, err, sizeof(err)) < 0) {
+		if (sandbox_lock(keep, n, blk_syscalls, 1, err, sizeof(err)) < 0) {
 			log_error("sandbox: %s (or run with --no-sandbox)", err);
 			return 1;
 		}

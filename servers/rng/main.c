@@ -132,7 +132,7 @@ static const struct vhost_user_backend_ops rng_ops = {
 };
 
 /* What isola-rng needs beyond the vhost-user back-end's own list. */
-static const char *const rng_syscalls[] = {"getrandom"};
+static const char *const rng_syscalls[] = {"getrandom"}; /* also in the base list */
 
 static void usage(FILE *out)
 {
