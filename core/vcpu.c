@@ -112,6 +112,8 @@ static void vcpu_handle_io(struct vcpu *vcpu)
 	}
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
 		bus_dispatch(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write);
+	if (is_write && run->io.port >= ISOLA_PORT_COM1 && run->io.port < ISOLA_PORT_COM1 + 8)
+		serial_flush(&vcpu->vm->serial);
 }
 
 static void vcpu_handle_mmio(struct vcpu *vcpu)

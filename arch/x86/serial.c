@@ -81,6 +81,33 @@ static void serial_update_irq(struct serial8250 *uart)
 		uart->set_irq(uart->opaque, level);
 }
 
+/* Lock held.  A blocking write is the UART's flow control: a guest flooding
+ * the console is slowed to the reader's pace; at most one batch is held. */
+static void serial_write_batch(struct serial8250 *uart)
+{
+	unsigned done = 0;
+
+	while (done < uart->tx_batch_len) {
+		ssize_t ret = write(uart->out_fd, uart->tx_batch + done, uart->tx_batch_len - done);
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0)
+			break; /* console gone (EPIPE, disk full): output is dropped */
+		done += (unsigned)ret;
+	}
+	uart->tx_batch_len = 0;
+}
+
+void serial_flush(struct serial8250 *uart)
+{
+	if (!__atomic_load_n(&uart->tx_batch_len, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&uart->lock);
+	serial_write_batch(uart);
+	pthread_mutex_unlock(&uart->lock);
+}
+
 static void serial_transmit(struct serial8250 *uart, uint8_t byte)
 {
 	if (uart->mcr & MCR_LOOP) {
@@ -91,13 +118,9 @@ static void serial_transmit(struct serial8250 *uart, uint8_t byte)
 			uart->lsr |= LSR_DR;
 		}
 	} else if (uart->out_fd >= 0) {
-		/* A blocking write is the UART's flow control: a guest flooding
-		 * the console is slowed to the reader's pace, never buffered. */
-		ssize_t ret;
-
-		do
-			ret = write(uart->out_fd, &byte, 1);
-		while (ret < 0 && errno == EINTR);
+		if (uart->tx_batch_len == SERIAL_TX_BATCH)
+			serial_write_batch(uart);
+		uart->tx_batch[uart->tx_batch_len++] = byte;
 	}
 	uart->tx_bytes++;
 	/* The byte leaves at once: THR is empty again. */

@@ -81,9 +81,11 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* One `out` instruction = one exit: the vCPU flushes the UART after it. */
 static void out(struct fixture *f, unsigned reg, uint8_t val)
 {
 	serial_access(&f->uart, reg, &val, 1, true);
+	serial_flush(&f->uart);
 }
 
 static uint8_t in(struct fixture *f, unsigned reg)
@@ -118,6 +120,24 @@ static void test_reset_state(void **state)
 	assert_int_equal(in(f, MSR), 0xb0); /* DCD, DSR, CTS: a terminal is attached */
 	assert_int_equal(serial_rx_room(&f->uart), SERIAL_RX_FIFO_SIZE);
 	assert_int_equal(f->irq_calls, 0);
+}
+
+static void test_string_out_is_one_write(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[SERIAL_TX_BATCH + 16];
+
+	/* `rep outsb` of a page arrives as one exit: nothing reaches the fd
+	 * until the exit ends, then all of it at once, in order. */
+	for (unsigned i = 0; i < SERIAL_TX_BATCH + 10; i++) {
+		uint8_t byte = (uint8_t)i;
+
+		serial_access(&f->uart, THR, &byte, 1, true);
+	}
+	assert_int_equal(drain(f, buf, sizeof(buf)), SERIAL_TX_BATCH); /* one full batch */
+	serial_flush(&f->uart);
+	assert_int_equal(drain(f, buf, sizeof(buf)), 10);
+	assert_int_equal(buf[9], (uint8_t)(SERIAL_TX_BATCH + 9));
 }
 
 static void test_transmit_to_fd(void **state)
@@ -503,6 +523,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reset_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_string_out_is_one_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transmit_to_fd, setup, teardown),
 		cmocka_unit_test(test_transmit_discarded),
 		cmocka_unit_test_setup_teardown(test_receive_fifo, setup, teardown),
