@@ -694,8 +694,11 @@ int virtq_wait_used(struct virtq *vq, uint32_t *len, uint64_t timeout_us)
 	struct virtq_used_elem e;
 
 	stopwatch_start(&sw);
-	while (vq->used->idx == vq->last_used) {
+	for (unsigned polls = 1; vq->used->idx == vq->last_used; polls++) {
 		if (stopwatch_us(&sw) >= timeout_us)
+			return -1;
+		/* A broken device completes nothing: do not wait it out. */
+		if (!(polls % 64) && virtio_needs_reset(vq->dev))
 			return -1;
 		if (vq->irq_vector) {
 			/* PVM injects a pending interrupt at a VM exit after STI. */
