@@ -142,7 +142,7 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 			vm_serve_devices(vm);
 		for (unsigned i = 0; i < vm->nr_devices; i++)
 			if (fds[6 + i].revents)
-				vm_device_lost(vm, i, "closed its vhost-user connection");
+				vm_device_lost(vm, i, "its back-end closed the vhost-user connection");
 		if (fds[3].revents & POLLIN) {
 			uint64_t count;
 

@@ -480,8 +480,7 @@ void vm_device_lost(struct vm *vm, unsigned index, const char *why)
 
 	if (dev->sock < 0)
 		return;
-	log_error("%s: device server %s; the device needs a reset (the VM keeps running)",
-		  dev->name, why);
+	log_error("%s: %s; the device needs a reset (the VM keeps running)", dev->name, why);
 	close(dev->sock);
 	dev->sock = -1;
 	virtio_pci_set_needs_reset(&dev->pci);
@@ -493,17 +492,20 @@ void vm_reap_servers(struct vm *vm)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		char how[160];
+		char how[160], why[224];
 
 		supervisor_describe_status(status, how, sizeof(how));
 		for (unsigned i = 0; i < vm->nr_devices; i++) {
-			if (vm->devices[i].server_pid != pid)
+			struct vhost_device *dev = &vm->devices[i];
+
+			if (dev->server_pid != pid)
 				continue;
-			vm->devices[i].server_pid = 0;
-			vm_device_lost(vm, i, how);
-			log_error("%s: isola-%s (pid %d) %s", vm->devices[i].name,
-				  vm->devices[i].pci.device_id == VIRTIO_ID_RNG ? "rng" : "blk", (int)pid,
-				  how);
+			dev->server_pid = 0;
+			snprintf(why, sizeof(why), "its server isola-%s (pid %d) %s",
+				 dev->pci.device_id == VIRTIO_ID_RNG ? "rng" : "blk", (int)pid, how);
+			if (dev->sock < 0) /* the hang-up was noticed first */
+				log_error("%s: %s", dev->name, why);
+			vm_device_lost(vm, i, why);
 		}
 	}
 }
