@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -445,7 +444,10 @@ static int blk_queue_fd(void *device, unsigned index)
 {
 	struct blk *blk = device;
 
-	return blk->queues[index].event_fd;
+	/* The ring fd itself: poll(2) reports POLLIN while the CQ ring holds
+	 * entries, so no eventfd has to be read (and found empty on every
+	 * kick) on the way. */
+	return blk->queues[index].ring.ring_fd;
 }
 
 static void blk_handle_chain(void *device, struct vhost_user_backend_queue *q,
@@ -463,12 +465,8 @@ static int blk_handle_queue(void *device, struct vhost_user_backend_queue *q)
 	struct blk *blk = device;
 	struct blk_queue *bq = &blk->queues[q->index];
 	struct virtq_chain chain;
-	uint64_t events;
 	int r;
 
-	if (read(bq->event_fd, &events, sizeof(events)) < 0) {
-		/* EAGAIN: woken by a kick, not by completions */
-	}
 	blk_reap(blk, bq);
 	virtq_chain_init(&chain, bq->segs, VIRTQ_MAX_SEGMENTS);
 	virtq_disable_notify(&q->vq);
@@ -539,8 +537,6 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
 
 	memset(blk, 0, sizeof(*blk));
 	blk->fd = blk->fd_direct = -1;
-	for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_QUEUES; i++)
-		blk->queues[i].event_fd = -1;
 	if (num_queues < 1 || num_queues > VHOST_USER_BACKEND_MAX_QUEUES)
 		return blk_err(err, errlen, -EINVAL, "--queues %u: want 1 to %d", num_queues,
 			       VHOST_USER_BACKEND_MAX_QUEUES);
@@ -603,12 +599,6 @@ int blk_setup_rings(struct blk *blk, char *err, size_t errlen)
 			return blk_err(err, errlen, ret, "io_uring for queue %u: %s", i,
 				       strerror(-ret));
 		bq->ring_ready = true;
-		bq->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (bq->event_fd < 0)
-			return blk_err(err, errlen, -errno, "eventfd: %s", strerror(errno));
-		ret = io_uring_register_eventfd(&bq->ring, bq->event_fd);
-		if (ret < 0)
-			return blk_err(err, errlen, ret, "io_uring eventfd: %s", strerror(-ret));
 	}
 	return 0;
 }
@@ -624,8 +614,6 @@ unsigned blk_fds(const struct blk *blk, int *fds, unsigned max)
 	for (unsigned i = 0; i < blk->num_queues; i++) {
 		if (blk->queues[i].ring_ready && n < max)
 			fds[n++] = blk->queues[i].ring.ring_fd;
-		if (blk->queues[i].event_fd >= 0 && n < max)
-			fds[n++] = blk->queues[i].event_fd;
 	}
 	return n;
 }
@@ -638,9 +626,6 @@ void blk_close(struct blk *blk)
 		if (bq->ring_ready)
 			io_uring_queue_exit(&bq->ring);
 		bq->ring_ready = false;
-		if (bq->event_fd >= 0)
-			close(bq->event_fd);
-		bq->event_fd = -1;
 	}
 	if (blk->fd_direct >= 0)
 		close(blk->fd_direct);

@@ -88,8 +88,7 @@ struct blk_request {
 
 struct blk_queue {
 	struct io_uring ring;
-	bool ring_ready;
-	int event_fd;              /* CQE notifications, registered eventfd */
+	bool ring_ready;           /* the queue thread polls ring.ring_fd for CQEs */
 	struct blk_request *requests; /* [vq size] */
 	unsigned nr_requests;
 	unsigned in_flight;
@@ -116,9 +115,9 @@ struct blk {
  * id NULL: the image's basename.  0 or -errno with a message in err. */
 int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
 	     unsigned num_queues, char *err, size_t errlen);
-/* One io_uring and eventfd per queue (before the sandbox). */
+/* One io_uring per queue (before the sandbox). */
 int blk_setup_rings(struct blk *blk, char *err, size_t errlen);
-/* The fds the server must keep (image, rings, eventfds); returns the count. */
+/* The fds the server must keep (image, rings); returns the count. */
 unsigned blk_fds(const struct blk *blk, int *fds, unsigned max);
 void blk_close(struct blk *blk);
 
