@@ -265,15 +265,21 @@ static const struct virtio_pci_platform_ops vhost_device_platform_ops = {
 	.config_interrupt = vhost_device_config_interrupt,
 };
 
-static void vhost_device_status_changed(struct virtio_pci_dev *pci, uint8_t old_status,
+static bool vhost_device_status_changed(struct virtio_pci_dev *pci, uint8_t old_status,
 					uint8_t new_status)
 {
 	struct vhost_device *dev = (struct vhost_device *)pci;
 
-	if (new_status == 0 && old_status != 0)
+	if (new_status == 0 && old_status != 0) {
+		/* Rings may be running: the reset completes once the back-end
+		 * has stopped them (GET_VRING_BASE), so no completion lands in
+		 * memory the driver is already reusing. */
 		vhost_device_queue_work(dev, VHOST_DEVICE_WORK_STOP | VHOST_DEVICE_WORK_INTERRUPTS);
-	else if ((new_status & VIRTIO_STATUS_DRIVER_OK) && !(old_status & VIRTIO_STATUS_DRIVER_OK))
+		return true;
+	}
+	if ((new_status & VIRTIO_STATUS_DRIVER_OK) && !(old_status & VIRTIO_STATUS_DRIVER_OK))
 		vhost_device_queue_work(dev, VHOST_DEVICE_WORK_START | VHOST_DEVICE_WORK_INTERRUPTS);
+	return false;
 }
 
 static void vhost_device_config_written(struct virtio_pci_dev *pci, uint32_t offset, uint32_t len)
@@ -491,8 +497,10 @@ void vhost_device_process(struct vhost_device *dev)
 {
 	unsigned work = atomic_exchange(&dev->work, 0);
 
-	if (work & VHOST_DEVICE_WORK_STOP)
+	if (work & VHOST_DEVICE_WORK_STOP) {
 		vhost_device_stop(dev);
+		virtio_pci_reset_complete(&dev->pci);
+	}
 	if (work & VHOST_DEVICE_WORK_START) {
 		vhost_device_stop(dev);
 		vhost_device_start(dev);

@@ -259,9 +259,12 @@ static void virtio_pci_write_status(struct virtio_pci_dev *dev, uint8_t status)
 	uint8_t old = dev->status;
 
 	if (status == 0) {
+		if (dev->backend && dev->backend->status_changed &&
+		    dev->backend->status_changed(dev, old, 0)) {
+			dev->resetting = true; /* completed by virtio_pci_reset_complete */
+			return;
+		}
 		virtio_pci_reset_locked(dev);
-		if (dev->backend && dev->backend->status_changed)
-			dev->backend->status_changed(dev, old, 0);
 		return;
 	}
 	/* The driver may not clear bits without a reset (§2.1.2), nor set
@@ -281,6 +284,16 @@ static void virtio_pci_write_status(struct virtio_pci_dev *dev, uint8_t status)
 	dev->status = status;
 	if (status != old && dev->backend && dev->backend->status_changed)
 		dev->backend->status_changed(dev, old, status);
+}
+
+void virtio_pci_reset_complete(struct virtio_pci_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (dev->resetting) {
+		virtio_pci_reset_locked(dev);
+		dev->resetting = false;
+	}
+	pthread_mutex_unlock(&dev->lock);
 }
 
 void virtio_pci_set_needs_reset(struct virtio_pci_dev *dev)
@@ -464,6 +477,8 @@ static void common_access(struct virtio_pci_dev *dev, uint32_t off, uint8_t *dat
 			memset(data, 0, len);
 		return;
 	}
+	if (is_write && dev->resetting)
+		return; /* the driver must wait for status 0 first */
 	if (is_write) {
 		memcpy(&v, data, len);
 		*rebind = common_write(dev, off, v);
@@ -552,7 +567,9 @@ void virtio_pci_bar_access(void *opaque, uint64_t offset, uint8_t *data, uint32_
 			if (!is_write)
 				memset(data, 0, len); /* out of range: nothing there */
 		} else if (is_write) {
-			memcpy(dev->config + off, data, len);
+			/* The config spaces isola serves are read-only to the
+			 * driver (blk without CONFIG_WCE, rng has none): a write
+			 * changes nothing, so what the device reported stays true. */
 			if (dev->backend && dev->backend->config_written)
 				dev->backend->config_written(dev, off, len);
 		} else {

@@ -78,8 +78,12 @@ struct virtio_pci_platform_ops {
 /* What the transport needs from the device backend (vhost-user frontend). */
 struct virtio_pci_backend_ops {
 	/* Status written by the driver; called with the device lock held:
-	 * queue the work, never block. new_status 0 = reset. */
-	void (*status_changed)(struct virtio_pci_dev *dev, uint8_t old_status, uint8_t new_status);
+	 * queue the work, never block.  new_status 0 = reset: return true if
+	 * the reset completes later (the back-end must first stop touching
+	 * guest memory), then call virtio_pci_reset_complete(); until then
+	 * device_status keeps reading non-zero (virtio 1.2 §4.1.4.3.2: the
+	 * driver waits for 0) and the driver's writes are ignored. */
+	bool (*status_changed)(struct virtio_pci_dev *dev, uint8_t old_status, uint8_t new_status);
 	/* Device config space write (after the cached copy was updated). */
 	void (*config_written)(struct virtio_pci_dev *dev, uint32_t offset, uint32_t len);
 };
@@ -96,6 +100,7 @@ struct virtio_pci_dev {
 	uint16_t num_queues;
 	uint16_t config_msix_vector;
 	uint8_t status;
+	bool resetting; /* reset requested, back-end not yet stopped */
 	uint8_t config_generation;
 	uint8_t isr;
 	uint64_t bar_base; /* 0 when not decoding */
@@ -124,6 +129,8 @@ void virtio_pci_bar_access(void *opaque, uint64_t offset, uint8_t *data, uint32_
 /* The device broke (a guest-controlled value was invalid): set NEEDS_RESET
  * and raise the config interrupt (virtio 1.2 §2.1.2). */
 void virtio_pci_set_needs_reset(struct virtio_pci_dev *dev);
+/* The back-end stopped after a reset request: finish the reset. */
+void virtio_pci_reset_complete(struct virtio_pci_dev *dev);
 /* MSI address/data of a vector if it may fire now (enabled, unmasked). */
 bool virtio_pci_vector_route(struct virtio_pci_dev *dev, unsigned vector, uint64_t *address,
 			     uint32_t *data);

@@ -250,6 +250,11 @@ static void blk_rw(struct blk *blk, struct blk_queue *bq, struct blk_request *re
 	uint64_t len = in ? chain->writable_bytes - 1 : chain->readable_bytes - 16;
 	int n;
 
+	/* §5.2.6: a write's data is device-readable (only the status byte is
+	 * writable); a read's only readable part is the 16-byte header.  A
+	 * chain laid out otherwise is malformed: refuse, never guess. */
+	if (in ? chain->readable_bytes != 16 : chain->writable_bytes != 1)
+		return blk_fail(req, VIRTIO_BLK_S_IOERR);
 	if (!in && blk->readonly)
 		return blk_fail(req, VIRTIO_BLK_S_IOERR);
 	if (len % VIRTIO_BLK_SECTOR || !blk_range_ok(blk, sector, len))
