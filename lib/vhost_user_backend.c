@@ -370,6 +370,17 @@ static int handle_config(struct vhost_user_backend *be, int sock, struct vhost_u
 	return reply(sock, msg, VHOST_USER_CONFIG_HDR_SIZE + c->size);
 }
 
+/* CONFIG only for a device that has a config space (rng has none, and
+ * QEMU warns about a back-end that offers it anyway). */
+static uint64_t offered_protocol_features(const struct vhost_user_backend *be)
+{
+	uint64_t features = VHOST_USER_BACKEND_PROTOCOL_FEATURES;
+
+	if (!be->ops->get_config)
+		features &= ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+	return features;
+}
+
 static int handle_u64(struct vhost_user_backend *be, int sock, struct vhost_user_msg *msg)
 {
 	uint64_t value = msg->payload.u64;
@@ -378,8 +389,7 @@ static int handle_u64(struct vhost_user_backend *be, int sock, struct vhost_user
 	case VHOST_USER_GET_FEATURES:
 		return vhost_user_reply_u64(sock, msg->hdr.request, offered_features(be));
 	case VHOST_USER_GET_PROTOCOL_FEATURES:
-		return vhost_user_reply_u64(sock, msg->hdr.request,
-					    VHOST_USER_BACKEND_PROTOCOL_FEATURES);
+		return vhost_user_reply_u64(sock, msg->hdr.request, offered_protocol_features(be));
 	case VHOST_USER_GET_QUEUE_NUM:
 		return vhost_user_reply_u64(sock, msg->hdr.request, be->ops->num_queues);
 	case VHOST_USER_SET_FEATURES:
@@ -388,7 +398,7 @@ static int handle_u64(struct vhost_user_backend *be, int sock, struct vhost_user
 		be->acked_features = value;
 		return 0;
 	case VHOST_USER_SET_PROTOCOL_FEATURES:
-		if (value & ~VHOST_USER_BACKEND_PROTOCOL_FEATURES)
+		if (value & ~offered_protocol_features(be))
 			return REFUSE;
 		be->protocol_features = value;
 		return 0;
