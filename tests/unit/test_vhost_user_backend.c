@@ -165,10 +165,13 @@ static void start_device(struct fixture *f, bool inflight, bool create_inflight)
 	uint64_t features = get_u64(f, VHOST_USER_GET_FEATURES);
 
 	assert_true(features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
-	assert_int_equal(get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES),
+	uint64_t protocol = get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES);
+
+	/* CONFIG is offered only by devices with a config space. */
+	assert_int_equal(protocol | (1ull << VHOST_USER_PROTOCOL_F_CONFIG),
 			 VHOST_USER_BACKEND_PROTOCOL_FEATURES);
 	vhost_user_msg_init(&msg, VHOST_USER_SET_PROTOCOL_FEATURES, 8);
-	msg.payload.u64 = VHOST_USER_BACKEND_PROTOCOL_FEATURES;
+	msg.payload.u64 = protocol;
 	assert_int_equal(vhost_user_send(f->sock, &msg), 0);
 	vhost_user_msg_init(&msg, VHOST_USER_SET_OWNER, 0);
 	assert_int_equal(call_ack(f, &msg), 0);
