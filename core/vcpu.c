@@ -205,6 +205,21 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+void vcpu_park_if_paused(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	if (!atomic_load(&vm->pause_requested))
+		return;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_requested) && atomic_load(&vm->exit_status) < 0)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void vcpu_kick_handler(int sig)
 {
 	(void)sig; /* only interrupts KVM_RUN */
@@ -227,6 +242,7 @@ void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (atomic_load(&vm->exit_status) < 0) {
+		vcpu_park_if_paused(vcpu);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			/* EINTR: kicked. EAGAIN: an AP just left wait-for-SIPI. */
 			if (errno == EINTR || errno == EAGAIN) {

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -50,6 +51,121 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	}
 	for (unsigned i = 0; i < vm->nr_cpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	/* Parked vCPUs must see the stop too. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+#define VM_PAUSE_TIMEOUT_MS 5000
+
+static int vm_wait_locked(struct vm *vm, bool (*done)(struct vm *, unsigned), unsigned arg)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += VM_PAUSE_TIMEOUT_MS / 1000;
+	while (!done(vm, arg) && atomic_load(&vm->exit_status) < 0)
+		if (pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline) == ETIMEDOUT)
+			return -ETIMEDOUT;
+	return atomic_load(&vm->exit_status) < 0 ? 0 : -ESHUTDOWN;
+}
+
+static bool vm_all_parked(struct vm *vm, unsigned unused)
+{
+	(void)unused;
+	return vm->parked == vm->nr_cpus;
+}
+
+static bool vm_devices_served(struct vm *vm, unsigned generation)
+{
+	return vm->device_generation != generation;
+}
+
+/* Hand device work to the event loop and wait until it has run. */
+static int vm_device_work_sync(struct vm *vm, unsigned work)
+{
+	unsigned generation;
+	int ret;
+
+	if (!vm->nr_devices)
+		return 0;
+	pthread_mutex_lock(&vm->pause_lock);
+	generation = vm->device_generation;
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (unsigned i = 0; i < vm->nr_devices; i++)
+		vhost_device_queue_work(&vm->devices[i], work);
+	pthread_mutex_lock(&vm->pause_lock);
+	ret = vm_wait_locked(vm, vm_devices_served, generation);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	bool paused;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	paused = vm->paused;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return paused;
+}
+
+int vm_pause(struct vm *vm, char *err, size_t errlen)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->paused) {
+		pthread_mutex_unlock(&vm->pause_lock);
+		return 0; /* Firecracker: pausing a paused VM succeeds */
+	}
+	atomic_store(&vm->pause_requested, true);
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (unsigned i = 0; i < vm->nr_cpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->pause_lock);
+	ret = vm_wait_locked(vm, vm_all_parked, 0);
+	if (!ret)
+		vm->paused = true;
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (ret) {
+		atomic_store(&vm->pause_requested, false);
+		pthread_mutex_lock(&vm->pause_lock);
+		pthread_cond_broadcast(&vm->pause_cond);
+		pthread_mutex_unlock(&vm->pause_lock);
+		vm_err(err, errlen, "the vCPUs did not stop within %d ms: %s", VM_PAUSE_TIMEOUT_MS,
+		       strerror(-ret));
+		return ret;
+	}
+	ret = vm_device_work_sync(vm, VHOST_DEVICE_WORK_PAUSE);
+	if (ret)
+		log_warn("pause: device servers did not confirm: %s", strerror(-ret));
+	return 0;
+}
+
+int vm_resume(struct vm *vm, char *err, size_t errlen)
+{
+	int ret;
+
+	(void)err;
+	(void)errlen;
+	if (!vm_is_paused(vm))
+		return 0;
+	ret = vm_device_work_sync(vm, VHOST_DEVICE_WORK_RESUME);
+	if (ret)
+		log_warn("resume: device servers did not confirm: %s", strerror(-ret));
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->paused = false;
+	atomic_store(&vm->pause_requested, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return 0;
+}
+
+void vm_send_ctrl_alt_del(struct vm *vm)
+{
+	i8042_send_ctrl_alt_del(&vm->i8042);
 }
 
 static void vm_event_reset(void *opaque, const char *source)
@@ -472,6 +588,10 @@ void vm_serve_devices(struct vm *vm)
 	}
 	for (unsigned i = 0; i < vm->nr_devices; i++)
 		vhost_device_process(&vm->devices[i]);
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->device_generation++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 void vm_device_lost(struct vm *vm, unsigned index, const char *why)
@@ -535,6 +655,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, ch
 		vm->vcpus[i].fd = -1;
 	atomic_init(&vm->exit_status, -1);
 	pthread_mutex_init(&vm->routes_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->nr_cpus = cfg->nr_cpus;
 	vm->console_out_fd = console_out_fd;
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -637,5 +759,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->rx_space_fd >= 0)
 		close(vm->rx_space_fd);
 	pthread_mutex_destroy(&vm->routes_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 	vm->vm_fd = vm->kvm_fd = vm->stop_fd = vm->rx_space_fd = -1;
 }

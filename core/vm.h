@@ -73,6 +73,14 @@ struct vm {
 	pthread_mutex_t routes_lock;
 	struct kvm_irq_routing *routes;
 
+	/* Pause: vCPUs park between exits; device rings are disabled. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_requested;
+	unsigned parked;
+	bool paused;
+	unsigned device_generation; /* bumped by the event loop after device work */
+
 	/* Stopping: the first reason wins; main waits on stop_fd. */
 	atomic_int exit_status; /* -1 while running */
 	char exit_message[512];
@@ -94,6 +102,16 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 void vm_destroy(struct vm *vm);
 /* Point GSI gsi (>= the IOAPIC's pins) at an MSI; 0 or -errno. */
 int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data);
+/* Stop every vCPU at a safe point (between exits) and disable the device
+ * rings; resume undoes it.  Called from a thread other than the event loop
+ * and the vCPUs (the API thread).  0, or -EBUSY/-ETIMEDOUT with a sentence. */
+int vm_pause(struct vm *vm, char *err, size_t errlen);
+int vm_resume(struct vm *vm, char *err, size_t errlen);
+bool vm_is_paused(struct vm *vm);
+/* Ctrl-Alt-Del on the i8042 (the guest decides what to do with it). */
+void vm_send_ctrl_alt_del(struct vm *vm);
+/* vcpu.c: park here while a pause is requested. */
+void vcpu_park_if_paused(struct vcpu *vcpu);
 /* Event loop: carry out queued device work; 0 or -errno. */
 void vm_serve_devices(struct vm *vm);
 /* Event loop: a device's back-end hung up or its server exited. */

@@ -224,7 +224,7 @@ static void vhost_device_bar_moved(struct virtio_pci_dev *pci, uint64_t old_base
 	dev->notify_base = new_base;
 }
 
-static void vhost_device_queue_work(struct vhost_device *dev, unsigned work)
+void vhost_device_queue_work(struct vhost_device *dev, unsigned work)
 {
 	uint64_t one = 1;
 
@@ -493,6 +493,18 @@ static void vhost_device_stop(struct vhost_device *dev)
 	dev->inflight_fd = -1;
 }
 
+/* VM pause: a disabled ring is not processed (vhost-user "Rings ... can be
+ * enabled or disabled"), so the server stops touching guest memory; the
+ * ring state is kept and enabling resumes where it stopped. */
+static void vhost_device_enable_rings(struct vhost_device *dev, bool enable)
+{
+	if (!dev->started || !(dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
+		return;
+	for (unsigned q = 0; q < dev->num_queues; q++)
+		if (dev->started_queues & (1u << q))
+			vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, enable);
+}
+
 void vhost_device_process(struct vhost_device *dev)
 {
 	unsigned work = atomic_exchange(&dev->work, 0);
@@ -507,6 +519,8 @@ void vhost_device_process(struct vhost_device *dev)
 	}
 	if (work & VHOST_DEVICE_WORK_INTERRUPTS)
 		vhost_device_bind_interrupts(dev);
+	if (work & (VHOST_DEVICE_WORK_PAUSE | VHOST_DEVICE_WORK_RESUME))
+		vhost_device_enable_rings(dev, !(work & VHOST_DEVICE_WORK_PAUSE));
 }
 
 /* ---- creation ------------------------------------------------------------ */

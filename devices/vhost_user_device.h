@@ -28,6 +28,8 @@ struct vm;
 #define VHOST_DEVICE_WORK_START 1u
 #define VHOST_DEVICE_WORK_STOP 2u
 #define VHOST_DEVICE_WORK_INTERRUPTS 4u
+#define VHOST_DEVICE_WORK_PAUSE 8u  /* disable started rings (VM paused) */
+#define VHOST_DEVICE_WORK_RESUME 16u
 
 struct vhost_device {
 	struct virtio_pci_dev pci; /* first member */
@@ -60,6 +62,8 @@ struct vhost_device {
 int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *name,
 			unsigned index, uint16_t device_id, uint16_t pci_class, int sock,
 			int work_fd, char *err, size_t errlen);
+/* Queue work for the event loop (any thread). */
+void vhost_device_queue_work(struct vhost_device *dev, unsigned work);
 /* Event-loop side: carry out the work vCPU threads queued. */
 void vhost_device_process(struct vhost_device *dev);
 void vhost_device_destroy(struct vhost_device *dev);
