@@ -9,6 +9,24 @@
 static struct termios console_saved;
 static volatile sig_atomic_t console_saved_fd = -1;
 
+/* A crash must not leave the user's terminal raw: restore it, then die of
+ * the same signal (SA_RESETHAND re-arms the default action). */
+static void console_fatal_signal(int sig)
+{
+	console_restore();
+	raise(sig);
+}
+
+static void console_catch_fatal_signals(void)
+{
+	static const int fatal[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+	struct sigaction sa = {.sa_handler = console_fatal_signal, .sa_flags = SA_RESETHAND};
+
+	sigemptyset(&sa.sa_mask);
+	for (unsigned i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		sigaction(fatal[i], &sa, NULL);
+}
+
 int console_enter_raw(int fd)
 {
 	struct termios raw;
@@ -25,6 +43,7 @@ int console_enter_raw(int fd)
 	if (tcsetattr(fd, TCSANOW, &raw) < 0)
 		return -errno;
 	console_saved_fd = fd;
+	console_catch_fatal_signals();
 	return 1;
 }
 
