@@ -4,6 +4,7 @@
 #   make asan       build everything with AddressSanitizer + UBSan into build/asan/
 #   make guests     build the test guests (tests/guest/)
 #   make linux      boot Debian's kernel + a busybox initramfs interactively (real KVM)
+#   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
 
 CC      ?= gcc
 BUILD   ?= build
@@ -29,8 +30,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux bench format fuzz fuzz-build
-all: $(BUILD)/isola $(SERVER_BINS)
+.PHONY: all check asan unit guests clean linux bench bench-blk format fuzz fuzz-build
+all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,6 +52,10 @@ $(BUILD)/isola: $(BUILD)/core/main.o $(BUILD)/libisola.a
 # (no % inside the prerequisite text: make would replace it by the stem)
 $(BUILD)/isola-%: $$(addprefix $(BUILD)/,$$(subst .c,.o,$$(wildcard servers/$$*/*.c))) $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ -luring -lseccomp $(LDLIBS)
+
+# The vhost-user-blk load generator (bench/blk): a front-end on lib/vhost_user.
+$(BUILD)/bench/blk-loadgen: $(BUILD)/bench/blk/loadgen.o $(BUILD)/bench/blk/frontend.o $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
@@ -75,6 +80,9 @@ linux: all
 
 bench: all guests
 	@bench/boot/run.sh
+
+bench-blk: all
+	@bench/blk/run.sh
 
 # libFuzzer targets (clang): one binary per tests/fuzz/fuzz_*.c, linked with
 # the modules each one exercises.  `make fuzz FUZZ_SECONDS=N` runs each for N

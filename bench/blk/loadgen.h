@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blk-loadgen's shared state: the guest memory layout, the ring pointers,
+ * and the vhost-user front-end set-up (bench/blk/frontend.c) that the driver
+ * loop (bench/blk/loadgen.c) runs on.
+ */
+#ifndef ISOLA_BENCH_BLK_LOADGEN_H
+#define ISOLA_BENCH_BLK_LOADGEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/virtq.h"
+
+#ifndef VIRTIO_F_VERSION_1
+#define VIRTIO_F_VERSION_1 32
+#endif
+/* virtio 1.2 §5.2.6 */
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_SECTOR 512u
+#define VIRTIO_BLK_CONFIG_SIZE 60 /* struct virtio_blk_config up to write_zeroes_may_unmap */
+
+/* Guest memory layout (guest-physical offsets into the memfd). */
+#define LG_DESC_GPA 0x0000ull
+#define LG_AVAIL_GPA 0x1000ull
+#define LG_USED_GPA 0x2000ull
+#define LG_HDR_GPA 0x4000ull	/* 16-byte request headers, one per slot */
+#define LG_STATUS_GPA 0x5000ull /* one status byte per slot */
+#define LG_DATA_GPA 0x100000ull /* data buffers, bs apart, page aligned */
+#define LG_MAX_QUEUE_SIZE 256	/* the layout above holds rings up to this */
+#define LG_DESCS_PER_REQ 3
+#define LG_WATCHDOG_SECONDS 10
+
+struct virtio_blk_outhdr {
+	uint32_t type;
+	uint32_t reserved;
+	uint64_t sector;
+};
+
+enum lg_rw { LG_RANDREAD, LG_RANDWRITE, LG_RANDRW };
+
+struct lg_options {
+	const char *socket;
+	enum lg_rw rw;
+	unsigned rwmixread; /* percent of reads for randrw */
+	unsigned iodepth;
+	unsigned bs;
+	unsigned queue_size;
+	double runtime, warmup;
+	uint64_t mem_bytes;
+	bool poll;
+	bool event_idx;
+	uint64_t seed;
+};
+
+struct lg_slot {
+	uint64_t submit_ns;
+	bool write;
+};
+
+/* Latencies of the measured phase, in ns (saturated at UINT32_MAX). */
+struct lg_samples {
+	uint32_t *ns;
+	size_t count, cap;
+};
+
+struct loadgen {
+	const struct lg_options *opt;
+	int sock, memfd, kick_fd, call_fd;
+	uint8_t *mem; /* the guest memory mapping */
+	uint64_t features, protocol_features;
+	uint64_t capacity_blocks; /* image size in units of bs */
+	struct virtq_desc *desc;
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	uint16_t *used_event;  /* in the avail ring, after ring[size] */
+	uint16_t *avail_event; /* in the used ring, after ring[size] */
+	uint16_t avail_idx;    /* next avail->idx we publish */
+	uint16_t kicked_idx;   /* avail->idx at the last kick decision */
+	uint16_t last_used;    /* next used entry to read */
+	unsigned in_flight;
+	struct lg_slot slots[LG_MAX_QUEUE_SIZE / LG_DESCS_PER_REQ];
+	uint64_t rng;
+	bool measuring;
+	struct lg_samples samples;
+	uint64_t ios, reads, writes, errors, kicks, wakeups;
+};
+
+/* xorshift64*: fast, and good enough to pick blocks and read/write. */
+static inline uint64_t lg_random(struct loadgen *lg)
+{
+	lg->rng ^= lg->rng >> 12;
+	lg->rng ^= lg->rng << 25;
+	lg->rng ^= lg->rng >> 27;
+	return lg->rng * 0x2545f4914f6cdd1dull;
+}
+
+/* Guest memory is ours: a GPA is an offset into the mapping. */
+static inline void *lg_ptr(const struct loadgen *lg, uint64_t gpa)
+{
+	return lg->mem + gpa;
+}
+
+/* Connect to the back-end's socket; 0 or -errno (reported on stderr). */
+int loadgen_connect(struct loadgen *lg);
+/* vhost-user: features, protocol features, owner, the disk's capacity. */
+int loadgen_negotiate(struct loadgen *lg);
+/* The memfd guest memory, with rings, headers and buffers touched. */
+int loadgen_setup_memory(struct loadgen *lg);
+/* SET_FEATURES, SET_MEM_TABLE, then ring 0: num, base, addr, kick, call,
+ * enable.  Fills the ring pointers in lg. */
+int loadgen_start_queue(struct loadgen *lg);
+/* GET_VRING_BASE (stops the ring), then hang up. */
+void loadgen_stop_queue(struct loadgen *lg);
+
+#endif

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Summarise bench/blk runs: medians per back-end and workload, house-format
+lines (`name: isola X, peer Y, ratio Z`) and the issue's targets.
+
+Input (argv[1]): one run per line, `ENGINE WORKLOAD key=value ...`, where
+ENGINE is isola, qsd or fio and the keys are blk-loadgen's (iops, p50_us,
+p99_us, p999_us, ...).  `fio-json ENGINE WORKLOAD FILE` converts one fio
+--output-format=json result into that form.
+"""
+import json
+import statistics
+import sys
+
+TARGET_VS_QSD = 1.2   # isola-blk >= 1.2x qemu-storage-daemon's IOPS
+TARGET_VS_FIO = 0.85  # isola-blk >= 85% of fio's IOPS
+
+
+def fio_line(engine, workload, path):
+    job = json.load(open(path))["jobs"][0]
+    # --unified_rw_reporting=mixed puts reads and writes together.
+    side = job.get("mixed") or (job["read"] if job["read"]["io_bytes"] else job["write"])
+    pct = side["lat_ns"]["percentile"]
+    us = lambda key: pct[key] / 1000.0
+    return (f"{engine} {workload} iops={side['iops']:.0f} mean_us={side['lat_ns']['mean'] / 1000:.1f} "
+            f"p50_us={us('50.000000'):.1f} p99_us={us('99.000000'):.1f} "
+            f"p999_us={us('99.900000'):.1f} errors={job['error']}")
+
+
+def parse(path):
+    runs = {}
+    for line in open(path):
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        engine, workload = fields[0], fields[1]
+        kv = dict(f.split("=", 1) for f in fields[2:] if "=" in f)
+        runs.setdefault((engine, workload), []).append(kv)
+    return runs
+
+
+def median(runs, key):
+    values = [float(r[key]) for r in runs if key in r]
+    return statistics.median(values) if values else None
+
+
+def fmt(x):
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def report(path):
+    runs = parse(path)
+    workloads = []
+    for (_, w) in runs:
+        if w not in workloads:
+            workloads.append(w)
+    verdicts = []
+    for w in workloads:
+        isola, qsd, fio = (runs.get((e, w), []) for e in ("isola", "qsd", "fio"))
+        if not isola:
+            continue
+        n = min(len(isola), len(qsd) or len(isola))
+        print(f"\n## {w} ({n} runs each, medians)")
+        iops = median(isola, "iops")
+        if qsd:
+            q = median(qsd, "iops")
+            print(f"{w} IOPS: isola {iops:.0f}, peer {q:.0f}, ratio {iops / q:.2f}")
+            for key, label in (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9")):
+                a, b = median(isola, key), median(qsd, key)
+                print(f"{w} {label} latency (us): isola {fmt(a)}, peer {fmt(b)}, ratio {a / b:.2f}")
+        if fio:
+            f = median(fio, "iops")
+            print(f"{w} IOPS vs fio (limit): isola {iops:.0f}, peer {f:.0f}, ratio {iops / f:.2f}")
+            for key, label in (("p50_us", "p50"), ("p99_us", "p99")):
+                a, b = median(isola, key), median(fio, key)
+                print(f"{w} {label} latency vs fio (us): isola {fmt(a)}, peer {fmt(b)}, ratio {a / b:.2f}")
+        spread = lambda rs: "..".join(f"{float(r['iops']):.0f}" for r in sorted(rs, key=lambda r: float(r['iops']))[::max(1, len(rs) - 1)])
+        print(f"{w} IOPS min..max: isola {spread(isola)}"
+              + (f", qsd {spread(qsd)}" if qsd else "") + (f", fio {spread(fio)}" if fio else ""))
+        if qsd and fio:
+            vq, vf = iops / median(qsd, "iops"), iops / median(fio, "iops")
+            verdicts.append((w, vq, vf))
+    if verdicts:
+        print("\n## targets: isola-blk >= 1.2x qemu-storage-daemon IOPS and >= 85% of fio's")
+        for w, vq, vf in verdicts:
+            ok_q = "met" if vq >= TARGET_VS_QSD else "NOT met"
+            ok_f = "met" if vf >= TARGET_VS_FIO else "NOT met"
+            print(f"target {w}: vs qsd {vq:.2f}x ({ok_q}), vs fio {vf:.2f} ({ok_f})")
+        met = sum(vq >= TARGET_VS_QSD and vf >= TARGET_VS_FIO for _, vq, vf in verdicts)
+        print(f"targets met in {met} of {len(verdicts)} workloads")
+    errors = sum(int(r.get("errors", 0)) for rs in runs.values() for r in rs)
+    if errors:
+        print(f"\nWARNING: {errors} requests failed during the runs")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "fio-json":
+        print(fio_line(*sys.argv[2:]))
+    elif len(sys.argv) == 2:
+        report(sys.argv[1])
+    else:
+        sys.exit("usage: report.py RUNS_FILE | report.py fio-json ENGINE WORKLOAD FIO_JSON")

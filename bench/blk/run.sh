@@ -1,0 +1,116 @@
+#!/bin/bash
+# Block benchmark: isola-blk vs qemu-storage-daemon's vhost-user-blk export,
+# both serving the same raw image and both driven by build/bench/blk-loadgen
+# (a virtio-blk driver in a fake guest, one queue), interleaved round by
+# round; fio with io_uring straight on the image is the limit.
+# Prints the figures and saves them to bench/results/blk-YYYY-MM-DD.txt.
+#   bench/blk/run.sh [ROUNDS]        (make bench-blk; default 3 rounds)
+# Environment: RUNTIME (s per run, default 10), WARMUP (s, default 1),
+# WORKLOADS (default "randread-qd1 randread-qd32 randwrite-qd1
+# randwrite-qd32 randrw-qd1 randrw-qd32"; randrw is 70% reads),
+# ISOLA_BLK, QSD, FIO (binaries), BENCH_DIR (where the 1 GiB image goes;
+# default a fresh directory under build/, i.e. on the repo's filesystem:
+# /tmp may be a tmpfs, which has no O_DIRECT).
+set -eu
+cd "$(dirname "$0")/../.."
+ROUNDS=${1:-3}
+RUNTIME=${RUNTIME:-10}
+WARMUP=${WARMUP:-1}
+WORKLOADS=${WORKLOADS:-randread-qd1 randread-qd32 randwrite-qd1 randwrite-qd32 randrw-qd1 randrw-qd32}
+ISOLA_BLK=${ISOLA_BLK:-build/isola-blk}
+QSD=${QSD:-qemu-storage-daemon}
+FIO=${FIO:-fio}
+LOADGEN=build/bench/blk-loadgen
+
+[[ -x $ISOLA_BLK && -x $LOADGEN ]] || { echo "bench: no $ISOLA_BLK or $LOADGEN; run make" >&2; exit 2; }
+command -v "$QSD" >/dev/null || { echo "bench: no $QSD (apt-get install qemu-system-x86 or qemu-utils)" >&2; exit 2; }
+command -v "$FIO" >/dev/null || { echo "bench: no $FIO (apt-get install fio)" >&2; exit 2; }
+((ROUNDS >= 3)) || echo "bench: note: fewer than 3 rounds ($ROUNDS); medians are noisy" >&2
+
+mkdir -p build/bench bench/results
+# Other work on a small host shows up as noise and tails: say so.
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+awk '{ exit !($1 > 0.5) }' /proc/loadavg && echo "bench: note: load average $LOAD_BEFORE; other work will skew the figures" >&2
+DIR=${BENCH_DIR:-$(mktemp -d "$PWD/build/bench/blk.XXXXXX")}
+IMG=$DIR/disk.img
+PIDS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	[[ -n ${BENCH_DIR:-} ]] || rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+# Preallocated and written once, so every read hits real blocks and writes
+# never convert unwritten extents.
+rm -f "$IMG"
+fallocate -l 1G "$IMG"
+dd if=/dev/urandom of="$IMG" bs=1M count=1024 oflag=direct conv=notrunc,fsync status=none
+
+wait_socket() {
+	for _ in $(seq 100); do [[ -S $1 ]] && return 0; sleep 0.05; done
+	echo "bench: $2 did not create $1; see $DIR/$2.log" >&2
+	exit 1
+}
+
+"$ISOLA_BLK" --socket "$DIR/isola.sock" --image "$IMG" >"$DIR/isola.log" 2>&1 &
+PIDS+=($!)
+wait_socket "$DIR/isola.sock" isola
+QSD_ARGS=(--blockdev "driver=file,node-name=f,filename=$IMG,cache.direct=on,aio=io_uring"
+	--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$DIR/qsd.sock,writable=on,num-queues=1")
+"$QSD" "${QSD_ARGS[@]}" >"$DIR/qsd.log" 2>&1 &
+PIDS+=($!)
+wait_socket "$DIR/qsd.sock" qsd
+
+RUNS=$DIR/runs.txt
+: >"$RUNS"
+run_loadgen() { # ENGINE WORKLOAD
+	local rw=${2%-qd*} depth=${2##*-qd} line
+	line=$("$LOADGEN" --socket "$DIR/$1.sock" --rw "$rw" --iodepth "$depth" \
+		--runtime "$RUNTIME" --warmup "$WARMUP") || { echo "bench: blk-loadgen against $1 failed" >&2; exit 1; }
+	echo "$1 $2 $line" | tee -a "$RUNS" >&2
+}
+run_fio() { # WORKLOAD
+	local rw=${1%-qd*} depth=${1##*-qd}
+	"$FIO" --name=bench --ioengine=io_uring --direct=1 --rw="$rw" --rwmixread=70 \
+		--unified_rw_reporting=mixed --bs=4k --iodepth="$depth" --numjobs=1 --time_based \
+		--ramp_time="$WARMUP" --runtime="$RUNTIME" --lat_percentiles=1 --filename="$IMG" \
+		--output-format=json >"$DIR/fio.json"
+	python3 bench/blk/report.py fio-json fio "$1" "$DIR/fio.json" | tee -a "$RUNS" >&2
+}
+
+for round in $(seq "$ROUNDS"); do
+	for w in $WORKLOADS; do
+		# Alternate which back-end goes first, so drift hits both alike.
+		if ((round % 2)); then order="isola qsd"; else order="qsd isola"; fi
+		for e in $order; do run_loadgen "$e" "$w"; done
+		run_fio "$w"
+	done
+done
+
+OUT=bench/results/blk-$(date +%F).txt
+{
+	echo "# block I/O: isola-blk vs qemu-storage-daemon (vhost-user-blk, 1 queue), fio as the limit"
+	echo "date: $(date -u '+%F %T %z')"
+	echo "kernel: $(uname -r)"
+	echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($(nproc) online)"
+	if [[ -d /sys/module/kvm_pvm ]]; then echo "kvm: PVM (software KVM, /sys/module/kvm_pvm)"; else echo "kvm: not PVM"; fi
+	echo "filesystem: $(df --output=fstype "$DIR" | tail -1) on $(df --output=source "$DIR" | tail -1) (image $(du -h --apparent-size "$IMG" | cut -f1), preallocated, written once)"
+	echo "qsd: $("$QSD" --version | head -1)"
+	echo "fio: $("$FIO" --version)"
+	echo "isola-blk: $ISOLA_BLK (sandboxed, 1 queue; O_DIRECT when aligned)"
+	echo "cmd qsd: $QSD ${QSD_ARGS[*]//$DIR/DIR}"
+	echo "cmd load: $LOADGEN --socket SOCK --rw RW --iodepth D --runtime $RUNTIME --warmup $WARMUP (bs 4096, 256 MiB memfd guest, queue size 256, EVENT_IDX, waits on the call eventfd)"
+	echo "cmd fio: $FIO --ioengine=io_uring --direct=1 --rw=RW --rwmixread=70 --bs=4k --iodepth=D --numjobs=1 --time_based --ramp_time=$WARMUP --runtime=$RUNTIME --lat_percentiles=1 --filename=IMG"
+	echo "rounds: $ROUNDS, interleaved per workload (isola/qsd order alternating), fio after both"
+	echo "latency: submit (avail idx published) to used entry seen; fio: its total latency (lat_ns)"
+	echo "load average (1/5/15 min): $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+	echo "note: $(nproc) online CPUs: the load generator, the back-end's thread and the kernel's block I/O work share them"
+	python3 bench/blk/report.py "$RUNS"
+	echo
+	echo "## runs"
+	cat "$RUNS"
+	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- servers lib bench/blk 2>/dev/null || echo ' (+ uncommitted changes in servers/lib/bench/blk)')"
+} >"$OUT"
+sed -n '/^## runs/q;p' "$OUT"
+echo "saved: $OUT"
