@@ -5,6 +5,7 @@ set -eu
 PACKAGES=(
 	build-essential clang gcc make binutils    # compilers; clang for libFuzzer
 	libcmocka-dev liburing-dev libseccomp-dev libjson-c-dev
+	libmicrohttpd-dev                          # control API (HTTP on a Unix socket)
 	qemu-system-x86 qemu-utils                 # side-by-side benchmark, interop peer
 	busybox-static cpio linux-image-cloud-amd64 # Linux boot test
 	fio acpica-tools time procps iproute2

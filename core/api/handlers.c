@@ -1,0 +1,531 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control API without its socket: (method, path, body) -> (status, body),
+ * with Firecracker's paths, fields and codes (swagger firecracker.yaml):
+ * 200 with JSON for GET, 204 for a successful PUT/PATCH, 400 with
+ * {"fault_message": "..."} for everything refused.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/api/api_internal.h"
+#include "lib/log.h"
+
+#ifndef ISOLA_VERSION
+#define ISOLA_VERSION "0.1.0"
+#endif
+
+#define API_ERR_MAX 1024
+
+/* One request being answered. */
+struct api_request {
+	struct api *api;
+	enum api_method method;
+	const char *method_name, *path, *id; /* id: the {drive_id}/{iface_id} part */
+	const char *body;
+	size_t body_len;
+	json_object *json; /* the parsed body, when the handler asked for it */
+	struct api_response *resp;
+};
+
+static const struct {
+	const char *path, *what;
+} api_unimplemented[] = {
+	{"/snapshot/create", "snapshots"}, {"/snapshot/load", "snapshots"},
+	{"/balloon", "the balloon device"}, {"/mmds", "MMDS"},
+	{"/vsock", "vsock"},		    {"/cpu-config", "custom CPU templates"},
+	{"/hotplug/memory", "memory hot-plug"}, {"/pmem", "virtio-pmem"},
+};
+
+static const char *const api_state_names[] = {
+	[API_STATE_NOT_STARTED] = "Not started",
+	[API_STATE_RUNNING] = "Running",
+	[API_STATE_PAUSED] = "Paused",
+	[API_STATE_STOPPED] = "Stopped",
+};
+
+static void api_reply_json(struct api_request *req, int status, json_object *doc)
+{
+	const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	req->resp->status = status;
+	req->resp->body = text ? strdup(text) : NULL;
+	json_object_put(doc);
+}
+
+static int api_reply_error(struct api_request *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int api_reply_error(struct api_request *req, const char *fmt, ...)
+{
+	json_object *doc = json_object_new_object();
+	char message[API_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	json_object_object_add(doc, "fault_message", json_object_new_string(message));
+	api_reply_json(req, 400, doc);
+	return 400;
+}
+
+static int api_reply_no_content(struct api_request *req)
+{
+	req->resp->status = 204;
+	req->resp->body = NULL;
+	return 204;
+}
+
+static enum api_vm_state api_state(struct api *api)
+{
+	if (api->state == API_STATE_NOT_STARTED || !api->ops.state)
+		return api->state;
+	return api->ops.state(api->vmm);
+}
+
+/* The parsed body; replies 400 and returns NULL if it is missing or bad. */
+static json_object *api_body(struct api_request *req)
+{
+	char err[API_ERR_MAX];
+
+	if (!req->body_len) {
+		api_reply_error(req, "the request has no body; %s %s takes a JSON object",
+				req->method_name, req->path);
+		return NULL;
+	}
+	req->json = api_json_parse(req->body, req->body_len, err, sizeof(err));
+	if (!req->json)
+		api_reply_error(req, "%s", err);
+	return req->json;
+}
+
+/* Pre-boot only: 400 naming the state otherwise. */
+static bool api_require_not_started(struct api_request *req)
+{
+	enum api_vm_state state = api_state(req->api);
+
+	if (state == API_STATE_NOT_STARTED)
+		return true;
+	api_reply_error(req, "%s %s is only valid before InstanceStart; the VM is %s",
+			req->method_name, req->path, api_state_names[state]);
+	return false;
+}
+
+static bool api_require_started(struct api_request *req)
+{
+	enum api_vm_state state = api_state(req->api);
+
+	if (state == API_STATE_RUNNING || state == API_STATE_PAUSED)
+		return true;
+	api_reply_error(req, "%s %s needs a running VM; the VM is %s%s", req->method_name,
+			req->path, api_state_names[state],
+			state == API_STATE_NOT_STARTED ? " (PUT /actions InstanceStart first)" : "");
+	return false;
+}
+
+static int api_get_root(struct api_request *req)
+{
+	json_object *doc = json_object_new_object();
+	struct api *api = req->api;
+
+	json_object_object_add(doc, "id", json_object_new_string(api->cfg.instance_id
+								 ?: "anonymous-instance"));
+	json_object_object_add(doc, "state", json_object_new_string(api_state_names[api_state(api)]));
+	json_object_object_add(doc, "vmm_version", json_object_new_string(ISOLA_VERSION));
+	json_object_object_add(doc, "app_name", json_object_new_string("isola"));
+	api_reply_json(req, 200, doc);
+	return 200;
+}
+
+static int api_get_version(struct api_request *req)
+{
+	json_object *doc = json_object_new_object();
+
+	json_object_object_add(doc, "firecracker_version", json_object_new_string(ISOLA_VERSION));
+	api_reply_json(req, 200, doc);
+	return 200;
+}
+
+static int api_get_vm_config(struct api_request *req)
+{
+	char *text = api_config_to_json(&req->api->cfg);
+
+	if (!text)
+		return api_reply_error(req, "out of memory");
+	req->resp->status = 200;
+	req->resp->body = text;
+	return 200;
+}
+
+static int api_get_machine_config(struct api_request *req)
+{
+	json_object *doc = json_object_new_object();
+	const struct vm_config *cfg = &req->api->cfg;
+
+	json_object_object_add(doc, "vcpu_count", json_object_new_int((int)cfg->nr_cpus));
+	json_object_object_add(doc, "mem_size_mib",
+			       json_object_new_int64((int64_t)(cfg->memory_bytes >> 20)));
+	json_object_object_add(doc, "smt", json_object_new_boolean(false));
+	json_object_object_add(doc, "track_dirty_pages", json_object_new_boolean(false));
+	json_object_object_add(doc, "huge_pages", json_object_new_string("None"));
+	api_reply_json(req, 200, doc);
+	return 200;
+}
+
+/* Parse a section into the live configuration (pre-boot, all or nothing:
+ * the parsers leave cfg untouched on error). */
+typedef int (*api_section_parser)(json_object *v, const char *prefix, struct vm_config *cfg,
+				  char *err, size_t errlen);
+
+static int api_put_section(struct api_request *req, const char *prefix, api_section_parser parse)
+{
+	char err[API_ERR_MAX];
+	json_object *v;
+
+	if (!api_require_not_started(req) || !(v = api_body(req)))
+		return req->resp->status;
+	if (parse(v, prefix, &req->api->cfg, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	return api_reply_no_content(req);
+}
+
+static int api_machine_config(struct api_request *req)
+{
+	struct vm_config scratch = req->api->cfg;
+	char err[API_ERR_MAX];
+	json_object *v;
+
+	if (req->method == API_GET)
+		return api_get_machine_config(req);
+	if (!api_require_not_started(req) || !(v = api_body(req)))
+		return req->resp->status;
+	/* PUT: vcpu_count and mem_size_mib required; PATCH: any subset. */
+	if (api_parse_machine_config(v, "machine-config", req->method == API_PATCH, &scratch, err,
+				     sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	req->api->cfg.nr_cpus = scratch.nr_cpus;
+	req->api->cfg.memory_bytes = scratch.memory_bytes;
+	return api_reply_no_content(req);
+}
+
+static int api_drive_index(const struct vm_config *cfg, const char *id)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		if (!strcmp(cfg->disks[i].drive_id, id))
+			return (int)i;
+	return -1;
+}
+
+static int api_patch_drive(struct api_request *req, json_object *v, const char *prefix)
+{
+	static const char *const known[] = {"drive_id", "path_on_host", "rate_limiter", NULL};
+	struct api *api = req->api;
+	const char *id, *path = NULL;
+	json_object *limiter;
+	struct disk_config disk;
+	char err[API_ERR_MAX], where[256];
+	int index;
+
+	if (api_json_only(v, prefix, known, err, sizeof(err)) ||
+	    api_json_string(v, prefix, "drive_id", true, &id, err, sizeof(err)) ||
+	    api_json_string(v, prefix, "path_on_host", false, &path, err, sizeof(err)) < 0)
+		return api_reply_error(req, "%s", err);
+	if (strcmp(id, req->id))
+		return api_reply_error(req, "%s.drive_id: \"%s\" differs from the id in the path (\"%s\"); they must match",
+				       prefix, id, req->id);
+	if (json_object_object_get_ex(v, "rate_limiter", &limiter) && limiter)
+		return api_reply_error(req, "%s.rate_limiter: isola does not implement rate limiters yet; omit it",
+				       prefix);
+	if (!api_require_started(req))
+		return req->resp->status;
+	index = api_drive_index(&api->cfg, req->id);
+	if (index < 0)
+		return api_reply_error(req, "drive \"%s\" does not exist; drives are added with PUT before InstanceStart",
+				       req->id);
+	if (!path)
+		return api_reply_no_content(req);
+	disk = api->cfg.disks[index];
+	if (disk.socket[0])
+		return api_reply_error(req, "%s.path_on_host: drive \"%s\" is served by an external vhost-user back-end; it has no path",
+				       prefix, req->id);
+	api_json_path(where, sizeof(where), prefix, "path_on_host");
+	if (api_check_file(path, where, !disk.readonly, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	strcpy(disk.path, path);
+	if (!api->ops.update_drive)
+		return api_reply_error(req, "isola cannot change a started VM's drive image yet (drive \"%s\")",
+				       req->id);
+	if (api->ops.update_drive(api->vmm, (unsigned)index, &disk, err, sizeof(err)))
+		return api_reply_error(req, "drive \"%s\": %s", req->id, err);
+	api->cfg.disks[index] = disk;
+	return api_reply_no_content(req);
+}
+
+static int api_drives(struct api_request *req)
+{
+	struct disk_config disk;
+	char err[API_ERR_MAX], prefix[96];
+	json_object *v;
+
+	snprintf(prefix, sizeof(prefix), "drives/%.64s", req->id);
+	if (req->method == API_PATCH) {
+		if (!(v = api_body(req)))
+			return req->resp->status;
+		return api_patch_drive(req, v, prefix);
+	}
+	if (!api_require_not_started(req) || !(v = api_body(req)))
+		return req->resp->status;
+	if (api_parse_drive(v, prefix, req->id, &disk, err, sizeof(err)) ||
+	    api_put_drive(&req->api->cfg, &disk, prefix, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	return api_reply_no_content(req);
+}
+
+int api_instance_start_locked(struct api *api, char *err, size_t errlen)
+{
+	enum api_vm_state state = api_state(api);
+	struct vm_config boot;
+	int ret;
+
+	if (state != API_STATE_NOT_STARTED)
+		return api_fail(err, errlen, "InstanceStart: the VM is %s already",
+				api_state_names[state]);
+	if (!api->ops.instance_start)
+		return api_fail(err, errlen, "InstanceStart is not available in this isola");
+	if (api_config_copy(&boot, &api->cfg))
+		return api_fail(err, errlen, "out of memory");
+	ret = api_config_finalize(&boot, err, errlen);
+	if (!ret)
+		ret = api->ops.instance_start(api->vmm, &boot, err, errlen);
+	if (!ret) {
+		/* Keep the VMM's drive order (root first) for PATCH /drives. */
+		memcpy(api->cfg.disks, boot.disks, sizeof(boot.disks));
+		api->state = API_STATE_RUNNING;
+		log_info("API: InstanceStart: the VM is running");
+	}
+	api_config_release(&boot);
+	return ret ? -EINVAL : 0;
+}
+
+static int api_actions(struct api_request *req)
+{
+	static const char *const known[] = {"action_type", NULL};
+	struct api *api = req->api;
+	char err[API_ERR_MAX];
+	const char *action;
+	json_object *v;
+
+	if (!(v = api_body(req)))
+		return req->resp->status;
+	if (api_json_only(v, "", known, err, sizeof(err)) ||
+	    api_json_string(v, "", "action_type", true, &action, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	if (!strcmp(action, "InstanceStart")) {
+		if (api_instance_start_locked(api, err, sizeof(err)))
+			return api_reply_error(req, "%s", err);
+	} else if (!strcmp(action, "SendCtrlAltDel")) {
+		if (!api_require_started(req))
+			return req->resp->status;
+		if (!api->ops.send_ctrl_alt_del)
+			return api_reply_error(req, "SendCtrlAltDel is not available in this isola");
+		if (api->ops.send_ctrl_alt_del(api->vmm, err, sizeof(err)))
+			return api_reply_error(req, "SendCtrlAltDel: %s", err);
+	} else if (!strcmp(action, "FlushMetrics")) {
+		if (api_metrics_flush_locked(api, err, sizeof(err)))
+			return api_reply_error(req, "FlushMetrics: %s", err);
+	} else {
+		return api_reply_error(req, "action_type: \"%s\" is not an action; use InstanceStart, SendCtrlAltDel or FlushMetrics",
+				       action);
+	}
+	return api_reply_no_content(req);
+}
+
+static int api_patch_vm(struct api_request *req)
+{
+	static const char *const known[] = {"state", NULL};
+	struct api *api = req->api;
+	enum api_vm_state state;
+	char err[API_ERR_MAX];
+	const char *target;
+	json_object *v;
+	int ret;
+
+	if (!(v = api_body(req)))
+		return req->resp->status;
+	if (api_json_only(v, "", known, err, sizeof(err)) ||
+	    api_json_string(v, "", "state", true, &target, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	if (strcmp(target, "Paused") && strcmp(target, "Resumed"))
+		return api_reply_error(req, "state: \"%s\" is not a state to ask for; use Paused or Resumed",
+				       target);
+	if (!api_require_started(req))
+		return req->resp->status;
+	state = api_state(api);
+	if (!strcmp(target, "Paused")) {
+		if (state == API_STATE_PAUSED)
+			return api_reply_no_content(req);
+		if (!api->ops.pause)
+			return api_reply_error(req, "pausing is not available in this isola");
+		ret = api->ops.pause(api->vmm, err, sizeof(err));
+		if (!ret)
+			api->state = API_STATE_PAUSED;
+	} else {
+		if (state == API_STATE_RUNNING)
+			return api_reply_no_content(req);
+		if (!api->ops.resume)
+			return api_reply_error(req, "resuming is not available in this isola");
+		ret = api->ops.resume(api->vmm, err, sizeof(err));
+		if (!ret)
+			api->state = API_STATE_RUNNING;
+	}
+	if (ret)
+		return api_reply_error(req, "%s: %s", target, err);
+	return api_reply_no_content(req);
+}
+
+static int api_apply_logger(struct api *api, const struct vm_config *next, char *err,
+			    size_t errlen)
+{
+	int ret;
+
+	if (api->flags & API_FLAG_NO_OUTPUT_FILES)
+		return 0;
+	ret = log_set_sink(next->log_path, next->log_show_level, next->log_show_origin);
+	if (ret == -ENXIO)
+		return api_fail(err, errlen,
+				"logger.log_path: %s is a named pipe with no reader; start the reader first",
+				next->log_path);
+	if (ret)
+		return api_fail(err, errlen, "logger.log_path: %s: %s", next->log_path,
+				strerror(-ret));
+	log_set_level((enum log_level)next->log_level);
+	return 0;
+}
+
+/* PUT /logger and PUT /metrics: validate into a scratch config, open the
+ * file, then keep the new settings. */
+static int api_put_output(struct api_request *req)
+{
+	struct api *api = req->api;
+	struct vm_config next = {.owns_strings = true};
+	char err[API_ERR_MAX];
+	json_object *v;
+	int ret;
+
+	if (!(v = api_body(req)))
+		return req->resp->status;
+	if (!strcmp(req->path, "/logger")) {
+		ret = api_parse_logger(v, "logger", &next, err, sizeof(err));
+		if (!ret)
+			ret = api_apply_logger(api, &next, err, sizeof(err));
+		if (!ret) {
+			api_set_string(&api->cfg.log_path, NULL);
+			api->cfg.log_path = next.log_path;
+			next.log_path = NULL;
+			api->cfg.logger = true;
+			api->cfg.log_level = next.log_level;
+			api->cfg.log_show_level = next.log_show_level;
+			api->cfg.log_show_origin = next.log_show_origin;
+		}
+	} else {
+		ret = api_parse_metrics(v, "metrics", &next, err, sizeof(err));
+		if (!ret)
+			ret = api_metrics_open_locked(api, next.metrics_path, err, sizeof(err));
+		if (!ret) {
+			api_set_string(&api->cfg.metrics_path, NULL);
+			api->cfg.metrics_path = next.metrics_path;
+			next.metrics_path = NULL;
+		}
+	}
+	api_config_release(&next);
+	if (ret)
+		return api_reply_error(req, "%s", err);
+	return api_reply_no_content(req);
+}
+
+static int api_unimplemented_endpoint(struct api_request *req)
+{
+	for (size_t i = 0; i < sizeof(api_unimplemented) / sizeof(api_unimplemented[0]); i++) {
+		size_t len = strlen(api_unimplemented[i].path);
+
+		if (!strncmp(req->path, api_unimplemented[i].path, len) &&
+		    (req->path[len] == '\0' || req->path[len] == '/'))
+			return api_reply_error(req, "isola does not implement %s yet (%s %s)",
+					       api_unimplemented[i].what, req->method_name,
+					       req->path);
+	}
+	return api_reply_error(req, "isola does not implement %s %s yet", req->method_name,
+			       req->path);
+}
+
+int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
+		 const char *method_name, const char *path, const char *id, const char *body,
+		 size_t body_len, struct api_response *resp)
+{
+	struct api_request req = {
+		.api = api,
+		.method = method,
+		.method_name = method_name,
+		.path = path,
+		.id = id,
+		.body = body,
+		.body_len = body_len,
+		.resp = resp,
+	};
+	int status;
+
+	switch (ep) {
+	case API_EP_ROOT:
+		status = api_get_root(&req);
+		break;
+	case API_EP_VERSION:
+		status = api_get_version(&req);
+		break;
+	case API_EP_VM_CONFIG:
+		status = api_get_vm_config(&req);
+		break;
+	case API_EP_BOOT_SOURCE:
+		status = api_put_section(&req, "boot-source", api_parse_boot_source);
+		break;
+	case API_EP_MACHINE_CONFIG:
+		status = api_machine_config(&req);
+		break;
+	case API_EP_DRIVES:
+		status = api_drives(&req);
+		break;
+	case API_EP_NETWORK:
+		status = api_reply_error(&req, "network interfaces are not supported yet (isola has no network device server)");
+		break;
+	case API_EP_ENTROPY:
+		status = api_put_section(&req, "entropy", api_parse_entropy);
+		break;
+	case API_EP_SERIAL:
+		status = api_put_section(&req, "serial", api_parse_serial);
+		break;
+	case API_EP_ACTIONS:
+		status = api_actions(&req);
+		break;
+	case API_EP_VM:
+		status = api_patch_vm(&req);
+		break;
+	case API_EP_LOGGER:
+	case API_EP_METRICS:
+		status = api_put_output(&req);
+		break;
+	case API_EP_UNIMPLEMENTED:
+		status = api_unimplemented_endpoint(&req);
+		break;
+	default:
+		/* Firecracker's words for a path or method outside the API. */
+		status = api_reply_error(&req, "Invalid request method and/or path: %s %s",
+					 method_name, path);
+		break;
+	}
+	json_object_put(req.json);
+	return status;
+}

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The API's HTTP/1.1 server: libmicrohttpd on a Unix socket isola binds
+ * itself (MHD_OPTION_LISTEN_SOCKET), served by MHD's own epoll thread (the
+ * API thread).  MHD keeps every connection in its event loop, so a stalled
+ * client holds only its own connection (dropped after a timeout), and the
+ * vCPU threads never meet the API: requests reach the VMM through
+ * struct api_vmm_ops.  Bodies are collected here, bounded, then handed to
+ * api_handle() whole.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "core/api/api_internal.h"
+#include "lib/log.h"
+
+#define API_SERVER_CONNECTIONS 128
+#define API_SERVER_TIMEOUT_S 5
+/* MHD's per-connection pool holds the request line and headers: a header
+ * flood past this gets MHD's "too large" answer and the connection closes. */
+#define API_SERVER_CONNECTION_MEMORY (16 * 1024)
+
+struct api_server {
+	struct api *api;
+	struct MHD_Daemon *daemon;
+	int listen_fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev; /* the socket file we created: only that one is removed */
+	ino_t ino;
+};
+
+/* One request on a connection. */
+struct api_server_request {
+	int early_status; /* 411/413/400 decided from the headers */
+	const char *early_message;
+	bool too_big;
+	size_t len;
+	char body[API_MAX_BODY];
+};
+
+static enum MHD_Result api_server_send(struct MHD_Connection *conn, int status, char *body)
+{
+	struct MHD_Response *response;
+	enum MHD_Result ret;
+
+	if (body)
+		response = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	else
+		response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (!response) {
+		free(body);
+		return MHD_NO;
+	}
+	if (body)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = MHD_queue_response(conn, (unsigned)status, response);
+	MHD_destroy_response(response);
+	return ret;
+}
+
+static enum MHD_Result api_server_fault(struct MHD_Connection *conn, int status,
+					const char *message)
+{
+	json_object *doc = json_object_new_object();
+	char *body;
+
+	json_object_object_add(doc, "fault_message", json_object_new_string(message));
+	body = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(doc);
+	return api_server_send(conn, status, body);
+}
+
+/* PUT and PATCH carry a JSON body: it needs a Content-Length (no chunked
+ * bodies, like Firecracker) of at most API_MAX_BODY bytes. */
+static void api_server_check_length(struct MHD_Connection *conn, struct api_server_request *req)
+{
+	const char *text = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long length;
+	char *end;
+
+	if (!text) {
+		req->early_status = 411;
+		req->early_message = "PUT and PATCH need a Content-Length header";
+		return;
+	}
+	errno = 0;
+	length = strtoull(text, &end, 10);
+	if (errno || end == text || *end || *text < '0' || *text > '9') {
+		req->early_status = 400;
+		req->early_message = "the Content-Length header is not a number";
+	} else if (length > API_MAX_BODY) {
+		req->early_status = 413;
+		req->early_message = "the body is larger than 51200 bytes";
+	}
+}
+
+static enum MHD_Result api_server_access(void *cls, struct MHD_Connection *conn, const char *url,
+					 const char *method, const char *version,
+					 const char *upload_data, size_t *upload_data_size,
+					 void **con_cls)
+{
+	struct api_server *server = cls;
+	struct api_server_request *req = *con_cls;
+	struct api_response resp;
+
+	(void)version;
+	if (!req) {
+		req = malloc(sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		req->early_status = 0;
+		req->too_big = false;
+		req->len = 0;
+		*con_cls = req;
+		if (!strcmp(method, "PUT") || !strcmp(method, "PATCH"))
+			api_server_check_length(conn, req);
+		if (req->early_status) /* answer now; MHD drops the unread body */
+			return api_server_fault(conn, req->early_status, req->early_message);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (req->len + *upload_data_size > sizeof(req->body))
+			req->too_big = true;
+		else
+			memcpy(req->body + req->len, upload_data, *upload_data_size);
+		req->len += *upload_data_size;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->too_big)
+		return api_server_fault(conn, 413, "the body is larger than 51200 bytes");
+	api_handle(server->api, method, url, req->body, req->len, &resp);
+	return api_server_send(conn, resp.status, resp.body);
+}
+
+static void api_server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+				 enum MHD_RequestTerminationCode code)
+{
+	(void)cls;
+	(void)conn;
+	(void)code;
+	free(*con_cls);
+	*con_cls = NULL;
+}
+
+static void api_server_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("API server: %s", line);
+}
+
+static int api_server_bind(struct api_server *server, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct stat st;
+
+	if (!*path || strlen(path) >= sizeof(addr.sun_path))
+		return api_fail(err, errlen, "--api-sock %s: a socket path is 1 to %zu bytes", path,
+				sizeof(addr.sun_path) - 1);
+	strcpy(addr.sun_path, path);
+	server->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (server->listen_fd < 0)
+		return api_fail(err, errlen, "--api-sock: socket: %s", strerror(errno));
+	/* bind() never replaces a file: an existing path (a stale socket of
+	 * another isola, or anyone's file) is refused, not unlinked. */
+	if (bind(server->listen_fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		if (errno == EADDRINUSE)
+			return api_fail(err, errlen,
+					"--api-sock %s: the path exists; remove it if no VMM uses it, or choose another path",
+					path);
+		return api_fail(err, errlen, "--api-sock %s: bind: %s", path, strerror(errno));
+	}
+	if (!stat(path, &st)) {
+		server->dev = st.st_dev;
+		server->ino = st.st_ino;
+	}
+	strcpy(server->path, path);
+	if (listen(server->listen_fd, API_SERVER_CONNECTIONS))
+		return api_fail(err, errlen, "--api-sock %s: listen: %s", path, strerror(errno));
+	return 0;
+}
+
+static void api_server_unlink(struct api_server *server)
+{
+	struct stat st;
+
+	if (server->path[0] && !stat(server->path, &st) && st.st_dev == server->dev &&
+	    st.st_ino == server->ino)
+		unlink(server->path);
+	server->path[0] = '\0';
+}
+
+int api_server_start(struct api_server **out, const char *socket_path,
+		     const struct vm_config *initial, const struct api_vmm_ops *ops, void *vmm,
+		     char *err, size_t errlen)
+{
+	struct api_server *server = calloc(1, sizeof(*server));
+	int ret;
+
+	*out = NULL;
+	if (!server)
+		return api_fail(err, errlen, "out of memory");
+	server->listen_fd = -1;
+	ret = api_create(&server->api, initial, ops, vmm, 0, err, errlen);
+	if (!ret)
+		ret = api_server_bind(server, socket_path, err, errlen);
+	if (!ret) {
+		server->daemon = MHD_start_daemon(
+			MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+			api_server_access, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
+			MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_SERVER_CONNECTIONS,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_SERVER_TIMEOUT_S,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_SERVER_CONNECTION_MEMORY,
+			MHD_OPTION_NOTIFY_COMPLETED, api_server_completed, NULL,
+			MHD_OPTION_EXTERNAL_LOGGER, api_server_log, NULL, MHD_OPTION_END);
+		if (!server->daemon)
+			ret = api_fail(err, errlen, "--api-sock %s: the HTTP server did not start",
+				       socket_path);
+	}
+	if (ret) {
+		if (server->listen_fd >= 0)
+			close(server->listen_fd);
+		api_server_unlink(server);
+		api_destroy(server->api);
+		free(server);
+		return ret;
+	}
+	*out = server;
+	return 0;
+}
+
+struct api *api_server_api(struct api_server *server)
+{
+	return server->api;
+}
+
+void api_server_stop(struct api_server *server)
+{
+	if (!server)
+		return;
+	/* Joins the API thread; MHD closes the listening socket itself. */
+	MHD_stop_daemon(server->daemon);
+	api_server_unlink(server);
+	api_destroy(server->api);
+	free(server);
+}
