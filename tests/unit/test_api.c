@@ -1,0 +1,1042 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for the control API (core/api/): every endpoint and every error
+ * class through the handler layer (no socket), --config-file errors with
+ * their JSON paths, the GET /vm/config round trip, and the socket server.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/api/api.h"
+#include "lib/log.h"
+
+/* ---- a fake VMM ---- */
+
+struct fake_vmm {
+	enum api_vm_state state;
+	int starts, pauses, resumes, ctrl_alt_dels, flushes, fills;
+	int fail_start;
+	struct vm_config booted; /* what instance_start received (deep copy) */
+};
+
+static enum api_vm_state fake_state(void *vmm)
+{
+	return ((struct fake_vmm *)vmm)->state;
+}
+
+static int fake_start(void *vmm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct fake_vmm *f = vmm;
+
+	if (f->fail_start) {
+		snprintf(err, errlen, "KVM_CREATE_VM: no");
+		return -EIO;
+	}
+	f->starts++;
+	api_config_release(&f->booted);
+	assert_int_equal(api_config_copy(&f->booted, cfg), 0);
+	f->state = API_STATE_RUNNING;
+	return 0;
+}
+
+static int fake_pause(void *vmm, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	((struct fake_vmm *)vmm)->pauses++;
+	((struct fake_vmm *)vmm)->state = API_STATE_PAUSED;
+	return 0;
+}
+
+static int fake_resume(void *vmm, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	((struct fake_vmm *)vmm)->resumes++;
+	((struct fake_vmm *)vmm)->state = API_STATE_RUNNING;
+	return 0;
+}
+
+static int fake_ctrl_alt_del(void *vmm, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	((struct fake_vmm *)vmm)->ctrl_alt_dels++;
+	return 0;
+}
+
+static int fake_flush(void *vmm, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	((struct fake_vmm *)vmm)->flushes++;
+	return 0;
+}
+
+static void fake_fill(void *vmm, void *obj)
+{
+	((struct fake_vmm *)vmm)->fills++;
+	json_object_object_add(obj, "vcpu", json_object_new_int(42));
+}
+
+static const struct api_vmm_ops fake_ops = {
+	.state = fake_state,
+	.instance_start = fake_start,
+	.pause = fake_pause,
+	.resume = fake_resume,
+	.send_ctrl_alt_del = fake_ctrl_alt_del,
+	.flush_metrics = fake_flush,
+	.fill_metrics = fake_fill,
+};
+
+/* ---- fixture: a temp dir with a kernel, an initrd and two images ---- */
+
+struct fixture {
+	struct api *api;
+	struct fake_vmm vmm;
+	char dir[64], kernel[128], initrd[128], disk[128], disk2[128], sock[128];
+	struct api_response resp;
+};
+
+static void touch(const char *path, mode_t mode)
+{
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	strcpy(f->dir, "/tmp/isola-test-api-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->kernel, sizeof(f->kernel), "%s/vmlinux", f->dir);
+	snprintf(f->initrd, sizeof(f->initrd), "%s/initrd", f->dir);
+	snprintf(f->disk, sizeof(f->disk), "%s/root.img", f->dir);
+	snprintf(f->disk2, sizeof(f->disk2), "%s/data.img", f->dir);
+	snprintf(f->sock, sizeof(f->sock), "%s/api.sock", f->dir);
+	touch(f->kernel, 0644);
+	touch(f->initrd, 0644);
+	touch(f->disk, 0644);
+	touch(f->disk2, 0644);
+	assert_int_equal(api_create(&f->api, NULL, &fake_ops, &f->vmm, 0, err, sizeof(err)), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	api_response_free(&f->resp);
+	api_destroy(f->api);
+	api_config_release(&f->vmm.booted);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* One request; the response stays in f->resp until the next. */
+static int call(struct fixture *f, const char *method, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int call(struct fixture *f, const char *method, const char *path, const char *fmt, ...)
+{
+	char body[8192] = "";
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(body, sizeof(body), fmt, ap);
+		va_end(ap);
+	}
+	api_response_free(&f->resp);
+	api_handle(f->api, method, path, body, strlen(body), &f->resp);
+	return f->resp.status;
+}
+
+/* The last answer was 400 {"fault_message": "...needle..."}. */
+static void expect_fault(struct fixture *f, const char *needle)
+{
+	json_object *doc, *msg;
+
+	assert_int_equal(f->resp.status, 400);
+	assert_non_null(f->resp.body);
+	doc = json_tokener_parse(f->resp.body);
+	assert_non_null(doc);
+	assert_true(json_object_object_get_ex(doc, "fault_message", &msg));
+	assert_int_equal(json_object_object_length(doc), 1);
+	if (!strstr(json_object_get_string(msg), needle))
+		fail_msg("fault '%s' does not mention '%s'", json_object_get_string(msg), needle);
+	json_object_put(doc);
+}
+
+static void expect_ok(struct fixture *f, int status)
+{
+	if (f->resp.status != status)
+		fail_msg("status %d (%s), want %d", f->resp.status, f->resp.body ?: "", status);
+	if (status == 204)
+		assert_null(f->resp.body);
+}
+
+/* A string member of the last 200 answer. */
+static const char *answer_string(struct fixture *f, const char *key, char *buf, size_t len)
+{
+	json_object *doc = json_tokener_parse(f->resp.body), *v;
+
+	assert_non_null(doc);
+	assert_true(json_object_object_get_ex(doc, key, &v));
+	snprintf(buf, len, "%s", json_object_get_string(v));
+	json_object_put(doc);
+	return buf;
+}
+
+static void put_boot_source(struct fixture *f)
+{
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\", \"boot_args\": \"console=ttyS0\"}",
+	     f->kernel);
+	expect_ok(f, 204);
+}
+
+static void start(struct fixture *f)
+{
+	put_boot_source(f);
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_ok(f, 204);
+}
+
+/* ---- GET / and /version ---- */
+
+static void test_instance_info(void **state)
+{
+	struct fixture *f = *state;
+	char buf[64];
+
+	call(f, "GET", "/", NULL);
+	expect_ok(f, 200);
+	assert_string_equal(answer_string(f, "state", buf, sizeof(buf)), "Not started");
+	assert_string_equal(answer_string(f, "app_name", buf, sizeof(buf)), "isola");
+	assert_string_equal(answer_string(f, "id", buf, sizeof(buf)), "anonymous-instance");
+	answer_string(f, "vmm_version", buf, sizeof(buf));
+	call(f, "GET", "/version", NULL);
+	expect_ok(f, 200);
+	answer_string(f, "firecracker_version", buf, sizeof(buf));
+	start(f);
+	call(f, "GET", "/", NULL);
+	assert_string_equal(answer_string(f, "state", buf, sizeof(buf)), "Running");
+	f->vmm.state = API_STATE_PAUSED; /* the VMM is the truth once started */
+	call(f, "GET", "/", NULL);
+	assert_string_equal(answer_string(f, "state", buf, sizeof(buf)), "Paused");
+}
+
+/* ---- paths and methods outside the API ---- */
+
+static void test_unknown_paths(void **state)
+{
+	static const char *const bad[][2] = {
+		{"GET", "/nothing"},	 {"GET", "/boot-source"},   {"DELETE", "/"},
+		{"POST", "/actions"},	 {"PUT", "/drives"},	    {"PUT", "/drives/"},
+		{"PUT", "/drives/a/b"},	 {"GET", "/drives/a"},	    {"PUT", "/vm"},
+		{"GET", "/machine-config/"}, {"GET", ""},	    {"PUT", "/vm/config"},
+		{"BREW", "/"},		 {"GET", "//"},		    {"GET", "/version?x"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		call(*state, bad[i][0], bad[i][1], "{}");
+		expect_fault(*state, "Invalid request method and/or path");
+	}
+}
+
+static void test_unimplemented(void **state)
+{
+	static const char *const paths[] = {"/snapshot/create", "/snapshot/load", "/balloon",
+					    "/balloon/statistics", "/mmds", "/mmds/config",
+					    "/vsock", "/cpu-config", "/hotplug/memory", "/pmem/p0"};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		call(*state, "PUT", paths[i], "{}");
+		expect_fault(*state, "isola does not implement");
+		call(*state, "GET", paths[i], NULL);
+		expect_fault(*state, "yet");
+	}
+	call(*state, "PUT", "/network-interfaces/eth0",
+	     "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}");
+	expect_fault(*state, "network interfaces are not supported yet (isola has no network device server)");
+	call(*state, "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}");
+	expect_fault(*state, "not supported yet");
+}
+
+/* ---- PUT /boot-source ---- */
+
+static void test_boot_source(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": \"quiet\"}",
+	     f->kernel, f->initrd);
+	expect_ok(f, 204);
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s/none\"}", f->dir);
+	expect_fault(f, "boot-source.kernel_image_path: no such file");
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\"}", f->dir);
+	expect_fault(f, "is a directory");
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"/no/initrd\"}",
+	     f->kernel);
+	expect_fault(f, "boot-source.initrd_path: no such file");
+	call(f, "PUT", "/boot-source", "{\"boot_args\": \"x\"}");
+	expect_fault(f, "boot-source.kernel_image_path: missing (required)");
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": 7}");
+	expect_fault(f, "boot-source.kernel_image_path: must be a string");
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\", \"kernel\": 1}", f->kernel);
+	expect_fault(f, "boot-source.kernel: unknown field");
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\"", f->kernel);
+	expect_fault(f, "malformed JSON");
+	call(f, "PUT", "/boot-source", "[1, 2]");
+	expect_fault(f, "must be a JSON object");
+	call(f, "PUT", "/boot-source", "{} {}");
+	expect_fault(f, "unexpected data after the value");
+	call(f, "PUT", "/boot-source", NULL);
+	expect_fault(f, "has no body");
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"a\\u0000b\"}");
+	expect_fault(f, "NUL");
+	/* failed requests left the first configuration alone */
+	call(f, "GET", "/vm/config", NULL);
+	expect_ok(f, 200);
+	assert_non_null(strstr(f->resp.body, "\"boot_args\":\"quiet\""));
+	assert_non_null(strstr(f->resp.body, f->initrd));
+}
+
+/* ---- /machine-config ---- */
+
+static void test_machine_config(void **state)
+{
+	struct fixture *f = *state;
+	json_object *doc, *v;
+
+	call(f, "GET", "/machine-config", NULL);
+	expect_ok(f, 200);
+	assert_non_null(strstr(f->resp.body, "\"vcpu_count\":1"));
+	assert_non_null(strstr(f->resp.body, "\"mem_size_mib\":256"));
+	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64, \"smt\": false, \"track_dirty_pages\": false, \"huge_pages\": \"None\", \"cpu_template\": \"None\"}");
+	expect_ok(f, 204);
+	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 4}");
+	expect_ok(f, 204);
+	call(f, "PATCH", "/machine-config", "{}");
+	expect_ok(f, 204);
+	call(f, "GET", "/machine-config", NULL);
+	doc = json_tokener_parse(f->resp.body);
+	assert_true(json_object_object_get_ex(doc, "vcpu_count", &v));
+	assert_int_equal(json_object_get_int(v), 4);
+	assert_true(json_object_object_get_ex(doc, "mem_size_mib", &v));
+	assert_int_equal(json_object_get_int(v), 64);
+	json_object_put(doc);
+
+	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 2}");
+	expect_fault(f, "machine-config.mem_size_mib: missing (required)");
+	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 0, \"mem_size_mib\": 64}");
+	expect_fault(f, "machine-config.vcpu_count: must be between 1 and 255");
+	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 256}");
+	expect_fault(f, "must be between 1 and 255");
+	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": -1}");
+	expect_fault(f, "must be between 1 and 255");
+	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 99999999999999999999999}");
+	expect_fault(f, "machine-config.vcpu_count");
+	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 1.5}");
+	expect_fault(f, "machine-config.vcpu_count: must be an integer");
+	call(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 1}");
+	expect_fault(f, "machine-config.mem_size_mib: must be at least 2");
+	call(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 1099511627776}");
+	expect_fault(f, "more than this host's");
+	call(f, "PATCH", "/machine-config", "{\"smt\": true}");
+	expect_fault(f, "machine-config.smt: true is not supported");
+	call(f, "PATCH", "/machine-config", "{\"smt\": \"no\"}");
+	expect_fault(f, "machine-config.smt: must be true or false");
+	call(f, "PATCH", "/machine-config", "{\"track_dirty_pages\": true}");
+	expect_fault(f, "snapshots");
+	call(f, "PATCH", "/machine-config", "{\"huge_pages\": \"2M\"}");
+	expect_fault(f, "machine-config.huge_pages: \"2M\" is not supported");
+	call(f, "PATCH", "/machine-config", "{\"cpu_template\": \"T2\"}");
+	expect_fault(f, "machine-config.cpu_template");
+	call(f, "PATCH", "/machine-config", "{\"vcpus\": 2}");
+	expect_fault(f, "machine-config.vcpus: unknown field");
+	/* an error leaves the whole update out (mem_size_mib was valid) */
+	call(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 128, \"vcpu_count\": 0}");
+	call(f, "GET", "/machine-config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"mem_size_mib\":64"));
+}
+
+/* ---- /drives/{drive_id} ---- */
+
+static void test_drives(void **state)
+{
+	struct fixture *f = *state;
+	int sock;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+	call(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"is_read_only\": true, \"cache_type\": \"Unsafe\", \"io_engine\": \"Sync\", \"partuuid\": \"0eaa91a0-01\"}",
+	     f->disk);
+	expect_ok(f, 204);
+	call(f, "PUT", "/drives/a_very_long_drive_name_of_40_characters", "{\"drive_id\": \"a_very_long_drive_name_of_40_characters\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	     f->disk2);
+	expect_ok(f, 204);
+	/* replacing by id keeps the count */
+	call(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"is_read_only\": false, \"partuuid\": \"0eaa91a0-01\"}",
+	     f->disk);
+	expect_ok(f, 204);
+
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"other\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	     f->disk2);
+	expect_fault(f, "differs from the id in the path");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": true}",
+	     f->disk2);
+	expect_fault(f, "drives/data.is_root_device: drive \"rootfs\" is the root device already");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}", f->disk2);
+	expect_fault(f, "drives/data.is_root_device: missing (required)");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s/x.img\", \"is_root_device\": false}",
+	     f->dir);
+	expect_fault(f, "drives/data.path_on_host: no such file");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"is_root_device\": false}");
+	expect_fault(f, "either path_on_host");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"socket\": \"/x\", \"is_root_device\": false}",
+	     f->disk2);
+	expect_fault(f, "not both");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1}}}",
+	     f->disk2);
+	expect_fault(f, "drives/data.rate_limiter: isola does not implement rate limiters yet");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"cache_type\": \"Fast\"}",
+	     f->disk2);
+	expect_fault(f, "drives/data.cache_type: must be \"Unsafe\" or \"Writeback\"");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"io_engine\": 1}",
+	     f->disk2);
+	expect_fault(f, "drives/data.io_engine: must be a string");
+	call(f, "PUT", "/drives/bad!id", "{\"drive_id\": \"bad!id\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	     f->disk2);
+	expect_fault(f, "is not an id");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": \"yes\"}",
+	     f->disk2);
+	expect_fault(f, "drives/data.is_read_only: must be true or false");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path\": \"%s\", \"is_root_device\": false}",
+	     f->disk2);
+	expect_fault(f, "drives/data.path: unknown field");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"socket\": \"%s/no.sock\", \"is_root_device\": false}",
+	     f->dir);
+	expect_fault(f, "no such socket");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"socket\": \"%s\", \"is_root_device\": false}",
+	     f->disk2);
+	expect_fault(f, "is not a Unix socket");
+
+	/* an external vhost-user back-end: a listening socket */
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/blk.sock", f->dir);
+	assert_int_equal(bind(sock, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	call(f, "PUT", "/drives/ext", "{\"drive_id\": \"ext\", \"socket\": \"%s\", \"is_root_device\": false, \"is_read_only\": true}",
+	     addr.sun_path);
+	expect_fault(f, "drives/ext.is_read_only: applies to path_on_host drives only");
+	call(f, "PUT", "/drives/ext", "{\"drive_id\": \"ext\", \"socket\": \"%s\", \"is_root_device\": false}",
+	     addr.sun_path);
+	expect_ok(f, 204);
+	close(sock);
+
+	/* PATCH is for a started VM */
+	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}", f->disk2);
+	expect_fault(f, "needs a running VM; the VM is Not started");
+
+	start(f);
+	/* the root drive goes first, root= on the command line */
+	assert_int_equal(f->vmm.booted.nr_disks, 3);
+	assert_string_equal(f->vmm.booted.disks[0].drive_id, "rootfs");
+	assert_string_equal(f->vmm.booted.disks[0].id, "rootfs");
+	assert_string_equal(f->vmm.booted.disks[1].id, "a_very_long_drive_na"); /* 20 bytes */
+	assert_string_equal(f->vmm.booted.disks[2].socket, addr.sun_path);
+	assert_string_equal(f->vmm.booted.cmdline, "console=ttyS0 root=PARTUUID=0eaa91a0-01 rw");
+
+	call(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true}",
+	     f->disk);
+	expect_fault(f, "only valid before InstanceStart; the VM is Running");
+	call(f, "PATCH", "/drives/nope", "{\"drive_id\": \"nope\", \"path_on_host\": \"%s\"}", f->disk2);
+	expect_fault(f, "drive \"nope\" does not exist");
+	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\"}");
+	expect_ok(f, 204);
+	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_read_only\": true}");
+	expect_fault(f, "drives/rootfs.is_read_only: unknown field");
+	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}", f->disk2);
+	expect_fault(f, "cannot change a started VM's drive image yet");
+	call(f, "PATCH", "/drives/ext", "{\"drive_id\": \"ext\", \"path_on_host\": \"%s\"}", f->disk2);
+	expect_fault(f, "external vhost-user back-end");
+}
+
+static void test_too_many_drives(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int i = 0; i < CONFIG_MAX_DISKS + 1; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/drives/d%d", i);
+		call(f, "PUT", path, "{\"drive_id\": \"d%d\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+		     i, f->disk2);
+	}
+	expect_fault(f, "too many drives; isola supports 8");
+}
+
+/* ---- /entropy, /serial ---- */
+
+static void test_entropy_serial(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/entropy", "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 100}}}");
+	expect_fault(f, "entropy.rate_limiter: isola does not implement rate limiters yet");
+	call(f, "PUT", "/entropy", "{\"rng\": 1}");
+	expect_fault(f, "entropy.rng: unknown field");
+	call(f, "PUT", "/entropy", "{}");
+	expect_ok(f, 204);
+	call(f, "PUT", "/serial", "{\"serial_out_path\": \"%s/console.log\"}", f->dir);
+	expect_ok(f, 204);
+	call(f, "PUT", "/serial", "{\"serial_out_path\": 3}");
+	expect_fault(f, "serial.serial_out_path: must be a string");
+	start(f);
+	assert_true(f->vmm.booted.rng);
+	assert_int_equal(f->vmm.booted.console, CONSOLE_FILE);
+	call(f, "PUT", "/entropy", "{}");
+	expect_fault(f, "the VM is Running");
+}
+
+/* ---- /actions and PATCH /vm: the lifecycle and its wrong states ---- */
+
+static void test_actions(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_fault(f, "no boot source");
+	assert_int_equal(f->vmm.starts, 0);
+	call(f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}");
+	expect_fault(f, "needs a running VM; the VM is Not started");
+	call(f, "PUT", "/actions", "{\"action_type\": \"Reboot\"}");
+	expect_fault(f, "action_type: \"Reboot\" is not an action");
+	call(f, "PUT", "/actions", "{}");
+	expect_fault(f, "action_type: missing (required)");
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\", \"now\": true}");
+	expect_fault(f, "now: unknown field");
+	call(f, "PUT", "/actions", "{\"action_type\": [\"InstanceStart\"]}");
+	expect_fault(f, "action_type: must be a string");
+
+	put_boot_source(f);
+	f->vmm.fail_start = 1;
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_fault(f, "KVM_CREATE_VM: no");
+	call(f, "GET", "/", NULL);
+	assert_non_null(strstr(f->resp.body, "Not started"));
+	f->vmm.fail_start = 0;
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.starts, 1);
+	assert_string_equal(f->vmm.booted.kernel_path, f->kernel);
+	assert_string_equal(f->vmm.booted.cmdline, "console=ttyS0"); /* no root drive */
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_fault(f, "InstanceStart: the VM is Running already");
+	assert_int_equal(f->vmm.starts, 1);
+	call(f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}");
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.ctrl_alt_dels, 1);
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\"}", f->kernel);
+	expect_fault(f, "PUT /boot-source is only valid before InstanceStart; the VM is Running");
+	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 2}");
+	expect_fault(f, "the VM is Running");
+
+	f->vmm.state = API_STATE_STOPPED;
+	call(f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}");
+	expect_fault(f, "the VM is Stopped");
+}
+
+static void test_pause_resume(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+	expect_fault(f, "PATCH /vm needs a running VM; the VM is Not started");
+	start(f);
+	call(f, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.pauses, 1);
+	call(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"); /* already: nothing to do */
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.pauses, 1);
+	call(f, "GET", "/", NULL);
+	assert_non_null(strstr(f->resp.body, "\"Paused\""));
+	call(f, "PATCH", "/vm", "{\"state\": \"Resumed\"}");
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.resumes, 1);
+	call(f, "PATCH", "/vm", "{\"state\": \"Running\"}");
+	expect_fault(f, "state: \"Running\" is not a state to ask for; use Paused or Resumed");
+	call(f, "PATCH", "/vm", "{\"state\": \"Paused\", \"x\": 1}");
+	expect_fault(f, "x: unknown field");
+	call(f, "PATCH", "/vm", "{}");
+	expect_fault(f, "state: missing (required)");
+	call(f, "PATCH", "/vm", "\"Paused\"");
+	expect_fault(f, "must be a JSON object");
+}
+
+/* ---- ops the VMM does not provide ---- */
+
+static void test_missing_ops(void **state)
+{
+	struct fixture *f = *state;
+	struct api *api;
+	char err[256];
+
+	assert_int_equal(api_create(&api, NULL, NULL, NULL, 0, err, sizeof(err)), 0);
+	api_destroy(f->api);
+	f->api = api;
+	put_boot_source(f);
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_fault(f, "InstanceStart is not available");
+}
+
+/* ---- GET /vm/config, --config-file ---- */
+
+static char *config_text(struct fixture *f)
+{
+	char *text;
+
+	assert_true(asprintf(&text,
+			     "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": \"console=ttyS0 quiet\"},"
+			     " \"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 96, \"smt\": false},"
+			     " \"drives\": [{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": true},"
+			     "              {\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"cache_type\": \"Writeback\", \"io_engine\": \"Async\"}],"
+			     " \"network-interfaces\": [],"
+			     " \"entropy\": {},"
+			     " \"logger\": {\"log_path\": \"%s/log\", \"level\": \"debug\", \"show_level\": true, \"show_log_origin\": false},"
+			     " \"metrics\": {\"metrics_path\": \"%s/metrics\"}}",
+			     f->kernel, f->initrd, f->disk2, f->disk, f->dir, f->dir) > 0);
+	return text;
+}
+
+static void assert_same_config(const struct vm_config *a, const struct vm_config *b)
+{
+	assert_string_equal(a->kernel_path, b->kernel_path);
+	assert_string_equal(a->initrd_path, b->initrd_path);
+	assert_string_equal(a->cmdline, b->cmdline);
+	assert_int_equal(a->nr_cpus, b->nr_cpus);
+	assert_int_equal(a->memory_bytes, b->memory_bytes);
+	assert_int_equal(a->nr_disks, b->nr_disks);
+	for (unsigned i = 0; i < a->nr_disks; i++) {
+		assert_string_equal(a->disks[i].drive_id, b->disks[i].drive_id);
+		assert_string_equal(a->disks[i].id, b->disks[i].id);
+		assert_string_equal(a->disks[i].path, b->disks[i].path);
+		assert_string_equal(a->disks[i].socket, b->disks[i].socket);
+		assert_int_equal(a->disks[i].readonly, b->disks[i].readonly);
+		assert_int_equal(a->disks[i].is_root_device, b->disks[i].is_root_device);
+		assert_int_equal(a->disks[i].cache_writeback, b->disks[i].cache_writeback);
+		assert_int_equal(a->disks[i].io_engine_async, b->disks[i].io_engine_async);
+	}
+	assert_int_equal(a->rng, b->rng);
+	assert_int_equal(a->logger, b->logger);
+	assert_string_equal(a->log_path, b->log_path);
+	assert_int_equal(a->log_level, b->log_level);
+	assert_int_equal(a->log_show_level, b->log_show_level);
+	assert_string_equal(a->metrics_path, b->metrics_path);
+}
+
+static void test_config_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct vm_config first, second;
+	char *text = config_text(f), *back, err[512];
+
+	assert_int_equal(api_config_from_json(&first, text, err, sizeof(err)), 0);
+	assert_int_equal(first.nr_cpus, 3);
+	assert_int_equal(first.memory_bytes, 96ull << 20);
+	assert_int_equal(first.nr_disks, 2);
+	assert_true(first.disks[0].readonly);
+	assert_true(first.rng);
+	assert_int_equal(first.log_level, LOG_LEVEL_DEBUG);
+	back = api_config_to_json(&first);
+	assert_non_null(back);
+	assert_int_equal(api_config_from_json(&second, back, err, sizeof(err)), 0);
+	assert_same_config(&first, &second);
+
+	/* finalize: root first, root=/dev/vda rw appended */
+	assert_int_equal(api_config_finalize(&second, err, sizeof(err)), 0);
+	assert_string_equal(second.disks[0].drive_id, "rootfs");
+	assert_string_equal(second.cmdline, "console=ttyS0 quiet root=/dev/vda rw");
+
+	/* the same configuration through the API comes back the same */
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": \"console=ttyS0 quiet\"}",
+	     f->kernel, f->initrd);
+	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 3, \"mem_size_mib\": 96}");
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": true}",
+	     f->disk2);
+	call(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"cache_type\": \"Writeback\", \"io_engine\": \"Async\"}",
+	     f->disk);
+	call(f, "PUT", "/entropy", "{}");
+	call(f, "PUT", "/logger", "{\"log_path\": \"%s/log\", \"level\": \"Debug\", \"show_level\": true}",
+	     f->dir);
+	expect_ok(f, 204);
+	call(f, "PUT", "/metrics", "{\"metrics_path\": \"%s/metrics\"}", f->dir);
+	expect_ok(f, 204);
+	call(f, "GET", "/vm/config", NULL);
+	expect_ok(f, 200);
+	api_config_release(&second);
+	assert_int_equal(api_config_from_json(&second, f->resp.body, err, sizeof(err)), 0);
+	assert_same_config(&first, &second);
+	log_set_sink(NULL, false, false);
+	log_set_level(LOG_LEVEL_INFO);
+
+	api_config_release(&first);
+	api_config_release(&second);
+	free(text);
+	free(back);
+}
+
+/* Each case: a config file and the start of its error. */
+static void test_config_file_errors(void **state)
+{
+	struct fixture *f = *state;
+	const struct {
+		const char *json, *error;
+	} cases[] = {
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"@D\", \"is_root_device\": true}, {\"drive_id\": \"b\", \"path_on_host\": \"/nonexistent.img\", \"is_root_device\": false}]}",
+		 "drives[1].path_on_host: no such file"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": {\"vcpu_count\": 300, \"mem_size_mib\": 64}}",
+		 "machine-config.vcpu_count: must be between 1 and 255"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64, \"foo\": 1}}",
+		 "machine-config.foo: unknown field"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": {\"vcpu_count\": \"1\", \"mem_size_mib\": 64}}",
+		 "machine-config.vcpu_count: must be an integer"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": {\"vcpu_count\": 1}}",
+		 "machine-config.mem_size_mib: missing (required)"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": {}}", "drives: must be an array"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [7]}", "drives[0]: must be a JSON object"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"@D\", \"is_root_device\": false}, {\"drive_id\": \"a\", \"path_on_host\": \"@D\", \"is_root_device\": false}]}",
+		 "drives[1].drive_id: \"a\" is the id of drives[0] too"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"@D\", \"is_root_device\": true}, {\"drive_id\": \"b\", \"path_on_host\": \"@D\", \"is_root_device\": true}]}",
+		 "drives[1].is_root_device"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}",
+		 "network-interfaces[0]: network interfaces are not supported yet"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": true}}",
+		 "balloon: isola does not implement the balloon device yet"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"vsock\": {}}", "vsock: isola does not implement"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"mmds-config\": {}}", "mmds-config: isola does not implement"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"bogus\": {}}", "bogus: unknown field"},
+		{"{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64}}", "boot-source: missing (required)"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"/no/kernel\"}}", "boot-source.kernel_image_path: no such file"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"level\": \"Loud\"}}", "logger.level: \"Loud\" is not a level"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"module\": \"x\"}}", "logger.module"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"metrics\": {}}", "metrics.metrics_path: missing (required)"},
+		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"entropy\": {\"rate_limiter\": {}}}", "entropy.rate_limiter"},
+		{"{\"boot-source\": ", "malformed JSON"},
+		{"", "malformed JSON"},
+		{"[]", "the body: must be a JSON object"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[2048], err[512] = "";
+		struct vm_config cfg;
+		const char *in = cases[i].json;
+		size_t n = 0;
+
+		/* @K: the kernel, @D: a disk image */
+		for (; *in && n < sizeof(text) - 256; in++) {
+			if (in[0] == '@' && (in[1] == 'K' || in[1] == 'D')) {
+				n += (size_t)sprintf(text + n, "%s", in[1] == 'K' ? f->kernel : f->disk);
+				in++;
+			} else {
+				text[n++] = *in;
+			}
+		}
+		text[n] = '\0';
+		assert_int_equal(api_config_from_json(&cfg, text, err, sizeof(err)), -EINVAL);
+		if (strncmp(err, cases[i].error, strlen(cases[i].error)))
+			fail_msg("case %zu: error '%s', want '%s...'", i, err, cases[i].error);
+		api_config_release(&cfg);
+	}
+}
+
+static void test_config_file(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], err[512], *text = config_text(f);
+	struct vm_config cfg;
+	FILE *file;
+
+	snprintf(path, sizeof(path), "%s/vm.json", f->dir);
+	file = fopen(path, "w");
+	fputs(text, file);
+	fclose(file);
+	assert_int_equal(api_config_from_file(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(cfg.nr_disks, 2);
+	api_config_release(&cfg);
+	snprintf(path, sizeof(path), "%s/missing.json", f->dir);
+	assert_int_equal(api_config_from_file(&cfg, path, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "missing.json: No such file"));
+	api_config_release(&cfg);
+	free(text);
+}
+
+/* A configuration from --config-file seeds the API. */
+static void test_initial_config(void **state)
+{
+	struct fixture *f = *state;
+	struct vm_config cfg;
+	char err[512], *text;
+	struct api *api;
+
+	assert_true(asprintf(&text, "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"drives\": [{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"is_read_only\": true}]}",
+			     f->kernel, f->disk) > 0);
+	assert_int_equal(api_config_from_json(&cfg, text, err, sizeof(err)), 0);
+	assert_int_equal(api_create(&api, &cfg, &fake_ops, &f->vmm, 0, err, sizeof(err)), 0);
+	api_config_release(&cfg); /* the API has its own copy */
+	api_destroy(f->api);
+	f->api = api;
+	assert_int_equal(api_instance_start(api, err, sizeof(err)), 0);
+	assert_string_equal(f->vmm.booted.cmdline, "root=/dev/vda ro");
+	assert_int_equal(api_instance_start(api, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "Running already"));
+	free(text);
+}
+
+/* ---- /logger, /metrics, FlushMetrics ---- */
+
+static void test_logger(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], buf[4096] = "";
+	int fd;
+
+	call(f, "PUT", "/logger", "{\"log_path\": \"%s/nodir/log\"}", f->dir);
+	expect_fault(f, "logger.log_path");
+	call(f, "PUT", "/logger", "{\"level\": 3}");
+	expect_fault(f, "logger.level: must be a string");
+	call(f, "PUT", "/logger", "{\"log_path\": \"%s/log\", \"level\": \"Warning\", \"show_level\": true, \"show_log_origin\": true}",
+	     f->dir);
+	expect_ok(f, 204);
+	log_info("not shown: below Warning");
+	log_warn("shown: %d", 7);
+	log_set_sink(NULL, false, false); /* flush by closing */
+	snprintf(path, sizeof(path), "%s/log", f->dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+	close(fd);
+	assert_null(strstr(buf, "not shown"));
+	assert_non_null(strstr(buf, "[isola:WARN] tests/unit/test_api.c:"));
+	assert_non_null(strstr(buf, "shown: 7"));
+	log_set_level(LOG_LEVEL_INFO);
+}
+
+static void test_metrics(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], buf[8192] = "";
+	json_object *line, *group, *v;
+	int fd;
+
+	call(f, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+	expect_fault(f, "metrics are not configured; PUT /metrics");
+	call(f, "PUT", "/metrics", "{}");
+	expect_fault(f, "metrics.metrics_path: missing (required)");
+	call(f, "PUT", "/metrics", "{\"metrics_path\": \"%s/nodir/m\"}", f->dir);
+	expect_fault(f, "metrics.metrics_path");
+	call(f, "PUT", "/metrics", "{\"metrics_path\": \"%s/metrics\"}", f->dir);
+	expect_ok(f, 204);
+	put_boot_source(f);
+	call(f, "GET", "/", NULL);
+	call(f, "PUT", "/boot-source", "{}");
+	call(f, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.fills, 1);
+	assert_int_equal(f->vmm.flushes, 1);
+	snprintf(path, sizeof(path), "%s/metrics", f->dir);
+	fd = open(path, O_RDONLY);
+	assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+	close(fd);
+	assert_non_null(strchr(buf, '\n'));
+	assert_null(strchr(strchr(buf, '\n') + 1, '\n')); /* one line */
+	line = json_tokener_parse(buf);
+	assert_non_null(line);
+	assert_true(json_object_object_get_ex(line, "put_api_requests", &group));
+	assert_true(json_object_object_get_ex(group, "boot_source_count", &v));
+	assert_int_equal(json_object_get_int(v), 2);
+	assert_true(json_object_object_get_ex(group, "boot_source_fails", &v));
+	assert_int_equal(json_object_get_int(v), 1);
+	assert_true(json_object_object_get_ex(line, "get_api_requests", &group));
+	assert_true(json_object_object_get_ex(group, "instance_info_count", &v));
+	assert_int_equal(json_object_get_int(v), 1);
+	assert_true(json_object_object_get_ex(line, "api_latencies_us", &group));
+	assert_true(json_object_object_get_ex(group, "put_boot_source", &v));
+	assert_true(json_object_object_get_ex(line, "vcpu", &v)); /* from fill_metrics */
+	assert_true(json_object_object_get_ex(line, "utc_timestamp_ms", &v));
+	json_object_put(line);
+	assert_int_equal(api_flush_metrics(f->api, path, sizeof(path)), 0);
+}
+
+/* ---- the socket server ---- */
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	return fd;
+}
+
+/* Send raw bytes, read until the server closes or 3 s pass; the status. */
+static int exchange_fd(int fd, const char *request, size_t len, char *out, size_t outlen)
+{
+	size_t got = 0;
+	int status = 0;
+
+	if (len && send(fd, request, len, MSG_NOSIGNAL) < 0)
+		return 0; /* closed on us: no status */
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&p, 1, 3000) <= 0 || got + 1 >= outlen)
+			break;
+		n = read(fd, out + got, outlen - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	out[got] = '\0';
+	sscanf(out, "HTTP/1.%*d %d", &status);
+	return status;
+}
+
+static int exchange(const char *sock, const char *request, char *out, size_t outlen)
+{
+	int fd = connect_to(sock), status;
+
+	status = exchange_fd(fd, request, strlen(request), out, outlen);
+	close(fd);
+	return status;
+}
+
+static void test_server(void **state)
+{
+	struct fixture *f = *state;
+	struct api_server *server, *second;
+	char err[512], out[8192], *big;
+	int stalled, fds[64];
+	struct stat st;
+
+	assert_int_equal(api_server_start(&server, f->sock, NULL, &fake_ops, &f->vmm, err, sizeof(err)), 0);
+	assert_int_equal(stat(f->sock, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	/* the path exists: refused, and the file stays */
+	assert_int_equal(api_server_start(&second, f->sock, NULL, &fake_ops, &f->vmm, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the path exists"));
+	assert_int_equal(api_server_start(&second, f->kernel, NULL, &fake_ops, &f->vmm, err, sizeof(err)), -EINVAL);
+	assert_int_equal(stat(f->kernel, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+
+	assert_int_equal(exchange(f->sock, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out, sizeof(out)), 200);
+	assert_non_null(strstr(out, "application/json"));
+	assert_non_null(strstr(out, "\"state\":\"Not started\""));
+	snprintf(err, sizeof(err), "PUT /boot-source HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n{\"kernel_image_path\": \"%s\"}",
+		 strlen("{\"kernel_image_path\": \"\"}") + strlen(f->kernel), f->kernel);
+	assert_int_equal(exchange(f->sock, err, out, sizeof(out)), 204);
+	assert_int_equal(exchange(f->sock, "PUT /boot-source HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\n{bad}", out, sizeof(out)), 400);
+	assert_non_null(strstr(out, "fault_message"));
+	assert_int_equal(exchange(f->sock, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out, sizeof(out)), 400);
+	assert_non_null(strstr(out, "Invalid request method and/or path"));
+	/* Content-Length: missing, chunked, too large, malformed */
+	assert_int_equal(exchange(f->sock, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out, sizeof(out)), 411);
+	assert_int_equal(exchange(f->sock, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", out, sizeof(out)), 411);
+	assert_int_equal(exchange(f->sock, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 51201\r\n\r\n{}", out, sizeof(out)), 413);
+	assert_non_null(strstr(out, "larger than 51200 bytes"));
+	assert_int_equal(exchange(f->sock, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2x\r\n\r\n{}", out, sizeof(out)), 400);
+	/* a body of exactly 51200 bytes is read (and is not JSON) */
+	big = malloc(60000);
+	snprintf(big, 60000, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 51200\r\n\r\n");
+	{
+		size_t head = strlen(big);
+
+		memset(big + head, ' ', 51200);
+		big[head + 51200] = '\0';
+	}
+	assert_int_equal(exchange(f->sock, big, out, sizeof(out)), 400);
+	assert_non_null(strstr(out, "malformed JSON"));
+	/* a header flood: refused, never 200, and the server lives on */
+	snprintf(big, 60000, "GET / HTTP/1.1\r\nHost: x\r\n");
+	for (int i = 0; i < 40; i++)
+		snprintf(big + strlen(big), 60000 - strlen(big), "X-Flood-%d: %01000d\r\n", i, 0);
+	strcat(big, "Connection: close\r\n\r\n");
+	{
+		int status = exchange(f->sock, big, out, sizeof(out));
+
+		assert_true(status == 0 || (status >= 400 && status < 500));
+	}
+	free(big);
+	/* a client stalled mid-request holds no one else up */
+	stalled = connect_to(f->sock);
+	assert_true(send(stalled, "PUT /actions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"act", 50, 0) > 0);
+	assert_int_equal(exchange(f->sock, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out, sizeof(out)), 200);
+	/* 64 concurrent clients */
+	for (int i = 0; i < 64; i++) {
+		fds[i] = connect_to(f->sock);
+		assert_true(send(fds[i], "GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 53, 0) == 53);
+	}
+	for (int i = 0; i < 64; i++) {
+		assert_int_equal(exchange_fd(fds[i], "", 0, out, sizeof(out)), 200);
+		close(fds[i]);
+	}
+	/* the stalled client is dropped (EOF, no answer) after the 5 s timeout */
+	{
+		struct pollfd p = {.fd = stalled, .events = POLLIN};
+
+		assert_int_equal(poll(&p, 1, 10000), 1);
+		assert_int_equal(read(stalled, out, sizeof(out)), 0);
+	}
+	close(stalled);
+
+	api_server_stop(server);
+	assert_int_equal(stat(f->sock, &st), -1); /* removed on stop */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_instance_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unimplemented, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_machine_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_many_drives, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entropy_serial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_file_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_initial_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logger, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
