@@ -80,8 +80,7 @@ static void log_write_sink(enum log_level level, const char *file, int line, con
 	}
 }
 
-static void log_vmsg(enum log_level level, const char *file, int line, const char *fmt,
-		     va_list ap)
+static void log_vmsg(enum log_level level, const char *file, int line, const char *fmt, va_list ap)
 {
 	static const char *const prefix[] = {"", "warning: ", "", "debug: "};
 	bool to_stderr = true;

@@ -10,7 +10,13 @@
 
 #include <stdbool.h>
 
-enum log_level { LOG_LEVEL_OFF = -1, LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+enum log_level {
+	LOG_LEVEL_OFF = -1,
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
 
 void log_set_program(const char *name);
 void log_set_level(enum log_level level);
@@ -24,7 +30,7 @@ enum log_level log_get_level(void);
 int log_set_sink(const char *path, bool show_level, bool show_origin);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_msg_at(enum log_level level, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #define log_error(...) log_msg_at(LOG_LEVEL_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 #define log_warn(...) log_msg_at(LOG_LEVEL_WARN, __FILE__, __LINE__, __VA_ARGS__)

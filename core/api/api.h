@@ -52,8 +52,8 @@ struct api_vmm_ops {
 struct api;
 
 struct api_response {
-	int status;  /* 200, 204, 400, ... */
-	char *body;  /* malloc'd JSON, or NULL (204); free with api_response_free */
+	int status; /* 200, 204, 400, ... */
+	char *body; /* malloc'd JSON, or NULL (204); free with api_response_free */
 };
 
 /* Validate paths but never open, create or write files (logger, metrics):

@@ -27,10 +27,10 @@ int api_json_only(json_object *v, const char *prefix, const char *const *known, 
 /* Typed members: 0 found, 1 absent (or null), -EINVAL wrong type/missing. */
 int api_json_string(json_object *obj, const char *prefix, const char *key, bool required,
 		    const char **out, char *err, size_t errlen);
-int api_json_bool(json_object *obj, const char *prefix, const char *key, bool required,
-		  bool *out, char *err, size_t errlen);
-int api_json_int(json_object *obj, const char *prefix, const char *key, bool required,
-		 int64_t *out, char *err, size_t errlen);
+int api_json_bool(json_object *obj, const char *prefix, const char *key, bool required, bool *out,
+		  char *err, size_t errlen);
+int api_json_int(json_object *obj, const char *prefix, const char *key, bool required, int64_t *out,
+		 char *err, size_t errlen);
 
 /* Schema sections (schema.c).  cfg must own its strings; on error cfg is
  * unchanged.  prefix names the section in messages ("machine-config",
@@ -60,7 +60,6 @@ int api_set_string(const char **field, const char *value);
 /* "drive" of disk as Firecracker's Drive object. */
 json_object *api_drive_to_json(const struct disk_config *disk, unsigned index);
 const char *api_log_level_name(int level);
-
 
 /* ---- the handler state (handlers.c, metrics.c) ---- */
 #include <pthread.h>

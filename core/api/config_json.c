@@ -21,12 +21,9 @@
 static const struct {
 	const char *key, *what;
 } api_unimplemented_sections[] = {
-	{"balloon", "the balloon device"},
-	{"vsock", "vsock"},
-	{"mmds-config", "MMDS"},
-	{"cpu-config", "custom CPU templates"},
-	{"pmem", "virtio-pmem"},
-	{"memory-hotplug", "memory hot-plug"},
+    {"balloon", "the balloon device"}, {"vsock", "vsock"},
+    {"mmds-config", "MMDS"},	       {"cpu-config", "custom CPU templates"},
+    {"pmem", "virtio-pmem"},	       {"memory-hotplug", "memory hot-plug"},
 };
 
 void api_config_release(struct vm_config *cfg)
@@ -77,14 +74,15 @@ static int api_config_drives(struct vm_config *cfg, json_object *drives, char *e
 		int ret;
 
 		snprintf(prefix, sizeof(prefix), "drives[%zu]", i);
-		ret = api_parse_drive(json_object_array_get_idx(drives, i), prefix, NULL, &disk, err,
-				      errlen);
+		ret = api_parse_drive(json_object_array_get_idx(drives, i), prefix, NULL, &disk,
+				      err, errlen);
 		if (ret)
 			return ret;
 		for (unsigned j = 0; j < cfg->nr_disks; j++)
 			if (!strcmp(cfg->disks[j].drive_id, disk.drive_id))
 				return api_fail(err, errlen,
-						"%s.drive_id: \"%s\" is the id of drives[%u] too; ids must differ",
+						"%s.drive_id: \"%s\" is the id of drives[%u] too; "
+						"ids must differ",
 						prefix, disk.drive_id, j);
 		ret = api_put_drive(cfg, &disk, prefix, err, errlen);
 		if (ret)
@@ -96,26 +94,28 @@ static int api_config_drives(struct vm_config *cfg, json_object *drives, char *e
 static int api_config_sections(struct vm_config *cfg, json_object *doc, char *err, size_t errlen)
 {
 	static const char *const known[] = {
-		"boot-source", "machine-config", "drives", "network-interfaces", "entropy",
-		"logger",      "metrics",	 "serial", "balloon",		"vsock",
-		"mmds-config", "cpu-config",	 "pmem",   "memory-hotplug",	NULL};
+	    "boot-source", "machine-config", "drives",	    "network-interfaces",
+	    "entropy",	   "logger",	     "metrics",	    "serial",
+	    "balloon",	   "vsock",	     "mmds-config", "cpu-config",
+	    "pmem",	   "memory-hotplug", NULL};
 	json_object *v;
 	int ret = api_json_only(doc, "", known, err, errlen);
 
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < sizeof(api_unimplemented_sections) / sizeof(api_unimplemented_sections[0]);
-	     i++)
+	for (size_t i = 0;
+	     i < sizeof(api_unimplemented_sections) / sizeof(api_unimplemented_sections[0]); i++)
 		if (json_object_object_get_ex(doc, api_unimplemented_sections[i].key, &v) && v)
-			return api_fail(err, errlen, "%s: isola does not implement %s yet; remove it",
-					api_unimplemented_sections[i].key,
-					api_unimplemented_sections[i].what);
+			return api_fail(
+			    err, errlen, "%s: isola does not implement %s yet; remove it",
+			    api_unimplemented_sections[i].key, api_unimplemented_sections[i].what);
 	if (json_object_object_get_ex(doc, "network-interfaces", &v) && v) {
 		if (!json_object_is_type(v, json_type_array))
 			return api_fail(err, errlen, "network-interfaces: must be an array");
 		if (json_object_array_length(v))
 			return api_fail(err, errlen,
-					"network-interfaces[0]: network interfaces are not supported yet (isola has no network device server)");
+					"network-interfaces[0]: network interfaces are not "
+					"supported yet (isola has no network device server)");
 	}
 	if (!json_object_object_get_ex(doc, "boot-source", &v) || !v)
 		return api_fail(err, errlen, "boot-source: missing (required)");
@@ -201,9 +201,10 @@ json_object *api_drive_to_json(const struct disk_config *disk, unsigned index)
 	if (!d)
 		return NULL;
 	snprintf(fallback, sizeof(fallback), "drive%u", index);
-	api_json_set_string(d, "drive_id", disk->drive_id[0] ? disk->drive_id
-					   : disk->id[0]       ? disk->id
-							       : fallback);
+	api_json_set_string(d, "drive_id",
+			    disk->drive_id[0] ? disk->drive_id
+			    : disk->id[0]     ? disk->id
+					      : fallback);
 	if (disk->partuuid[0])
 		api_json_set_string(d, "partuuid", disk->partuuid);
 	json_object_object_add(d, "is_root_device", json_object_new_boolean(disk->is_root_device));
@@ -251,7 +252,8 @@ char *api_config_to_json(const struct vm_config *cfg)
 		v = json_object_new_object();
 		api_json_set_string(v, "log_path", cfg->log_path);
 		api_json_set_string(v, "level", api_log_level_name(cfg->log_level));
-		json_object_object_add(v, "show_level", json_object_new_boolean(cfg->log_show_level));
+		json_object_object_add(v, "show_level",
+				       json_object_new_boolean(cfg->log_show_level));
 		json_object_object_add(v, "show_log_origin",
 				       json_object_new_boolean(cfg->log_show_origin));
 		json_object_object_add(doc, "logger", v);
@@ -266,7 +268,8 @@ char *api_config_to_json(const struct vm_config *cfg)
 		api_json_set_string(v, "serial_out_path", cfg->console_path);
 		json_object_object_add(doc, "serial", v);
 	}
-	text = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	text = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(doc);
 	return text;
 }
@@ -287,15 +290,18 @@ int api_config_finalize(struct vm_config *cfg, char *err, size_t errlen)
 	int len;
 
 	if (!cfg->owns_strings)
-		return api_fail(err, errlen, "internal: the configuration does not own its strings");
-	if (!cfg->kernel_path)
 		return api_fail(err, errlen,
-				"no boot source: set boot-source.kernel_image_path first (PUT /boot-source)");
+				"internal: the configuration does not own its strings");
+	if (!cfg->kernel_path)
+		return api_fail(
+		    err, errlen,
+		    "no boot source: set boot-source.kernel_image_path first (PUT /boot-source)");
 	for (unsigned i = 0; i < cfg->nr_disks; i++) {
 		if (!cfg->disks[i].is_root_device)
 			continue;
 		if (root_index != cfg->nr_disks)
-			return api_fail(err, errlen, "drives: \"%s\" and \"%s\" are both root devices",
+			return api_fail(err, errlen,
+					"drives: \"%s\" and \"%s\" are both root devices",
 					cfg->disks[root_index].drive_id, cfg->disks[i].drive_id);
 		root_index = i;
 	}
@@ -310,8 +316,9 @@ int api_config_finalize(struct vm_config *cfg, char *err, size_t errlen)
 			       cfg->cmdline && *cfg->cmdline ? " " : "", root.partuuid,
 			       root.readonly ? "ro" : "rw");
 	else
-		len = asprintf(&cmdline, "%s%sroot=/dev/vda %s", cfg->cmdline ?: "",
-			       cfg->cmdline && *cfg->cmdline ? " " : "", root.readonly ? "ro" : "rw");
+		len =
+		    asprintf(&cmdline, "%s%sroot=/dev/vda %s", cfg->cmdline ?: "",
+			     cfg->cmdline && *cfg->cmdline ? " " : "", root.readonly ? "ro" : "rw");
 	if (len < 0)
 		return api_fail(err, errlen, "out of memory");
 	free((char *)cfg->cmdline);

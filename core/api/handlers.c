@@ -36,22 +36,27 @@ struct api_request {
 static const struct {
 	const char *path, *what;
 } api_unimplemented[] = {
-	{"/snapshot/create", "snapshots"}, {"/snapshot/load", "snapshots"},
-	{"/balloon", "the balloon device"}, {"/mmds", "MMDS"},
-	{"/vsock", "vsock"},		    {"/cpu-config", "custom CPU templates"},
-	{"/hotplug/memory", "memory hot-plug"}, {"/pmem", "virtio-pmem"},
+    {"/snapshot/create", "snapshots"},
+    {"/snapshot/load", "snapshots"},
+    {"/balloon", "the balloon device"},
+    {"/mmds", "MMDS"},
+    {"/vsock", "vsock"},
+    {"/cpu-config", "custom CPU templates"},
+    {"/hotplug/memory", "memory hot-plug"},
+    {"/pmem", "virtio-pmem"},
 };
 
 static const char *const api_state_names[] = {
-	[API_STATE_NOT_STARTED] = "Not started",
-	[API_STATE_RUNNING] = "Running",
-	[API_STATE_PAUSED] = "Paused",
-	[API_STATE_STOPPED] = "Stopped",
+    [API_STATE_NOT_STARTED] = "Not started",
+    [API_STATE_RUNNING] = "Running",
+    [API_STATE_PAUSED] = "Paused",
+    [API_STATE_STOPPED] = "Stopped",
 };
 
 static void api_reply_json(struct api_request *req, int status, json_object *doc)
 {
-	const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	req->resp->status = status;
 	req->resp->body = text ? strdup(text) : NULL;
@@ -59,7 +64,7 @@ static void api_reply_json(struct api_request *req, int status, json_object *doc
 }
 
 static int api_reply_error(struct api_request *req, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static int api_reply_error(struct api_request *req, const char *fmt, ...)
 {
 	json_object *doc = json_object_new_object();
@@ -124,7 +129,8 @@ static bool api_require_started(struct api_request *req)
 		return true;
 	api_reply_error(req, "%s %s needs a running VM; the VM is %s%s", req->method_name,
 			req->path, api_state_names[state],
-			state == API_STATE_NOT_STARTED ? " (PUT /actions InstanceStart first)" : "");
+			state == API_STATE_NOT_STARTED ? " (PUT /actions InstanceStart first)"
+						       : "");
 	return false;
 }
 
@@ -133,9 +139,10 @@ static int api_get_root(struct api_request *req)
 	json_object *doc = json_object_new_object();
 	struct api *api = req->api;
 
-	json_object_object_add(doc, "id", json_object_new_string(api->cfg.instance_id
-								 ?: "anonymous-instance"));
-	json_object_object_add(doc, "state", json_object_new_string(api_state_names[api_state(api)]));
+	json_object_object_add(
+	    doc, "id", json_object_new_string(api->cfg.instance_id ?: "anonymous-instance"));
+	json_object_object_add(doc, "state",
+			       json_object_new_string(api_state_names[api_state(api)]));
 	json_object_object_add(doc, "vmm_version", json_object_new_string(ISOLA_VERSION));
 	json_object_object_add(doc, "app_name", json_object_new_string("isola"));
 	api_reply_json(req, 200, doc);
@@ -236,30 +243,38 @@ static int api_patch_drive(struct api_request *req, json_object *v, const char *
 	    api_json_string(v, prefix, "path_on_host", false, &path, err, sizeof(err)) < 0)
 		return api_reply_error(req, "%s", err);
 	if (strcmp(id, req->id))
-		return api_reply_error(req, "%s.drive_id: \"%s\" differs from the id in the path (\"%s\"); they must match",
-				       prefix, id, req->id);
+		return api_reply_error(
+		    req,
+		    "%s.drive_id: \"%s\" differs from the id in the path (\"%s\"); they must match",
+		    prefix, id, req->id);
 	if (json_object_object_get_ex(v, "rate_limiter", &limiter) && limiter)
-		return api_reply_error(req, "%s.rate_limiter: isola does not implement rate limiters yet; omit it",
-				       prefix);
+		return api_reply_error(
+		    req, "%s.rate_limiter: isola does not implement rate limiters yet; omit it",
+		    prefix);
 	if (!api_require_started(req))
 		return req->resp->status;
 	index = api_drive_index(&api->cfg, req->id);
 	if (index < 0)
-		return api_reply_error(req, "drive \"%s\" does not exist; drives are added with PUT before InstanceStart",
-				       req->id);
+		return api_reply_error(
+		    req,
+		    "drive \"%s\" does not exist; drives are added with PUT before InstanceStart",
+		    req->id);
 	if (!path)
 		return api_reply_no_content(req);
 	disk = api->cfg.disks[index];
 	if (disk.socket[0])
-		return api_reply_error(req, "%s.path_on_host: drive \"%s\" is served by an external vhost-user back-end; it has no path",
+		return api_reply_error(req,
+				       "%s.path_on_host: drive \"%s\" is served by an external "
+				       "vhost-user back-end; it has no path",
 				       prefix, req->id);
 	api_json_path(where, sizeof(where), prefix, "path_on_host");
 	if (api_check_file(path, where, !disk.readonly, err, sizeof(err)))
 		return api_reply_error(req, "%s", err);
 	strcpy(disk.path, path);
 	if (!api->ops.update_drive)
-		return api_reply_error(req, "isola cannot change a started VM's drive image yet (drive \"%s\")",
-				       req->id);
+		return api_reply_error(
+		    req, "isola cannot change a started VM's drive image yet (drive \"%s\")",
+		    req->id);
 	if (api->ops.update_drive(api->vmm, (unsigned)index, &disk, err, sizeof(err)))
 		return api_reply_error(req, "drive \"%s\": %s", req->id, err);
 	api->cfg.disks[index] = disk;
@@ -332,14 +347,17 @@ static int api_actions(struct api_request *req)
 		if (!api_require_started(req))
 			return req->resp->status;
 		if (!api->ops.send_ctrl_alt_del)
-			return api_reply_error(req, "SendCtrlAltDel is not available in this isola");
+			return api_reply_error(req,
+					       "SendCtrlAltDel is not available in this isola");
 		if (api->ops.send_ctrl_alt_del(api->vmm, err, sizeof(err)))
 			return api_reply_error(req, "SendCtrlAltDel: %s", err);
 	} else if (!strcmp(action, "FlushMetrics")) {
 		if (api_metrics_flush_locked(api, err, sizeof(err)))
 			return api_reply_error(req, "FlushMetrics: %s", err);
 	} else {
-		return api_reply_error(req, "action_type: \"%s\" is not an action; use InstanceStart, SendCtrlAltDel or FlushMetrics",
+		return api_reply_error(req,
+				       "action_type: \"%s\" is not an action; use InstanceStart, "
+				       "SendCtrlAltDel or FlushMetrics",
 				       action);
 	}
 	return api_reply_no_content(req);
@@ -361,8 +379,8 @@ static int api_patch_vm(struct api_request *req)
 	    api_json_string(v, "", "state", true, &target, err, sizeof(err)))
 		return api_reply_error(req, "%s", err);
 	if (strcmp(target, "Paused") && strcmp(target, "Resumed"))
-		return api_reply_error(req, "state: \"%s\" is not a state to ask for; use Paused or Resumed",
-				       target);
+		return api_reply_error(
+		    req, "state: \"%s\" is not a state to ask for; use Paused or Resumed", target);
 	if (!api_require_started(req))
 		return req->resp->status;
 	state = api_state(api);
@@ -388,8 +406,7 @@ static int api_patch_vm(struct api_request *req)
 	return api_reply_no_content(req);
 }
 
-static int api_apply_logger(struct api *api, const struct vm_config *next, char *err,
-			    size_t errlen)
+static int api_apply_logger(struct api *api, const struct vm_config *next, char *err, size_t errlen)
 {
 	int ret;
 
@@ -397,9 +414,10 @@ static int api_apply_logger(struct api *api, const struct vm_config *next, char 
 		return 0;
 	ret = log_set_sink(next->log_path, next->log_show_level, next->log_show_origin);
 	if (ret == -ENXIO)
-		return api_fail(err, errlen,
-				"logger.log_path: %s is a named pipe with no reader; start the reader first",
-				next->log_path);
+		return api_fail(
+		    err, errlen,
+		    "logger.log_path: %s is a named pipe with no reader; start the reader first",
+		    next->log_path);
 	if (ret)
 		return api_fail(err, errlen, "logger.log_path: %s: %s", next->log_path,
 				strerror(-ret));
@@ -468,14 +486,14 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 		 size_t body_len, struct api_response *resp)
 {
 	struct api_request req = {
-		.api = api,
-		.method = method,
-		.method_name = method_name,
-		.path = path,
-		.id = id,
-		.body = body,
-		.body_len = body_len,
-		.resp = resp,
+	    .api = api,
+	    .method = method,
+	    .method_name = method_name,
+	    .path = path,
+	    .id = id,
+	    .body = body,
+	    .body_len = body_len,
+	    .resp = resp,
 	};
 	int status;
 
@@ -499,7 +517,8 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 		status = api_drives(&req);
 		break;
 	case API_EP_NETWORK:
-		status = api_reply_error(&req, "network interfaces are not supported yet (isola has no network device server)");
+		status = api_reply_error(&req, "network interfaces are not supported yet (isola "
+					       "has no network device server)");
 		break;
 	case API_EP_ENTROPY:
 		status = api_put_section(&req, "entropy", api_parse_entropy);

@@ -54,7 +54,8 @@ json_object *api_json_parse(const char *text, size_t len, char *err, size_t errl
 		while (used < len && strchr(" \t\r\n", text[used]))
 			used++;
 		if (used < len) {
-			api_fail(err, errlen, "malformed JSON: unexpected data after the value at byte %zu",
+			api_fail(err, errlen,
+				 "malformed JSON: unexpected data after the value at byte %zu",
 				 used);
 			json_object_put(v);
 			v = NULL;
@@ -71,7 +72,8 @@ int api_json_only(json_object *v, const char *prefix, const char *const *known, 
 
 	if (!json_object_is_type(v, json_type_object))
 		return api_fail(err, errlen, "%s: must be a JSON object", where);
-	json_object_object_foreach(v, key, value) {
+	json_object_object_foreach(v, key, value)
+	{
 		const char *const *k;
 		char path[256];
 
@@ -127,8 +129,8 @@ int api_json_string(json_object *obj, const char *prefix, const char *key, bool 
 	return 0;
 }
 
-int api_json_bool(json_object *obj, const char *prefix, const char *key, bool required,
-		  bool *out, char *err, size_t errlen)
+int api_json_bool(json_object *obj, const char *prefix, const char *key, bool required, bool *out,
+		  char *err, size_t errlen)
 {
 	char path[256];
 	json_object *v;
@@ -142,8 +144,8 @@ int api_json_bool(json_object *obj, const char *prefix, const char *key, bool re
 	return 0;
 }
 
-int api_json_int(json_object *obj, const char *prefix, const char *key, bool required,
-		 int64_t *out, char *err, size_t errlen)
+int api_json_int(json_object *obj, const char *prefix, const char *key, bool required, int64_t *out,
+		 char *err, size_t errlen)
 {
 	char path[256];
 	json_object *v;

@@ -19,17 +19,24 @@
 
 /* Firecracker's metric names for each endpoint ("<name>_count"). */
 static const char *const api_metric_names[API_EP_COUNT] = {
-	[API_EP_ROOT] = "instance_info",     [API_EP_VERSION] = "vmm_version",
-	[API_EP_BOOT_SOURCE] = "boot_source", [API_EP_MACHINE_CONFIG] = "machine_cfg",
-	[API_EP_DRIVES] = "drive",	     [API_EP_NETWORK] = "network",
-	[API_EP_ENTROPY] = "entropy",	     [API_EP_ACTIONS] = "actions",
-	[API_EP_VM] = "vm",		     [API_EP_VM_CONFIG] = "vm_config",
-	[API_EP_LOGGER] = "logger",	     [API_EP_METRICS] = "metrics",
-	[API_EP_SERIAL] = "serial",	     [API_EP_UNIMPLEMENTED] = "unimplemented",
-	[API_EP_INVALID] = "invalid",
+    [API_EP_ROOT] = "instance_info",
+    [API_EP_VERSION] = "vmm_version",
+    [API_EP_BOOT_SOURCE] = "boot_source",
+    [API_EP_MACHINE_CONFIG] = "machine_cfg",
+    [API_EP_DRIVES] = "drive",
+    [API_EP_NETWORK] = "network",
+    [API_EP_ENTROPY] = "entropy",
+    [API_EP_ACTIONS] = "actions",
+    [API_EP_VM] = "vm",
+    [API_EP_VM_CONFIG] = "vm_config",
+    [API_EP_LOGGER] = "logger",
+    [API_EP_METRICS] = "metrics",
+    [API_EP_SERIAL] = "serial",
+    [API_EP_UNIMPLEMENTED] = "unimplemented",
+    [API_EP_INVALID] = "invalid",
 };
 static const char *const api_method_groups[API_METHOD_COUNT] = {
-	"get_api_requests", "put_api_requests", "patch_api_requests", "other_api_requests"};
+    "get_api_requests", "put_api_requests", "patch_api_requests", "other_api_requests"};
 static const char *const api_method_names[API_METHOD_COUNT] = {"get", "put", "patch", "other"};
 
 void api_metrics_count(struct api *api, enum api_endpoint ep, enum api_method method, int status,
@@ -51,9 +58,9 @@ static json_object *api_metrics_json(struct api *api)
 	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	json_object_object_add(doc, "utc_timestamp_ms",
-			       json_object_new_int64((int64_t)now.tv_sec * 1000 +
-						     now.tv_nsec / 1000000));
+	json_object_object_add(
+	    doc, "utc_timestamp_ms",
+	    json_object_new_int64((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000));
 	for (int m = 0; m < API_METHOD_COUNT; m++) {
 		json_object *group = json_object_new_object();
 
@@ -64,17 +71,20 @@ static json_object *api_metrics_json(struct api *api)
 			if (!c->count)
 				continue;
 			snprintf(key, sizeof(key), "%s_count", api_metric_names[ep]);
-			json_object_object_add(group, key, json_object_new_int64((int64_t)c->count));
+			json_object_object_add(group, key,
+					       json_object_new_int64((int64_t)c->count));
 			snprintf(key, sizeof(key), "%s_fails", api_metric_names[ep]);
-			json_object_object_add(group, key, json_object_new_int64((int64_t)c->fails));
+			json_object_object_add(group, key,
+					       json_object_new_int64((int64_t)c->fails));
 			{
 				json_object *l = json_object_new_object();
 
-				json_object_object_add(l, "count", json_object_new_int64((int64_t)c->count));
-				json_object_object_add(l, "sum_us",
-						       json_object_new_int64((int64_t)c->latency_sum_us));
-				json_object_object_add(l, "max_us",
-						       json_object_new_int64((int64_t)c->latency_max_us));
+				json_object_object_add(l, "count",
+						       json_object_new_int64((int64_t)c->count));
+				json_object_object_add(
+				    l, "sum_us", json_object_new_int64((int64_t)c->latency_sum_us));
+				json_object_object_add(
+				    l, "max_us", json_object_new_int64((int64_t)c->latency_max_us));
 				snprintf(key, sizeof(key), "%s_%s", api_method_names[m],
 					 api_metric_names[ep]);
 				json_object_object_add(latencies, key, l);
@@ -98,11 +108,13 @@ int api_metrics_flush_locked(struct api *api, char *err, size_t errlen)
 	int ret = 0;
 
 	if (!api->cfg.metrics_path) {
-		snprintf(err, errlen, "metrics are not configured; PUT /metrics with a metrics_path first");
+		snprintf(err, errlen,
+			 "metrics are not configured; PUT /metrics with a metrics_path first");
 		return -ENOENT;
 	}
 	doc = api_metrics_json(api);
-	text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE);
 	len = strlen(text);
 	line = malloc(len + 2);
 	if (!line) {
@@ -122,8 +134,8 @@ int api_metrics_flush_locked(struct api *api, char *err, size_t errlen)
 		else if ((size_t)n < len)
 			ret = -EAGAIN;
 		if (ret)
-			snprintf(err, errlen, "metrics: writing %s failed: %s", api->cfg.metrics_path,
-				 strerror(-ret));
+			snprintf(err, errlen, "metrics: writing %s failed: %s",
+				 api->cfg.metrics_path, strerror(-ret));
 	}
 	free(line);
 	if (ret)
@@ -144,8 +156,8 @@ static void *api_metrics_timer(void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	while (!api->stopping) {
 		deadline.tv_sec += API_METRICS_PERIOD_S;
-		while (!api->stopping && pthread_cond_timedwait(&api->wake, &api->lock, &deadline) !=
-						 ETIMEDOUT)
+		while (!api->stopping &&
+		       pthread_cond_timedwait(&api->wake, &api->lock, &deadline) != ETIMEDOUT)
 			;
 		if (!api->stopping)
 			api_metrics_flush_locked(api, err, sizeof(err));
@@ -164,7 +176,8 @@ int api_metrics_open_locked(struct api *api, const char *path, char *err, size_t
 	if (fd < 0) {
 		if (errno == ENXIO)
 			return api_fail(err, errlen,
-					"metrics.metrics_path: %s is a named pipe with no reader; start the reader first",
+					"metrics.metrics_path: %s is a named pipe with no reader; "
+					"start the reader first",
 					path);
 		return api_fail(err, errlen, "metrics.metrics_path: %s: %s", path, strerror(errno));
 	}

@@ -23,11 +23,11 @@ void gnutls_global_deinit(void)
 {
 }
 
-#define MHD_NOTLS(name)                                                                  \
-	void name(void);                                                                 \
-	void name(void)                                                                  \
-	{                                                                                \
-		abort();                                                                 \
+#define MHD_NOTLS(name)                                                                            \
+	void name(void);                                                                           \
+	void name(void)                                                                            \
+	{                                                                                          \
+		abort();                                                                           \
 	}
 
 MHD_NOTLS(gnutls_alpn_set_protocols)

@@ -53,7 +53,8 @@ int api_check_file(const char *path, const char *where, bool writable, char *err
 				strerror(errno));
 	if (writable && access(path, W_OK))
 		return api_fail(err, errlen,
-				"%s: %s cannot be written (%s); set is_read_only to true or fix its permissions",
+				"%s: %s cannot be written (%s); set is_read_only to true or fix "
+				"its permissions",
 				where, path, strerror(errno));
 	return 0;
 }
@@ -67,7 +68,8 @@ static int api_refuse_rate_limiter(json_object *v, const char *prefix, const cha
 	if (!json_object_object_get_ex(v, key, &limiter) || !limiter)
 		return 0;
 	api_json_path(path, sizeof(path), prefix, key);
-	return api_fail(err, errlen, "%s: isola does not implement rate limiters yet; omit it", path);
+	return api_fail(err, errlen, "%s: isola does not implement rate limiters yet; omit it",
+			path);
 }
 
 int api_parse_boot_source(json_object *v, const char *prefix, struct vm_config *cfg, char *err,
@@ -97,8 +99,8 @@ int api_parse_boot_source(json_object *v, const char *prefix, struct vm_config *
 		if (ret)
 			return ret;
 	}
-	if (api_set_string(&cfg->kernel_path, kernel) || api_set_string(&cfg->initrd_path, initrd) ||
-	    api_set_string(&cfg->cmdline, args))
+	if (api_set_string(&cfg->kernel_path, kernel) ||
+	    api_set_string(&cfg->initrd_path, initrd) || api_set_string(&cfg->cmdline, args))
 		return api_fail(err, errlen, "out of memory");
 	return 0;
 }
@@ -148,9 +150,9 @@ static int api_must_be_false(json_object *v, const char *prefix, const char *key
 int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 			     struct vm_config *cfg, char *err, size_t errlen)
 {
-	static const char *const known[] = {"vcpu_count",	 "mem_size_mib", "smt",
-					    "track_dirty_pages", "cpu_template", "huge_pages",
-					    NULL};
+	static const char *const known[] = {
+	    "vcpu_count",   "mem_size_mib", "smt", "track_dirty_pages",
+	    "cpu_template", "huge_pages",   NULL};
 	int64_t cpus = cfg->nr_cpus, mib = (int64_t)(cfg->memory_bytes >> 20);
 	uint64_t host_mib = api_host_ram_mib();
 	char path[256];
@@ -162,8 +164,8 @@ int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 	if (ret >= 0)
 		ret = api_json_int(v, prefix, "mem_size_mib", !partial, &mib, err, errlen);
 	if (ret >= 0)
-		ret = api_must_be_false(v, prefix, "smt", "isola gives each vCPU its own core",
-					err, errlen);
+		ret = api_must_be_false(v, prefix, "smt", "isola gives each vCPU its own core", err,
+					errlen);
 	if (!ret)
 		ret = api_must_be_false(v, prefix, "track_dirty_pages",
 					"it serves snapshots, which isola does not implement yet",
@@ -173,8 +175,9 @@ int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 				     "isola passes the host's CPUID through without templates", err,
 				     errlen);
 	if (!ret)
-		ret = api_only_value(v, prefix, "huge_pages", "None",
-				     "isola backs guest memory with 4 KiB memfd pages", err, errlen);
+		ret =
+		    api_only_value(v, prefix, "huge_pages", "None",
+				   "isola backs guest memory with 4 KiB memfd pages", err, errlen);
 	if (ret < 0)
 		return ret;
 	if (cpus < 1 || cpus > CONFIG_MAX_CPUS) {
@@ -186,9 +189,10 @@ int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 		return api_fail(err, errlen, "%s: must be at least %llu (MiB)", path,
 				LAYOUT_MIN_MEMORY >> 20);
 	if ((uint64_t)mib > host_mib)
-		return api_fail(err, errlen,
-				"%s: %lld MiB is more than this host's %llu MiB of RAM; choose a smaller size",
-				path, (long long)mib, (unsigned long long)host_mib);
+		return api_fail(
+		    err, errlen,
+		    "%s: %lld MiB is more than this host's %llu MiB of RAM; choose a smaller size",
+		    path, (long long)mib, (unsigned long long)host_mib);
 	cfg->nr_cpus = (unsigned)cpus;
 	cfg->memory_bytes = (uint64_t)mib << 20;
 	return 0;
@@ -200,7 +204,8 @@ static bool api_id_valid(const char *id)
 
 	if (len == 0 || len > API_DRIVE_ID_MAX)
 		return false;
-	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == len;
+	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+	       len;
 }
 
 static int api_parse_drive_kind(json_object *v, const char *prefix, const char *path_on_host,
@@ -213,7 +218,8 @@ static int api_parse_drive_kind(json_object *v, const char *prefix, const char *
 
 	if (!!path_on_host == !!socket)
 		return api_fail(err, errlen,
-				"%s: give either path_on_host (an image isola-blk serves) or socket (an external vhost-user back-end), %s",
+				"%s: give either path_on_host (an image isola-blk serves) or "
+				"socket (an external vhost-user back-end), %s",
 				prefix, path_on_host ? "not both" : "one of them");
 	if (path_on_host) {
 		api_json_path(where, sizeof(where), prefix, "path_on_host");
@@ -230,7 +236,8 @@ static int api_parse_drive_kind(json_object *v, const char *prefix, const char *
 
 		if (json_object_object_get_ex(v, *k, &member) && member)
 			return api_fail(err, errlen,
-					"%s.%s: applies to path_on_host drives only; the vhost-user back-end decides it",
+					"%s.%s: applies to path_on_host drives only; the "
+					"vhost-user back-end decides it",
 					prefix, *k);
 	}
 	if (!*socket || strlen(socket) >= sizeof(disk->socket))
@@ -266,8 +273,8 @@ int api_parse_drive(json_object *v, const char *prefix, const char *url_id,
 		    struct disk_config *disk, char *err, size_t errlen)
 {
 	static const char *const known[] = {
-		"drive_id",	"partuuid",   "is_root_device", "cache_type", "is_read_only",
-		"path_on_host", "rate_limiter", "io_engine",    "socket",     NULL};
+	    "drive_id",	    "partuuid",	    "is_root_device", "cache_type", "is_read_only",
+	    "path_on_host", "rate_limiter", "io_engine",      "socket",	    NULL};
 	const char *id = NULL, *partuuid = NULL, *path_on_host = NULL, *socket = NULL;
 	char where[256];
 	int ret;
@@ -299,13 +306,15 @@ int api_parse_drive(json_object *v, const char *prefix, const char *url_id,
 		return ret;
 	api_json_path(where, sizeof(where), prefix, "drive_id");
 	if (!api_id_valid(id))
-		return api_fail(err, errlen,
-				"%s: \"%.64s\" is not an id; use 1 to %d letters, digits, '_' or '-'",
-				where, id, API_DRIVE_ID_MAX);
+		return api_fail(
+		    err, errlen,
+		    "%s: \"%.64s\" is not an id; use 1 to %d letters, digits, '_' or '-'", where,
+		    id, API_DRIVE_ID_MAX);
 	if (url_id && strcmp(id, url_id))
-		return api_fail(err, errlen,
-				"%s: \"%s\" differs from the id in the path (\"%.64s\"); they must match",
-				where, id, url_id);
+		return api_fail(
+		    err, errlen,
+		    "%s: \"%s\" differs from the id in the path (\"%.64s\"); they must match",
+		    where, id, url_id);
 	strcpy(disk->drive_id, id);
 	/* virtio-blk GET_ID carries at most 20 bytes: the id's first 20. */
 	snprintf(disk->id, sizeof(disk->id), "%.20s", id);
@@ -313,9 +322,9 @@ int api_parse_drive(json_object *v, const char *prefix, const char *url_id,
 		api_json_path(where, sizeof(where), prefix, "partuuid");
 		if (!*partuuid || strlen(partuuid) >= sizeof(disk->partuuid) ||
 		    strspn(partuuid, "0123456789abcdefABCDEF-") != strlen(partuuid))
-			return api_fail(err, errlen,
-					"%s: must be a partition UUID (hex digits and '-', up to 64)",
-					where);
+			return api_fail(
+			    err, errlen,
+			    "%s: must be a partition UUID (hex digits and '-', up to 64)", where);
 		strcpy(disk->partuuid, partuuid);
 	}
 	return api_parse_drive_kind(v, prefix, path_on_host, socket, disk, err, errlen);
@@ -333,7 +342,8 @@ int api_put_drive(struct vm_config *cfg, const struct disk_config *disk, const c
 			slot = i;
 		else if (other->is_root_device && disk->is_root_device)
 			return api_fail(err, errlen,
-					"%s.is_root_device: drive \"%s\" is the root device already; only one drive can be",
+					"%s.is_root_device: drive \"%s\" is the root device "
+					"already; only one drive can be",
 					prefix, other->drive_id);
 	}
 	if (slot == CONFIG_MAX_DISKS)
@@ -377,8 +387,8 @@ const char *api_log_level_name(int level)
 int api_parse_logger(json_object *v, const char *prefix, struct vm_config *cfg, char *err,
 		     size_t errlen)
 {
-	static const char *const known[] = {"level", "log_path", "show_level", "show_log_origin",
-					    "module", NULL};
+	static const char *const known[] = {"level",	       "log_path", "show_level",
+					    "show_log_origin", "module",   NULL};
 	static const struct {
 		const char *name;
 		int level;
@@ -406,7 +416,8 @@ int api_parse_logger(json_object *v, const char *prefix, struct vm_config *cfg, 
 		return ret;
 	if (module)
 		return api_fail(err, errlen,
-				"%s.module: isola does not filter logs by module yet; omit it", prefix);
+				"%s.module: isola does not filter logs by module yet; omit it",
+				prefix);
 	if (level) {
 		/* Firecracker: "The possible values are case-insensitive." */
 		for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
@@ -414,7 +425,8 @@ int api_parse_logger(json_object *v, const char *prefix, struct vm_config *cfg, 
 				break;
 		if (i == sizeof(levels) / sizeof(levels[0]))
 			return api_fail(err, errlen,
-					"%s.level: \"%s\" is not a level; use Error, Warning, Info, Debug, Trace or Off",
+					"%s.level: \"%s\" is not a level; use Error, Warning, "
+					"Info, Debug, Trace or Off",
 					prefix, level);
 		value = levels[i].level;
 	}

@@ -57,7 +57,8 @@ static enum MHD_Result api_server_send(struct MHD_Connection *conn, int status, 
 	enum MHD_Result ret;
 
 	if (body)
-		response = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+		response =
+		    MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	else
 		response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (!response) {
@@ -78,7 +79,8 @@ static enum MHD_Result api_server_fault(struct MHD_Connection *conn, int status,
 	char *body;
 
 	json_object_object_add(doc, "fault_message", json_object_new_string(message));
-	body = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	body = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(doc);
 	return api_server_send(conn, status, body);
 }
@@ -87,8 +89,8 @@ static enum MHD_Result api_server_fault(struct MHD_Connection *conn, int status,
  * bodies, like Firecracker) of at most API_MAX_BODY bytes. */
 static void api_server_check_length(struct MHD_Connection *conn, struct api_server_request *req)
 {
-	const char *text = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						       MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *text =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	unsigned long long length;
 	char *end;
 
@@ -184,7 +186,8 @@ static int api_server_bind(struct api_server *server, const char *path, char *er
 	if (bind(server->listen_fd, (struct sockaddr *)&addr, sizeof(addr))) {
 		if (errno == EADDRINUSE)
 			return api_fail(err, errlen,
-					"--api-sock %s: the path exists; remove it if no VMM uses it, or choose another path",
+					"--api-sock %s: the path exists; remove it if no VMM uses "
+					"it, or choose another path",
 					path);
 		return api_fail(err, errlen, "--api-sock %s: bind: %s", path, strerror(errno));
 	}
@@ -224,13 +227,13 @@ int api_server_start(struct api_server **out, const char *socket_path,
 		ret = api_server_bind(server, socket_path, err, errlen);
 	if (!ret) {
 		server->daemon = MHD_start_daemon(
-			MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-			api_server_access, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
-			MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_SERVER_CONNECTIONS,
-			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_SERVER_TIMEOUT_S,
-			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_SERVER_CONNECTION_MEMORY,
-			MHD_OPTION_NOTIFY_COMPLETED, api_server_completed, NULL,
-			MHD_OPTION_EXTERNAL_LOGGER, api_server_log, NULL, MHD_OPTION_END);
+		    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		    api_server_access, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_SERVER_CONNECTIONS,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_SERVER_TIMEOUT_S,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_SERVER_CONNECTION_MEMORY,
+		    MHD_OPTION_NOTIFY_COMPLETED, api_server_completed, NULL,
+		    MHD_OPTION_EXTERNAL_LOGGER, api_server_log, NULL, MHD_OPTION_END);
 		if (!server->daemon)
 			ret = api_fail(err, errlen, "--api-sock %s: the HTTP server did not start",
 				       socket_path);

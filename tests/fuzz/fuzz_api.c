@@ -62,12 +62,12 @@ static int fuzz_ok(void *vmm, char *err, size_t errlen)
 }
 
 static const struct api_vmm_ops fuzz_ops = {
-	.state = fuzz_state,
-	.instance_start = fuzz_start,
-	.pause = fuzz_pause,
-	.resume = fuzz_resume,
-	.send_ctrl_alt_del = fuzz_ok,
-	.flush_metrics = fuzz_ok,
+    .state = fuzz_state,
+    .instance_start = fuzz_start,
+    .pause = fuzz_pause,
+    .resume = fuzz_resume,
+    .send_ctrl_alt_del = fuzz_ok,
+    .flush_metrics = fuzz_ok,
 };
 
 static void fuzz_config(const char *body)

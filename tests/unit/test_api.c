@@ -92,13 +92,13 @@ static void fake_fill(void *vmm, void *obj)
 }
 
 static const struct api_vmm_ops fake_ops = {
-	.state = fake_state,
-	.instance_start = fake_start,
-	.pause = fake_pause,
-	.resume = fake_resume,
-	.send_ctrl_alt_del = fake_ctrl_alt_del,
-	.flush_metrics = fake_flush,
-	.fill_metrics = fake_fill,
+    .state = fake_state,
+    .instance_start = fake_start,
+    .pause = fake_pause,
+    .resume = fake_resume,
+    .send_ctrl_alt_del = fake_ctrl_alt_del,
+    .flush_metrics = fake_flush,
+    .fill_metrics = fake_fill,
 };
 
 /* ---- fixture: a temp dir with a kernel, an initrd and two images ---- */
@@ -156,7 +156,7 @@ static int teardown(void **state)
 
 /* One request; the response stays in f->resp until the next. */
 static int call(struct fixture *f, const char *method, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int call(struct fixture *f, const char *method, const char *path, const char *fmt, ...)
 {
 	char body[8192] = "";
@@ -210,8 +210,8 @@ static const char *answer_string(struct fixture *f, const char *key, char *buf, 
 
 static void put_boot_source(struct fixture *f)
 {
-	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\", \"boot_args\": \"console=ttyS0\"}",
-	     f->kernel);
+	call(f, "PUT", "/boot-source",
+	     "{\"kernel_image_path\": \"%s\", \"boot_args\": \"console=ttyS0\"}", f->kernel);
 	expect_ok(f, 204);
 }
 
@@ -251,11 +251,21 @@ static void test_instance_info(void **state)
 static void test_unknown_paths(void **state)
 {
 	static const char *const bad[][2] = {
-		{"GET", "/nothing"},	 {"GET", "/boot-source"},   {"DELETE", "/"},
-		{"POST", "/actions"},	 {"PUT", "/drives"},	    {"PUT", "/drives/"},
-		{"PUT", "/drives/a/b"},	 {"GET", "/drives/a"},	    {"PUT", "/vm"},
-		{"GET", "/machine-config/"}, {"GET", ""},	    {"PUT", "/vm/config"},
-		{"BREW", "/"},		 {"GET", "//"},		    {"GET", "/version?x"},
+	    {"GET", "/nothing"},
+	    {"GET", "/boot-source"},
+	    {"DELETE", "/"},
+	    {"POST", "/actions"},
+	    {"PUT", "/drives"},
+	    {"PUT", "/drives/"},
+	    {"PUT", "/drives/a/b"},
+	    {"GET", "/drives/a"},
+	    {"PUT", "/vm"},
+	    {"GET", "/machine-config/"},
+	    {"GET", ""},
+	    {"PUT", "/vm/config"},
+	    {"BREW", "/"},
+	    {"GET", "//"},
+	    {"GET", "/version?x"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -266,9 +276,9 @@ static void test_unknown_paths(void **state)
 
 static void test_unimplemented(void **state)
 {
-	static const char *const paths[] = {"/snapshot/create", "/snapshot/load", "/balloon",
-					    "/balloon/statistics", "/mmds", "/mmds/config",
-					    "/vsock", "/cpu-config", "/hotplug/memory", "/pmem/p0"};
+	static const char *const paths[] = {
+	    "/snapshot/create", "/snapshot/load", "/balloon",	 "/balloon/statistics", "/mmds",
+	    "/mmds/config",	"/vsock",	  "/cpu-config", "/hotplug/memory",	"/pmem/p0"};
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		call(*state, "PUT", paths[i], "{}");
@@ -278,7 +288,9 @@ static void test_unimplemented(void **state)
 	}
 	call(*state, "PUT", "/network-interfaces/eth0",
 	     "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}");
-	expect_fault(*state, "network interfaces are not supported yet (isola has no network device server)");
+	expect_fault(
+	    *state,
+	    "network interfaces are not supported yet (isola has no network device server)");
 	call(*state, "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}");
 	expect_fault(*state, "not supported yet");
 }
@@ -289,15 +301,16 @@ static void test_boot_source(void **state)
 {
 	struct fixture *f = *state;
 
-	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": \"quiet\"}",
+	call(f, "PUT", "/boot-source",
+	     "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": \"quiet\"}",
 	     f->kernel, f->initrd);
 	expect_ok(f, 204);
 	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s/none\"}", f->dir);
 	expect_fault(f, "boot-source.kernel_image_path: no such file");
 	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\"}", f->dir);
 	expect_fault(f, "is a directory");
-	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"/no/initrd\"}",
-	     f->kernel);
+	call(f, "PUT", "/boot-source",
+	     "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"/no/initrd\"}", f->kernel);
 	expect_fault(f, "boot-source.initrd_path: no such file");
 	call(f, "PUT", "/boot-source", "{\"boot_args\": \"x\"}");
 	expect_fault(f, "boot-source.kernel_image_path: missing (required)");
@@ -333,7 +346,9 @@ static void test_machine_config(void **state)
 	expect_ok(f, 200);
 	assert_non_null(strstr(f->resp.body, "\"vcpu_count\":1"));
 	assert_non_null(strstr(f->resp.body, "\"mem_size_mib\":256"));
-	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64, \"smt\": false, \"track_dirty_pages\": false, \"huge_pages\": \"None\", \"cpu_template\": \"None\"}");
+	call(f, "PUT", "/machine-config",
+	     "{\"vcpu_count\": 2, \"mem_size_mib\": 64, \"smt\": false, \"track_dirty_pages\": "
+	     "false, \"huge_pages\": \"None\", \"cpu_template\": \"None\"}");
 	expect_ok(f, 204);
 	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 4}");
 	expect_ok(f, 204);
@@ -389,72 +404,99 @@ static void test_drives(void **state)
 	int sock;
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 
-	call(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"is_read_only\": true, \"cache_type\": \"Unsafe\", \"io_engine\": \"Sync\", \"partuuid\": \"0eaa91a0-01\"}",
+	call(f, "PUT", "/drives/rootfs",
+	     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, "
+	     "\"is_read_only\": true, \"cache_type\": \"Unsafe\", \"io_engine\": \"Sync\", "
+	     "\"partuuid\": \"0eaa91a0-01\"}",
 	     f->disk);
 	expect_ok(f, 204);
-	call(f, "PUT", "/drives/a_very_long_drive_name_of_40_characters", "{\"drive_id\": \"a_very_long_drive_name_of_40_characters\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	call(f, "PUT", "/drives/a_very_long_drive_name_of_40_characters",
+	     "{\"drive_id\": \"a_very_long_drive_name_of_40_characters\", \"path_on_host\": "
+	     "\"%s\", \"is_root_device\": false}",
 	     f->disk2);
 	expect_ok(f, 204);
 	/* replacing by id keeps the count */
-	call(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"is_read_only\": false, \"partuuid\": \"0eaa91a0-01\"}",
+	call(f, "PUT", "/drives/rootfs",
+	     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, "
+	     "\"is_read_only\": false, \"partuuid\": \"0eaa91a0-01\"}",
 	     f->disk);
 	expect_ok(f, 204);
 
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"other\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"other\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
 	     f->disk2);
 	expect_fault(f, "differs from the id in the path");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": true}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": true}",
 	     f->disk2);
 	expect_fault(f, "drives/data.is_root_device: drive \"rootfs\" is the root device already");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}", f->disk2);
+	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
 	expect_fault(f, "drives/data.is_root_device: missing (required)");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s/x.img\", \"is_root_device\": false}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s/x.img\", \"is_root_device\": false}",
 	     f->dir);
 	expect_fault(f, "drives/data.path_on_host: no such file");
 	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"is_root_device\": false}");
 	expect_fault(f, "either path_on_host");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"socket\": \"/x\", \"is_root_device\": false}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"socket\": \"/x\", "
+	     "\"is_root_device\": false}",
 	     f->disk2);
 	expect_fault(f, "not both");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1}}}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+	     "\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1}}}",
 	     f->disk2);
 	expect_fault(f, "drives/data.rate_limiter: isola does not implement rate limiters yet");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"cache_type\": \"Fast\"}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+	     "\"cache_type\": \"Fast\"}",
 	     f->disk2);
 	expect_fault(f, "drives/data.cache_type: must be \"Unsafe\" or \"Writeback\"");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"io_engine\": 1}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+	     "\"io_engine\": 1}",
 	     f->disk2);
 	expect_fault(f, "drives/data.io_engine: must be a string");
-	call(f, "PUT", "/drives/bad!id", "{\"drive_id\": \"bad!id\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	call(f, "PUT", "/drives/bad!id",
+	     "{\"drive_id\": \"bad!id\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
 	     f->disk2);
 	expect_fault(f, "is not an id");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": \"yes\"}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+	     "\"is_read_only\": \"yes\"}",
 	     f->disk2);
 	expect_fault(f, "drives/data.is_read_only: must be true or false");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path\": \"%s\", \"is_root_device\": false}",
-	     f->disk2);
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path\": \"%s\", \"is_root_device\": false}", f->disk2);
 	expect_fault(f, "drives/data.path: unknown field");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"socket\": \"%s/no.sock\", \"is_root_device\": false}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"socket\": \"%s/no.sock\", \"is_root_device\": false}",
 	     f->dir);
 	expect_fault(f, "no such socket");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"socket\": \"%s\", \"is_root_device\": false}",
-	     f->disk2);
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"socket\": \"%s\", \"is_root_device\": false}", f->disk2);
 	expect_fault(f, "is not a Unix socket");
 
 	/* an external vhost-user back-end: a listening socket */
 	sock = socket(AF_UNIX, SOCK_STREAM, 0);
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/blk.sock", f->dir);
 	assert_int_equal(bind(sock, (struct sockaddr *)&addr, sizeof(addr)), 0);
-	call(f, "PUT", "/drives/ext", "{\"drive_id\": \"ext\", \"socket\": \"%s\", \"is_root_device\": false, \"is_read_only\": true}",
+	call(f, "PUT", "/drives/ext",
+	     "{\"drive_id\": \"ext\", \"socket\": \"%s\", \"is_root_device\": false, "
+	     "\"is_read_only\": true}",
 	     addr.sun_path);
 	expect_fault(f, "drives/ext.is_read_only: applies to path_on_host drives only");
-	call(f, "PUT", "/drives/ext", "{\"drive_id\": \"ext\", \"socket\": \"%s\", \"is_root_device\": false}",
+	call(f, "PUT", "/drives/ext",
+	     "{\"drive_id\": \"ext\", \"socket\": \"%s\", \"is_root_device\": false}",
 	     addr.sun_path);
 	expect_ok(f, 204);
 	close(sock);
 
 	/* PATCH is for a started VM */
-	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}", f->disk2);
+	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
 	expect_fault(f, "needs a running VM; the VM is Not started");
 
 	start(f);
@@ -466,18 +508,22 @@ static void test_drives(void **state)
 	assert_string_equal(f->vmm.booted.disks[2].socket, addr.sun_path);
 	assert_string_equal(f->vmm.booted.cmdline, "console=ttyS0 root=PARTUUID=0eaa91a0-01 rw");
 
-	call(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true}",
+	call(f, "PUT", "/drives/rootfs",
+	     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true}",
 	     f->disk);
 	expect_fault(f, "only valid before InstanceStart; the VM is Running");
-	call(f, "PATCH", "/drives/nope", "{\"drive_id\": \"nope\", \"path_on_host\": \"%s\"}", f->disk2);
+	call(f, "PATCH", "/drives/nope", "{\"drive_id\": \"nope\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
 	expect_fault(f, "drive \"nope\" does not exist");
 	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\"}");
 	expect_ok(f, 204);
 	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_read_only\": true}");
 	expect_fault(f, "drives/rootfs.is_read_only: unknown field");
-	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}", f->disk2);
+	call(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
 	expect_fault(f, "cannot change a started VM's drive image yet");
-	call(f, "PATCH", "/drives/ext", "{\"drive_id\": \"ext\", \"path_on_host\": \"%s\"}", f->disk2);
+	call(f, "PATCH", "/drives/ext", "{\"drive_id\": \"ext\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
 	expect_fault(f, "external vhost-user back-end");
 }
 
@@ -489,7 +535,8 @@ static void test_too_many_drives(void **state)
 		char path[32];
 
 		snprintf(path, sizeof(path), "/drives/d%d", i);
-		call(f, "PUT", path, "{\"drive_id\": \"d%d\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+		call(f, "PUT", path,
+		     "{\"drive_id\": \"d%d\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
 		     i, f->disk2);
 	}
 	expect_fault(f, "too many drives; isola supports 8");
@@ -501,7 +548,8 @@ static void test_entropy_serial(void **state)
 {
 	struct fixture *f = *state;
 
-	call(f, "PUT", "/entropy", "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 100}}}");
+	call(f, "PUT", "/entropy",
+	     "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 100}}}");
 	expect_fault(f, "entropy.rate_limiter: isola does not implement rate limiters yet");
 	call(f, "PUT", "/entropy", "{\"rng\": 1}");
 	expect_fault(f, "entropy.rng: unknown field");
@@ -616,16 +664,23 @@ static char *config_text(struct fixture *f)
 {
 	char *text;
 
-	assert_true(asprintf(&text,
-			     "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": \"console=ttyS0 quiet\"},"
-			     " \"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 96, \"smt\": false},"
-			     " \"drives\": [{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": true},"
-			     "              {\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"cache_type\": \"Writeback\", \"io_engine\": \"Async\"}],"
-			     " \"network-interfaces\": [],"
-			     " \"entropy\": {},"
-			     " \"logger\": {\"log_path\": \"%s/log\", \"level\": \"debug\", \"show_level\": true, \"show_log_origin\": false},"
-			     " \"metrics\": {\"metrics_path\": \"%s/metrics\"}}",
-			     f->kernel, f->initrd, f->disk2, f->disk, f->dir, f->dir) > 0);
+	assert_true(
+	    asprintf(
+		&text,
+		"{\"boot-source\": {\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", "
+		"\"boot_args\": \"console=ttyS0 quiet\"},"
+		" \"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 96, \"smt\": false},"
+		" \"drives\": [{\"drive_id\": \"data\", \"path_on_host\": \"%s\", "
+		"\"is_root_device\": false, \"is_read_only\": true},"
+		"              {\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", "
+		"\"is_root_device\": true, \"cache_type\": \"Writeback\", \"io_engine\": "
+		"\"Async\"}],"
+		" \"network-interfaces\": [],"
+		" \"entropy\": {},"
+		" \"logger\": {\"log_path\": \"%s/log\", \"level\": \"debug\", \"show_level\": "
+		"true, \"show_log_origin\": false},"
+		" \"metrics\": {\"metrics_path\": \"%s/metrics\"}}",
+		f->kernel, f->initrd, f->disk2, f->disk, f->dir, f->dir) > 0);
 	return text;
 }
 
@@ -679,16 +734,22 @@ static void test_config_round_trip(void **state)
 	assert_string_equal(second.cmdline, "console=ttyS0 quiet root=/dev/vda rw");
 
 	/* the same configuration through the API comes back the same */
-	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": \"console=ttyS0 quiet\"}",
+	call(f, "PUT", "/boot-source",
+	     "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": "
+	     "\"console=ttyS0 quiet\"}",
 	     f->kernel, f->initrd);
 	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 3, \"mem_size_mib\": 96}");
-	call(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": true}",
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+	     "\"is_read_only\": true}",
 	     f->disk2);
-	call(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"cache_type\": \"Writeback\", \"io_engine\": \"Async\"}",
+	call(f, "PUT", "/drives/rootfs",
+	     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, "
+	     "\"cache_type\": \"Writeback\", \"io_engine\": \"Async\"}",
 	     f->disk);
 	call(f, "PUT", "/entropy", "{}");
-	call(f, "PUT", "/logger", "{\"log_path\": \"%s/log\", \"level\": \"Debug\", \"show_level\": true}",
-	     f->dir);
+	call(f, "PUT", "/logger",
+	     "{\"log_path\": \"%s/log\", \"level\": \"Debug\", \"show_level\": true}", f->dir);
 	expect_ok(f, 204);
 	call(f, "PUT", "/metrics", "{\"metrics_path\": \"%s/metrics\"}", f->dir);
 	expect_ok(f, 204);
@@ -713,38 +774,63 @@ static void test_config_file_errors(void **state)
 	const struct {
 		const char *json, *error;
 	} cases[] = {
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"@D\", \"is_root_device\": true}, {\"drive_id\": \"b\", \"path_on_host\": \"/nonexistent.img\", \"is_root_device\": false}]}",
-		 "drives[1].path_on_host: no such file"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": {\"vcpu_count\": 300, \"mem_size_mib\": 64}}",
-		 "machine-config.vcpu_count: must be between 1 and 255"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64, \"foo\": 1}}",
-		 "machine-config.foo: unknown field"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": {\"vcpu_count\": \"1\", \"mem_size_mib\": 64}}",
-		 "machine-config.vcpu_count: must be an integer"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": {\"vcpu_count\": 1}}",
-		 "machine-config.mem_size_mib: missing (required)"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": {}}", "drives: must be an array"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [7]}", "drives[0]: must be a JSON object"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"@D\", \"is_root_device\": false}, {\"drive_id\": \"a\", \"path_on_host\": \"@D\", \"is_root_device\": false}]}",
-		 "drives[1].drive_id: \"a\" is the id of drives[0] too"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"@D\", \"is_root_device\": true}, {\"drive_id\": \"b\", \"path_on_host\": \"@D\", \"is_root_device\": true}]}",
-		 "drives[1].is_root_device"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}",
-		 "network-interfaces[0]: network interfaces are not supported yet"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": true}}",
-		 "balloon: isola does not implement the balloon device yet"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"vsock\": {}}", "vsock: isola does not implement"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"mmds-config\": {}}", "mmds-config: isola does not implement"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"bogus\": {}}", "bogus: unknown field"},
-		{"{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64}}", "boot-source: missing (required)"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"/no/kernel\"}}", "boot-source.kernel_image_path: no such file"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"level\": \"Loud\"}}", "logger.level: \"Loud\" is not a level"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"module\": \"x\"}}", "logger.module"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"metrics\": {}}", "metrics.metrics_path: missing (required)"},
-		{"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"entropy\": {\"rate_limiter\": {}}}", "entropy.rate_limiter"},
-		{"{\"boot-source\": ", "malformed JSON"},
-		{"", "malformed JSON"},
-		{"[]", "the body: must be a JSON object"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": "
+	     "\"a\", \"path_on_host\": \"@D\", \"is_root_device\": true}, {\"drive_id\": \"b\", "
+	     "\"path_on_host\": \"/nonexistent.img\", \"is_root_device\": false}]}",
+	     "drives[1].path_on_host: no such file"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
+	     "{\"vcpu_count\": 300, \"mem_size_mib\": 64}}",
+	     "machine-config.vcpu_count: must be between 1 and 255"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
+	     "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"foo\": 1}}",
+	     "machine-config.foo: unknown field"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
+	     "{\"vcpu_count\": \"1\", \"mem_size_mib\": 64}}",
+	     "machine-config.vcpu_count: must be an integer"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
+	     "{\"vcpu_count\": 1}}",
+	     "machine-config.mem_size_mib: missing (required)"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": {}}",
+	     "drives: must be an array"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [7]}",
+	     "drives[0]: must be a JSON object"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": "
+	     "\"a\", \"path_on_host\": \"@D\", \"is_root_device\": false}, {\"drive_id\": \"a\", "
+	     "\"path_on_host\": \"@D\", \"is_root_device\": false}]}",
+	     "drives[1].drive_id: \"a\" is the id of drives[0] too"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": "
+	     "\"a\", \"path_on_host\": \"@D\", \"is_root_device\": true}, {\"drive_id\": \"b\", "
+	     "\"path_on_host\": \"@D\", \"is_root_device\": true}]}",
+	     "drives[1].is_root_device"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"network-interfaces\": "
+	     "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}",
+	     "network-interfaces[0]: network interfaces are not supported yet"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"balloon\": {\"amount_mib\": 1, "
+	     "\"deflate_on_oom\": true}}",
+	     "balloon: isola does not implement the balloon device yet"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"vsock\": {}}",
+	     "vsock: isola does not implement"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"mmds-config\": {}}",
+	     "mmds-config: isola does not implement"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"bogus\": {}}",
+	     "bogus: unknown field"},
+	    {"{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64}}",
+	     "boot-source: missing (required)"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"/no/kernel\"}}",
+	     "boot-source.kernel_image_path: no such file"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"level\": "
+	     "\"Loud\"}}",
+	     "logger.level: \"Loud\" is not a level"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"module\": \"x\"}}",
+	     "logger.module"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"metrics\": {}}",
+	     "metrics.metrics_path: missing (required)"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"entropy\": {\"rate_limiter\": "
+	     "{}}}",
+	     "entropy.rate_limiter"},
+	    {"{\"boot-source\": ", "malformed JSON"},
+	    {"", "malformed JSON"},
+	    {"[]", "the body: must be a JSON object"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -756,7 +842,8 @@ static void test_config_file_errors(void **state)
 		/* @K: the kernel, @D: a disk image */
 		for (; *in && n < sizeof(text) - 256; in++) {
 			if (in[0] == '@' && (in[1] == 'K' || in[1] == 'D')) {
-				n += (size_t)sprintf(text + n, "%s", in[1] == 'K' ? f->kernel : f->disk);
+				n += (size_t)sprintf(text + n, "%s",
+						     in[1] == 'K' ? f->kernel : f->disk);
 				in++;
 			} else {
 				text[n++] = *in;
@@ -799,7 +886,10 @@ static void test_initial_config(void **state)
 	char err[512], *text;
 	struct api *api;
 
-	assert_true(asprintf(&text, "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"drives\": [{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"is_read_only\": true}]}",
+	assert_true(asprintf(&text,
+			     "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"drives\": "
+			     "[{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", "
+			     "\"is_root_device\": true, \"is_read_only\": true}]}",
 			     f->kernel, f->disk) > 0);
 	assert_int_equal(api_config_from_json(&cfg, text, err, sizeof(err)), 0);
 	assert_int_equal(api_create(&api, &cfg, &fake_ops, &f->vmm, 0, err, sizeof(err)), 0);
@@ -825,7 +915,9 @@ static void test_logger(void **state)
 	expect_fault(f, "logger.log_path");
 	call(f, "PUT", "/logger", "{\"level\": 3}");
 	expect_fault(f, "logger.level: must be a string");
-	call(f, "PUT", "/logger", "{\"log_path\": \"%s/log\", \"level\": \"Warning\", \"show_level\": true, \"show_log_origin\": true}",
+	call(f, "PUT", "/logger",
+	     "{\"log_path\": \"%s/log\", \"level\": \"Warning\", \"show_level\": true, "
+	     "\"show_log_origin\": true}",
 	     f->dir);
 	expect_ok(f, 204);
 	log_info("not shown: below Warning");
@@ -941,35 +1033,68 @@ static void test_server(void **state)
 	int stalled, fds[64];
 	struct stat st;
 
-	assert_int_equal(api_server_start(&server, f->sock, NULL, &fake_ops, &f->vmm, err, sizeof(err)), 0);
+	assert_int_equal(
+	    api_server_start(&server, f->sock, NULL, &fake_ops, &f->vmm, err, sizeof(err)), 0);
 	assert_int_equal(stat(f->sock, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	/* the path exists: refused, and the file stays */
-	assert_int_equal(api_server_start(&second, f->sock, NULL, &fake_ops, &f->vmm, err, sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    api_server_start(&second, f->sock, NULL, &fake_ops, &f->vmm, err, sizeof(err)),
+	    -EINVAL);
 	assert_non_null(strstr(err, "the path exists"));
-	assert_int_equal(api_server_start(&second, f->kernel, NULL, &fake_ops, &f->vmm, err, sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    api_server_start(&second, f->kernel, NULL, &fake_ops, &f->vmm, err, sizeof(err)),
+	    -EINVAL);
 	assert_int_equal(stat(f->kernel, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 
-	assert_int_equal(exchange(f->sock, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out, sizeof(out)), 200);
+	assert_int_equal(exchange(f->sock, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+				  out, sizeof(out)),
+			 200);
 	assert_non_null(strstr(out, "application/json"));
 	assert_non_null(strstr(out, "\"state\":\"Not started\""));
-	snprintf(err, sizeof(err), "PUT /boot-source HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n{\"kernel_image_path\": \"%s\"}",
+	snprintf(err, sizeof(err),
+		 "PUT /boot-source HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: "
+		 "%zu\r\n\r\n{\"kernel_image_path\": \"%s\"}",
 		 strlen("{\"kernel_image_path\": \"\"}") + strlen(f->kernel), f->kernel);
 	assert_int_equal(exchange(f->sock, err, out, sizeof(out)), 204);
-	assert_int_equal(exchange(f->sock, "PUT /boot-source HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\n{bad}", out, sizeof(out)), 400);
+	assert_int_equal(exchange(f->sock,
+				  "PUT /boot-source HTTP/1.1\r\nHost: x\r\nConnection: "
+				  "close\r\nContent-Length: 5\r\n\r\n{bad}",
+				  out, sizeof(out)),
+			 400);
 	assert_non_null(strstr(out, "fault_message"));
-	assert_int_equal(exchange(f->sock, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out, sizeof(out)), 400);
+	assert_int_equal(exchange(f->sock,
+				  "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+				  sizeof(out)),
+			 400);
 	assert_non_null(strstr(out, "Invalid request method and/or path"));
 	/* Content-Length: missing, chunked, too large, malformed */
-	assert_int_equal(exchange(f->sock, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out, sizeof(out)), 411);
-	assert_int_equal(exchange(f->sock, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", out, sizeof(out)), 411);
-	assert_int_equal(exchange(f->sock, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 51201\r\n\r\n{}", out, sizeof(out)), 413);
+	assert_int_equal(exchange(f->sock,
+				  "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+				  out, sizeof(out)),
+			 411);
+	assert_int_equal(exchange(f->sock,
+				  "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: "
+				  "close\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+				  out, sizeof(out)),
+			 411);
+	assert_int_equal(exchange(f->sock,
+				  "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: "
+				  "close\r\nContent-Length: 51201\r\n\r\n{}",
+				  out, sizeof(out)),
+			 413);
 	assert_non_null(strstr(out, "larger than 51200 bytes"));
-	assert_int_equal(exchange(f->sock, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2x\r\n\r\n{}", out, sizeof(out)), 400);
+	assert_int_equal(exchange(f->sock,
+				  "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: "
+				  "close\r\nContent-Length: 2x\r\n\r\n{}",
+				  out, sizeof(out)),
+			 400);
 	/* a body of exactly 51200 bytes is read (and is not JSON) */
 	big = malloc(60000);
-	snprintf(big, 60000, "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 51200\r\n\r\n");
+	snprintf(big, 60000,
+		 "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: "
+		 "51200\r\n\r\n");
 	{
 		size_t head = strlen(big);
 
@@ -991,12 +1116,17 @@ static void test_server(void **state)
 	free(big);
 	/* a client stalled mid-request holds no one else up */
 	stalled = connect_to(f->sock);
-	assert_true(send(stalled, "PUT /actions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"act", 50, 0) > 0);
-	assert_int_equal(exchange(f->sock, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out, sizeof(out)), 200);
+	assert_true(
+	    send(stalled, "PUT /actions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"act", 50, 0) > 0);
+	assert_int_equal(exchange(f->sock, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+				  out, sizeof(out)),
+			 200);
 	/* 64 concurrent clients */
 	for (int i = 0; i < 64; i++) {
 		fds[i] = connect_to(f->sock);
-		assert_true(send(fds[i], "GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 53, 0) == 53);
+		assert_true(send(fds[i],
+				 "GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+				 53, 0) == 53);
 	}
 	for (int i = 0; i < 64; i++) {
 		assert_int_equal(exchange_fd(fds[i], "", 0, out, sizeof(out)), 200);
@@ -1018,24 +1148,24 @@ static void test_server(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_instance_info, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_paths, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unimplemented, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_machine_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_too_many_drives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_entropy_serial, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_ops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_file_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_initial_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_logger, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_instance_info, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_paths, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unimplemented, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_machine_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_many_drives, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_entropy_serial, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_ops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_file_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_initial_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_logger, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
