@@ -19,6 +19,7 @@
 
 #include "core/config.h"
 #include "core/console.h"
+#include "core/control.h"
 #include "core/vm.h"
 #include "isola/abi.h"
 #include "lib/log.h"
@@ -34,6 +35,10 @@ static void print_help(void)
 	       "\n"
 	       "Commands:\n"
 	       "  run        boot a kernel in a new VM (see 'isola run --help')\n"
+	       "  --api-sock PATH [--config-file FILE]\n"
+	       "             serve the Firecracker-compatible API on PATH (docs/api.md)\n"
+	       "  --config-file FILE\n"
+	       "             boot from a JSON configuration in the API's schema\n"
 	       "\n"
 	       "Options:\n"
 	       "  -h, --help     show this help and exit\n"
@@ -173,13 +178,79 @@ static int block_stop_signals(sigset_t *set)
 	return pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
+/* Create, start and serve a VM until it stops; returns the exit status.
+ * on_started (may be NULL) hears whether the start worked. */
+static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
+		  struct vmm_control *ctl)
+{
+	char err[512] = "";
+	int console_fd, status, ret;
+
+	console_fd = open_console_output(cfg);
+	if (console_fd == -1) {
+		snprintf(err, sizeof(err), "--console file:%s: %s", cfg->console_path,
+			 strerror(errno));
+		if (ctl)
+			vmm_control_start_done(ctl, -EINVAL, err);
+		log_error("%s", err);
+		return ISOLA_EXIT_VMM_ERROR;
+	}
+	ret = vm_create(vm, cfg, console_fd >= 0 ? console_fd : -1, err, sizeof(err));
+	if (!ret && cfg->console == CONSOLE_STDIO)
+		console_enter_raw(STDIN_FILENO);
+	if (!ret)
+		ret = vm_start(vm, err, sizeof(err));
+	if (ctl && ret) {
+		/* Through the API a failed start is an answer, not the end: the
+		 * client may fix the configuration and start again. */
+		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "%s", err);
+		vm_destroy(vm);
+		console_restore();
+		if (console_fd > STDERR_FILENO)
+			close(console_fd);
+		memset(vm, 0, sizeof(*vm)); /* vm_create expects a zeroed VM */
+		log_error("InstanceStart failed: %s", err);
+		vmm_control_start_done(ctl, ret, err);
+		return -1;
+	}
+	if (ctl)
+		vmm_control_start_done(ctl, ret, err);
+	if (!ret)
+		serve_vm(vm, cfg, signal_fd);
+	else
+		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "%s", err);
+	if (ctl)
+		vmm_control_set_state(ctl, API_STATE_STOPPED);
+
+	status = atomic_load(&vm->exit_status);
+	vm_destroy(vm);
+	console_restore();
+	if (status == ISOLA_EXIT_VMM_ERROR || status == ISOLA_EXIT_GUEST_CRASH)
+		log_error("%s", vm->exit_message);
+	else
+		log_info("%s", vm->exit_message);
+	if (console_fd > STDERR_FILENO)
+		close(console_fd);
+	return status;
+}
+
+static int stop_signal_fd(void)
+{
+	sigset_t set, stop_set;
+
+	block_stop_signals(&set);
+	stop_set = set;
+	sigdelset(&stop_set, VCPU_KICK_SIGNAL);
+	signal(SIGPIPE, SIG_IGN); /* a closed console reader must not kill the VMM */
+	return signalfd(-1, &stop_set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static struct vm vm; /* large: keep it off the stack */
 	struct vm_config cfg;
 	char err[512] = "";
-	int console_fd, signal_fd, status, ret;
-	sigset_t set, stop_set;
+	int signal_fd, status, ret;
 
 	config_defaults(&cfg);
 	ret = config_parse_run_args(&cfg, argc, argv, err, sizeof(err));
@@ -189,36 +260,121 @@ static int cmd_run(int argc, char **argv)
 		log_error("%s", err);
 		return ISOLA_EXIT_VMM_ERROR;
 	}
-	console_fd = open_console_output(&cfg);
-	if (console_fd == -1) {
-		log_error("--console file:%s: %s", cfg.console_path, strerror(errno));
+	signal_fd = stop_signal_fd();
+	status = run_vm(&vm, &cfg, signal_fd, NULL);
+	if (signal_fd >= 0)
+		close(signal_fd);
+	return status;
+}
+
+/* Before InstanceStart: wait for it, or for a signal. Returns false to exit. */
+static bool wait_for_start(struct vmm_control *ctl, int signal_fd, struct vm_config *cfg)
+{
+	for (;;) {
+		struct pollfd fds[] = {
+			{.fd = ctl->start_fd, .events = POLLIN},
+			{.fd = signal_fd, .events = POLLIN},
+		};
+
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			return false;
+		if (fds[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(signal_fd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD) {
+				log_info("stopped by SIG%s before the VM started",
+					 sigabbrev_np((int)si.ssi_signo) ?: "?");
+				return false;
+			}
+		}
+		if ((fds[0].revents & POLLIN) && vmm_control_take_start(ctl, cfg))
+			return true;
+	}
+}
+
+static void print_vmm_help(void)
+{
+	printf("Usage: isola --api-sock PATH [--config-file FILE]\n"
+	       "       isola --config-file FILE\n"
+	       "Run a VMM driven by the Firecracker-compatible HTTP API on a Unix socket,\n"
+	       "or booted straight from a JSON configuration in the same schema\n"
+	       "(docs/api.md).  With both, the VM boots from FILE and the API serves it.\n"
+	       "\n"
+	       "  --api-sock PATH     serve the API on a new Unix socket at PATH (it must\n"
+	       "                      not exist; it is removed on exit)\n"
+	       "  --config-file FILE  boot from FILE at once\n"
+	       "  -h, --help          show this help\n"
+	       "\n"
+	       "The process exits when the VM stops, with the statuses of 'isola run --help';\n"
+	       "before InstanceStart, SIGINT/SIGTERM exit with status %d.\n",
+	       ISOLA_EXIT_STOPPED);
+}
+
+static int cmd_vmm(int argc, char **argv)
+{
+	static struct vm vm;
+	static struct vmm_control ctl;
+	static struct vm_config cfg;
+	const char *api_sock = NULL, *config_file = NULL;
+	struct api_server *server = NULL;
+	char err[512] = "";
+	int signal_fd, status = ISOLA_EXIT_STOPPED;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			print_vmm_help();
+			return 0;
+		}
+		if ((!strcmp(argv[i], "--api-sock") || !strcmp(argv[i], "--config-file")) &&
+		    i + 1 < argc) {
+			*(argv[i][2] == 'a' ? &api_sock : &config_file) = argv[i + 1];
+			i++;
+			continue;
+		}
+		log_error("%s '%s'; see 'isola --api-sock --help'",
+			  argv[i][0] == '-' && (!strcmp(argv[i], "--api-sock") ||
+						!strcmp(argv[i], "--config-file"))
+				  ? "missing value for"
+				  : "unknown option",
+			  argv[i]);
 		return ISOLA_EXIT_VMM_ERROR;
 	}
-	block_stop_signals(&set);
-	stop_set = set;
-	sigdelset(&stop_set, VCPU_KICK_SIGNAL);
-	signal_fd = signalfd(-1, &stop_set, SFD_CLOEXEC | SFD_NONBLOCK);
-	signal(SIGPIPE, SIG_IGN); /* a closed console reader must not kill the VMM */
-
-	ret = vm_create(&vm, &cfg, console_fd >= 0 ? console_fd : -1, err, sizeof(err));
-	if (!ret && cfg.console == CONSOLE_STDIO)
-		console_enter_raw(STDIN_FILENO);
-	if (!ret)
-		ret = vm_start(&vm, err, sizeof(err));
-	if (!ret)
-		serve_vm(&vm, &cfg, signal_fd);
-	else
-		vm_request_stop(&vm, ISOLA_EXIT_VMM_ERROR, "%s", err);
-
-	status = atomic_load(&vm.exit_status);
-	vm_destroy(&vm);
-	console_restore();
-	if (status == ISOLA_EXIT_VMM_ERROR || status == ISOLA_EXIT_GUEST_CRASH)
-		log_error("%s", vm.exit_message);
-	else
-		log_info("%s", vm.exit_message);
-	if (console_fd > STDERR_FILENO)
-		close(console_fd);
+	config_defaults(&cfg);
+	if (config_file && (api_config_from_file(&cfg, config_file, err, sizeof(err)) ||
+			    api_config_finalize(&cfg, err, sizeof(err)))) {
+		log_error("%s: %s", config_file, err);
+		api_config_release(&cfg);
+		return ISOLA_EXIT_VMM_ERROR;
+	}
+	signal_fd = stop_signal_fd();
+	if (vmm_control_init(&ctl, &vm)) {
+		log_error("eventfd: %s", strerror(errno));
+		return ISOLA_EXIT_VMM_ERROR;
+	}
+	if (api_sock && api_server_start(&server, api_sock, config_file ? &cfg : NULL,
+					 &vmm_control_ops, &ctl, err, sizeof(err))) {
+		log_error("--api-sock %s: %s", api_sock, err);
+		vmm_control_destroy(&ctl);
+		return ISOLA_EXIT_VMM_ERROR;
+	}
+	if (config_file) {
+		/* Boot at once, as firecracker --config-file does. */
+		status = run_vm(&vm, &cfg, signal_fd, &ctl);
+		if (status < 0)
+			status = ISOLA_EXIT_VMM_ERROR;
+	} else {
+		status = ISOLA_EXIT_STOPPED;
+		while (wait_for_start(&ctl, signal_fd, &cfg)) {
+			status = run_vm(&vm, &cfg, signal_fd, &ctl);
+			if (status >= 0)
+				break;
+			status = ISOLA_EXIT_STOPPED; /* start failed: wait for another */
+		}
+	}
+	if (server)
+		api_server_stop(server);
+	vmm_control_destroy(&ctl);
+	api_config_release(&cfg);
 	if (signal_fd >= 0)
 		close(signal_fd);
 	return status;
@@ -241,6 +397,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--api-sock") || !strcmp(argv[1], "--config-file"))
+		return cmd_vmm(argc, argv);
 	log_error("unknown command '%s'; see 'isola --help'", argv[1]);
 	return ISOLA_EXIT_VMM_ERROR;
 }

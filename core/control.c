@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "core/control.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static const char *const state_names[] = {"Not started", "Running", "Paused", "Stopped"};
+
+int vmm_control_init(struct vmm_control *ctl, struct vm *vm)
+{
+	memset(ctl, 0, sizeof(*ctl));
+	pthread_mutex_init(&ctl->lock, NULL);
+	pthread_cond_init(&ctl->cond, NULL);
+	ctl->vm = vm;
+	ctl->state = API_STATE_NOT_STARTED;
+	ctl->start_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return ctl->start_fd < 0 ? -errno : 0;
+}
+
+void vmm_control_destroy(struct vmm_control *ctl)
+{
+	api_config_release(&ctl->start_cfg);
+	if (ctl->start_fd >= 0)
+		close(ctl->start_fd);
+	ctl->start_fd = -1;
+	pthread_mutex_destroy(&ctl->lock);
+	pthread_cond_destroy(&ctl->cond);
+}
+
+void vmm_control_set_state(struct vmm_control *ctl, enum api_vm_state state)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->state = state;
+	pthread_cond_broadcast(&ctl->cond);
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+bool vmm_control_take_start(struct vmm_control *ctl, struct vm_config *cfg)
+{
+	uint64_t count;
+	bool take;
+
+	if (read(ctl->start_fd, &count, sizeof(count)) < 0) {
+		/* nonblocking: may be empty */
+	}
+	pthread_mutex_lock(&ctl->lock);
+	take = ctl->start_requested;
+	if (take) {
+		/* The configuration (and its strings) moves to the caller. */
+		api_config_release(cfg);
+		*cfg = ctl->start_cfg;
+		config_defaults(&ctl->start_cfg);
+		ctl->start_requested = false;
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return take;
+}
+
+void vmm_control_start_done(struct vmm_control *ctl, int result, const char *err)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->start_result = result;
+	snprintf(ctl->start_err, sizeof(ctl->start_err), "%s", err ? err : "");
+	ctl->start_done = true;
+	if (!result)
+		ctl->state = API_STATE_RUNNING;
+	pthread_cond_broadcast(&ctl->cond);
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+static enum api_vm_state control_state(void *opaque)
+{
+	struct vmm_control *ctl = opaque;
+	enum api_vm_state state;
+
+	pthread_mutex_lock(&ctl->lock);
+	state = ctl->state;
+	pthread_mutex_unlock(&ctl->lock);
+	return state;
+}
+
+static int wrong_state(struct vmm_control *ctl, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s is not allowed while the VM is in state '%s'", what,
+		 state_names[ctl->state]);
+	return -EINVAL;
+}
+
+static int control_instance_start(void *opaque, const struct vm_config *cfg, char *err,
+				  size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+	uint64_t one = 1;
+	int ret;
+
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->state != API_STATE_NOT_STARTED || ctl->start_requested) {
+		ret = wrong_state(ctl, "InstanceStart", err, errlen);
+		pthread_mutex_unlock(&ctl->lock);
+		return ret;
+	}
+	api_config_release(&ctl->start_cfg);
+	ret = api_config_copy(&ctl->start_cfg, cfg);
+	if (ret) {
+		snprintf(err, errlen, "out of memory copying the configuration");
+		pthread_mutex_unlock(&ctl->lock);
+		return ret;
+	}
+	ctl->start_requested = true;
+	ctl->start_done = false;
+	if (write(ctl->start_fd, &one, sizeof(one)) < 0) {
+		/* cannot overflow */
+	}
+	while (!ctl->start_done)
+		pthread_cond_wait(&ctl->cond, &ctl->lock);
+	ret = ctl->start_result;
+	if (ret)
+		snprintf(err, errlen, "%s", ctl->start_err);
+	pthread_mutex_unlock(&ctl->lock);
+	return ret;
+}
+
+static int control_pause(void *opaque, char *err, size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+	enum api_vm_state state = control_state(ctl);
+	int ret;
+
+	if (state != API_STATE_RUNNING && state != API_STATE_PAUSED)
+		return wrong_state(ctl, "Pausing", err, errlen);
+	ret = vm_pause(ctl->vm, err, errlen);
+	if (!ret)
+		vmm_control_set_state(ctl, API_STATE_PAUSED);
+	return ret;
+}
+
+static int control_resume(void *opaque, char *err, size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+	enum api_vm_state state = control_state(ctl);
+	int ret;
+
+	if (state != API_STATE_RUNNING && state != API_STATE_PAUSED)
+		return wrong_state(ctl, "Resuming", err, errlen);
+	ret = vm_resume(ctl->vm, err, errlen);
+	if (!ret)
+		vmm_control_set_state(ctl, API_STATE_RUNNING);
+	return ret;
+}
+
+static int control_ctrl_alt_del(void *opaque, char *err, size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+
+	if (control_state(ctl) != API_STATE_RUNNING)
+		return wrong_state(ctl, "SendCtrlAltDel", err, errlen);
+	vm_send_ctrl_alt_del(ctl->vm);
+	return 0;
+}
+
+static int control_flush_metrics(void *opaque, char *err, size_t errlen)
+{
+	(void)opaque;
+	(void)err;
+	(void)errlen;
+	return 0; /* the API module writes the metrics; fill_metrics adds ours */
+}
+
+static void control_fill_metrics(void *opaque, void *json)
+{
+	struct vmm_control *ctl = opaque;
+	struct json_object *root = json, *vcpu = json_object_new_object();
+	struct vm *vm = ctl->vm;
+	enum api_vm_state state = control_state(ctl);
+
+	if (state == API_STATE_RUNNING || state == API_STATE_PAUSED) {
+		uint64_t total = 0;
+
+		for (unsigned i = 0; i < vm->nr_cpus; i++) {
+			char key[32];
+
+			snprintf(key, sizeof(key), "vcpu%u_exits", i);
+			json_object_object_add(vcpu, key,
+					       json_object_new_int64((int64_t)vm->vcpus[i].exits));
+			total += vm->vcpus[i].exits;
+		}
+		json_object_object_add(vcpu, "exits", json_object_new_int64((int64_t)total));
+		struct json_object *uart = json_object_new_object();
+
+		json_object_object_add(uart, "write_count",
+				       json_object_new_int64((int64_t)vm->serial.tx_bytes));
+		json_object_object_add(root, "uart", uart);
+	}
+	json_object_object_add(root, "vcpu", vcpu);
+}
+
+const struct api_vmm_ops vmm_control_ops = {
+	.state = control_state,
+	.instance_start = control_instance_start,
+	.pause = control_pause,
+	.resume = control_resume,
+	.send_ctrl_alt_del = control_ctrl_alt_del,
+	.flush_metrics = control_flush_metrics,
+	.fill_metrics = control_fill_metrics,
+};

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VMM side of the control API: the API thread's requests (start, pause,
+ * resume, Ctrl-Alt-Del, state) handed to the main thread and the VM, and
+ * the VM's state as the API reports it.  InstanceStart is carried out by
+ * the main thread (it owns the VM's life); the API thread waits for the
+ * result so a failed start is answered with its reason.
+ */
+#ifndef ISOLA_CORE_CONTROL_H
+#define ISOLA_CORE_CONTROL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "core/api/api.h"
+#include "core/config.h"
+#include "core/vm.h"
+
+struct vmm_control {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum api_vm_state state;
+	struct vm *vm;
+	int start_fd;                 /* eventfd: InstanceStart is waiting */
+	bool start_requested, start_done;
+	struct vm_config start_cfg;
+	int start_result;
+	char start_err[512];
+};
+
+extern const struct api_vmm_ops vmm_control_ops;
+
+int vmm_control_init(struct vmm_control *ctl, struct vm *vm);
+void vmm_control_destroy(struct vmm_control *ctl);
+/* Main thread: take a pending start request (true) into *cfg. */
+bool vmm_control_take_start(struct vmm_control *ctl, struct vm_config *cfg);
+/* Main thread: answer the start request. */
+void vmm_control_start_done(struct vmm_control *ctl, int result, const char *err);
+void vmm_control_set_state(struct vmm_control *ctl, enum api_vm_state state);
+
+#endif
