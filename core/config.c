@@ -111,6 +111,11 @@ int config_parse_disk(struct disk_config *disk, const char *text, bool external,
 				disk->readonly = false;
 			else
 				return config_err(err, errlen, "--disk readonly=%s: use on or off", value);
+		} else if (!strcmp(item, "restart")) {
+			if (strcmp(value, "always") && strcmp(value, "never"))
+				return config_err(err, errlen, "%s restart=%s: use always or never", flag,
+						  value);
+			disk->no_restart = !strcmp(value, "never");
 		} else if (!external && !strcmp(item, "id")) {
 			if (!*value || strlen(value) >= sizeof(disk->id))
 				return config_err(err, errlen,
@@ -125,7 +130,7 @@ int config_parse_disk(struct disk_config *disk, const char *text, bool external,
 			strcpy(disk->socket, value);
 		} else {
 			return config_err(err, errlen, "%s: unknown key '%s'; keys are %s", flag, item,
-					  external ? "socket" : "path, readonly, id");
+					  external ? "socket, restart" : "path, readonly, id, restart");
 		}
 	}
 	if (!external && !disk->path[0])
@@ -152,13 +157,17 @@ static void print_run_help(void)
 	       "      --console MODE     stdio (default), none, or file:PATH for the guest's\n"
 	       "                         serial console (COM1)\n"
 	       "  -t, --timeout SECONDS  stop the guest after SECONDS (default: never)\n"
-	       "      --disk path=IMG[,readonly=on][,id=NAME]\n"
+	       "      --disk path=IMG[,readonly=on][,id=NAME][,restart=always|never]\n"
 	       "                         a virtio-blk disk served by its own isola-blk\n"
 	       "                         process (repeatable, up to %d disks)\n"
-	       "      --vhost-user-blk socket=PATH\n"
+	       "      --vhost-user-blk socket=PATH[,restart=always|never]\n"
 	       "                         a virtio-blk disk served by an external vhost-user\n"
 	       "                         back-end listening on PATH (e.g. qemu-storage-daemon)\n"
-	       "      --rng              a virtio-rng device served by an isola-rng process\n"
+	       "      --rng[=restart=always|never]\n"
+	       "                         a virtio-rng device served by an isola-rng process\n"
+	       "  A device server that dies is restarted (an external back-end is waited\n"
+	       "  for) and in-flight requests are resubmitted; restart=never, or more than\n"
+	       "  5 restarts in 10 s, leaves that device needing a reset instead.\n"
 	       "  -h, --help             show this help and exit\n"
 	       "\n"
 	       "Console: when stdin is a terminal it is put in raw mode; press Ctrl-A x to\n"
@@ -246,7 +255,7 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 		{"timeout", required_argument, NULL, 't'},
 		{"disk", required_argument, NULL, 'D'},
 		{"vhost-user-blk", required_argument, NULL, 'B'},
-		{"rng", no_argument, NULL, 'R'},
+		{"rng", optional_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -303,6 +312,11 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 			break;
 		case 'R':
 			cfg->rng = true;
+			if (optarg && !strcmp(optarg, "restart=never"))
+				cfg->rng_no_restart = true;
+			else if (optarg && strcmp(optarg, "restart=always"))
+				return config_err(err, errlen,
+						  "--rng=%s: the only option is restart=always|never", optarg);
 			break;
 		case 'h':
 			print_run_help();

@@ -28,6 +28,7 @@ struct disk_config {
 	bool is_root_device;   /* first disk, root=/dev/vda (api_config_finalize) */
 	bool cache_writeback;  /* cache_type "Writeback" (isola-blk always flushes) */
 	bool io_engine_async;  /* io_engine "Async" (isola-blk always uses io_uring) */
+	bool no_restart;       /* restart=never: a dead server is not restarted */
 };
 
 struct vm_config {
@@ -42,6 +43,7 @@ struct vm_config {
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
 	bool rng;
+	bool rng_no_restart;   /* --rng restart=never */
 	/* From the API / --config-file (Firecracker's schema). */
 	const char *instance_id;  /* GET / "id"; NULL: "anonymous-instance" */
 	bool logger;              /* "logger" given: the fields below apply */

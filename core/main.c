@@ -119,6 +119,8 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 		if (timer_fd >= 0)
 			timerfd_settime(timer_fd, 0, &its, NULL);
 	}
+	bool devices_waiting = false;
+
 	while (atomic_load(&vm->exit_status) < 0) {
 		bool want_input = input_open && in.pending_off == in.pending_len;
 		struct pollfd fds[6 + VM_MAX_DEVICES] = {
@@ -135,7 +137,8 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 		 * it hung up (or broke the protocol). */
 		for (unsigned i = 0; i < vm->nr_devices; i++)
 			fds[6 + i] = (struct pollfd){.fd = vm->devices[i].sock, .events = POLLIN | POLLRDHUP};
-		ret = poll(fds, 6 + vm->nr_devices, -1);
+		/* A device whose back-end is away is retried every 100 ms. */
+		ret = poll(fds, 6 + vm->nr_devices, devices_waiting ? 100 : -1);
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (fds[1].revents & POLLIN)
@@ -146,8 +149,9 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 		if (fds[5].revents & POLLIN)
 			vm_serve_devices(vm);
 		for (unsigned i = 0; i < vm->nr_devices; i++)
-			if (fds[6 + i].revents)
-				vm_device_lost(vm, i, "its back-end closed the vhost-user connection");
+			if (fds[6 + i].revents && fds[6 + i].fd == vm->devices[i].sock)
+				vm_device_lost(vm, i, NULL);
+		devices_waiting = vm_retry_devices(vm);
 		if (fds[3].revents & POLLIN) {
 			uint64_t count;
 

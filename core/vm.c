@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistd.h>
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot_cpu.h"
@@ -514,24 +515,46 @@ out:
 #define PCI_CLASS_STORAGE_OTHER 0x0180
 #define PCI_CLASS_OTHER 0xff00
 
-static int vm_add_device(struct vm *vm, const char *name, const char *server,
-			 const char *const *args, const char *socket_path, uint16_t device_id,
-			 uint16_t pci_class, char *err, size_t errlen)
+static uint64_t now_ns(void)
 {
-	struct vhost_device *dev = &vm->devices[vm->nr_devices];
-	char why[384];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Spawn the device's server or connect to its external back-end. */
+static int vm_device_connect(struct vm *vm, unsigned index, int *sock, char *why, size_t len)
+{
+	struct vm_device_server *srv = &vm->servers[index];
 	pid_t pid = 0;
+	int ret;
+
+	if (srv->socket_path)
+		return supervisor_connect(srv->socket_path, sock, why, len);
+	ret = supervisor_spawn(srv->server, srv->args, &pid, sock, why, len);
+	if (!ret)
+		vm->devices[index].server_pid = pid;
+	return ret;
+}
+
+/* vm->servers[vm->nr_devices] is filled in by the caller. */
+static int vm_add_device(struct vm *vm, const char *name, uint16_t device_id, uint16_t pci_class,
+			 char *err, size_t errlen)
+{
+	unsigned index = vm->nr_devices;
+	struct vhost_device *dev = &vm->devices[index];
+	char why[384];
+	pid_t pid;
 	int sock, ret;
 
-	if (socket_path)
-		ret = supervisor_connect(socket_path, &sock, why, sizeof(why));
-	else
-		ret = supervisor_spawn(server, args, &pid, &sock, why, sizeof(why));
+	ret = vm_device_connect(vm, index, &sock, why, sizeof(why));
 	if (ret) {
 		vm_err(err, errlen, "%s: %s", name, why);
 		return ret;
 	}
-	ret = vhost_device_create(dev, vm, name, vm->nr_devices, device_id, pci_class, sock,
+	pid = dev->server_pid;
+	ret = vhost_device_create(dev, vm, name, index, device_id, pci_class, sock,
 				  vm->device_work_fd, why, sizeof(why));
 	dev->server_pid = pid;
 	vm->nr_devices++; /* destroyed by vm_destroy even when half made */
@@ -546,14 +569,17 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err,
 
 	for (unsigned i = 0; i < cfg->nr_disks && !ret; i++) {
 		const struct disk_config *disk = &cfg->disks[i];
-		const char *args[8];
+		struct vm_device_server *srv = &vm->servers[vm->nr_devices];
 		unsigned n = 0;
 		char name[16];
 
 		snprintf(name, sizeof(name), "disk%u", i);
+		*srv = (struct vm_device_server){.server = "blk", .restart = !disk->no_restart};
 		if (disk->socket[0]) {
-			ret = vm_add_device(vm, name, NULL, NULL, disk->socket, VIRTIO_ID_BLOCK,
-					    PCI_CLASS_STORAGE_OTHER, err, errlen);
+			srv->server = NULL;
+			srv->socket_path = disk->socket;
+			ret = vm_add_device(vm, name, VIRTIO_ID_BLOCK, PCI_CLASS_STORAGE_OTHER, err,
+					    errlen);
 			continue;
 		}
 		if (access(disk->path, disk->readonly ? R_OK : R_OK | W_OK) < 0) {
@@ -563,19 +589,22 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err,
 				       : "check the path");
 			return -errno;
 		}
-		args[n++] = "--image";
-		args[n++] = disk->path;
-		args[n++] = "--id";
-		args[n++] = disk->id[0] ? disk->id : name;
+		snprintf(srv->default_id, sizeof(srv->default_id), "%s", name);
+		/* The strings live in cfg, which outlives the VM. */
+		srv->args[n++] = "--image";
+		srv->args[n++] = disk->path;
+		srv->args[n++] = "--id";
+		srv->args[n++] = disk->id[0] ? disk->id : srv->default_id;
 		if (disk->readonly)
-			args[n++] = "--readonly";
-		args[n] = NULL;
-		ret = vm_add_device(vm, name, "blk", args, NULL, VIRTIO_ID_BLOCK,
-				    PCI_CLASS_STORAGE_OTHER, err, errlen);
+			srv->args[n++] = "--readonly";
+		srv->args[n] = NULL;
+		ret = vm_add_device(vm, name, VIRTIO_ID_BLOCK, PCI_CLASS_STORAGE_OTHER, err, errlen);
 	}
-	if (!ret && cfg->rng)
-		ret = vm_add_device(vm, "rng0", "rng", NULL, NULL, VIRTIO_ID_RNG, PCI_CLASS_OTHER, err,
-				    errlen);
+	if (!ret && cfg->rng) {
+		vm->servers[vm->nr_devices] =
+			(struct vm_device_server){.server = "rng", .restart = !cfg->rng_no_restart};
+		ret = vm_add_device(vm, "rng0", VIRTIO_ID_RNG, PCI_CLASS_OTHER, err, errlen);
+	}
 	return ret;
 }
 
@@ -594,16 +623,148 @@ void vm_serve_devices(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
-void vm_device_lost(struct vm *vm, unsigned index, const char *why)
+static const char *vm_server_name(const struct vm *vm, unsigned index)
+{
+	return vm->devices[index].pci.device_id == VIRTIO_ID_RNG ? "isola-rng" : "isola-blk";
+}
+
+/* The old server must be gone (and reaped) before a new one takes over:
+ * give it a moment to finish dying, then make sure. */
+static void vm_bury_server(struct vm *vm, unsigned index, char *how, size_t len)
 {
 	struct vhost_device *dev = &vm->devices[index];
+	pid_t pid = dev->server_pid;
+	char status_text[128];
+	int status;
 
-	if (dev->sock < 0)
+	snprintf(how, len, "hung up");
+	if (pid <= 0)
 		return;
-	log_error("%s: %s; the device needs a reset (the VM keeps running)", dev->name, why);
-	close(dev->sock);
-	dev->sock = -1;
-	virtio_pci_set_needs_reset(&dev->pci);
+	for (int i = 0; i < 50; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			supervisor_describe_status(status, status_text, sizeof(status_text));
+			snprintf(how, len, "(pid %d) %s", (int)pid, status_text);
+			dev->server_pid = 0;
+			return;
+		}
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	snprintf(how, len, "(pid %d) hung up and was killed", (int)pid);
+	dev->server_pid = 0;
+}
+
+static void vm_give_up(struct vm *vm, unsigned index, const char *why)
+{
+	struct vm_device_server *srv = &vm->servers[index];
+
+	srv->pending = false;
+	srv->given_up = true;
+	log_error("%s: %s; the device needs a reset (the VM keeps running)",
+		  vm->devices[index].name, why);
+	virtio_pci_set_needs_reset(&vm->devices[index].pci);
+}
+
+/* Try once to bring the device's back-end back; true when it is back. */
+static bool vm_device_try_restart(struct vm *vm, unsigned index)
+{
+	struct vm_device_server *srv = &vm->servers[index];
+	struct vhost_device *dev = &vm->devices[index];
+	char why[384];
+	uint64_t took;
+	int sock;
+
+	if (vm_device_connect(vm, index, &sock, why, sizeof(why)) == 0 &&
+	    vhost_device_reconnect(dev, sock, why, sizeof(why)) == 0) {
+		took = now_ns() - srv->lost_ns;
+		srv->pending = false;
+		srv->failed_starts = 0;
+		srv->restarts++;
+		srv->recovery_ns_total += took;
+		if (took > srv->recovery_ns_max)
+			srv->recovery_ns_max = took;
+		log_info("%s: %s%s is back after %.1f ms (restart %llu); in-flight requests resumed",
+			 dev->name, srv->socket_path ? "back-end " : vm_server_name(vm, index),
+			 srv->socket_path ? srv->socket_path : "", (double)took / 1e6,
+			 (unsigned long long)srv->restarts);
+		return true;
+	}
+	if (srv->socket_path)
+		return false; /* external: wait for it, however long it takes */
+	if (dev->server_pid > 0) {
+		char how[160];
+
+		vm_bury_server(vm, index, how, sizeof(how));
+	}
+	vhost_device_disconnect(dev);
+	if (++srv->failed_starts >= VM_RESTART_FAILED_STARTS) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s did not come up %u times in a row (last: %s); giving up",
+			 vm_server_name(vm, index), srv->failed_starts, why);
+		vm_give_up(vm, index, msg);
+	}
+	return false;
+}
+
+void vm_device_lost(struct vm *vm, unsigned index, const char *why)
+{
+	struct vm_device_server *srv = &vm->servers[index];
+	struct vhost_device *dev = &vm->devices[index];
+	uint64_t now = now_ns();
+	char how[320], msg[512];
+
+	if (dev->sock < 0 || srv->pending || srv->given_up)
+		return;
+	vhost_device_disconnect(dev);
+	if (srv->socket_path) {
+		snprintf(how, sizeof(how), "back-end %s hung up", srv->socket_path);
+	} else {
+		char died[200];
+
+		if (why)
+			snprintf(died, sizeof(died), "%s", why);
+		else
+			vm_bury_server(vm, index, died, sizeof(died));
+		snprintf(how, sizeof(how), "%s %s", vm_server_name(vm, index), died);
+	}
+	if (!srv->restart) {
+		snprintf(msg, sizeof(msg), "%s (restart=never)", how);
+		vm_give_up(vm, index, msg);
+		return;
+	}
+	if (now - srv->window_start_ns > VM_RESTART_WINDOW_NS) {
+		srv->window_start_ns = now;
+		srv->deaths_in_window = 0;
+	}
+	if (++srv->deaths_in_window > VM_RESTART_BURST) {
+		snprintf(msg, sizeof(msg), "%s; it died more than %d times in %llu s, giving up", how,
+			 VM_RESTART_BURST, (unsigned long long)(VM_RESTART_WINDOW_NS / 1000000000ull));
+		vm_give_up(vm, index, msg);
+		return;
+	}
+	srv->pending = true;
+	srv->lost_ns = now;
+	if (srv->socket_path)
+		log_warn("%s: %s; waiting for it to come back (the guest's requests wait)", dev->name,
+			 how);
+	else
+		log_warn("%s: %s; restarting it", dev->name, how);
+	vm_device_try_restart(vm, index);
+}
+
+bool vm_retry_devices(struct vm *vm)
+{
+	bool waiting = false;
+
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		if (!vm->servers[i].pending)
+			continue;
+		if (!vm_device_try_restart(vm, i) && vm->servers[i].pending)
+			waiting = true;
+	}
+	return waiting;
 }
 
 void vm_reap_servers(struct vm *vm)
@@ -621,11 +782,9 @@ void vm_reap_servers(struct vm *vm)
 			if (dev->server_pid != pid)
 				continue;
 			dev->server_pid = 0;
-			snprintf(why, sizeof(why), "its server isola-%s (pid %d) %s",
-				 dev->pci.device_id == VIRTIO_ID_RNG ? "rng" : "blk", (int)pid, how);
-			if (dev->sock < 0) /* the hang-up was noticed first */
-				log_error("%s: %s", dev->name, why);
-			vm_device_lost(vm, i, why);
+			snprintf(why, sizeof(why), "(pid %d) %s", (int)pid, how);
+			if (dev->sock >= 0)
+				vm_device_lost(vm, i, why);
 		}
 	}
 }

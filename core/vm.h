@@ -31,6 +31,29 @@
 #define VM_MAX_GSI_ROUTES 1024
 #define VCPU_KICK_SIGNAL SIGUSR1
 #define VM_MAX_DEVICES (CONFIG_MAX_DISKS + 1)
+#define VM_SERVER_MAX_ARGS 8
+/* Restart budget: a device is given up (NEEDS_RESET) after more than
+ * VM_RESTART_BURST server deaths within VM_RESTART_WINDOW_NS, or after
+ * VM_RESTART_FAILED_STARTS restarts in a row that did not come up. */
+#define VM_RESTART_BURST 100
+#define VM_RESTART_WINDOW_NS (10ull * 1000000000ull)
+#define VM_RESTART_FAILED_STARTS 5
+
+/* How the core reaches one device's back-end, and its restart book-keeping. */
+struct vm_device_server {
+	const char *server;              /* "blk", "rng"; NULL: external back-end */
+	const char *socket_path;         /* external back-end */
+	const char *args[VM_SERVER_MAX_ARGS + 1];
+	char default_id[16];             /* GET_ID when the disk has no id= */
+	bool restart;                    /* restart=always */
+	bool pending;                    /* lost; restart or reconnection due */
+	bool given_up;
+	uint64_t lost_ns;                /* when the loss was noticed */
+	uint64_t window_start_ns;
+	unsigned deaths_in_window;
+	unsigned failed_starts;
+	uint64_t restarts, recovery_ns_total, recovery_ns_max;
+};
 
 struct vm;
 
@@ -67,6 +90,7 @@ struct vm {
 
 	/* vhost-user devices; the event loop serves them (vm_serve_devices). */
 	struct vhost_device devices[VM_MAX_DEVICES];
+	struct vm_device_server servers[VM_MAX_DEVICES];
 	unsigned nr_devices;
 	int device_work_fd; /* eventfd: a device has work for the event loop */
 
@@ -118,6 +142,9 @@ void vm_serve_devices(struct vm *vm);
 void vm_device_lost(struct vm *vm, unsigned index, const char *why);
 /* Event loop: reap exited device servers and report how each ended. */
 void vm_reap_servers(struct vm *vm);
+/* Event loop: retry restarts/reconnections that are due; returns true while
+ * some device still waits (the loop should call again in ~100 ms). */
+bool vm_retry_devices(struct vm *vm);
 /* Drive an ISA interrupt line through the IOAPIC. */
 void vm_set_isa_irq(struct vm *vm, unsigned irq, bool level);
 

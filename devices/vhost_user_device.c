@@ -394,8 +394,9 @@ static int vhost_device_setup_inflight(struct vhost_device *dev)
 }
 
 static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
-				    const struct virtio_pci_queue *queue)
+				    const struct virtio_pci_queue *queue, bool resume)
 {
+	uint16_t base = 0;
 	struct vhost_user_msg msg;
 	void *desc, *avail, *used;
 	int ret;
@@ -406,6 +407,11 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 	used = gmem_ptr(&dev->vm->mem, queue->device, virtq_used_bytes(queue->size));
 	if (!desc || !avail || !used)
 		return -EFAULT;
+	/* Resuming after a back-end restart: everything up to used->idx was
+	 * completed; what the old server took beyond that is in the inflight
+	 * region, which the back-end resubmits (and which overrides this base). */
+	if (resume)
+		base = __atomic_load_n((uint16_t *)((uint8_t *)used + 2), __ATOMIC_ACQUIRE);
 	ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_NUM, q, queue->size);
 	if (ret)
 		return ret;
@@ -416,7 +422,7 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 	msg.payload.addr.used_user_addr = (uint64_t)(uintptr_t)used;
 	ret = vhost_device_call(dev, &msg, NULL);
 	if (!ret)
-		ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_BASE, q, 0);
+		ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_BASE, q, base);
 	if (!ret)
 		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_KICK, q, dev->kick_fds[q]);
 	if (!ret)
@@ -433,7 +439,7 @@ static void vhost_device_fail(struct vhost_device *dev, const char *what, int re
 	virtio_pci_set_needs_reset(&dev->pci);
 }
 
-static void vhost_device_start(struct vhost_device *dev)
+static void vhost_device_start(struct vhost_device *dev, bool resume)
 {
 	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
 	uint64_t features;
@@ -459,7 +465,7 @@ static void vhost_device_start(struct vhost_device *dev)
 	for (unsigned q = 0; q < dev->num_queues; q++) {
 		if (!queues[q].enabled)
 			continue;
-		ret = vhost_device_start_queue(dev, q, &queues[q]);
+		ret = vhost_device_start_queue(dev, q, &queues[q], resume);
 		if (ret)
 			return vhost_device_fail(dev, "starting a queue", ret);
 		dev->started_queues |= 1u << q;
@@ -471,9 +477,7 @@ static void vhost_device_stop(struct vhost_device *dev)
 {
 	struct vhost_user_msg msg, reply;
 
-	if (!dev->started)
-		return;
-	for (unsigned q = 0; q < dev->num_queues; q++) {
+	for (unsigned q = 0; q < dev->num_queues && dev->started && dev->sock >= 0; q++) {
 		if (!(dev->started_queues & (1u << q)))
 			continue;
 		if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
@@ -510,17 +514,56 @@ void vhost_device_process(struct vhost_device *dev)
 	unsigned work = atomic_exchange(&dev->work, 0);
 
 	if (work & VHOST_DEVICE_WORK_STOP) {
+		dev->wanted = false;
 		vhost_device_stop(dev);
 		virtio_pci_reset_complete(&dev->pci);
 	}
 	if (work & VHOST_DEVICE_WORK_START) {
+		dev->wanted = true;
 		vhost_device_stop(dev);
-		vhost_device_start(dev);
+		/* With the back-end away, the start happens on reconnection;
+		 * the guest's kicks wait in the kick eventfds meanwhile. */
+		if (dev->sock >= 0)
+			vhost_device_start(dev, false);
 	}
 	if (work & VHOST_DEVICE_WORK_INTERRUPTS)
 		vhost_device_bind_interrupts(dev);
 	if (work & (VHOST_DEVICE_WORK_PAUSE | VHOST_DEVICE_WORK_RESUME))
 		vhost_device_enable_rings(dev, !(work & VHOST_DEVICE_WORK_PAUSE));
+}
+
+void vhost_device_disconnect(struct vhost_device *dev)
+{
+	if (dev->sock >= 0)
+		close(dev->sock);
+	dev->sock = -1;
+	dev->started = false; /* the rings died with the back-end */
+	dev->started_queues = 0;
+}
+
+int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t errlen)
+{
+	uint8_t config[VIRTIO_PCI_CONFIG_MAX];
+	uint32_t config_size = 0;
+	uint64_t features = dev->backend_features;
+	int ret;
+
+	vhost_device_disconnect(dev);
+	dev->sock = sock;
+	ret = vhost_device_negotiate(dev, dev->pci.device_id, config, &config_size, err, errlen);
+	if (!ret && (dev->backend_features & features) != features)
+		ret = set_err(err, errlen, -EPROTO,
+			      "the back-end now offers fewer features than the driver negotiated");
+	if (!ret && dev->wanted) {
+		vhost_device_start(dev, true);
+		if (!dev->started)
+			ret = set_err(err, errlen, -EIO, "replaying the ring state failed");
+	}
+	if (ret)
+		vhost_device_disconnect(dev);
+	else
+		vhost_device_bind_interrupts(dev);
+	return ret;
 }
 
 /* ---- creation ------------------------------------------------------------ */

@@ -43,6 +43,7 @@ struct vhost_device {
 	uint16_t num_queues;
 	uint16_t queue_size;
 	bool started;                 /* back-end rings running */
+	bool wanted;                  /* the driver set DRIVER_OK and has not reset */
 	unsigned started_queues;
 	int kick_fds[VIRTIO_PCI_MAX_QUEUES];
 	int call_fds[VIRTIO_PCI_MAX_QUEUES];
@@ -64,6 +65,14 @@ int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *nam
 			int work_fd, char *err, size_t errlen);
 /* Queue work for the event loop (any thread). */
 void vhost_device_queue_work(struct vhost_device *dev, unsigned work);
+/* The back-end went away (crash, hang-up): forget the connection, keep
+ * everything needed to resume (kick/call fds, the inflight region). */
+void vhost_device_disconnect(struct vhost_device *dev);
+/* A new connection to a (restarted or returning) back-end: negotiate again
+ * and, if the driver had the device running, replay the memory table and
+ * ring state so in-flight requests are resubmitted from the inflight region.
+ * 0 or -errno with a sentence in err (the caller may retry). */
+int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t errlen);
 /* Event-loop side: carry out the work vCPU threads queued. */
 void vhost_device_process(struct vhost_device *dev);
 void vhost_device_destroy(struct vhost_device *dev);
