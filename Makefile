@@ -14,7 +14,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -I. -Iinclude \
            -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
-LDLIBS  += -lpthread
+LDLIBS  += -lseccomp -lpthread
 # The control API (core/api/): HTTP server and JSON.
 API_LIBS := -lmicrohttpd -ljson-c
 
@@ -56,7 +56,7 @@ $(BUILD)/isola: $(BUILD)/core/main.o $(BUILD)/libisola.a $(if $(STATIC),$(BUILD)
 .SECONDEXPANSION:
 # (no % inside the prerequisite text: make would replace it by the stem)
 $(BUILD)/isola-%: $$(addprefix $(BUILD)/,$$(subst .c,.o,$$(wildcard servers/$$*/*.c))) $(BUILD)/libisola.a
-	$(CC) $(LDFLAGS) -o $@ $^ -luring -lseccomp $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -luring $(LDLIBS)
 
 # The vhost-user-blk load generator (bench/blk): a front-end on lib/vhost_user.
 $(BUILD)/bench/blk-loadgen: $(BUILD)/bench/blk/loadgen.o $(BUILD)/bench/blk/frontend.o $(BUILD)/libisola.a
@@ -104,6 +104,12 @@ FUZZ_DEPS_fuzz_api         := core/api/handlers.c core/api/router.c core/api/sch
                               core/api/json.c core/api/metrics.c core/api/config_json.c \
                               core/config.c lib/log.c
 FUZZ_LIBS_fuzz_api         := -ljson-c -lpthread
+FUZZ_DEPS_fuzz_pci         := devices/pci.c devices/virtio_pci.c
+FUZZ_DEPS_fuzz_platform    := arch/x86/serial.c arch/x86/ioapic.c arch/x86/i8042.c \
+                              arch/x86/rtc.c arch/x86/acpi_pm.c core/bus.c
+FUZZ_DEPS_fuzz_vhost_user_backend := lib/vhost_user_backend.c lib/vhost_user_backend_queue.c \
+                              lib/vhost_user.c lib/virtq.c lib/gmem.c lib/log.c
+FUZZ_LIBS_fuzz_vhost_user_backend := -lpthread
 
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_%)
 	@mkdir -p $(dir $@)
