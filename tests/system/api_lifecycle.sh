@@ -52,9 +52,9 @@ expect() {
 	shift 2
 	api "$sock" "$@"
 	if [[ $CODE == "$want" ]]; then
-		ok "$2 $3 -> $CODE"
+		ok "$1 $2 -> $CODE"
 	else
-		problem "$2 $3 ${4:+$4 }-> $CODE, want $want: $BODY $(head -c 200 "$TMP/curl.err")"
+		problem "$1 $2 ${3:+$3 }-> $CODE, want $want: $BODY $(head -c 200 "$TMP/curl.err")"
 	fi
 }
 # json_get EXPR: evaluate a Python expression on the last BODY as `j`.
