@@ -412,8 +412,11 @@ static int common_write(struct virtio_pci_dev *dev, uint32_t off, uint32_t v)
 		dev->queue_select = (uint16_t)v;
 		break;
 	case COMMON_Q_SIZE:
-		if (!q_locked)
-			q->size = (uint16_t)v; /* checked at DRIVER_OK */
+		/* §4.1.4.3: the driver may only shrink the queue; a larger size
+		 * is ignored so the register never reads back above the maximum
+		 * (power of two: checked at DRIVER_OK). */
+		if (!q_locked && v <= q->size_max)
+			q->size = (uint16_t)v;
 		break;
 	case COMMON_Q_MSIX:
 		if (q && !(dev->status & VIRTIO_STATUS_DRIVER_OK)) {
