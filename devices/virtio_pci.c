@@ -267,9 +267,10 @@ static void virtio_pci_write_status(struct virtio_pci_dev *dev, uint8_t status)
 		virtio_pci_reset_locked(dev);
 		return;
 	}
-	/* The driver may not clear bits without a reset (§2.1.2), nor set
-	 * NEEDS_RESET itself. */
-	status = (uint8_t)((status | (old & VIRTIO_STATUS_NEEDS_RESET)) & ~0u);
+	/* The driver may not clear bits without a reset (§2.1.2): bits it
+	 * drops are kept, or clearing DRIVER_OK would unlock the queue
+	 * registers of a running device and re-trigger its start. */
+	status |= old;
 	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK) &&
 	    !virtio_pci_features_acceptable(dev))
 		status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
