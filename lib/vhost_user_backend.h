@@ -87,6 +87,16 @@ struct vhost_user_backend_ops {
 	 * without an event, or -1.  A guest violation leaves the virtq broken;
 	 * the back-end stops the ring. */
 	int (*handle_queue)(void *device, struct vhost_user_backend_queue *q);
+	/* Sleep until the ring's next event instead of the thread's poll(2)
+	 * on kick_fd, stop_fd and queue_fd: a kick (the device drains it),
+	 * the device's own completions, or q->stop_fd becoming readable.
+	 * timeout_ms as handle_queue returned, at most 1 with no kick fd (the
+	 * ring is then polled); -1 none.  Returns 0 to have handle_queue
+	 * called, 1 to stop the ring, or -errno (the ring stops serving until
+	 * it is stopped).  Whatever it arms, queue_stop undoes.  Optional: for
+	 * a device that can submit its work and sleep in one syscall
+	 * (isola-blk: io_uring_enter). */
+	int (*queue_wait)(void *device, struct vhost_user_backend_queue *q, int timeout_ms);
 	/* Process one chain that a previous server instance left inflight
 	 * (vhost-user: "Inflight I/O tracking"); called before handle_queue. */
 	void (*handle_chain)(void *device, struct vhost_user_backend_queue *q,

@@ -136,6 +136,19 @@ static void *queue_thread(void *arg)
 		/* NOFD: no kick fd, the ring is polled (vhost-user: SET_VRING_KICK). */
 		if (!broken && q->kick_fd < 0 && (wait < 0 || wait > 1))
 			wait = 1;
+		if (!broken && be->ops->queue_wait) {
+			int ret = be->ops->queue_wait(be->device, q, wait);
+
+			if (ret > 0)
+				break;
+			if (ret < 0) {
+				log_error("queue %u: waiting for events: %s; the queue is stopped",
+					  q->index, strerror(-ret));
+				broken = true;
+			}
+			work = true;
+			continue;
+		}
 		if (poll(pfd, 3, wait) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents)

@@ -86,7 +86,7 @@ static void blk_fail(struct blk_request *req, uint8_t status)
 		req->status = status;
 }
 
-static struct io_uring_sqe *blk_sqe(struct blk_queue *bq)
+struct io_uring_sqe *blk_sqe(struct blk_queue *bq)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&bq->ring);
 
@@ -156,17 +156,25 @@ static bool blk_retry_as_punch(struct blk *blk, struct blk_queue *bq, struct blk
 	return true;
 }
 
-static void blk_reap(struct blk *blk, struct blk_queue *bq)
+/* Take every completion: finished requests go to bq->done, the queue
+ * thread's own events (servers/blk/wait.c) to blk_wait_event.  What a
+ * short transfer or a retry queued is submitted by the next wait. */
+void blk_reap(struct blk *blk, struct blk_queue *bq)
 {
 	struct io_uring_cqe *cqe;
 
 	while (io_uring_peek_cqe(&bq->ring, &cqe) == 0) {
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
 		uint16_t head = BLK_USER_DATA_HEAD(ud);
+		unsigned flags = cqe->flags;
 		int res = cqe->res;
 		struct blk_request *req;
 
 		io_uring_cqe_seen(&bq->ring, cqe);
+		if (BLK_USER_DATA_IS_EVENT(ud)) {
+			blk_wait_event(bq, ud, res, flags);
+			continue;
+		}
 		if (head >= bq->nr_requests || !bq->requests[head].busy)
 			continue;
 		req = &bq->requests[head];
@@ -187,7 +195,6 @@ static void blk_reap(struct blk *blk, struct blk_queue *bq)
 		if (req->pending == 0)
 			blk_complete(bq, head);
 	}
-	io_uring_submit(&bq->ring);
 }
 
 static void blk_flush_done(struct blk_queue *bq, struct vhost_user_backend_queue *q)
@@ -293,10 +300,13 @@ static void blk_flush(struct blk *blk, struct blk_queue *bq, struct blk_request 
 	sqe = blk_sqe(bq);
 	if (!sqe)
 		return blk_fail(req, VIRTIO_BLK_S_IOERR);
-	/* DRAIN: starts only after every earlier SQE of this ring completed,
-	 * so the writes the driver saw completed before are covered. */
+	/* A flush covers the writes the driver saw completed before it sent
+	 * the flush (Linux's blk-flush waits for those before it issues
+	 * one); their data is in the file by then, so fdatasync covers them
+	 * without ordering against the writes still in flight.  (No
+	 * IOSQE_IO_DRAIN: it would also wait for the queue thread's kick
+	 * poll, which never completes; servers/blk/wait.c.) */
 	io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
-	sqe->flags |= IOSQE_IO_DRAIN;
 	io_uring_sqe_set_data64(sqe, BLK_USER_DATA(head, 0, 0));
 	req->pending++;
 }
@@ -410,6 +420,7 @@ static int blk_queue_start(void *device, struct vhost_user_backend_queue *q)
 
 	if (!bq->ring_ready)
 		return -ENODEV;
+	blk_wait_init(bq);
 	bq->requests = calloc(q->vq.size, sizeof(*bq->requests));
 	bq->done = calloc(q->vq.size, sizeof(*bq->done));
 	if (!bq->requests || !bq->done)
@@ -426,12 +437,14 @@ static void blk_queue_stop(void *device, struct vhost_user_backend_queue *q)
 	struct blk_queue *bq = &blk->queues[q->index];
 
 	/* Every request in flight completes and is pushed before the ring
-	 * stops (GET_VRING_BASE reports a base with nothing outstanding). */
-	io_uring_submit(&bq->ring);
-	while (bq->in_flight) {
-		struct io_uring_cqe *cqe;
+	 * stops (GET_VRING_BASE reports a base with nothing outstanding),
+	 * and the thread's own waits are cancelled: the next start may come
+	 * with another kick fd. */
+	blk_wait_cancel(bq, q);
+	while (bq->in_flight || blk_wait_armed(bq)) {
+		int ret = io_uring_submit_and_wait(&bq->ring, 1);
 
-		if (io_uring_wait_cqe(&bq->ring, &cqe) < 0)
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			break;
 		blk_reap(blk, bq);
 	}
@@ -443,16 +456,6 @@ static void blk_queue_stop(void *device, struct vhost_user_backend_queue *q)
 	bq->requests = NULL;
 	bq->done = NULL;
 	bq->nr_requests = 0;
-}
-
-static int blk_queue_fd(void *device, unsigned index)
-{
-	struct blk *blk = device;
-
-	/* The ring fd itself: poll(2) reports POLLIN while the CQ ring holds
-	 * entries, so no eventfd has to be read (and found empty on every
-	 * kick) on the way. */
-	return blk->queues[index].ring.ring_fd;
 }
 
 static void blk_handle_chain(void *device, struct vhost_user_backend_queue *q,
@@ -482,8 +485,8 @@ static int blk_handle_queue(void *device, struct vhost_user_backend_queue *q)
 			break;
 		virtq_disable_notify(&q->vq);
 	}
-	io_uring_submit(&bq->ring);
-	blk_reap(blk, bq);
+	/* The SQEs queued go in with the wait (blk_queue_wait): one
+	 * io_uring_enter submits them and sleeps. */
 	blk_flush_done(bq, q);
 	return -1;
 }
@@ -585,8 +588,8 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
 		.num_queues = num_queues,
 		.get_config = blk_get_config,
 		.queue_start = blk_queue_start,
-		.queue_fd = blk_queue_fd,
 		.handle_queue = blk_handle_queue,
+		.queue_wait = blk_queue_wait,
 		.handle_chain = blk_handle_chain,
 		.queue_stop = blk_queue_stop,
 	};

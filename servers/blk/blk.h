@@ -86,9 +86,18 @@ struct blk_request {
 	} ranges[BLK_MAX_RANGE_SEGS];            /* discard / write-zeroes, for a ZERO_RANGE retry */
 };
 
+/* io_uring user_data of the queue thread's own operations (wait.c); a
+ * request's user_data stays below bit 48. */
+#define BLK_USER_DATA_KICK (1ull << 48)   /* multishot POLL_ADD on the kick fd */
+#define BLK_USER_DATA_STOP (2ull << 48)   /* POLL_ADD on the stop fd */
+#define BLK_USER_DATA_CANCEL (3ull << 48) /* ASYNC_CANCEL of either */
+#define BLK_USER_DATA_IS_EVENT(ud) (((ud) >> 48) != 0)
+
 struct blk_queue {
 	struct io_uring ring;
-	bool ring_ready;           /* the queue thread polls ring.ring_fd for CQEs */
+	bool ring_ready;           /* set up (blk_setup_rings) */
+	bool kick_armed, stop_armed; /* their POLL_ADDs are queued or pending */
+	bool stop_seen;            /* the stop fd became readable */
 	struct blk_request *requests; /* [vq size] */
 	unsigned nr_requests;
 	unsigned in_flight;
@@ -117,6 +126,15 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
 	     unsigned num_queues, char *err, size_t errlen);
 /* One io_uring per queue (before the sandbox). */
 int blk_setup_rings(struct blk *blk, char *err, size_t errlen);
+/* Internal to servers/blk: blk.c's request side, wait.c's queue thread. */
+struct io_uring_sqe *blk_sqe(struct blk_queue *bq);
+void blk_reap(struct blk *blk, struct blk_queue *bq);
+void blk_wait_init(struct blk_queue *bq);
+int blk_queue_wait(void *device, struct vhost_user_backend_queue *q, int timeout_ms);
+void blk_wait_event(struct blk_queue *bq, uint64_t user_data, int res, unsigned flags);
+void blk_wait_cancel(struct blk_queue *bq, struct vhost_user_backend_queue *q);
+bool blk_wait_armed(const struct blk_queue *bq);
+
 /* The fds the server must keep (image, rings); returns the count. */
 unsigned blk_fds(const struct blk *blk, int *fds, unsigned max);
 void blk_close(struct blk *blk);

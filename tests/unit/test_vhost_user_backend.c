@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "servers/blk/blk.c"
+#include "servers/blk/wait.c"
 
 #define MEM_SIZE (2u << 20)
 #define MEM_GPA 0x100000ull      /* guest-physical base of the one region */
