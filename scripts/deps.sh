@@ -4,6 +4,7 @@
 set -eu
 PACKAGES=(
 	build-essential clang gcc make binutils    # compilers; clang for libFuzzer
+	llvm-14                                    # llvm-profdata, llvm-cov: scripts/fuzz_coverage.sh
 	libcmocka-dev liburing-dev libseccomp-dev libjson-c-dev
 	libmicrohttpd-dev                          # control API (HTTP on a Unix socket)
 	qemu-system-x86 qemu-utils                 # side-by-side benchmark, interop peer
