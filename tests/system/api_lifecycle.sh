@@ -11,7 +11,9 @@
 #  5. FlushMetrics writes a JSON line with vCPU exit counts; the logger wrote;
 #  6. SIGTERM -> the process ends cleanly and the socket file is gone;
 #  7. a second VM (tests/guest/ctrl_alt_del): SendCtrlAltDel -> the guest sees
-#     Ctrl, Alt, Del on the i8042 and prints PASS;
+#     Ctrl, Alt, Del on the i8042 (one IRQ 1 edge per byte) and prints PASS;
+#     when it exits through the debug-exit port, isola ends with status 1;
+#     SIGTERM before InstanceStart and SIGINT while Paused stop cleanly too;
 #  8. isola --config-file boots hello to its debug-exit PASS (status 1).
 # All failures are collected, then reported together.
 set -u
@@ -232,6 +234,26 @@ if start_api cad; then
 	wait_exit "$PID" 10
 	[[ $STATUS == 1 ]] || problem "after the guest's PASS exit: isola status $STATUS, want 1"
 	[[ -e $SOCK ]] && problem "after the guest exited: socket $SOCK left behind"
+fi
+
+echo "== SIGTERM before InstanceStart, and SIGINT while Paused"
+if start_api idle; then
+	kill -TERM "$PID"
+	wait_exit "$PID" 10
+	[[ $STATUS == 10 ]] || problem "SIGTERM before InstanceStart: status $STATUS, want 10"
+	[[ -e $SOCK ]] && problem "SIGTERM before InstanceStart: socket $SOCK left behind"
+	[[ $STATUS == 10 && ! -e $SOCK ]] && ok "SIGTERM before InstanceStart: status 10, socket removed"
+fi
+if start_api paused; then
+	expect "$SOCK" 204 PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/counter.elf\"}"
+	expect "$SOCK" 204 PUT /actions '{"action_type": "InstanceStart"}'
+	wait_count "$TMP/paused.out" 1 20 || problem "paused VM: no count within 20 s"
+	expect "$SOCK" 204 PATCH /vm '{"state": "Paused"}'
+	kill -INT "$PID"
+	wait_exit "$PID" 10
+	[[ $STATUS == 10 ]] || problem "SIGINT while Paused: status $STATUS, want 10"
+	[[ -e $SOCK ]] && problem "SIGINT while Paused: socket $SOCK left behind"
+	[[ $STATUS == 10 && ! -e $SOCK ]] && ok "SIGINT while Paused: status 10, socket removed"
 fi
 
 echo "== --config-file: hello"
