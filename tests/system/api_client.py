@@ -542,6 +542,33 @@ def check_stalled_client(c, vmm, drop_seconds):
                f"{dropped.count(False)} of {len(stallers)} still connected after {drop_seconds} s")
 
 
+def check_idle_flood(c, api, n=140):
+    """More idle connections than the server's connection limit: reported
+    as a note (time until GET / answers), since any bounded server must
+    stop accepting somewhere; the idle ones must still be dropped."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(api.path)
+            socks.append(s)
+        t = time.monotonic()
+        r = api.request("GET", "/", timeout=15)
+        dt = time.monotonic() - t
+        if r.status != 200:
+            c.fail(f"GET / with {n} idle connections open", f"{r} after {dt:.1f} s")
+        else:
+            c.ok(f"GET / with {n} idle connections open", f"answered after {dt:.2f} s")
+            if dt > 1:
+                c.notes.append(f"{n} idle connections delay a new client by {dt:.1f} s "
+                               "(the connection limit, until the idle timeout drops them)")
+    except OSError as e:
+        c.fail(f"{n} idle connections", repr(e))
+    finally:
+        for s in socks:
+            s.close()
+
+
 def check_concurrent(c, api, n=64):
     results = [None] * n
     barrier = threading.Barrier(n)
@@ -704,6 +731,7 @@ def main():
         section("unimplemented", check_unimplemented, api, args.tmp)
         section("concurrency", check_concurrent, api)
         section("stalled client", check_stalled_client, vmm, args.drop_seconds)
+        section("idle flood", check_idle_flood, api)
 
         if not args.only or "running" in args.only:
             print("== InstanceStart that the VMM refuses, then a good one", flush=True)
