@@ -179,21 +179,24 @@ static void control_fill_metrics(void *opaque, void *json)
 	enum api_vm_state state = control_state(ctl);
 
 	if (state == API_STATE_RUNNING || state == API_STATE_PAUSED) {
-		uint64_t total = 0;
+		struct json_object *uart = json_object_new_object();
+		uint64_t total = 0, bytes;
 
 		for (unsigned i = 0; i < vm->nr_cpus; i++) {
+			uint64_t exits = __atomic_load_n(&vm->vcpus[i].exits, __ATOMIC_RELAXED);
 			char key[32];
 
 			snprintf(key, sizeof(key), "vcpu%u_exits", i);
-			json_object_object_add(vcpu, key,
-					       json_object_new_int64((int64_t)vm->vcpus[i].exits));
-			total += vm->vcpus[i].exits;
+			json_object_object_add(
+				vcpu, key, json_object_new_int64((int64_t)(exits - ctl->reported_exits[i])));
+			total += exits - ctl->reported_exits[i];
+			ctl->reported_exits[i] = exits;
 		}
 		json_object_object_add(vcpu, "exits", json_object_new_int64((int64_t)total));
-		struct json_object *uart = json_object_new_object();
-
+		bytes = __atomic_load_n(&vm->serial.tx_bytes, __ATOMIC_RELAXED);
 		json_object_object_add(uart, "write_count",
-				       json_object_new_int64((int64_t)vm->serial.tx_bytes));
+				       json_object_new_int64((int64_t)(bytes - ctl->reported_uart_bytes)));
+		ctl->reported_uart_bytes = bytes;
 		json_object_object_add(root, "uart", uart);
 	}
 	json_object_object_add(root, "vcpu", vcpu);

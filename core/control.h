@@ -26,6 +26,10 @@ struct vmm_control {
 	struct vm_config start_cfg;
 	int start_result;
 	char start_err[512];
+	/* Metrics are per interval, like the API's (Firecracker resets its
+	 * counters at every flush): what the last line reported. */
+	uint64_t reported_exits[VM_MAX_CPUS];
+	uint64_t reported_uart_bytes;
 };
 
 extern const struct api_vmm_ops vmm_control_ops;

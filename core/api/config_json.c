@@ -154,33 +154,42 @@ int api_config_from_file(struct vm_config *cfg, const char *path, char *err, siz
 {
 	char *text = malloc(API_CONFIG_FILE_MAX + 1);
 	size_t len = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	int fd, ret;
 
 	config_defaults(cfg);
 	cfg->owns_strings = true;
 	if (!text)
 		return api_fail(err, errlen, "out of memory");
+	/* Messages name no path: the caller prefixes it ("FILE: ..."). */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s; check the path", strerror(errno));
 		free(text);
 		return ret;
 	}
 	while (len <= API_CONFIG_FILE_MAX &&
 	       (n = read(fd, text + len, API_CONFIG_FILE_MAX + 1 - len)) > 0)
 		len += (size_t)n;
+	if (n < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot read it: %s; pass a JSON configuration file",
+			 strerror(errno));
+		close(fd);
+		free(text);
+		return ret;
+	}
 	close(fd);
 	if (len > API_CONFIG_FILE_MAX) {
 		free(text);
-		return api_fail(err, errlen, "%s: larger than %u bytes; is it a config file?", path,
+		return api_fail(err, errlen, "larger than %u bytes; is it a config file?",
 				API_CONFIG_FILE_MAX);
 	}
 	text[len] = '\0';
 	if (strlen(text) != len) {
 		free(text);
-		return api_fail(err, errlen, "%s: contains NUL bytes; it is not JSON", path);
+		return api_fail(err, errlen, "contains NUL bytes; it is not JSON");
 	}
 	ret = api_config_from_json(cfg, text, err, errlen);
 	free(text);
