@@ -873,7 +873,10 @@ static void test_config_file(void **state)
 	api_config_release(&cfg);
 	snprintf(path, sizeof(path), "%s/missing.json", f->dir);
 	assert_int_equal(api_config_from_file(&cfg, path, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "missing.json: No such file"));
+	/* The caller names the file; the message says what is wrong with it. */
+	assert_non_null(strstr(err, "No such file or directory; check the path"));
+	assert_int_equal(api_config_from_file(&cfg, f->dir, err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "Is a directory"));
 	api_config_release(&cfg);
 	free(text);
 }
