@@ -580,6 +580,23 @@ void virtq_disable_notify(struct virtq *vq)
 	}
 }
 
+void virtq_suppress_notify(struct virtq *vq)
+{
+	virtq_disable_notify(vq);
+	if (vq->used && vq->event_idx)
+		__atomic_store_n(virtq_avail_event(vq), (uint16_t)(vq->last_avail_idx - 1),
+				 __ATOMIC_RELAXED);
+}
+
+bool virtq_avail_pending(struct virtq *vq)
+{
+	if (vq->broken || !vq->used)
+		return false;
+	if (vq->last_avail_idx != vq->shadow_avail_idx)
+		return true;
+	return !virtq_refresh_avail(vq) || vq->shadow_avail_idx != vq->last_avail_idx;
+}
+
 int virtq_set_inflight(struct virtq *vq, void *region, size_t len)
 {
 	if (!region) {

@@ -238,6 +238,14 @@ bool virtq_needs_interrupt(struct virtq *vq);
 bool virtq_enable_notify(struct virtq *vq);
 /* Ask the driver not to kick (a hint the driver may ignore). */
 void virtq_disable_notify(struct virtq *vq);
+/* For a device that polls the ring: like virtq_disable_notify, and with
+ * EVENT_IDX avail_event is moved one behind the next entry, so the driver
+ * does not kick even for the next buffer (§2.7.10; it would after 65536
+ * more, a harmless kick).  virtq_enable_notify undoes it. */
+void virtq_suppress_notify(struct virtq *vq);
+/* Has the driver made buffers available that virtq_pop has not taken?
+ * (One acquire load; true on a violation too, so the pop reports it.) */
+bool virtq_avail_pending(struct virtq *vq);
 
 /*
  * Inflight tracking.  After virtq_init (which detaches), attach a queue

@@ -576,6 +576,7 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
 		blk_dio_align(blk);
 	blk->readonly = readonly;
 	blk->num_queues = num_queues;
+	blk->poll_max_ns = BLK_POLL_US_DEFAULT * 1000u;
 	/* 20 bytes, NUL-padded only if shorter (§5.2.6: GET_ID) */
 	memcpy(blk->id, id ? id : base, strnlen(id ? id : base, sizeof(blk->id)));
 	blk->ops = (struct vhost_user_backend_ops){
@@ -600,8 +601,19 @@ int blk_setup_rings(struct blk *blk, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < blk->num_queues; i++) {
 		struct blk_queue *bq = &blk->queues[i];
-		struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 4096};
+		/* COOP_TASKRUN: completions wait for the queue thread's next
+		 * enter instead of interrupting it (an IPI while it runs or
+		 * spins); TASKRUN_FLAG lets liburing's peek see them pending.
+		 * Linux 5.19; older kernels refuse the flags: go without. */
+		struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
+						     IORING_SETUP_TASKRUN_FLAG,
+					    .cq_entries = 4096};
 		int ret = io_uring_queue_init_params(BLK_RING_ENTRIES, &bq->ring, &p);
+
+		if (ret == -EINVAL) {
+			p = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE, .cq_entries = 4096};
+			ret = io_uring_queue_init_params(BLK_RING_ENTRIES, &bq->ring, &p);
+		}
 
 		if (ret < 0)
 			return blk_err(err, errlen, ret, "io_uring for queue %u: %s", i,

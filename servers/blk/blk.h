@@ -41,6 +41,8 @@
 #define BLK_MAX_RANGE_SEGS 16    /* discard / write-zeroes ranges per request */
 #define BLK_MAX_RANGE_SECTORS (1u << 22)
 #define BLK_RING_ENTRIES 256
+#define BLK_POLL_US_DEFAULT 50  /* --poll-us */
+#define BLK_POLL_US_MAX 1000
 
 /* virtio 1.2 §5.2.4, up to write_zeroes_may_unmap (60 bytes). */
 struct virtio_blk_config {
@@ -98,6 +100,7 @@ struct blk_queue {
 	bool ring_ready;           /* set up (blk_setup_rings) */
 	bool kick_armed, stop_armed; /* their POLL_ADDs are queued or pending */
 	bool stop_seen;            /* the stop fd became readable */
+	uint32_t poll_ns;          /* the current busy-poll window (wait.c) */
 	struct blk_request *requests; /* [vq size] */
 	unsigned nr_requests;
 	unsigned in_flight;
@@ -116,6 +119,7 @@ struct blk {
 	uint32_t discard_alignment; /* sectors */
 	char id[VIRTIO_BLK_ID_BYTES];
 	unsigned num_queues;
+	uint32_t poll_max_ns;      /* longest busy-poll before sleeping; 0 never */
 	struct vhost_user_backend_ops ops;
 	struct blk_queue queues[VHOST_USER_BACKEND_MAX_QUEUES];
 };

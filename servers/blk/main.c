@@ -16,14 +16,16 @@
 #include "servers/blk/blk.h"
 
 /* What isola-blk needs beyond the vhost-user back-end's own list
- * (servers/blk/README.md): io_uring, and the image when a ring falls back. */
-static const char *const blk_syscalls[] = {"io_uring_enter"};
+ * (servers/blk/README.md): io_uring, and the clock of the busy-poll
+ * window where the vDSO cannot serve it. */
+static const char *const blk_syscalls[] = {"io_uring_enter", "clock_gettime"};
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: isola-blk (--socket PATH | --socket-fd N) --image IMG [--readonly]\n"
-		"                 [--id NAME] [--queues N] [--no-sandbox] [--test-forbidden-syscall]\n"
+		"                 [--id NAME] [--queues N] [--poll-us N] [--no-sandbox]\n"
+		"                 [--test-forbidden-syscall]\n"
 		"A raw disk image served as a virtio-blk device (virtio 1.2 5.2) by a\n"
 		"vhost-user back-end (QEMU's vhost-user-blk-pci, the isola core, ...).\n"
 		"  --socket PATH             listen on a Unix socket; serve one front-end at a\n"
@@ -35,15 +37,19 @@ static void usage(FILE *out)
 		"  --id NAME                 the GET_ID serial, up to 20 bytes (default: the\n"
 		"                            image's file name)\n"
 		"  --queues N                request queues, 1 to 16 (default 1)\n"
+		"  --poll-us N               a queue's thread busy-polls its ring and its I/O\n"
+		"                            for up to N us (adaptive) before it sleeps;\n"
+		"                            0 never (default %u; costs CPU for latency)\n"
 		"  --no-sandbox              no namespaces, fd pruning or seccomp (debugging)\n"
 		"  --test-forbidden-syscall  after sandboxing, make a forbidden syscall (tests)\n"
-		"  --help                    this text\n");
+		"  --help                    this text\n",
+		BLK_POLL_US_DEFAULT);
 }
 
 struct blk_args {
 	const char *path, *image, *id;
 	long fd;
-	unsigned queues;
+	unsigned queues, poll_us;
 	bool readonly, sandbox, test_forbidden;
 };
 
@@ -70,6 +76,7 @@ static int parse_args(int argc, char **argv, struct blk_args *a)
 		{"readonly", no_argument, NULL, 'r'},
 		{"id", required_argument, NULL, 'd'},
 		{"queues", required_argument, NULL, 'q'},
+		{"poll-us", required_argument, NULL, 'p'},
 		{"no-sandbox", no_argument, NULL, 'n'},
 		{"test-forbidden-syscall", no_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
@@ -78,7 +85,8 @@ static int parse_args(int argc, char **argv, struct blk_args *a)
 	long n;
 	int opt;
 
-	*a = (struct blk_args){.fd = -1, .queues = 1, .sandbox = true};
+	*a = (struct blk_args){.fd = -1, .queues = 1, .poll_us = BLK_POLL_US_DEFAULT,
+			       .sandbox = true};
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case 's': a->path = optarg; break;
@@ -99,6 +107,11 @@ static int parse_args(int argc, char **argv, struct blk_args *a)
 			if (parse_number("--queues", optarg, VHOST_USER_BACKEND_MAX_QUEUES, &n) || !n)
 				return -1;
 			a->queues = (unsigned)n;
+			break;
+		case 'p':
+			if (parse_number("--poll-us", optarg, BLK_POLL_US_MAX, &n))
+				return -1;
+			a->poll_us = (unsigned)n;
 			break;
 		case 'n': a->sandbox = false; break;
 		case 't': a->test_forbidden = true; break;
@@ -133,6 +146,7 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
+	blk.poll_max_ns = a.poll_us * 1000u;
 	fd = (int)a.fd;
 	if (a.path) {
 		fd = vhost_user_backend_listen(a.path);
@@ -157,7 +171,7 @@ int main(int argc, char **argv)
 		keep[n++] = fd;
 		for (unsigned i = 0; i < blk.num_queues; i++)
 			keep[n++] = be.queues[i].stop_fd;
-		if (sandbox_lock(keep, n, blk_syscalls, 1, err, sizeof(err)) < 0) {
+		if (sandbox_lock(keep, n, blk_syscalls, 2, err, sizeof(err)) < 0) {
 			log_error("sandbox: %s (or run with --no-sandbox)", err);
 			return 1;
 		}

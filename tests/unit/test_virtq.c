@@ -587,6 +587,25 @@ static void test_notify_event_idx(void **state)
 	assert_int_equal(*avail_event(f), 3);
 }
 
+static void test_suppress_notify(void **state)
+{
+	struct fixture *f = *state;
+
+	for (unsigned i = 0; i < 2; i++)
+		set_desc(desc_table(f), i, BUF_GPA, 1, 0, 0);
+	assert_false(virtq_avail_pending(&f->vq));
+	publish(f, 0);
+	assert_true(virtq_avail_pending(&f->vq));
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_false(virtq_avail_pending(&f->vq));
+	virtq_suppress_notify(&f->vq);
+	assert_int_equal(*avail_event(f), 0); /* behind 1: the next buffer does not kick */
+	publish(f, 1);
+	assert_true(virtq_avail_pending(&f->vq));
+	assert_true(virtq_enable_notify(&f->vq));
+	assert_int_equal(*avail_event(f), 2);
+}
+
 /* ---- guest violations: each breaks the queue ---- */
 
 static void test_avail_idx_jump(void **state)
@@ -1062,6 +1081,7 @@ int main(void)
 	    T(test_interrupt_event_idx),
 	    T(test_notify_flags),
 	    T(test_notify_event_idx),
+	    T(test_suppress_notify),
 	    T(test_avail_idx_jump),
 	    T(test_avail_idx_backwards),
 	    T(test_head_out_of_range),
