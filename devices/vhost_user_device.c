@@ -423,10 +423,14 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 	ret = vhost_device_call(dev, &msg, NULL);
 	if (!ret)
 		ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_BASE, q, base);
-	if (!ret)
-		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_KICK, q, dev->kick_fds[q]);
+	/* The call fd first: a back-end starts the ring on a kick (vhost-user
+	 * "Starting and stopping rings"), and after a reconnection the guest's
+	 * kicks are already waiting in the kick eventfd; libvhost-user (qsd)
+	 * completes at once and panics on a missing call fd. */
 	if (!ret)
 		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_CALL, q, dev->call_fds[q]);
+	if (!ret)
+		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_KICK, q, dev->kick_fds[q]);
 	/* vhost-user: with PROTOCOL_FEATURES negotiated, rings start disabled. */
 	if (!ret && (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
 		ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, 1);
