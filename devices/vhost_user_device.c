@@ -443,7 +443,8 @@ static void vhost_device_fail(struct vhost_device *dev, const char *what, int re
 	virtio_pci_set_needs_reset(&dev->pci);
 }
 
-static void vhost_device_start(struct vhost_device *dev, bool resume)
+/* 0 or -errno, *what names the step that failed. */
+static int vhost_device_start(struct vhost_device *dev, bool resume, const char **what)
 {
 	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
 	uint64_t features;
@@ -456,25 +457,30 @@ static void vhost_device_start(struct vhost_device *dev, bool resume)
 	if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
 		features |= 1ull << VHOST_USER_F_PROTOCOL_FEATURES;
 
+	*what = "SET_FEATURES";
 	ret = vhost_device_set_u64(dev, VHOST_USER_SET_FEATURES, features);
 	if (ret)
-		return vhost_device_fail(dev, "SET_FEATURES", ret);
+		return ret;
+	*what = "SET_MEM_TABLE";
 	ret = vhost_device_send_mem_table(dev);
 	if (ret)
-		return vhost_device_fail(dev, "SET_MEM_TABLE", ret);
+		return ret;
+	*what = "inflight region";
 	ret = vhost_device_setup_inflight(dev);
 	if (ret)
-		return vhost_device_fail(dev, "inflight region", ret);
+		return ret;
+	*what = "starting a queue";
 	dev->started_queues = 0;
 	for (unsigned q = 0; q < dev->num_queues; q++) {
 		if (!queues[q].enabled)
 			continue;
 		ret = vhost_device_start_queue(dev, q, &queues[q], resume);
 		if (ret)
-			return vhost_device_fail(dev, "starting a queue", ret);
+			return ret;
 		dev->started_queues |= 1u << q;
 	}
 	dev->started = true;
+	return 0;
 }
 
 static void vhost_device_stop(struct vhost_device *dev)
@@ -523,12 +529,17 @@ void vhost_device_process(struct vhost_device *dev)
 		virtio_pci_reset_complete(&dev->pci);
 	}
 	if (work & VHOST_DEVICE_WORK_START) {
+		const char *what = "start";
+		int ret = 0;
+
 		dev->wanted = true;
 		vhost_device_stop(dev);
 		/* With the back-end away, the start happens on reconnection;
 		 * the guest's kicks wait in the kick eventfds meanwhile. */
 		if (dev->sock >= 0)
-			vhost_device_start(dev, false);
+			ret = vhost_device_start(dev, false, &what);
+		if (ret)
+			vhost_device_fail(dev, what, ret);
 	}
 	if (work & VHOST_DEVICE_WORK_INTERRUPTS)
 		vhost_device_bind_interrupts(dev);
@@ -558,10 +569,15 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 	if (!ret && (dev->backend_features & features) != features)
 		ret = set_err(err, errlen, -EPROTO,
 			      "the back-end now offers fewer features than the driver negotiated");
+	/* A failure here is one failed attempt (the caller retries), not a
+	 * broken device: no NEEDS_RESET. */
 	if (!ret && dev->wanted) {
-		vhost_device_start(dev, true);
-		if (!dev->started)
-			ret = set_err(err, errlen, -EIO, "replaying the ring state failed");
+		const char *what;
+
+		ret = vhost_device_start(dev, true, &what);
+		if (ret)
+			ret = set_err(err, errlen, ret, "replaying the ring state: %s: %s", what,
+				      strerror(-ret));
 	}
 	if (ret)
 		vhost_device_disconnect(dev);
