@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -708,6 +709,15 @@ static bool vm_device_try_restart(struct vm *vm, unsigned index)
 	return false;
 }
 
+/* A back-end never speaks first: its socket is readable only once it hung
+ * up or broke the protocol. */
+static bool vm_device_sock_readable(const struct vhost_device *dev)
+{
+	struct pollfd pfd = {.fd = dev->sock, .events = POLLIN | POLLRDHUP};
+
+	return poll(&pfd, 1, 0) > 0;
+}
+
 void vm_device_lost(struct vm *vm, unsigned index, const char *why)
 {
 	struct vm_device_server *srv = &vm->servers[index];
@@ -716,6 +726,11 @@ void vm_device_lost(struct vm *vm, unsigned index, const char *why)
 	char how[320], msg[512];
 
 	if (dev->sock < 0 || srv->pending || srv->given_up)
+		return;
+	/* A socket event (why == NULL) may come from a poll that predates a
+	 * restart made in the same event-loop pass (on SIGCHLD), and the new
+	 * socket can have the old one's number: believe only the new socket. */
+	if (!why && !vm_device_sock_readable(dev))
 		return;
 	vhost_device_disconnect(dev);
 	if (srv->socket_path) {
