@@ -98,7 +98,7 @@ OUT=bench/results/blk-$(date +%F).txt
 	echo "filesystem: $(df --output=fstype "$DIR" | tail -1) on $(df --output=source "$DIR" | tail -1) (image $(du -h --apparent-size "$IMG" | cut -f1), preallocated, written once)"
 	echo "qsd: $("$QSD" --version | head -1)"
 	echo "fio: $("$FIO" --version)"
-	echo "isola-blk: $ISOLA_BLK (sandboxed, 1 queue; O_DIRECT when aligned)"
+	echo "isola-blk: $ISOLA_BLK (sandboxed, 1 queue; O_DIRECT when aligned; busy-polls up to 50 us before sleeping, --poll-us)"
 	echo "cmd qsd: $QSD ${QSD_ARGS[*]//$DIR/DIR}"
 	echo "cmd load: $LOADGEN --socket SOCK --rw RW --iodepth D --runtime $RUNTIME --warmup $WARMUP (bs 4096, 256 MiB memfd guest, queue size 256, EVENT_IDX, waits on the call eventfd)"
 	echo "cmd fio: $FIO --ioengine=io_uring --direct=1 --rw=RW --rwmixread=70 --bs=4k --iodepth=D --numjobs=1 --time_based --ramp_time=$WARMUP --runtime=$RUNTIME --lat_percentiles=1 --filename=IMG"
