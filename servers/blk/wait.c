@@ -39,6 +39,11 @@
 #include "servers/blk/blk.h"
 
 #define BLK_POLL_START_NS 4000u /* the first window once waits look short */
+/* Spin only with at most this many requests in flight: at depth 1 every
+ * request pays two wake-ups, which spinning saves; deeper, completions
+ * come often, a wake-up serves several, and the spinning CPU is the one
+ * the driver and the kernel's I/O need (measured: depth 32 lost ~10%). */
+#define BLK_POLL_MAX_IN_FLIGHT 1u
 
 void blk_wait_init(struct blk_queue *bq)
 {
@@ -160,7 +165,8 @@ int blk_queue_wait(void *device, struct vhost_user_backend_queue *q, int timeout
 		return ret;
 	if (blk->poll_max_ns) {
 		start = blk_now_ns();
-		if (bq->poll_ns && blk_wait_poll(bq, q, start))
+		if (bq->poll_ns && bq->in_flight <= BLK_POLL_MAX_IN_FLIGHT &&
+		    blk_wait_poll(bq, q, start))
 			goto reap;
 	}
 	if (timeout_ms >= 0) {
