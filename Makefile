@@ -5,6 +5,7 @@
 #   make guests     build the test guests (tests/guest/)
 #   make linux      boot Debian's kernel + a busybox initramfs interactively (real KVM)
 #   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
+#   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 
 CC      ?= gcc
 BUILD   ?= build
@@ -32,7 +33,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux bench bench-blk format fuzz fuzz-build
+.PHONY: all check asan unit guests clean linux bench bench-blk soak format fuzz fuzz-build
 all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen
 
 $(BUILD)/%.o: %.c
@@ -88,6 +89,10 @@ bench: all guests
 
 bench-blk: all
 	@bench/blk/run.sh
+
+# Fault injection with 10,000 SIGKILLs of isola-blk (the suite runs 1,000).
+soak: all guests
+	@KILLS=10000 tests/system/fault_injection.sh
 
 # libFuzzer targets (clang): one binary per tests/fuzz/fuzz_*.c, linked with
 # the modules each one exercises.  `make fuzz FUZZ_SECONDS=N` runs each for N
