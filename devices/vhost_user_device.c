@@ -579,11 +579,25 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 			ret = set_err(err, errlen, ret, "replaying the ring state: %s: %s", what,
 				      strerror(-ret));
 	}
-	if (ret)
+	if (ret) {
 		vhost_device_disconnect(dev);
-	else
-		vhost_device_bind_interrupts(dev);
-	return ret;
+		return ret;
+	}
+	vhost_device_bind_interrupts(dev);
+	/* The old back-end may have read the guest's last kick and died before
+	 * completing what it announced; the guest, waiting for completions,
+	 * will not kick again.  A back-end without an inflight region would
+	 * never look at those requests: one kick per ring makes it (a spurious
+	 * kick only costs a look at an empty ring). */
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		uint64_t one = 1;
+
+		if ((dev->started_queues & (1u << q)) &&
+		    write(dev->kick_fds[q], &one, sizeof(one)) != sizeof(one))
+			log_warn("%s: kicking queue %u after the reconnection: %s", dev->name, q,
+				 strerror(errno));
+	}
+	return 0;
 }
 
 /* ---- creation ------------------------------------------------------------ */
