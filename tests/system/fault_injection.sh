@@ -240,7 +240,15 @@ qsd_outage() {
 	local idle busy
 	if [[ -z ${QSD_KILL_ANYTIME:-} ]]; then
 		idle=$(idle_count idle)
-		while (($(idle_count idle) == idle)); do sleep 0.01; done
+		for _ in $(seq 1000); do
+			(($(idle_count idle) == idle)) || break
+			kill -0 "$vm_pid" 2>/dev/null || break
+			sleep 0.01
+		done
+		(($(idle_count idle) > idle)) || {
+			bad "$phase: the guest did not go idle within 10 s"
+			return 1
+		}
 		busy=$(idle_count busy)
 	fi
 	kill -KILL "$qsd_pid"
