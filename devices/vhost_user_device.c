@@ -584,6 +584,23 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 		return ret;
 	}
 	vhost_device_bind_interrupts(dev);
+	/* Without an inflight region (e.g. qemu-storage-daemon) the replay
+	 * starts from used->idx: exact only if nothing was in flight. */
+	if (dev->wanted && !has_protocol(dev, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)) {
+		for (unsigned q = 0; q < dev->num_queues; q++) {
+			const struct virtio_pci_queue *queue = &dev->pci.queues[q];
+			uint16_t *avail = gmem_ptr(&dev->vm->mem, queue->driver + 2, 2);
+			uint16_t *used = gmem_ptr(&dev->vm->mem, queue->device + 2, 2);
+
+			if ((dev->started_queues & (1u << q)) && avail && used &&
+			    __atomic_load_n(avail, __ATOMIC_ACQUIRE) !=
+				    __atomic_load_n(used, __ATOMIC_ACQUIRE))
+				log_warn("%s: queue %u had requests in flight and the back-end keeps no "
+					 "inflight region (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD): they may "
+					 "be repeated or lost",
+					 dev->name, q);
+		}
+	}
 	/* The old back-end may have read the guest's last kick and died before
 	 * completing what it announced; the guest, waiting for completions,
 	 * will not kick again.  A back-end without an inflight region would
