@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The API's HTTP/1.1 server: libmicrohttpd on a Unix socket isola binds
- * itself (MHD_OPTION_LISTEN_SOCKET), in MHD's epoll mode driven by our own
- * thread (the API thread), so that the thread can install its seccomp
- * filter (core/seccomp.h) before it serves anything.  MHD keeps every connection in its event loop, so a stalled
+ * itself (MHD_OPTION_LISTEN_SOCKET), served by MHD's own epoll thread (the
+ * API thread).  MHD keeps every connection in its event loop, so a stalled
  * client holds only its own connection (dropped after a timeout), and the
  * vCPU threads never meet the API: requests reach the VMM through
  * struct api_vmm_ops.  Bodies are collected here, bounded, then handed to
@@ -20,16 +19,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/eventfd.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <poll.h>
-#include <pthread.h>
 
 #include <microhttpd.h>
 
 #include "core/api/api_internal.h"
-#include "core/seccomp.h"
 #include "lib/log.h"
 
 #define API_SERVER_CONNECTIONS 128
@@ -42,9 +37,6 @@ struct api_server {
 	struct api *api;
 	struct MHD_Daemon *daemon;
 	int listen_fd;
-	int stop_fd; /* eventfd: the API thread stops MHD and returns */
-	pthread_t thread;
-	bool thread_started;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t dev; /* the socket file we created: only that one is removed */
 	ino_t ino;
@@ -219,44 +211,6 @@ static void api_server_unlink(struct api_server *server)
 	server->path[0] = '\0';
 }
 
-/* The API thread: filter first, then MHD's epoll fd until told to stop. */
-static void *api_server_thread(void *arg)
-{
-	struct api_server *server = arg;
-	const union MHD_DaemonInfo *info =
-	    MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-	int ret;
-
-	pthread_setname_np(pthread_self(), "api");
-	ret = core_seccomp_enter(CORE_THREAD_API, 0);
-	if (ret) {
-		/* The API stays silent rather than serve unfiltered. */
-		log_error("the API thread cannot install its seccomp filter: %s; the API is off",
-			  strerror(-ret));
-		return NULL;
-	}
-	for (;;) {
-		struct pollfd fds[2] = {
-			{.fd = info ? info->epoll_fd : -1, .events = POLLIN},
-			{.fd = server->stop_fd, .events = POLLIN},
-		};
-		MHD_UNSIGNED_LONG_LONG timeout_ms;
-		int timeout = -1;
-
-		if (MHD_get_timeout(server->daemon, &timeout_ms) == MHD_YES)
-			timeout = timeout_ms > 60000 ? 60000 : (int)timeout_ms;
-		if (poll(fds, 2, timeout) < 0 && errno != EINTR)
-			break;
-		if (fds[1].revents & POLLIN)
-			break;
-		MHD_run(server->daemon);
-	}
-	/* Here, under this thread's filter: MHD closes its connections. */
-	MHD_stop_daemon(server->daemon);
-	server->daemon = NULL;
-	return NULL;
-}
-
 int api_server_start(struct api_server **out, const char *socket_path,
 		     const struct vm_config *initial, const struct api_vmm_ops *ops, void *vmm,
 		     char *err, size_t errlen)
@@ -268,17 +222,12 @@ int api_server_start(struct api_server **out, const char *socket_path,
 	if (!server)
 		return api_fail(err, errlen, "out of memory");
 	server->listen_fd = -1;
-	server->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (server->stop_fd < 0) {
-		free(server);
-		return api_fail(err, errlen, "eventfd: %s", strerror(errno));
-	}
 	ret = api_create(&server->api, initial, ops, vmm, 0, err, errlen);
 	if (!ret)
 		ret = api_server_bind(server, socket_path, err, errlen);
 	if (!ret) {
 		server->daemon = MHD_start_daemon(
-		    MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		    api_server_access, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_SERVER_CONNECTIONS,
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_SERVER_TIMEOUT_S,
@@ -289,20 +238,9 @@ int api_server_start(struct api_server **out, const char *socket_path,
 			ret = api_fail(err, errlen, "--api-sock %s: the HTTP server did not start",
 				       socket_path);
 	}
-	if (!ret) {
-		ret = -pthread_create(&server->thread, NULL, api_server_thread, server);
-		if (ret)
-			api_fail(err, errlen, "--api-sock %s: cannot start the API thread: %s",
-				 socket_path, strerror(-ret));
-		else
-			server->thread_started = true;
-	}
 	if (ret) {
-		if (server->daemon)
-			MHD_stop_daemon(server->daemon);
-		else if (server->listen_fd >= 0)
+		if (server->listen_fd >= 0)
 			close(server->listen_fd);
-		close(server->stop_fd);
 		api_server_unlink(server);
 		api_destroy(server->api);
 		free(server);
@@ -321,18 +259,8 @@ void api_server_stop(struct api_server *server)
 {
 	if (!server)
 		return;
-	uint64_t one = 1;
-
-	/* The API thread stops MHD (which closes the listening socket) and
-	 * returns; a thread that never got its filter left MHD to us. */
-	if (write(server->stop_fd, &one, sizeof(one)) < 0) {
-		/* an eventfd write cannot fail here */
-	}
-	if (server->thread_started)
-		pthread_join(server->thread, NULL);
-	if (server->daemon)
-		MHD_stop_daemon(server->daemon);
-	close(server->stop_fd);
+	/* Joins the API thread; MHD closes the listening socket itself. */
+	MHD_stop_daemon(server->daemon);
 	api_server_unlink(server);
 	api_destroy(server->api);
 	free(server);
