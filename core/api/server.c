@@ -9,12 +9,14 @@
  * api_handle() whole.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -87,8 +89,35 @@ static enum MHD_Result api_server_fault(struct MHD_Connection *conn, int status,
 
 /* PUT and PATCH carry a JSON body: it needs a Content-Length (no chunked
  * bodies, like Firecracker) of at most API_MAX_BODY bytes. */
+/* Count the headers that frame a body. */
+static enum MHD_Result api_server_count_framing(void *cls, enum MHD_ValueKind kind,
+						const char *key, const char *value)
+{
+	unsigned *counts = cls;
+
+	(void)kind;
+	(void)value;
+	if (key && !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		counts[0]++;
+	else if (key && !strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		counts[1]++;
+	return MHD_YES;
+}
+
 static void api_server_check_length(struct MHD_Connection *conn, struct api_server_request *req)
 {
+	unsigned counts[2] = {0, 0};
+
+	/* RFC 9112 §6.3: several Content-Length headers, or one together with
+	 * Transfer-Encoding, make the message length ambiguous (a way to
+	 * smuggle a second request): refuse. */
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, api_server_count_framing, counts);
+	if (counts[0] > 1 || (counts[0] && counts[1])) {
+		req->early_status = 400;
+		req->early_message = "the request has more than one Content-Length, or Content-Length "
+				     "with Transfer-Encoding; send exactly one Content-Length";
+		return;
+	}
 	const char *text =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	unsigned long long length;
@@ -108,6 +137,29 @@ static void api_server_check_length(struct MHD_Connection *conn, struct api_serv
 		req->early_status = 413;
 		req->early_message = "the body is larger than 51200 bytes";
 	}
+}
+
+/* Percent-decode the URL in place, but leave "%00" as it is: a NUL would cut
+ * the path short ("/%00" must not be served as "/"). */
+static size_t api_server_unescape(void *cls, struct MHD_Connection *conn, char *uri)
+{
+	char *out = uri;
+
+	(void)cls;
+	(void)conn;
+	for (const char *in = uri; *in; in++) {
+		if (in[0] == '%' && isxdigit((unsigned char)in[1]) && isxdigit((unsigned char)in[2]) &&
+		    !(in[1] == '0' && in[2] == '0')) {
+			char hex[3] = {in[1], in[2], 0};
+
+			*out++ = (char)strtol(hex, NULL, 16);
+			in += 2;
+		} else {
+			*out++ = *in;
+		}
+	}
+	*out = '\0';
+	return (size_t)(out - uri);
 }
 
 static enum MHD_Result api_server_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -233,6 +285,7 @@ int api_server_start(struct api_server **out, const char *socket_path,
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_SERVER_TIMEOUT_S,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_SERVER_CONNECTION_MEMORY,
 		    MHD_OPTION_NOTIFY_COMPLETED, api_server_completed, NULL,
+		    MHD_OPTION_UNESCAPE_CALLBACK, api_server_unescape, NULL,
 		    MHD_OPTION_EXTERNAL_LOGGER, api_server_log, NULL, MHD_OPTION_END);
 		if (!server->daemon)
 			ret = api_fail(err, errlen, "--api-sock %s: the HTTP server did not start",
