@@ -24,7 +24,6 @@
 #include "core/supervisor.h"
 #include "lib/log.h"
 
-#define IOAPIC_ID_FOR(vm) acpi_ioapic_id((vm)->nr_cpus) /* the MADT says the same */
 
 static void vm_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -391,7 +390,8 @@ static int vm_setup_devices(struct vm *vm, int console_out_fd)
 
 	vm->events = (struct platform_events){vm_event_reset, vm_event_poweroff, vm};
 	serial_init(&vm->serial, console_out_fd, vm_serial_irq, vm_serial_rx_space, vm);
-	ioapic_init(&vm->ioapic, IOAPIC_ID_FOR(vm), &vm_ioapic_ops, vm);
+	/* The MADT gives the IOAPIC the same ID. */
+	ioapic_init(&vm->ioapic, acpi_ioapic_id(vm->nr_cpus), &vm_ioapic_ops, vm);
 	i8042_init(&vm->i8042, &vm->events, vm_i8042_irq, vm);
 	rtc_init(&vm->rtc, vm->mem.ram_size);
 	acpi_pm_init(&vm->pm, &vm->events);

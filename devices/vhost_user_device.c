@@ -282,18 +282,8 @@ static bool vhost_device_status_changed(struct virtio_pci_dev *pci, uint8_t old_
 	return false;
 }
 
-static void vhost_device_config_written(struct virtio_pci_dev *pci, uint32_t offset, uint32_t len)
-{
-	(void)pci;
-	(void)offset;
-	(void)len;
-	/* Block and rng config spaces are read-only for the driver except
-	 * blk's writeback byte, which isola-blk does not offer (no CONFIG_WCE). */
-}
-
 static const struct virtio_pci_backend_ops vhost_device_backend_ops = {
 	.status_changed = vhost_device_status_changed,
-	.config_written = vhost_device_config_written,
 };
 
 /* Bind each queue's call fd to the GSI of its MSI-X vector, or unbind it
