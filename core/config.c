@@ -168,6 +168,8 @@ static void print_run_help(void)
 	       "  A device server that dies is restarted (an external back-end is waited\n"
 	       "  for) and in-flight requests are resubmitted; restart=never, or more than\n"
 	       "  5 restarts in 10 s, leaves that device needing a reset instead.\n"
+	       "      --no-seccomp       no seccomp filters on the VMM's threads (to debug with\n"
+	       "                         strace or gdb; docs/security.md)\n"
 	       "  -h, --help             show this help and exit\n"
 	       "\n"
 	       "Console: when stdin is a terminal it is put in raw mode; press Ctrl-A x to\n"

@@ -20,6 +20,8 @@
 #include "core/config.h"
 #include "core/console.h"
 #include "core/control.h"
+#include "core/seccomp.h"
+#include "core/supervisor.h"
 #include "core/vm.h"
 #include "isola/abi.h"
 #include "lib/log.h"
@@ -43,6 +45,8 @@ static void print_help(void)
 	       "Options:\n"
 	       "  -h, --help     show this help and exit\n"
 	       "  -V, --version  print the version and exit\n"
+	       "  --no-seccomp   with any command: no seccomp filters on the VMM's threads\n"
+	       "                 (for debugging with strace or gdb; see docs/security.md)\n"
 	       "\n"
 	       "Example:\n"
 	       "  isola run --kernel build/guests/hello.elf --memory 256M --cpus 2\n"
@@ -106,7 +110,7 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 {
 	struct console_input in = {.fd = -1};
 	bool input_open = cfg->console == CONSOLE_STDIO;
-	int timer_fd = -1;
+	int timer_fd = -1, filter_ret;
 
 	if (input_open) {
 		in.fd = STDIN_FILENO;
@@ -121,6 +125,14 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 	}
 	bool devices_waiting = false;
 
+	/* Everything that needs more is done: the VM, its threads, the timer. */
+	filter_ret = core_seccomp_enter(CORE_THREAD_MAIN, 0);
+	if (filter_ret) {
+		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR,
+				"cannot install the main thread's seccomp filter: %s",
+				strerror(-filter_ret));
+		goto out;
+	}
 	while (atomic_load(&vm->exit_status) < 0) {
 		bool want_input = input_open && in.pending_off == in.pending_len;
 		struct pollfd fds[6 + VM_MAX_DEVICES] = {
@@ -165,6 +177,7 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 				break;
 		}
 	}
+out:
 	if (timer_fd >= 0)
 		close(timer_fd);
 }
@@ -249,7 +262,48 @@ static int stop_signal_fd(void)
 	return signalfd(-1, &stop_set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static int cmd_run(int argc, char **argv)
+/* Options of the process rather than of the VM, for every command. */
+struct process_options {
+	bool no_seccomp;
+};
+
+/* Take the process options out of argv (they may appear anywhere). */
+static void take_process_options(int *argc, char **argv, struct process_options *opts)
+{
+	int out = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--no-seccomp"))
+			opts->no_seccomp = true;
+		else
+			argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	*argc = out;
+}
+
+/*
+ * Least privilege (core/seccomp.h, docs/security.md): before the first
+ * thread and before the VM exists, start the device-server spawner and
+ * compile the per-thread seccomp filters.  Returns false after saying why.
+ */
+static bool lock_down_process(const struct process_options *opts)
+{
+	char err[512];
+
+	if (opts->no_seccomp) {
+		log_warn("--no-seccomp: the VMM's threads run without seccomp filters");
+		return true;
+	}
+	if (supervisor_spawner_start(err, sizeof(err)) ||
+	    core_seccomp_init(true, err, sizeof(err))) {
+		log_error("%s; --no-seccomp runs without filters", err);
+		return false;
+	}
+	return true;
+}
+
+static int cmd_run(int argc, char **argv, const struct process_options *opts)
 {
 	static struct vm vm; /* large: keep it off the stack */
 	struct vm_config cfg;
@@ -265,6 +319,8 @@ static int cmd_run(int argc, char **argv)
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	signal_fd = stop_signal_fd();
+	if (!lock_down_process(opts))
+		return ISOLA_EXIT_VMM_ERROR;
 	status = run_vm(&vm, &cfg, signal_fd, NULL);
 	if (signal_fd >= 0)
 		close(signal_fd);
@@ -307,6 +363,7 @@ static void print_vmm_help(void)
 	       "  --api-sock PATH     serve the API on a new Unix socket at PATH (it must\n"
 	       "                      not exist; it is removed on exit)\n"
 	       "  --config-file FILE  boot from FILE at once\n"
+	       "  --no-seccomp        no seccomp filters on the VMM's threads (debugging)\n"
 	       "  -h, --help          show this help\n"
 	       "\n"
 	       "The process exits when the VM stops, with the statuses of 'isola run --help';\n"
@@ -314,7 +371,7 @@ static void print_vmm_help(void)
 	       ISOLA_EXIT_STOPPED);
 }
 
-static int cmd_vmm(int argc, char **argv)
+static int cmd_vmm(int argc, char **argv, const struct process_options *opts)
 {
 	static struct vm vm;
 	static struct vmm_control ctl;
@@ -351,6 +408,10 @@ static int cmd_vmm(int argc, char **argv)
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	signal_fd = stop_signal_fd();
+	if (!lock_down_process(opts)) {
+		api_config_release(&cfg);
+		return ISOLA_EXIT_VMM_ERROR;
+	}
 	if (vmm_control_init(&ctl, &vm)) {
 		log_error("eventfd: %s", strerror(errno));
 		return ISOLA_EXIT_VMM_ERROR;
@@ -386,7 +447,10 @@ static int cmd_vmm(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	struct process_options opts = {0};
+
 	log_set_program("isola");
+	take_process_options(&argc, argv, &opts);
 	if (argc < 2) {
 		log_error("no command; try 'isola run --kernel PATH', or see 'isola --help'");
 		return ISOLA_EXIT_VMM_ERROR;
@@ -400,9 +464,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "run"))
-		return cmd_run(argc - 1, argv + 1);
+		return cmd_run(argc - 1, argv + 1, &opts);
 	if (!strcmp(argv[1], "--api-sock") || !strcmp(argv[1], "--config-file"))
-		return cmd_vmm(argc, argv);
+		return cmd_vmm(argc, argv, &opts);
 	log_error("unknown command '%s'; see 'isola --help'", argv[1]);
 	return ISOLA_EXIT_VMM_ERROR;
 }

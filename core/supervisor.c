@@ -6,12 +6,15 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,8 +52,10 @@ static int server_path(const char *server, char *path, size_t len)
 	return 0;
 }
 
-int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock,
-		     char *err, size_t errlen)
+/* Fork and exec the server; clone_flags CLONE_PARENT (from the spawner)
+ * makes it a child of the core rather than of the spawner. */
+static int spawn_direct(const char *server, const char *const *args, unsigned long clone_flags,
+			pid_t *pid, int *sock, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 16];
 	const char *argv[SUPERVISOR_MAX_ARGS + 4];
@@ -74,7 +79,9 @@ int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, in
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
 		return sup_err(err, errlen, -errno, "socketpair: %s", strerror(errno));
-	child = fork();
+	/* fork(), or fork() with a different parent: no glibc atfork
+	 * handlers either way, and the child only execs. */
+	child = (pid_t)syscall(SYS_clone, clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (child < 0) {
 		ret = -errno;
 		close(pair[0]);
@@ -99,6 +106,160 @@ int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, in
 	*pid = child;
 	*sock = pair[0];
 	return 0;
+}
+
+/*
+ * The spawner: a small process forked before the VM exists (no guest
+ * memory, no KVM fds) and before any seccomp filter, that starts device
+ * servers for the core.  A filtered thread cannot start them itself: its
+ * filter would pass to the server across fork and exec, and the server
+ * needs system calls the core's event loop must not have.  Its servers are
+ * still the core's children (CLONE_PARENT), so SIGCHLD, waitpid and kill
+ * work as before.  One request per SOCK_SEQPACKET message: the server name
+ * and its arguments, NUL-separated; the reply: struct spawn_reply, with the
+ * core's end of the server's socket attached (SCM_RIGHTS).
+ */
+#define SPAWN_REQUEST_MAX (SUPERVISOR_MAX_ARGS * 4200)
+
+struct spawn_reply {
+	int32_t ret;
+	int32_t pid;
+	char message[384];
+};
+
+static int spawner_fd = -1; /* set before any thread exists, one per process */
+
+static void spawner_serve(int fd)
+{
+	static char request[SPAWN_REQUEST_MAX];
+
+	for (;;) {
+		const char *args[SUPERVISOR_MAX_ARGS + 1];
+		struct spawn_reply reply = {0};
+		char control[CMSG_SPACE(sizeof(int))] = {0};
+		struct iovec iov = {.iov_base = &reply, .iov_len = sizeof(reply)};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n = recv(fd, request, sizeof(request) - 1, 0);
+		unsigned nargs = 0;
+		pid_t pid = 0;
+		int sock = -1;
+
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			_exit(0); /* the core is gone, or done */
+		}
+		request[n] = '\0';
+		for (size_t at = strlen(request) + 1; at < (size_t)n && nargs < SUPERVISOR_MAX_ARGS;
+		     at += strlen(request + at) + 1)
+			args[nargs++] = request + at;
+		args[nargs] = NULL;
+		reply.ret = spawn_direct(request, args, CLONE_PARENT, &pid, &sock, reply.message,
+					 sizeof(reply.message));
+		reply.pid = pid;
+		if (sock >= 0) {
+			struct cmsghdr *cmsg;
+
+			msg.msg_control = control;
+			msg.msg_controllen = sizeof(control);
+			cmsg = CMSG_FIRSTHDR(&msg);
+			cmsg->cmsg_level = SOL_SOCKET;
+			cmsg->cmsg_type = SCM_RIGHTS;
+			cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cmsg), &sock, sizeof(int));
+		}
+		if (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0)
+			_exit(0);
+		if (sock >= 0)
+			close(sock);
+	}
+}
+
+int supervisor_spawner_start(char *err, size_t errlen)
+{
+	int pair[2];
+	pid_t child;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		return sup_err(err, errlen, -errno, "spawner: socketpair: %s", strerror(errno));
+	fflush(NULL);
+	child = fork();
+	if (child < 0) {
+		int ret = -errno;
+
+		close(pair[0]);
+		close(pair[1]);
+		return sup_err(err, errlen, ret, "spawner: fork: %s", strerror(-ret));
+	}
+	if (child == 0) {
+		/* Keep stdin/out/err (servers inherit them) and our socket. */
+		if (pair[1] > 3)
+			close_range(3, (unsigned)pair[1] - 1, 0);
+		close_range((unsigned)pair[1] + 1, ~0u, 0);
+		close(pair[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		prctl(PR_SET_NAME, "isola-spawner");
+		spawner_serve(pair[1]);
+	}
+	close(pair[1]);
+	spawner_fd = pair[0];
+	return 0;
+}
+
+static int spawn_through_spawner(const char *server, const char *const *args, pid_t *pid,
+				 int *sock, char *err, size_t errlen)
+{
+	static char request[SPAWN_REQUEST_MAX];
+	struct spawn_reply reply;
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = &reply, .iov_len = sizeof(reply)};
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+		.msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cmsg;
+	size_t len = 0;
+	ssize_t n;
+
+	for (unsigned i = 0; i <= SUPERVISOR_MAX_ARGS; i++) {
+		const char *word = i == 0 ? server : args ? args[i - 1] : NULL;
+		size_t size;
+
+		if (!word)
+			break;
+		size = strlen(word) + 1;
+		if (len + size > sizeof(request))
+			return sup_err(err, errlen, -E2BIG, "isola-%s: arguments too long", server);
+		memcpy(request + len, word, size);
+		len += size;
+	}
+	/* sendmsg rather than send: the event loop's seccomp list has only
+	 * sendmsg (core/seccomp.c) */
+	iov = (struct iovec){.iov_base = request, .iov_len = len};
+	if (sendmsg(spawner_fd, &(struct msghdr){.msg_iov = &iov, .msg_iovlen = 1}, MSG_NOSIGNAL) < 0)
+		return sup_err(err, errlen, -errno, "isola-%s: the spawner is gone: %s", server,
+			       strerror(errno));
+	iov = (struct iovec){.iov_base = &reply, .iov_len = sizeof(reply)};
+	n = recvmsg(spawner_fd, &msg, MSG_CMSG_CLOEXEC);
+	if (n != (ssize_t)sizeof(reply))
+		return sup_err(err, errlen, -EPIPE, "isola-%s: the spawner is gone", server);
+	cmsg = CMSG_FIRSTHDR(&msg);
+	reply.message[sizeof(reply.message) - 1] = '\0';
+	if (reply.ret)
+		return sup_err(err, errlen, reply.ret, "%s", reply.message);
+	if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
+		return sup_err(err, errlen, -EPROTO, "isola-%s: the spawner sent no socket", server);
+	memcpy(sock, CMSG_DATA(cmsg), sizeof(int));
+	*pid = reply.pid;
+	return 0;
+}
+
+int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock,
+		     char *err, size_t errlen)
+{
+	if (spawner_fd >= 0)
+		return spawn_through_spawner(server, args, pid, sock, err, errlen);
+	return spawn_direct(server, args, 0, pid, sock, err, errlen);
 }
 
 int supervisor_connect(const char *path, int *sock, char *err, size_t errlen)

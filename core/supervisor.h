@@ -16,6 +16,10 @@
  * end.  Returns 0 or -errno with a sentence in err. */
 int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock,
 		     char *err, size_t errlen);
+/* Fork the spawner, which from now on starts the servers for
+ * supervisor_spawn(); call before the VM is created and before any thread or
+ * seccomp filter exists (core/seccomp.h).  0 or -errno with a sentence. */
+int supervisor_spawner_start(char *err, size_t errlen);
 /* Connect to a vhost-user back-end listening on path. */
 int supervisor_connect(const char *path, int *sock, char *err, size_t errlen);
 /* Describe a wait status: "exited with status 1", "killed by SIGSYS (...)". */

@@ -11,6 +11,7 @@
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/msr.h"
+#include "core/seccomp.h"
 #include "core/vm.h"
 #include "lib/log.h"
 
@@ -232,6 +233,7 @@ void *vcpu_thread(void *arg)
 	struct sigaction sa = {.sa_handler = vcpu_kick_handler};
 	sigset_t set;
 	char name[16];
+	int ret;
 
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
 	pthread_setname_np(pthread_self(), name);
@@ -240,6 +242,13 @@ void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* Before the guest runs: from here on only what KVM_RUN's exits need. */
+	ret = core_seccomp_enter(CORE_THREAD_VCPU, vcpu->index);
+	if (ret) {
+		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "vCPU %u: cannot install its seccomp filter: %s",
+				vcpu->index, strerror(-ret));
+		return NULL;
+	}
 
 	while (atomic_load(&vm->exit_status) < 0) {
 		vcpu_park_if_paused(vcpu);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The API's HTTP/1.1 server: libmicrohttpd on a Unix socket isola binds
- * itself (MHD_OPTION_LISTEN_SOCKET), served by MHD's own epoll thread (the
- * API thread).  MHD keeps every connection in its event loop, so a stalled
+ * itself (MHD_OPTION_LISTEN_SOCKET), served by MHD's own epoll thread.  That
+ * thread is started by ours (the API thread) after it installed its seccomp
+ * filter (core/seccomp.h), so MHD serves nothing unfiltered.  MHD keeps
+ * every connection in its event loop, so a stalled
  * client holds only its own connection (dropped after a timeout), and the
  * vCPU threads never meet the API: requests reach the VMM through
  * struct api_vmm_ops.  Bodies are collected here, bounded, then handed to
@@ -21,12 +23,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/eventfd.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
 
 #include <microhttpd.h>
 
 #include "core/api/api_internal.h"
+#include "core/seccomp.h"
 #include "lib/log.h"
 
 #define API_SERVER_CONNECTIONS 128
@@ -39,6 +46,11 @@ struct api_server {
 	struct api *api;
 	struct MHD_Daemon *daemon;
 	int listen_fd;
+	int stop_fd; /* eventfd: the API thread stops MHD and returns */
+	pthread_t thread;
+	bool thread_started;
+	sem_t started;  /* the API thread has set start_ret */
+	int start_ret;  /* 0, -EIO (MHD did not start) or the filter's -errno */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t dev; /* the socket file we created: only that one is removed */
 	ino_t ino;
@@ -263,20 +275,19 @@ static void api_server_unlink(struct api_server *server)
 	server->path[0] = '\0';
 }
 
-int api_server_start(struct api_server **out, const char *socket_path,
-		     const struct vm_config *initial, const struct api_vmm_ops *ops, void *vmm,
-		     char *err, size_t errlen)
+/*
+ * The API thread: filter first, then libmicrohttpd's own epoll thread,
+ * which it creates and so passes its filter on to (a seccomp filter binds
+ * the calling thread and the threads it creates later).  Then it waits to
+ * be told to stop, and stops MHD under the same filter.
+ */
+static void *api_server_thread(void *arg)
 {
-	struct api_server *server = calloc(1, sizeof(*server));
+	struct api_server *server = arg;
 	int ret;
 
-	*out = NULL;
-	if (!server)
-		return api_fail(err, errlen, "out of memory");
-	server->listen_fd = -1;
-	ret = api_create(&server->api, initial, ops, vmm, 0, err, errlen);
-	if (!ret)
-		ret = api_server_bind(server, socket_path, err, errlen);
+	pthread_setname_np(pthread_self(), "api");
+	ret = core_seccomp_enter(CORE_THREAD_API, 0);
 	if (!ret) {
 		server->daemon = MHD_start_daemon(
 		    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
@@ -288,17 +299,79 @@ int api_server_start(struct api_server **out, const char *socket_path,
 		    MHD_OPTION_UNESCAPE_CALLBACK, api_server_unescape, NULL,
 		    MHD_OPTION_EXTERNAL_LOGGER, api_server_log, NULL, MHD_OPTION_END);
 		if (!server->daemon)
-			ret = api_fail(err, errlen, "--api-sock %s: the HTTP server did not start",
-				       socket_path);
+			ret = -EIO;
+	}
+	server->start_ret = ret;
+	sem_post(&server->started);
+	if (ret)
+		return NULL;
+	for (;;) {
+		struct pollfd stop = {.fd = server->stop_fd, .events = POLLIN};
+
+		if (poll(&stop, 1, -1) > 0 || errno != EINTR)
+			break;
+	}
+	/* MHD closes its connections and the listening socket, joins its thread. */
+	MHD_stop_daemon(server->daemon);
+	server->daemon = NULL;
+	return NULL;
+}
+
+int api_server_start(struct api_server **out, const char *socket_path,
+		     const struct vm_config *initial, const struct api_vmm_ops *ops, void *vmm,
+		     char *err, size_t errlen)
+{
+	struct api_server *server = calloc(1, sizeof(*server));
+	int ret;
+
+	*out = NULL;
+	if (!server)
+		return api_fail(err, errlen, "out of memory");
+	server->listen_fd = -1;
+	sem_init(&server->started, 0, 0);
+	server->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (server->stop_fd < 0) {
+		free(server);
+		return api_fail(err, errlen, "eventfd: %s", strerror(errno));
+	}
+	ret = api_create(&server->api, initial, ops, vmm, 0, err, errlen);
+	if (!ret)
+		ret = api_server_bind(server, socket_path, err, errlen);
+	if (!ret) {
+		ret = -pthread_create(&server->thread, NULL, api_server_thread, server);
+		if (ret) {
+			api_fail(err, errlen, "--api-sock %s: cannot start the API thread: %s",
+				 socket_path, strerror(-ret));
+		} else {
+			while (sem_wait(&server->started) && errno == EINTR)
+				;
+			if (server->start_ret) {
+				ret = server->start_ret;
+				pthread_join(server->thread, NULL);
+				if (ret == -EIO)
+					api_fail(err, errlen,
+						 "--api-sock %s: the HTTP server did not start",
+						 socket_path);
+				else
+					api_fail(err, errlen,
+						 "--api-sock %s: the API thread cannot install its "
+						 "seccomp filter: %s",
+						 socket_path, strerror(-ret));
+			}
+		}
 	}
 	if (ret) {
+		/* MHD never started: the listening socket is still ours. */
 		if (server->listen_fd >= 0)
 			close(server->listen_fd);
+		close(server->stop_fd);
+		sem_destroy(&server->started);
 		api_server_unlink(server);
 		api_destroy(server->api);
 		free(server);
 		return ret;
 	}
+	server->thread_started = true;
 	*out = server;
 	return 0;
 }
@@ -312,8 +385,16 @@ void api_server_stop(struct api_server *server)
 {
 	if (!server)
 		return;
-	/* Joins the API thread; MHD closes the listening socket itself. */
-	MHD_stop_daemon(server->daemon);
+	uint64_t one = 1;
+
+	/* The API thread stops MHD (which closes the listening socket). */
+	if (write(server->stop_fd, &one, sizeof(one)) < 0) {
+		/* an eventfd write cannot fail here */
+	}
+	if (server->thread_started)
+		pthread_join(server->thread, NULL);
+	close(server->stop_fd);
+	sem_destroy(&server->started);
 	api_server_unlink(server);
 	api_destroy(server->api);
 	free(server);

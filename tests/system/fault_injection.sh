@@ -167,7 +167,9 @@ phase1() {
 				throttled=$((throttled + 1))
 			fi
 		fi
-		child_of "$vm_pid" || { bad "kill: no isola-blk under isola (after $kills kills)"; break; }
+		# isola's children: the spawner (core/supervisor.c) and the servers
+		CHILD=$(pgrep -P "$vm_pid" -x isola-blk | head -1)
+		[[ -n $CHILD ]] || { bad "kill: no isola-blk under isola (after $kills kills)"; break; }
 		parent=$CHILD target=$CHILD
 		if ((kills % 2)) && child_of "$parent"; then
 			target=$CHILD
