@@ -260,7 +260,8 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned *count, char *e
 				       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	} else if (!strcmp(name, "prctl") && !SANITIZER_CLONE) {
 		/* naming a thread only (pthread_setname_np, MHD's thread) */
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+		ret =
+		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
 	} else if (!strcmp(name, "socket"))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 	else if (!strcmp(name, "openat"))

@@ -49,8 +49,8 @@ struct api_server {
 	int stop_fd; /* eventfd: the API thread stops MHD and returns */
 	pthread_t thread;
 	bool thread_started;
-	sem_t started;  /* the API thread has set start_ret */
-	int start_ret;  /* 0, -EIO (MHD did not start) or the filter's -errno */
+	sem_t started; /* the API thread has set start_ret */
+	int start_ret; /* 0, -EIO (MHD did not start) or the filter's -errno */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t dev; /* the socket file we created: only that one is removed */
 	ino_t ino;
@@ -102,8 +102,8 @@ static enum MHD_Result api_server_fault(struct MHD_Connection *conn, int status,
 /* PUT and PATCH carry a JSON body: it needs a Content-Length (no chunked
  * bodies, like Firecracker) of at most API_MAX_BODY bytes. */
 /* Count the headers that frame a body. */
-static enum MHD_Result api_server_count_framing(void *cls, enum MHD_ValueKind kind,
-						const char *key, const char *value)
+static enum MHD_Result api_server_count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+						const char *value)
 {
 	unsigned *counts = cls;
 
@@ -126,8 +126,9 @@ static void api_server_check_length(struct MHD_Connection *conn, struct api_serv
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, api_server_count_framing, counts);
 	if (counts[0] > 1 || (counts[0] && counts[1])) {
 		req->early_status = 400;
-		req->early_message = "the request has more than one Content-Length, or Content-Length "
-				     "with Transfer-Encoding; send exactly one Content-Length";
+		req->early_message =
+		    "the request has more than one Content-Length, or Content-Length "
+		    "with Transfer-Encoding; send exactly one Content-Length";
 		return;
 	}
 	const char *text =
@@ -160,8 +161,8 @@ static size_t api_server_unescape(void *cls, struct MHD_Connection *conn, char *
 	(void)cls;
 	(void)conn;
 	for (const char *in = uri; *in; in++) {
-		if (in[0] == '%' && isxdigit((unsigned char)in[1]) && isxdigit((unsigned char)in[2]) &&
-		    !(in[1] == '0' && in[2] == '0')) {
+		if (in[0] == '%' && isxdigit((unsigned char)in[1]) &&
+		    isxdigit((unsigned char)in[2]) && !(in[1] == '0' && in[2] == '0')) {
 			char hex[3] = {in[1], in[2], 0};
 
 			*out++ = (char)strtol(hex, NULL, 16);
