@@ -20,6 +20,8 @@
 #include "core/config.h"
 #include "core/console.h"
 #include "core/control.h"
+#include "core/jail.h"
+#include "lib/sandbox.h"
 #include "core/seccomp.h"
 #include "core/supervisor.h"
 #include "core/vm.h"
@@ -47,6 +49,12 @@ static void print_help(void)
 	       "  -V, --version  print the version and exit\n"
 	       "  --no-seccomp   with any command: no seccomp filters on the VMM's threads\n"
 	       "                 (for debugging with strace or gdb; see docs/security.md)\n"
+	       "  --jail DIR     with any command: run the VMM chrooted in DIR, in its own\n"
+	       "                 mount/IPC/UTS/network namespaces, as an unprivileged user,\n"
+	       "                 with only /dev/kvm in its /dev (needs root; every path given\n"
+	       "                 to isola is then inside DIR; see docs/security.md)\n"
+	       "  --jail-user UID[:GID]\n"
+	       "                 the jail's user and group (default 65534:65534, nobody)\n"
 	       "\n"
 	       "Example:\n"
 	       "  isola run --kernel build/guests/hello.elf --memory 256M --cpus 2\n"
@@ -82,7 +90,8 @@ static bool console_pump(struct vm *vm, struct console_input *in, bool *input_op
 		in->pending_off = 0;
 		in->pending_len = (size_t)n;
 		if (in->is_tty)
-			in->pending_len = console_filter_escape(in, in->pending, in->pending_len, &quit);
+			in->pending_len =
+			    console_filter_escape(in, in->pending, in->pending_len, &quit);
 		if (quit) {
 			vm_request_stop(vm, ISOLA_EXIT_STOPPED, "stopped by Ctrl-A x");
 			return false;
@@ -136,19 +145,20 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 	while (atomic_load(&vm->exit_status) < 0) {
 		bool want_input = input_open && in.pending_off == in.pending_len;
 		struct pollfd fds[6 + VM_MAX_DEVICES] = {
-			{.fd = vm->stop_fd, .events = POLLIN},
-			{.fd = signal_fd, .events = POLLIN},
-			{.fd = timer_fd, .events = POLLIN},
-			{.fd = vm->rx_space_fd, .events = POLLIN},
-			{.fd = want_input ? in.fd : -1, .events = POLLIN},
-			{.fd = vm->device_work_fd, .events = POLLIN},
+		    {.fd = vm->stop_fd, .events = POLLIN},
+		    {.fd = signal_fd, .events = POLLIN},
+		    {.fd = timer_fd, .events = POLLIN},
+		    {.fd = vm->rx_space_fd, .events = POLLIN},
+		    {.fd = want_input ? in.fd : -1, .events = POLLIN},
+		    {.fd = vm->device_work_fd, .events = POLLIN},
 		};
 		int ret;
 
 		/* A back-end never speaks first on its socket: readable means
 		 * it hung up (or broke the protocol). */
 		for (unsigned i = 0; i < vm->nr_devices; i++)
-			fds[6 + i] = (struct pollfd){.fd = vm->devices[i].sock, .events = POLLIN | POLLRDHUP};
+			fds[6 + i] = (struct pollfd){.fd = vm->devices[i].sock,
+						     .events = POLLIN | POLLRDHUP};
 		/* A device whose back-end is away is retried every 100 ms. */
 		ret = poll(fds, 6 + vm->nr_devices, devices_waiting ? 100 : -1);
 		if (ret < 0 && errno != EINTR)
@@ -156,7 +166,8 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 		if (fds[1].revents & POLLIN)
 			handle_signal(vm, signal_fd);
 		if (fds[2].revents & POLLIN)
-			vm_request_stop(vm, ISOLA_EXIT_TIMEOUT, "guest timed out after %u s; stopped",
+			vm_request_stop(vm, ISOLA_EXIT_TIMEOUT,
+					"guest timed out after %u s; stopped",
 					cfg->timeout_seconds);
 		if (fds[5].revents & POLLIN)
 			vm_serve_devices(vm);
@@ -265,6 +276,8 @@ static int stop_signal_fd(void)
 /* Options of the process rather than of the VM, for every command. */
 struct process_options {
 	bool no_seccomp;
+	struct jail_config jail;
+	bool bad; /* said why already */
 };
 
 /* Take the process options out of argv (they may appear anywhere). */
@@ -272,30 +285,59 @@ static void take_process_options(int *argc, char **argv, struct process_options 
 {
 	int out = 1;
 
+	opts->jail.uid = JAIL_DEFAULT_ID;
+	opts->jail.gid = JAIL_DEFAULT_ID;
 	for (int i = 1; i < *argc; i++) {
-		if (!strcmp(argv[i], "--no-seccomp"))
+		bool takes_value = !strcmp(argv[i], "--jail") || !strcmp(argv[i], "--jail-user");
+
+		if (!strcmp(argv[i], "--no-seccomp")) {
 			opts->no_seccomp = true;
-		else
+		} else if (takes_value && i + 1 >= *argc) {
+			log_error("missing value for %s; see 'isola --help'", argv[i]);
+			opts->bad = true;
+		} else if (!strcmp(argv[i], "--jail")) {
+			opts->jail.dir = argv[++i];
+		} else if (!strcmp(argv[i], "--jail-user")) {
+			if (sandbox_parse_user(argv[++i], &opts->jail.uid, &opts->jail.gid)) {
+				log_error("--jail-user %s: expected UID or UID:GID (numbers)",
+					  argv[i]);
+				opts->bad = true;
+			}
+		} else {
 			argv[out++] = argv[i];
+		}
 	}
 	argv[out] = NULL;
 	*argc = out;
 }
 
 /*
- * Least privilege (core/seccomp.h, docs/security.md): before the first
- * thread and before the VM exists, start the device-server spawner and
- * compile the per-thread seccomp filters.  Returns false after saying why.
+ * Least privilege (core/seccomp.h, core/jail.h, docs/security.md): before the
+ * first thread and before the VM exists, enter the jail (--jail), start the
+ * device-server spawner, become the jail's user and compile the per-thread
+ * seccomp filters.  Returns false after saying why.
  */
 static bool lock_down_process(const struct process_options *opts)
 {
 	char err[512];
 
+	if (opts->jail.dir) {
+		supervisor_open_servers();
+		/* the servers become the jail's user once sandboxed, so the
+		 * jailed VMM can still stop and restart them */
+		supervisor_set_server_user(opts->jail.uid, opts->jail.gid);
+		if (jail_enter(&opts->jail, err, sizeof(err)) ||
+		    supervisor_spawner_start(err, sizeof(err)) ||
+		    jail_drop_privileges(&opts->jail, err, sizeof(err))) {
+			log_error("%s", err);
+			return false;
+		}
+	}
 	if (opts->no_seccomp) {
 		log_warn("--no-seccomp: the VMM's threads run without seccomp filters");
 		return true;
 	}
-	if (supervisor_spawner_start(err, sizeof(err)) ||
+	if ((!opts->jail.dir && supervisor_spawner_start(err, sizeof(err))) ||
 	    core_seccomp_init(true, err, sizeof(err))) {
 		log_error("%s; --no-seccomp runs without filters", err);
 		return false;
@@ -332,8 +374,8 @@ static bool wait_for_start(struct vmm_control *ctl, int signal_fd, struct vm_con
 {
 	for (;;) {
 		struct pollfd fds[] = {
-			{.fd = ctl->start_fd, .events = POLLIN},
-			{.fd = signal_fd, .events = POLLIN},
+		    {.fd = ctl->start_fd, .events = POLLIN},
+		    {.fd = signal_fd, .events = POLLIN},
 		};
 
 		if (poll(fds, 2, -1) < 0 && errno != EINTR)
@@ -341,7 +383,8 @@ static bool wait_for_start(struct vmm_control *ctl, int signal_fd, struct vm_con
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(signal_fd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD) {
+			if (read(signal_fd, &si, sizeof(si)) == sizeof(si) &&
+			    si.ssi_signo != SIGCHLD) {
 				log_info("stopped by SIG%s before the VM started",
 					 sigabbrev_np((int)si.ssi_signo) ?: "?");
 				return false;
@@ -364,6 +407,9 @@ static void print_vmm_help(void)
 	       "                      not exist; it is removed on exit)\n"
 	       "  --config-file FILE  boot from FILE at once\n"
 	       "  --no-seccomp        no seccomp filters on the VMM's threads (debugging)\n"
+	       "  --jail DIR          run chrooted in DIR as an unprivileged user (see\n"
+	       "                      'isola --help'); PATH and FILE are then inside DIR\n"
+	       "  --jail-user UID[:GID]  the jail's user (default 65534:65534)\n"
 	       "  -h, --help          show this help\n"
 	       "\n"
 	       "The process exits when the VM stops, with the statuses of 'isola run --help';\n"
@@ -395,20 +441,19 @@ static int cmd_vmm(int argc, char **argv, const struct process_options *opts)
 		log_error("%s '%s'; see 'isola --api-sock --help'",
 			  argv[i][0] == '-' && (!strcmp(argv[i], "--api-sock") ||
 						!strcmp(argv[i], "--config-file"))
-				  ? "missing value for"
-				  : "unknown option",
+			      ? "missing value for"
+			      : "unknown option",
 			  argv[i]);
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	config_defaults(&cfg);
+	signal_fd = stop_signal_fd();
+	/* First: with --jail, the config file and its paths are inside the jail. */
+	if (!lock_down_process(opts))
+		return ISOLA_EXIT_VMM_ERROR;
 	if (config_file && (api_config_from_file(&cfg, config_file, err, sizeof(err)) ||
 			    api_config_finalize(&cfg, err, sizeof(err)))) {
 		log_error("%s: %s", config_file, err);
-		api_config_release(&cfg);
-		return ISOLA_EXIT_VMM_ERROR;
-	}
-	signal_fd = stop_signal_fd();
-	if (!lock_down_process(opts)) {
 		api_config_release(&cfg);
 		return ISOLA_EXIT_VMM_ERROR;
 	}
@@ -451,6 +496,8 @@ int main(int argc, char **argv)
 
 	log_set_program("isola");
 	take_process_options(&argc, argv, &opts);
+	if (opts.bad)
+		return ISOLA_EXIT_VMM_ERROR;
 	if (argc < 2) {
 		log_error("no command; try 'isola run --kernel PATH', or see 'isola --help'");
 		return ISOLA_EXIT_VMM_ERROR;

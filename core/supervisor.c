@@ -3,6 +3,7 @@
 #include "core/supervisor.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -21,8 +22,10 @@
 
 #define SUPERVISOR_MAX_ARGS 16
 
+extern char **environ;
+
 static int sup_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int sup_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
 	va_list ap;
@@ -52,27 +55,81 @@ static int server_path(const char *server, char *path, size_t len)
 	return 0;
 }
 
+/*
+ * Server binaries opened before --jail (supervisor_open_servers): inside the
+ * jail the spawner runs them from these fds (execveat), since they are not
+ * under the jail's root.  -1: not opened; the path next to isola is used.
+ */
+static const char *const known_servers[] = {"blk", "rng"};
+static int server_fds[sizeof(known_servers) / sizeof(known_servers[0])] = {-1, -1};
+
+static char server_user[32]; /* "UID:GID" for --user, or empty */
+
+void supervisor_set_server_user(uid_t uid, gid_t gid)
+{
+	snprintf(server_user, sizeof(server_user), "%u:%u", (unsigned)uid, (unsigned)gid);
+}
+
+int supervisor_open_servers(void)
+{
+	for (unsigned i = 0; i < sizeof(known_servers) / sizeof(known_servers[0]); i++) {
+		char path[PATH_MAX + 16];
+
+		if (server_path(known_servers[i], path, sizeof(path)) == 0)
+			server_fds[i] = open(path, O_PATH | O_CLOEXEC);
+	}
+	return 0;
+}
+
+static int server_fd(const char *server)
+{
+	for (unsigned i = 0; i < sizeof(known_servers) / sizeof(known_servers[0]); i++)
+		if (!strcmp(server, known_servers[i]))
+			return server_fds[i];
+	return -1;
+}
+
+static bool servers_opened(void)
+{
+	for (unsigned i = 0; i < sizeof(known_servers) / sizeof(known_servers[0]); i++)
+		if (server_fds[i] >= 0)
+			return true;
+	return false;
+}
+
 /* Fork and exec the server; clone_flags CLONE_PARENT (from the spawner)
  * makes it a child of the core rather than of the spawner. */
 static int spawn_direct(const char *server, const char *const *args, unsigned long clone_flags,
 			pid_t *pid, int *sock, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 16];
-	const char *argv[SUPERVISOR_MAX_ARGS + 4];
+	const char *argv[SUPERVISOR_MAX_ARGS + 6];
 	unsigned argc = 0;
-	int pair[2], ret;
+	int pair[2], ret, exe_fd = server_fd(server);
 	pid_t child;
 
-	ret = server_path(server, path, sizeof(path));
-	if (ret)
-		return sup_err(err, errlen, ret, "cannot locate isola-%s: %s", server, strerror(-ret));
-	if (access(path, X_OK) < 0)
+	if (servers_opened()) {
+		/* jailed: only what was opened before the jail */
+		if (exe_fd < 0)
+			return sup_err(err, errlen, -ENOENT,
+				       "isola-%s was not next to isola when the jail was entered; "
+				       "build it with 'make'",
+				       server);
+		snprintf(path, sizeof(path), "isola-%s", server);
+	} else if ((ret = server_path(server, path, sizeof(path)))) {
+		return sup_err(err, errlen, ret, "cannot locate isola-%s: %s", server,
+			       strerror(-ret));
+	} else if (access(path, X_OK) < 0)
 		return sup_err(err, errlen, -errno,
 			       "%s: %s; build it with 'make' (device servers live next to isola)",
 			       path, strerror(errno));
 	argv[argc++] = path;
 	argv[argc++] = "--socket-fd";
 	argv[argc++] = "3";
+	if (server_user[0]) {
+		argv[argc++] = "--user";
+		argv[argc++] = server_user;
+	}
 	for (unsigned i = 0; args && args[i] && i < SUPERVISOR_MAX_ARGS; i++)
 		argv[argc++] = args[i];
 	argv[argc] = NULL;
@@ -96,10 +153,21 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		/* Die with the VMM: a server never outlives its VM. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (exe_fd == SUPERVISOR_SERVER_FD)
+			exe_fd = fcntl(exe_fd, F_DUPFD_CLOEXEC, SUPERVISOR_SERVER_FD + 1);
 		if (dup2(pair[1], SUPERVISOR_SERVER_FD) < 0)
 			_exit(127);
 		/* Only stdin/out/err and the socket cross exec (all else is CLOEXEC). */
-		execv(path, (char *const *)argv);
+		if (exe_fd >= 0) {
+			syscall(SYS_execveat, exe_fd, "", argv, environ, AT_EMPTY_PATH);
+			/* e.g. a dynamically linked (ASan) server: no ld.so in the jail */
+			dprintf(STDERR_FILENO,
+				"isola: cannot run %s inside the jail: %s (servers must be "
+				"statically linked, as 'make' builds them)\n",
+				path, strerror(errno));
+		} else {
+			execv(path, (char *const *)argv);
+		}
 		_exit(127);
 	}
 	close(pair[1]);
@@ -192,30 +260,55 @@ int supervisor_spawner_start(char *err, size_t errlen)
 		return sup_err(err, errlen, ret, "spawner: fork: %s", strerror(-ret));
 	}
 	if (child == 0) {
-		/* Keep stdin/out/err (servers inherit them) and our socket. */
-		if (pair[1] > 3)
-			close_range(3, (unsigned)pair[1] - 1, 0);
-		close_range((unsigned)pair[1] + 1, ~0u, 0);
-		close(pair[0]);
+		/* Keep stdin/out/err (servers inherit them), our socket and the
+		 * server binaries' fds (CLOEXEC: they never reach a server). */
+		unsigned next = 3;
+
+		for (;;) {
+			/* the lowest fd to keep at or above next */
+			unsigned keep = ~0u;
+
+			if ((unsigned)pair[1] >= next)
+				keep = (unsigned)pair[1];
+			for (unsigned i = 0; i < sizeof(server_fds) / sizeof(server_fds[0]); i++)
+				if (server_fds[i] >= 0 && (unsigned)server_fds[i] >= next &&
+				    (unsigned)server_fds[i] < keep)
+					keep = (unsigned)server_fds[i];
+			if (keep == ~0u) {
+				close_range(next, ~0u, 0);
+				break;
+			}
+			if (keep > next)
+				close_range(next, keep - 1, 0);
+			next = keep + 1;
+		}
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		prctl(PR_SET_NAME, "isola-spawner");
 		spawner_serve(pair[1]);
 	}
 	close(pair[1]);
 	spawner_fd = pair[0];
+	/* Only the spawner runs servers: the core has no use for the fds. */
+	for (unsigned i = 0; i < sizeof(server_fds) / sizeof(server_fds[0]); i++)
+		if (server_fds[i] >= 0) {
+			close(server_fds[i]);
+			server_fds[i] = -1;
+		}
 	return 0;
 }
 
-static int spawn_through_spawner(const char *server, const char *const *args, pid_t *pid,
-				 int *sock, char *err, size_t errlen)
+static int spawn_through_spawner(const char *server, const char *const *args, pid_t *pid, int *sock,
+				 char *err, size_t errlen)
 {
 	static char request[SPAWN_REQUEST_MAX];
 	struct spawn_reply reply;
 	char control[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = &reply, .iov_len = sizeof(reply)};
 	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-		.msg_controllen = sizeof(control),
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = control,
+	    .msg_controllen = sizeof(control),
 	};
 	struct cmsghdr *cmsg;
 	size_t len = 0;
@@ -236,7 +329,8 @@ static int spawn_through_spawner(const char *server, const char *const *args, pi
 	/* sendmsg rather than send: the event loop's seccomp list has only
 	 * sendmsg (core/seccomp.c) */
 	iov = (struct iovec){.iov_base = request, .iov_len = len};
-	if (sendmsg(spawner_fd, &(struct msghdr){.msg_iov = &iov, .msg_iovlen = 1}, MSG_NOSIGNAL) < 0)
+	if (sendmsg(spawner_fd, &(struct msghdr){.msg_iov = &iov, .msg_iovlen = 1}, MSG_NOSIGNAL) <
+	    0)
 		return sup_err(err, errlen, -errno, "isola-%s: the spawner is gone: %s", server,
 			       strerror(errno));
 	iov = (struct iovec){.iov_base = &reply, .iov_len = sizeof(reply)};
@@ -248,14 +342,15 @@ static int spawn_through_spawner(const char *server, const char *const *args, pi
 	if (reply.ret)
 		return sup_err(err, errlen, reply.ret, "%s", reply.message);
 	if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
-		return sup_err(err, errlen, -EPROTO, "isola-%s: the spawner sent no socket", server);
+		return sup_err(err, errlen, -EPROTO, "isola-%s: the spawner sent no socket",
+			       server);
 	memcpy(sock, CMSG_DATA(cmsg), sizeof(int));
 	*pid = reply.pid;
 	return 0;
 }
 
-int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock,
-		     char *err, size_t errlen)
+int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock, char *err,
+		     size_t errlen)
 {
 	if (spawner_fd >= 0)
 		return spawn_through_spawner(server, args, pid, sock, err, errlen);
@@ -277,9 +372,10 @@ int supervisor_connect(const char *path, int *sock, char *err, size_t errlen)
 		int ret = -errno;
 
 		close(fd);
-		return sup_err(err, errlen, ret,
-			       "cannot connect to vhost-user back-end %s: %s; is the back-end running?",
-			       path, strerror(-ret));
+		return sup_err(
+		    err, errlen, ret,
+		    "cannot connect to vhost-user back-end %s: %s; is the back-end running?", path,
+		    strerror(-ret));
 	}
 	*sock = fd;
 	return 0;
@@ -293,7 +389,8 @@ void supervisor_describe_status(int status, char *buf, size_t len)
 		int sig = WTERMSIG(status);
 
 		snprintf(buf, len, "was killed by SIG%s%s", sigabbrev_np(sig) ?: "?",
-			 sig == SIGSYS ? " (seccomp: it made a system call outside its allowlist)" : "");
+			 sig == SIGSYS ? " (seccomp: it made a system call outside its allowlist)"
+				       : "");
 	} else {
 		snprintf(buf, len, "changed state (0x%x)", status);
 	}

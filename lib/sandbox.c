@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -27,24 +30,54 @@
  * threads (created per ring start), glibc's allocator and stdio logging.
  */
 const char *const sandbox_base_syscalls[] = {
-	/* the vhost-user socket */
-	"accept4", "recvmsg", "sendmsg", "getsockopt", "poll",
-	/* eventfds (kick, call, err, stop) and the fds we are given */
-	"read", "write", "close", "fcntl", "newfstatat",
-	/* guest memory, the inflight region, glibc's allocator */
-	"mmap", "munmap", "madvise", "mprotect", "brk", "memfd_create", "ftruncate",
-	"getrandom", /* glibc seeds a new thread's malloc arena */
-	/* ring threads, created per ring start */
-	"clone3", "set_robust_list", "rseq", "rt_sigprocmask", "rt_sigaction", "futex", "exit",
-	"exit_group",
-	/* a poll interrupted by a stop (ptrace, SIGSTOP) is restarted */
-	"restart_syscall",
+    /* the vhost-user socket */
+    "accept4",
+    "recvmsg",
+    "sendmsg",
+    "getsockopt",
+    "poll",
+    /* eventfds (kick, call, err, stop) and the fds we are given */
+    "read",
+    "write",
+    "close",
+    "fcntl",
+    "newfstatat",
+    /* guest memory, the inflight region, glibc's allocator */
+    "mmap",
+    "munmap",
+    "madvise",
+    "mprotect",
+    "brk",
+    "memfd_create",
+    "ftruncate",
+    "getrandom", /* glibc seeds a new thread's malloc arena */
+    /* ring threads, created per ring start */
+    "clone3",
+    "set_robust_list",
+    "rseq",
+    "rt_sigprocmask",
+    "rt_sigaction",
+    "futex",
+    "exit",
+    "exit_group",
+    /* a poll interrupted by a stop (ptrace, SIGSTOP) is restarted */
+    "restart_syscall",
 #ifdef __SANITIZE_ADDRESS__
-	/* ASan + UBSan builds only (BUILD=build/asan) */
-	"sigaltstack", "openat", "open", "pread64", "readlink", "prlimit64", "sched_getaffinity",
-	"gettid", "getpid", "tgkill", "clock_gettime", "sched_yield",
+    /* ASan + UBSan builds only (BUILD=build/asan) */
+    "sigaltstack",
+    "openat",
+    "open",
+    "pread64",
+    "readlink",
+    "prlimit64",
+    "sched_getaffinity",
+    "gettid",
+    "getpid",
+    "tgkill",
+    "clock_gettime",
+    "sched_yield",
 #endif
-	NULL,
+    NULL,
 };
 
 static unsigned sandbox_allowed;
@@ -55,7 +88,7 @@ unsigned sandbox_allowed_count(void)
 }
 
 static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
 	va_list ap;
@@ -113,12 +146,14 @@ static void __attribute__((noreturn)) sandbox_wait(const char *name)
  * root (the image and socket are already open). */
 static int sandbox_empty_root(char *err, size_t errlen)
 {
-	static const char *const mount_points[] = {"/tmp", "/mnt", "/var/tmp"};
+	/* any empty-enough directory will do as the mount point; inside the
+	 * VMM's --jail only /dev may exist */
+	static const char *const mount_points[] = {"/tmp", "/mnt", "/var/tmp", "/dev"};
 	const char *dir = NULL;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return set_err(err, errlen, -errno, "making / private: %s", strerror(errno));
-	for (unsigned i = 0; i < 3 && !dir; i++)
+	for (unsigned i = 0; i < 4 && !dir; i++)
 		if (mount("isola-sandbox", mount_points[i], "tmpfs",
 			  MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0500") == 0)
 			dir = mount_points[i];
@@ -128,15 +163,82 @@ static int sandbox_empty_root(char *err, size_t errlen)
 	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		return set_err(err, errlen, -errno, "pivot_root to an empty tmpfs: %s",
 			       strerror(errno));
-	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
-					MS_NOEXEC, NULL) < 0)
+	if (mount(NULL, "/", NULL,
+		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return set_err(err, errlen, -errno, "remounting / read-only: %s", strerror(errno));
+	return 0;
+}
+
+/* --user: who the server becomes once its sandbox is built (as root). */
+static bool sandbox_user_set;
+static uid_t sandbox_uid;
+static gid_t sandbox_gid;
+
+static int parse_id(const char *text, const char **end, unsigned *id)
+{
+	char *stop;
+	unsigned long value;
+
+	if (*text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	value = strtoul(text, &stop, 10);
+	/* (uid_t)-1 means "unchanged" to setresuid: never a user */
+	if (errno || value >= UINT32_MAX)
+		return -EINVAL;
+	*id = (unsigned)value;
+	*end = stop;
+	return 0;
+}
+
+int sandbox_parse_user(const char *text, uid_t *uid, gid_t *gid)
+{
+	const char *end;
+	unsigned u, g;
+
+	if (parse_id(text, &end, &u))
+		return -EINVAL;
+	g = u;
+	if (*end == ':' && parse_id(end + 1, &end, &g))
+		return -EINVAL;
+	if (*end)
+		return -EINVAL;
+	*uid = u;
+	*gid = g;
+	return 0;
+}
+
+void sandbox_set_user(uid_t uid, gid_t gid)
+{
+	sandbox_user_set = true;
+	sandbox_uid = uid;
+	sandbox_gid = gid;
+}
+
+/* Become --user for good: no groups, and leaving uid 0 clears every
+ * capability (capabilities(7)).  A credential change clears the parent-death
+ * signal (prctl(2)), so it is set again. */
+static int sandbox_become_user(char *err, size_t errlen)
+{
+	if (!sandbox_user_set)
+		return 0;
+	if (setgroups(0, NULL) < 0 || setresgid(sandbox_gid, sandbox_gid, sandbox_gid) < 0 ||
+	    setresuid(sandbox_uid, sandbox_uid, sandbox_uid) < 0)
+		return set_err(err, errlen, -errno, "becoming uid %u gid %u: %s",
+			       (unsigned)sandbox_uid, (unsigned)sandbox_gid, strerror(errno));
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	return 0;
 }
 
 int sandbox_isolate(const char *name, char *err, size_t errlen)
 {
+	/* The name ps and the core's tests see, however we were exec'd (the
+	 * jail's spawner runs servers from an fd: execveat names them "3"). */
+	prctl(PR_SET_NAME, name);
 	if (geteuid() != 0) {
+		if (sandbox_user_set && (sandbox_uid != geteuid() || sandbox_gid != getegid()))
+			return set_err(err, errlen, -EPERM, "--user %u:%u needs root",
+				       (unsigned)sandbox_uid, (unsigned)sandbox_gid);
 		log_info("not running as root: no namespaces (seccomp and no_new_privs only)");
 		return 0;
 	}
@@ -151,11 +253,18 @@ int sandbox_isolate(const char *name, char *err, size_t errlen)
 		close_range(3, ~0u, 0);
 		close(0);
 		close(1);
+		/* as --user too, so whoever may signal the server may signal us */
+		if (sandbox_become_user(err, errlen) < 0) {
+			log_error("%s: %s", name, err);
+			kill(sandbox_child, SIGKILL);
+		}
 		sandbox_wait(name);
 	}
 	/* The server: die with the parent, which the caller watches. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return sandbox_empty_root(err, errlen);
+	int ret = sandbox_empty_root(err, errlen);
+
+	return ret < 0 ? ret : sandbox_become_user(err, errlen);
 }
 
 /* ---- fds, no_new_privs, seccomp ------------------------------------------ */

@@ -5,7 +5,8 @@
  *
  *	open the image, bind/accept the socket
  *	sandbox_isolate()   as root: own mount, pid, net, ipc and uts
- *	                    namespaces; an empty read-only root
+ *	                    namespaces; an empty read-only root; then the
+ *	                    --user given (sandbox_set_user), if any
  *	create io_uring rings, eventfds ...
  *	sandbox_lock()      close every other fd, no_new_privs, seccomp
  *	                    allowlist (anything else kills the process)
@@ -15,6 +16,15 @@
 #define ISOLA_LIB_SANDBOX_H
 
 #include <stddef.h>
+#include <sys/types.h>
+
+/* Parse "UID" or "UID:GID" (numbers; GID defaults to UID).  0 or -EINVAL. */
+int sandbox_parse_user(const char *text, uid_t *uid, gid_t *gid);
+
+/* --user: sandbox_isolate() ends by becoming uid:gid (no groups, no
+ * capabilities), in the server and in its waiting parent; so a VMM running
+ * as that user (isola --jail) can stop and restart it. */
+void sandbox_set_user(uid_t uid, gid_t gid);
 
 /*
  * As root: unshare the mount, network, IPC, UTS and pid namespaces, and
@@ -22,7 +32,8 @@
  * join a pid namespace).  The parent keeps no fd but stderr, waits, and
  * ends the way the server ended (same exit status or signal), saying so on
  * stderr if a seccomp violation (SIGSYS) killed it.  The server's root
- * becomes an empty read-only tmpfs.  Not root: nothing (returns 0).
+ * becomes an empty read-only tmpfs; then both become the --user, if set.
+ * Not root: nothing (returns 0; an error if --user is someone else).
  * Returns 0 in the server process, or -errno with a message in err.
  * Call before creating threads.
  */

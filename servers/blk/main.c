@@ -24,8 +24,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: isola-blk (--socket PATH | --socket-fd N) --image IMG [--readonly]\n"
-		"                 [--id NAME] [--queues N] [--poll-us N] [--no-sandbox]\n"
-		"                 [--test-forbidden-syscall]\n"
+		"                 [--id NAME] [--queues N] [--poll-us N] [--user UID[:GID]]\n"
+		"                 [--no-sandbox] [--test-forbidden-syscall]\n"
 		"A raw disk image served as a virtio-blk device (virtio 1.2 5.2) by a\n"
 		"vhost-user back-end (QEMU's vhost-user-blk-pci, the isola core, ...).\n"
 		"  --socket PATH             listen on a Unix socket; serve one front-end at a\n"
@@ -40,6 +40,8 @@ static void usage(FILE *out)
 		"  --poll-us N               a queue's thread busy-polls its ring and its I/O\n"
 		"                            for up to N us (adaptive) before it sleeps;\n"
 		"                            0 never (default %u; costs CPU for latency)\n"
+		"  --user UID[:GID]          as root: become this user once the sandbox is\n"
+		"                            built (isola --jail passes its own)\n"
 		"  --no-sandbox              no namespaces, fd pruning or seccomp (debugging)\n"
 		"  --test-forbidden-syscall  after sandboxing, make a forbidden syscall (tests)\n"
 		"  --help                    this text\n",
@@ -70,41 +72,50 @@ static int parse_number(const char *opt, const char *text, long max, long *out)
 static int parse_args(int argc, char **argv, struct blk_args *a)
 {
 	static const struct option options[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"socket-fd", required_argument, NULL, 'f'},
-		{"image", required_argument, NULL, 'i'},
-		{"readonly", no_argument, NULL, 'r'},
-		{"id", required_argument, NULL, 'd'},
-		{"queues", required_argument, NULL, 'q'},
-		{"poll-us", required_argument, NULL, 'p'},
-		{"no-sandbox", no_argument, NULL, 'n'},
-		{"test-forbidden-syscall", no_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"socket-fd", required_argument, NULL, 'f'},
+	    {"image", required_argument, NULL, 'i'},
+	    {"readonly", no_argument, NULL, 'r'},
+	    {"id", required_argument, NULL, 'd'},
+	    {"queues", required_argument, NULL, 'q'},
+	    {"poll-us", required_argument, NULL, 'p'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"no-sandbox", no_argument, NULL, 'n'},
+	    {"test-forbidden-syscall", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	long n;
 	int opt;
 
-	*a = (struct blk_args){.fd = -1, .queues = 1, .poll_us = BLK_POLL_US_DEFAULT,
-			       .sandbox = true};
+	*a = (struct blk_args){
+	    .fd = -1, .queues = 1, .poll_us = BLK_POLL_US_DEFAULT, .sandbox = true};
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
-		case 's': a->path = optarg; break;
+		case 's':
+			a->path = optarg;
+			break;
 		case 'f':
 			if (parse_number("--socket-fd", optarg, 1 << 20, &a->fd))
 				return -1;
 			break;
-		case 'i': a->image = optarg; break;
-		case 'r': a->readonly = true; break;
+		case 'i':
+			a->image = optarg;
+			break;
+		case 'r':
+			a->readonly = true;
+			break;
 		case 'd':
 			if (!*optarg || strlen(optarg) > 20) {
-				log_error("--id %s: an id is 1 to 20 bytes (virtio-blk GET_ID)", optarg);
+				log_error("--id %s: an id is 1 to 20 bytes (virtio-blk GET_ID)",
+					  optarg);
 				return -1;
 			}
 			a->id = optarg;
 			break;
 		case 'q':
-			if (parse_number("--queues", optarg, VHOST_USER_BACKEND_MAX_QUEUES, &n) || !n)
+			if (parse_number("--queues", optarg, VHOST_USER_BACKEND_MAX_QUEUES, &n) ||
+			    !n)
 				return -1;
 			a->queues = (unsigned)n;
 			break;
@@ -113,10 +124,29 @@ static int parse_args(int argc, char **argv, struct blk_args *a)
 				return -1;
 			a->poll_us = (unsigned)n;
 			break;
-		case 'n': a->sandbox = false; break;
-		case 't': a->test_forbidden = true; break;
-		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -1;
+		case 'u': {
+			uid_t uid;
+			gid_t gid;
+
+			if (sandbox_parse_user(optarg, &uid, &gid)) {
+				log_error("--user %s: expected UID or UID:GID (numbers)", optarg);
+				return -1;
+			}
+			sandbox_set_user(uid, gid);
+			break;
+		}
+		case 'n':
+			a->sandbox = false;
+			break;
+		case 't':
+			a->test_forbidden = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	if (optind < argc || !a->path == (a->fd < 0)) {

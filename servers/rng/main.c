@@ -22,8 +22,8 @@
 #define RNG_MAX_SEGMENTS 64
 
 struct rng {
-	uint64_t rate;   /* bytes per second, 0 = unlimited */
-	double tokens;   /* bytes we may hand out now */
+	uint64_t rate; /* bytes per second, 0 = unlimited */
+	double tokens; /* bytes we may hand out now */
 	struct timespec last;
 	struct virtq_segment segs[RNG_MAX_SEGMENTS];
 };
@@ -123,12 +123,12 @@ static int rng_handle_queue(void *device, struct vhost_user_backend_queue *q)
 }
 
 static const struct vhost_user_backend_ops rng_ops = {
-	.name = "isola-rng",
-	.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) |
-		    (1ull << VIRTIO_F_EVENT_IDX),
-	.num_queues = 1,
-	.handle_queue = rng_handle_queue,
-	.handle_chain = rng_handle_chain,
+    .name = "isola-rng",
+    .features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) |
+		(1ull << VIRTIO_F_EVENT_IDX),
+    .num_queues = 1,
+    .handle_queue = rng_handle_queue,
+    .handle_chain = rng_handle_chain,
 };
 
 /* What isola-rng needs beyond the vhost-user back-end's own list. */
@@ -138,13 +138,15 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: isola-rng (--socket PATH | --socket-fd N) [--rate BYTES_PER_SEC]\n"
-		"                 [--no-sandbox] [--test-forbidden-syscall]\n"
+		"                 [--user UID[:GID]] [--no-sandbox] [--test-forbidden-syscall]\n"
 		"A virtio entropy device (virtio 1.2 5.4) served as a vhost-user back-end.\n"
 		"  --socket PATH             listen on a Unix socket; serve one front-end at a\n"
 		"                            time, accepting again after it disconnects\n"
 		"  --socket-fd N             use inherited fd N: a connected socket (served\n"
 		"                            once) or a listening one\n"
 		"  --rate BYTES_PER_SEC      limit entropy to this rate (default: unlimited)\n"
+		"  --user UID[:GID]          as root: become this user once the sandbox is\n"
+		"                            built (isola --jail passes its own)\n"
 		"  --no-sandbox              no namespaces, fd pruning or seccomp (debugging)\n"
 		"  --test-forbidden-syscall  after sandboxing, make a forbidden syscall (tests)\n"
 		"  --help                    this text\n");
@@ -153,13 +155,14 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"socket-fd", required_argument, NULL, 'f'},
-		{"rate", required_argument, NULL, 'r'},
-		{"no-sandbox", no_argument, NULL, 'n'},
-		{"test-forbidden-syscall", no_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"socket-fd", required_argument, NULL, 'f'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"no-sandbox", no_argument, NULL, 'n'},
+	    {"test-forbidden-syscall", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *path = NULL;
 	struct rng rng = {0};
@@ -193,6 +196,17 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'u': {
+			uid_t uid;
+			gid_t gid;
+
+			if (sandbox_parse_user(optarg, &uid, &gid)) {
+				log_error("--user %s: expected UID or UID:GID (numbers)", optarg);
+				return 2;
+			}
+			sandbox_set_user(uid, gid);
+			break;
+		}
 		case 'n':
 			sandbox = false;
 			break;
