@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,9 +25,8 @@
 #include "core/supervisor.h"
 #include "lib/log.h"
 
-
 static void vm_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void vm_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -67,7 +67,8 @@ static int vm_wait_locked(struct vm *vm, bool (*done)(struct vm *, unsigned), un
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += VM_PAUSE_TIMEOUT_MS / 1000;
 	while (!done(vm, arg) && atomic_load(&vm->exit_status) < 0)
-		if (pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline) == ETIMEDOUT)
+		if (pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline) ==
+		    ETIMEDOUT)
 			return -ETIMEDOUT;
 	return atomic_load(&vm->exit_status) < 0 ? 0 : -ESHUTDOWN;
 }
@@ -185,9 +186,9 @@ static int vm_deliver_msi(void *opaque, uint64_t address, uint32_t data)
 {
 	struct vm *vm = opaque;
 	struct kvm_msi msi = {
-		.address_lo = (uint32_t)address,
-		.address_hi = (uint32_t)(address >> 32),
-		.data = data,
+	    .address_lo = (uint32_t)address,
+	    .address_hi = (uint32_t)(address >> 32),
+	    .data = data,
 	};
 
 	return ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
@@ -240,8 +241,8 @@ int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t dat
 }
 
 static const struct ioapic_ops vm_ioapic_ops = {
-	.deliver_msi = vm_deliver_msi,
-	.update_route = vm_update_ioapic_route,
+    .deliver_msi = vm_deliver_msi,
+    .update_route = vm_update_ioapic_route,
 };
 
 void vm_set_isa_irq(struct vm *vm, unsigned irq, bool level)
@@ -270,8 +271,7 @@ static void vm_serial_rx_space(void *opaque)
 	}
 }
 
-static void vm_debug_exit(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
-			  bool is_write)
+static void vm_debug_exit(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct vm *vm = opaque;
 	uint32_t value = 0;
@@ -306,7 +306,8 @@ static int vm_open_kvm(struct vm *vm, char *err, size_t errlen)
 		int ret = -errno;
 
 		vm_err(err, errlen,
-		       "cannot open /dev/kvm: %s; load the kvm module and run as a user who may use it (group kvm or root)",
+		       "cannot open /dev/kvm: %s; load the kvm module and run as a user who may "
+		       "use it (group kvm or root)",
 		       strerror(errno));
 		return ret;
 	}
@@ -339,7 +340,7 @@ static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 		return ret;
 	}
 	vm->routes = calloc(1, sizeof(*vm->routes) +
-				       VM_MAX_GSI_ROUTES * sizeof(struct kvm_irq_routing_entry));
+				   VM_MAX_GSI_ROUTES * sizeof(struct kvm_irq_routing_entry));
 	if (!vm->routes)
 		return -ENOMEM;
 	vm->routes->nr = IOAPIC_NR_PINS;
@@ -369,10 +370,10 @@ static int vm_setup_memory(struct vm *vm, uint64_t bytes, char *err, size_t errl
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		const struct gmem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
-			.slot = i,
-			.guest_phys_addr = r->gpa,
-			.memory_size = r->size,
-			.userspace_addr = (uint64_t)(uintptr_t)r->host,
+		    .slot = i,
+		    .guest_phys_addr = r->gpa,
+		    .memory_size = r->size,
+		    .userspace_addr = (uint64_t)(uintptr_t)r->host,
 		};
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
@@ -404,7 +405,8 @@ static int vm_setup_devices(struct vm *vm, int console_out_fd)
 	ret |= bus_register(&vm->pio, ISOLA_DEBUG_EXIT_PORT, 4, vm_debug_exit, vm, "debug-exit");
 	/* 0xCF8..0xCFF: PCI configuration mechanism #1, with the reset control
 	 * register at 0xCF9 in the middle of CONFIG_ADDRESS, as on a PC. */
-	ret |= bus_register(&vm->pio, ISOLA_PORT_PCI_CONFIG_ADDRESS, 8, vm_pci_ports, vm, "pci-config");
+	ret |= bus_register(&vm->pio, ISOLA_PORT_PCI_CONFIG_ADDRESS, 8, vm_pci_ports, vm,
+			    "pci-config");
 	ret |= bus_register(&vm->pio, ISOLA_PORT_ACPI_PM1A_EVT, 12, acpi_pm_access, &vm->pm,
 			    "acpi-pm");
 	ret |= bus_register(&vm->mmio, LAYOUT_IOAPIC, IOAPIC_MMIO_SIZE, ioapic_access, &vm->ioapic,
@@ -433,8 +435,9 @@ static int vm_read_file(const char *what, const char *path, uint8_t **data, size
 		return -EINVAL;
 	}
 	if ((uint64_t)st.st_size > limit) {
-		vm_err(err, errlen, "%s %s is %llu MiB, larger than the guest's memory; raise --memory",
-		       what, path, (unsigned long long)st.st_size >> 20);
+		vm_err(err, errlen,
+		       "%s %s is %llu MiB, larger than the guest's memory; raise --memory", what,
+		       path, (unsigned long long)st.st_size >> 20);
 		close(fd);
 		return -EFBIG;
 	}
@@ -586,8 +589,8 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err,
 		if (access(disk->path, disk->readonly ? R_OK : R_OK | W_OK) < 0) {
 			vm_err(err, errlen, "disk %s: %s; %s", disk->path, strerror(errno),
 			       errno == EACCES && !disk->readonly
-				       ? "make it writable or add readonly=on"
-				       : "check the path");
+				   ? "make it writable or add readonly=on"
+				   : "check the path");
 			return -errno;
 		}
 		snprintf(srv->default_id, sizeof(srv->default_id), "%s", name);
@@ -599,11 +602,12 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err,
 		if (disk->readonly)
 			srv->args[n++] = "--readonly";
 		srv->args[n] = NULL;
-		ret = vm_add_device(vm, name, VIRTIO_ID_BLOCK, PCI_CLASS_STORAGE_OTHER, err, errlen);
+		ret =
+		    vm_add_device(vm, name, VIRTIO_ID_BLOCK, PCI_CLASS_STORAGE_OTHER, err, errlen);
 	}
 	if (!ret && cfg->rng) {
 		vm->servers[vm->nr_devices] =
-			(struct vm_device_server){.server = "rng", .restart = !cfg->rng_no_restart};
+		    (struct vm_device_server){.server = "rng", .restart = !cfg->rng_no_restart};
 		ret = vm_add_device(vm, "rng0", VIRTIO_ID_RNG, PCI_CLASS_OTHER, err, errlen);
 	}
 	return ret;
@@ -681,15 +685,26 @@ static bool vm_device_try_restart(struct vm *vm, unsigned index)
 		took = now_ns() - srv->lost_ns;
 		srv->pending = false;
 		srv->failed_starts = 0;
+		srv->last_failure[0] = '\0';
 		srv->restarts++;
 		srv->recovery_ns_total += took;
 		if (took > srv->recovery_ns_max)
 			srv->recovery_ns_max = took;
-		log_info("%s: %s%s is back after %.1f ms (restart %llu); in-flight requests resumed",
-			 dev->name, srv->socket_path ? "back-end " : vm_server_name(vm, index),
-			 srv->socket_path ? srv->socket_path : "", (double)took / 1e6,
-			 (unsigned long long)srv->restarts);
+		log_info(
+		    "%s: %s%s is back after %.1f ms (restart %llu); in-flight requests resumed",
+		    dev->name, srv->socket_path ? "back-end " : vm_server_name(vm, index),
+		    srv->socket_path ? srv->socket_path : "", (double)took / 1e6,
+		    (unsigned long long)srv->restarts);
 		return true;
+	}
+	/* Say why a try failed, once per reason: an external back-end that is
+	 * away fails the same way every 100 ms, one that answers badly says
+	 * how (a spoiled reply, a reply that never came) each time it changes. */
+	if (strncmp(srv->last_failure, why, sizeof(srv->last_failure) - 1)) {
+		snprintf(srv->last_failure, sizeof(srv->last_failure), "%s", why);
+		log_warn("%s: %s%s did not come back: %s", dev->name,
+			 srv->socket_path ? "back-end " : vm_server_name(vm, index),
+			 srv->socket_path ? srv->socket_path : "", why);
 	}
 	if (srv->socket_path)
 		return false; /* external: wait for it, however long it takes */
@@ -702,7 +717,8 @@ static bool vm_device_try_restart(struct vm *vm, unsigned index)
 	if (++srv->failed_starts >= VM_RESTART_FAILED_STARTS) {
 		char msg[512];
 
-		snprintf(msg, sizeof(msg), "%s did not come up %u times in a row (last: %s); giving up",
+		snprintf(msg, sizeof(msg),
+			 "%s did not come up %u times in a row (last: %s); giving up",
 			 vm_server_name(vm, index), srv->failed_starts, why);
 		vm_give_up(vm, index, msg);
 	}
@@ -710,12 +726,18 @@ static bool vm_device_try_restart(struct vm *vm, unsigned index)
 }
 
 /* A back-end never speaks first: its socket is readable only once it hung
- * up or broke the protocol. */
-static bool vm_device_sock_readable(const struct vhost_device *dev)
+ * up or broke the protocol.  0: quiet; 1: hung up; 2: it sent a message. */
+static int vm_device_sock_state(const struct vhost_device *dev)
 {
 	struct pollfd pfd = {.fd = dev->sock, .events = POLLIN | POLLRDHUP};
+	char byte;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 
-	return poll(&pfd, 1, 0) > 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	/* recvmsg, not recv: the event loop's seccomp list (core/seccomp.c) */
+	return recvmsg(dev->sock, &msg, MSG_PEEK | MSG_DONTWAIT) > 0 ? 2 : 1;
 }
 
 void vm_device_lost(struct vm *vm, unsigned index, const char *why)
@@ -730,10 +752,25 @@ void vm_device_lost(struct vm *vm, unsigned index, const char *why)
 	/* A socket event (why == NULL) may come from a poll that predates a
 	 * restart made in the same event-loop pass (on SIGCHLD), and the new
 	 * socket can have the old one's number: believe only the new socket. */
-	if (!why && !vm_device_sock_readable(dev))
+	int state = why ? 1 : vm_device_sock_state(dev);
+
+	if (!state)
 		return;
 	vhost_device_disconnect(dev);
-	if (srv->socket_path) {
+	if (state == 2) {
+		/* vhost-user.rst: the front-end's socket carries requests from
+		 * the front-end and their replies only; the back-end's own
+		 * requests have a channel of their own (BACKEND_REQ_FD). */
+		snprintf(how, sizeof(how),
+			 "%s%s broke the protocol: it sent a message nobody asked for",
+			 srv->socket_path ? "back-end " : vm_server_name(vm, index),
+			 srv->socket_path ? srv->socket_path : "");
+		if (!srv->socket_path && dev->server_pid > 0) {
+			/* the server is alive but not trusted any more */
+			kill(dev->server_pid, SIGKILL);
+			vm_bury_server(vm, index, msg, sizeof(msg));
+		}
+	} else if (srv->socket_path) {
 		snprintf(how, sizeof(how), "back-end %s hung up", srv->socket_path);
 	} else {
 		char died[200];
@@ -754,16 +791,17 @@ void vm_device_lost(struct vm *vm, unsigned index, const char *why)
 		srv->deaths_in_window = 0;
 	}
 	if (++srv->deaths_in_window > VM_RESTART_BURST) {
-		snprintf(msg, sizeof(msg), "%s; it died more than %d times in %llu s, giving up", how,
-			 VM_RESTART_BURST, (unsigned long long)(VM_RESTART_WINDOW_NS / 1000000000ull));
+		snprintf(msg, sizeof(msg), "%s; it died more than %d times in %llu s, giving up",
+			 how, VM_RESTART_BURST,
+			 (unsigned long long)(VM_RESTART_WINDOW_NS / 1000000000ull));
 		vm_give_up(vm, index, msg);
 		return;
 	}
 	srv->pending = true;
 	srv->lost_ns = now;
 	if (srv->socket_path)
-		log_warn("%s: %s; waiting for it to come back (the guest's requests wait)", dev->name,
-			 how);
+		log_warn("%s: %s; waiting for it to come back (the guest's requests wait)",
+			 dev->name, how);
 	else
 		log_warn("%s: %s; restarting it", dev->name, how);
 	vm_device_try_restart(vm, index);

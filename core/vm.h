@@ -41,17 +41,18 @@
 
 /* How the core reaches one device's back-end, and its restart book-keeping. */
 struct vm_device_server {
-	const char *server;              /* "blk", "rng"; NULL: external back-end */
-	const char *socket_path;         /* external back-end */
+	const char *server;	 /* "blk", "rng"; NULL: external back-end */
+	const char *socket_path; /* external back-end */
 	const char *args[VM_SERVER_MAX_ARGS + 1];
-	char default_id[16];             /* GET_ID when the disk has no id= */
-	bool restart;                    /* restart=always */
-	bool pending;                    /* lost; restart or reconnection due */
+	char default_id[16]; /* GET_ID when the disk has no id= */
+	bool restart;	     /* restart=always */
+	bool pending;	     /* lost; restart or reconnection due */
 	bool given_up;
-	uint64_t lost_ns;                /* when the loss was noticed */
+	uint64_t lost_ns; /* when the loss was noticed */
 	uint64_t window_start_ns;
 	unsigned deaths_in_window;
 	unsigned failed_starts;
+	char last_failure[384]; /* logged once until it changes */
 	uint64_t restarts, recovery_ns_total, recovery_ns_max;
 };
 
@@ -121,7 +122,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, ch
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Record why the VM stops (first call wins) and kick every vCPU. */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Join vCPU threads and free everything (safe on a partly created VM). */
 void vm_destroy(struct vm *vm);
 /* Point GSI gsi (>= the IOAPIC's pins) at an MSI; 0 or -errno. */

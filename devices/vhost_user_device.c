@@ -21,16 +21,16 @@
  * a back-end does: ACCESS_PLATFORM (33), RING_PACKED (34), NOTIFICATION_DATA
  * (38), RING_RESET (40). */
 #define VHOST_DEVICE_TRANSPORT_UNSUPPORTED                                                         \
-	((1ull << 33) | (1ull << 34) | (1ull << 38) | (1ull << 40) |                                \
+	((1ull << 33) | (1ull << 34) | (1ull << 38) | (1ull << 40) |                               \
 	 (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
 #define VHOST_DEVICE_WANTED_PROTOCOL                                                               \
-	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |           \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
 #define VHOST_DEVICE_QUEUE_SIZE 256
 #define VHOST_DEVICE_GSI_FIRST IOAPIC_NR_PINS
 
 static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
 	va_list ap;
@@ -44,6 +44,26 @@ static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 static bool has_protocol(const struct vhost_device *dev, unsigned bit)
 {
 	return dev->protocol_features & (1ull << bit);
+}
+
+/* vhost_user_call(), remembering what was wrong with a failed reply for
+ * the error text (vhost_device_error). */
+static int vhost_device_rpc(struct vhost_device *dev, const struct vhost_user_msg *msg,
+			    struct vhost_user_msg *reply)
+{
+	int ret;
+
+	dev->bad_reply[0] = '\0';
+	ret = vhost_user_call(dev->sock, msg, reply);
+	if (ret == -EPROTO)
+		vhost_user_describe_bad_reply(msg, reply, dev->bad_reply, sizeof(dev->bad_reply));
+	else if (ret == -ETIMEDOUT)
+		snprintf(dev->bad_reply, sizeof(dev->bad_reply), "no reply within %d ms",
+			 VHOST_USER_TIMEOUT_MS);
+	else if (ret == -ECONNRESET || ret == -EPIPE)
+		snprintf(dev->bad_reply, sizeof(dev->bad_reply),
+			 "the back-end hung up before a whole reply");
+	return ret;
 }
 
 /* One request; with REPLY_ACK negotiated, every request without a reply of
@@ -60,7 +80,7 @@ static int vhost_device_call(struct vhost_device *dev, struct vhost_user_msg *ms
 		reply = &local;
 	if (has_protocol(dev, VHOST_USER_PROTOCOL_F_REPLY_ACK) && !vhost_user_expects_reply(msg))
 		msg->hdr.flags |= VHOST_USER_NEED_REPLY_MASK;
-	ret = vhost_user_call(dev->sock, msg, reply);
+	ret = vhost_device_rpc(dev, msg, reply);
 	if (ret)
 		return ret;
 	if (vhost_user_needs_ack(msg) && reply->payload.u64 != 0)
@@ -68,6 +88,14 @@ static int vhost_device_call(struct vhost_device *dev, struct vhost_user_msg *ms
 	if (reply == &local)
 		vhost_user_close_fds(&local);
 	return ret;
+}
+
+/* Why the last call failed: what was wrong with the reply, or errno's text. */
+static const char *vhost_device_error(const struct vhost_device *dev, int ret)
+{
+	bool described = ret == -EPROTO || ret == -ETIMEDOUT || ret == -ECONNRESET || ret == -EPIPE;
+
+	return dev->bad_reply[0] && described ? dev->bad_reply : strerror(-ret);
 }
 
 static int vhost_device_get_u64(struct vhost_device *dev, uint32_t request, uint64_t *value)
@@ -137,34 +165,39 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint16_t device_id, 
 
 	ret = vhost_device_get_u64(dev, VHOST_USER_GET_FEATURES, &dev->backend_features);
 	if (ret)
-		return set_err(err, errlen, ret, "GET_FEATURES: %s", strerror(-ret));
+		return set_err(err, errlen, ret, "GET_FEATURES: %s", vhost_device_error(dev, ret));
 	if (!(dev->backend_features & (1ull << VIRTIO_F_VERSION_1)))
 		return set_err(err, errlen, -EPROTO,
-			       "the back-end does not offer VIRTIO_F_VERSION_1; isola drives modern devices only");
+			       "the back-end does not offer VIRTIO_F_VERSION_1; isola drives "
+			       "modern devices only");
 	if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
 		ret = vhost_device_get_u64(dev, VHOST_USER_GET_PROTOCOL_FEATURES, &offered);
 		if (ret)
-			return set_err(err, errlen, ret, "GET_PROTOCOL_FEATURES: %s", strerror(-ret));
+			return set_err(err, errlen, ret, "GET_PROTOCOL_FEATURES: %s",
+				       vhost_device_error(dev, ret));
 		dev->protocol_features = offered & VHOST_DEVICE_WANTED_PROTOCOL;
 		/* Set before REPLY_ACK may be used: this one is never acked. */
 		vhost_user_msg_init(&msg, VHOST_USER_SET_PROTOCOL_FEATURES, sizeof(uint64_t));
 		msg.payload.u64 = dev->protocol_features;
-		ret = vhost_user_call(dev->sock, &msg, &reply);
+		ret = vhost_device_rpc(dev, &msg, &reply);
 		if (ret)
-			return set_err(err, errlen, ret, "SET_PROTOCOL_FEATURES: %s", strerror(-ret));
+			return set_err(err, errlen, ret, "SET_PROTOCOL_FEATURES: %s",
+				       vhost_device_error(dev, ret));
 	}
 	vhost_user_msg_init(&msg, VHOST_USER_SET_OWNER, 0);
 	ret = vhost_device_call(dev, &msg, NULL);
 	if (ret)
-		return set_err(err, errlen, ret, "SET_OWNER: %s", strerror(-ret));
+		return set_err(err, errlen, ret, "SET_OWNER: %s", vhost_device_error(dev, ret));
 	if (has_protocol(dev, VHOST_USER_PROTOCOL_F_MQ)) {
 		ret = vhost_device_get_u64(dev, VHOST_USER_GET_QUEUE_NUM, &queues);
 		if (ret)
-			return set_err(err, errlen, ret, "GET_QUEUE_NUM: %s", strerror(-ret));
+			return set_err(err, errlen, ret, "GET_QUEUE_NUM: %s",
+				       vhost_device_error(dev, ret));
 	}
 	/* A back-end is untrusted: a queue count we cannot serve is refused. */
 	if (queues == 0 || queues > VIRTIO_PCI_MAX_QUEUES)
-		return set_err(err, errlen, -EPROTO, "the back-end asks for %llu queues (1..%d allowed)",
+		return set_err(err, errlen, -EPROTO,
+			       "the back-end asks for %llu queues (1..%d allowed)",
 			       (unsigned long long)queues, VIRTIO_PCI_MAX_QUEUES);
 	dev->num_queues = (uint16_t)queues;
 	if (device_id == 2 && queues > 1 && !(dev->backend_features & (1ull << 12 /* BLK_F_MQ */)))
@@ -176,16 +209,19 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint16_t device_id, 
 				    VHOST_USER_CONFIG_HDR_SIZE + *config_size);
 		msg.payload.config.offset = 0;
 		msg.payload.config.size = *config_size;
-		ret = vhost_user_call(dev->sock, &msg, &reply);
+		ret = vhost_device_rpc(dev, &msg, &reply);
 		if (ret)
-			return set_err(err, errlen, ret, "GET_CONFIG: %s", strerror(-ret));
+			return set_err(err, errlen, ret, "GET_CONFIG: %s",
+				       vhost_device_error(dev, ret));
 		if (reply.payload.config.size != *config_size)
-			return set_err(err, errlen, -EPROTO, "GET_CONFIG returned %u bytes, asked %u",
+			return set_err(err, errlen, -EPROTO,
+				       "GET_CONFIG returned %u bytes, asked %u",
 				       reply.payload.config.size, *config_size);
 		memcpy(config, reply.payload.config.payload, *config_size);
 	} else if (*config_size) {
 		return set_err(err, errlen, -EPROTO,
-			       "the back-end does not offer VHOST_USER_PROTOCOL_F_CONFIG; a block or network device needs it");
+			       "the back-end does not offer VHOST_USER_PROTOCOL_F_CONFIG; a block "
+			       "or network device needs it");
 	}
 	return 0;
 }
@@ -195,10 +231,10 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint16_t device_id, 
 static int vhost_device_ioeventfd(struct vhost_device *dev, unsigned q, uint64_t base, bool assign)
 {
 	struct kvm_ioeventfd io = {
-		.addr = base + VIRTIO_PCI_NOTIFY_OFFSET + q * VIRTIO_PCI_NOTIFY_MULTIPLIER,
-		.len = 2, /* virtio 1.2 §4.1.5.2: the driver writes a 16-bit queue index */
-		.fd = dev->kick_fds[q],
-		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	    .addr = base + VIRTIO_PCI_NOTIFY_OFFSET + q * VIRTIO_PCI_NOTIFY_MULTIPLIER,
+	    .len = 2, /* virtio 1.2 §4.1.5.2: the driver writes a 16-bit queue index */
+	    .fd = dev->kick_fds[q],
+	    .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 	};
 
 	return ioctl(dev->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
@@ -260,9 +296,9 @@ static void vhost_device_config_interrupt(struct virtio_pci_dev *pci)
 }
 
 static const struct virtio_pci_platform_ops vhost_device_platform_ops = {
-	.bar_moved = vhost_device_bar_moved,
-	.vector_changed = vhost_device_vector_changed,
-	.config_interrupt = vhost_device_config_interrupt,
+    .bar_moved = vhost_device_bar_moved,
+    .vector_changed = vhost_device_vector_changed,
+    .config_interrupt = vhost_device_config_interrupt,
 };
 
 static bool vhost_device_status_changed(struct virtio_pci_dev *pci, uint8_t old_status,
@@ -278,12 +314,13 @@ static bool vhost_device_status_changed(struct virtio_pci_dev *pci, uint8_t old_
 		return true;
 	}
 	if ((new_status & VIRTIO_STATUS_DRIVER_OK) && !(old_status & VIRTIO_STATUS_DRIVER_OK))
-		vhost_device_queue_work(dev, VHOST_DEVICE_WORK_START | VHOST_DEVICE_WORK_INTERRUPTS);
+		vhost_device_queue_work(dev,
+					VHOST_DEVICE_WORK_START | VHOST_DEVICE_WORK_INTERRUPTS);
 	return false;
 }
 
 static const struct virtio_pci_backend_ops vhost_device_backend_ops = {
-	.status_changed = vhost_device_status_changed,
+    .status_changed = vhost_device_status_changed,
 };
 
 /* Bind each queue's call fd to the GSI of its MSI-X vector, or unbind it
@@ -317,12 +354,14 @@ static void vhost_device_bind_interrupts(struct vhost_device *dev)
 		if (gsi < 0)
 			continue;
 		if (vm_set_msi_route(dev->vm, (unsigned)gsi, address, data) == 0) {
-			struct kvm_irqfd on = {.fd = (uint32_t)dev->call_fds[q], .gsi = (uint32_t)gsi};
+			struct kvm_irqfd on = {.fd = (uint32_t)dev->call_fds[q],
+					       .gsi = (uint32_t)gsi};
 
 			if (ioctl(dev->vm->vm_fd, KVM_IRQFD, &on) == 0)
 				dev->irqfd_gsi[q] = gsi;
 			else
-				log_warn("%s: KVM_IRQFD queue %u: %s", dev->name, q, strerror(errno));
+				log_warn("%s: KVM_IRQFD queue %u: %s", dev->name, q,
+					 strerror(errno));
 		}
 	}
 }
@@ -341,10 +380,10 @@ static int vhost_device_send_mem_table(struct vhost_device *dev)
 		const struct gmem_region *r = &mem->regions[i];
 
 		msg.payload.memory.regions[i] = (struct vhost_user_mem_region){
-			.guest_address = r->gpa,
-			.size = r->size,
-			.user_address = (uint64_t)(uintptr_t)r->host,
-			.mmap_offset = r->fd_offset,
+		    .guest_address = r->gpa,
+		    .size = r->size,
+		    .user_address = (uint64_t)(uintptr_t)r->host,
+		    .mmap_offset = r->fd_offset,
 		};
 		msg.fds[i] = mem->fd;
 	}
@@ -363,7 +402,7 @@ static int vhost_device_setup_inflight(struct vhost_device *dev)
 		vhost_user_msg_init(&msg, VHOST_USER_GET_INFLIGHT_FD, sizeof(msg.payload.inflight));
 		msg.payload.inflight.num_queues = dev->num_queues;
 		msg.payload.inflight.queue_size = dev->queue_size;
-		ret = vhost_user_call(dev->sock, &msg, &reply);
+		ret = vhost_device_rpc(dev, &msg, &reply);
 		if (ret)
 			return ret;
 		if (reply.nfds != 1) {
@@ -429,7 +468,8 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 
 static void vhost_device_fail(struct vhost_device *dev, const char *what, int ret)
 {
-	log_error("%s: %s: %s; the device needs a reset", dev->name, what, strerror(-ret));
+	log_error("%s: %s: %s; the device needs a reset", dev->name, what,
+		  vhost_device_error(dev, ret));
 	virtio_pci_set_needs_reset(&dev->pci);
 }
 
@@ -486,7 +526,7 @@ static void vhost_device_stop(struct vhost_device *dev)
 		 * stopping rings"). */
 		vhost_user_msg_init(&msg, VHOST_USER_GET_VRING_BASE, sizeof(msg.payload.state));
 		msg.payload.state.index = q;
-		if (vhost_user_call(dev->sock, &msg, &reply) == 0)
+		if (vhost_device_rpc(dev, &msg, &reply) == 0)
 			vhost_user_close_fds(&reply);
 	}
 	dev->started = false;
@@ -567,7 +607,7 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 		ret = vhost_device_start(dev, true, &what);
 		if (ret)
 			ret = set_err(err, errlen, ret, "replaying the ring state: %s: %s", what,
-				      strerror(-ret));
+				      vhost_device_error(dev, ret));
 	}
 	if (ret) {
 		vhost_device_disconnect(dev);
@@ -584,11 +624,13 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 
 			if ((dev->started_queues & (1u << q)) && avail && used &&
 			    __atomic_load_n(avail, __ATOMIC_ACQUIRE) !=
-				    __atomic_load_n(used, __ATOMIC_ACQUIRE))
-				log_warn("%s: queue %u had requests in flight and the back-end keeps no "
-					 "inflight region (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD): they may "
-					 "be repeated or lost",
-					 dev->name, q);
+				__atomic_load_n(used, __ATOMIC_ACQUIRE))
+				log_warn(
+				    "%s: queue %u had requests in flight and the back-end keeps no "
+				    "inflight region (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD): they "
+				    "may "
+				    "be repeated or lost",
+				    dev->name, q);
 		}
 	}
 	/* The old back-end may have read the guest's last kick and died before
@@ -609,9 +651,9 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 
 /* ---- creation ------------------------------------------------------------ */
 
-int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *name,
-			unsigned index, uint16_t device_id, uint16_t pci_class, int sock,
-			int work_fd, char *err, size_t errlen)
+int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *name, unsigned index,
+			uint16_t device_id, uint16_t pci_class, int sock, int work_fd, char *err,
+			size_t errlen)
 {
 	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
 	uint32_t config_size = 0;
@@ -655,7 +697,8 @@ int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *nam
 			return set_err(err, errlen, ret, "KVM_IOEVENTFD: %s", strerror(-ret));
 	}
 	dev->notify_base = bar;
-	ret = bus_register(&vm->mmio, bar, VIRTIO_PCI_BAR_SIZE, virtio_pci_bar_access, dev, dev->name);
+	ret = bus_register(&vm->mmio, bar, VIRTIO_PCI_BAR_SIZE, virtio_pci_bar_access, dev,
+			   dev->name);
 	if (ret)
 		return set_err(err, errlen, ret, "BAR placement: %s", strerror(-ret));
 	ret = pci_host_plug(&vm->pci, dev->slot, &dev->pci.fn);

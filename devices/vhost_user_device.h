@@ -28,41 +28,42 @@ struct vm;
 #define VHOST_DEVICE_WORK_START 1u
 #define VHOST_DEVICE_WORK_STOP 2u
 #define VHOST_DEVICE_WORK_INTERRUPTS 4u
-#define VHOST_DEVICE_WORK_PAUSE 8u  /* disable started rings (VM paused) */
+#define VHOST_DEVICE_WORK_PAUSE 8u /* disable started rings (VM paused) */
 #define VHOST_DEVICE_WORK_RESUME 16u
 
 struct vhost_device {
 	struct virtio_pci_dev pci; /* first member */
 	struct vm *vm;
 	char name[32];
-	unsigned index;     /* device number in the VM: GSI and BAR placement */
-	unsigned slot;      /* PCI slot */
-	int sock;           /* vhost-user connection, -1 when down */
+	unsigned index;	     /* device number in the VM: GSI and BAR placement */
+	unsigned slot;	     /* PCI slot */
+	int sock;	     /* vhost-user connection, -1 when down */
+	char bad_reply[160]; /* what was wrong with the last failed call's reply */
 	uint64_t backend_features;
 	uint64_t protocol_features;
 	uint16_t num_queues;
 	uint16_t queue_size;
-	bool started;                 /* back-end rings running */
-	bool wanted;                  /* the driver set DRIVER_OK and has not reset */
+	bool started; /* back-end rings running */
+	bool wanted;  /* the driver set DRIVER_OK and has not reset */
 	unsigned started_queues;
 	int kick_fds[VIRTIO_PCI_MAX_QUEUES];
 	int call_fds[VIRTIO_PCI_MAX_QUEUES];
-	unsigned gsi_base;            /* GSI of vector 0 */
+	unsigned gsi_base;		      /* GSI of vector 0 */
 	int irqfd_gsi[VIRTIO_PCI_MAX_QUEUES]; /* GSI the call fd is bound to, -1 */
-	uint64_t notify_base;         /* guest address of the notify area, 0 if unmapped */
+	uint64_t notify_base;		      /* guest address of the notify area, 0 if unmapped */
 	int inflight_fd;
 	uint64_t inflight_size;
-	atomic_uint work;             /* VHOST_DEVICE_WORK_* for the event loop */
-	int work_fd;                  /* eventfd shared by the VM's devices */
-	pid_t server_pid;             /* 0: external back-end */
+	atomic_uint work; /* VHOST_DEVICE_WORK_* for the event loop */
+	int work_fd;	  /* eventfd shared by the VM's devices */
+	pid_t server_pid; /* 0: external back-end */
 };
 
 /* device_id: virtio type (2 blk, 4 rng); sock: connected to the back-end.
  * Negotiates protocol features, reads config and queue count, creates the
  * PCI function, kick and call fds.  On failure writes a sentence to err. */
-int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *name,
-			unsigned index, uint16_t device_id, uint16_t pci_class, int sock,
-			int work_fd, char *err, size_t errlen);
+int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *name, unsigned index,
+			uint16_t device_id, uint16_t pci_class, int sock, int work_fd, char *err,
+			size_t errlen);
 /* Queue work for the event loop (any thread). */
 void vhost_device_queue_work(struct vhost_device *dev, unsigned work);
 /* The back-end went away (crash, hang-up): forget the connection, keep

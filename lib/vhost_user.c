@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdalign.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -599,6 +600,25 @@ static int reply_matches(const struct vhost_user_msg *msg, const struct vhost_us
 	if (vhost_user_needs_ack(msg) && reply->hdr.size != sizeof(reply->payload.u64))
 		return -EPROTO;
 	return 0;
+}
+
+void vhost_user_describe_bad_reply(const struct vhost_user_msg *msg,
+				   const struct vhost_user_msg *reply, char *buf, size_t len)
+{
+	uint32_t flags = reply->hdr.flags;
+
+	if (reply->hdr.request != msg->hdr.request)
+		snprintf(buf, len, "the reply names request %u (%s), not %s", reply->hdr.request,
+			 vhost_user_request_name(reply->hdr.request),
+			 vhost_user_request_name(msg->hdr.request));
+	else if (validate_flags(reply, true))
+		snprintf(buf, len,
+			 "the reply's flags 0x%x are not a version-1 reply's (0x%x; vhost-user.rst "
+			 "\"Header\")",
+			 flags, VHOST_USER_VERSION | VHOST_USER_REPLY_MASK);
+	else
+		snprintf(buf, len, "the reply's %u-byte payload (%u fds) is not a valid %s reply",
+			 reply->hdr.size, reply->nfds, vhost_user_request_name(msg->hdr.request));
 }
 
 int vhost_user_call(int sock, const struct vhost_user_msg *msg, struct vhost_user_msg *reply)

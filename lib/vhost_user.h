@@ -358,6 +358,11 @@ int vhost_user_ack(int sock, uint32_t request, uint64_t status);
  */
 int vhost_user_call(int sock, const struct vhost_user_msg *msg, struct vhost_user_msg *reply);
 
+/* After vhost_user_call() returned -EPROTO: what is wrong with reply, in
+ * one phrase ("the reply names request 3 (SET_OWNER), not GET_FEATURES"). */
+void vhost_user_describe_bad_reply(const struct vhost_user_msg *msg,
+				   const struct vhost_user_msg *reply, char *buf, size_t len);
+
 /* "GET_FEATURES" etc. for logs; "UNKNOWN" for codes we do not know. */
 const char *vhost_user_request_name(uint32_t request);
 const char *vhost_user_backend_request_name(uint32_t request);

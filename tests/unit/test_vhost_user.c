@@ -948,15 +948,22 @@ static void test_call_rejects_wrong_reply(void **state)
 	make_pair(sv);
 	vhost_user_msg_init(&req, VHOST_USER_GET_PROTOCOL_FEATURES, 0);
 
-	/* Another request's reply. */
+	char why[160];
+
+	/* Another request's reply; the description names both. */
 	assert_int_equal(vhost_user_reply_u64(sv[1], VHOST_USER_GET_FEATURES, 0), 0);
 	assert_int_equal(vhost_user_call(sv[0], &req, &reply), -EPROTO);
+	vhost_user_describe_bad_reply(&req, &reply, why, sizeof(why));
+	assert_string_equal(why,
+			    "the reply names request 1 (GET_FEATURES), not GET_PROTOCOL_FEATURES");
 	assert_int_equal(vhost_user_recv(sv[1], &in), 0);
 
 	/* No REPLY flag. */
 	vhost_user_msg_init(&bad, VHOST_USER_GET_PROTOCOL_FEATURES, 8);
 	assert_int_equal(vhost_user_send(sv[1], &bad), 0);
 	assert_int_equal(vhost_user_call(sv[0], &req, &reply), -EPROTO);
+	vhost_user_describe_bad_reply(&req, &reply, why, sizeof(why));
+	assert_non_null(strstr(why, "the reply's flags 0x1 are not a version-1 reply's (0x5"));
 	assert_int_equal(vhost_user_recv(sv[1], &in), 0);
 
 	/* Wrong size. */
@@ -964,6 +971,9 @@ static void test_call_rejects_wrong_reply(void **state)
 	bad.hdr.size = 4;
 	assert_int_equal(vhost_user_send(sv[1], &bad), 0);
 	assert_int_equal(vhost_user_call(sv[0], &req, &reply), -EPROTO);
+	vhost_user_describe_bad_reply(&req, &reply, why, sizeof(why));
+	assert_string_equal(why, "the reply's 4-byte payload (0 fds) is not a valid "
+				 "GET_PROTOCOL_FEATURES reply");
 	assert_int_equal(vhost_user_recv(sv[1], &in), 0);
 
 	/* GET_CONFIG: the reply must cover what was asked for. */
