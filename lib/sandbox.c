@@ -322,8 +322,15 @@ int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, un
 	sandbox_allowed = 0;
 	for (unsigned i = 0; sandbox_base_syscalls[i] && !ret; i++)
 		ret = sandbox_allow(ctx, sandbox_base_syscalls[i], err, errlen);
-	for (unsigned i = 0; i < nr_extra && !ret; i++)
-		ret = sandbox_allow(ctx, extra[i], err, errlen);
+	for (unsigned i = 0; i < nr_extra && !ret; i++) {
+		bool in_base = false;
+
+		/* libseccomp accepts a repeated rule silently: count it once */
+		for (unsigned j = 0; sandbox_base_syscalls[j]; j++)
+			in_base |= !strcmp(extra[i], sandbox_base_syscalls[j]);
+		if (!in_base)
+			ret = sandbox_allow(ctx, extra[i], err, errlen);
+	}
 	if (!ret) {
 		ret = seccomp_load(ctx);
 		if (ret)

@@ -28,11 +28,16 @@
 #      in flight (qsd completes out of order): qsd is killed while the guest
 #      idles (idle_every_ms=); QSD_KILL_ANYTIME=1 kills it mid-I/O, which
 #      shows lost and repeated requests (docs/devices.md).
+#   4. rng: the rng guest reads entropy 4 KiB at a time, each read checked
+#      new, while isola-rng is SIGKILLed RNG_KILLS times (default 100) after
+#      random 20-200 ms; restarts logged == kills.
 # Each phase wants guest PASS, isola exit status 1, nothing given up.
-#   [KILLS=N] [PHASES="kill stall qsd"] [KEEP=1] tests/system/fault_injection.sh
+#   [KILLS=N] [RNG_KILLS=N] [PHASES="kill stall qsd rng"] [KEEP=1]
+#   tests/system/fault_injection.sh
 set -u
 source "$(dirname "$0")/../lib.sh"
 KILLS=${KILLS:-1000}
+RNG_KILLS=${RNG_KILLS:-100}
 GUEST=$GUESTS/blk_stress.elf
 SLOTS=64
 [[ -x $ISOLA && -x $ISOLA_ROOT/build/isola-blk ]] || skip "isola or isola-blk not built (make)"
@@ -303,17 +308,67 @@ phase3() {
 	qsd_pid=
 }
 
+# ---- 4. isola-rng --------------------------------------------------------------
+phase4() {
+	local kills=0 st bytes
+	phase=rng
+	rm -f "$work/in" "$work/stderr" "$work/console"
+	mkfifo "$work/in"
+	exec {key_fd}<>"$work/in"
+	[[ -n $tick_fd ]] || { mkfifo "$work/tick" && exec {tick_fd}<>"$work/tick"; }
+	"$ISOLA" run --kernel "$GUESTS/rng.elf" --memory 64M --timeout 900 --console stdio \
+		--cmdline "until_key timeout_ms=60000" --rng <"$work/in" >"$work/console" 2>"$work/stderr" &
+	vm_pid=$!
+	for _ in $(seq 100); do
+		grep -q 'rng: READY' "$work/console" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q 'rng: READY' "$work/console" || { bad "rng: the guest did not start"; return; }
+	exec {log_fd}<"$work/stderr"
+	backs=0
+	while ((kills < RNG_KILLS)); do
+		rand_sleep 20 200
+		CHILD=$(pgrep -P "$vm_pid" -x isola-rng | head -1)
+		[[ -n $CHILD ]] || { bad "rng: no isola-rng under isola (after $kills kills)"; break; }
+		kill -KILL "$CHILD" 2>/dev/null || { bad "rng: pid $CHILD vanished"; break; }
+		kills=$((kills + 1))
+		wait_back "$kills" 10 || { bad "rng: isola-rng not back 10 s after kill $kills"; break; }
+	done
+	exec {log_fd}<&-
+	printf x >&"$key_fd"
+	for _ in $(seq 300); do
+		kill -0 "$vm_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$vm_pid" 2>/dev/null && kill "$vm_pid"
+	wait "$vm_pid"
+	st=$?
+	vm_pid=
+	exec {key_fd}>&-
+	bytes=$(grep -ao 'rng: reads=.*' "$work/console")
+	if [[ $st != 1 ]] || grep -aq '^FAIL' "$work/console" ||
+		! grep -aq 'PASS: every 4 KiB read is new entropy' "$work/console" ||
+		grep -q 'giving up\|needs a reset' "$work/stderr"; then
+		bad "rng: isola exit status $st (want 1); $(grep -a '^FAIL' "$work/console" | head -3)"
+		tail -5 "$work/stderr" | sed 's/^/    | /'
+		return
+	fi
+	[[ $(back_count) == "$kills" ]] || bad "rng: $(back_count) restarts logged for $kills kills"
+	echo "ok   rng: $kills kills of isola-rng, guest PASS (${bytes#rng: }); $(recovery_report)"
+}
+
 now_ms
 start=$NOW
-for phase in ${PHASES:-kill stall qsd}; do
+for phase in ${PHASES:-kill stall qsd rng}; do
 	case $phase in
 	kill) phase1 ;;
 	stall) phase2 ;;
 	qsd) phase3 ;;
-	*) fail "PHASES: unknown phase $phase (kill, stall, qsd)" ;;
+	rng) phase4 ;;
+	*) fail "PHASES: unknown phase $phase (kill, stall, qsd, rng)" ;;
 	esac
 done
 now_ms
 echo "total: $(((NOW - start) / 1000)) s"
 ((failed)) && exit 1
-echo "PASS: ${PHASES:-kill stall qsd} (KILLS=$KILLS): every acknowledged write intact, no guest error"
+echo "PASS: ${PHASES:-kill stall qsd rng} (KILLS=$KILLS, RNG_KILLS=$RNG_KILLS): every acknowledged write intact, no guest error"
