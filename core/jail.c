@@ -24,84 +24,74 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-static int jail_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int jail_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
+#include "lib/log.h"
 
 int jail_enter(const struct jail_config *jail, char *err, size_t errlen)
 {
 	struct stat st, kvm;
 
 	if (geteuid() != 0)
-		return jail_fail(err, errlen, -EPERM,
-				 "--jail %s needs root: isola creates the namespaces and the "
-				 "/dev/kvm node, then runs as uid %u",
-				 jail->dir, (unsigned)jail->uid);
+		return error_text(err, errlen, -EPERM,
+				  "--jail %s needs root: isola creates the namespaces and the "
+				  "/dev/kvm node, then runs as uid %u",
+				  jail->dir, (unsigned)jail->uid);
 	if (stat(jail->dir, &st) < 0)
-		return jail_fail(err, errlen, -errno, "--jail %s: %s; create the directory first",
-				 jail->dir, strerror(errno));
+		return error_text(err, errlen, -errno, "--jail %s: %s; create the directory first",
+				  jail->dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return jail_fail(err, errlen, -ENOTDIR, "--jail %s: not a directory", jail->dir);
+		return error_text(err, errlen, -ENOTDIR, "--jail %s: not a directory", jail->dir);
 	char *real = realpath(jail->dir, NULL);
 	bool is_root = real && !strcmp(real, "/");
 
 	free(real);
 	if (is_root)
-		return jail_fail(err, errlen, -EINVAL,
-				 "--jail %s: that is /; the jail must be a directory of its own",
-				 jail->dir);
+		return error_text(err, errlen, -EINVAL,
+				  "--jail %s: that is /; the jail must be a directory of its own",
+				  jail->dir);
 	if (jail->uid == 0 || jail->gid == 0)
-		return jail_fail(err, errlen, -EINVAL,
-				 "--jail-user %u:%u: the jail's user and group must not be root",
-				 (unsigned)jail->uid, (unsigned)jail->gid);
+		return error_text(err, errlen, -EINVAL,
+				  "--jail-user %u:%u: the jail's user and group must not be root",
+				  (unsigned)jail->uid, (unsigned)jail->gid);
 	if (stat("/dev/kvm", &kvm) < 0 || !S_ISCHR(kvm.st_mode))
-		return jail_fail(err, errlen, -ENODEV, "/dev/kvm: not available on this host");
+		return error_text(err, errlen, -ENODEV, "/dev/kvm: not available on this host");
 
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) < 0)
-		return jail_fail(err, errlen, -errno, "--jail: unshare: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "--jail: unshare: %s", strerror(errno));
 	/* Nothing mounted from here on reaches the host's mount table. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return jail_fail(err, errlen, -errno, "--jail: making / private: %s",
-				 strerror(errno));
+		return error_text(err, errlen, -errno, "--jail: making / private: %s",
+				  strerror(errno));
 	/* pivot_root needs a mount point: DIR bound onto itself, without
 	 * set-uid programs or device nodes of its own. */
 	if (mount(jail->dir, jail->dir, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 	    mount(NULL, jail->dir, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) < 0)
-		return jail_fail(err, errlen, -errno, "--jail %s: bind mount: %s", jail->dir,
-				 strerror(errno));
+		return error_text(err, errlen, -errno, "--jail %s: bind mount: %s", jail->dir,
+				  strerror(errno));
 	if (chdir(jail->dir) < 0)
-		return jail_fail(err, errlen, -errno, "--jail %s: %s", jail->dir, strerror(errno));
+		return error_text(err, errlen, -errno, "--jail %s: %s", jail->dir, strerror(errno));
 	/* /dev: a private tmpfs with the kvm node only, read-only once made;
 	 * DIR/dev is created (empty) if missing, as its mount point. */
 	if (mkdir("dev", 0755) < 0 && errno != EEXIST)
-		return jail_fail(err, errlen, -errno, "--jail %s: creating dev/: %s", jail->dir,
-				 strerror(errno));
+		return error_text(err, errlen, -errno, "--jail %s: creating dev/: %s", jail->dir,
+				  strerror(errno));
 	if (mount("isola-jail-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
 		  "size=16k,nr_inodes=8,mode=0755") < 0)
-		return jail_fail(err, errlen, -errno, "--jail %s: mounting dev/: %s", jail->dir,
-				 strerror(errno));
+		return error_text(err, errlen, -errno, "--jail %s: mounting dev/: %s", jail->dir,
+				  strerror(errno));
 	if (mknod("dev/kvm", S_IFCHR | 0600, kvm.st_rdev) < 0 ||
 	    chown("dev/kvm", jail->uid, jail->gid) < 0)
-		return jail_fail(err, errlen, -errno, "--jail %s: creating dev/kvm: %s", jail->dir,
-				 strerror(errno));
+		return error_text(err, errlen, -errno, "--jail %s: creating dev/kvm: %s", jail->dir,
+				  strerror(errno));
 	if (mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
-		return jail_fail(err, errlen, -errno, "--jail %s: remounting dev/ read-only: %s",
-				 jail->dir, strerror(errno));
+		return error_text(err, errlen, -errno, "--jail %s: remounting dev/ read-only: %s",
+				  jail->dir, strerror(errno));
 	/* pivot_root(".", "."): the old root is stacked under the new one and
 	 * detached at once (pivot_root(2), NOTES). */
 	if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-		return jail_fail(err, errlen, -errno, "--jail %s: pivot_root: %s", jail->dir,
-				 strerror(errno));
+		return error_text(err, errlen, -errno, "--jail %s: pivot_root: %s", jail->dir,
+				  strerror(errno));
 	if (sethostname("isola", 5) < 0)
-		return jail_fail(err, errlen, -errno, "--jail: sethostname: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "--jail: sethostname: %s", strerror(errno));
 	return 0;
 }
 
@@ -115,12 +105,12 @@ int jail_drop_privileges(const struct jail_config *jail, char *err, size_t errle
 	 * "Effect of user ID changes on capabilities"). */
 	if (setgroups(0, NULL) < 0 || setresgid(jail->gid, jail->gid, jail->gid) < 0 ||
 	    setresuid(jail->uid, jail->uid, jail->uid) < 0)
-		return jail_fail(err, errlen, -errno, "--jail: becoming uid %u gid %u: %s",
-				 (unsigned)jail->uid, (unsigned)jail->gid, strerror(errno));
+		return error_text(err, errlen, -errno, "--jail: becoming uid %u gid %u: %s",
+				  (unsigned)jail->uid, (unsigned)jail->gid, strerror(errno));
 	if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0 ||
 	    ruid != jail->uid || euid != jail->uid || suid != jail->uid || rgid != jail->gid ||
 	    egid != jail->gid || sgid != jail->gid)
-		return jail_fail(err, errlen, -EPERM, "--jail: still not uid %u gid %u",
-				 (unsigned)jail->uid, (unsigned)jail->gid);
+		return error_text(err, errlen, -EPERM, "--jail: still not uid %u gid %u",
+				  (unsigned)jail->uid, (unsigned)jail->gid);
 	return 0;
 }

@@ -20,21 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/log.h"
+
 #define SUPERVISOR_MAX_ARGS 16
 
 extern char **environ;
-
-static int sup_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int sup_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
 
 /* Servers are installed next to the isola binary. */
 static int server_path(const char *server, char *path, size_t len)
@@ -111,18 +101,20 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 	if (servers_opened()) {
 		/* jailed: only what was opened before the jail */
 		if (exe_fd < 0)
-			return sup_err(err, errlen, -ENOENT,
-				       "isola-%s was not next to isola when the jail was entered; "
-				       "build it with 'make'",
-				       server);
+			return error_text(
+			    err, errlen, -ENOENT,
+			    "isola-%s was not next to isola when the jail was entered; "
+			    "build it with 'make'",
+			    server);
 		snprintf(path, sizeof(path), "isola-%s", server);
 	} else if ((ret = server_path(server, path, sizeof(path)))) {
-		return sup_err(err, errlen, ret, "cannot locate isola-%s: %s", server,
-			       strerror(-ret));
+		return error_text(err, errlen, ret, "cannot locate isola-%s: %s", server,
+				  strerror(-ret));
 	} else if (access(path, X_OK) < 0)
-		return sup_err(err, errlen, -errno,
-			       "%s: %s; build it with 'make' (device servers live next to isola)",
-			       path, strerror(errno));
+		return error_text(
+		    err, errlen, -errno,
+		    "%s: %s; build it with 'make' (device servers live next to isola)", path,
+		    strerror(errno));
 	argv[argc++] = path;
 	argv[argc++] = "--socket-fd";
 	argv[argc++] = "3";
@@ -135,7 +127,7 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 	argv[argc] = NULL;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
-		return sup_err(err, errlen, -errno, "socketpair: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "socketpair: %s", strerror(errno));
 	/* fork(), or fork() with a different parent: no glibc atfork
 	 * handlers either way, and the child only execs. */
 	child = (pid_t)syscall(SYS_clone, clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
@@ -143,7 +135,7 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 		ret = -errno;
 		close(pair[0]);
 		close(pair[1]);
-		return sup_err(err, errlen, ret, "fork: %s", strerror(-ret));
+		return error_text(err, errlen, ret, "fork: %s", strerror(-ret));
 	}
 	if (child == 0) {
 		sigset_t none;
@@ -249,7 +241,7 @@ int supervisor_spawner_start(char *err, size_t errlen)
 	pid_t child;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-		return sup_err(err, errlen, -errno, "spawner: socketpair: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "spawner: socketpair: %s", strerror(errno));
 	fflush(NULL);
 	child = fork();
 	if (child < 0) {
@@ -257,7 +249,7 @@ int supervisor_spawner_start(char *err, size_t errlen)
 
 		close(pair[0]);
 		close(pair[1]);
-		return sup_err(err, errlen, ret, "spawner: fork: %s", strerror(-ret));
+		return error_text(err, errlen, ret, "spawner: fork: %s", strerror(-ret));
 	}
 	if (child == 0) {
 		/* Keep stdin/out/err (servers inherit them), our socket and the
@@ -322,7 +314,8 @@ static int spawn_through_spawner(const char *server, const char *const *args, pi
 			break;
 		size = strlen(word) + 1;
 		if (len + size > sizeof(request))
-			return sup_err(err, errlen, -E2BIG, "isola-%s: arguments too long", server);
+			return error_text(err, errlen, -E2BIG, "isola-%s: arguments too long",
+					  server);
 		memcpy(request + len, word, size);
 		len += size;
 	}
@@ -331,19 +324,19 @@ static int spawn_through_spawner(const char *server, const char *const *args, pi
 	iov = (struct iovec){.iov_base = request, .iov_len = len};
 	if (sendmsg(spawner_fd, &(struct msghdr){.msg_iov = &iov, .msg_iovlen = 1}, MSG_NOSIGNAL) <
 	    0)
-		return sup_err(err, errlen, -errno, "isola-%s: the spawner is gone: %s", server,
-			       strerror(errno));
+		return error_text(err, errlen, -errno, "isola-%s: the spawner is gone: %s", server,
+				  strerror(errno));
 	iov = (struct iovec){.iov_base = &reply, .iov_len = sizeof(reply)};
 	n = recvmsg(spawner_fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n != (ssize_t)sizeof(reply))
-		return sup_err(err, errlen, -EPIPE, "isola-%s: the spawner is gone", server);
+		return error_text(err, errlen, -EPIPE, "isola-%s: the spawner is gone", server);
 	cmsg = CMSG_FIRSTHDR(&msg);
 	reply.message[sizeof(reply.message) - 1] = '\0';
 	if (reply.ret)
-		return sup_err(err, errlen, reply.ret, "%s", reply.message);
+		return error_text(err, errlen, reply.ret, "%s", reply.message);
 	if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
-		return sup_err(err, errlen, -EPROTO, "isola-%s: the spawner sent no socket",
-			       server);
+		return error_text(err, errlen, -EPROTO, "isola-%s: the spawner sent no socket",
+				  server);
 	memcpy(sock, CMSG_DATA(cmsg), sizeof(int));
 	*pid = reply.pid;
 	return 0;
@@ -363,16 +356,16 @@ int supervisor_connect(const char *path, int *sock, char *err, size_t errlen)
 	int fd;
 
 	if (strlen(path) >= sizeof(addr.sun_path))
-		return sup_err(err, errlen, -ENAMETOOLONG, "socket path %s is too long", path);
+		return error_text(err, errlen, -ENAMETOOLONG, "socket path %s is too long", path);
 	strcpy(addr.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return sup_err(err, errlen, -errno, "socket: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		int ret = -errno;
 
 		close(fd);
-		return sup_err(
+		return error_text(
 		    err, errlen, ret,
 		    "cannot connect to vhost-user back-end %s: %s; is the back-end running?", path,
 		    strerror(-ret));

@@ -29,18 +29,6 @@
 #define VHOST_DEVICE_QUEUE_SIZE 256
 #define VHOST_DEVICE_GSI_FIRST IOAPIC_NR_PINS
 
-static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 static bool has_protocol(const struct vhost_device *dev, unsigned bit)
 {
 	return dev->protocol_features & (1ull << bit);
@@ -165,40 +153,41 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint16_t device_id, 
 
 	ret = vhost_device_get_u64(dev, VHOST_USER_GET_FEATURES, &dev->backend_features);
 	if (ret)
-		return set_err(err, errlen, ret, "GET_FEATURES: %s", vhost_device_error(dev, ret));
+		return error_text(err, errlen, ret, "GET_FEATURES: %s",
+				  vhost_device_error(dev, ret));
 	if (!(dev->backend_features & (1ull << VIRTIO_F_VERSION_1)))
-		return set_err(err, errlen, -EPROTO,
-			       "the back-end does not offer VIRTIO_F_VERSION_1; isola drives "
-			       "modern devices only");
+		return error_text(err, errlen, -EPROTO,
+				  "the back-end does not offer VIRTIO_F_VERSION_1; isola drives "
+				  "modern devices only");
 	if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
 		ret = vhost_device_get_u64(dev, VHOST_USER_GET_PROTOCOL_FEATURES, &offered);
 		if (ret)
-			return set_err(err, errlen, ret, "GET_PROTOCOL_FEATURES: %s",
-				       vhost_device_error(dev, ret));
+			return error_text(err, errlen, ret, "GET_PROTOCOL_FEATURES: %s",
+					  vhost_device_error(dev, ret));
 		dev->protocol_features = offered & VHOST_DEVICE_WANTED_PROTOCOL;
 		/* Set before REPLY_ACK may be used: this one is never acked. */
 		vhost_user_msg_init(&msg, VHOST_USER_SET_PROTOCOL_FEATURES, sizeof(uint64_t));
 		msg.payload.u64 = dev->protocol_features;
 		ret = vhost_device_rpc(dev, &msg, &reply);
 		if (ret)
-			return set_err(err, errlen, ret, "SET_PROTOCOL_FEATURES: %s",
-				       vhost_device_error(dev, ret));
+			return error_text(err, errlen, ret, "SET_PROTOCOL_FEATURES: %s",
+					  vhost_device_error(dev, ret));
 	}
 	vhost_user_msg_init(&msg, VHOST_USER_SET_OWNER, 0);
 	ret = vhost_device_call(dev, &msg, NULL);
 	if (ret)
-		return set_err(err, errlen, ret, "SET_OWNER: %s", vhost_device_error(dev, ret));
+		return error_text(err, errlen, ret, "SET_OWNER: %s", vhost_device_error(dev, ret));
 	if (has_protocol(dev, VHOST_USER_PROTOCOL_F_MQ)) {
 		ret = vhost_device_get_u64(dev, VHOST_USER_GET_QUEUE_NUM, &queues);
 		if (ret)
-			return set_err(err, errlen, ret, "GET_QUEUE_NUM: %s",
-				       vhost_device_error(dev, ret));
+			return error_text(err, errlen, ret, "GET_QUEUE_NUM: %s",
+					  vhost_device_error(dev, ret));
 	}
 	/* A back-end is untrusted: a queue count we cannot serve is refused. */
 	if (queues == 0 || queues > VIRTIO_PCI_MAX_QUEUES)
-		return set_err(err, errlen, -EPROTO,
-			       "the back-end asks for %llu queues (1..%d allowed)",
-			       (unsigned long long)queues, VIRTIO_PCI_MAX_QUEUES);
+		return error_text(err, errlen, -EPROTO,
+				  "the back-end asks for %llu queues (1..%d allowed)",
+				  (unsigned long long)queues, VIRTIO_PCI_MAX_QUEUES);
 	dev->num_queues = (uint16_t)queues;
 	if (device_id == 2 && queues > 1 && !(dev->backend_features & (1ull << 12 /* BLK_F_MQ */)))
 		dev->num_queues = 1;
@@ -211,17 +200,18 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint16_t device_id, 
 		msg.payload.config.size = *config_size;
 		ret = vhost_device_rpc(dev, &msg, &reply);
 		if (ret)
-			return set_err(err, errlen, ret, "GET_CONFIG: %s",
-				       vhost_device_error(dev, ret));
+			return error_text(err, errlen, ret, "GET_CONFIG: %s",
+					  vhost_device_error(dev, ret));
 		if (reply.payload.config.size != *config_size)
-			return set_err(err, errlen, -EPROTO,
-				       "GET_CONFIG returned %u bytes, asked %u",
-				       reply.payload.config.size, *config_size);
+			return error_text(err, errlen, -EPROTO,
+					  "GET_CONFIG returned %u bytes, asked %u",
+					  reply.payload.config.size, *config_size);
 		memcpy(config, reply.payload.config.payload, *config_size);
 	} else if (*config_size) {
-		return set_err(err, errlen, -EPROTO,
-			       "the back-end does not offer VHOST_USER_PROTOCOL_F_CONFIG; a block "
-			       "or network device needs it");
+		return error_text(
+		    err, errlen, -EPROTO,
+		    "the back-end does not offer VHOST_USER_PROTOCOL_F_CONFIG; a block "
+		    "or network device needs it");
 	}
 	return 0;
 }
@@ -597,8 +587,9 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 	dev->sock = sock;
 	ret = vhost_device_negotiate(dev, dev->pci.device_id, config, &config_size, err, errlen);
 	if (!ret && (dev->backend_features & features) != features)
-		ret = set_err(err, errlen, -EPROTO,
-			      "the back-end now offers fewer features than the driver negotiated");
+		ret =
+		    error_text(err, errlen, -EPROTO,
+			       "the back-end now offers fewer features than the driver negotiated");
 	/* A failure here is one failed attempt (the caller retries), not a
 	 * broken device: no NEEDS_RESET. */
 	if (!ret && dev->wanted) {
@@ -606,8 +597,8 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 
 		ret = vhost_device_start(dev, true, &what);
 		if (ret)
-			ret = set_err(err, errlen, ret, "replaying the ring state: %s: %s", what,
-				      vhost_device_error(dev, ret));
+			ret = error_text(err, errlen, ret, "replaying the ring state: %s: %s", what,
+					 vhost_device_error(dev, ret));
 	}
 	if (ret) {
 		vhost_device_disconnect(dev);
@@ -676,7 +667,7 @@ int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *nam
 		dev->irqfd_gsi[q] = -1;
 	}
 	if (dev->slot >= PCI_SLOTS || dev->gsi_base + VIRTIO_PCI_MAX_VECTORS > VM_MAX_GSI_ROUTES)
-		return set_err(err, errlen, -ENOSPC, "too many devices");
+		return error_text(err, errlen, -ENOSPC, "too many devices");
 
 	ret = vhost_device_negotiate(dev, device_id, config, &config_size, err, errlen);
 	if (ret)
@@ -686,24 +677,24 @@ int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *nam
 			      dev->num_queues, dev->queue_size, config, config_size, bar,
 			      &vhost_device_platform_ops, &vhost_device_backend_ops, dev);
 	if (ret)
-		return set_err(err, errlen, ret, "virtio-pci setup: %s", strerror(-ret));
+		return error_text(err, errlen, ret, "virtio-pci setup: %s", strerror(-ret));
 	for (unsigned q = 0; q < dev->num_queues; q++) {
 		dev->kick_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		dev->call_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (dev->kick_fds[q] < 0 || dev->call_fds[q] < 0)
-			return set_err(err, errlen, -errno, "eventfd: %s", strerror(errno));
+			return error_text(err, errlen, -errno, "eventfd: %s", strerror(errno));
 		ret = vhost_device_ioeventfd(dev, q, bar, true);
 		if (ret)
-			return set_err(err, errlen, ret, "KVM_IOEVENTFD: %s", strerror(-ret));
+			return error_text(err, errlen, ret, "KVM_IOEVENTFD: %s", strerror(-ret));
 	}
 	dev->notify_base = bar;
 	ret = bus_register(&vm->mmio, bar, VIRTIO_PCI_BAR_SIZE, virtio_pci_bar_access, dev,
 			   dev->name);
 	if (ret)
-		return set_err(err, errlen, ret, "BAR placement: %s", strerror(-ret));
+		return error_text(err, errlen, ret, "BAR placement: %s", strerror(-ret));
 	ret = pci_host_plug(&vm->pci, dev->slot, &dev->pci.fn);
 	if (ret)
-		return set_err(err, errlen, ret, "PCI slot %u: %s", dev->slot, strerror(-ret));
+		return error_text(err, errlen, ret, "PCI slot %u: %s", dev->slot, strerror(-ret));
 	return 0;
 }
 

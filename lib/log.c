@@ -119,3 +119,13 @@ void log_msg_at(enum log_level level, const char *file, int line, const char *fm
 	log_vmsg(level, file, line, fmt, ap);
 	va_end(ap);
 }
+
+int error_text(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ret;
+}

@@ -9,6 +9,7 @@
 #define ISOLA_LIB_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LEVEL_OFF = -1,
@@ -30,6 +31,14 @@ enum log_level log_get_level(void);
 int log_set_sink(const char *path, bool show_level, bool show_origin);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_msg_at(enum log_level level, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * Say why in the caller's buffer and return ret, for functions that report
+ * failure as -errno plus a sentence:
+ *	return error_text(err, errlen, -ENOENT, "%s: no such file", path);
+ */
+int error_text(char *err, size_t errlen, int ret, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #define log_error(...) log_msg_at(LOG_LEVEL_ERROR, __FILE__, __LINE__, __VA_ARGS__)

@@ -87,18 +87,6 @@ unsigned sandbox_allowed_count(void)
 	return sandbox_allowed;
 }
 
-static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 /* ---- namespaces ---------------------------------------------------------- */
 
 static pid_t sandbox_child;
@@ -152,20 +140,22 @@ static int sandbox_empty_root(char *err, size_t errlen)
 	const char *dir = NULL;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return set_err(err, errlen, -errno, "making / private: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "making / private: %s", strerror(errno));
 	for (unsigned i = 0; i < 4 && !dir; i++)
 		if (mount("isola-sandbox", mount_points[i], "tmpfs",
 			  MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0500") == 0)
 			dir = mount_points[i];
 	if (!dir)
-		return set_err(err, errlen, -errno, "mounting an empty tmpfs: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "mounting an empty tmpfs: %s",
+				  strerror(errno));
 	if (chdir(dir) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
 	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-		return set_err(err, errlen, -errno, "pivot_root to an empty tmpfs: %s",
-			       strerror(errno));
+		return error_text(err, errlen, -errno, "pivot_root to an empty tmpfs: %s",
+				  strerror(errno));
 	if (mount(NULL, "/", NULL,
 		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return set_err(err, errlen, -errno, "remounting / read-only: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "remounting / read-only: %s",
+				  strerror(errno));
 	return 0;
 }
 
@@ -224,8 +214,8 @@ static int sandbox_become_user(char *err, size_t errlen)
 		return 0;
 	if (setgroups(0, NULL) < 0 || setresgid(sandbox_gid, sandbox_gid, sandbox_gid) < 0 ||
 	    setresuid(sandbox_uid, sandbox_uid, sandbox_uid) < 0)
-		return set_err(err, errlen, -errno, "becoming uid %u gid %u: %s",
-			       (unsigned)sandbox_uid, (unsigned)sandbox_gid, strerror(errno));
+		return error_text(err, errlen, -errno, "becoming uid %u gid %u: %s",
+				  (unsigned)sandbox_uid, (unsigned)sandbox_gid, strerror(errno));
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	return 0;
 }
@@ -237,17 +227,17 @@ int sandbox_isolate(const char *name, char *err, size_t errlen)
 	prctl(PR_SET_NAME, name);
 	if (geteuid() != 0) {
 		if (sandbox_user_set && (sandbox_uid != geteuid() || sandbox_gid != getegid()))
-			return set_err(err, errlen, -EPERM, "--user %u:%u needs root",
-				       (unsigned)sandbox_uid, (unsigned)sandbox_gid);
+			return error_text(err, errlen, -EPERM, "--user %u:%u needs root",
+					  (unsigned)sandbox_uid, (unsigned)sandbox_gid);
 		log_info("not running as root: no namespaces (seccomp and no_new_privs only)");
 		return 0;
 	}
 	if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID) < 0)
-		return set_err(err, errlen, -errno, "unshare: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "unshare: %s", strerror(errno));
 	fflush(NULL);
 	sandbox_child = fork();
 	if (sandbox_child < 0)
-		return set_err(err, errlen, -errno, "fork: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "fork: %s", strerror(errno));
 	if (sandbox_child > 0) {
 		/* Hold nothing the server has: only stderr, for the last word. */
 		close_range(3, ~0u, 0);
@@ -298,10 +288,11 @@ static int sandbox_allow(scmp_filter_ctx ctx, const char *name, char *err, size_
 	int ret;
 
 	if (nr == __NR_SCMP_ERROR)
-		return set_err(err, errlen, -EINVAL, "seccomp: unknown syscall %s", name);
+		return error_text(err, errlen, -EINVAL, "seccomp: unknown syscall %s", name);
 	ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 	if (ret < 0 && ret != -EEXIST)
-		return set_err(err, errlen, ret, "seccomp: allowing %s: %s", name, strerror(-ret));
+		return error_text(err, errlen, ret, "seccomp: allowing %s: %s", name,
+				  strerror(-ret));
 	if (ret == 0)
 		sandbox_allowed++;
 	return 0;
@@ -315,10 +306,10 @@ int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, un
 
 	sandbox_close_others(keep, nr_keep);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return set_err(err, errlen, -errno, "no_new_privs: %s", strerror(errno));
+		return error_text(err, errlen, -errno, "no_new_privs: %s", strerror(errno));
 	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!ctx)
-		return set_err(err, errlen, -ENOMEM, "seccomp_init failed");
+		return error_text(err, errlen, -ENOMEM, "seccomp_init failed");
 	sandbox_allowed = 0;
 	for (unsigned i = 0; sandbox_base_syscalls[i] && !ret; i++)
 		ret = sandbox_allow(ctx, sandbox_base_syscalls[i], err, errlen);
@@ -334,7 +325,7 @@ int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, un
 	if (!ret) {
 		ret = seccomp_load(ctx);
 		if (ret)
-			set_err(err, errlen, ret, "seccomp_load: %s", strerror(-ret));
+			error_text(err, errlen, ret, "seccomp_load: %s", strerror(-ret));
 	}
 	seccomp_release(ctx);
 	return ret;

@@ -46,18 +46,6 @@ struct virtio_blk_range {
 #define BLK_USER_DATA_RANGE(ud) ((unsigned)((ud) >> 16) & 0xffu)
 #define BLK_USER_DATA_ZERO_RANGE(ud) (((ud) >> 32) & 1u)
 
-static int blk_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int blk_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 /* [sector, sector + bytes/512) lies inside the disk; no overflow. */
 static bool blk_range_ok(const struct blk *blk, uint64_t sector, uint64_t bytes)
 {
@@ -74,8 +62,8 @@ static void blk_complete(struct blk_queue *bq, uint16_t head)
 
 	if (req->status_byte)
 		__atomic_store_n(req->status_byte, req->status, __ATOMIC_RELAXED);
-	bq->done[bq->nr_done++] = (struct virtq_used_elem){
-		.id = head, .len = req->status_byte ? req->used_len : 0};
+	bq->done[bq->nr_done++] =
+	    (struct virtq_used_elem){.id = head, .len = req->status_byte ? req->used_len : 0};
 	req->busy = false;
 	bq->in_flight--;
 }
@@ -290,8 +278,7 @@ static void blk_rw(struct blk *blk, struct blk_queue *bq, struct blk_request *re
 		blk_fail(req, VIRTIO_BLK_S_IOERR);
 }
 
-static void blk_flush(struct blk *blk, struct blk_queue *bq, struct blk_request *req,
-		      uint16_t head)
+static void blk_flush(struct blk *blk, struct blk_queue *bq, struct blk_request *req, uint16_t head)
 {
 	struct io_uring_sqe *sqe;
 
@@ -348,8 +335,8 @@ static void blk_ranges(struct blk *blk, struct blk_queue *bq, struct blk_request
 		req->ranges[i].len = (uint64_t)r->num_sectors * VIRTIO_BLK_SECTOR;
 		io_uring_prep_fallocate(sqe, blk->fd, mode, req->ranges[i].offset,
 					req->ranges[i].len);
-		io_uring_sqe_set_data64(sqe, BLK_USER_DATA(chain->head, i,
-							   !!(mode & FALLOC_FL_ZERO_RANGE)));
+		io_uring_sqe_set_data64(
+		    sqe, BLK_USER_DATA(chain->head, i, !!(mode & FALLOC_FL_ZERO_RANGE)));
 		req->pending++;
 	}
 }
@@ -377,8 +364,11 @@ static void blk_request(struct blk *blk, struct blk_queue *bq, const struct virt
 		log_warn("queue: head %u made available twice; ignored", chain->head);
 		return;
 	}
-	*req = (struct blk_request){.busy = true, .iov = req->iov, .iov_cap = req->iov_cap,
-				    .used_len = 1, .status = VIRTIO_BLK_S_OK};
+	*req = (struct blk_request){.busy = true,
+				    .iov = req->iov,
+				    .iov_cap = req->iov_cap,
+				    .used_len = 1,
+				    .status = VIRTIO_BLK_S_OK};
 	bq->in_flight++;
 	/* §5.2.6: the status byte is the last device-writable byte. */
 	if (chain->nr_segments && last->device_writable)
@@ -497,16 +487,16 @@ static uint32_t blk_get_config(void *device, uint8_t *config)
 {
 	struct blk *blk = device;
 	struct virtio_blk_config c = {
-		.capacity = blk->capacity,
-		.seg_max = BLK_SEG_MAX,
-		.blk_size = VIRTIO_BLK_SECTOR,
-		.num_queues = (uint16_t)blk->num_queues,
-		.max_discard_sectors = BLK_MAX_RANGE_SECTORS,
-		.max_discard_seg = BLK_MAX_RANGE_SEGS,
-		.discard_sector_alignment = blk->discard_alignment,
-		.max_write_zeroes_sectors = BLK_MAX_RANGE_SECTORS,
-		.max_write_zeroes_seg = BLK_MAX_RANGE_SEGS,
-		.write_zeroes_may_unmap = 1,
+	    .capacity = blk->capacity,
+	    .seg_max = BLK_SEG_MAX,
+	    .blk_size = VIRTIO_BLK_SECTOR,
+	    .num_queues = (uint16_t)blk->num_queues,
+	    .max_discard_sectors = BLK_MAX_RANGE_SECTORS,
+	    .max_discard_seg = BLK_MAX_RANGE_SEGS,
+	    .discard_sector_alignment = blk->discard_alignment,
+	    .max_write_zeroes_sectors = BLK_MAX_RANGE_SECTORS,
+	    .max_write_zeroes_seg = BLK_MAX_RANGE_SEGS,
+	    .write_zeroes_may_unmap = 1,
 	};
 
 	memcpy(config, &c, sizeof(c));
@@ -535,8 +525,8 @@ static void blk_dio_align(struct blk *blk)
 	blk->dio_mem_align = blk->dio_offset_align = 4096;
 }
 
-int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
-	     unsigned num_queues, char *err, size_t errlen)
+int blk_open(struct blk *blk, const char *image, bool readonly, const char *id, unsigned num_queues,
+	     char *err, size_t errlen)
 {
 	int flags = (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	const char *base = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
@@ -546,27 +536,29 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
 	memset(blk, 0, sizeof(*blk));
 	blk->fd = blk->fd_direct = -1;
 	if (num_queues < 1 || num_queues > VHOST_USER_BACKEND_MAX_QUEUES)
-		return blk_err(err, errlen, -EINVAL, "--queues %u: want 1 to %d", num_queues,
-			       VHOST_USER_BACKEND_MAX_QUEUES);
+		return error_text(err, errlen, -EINVAL, "--queues %u: want 1 to %d", num_queues,
+				  VHOST_USER_BACKEND_MAX_QUEUES);
 	blk->fd = open(image, flags);
 	if (blk->fd < 0)
-		return blk_err(err, errlen, -errno, "image %s: open: %s", image, strerror(errno));
+		return error_text(err, errlen, -errno, "image %s: open: %s", image,
+				  strerror(errno));
 	if (fstat(blk->fd, &st) < 0)
-		return blk_err(err, errlen, -errno, "image %s: stat: %s", image, strerror(errno));
+		return error_text(err, errlen, -errno, "image %s: stat: %s", image,
+				  strerror(errno));
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(blk->fd, BLKGETSIZE64, &bytes) < 0)
-			return blk_err(err, errlen, -errno, "image %s: size: %s", image,
-				       strerror(errno));
+			return error_text(err, errlen, -errno, "image %s: size: %s", image,
+					  strerror(errno));
 	} else if (S_ISREG(st.st_mode)) {
 		bytes = (uint64_t)st.st_size;
 	} else {
-		return blk_err(err, errlen, -EINVAL,
-			       "image %s: not a regular file or block device", image);
+		return error_text(err, errlen, -EINVAL,
+				  "image %s: not a regular file or block device", image);
 	}
 	if (bytes % VIRTIO_BLK_SECTOR)
 		log_warn("image %s: %llu trailing bytes past the last whole sector are not "
-			 "visible to the guest", image,
-			 (unsigned long long)(bytes % VIRTIO_BLK_SECTOR));
+			 "visible to the guest",
+			 image, (unsigned long long)(bytes % VIRTIO_BLK_SECTOR));
 	blk->capacity = bytes / VIRTIO_BLK_SECTOR;
 	blk->discard_alignment = st.st_blksize >= VIRTIO_BLK_SECTOR ? st.st_blksize / 512 : 1;
 	blk->fd_direct = open(image, flags | O_DIRECT);
@@ -580,19 +572,19 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
 	/* 20 bytes, NUL-padded only if shorter (§5.2.6: GET_ID) */
 	memcpy(blk->id, id ? id : base, strnlen(id ? id : base, sizeof(blk->id)));
 	blk->ops = (struct vhost_user_backend_ops){
-		.name = "isola-blk",
-		.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) |
-			    (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
-			    (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
-			    (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES) |
-			    (1ull << VIRTIO_BLK_F_MQ) | (readonly ? 1ull << VIRTIO_BLK_F_RO : 0),
-		.num_queues = num_queues,
-		.get_config = blk_get_config,
-		.queue_start = blk_queue_start,
-		.handle_queue = blk_handle_queue,
-		.queue_wait = blk_queue_wait,
-		.handle_chain = blk_handle_chain,
-		.queue_stop = blk_queue_stop,
+	    .name = "isola-blk",
+	    .features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) |
+			(1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+			(1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
+			(1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES) |
+			(1ull << VIRTIO_BLK_F_MQ) | (readonly ? 1ull << VIRTIO_BLK_F_RO : 0),
+	    .num_queues = num_queues,
+	    .get_config = blk_get_config,
+	    .queue_start = blk_queue_start,
+	    .handle_queue = blk_handle_queue,
+	    .queue_wait = blk_queue_wait,
+	    .handle_chain = blk_handle_chain,
+	    .queue_stop = blk_queue_stop,
 	};
 	return 0;
 }
@@ -605,19 +597,21 @@ int blk_setup_rings(struct blk *blk, char *err, size_t errlen)
 		 * enter instead of interrupting it (an IPI while it runs or
 		 * spins); TASKRUN_FLAG lets liburing's peek see them pending.
 		 * Linux 5.19; older kernels refuse the flags: go without. */
-		struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
+		struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE |
+						     IORING_SETUP_COOP_TASKRUN |
 						     IORING_SETUP_TASKRUN_FLAG,
 					    .cq_entries = 4096};
 		int ret = io_uring_queue_init_params(BLK_RING_ENTRIES, &bq->ring, &p);
 
 		if (ret == -EINVAL) {
-			p = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE, .cq_entries = 4096};
+			p = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE,
+						     .cq_entries = 4096};
 			ret = io_uring_queue_init_params(BLK_RING_ENTRIES, &bq->ring, &p);
 		}
 
 		if (ret < 0)
-			return blk_err(err, errlen, ret, "io_uring for queue %u: %s", i,
-				       strerror(-ret));
+			return error_text(err, errlen, ret, "io_uring for queue %u: %s", i,
+					  strerror(-ret));
 		bq->ring_ready = true;
 	}
 	return 0;
