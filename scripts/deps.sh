@@ -10,6 +10,7 @@ PACKAGES=(
 	qemu-system-x86 qemu-utils                 # side-by-side benchmark, interop peer
 	busybox-static cpio linux-image-cloud-amd64 # Linux boot test
 	fio acpica-tools time procps iproute2
+	python3 curl                               # API client, vhost-user man in the middle (tests)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
