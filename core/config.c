@@ -23,7 +23,7 @@ void config_defaults(struct vm_config *cfg)
 }
 
 static int config_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int config_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -97,12 +97,14 @@ int config_parse_disk(struct disk_config *disk, const char *text, bool external,
 		char *value = strchr(item, '=');
 
 		if (!value)
-			return config_err(err, errlen, "%s: '%s' is not KEY=VALUE; see 'isola run --help'",
-					  flag, item);
+			return config_err(err, errlen,
+					  "%s: '%s' is not KEY=VALUE; see 'isola run --help'", flag,
+					  item);
 		*value++ = '\0';
 		if (!external && !strcmp(item, "path")) {
 			if (!*value || strlen(value) >= sizeof(disk->path))
-				return config_err(err, errlen, "--disk path= needs an image file path");
+				return config_err(err, errlen,
+						  "--disk path= needs an image file path");
 			strcpy(disk->path, value);
 		} else if (!external && !strcmp(item, "readonly")) {
 			if (!strcmp(value, "on") || !strcmp(value, "true"))
@@ -110,27 +112,31 @@ int config_parse_disk(struct disk_config *disk, const char *text, bool external,
 			else if (!strcmp(value, "off") || !strcmp(value, "false"))
 				disk->readonly = false;
 			else
-				return config_err(err, errlen, "--disk readonly=%s: use on or off", value);
+				return config_err(err, errlen, "--disk readonly=%s: use on or off",
+						  value);
 		} else if (!strcmp(item, "restart")) {
 			if (strcmp(value, "always") && strcmp(value, "never"))
-				return config_err(err, errlen, "%s restart=%s: use always or never", flag,
-						  value);
+				return config_err(err, errlen, "%s restart=%s: use always or never",
+						  flag, value);
 			disk->no_restart = !strcmp(value, "never");
 		} else if (!external && !strcmp(item, "id")) {
 			if (!*value || strlen(value) >= sizeof(disk->id))
-				return config_err(err, errlen,
-						  "--disk id=%s: an id is 1 to 20 characters (virtio-blk GET_ID)",
-						  value);
+				return config_err(
+				    err, errlen,
+				    "--disk id=%s: an id is 1 to 20 characters (virtio-blk GET_ID)",
+				    value);
 			strcpy(disk->id, value);
 		} else if (external && !strcmp(item, "socket")) {
 			if (!*value || strlen(value) >= sizeof(disk->socket))
-				return config_err(err, errlen,
-						  "--vhost-user-blk socket= needs a path shorter than %zu bytes",
-						  sizeof(disk->socket));
+				return config_err(
+				    err, errlen,
+				    "--vhost-user-blk socket= needs a path shorter than %zu bytes",
+				    sizeof(disk->socket));
 			strcpy(disk->socket, value);
 		} else {
-			return config_err(err, errlen, "%s: unknown key '%s'; keys are %s", flag, item,
-					  external ? "socket, restart" : "path, readonly, id, restart");
+			return config_err(
+			    err, errlen, "%s: unknown key '%s'; keys are %s", flag, item,
+			    external ? "socket, restart" : "path, readonly, id, restart");
 		}
 	}
 	if (!external && !disk->path[0])
@@ -168,6 +174,11 @@ static void print_run_help(void)
 	       "  A device server that dies is restarted (an external back-end is waited\n"
 	       "  for) and in-flight requests are resubmitted; restart=never, or more than\n"
 	       "  5 restarts in 10 s, leaves that device needing a reset instead.\n"
+	       "      --on-reset exit|reboot\n"
+	       "                         what a guest reset does: end isola with status 4\n"
+	       "                         (default), or reboot the guest in place: a new VM\n"
+	       "                         with the same memory size and kernel, on the same\n"
+	       "                         device servers, which its drivers set up again\n"
 	       "      --no-seccomp       no seccomp filters on the VMM's threads (to debug with\n"
 	       "                         strace or gdb; docs/security.md)\n"
 	       "  -h, --help             show this help and exit\n"
@@ -179,7 +190,8 @@ static void print_run_help(void)
 	       "  0      the guest powered off (ACPI S5)\n"
 	       "  2V+1   the guest wrote V to the debug-exit port 0x%x (QEMU isa-debug-exit)\n"
 	       "  2      VMM error: bad option, unreadable file, KVM failure\n"
-	       "  4      the guest reset the machine (i8042 or port 0xcf9)\n"
+	       "  4      the guest reset the machine (i8042 or port 0xcf9), without\n"
+	       "         --on-reset reboot\n"
 	       "  6      guest crash: triple fault or KVM internal error\n"
 	       "  8      the --timeout fired\n"
 	       "  10     stopped by SIGINT/SIGTERM or Ctrl-A x\n",
@@ -195,7 +207,8 @@ static int config_check_memory(struct vm_config *cfg, const char *text, char *er
 
 	if (ret)
 		return config_err(err, errlen,
-				  "--memory '%s' is not a size; use a number with an optional K, M, G or T suffix, e.g. 512M",
+				  "--memory '%s' is not a size; use a number with an optional K, "
+				  "M, G or T suffix, e.g. 512M",
 				  text);
 	if (cfg->memory_bytes < LAYOUT_MIN_MEMORY)
 		return config_err(err, errlen, "--memory %s is too small; the minimum is %llu MiB",
@@ -203,9 +216,10 @@ static int config_check_memory(struct vm_config *cfg, const char *text, char *er
 	if (cfg->memory_bytes % 4096)
 		return config_err(err, errlen, "--memory %s is not a multiple of 4 KiB", text);
 	if (host && cfg->memory_bytes > host)
-		return config_err(err, errlen,
-				  "--memory %s is more than this host's %llu MiB of RAM; choose a smaller size",
-				  text, (unsigned long long)(host >> 20));
+		return config_err(
+		    err, errlen,
+		    "--memory %s is more than this host's %llu MiB of RAM; choose a smaller size",
+		    text, (unsigned long long)(host >> 20));
 	return 0;
 }
 
@@ -220,7 +234,8 @@ static int config_set_console(struct vm_config *cfg, const char *text, char *err
 		cfg->console_path = text + 5;
 	} else {
 		return config_err(err, errlen,
-				  "--console '%s' is not a console; use stdio, none or file:PATH", text);
+				  "--console '%s' is not a console; use stdio, none or file:PATH",
+				  text);
 	}
 	return 0;
 }
@@ -248,18 +263,19 @@ static bool config_rejected_letter(const struct option *options, int letter, con
 int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	static const struct option options[] = {
-		{"kernel", required_argument, NULL, 'k'},
-		{"initrd", required_argument, NULL, 'i'},
-		{"cmdline", required_argument, NULL, 'c'},
-		{"memory", required_argument, NULL, 'm'},
-		{"cpus", required_argument, NULL, 'n'},
-		{"console", required_argument, NULL, 'C'},
-		{"timeout", required_argument, NULL, 't'},
-		{"disk", required_argument, NULL, 'D'},
-		{"vhost-user-blk", required_argument, NULL, 'B'},
-		{"rng", optional_argument, NULL, 'R'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},
+	    {"cmdline", required_argument, NULL, 'c'},
+	    {"memory", required_argument, NULL, 'm'},
+	    {"cpus", required_argument, NULL, 'n'},
+	    {"console", required_argument, NULL, 'C'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"disk", required_argument, NULL, 'D'},
+	    {"vhost-user-blk", required_argument, NULL, 'B'},
+	    {"rng", optional_argument, NULL, 'R'},
+	    {"on-reset", required_argument, NULL, 'O'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt, ret;
 
@@ -284,10 +300,10 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 		case 'n':
 			ret = parse_unsigned(optarg, CONFIG_MAX_CPUS, &cfg->nr_cpus);
 			if (ret || cfg->nr_cpus == 0)
-				return config_err(err, errlen,
-						  "--cpus '%s' is %s; use a number from 1 to %d", optarg,
-						  ret == -EINVAL ? "not a number" : "out of range",
-						  CONFIG_MAX_CPUS);
+				return config_err(
+				    err, errlen, "--cpus '%s' is %s; use a number from 1 to %d",
+				    optarg, ret == -EINVAL ? "not a number" : "out of range",
+				    CONFIG_MAX_CPUS);
 			break;
 		case 'C':
 			ret = config_set_console(cfg, optarg, err, errlen);
@@ -297,9 +313,10 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 		case 't':
 			if (parse_unsigned(optarg, 365u * 24 * 3600, &cfg->timeout_seconds) ||
 			    cfg->timeout_seconds == 0)
-				return config_err(err, errlen,
-						  "--timeout '%s' is not a number of seconds (1 or more)",
-						  optarg);
+				return config_err(
+				    err, errlen,
+				    "--timeout '%s' is not a number of seconds (1 or more)",
+				    optarg);
 			break;
 		case 'D':
 		case 'B':
@@ -317,29 +334,41 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 			if (optarg && !strcmp(optarg, "restart=never"))
 				cfg->rng_no_restart = true;
 			else if (optarg && strcmp(optarg, "restart=always"))
-				return config_err(err, errlen,
-						  "--rng=%s: the only option is restart=always|never", optarg);
+				return config_err(
+				    err, errlen,
+				    "--rng=%s: the only option is restart=always|never", optarg);
+			break;
+		case 'O':
+			if (strcmp(optarg, "exit") && strcmp(optarg, "reboot"))
+				return config_err(
+				    err, errlen,
+				    "--on-reset '%s': use exit (the default) or reboot", optarg);
+			cfg->reboot_on_reset = !strcmp(optarg, "reboot");
 			break;
 		case 'h':
 			print_run_help();
 			return 1;
 		case ':':
-			return config_err(err, errlen, "option %s needs a value; see 'isola run --help'",
+			return config_err(err, errlen,
+					  "option %s needs a value; see 'isola run --help'",
 					  argv[optind - 1]);
 		default:
 			if (config_rejected_letter(options, optopt, argv[optind - 1]))
 				return config_err(err, errlen,
 						  "unknown option '-%c'; see 'isola run --help'",
 						  optopt);
-			return config_err(err, errlen, "unknown option '%s'; see 'isola run --help'",
+			return config_err(err, errlen,
+					  "unknown option '%s'; see 'isola run --help'",
 					  argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return config_err(err, errlen,
-				  "unexpected argument '%s'; options take the form --name VALUE, see 'isola run --help'",
+				  "unexpected argument '%s'; options take the form --name VALUE, "
+				  "see 'isola run --help'",
 				  argv[optind]);
 	if (!cfg->kernel_path)
-		return config_err(err, errlen, "no kernel given; use --kernel PATH (see 'isola run --help')");
+		return config_err(err, errlen,
+				  "no kernel given; use --kernel PATH (see 'isola run --help')");
 	return 0;
 }

@@ -19,16 +19,16 @@ enum console_mode { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
  * external vhost-user-blk back-end listening on `socket`. */
 struct disk_config {
 	char path[4096];
-	char id[21];    /* virtio-blk GET_ID: at most 20 bytes */
+	char id[21];	  /* virtio-blk GET_ID: at most 20 bytes */
 	char socket[108]; /* sun_path */
 	bool readonly;
 	/* From the API / --config-file (Firecracker's "Drive"); empty for --disk. */
-	char drive_id[65];     /* Firecracker's id; `id` holds its first 20 bytes */
-	char partuuid[65];     /* root=PARTUUID= when is_root_device */
-	bool is_root_device;   /* first disk, root=/dev/vda (api_config_finalize) */
-	bool cache_writeback;  /* cache_type "Writeback" (isola-blk always flushes) */
-	bool io_engine_async;  /* io_engine "Async" (isola-blk always uses io_uring) */
-	bool no_restart;       /* restart=never: a dead server is not restarted */
+	char drive_id[65];    /* Firecracker's id; `id` holds its first 20 bytes */
+	char partuuid[65];    /* root=PARTUUID= when is_root_device */
+	bool is_root_device;  /* first disk, root=/dev/vda (api_config_finalize) */
+	bool cache_writeback; /* cache_type "Writeback" (isola-blk always flushes) */
+	bool io_engine_async; /* io_engine "Async" (isola-blk always uses io_uring) */
+	bool no_restart;      /* restart=never: a dead server is not restarted */
 };
 
 struct vm_config {
@@ -43,12 +43,13 @@ struct vm_config {
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
 	bool rng;
-	bool rng_no_restart;   /* --rng restart=never */
+	bool rng_no_restart;  /* --rng restart=never */
+	bool reboot_on_reset; /* --on-reset reboot: a guest reset reboots in place */
 	/* From the API / --config-file (Firecracker's schema). */
-	const char *instance_id;  /* GET / "id"; NULL: "anonymous-instance" */
-	bool logger;              /* "logger" given: the fields below apply */
-	const char *log_path;     /* NULL: stderr */
-	int log_level;            /* enum log_level (lib/log.h) */
+	const char *instance_id; /* GET / "id"; NULL: "anonymous-instance" */
+	bool logger;		 /* "logger" given: the fields below apply */
+	const char *log_path;	 /* NULL: stderr */
+	int log_level;		 /* enum log_level (lib/log.h) */
 	bool log_show_level, log_show_origin;
 	const char *metrics_path; /* NULL: no metrics */
 	/* The strings above were malloc'd by api_config_*(): api_config_release()

@@ -115,32 +115,40 @@ static void handle_signal(struct vm *vm, int signal_fd)
 	}
 }
 
-static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
+/* --timeout: one timer for the whole run, reboots included. */
+static int start_timeout(const struct vm_config *cfg)
+{
+	struct itimerspec its = {.it_value = {.tv_sec = (time_t)cfg->timeout_seconds}};
+	int timer_fd;
+
+	if (!cfg->timeout_seconds)
+		return -1;
+	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (timer_fd >= 0)
+		timerfd_settime(timer_fd, 0, &its, NULL);
+	return timer_fd;
+}
+
+static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, int timer_fd)
 {
 	struct console_input in = {.fd = -1};
 	bool input_open = cfg->console == CONSOLE_STDIO;
-	int timer_fd = -1, filter_ret;
+	int filter_ret;
 
 	if (input_open) {
 		in.fd = STDIN_FILENO;
 		in.is_tty = isatty(STDIN_FILENO);
 	}
-	if (cfg->timeout_seconds) {
-		struct itimerspec its = {.it_value = {.tv_sec = (time_t)cfg->timeout_seconds}};
-
-		timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-		if (timer_fd >= 0)
-			timerfd_settime(timer_fd, 0, &its, NULL);
-	}
 	bool devices_waiting = false;
 
 	/* Everything that needs more is done: the VM, its threads, the timer. */
-	filter_ret = core_seccomp_enter(CORE_THREAD_MAIN, 0);
+	filter_ret = core_seccomp_enter(
+	    cfg->reboot_on_reset ? CORE_THREAD_MAIN_REBOOT : CORE_THREAD_MAIN, 0);
 	if (filter_ret) {
 		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR,
 				"cannot install the main thread's seccomp filter: %s",
 				strerror(-filter_ret));
-		goto out;
+		return;
 	}
 	while (atomic_load(&vm->exit_status) < 0) {
 		bool want_input = input_open && in.pending_off == in.pending_len;
@@ -188,9 +196,6 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd)
 				break;
 		}
 	}
-out:
-	if (timer_fd >= 0)
-		close(timer_fd);
 }
 
 static int block_stop_signals(sigset_t *set)
@@ -212,7 +217,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		  struct vmm_control *ctl)
 {
 	char err[512] = "";
-	int console_fd, status, ret;
+	int console_fd, status, ret, timer_fd;
 
 	console_fd = open_console_output(cfg);
 	if (console_fd == -1) {
@@ -223,7 +228,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		log_error("%s", err);
 		return ISOLA_EXIT_VMM_ERROR;
 	}
-	ret = vm_create(vm, cfg, console_fd >= 0 ? console_fd : -1, err, sizeof(err));
+	ret = vm_create(vm, cfg, console_fd >= 0 ? console_fd : -1, NULL, err, sizeof(err));
 	if (!ret && cfg->console == CONSOLE_STDIO)
 		console_enter_raw(STDIN_FILENO);
 	if (!ret)
@@ -232,7 +237,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		/* Through the API a failed start is an answer, not the end: the
 		 * client may fix the configuration and start again. */
 		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "%s", err);
-		vm_destroy(vm);
+		vm_destroy(vm, NULL);
 		console_restore();
 		if (console_fd > STDERR_FILENO)
 			close(console_fd);
@@ -243,15 +248,44 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	}
 	if (ctl)
 		vmm_control_start_done(ctl, ret, err);
+	timer_fd = start_timeout(cfg);
 	if (!ret)
-		serve_vm(vm, cfg, signal_fd);
+		serve_vm(vm, cfg, signal_fd, timer_fd);
 	else
 		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "%s", err);
+	status = atomic_load(&vm->exit_status);
+	while (status == ISOLA_EXIT_RESET && cfg->reboot_on_reset) {
+		/* --on-reset reboot: a new VM on the same device back-ends,
+		 * which the guest's drivers negotiate with again. */
+		static struct vm_kept_servers kept;
+
+		char pids[128] = "";
+		size_t at = 0;
+
+		vm_destroy(vm, &kept);
+		for (unsigned i = 0; i < kept.nr && at < sizeof(pids); i++)
+			if (kept.pid[i] > 0)
+				at += (size_t)snprintf(pids + at, sizeof(pids) - at, "%s%d",
+						       at ? ", " : "", (int)kept.pid[i]);
+		log_info("%s; rebooting on the same device servers%s%s%s", vm->exit_message,
+			 at ? " (pids " : "", pids, at ? ")" : "");
+		memset(vm, 0, sizeof(*vm));
+		ret =
+		    vm_create(vm, cfg, console_fd >= 0 ? console_fd : -1, &kept, err, sizeof(err));
+		if (!ret)
+			ret = vm_start(vm, err, sizeof(err));
+		if (!ret)
+			serve_vm(vm, cfg, signal_fd, timer_fd);
+		else
+			vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "reboot: %s", err);
+		status = atomic_load(&vm->exit_status);
+	}
+	if (timer_fd >= 0)
+		close(timer_fd);
 	if (ctl)
 		vmm_control_set_state(ctl, API_STATE_STOPPED);
 
-	status = atomic_load(&vm->exit_status);
-	vm_destroy(vm);
+	vm_destroy(vm, NULL);
 	console_restore();
 	if (status == ISOLA_EXIT_VMM_ERROR || status == ISOLA_EXIT_GUEST_CRASH)
 		log_error("%s", vm->exit_message);

@@ -90,22 +90,55 @@ static const unsigned long vcpu_ioctls[] = {
  * spawner process (core/supervisor.c), never by a filtered thread: seccomp
  * filters are inherited across fork and exec.
  */
+#define MAIN_SYSCALLS                                                                              \
+	"ioctl",                                /* main_ioctls[] only */                           \
+	"poll", "read", "write", "close",       /* the event loop */                               \
+	"sendmsg", "recvmsg",                   /* vhost-user, the spawner */                      \
+	"socket", "connect",                    /* AF_UNIX only: a back-end came back */           \
+	"mmap", "munmap", "madvise", "brk",     /* inflight regions, malloc, teardown */           \
+	"futex", "getpid", "gettid", "tgkill",  /* locks, kicking vCPUs */                         \
+	"wait4", "kill", "clock_nanosleep",     /* reaping, stopping, restarting servers */        \
+	"newfstatat", "unlink",                 /* removing our own API socket at exit */          \
+	"rt_sigprocmask", "rt_sigreturn", "restart_syscall",                                       \
+	"exit", "exit_group"
+
 static const char *const main_syscalls[] = {
-	"ioctl",                                /* main_ioctls[] only */
-	"poll", "read", "write", "close",       /* the event loop */
-	"sendmsg", "recvmsg",                   /* vhost-user, the spawner */
-	"socket", "connect",                    /* AF_UNIX only: a back-end came back */
-	"mmap", "munmap", "madvise", "brk",     /* inflight regions, malloc, teardown */
-	"futex", "getpid", "gettid", "tgkill",  /* locks, kicking vCPUs */
-	"wait4", "kill", "clock_nanosleep",     /* reaping, stopping, restarting servers */
-	"newfstatat", "unlink",                 /* removing our own API socket at exit */
-	"rt_sigprocmask", "rt_sigreturn", "restart_syscall",
-	"exit", "exit_group",
+	MAIN_SYSCALLS,
 	SANITIZER_SYSCALLS NULL,
 };
 
-static const unsigned long main_ioctls[] = {
-	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI, TCGETS, TCSETS, 0,
+#define MAIN_IOCTLS KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI, TCGETS, TCSETS
+
+static const unsigned long main_ioctls[] = {MAIN_IOCTLS, 0};
+
+/*
+ * The main thread with --on-reset reboot: also what building the next VM
+ * takes (core/vm.c vm_create, vm_start), and, since the vCPU threads it
+ * starts inherit this filter under their own, what they need as well.
+ */
+static const char *const main_reboot_syscalls[] = {
+	MAIN_SYSCALLS,
+	"openat",                               /* /dev/kvm, the kernel, initrd: never O_CREAT */
+	"memfd_create", "ftruncate", "fallocate", /* guest RAM */
+	"fcntl",                                /* the console's O_NONBLOCK */
+	"eventfd2",                             /* the VM's eventfds, the devices' kick/call fds */
+	"mprotect",                             /* vCPU thread stacks' guard pages */
+	"clone", "set_robust_list", "rseq",     /* vCPU threads */
+	"seccomp",                              /* each vCPU thread installs its own filter */
+	"rt_sigaction",                         /* ... and its kick signal's handler */
+	"prctl",                                /* PR_SET_NAME only: naming them */
+	SANITIZER_SYSCALLS NULL,
+};
+
+static const unsigned long main_reboot_ioctls[] = {
+	MAIN_IOCTLS,
+	/* vm_create: the VM, its memory, irqchip, vCPUs and their state */
+	KVM_GET_API_VERSION, KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_VCPU_MMAP_SIZE,
+	KVM_GET_SUPPORTED_CPUID, KVM_ENABLE_CAP, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU,
+	KVM_SET_CPUID2, KVM_SET_MSRS, KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_GET_SREGS, KVM_SET_SREGS,
+	KVM_GET_REGS, KVM_SET_REGS, KVM_SET_FPU,
+	/* the vCPU threads' own list (they inherit this one too) */
+	KVM_RUN, 0,
 };
 
 /*
@@ -145,6 +178,8 @@ static const struct core_thread_policy {
     [CORE_THREAD_MAIN] = {"main (event loop) thread", "main", main_syscalls, main_ioctls},
     [CORE_THREAD_VCPU] = {"vCPU thread", "vcpu", vcpu_syscalls, vcpu_ioctls},
     [CORE_THREAD_API] = {"API thread", "api", api_syscalls, api_ioctls},
+    [CORE_THREAD_MAIN_REBOOT] = {"main (event loop) thread", "main-reboot", main_reboot_syscalls,
+				 main_reboot_ioctls},
 };
 
 /*
@@ -240,7 +275,8 @@ static void core_seccomp_violation(int sig, siginfo_t *si, void *ucontext)
 
 /* ---- compiling the filters ---------------------------------------------- */
 
-static int allow(scmp_filter_ctx ctx, const char *name, unsigned *count, char *err, size_t errlen)
+static int allow(scmp_filter_ctx ctx, enum core_thread kind, const char *name, unsigned *count,
+		 char *err, size_t errlen)
 {
 	int nr = seccomp_syscall_resolve_name(name);
 	int ret;
@@ -249,21 +285,29 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned *count, char *e
 		return seccomp_fail(err, errlen, -EINVAL, "unknown system call", name);
 	if (!strcmp(name, "ioctl"))
 		return 0; /* by request number: allow_ioctls() */
-	if (!strcmp(name, "clone") && !SANITIZER_CLONE) {
+	if (!strcmp(name, "clone")) {
 		/* Threads only (CLONE_THREAD), never a process.  clone3 passes its
 		 * flags in memory, out of a filter's reach: it fails with ENOSYS
-		 * and glibc falls back to clone. */
+		 * and glibc falls back to clone (in ASan builds too, whose
+		 * LeakSanitizer tracer needs a process: any clone there). */
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 		if (ret < 0 && ret != -EEXIST)
 			return seccomp_fail(err, errlen, ret, "refusing", "clone3");
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-				       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+		if (SANITIZER_CLONE)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		else
+			ret = seccomp_rule_add(
+			    ctx, SCMP_ACT_ALLOW, nr, 1,
+			    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	} else if (!strcmp(name, "prctl") && !SANITIZER_CLONE) {
 		/* naming a thread only (pthread_setname_np, MHD's thread) */
 		ret =
 		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
 	} else if (!strcmp(name, "socket"))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	else if (!strcmp(name, "openat") && kind == CORE_THREAD_MAIN_REBOOT)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, 0));
 	else if (!strcmp(name, "openat"))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 				       SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE, O_WRONLY));
@@ -333,7 +377,7 @@ static int compile(enum core_thread kind, char *err, size_t errlen)
 	/* no_new_privs is set once, by core_seccomp_init(). */
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 	for (unsigned i = 0; p->syscalls[i] && !ret; i++)
-		ret = allow(ctx, p->syscalls[i], &count, err, errlen);
+		ret = allow(ctx, kind, p->syscalls[i], &count, err, errlen);
 	if (!ret)
 		ret = allow_ioctls(ctx, p->ioctls, &count, err, errlen);
 	if (!ret)
@@ -418,8 +462,8 @@ int core_seccomp_enter(enum core_thread kind, unsigned index)
 	    .filter = core_seccomp.programs[kind],
 	};
 
-	if (!core_seccomp.enabled)
-		return 0;
+	if (!core_seccomp.enabled || thread_kind == (int)kind)
+		return 0; /* off, or this thread has it already (a rebooted VM) */
 	thread_kind = (int)kind;
 	thread_index = index;
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)

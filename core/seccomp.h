@@ -23,9 +23,10 @@
 #include <stddef.h>
 
 enum core_thread {
-	CORE_THREAD_MAIN, /* the event loop: console, signals, device servers */
-	CORE_THREAD_VCPU, /* KVM_RUN and the exits it returns */
-	CORE_THREAD_API,  /* the HTTP API on its Unix socket */
+	CORE_THREAD_MAIN,	 /* the event loop: console, signals, device servers */
+	CORE_THREAD_VCPU,	 /* KVM_RUN and the exits it returns */
+	CORE_THREAD_API,	 /* the HTTP API on its Unix socket */
+	CORE_THREAD_MAIN_REBOOT, /* main with --on-reset reboot: builds VMs again */
 	CORE_THREAD_KINDS,
 };
 

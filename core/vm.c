@@ -542,6 +542,20 @@ static int vm_device_connect(struct vm *vm, unsigned index, int *sock, char *why
 	return ret;
 }
 
+/* The back-end the previous boot left for device index, if any. */
+static bool vm_adopt_server(struct vm *vm, unsigned index, int *sock)
+{
+	struct vm_kept_servers *kept = vm->kept;
+
+	if (!kept || index >= kept->nr || kept->sock[index] < 0)
+		return false;
+	*sock = kept->sock[index];
+	vm->devices[index].server_pid = kept->pid[index];
+	kept->sock[index] = -1;
+	kept->pid[index] = 0;
+	return true;
+}
+
 /* vm->servers[vm->nr_devices] is filled in by the caller. */
 static int vm_add_device(struct vm *vm, const char *name, uint16_t device_id, uint16_t pci_class,
 			 char *err, size_t errlen)
@@ -552,10 +566,12 @@ static int vm_add_device(struct vm *vm, const char *name, uint16_t device_id, ui
 	pid_t pid;
 	int sock, ret;
 
-	ret = vm_device_connect(vm, index, &sock, why, sizeof(why));
-	if (ret) {
-		vm_err(err, errlen, "%s: %s", name, why);
-		return ret;
+	if (!vm_adopt_server(vm, index, &sock)) {
+		ret = vm_device_connect(vm, index, &sock, why, sizeof(why));
+		if (ret) {
+			vm_err(err, errlen, "%s: %s", name, why);
+			return ret;
+		}
 	}
 	pid = dev->server_pid;
 	ret = vhost_device_create(dev, vm, name, index, device_id, pci_class, sock,
@@ -586,7 +602,11 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err,
 					    errlen);
 			continue;
 		}
-		if (access(disk->path, disk->readonly ? R_OK : R_OK | W_OK) < 0) {
+		/* (an adopted server opened its image long ago) */
+		bool adopted = vm->kept && vm->nr_devices < vm->kept->nr &&
+			       vm->kept->sock[vm->nr_devices] >= 0;
+
+		if (!adopted && access(disk->path, disk->readonly ? R_OK : R_OK | W_OK) < 0) {
 			vm_err(err, errlen, "disk %s: %s; %s", disk->path, strerror(errno),
 			       errno == EACCES && !disk->readonly
 				   ? "make it writable or add readonly=on"
@@ -854,10 +874,42 @@ static void vm_stop_servers(struct vm *vm)
 	}
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, char *err,
-	      size_t errlen)
+static int vm_create_adopting(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
+			      struct vm_kept_servers *kept, char *err, size_t errlen);
+
+/* Whatever vm_create did not adopt is stopped: servers are killed, sockets
+ * closed. */
+static void vm_release_kept(struct vm_kept_servers *kept)
+{
+	for (unsigned i = 0; kept && i < kept->nr; i++) {
+		if (kept->sock[i] >= 0)
+			close(kept->sock[i]);
+		if (kept->pid[i] > 0) {
+			kill(kept->pid[i], SIGTERM);
+			waitpid(kept->pid[i], NULL, 0);
+		}
+		kept->sock[i] = -1;
+		kept->pid[i] = 0;
+	}
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
+	      struct vm_kept_servers *kept, char *err, size_t errlen)
 {
 	int ret;
+
+	ret = vm_create_adopting(vm, cfg, console_out_fd, kept, err, errlen);
+	vm->kept = NULL;
+	vm_release_kept(kept);
+	return ret;
+}
+
+static int vm_create_adopting(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
+			      struct vm_kept_servers *kept, char *err, size_t errlen)
+{
+	int ret;
+
+	vm->kept = kept;
 
 	/* vm is zero: static storage, one VM per process (its size would make
 	 * a memset fault in pages that are otherwise never touched). */
@@ -937,12 +989,28 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-void vm_destroy(struct vm *vm)
+void vm_destroy(struct vm *vm, struct vm_kept_servers *kept)
 {
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
 		if (vm->vcpus[i].thread_started)
 			pthread_join(vm->vcpus[i].thread, NULL);
 		vcpu_destroy(&vm->vcpus[i]);
+	}
+	if (kept) {
+		/* The rings stop (GET_VRING_BASE) while guest memory is still
+		 * there; a device whose back-end is away is left to a new one. */
+		kept->nr = vm->nr_devices;
+		for (unsigned i = 0; i < vm->nr_devices; i++) {
+			struct vhost_device *dev = &vm->devices[i];
+
+			kept->sock[i] = -1;
+			kept->pid[i] = 0;
+			if (dev->sock < 0 || vm->servers[i].pending || vm->servers[i].given_up)
+				continue;
+			kept->sock[i] = vhost_device_detach(dev);
+			kept->pid[i] = dev->server_pid;
+			dev->server_pid = 0;
+		}
 	}
 	vm_stop_servers(vm);
 	for (unsigned i = 0; i < vm->nr_devices; i++)

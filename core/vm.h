@@ -69,6 +69,18 @@ struct vcpu {
 	uint64_t exits;
 };
 
+/*
+ * The device back-ends a VM leaves to the next one when the guest reboots
+ * (isola run --on-reset reboot): each device's connected vhost-user socket,
+ * its rings stopped, and its server's pid; sock -1 for a device that was
+ * not connected (it gets a new server).
+ */
+struct vm_kept_servers {
+	unsigned nr;
+	int sock[VM_MAX_DEVICES];
+	pid_t pid[VM_MAX_DEVICES];
+};
+
 struct vm {
 	int kvm_fd;
 	int vm_fd;
@@ -111,20 +123,25 @@ struct vm {
 	char exit_message[512];
 	int stop_fd; /* eventfd, readable once the VM must stop */
 	int console_out_fd;
-	int rx_space_fd; /* eventfd: the UART's RX FIFO has room again */
+	int rx_space_fd;	      /* eventfd: the UART's RX FIFO has room again */
+	struct vm_kept_servers *kept; /* during vm_create only */
 };
 
 /* Create the VM: open /dev/kvm, memory, irqchip, devices, load the kernel.
+ * kept (may be NULL): adopt these back-ends instead of starting new ones;
+ * the VM owns them from then on, even on error.
  * On error returns -errno and writes one sentence into err. */
-int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, char *err,
-	      size_t errlen);
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
+	      struct vm_kept_servers *kept, char *err, size_t errlen);
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Record why the VM stops (first call wins) and kick every vCPU. */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Join vCPU threads and free everything (safe on a partly created VM). */
-void vm_destroy(struct vm *vm);
+/* Join vCPU threads and free everything (safe on a partly created VM).
+ * kept (may be NULL): stop each device but keep its back-end connected and
+ * running, for the next vm_create(); otherwise servers are stopped. */
+void vm_destroy(struct vm *vm, struct vm_kept_servers *kept);
 /* Point GSI gsi (>= the IOAPIC's pins) at an MSI; 0 or -errno. */
 int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data);
 /* Stop every vCPU at a safe point (between exits) and disable the device

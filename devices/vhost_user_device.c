@@ -698,6 +698,16 @@ int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *nam
 	return 0;
 }
 
+int vhost_device_detach(struct vhost_device *dev)
+{
+	int sock;
+
+	vhost_device_stop(dev);
+	sock = dev->sock;
+	dev->sock = -1;
+	return sock;
+}
+
 void vhost_device_destroy(struct vhost_device *dev)
 {
 	for (unsigned q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++) {

@@ -76,6 +76,9 @@ void vhost_device_disconnect(struct vhost_device *dev);
 int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t errlen);
 /* Event-loop side: carry out the work vCPU threads queued. */
 void vhost_device_process(struct vhost_device *dev);
+/* Guest reboot: stop the rings (GET_VRING_BASE, as a driver reset would)
+ * and hand over the still-connected socket, for a new VM's device. */
+int vhost_device_detach(struct vhost_device *dev);
 void vhost_device_destroy(struct vhost_device *dev);
 
 #endif
