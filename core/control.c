@@ -171,6 +171,34 @@ static int control_flush_metrics(void *opaque, char *err, size_t errlen)
 	return 0; /* the API module writes the metrics; fill_metrics adds ours */
 }
 
+/*
+ * Per device: restarts of its back-end since the last line (a counter, like
+ * the others), the longest recovery so far, and whether it was given up.
+ * Written by the event loop; a torn read here only skews one line.
+ */
+static struct json_object *control_device_metrics(struct vmm_control *ctl)
+{
+	struct json_object *devices = json_object_new_object();
+	struct vm *vm = ctl->vm;
+
+	for (unsigned i = 0; i < vm->nr_devices && i < VM_MAX_DEVICES; i++) {
+		const struct vm_device_server *srv = &vm->servers[i];
+		struct json_object *dev = json_object_new_object();
+		uint64_t restarts = __atomic_load_n(&srv->restarts, __ATOMIC_RELAXED);
+		uint64_t max_ns = __atomic_load_n(&srv->recovery_ns_max, __ATOMIC_RELAXED);
+
+		json_object_object_add(
+		    dev, "restarts",
+		    json_object_new_int64((int64_t)(restarts - ctl->reported_restarts[i])));
+		ctl->reported_restarts[i] = restarts;
+		json_object_object_add(dev, "recovery_us_max",
+				       json_object_new_int64((int64_t)(max_ns / 1000)));
+		json_object_object_add(dev, "needs_reset", json_object_new_boolean(srv->given_up));
+		json_object_object_add(devices, vm->devices[i].name, dev);
+	}
+	return devices;
+}
+
 static void control_fill_metrics(void *opaque, void *json)
 {
 	struct vmm_control *ctl = opaque;
@@ -188,26 +216,29 @@ static void control_fill_metrics(void *opaque, void *json)
 
 			snprintf(key, sizeof(key), "vcpu%u_exits", i);
 			json_object_object_add(
-				vcpu, key, json_object_new_int64((int64_t)(exits - ctl->reported_exits[i])));
+			    vcpu, key,
+			    json_object_new_int64((int64_t)(exits - ctl->reported_exits[i])));
 			total += exits - ctl->reported_exits[i];
 			ctl->reported_exits[i] = exits;
 		}
 		json_object_object_add(vcpu, "exits", json_object_new_int64((int64_t)total));
 		bytes = __atomic_load_n(&vm->serial.tx_bytes, __ATOMIC_RELAXED);
-		json_object_object_add(uart, "write_count",
-				       json_object_new_int64((int64_t)(bytes - ctl->reported_uart_bytes)));
+		json_object_object_add(
+		    uart, "write_count",
+		    json_object_new_int64((int64_t)(bytes - ctl->reported_uart_bytes)));
 		ctl->reported_uart_bytes = bytes;
 		json_object_object_add(root, "uart", uart);
+		json_object_object_add(root, "device_servers", control_device_metrics(ctl));
 	}
 	json_object_object_add(root, "vcpu", vcpu);
 }
 
 const struct api_vmm_ops vmm_control_ops = {
-	.state = control_state,
-	.instance_start = control_instance_start,
-	.pause = control_pause,
-	.resume = control_resume,
-	.send_ctrl_alt_del = control_ctrl_alt_del,
-	.flush_metrics = control_flush_metrics,
-	.fill_metrics = control_fill_metrics,
+    .state = control_state,
+    .instance_start = control_instance_start,
+    .pause = control_pause,
+    .resume = control_resume,
+    .send_ctrl_alt_del = control_ctrl_alt_del,
+    .flush_metrics = control_flush_metrics,
+    .fill_metrics = control_fill_metrics,
 };

@@ -21,7 +21,7 @@ struct vmm_control {
 	pthread_cond_t cond;
 	enum api_vm_state state;
 	struct vm *vm;
-	int start_fd;                 /* eventfd: InstanceStart is waiting */
+	int start_fd; /* eventfd: InstanceStart is waiting */
 	bool start_requested, start_done;
 	struct vm_config start_cfg;
 	int start_result;
@@ -30,6 +30,7 @@ struct vmm_control {
 	 * counters at every flush): what the last line reported. */
 	uint64_t reported_exits[VM_MAX_CPUS];
 	uint64_t reported_uart_bytes;
+	uint64_t reported_restarts[VM_MAX_DEVICES];
 };
 
 extern const struct api_vmm_ops vmm_control_ops;

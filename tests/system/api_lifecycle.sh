@@ -175,7 +175,22 @@ EOF
 )
 	if [[ -z $check ]]; then ok "GET /vm/config round trip"; else problem "GET /vm/config: $check (body: $BODY)"; fi
 
-	# Metrics: one JSON line per flush, with per-vCPU exit counts.
+	# A device server killed: restarted, and counted in the metrics.
+	server=$(pgrep -P "$PID" -x isola-blk | head -1)
+	if [[ -n $server ]]; then
+		kill -KILL "$server"
+		for _ in $(seq 100); do
+			grep -q 'disk0: isola-blk is back after' "$LOG" && break
+			sleep 0.1
+		done
+		grep -q 'disk0: isola-blk is back after' "$LOG" && ok "killed isola-blk: restarted" ||
+			problem "killed isola-blk (pid $server): no 'is back' in the log"
+	else
+		problem "no isola-blk under isola (pid $PID)"
+	fi
+
+	# Metrics: one JSON line per flush, with per-vCPU exit counts and the
+	# device servers' restarts.
 	before=$(wc -l <"$METRICS")
 	expect "$SOCK" 204 PUT /actions '{"action_type": "FlushMetrics"}'
 	after=$(wc -l <"$METRICS")
@@ -199,10 +214,13 @@ if not exits:
     print(f"no vCPU exit counts (keys: {sorted(j)[:20]})")
 elif not any(v > 0 for v in exits.values()):
     print(f"every exit count is 0: {exits}")
+disk = j.get("device_servers", {}).get("disk0", {})
+if disk.get("restarts") != 1 or disk.get("needs_reset") is not False or not disk.get("recovery_us_max"):
+    print(f"device_servers.disk0: {disk}, want restarts 1, needs_reset false, recovery_us_max > 0")
 EOF
 )
 	((after > before)) || problem "FlushMetrics: no new line in $METRICS ($before -> $after lines)"
-	if [[ -z $check ]]; then ok "FlushMetrics: JSON line with exit counts"; else problem "metrics: $check"; fi
+	if [[ -z $check ]]; then ok "FlushMetrics: JSON line with exit counts and disk0's restart"; else problem "metrics: $check"; fi
 	[[ -s $LOG ]] && ok "logger wrote $(wc -l <"$LOG") lines" || problem "PUT /logger: $LOG is still empty after boot, pause and resume"
 
 	# SIGTERM: a clean stop, the socket removed.
