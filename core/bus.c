@@ -50,8 +50,7 @@ int bus_move(struct bus *bus, unsigned id, uint64_t new_base, uint64_t new_size)
 	return 0;
 }
 
-bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len,
-		  bool is_write)
+bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
 {
 	for (unsigned i = 0; i < bus->nr_ranges; i++) {
 		const struct bus_range *r = &bus->ranges[i];

@@ -42,7 +42,6 @@ int bus_move(struct bus *bus, unsigned id, uint64_t new_base, uint64_t new_size)
 /* Index of the range whose handler opaque is `opaque`, or -ENOENT. */
 int bus_find(const struct bus *bus, const void *opaque);
 /* Returns true if a device handled the access. */
-bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len,
-		  bool is_write);
+bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
 
 #endif

@@ -15,7 +15,7 @@
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
 
 struct console_input {
-	int fd;            /* -1: no input */
+	int fd; /* -1: no input */
 	bool is_tty;
 	bool escape_pending;
 	uint8_t pending[256]; /* read but not yet accepted by the UART */

@@ -63,8 +63,12 @@ int jail_enter(const struct jail_config *jail, char *err, size_t errlen)
 				  strerror(errno));
 	/* pivot_root needs a mount point: DIR bound onto itself, without
 	 * set-uid programs or device nodes of its own. */
+	struct mount_attr no_suid_dev = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+
+	/* mount_setattr, recursive: every mount under DIR too, keeping each
+	 * one's other flags (a read-only mount stays read-only) */
 	if (mount(jail->dir, jail->dir, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-	    mount(NULL, jail->dir, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) < 0)
+	    mount_setattr(AT_FDCWD, jail->dir, AT_RECURSIVE, &no_suid_dev, sizeof(no_suid_dev)) < 0)
 		return error_text(err, errlen, -errno, "--jail %s: bind mount: %s", jail->dir,
 				  strerror(errno));
 	if (chdir(jail->dir) < 0)

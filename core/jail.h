@@ -21,8 +21,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define JAIL_DEFAULT_ID 65534 /* nobody / nogroup */
-
 struct jail_config {
 	const char *dir; /* NULL: no jail */
 	uid_t uid;

@@ -54,7 +54,8 @@ static void print_help(void)
 	       "                 with only /dev/kvm in its /dev (needs root; every path given\n"
 	       "                 to isola is then inside DIR; see docs/security.md)\n"
 	       "  --jail-user UID[:GID]\n"
-	       "                 the jail's user and group (default 65534:65534, nobody)\n"
+	       "                 the jail's user and group (required with --jail: one\n"
+	       "                 per VM, not root)\n"
 	       "\n"
 	       "Example:\n"
 	       "  isola run --kernel build/guests/hello.elf --memory 256M --cpus 2\n"
@@ -318,9 +319,8 @@ struct process_options {
 static void take_process_options(int *argc, char **argv, struct process_options *opts)
 {
 	int out = 1;
+	bool jail_user = false;
 
-	opts->jail.uid = JAIL_DEFAULT_ID;
-	opts->jail.gid = JAIL_DEFAULT_ID;
 	for (int i = 1; i < *argc; i++) {
 		bool takes_value = !strcmp(argv[i], "--jail") || !strcmp(argv[i], "--jail-user");
 
@@ -332,6 +332,7 @@ static void take_process_options(int *argc, char **argv, struct process_options 
 		} else if (!strcmp(argv[i], "--jail")) {
 			opts->jail.dir = argv[++i];
 		} else if (!strcmp(argv[i], "--jail-user")) {
+			jail_user = true;
 			if (sandbox_parse_user(argv[++i], &opts->jail.uid, &opts->jail.gid)) {
 				log_error("--jail-user %s: expected UID or UID:GID (numbers)",
 					  argv[i]);
@@ -343,6 +344,13 @@ static void take_process_options(int *argc, char **argv, struct process_options 
 	}
 	argv[out] = NULL;
 	*argc = out;
+	if (opts->jail.dir && !jail_user && !opts->bad) {
+		/* One user per VM: jails sharing a uid could signal each
+		 * other's processes (there is no PID namespace). */
+		log_error("--jail needs --jail-user UID[:GID]: give each VM a user and group of "
+			  "its own (not root)");
+		opts->bad = true;
+	}
 }
 
 /*
@@ -443,7 +451,7 @@ static void print_vmm_help(void)
 	       "  --no-seccomp        no seccomp filters on the VMM's threads (debugging)\n"
 	       "  --jail DIR          run chrooted in DIR as an unprivileged user (see\n"
 	       "                      'isola --help'); PATH and FILE are then inside DIR\n"
-	       "  --jail-user UID[:GID]  the jail's user (default 65534:65534)\n"
+	       "  --jail-user UID[:GID]  the jail's user (required with --jail)\n"
 	       "  -h, --help          show this help\n"
 	       "\n"
 	       "The process exits when the VM stops, with the statuses of 'isola run --help';\n"
@@ -532,6 +540,10 @@ int main(int argc, char **argv)
 	take_process_options(&argc, argv, &opts);
 	if (opts.bad)
 		return ISOLA_EXIT_VMM_ERROR;
+	/* Nothing the launcher left open goes into the jail (a directory fd
+	 * would reach outside it). */
+	if (opts.jail.dir)
+		close_range(3, ~0u, 0);
 	if (argc < 2) {
 		log_error("no command; try 'isola run --kernel PATH', or see 'isola --help'");
 		return ISOLA_EXIT_VMM_ERROR;

@@ -97,7 +97,7 @@ static const unsigned long vcpu_ioctls[] = {
 	"socket", "connect",                    /* AF_UNIX only: a back-end came back */           \
 	"mmap", "munmap", "madvise", "brk",     /* inflight regions, malloc, teardown */           \
 	"futex", "getpid", "gettid", "tgkill",  /* locks, kicking vCPUs */                         \
-	"wait4", "kill", "clock_nanosleep",     /* reaping, stopping, restarting servers */        \
+	"wait4", "kill", "clock_nanosleep",     /* reaping, stopping (pid >= 0), restarting servers */\
 	"newfstatat", "unlink",                 /* removing our own API socket at exit */          \
 	"rt_sigprocmask", "rt_sigreturn", "restart_syscall",                                       \
 	"exit", "exit_group"
@@ -118,7 +118,7 @@ static const unsigned long main_ioctls[] = {MAIN_IOCTLS, 0};
  */
 static const char *const main_reboot_syscalls[] = {
 	MAIN_SYSCALLS,
-	"openat",                               /* /dev/kvm, the kernel, initrd: never O_CREAT */
+	"openat",                               /* /dev/kvm, the kernel, initrd: O_RDONLY/O_RDWR only */
 	"memfd_create", "ftruncate", "fallocate", /* guest RAM */
 	"fcntl",                                /* the console's O_NONBLOCK */
 	"eventfd2",                             /* the VM's eventfds, the devices' kick/call fds */
@@ -265,11 +265,11 @@ static void core_seccomp_violation(int sig, siginfo_t *si, void *ucontext)
 	/*
 	 * Die of SIGSYS: SIGSYS is blocked while this handler runs, and a
 	 * seccomp trap of a blocked signal makes the kernel reset it to the
-	 * default action (force_sig_info), so calling the same forbidden
-	 * system call again ends the process with SIGSYS.  The arguments are
-	 * zero: never an allowed ioctl request, socket family or open mode.
+	 * default action (force_sig_info), so a forbidden system call ends
+	 * the process with SIGSYS.  unshare(2) is on no list (not even ASan's);
+	 * the same call again might not be, with other arguments (kill(0)).
 	 */
-	syscall(nr, 0, 0, 0, 0, 0, 0);
+	syscall(SYS_unshare, 0);
 	_exit(ISOLA_EXIT_VMM_ERROR);
 }
 
@@ -305,9 +305,21 @@ static int allow(scmp_filter_ctx ctx, enum core_thread kind, const char *name, u
 		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
 	} else if (!strcmp(name, "socket"))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-	else if (!strcmp(name, "openat") && kind == CORE_THREAD_MAIN_REBOOT)
+	else if (!strcmp(name, "openat") && kind == CORE_THREAD_MAIN_REBOOT) {
+		/* read-only (the kernel, initrd) or read-write (/dev/kvm), and
+		 * nothing that creates, truncates or appends */
+		const scmp_datum_t mask = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE;
+
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-				       SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, 0));
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, mask, O_RDONLY));
+		if (!ret)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					       SCMP_A2(SCMP_CMP_MASKED_EQ, mask, O_RDWR));
+	} else if (!strcmp(name, "kill"))
+		/* a pid (a device server's): not -1 (every process we may signal)
+		 * nor a process group; the argument arrives sign-extended */
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+				       SCMP_A0(SCMP_CMP_MASKED_EQ, ~(scmp_datum_t)INT32_MAX, 0));
 	else if (!strcmp(name, "openat"))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 				       SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE, O_WRONLY));

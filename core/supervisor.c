@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -53,6 +54,11 @@ static int server_path(const char *server, char *path, size_t len)
 static const char *const known_servers[] = {"blk", "rng"};
 static int server_fds[sizeof(known_servers) / sizeof(known_servers[0])] = {-1, -1};
 
+/* Set by supervisor_open_servers(): from then on servers run only from the
+ * fds, never from a path (inside the jail a path is the jailed core's to
+ * choose, e.g. a planted DIR/proc/self/exe). */
+static bool servers_jailed;
+
 static char server_user[32]; /* "UID:GID" for --user, or empty */
 
 void supervisor_set_server_user(uid_t uid, gid_t gid)
@@ -68,6 +74,7 @@ int supervisor_open_servers(void)
 		if (server_path(known_servers[i], path, sizeof(path)) == 0)
 			server_fds[i] = open(path, O_PATH | O_CLOEXEC);
 	}
+	servers_jailed = true;
 	return 0;
 }
 
@@ -79,12 +86,38 @@ static int server_fd(const char *server)
 	return -1;
 }
 
-static bool servers_opened(void)
+/*
+ * What the spawner lets the core ask for: the options each server takes
+ * from the core, and whether each has a value.  Anything else (--user,
+ * --no-sandbox, --socket, --test-*) is refused: the spawner is root, and
+ * inside --jail the core is the untrusted party.
+ */
+static const struct server_option {
+	const char *server, *option;
+	bool has_value;
+} server_options[] = {
+    {"blk", "--image", true},  {"blk", "--readonly", false}, {"blk", "--id", true},
+    {"blk", "--queues", true}, {"blk", "--poll-us", true},   {"rng", "--rate", true},
+};
+
+static int check_server_args(const char *server, const char *const *args, char *err, size_t errlen)
 {
-	for (unsigned i = 0; i < sizeof(known_servers) / sizeof(known_servers[0]); i++)
-		if (server_fds[i] >= 0)
-			return true;
-	return false;
+	for (unsigned i = 0; args && args[i]; i++) {
+		const struct server_option *found = NULL;
+
+		for (unsigned j = 0; j < sizeof(server_options) / sizeof(server_options[0]); j++)
+			if (!strcmp(server_options[j].server, server) &&
+			    !strcmp(server_options[j].option, args[i]))
+				found = &server_options[j];
+		if (!found)
+			return error_text(err, errlen, -EPERM,
+					  "isola-%s: option '%s' is not one the VMM may pass",
+					  server, args[i]);
+		if (found->has_value && !args[++i])
+			return error_text(err, errlen, -EINVAL, "isola-%s: %s needs a value",
+					  server, found->option);
+	}
+	return 0;
 }
 
 /* Fork and exec the server; clone_flags CLONE_PARENT (from the spawner)
@@ -98,7 +131,7 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 	int pair[2], ret, exe_fd = server_fd(server);
 	pid_t child;
 
-	if (servers_opened()) {
+	if (servers_jailed) {
 		/* jailed: only what was opened before the jail */
 		if (exe_fd < 0)
 			return error_text(
@@ -115,15 +148,19 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 		    err, errlen, -errno,
 		    "%s: %s; build it with 'make' (device servers live next to isola)", path,
 		    strerror(errno));
+	ret = check_server_args(server, args, err, errlen);
+	if (ret)
+		return ret;
 	argv[argc++] = path;
 	argv[argc++] = "--socket-fd";
 	argv[argc++] = "3";
+	for (unsigned i = 0; args && args[i] && i < SUPERVISOR_MAX_ARGS; i++)
+		argv[argc++] = args[i];
+	/* last, and the servers refuse a second --user */
 	if (server_user[0]) {
 		argv[argc++] = "--user";
 		argv[argc++] = server_user;
 	}
-	for (unsigned i = 0; args && args[i] && i < SUPERVISOR_MAX_ARGS; i++)
-		argv[argc++] = args[i];
 	argv[argc] = NULL;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
@@ -145,10 +182,18 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		/* Die with the VMM: a server never outlives its VM. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (exe_fd == SUPERVISOR_SERVER_FD)
+		if (exe_fd == SUPERVISOR_SERVER_FD) {
 			exe_fd = fcntl(exe_fd, F_DUPFD_CLOEXEC, SUPERVISOR_SERVER_FD + 1);
-		if (dup2(pair[1], SUPERVISOR_SERVER_FD) < 0)
+			if (exe_fd < 0)
+				_exit(127); /* never fall back to a path lookup */
+		}
+		if (pair[1] == SUPERVISOR_SERVER_FD) {
+			/* dup2 onto itself keeps CLOEXEC: clear it instead */
+			if (fcntl(pair[1], F_SETFD, 0) < 0)
+				_exit(127);
+		} else if (dup2(pair[1], SUPERVISOR_SERVER_FD) < 0) {
 			_exit(127);
+		}
 		/* Only stdin/out/err and the socket cross exec (all else is CLOEXEC). */
 		if (exe_fd >= 0) {
 			syscall(SYS_execveat, exe_fd, "", argv, environ, AT_EMPTY_PATH);
@@ -157,7 +202,7 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 				"isola: cannot run %s inside the jail: %s (servers must be "
 				"statically linked, as 'make' builds them)\n",
 				path, strerror(errno));
-		} else {
+		} else if (!servers_jailed) {
 			execv(path, (char *const *)argv);
 		}
 		_exit(127);
@@ -189,9 +234,14 @@ struct spawn_reply {
 
 static int spawner_fd = -1; /* set before any thread exists, one per process */
 
+#define SPAWN_WINDOW_S 10
+#define SPAWN_WINDOW_MAX 150
+
 static void spawner_serve(int fd)
 {
 	static char request[SPAWN_REQUEST_MAX];
+	time_t window_start = 0, now;
+	int spawned = 0;
 
 	for (;;) {
 		const char *args[SUPERVISOR_MAX_ARGS + 1];
@@ -210,6 +260,22 @@ static void spawner_serve(int fd)
 			_exit(0); /* the core is gone, or done */
 		}
 		request[n] = '\0';
+		/* The core restarts a server at most 100 times in 10 s before it
+		 * gives up (core/vm.h); a core that asks for more is not well. */
+		now = time(NULL);
+		if (now - window_start >= SPAWN_WINDOW_S) {
+			window_start = now;
+			spawned = 0;
+		}
+		if (++spawned > SPAWN_WINDOW_MAX) {
+			reply.ret =
+			    error_text(reply.message, sizeof(reply.message), -EAGAIN,
+				       "the spawner started %d servers in %d s; refusing more",
+				       SPAWN_WINDOW_MAX, SPAWN_WINDOW_S);
+			if (send(fd, &reply, sizeof(reply), MSG_NOSIGNAL) < 0)
+				_exit(0);
+			continue;
+		}
 		for (size_t at = strlen(request) + 1; at < (size_t)n && nargs < SUPERVISOR_MAX_ARGS;
 		     at += strlen(request + at) + 1)
 			args[nargs++] = request + at;

@@ -194,14 +194,15 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 		vcpu_report_internal_error(vcpu);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
-		vm_request_stop(vm, ISOLA_EXIT_GUEST_CRASH,
-				"KVM could not enter vCPU %u (hardware reason 0x%llx): invalid guest state",
-				vcpu->index,
-				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vm_request_stop(
+		    vm, ISOLA_EXIT_GUEST_CRASH,
+		    "KVM could not enter vCPU %u (hardware reason 0x%llx): invalid guest state",
+		    vcpu->index, (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		return false;
 	default:
-		vm_request_stop(vm, ISOLA_EXIT_GUEST_CRASH, "vCPU %u: unexpected KVM exit reason %u",
-				vcpu->index, run->exit_reason);
+		vm_request_stop(vm, ISOLA_EXIT_GUEST_CRASH,
+				"vCPU %u: unexpected KVM exit reason %u", vcpu->index,
+				run->exit_reason);
 		return false;
 	}
 }
@@ -245,8 +246,9 @@ void *vcpu_thread(void *arg)
 	/* Before the guest runs: from here on only what KVM_RUN's exits need. */
 	ret = core_seccomp_enter(CORE_THREAD_VCPU, vcpu->index);
 	if (ret) {
-		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "vCPU %u: cannot install its seccomp filter: %s",
-				vcpu->index, strerror(-ret));
+		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR,
+				"vCPU %u: cannot install its seccomp filter: %s", vcpu->index,
+				strerror(-ret));
 		return NULL;
 	}
 

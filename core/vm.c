@@ -566,12 +566,30 @@ static int vm_add_device(struct vm *vm, const char *name, uint16_t device_id, ui
 	pid_t pid;
 	int sock, ret;
 
-	if (!vm_adopt_server(vm, index, &sock)) {
-		ret = vm_device_connect(vm, index, &sock, why, sizeof(why));
-		if (ret) {
-			vm_err(err, errlen, "%s: %s", name, why);
-			return ret;
+	if (vm_adopt_server(vm, index, &sock)) {
+		pid = dev->server_pid;
+		ret = vhost_device_create(dev, vm, name, index, device_id, pci_class, sock,
+					  vm->device_work_fd, why, sizeof(why));
+		if (!ret) {
+			dev->server_pid = pid;
+			vm->nr_devices++;
+			return 0;
 		}
+		/* The back-end kept across the reboot did not take the new
+		 * VM: end it and start afresh. */
+		log_warn("%s: the back-end kept across the reboot failed (%s); replacing it", name,
+			 why);
+		vhost_device_destroy(dev);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		dev->server_pid = 0;
+	}
+	ret = vm_device_connect(vm, index, &sock, why, sizeof(why));
+	if (ret) {
+		vm_err(err, errlen, "%s: %s", name, why);
+		return ret;
 	}
 	pid = dev->server_pid;
 	ret = vhost_device_create(dev, vm, name, index, device_id, pci_class, sock,
@@ -602,11 +620,9 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err,
 					    errlen);
 			continue;
 		}
-		/* (an adopted server opened its image long ago) */
-		bool adopted = vm->kept && vm->nr_devices < vm->kept->nr &&
-			       vm->kept->sock[vm->nr_devices] >= 0;
-
-		if (!adopted && access(disk->path, disk->readonly ? R_OK : R_OK | W_OK) < 0) {
+		/* Checked at the first boot; a reboot's filter has no access(2)
+		 * (a new server that cannot open the image says so itself). */
+		if (!vm->kept && access(disk->path, disk->readonly ? R_OK : R_OK | W_OK) < 0) {
 			vm_err(err, errlen, "disk %s: %s; %s", disk->path, strerror(errno),
 			       errno == EACCES && !disk->readonly
 				   ? "make it writable or add readonly=on"
@@ -1008,6 +1024,8 @@ void vm_destroy(struct vm *vm, struct vm_kept_servers *kept)
 			if (dev->sock < 0 || vm->servers[i].pending || vm->servers[i].given_up)
 				continue;
 			kept->sock[i] = vhost_device_detach(dev);
+			if (kept->sock[i] < 0)
+				continue; /* replaced: vm_stop_servers ends it */
 			kept->pid[i] = dev->server_pid;
 			dev->server_pid = 0;
 		}

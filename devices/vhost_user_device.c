@@ -503,21 +503,27 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const char 
 	return 0;
 }
 
-static void vhost_device_stop(struct vhost_device *dev)
+/* Stop every started ring on the back-end; 0, or the first failure. */
+static int vhost_device_stop(struct vhost_device *dev)
 {
 	struct vhost_user_msg msg, reply;
+	int ret = 0, r;
 
 	for (unsigned q = 0; q < dev->num_queues && dev->started && dev->sock >= 0; q++) {
 		if (!(dev->started_queues & (1u << q)))
 			continue;
-		if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
-			vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, 0);
+		if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
+			r = vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, 0);
+			ret = ret ? ret : r;
+		}
 		/* GET_VRING_BASE stops the ring (vhost-user "Starting and
 		 * stopping rings"). */
 		vhost_user_msg_init(&msg, VHOST_USER_GET_VRING_BASE, sizeof(msg.payload.state));
 		msg.payload.state.index = q;
-		if (vhost_device_rpc(dev, &msg, &reply) == 0)
+		r = vhost_device_rpc(dev, &msg, &reply);
+		if (r == 0)
 			vhost_user_close_fds(&reply);
+		ret = ret ? ret : r;
 	}
 	dev->started = false;
 	dev->started_queues = 0;
@@ -525,6 +531,7 @@ static void vhost_device_stop(struct vhost_device *dev)
 	if (dev->inflight_fd >= 0)
 		close(dev->inflight_fd);
 	dev->inflight_fd = -1;
+	return ret;
 }
 
 /* VM pause: a disabled ring is not processed (vhost-user "Rings ... can be
@@ -702,7 +709,10 @@ int vhost_device_detach(struct vhost_device *dev)
 {
 	int sock;
 
-	vhost_device_stop(dev);
+	/* A ring that did not stop cleanly (a late or bad reply may still be
+	 * on the socket) is not handed on: the back-end is replaced. */
+	if (vhost_device_stop(dev) || (dev->pci.status & VIRTIO_STATUS_NEEDS_RESET))
+		return -1;
 	sock = dev->sock;
 	dev->sock = -1;
 	return sock;

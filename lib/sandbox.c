@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -217,6 +218,27 @@ static int sandbox_become_user(char *err, size_t errlen)
 		return error_text(err, errlen, -errno, "becoming uid %u gid %u: %s",
 				  (unsigned)sandbox_uid, (unsigned)sandbox_gid, strerror(errno));
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return 0;
+}
+
+int sandbox_files_as_user(bool on)
+{
+	if (!sandbox_user_set || geteuid() != 0)
+		return 0;
+	if (on) {
+		/* fs permission checks use fsuid/fsgid and the groups; leaving
+		 * fsuid 0 also drops the capabilities that bypass them */
+		if (setgroups(0, NULL) < 0)
+			return -errno;
+		setfsgid(sandbox_gid);
+		setfsuid(sandbox_uid);
+		return (uid_t)setfsuid((uid_t)-1) == sandbox_uid &&
+			       (gid_t)setfsgid((gid_t)-1) == sandbox_gid
+			   ? 0
+			   : -EPERM;
+	}
+	setfsuid(0);
+	setfsgid(0);
 	return 0;
 }
 

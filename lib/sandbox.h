@@ -15,6 +15,7 @@
 #ifndef ISOLA_LIB_SANDBOX_H
 #define ISOLA_LIB_SANDBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,6 +26,12 @@ int sandbox_parse_user(const char *text, uid_t *uid, gid_t *gid);
  * capabilities), in the server and in its waiting parent; so a VMM running
  * as that user (isola --jail) can stop and restart it. */
 void sandbox_set_user(uid_t uid, gid_t gid);
+
+/* With --user, as root: on, files are opened with that user's permissions
+ * (fsuid/fsgid, no supplementary groups), so what a VMM may name (an image)
+ * is only what its user may open; off, back to root's for the sandbox.
+ * Without --user: nothing.  0 or -errno. */
+int sandbox_files_as_user(bool on);
 
 /*
  * As root: unshare the mount, network, IPC, UTS and pid namespaces, and

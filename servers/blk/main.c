@@ -18,6 +18,8 @@
 /* What isola-blk needs beyond the vhost-user back-end's own list
  * (servers/blk/README.md): io_uring, and the clock of the busy-poll
  * window where the vDSO cannot serve it. */
+static bool user_given; /* a second --user is refused */
+
 static const char *const blk_syscalls[] = {"io_uring_enter", "clock_gettime"};
 
 static void usage(FILE *out)
@@ -128,6 +130,11 @@ static int parse_args(int argc, char **argv, struct blk_args *a)
 			uid_t uid;
 			gid_t gid;
 
+			if (user_given) {
+				log_error("--user given twice");
+				return -1;
+			}
+			user_given = true;
 			if (sandbox_parse_user(optarg, &uid, &gid)) {
 				log_error("--user %s: expected UID or UID:GID (numbers)", optarg);
 				return -1;
@@ -172,7 +179,14 @@ int main(int argc, char **argv)
 	ret = parse_args(argc, argv, &a);
 	if (ret)
 		return ret > 0 ? 0 : 2;
-	if (blk_open(&blk, a.image, a.readonly, a.id, a.queues, err, sizeof(err))) {
+	/* with --user (isola --jail): the image is opened as that user */
+	if (sandbox_files_as_user(true) < 0) {
+		log_error("--user: cannot take the user's file permissions");
+		return 1;
+	}
+	ret = blk_open(&blk, a.image, a.readonly, a.id, a.queues, err, sizeof(err));
+	sandbox_files_as_user(false);
+	if (ret) {
 		log_error("%s", err);
 		return 1;
 	}

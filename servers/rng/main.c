@@ -132,6 +132,8 @@ static const struct vhost_user_backend_ops rng_ops = {
 };
 
 /* What isola-rng needs beyond the vhost-user back-end's own list. */
+static bool user_given; /* a second --user is refused */
+
 static const char *const rng_syscalls[] = {"getrandom"}; /* also in the base list */
 
 static void usage(FILE *out)
@@ -200,6 +202,11 @@ int main(int argc, char **argv)
 			uid_t uid;
 			gid_t gid;
 
+			if (user_given) {
+				log_error("--user given twice");
+				return 2;
+			}
+			user_given = true;
 			if (sandbox_parse_user(optarg, &uid, &gid)) {
 				log_error("--user %s: expected UID or UID:GID (numbers)", optarg);
 				return 2;

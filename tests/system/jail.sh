@@ -10,7 +10,8 @@
 #     DIR, InstanceStart boots hello.
 #  3. Nothing is left on the host: no mount, DIR/dev empty.
 #  4. Bad use gets one clear line and status 2: missing directory, a file,
-#     /, root as the jail user, a malformed --jail-user, not root.
+#     /, root as the jail user or group, a malformed or missing --jail-user,
+#     not root.
 set -u
 source "$(dirname "$0")/../lib.sh"
 cd "$ISOLA_ROOT"
@@ -173,15 +174,18 @@ refused() {
 	fi
 }
 run_hello=(run --kernel /hello.elf --console none)
-refused "create the directory first" "$ISOLA" --jail "$TMP/missing" "${run_hello[@]}"
-refused "not a directory" "$ISOLA" --jail "$J/disk.img" "${run_hello[@]}"
-refused "must be a directory of its own" "$ISOLA" --jail / "${run_hello[@]}"
+user=(--jail-user "$JAIL_UID:$JAIL_GID")
+refused "create the directory first" "$ISOLA" --jail "$TMP/missing" "${user[@]}" "${run_hello[@]}"
+refused "not a directory" "$ISOLA" --jail "$J/disk.img" "${user[@]}" "${run_hello[@]}"
+refused "must be a directory of its own" "$ISOLA" --jail / "${user[@]}" "${run_hello[@]}"
 refused "must not be root" "$ISOLA" --jail "$J" --jail-user 0 "${run_hello[@]}"
+refused "must not be root" "$ISOLA" --jail "$J" --jail-user 4242:0 "${run_hello[@]}"
 refused "expected UID or UID:GID" "$ISOLA" --jail "$J" --jail-user nobody "${run_hello[@]}"
+refused "needs --jail-user UID\[:GID\]: give each VM a user" "$ISOLA" --jail "$J" "${run_hello[@]}"
 refused "missing value for --jail" "$ISOLA" run --kernel /hello.elf --jail
 if command -v setpriv >/dev/null; then
 	refused "needs root" setpriv --reuid "$JAIL_UID" --regid "$JAIL_GID" --clear-groups \
-		"$ISOLA" --jail "$J" "${run_hello[@]}"
+		"$ISOLA" --jail "$J" "${user[@]}" "${run_hello[@]}"
 fi
 
 if ((${#FAILURES[@]})); then

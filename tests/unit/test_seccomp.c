@@ -99,6 +99,29 @@ static void forbidden_open_for_reading(void)
 	openat(AT_FDCWD, "/etc/passwd", O_RDONLY); /* the API thread opens write-only */
 }
 
+static void forbidden_kill_all(void)
+{
+	kill(-1, 0); /* every process we may signal: never, only a server's pid */
+}
+
+static void forbidden_truncating_open(void)
+{
+	/* a rebooting main thread reads the kernel and opens /dev/kvm; it never
+	 * truncates, creates or appends */
+	openat(AT_FDCWD, "/dev/null", O_WRONLY | O_TRUNC);
+}
+
+static void allowed_reboot_work(void)
+{
+	int fd = openat(AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		_exit(1);
+	close(fd);
+	kill(getpid(), 0);
+	ioctl(-1, KVM_CREATE_VM, 0);
+}
+
 static void allowed_vcpu_work(void)
 {
 	uint64_t one = 1;
@@ -136,6 +159,9 @@ static void test_forbidden_calls_die_of_sigsys(void **state)
 	assert_sigsys(in_filtered_child(CORE_THREAD_MAIN, forbidden_ioctl));
 	assert_sigsys(in_filtered_child(CORE_THREAD_MAIN, forbidden_socket));
 	assert_sigsys(in_filtered_child(CORE_THREAD_API, forbidden_open_for_reading));
+	assert_sigsys(in_filtered_child(CORE_THREAD_MAIN, forbidden_kill_all));
+	assert_sigsys(in_filtered_child(CORE_THREAD_MAIN_REBOOT, forbidden_kill_all));
+	assert_sigsys(in_filtered_child(CORE_THREAD_MAIN_REBOOT, forbidden_truncating_open));
 }
 
 static void test_allowed_calls_pass(void **state)
@@ -144,6 +170,9 @@ static void test_allowed_calls_pass(void **state)
 
 	(void)state;
 	status = in_filtered_child(CORE_THREAD_VCPU, allowed_vcpu_work);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	status = in_filtered_child(CORE_THREAD_MAIN_REBOOT, allowed_reboot_work);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	status = in_filtered_child(CORE_THREAD_MAIN, allowed_main_work);
