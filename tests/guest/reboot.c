@@ -11,7 +11,9 @@
  * this boot and the marker, FLUSHes, and then, until `reboots=` (default
  * 2) reboots have happened, pulses the reset line (i8042 0xFE); after the
  * last one it PASSes (status 1).  With an rng device present (`--rng`), each
- * boot also reads entropy from it.
+ * boot also reads entropy from it.  `wait_first`: boot 1 prints
+ * `reboot: waiting` and waits for a byte on COM1 before it resets (the
+ * host test kills a device server meanwhile).
  */
 #include "virtio.h"
 
@@ -19,6 +21,8 @@
 #define PATTERN_SECTORS 64
 #define SEED_BASE 0x7eb0070000000000ul
 #define I8042_CMD_PULSE_RESET 0xfe
+#define COM1_LSR 0x3fd
+#define UART_LSR_DR 0x01 /* a received byte is waiting */
 
 struct marker {
 	uint64_t magic;
@@ -96,6 +100,11 @@ int guest_main(const struct boot_info *info)
 	if (boot > reboots) {
 		test_pass("%lu reboots, the disk kept every boot's writes", reboots);
 		return 0;
+	}
+	if (boot == 1 && cmdline_has(info->cmdline, "wait_first")) {
+		console_printf("reboot: waiting\n");
+		while (!(io_in8(COM1_LSR) & UART_LSR_DR))
+			delay_us(10000);
 	}
 	console_printf("reboot: rebooting\n");
 	io_out8(ISOLA_PORT_I8042_CMD, I8042_CMD_PULSE_RESET);

@@ -45,6 +45,40 @@ for isola in "${builds[@]}"; do
 	grep -q 'forbidden system call\|Sanitizer' "$TMP/err" && problem "$isola: $(grep -m1 'forbidden system call\|Sanitizer' "$TMP/err")"
 done
 
+# a device given up before the reboot (restart=never, its server killed)
+# gets a new server after it; the rng's is kept
+truncate -s 0 "$TMP/disk.img"
+truncate -s 16M "$TMP/disk.img"
+rm -f "$TMP/in"
+mkfifo "$TMP/in"
+exec {key_fd}<>"$TMP/in"
+"$ISOLA" run --kernel "$GUEST" --memory 64M --disk "path=$TMP/disk.img,restart=never" --rng \
+	--on-reset reboot --cmdline "reboots=1 wait_first" --console stdio --timeout 100 \
+	<"$TMP/in" >"$TMP/console" 2>"$TMP/err" &
+vmm=$!
+for _ in $(seq 100); do
+	grep -q 'reboot: waiting' "$TMP/console" && break
+	sleep 0.1
+done
+server=$(pgrep -P "$vmm" -x isola-blk | head -1)
+[[ -n $server ]] && kill -KILL "$server"
+for _ in $(seq 50); do
+	grep -q 'the device needs a reset' "$TMP/err" && break
+	sleep 0.1
+done
+printf x >&"$key_fd"
+wait "$vmm"
+status=$?
+exec {key_fd}>&-
+if [[ $status == 1 && $(grep -c 'isola-blk: sandboxed' "$TMP/err") == 2 &&
+	$(grep -c 'isola-rng: sandboxed' "$TMP/err") == 1 ]] &&
+	grep -q 'PASS: the previous boot.s writes survived the reboot' "$TMP/console" &&
+	grep -q 'disk0: .*restart=never.*needs a reset' "$TMP/err"; then
+	ok "a disk given up before the reboot got a new isola-blk after it (rng kept: $(grep -o 'pids [0-9, ]*' "$TMP/err"))"
+else
+	problem "given-up disk across a reboot: status $status; $(grep -E '^(FAIL|reboot)' "$TMP/console" | tr '\n' ' '); $(tail -4 "$TMP/err" | tr '\n' ' ')"
+fi
+
 # the default: a reset ends isola (status 4), as before
 truncate -s 0 "$TMP/disk.img"
 truncate -s 16M "$TMP/disk.img"
