@@ -142,14 +142,13 @@ static const unsigned long main_reboot_ioctls[] = {
 };
 
 /*
- * The API thread and libmicrohttpd's epoll thread it starts (core/api/server.c),
+ * The API thread and libmicrohttpd's poll thread it starts (core/api/server.c),
  * requests that reach the VMM (pause: kicks; SendCtrlAltDel: an interrupt),
  * PUT /logger and /metrics opening their file for writing.
  */
 static const char *const api_syscalls[] = {
 	"ioctl",                                /* api_ioctls[] only */
-	"poll",                                 /* waiting to be told to stop */
-	"epoll_create1", "epoll_wait", "epoll_ctl", /* MHD's epoll thread */
+	"poll",                                 /* waiting to stop; MHD's poll thread */
 	"getsockopt", "getsockname", "fcntl",   /* MHD checks the listening socket */
 	"prctl",                                /* PR_SET_NAME only: naming the threads */
 	"accept4", "recvfrom", "sendto", "sendmsg", "shutdown", "setsockopt", "close",
