@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/sandbox.h"
 
 #define SUPERVISOR_MAX_ARGS 16
 
@@ -66,7 +67,7 @@ void supervisor_set_server_user(uid_t uid, gid_t gid)
 	snprintf(server_user, sizeof(server_user), "%u:%u", (unsigned)uid, (unsigned)gid);
 }
 
-int supervisor_open_servers(void)
+void supervisor_open_servers(void)
 {
 	for (unsigned i = 0; i < sizeof(known_servers) / sizeof(known_servers[0]); i++) {
 		char path[PATH_MAX + 16];
@@ -75,7 +76,6 @@ int supervisor_open_servers(void)
 			server_fds[i] = open(path, O_PATH | O_CLOEXEC);
 	}
 	servers_jailed = true;
-	return 0;
 }
 
 static int server_fd(const char *server)
@@ -320,26 +320,10 @@ int supervisor_spawner_start(char *err, size_t errlen)
 	if (child == 0) {
 		/* Keep stdin/out/err (servers inherit them), our socket and the
 		 * server binaries' fds (CLOEXEC: they never reach a server). */
-		unsigned next = 3;
+		int keep[1 + sizeof(server_fds) / sizeof(server_fds[0])] = {pair[1]};
 
-		for (;;) {
-			/* the lowest fd to keep at or above next */
-			unsigned keep = ~0u;
-
-			if ((unsigned)pair[1] >= next)
-				keep = (unsigned)pair[1];
-			for (unsigned i = 0; i < sizeof(server_fds) / sizeof(server_fds[0]); i++)
-				if (server_fds[i] >= 0 && (unsigned)server_fds[i] >= next &&
-				    (unsigned)server_fds[i] < keep)
-					keep = (unsigned)server_fds[i];
-			if (keep == ~0u) {
-				close_range(next, ~0u, 0);
-				break;
-			}
-			if (keep > next)
-				close_range(next, keep - 1, 0);
-			next = keep + 1;
-		}
+		memcpy(keep + 1, server_fds, sizeof(server_fds));
+		sandbox_close_fds_except(keep, sizeof(keep) / sizeof(keep[0]));
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		prctl(PR_SET_NAME, "isola-spawner");
 		spawner_serve(pair[1]);

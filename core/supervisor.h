@@ -22,8 +22,9 @@ int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, in
 int supervisor_spawner_start(char *err, size_t errlen);
 /* Open the server binaries next to isola (O_PATH), for a spawner that will
  * run inside --jail where their paths are not visible; call before
- * jail_enter() and supervisor_spawner_start().  Always 0. */
-int supervisor_open_servers(void);
+ * jail_enter() and supervisor_spawner_start(); a missing one is refused
+ * when it is asked for. */
+void supervisor_open_servers(void);
 /* Servers are started with --user UID:GID from now on (isola --jail). */
 void supervisor_set_server_user(uid_t uid, gid_t gid);
 /* Connect to a vhost-user back-end listening on path. */

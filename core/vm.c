@@ -566,17 +566,22 @@ static int vm_add_device(struct vm *vm, const char *name, uint16_t device_id, ui
 	pid_t pid;
 	int sock, ret;
 
-	if (vm_adopt_server(vm, index, &sock)) {
+	/* A back-end kept across a reboot first; if it does not take the new
+	 * VM, it is ended and a fresh one tried, once. */
+	for (bool adopted = vm_adopt_server(vm, index, &sock);; adopted = false) {
+		if (!adopted) {
+			ret = vm_device_connect(vm, index, &sock, why, sizeof(why));
+			if (ret) {
+				vm_err(err, errlen, "%s: %s", name, why);
+				return ret;
+			}
+		}
 		pid = dev->server_pid;
 		ret = vhost_device_create(dev, vm, name, index, device_id, pci_class, sock,
 					  vm->device_work_fd, why, sizeof(why));
-		if (!ret) {
-			dev->server_pid = pid;
-			vm->nr_devices++;
-			return 0;
-		}
-		/* The back-end kept across the reboot did not take the new
-		 * VM: end it and start afresh. */
+		dev->server_pid = pid;
+		if (!ret || !adopted)
+			break;
 		log_warn("%s: the back-end kept across the reboot failed (%s); replacing it", name,
 			 why);
 		vhost_device_destroy(dev);
@@ -586,15 +591,6 @@ static int vm_add_device(struct vm *vm, const char *name, uint16_t device_id, ui
 		}
 		dev->server_pid = 0;
 	}
-	ret = vm_device_connect(vm, index, &sock, why, sizeof(why));
-	if (ret) {
-		vm_err(err, errlen, "%s: %s", name, why);
-		return ret;
-	}
-	pid = dev->server_pid;
-	ret = vhost_device_create(dev, vm, name, index, device_id, pci_class, sock,
-				  vm->device_work_fd, why, sizeof(why));
-	dev->server_pid = pid;
 	vm->nr_devices++; /* destroyed by vm_destroy even when half made */
 	if (ret)
 		vm_err(err, errlen, "%s: vhost-user set-up failed: %s", name, why);

@@ -286,7 +286,7 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
-static void sandbox_close_others(const int *keep, unsigned nr_keep)
+void sandbox_close_fds_except(const int *keep, unsigned nr_keep)
 {
 	int sorted[64];
 	unsigned n = 0;
@@ -326,7 +326,7 @@ int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, un
 	scmp_filter_ctx ctx;
 	int ret = 0;
 
-	sandbox_close_others(keep, nr_keep);
+	sandbox_close_fds_except(keep, nr_keep);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return error_text(err, errlen, -errno, "no_new_privs: %s", strerror(errno));
 	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);

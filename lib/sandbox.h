@@ -46,6 +46,9 @@ int sandbox_files_as_user(bool on);
  */
 int sandbox_isolate(const char *name, char *err, size_t errlen);
 
+/* Close every fd above 2 that is not in keep[] (at most 64 entries). */
+void sandbox_close_fds_except(const int *keep, unsigned nr_keep);
+
 /*
  * Close every fd above 2 that is not in keep[], set no_new_privs, and
  * install a seccomp filter that allows sandbox_base_syscalls plus

@@ -84,16 +84,17 @@ for ns in mnt net ipc uts; do
 	fi
 done
 # /proc/PID/root is the jail: what isola sees as / is DIR
-if [[ -f /proc/$vmm/root/blk_stress.elf && -d /proc/$vmm/root/run && ! -e /proc/$vmm/root/etc ]] &&
-	[[ $(stat -c %i "/proc/$vmm/root/disk.img") == $(stat -c %i "$J/disk.img") ]]; then
+root=/proc/$vmm/root
+if [[ -f $root/blk_stress.elf && -d $root/run && ! -e $root/etc ]] &&
+	[[ $(stat -c %i "$root/disk.img") == $(stat -c %i "$J/disk.img") ]]; then
 	ok "isola's root is the jail directory"
 else
-	problem "isola's root is not $J: $(ls /proc/$vmm/root/ | tr '\n' ' ')"
+	problem "isola's root is not $J: $(ls $root/ | tr '\n' ' ')"
 fi
-devs=$(ls -A "/proc/$vmm/root/dev" | tr '\n' ' ')
+devs=$(ls -A "$root/dev" | tr '\n' ' ')
 [[ $devs == "kvm " ]] && ok "its /dev holds only kvm" || problem "its /dev holds: $devs"
-[[ $(stat -c '%u:%g %a' "/proc/$vmm/root/dev/kvm") == "$JAIL_UID:$JAIL_GID 600" ]] ||
-	problem "its /dev/kvm: $(stat -c '%u:%g %a' "/proc/$vmm/root/dev/kvm")"
+[[ $(stat -c '%u:%g %a' "$root/dev/kvm") == "$JAIL_UID:$JAIL_GID 600" ]] ||
+	problem "its /dev/kvm: $(stat -c '%u:%g %a' "$root/dev/kvm")"
 
 server=$(pgrep -P "$vmm" -x isola-blk | head -1)
 if [[ -n $server ]]; then
