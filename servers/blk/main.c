@@ -15,12 +15,7 @@
 #include "lib/sandbox.h"
 #include "servers/blk/blk.h"
 
-/* What isola-blk needs beyond the vhost-user back-end's own list
- * (servers/blk/README.md): io_uring, and the clock of the busy-poll
- * window where the vDSO cannot serve it. */
 static bool user_given; /* a second --user is refused */
-
-static const char *const blk_syscalls[] = {"io_uring_enter", "clock_gettime"};
 
 static void usage(FILE *out)
 {
@@ -215,7 +210,9 @@ int main(int argc, char **argv)
 		keep[n++] = fd;
 		for (unsigned i = 0; i < blk.num_queues; i++)
 			keep[n++] = be.queues[i].stop_fd;
-		if (sandbox_lock(keep, n, blk_syscalls, 2, err, sizeof(err)) < 0) {
+		if (sandbox_lock(keep, n, blk_sandbox_syscalls,
+				 sizeof(blk_sandbox_syscalls) / sizeof(blk_sandbox_syscalls[0]),
+				 err, sizeof(err)) < 0) {
 			log_error("sandbox: %s (or run with --no-sandbox)", err);
 			return 1;
 		}

@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/sandbox.h"
 #include "lib/vhost_user_backend.h"
+#include "servers/rng/rng.h"
 
 #define RNG_DEVICE_ID 4 /* virtio 1.2 §5.4 */
 #define RNG_MAX_SEGMENTS 64
@@ -131,10 +132,7 @@ static const struct vhost_user_backend_ops rng_ops = {
     .handle_chain = rng_handle_chain,
 };
 
-/* What isola-rng needs beyond the vhost-user back-end's own list. */
 static bool user_given; /* a second --user is refused */
-
-static const char *const rng_syscalls[] = {"getrandom"}; /* also in the base list */
 
 static void usage(FILE *out)
 {
@@ -253,7 +251,9 @@ int main(int argc, char **argv)
 	if (sandbox) {
 		int keep[1 + VHOST_USER_BACKEND_MAX_QUEUES] = {(int)fd, be.queues[0].stop_fd};
 
-		if (sandbox_lock(keep, 2, rng_syscalls, 1, err, sizeof(err)) < 0) {
+		if (sandbox_lock(keep, 2, rng_sandbox_syscalls,
+				 sizeof(rng_sandbox_syscalls) / sizeof(rng_sandbox_syscalls[0]),
+				 err, sizeof(err)) < 0) {
 			log_error("sandbox: %s (or run with --no-sandbox)", err);
 			return 1;
 		}
