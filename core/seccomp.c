@@ -41,16 +41,18 @@
 #include "core/console.h"
 #include "isola/abi.h"
 #include "lib/log.h"
+#include "lib/vdso_fallback.h"
 
 /* One purpose per line: kept out of clang-format. */
 /* clang-format off */
 /* The sanitizer runtime (make asan) calls these on any thread: reports,
  * its allocator (mmap on any thread), thread teardown, and LeakSanitizer's
- * exit-time tracer, which stops and reads the other threads. */
+ * exit-time tracer, which stops and reads the other threads.  Its clock
+ * reads are on every list already (VDSO_FALLBACK_SYSCALLS). */
 #ifdef __SANITIZE_ADDRESS__
 #define SANITIZER_SYSCALLS                                                          \
 	"sigaltstack", "openat", "open", "pread64", "readlink", "prlimit64",        \
-	"sched_getaffinity", "gettid", "getpid", "tgkill", "clock_gettime",         \
+	"sched_getaffinity", "gettid", "getpid", "tgkill",                          \
 	"sched_yield", "mmap", "munmap", "mprotect", "madvise", "exit_group",       \
 	"write", "rt_sigprocmask", "rt_sigaction", "newfstatat", "close", "read",   \
 	"clone", "ptrace", "prctl", "getdents", "getppid", "lseek", "wait4", "waitid",
@@ -72,6 +74,7 @@ static const char *const vcpu_syscalls[] = {
 	"getpid", "gettid", "tgkill",        /* vm_request_stop kicks every vCPU */
 	"rt_sigreturn",                      /* the kick signal's handler returns */
 	"rt_sigprocmask", "madvise", "exit", /* glibc's thread exit */
+	VDSO_FALLBACK_SYSCALLS,              /* the RTC, the PM timer, log lines */
 	SANITIZER_SYSCALLS NULL,
 };
 
@@ -100,7 +103,8 @@ static const unsigned long vcpu_ioctls[] = {
 	"wait4", "kill", "clock_nanosleep",     /* reaping, stopping (pid >= 0), restarting servers */\
 	"newfstatat", "unlink",                 /* removing our own API socket at exit */          \
 	"rt_sigprocmask", "rt_sigreturn", "restart_syscall",                                       \
-	"exit", "exit_group"
+	"exit", "exit_group",                                                                      \
+	VDSO_FALLBACK_SYSCALLS                  /* timers, restart windows, log lines */
 
 static const char *const main_syscalls[] = {
 	MAIN_SYSCALLS,
@@ -160,6 +164,7 @@ static const char *const api_syscalls[] = {
 	"futex", "getpid", "gettid", "tgkill",  /* pause kicks the vCPUs */
 	"clone", "set_robust_list", "rseq",     /* MHD's thread; PUT /metrics' flusher thread */
 	"rt_sigprocmask", "rt_sigreturn", "restart_syscall", "exit",
+	VDSO_FALLBACK_SYSCALLS,                 /* MHD's timeouts, metrics, log lines */
 	SANITIZER_SYSCALLS NULL,
 };
 

@@ -55,7 +55,7 @@ static uint64_t blk_now_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO; allowed in the sandbox if not */
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO, else lib/vdso_fallback.h */
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
