@@ -17,10 +17,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/sandbox.h"
 
 int jail_enter(const struct jail_config *jail, char *err, size_t errlen)
 {
@@ -54,10 +54,13 @@ int jail_enter(const struct jail_config *jail, char *err, size_t errlen)
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) < 0)
 		return error_text(err, errlen, -errno, "--jail: unshare: %s", strerror(errno));
 	/* Nothing mounted from here on reaches the host's mount table. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return error_text(err, errlen, -errno, "--jail: making / private: %s",
-				  strerror(errno));
-	/* pivot_root needs a mount point: DIR bound onto itself, without
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		int ret = -errno;
+
+		return error_text(err, errlen, ret, "--jail: making / private: %s%s",
+				  strerror(-ret), ret == -EINVAL ? SANDBOX_NOT_A_MOUNT_POINT : "");
+	}
+	/* The new root must be a mount: DIR bound onto itself, without
 	 * set-uid programs or device nodes of its own. */
 	struct mount_attr no_suid_dev = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
 
@@ -85,11 +88,12 @@ int jail_enter(const struct jail_config *jail, char *err, size_t errlen)
 	if (mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
 		return error_text(err, errlen, -errno, "--jail %s: remounting dev/ read-only: %s",
 				  jail->dir, strerror(errno));
-	/* pivot_root(".", "."): the old root is stacked under the new one and
-	 * detached at once (pivot_root(2), NOTES). */
-	if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-		return error_text(err, errlen, -errno, "--jail %s: pivot_root: %s", jail->dir,
-				  strerror(errno));
+	/* pivot_root, or on an initramfs (rootfs) the move of DIR over / */
+	int ret = sandbox_enter_cwd_as_root();
+
+	if (ret < 0)
+		return error_text(err, errlen, ret, "--jail %s: making it the root: %s", jail->dir,
+				  strerror(-ret));
 	if (sethostname("isola", 5) < 0)
 		return error_text(err, errlen, -errno, "--jail: sethostname: %s", strerror(errno));
 	return 0;

@@ -134,17 +134,33 @@ static void __attribute__((noreturn)) sandbox_wait(const char *name)
 	_exit(128 + sig);
 }
 
-/* An empty, read-only root: pivot into a fresh tmpfs and drop the old
- * root (the image and socket are already open). */
+int sandbox_enter_cwd_as_root(void)
+{
+	if (syscall(SYS_pivot_root, ".", ".") == 0)
+		return umount2(".", MNT_DETACH) < 0 || chdir("/") < 0 ? -errno : 0;
+	if (errno != EINVAL)
+		return -errno;
+	/* switch_root(8)'s way: cover the old root with the new root's mount */
+	if (mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return -errno;
+	return 0;
+}
+
+/* An empty, read-only root: a fresh tmpfs becomes the root and the old root
+ * goes out of reach (the image and socket are already open). */
 static int sandbox_empty_root(char *err, size_t errlen)
 {
 	/* any empty-enough directory will do as the mount point; inside the
 	 * VMM's --jail only /dev may exist */
 	static const char *const mount_points[] = {"/tmp", "/mnt", "/var/tmp", "/dev"};
 	const char *dir = NULL;
+	int ret;
 
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return error_text(err, errlen, -errno, "making / private: %s", strerror(errno));
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		ret = -errno;
+		return error_text(err, errlen, ret, "making / private: %s%s", strerror(-ret),
+				  ret == -EINVAL ? SANDBOX_NOT_A_MOUNT_POINT : "");
+	}
 	for (unsigned i = 0; i < 4 && !dir; i++)
 		if (mount("isola-sandbox", mount_points[i], "tmpfs",
 			  MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0500") == 0)
@@ -152,10 +168,13 @@ static int sandbox_empty_root(char *err, size_t errlen)
 	if (!dir)
 		return error_text(err, errlen, -errno, "mounting an empty tmpfs: %s",
 				  strerror(errno));
-	if (chdir(dir) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
-	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-		return error_text(err, errlen, -errno, "pivot_root to an empty tmpfs: %s",
+	if (chdir(dir) < 0)
+		return error_text(err, errlen, -errno, "entering the empty tmpfs: %s",
 				  strerror(errno));
+	ret = sandbox_enter_cwd_as_root();
+	if (ret < 0)
+		return error_text(err, errlen, ret, "making an empty tmpfs the root: %s",
+				  strerror(-ret));
 	if (mount(NULL, "/", NULL,
 		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return error_text(err, errlen, -errno, "remounting / read-only: %s",

@@ -46,6 +46,25 @@ int sandbox_files_as_user(bool on);
  */
 int sandbox_isolate(const char *name, char *err, size_t errlen);
 
+/*
+ * Make the current directory, the root of a mount in a private mount
+ * namespace, the process's root; then cwd is "/".  pivot_root(".", ".")
+ * stacks the old root under the new one, and it is detached from the
+ * namespace (pivot_root(2), NOTES).  pivot_root fails with EINVAL when the
+ * old root is the initramfs (rootfs, on hosts that boot into it and stay)
+ * or is not a mount point; then, as switch_root(8) and runc's no-pivot
+ * mode do, the new root's mount is moved over "/" and chroot(2)ed into:
+ * the old root stays in the namespace, covered and out of reach of path
+ * lookups (docs/security.md "The empty root on an initramfs").
+ * 0 or -errno.
+ */
+int sandbox_enter_cwd_as_root(void);
+
+/* Said after EINVAL from making "/" private: only a mount point can be. */
+#define SANDBOX_NOT_A_MOUNT_POINT                                                                  \
+	"; / is not a mount point (chroot into a plain directory?): bind the directory "           \
+	"onto itself first, mount --bind DIR DIR"
+
 /* Close every fd above 2 that is not in keep[] (at most 64 entries). */
 void sandbox_close_fds_except(const int *keep, unsigned nr_keep);
 
