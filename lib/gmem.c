@@ -3,28 +3,80 @@
 #include "lib/gmem.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+
+int gmem_map_fd(int fd, uint64_t offset, uint64_t len, int noreserve, void **out)
+{
+	const uint64_t align = GMEM_HUGE_PAGE_SIZE;
+	uint64_t span, reserve_len;
+	uint8_t *reserve, *at, *end;
+	void *map;
+
+	if (!len || len > SIZE_MAX / 2 || offset > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	/*
+	 * A 2 MiB page is mapped by one PMD entry only if the virtual address
+	 * and the file offset agree modulo 2 MiB: shmem's THP fault path checks
+	 * it (thp_vma_suitable_order() in mm/shmem.c), and KVM maps a 2 MiB
+	 * guest page only over such a host mapping.  shmem's get_unmapped_area
+	 * aligns by itself only while shmem_enabled is not never, so reserve
+	 * 2 MiB more address space than needed, map over the right part of it
+	 * (MAP_FIXED) and give the rest back.  hugetlbfs rounds a mapping up to
+	 * whole huge pages, so the reservation covers that too.
+	 */
+	span = (len + align - 1) & ~(align - 1);
+	reserve_len = span + align;
+	reserve = mmap(NULL, reserve_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (reserve == MAP_FAILED)
+		return -errno;
+	at = reserve + ((offset - (uint64_t)(uintptr_t)reserve) & (align - 1));
+	map = mmap(at, len, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED | (noreserve ? MAP_NORESERVE : 0), fd, (off_t)offset);
+	if (map == MAP_FAILED) {
+		int ret = -errno;
+
+		munmap(reserve, reserve_len);
+		return ret;
+	}
+	end = at + ((len + 4095) & ~4095ull);
+	if (at > reserve)
+		munmap(reserve, (size_t)(at - reserve));
+	if (reserve + reserve_len > end && munmap(end, (size_t)(reserve + reserve_len - end)) < 0) {
+		/* hugetlbfs mapped whole 2 MiB pages: the rest starts after them */
+		end = at + span;
+		if (reserve + reserve_len > end)
+			munmap(end, (size_t)(reserve + reserve_len - end));
+	}
+	/* Advice only: shmem allocates 2 MiB pages for this mapping when
+	 * shmem_enabled is advise (or always, within_size); hugetlbfs and
+	 * other files ignore it. */
+	madvise(map, len, MADV_HUGEPAGE);
+	/* Guest RAM must never end up in a core dump. */
+	madvise(map, len, MADV_DONTDUMP);
+	*out = map;
+	return 0;
+}
 
 static int gmem_map_region(struct gmem *mem, uint64_t gpa, uint64_t size, uint64_t fd_offset)
 {
 	struct gmem_region *region;
 	void *host;
+	int ret;
 
 	if (mem->nr_regions >= GMEM_MAX_REGIONS)
 		return -ENOSPC;
 	/* MAP_SHARED: device servers map the same memfd (vhost-user SET_MEM_TABLE).
 	 * MAP_NORESERVE + no MAP_POPULATE: pages are faulted in only when touched. */
-	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mem->fd,
-		    (off_t)fd_offset);
-	if (host == MAP_FAILED)
-		return -errno;
-	/* Guest RAM must never end up in a core dump of the VMM. */
-	madvise(host, size, MADV_DONTDUMP);
+	ret = gmem_map_fd(mem->fd, fd_offset, size, 1, &host);
+	if (ret)
+		return ret;
 	region = &mem->regions[mem->nr_regions++];
 	region->gpa = gpa;
 	region->size = size;

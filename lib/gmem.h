@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #define GMEM_MAX_REGIONS 8 /* vhost-user VHOST_MEMORY_BASELINE_NREGIONS */
+/* x86-64's PMD page: one page-table entry maps 2 MiB (THP and hugetlbfs). */
+#define GMEM_HUGE_PAGE_SIZE (2ull << 20)
 
 struct gmem_region {
 	uint64_t gpa;       /* first guest-physical address */
@@ -35,6 +37,13 @@ struct gmem {
  */
 int gmem_create(struct gmem *mem, uint64_t ram_size);
 void gmem_destroy(struct gmem *mem);
+/*
+ * Map [offset, offset+len) of fd MAP_SHARED and read-write at an address
+ * congruent to offset modulo 2 MiB, advised MADV_HUGEPAGE and MADV_DONTDUMP:
+ * the one way guest RAM is mapped, by the core and by device servers.
+ * noreserve adds MAP_NORESERVE.  Returns 0 with *out set, or -errno.
+ */
+int gmem_map_fd(int fd, uint64_t offset, uint64_t len, int noreserve, void **out);
 /* Start an empty map (fd -1, no regions), for a process that maps memory it
  * was given (a vhost-user backend's SET_MEM_TABLE). */
 void gmem_init_empty(struct gmem *mem);
