@@ -22,6 +22,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/layout.h"
+#include "core/hugepages.h"
 #include "core/supervisor.h"
 #include "lib/log.h"
 
@@ -358,10 +359,15 @@ static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static int vm_setup_memory(struct vm *vm, uint64_t bytes, char *err, size_t errlen)
+static int vm_setup_memory(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
-	int ret = gmem_create(&vm->mem, bytes);
+	uint64_t bytes = cfg->memory_bytes;
+	bool hugetlb = cfg->huge_pages == CONFIG_HUGE_PAGES_2M;
+	int ret = gmem_create(&vm->mem, bytes,
+			      hugetlb ? GMEM_BACKING_HUGETLB_2M : GMEM_BACKING_SHMEM);
 
+	if (ret && hugetlb)
+		return hugepages_error(ret, bytes, err, errlen);
 	if (ret) {
 		vm_err(err, errlen, "cannot create %llu MiB of guest memory: %s",
 		       (unsigned long long)(bytes >> 20), strerror(-ret));
@@ -954,7 +960,7 @@ static int vm_create_adopting(struct vm *vm, const struct vm_config *cfg, int co
 	ret = vm_setup_irqchip(vm, err, errlen);
 	if (ret)
 		return ret;
-	ret = vm_setup_memory(vm, cfg->memory_bytes, err, errlen);
+	ret = vm_setup_memory(vm, cfg, err, errlen);
 	if (ret)
 		return ret;
 	ret = e820_build(&vm->e820, vm->mem.ram_size);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/memfd.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -72,9 +73,15 @@ static int gmem_map_region(struct gmem *mem, uint64_t gpa, uint64_t size, uint64
 
 	if (mem->nr_regions >= GMEM_MAX_REGIONS)
 		return -ENOSPC;
-	/* MAP_SHARED: device servers map the same memfd (vhost-user SET_MEM_TABLE).
-	 * MAP_NORESERVE + no MAP_POPULATE: pages are faulted in only when touched. */
-	ret = gmem_map_fd(mem->fd, fd_offset, size, 1, &host);
+	/*
+	 * MAP_SHARED: device servers map the same memfd (vhost-user
+	 * SET_MEM_TABLE); no MAP_POPULATE: pages are faulted in only when
+	 * touched.  hugetlbfs reserves the region's huge pages now, unless
+	 * MAP_NORESERVE: without the reservation a fault with the pool empty
+	 * would be a SIGBUS in whichever process touched the page first
+	 * (Documentation/admin-guide/mm/hugetlbpage.rst), so -ENOMEM here it is.
+	 */
+	ret = gmem_map_fd(mem->fd, fd_offset, size, mem->backing == GMEM_BACKING_SHMEM, &host);
 	if (ret)
 		return ret;
 	region = &mem->regions[mem->nr_regions++];
@@ -85,21 +92,37 @@ static int gmem_map_region(struct gmem *mem, uint64_t gpa, uint64_t size, uint64
 	return 0;
 }
 
-int gmem_create(struct gmem *mem, uint64_t ram_size)
+static int gmem_memfd(enum gmem_backing backing)
+{
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+
+	/* memfd_create(2): MFD_HUGETLB with MFD_ALLOW_SEALING since Linux 4.16. */
+	if (backing == GMEM_BACKING_HUGETLB_2M)
+		flags |= MFD_HUGETLB | MFD_HUGE_2MB;
+	return memfd_create("isola-guest-ram", flags);
+}
+
+int gmem_create(struct gmem *mem, uint64_t ram_size, enum gmem_backing backing)
 {
 	uint64_t low_size, high_size;
 	int ret;
 
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
+	mem->backing = backing;
 	if (ram_size < LAYOUT_MIN_MEMORY || ram_size % 4096)
+		return -EINVAL;
+	/* Both regions then start and end on 2 MiB pages: 3 GiB is one too. */
+	if (backing == GMEM_BACKING_HUGETLB_2M && ram_size % GMEM_HUGE_PAGE_SIZE)
 		return -EINVAL;
 	low_size = ram_size < LAYOUT_MMIO_HOLE_START ? ram_size : LAYOUT_MMIO_HOLE_START;
 	high_size = ram_size - low_size;
 
-	mem->fd = memfd_create("isola-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	mem->fd = gmem_memfd(backing);
 	if (mem->fd < 0)
 		return -errno;
+	/* On hugetlbfs too, ftruncate only sets the size: nothing is allocated
+	 * or reserved before the mmap below. */
 	if (ftruncate(mem->fd, (off_t)ram_size) < 0) {
 		ret = -errno;
 		goto fail;
@@ -208,7 +231,13 @@ int gmem_zero(const struct gmem *mem, uint64_t gpa, uint64_t len)
 		return -EFAULT;
 	first_page = (gpa + 4095) & ~4095ull;
 	last_page = (gpa + len) & ~4095ull;
-	if (mem->fd < 0 || first_page >= last_page) {
+	/*
+	 * Not on hugetlbfs: a hole punched over a page that was faulted in
+	 * hands its reservation back to the pool (hugetlb_unreserve_pages()),
+	 * and the next touch may then find the pool empty: SIGBUS.  The pages
+	 * are reserved for us anyway; zeroing them costs no more pool.
+	 */
+	if (mem->fd < 0 || first_page >= last_page || mem->backing == GMEM_BACKING_HUGETLB_2M) {
 		memset(host, 0, len);
 		return 0;
 	}

@@ -15,6 +15,16 @@
 /* x86-64's PMD page: one page-table entry maps 2 MiB (THP and hugetlbfs). */
 #define GMEM_HUGE_PAGE_SIZE (2ull << 20)
 
+/* What the memfd under guest RAM lives on. */
+enum gmem_backing {
+	/* shmem: 4 KiB pages, or 2 MiB transparent huge pages where the host's
+	 * /sys/kernel/mm/transparent_hugepage/shmem_enabled allows them. */
+	GMEM_BACKING_SHMEM,
+	/* hugetlbfs (MFD_HUGETLB | MFD_HUGE_2MB): 2 MiB pages from the host's
+	 * pool, all reserved when the memory is created. */
+	GMEM_BACKING_HUGETLB_2M,
+};
+
 struct gmem_region {
 	uint64_t gpa;       /* first guest-physical address */
 	uint64_t size;      /* bytes */
@@ -25,6 +35,7 @@ struct gmem_region {
 
 struct gmem {
 	int fd;             /* memfd holding all regions, -1 if none */
+	enum gmem_backing backing;
 	uint64_t ram_size;  /* total RAM bytes (sum of region sizes) */
 	unsigned nr_regions;
 	struct gmem_region regions[GMEM_MAX_REGIONS];
@@ -33,9 +44,11 @@ struct gmem {
 /*
  * Create guest RAM of ram_size bytes laid out per arch/x86/layout.h: one
  * region below the 32-bit MMIO hole, and the rest above 4 GiB.  Memory is not
- * pre-faulted.  Returns 0 or -errno.
+ * pre-faulted.  GMEM_BACKING_HUGETLB_2M needs ram_size to be a multiple of
+ * 2 MiB (-EINVAL) and fails with -ENOMEM when the host's pool of 2 MiB pages
+ * cannot reserve all of it.  Returns 0 or -errno.
  */
-int gmem_create(struct gmem *mem, uint64_t ram_size);
+int gmem_create(struct gmem *mem, uint64_t ram_size, enum gmem_backing backing);
 void gmem_destroy(struct gmem *mem);
 /*
  * Map [offset, offset+len) of fd MAP_SHARED and read-write at an address

@@ -3,7 +3,8 @@
  * Unit tests for lib/gmem.c's mappings: guest RAM (and a device server's
  * view of it) is mapped at an address congruent to its file offset modulo
  * 2 MiB, so the host can back it with 2 MiB pages; the address space
- * reserved around it to find that address is given back.
+ * reserved around it to find that address is given back.  On hugetlbfs,
+ * guest RAM is whole 2 MiB pages, reserved when it is created.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -40,7 +41,7 @@ static void test_regions_start_on_huge_pages(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		assert_int_equal(gmem_create(&mem, sizes[i]), 0);
+		assert_int_equal(gmem_create(&mem, sizes[i], GMEM_BACKING_SHMEM), 0);
 		for (unsigned r = 0; r < mem.nr_regions; r++) {
 			const struct gmem_region *region = &mem.regions[r];
 
@@ -129,12 +130,58 @@ static void test_thp_where_the_host_allows_it(void **state)
 		print_message("shmem_enabled does not allow THP here; not checked\n");
 		skip();
 	}
-	assert_int_equal(gmem_create(&mem, 16 * MIB), 0);
+	assert_int_equal(gmem_create(&mem, 16 * MIB, GMEM_BACKING_SHMEM), 0);
 	memset(mem.regions[0].host, 1, 8 * MIB);
 	kb = pmd_mapped_kb(mem.regions[0].host);
 	if (kb < 2048)
 		fail_msg("ShmemPmdMapped %ld kB after touching 8 MiB: no 2 MiB pages", kb);
 	gmem_destroy(&mem);
+}
+
+static void test_hugetlb_needs_whole_pages(void **state)
+{
+	struct gmem mem;
+
+	(void)state;
+	assert_int_equal(gmem_create(&mem, 3 * MIB, GMEM_BACKING_HUGETLB_2M), -EINVAL);
+	assert_int_equal(mem.fd, -1);
+	assert_int_equal(mem.nr_regions, 0);
+}
+
+static long hugetlb_2m(const char *name)
+{
+	char path[128];
+	long value = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-2048kB/%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &value) != 1)
+		value = -1;
+	fclose(f);
+	return value;
+}
+
+/* One page more than the pool has free: -ENOMEM now, not a SIGBUS when the
+ * guest touches the last page (what MAP_NORESERVE would give). */
+static void test_hugetlb_reserves_when_created(void **state)
+{
+	long free_pages = hugetlb_2m("free_hugepages"), reserved = hugetlb_2m("resv_hugepages");
+	long overcommit = hugetlb_2m("nr_overcommit_hugepages");
+	struct gmem mem;
+	uint64_t size;
+
+	(void)state;
+	if (free_pages < 0 || reserved < 0 || overcommit != 0) {
+		print_message("no 2 MiB hugetlb pool, or surplus pages allowed; not checked\n");
+		skip();
+	}
+	size = (uint64_t)(free_pages - reserved + 1) * HUGE;
+	assert_int_equal(gmem_create(&mem, size, GMEM_BACKING_HUGETLB_2M), -ENOMEM);
+	assert_int_equal(mem.fd, -1);
+	assert_int_equal(hugetlb_2m("resv_hugepages"), reserved); /* nothing left held */
 }
 
 int main(void)
@@ -143,6 +190,8 @@ int main(void)
 		cmocka_unit_test(test_regions_start_on_huge_pages),
 		cmocka_unit_test(test_map_fd_keeps_offset_congruent),
 		cmocka_unit_test(test_thp_where_the_host_allows_it),
+		cmocka_unit_test(test_hugetlb_needs_whole_pages),
+		cmocka_unit_test(test_hugetlb_reserves_when_created),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
