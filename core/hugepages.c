@@ -32,6 +32,56 @@ static int read_text(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/* The word in brackets: "always within_size advise [never] deny force". */
+static bool read_choice(const char *path, char *word, size_t len)
+{
+	char buf[256], *open, *close;
+
+	if (read_text(path, buf, sizeof(buf)))
+		return false;
+	open = strchr(buf, '[');
+	close = open ? strchr(open, ']') : NULL;
+	if (!close)
+		return false;
+	snprintf(word, len, "%.*s", (int)(close - open - 1), open + 1);
+	return true;
+}
+
+bool hugepages_shmem_setting(char *setting, size_t len, const char **path)
+{
+	char top[32], size[32];
+
+	if (!read_choice(THP_DIR "shmem_enabled", top, sizeof(top)))
+		return false;
+	/* Measured on Linux 6.18 with a memfd mapped MADV_HUGEPAGE: top never
+	 * + 2048kB advise gives PMD mappings, top advise + 2048kB never none. */
+	if (strcmp(top, "deny") &&
+	    read_choice(THP_DIR "hugepages-2048kB/shmem_enabled", size, sizeof(size)) &&
+	    strcmp(size, "inherit")) {
+		snprintf(setting, len, "%s", size);
+		*path = THP_DIR "hugepages-2048kB/shmem_enabled";
+	} else {
+		snprintf(setting, len, "%s", top);
+		*path = THP_DIR "shmem_enabled";
+	}
+	return true;
+}
+
+void hugepages_hint(const struct vm_config *cfg)
+{
+	const char *path;
+	char setting[32];
+
+	if (cfg->huge_pages != CONFIG_HUGE_PAGES_NONE ||
+	    cfg->memory_bytes < HUGEPAGES_HINT_MIN_MEMORY ||
+	    !hugepages_shmem_setting(setting, sizeof(setting), &path) ||
+	    (strcmp(setting, "never") && strcmp(setting, "deny")))
+		return;
+	log_info("guest RAM is on 4 KiB pages (%s is %s): for 2 MiB pages run 'echo advise > %s' "
+		 "as root, or use --huge-pages 2M (machine-config huge_pages \"2M\")",
+		 path, setting, path);
+}
+
 static long read_number(const char *path)
 {
 	char buf[32];
