@@ -261,7 +261,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	while (status == ISOLA_EXIT_RESET && cfg->reboot_on_reset) {
 		/* --on-reset reboot: a new VM on the same device back-ends,
 		 * which the guest's drivers negotiate with again. */
-		static struct vm_kept_servers kept;
+		static struct vm_kept kept;
 
 		char pids[128] = "";
 		size_t at = 0;

@@ -182,6 +182,36 @@ void gmem_destroy(struct gmem *mem)
 	mem->fd = -1;
 }
 
+int gmem_reset(struct gmem *mem)
+{
+	if (mem->fd < 0 || !mem->ram_size)
+		return -EINVAL;
+	if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)mem->ram_size) <
+	    0)
+		return -errno;
+	if (mem->backing != GMEM_BACKING_HUGETLB_2M)
+		return 0;
+	/*
+	 * The punched pages that had been faulted in gave their reservations
+	 * back (hugetlb_unreserve_pages(), see gmem_zero): a new mapping
+	 * reserves what its range lacks, so a pool taken meanwhile is -ENOMEM
+	 * now rather than a SIGBUS at the next touch.
+	 */
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		struct gmem_region *r = &mem->regions[i];
+		void *host;
+
+		if (r->borrowed)
+			continue;
+		host = mmap(r->host, r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, mem->fd,
+			    (off_t)r->fd_offset);
+		if (host == MAP_FAILED)
+			return -errno;
+		madvise(host, r->size, MADV_DONTDUMP);
+	}
+	return 0;
+}
+
 void *gmem_ptr(const struct gmem *mem, uint64_t gpa, uint64_t len)
 {
 	if (len == 0 || gpa + len < gpa)

@@ -51,6 +51,14 @@ struct gmem {
 int gmem_create(struct gmem *mem, uint64_t ram_size, enum gmem_backing backing);
 void gmem_destroy(struct gmem *mem);
 /*
+ * Empty guest RAM for the next boot (a reboot that keeps it): every page is
+ * punched out of the memfd, so it reads as zero, as new memory would, and
+ * its host memory is freed now.  The mappings stay where they are, except
+ * that hugetlbfs regions are mapped again in place to reserve their pages
+ * anew.  Returns 0 or -errno (-ENOMEM: the hugetlb pool was taken).
+ */
+int gmem_reset(struct gmem *mem);
+/*
  * Map [offset, offset+len) of fd MAP_SHARED and read-write at an address
  * congruent to offset modulo 2 MiB, advised MADV_HUGEPAGE and MADV_DONTDUMP:
  * the one way guest RAM is mapped, by the core and by device servers.
