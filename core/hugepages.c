@@ -133,10 +133,11 @@ int hugepages_error(int ret, uint64_t ram_size, char *err, size_t errlen)
 			 " MiB, but reserving them failed (a hugetlb cgroup limit?); %s",
 			 available, ram_size >> 20, without);
 	else
-		snprintf(err, errlen,
-			 "guest RAM on 2 MiB huge pages: %" PRIu64 " MiB needs %ld pages, the "
-			 "host's pool has %ld free; as root run 'echo %ld > %s' and start again, %s",
-			 ram_size >> 20, need, available, total + need - available, pool_path(),
-			 without);
+		snprintf(
+		    err, errlen,
+		    "guest RAM on 2 MiB huge pages: %" PRIu64 " MiB needs %ld pages, the "
+		    "host's pool has %ld free; as root run 'echo %ld > %s' and start again, %s",
+		    ram_size >> 20, need, available, total + need - available, pool_path(),
+		    without);
 	return ret;
 }

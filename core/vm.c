@@ -923,8 +923,8 @@ static void vm_release_kept(struct vm_kept *kept)
 		gmem_destroy(&kept->mem);
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
-	      struct vm_kept *kept, char *err, size_t errlen)
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, struct vm_kept *kept,
+	      char *err, size_t errlen)
 {
 	int ret;
 

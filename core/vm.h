@@ -127,7 +127,7 @@ struct vm {
 	char exit_message[512];
 	int stop_fd; /* eventfd, readable once the VM must stop */
 	int console_out_fd;
-	int rx_space_fd;	      /* eventfd: the UART's RX FIFO has room again */
+	int rx_space_fd;      /* eventfd: the UART's RX FIFO has room again */
 	struct vm_kept *kept; /* during vm_create only */
 };
 
@@ -135,8 +135,8 @@ struct vm {
  * kept (may be NULL): adopt these back-ends instead of starting new ones;
  * the VM owns them from then on, even on error.
  * On error returns -errno and writes one sentence into err. */
-int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
-	      struct vm_kept *kept, char *err, size_t errlen);
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, struct vm_kept *kept,
+	      char *err, size_t errlen);
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Record why the VM stops (first call wins) and kick every vCPU. */

@@ -33,8 +33,8 @@ int gmem_map_fd(int fd, uint64_t offset, uint64_t len, int noreserve, void **out
 	 */
 	span = (len + align - 1) & ~(align - 1);
 	reserve_len = span + align;
-	reserve = mmap(NULL, reserve_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	reserve =
+	    mmap(NULL, reserve_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (reserve == MAP_FAILED)
 		return -errno;
 	at = reserve + ((offset - (uint64_t)(uintptr_t)reserve) & (align - 1));
@@ -186,8 +186,8 @@ int gmem_reset(struct gmem *mem)
 {
 	if (mem->fd < 0 || !mem->ram_size)
 		return -EINVAL;
-	if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)mem->ram_size) <
-	    0)
+	if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      (off_t)mem->ram_size) < 0)
 		return -errno;
 	if (mem->backing != GMEM_BACKING_HUGETLB_2M)
 		return 0;
@@ -203,8 +203,8 @@ int gmem_reset(struct gmem *mem)
 
 		if (r->borrowed)
 			continue;
-		host = mmap(r->host, r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, mem->fd,
-			    (off_t)r->fd_offset);
+		host = mmap(r->host, r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			    mem->fd, (off_t)r->fd_offset);
 		if (host == MAP_FAILED)
 			return -errno;
 		madvise(host, r->size, MADV_DONTDUMP);

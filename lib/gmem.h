@@ -35,7 +35,7 @@ struct gmem_region {
 
 struct gmem {
 	int fd;             /* memfd holding all regions, -1 if none */
-	enum gmem_backing backing;
+	enum gmem_backing backing; /* what the memfd lives on */
 	uint64_t ram_size;  /* total RAM bytes (sum of region sizes) */
 	unsigned nr_regions;
 	struct gmem_region regions[GMEM_MAX_REGIONS];

@@ -148,8 +148,8 @@ static int api_must_be_false(json_object *v, const char *prefix, const char *key
 }
 
 /* Firecracker's HugePageConfig: "None" or "2M" (hugetlbfs pages of 2 MiB). */
-static int api_parse_huge_pages(json_object *v, const char *prefix,
-				enum config_huge_pages *huge, char *err, size_t errlen)
+static int api_parse_huge_pages(json_object *v, const char *prefix, enum config_huge_pages *huge,
+				char *err, size_t errlen)
 {
 	const char *value;
 	char path[256];

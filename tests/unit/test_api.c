@@ -385,7 +385,8 @@ static void test_machine_config(void **state)
 	call(f, "PATCH", "/machine-config", "{\"track_dirty_pages\": true}");
 	expect_fault(f, "snapshots");
 	call(f, "PATCH", "/machine-config", "{\"huge_pages\": \"1G\"}");
-	expect_fault(f, "machine-config.huge_pages: \"1G\" is not supported; use \"None\" or \"2M\"");
+	expect_fault(f,
+		     "machine-config.huge_pages: \"1G\" is not supported; use \"None\" or \"2M\"");
 	call(f, "PATCH", "/machine-config", "{\"huge_pages\": 5}");
 	expect_fault(f, "machine-config.huge_pages: must be a string");
 	call(f, "PATCH", "/machine-config", "{\"huge_pages\": \"2m\"}");

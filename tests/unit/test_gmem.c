@@ -187,11 +187,11 @@ static void test_hugetlb_reserves_when_created(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_regions_start_on_huge_pages),
-		cmocka_unit_test(test_map_fd_keeps_offset_congruent),
-		cmocka_unit_test(test_thp_where_the_host_allows_it),
-		cmocka_unit_test(test_hugetlb_needs_whole_pages),
-		cmocka_unit_test(test_hugetlb_reserves_when_created),
+	    cmocka_unit_test(test_regions_start_on_huge_pages),
+	    cmocka_unit_test(test_map_fd_keeps_offset_congruent),
+	    cmocka_unit_test(test_thp_where_the_host_allows_it),
+	    cmocka_unit_test(test_hugetlb_needs_whole_pages),
+	    cmocka_unit_test(test_hugetlb_reserves_when_created),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
