@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
@@ -159,6 +160,13 @@ static void print_run_help(void)
 	       "  -c, --cmdline STRING   kernel command line (default: empty)\n"
 	       "  -m, --memory SIZE      guest RAM, e.g. 512M, 2G; a bare number is MiB\n"
 	       "                         (default: 256M; min 2M; at most the host's RAM)\n"
+	       "      --huge-pages none|2M\n"
+	       "                         none (default): a memfd of 4 KiB pages, on 2 MiB\n"
+	       "                         transparent huge pages where the host's\n"
+	       "                         transparent_hugepage/shmem_enabled allows them;\n"
+	       "                         2M: 2 MiB hugetlbfs pages, all reserved at start from\n"
+	       "                         the host's pool (/proc/sys/vm/nr_hugepages); --memory\n"
+	       "                         must then be a multiple of 2M\n"
 	       "  -n, --cpus N           number of vCPUs, 1..%d (default: 1)\n"
 	       "      --console MODE     stdio (default), none, or file:PATH for the guest's\n"
 	       "                         serial console (COM1)\n"
@@ -177,8 +185,8 @@ static void print_run_help(void)
 	       "      --on-reset exit|reboot\n"
 	       "                         what a guest reset does: end isola with status 4\n"
 	       "                         (default), or reboot the guest in place: a new VM\n"
-	       "                         with the same memory size and kernel, on the same\n"
-	       "                         device servers, which its drivers set up again\n"
+	       "                         with the same kernel, on the same guest RAM (emptied)\n"
+	       "                         and device servers, which its drivers set up again\n"
 	       "      --no-seccomp       no seccomp filters on the VMM's threads (to debug with\n"
 	       "                         strace or gdb; docs/security.md)\n"
 	       "  -h, --help             show this help and exit\n"
@@ -267,6 +275,7 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 	    {"initrd", required_argument, NULL, 'i'},
 	    {"cmdline", required_argument, NULL, 'c'},
 	    {"memory", required_argument, NULL, 'm'},
+	    {"huge-pages", required_argument, NULL, 'H'},
 	    {"cpus", required_argument, NULL, 'n'},
 	    {"console", required_argument, NULL, 'C'},
 	    {"timeout", required_argument, NULL, 't'},
@@ -296,6 +305,16 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 			ret = config_check_memory(cfg, optarg, err, errlen);
 			if (ret)
 				return ret;
+			break;
+		case 'H':
+			if (!strcasecmp(optarg, "none"))
+				cfg->huge_pages = CONFIG_HUGE_PAGES_NONE;
+			else if (!strcasecmp(optarg, "2M"))
+				cfg->huge_pages = CONFIG_HUGE_PAGES_2M;
+			else
+				return config_err(err, errlen,
+						  "--huge-pages '%s': use none (the default) or 2M",
+						  optarg);
 			break;
 		case 'n':
 			ret = parse_unsigned(optarg, CONFIG_MAX_CPUS, &cfg->nr_cpus);
@@ -370,5 +389,13 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 	if (!cfg->kernel_path)
 		return config_err(err, errlen,
 				  "no kernel given; use --kernel PATH (see 'isola run --help')");
+	/* hugetlbfs maps whole pages only (lib/gmem.c) */
+	if (cfg->huge_pages == CONFIG_HUGE_PAGES_2M && cfg->memory_bytes % (2ull << 20))
+		return config_err(err, errlen,
+				  "--memory is not a multiple of 2 MiB (%llu KiB), which "
+				  "--huge-pages 2M needs; use e.g. --memory %lluM",
+				  (unsigned long long)(cfg->memory_bytes >> 10),
+				  (unsigned long long)((cfg->memory_bytes + (2ull << 20) - 1) >> 21)
+				      << 1);
 	return 0;
 }

@@ -13,6 +13,12 @@
 
 enum console_mode { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
 
+/* What guest RAM is made of (Firecracker's machine-config "huge_pages"). */
+enum config_huge_pages {
+	CONFIG_HUGE_PAGES_NONE, /* shmem memfd: 4 KiB pages, 2 MiB THP where allowed */
+	CONFIG_HUGE_PAGES_2M,	/* hugetlbfs memfd: 2 MiB pages from the host's pool */
+};
+
 #define CONFIG_MAX_DISKS 8
 
 /* One block device: an image served by an isola-blk the core starts, or an
@@ -36,6 +42,7 @@ struct vm_config {
 	const char *initrd_path;
 	const char *cmdline;
 	uint64_t memory_bytes;
+	enum config_huge_pages huge_pages; /* 2M: memory_bytes is a multiple of 2 MiB */
 	unsigned nr_cpus;
 	enum console_mode console;
 	const char *console_path; /* CONSOLE_FILE */

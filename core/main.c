@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/console.h"
 #include "core/control.h"
+#include "core/hugepages.h"
 #include "core/jail.h"
 #include "lib/sandbox.h"
 #include "core/seccomp.h"
@@ -249,6 +250,8 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	}
 	if (ctl)
 		vmm_control_start_done(ctl, ret, err);
+	if (!ret)
+		hugepages_hint(cfg); /* once: not again for a reboot */
 	timer_fd = start_timeout(cfg);
 	if (!ret)
 		serve_vm(vm, cfg, signal_fd, timer_fd);
@@ -258,7 +261,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	while (status == ISOLA_EXIT_RESET && cfg->reboot_on_reset) {
 		/* --on-reset reboot: a new VM on the same device back-ends,
 		 * which the guest's drivers negotiate with again. */
-		static struct vm_kept_servers kept;
+		static struct vm_kept kept;
 
 		char pids[128] = "";
 		size_t at = 0;

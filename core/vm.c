@@ -22,6 +22,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/layout.h"
+#include "core/hugepages.h"
 #include "core/supervisor.h"
 #include "lib/log.h"
 
@@ -358,10 +359,25 @@ static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static int vm_setup_memory(struct vm *vm, uint64_t bytes, char *err, size_t errlen)
+static int vm_setup_memory(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
-	int ret = gmem_create(&vm->mem, bytes);
+	uint64_t bytes = cfg->memory_bytes;
+	bool hugetlb = cfg->huge_pages == CONFIG_HUGE_PAGES_2M;
+	int ret;
 
+	if (vm->kept && vm->kept->mem.fd >= 0) {
+		/* A reboot, with the same configuration: the last VM's RAM,
+		 * emptied (struct vm_kept says why). */
+		vm->mem = vm->kept->mem;
+		gmem_init_empty(&vm->kept->mem);
+		ret = gmem_reset(&vm->mem);
+	} else {
+		ret = gmem_create(&vm->mem, bytes,
+				  hugetlb ? GMEM_BACKING_HUGETLB_2M : GMEM_BACKING_SHMEM);
+	}
+
+	if (ret && hugetlb)
+		return hugepages_error(ret, bytes, err, errlen);
 	if (ret) {
 		vm_err(err, errlen, "cannot create %llu MiB of guest memory: %s",
 		       (unsigned long long)(bytes >> 20), strerror(-ret));
@@ -545,7 +561,7 @@ static int vm_device_connect(struct vm *vm, unsigned index, int *sock, char *why
 /* The back-end the previous boot left for device index, if any. */
 static bool vm_adopt_server(struct vm *vm, unsigned index, int *sock)
 {
-	struct vm_kept_servers *kept = vm->kept;
+	struct vm_kept *kept = vm->kept;
 
 	if (!kept || index >= kept->nr || kept->sock[index] < 0)
 		return false;
@@ -887,11 +903,11 @@ static void vm_stop_servers(struct vm *vm)
 }
 
 static int vm_create_adopting(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
-			      struct vm_kept_servers *kept, char *err, size_t errlen);
+			      struct vm_kept *kept, char *err, size_t errlen);
 
 /* Whatever vm_create did not adopt is stopped: servers are killed, sockets
  * closed. */
-static void vm_release_kept(struct vm_kept_servers *kept)
+static void vm_release_kept(struct vm_kept *kept)
 {
 	for (unsigned i = 0; kept && i < kept->nr; i++) {
 		if (kept->sock[i] >= 0)
@@ -903,10 +919,12 @@ static void vm_release_kept(struct vm_kept_servers *kept)
 		kept->sock[i] = -1;
 		kept->pid[i] = 0;
 	}
+	if (kept)
+		gmem_destroy(&kept->mem);
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
-	      struct vm_kept_servers *kept, char *err, size_t errlen)
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, struct vm_kept *kept,
+	      char *err, size_t errlen)
 {
 	int ret;
 
@@ -917,7 +935,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
 }
 
 static int vm_create_adopting(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
-			      struct vm_kept_servers *kept, char *err, size_t errlen)
+			      struct vm_kept *kept, char *err, size_t errlen)
 {
 	int ret;
 
@@ -954,7 +972,7 @@ static int vm_create_adopting(struct vm *vm, const struct vm_config *cfg, int co
 	ret = vm_setup_irqchip(vm, err, errlen);
 	if (ret)
 		return ret;
-	ret = vm_setup_memory(vm, cfg->memory_bytes, err, errlen);
+	ret = vm_setup_memory(vm, cfg, err, errlen);
 	if (ret)
 		return ret;
 	ret = e820_build(&vm->e820, vm->mem.ram_size);
@@ -1001,7 +1019,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-void vm_destroy(struct vm *vm, struct vm_kept_servers *kept)
+void vm_destroy(struct vm *vm, struct vm_kept *kept)
 {
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
 		if (vm->vcpus[i].thread_started)
@@ -1043,6 +1061,10 @@ void vm_destroy(struct vm *vm, struct vm_kept_servers *kept)
 	}
 	free(vm->routes);
 	vm->routes = NULL;
+	if (kept) {
+		kept->mem = vm->mem; /* the next VM empties it */
+		gmem_init_empty(&vm->mem);
+	}
 	gmem_destroy(&vm->mem);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);

@@ -70,15 +70,19 @@ struct vcpu {
 };
 
 /*
- * The device back-ends a VM leaves to the next one when the guest reboots
- * (isola run --on-reset reboot): each device's connected vhost-user socket,
- * its rings stopped, and its server's pid; sock -1 for a device that was
- * not connected (it gets a new server).
+ * What a VM leaves to the next one when the guest reboots (isola run
+ * --on-reset reboot): each device's connected vhost-user socket, its rings
+ * stopped, and its server's pid (sock -1 for a device that was not
+ * connected: it gets a new server); and the guest RAM, which the next VM
+ * empties (gmem_reset) rather than making anew: the kept servers map it
+ * until they are given the next memory table, so new RAM would be a second
+ * copy, and a hugetlb pool sized for one (--huge-pages 2M) cannot hold two.
  */
-struct vm_kept_servers {
+struct vm_kept {
 	unsigned nr;
 	int sock[VM_MAX_DEVICES];
 	pid_t pid[VM_MAX_DEVICES];
+	struct gmem mem;
 };
 
 struct vm {
@@ -123,16 +127,16 @@ struct vm {
 	char exit_message[512];
 	int stop_fd; /* eventfd, readable once the VM must stop */
 	int console_out_fd;
-	int rx_space_fd;	      /* eventfd: the UART's RX FIFO has room again */
-	struct vm_kept_servers *kept; /* during vm_create only */
+	int rx_space_fd;      /* eventfd: the UART's RX FIFO has room again */
+	struct vm_kept *kept; /* during vm_create only */
 };
 
 /* Create the VM: open /dev/kvm, memory, irqchip, devices, load the kernel.
  * kept (may be NULL): adopt these back-ends instead of starting new ones;
  * the VM owns them from then on, even on error.
  * On error returns -errno and writes one sentence into err. */
-int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd,
-	      struct vm_kept_servers *kept, char *err, size_t errlen);
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, struct vm_kept *kept,
+	      char *err, size_t errlen);
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Record why the VM stops (first call wins) and kick every vCPU. */
@@ -141,7 +145,7 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 /* Join vCPU threads and free everything (safe on a partly created VM).
  * kept (may be NULL): stop each device but keep its back-end connected and
  * running, for the next vm_create(); otherwise servers are stopped. */
-void vm_destroy(struct vm *vm, struct vm_kept_servers *kept);
+void vm_destroy(struct vm *vm, struct vm_kept *kept);
 /* Point GSI gsi (>= the IOAPIC's pins) at an MSI; 0 or -errno. */
 int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data);
 /* Stop every vCPU at a safe point (between exits) and disable the device

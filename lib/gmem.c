@@ -3,28 +3,87 @@
 #include "lib/gmem.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/memfd.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+
+int gmem_map_fd(int fd, uint64_t offset, uint64_t len, int noreserve, void **out)
+{
+	const uint64_t align = GMEM_HUGE_PAGE_SIZE;
+	uint64_t span, reserve_len;
+	uint8_t *reserve, *at, *end;
+	void *map;
+
+	if (!len || len > SIZE_MAX / 2 || offset > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	/*
+	 * A 2 MiB page is mapped by one PMD entry only if the virtual address
+	 * and the file offset agree modulo 2 MiB: shmem's THP fault path checks
+	 * it (thp_vma_suitable_order() in mm/shmem.c), and KVM maps a 2 MiB
+	 * guest page only over such a host mapping.  shmem's get_unmapped_area
+	 * aligns by itself only while shmem_enabled is not never, so reserve
+	 * 2 MiB more address space than needed, map over the right part of it
+	 * (MAP_FIXED) and give the rest back.  hugetlbfs rounds a mapping up to
+	 * whole huge pages, so the reservation covers that too.
+	 */
+	span = (len + align - 1) & ~(align - 1);
+	reserve_len = span + align;
+	reserve =
+	    mmap(NULL, reserve_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (reserve == MAP_FAILED)
+		return -errno;
+	at = reserve + ((offset - (uint64_t)(uintptr_t)reserve) & (align - 1));
+	map = mmap(at, len, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED | (noreserve ? MAP_NORESERVE : 0), fd, (off_t)offset);
+	if (map == MAP_FAILED) {
+		int ret = -errno;
+
+		munmap(reserve, reserve_len);
+		return ret;
+	}
+	end = at + ((len + 4095) & ~4095ull);
+	if (at > reserve)
+		munmap(reserve, (size_t)(at - reserve));
+	if (reserve + reserve_len > end && munmap(end, (size_t)(reserve + reserve_len - end)) < 0) {
+		/* hugetlbfs mapped whole 2 MiB pages: the rest starts after them */
+		end = at + span;
+		if (reserve + reserve_len > end)
+			munmap(end, (size_t)(reserve + reserve_len - end));
+	}
+	/* Advice only: shmem allocates 2 MiB pages for this mapping when
+	 * shmem_enabled is advise (or always, within_size); hugetlbfs and
+	 * other files ignore it. */
+	madvise(map, len, MADV_HUGEPAGE);
+	/* Guest RAM must never end up in a core dump. */
+	madvise(map, len, MADV_DONTDUMP);
+	*out = map;
+	return 0;
+}
 
 static int gmem_map_region(struct gmem *mem, uint64_t gpa, uint64_t size, uint64_t fd_offset)
 {
 	struct gmem_region *region;
 	void *host;
+	int ret;
 
 	if (mem->nr_regions >= GMEM_MAX_REGIONS)
 		return -ENOSPC;
-	/* MAP_SHARED: device servers map the same memfd (vhost-user SET_MEM_TABLE).
-	 * MAP_NORESERVE + no MAP_POPULATE: pages are faulted in only when touched. */
-	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mem->fd,
-		    (off_t)fd_offset);
-	if (host == MAP_FAILED)
-		return -errno;
-	/* Guest RAM must never end up in a core dump of the VMM. */
-	madvise(host, size, MADV_DONTDUMP);
+	/*
+	 * MAP_SHARED: device servers map the same memfd (vhost-user
+	 * SET_MEM_TABLE); no MAP_POPULATE: pages are faulted in only when
+	 * touched.  hugetlbfs reserves the region's huge pages now, unless
+	 * MAP_NORESERVE: without the reservation a fault with the pool empty
+	 * would be a SIGBUS in whichever process touched the page first
+	 * (Documentation/admin-guide/mm/hugetlbpage.rst), so -ENOMEM here it is.
+	 */
+	ret = gmem_map_fd(mem->fd, fd_offset, size, mem->backing == GMEM_BACKING_SHMEM, &host);
+	if (ret)
+		return ret;
 	region = &mem->regions[mem->nr_regions++];
 	region->gpa = gpa;
 	region->size = size;
@@ -33,21 +92,37 @@ static int gmem_map_region(struct gmem *mem, uint64_t gpa, uint64_t size, uint64
 	return 0;
 }
 
-int gmem_create(struct gmem *mem, uint64_t ram_size)
+static int gmem_memfd(enum gmem_backing backing)
+{
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+
+	/* memfd_create(2): MFD_HUGETLB with MFD_ALLOW_SEALING since Linux 4.16. */
+	if (backing == GMEM_BACKING_HUGETLB_2M)
+		flags |= MFD_HUGETLB | MFD_HUGE_2MB;
+	return memfd_create("isola-guest-ram", flags);
+}
+
+int gmem_create(struct gmem *mem, uint64_t ram_size, enum gmem_backing backing)
 {
 	uint64_t low_size, high_size;
 	int ret;
 
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
+	mem->backing = backing;
 	if (ram_size < LAYOUT_MIN_MEMORY || ram_size % 4096)
+		return -EINVAL;
+	/* Both regions then start and end on 2 MiB pages: 3 GiB is one too. */
+	if (backing == GMEM_BACKING_HUGETLB_2M && ram_size % GMEM_HUGE_PAGE_SIZE)
 		return -EINVAL;
 	low_size = ram_size < LAYOUT_MMIO_HOLE_START ? ram_size : LAYOUT_MMIO_HOLE_START;
 	high_size = ram_size - low_size;
 
-	mem->fd = memfd_create("isola-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	mem->fd = gmem_memfd(backing);
 	if (mem->fd < 0)
 		return -errno;
+	/* On hugetlbfs too, ftruncate only sets the size: nothing is allocated
+	 * or reserved before the mmap below. */
 	if (ftruncate(mem->fd, (off_t)ram_size) < 0) {
 		ret = -errno;
 		goto fail;
@@ -107,6 +182,36 @@ void gmem_destroy(struct gmem *mem)
 	mem->fd = -1;
 }
 
+int gmem_reset(struct gmem *mem)
+{
+	if (mem->fd < 0 || !mem->ram_size)
+		return -EINVAL;
+	if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      (off_t)mem->ram_size) < 0)
+		return -errno;
+	if (mem->backing != GMEM_BACKING_HUGETLB_2M)
+		return 0;
+	/*
+	 * The punched pages that had been faulted in gave their reservations
+	 * back (hugetlb_unreserve_pages(), see gmem_zero): a new mapping
+	 * reserves what its range lacks, so a pool taken meanwhile is -ENOMEM
+	 * now rather than a SIGBUS at the next touch.
+	 */
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		struct gmem_region *r = &mem->regions[i];
+		void *host;
+
+		if (r->borrowed)
+			continue;
+		host = mmap(r->host, r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			    mem->fd, (off_t)r->fd_offset);
+		if (host == MAP_FAILED)
+			return -errno;
+		madvise(host, r->size, MADV_DONTDUMP);
+	}
+	return 0;
+}
+
 void *gmem_ptr(const struct gmem *mem, uint64_t gpa, uint64_t len)
 {
 	if (len == 0 || gpa + len < gpa)
@@ -156,7 +261,13 @@ int gmem_zero(const struct gmem *mem, uint64_t gpa, uint64_t len)
 		return -EFAULT;
 	first_page = (gpa + 4095) & ~4095ull;
 	last_page = (gpa + len) & ~4095ull;
-	if (mem->fd < 0 || first_page >= last_page) {
+	/*
+	 * Not on hugetlbfs: a hole punched over a page that was faulted in
+	 * hands its reservation back to the pool (hugetlb_unreserve_pages()),
+	 * and the next touch may then find the pool empty: SIGBUS.  The pages
+	 * are reserved for us anyway; zeroing them costs no more pool.
+	 */
+	if (mem->fd < 0 || first_page >= last_page || mem->backing == GMEM_BACKING_HUGETLB_2M) {
 		memset(host, 0, len);
 		return 0;
 	}

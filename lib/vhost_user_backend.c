@@ -63,6 +63,7 @@ static int map_region(const struct vhost_user_mem_region *in, int fd,
 	uint64_t start = in->mmap_offset & ~(page - 1), delta = in->mmap_offset - start;
 	struct stat st;
 	void *map;
+	int ret;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -73,11 +74,12 @@ static int map_region(const struct vhost_user_mem_region *in, int fd,
 		return -EINVAL;
 	if (in->size > SIZE_MAX - delta || start > (uint64_t)INT64_MAX)
 		return -EINVAL;
-	map = mmap(NULL, in->size + delta, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
-		   (off_t)start);
-	if (map == MAP_FAILED)
-		return -errno;
-	madvise(map, in->size + delta, MADV_DONTDUMP);
+	/* Like the core's own mapping (lib/gmem.c): 2 MiB pages where the fd
+	 * has them.  MAP_NORESERVE: on hugetlbfs the front-end's mapping holds
+	 * the reservation, and the pages we fault in come out of it. */
+	ret = gmem_map_fd(fd, start, in->size + delta, 1, &map);
+	if (ret)
+		return ret;
 	*out = (struct vhost_user_backend_region){.gpa = in->guest_address,
 						  .size = in->size,
 						  .uva = in->user_address,

@@ -60,6 +60,8 @@ int api_set_string(const char **field, const char *value);
 /* "drive" of disk as Firecracker's Drive object. */
 json_object *api_drive_to_json(const struct disk_config *disk, unsigned index);
 const char *api_log_level_name(int level);
+/* machine-config "huge_pages" as Firecracker writes it: "None" or "2M". */
+const char *api_huge_pages_name(const struct vm_config *cfg);
 
 /* ---- the handler state (handlers.c, metrics.c) ---- */
 #include <pthread.h>

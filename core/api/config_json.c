@@ -248,7 +248,7 @@ char *api_config_to_json(const struct vm_config *cfg)
 			       json_object_new_int64((int64_t)(cfg->memory_bytes >> 20)));
 	json_object_object_add(v, "smt", json_object_new_boolean(false));
 	json_object_object_add(v, "track_dirty_pages", json_object_new_boolean(false));
-	api_json_set_string(v, "huge_pages", "None");
+	api_json_set_string(v, "huge_pages", api_huge_pages_name(cfg));
 	json_object_object_add(doc, "machine-config", v);
 	v = json_object_new_array();
 	for (unsigned i = 0; i < cfg->nr_disks; i++)

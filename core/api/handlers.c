@@ -179,7 +179,7 @@ static int api_get_machine_config(struct api_request *req)
 			       json_object_new_int64((int64_t)(cfg->memory_bytes >> 20)));
 	json_object_object_add(doc, "smt", json_object_new_boolean(false));
 	json_object_object_add(doc, "track_dirty_pages", json_object_new_boolean(false));
-	json_object_object_add(doc, "huge_pages", json_object_new_string("None"));
+	json_object_object_add(doc, "huge_pages", json_object_new_string(api_huge_pages_name(cfg)));
 	api_reply_json(req, 200, doc);
 	return 200;
 }
@@ -217,6 +217,7 @@ static int api_machine_config(struct api_request *req)
 		return api_reply_error(req, "%s", err);
 	req->api->cfg.nr_cpus = scratch.nr_cpus;
 	req->api->cfg.memory_bytes = scratch.memory_bytes;
+	req->api->cfg.huge_pages = scratch.huge_pages;
 	return api_reply_no_content(req);
 }
 

@@ -147,6 +147,27 @@ static int api_must_be_false(json_object *v, const char *prefix, const char *key
 	return 0;
 }
 
+/* Firecracker's HugePageConfig: "None" or "2M" (hugetlbfs pages of 2 MiB). */
+static int api_parse_huge_pages(json_object *v, const char *prefix, enum config_huge_pages *huge,
+				char *err, size_t errlen)
+{
+	const char *value;
+	char path[256];
+	int ret = api_json_string(v, prefix, "huge_pages", false, &value, err, errlen);
+
+	if (ret)
+		return ret < 0 ? ret : 0;
+	api_json_path(path, sizeof(path), prefix, "huge_pages");
+	if (!strcmp(value, "None"))
+		*huge = CONFIG_HUGE_PAGES_NONE;
+	else if (!strcmp(value, "2M"))
+		*huge = CONFIG_HUGE_PAGES_2M;
+	else
+		return api_fail(err, errlen, "%s: \"%s\" is not supported; use \"None\" or \"2M\"",
+				path, value);
+	return 0;
+}
+
 int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 			     struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -154,6 +175,7 @@ int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 	    "vcpu_count",   "mem_size_mib", "smt", "track_dirty_pages",
 	    "cpu_template", "huge_pages",   NULL};
 	int64_t cpus = cfg->nr_cpus, mib = (int64_t)(cfg->memory_bytes >> 20);
+	enum config_huge_pages huge = cfg->huge_pages;
 	uint64_t host_mib = api_host_ram_mib();
 	char path[256];
 	int ret;
@@ -175,9 +197,7 @@ int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 				     "isola passes the host's CPUID through without templates", err,
 				     errlen);
 	if (!ret)
-		ret =
-		    api_only_value(v, prefix, "huge_pages", "None",
-				   "isola backs guest memory with 4 KiB memfd pages", err, errlen);
+		ret = api_parse_huge_pages(v, prefix, &huge, err, errlen);
 	if (ret < 0)
 		return ret;
 	if (cpus < 1 || cpus > CONFIG_MAX_CPUS) {
@@ -193,8 +213,15 @@ int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 		    err, errlen,
 		    "%s: %lld MiB is more than this host's %llu MiB of RAM; choose a smaller size",
 		    path, (long long)mib, (unsigned long long)host_mib);
+	/* hugetlbfs maps whole 2 MiB pages only (lib/gmem.c) */
+	if (huge == CONFIG_HUGE_PAGES_2M && mib % 2)
+		return api_fail(err, errlen,
+				"%s: %lld is not a multiple of 2, which huge_pages \"2M\" needs; "
+				"use %lld",
+				path, (long long)mib, (long long)mib + 1);
 	cfg->nr_cpus = (unsigned)cpus;
 	cfg->memory_bytes = (uint64_t)mib << 20;
+	cfg->huge_pages = huge;
 	return 0;
 }
 
@@ -366,6 +393,11 @@ int api_parse_entropy(json_object *v, const char *prefix, struct vm_config *cfg,
 	if (!ret)
 		cfg->rng = true;
 	return ret;
+}
+
+const char *api_huge_pages_name(const struct vm_config *cfg)
+{
+	return cfg->huge_pages == CONFIG_HUGE_PAGES_2M ? "2M" : "None";
 }
 
 const char *api_log_level_name(int level)

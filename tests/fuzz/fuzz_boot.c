@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t mode;
 
 	if (!ready) {
-		if (gmem_create(&mem, FUZZ_RAM) || e820_build(&e820, FUZZ_RAM))
+		if (gmem_create(&mem, FUZZ_RAM, GMEM_BACKING_SHMEM) || e820_build(&e820, FUZZ_RAM))
 			abort();
 		ready = 1;
 	}

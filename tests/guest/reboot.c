@@ -11,7 +11,9 @@
  * this boot and the marker, FLUSHes, and then, until `reboots=` (default
  * 2) reboots have happened, pulses the reset line (i8042 0xFE); after the
  * last one it PASSes (status 1).  With an rng device present (`--rng`), each
- * boot also reads entropy from it.  `wait_first`: boot 1 prints
+ * boot also reads entropy from it.  Each boot also finds the last page of
+ * RAM below 3 GiB empty (the VMM empties guest RAM on a reboot, as new
+ * memory would be) and writes a marker there.  `wait_first`: boot 1 prints
  * `reboot: waiting` and waits for a byte on COM1 before it resets (the
  * host test kills a device server meanwhile).
  */
@@ -53,6 +55,20 @@ static void read_entropy(void)
 		   "%ld bytes", len);
 }
 
+/* The last page of RAM below 3 GiB, where the next boot must find no marker. */
+static volatile struct marker *ram_marker(const struct boot_info *info)
+{
+	uint64_t top = 0;
+
+	for (unsigned i = 0; i < info->nr_mem; i++) {
+		uint64_t end = info->mem[i].addr + info->mem[i].size;
+
+		if (info->mem[i].type == 1 && end <= 0xc0000000ull && end > top)
+			top = end;
+	}
+	return phys_ptr(top - 4096);
+}
+
 int guest_main(const struct boot_info *info)
 {
 	uint64_t reboots = cmdline_get_u64_default(info->cmdline, "reboots", 2), boot = 1;
@@ -82,6 +98,11 @@ int guest_main(const struct boot_info *info)
 			   "first bad byte at +%ld", bad);
 	}
 	console_printf("reboot: boot %lu\n", boot);
+	test_check(ram_marker(info)->magic != REBOOT_MAGIC, "RAM is empty after a reboot",
+		   "boot %lu found the marker boot %lu left at 0x%lx", boot, ram_marker(info)->boot,
+		   (uint64_t)ram_marker(info));
+	ram_marker(info)->magic = REBOOT_MAGIC;
+	ram_marker(info)->boot = boot;
 	if (virtio_find(VIRTIO_ID_RNG, &rng, 1) == 1) {
 		if (virtio_init(&rng, 0, 1, 16, 1))
 			test_abort("virtio-rng init", "see above");

@@ -384,8 +384,32 @@ static void test_machine_config(void **state)
 	expect_fault(f, "machine-config.smt: must be true or false");
 	call(f, "PATCH", "/machine-config", "{\"track_dirty_pages\": true}");
 	expect_fault(f, "snapshots");
+	call(f, "PATCH", "/machine-config", "{\"huge_pages\": \"1G\"}");
+	expect_fault(f,
+		     "machine-config.huge_pages: \"1G\" is not supported; use \"None\" or \"2M\"");
+	call(f, "PATCH", "/machine-config", "{\"huge_pages\": 5}");
+	expect_fault(f, "machine-config.huge_pages: must be a string");
+	call(f, "PATCH", "/machine-config", "{\"huge_pages\": \"2m\"}");
+	expect_fault(f, "machine-config.huge_pages: \"2m\" is not supported");
+	/* hugetlbfs pages are 2 MiB: an odd size is refused with them, in
+	 * either order, and an error changes nothing */
+	call(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 63, \"huge_pages\": \"2M\"}");
+	expect_fault(f, "machine-config.mem_size_mib: 63 is not a multiple of 2, which huge_pages "
+			"\"2M\" needs; use 64");
 	call(f, "PATCH", "/machine-config", "{\"huge_pages\": \"2M\"}");
-	expect_fault(f, "machine-config.huge_pages: \"2M\" is not supported");
+	expect_ok(f, 204);
+	call(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 65}");
+	expect_fault(f, "not a multiple of 2");
+	call(f, "GET", "/machine-config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"huge_pages\":\"2M\""));
+	assert_non_null(strstr(f->resp.body, "\"mem_size_mib\":64"));
+	call(f, "GET", "/vm/config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"huge_pages\":\"2M\""));
+	call(f, "PUT", "/machine-config",
+	     "{\"vcpu_count\": 4, \"mem_size_mib\": 64, \"huge_pages\": \"None\"}");
+	expect_ok(f, 204);
+	call(f, "GET", "/vm/config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"huge_pages\":\"None\""));
 	call(f, "PATCH", "/machine-config", "{\"cpu_template\": \"T2\"}");
 	expect_fault(f, "machine-config.cpu_template");
 	call(f, "PATCH", "/machine-config", "{\"vcpus\": 2}");
@@ -669,7 +693,8 @@ static char *config_text(struct fixture *f)
 		&text,
 		"{\"boot-source\": {\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", "
 		"\"boot_args\": \"console=ttyS0 quiet\"},"
-		" \"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 96, \"smt\": false},"
+		" \"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 96, \"smt\": false, "
+		"\"huge_pages\": \"2M\"},"
 		" \"drives\": [{\"drive_id\": \"data\", \"path_on_host\": \"%s\", "
 		"\"is_root_device\": false, \"is_read_only\": true},"
 		"              {\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", "
@@ -691,6 +716,7 @@ static void assert_same_config(const struct vm_config *a, const struct vm_config
 	assert_string_equal(a->cmdline, b->cmdline);
 	assert_int_equal(a->nr_cpus, b->nr_cpus);
 	assert_int_equal(a->memory_bytes, b->memory_bytes);
+	assert_int_equal(a->huge_pages, b->huge_pages);
 	assert_int_equal(a->nr_disks, b->nr_disks);
 	for (unsigned i = 0; i < a->nr_disks; i++) {
 		assert_string_equal(a->disks[i].drive_id, b->disks[i].drive_id);
@@ -719,6 +745,7 @@ static void test_config_round_trip(void **state)
 	assert_int_equal(api_config_from_json(&first, text, err, sizeof(err)), 0);
 	assert_int_equal(first.nr_cpus, 3);
 	assert_int_equal(first.memory_bytes, 96ull << 20);
+	assert_int_equal(first.huge_pages, CONFIG_HUGE_PAGES_2M);
 	assert_int_equal(first.nr_disks, 2);
 	assert_true(first.disks[0].readonly);
 	assert_true(first.rng);
@@ -738,7 +765,8 @@ static void test_config_round_trip(void **state)
 	     "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": "
 	     "\"console=ttyS0 quiet\"}",
 	     f->kernel, f->initrd);
-	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 3, \"mem_size_mib\": 96}");
+	call(f, "PUT", "/machine-config",
+	     "{\"vcpu_count\": 3, \"mem_size_mib\": 96, \"huge_pages\": \"2M\"}");
 	call(f, "PUT", "/drives/data",
 	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
 	     "\"is_read_only\": true}",
@@ -823,6 +851,12 @@ static void test_config_file_errors(void **state)
 	     "logger.level: \"Loud\" is not a level"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"module\": \"x\"}}",
 	     "logger.module"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
+	     "{\"vcpu_count\": 1, \"mem_size_mib\": 33, \"huge_pages\": \"2M\"}}",
+	     "machine-config.mem_size_mib: 33 is not a multiple of 2"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
+	     "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"huge_pages\": \"1G\"}}",
+	     "machine-config.huge_pages: \"1G\" is not supported"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"metrics\": {}}",
 	     "metrics.metrics_path: missing (required)"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"entropy\": {\"rate_limiter\": "

@@ -39,7 +39,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	assert_int_equal(gmem_create(&f->mem, RAM), 0);
+	assert_int_equal(gmem_create(&f->mem, RAM, GMEM_BACKING_SHMEM), 0);
 	assert_int_equal(e820_build(&f->e820, RAM), 0);
 	*state = f;
 	return 0;

@@ -261,6 +261,34 @@ static void test_memory_flag(void **state)
 	expect_error(&p, PARSE(&p, "-k", "k", "--memory", over), "host");
 }
 
+static void test_huge_pages_flag(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	assert_int_equal(PARSE(&p, "-k", "k"), 0);
+	assert_int_equal(p.cfg.huge_pages, CONFIG_HUGE_PAGES_NONE); /* the default */
+	assert_int_equal(PARSE(&p, "-k", "k", "--huge-pages", "2M"), 0);
+	assert_int_equal(p.cfg.huge_pages, CONFIG_HUGE_PAGES_2M);
+	assert_int_equal(PARSE(&p, "-k", "k", "--huge-pages=2m", "--memory", "64M"), 0);
+	assert_int_equal(p.cfg.huge_pages, CONFIG_HUGE_PAGES_2M);
+	assert_int_equal(p.cfg.memory_bytes, 64 * MIB);
+	assert_int_equal(PARSE(&p, "-k", "k", "--huge-pages", "2M", "--huge-pages", "none"), 0);
+	assert_int_equal(p.cfg.huge_pages, CONFIG_HUGE_PAGES_NONE);
+	assert_int_equal(PARSE(&p, "-k", "k", "--huge-pages", "None"), 0);
+	assert_int_equal(p.cfg.huge_pages, CONFIG_HUGE_PAGES_NONE);
+
+	expect_error(&p, PARSE(&p, "-k", "k", "--huge-pages", "1G"), "--huge-pages '1G'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--huge-pages", "2"), "use none");
+	expect_error(&p, PARSE(&p, "-k", "k", "--huge-pages", ""), "--huge-pages ''");
+	/* whole 2 MiB pages only, whichever flag comes first */
+	expect_error(&p, PARSE(&p, "-k", "k", "--memory", "63M", "--huge-pages", "2M"),
+		     "not a multiple of 2 MiB");
+	expect_error(&p, PARSE(&p, "-k", "k", "--huge-pages", "2M", "--memory", "4100K"),
+		     "use e.g. --memory 6M");
+	assert_int_equal(PARSE(&p, "-k", "k", "--memory", "63M", "--huge-pages", "none"), 0);
+}
+
 static void test_cpus_flag(void **state)
 {
 	struct parse p;
@@ -406,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size_suffixes),
 		cmocka_unit_test(test_parse_size_errors),
 		cmocka_unit_test(test_memory_flag),
+		cmocka_unit_test(test_huge_pages_flag),
 		cmocka_unit_test(test_cpus_flag),
 		cmocka_unit_test(test_timeout_flag),
 		cmocka_unit_test(test_console_flag),
