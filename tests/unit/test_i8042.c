@@ -17,6 +17,8 @@
 #define CMD 4  /* port 0x64 */
 #define STATUS_OBF 0x01
 #define STATUS_SYS 0x04
+#define STATUS_KEYLOCK 0x10 /* set: keyboard NOT inhibited */
+#define STATUS_IDLE (STATUS_SYS | STATUS_KEYLOCK)
 
 struct fixture {
 	struct i8042 kbc;
@@ -89,13 +91,13 @@ static void test_status_idle(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(in(f, CMD), STATUS_SYS);
+	assert_int_equal(in(f, CMD), STATUS_IDLE);
 	assert_int_equal(in(f, DATA), 0); /* empty output buffer */
 	/* Ports 0x61-0x63 are not the controller. */
 	assert_int_equal(in(f, 1), 0xff);
 	assert_int_equal(in(f, 3), 0xff);
 	out(f, 1, 0x00);
-	assert_int_equal(in(f, CMD), STATUS_SYS);
+	assert_int_equal(in(f, CMD), STATUS_IDLE);
 	assert_int_equal(f->resets, 0);
 	assert_false(f->level);
 }
@@ -105,19 +107,19 @@ static void test_self_tests(void **state)
 	struct fixture *f = *state;
 
 	out(f, CMD, 0xaa);
-	assert_int_equal(in(f, CMD), STATUS_SYS | STATUS_OBF);
+	assert_int_equal(in(f, CMD), STATUS_IDLE | STATUS_OBF);
 	assert_int_equal(in(f, DATA), 0x55);
-	assert_int_equal(in(f, CMD), STATUS_SYS);
+	assert_int_equal(in(f, CMD), STATUS_IDLE);
 	out(f, CMD, 0xab); /* keyboard interface test */
 	assert_int_equal(in(f, DATA), 0x00);
-	out(f, CMD, 0xa9); /* aux interface test */
-	assert_int_equal(in(f, DATA), 0x00);
+	out(f, CMD, 0xa9); /* aux interface test: no AUX port, clock line stuck low */
+	assert_int_equal(in(f, DATA), 0x01);
 	/* Commands without a reply queue nothing. */
 	out(f, CMD, 0xad);
 	out(f, CMD, 0xae);
 	out(f, CMD, 0xa7);
 	out(f, CMD, 0xa8);
-	assert_int_equal(in(f, CMD), STATUS_SYS);
+	assert_int_equal(in(f, CMD), STATUS_IDLE);
 	assert_int_equal(f->resets, 0);
 }
 
@@ -129,7 +131,7 @@ static void test_command_byte(void **state)
 	assert_int_equal(in(f, DATA), 0x45); /* translate, system flag, kbd interrupt */
 	out(f, CMD, 0x60);
 	out(f, DATA, 0x47);
-	assert_int_equal(in(f, CMD), STATUS_SYS); /* the data byte was consumed, no ACK */
+	assert_int_equal(in(f, CMD), STATUS_IDLE); /* the data byte was consumed, no ACK */
 	out(f, CMD, 0x20);
 	assert_int_equal(in(f, DATA), 0x47);
 	/* A data byte with no command pending is a keyboard command: ACK. */
@@ -157,7 +159,7 @@ static void test_command_byte_gates_irq(void **state)
 	out(f, DATA, 0x44);
 	out(f, CMD, 0xaa);
 	assert_false(f->level);
-	assert_int_equal(in(f, CMD), STATUS_SYS | STATUS_OBF);
+	assert_int_equal(in(f, CMD), STATUS_IDLE | STATUS_OBF);
 	/* Turning it back on raises the line for the waiting byte. */
 	out(f, CMD, 0x60);
 	out(f, DATA, 0x45);
@@ -186,7 +188,7 @@ static void test_output_port_reset(void **state)
 	out(f, CMD, 0xd1);
 	out(f, DATA, 0xdf);
 	assert_int_equal(f->resets, 0);
-	assert_int_equal(in(f, CMD), STATUS_SYS);
+	assert_int_equal(in(f, CMD), STATUS_IDLE);
 	/* Bit 0 clear pulls the CPU's reset line. */
 	out(f, CMD, 0xd1);
 	out(f, DATA, 0xfe);
@@ -221,12 +223,12 @@ static void test_ctrl_alt_del(void **state)
 	 * must come with its own edge on IRQ 1. */
 	for (unsigned i = 0; i < sizeof(expected); i++) {
 		assert_int_equal(f->rises, i + 1);
-		assert_int_equal(in(f, CMD), STATUS_SYS | STATUS_OBF);
+		assert_int_equal(in(f, CMD), STATUS_IDLE | STATUS_OBF);
 		assert_int_equal(in(f, DATA), expected[i]);
 	}
 	assert_int_equal(f->rises, sizeof(expected));
 	assert_false(f->level);
-	assert_int_equal(in(f, CMD), STATUS_SYS);
+	assert_int_equal(in(f, CMD), STATUS_IDLE);
 	assert_int_equal(f->resets, 0);
 }
 
@@ -241,7 +243,7 @@ static void test_queue_overflow(void **state)
 		i8042_send_ctrl_alt_del(&f->kbc);
 	for (unsigned i = 0; i < I8042_QUEUE_SIZE; i++)
 		assert_int_equal(in(f, DATA), seq[i % sizeof(seq)]);
-	assert_int_equal(in(f, CMD), STATUS_SYS);
+	assert_int_equal(in(f, CMD), STATUS_IDLE);
 	assert_int_equal(in(f, DATA), 0);
 	assert_false(f->level);
 }
