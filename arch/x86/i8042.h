@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * i8042 keyboard controller, only as much as an OS uses on a VM: the
- * status/command ports, self-tests, the command byte, the reset line
- * (command 0xFE, or output-port bit 0) and a queue of scancodes so the VMM
- * can send Ctrl-Alt-Del.  No keyboard or mouse behind it.
+ * status/command ports, self-tests, the command byte (with its disable
+ * bits), the reset line (command 0xFE, or output-port bit 0) and a queue of
+ * scancodes so the VMM can send Ctrl-Alt-Del.  A keyboard port that ACKs
+ * device commands; no AUX (mouse) port: see i8042.c and docs/platform.md.
  */
 #ifndef ISOLA_ARCH_X86_I8042_H
 #define ISOLA_ARCH_X86_I8042_H
@@ -21,6 +22,7 @@ struct i8042 {
 	uint8_t command_byte;
 	uint8_t pending_command; /* command waiting for its data byte, 0 if none */
 	uint8_t queue[I8042_QUEUE_SIZE];
+	uint8_t queue_status[I8042_QUEUE_SIZE]; /* status bits read with that byte */
 	unsigned queue_head, queue_count;
 	const struct platform_events *events;
 	void (*set_irq)(void *opaque, bool level); /* ISA IRQ 1 */
