@@ -4,6 +4,7 @@
 #   make asan       build everything with AddressSanitizer + UBSan into build/asan/
 #   make guests     build the test guests (tests/guest/)
 #   make linux      boot Debian's kernel + a busybox initramfs interactively (real KVM)
+#   make linux-nested  Linux on isola in nested KVM under QEMU TCG (tests/system/linux_nested.sh)
 #   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 
@@ -33,7 +34,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux bench bench-blk soak format fuzz fuzz-build
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk soak format fuzz fuzz-build
 all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen
 
 $(BUILD)/%.o: %.c
@@ -85,6 +86,9 @@ check:
 
 linux: all
 	@tests/system/linux_boot.sh --interactive
+
+linux-nested: all
+	@tests/system/linux_nested.sh
 
 bench: all guests
 	@bench/boot/run.sh

@@ -11,6 +11,7 @@ PACKAGES=(
 	busybox-static cpio linux-image-cloud-amd64 # Linux boot test
 	fio acpica-tools time procps iproute2
 	python3 curl                               # API client, vhost-user man in the middle (tests)
+	e2fsprogs tmux                             # nested Linux test: ext4 root, console test
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

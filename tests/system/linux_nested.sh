@@ -1,0 +1,94 @@
+#!/bin/bash
+# A real Linux on isola (docs/linux.md): an L1 Debian kernel under QEMU's
+# software CPU (TCG, which emulates AMD SVM with nested paging) loads
+# kvm_amd, and isola -- its static binaries copied into L1's initramfs --
+# boots Debian's kernel as L2 on L1's /dev/kvm, with its default protections
+# (seccomp on, sandboxed device servers, no debug options).  The cases
+# (tests/system/nested/l1-cases.sh) each become a result of their own:
+#   boot-1cpu, boot-2cpu, boot-4cpu  L2 reaches /init with that many vCPUs
+#                                    and counts them; clean kernel log;
+#                                    ACPI power-off ends isola with status 0
+#   hwrng          /dev/hwrng in L2 reads through isola-rng
+#   ext4-root      root=/dev/vda: ext4 on virtio-blk, written, synced,
+#                  remounted read-only; L1 runs e2fsck and debugfs on it
+#   reboot         reboot -f with --on-reset reboot: L2 boots again on the
+#                  same device servers
+#   api            the same boot through --api-sock (curl in L1)
+#   config-file    the same boot through --config-file
+#   fault-records  isola-blk SIGKILLed at random while L2 writes and fsyncs
+#                  numbered records; every acknowledged record is in the image
+#
+#   linux_nested.sh [CASE,CASE...]   run a subset (make linux-nested runs all)
+#
+# L1 is bounded by a timeout: a hung L1 fails with the tail of L1's console
+# (L2's console is on it, prefixed "L2|"); nothing is retried.
+set -u
+source "$(dirname "$0")/../lib.sh"
+source "$ISOLA_ROOT/tests/system/nested/build.sh"
+
+ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api config-file fault-records"
+ONLY=${1:-}
+L1_TIMEOUT=${L1_TIMEOUT:-420}
+
+command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
+built=$(nested_build)
+st=$?
+((st == 77)) && skip "cannot build the nested guests: see above"
+((st)) && fail "cannot build the nested guests: see above"
+read -r KERNEL L1_CPIO <<<"$built"
+TMP=$(mktemp -d /tmp/isola-nested.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+echo "L1 and L2 kernel: $KERNEL; L1 initramfs: $L1_CPIO ($(($(stat -c %s "$L1_CPIO") >> 20)) MiB)"
+
+# One result per case, for tests/run.sh (ISOLA_CASES); standalone, printed.
+report() { # NAME PASS|FAIL|SKIP WHY
+	echo "$2: $1: $3"
+	[[ -n ${ISOLA_CASES:-} ]] && echo "$1 $2 $3" >>"$ISOLA_CASES"
+}
+
+start=$(date +%s)
+timeout -s KILL "$L1_TIMEOUT" qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max -smp 2 -m 3G \
+	-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log" \
+	-kernel "$KERNEL" -initrd "$L1_CPIO" \
+	-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=test${ONLY:+ isola.cases=$ONLY}" \
+	</dev/null >"$TMP/qemu.out" 2>&1
+qst=$?
+echo "L1 ran $(($(date +%s) - start)) s, QEMU exit status $qst"
+sed 's/\r$//' "$TMP/l1.log" >"$TMP/l1.txt"
+cp "$TMP/l1.txt" "$NESTED_OUT/l1-console.log" # the last run's, for a look afterwards
+
+if ((qst != 0)); then
+	echo "--- QEMU"
+	cat "$TMP/qemu.out"
+	echo "--- the last 60 lines of L1's console (L2's lines are prefixed L2|)"
+	tail -n 60 "$TMP/l1.txt"
+else
+	grep -v '^    L2| \|^    isola| ' "$TMP/l1.txt" | grep -v '^@@CASE'
+fi
+
+failed=0
+for c in $ALL_CASES; do
+	[[ -n $ONLY && ,$ONLY, != *,$c,* ]] && continue
+	line=$(grep -m1 "^@@CASE $c " "$TMP/l1.txt")
+	if [[ -z $line ]]; then
+		if ((qst == 137)) && [[ $(grep '^L1: alive' "$TMP/l1.txt" | tail -n 1) == *"isola pids: " ]]; then
+			why="no result within ${L1_TIMEOUT} s: L1 was alive but its case script was stuck (L1 console tail above)"
+		elif ((qst == 137)); then why="L1 hung: no result within ${L1_TIMEOUT} s (L1 console tail above)"
+		else why="no result from L1 (QEMU status $qst; L1 console tail above)"; fi
+		report "$c" FAIL "$why"
+		failed=1
+		continue
+	fi
+	read -r _ _ verdict why <<<"$line"
+	report "$c" "$verdict" "$why"
+	if [[ $verdict == FAIL ]]; then
+		failed=1
+		# the section tests/run.sh shows under this case's FAIL line
+		echo "=== CASE $c"
+		awk -v c="[$c]" 'index($0, "L1: " c " isola ") { on = 1 } on { print } index($0, "@@CASE") && on { exit }' \
+			"$TMP/l1.txt" | tail -n 80
+		echo "=== END $c"
+	fi
+done
+((failed == 0)) || exit 1
+echo "PASS: Linux on isola in nested KVM: every case passed"

@@ -1,0 +1,135 @@
+#!/bin/bash
+# Builds what the nested Linux tests and benchmarks boot (docs/linux.md):
+#
+#   build/nested/l2-initrd.cpio.gz  L2's initramfs: busybox, the virtio modules
+#                                   (modprobe --show-depends), tests/system/nested/l2-init
+#   build/nested/rootfs.img         an ext4 root filesystem for L2 (busybox and
+#                                   tests/system/nested/rootfs-init as /sbin/init)
+#   build/nested/l1.cpio            L1's initramfs (uncompressed: TCG is slow at
+#                                   gunzip): busybox, kvm + kvm_amd, isola's static
+#                                   binaries, L2's kernel, initramfs and rootfs,
+#                                   e2fsck/debugfs/curl with their shared libraries,
+#                                   tests/system/nested/l1-init as /init; with
+#                                   NESTED_QEMU=1 also qemu-system-x86_64 and its
+#                                   firmware (bench/linux)
+#
+# Sourced: nested_build prints "KERNEL L1_CPIO" or fails with a reason on
+# stderr (status 77 when a package is missing: the caller skips).
+NESTED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NESTED_ROOT=$(cd "$NESTED_DIR/../../.." && pwd)
+NESTED_OUT=${NESTED_OUT:-$NESTED_ROOT/build/nested}
+
+nested_kernel() {
+	ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1
+}
+
+# nested_copy_modules RELEASE ROOT MODULE... : the modules and their
+# dependencies, in load order, into ROOT/lib/modules; the order in
+# ROOT/etc/modules.order (one path a line, for insmod)
+nested_copy_modules() {
+	local release=$1 root=$2 line path
+	shift 2
+	mkdir -p "$root/etc" "$root/lib/modules"
+	: >"$root/etc/modules.order"
+	for m in "$@"; do
+		modprobe -S "$release" --show-depends "$m" || return 1
+	done | while read -r line; do
+		[[ $line == insmod\ * ]] || continue
+		path=$(echo "$line" | awk '{print $2}')
+		grep -qxF "/lib/modules/${path##*/}" "$root/etc/modules.order" && continue
+		cp "$path" "$root/lib/modules/" || return 1
+		echo "/lib/modules/${path##*/}" >>"$root/etc/modules.order"
+	done
+}
+
+# nested_copy_program ROOT BINARY... : each binary at its own path, with the
+# shared libraries ldd names and the dynamic loader
+nested_copy_program() {
+	local root=$1 bin lib
+	shift
+	for bin in "$@"; do
+		mkdir -p "$root$(dirname "$bin")"
+		cp -L "$bin" "$root$bin" || return 1
+		for lib in $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*'); do
+			[[ -e $root$lib ]] && continue
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib" || return 1
+		done
+	done
+}
+
+nested_cpio() { # DIR OUT
+	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio --quiet -o -H newc -R 0:0 --reproducible) >"$2"
+}
+
+nested_busybox_root() { # ROOT
+	mkdir -p "$1"/{bin,sbin,dev,proc,sys,tmp,mnt,etc,root,run}
+	cp /bin/busybox "$1/bin/busybox"
+}
+
+nested_build_l2() {
+	local release=$1 root
+	root=$(mktemp -d "$NESTED_OUT/l2.XXXXXX") || return 1
+	nested_busybox_root "$root"
+	nested_copy_modules "$release" "$root" virtio_pci virtio_blk virtio-rng || return 1
+	install -m 755 "$NESTED_DIR/l2-init" "$root/init"
+	mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$root/lib/"
+	nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-initrd.cpio.gz" || return 1
+	rm -rf "$root"
+
+	# the ext4 root: busybox and an init that writes through the page cache
+	root=$(mktemp -d "$NESTED_OUT/rootfs.XXXXXX") || return 1
+	nested_busybox_root "$root"
+	install -m 755 "$NESTED_DIR/rootfs-init" "$root/sbin/init"
+	mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$root/lib/"
+	rm -f "$NESTED_OUT/rootfs.img"
+	mkfs.ext4 -q -F -L isola-root -d "$root" "$NESTED_OUT/rootfs.img" 48M || return 1
+	rm -rf "$root"
+}
+
+nested_build_l1() {
+	local release=$1 kernel=$2 root isola_build=$NESTED_ROOT/build
+	root=$(mktemp -d "$NESTED_OUT/l1.XXXXXX") || return 1
+	nested_busybox_root "$root"
+	nested_copy_modules "$release" "$root" kvm_amd || return 1
+	mkdir -p "$root/isola" "$root/l2"
+	cp "$isola_build/isola" "$isola_build/isola-blk" "$isola_build/isola-rng" "$root/isola/"
+	cp "$kernel" "$root/l2/vmlinuz"
+	cp "$NESTED_OUT/l2-initrd.cpio.gz" "$NESTED_OUT/rootfs.img" "$root/l2/"
+	nested_copy_program "$root" "$(command -v e2fsck)" "$(command -v debugfs)" "$(command -v curl)" || return 1
+	# curl's TLS stack wants no configuration for http over a Unix socket
+	if [[ ${NESTED_QEMU:-0} == 1 ]]; then
+		nested_copy_program "$root" "$(command -v qemu-system-x86_64)" || return 1
+		mkdir -p "$root/usr/share/qemu"
+		cp -L /usr/share/qemu/{bios-microvm.bin,bios-256k.bin,kvmvapic.bin,linuxboot_dma.bin,multiboot_dma.bin,pvh.bin,efi-virtio.rom,vgabios-stdvga.bin} \
+			"$root/usr/share/qemu/" 2>/dev/null
+	fi
+	install -m 755 "$NESTED_DIR/l1-init" "$root/init"
+	mkdir -p "$root/nested" && cp "$NESTED_DIR"/l1-*.sh "$root/nested/"
+	nested_cpio "$root" "$NESTED_OUT/l1.cpio.tmp" || return 1
+	mv "$NESTED_OUT/l1.cpio.tmp" "$NESTED_OUT/l1${NESTED_QEMU:+-qemu}.cpio"
+	rm -rf "$root"
+}
+
+nested_build() {
+	local kernel release b
+	kernel=$(nested_kernel)
+	[[ -n $kernel ]] || { echo "no Debian cloud kernel in /boot (apt-get install linux-image-cloud-amd64)" >&2; return 77; }
+	[[ -r $kernel ]] || { echo "$kernel is not readable (run as root)" >&2; return 77; }
+	release=${kernel#/boot/vmlinuz-}
+	for b in qemu-system-x86_64 cpio mkfs.ext4 e2fsck debugfs curl; do
+		command -v "$b" >/dev/null || { echo "no $b (scripts/deps.sh installs it)" >&2; return 77; }
+	done
+	if [[ ! -x /bin/busybox ]] || readelf -l /bin/busybox | grep -q 'program interpreter'; then
+		echo "no static /bin/busybox (apt-get install busybox-static)" >&2
+		return 77
+	fi
+	for b in isola isola-blk isola-rng; do
+		[[ -x $NESTED_ROOT/build/$b ]] || { echo "no build/$b: run make first" >&2; return 1; }
+	done
+	mkdir -p "$NESTED_OUT" || return 1
+	nested_build_l2 "$release" >&2 || { echo "building L2's initramfs and rootfs failed" >&2; return 1; }
+	nested_build_l1 "$release" "$kernel" >&2 || { echo "building L1's initramfs failed" >&2; return 1; }
+	echo "$kernel $NESTED_OUT/l1${NESTED_QEMU:+-qemu}.cpio"
+}
