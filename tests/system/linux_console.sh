@@ -28,10 +28,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# mux=off: QEMU's own Ctrl-A escapes stay off, so Ctrl-A reaches isola;
+# --foreground: QEMU must own the terminal (a background process group
+# stops on SIGTTOU when it sets raw mode).  mux=off: QEMU's own Ctrl-A escapes stay off, so Ctrl-A reaches isola;
 # signal=off: Ctrl-C is a byte for the guest, not a signal for QEMU.
 cat >"$TMP/run" <<RUN
-timeout -s KILL 400 qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max -smp 2 -m 2G \
+timeout --foreground -s KILL 400 qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max -smp 2 -m 2G \
 	-nodefaults -no-user-config -display none -no-reboot -monitor none \
 	-chardev stdio,id=con,mux=off,signal=off -serial chardev:con \
 	-kernel "$KERNEL" -initrd "$L1_CPIO" \

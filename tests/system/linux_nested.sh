@@ -47,7 +47,7 @@ report() { # NAME PASS|FAIL|SKIP WHY
 }
 
 start=$(date +%s)
-timeout -s KILL "$L1_TIMEOUT" qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max -smp 2 -m 3G \
+timeout -s KILL "$L1_TIMEOUT" qemu-system-x86_64 -M q35 -accel "tcg,thread=${L1_TCG_THREAD:-multi}" -cpu max -smp 2 -m 3G \
 	-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log" \
 	-kernel "$KERNEL" -initrd "$L1_CPIO" \
 	-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=test${ONLY:+ isola.cases=$ONLY}" \
