@@ -6,6 +6,7 @@
 #   make linux      boot Debian's kernel + a busybox initramfs interactively (real KVM)
 #   make linux-nested  Linux on isola in nested KVM under QEMU TCG (tests/system/linux_nested.sh)
 #   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
+#   make bench-linux  Linux boot, isola vs QEMU, in nested KVM (bench/linux; RUNS=N, default 10)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 
 CC      ?= gcc
@@ -34,7 +35,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk soak format fuzz fuzz-build
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux soak format fuzz fuzz-build
 all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen
 
 $(BUILD)/%.o: %.c
@@ -95,6 +96,9 @@ bench: all guests
 
 bench-blk: all
 	@bench/blk/run.sh
+
+bench-linux: all
+	@bench/linux/run.sh $(RUNS)
 
 # Fault injection with 10,000 SIGKILLs of isola-blk (the suite runs 1,000).
 soak: all guests

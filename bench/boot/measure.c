@@ -1,21 +1,31 @@
 // SPDX-License-Identifier: MIT
 /*
- * measure: run one command, print its wall time and max RSS.
+ * measure: run one command, print its wall time, max RSS and page faults.
  *
- *   measure [-o FILE] CMD [ARG]...
- *   -> "wall_us=N maxrss_kib=N status=N" on stdout
+ *   measure [-o FILE] [-t SECONDS] CMD [ARG]...
+ *   -> "wall_us=N maxrss_kib=N minflt=N majflt=N user_us=N sys_us=N
+ *       pgfault=N status=N" on stdout
  *
  * The command's stdin is /dev/null; its stdout and stderr go to FILE (or
- * /dev/null).  status is the exit status, or 128+signal.
+ * /dev/null).  status is the exit status, or 128+signal; with -t the
+ * command is SIGKILLed after SECONDS (status 137).  minflt, majflt and the
+ * CPU times are wait4's: the command's own threads and the children it
+ * reaped.  pgfault is the rise of the host's /proc/vmstat pgfault around
+ * the run: every process's faults, including the kernel's own on behalf of
+ * the command (e.g. KVM populating guest memory through GUP), which is
+ * counted in min_flt of the thread that caused it too.
  *
  * Why C and fork(): ru_maxrss of a child counts the pages its process held
  * before exec.  A fork from Python carries ~10 MiB of the interpreter's
  * anonymous memory into the child (and posix_spawn/vfork charges the whole
  * parent mm), which would hide a VMM's 2 MiB.  Forked from this small
- * program, the child starts with a few pages.
+ * program, the child starts with a few pages.  bench/linux links it
+ * statically, for L1's busybox initramfs.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,20 +42,52 @@ static long long now_us(void)
 	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
+/* /proc/vmstat's pgfault, or -1 where there is none */
+static long long vmstat_pgfault(void)
+{
+	long long value = -1;
+	char line[128];
+	FILE *f = fopen("/proc/vmstat", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "pgfault %lld", &value) == 1)
+			break;
+	fclose(f);
+	return value;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig; /* only interrupts wait4 */
+}
+
+static long long timeval_us(struct timeval tv)
+{
+	return tv.tv_sec * 1000000LL + tv.tv_usec;
+}
+
 int main(int argc, char **argv)
 {
 	const char *out_path = "/dev/null";
+	struct sigaction sa = {.sa_handler = on_alarm};
+	unsigned int timeout_s = 0;
+	long long start, end, faults_before, faults_after;
 	struct rusage ru;
-	long long start, end;
-	int status, arg = 1, in, out;
+	int status, opt, in, out;
 	pid_t pid;
 
-	if (argc > 2 && !strcmp(argv[1], "-o")) {
-		out_path = argv[2];
-		arg = 3;
+	while ((opt = getopt(argc, argv, "+o:t:")) != -1) {
+		if (opt == 'o')
+			out_path = optarg;
+		else if (opt == 't')
+			timeout_s = (unsigned int)strtoul(optarg, NULL, 10);
+		else
+			optind = argc;
 	}
-	if (arg >= argc) {
-		fprintf(stderr, "usage: measure [-o FILE] CMD [ARG]...\n");
+	if (optind >= argc) {
+		fprintf(stderr, "usage: measure [-o FILE] [-t SECONDS] CMD [ARG]...\n");
 		return 2;
 	}
 	in = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -54,25 +96,36 @@ int main(int argc, char **argv)
 		perror("measure: open");
 		return 2;
 	}
+	sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART: wait4 returns EINTR */
+	faults_before = vmstat_pgfault();
 	start = now_us();
 	pid = fork();
 	if (pid == 0) {
 		dup2(in, 0);
 		dup2(out, 1);
 		dup2(out, 2);
-		execvp(argv[arg], argv + arg);
+		execvp(argv[optind], argv + optind);
 		_exit(127);
 	}
 	if (pid < 0) {
 		perror("measure: fork");
 		return 2;
 	}
-	if (wait4(pid, &status, 0, &ru) < 0) {
-		perror("measure: wait4");
-		return 2;
+	alarm(timeout_s);
+	while (wait4(pid, &status, 0, &ru) < 0) {
+		if (errno != EINTR) {
+			perror("measure: wait4");
+			return 2;
+		}
+		kill(pid, SIGKILL);
 	}
 	end = now_us();
-	printf("wall_us=%lld maxrss_kib=%ld status=%d\n", end - start, ru.ru_maxrss,
+	faults_after = vmstat_pgfault();
+	printf("wall_us=%lld maxrss_kib=%ld minflt=%ld majflt=%ld user_us=%lld sys_us=%lld "
+	       "pgfault=%lld status=%d\n",
+	       end - start, ru.ru_maxrss, ru.ru_minflt, ru.ru_majflt, timeval_us(ru.ru_utime),
+	       timeval_us(ru.ru_stime),
+	       faults_before < 0 || faults_after < 0 ? -1 : faults_after - faults_before,
 	       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	return 0;
 }

@@ -9,9 +9,11 @@
 #                                   gunzip): busybox, kvm + kvm_amd, isola's static
 #                                   binaries, L2's kernel, initramfs and rootfs,
 #                                   e2fsck/debugfs/curl with their shared libraries,
-#                                   tests/system/nested/l1-init as /init; with
-#                                   NESTED_QEMU=1 also qemu-system-x86_64 and its
-#                                   firmware (bench/linux)
+#                                   tests/system/nested/l1-init as /init
+#   build/nested/l1-qemu.cpio       with NESTED_QEMU=1 instead: the same, plus
+#                                   qemu-system-x86_64 with its libraries and
+#                                   firmware, and /isola/measure
+#                                   (bench/boot/measure.c, static): bench/linux
 #
 # Sourced: nested_build prints "KERNEL L1_CPIO" or fails with a reason on
 # stderr (status 77 when a package is missing: the caller skips).
@@ -58,6 +60,32 @@ nested_copy_program() {
 	done
 }
 
+# The firmware QEMU in L1 loads for -M microvm (qboot) and -M pc (SeaBIOS,
+# the kvmvapic and -kernel option ROMs), each found where QEMU on the host
+# finds it (`-L help`: Debian splits it over /usr/share/qemu,
+# /usr/share/seabios and /usr/lib/ipxe/qemu, often through symlinks) and
+# copied to the same path, so that L1's QEMU finds it the same way.
+NESTED_QEMU_FIRMWARE="bios-microvm.bin bios-256k.bin kvmvapic.bin linuxboot.bin linuxboot_dma.bin multiboot_dma.bin pvh.bin"
+
+nested_copy_qemu_firmware() { # ROOT
+	local root=$1 name dir found
+	for name in $NESTED_QEMU_FIRMWARE; do
+		found=
+		for dir in $(qemu-system-x86_64 -L help); do
+			dir=$(realpath -m "$dir")
+			[[ -e $dir/$name ]] || continue
+			mkdir -p "$root$dir" && cp -L "$dir/$name" "$root$dir/$name" || return 1
+			found=1
+			break
+		done
+		[[ -n $found ]] || { echo "no QEMU firmware $name in $(qemu-system-x86_64 -L help | tr '\n' ' ')(apt-get install qemu-system-data seabios)" >&2; return 1; }
+	done
+}
+
+nested_l1_cpio() {
+	if [[ ${NESTED_QEMU:-0} == 1 ]]; then echo "$NESTED_OUT/l1-qemu.cpio"; else echo "$NESTED_OUT/l1.cpio"; fi
+}
+
 nested_cpio() { # DIR OUT
 	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort |
 		cpio --quiet -o -H newc -R 0:0 --reproducible) >"$2"
@@ -101,14 +129,15 @@ nested_build_l1() {
 	# curl's TLS stack wants no configuration for http over a Unix socket
 	if [[ ${NESTED_QEMU:-0} == 1 ]]; then
 		nested_copy_program "$root" "$(command -v qemu-system-x86_64)" || return 1
-		mkdir -p "$root/usr/share/qemu"
-		cp -L /usr/share/qemu/{bios-microvm.bin,bios-256k.bin,kvmvapic.bin,linuxboot_dma.bin,multiboot_dma.bin,pvh.bin,efi-virtio.rom,vgabios-stdvga.bin} \
-			"$root/usr/share/qemu/" 2>/dev/null
+		nested_copy_qemu_firmware "$root" || return 1
+		# bench/linux's timer: static, as L1 has no libc of its own
+		cc -static -O2 -Wall -Wextra -Werror -o "$root/isola/measure" \
+			"$NESTED_ROOT/bench/boot/measure.c" || return 1
 	fi
 	install -m 755 "$NESTED_DIR/l1-init" "$root/init"
 	mkdir -p "$root/nested" && cp "$NESTED_DIR"/l1-*.sh "$root/nested/"
 	nested_cpio "$root" "$NESTED_OUT/l1.cpio.tmp" || return 1
-	mv "$NESTED_OUT/l1.cpio.tmp" "$NESTED_OUT/l1${NESTED_QEMU:+-qemu}.cpio"
+	mv "$NESTED_OUT/l1.cpio.tmp" "$(nested_l1_cpio)"
 	rm -rf "$root"
 }
 
@@ -131,5 +160,5 @@ nested_build() {
 	mkdir -p "$NESTED_OUT" || return 1
 	nested_build_l2 "$release" >&2 || { echo "building L2's initramfs and rootfs failed" >&2; return 1; }
 	nested_build_l1 "$release" "$kernel" >&2 || { echo "building L1's initramfs failed" >&2; return 1; }
-	echo "$kernel $NESTED_OUT/l1${NESTED_QEMU:+-qemu}.cpio"
+	echo "$kernel $(nested_l1_cpio)"
 }
