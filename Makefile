@@ -73,6 +73,9 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
 # compiles servers/blk/blk.c in, to drive isola-blk's device without a process
 $(BUILD)/tests/unit/test_vhost_user_backend: LDLIBS += -luring
 
+# the golden allowlists (docs/security-allowlists.txt), wherever the test runs from
+$(BUILD)/tests/unit/test_seccomp.o: CFLAGS += -DISOLA_SRCDIR='"$(CURDIR)"'
+
 unit: $(UNIT_BINS)
 
 asan:

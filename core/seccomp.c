@@ -198,6 +198,8 @@ static struct {
 	struct sock_filter *programs[CORE_THREAD_KINDS];
 	unsigned short lengths[CORE_THREAD_KINDS];
 	unsigned counts[CORE_THREAD_KINDS];
+	/* what compile() put in each filter, by system call number */
+	uint64_t allowed[CORE_THREAD_KINDS][SYSCALL_TABLE / 64];
 	char names[SYSCALL_TABLE][SYSCALL_NAME_MAX];
 } core_seccomp = {.test_kind = -1};
 
@@ -279,6 +281,12 @@ static void core_seccomp_violation(int sig, siginfo_t *si, void *ucontext)
 
 /* ---- compiling the filters ---------------------------------------------- */
 
+static void mark_allowed(enum core_thread kind, int nr)
+{
+	if (nr >= 0 && nr < SYSCALL_TABLE)
+		core_seccomp.allowed[kind][nr / 64] |= 1ull << (nr % 64);
+}
+
 static int allow(scmp_filter_ctx ctx, enum core_thread kind, const char *name, unsigned *count,
 		 char *err, size_t errlen)
 {
@@ -333,12 +341,13 @@ static int allow(scmp_filter_ctx ctx, enum core_thread kind, const char *name, u
 		return 0; /* the sanitizer list repeats some */
 	if (ret < 0)
 		return seccomp_fail(err, errlen, ret, "allowing", name);
+	mark_allowed(kind, nr);
 	(*count)++;
 	return 0;
 }
 
-static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *requests, unsigned *count,
-			char *err, size_t errlen)
+static int allow_ioctls(scmp_filter_ctx ctx, enum core_thread kind, const unsigned long *requests,
+			unsigned *count, char *err, size_t errlen)
 {
 	for (unsigned i = 0; requests[i]; i++) {
 		/* The kernel reads the request as an unsigned int: matching all
@@ -349,6 +358,7 @@ static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *requests, unsi
 		if (ret < 0)
 			return seccomp_fail(err, errlen, ret, "allowing", "ioctl");
 	}
+	mark_allowed(kind, SCMP_SYS(ioctl));
 	(*count)++;
 	return 0;
 }
@@ -395,7 +405,7 @@ static int compile(enum core_thread kind, char *err, size_t errlen)
 	for (unsigned i = 0; p->syscalls[i] && !ret; i++)
 		ret = allow(ctx, kind, p->syscalls[i], &count, err, errlen);
 	if (!ret)
-		ret = allow_ioctls(ctx, p->ioctls, &count, err, errlen);
+		ret = allow_ioctls(ctx, kind, p->ioctls, &count, err, errlen);
 	if (!ret)
 		ret = export_program(ctx, kind, err, errlen);
 	seccomp_release(ctx);
@@ -456,6 +466,17 @@ bool core_seccomp_enabled(void)
 unsigned core_seccomp_count(enum core_thread kind)
 {
 	return core_seccomp.counts[kind];
+}
+
+bool core_seccomp_allows(enum core_thread kind, int nr)
+{
+	return nr >= 0 && nr < SYSCALL_TABLE &&
+	       (core_seccomp.allowed[kind][nr / 64] >> (nr % 64) & 1);
+}
+
+const unsigned long *core_seccomp_ioctls(enum core_thread kind)
+{
+	return policies[kind].ioctls;
 }
 
 /* The test hook (tests/system/core_seccomp.sh): unshare(0), which changes

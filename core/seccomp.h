@@ -51,4 +51,13 @@ int core_seccomp_enter(enum core_thread kind, unsigned index);
 /* How many system calls a kind of thread may make (docs/security.md). */
 unsigned core_seccomp_count(enum core_thread kind);
 
+/*
+ * What core_seccomp_init() put in kind's filter, for the golden list in
+ * tests/unit/test_seccomp.c: whether system call nr is allowed at all (some
+ * only with conditions on their arguments), and the ioctl requests allowed
+ * (0-terminated).
+ */
+bool core_seccomp_allows(enum core_thread kind, int nr);
+const unsigned long *core_seccomp_ioctls(enum core_thread kind);
+
 #endif

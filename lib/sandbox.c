@@ -85,10 +85,18 @@ const char *const sandbox_base_syscalls[] = {
 };
 
 static unsigned sandbox_allowed;
+/* what sandbox_lock() put in the filter, by system call number */
+static uint64_t sandbox_allowed_nrs[SANDBOX_SYSCALL_TABLE / 64];
 
 unsigned sandbox_allowed_count(void)
 {
 	return sandbox_allowed;
+}
+
+bool sandbox_allows(int nr)
+{
+	return nr >= 0 && nr < SANDBOX_SYSCALL_TABLE &&
+	       (sandbox_allowed_nrs[nr / 64] >> (nr % 64) & 1);
 }
 
 /* ---- namespaces ---------------------------------------------------------- */
@@ -337,8 +345,11 @@ static int sandbox_allow(scmp_filter_ctx ctx, const char *name, char *err, size_
 	if (ret < 0 && ret != -EEXIST)
 		return error_text(err, errlen, ret, "seccomp: allowing %s: %s", name,
 				  strerror(-ret));
-	if (ret == 0)
+	if (ret == 0) {
 		sandbox_allowed++;
+		if (nr >= 0 && nr < SANDBOX_SYSCALL_TABLE)
+			sandbox_allowed_nrs[nr / 64] |= 1ull << (nr % 64);
+	}
 	return 0;
 }
 
@@ -355,6 +366,7 @@ int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, un
 	if (!ctx)
 		return error_text(err, errlen, -ENOMEM, "seccomp_init failed");
 	sandbox_allowed = 0;
+	memset(sandbox_allowed_nrs, 0, sizeof(sandbox_allowed_nrs));
 	for (unsigned i = 0; sandbox_base_syscalls[i] && !ret; i++)
 		ret = sandbox_allow(ctx, sandbox_base_syscalls[i], err, errlen);
 	for (unsigned i = 0; i < nr_extra && !ret; i++) {

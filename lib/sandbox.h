@@ -82,6 +82,11 @@ int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, un
 extern const char *const sandbox_base_syscalls[];
 unsigned sandbox_allowed_count(void);
 
+/* Whether sandbox_lock() allowed system call nr (0..SANDBOX_SYSCALL_TABLE-1):
+ * the golden list in tests/unit/test_seccomp.c. */
+#define SANDBOX_SYSCALL_TABLE 512
+bool sandbox_allows(int nr);
+
 /* The --test-forbidden-syscall hook: log, then call ptrace(2), which no
  * filter allows: the process must die of SIGSYS. */
 void sandbox_test_forbidden_syscall(void);
