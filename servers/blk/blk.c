@@ -278,6 +278,12 @@ static void blk_rw(struct blk *blk, struct blk_queue *bq, struct blk_request *re
 		blk_fail(req, VIRTIO_BLK_S_IOERR);
 }
 
+/* How a FLUSH syncs the image by default (blk->prep_sync): fdatasync. */
+static void blk_prep_fdatasync(struct blk *blk, struct io_uring_sqe *sqe)
+{
+	io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
+}
+
 static void blk_flush(struct blk *blk, struct blk_queue *bq, struct blk_request *req, uint16_t head)
 {
 	struct io_uring_sqe *sqe;
@@ -292,8 +298,9 @@ static void blk_flush(struct blk *blk, struct blk_queue *bq, struct blk_request 
 	 * one); their data is in the file by then, so fdatasync covers them
 	 * without ordering against the writes still in flight.  (No
 	 * IOSQE_IO_DRAIN: it would also wait for the queue thread's kick
-	 * poll, which never completes; servers/blk/wait.c.) */
-	io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
+	 * poll, which never completes; servers/blk/wait.c.)  The FLUSH
+	 * completes with the sync's CQE, never before. */
+	blk->prep_sync(blk, sqe);
 	io_uring_sqe_set_data64(sqe, BLK_USER_DATA(head, 0, 0));
 	req->pending++;
 }
@@ -569,6 +576,7 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id, 
 	blk->readonly = readonly;
 	blk->num_queues = num_queues;
 	blk->poll_max_ns = BLK_POLL_US_DEFAULT * 1000u;
+	blk->prep_sync = blk_prep_fdatasync;
 	/* 20 bytes, NUL-padded only if shorter (§5.2.6: GET_ID) */
 	memcpy(blk->id, id ? id : base, strnlen(id ? id : base, sizeof(blk->id)));
 	blk->ops = (struct vhost_user_backend_ops){

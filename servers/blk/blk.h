@@ -126,6 +126,11 @@ struct blk {
 	char id[VIRTIO_BLK_ID_BYTES];
 	unsigned num_queues;
 	uint32_t poll_max_ns;      /* longest busy-poll before sleeping; 0 never */
+	/* Queue the sync a FLUSH waits for on sqe; the FLUSH completes with its
+	 * CQE.  blk_open: fdatasync of the image.  The seam where
+	 * tests/unit/test_vhost_user_backend.c holds a sync back to check that
+	 * no FLUSH is acknowledged before its sync. */
+	void (*prep_sync)(struct blk *blk, struct io_uring_sqe *sqe);
 	struct vhost_user_backend_ops ops;
 	struct blk_queue queues[VHOST_USER_BACKEND_MAX_QUEUES];
 };

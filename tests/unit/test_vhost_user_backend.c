@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -317,15 +318,16 @@ static bool wait_used(struct fixture *f, uint16_t want)
 	return __atomic_load_n(&used(f)->idx, __ATOMIC_ACQUIRE) == want;
 }
 
-/* One virtio-blk request on head h: header, optional data, status. */
-static uint8_t blk_do(struct fixture *f, uint16_t h, uint32_t type, uint64_t sector,
-		      uint32_t len, bool data_writable, uint32_t *used_len)
+/* Make one virtio-blk request available on head h: header, optional data,
+ * status (0xff until the device writes it). */
+static void blk_post(struct fixture *f, uint16_t h, uint32_t type, uint64_t sector, uint32_t len,
+		     bool data_writable)
 {
 	struct virtio_blk_outhdr hdr = {.type = type, .sector = sector};
 	uint64_t data = DATA_GPA + (uint64_t)h * 4096;
 	uint8_t *status = host(f, STATUS_GPA + h);
 	struct virtq_desc *d = desc(f);
-	uint16_t n = 0, want;
+	uint16_t n = 0;
 
 	memcpy(host(f, HDR_GPA + 16u * h), &hdr, sizeof(hdr));
 	*status = 0xff;
@@ -341,13 +343,27 @@ static uint8_t blk_do(struct fixture *f, uint16_t h, uint32_t type, uint64_t sec
 	}
 	d[n] = (struct virtq_desc){.addr = STATUS_GPA + h, .len = 1, .flags = VIRTQ_DESC_F_WRITE};
 	publish(f, h);
-	want = (uint16_t)(f->used_seen + 1);
+}
+
+/* The next used entry, which must be head h's; its status byte. */
+static uint8_t blk_wait_done(struct fixture *f, uint16_t h, uint32_t *used_len)
+{
+	uint16_t want = (uint16_t)(f->used_seen + 1);
+
 	assert_true(wait_used(f, want));
 	assert_int_equal(used(f)->ring[f->used_seen % QSIZE].id, h);
 	if (used_len)
 		*used_len = used(f)->ring[f->used_seen % QSIZE].len;
 	f->used_seen = want;
-	return *status;
+	return *(uint8_t *)host(f, STATUS_GPA + h);
+}
+
+/* One virtio-blk request on head h, to its completion. */
+static uint8_t blk_do(struct fixture *f, uint16_t h, uint32_t type, uint64_t sector,
+		      uint32_t len, bool data_writable, uint32_t *used_len)
+{
+	blk_post(f, h, type, sector, len, data_writable);
+	return blk_wait_done(f, h, used_len);
 }
 
 static uint8_t *data(struct fixture *f, uint16_t h)
@@ -428,6 +444,90 @@ static void test_blk_round_trip(void **state)
 			 VIRTIO_BLK_S_OK);
 	/* Unknown request type. */
 	assert_int_equal(blk_do(f, 40, 99, 0, 0, false, NULL), VIRTIO_BLK_S_UNSUPP);
+}
+
+/*
+ * FLUSH durability (virtio 1.2 §5.2.6.2: a FLUSH commits the writes that
+ * completed before it).  The sync seam (blk->prep_sync) is replaced by one
+ * that looks at the image when the FLUSH queues its sync and holds the
+ * sync back (a poll on an eventfd the test writes): the FLUSH must not be
+ * acknowledged before the sync completes, nor at all without one.
+ */
+static struct {
+	int gate;                 /* the held sync completes when written */
+	atomic_int calls;
+	atomic_bool data_in_file; /* the completed write was in the image */
+	uint8_t expect[4096];
+} held_sync;
+
+static void held_prep_sync(struct blk *blk, struct io_uring_sqe *sqe)
+{
+	uint8_t sector[4096];
+
+	atomic_store(&held_sync.data_in_file,
+		     pread(blk->fd, sector, sizeof(sector), 0) == (ssize_t)sizeof(sector) &&
+			 !memcmp(sector, held_sync.expect, sizeof(sector)));
+	io_uring_prep_poll_add(sqe, held_sync.gate, POLLIN);
+	atomic_fetch_add(&held_sync.calls, 1);
+}
+
+static uint16_t used_idx(struct fixture *f)
+{
+	return __atomic_load_n(&used(f)->idx, __ATOMIC_ACQUIRE);
+}
+
+static void test_blk_flush_waits_for_its_sync(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t one = 1;
+	int waited_ms;
+
+	held_sync.gate = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(held_sync.gate >= 0);
+	atomic_store(&held_sync.calls, 0);
+	f->blk.prep_sync = held_prep_sync; /* read by the queue thread after the kick */
+	for (int i = 0; i < 4096; i++)
+		data(f, 0)[i] = (uint8_t)(i * 13 + 5);
+	memcpy(held_sync.expect, data(f, 0), sizeof(held_sync.expect));
+	assert_int_equal(blk_do(f, 0, VIRTIO_BLK_T_OUT, 0, 4096, false, NULL), VIRTIO_BLK_S_OK);
+
+	blk_post(f, 4, VIRTIO_BLK_T_FLUSH, 0, 0, false);
+	/* the sync is queued; until it completes, no used entry, no status */
+	for (waited_ms = 0; waited_ms < 5000 && !atomic_load(&held_sync.calls); waited_ms++) {
+		if (used_idx(f) != f->used_seen)
+			fail_msg("FLUSH acknowledged (status %u) without queueing its sync",
+				 *(uint8_t *)host(f, STATUS_GPA + 4));
+		usleep(1000);
+	}
+	assert_int_equal(atomic_load(&held_sync.calls), 1);
+	if (!atomic_load(&held_sync.data_in_file))
+		fail_msg("FLUSH queued its sync before the completed write was in the image");
+	for (waited_ms = 0; waited_ms < 200; waited_ms++) {
+		if (used_idx(f) != f->used_seen)
+			fail_msg("FLUSH acknowledged before its sync completed");
+		usleep(1000);
+	}
+	assert_int_equal(*(uint8_t *)host(f, STATUS_GPA + 4), 0xff);
+
+	/* the sync completes: now the FLUSH does, with OK */
+	assert_int_equal(write(held_sync.gate, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(blk_wait_done(f, 4, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(atomic_load(&held_sync.calls), 1);
+	f->blk.prep_sync = blk_prep_fdatasync;
+	close(held_sync.gate);
+}
+
+/* The sync a FLUSH waits for by default is fdatasync of the image. */
+static void test_blk_default_sync_is_fdatasync(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe sqe;
+
+	memset(&sqe, 0xff, sizeof(sqe));
+	f->blk.prep_sync(&f->blk, &sqe);
+	assert_int_equal(sqe.opcode, IORING_OP_FSYNC);
+	assert_int_equal(sqe.fd, f->blk.fd);
+	assert_int_equal(sqe.fsync_flags, IORING_FSYNC_DATASYNC);
 }
 
 static void test_blk_out_of_range(void **state)
@@ -598,6 +698,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_negotiation, blk_setup, blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_blk_round_trip, blk_setup, blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_blk_flush_waits_for_its_sync, blk_setup,
+					    blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_blk_default_sync_is_fdatasync, blk_setup,
+					    blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_blk_out_of_range, blk_setup, blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_blk_readonly, blk_ro_setup, blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_descriptor_keeps_server, blk_setup,
