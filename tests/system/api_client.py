@@ -498,6 +498,72 @@ def check_unimplemented(c, api, tmp):
     c.expect("PATCH /network-interfaces/eth0", r, message=r"network")
 
 
+def check_documented_limits(c, api):
+    """docs/api.md's figures, exactly: a stalled client is dropped after
+    5 s (not sooner, not much later); 128 connections are served and a
+    129th waits unanswered until one of them closes; a head (request line
+    and headers) of 16 KiB gets 431, one comfortably under it is served."""
+    def connect():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(api.path)
+        return s
+
+    def head(n):
+        base = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Pad: "
+        return base + b"a" * (n - len(base) - 4) + b"\r\n\r\n"
+
+    for n, want in [(16000, 200), (16 * 1024, 431), (16 * 1024 + 1, 431)]:
+        r = api.raw(head(n), timeout=5)
+        if r.status == want:
+            c.ok(f"head of {n} bytes", str(r.status))
+        else:
+            c.fail(f"head of {n} bytes", f"{r}, want {want}")
+
+    # the drop: wait for the close itself (recv returns b""), then time it
+    s = connect()
+    s.sendall(b"GET / HTT")
+    t = time.monotonic()
+    s.settimeout(15)
+    try:
+        got = s.recv(4096)
+    except OSError as e:
+        got = e
+    dt = time.monotonic() - t
+    s.close()
+    if got == b"" and 4.5 <= dt <= 6.5:
+        c.ok("stalled client dropped after 5 s", f"{dt:.2f} s")
+    else:
+        c.fail("stalled client dropped after 5 s", f"{got!r} after {dt:.2f} s")
+
+    socks = [connect() for _ in range(128)]
+    try:
+        late = connect()
+        late.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        late.settimeout(1)
+        try:
+            got = late.recv(4096)
+        except socket.timeout:
+            got = None
+        if got is None:
+            c.ok("connection 129 waits while 128 are open")
+        else:
+            c.fail("connection 129 waits while 128 are open", f"got {got[:40]!r}")
+        socks.pop().close()
+        late.settimeout(2)
+        try:
+            got = late.recv(4096)
+        except OSError as e:
+            got = str(e).encode()
+        if got.startswith(b"HTTP/1.1 200"):
+            c.ok("connection 129 served once one of the 128 closed")
+        else:
+            c.fail("connection 129 served once one of the 128 closed", f"got {got[:40]!r}")
+        late.close()
+    finally:
+        for s in socks:
+            s.close()
+
+
 def check_stalled_client(c, vmm, drop_seconds):
     api = vmm.api
     stallers = []
@@ -730,6 +796,7 @@ def main():
         section("paths", check_paths, api)
         section("unimplemented", check_unimplemented, api, args.tmp)
         section("concurrency", check_concurrent, api)
+        section("documented limits", check_documented_limits, api)
         section("stalled client", check_stalled_client, vmm, args.drop_seconds)
         section("idle flood", check_idle_flood, api)
 

@@ -3,7 +3,8 @@
 #  - tests/system/api_client.py (Python stdlib) throws malformed JSON, wrong
 #    types, unknown and missing fields, oversized bodies, bad Content-Length,
 #    header floods, stalled clients, 64 concurrent clients, wrong-state
-#    requests, foreign paths and unimplemented endpoints at `isola --api-sock`;
+#    requests, foreign paths and unimplemented endpoints at `isola --api-sock`,
+#    and docs/api.md's limits exactly (5 s drop, 128 connections, 16 KiB head);
 #    each must get the right 4xx with a fault_message while GET / keeps
 #    answering and a booted counter guest keeps counting;
 #  - `--api-sock` on a path that exists: status 2, one clear line, the file
