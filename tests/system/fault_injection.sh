@@ -14,7 +14,8 @@
 #      No more than 90 kills in any 10 s, below the core's budget (more than
 #      100 deaths in 10 s gives the device up).  Restarts logged == kills;
 #      prints kills, restarts that found requests in flight, mean and max
-#      recovery time.
+#      recovery time.  Then the image file is read on the host: every slot
+#      whole, and the newest block is the guest's last write.
 #   2. stall: the server is SIGSTOPped for 0.5 s and 3 s, then SIGCONTed.
 #      The core does not detect a stalled-but-alive server (no watchdog):
 #      the guest's requests just wait, no error, no restart.
@@ -153,6 +154,42 @@ recovery_report() {
 		END { if (n) printf "%d restarts, recovery mean %.1f ms, max %.1f ms", n, s / n, m }'
 }
 
+# image_on_host: the image file itself, read on the host after the VM ended
+# (not through isola-blk, which the guest's own check goes through): every
+# slot blk_stress wrote (tests/guest/blk_stress.c: magic, slot, sequence,
+# checksum, payload from slot and sequence) is whole and in its place, no
+# sequence is in two slots, and the newest block is the guest's last write
+# (sequence numbers count writes from 1): the write acknowledged last is in
+# the file.
+image_on_host() {
+	local writes=${stats#writes=}
+	writes=${writes%% *}
+	python3 - "$work/disk.img" "$SLOTS" "$writes" <<'PY'
+import struct, sys
+path, slots, writes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+MAGIC, MUL, M = 0x31535345525453, 0x9e3779b97f4a7c15, (1 << 64) - 1
+bad, seqs = [], {}
+with open(path, "rb") as f:
+    for slot in range(slots):
+        w = struct.unpack("<512Q", f.read(4096))
+        c = 0xcbf29ce484222325
+        for i in range(512):
+            if i != 3:
+                c = ((c ^ w[i]) * 0x100000001b3) & M
+        if w[0] != MAGIC or w[1] != slot or w[3] != c or any(
+                w[i] != (((w[2] << 24) ^ (slot << 12) ^ i) * MUL) & M for i in range(4, 512)):
+            bad.append(f"slot {slot}: not a whole block of its own (seq {w[2]})")
+        elif w[2] in seqs:
+            bad.append(f"seq {w[2]} in slots {seqs[w[2]]} and {slot}")
+        seqs[w[2]] = slot
+newest = max(seqs) if seqs else 0
+if newest != writes:
+    bad.append(f"newest block on disk is seq {newest}, the guest's last write was {writes}")
+print("; ".join(bad[:5]) if bad else f"{slots} slots whole, newest seq {newest} = writes")
+sys.exit(1 if bad else 0)
+PY
+}
+
 # ---- 1. SIGKILL, KILLS times ---------------------------------------------------
 phase1() {
 	local kills=0 parent target t0 inflight throttled=0 want
@@ -195,6 +232,11 @@ phase1() {
 	echo "     kill: $kills kills in $(((NOW - t0) / 1000)) s ($throttled throttled for the budget)"
 	exec {log_fd}<&-
 	stop_vm
+	if out=$(image_on_host); then
+		echo "     kill: image checked on the host: $out"
+	else
+		bad "kill: image on the host: $out"
+	fi
 	inflight=$(grep -c 'resubmitting [0-9]* inflight' "$work/stderr")
 	echo "     kill: $(recovery_report); $inflight restarts resubmitted in-flight requests" \
 		"($(grep -o 'resubmitting [0-9]*' "$work/stderr" | awk '{s += $2} END {print s + 0}') requests)"
