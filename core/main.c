@@ -154,7 +154,7 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, 
 	}
 	while (atomic_load(&vm->exit_status) < 0) {
 		bool want_input = input_open && in.pending_off == in.pending_len;
-		struct pollfd fds[6 + VM_MAX_DEVICES] = {
+		struct pollfd fds[6 + 2 * VM_MAX_DEVICES] = {
 		    {.fd = vm->stop_fd, .events = POLLIN},
 		    {.fd = signal_fd, .events = POLLIN},
 		    {.fd = timer_fd, .events = POLLIN},
@@ -169,8 +169,12 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, 
 		for (unsigned i = 0; i < vm->nr_devices; i++)
 			fds[6 + i] = (struct pollfd){.fd = vm->devices[i].sock,
 						     .events = POLLIN | POLLRDHUP};
+		/* A back-end stopped a ring the guest broke (SET_VRING_ERR). */
+		for (unsigned i = 0; i < vm->nr_devices; i++)
+			fds[6 + vm->nr_devices + i] =
+			    (struct pollfd){.fd = vm->devices[i].err_fd, .events = POLLIN};
 		/* A device whose back-end is away is retried every 100 ms. */
-		ret = poll(fds, 6 + vm->nr_devices, devices_waiting ? 100 : -1);
+		ret = poll(fds, 6 + 2 * vm->nr_devices, devices_waiting ? 100 : -1);
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (fds[1].revents & POLLIN)
@@ -179,6 +183,10 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, 
 			vm_request_stop(vm, ISOLA_EXIT_TIMEOUT,
 					"guest timed out after %u s; stopped",
 					cfg->timeout_seconds);
+		/* before the work: a reset queued meanwhile ends the broken rings */
+		for (unsigned i = 0; i < vm->nr_devices; i++)
+			if (fds[6 + vm->nr_devices + i].revents & POLLIN)
+				vhost_device_ring_error(&vm->devices[i]);
 		if (fds[5].revents & POLLIN)
 			vm_serve_devices(vm);
 		for (unsigned i = 0; i < vm->nr_devices; i++)

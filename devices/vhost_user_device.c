@@ -448,6 +448,10 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 	 * completes at once and panics on a missing call fd. */
 	if (!ret)
 		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_CALL, q, dev->call_fds[q]);
+	/* vhost-user: VHOST_USER_SET_VRING_ERR, "to signal an error occurred
+	 * on the vring" (a back-end that stops a ring the guest broke). */
+	if (!ret)
+		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_ERR, q, dev->err_fd);
 	if (!ret)
 		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_KICK, q, dev->kick_fds[q]);
 	/* vhost-user: with PROTOCOL_FEATURES negotiated, rings start disabled. */
@@ -546,6 +550,32 @@ static void vhost_device_enable_rings(struct vhost_device *dev, bool enable)
 			vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, enable);
 }
 
+/* An error signalled before now belongs to rings that are gone. */
+static void vhost_device_drain_errors(struct vhost_device *dev)
+{
+	uint64_t count;
+
+	if (read(dev->err_fd, &count, sizeof(count)) < 0) {
+		/* non-blocking: nothing signalled */
+	}
+}
+
+void vhost_device_ring_error(struct vhost_device *dev)
+{
+	vhost_device_drain_errors(dev);
+	/* A reset the driver asked for is still pending: the error belongs
+	 * to the rings it ends. */
+	if (atomic_load(&dev->work) & VHOST_DEVICE_WORK_STOP)
+		return;
+	if (!dev->wanted || (dev->pci.status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	log_error("%s: the back-end stopped a ring the guest broke; the device needs a reset",
+		  dev->name);
+	/* virtio 1.2 §2.1.2: set DEVICE_NEEDS_RESET and, if DRIVER_OK is set,
+	 * send a configuration change notification (virtio_pci does both). */
+	virtio_pci_set_needs_reset(&dev->pci);
+}
+
 void vhost_device_process(struct vhost_device *dev)
 {
 	unsigned work = atomic_exchange(&dev->work, 0);
@@ -553,6 +583,7 @@ void vhost_device_process(struct vhost_device *dev)
 	if (work & VHOST_DEVICE_WORK_STOP) {
 		dev->wanted = false;
 		vhost_device_stop(dev);
+		vhost_device_drain_errors(dev);
 		virtio_pci_reset_complete(&dev->pci);
 	}
 	if (work & VHOST_DEVICE_WORK_START) {
@@ -666,6 +697,7 @@ int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *nam
 	dev->sock = sock;
 	dev->work_fd = work_fd;
 	dev->inflight_fd = -1;
+	dev->err_fd = -1;
 	dev->queue_size = VHOST_DEVICE_QUEUE_SIZE;
 	dev->gsi_base = VHOST_DEVICE_GSI_FIRST + index * VIRTIO_PCI_MAX_VECTORS;
 	atomic_init(&dev->work, 0);
@@ -676,6 +708,9 @@ int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *nam
 	if (dev->slot >= PCI_SLOTS || dev->gsi_base + VIRTIO_PCI_MAX_VECTORS > VM_MAX_GSI_ROUTES)
 		return error_text(err, errlen, -ENOSPC, "too many devices");
 
+	dev->err_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (dev->err_fd < 0)
+		return error_text(err, errlen, -errno, "eventfd: %s", strerror(errno));
 	ret = vhost_device_negotiate(dev, device_id, config, &config_size, err, errlen);
 	if (ret)
 		return ret;
@@ -729,8 +764,10 @@ void vhost_device_destroy(struct vhost_device *dev)
 	}
 	if (dev->inflight_fd >= 0)
 		close(dev->inflight_fd);
+	if (dev->err_fd >= 0)
+		close(dev->err_fd);
 	if (dev->sock >= 0)
 		close(dev->sock);
-	dev->inflight_fd = dev->sock = -1;
+	dev->inflight_fd = dev->err_fd = dev->sock = -1;
 	virtio_pci_destroy(&dev->pci);
 }

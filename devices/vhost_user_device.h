@@ -48,6 +48,7 @@ struct vhost_device {
 	unsigned started_queues;
 	int kick_fds[VIRTIO_PCI_MAX_QUEUES];
 	int call_fds[VIRTIO_PCI_MAX_QUEUES];
+	int err_fd; /* every ring's error eventfd (SET_VRING_ERR), for the event loop */
 	unsigned gsi_base;		      /* GSI of vector 0 */
 	int irqfd_gsi[VIRTIO_PCI_MAX_QUEUES]; /* GSI the call fd is bound to, -1 */
 	uint64_t notify_base;		      /* guest address of the notify area, 0 if unmapped */
@@ -74,6 +75,9 @@ void vhost_device_disconnect(struct vhost_device *dev);
  * ring state so in-flight requests are resubmitted from the inflight region.
  * 0 or -errno with a sentence in err (the caller may retry). */
 int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t errlen);
+/* Event-loop side: the back-end signalled err_fd (it stopped a ring the
+ * guest broke): the device needs a reset (virtio 1.2 §2.1.2). */
+void vhost_device_ring_error(struct vhost_device *dev);
 /* Event-loop side: carry out the work vCPU threads queued. */
 void vhost_device_process(struct vhost_device *dev);
 /* Guest reboot: stop the rings (GET_VRING_BASE, as a driver reset would)

@@ -5,7 +5,6 @@
 source "$(dirname "$0")/../lib.sh"
 [[ -x $ISOLA && -x $ISOLA_ROOT/build/isola-blk ]] || skip "isola or isola-blk not built (make)"
 [[ $(id -u) == 0 ]] || skip "needs root (device servers get their own namespaces only as root)"
-command -v nsenter >/dev/null || skip "nsenter not installed (util-linux)"
 GUEST=$GUESTS/counter.elf
 [[ -f $GUEST ]] || skip "$GUEST not built (make guests)"
 work=$(mktemp -d /tmp/isola-2vm.XXXXXX)
@@ -31,15 +30,25 @@ server_of() {
 }
 sa=$(server_of "${pids[0]}") || fail "VM a's isola-blk did not start"
 sb=$(server_of "${pids[1]}") || fail "VM b's isola-blk did not start"
-sleep 1
+# An event, not a delay: each server says so once its sandbox is built.
+for vm in a b; do
+	for _ in $(seq 100); do
+		grep -q 'isola-blk: sandboxed:' "$work/$vm.stderr" && break
+		sleep 0.1
+	done
+	grep -q 'isola-blk: sandboxed:' "$work/$vm.stderr" ||
+		fail "VM $vm's isola-blk never said it was sandboxed: $(cat "$work/$vm.stderr")"
+done
 
 # 1. Each server sees an empty root: neither image (its own included) is a
 #    path it can open; it holds its own image only as an inherited fd.
+#    /proc/PID/root resolves a path as the server would, from its root (an
+#    nsenter'd `test` could not even be exec'd in that empty root).
 for s in "$sa" "$sb"; do
+	[[ -d /proc/$s/root/ ]] || fail "cannot look at server $s's root (/proc/$s/root)"
+	[[ -e /proc/$s/root$ISOLA ]] && fail "server $s can see $ISOLA: its root is not the empty one"
 	for img in "$work/a.img" "$work/b.img"; do
-		if nsenter -t "$s" -m -- test -e "$img" 2>/dev/null; then
-			fail "server $s can see $img in its mount namespace"
-		fi
+		[[ -e /proc/$s/root$img ]] && fail "server $s can see $img from its root"
 	done
 	[[ $(readlink /proc/$s/ns/mnt) != $(readlink /proc/self/ns/mnt) ]] ||
 		fail "server $s shares the host's mount namespace"
