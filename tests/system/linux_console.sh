@@ -13,12 +13,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
 
 command -v tmux >/dev/null || skip "no tmux (apt-get install tmux)"
-command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
-built=$(nested_build)
-st=$?
-((st == 77)) && skip "cannot build the nested guests: see above"
-((st)) && fail "cannot build the nested guests: see above"
-read -r KERNEL L1_CPIO <<<"$built"
+nested_build_for_test
 
 SESSION=isola-console-$$
 TMP=$(mktemp -d /tmp/isola-console.XXXXXX)

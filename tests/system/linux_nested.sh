@@ -30,12 +30,7 @@ ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api config-file 
 ONLY=${1:-}
 L1_TIMEOUT=${L1_TIMEOUT:-420}
 
-command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
-built=$(nested_build)
-st=$?
-((st == 77)) && skip "cannot build the nested guests: see above"
-((st)) && fail "cannot build the nested guests: see above"
-read -r KERNEL L1_CPIO <<<"$built"
+nested_build_for_test
 TMP=$(mktemp -d /tmp/isola-nested.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 echo "L1 and L2 kernel: $KERNEL; L1 initramfs: $L1_CPIO ($(($(stat -c %s "$L1_CPIO") >> 20)) MiB)"

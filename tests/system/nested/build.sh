@@ -162,3 +162,15 @@ nested_build() {
 	nested_build_l1 "$release" "$kernel" >&2 || { echo "building L1's initramfs failed" >&2; return 1; }
 	echo "$kernel $(nested_l1_cpio)"
 }
+
+# nested_build_for_test: for the system tests (tests/lib.sh sourced): sets
+# KERNEL and L1_CPIO, or skips or fails with the reason
+nested_build_for_test() {
+	local built st
+	command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
+	built=$(nested_build)
+	st=$?
+	((st == 77)) && skip "cannot build the nested guests: see above"
+	((st)) && fail "cannot build the nested guests: see above"
+	read -r KERNEL L1_CPIO <<<"$built"
+}
