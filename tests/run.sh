@@ -48,22 +48,52 @@ for bin in build/asan/tests/unit/test_*; do
 	[[ -x $bin ]] && run_unit "$bin" "unit-asan/$(basename "$bin")"
 done
 
-# Guest cases: NAME | STATUS | STDERR_REGEX | ISOLA ARGS (see tests/guest/cases.list)
+# Guest cases: NAME | STATUS | EXPECT | ISOLA ARGS (see tests/guest/cases.list).
+# EXPECT is a list of items joined by " && ", each must hold:
+#   REGEX          a line of isola's stderr matches REGEX (grep -E)
+#   console:REGEX  a line of the guest's console matches REGEX
+#   input:TEXT     once the console shows READY, TEXT (printf %b) is written to
+#                  isola's stdin (the console is then stdio, not a file)
 source tests/lib.sh
 run_guest_case() {
-	local variant=$1 isola=$2 name=$3 want=$4 regex=$5 args=$6
-	local log="$LOGDIR/guest.log" console="$LOGDIR/console.txt"
+	local variant=$1 isola=$2 name=$3 want=$4 expect=$5 args=$6
+	local log="$LOGDIR/guest.log" console="$LOGDIR/console" item input=
+	local -a stderr_res=() console_res=()
 	selected "$variant/$name" || return 0
+	while [[ -n $expect ]]; do
+		item=${expect%% && *}
+		[[ $item == "$expect" ]] && expect= || expect=${expect#* && }
+		case $item in
+		console:*) console_res+=("${item#console:}") ;;
+		input:*) input=${item#input:} ;;
+		*) stderr_res+=("$item") ;;
+		esac
+	done
 	# shellcheck disable=SC2086
 	eval "set -- $args"
-	timeout 180 "$isola" run --console "file:$console" --timeout 120 "$@" </dev/null >"$log.out" 2>"$log.err"
-	local got=$?
-	{ echo "isola exit status $got (want $want)"; echo "--- console"; head -c 20000 "$console" 2>/dev/null; echo "--- stderr"; cat "$log.err"; } >"$log"
-	local st=0
-	[[ $got == "$want" ]] || st=1
-	if [[ -n $regex ]] && ! grep -Eq "$regex" "$log.err"; then
-		echo "stderr does not match /$regex/" >>"$log"; st=1
+	rm -f "$console" "$console.txt"
+	if [[ -n $input ]]; then
+		{
+			for _ in $(seq 1200); do grep -q READY "$console" 2>/dev/null && break; sleep 0.1; done
+			printf '%b' "$input"
+		} | timeout 180 "$isola" run --console stdio --timeout 120 "$@" >"$console" 2>"$log.err"
+	else
+		timeout 180 "$isola" run --console "file:$console" --timeout 120 "$@" </dev/null >"$log.out" 2>"$log.err"
 	fi
+	local got=$?
+	# lines end in CRLF (the UART's and the raw-mode console's): match without CR
+	tr -d '\r' <"$console" >"$console.txt" 2>/dev/null
+	tr -d '\r' <"$log.err" >"$log.txt"
+	console=$console.txt
+	{ echo "isola exit status $got (want $want)"; echo "--- console"; head -c 20000 "$console"; echo "--- stderr"; cat "$log.txt"; } >"$log"
+	local st=0 re
+	[[ $got == "$want" ]] || st=1
+	for re in "${stderr_res[@]}"; do
+		grep -Eq -- "$re" "$log.txt" || { echo "stderr does not match /$re/" >>"$log"; st=1; }
+	done
+	for re in "${console_res[@]}"; do
+		grep -Eq -- "$re" "$console" 2>/dev/null || { echo "console does not match /$re/" >>"$log"; st=1; }
+	done
 	if grep -q '^FAIL' "$console" 2>/dev/null; then
 		echo "guest printed FAIL" >>"$log"; st=1
 	fi
@@ -76,9 +106,9 @@ run_cases() {
 	local variant=$1 isola=$2 file=$3
 	[[ -f $file ]] || return 0
 	while IFS='|' read -r name want regex args; do
-		name=$(echo "$name" | xargs)
+		name=$(echo "$name" | sed 's/^ *//;s/ *$//')
 		[[ -z $name || $name == \#* ]] && continue
-		want=$(echo "$want" | xargs); regex=$(echo "$regex" | sed 's/^ *//;s/ *$//')
+		want=$(echo "$want" | sed 's/^ *//;s/ *$//'); regex=$(echo "$regex" | sed 's/^ *//;s/ *$//')
 		run_guest_case "$variant" "$isola" "$name" "$want" "$regex" "$args"
 	done <"$file"
 }
