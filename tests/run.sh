@@ -55,6 +55,9 @@ done
 #   input:TEXT     once the console shows READY, TEXT (printf %b) is written to
 #                  isola's stdin (the console is then stdio, not a file)
 source tests/lib.sh
+# The core's lines about a device server in trouble (core/vm.c, supervisor.c):
+# a case fails on any of them that none of its stderr REGEXes names.
+SERVER_TROUBLE='was killed by|exited with status|hung up|broke the protocol|restarting it|is back after|did not come back|giving up|needs a reset|waiting for it to come back'
 run_guest_case() {
 	local variant=$1 isola=$2 name=$3 want=$4 expect=$5 args=$6
 	local log="$LOGDIR/guest.log" console="$LOGDIR/console" item input=
@@ -86,7 +89,7 @@ run_guest_case() {
 	tr -d '\r' <"$log.err" >"$log.txt"
 	console=$console.txt
 	{ echo "isola exit status $got (want $want)"; echo "--- console"; head -c 20000 "$console"; echo "--- stderr"; cat "$log.txt"; } >"$log"
-	local st=0 re
+	local st=0 re line ok
 	[[ $got == "$want" ]] || st=1
 	for re in "${stderr_res[@]}"; do
 		grep -Eq -- "$re" "$log.txt" || { echo "stderr does not match /$re/" >>"$log"; st=1; }
@@ -94,6 +97,16 @@ run_guest_case() {
 	for re in "${console_res[@]}"; do
 		grep -Eq -- "$re" "$console" 2>/dev/null || { echo "console does not match /$re/" >>"$log"; st=1; }
 	done
+	# a device server killed, restarted or given up on is a failure unless expected
+	local trouble=0
+	while IFS= read -r line; do
+		ok=0
+		for re in "${stderr_res[@]}"; do [[ $line =~ $re ]] && ok=1 && break; done
+		((ok)) && continue
+		((trouble++ < 6)) && echo "device server trouble the case does not expect: $line" >>"$log"
+		st=1
+	done < <(grep -E "$SERVER_TROUBLE" "$log.txt")
+	((trouble > 6)) && echo "... and $((trouble - 6)) more such lines" >>"$log"
 	if grep -q '^FAIL' "$console" 2>/dev/null; then
 		echo "guest printed FAIL" >>"$log"; st=1
 	fi
