@@ -18,7 +18,7 @@ source "$(dirname "$0")/../lib.sh"
 [[ -x $ISOLA ]] || fail "no $ISOLA; run make first"
 [[ -f $GUESTS/counter.elf ]] || fail "no $GUESTS/counter.elf; run make guests"
 [[ -w /dev/kvm ]] || skip "/dev/kvm is not usable by this user"
-"$ISOLA" --help 2>&1 | grep -q -- --api-sock || skip "this isola has no --api-sock yet (core/main.c)"
+"$ISOLA" --help 2>&1 | grep -q -- --api-sock || fail "$ISOLA --help does not offer --api-sock (core/main.c): the control API is missing"
 command -v python3 >/dev/null || skip "no python3"
 TMP=$(mktemp -d /tmp/isola-api-err.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT

@@ -24,7 +24,7 @@ for g in counter ctrl_alt_del hello; do
 	[[ -f $GUESTS/$g.elf ]] || fail "no $GUESTS/$g.elf; run make guests"
 done
 [[ -w /dev/kvm ]] || skip "/dev/kvm is not usable by this user"
-"$ISOLA" --help 2>&1 | grep -q -- --api-sock || skip "this isola has no --api-sock yet (core/main.c)"
+"$ISOLA" --help 2>&1 | grep -q -- --api-sock || fail "$ISOLA --help does not offer --api-sock (core/main.c): the control API is missing"
 command -v curl >/dev/null || skip "no curl (apt-get install curl)"
 command -v python3 >/dev/null || skip "no python3"
 TMP=$(mktemp -d /tmp/isola-api-life.XXXXXX)
