@@ -8,6 +8,7 @@
 #   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
 #   make bench-linux  Linux boot, isola vs QEMU, in nested KVM (bench/linux; RUNS=N, default 10)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
+#   make mutants    mutation testing: the suite must catch each bug in tests/mutants.sh (slow)
 
 CC      ?= gcc
 BUILD   ?= build
@@ -35,7 +36,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux soak format fuzz fuzz-build
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux soak mutants format fuzz fuzz-build
 all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen
 
 $(BUILD)/%.o: %.c
@@ -106,6 +107,11 @@ bench-linux: all
 # Fault injection with 10,000 SIGKILLs of isola-blk (the suite runs 1,000).
 soak: all guests
 	@KILLS=10000 tests/system/fault_injection.sh
+
+# Mutation testing: one-line bugs applied one at a time to a copy of the
+# tree (with this build), each caught by its part of the suite or reported.
+mutants: all unit guests
+	@tests/mutants.sh
 
 # libFuzzer targets (clang): one binary per tests/fuzz/fuzz_*.c, linked with
 # the modules each one exercises.  `make fuzz FUZZ_SECONDS=N` runs each for N

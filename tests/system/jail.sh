@@ -91,6 +91,10 @@ if [[ -f $root/blk_stress.elf && -d $root/run && ! -e $root/etc ]] &&
 else
 	problem "isola's root is not $J: $(ls $root/ | tr '\n' ' ')"
 fi
+# DIR is bound onto itself nosuid,nodev (the last "/" is the one on top)
+rootopts=$(awk '$5 == "/" {o = $6} END {print o}' "/proc/$vmm/mountinfo")
+[[ ,$rootopts, == *,nosuid,* && ,$rootopts, == *,nodev,* ]] && ok "its root is mounted nosuid,nodev" ||
+	problem "its root's mount options: ${rootopts:-none}"
 devs=$(ls -A "$root/dev" | tr '\n' ' ')
 [[ $devs == "kvm " ]] && ok "its /dev holds only kvm" || problem "its /dev holds: $devs"
 [[ $(stat -c '%u:%g %a' "$root/dev/kvm") == "$JAIL_UID:$JAIL_GID 600" ]] ||

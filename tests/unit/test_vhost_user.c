@@ -690,7 +690,8 @@ static void test_size_mismatch_every_request(void **state)
 	}
 }
 
-/* Every fd-less request refuses an fd; every fd request refuses none. */
+/* Every fd-less request refuses an fd; every fd request refuses one fd
+ * less or one more than it takes. */
 static void test_fd_count_every_request(void **state)
 {
 	struct vhost_user_msg m;
@@ -716,6 +717,10 @@ static void test_fd_count_every_request(void **state)
 			if (vhost_user_validate(&m, true) != -EPROTO)
 				fail_msg("%s accepted a missing fd", vhost_user_request_name(code));
 			m.fds[m.nfds++] = saved;
+			m.fds[m.nfds++] = saved; /* never sent: validate only counts */
+			if (vhost_user_validate(&m, true) != -EPROTO)
+				fail_msg("%s accepted an fd too many", vhost_user_request_name(code));
+			m.nfds--;
 		}
 		vhost_user_close_fds(&m);
 	}
