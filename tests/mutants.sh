@@ -89,7 +89,7 @@ m vring_err_no_needs_reset devices/vhost_user_device.c "hostile/virtio_desc_oob"
 	$'(virtio_pci does both). */\n\tvirtio_pci_set_needs_reset(&dev->pci);' \
 	$'(virtio_pci does both). */\n\t(void)dev;'
 # MSI-X masking (devices/virtio_pci.c).
-m msix_masked_vector_signalled devices/virtio_pci.c "hostile/virtio_msix_oob guest/blk_rw" \
+m msix_masked_vector_signalled devices/virtio_pci.c "unit/test_virtio_pci hostile/virtio_msix_oob guest/blk_rw" \
 	'if (e->control & MSIX_VECTOR_MASKED)' \
 	'if (0 && (e->control & MSIX_VECTOR_MASKED))'
 # The API's state rules (core/api/handlers.c).

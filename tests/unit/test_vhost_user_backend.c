@@ -593,6 +593,30 @@ static void test_bad_descriptor_keeps_server(void **state)
 	assert_int_equal(blk_do(f, 0, VIRTIO_BLK_T_IN, 0, 512, true, NULL), VIRTIO_BLK_S_OK);
 }
 
+/* Two regions at distinct guest addresses whose user addresses overlap:
+ * a user address would translate two ways (vhost-user: "the front-end's
+ * virtual address space"), so the table is refused and the old one stays. */
+static void test_mem_table_overlapping_uva(void **state)
+{
+	struct fixture *f = *state;
+	struct vhost_user_msg msg;
+
+	vhost_user_msg_init(&msg, VHOST_USER_SET_MEM_TABLE, 8 + 2 * 32);
+	msg.payload.memory.nregions = 2;
+	msg.payload.memory.regions[0] = (struct vhost_user_mem_region){
+	    .guest_address = MEM_GPA, .size = MEM_SIZE / 2, .user_address = MEM_UVA};
+	msg.payload.memory.regions[1] =
+	    (struct vhost_user_mem_region){.guest_address = MEM_GPA + 4 * MEM_SIZE,
+					   .size = MEM_SIZE / 2,
+					   .user_address = MEM_UVA + MEM_SIZE / 4,
+					   .mmap_offset = MEM_SIZE / 2};
+	msg.fds[0] = msg.fds[1] = f->memfd;
+	msg.nfds = 2;
+	assert_int_not_equal(call_ack(f, &msg), 0);
+	/* The rings still translate through the old table. */
+	assert_int_equal(blk_do(f, 0, VIRTIO_BLK_T_IN, 0, 512, true, NULL), VIRTIO_BLK_S_OK);
+}
+
 static void test_malformed_message_closes(void **state)
 {
 	struct fixture *f = *state;
@@ -705,6 +729,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_blk_out_of_range, blk_setup, blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_blk_readonly, blk_ro_setup, blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_descriptor_keeps_server, blk_setup,
+					    blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_mem_table_overlapping_uva, blk_setup,
 					    blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_message_closes, blk_setup,
 					    blk_teardown),

@@ -642,6 +642,34 @@ static void test_next_out_of_range(void **state)
 	expect_broken(f, "next 200");
 }
 
+/* The bound is the queue size itself: next == size is one past the table
+ * (virtio 1.2 §2.7.5), next == size - 1 is its last entry. */
+static void test_next_at_queue_size(void **state)
+{
+	struct fixture *f = *state;
+	struct virtq_desc *d = desc_table(f);
+
+	/* Entry 8 lies just past the 8-entry table; make it look like a valid
+	 * buffer so only the bound check can refuse it. */
+	set_desc(d, 8, BUF_GPA, 1, 0, 0);
+	set_desc(d, 0, BUF_GPA, 1, VIRTQ_DESC_F_NEXT, 8);
+	publish(f, 0);
+	expect_broken(f, "next 8");
+}
+
+static void test_next_last_entry(void **state)
+{
+	struct fixture *f = *state;
+	struct virtq_desc *d = desc_table(f);
+
+	set_desc(d, 0, BUF_GPA, 1, VIRTQ_DESC_F_NEXT, 7);
+	set_desc(d, 7, BUF_GPA, 2, 0, 0);
+	publish(f, 0);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(f->chain.nr_descriptors, 2);
+	assert_int_equal(f->chain.readable_bytes, 3);
+}
+
 static void test_chain_loop(void **state)
 {
 	struct fixture *f = *state;
@@ -1086,6 +1114,8 @@ int main(void)
 	    T(test_avail_idx_backwards),
 	    T(test_head_out_of_range),
 	    T(test_next_out_of_range),
+	    T(test_next_at_queue_size),
+	    T(test_next_last_entry),
 	    T(test_chain_loop),
 	    T(test_chain_self_loop_zero_length),
 	    T(test_readable_after_writable),
