@@ -60,7 +60,7 @@ elif command -v setpriv >/dev/null && kvm_gid=$(getent group kvm | cut -d: -f3) 
 		problem "unreadable kernel: stderr does not match /Permission denied/"
 	ISOLA=$ISOLA_SAVED
 else
-	echo "unreadable kernel: not checked (root without setpriv or a kvm group)"
+	problem "unreadable kernel: cannot check it as root without setpriv and a kvm group (apt-get install util-linux)"
 fi
 bad_input "directory as kernel" "kernel $TMP: not a regular file" run --kernel "$TMP"
 : >"$TMP/empty"
@@ -74,7 +74,7 @@ if [[ -n $KERNEL && -r $KERNEL ]]; then
 	head -c 40000 "$KERNEL" >"$TMP/truncated2.bzImage"
 	bad_input "bzImage cut after setup" "truncated" run --kernel "$TMP/truncated2.bzImage"
 else
-	echo "truncated bzImage: not checked (no readable Debian cloud kernel in /boot)"
+	problem "truncated bzImage: no readable Debian cloud kernel in /boot to cut (apt-get install linux-image-cloud-amd64; run as root, it is mode 0600)"
 fi
 bad_input "missing initrd" "initrd $TMP/nonexistent: No such file or directory" \
 	run --kernel "$HELLO" --initrd "$TMP/nonexistent"
