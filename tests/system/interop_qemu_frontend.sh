@@ -62,15 +62,16 @@ else
 fi
 echo "accel: $ACCEL"
 
-# guest NAME SOCKET DEVICE GUEST APPEND: run it, want status 1 and no FAIL
+# guest NAME SOCKET DEVICE GUEST APPEND: run it, want status 1, no FAIL line
+# and the guest's own verdict line
 guest() {
 	local name=$1 sock=$2 device=$3 g=$4 append=$5 console=$TMP/$1.txt t0
 	t0=$(date +%s.%N)
 	qemu_run "$ACCEL" "$console" -chardev "socket,id=c0,path=$sock" -device "$device,chardev=c0" \
 		-kernel "$GUESTS/$g.elf" -append "$append"
 	local st=$?
-	if [[ $st != 1 ]] || grep -aq '^FAIL' "$console"; then
-		bad "$name: QEMU $device + $g: status $st (want 1):"
+	if [[ $st != 1 ]] || grep -aq '^FAIL' "$console" || ! grep -aq '^isola-guest: PASS' "$console"; then
+		bad "$name: QEMU $device + $g: status $st (want 1 and an isola-guest: PASS line):"
 		grep -a -E '^(FAIL|isola-guest)|rror|qemu' "$console" | head -20 | sed 's/^/    | /'
 		return 1
 	fi

@@ -72,8 +72,8 @@ qemu_guest() { # qemu_guest SOCKET DEVICE GUEST APPEND CONSOLE
 		-chardev socket,id=c0,path="$1" -device "$2,chardev=c0" \
 		-kernel "$GUESTS/$3.elf" -append "$4" </dev/null >"$5" 2>&1
 	local st=$?
-	if [[ $st != 1 ]] || grep -aq '^FAIL' "$5"; then
-		bad "QEMU + $3 on $2: status $st (want 1), console:"
+	if [[ $st != 1 ]] || grep -aq '^FAIL' "$5" || ! grep -aq '^isola-guest: PASS' "$5"; then
+		bad "QEMU + $3 on $2: status $st (want 1 and an isola-guest: PASS line), console:"
 		grep -a -E '^(FAIL|PASS)|rror' "$5" | head -20 | sed 's/^/    | /'
 		return 1
 	fi
