@@ -3,6 +3,9 @@
  * smp: start every AP listed in the MADT with INIT-SIPI-SIPI through the
  * xAPIC, each AP enters long mode, records its APIC ID and counts itself.
  * Command line: [cpus=<n>] (checked against the MADT when given)
+ *               [hold=1] once every AP has checked in, print "smp: all N CPUs
+ *               ran, holding" and halt forever instead of exiting, so a test
+ *               can inspect the VMM while every vCPU thread has run guest code
  */
 #include "kit.h"
 
@@ -49,6 +52,11 @@ int guest_main(const struct boot_info *info)
 	entered = smp_start_aps(ids, n, smp_ap_report);
 	test_check(entered == n - 1 && smp_seen == n - 1, "all APs started",
 		   "%u of %u APs ran (%u counted)", entered, n - 1, smp_seen);
+	if (entered == n - 1 && smp_seen == n - 1 &&
+	    cmdline_get_u64_default(info->cmdline, "hold", 0)) {
+		console_printf("smp: all %u CPUs ran, holding\n", n);
+		cpu_halt_forever();
+	}
 	if (smp_ids_distinct(ids, n, self))
 		test_pass("APs report distinct APIC IDs matching the MADT");
 	return 0;

@@ -47,6 +47,8 @@ SLOTS=64
 [[ -x $ISOLA && -x $ISOLA_ROOT/build/isola-blk ]] || skip "isola or isola-blk not built (make)"
 [[ -f $GUEST ]] || skip "$GUEST not built (make guests)"
 [[ -e /dev/kvm ]] || skip "no /dev/kvm"
+[[ " ${PHASES:-qsd} " != *" qsd "* ]] || command -v qemu-storage-daemon >/dev/null ||
+	skip "no qemu-storage-daemon for the qsd phase (apt-get install qemu-system-x86, or PHASES='kill stall rng')"
 work=$(mktemp -d /tmp/isola-fault.XXXXXX)
 vm_pid= qsd_pid= key_fd= tick_fd= log_fd= backs=0 failed=0
 cleanup() {
@@ -317,10 +319,7 @@ qsd_outage() {
 phase3() {
 	QSD_IDLE="idle_every_ms=700 idle_ms=1000"
 	[[ -n ${QSD_KILL_ANYTIME:-} ]] && QSD_IDLE=
-	QSD=$(command -v qemu-storage-daemon) || {
-		echo "     (no qemu-storage-daemon: external back-end phases skipped)"
-		return
-	}
+	QSD=$(command -v qemu-storage-daemon)
 	truncate -s 0 "$work/disk.img"
 	truncate -s 16M "$work/disk.img"
 	start_qsd

@@ -33,6 +33,7 @@ done
 ((EUID == 0)) || skip "needs root: it sets the host's nr_hugepages and shmem_enabled"
 [[ -w $POOL/nr_hugepages ]] || skip "no 2 MiB hugetlb pages in this kernel ($POOL)"
 command -v curl >/dev/null || skip "no curl"
+[[ -w $THP/shmem_enabled ]] || skip "no $THP/shmem_enabled (a kernel without THP), so the 4 KiB page hint cannot be checked"
 
 TMP=$(mktemp -d /tmp/isola-huge.XXXXXX)
 ORIG_POOL=$(cat "$POOL/nr_hugepages")

@@ -33,8 +33,8 @@ isola_blk_rw() {
 	bounded 90 "$ISOLA" run --kernel "$GUESTS/blk_rw.elf" --memory 64M --timeout 60 \
 		--console "file:$console" --cmdline "$append" "$@" </dev/null >"$console.out" 2>"$console.err"
 	st=$?
-	if [[ $st != 1 ]] || grep -aq '^FAIL' "$console"; then
-		bad "$name: isola $* + blk_rw: status $st (want 1):"
+	if [[ $st != 1 ]] || grep -aq '^FAIL' "$console" || ! grep -aq '^isola-guest: PASS' "$console"; then
+		bad "$name: isola $* + blk_rw: status $st (want 1 and an isola-guest: PASS line):"
 		grep -a -E '^(FAIL|isola-guest)' "$console" | head -20 | sed 's/^/    | /'
 		sed 's/^/    | /' "$console.err"
 		return 1

@@ -39,13 +39,12 @@ max_rss_run() {
 	fi
 }
 
+# The largest size must fit the host's RAM on paper (it is never touched),
+# else the whole test says so rather than quietly checking fewer sizes.
 host_mib=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+((host_mib >= 8192)) || skip "the host has $host_mib MiB, less than the 8 GiB guest this test checks"
 for mem in 1G 4G 8G; do
 	gib=${mem%G}
-	if ((gib * 1024 > host_mib)); then
-		echo "--memory $mem: skipped, the host has only $host_mib MiB"
-		continue
-	fi
 	console=$TMP/console-$mem
 	max_rss_run "$TMP/out" --kernel "$HELLO" --memory "$mem" --console "file:$console" --timeout 60
 	rss=$RUN_RSS

@@ -202,10 +202,6 @@ fi
 info ro-write-requests "$(($(disk_stat $RO 5) - ro_writes0))"
 
 # ---- virtio-rng --------------------------------------------------------------
-if grep -qw interop.norng /proc/cmdline; then
-	info rng "no vhost-user-rng device (interop.norng): skipped"
-	finish
-fi
 for _ in $(seq 50); do [ -c /dev/hwrng ] && break; sleep 0.1; done
 cur=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)
 info rng-current "$cur"
