@@ -725,6 +725,10 @@ int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *nam
 		dev->call_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (dev->kick_fds[q] < 0 || dev->call_fds[q] < 0)
 			return error_text(err, errlen, -errno, "eventfd: %s", strerror(errno));
+		/* the transport reads a masked vector's pending bit from this
+		 * eventfd (PBA; virtio_pci.c): calls wait in it while the
+		 * vector's irqfd is detached */
+		dev->pci.queues[q].call_fd = dev->call_fds[q];
 		ret = vhost_device_ioeventfd(dev, q, bar, true);
 		if (ret)
 			return error_text(err, errlen, ret, "KVM_IOEVENTFD: %s", strerror(-ret));
