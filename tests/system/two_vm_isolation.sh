@@ -45,10 +45,11 @@ done
 #    /proc/PID/root resolves a path as the server would, from its root (an
 #    nsenter'd `test` could not even be exec'd in that empty root).
 for s in "$sa" "$sb"; do
-	[[ -d /proc/$s/root/ ]] || fail "cannot look at server $s's root (/proc/$s/root)"
-	[[ -e /proc/$s/root$ISOLA ]] && fail "server $s can see $ISOLA: its root is not the empty one"
+	root=/proc/$s/root # the kernel's view of the server's root, not a host path
+	[[ -d $root/ ]] || fail "cannot look at server $s's root ($root)"
+	[[ -e $root$ISOLA ]] && fail "server $s can see $ISOLA: its root is not the empty one"
 	for img in "$work/a.img" "$work/b.img"; do
-		[[ -e /proc/$s/root$img ]] && fail "server $s can see $img from its root"
+		[[ -e $root$img ]] && fail "server $s can see $img from its root"
 	done
 	[[ $(readlink /proc/$s/ns/mnt) != $(readlink /proc/self/ns/mnt) ]] ||
 		fail "server $s shares the host's mount namespace"

@@ -55,8 +55,10 @@ l2_common() {
 }
 
 # pass or fail NAME from the reasons given (empty: pass)
+# (reasons joined from several checks: blanks alone are no reason)
 verdict() {
-	if [ -z "$2" ]; then result "$1" PASS "$3"; else result "$1" FAIL "$(echo "$2" | tr '\n' ' ')"; fi
+	why=$(echo "$2" | tr '\n' ' ' | tr -s ' ' | sed 's/^ *//; s/ *$//')
+	if [ -z "$why" ]; then result "$1" PASS "$3"; else result "$1" FAIL "$why"; fi
 }
 
 case_boot() { # CPUS [EXTRA ISOLA ARGS]
@@ -101,7 +103,7 @@ case_ext4_root() {
 		--cmdline "$L2_CMDLINE root=/dev/vda isola.mode=rootfs" --memory 512M --cpus 2 \
 		--disk "path=$W/root.img" --console stdio
 	why="$(l2_common ext4-root 0) $(check_rootfs_image ext4-root "$W/root.img")"
-	verdict ext4-root "$(echo "$why" | tr -s ' ' | sed 's/^ $//')" \
+	verdict ext4-root "$why" \
 		"L2 booted from ext4 on virtio-blk (switch_root), wrote 64 files and 4 MiB through the page cache; L1: e2fsck -fn clean, debugfs reads the same md5"
 	rm -f "$W/root.img"
 }
@@ -142,7 +144,7 @@ case_api() {
 	wait "$client"
 	why="$(l2_common api 0) $(check_rootfs_image api "$W/api-root.img")"
 	[ "$(cat "$W/api.codes")" = "204 204 204 204 204" ] || why="$why API answers $(cat "$W/api.codes"), want 204 to each of boot-source, machine-config, drives, entropy, InstanceStart;"
-	verdict api "$(echo "$why" | tr -s ' ' | sed 's/^ $//')" "PUT boot-source, machine-config, drives (root device), entropy, InstanceStart over --api-sock: L2 booted from the ext4 disk, the image is fsck-clean, status 0"
+	verdict api "$why" "PUT boot-source, machine-config, drives (root device), entropy, InstanceStart over --api-sock: L2 booted from the ext4 disk, the image is fsck-clean, status 0"
 	rm -f "$W/api-root.img"
 }
 
@@ -160,7 +162,7 @@ case_config_file() {
 JSON
 	l2_run config-file --config-file "$W/vm.json"
 	why="$(l2_common config-file 0) $(check_rootfs_image config-file "$W/cf-root.img")"
-	verdict config-file "$(echo "$why" | tr -s ' ' | sed 's/^ $//')" "--config-file with a root drive and entropy: L2 booted from ext4, the image is fsck-clean, status 0"
+	verdict config-file "$why" "--config-file with a root drive and entropy: L2 booted from ext4, the image is fsck-clean, status 0"
 	rm -f "$W/cf-root.img"
 }
 
