@@ -529,9 +529,7 @@ out:
 	return ret;
 }
 
-/* virtio device types (virtio 1.2 §5) and their PCI classes. */
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG 4
+/* PCI classes of the virtio devices. */
 #define PCI_CLASS_STORAGE_OTHER 0x0180
 #define PCI_CLASS_OTHER 0xff00
 

@@ -21,7 +21,8 @@
  * a back-end does: ACCESS_PLATFORM (33), RING_PACKED (34), NOTIFICATION_DATA
  * (38), RING_RESET (40). */
 #define VHOST_DEVICE_TRANSPORT_UNSUPPORTED                                                         \
-	((1ull << 33) | (1ull << 34) | (1ull << 38) | (1ull << 40) |                               \
+	((1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VIRTIO_F_RING_PACKED) |                      \
+	 (1ull << VIRTIO_F_NOTIFICATION_DATA) | (1ull << VIRTIO_F_RING_RESET) |                     \
 	 (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
 #define VHOST_DEVICE_WANTED_PROTOCOL                                                               \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
@@ -189,7 +190,7 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint16_t device_id, 
 				  "the back-end asks for %llu queues (1..%d allowed)",
 				  (unsigned long long)queues, VIRTIO_PCI_MAX_QUEUES);
 	dev->num_queues = (uint16_t)queues;
-	if (device_id == 2 && queues > 1 && !(dev->backend_features & (1ull << 12 /* BLK_F_MQ */)))
+	if (device_id == 2 && queues > 1 && !(dev->backend_features & (1ull << VIRTIO_BLK_F_MQ)))
 		dev->num_queues = 1;
 
 	*config_size = device_config_size(device_id);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "devices/pci.h"
+#include "isola/virtio.h" /* status and feature bits */
 
 #define VIRTIO_PCI_MAX_QUEUES 16
 #define VIRTIO_PCI_MAX_VECTORS (VIRTIO_PCI_MAX_QUEUES + 1)
@@ -37,17 +38,6 @@
 #define VIRTIO_PCI_MSIX_TABLE_OFFSET 0x4000u
 #define VIRTIO_PCI_MSIX_PBA_OFFSET 0x5000u
 
-/* Device status bits, virtio 1.2 §2.1. */
-#define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
-#define VIRTIO_STATUS_FEATURES_OK 8
-#define VIRTIO_STATUS_NEEDS_RESET 64
-#define VIRTIO_STATUS_FAILED 128
-
-#define VIRTIO_F_VERSION_1 32
-#define VIRTIO_F_RING_INDIRECT_DESC 28
-#define VIRTIO_F_RING_EVENT_IDX 29
 
 struct virtio_pci_queue {
 	uint16_t size;     /* driver's choice, <= size_max */

@@ -26,15 +26,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "isola/virtio.h"
 #include "lib/gmem.h"
 #include "lib/vhost_user.h"
 #include "lib/virtq.h"
 
 #define VHOST_USER_BACKEND_MAX_QUEUES 16
 
-#ifndef VIRTIO_F_VERSION_1
-#define VIRTIO_F_VERSION_1 32
-#endif
 
 /* Protocol features every back-end built on this offers. */
 #define VHOST_USER_BACKEND_PROTOCOL_FEATURES                                                       \

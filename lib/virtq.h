@@ -32,13 +32,9 @@
 
 #include "lib/gmem.h"
 
-/* Feature bits this library implements (virtio 1.2 §6). */
-#ifndef VIRTIO_F_INDIRECT_DESC
-#define VIRTIO_F_INDIRECT_DESC 28
-#endif
-#ifndef VIRTIO_F_EVENT_IDX
-#define VIRTIO_F_EVENT_IDX 29
-#endif
+/* Feature bits this library implements: VIRTIO_F_INDIRECT_DESC and
+ * VIRTIO_F_EVENT_IDX (virtio 1.2 §6). */
+#include "isola/virtio.h"
 
 /* Ring layout, virtio 1.2 §2.7.5-§2.7.8 (little-endian, as is the host). */
 #define VIRTQ_DESC_F_NEXT 1

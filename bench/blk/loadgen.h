@@ -11,11 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "isola/virtio.h"
 #include "lib/virtq.h"
-
-#ifndef VIRTIO_F_VERSION_1
-#define VIRTIO_F_VERSION_1 32
-#endif
 /* virtio 1.2 §5.2.6 */
 #define VIRTIO_BLK_T_IN 0
 #define VIRTIO_BLK_T_OUT 1

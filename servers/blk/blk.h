@@ -14,14 +14,7 @@
 
 #include "lib/vhost_user_backend.h"
 
-/* virtio 1.2 §5.2.3 feature bits */
-#define VIRTIO_BLK_F_SEG_MAX 2
-#define VIRTIO_BLK_F_RO 5
-#define VIRTIO_BLK_F_BLK_SIZE 6
-#define VIRTIO_BLK_F_FLUSH 9
-#define VIRTIO_BLK_F_MQ 12
-#define VIRTIO_BLK_F_DISCARD 13
-#define VIRTIO_BLK_F_WRITE_ZEROES 14
+#include "isola/virtio.h" /* feature bits, virtio 1.2 §5.2.3 */
 
 /* virtio 1.2 §5.2.6 request types and status */
 #define VIRTIO_BLK_T_IN 0

@@ -361,7 +361,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	config_size = (uint32_t)take(&s, 1);
 	memset(&fz, 0, sizeof(fz));
 	fz.slot = (unsigned)(take(&s, 1) % 31) + 1;
-	features = take(&s, 4) | (1ull << VIRTIO_F_RING_EVENT_IDX);
+	features = take(&s, 4) | (1ull << VIRTIO_F_EVENT_IDX);
 	for (unsigned i = 0; i < sizeof(config); i++)
 		config[i] = (uint8_t)i;
 

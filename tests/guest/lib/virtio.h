@@ -18,22 +18,8 @@
 
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define VIRTIO_PCI_DEVICE_MODERN 0x1040 /* + device type, §4.1.2 */
-#define VIRTIO_ID_NET 1
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG 4
-
-/* Device status, §2.1. */
-#define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
-#define VIRTIO_STATUS_FEATURES_OK 8
-#define VIRTIO_STATUS_NEEDS_RESET 64
-#define VIRTIO_STATUS_FAILED 128
-
-/* Reserved feature bits, §6. */
-#define VIRTIO_F_INDIRECT_DESC 28
-#define VIRTIO_F_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
+/* Device types, status and feature bits: shared with isola (freestanding). */
+#include "isola/virtio.h"
 #define VIRTIO_BIT(n) (1ull << (n))
 
 /* Common configuration structure offsets, §4.1.4.3. */
