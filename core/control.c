@@ -181,11 +181,14 @@ static struct json_object *control_device_metrics(struct vmm_control *ctl)
 	struct json_object *devices = json_object_new_object();
 	struct vm *vm = ctl->vm;
 
-	for (unsigned i = 0; i < vm->nr_devices && i < VM_MAX_DEVICES; i++) {
-		const struct vm_device_server *srv = &vm->servers[i];
+	/* NULL while a reboot makes the next VM; the set itself stays */
+	const struct device_set *set = __atomic_load_n(&vm->devices, __ATOMIC_RELAXED);
+
+	for (unsigned i = 0; set && i < set->nr && i < DEVICE_SET_MAX; i++) {
+		const struct device_entry *e = &set->entries[i];
 		struct json_object *dev = json_object_new_object();
-		uint64_t restarts = __atomic_load_n(&srv->restarts, __ATOMIC_RELAXED);
-		uint64_t max_ns = __atomic_load_n(&srv->recovery_ns_max, __ATOMIC_RELAXED);
+		uint64_t restarts = __atomic_load_n(&e->restart.restarts, __ATOMIC_RELAXED);
+		uint64_t max_ns = __atomic_load_n(&e->restart.recovery_ns_max, __ATOMIC_RELAXED);
 
 		json_object_object_add(
 		    dev, "restarts",
@@ -193,8 +196,9 @@ static struct json_object *control_device_metrics(struct vmm_control *ctl)
 		ctl->reported_restarts[i] = restarts;
 		json_object_object_add(dev, "recovery_us_max",
 				       json_object_new_int64((int64_t)(max_ns / 1000)));
-		json_object_object_add(dev, "needs_reset", json_object_new_boolean(srv->given_up));
-		json_object_object_add(devices, vm->devices[i].name, dev);
+		json_object_object_add(dev, "needs_reset",
+				       json_object_new_boolean(e->restart.given_up));
+		json_object_object_add(devices, e->name, dev);
 	}
 	return devices;
 }

@@ -30,7 +30,7 @@ struct vmm_control {
 	 * counters at every flush): what the last line reported. */
 	uint64_t reported_exits[VM_MAX_CPUS];
 	uint64_t reported_uart_bytes;
-	uint64_t reported_restarts[VM_MAX_DEVICES];
+	uint64_t reported_restarts[DEVICE_SET_MAX];
 };
 
 extern const struct api_vmm_ops vmm_control_ops;

@@ -110,7 +110,7 @@ static void handle_signal(struct vm *vm, int signal_fd)
 
 	while (read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
-			vm_reap_servers(vm);
+			device_set_reap(vm->devices);
 		else
 			vm_request_stop(vm, ISOLA_EXIT_STOPPED, "stopped by SIG%s",
 					sigabbrev_np((int)si.ssi_signo) ?: "?");
@@ -154,27 +154,28 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, 
 	}
 	while (atomic_load(&vm->exit_status) < 0) {
 		bool want_input = input_open && in.pending_off == in.pending_len;
-		struct pollfd fds[6 + 2 * VM_MAX_DEVICES] = {
+		struct device_set *set = vm->devices;
+		struct pollfd fds[6 + 2 * DEVICE_SET_MAX] = {
 		    {.fd = vm->stop_fd, .events = POLLIN},
 		    {.fd = signal_fd, .events = POLLIN},
 		    {.fd = timer_fd, .events = POLLIN},
 		    {.fd = vm->rx_space_fd, .events = POLLIN},
 		    {.fd = want_input ? in.fd : -1, .events = POLLIN},
-		    {.fd = vm->device_work_fd, .events = POLLIN},
+		    {.fd = set->work_fd, .events = POLLIN},
 		};
 		int ret;
 
 		/* A back-end never speaks first on its socket: readable means
 		 * it hung up (or broke the protocol). */
-		for (unsigned i = 0; i < vm->nr_devices; i++)
-			fds[6 + i] = (struct pollfd){.fd = vm->devices[i].sock,
+		for (unsigned i = 0; i < set->nr; i++)
+			fds[6 + i] = (struct pollfd){.fd = set->entries[i].dev.sock,
 						     .events = POLLIN | POLLRDHUP};
 		/* A back-end stopped a ring the guest broke (SET_VRING_ERR). */
-		for (unsigned i = 0; i < vm->nr_devices; i++)
-			fds[6 + vm->nr_devices + i] =
-			    (struct pollfd){.fd = vm->devices[i].err_fd, .events = POLLIN};
+		for (unsigned i = 0; i < set->nr; i++)
+			fds[6 + set->nr + i] =
+			    (struct pollfd){.fd = set->entries[i].dev.err_fd, .events = POLLIN};
 		/* A device whose back-end is away is retried every 100 ms. */
-		ret = poll(fds, 6 + 2 * vm->nr_devices, devices_waiting ? 100 : -1);
+		ret = poll(fds, 6 + 2 * set->nr, devices_waiting ? 100 : -1);
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (fds[1].revents & POLLIN)
@@ -184,15 +185,15 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, 
 					"guest timed out after %u s; stopped",
 					cfg->timeout_seconds);
 		/* before the work: a reset queued meanwhile ends the broken rings */
-		for (unsigned i = 0; i < vm->nr_devices; i++)
-			if (fds[6 + vm->nr_devices + i].revents & POLLIN)
-				vhost_device_ring_error(&vm->devices[i]);
+		for (unsigned i = 0; i < set->nr; i++)
+			if (fds[6 + set->nr + i].revents & POLLIN)
+				device_set_ring_error(set, i);
 		if (fds[5].revents & POLLIN)
 			vm_serve_devices(vm);
-		for (unsigned i = 0; i < vm->nr_devices; i++)
-			if (fds[6 + i].revents && fds[6 + i].fd == vm->devices[i].sock)
-				vm_device_lost(vm, i, NULL);
-		devices_waiting = vm_retry_devices(vm);
+		for (unsigned i = 0; i < set->nr; i++)
+			if (fds[6 + i].revents && fds[6 + i].fd == set->entries[i].dev.sock)
+				device_set_lost(set, i, NULL);
+		devices_waiting = device_set_retry(set);
 		if (fds[3].revents & POLLIN) {
 			uint64_t count;
 
@@ -221,14 +222,35 @@ static int block_stop_signals(sigset_t *set)
 	return pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
-/* Create, start and serve a VM until it stops; returns the exit status.
- * on_started (may be NULL) hears whether the start worked. */
+/* The first start failed: say so (to the API client too). */
+static int start_failed(struct vmm_control *ctl, int ret, const char *err)
+{
+	if (ctl) {
+		/* Through the API a failed start is an answer, not the end: the
+		 * client may fix the configuration and start again. */
+		log_error("InstanceStart failed: %s", err);
+		vmm_control_start_done(ctl, ret, err);
+		return -1;
+	}
+	log_error("%s", err);
+	return ISOLA_EXIT_VMM_ERROR;
+}
+
+/* Create, start and serve a VM until it stops; returns the exit status
+ * (-1: an API start failed, the client may try again).  The guest RAM and
+ * the device set live for the whole run: a guest reset with --on-reset
+ * reboot destroys the VM and creates the next on them. */
 static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		  struct vmm_control *ctl)
 {
+	static struct device_set devices;
+	static struct gmem ram;
 	char err[512] = "";
-	int console_fd, status, ret, timer_fd;
+	int console_fd, status, ret, timer_fd = -1;
+	bool rebooting = false, vm_made = false;
 
+	gmem_init_empty(&ram);
+	devices.work_fd = -1;
 	console_fd = open_console_output(cfg);
 	if (console_fd == -1) {
 		snprintf(err, sizeof(err), "--console file:%s: %s", cfg->console_path,
@@ -238,73 +260,83 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		log_error("%s", err);
 		return ISOLA_EXIT_VMM_ERROR;
 	}
-	ret = vm_create(vm, cfg, console_fd >= 0 ? console_fd : -1, NULL, err, sizeof(err));
-	if (!ret && cfg->console == CONSOLE_STDIO)
-		console_enter_raw(STDIN_FILENO);
+	/* The servers start first: they sandbox themselves while the VM is
+	 * built; the front-ends negotiate with them in vm_create. */
+	ret = device_set_init(&devices, cfg, err, sizeof(err));
 	if (!ret)
-		ret = vm_start(vm, err, sizeof(err));
-	if (ctl && ret) {
-		/* Through the API a failed start is an answer, not the end: the
-		 * client may fix the configuration and start again. */
-		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "%s", err);
-		vm_destroy(vm, NULL);
-		console_restore();
-		if (console_fd > STDERR_FILENO)
-			close(console_fd);
-		memset(vm, 0, sizeof(*vm)); /* vm_create expects a zeroed VM */
-		log_error("InstanceStart failed: %s", err);
-		vmm_control_start_done(ctl, ret, err);
-		return -1;
-	}
-	if (ctl)
-		vmm_control_start_done(ctl, ret, err);
+		ret = device_set_start(&devices, err, sizeof(err));
 	if (!ret)
-		hugepages_hint(cfg); /* once: not again for a reboot */
-	timer_fd = start_timeout(cfg);
-	if (!ret)
-		serve_vm(vm, cfg, signal_fd, timer_fd);
-	else
-		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "%s", err);
-	status = atomic_load(&vm->exit_status);
-	while (status == ISOLA_EXIT_RESET && cfg->reboot_on_reset) {
-		/* --on-reset reboot: a new VM on the same device back-ends,
-		 * which the guest's drivers negotiate with again. */
-		static struct vm_kept kept;
-
-		char pids[128] = "";
-		size_t at = 0;
-
-		vm_destroy(vm, &kept);
-		for (unsigned i = 0; i < kept.nr && at < sizeof(pids); i++)
-			if (kept.pid[i] > 0)
-				at += (size_t)snprintf(pids + at, sizeof(pids) - at, "%s%d",
-						       at ? ", " : "", (int)kept.pid[i]);
-		log_info("%s; rebooting on the same device servers%s%s%s", vm->exit_message,
-			 at ? " (pids " : "", pids, at ? ")" : "");
-		memset(vm, 0, sizeof(*vm));
-		ret =
-		    vm_create(vm, cfg, console_fd >= 0 ? console_fd : -1, &kept, err, sizeof(err));
+		ret = vm_ram_create(&ram, cfg, err, sizeof(err));
+	for (;;) {
+		if (!ret) {
+			vm_made = true;
+			ret = vm_create(vm, cfg, &ram, &devices, console_fd >= 0 ? console_fd : -1,
+					err, sizeof(err));
+		}
+		if (!ret && !rebooting && cfg->console == CONSOLE_STDIO)
+			console_enter_raw(STDIN_FILENO);
 		if (!ret)
 			ret = vm_start(vm, err, sizeof(err));
-		if (!ret)
-			serve_vm(vm, cfg, signal_fd, timer_fd);
-		else
+		if (!rebooting && ctl && !ret)
+			vmm_control_start_done(ctl, 0, err);
+		if (ret && rebooting) {
 			vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "reboot: %s", err);
+		} else if (ret) {
+			status = start_failed(ctl, ret, err);
+			goto out;
+		} else {
+			if (!rebooting) {
+				hugepages_hint(cfg); /* once: not again for a reboot */
+				timer_fd = start_timeout(cfg); /* one for the whole run */
+			}
+			serve_vm(vm, cfg, signal_fd, timer_fd);
+		}
 		status = atomic_load(&vm->exit_status);
+		if (status != ISOLA_EXIT_RESET || !cfg->reboot_on_reset)
+			break;
+		/* --on-reset reboot: a new VM on the same device back-ends,
+		 * which the guest's drivers negotiate with again. */
+		vm_destroy(vm);
+		{
+			char pids[128] = "";
+			size_t at = 0;
+
+			for (unsigned i = 0; i < devices.nr && at < sizeof(pids); i++)
+				if (devices.entries[i].pid > 0 && devices.entries[i].kept_sock >= 0)
+					at += (size_t)snprintf(pids + at, sizeof(pids) - at, "%s%d",
+							       at ? ", " : "",
+							       (int)devices.entries[i].pid);
+			log_info("%s; rebooting on the same device servers%s%s%s",
+				 vm->exit_message, at ? " (pids " : "", pids, at ? ")" : "");
+		}
+		memset(vm, 0, sizeof(*vm)); /* vm_create expects a zeroed VM */
+		vm_made = false;
+		ret = gmem_reset(&ram);
+		if (ret) {
+			log_error("reboot: cannot empty guest memory: %s", strerror(-ret));
+			status = ISOLA_EXIT_VMM_ERROR;
+			goto out;
+		}
+		rebooting = true;
 	}
-	if (timer_fd >= 0)
-		close(timer_fd);
 	if (ctl)
 		vmm_control_set_state(ctl, API_STATE_STOPPED);
-
-	vm_destroy(vm, NULL);
-	console_restore();
 	if (status == ISOLA_EXIT_VMM_ERROR || status == ISOLA_EXIT_GUEST_CRASH)
 		log_error("%s", vm->exit_message);
 	else
 		log_info("%s", vm->exit_message);
+out:
+	if (timer_fd >= 0)
+		close(timer_fd);
+	if (vm_made)
+		vm_destroy(vm);
+	device_set_destroy(&devices);
+	gmem_destroy(&ram);
+	console_restore();
 	if (console_fd > STDERR_FILENO)
 		close(console_fd);
+	if (status < 0)
+		memset(vm, 0, sizeof(*vm)); /* vm_create expects a zeroed VM */
 	return status;
 }
 

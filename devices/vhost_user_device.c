@@ -361,7 +361,7 @@ static void vhost_device_bind_interrupts(struct vhost_device *dev)
 
 static int vhost_device_send_mem_table(struct vhost_device *dev)
 {
-	const struct gmem *mem = &dev->vm->mem;
+	const struct gmem *mem = dev->vm->mem;
 	struct vhost_user_msg msg;
 
 	vhost_user_msg_init(&msg, VHOST_USER_SET_MEM_TABLE,
@@ -422,9 +422,9 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 	int ret;
 
 	/* Guest-chosen addresses: all three rings must be guest RAM. */
-	desc = gmem_ptr(&dev->vm->mem, queue->desc, virtq_desc_bytes(queue->size));
-	avail = gmem_ptr(&dev->vm->mem, queue->driver, virtq_avail_bytes(queue->size));
-	used = gmem_ptr(&dev->vm->mem, queue->device, virtq_used_bytes(queue->size));
+	desc = gmem_ptr(dev->vm->mem, queue->desc, virtq_desc_bytes(queue->size));
+	avail = gmem_ptr(dev->vm->mem, queue->driver, virtq_avail_bytes(queue->size));
+	used = gmem_ptr(dev->vm->mem, queue->device, virtq_used_bytes(queue->size));
 	if (!desc || !avail || !used)
 		return -EFAULT;
 	/* Resuming after a back-end restart: everything up to used->idx was
@@ -649,8 +649,8 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 	if (dev->wanted && !has_protocol(dev, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)) {
 		for (unsigned q = 0; q < dev->num_queues; q++) {
 			const struct virtio_pci_queue *queue = &dev->pci.queues[q];
-			uint16_t *avail = gmem_ptr(&dev->vm->mem, queue->driver + 2, 2);
-			uint16_t *used = gmem_ptr(&dev->vm->mem, queue->device + 2, 2);
+			uint16_t *avail = gmem_ptr(dev->vm->mem, queue->driver + 2, 2);
+			uint16_t *used = gmem_ptr(dev->vm->mem, queue->device + 2, 2);
 
 			if ((dev->started_queues & (1u << q)) && avail && used &&
 			    __atomic_load_n(avail, __ATOMIC_ACQUIRE) !=

@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "core/device_set.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/supervisor.h"
+#include "lib/log.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* "isola-blk" or "back-end PATH", for messages. */
+static const char *entry_backend_name(const struct device_entry *e, char *buf, size_t len)
+{
+	if (e->socket_path)
+		snprintf(buf, len, "back-end %s", e->socket_path);
+	else
+		snprintf(buf, len, "isola-%s", e->kind->name);
+	return buf;
+}
+
+static struct device_entry *set_add(struct device_set *set, const char *kind_name,
+				    const char *name, bool restart, const char *socket_path)
+{
+	struct device_entry *e = &set->entries[set->nr++];
+
+	*e = (struct device_entry){.kind = device_kind_by_name(kind_name), .kept_sock = -1,
+				   .socket_path = socket_path};
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	restart_state_init(&e->restart, restart, socket_path != NULL);
+	e->dev.sock = -1;
+	return e;
+}
+
+int device_set_init(struct device_set *set, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	set->nr = 0;
+	set->policy = &restart_policy_default;
+	set->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (set->work_fd < 0)
+		return error_text(err, errlen, -errno, "eventfd: %s", strerror(errno));
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_config *disk = &cfg->disks[i];
+		struct device_entry *e;
+		char name[16];
+		unsigned n = 0;
+
+		snprintf(name, sizeof(name), "disk%u", i);
+		e = set_add(set, "blk", name, !disk->no_restart, disk->socket[0] ? disk->socket : NULL);
+		if (e->socket_path)
+			continue;
+		if (access(disk->path, disk->readonly ? R_OK : R_OK | W_OK) < 0)
+			return error_text(err, errlen, -errno, "disk %s: %s; %s", disk->path,
+					  strerror(errno),
+					  errno == EACCES && !disk->readonly
+					      ? "make it writable or add readonly=on"
+					      : "check the path");
+		snprintf(e->default_id, sizeof(e->default_id), "%s", name);
+		/* The strings live in cfg, which outlives the set. */
+		e->args[n++] = "--image";
+		e->args[n++] = disk->path;
+		e->args[n++] = "--id";
+		e->args[n++] = disk->id[0] ? disk->id : e->default_id;
+		if (disk->readonly)
+			e->args[n++] = "--readonly";
+		e->args[n] = NULL;
+	}
+	if (cfg->rng)
+		set_add(set, "rng", "rng0", !cfg->rng_no_restart, NULL);
+	return 0;
+}
+
+/* Start the entry's server, or connect to its external back-end. */
+static int entry_connect(struct device_entry *e, int *sock, char *why, size_t len)
+{
+	pid_t pid = 0;
+	int ret;
+
+	if (e->socket_path)
+		return supervisor_connect(e->socket_path, sock, why, len);
+	ret = supervisor_spawn(e->kind->name, e->args, &pid, sock, why, len);
+	if (!ret)
+		e->pid = pid;
+	return ret;
+}
+
+int device_set_start(struct device_set *set, char *err, size_t errlen)
+{
+	char why[384];
+
+	for (unsigned i = 0; i < set->nr; i++) {
+		struct device_entry *e = &set->entries[i];
+		int ret;
+
+		if (e->kept_sock >= 0)
+			continue;
+		ret = entry_connect(e, &e->kept_sock, why, sizeof(why));
+		if (ret)
+			return error_text(err, errlen, ret, "%s: %s", e->name, why);
+	}
+	return 0;
+}
+
+/* End the entry's server now (it is not trusted, or not wanted). */
+static void entry_kill_server(struct device_entry *e)
+{
+	if (e->pid > 0) {
+		kill(e->pid, SIGKILL);
+		waitpid(e->pid, NULL, 0);
+	}
+	e->pid = 0;
+}
+
+int device_set_attach(struct device_set *set, device_set_plug_fn plug, void *vm, char *err,
+		      size_t errlen)
+{
+	char why[384];
+
+	for (unsigned i = 0; i < set->nr; i++) {
+		struct device_entry *e = &set->entries[i];
+		bool kept = false;
+		int sock, ret;
+
+		/* A new VM: the budget starts afresh (the counters do not). */
+		e->restart.pending = e->restart.given_up = false;
+		e->restart.failed_starts = e->restart.deaths_in_window = 0;
+		e->last_failure[0] = '\0';
+		/* A back-end kept across a reboot first; if it does not take the
+		 * new VM, it is ended and a fresh one tried, once. */
+		for (kept = e->kept_sock >= 0;; kept = false) {
+			if (kept) {
+				sock = e->kept_sock;
+			} else {
+				ret = entry_connect(e, &sock, why, sizeof(why));
+				if (ret)
+					return error_text(err, errlen, ret, "%s: %s", e->name, why);
+			}
+			e->kept_sock = -1;
+			ret = plug(vm, e, i, sock, why, sizeof(why));
+			e->attached = true; /* detached even when half made */
+			if (!ret)
+				break;
+			if (!kept) {
+				entry_kill_server(e);
+				return error_text(err, errlen, ret,
+						  "%s: vhost-user set-up failed: %s", e->name, why);
+			}
+			log_warn("%s: the back-end kept across the reboot failed (%s); replacing it",
+				 e->name, why);
+			vhost_device_destroy(&e->dev);
+			e->attached = false;
+			entry_kill_server(e);
+		}
+	}
+	return 0;
+}
+
+void device_set_detach(struct device_set *set)
+{
+	for (unsigned i = 0; i < set->nr; i++) {
+		struct device_entry *e = &set->entries[i];
+
+		if (!e->attached)
+			continue;
+		/* The rings stop (GET_VRING_BASE) while guest memory is still
+		 * there; a back-end that is away or given up is left to a new one. */
+		e->kept_sock = -1;
+		if (e->dev.sock >= 0 && !e->restart.pending && !e->restart.given_up)
+			e->kept_sock = vhost_device_detach(&e->dev);
+		if (e->kept_sock < 0 && !e->socket_path) {
+			if (e->pid > 0)
+				kill(e->pid, SIGTERM);
+			if (e->pid > 0)
+				waitpid(e->pid, NULL, 0);
+			e->pid = 0;
+		}
+		vhost_device_destroy(&e->dev);
+		e->attached = false;
+	}
+}
+
+void device_set_destroy(struct device_set *set)
+{
+	/* No orderly stop of the rings: the servers end with the run. */
+	for (unsigned i = 0; i < set->nr; i++) {
+		if (set->entries[i].attached)
+			vhost_device_destroy(&set->entries[i].dev);
+		set->entries[i].attached = false;
+	}
+	for (unsigned i = 0; i < set->nr; i++)
+		if (set->entries[i].pid > 0)
+			kill(set->entries[i].pid, SIGTERM);
+	for (unsigned i = 0; i < set->nr; i++) {
+		struct device_entry *e = &set->entries[i];
+
+		if (e->pid > 0)
+			waitpid(e->pid, NULL, 0);
+		e->pid = 0;
+		if (e->kept_sock >= 0)
+			close(e->kept_sock);
+		e->kept_sock = -1;
+	}
+	set->nr = 0;
+	if (set->work_fd >= 0)
+		close(set->work_fd);
+	set->work_fd = -1;
+}
+
+void device_set_queue_work(struct device_set *set, unsigned work)
+{
+	for (unsigned i = 0; i < set->nr; i++)
+		if (set->entries[i].attached)
+			vhost_device_queue_work(&set->entries[i].dev, work);
+}
+
+void device_set_serve(struct device_set *set)
+{
+	uint64_t count;
+
+	if (read(set->work_fd, &count, sizeof(count)) < 0) {
+		/* non-blocking: nothing queued */
+	}
+	for (unsigned i = 0; i < set->nr; i++)
+		if (set->entries[i].attached)
+			vhost_device_process(&set->entries[i].dev);
+}
+
+void device_set_ring_error(struct device_set *set, unsigned index)
+{
+	if (index < set->nr && set->entries[index].attached)
+		vhost_device_ring_error(&set->entries[index].dev);
+}
+
+/* The old server must be gone (and reaped) before a new one takes over:
+ * give it a moment to finish dying, then make sure. */
+static void entry_bury_server(struct device_entry *e, char *how, size_t len)
+{
+	pid_t pid = e->pid;
+	char status_text[128];
+	int status;
+
+	snprintf(how, len, "hung up");
+	if (pid <= 0)
+		return;
+	for (int i = 0; i < 50; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			supervisor_describe_status(status, status_text, sizeof(status_text));
+			snprintf(how, len, "(pid %d) %s", (int)pid, status_text);
+			e->pid = 0;
+			return;
+		}
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	snprintf(how, len, "(pid %d) hung up and was killed", (int)pid);
+	e->pid = 0;
+}
+
+static void entry_give_up(struct device_entry *e, const char *why)
+{
+	e->restart.pending = false;
+	e->restart.given_up = true;
+	log_error("%s: %s; the device needs a reset (the VM keeps running)", e->name, why);
+	virtio_pci_set_needs_reset(&e->dev.pci);
+}
+
+/* Try once to bring the entry's back-end back; true when it is back. */
+static bool entry_try_restart(struct device_set *set, struct device_entry *e)
+{
+	char why[384], who[160];
+	uint64_t took;
+	int sock;
+
+	entry_backend_name(e, who, sizeof(who));
+	if (entry_connect(e, &sock, why, sizeof(why)) == 0 &&
+	    vhost_device_reconnect(&e->dev, sock, why, sizeof(why)) == 0) {
+		took = restart_on_success(&e->restart, now_ns());
+		e->last_failure[0] = '\0';
+		log_info("%s: %s is back after %.1f ms (restart %llu); in-flight requests resumed",
+			 e->name, who, (double)took / 1e6,
+			 (unsigned long long)e->restart.restarts);
+		return true;
+	}
+	/* Say why a try failed, once per reason: an external back-end that is
+	 * away fails the same way every 100 ms, one that answers badly says
+	 * how (a spoiled reply, a reply that never came) each time it changes. */
+	if (strncmp(e->last_failure, why, sizeof(e->last_failure) - 1)) {
+		snprintf(e->last_failure, sizeof(e->last_failure), "%s", why);
+		log_warn("%s: %s did not come back: %s", e->name, who, why);
+	}
+	if (!e->socket_path && e->pid > 0) {
+		char how[160];
+
+		entry_bury_server(e, how, sizeof(how));
+	}
+	vhost_device_disconnect(&e->dev);
+	if (restart_on_failed_try(&e->restart, set->policy) == RESTART_GIVE_UP_STARTS) {
+		char msg[640];
+
+		snprintf(msg, sizeof(msg), "%s did not come up %u times in a row (last: %s); giving up",
+			 who, e->restart.failed_starts, why);
+		entry_give_up(e, msg);
+	}
+	return false;
+}
+
+/* A back-end never speaks first: its socket is readable only once it hung
+ * up or broke the protocol.  0: quiet; 1: hung up; 2: it sent a message. */
+static int entry_sock_state(const struct vhost_device *dev)
+{
+	struct pollfd pfd = {.fd = dev->sock, .events = POLLIN | POLLRDHUP};
+	char byte;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	/* recvmsg, not recv: the event loop's seccomp list (core/seccomp.c) */
+	return recvmsg(dev->sock, &msg, MSG_PEEK | MSG_DONTWAIT) > 0 ? 2 : 1;
+}
+
+void device_set_lost(struct device_set *set, unsigned index, const char *why)
+{
+	struct device_entry *e = &set->entries[index];
+	char how[400], msg[512], who[160];
+	int state;
+
+	if (index >= set->nr || !e->attached || e->dev.sock < 0 || e->restart.pending ||
+	    e->restart.given_up)
+		return;
+	/* A socket event (why == NULL) may come from a poll that predates a
+	 * restart made in the same event-loop pass (on SIGCHLD), and the new
+	 * socket can have the old one's number: believe only the new socket. */
+	state = why ? 1 : entry_sock_state(&e->dev);
+	if (!state)
+		return;
+	entry_backend_name(e, who, sizeof(who));
+	vhost_device_disconnect(&e->dev);
+	if (state == 2) {
+		/* vhost-user.rst: the front-end's socket carries requests from
+		 * the front-end and their replies only; the back-end's own
+		 * requests have a channel of their own (BACKEND_REQ_FD). */
+		snprintf(how, sizeof(how), "%s broke the protocol: it sent a message nobody asked for",
+			 who);
+		if (!e->socket_path && e->pid > 0) {
+			/* the server is alive but not trusted any more */
+			kill(e->pid, SIGKILL);
+			entry_bury_server(e, msg, sizeof(msg));
+		}
+	} else if (e->socket_path) {
+		snprintf(how, sizeof(how), "%s hung up", who);
+	} else {
+		char died[200];
+
+		if (why)
+			snprintf(died, sizeof(died), "%s", why);
+		else
+			entry_bury_server(e, died, sizeof(died));
+		snprintf(how, sizeof(how), "%s %s", who, died);
+	}
+	switch (restart_on_loss(&e->restart, set->policy, now_ns())) {
+	case RESTART_GIVE_UP_NEVER:
+		snprintf(msg, sizeof(msg), "%s (restart=never)", how);
+		entry_give_up(e, msg);
+		return;
+	case RESTART_GIVE_UP_BURST:
+		snprintf(msg, sizeof(msg), "%s; it died more than %u times in %llu s, giving up", how,
+			 set->policy->burst,
+			 (unsigned long long)(set->policy->window_ns / 1000000000ull));
+		entry_give_up(e, msg);
+		return;
+	case RESTART_TRY:
+		break;
+	default:
+		return;
+	}
+	if (e->socket_path)
+		log_warn("%s: %s; waiting for it to come back (the guest's requests wait)", e->name,
+			 how);
+	else
+		log_warn("%s: %s; restarting it", e->name, how);
+	entry_try_restart(set, e);
+}
+
+bool device_set_retry(struct device_set *set)
+{
+	bool waiting = false;
+
+	for (unsigned i = 0; i < set->nr; i++) {
+		struct device_entry *e = &set->entries[i];
+
+		if (!e->attached || !e->restart.pending)
+			continue;
+		if (!entry_try_restart(set, e) && e->restart.pending)
+			waiting = true;
+	}
+	return waiting;
+}
+
+void device_set_reap(struct device_set *set)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		char how[160], why[224];
+
+		supervisor_describe_status(status, how, sizeof(how));
+		for (unsigned i = 0; i < set->nr; i++) {
+			struct device_entry *e = &set->entries[i];
+
+			if (e->pid != pid)
+				continue;
+			e->pid = 0;
+			snprintf(why, sizeof(why), "(pid %d) %s", (int)pid, how);
+			if (e->attached && e->dev.sock >= 0)
+				device_set_lost(set, i, why);
+		}
+	}
+}

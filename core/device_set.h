@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The device set: a VM's virtio devices and their back-ends (device servers
+ * isola starts, or external vhost-user back-ends), for the whole run.  It
+ * outlives each VM: a guest reboot (isola run --on-reset reboot) destroys
+ * the VM and creates the next one on the same set, whose servers stay up
+ * and are negotiated with again.
+ *
+ * The set starts and supervises the servers (core/supervisor.h spawns
+ * them), brings a lost back-end back as core/restart_policy.h decides, and
+ * for each VM creates the vhost-user front-ends (devices/vhost_user_device.h)
+ * through a callback of the VM's, which places and plugs them.  Everything
+ * here runs on the event loop's thread, except device_set_queue_work.
+ */
+#ifndef ISOLA_CORE_DEVICE_SET_H
+#define ISOLA_CORE_DEVICE_SET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "core/config.h"
+#include "core/restart_policy.h"
+#include "devices/device_kind.h"
+#include "devices/vhost_user_device.h"
+
+#define DEVICE_SET_MAX (CONFIG_MAX_DISKS + 1)
+#define DEVICE_SERVER_MAX_ARGS 8
+
+struct device_entry {
+	const struct device_kind *kind;
+	char name[16];		 /* "disk0", "rng0" */
+	const char *socket_path; /* external back-end; NULL: isola starts isola-<kind> */
+	const char *args[DEVICE_SERVER_MAX_ARGS + 1]; /* for the server; live in the config */
+	char default_id[16];			      /* GET_ID when the disk has no id= */
+	pid_t pid;	   /* the server's, 0 if none (or external) */
+	int kept_sock;	   /* between VMs: the connected back-end, or -1 */
+	bool attached;	   /* dev is a front-end in the current VM */
+	struct vhost_device dev;
+	struct restart_state restart;
+	char last_failure[384]; /* logged once until it changes */
+};
+
+struct device_set {
+	struct device_entry entries[DEVICE_SET_MAX];
+	unsigned nr;
+	int work_fd; /* eventfd: a front-end has work for the event loop */
+	const struct restart_policy *policy;
+};
+
+/* The VM's side of attaching entry `index`: create its front-end on the
+ * connected sock (the set keeps sock on failure) and plug it in.  0 or
+ * -errno with a sentence in err. */
+typedef int (*device_set_plug_fn)(void *vm, struct device_entry *entry, unsigned index, int sock,
+				  char *err, size_t errlen);
+
+/* The devices cfg asks for (cfg outlives the set); starts nothing yet.
+ * 0 or -errno with a sentence in err. */
+int device_set_init(struct device_set *set, const struct vm_config *cfg, char *err,
+		    size_t errlen);
+/* Start every server and connect to every external back-end, all at once:
+ * the servers sandbox themselves while the core builds the VM. */
+int device_set_start(struct device_set *set, char *err, size_t errlen);
+/* Create each device's front-end in a new VM (plug), on its connection;
+ * a back-end kept from the previous VM that fails is replaced once. */
+int device_set_attach(struct device_set *set, device_set_plug_fn plug, void *vm, char *err,
+		      size_t errlen);
+/* The VM is going: stop each device's rings (as a driver reset would) and
+ * keep its back-end connected for the next attach; a back-end that is away,
+ * given up or did not stop cleanly is ended (the next attach starts anew). */
+void device_set_detach(struct device_set *set);
+/* End the servers and close everything. */
+void device_set_destroy(struct device_set *set);
+
+/* Any thread: queue front-end work for the event loop. */
+void device_set_queue_work(struct device_set *set, unsigned work);
+/* Event loop: carry out queued front-end work. */
+void device_set_serve(struct device_set *set);
+/* Event loop: entry index's back-end stopped a ring (its error fd fired). */
+void device_set_ring_error(struct device_set *set, unsigned index);
+/* Event loop: entry index's back-end hung up (why NULL: its socket polled
+ * readable) or its server ended (why says how). */
+void device_set_lost(struct device_set *set, unsigned index, const char *why);
+/* Event loop: reap ended servers (SIGCHLD). */
+void device_set_reap(struct device_set *set);
+/* Event loop: try the back-ends that are due again; true while one still
+ * waits (call again in ~100 ms). */
+bool device_set_retry(struct device_set *set);
+
+#endif

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "core/loader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot_cpu.h"
+#include "arch/x86/layout.h"
+#include "lib/log.h"
+
+static void error_text_void(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void error_text_void(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int loader_read_file(const char *what, const char *path, uint8_t **data, size_t *size,
+			uint64_t limit, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, ret = 0;
+	size_t done = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		error_text_void(err, errlen, "%s %s: %s; check the path", what, path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		error_text_void(err, errlen, "%s %s: not a regular file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > limit) {
+		error_text_void(err, errlen,
+		       "%s %s is %llu MiB, larger than the guest's memory; raise --memory", what,
+		       path, (unsigned long long)st.st_size >> 20);
+		close(fd);
+		return -EFBIG;
+	}
+	*size = (size_t)st.st_size;
+	*data = malloc(*size ? *size : 1);
+	if (!*data) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (done < *size) {
+		ssize_t n = read(fd, *data + done, *size - done);
+
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			error_text_void(err, errlen, "%s %s: read: %s", what, path,
+			       n < 0 ? strerror(errno) : "file shrank while reading");
+			free(*data);
+			*data = NULL;
+			break;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	return ret;
+}
+
+int loader_load(struct gmem *mem, struct e820_table *e820, const struct vm_config *cfg,
+		struct boot_entry *entry, char *err, size_t errlen)
+{
+	struct boot_images images = {.cmdline = cfg->cmdline};
+	uint8_t *kernel = NULL, *initrd = NULL;
+	uint8_t *acpi;
+	size_t acpi_used;
+	struct acpi_config acpi_cfg = {.nr_cpus = cfg->nr_cpus};
+	int ret;
+
+	acpi = gmem_ptr(mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
+	if (!acpi)
+		return -ENOMEM;
+	ret = acpi_build(acpi, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &acpi_cfg, &acpi_used);
+	if (ret) {
+		error_text_void(err, errlen, "cannot build ACPI tables: %s", strerror(-ret));
+		return ret;
+	}
+	images.rsdp_gpa = LAYOUT_ACPI_START;
+
+	ret = loader_read_file("kernel", cfg->kernel_path, &kernel, &images.kernel_size,
+			   mem->ram_size, err, errlen);
+	if (ret)
+		return ret;
+	images.kernel = kernel;
+	if (cfg->initrd_path) {
+		ret = loader_read_file("initrd", cfg->initrd_path, &initrd, &images.initrd_size,
+				   mem->ram_size, err, errlen);
+		if (ret)
+			goto out;
+		images.initrd = initrd;
+	}
+	ret = boot_load(mem, e820, &images, entry, err, errlen);
+	if (ret) {
+		char why[512];
+
+		/* Name the file the loader is talking about. */
+		snprintf(why, sizeof(why), "%s", err);
+		error_text_void(err, errlen, "kernel %s: %s", cfg->kernel_path, why);
+		goto out;
+	}
+	ret = boot_cpu_write_tables(mem, entry);
+	if (ret)
+		error_text_void(err, errlen, "cannot write boot page tables: %s", strerror(-ret));
+out:
+	free(kernel);
+	free(initrd);
+	return ret;
+}
