@@ -76,6 +76,8 @@ $(BUILD)/tests/unit/test_vhost_user_backend: LDLIBS += -luring
 
 # the golden allowlists (docs/security-allowlists.txt), wherever the test runs from
 $(BUILD)/tests/unit/test_seccomp.o: CFLAGS += -DISOLA_SRCDIR='"$(CURDIR)"'
+# each device kind's server folder, wherever the test runs from
+$(BUILD)/tests/unit/test_device_kind.o: CFLAGS += -DISOLA_SRCDIR='"$(CURDIR)"'
 
 unit: $(UNIT_BINS)
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "devices/device_kind.h"
 #include "lib/sandbox.h"
 
 #define SUPERVISOR_MAX_ARGS 16
@@ -50,10 +51,11 @@ static int server_path(const char *server, char *path, size_t len)
 /*
  * Server binaries opened before --jail (supervisor_open_servers): inside the
  * jail the spawner runs them from these fds (execveat), since they are not
- * under the jail's root.  -1: not opened; the path next to isola is used.
+ * under the jail's root.  One per row of the device-kind table
+ * (devices/device_kind.h); -1: not opened, the path next to isola is used.
  */
-static const char *const known_servers[] = {"blk", "rng"};
-static int server_fds[sizeof(known_servers) / sizeof(known_servers[0])] = {-1, -1};
+#define SUPERVISOR_MAX_KINDS 16
+static int server_fds[SUPERVISOR_MAX_KINDS] = {[0 ... SUPERVISOR_MAX_KINDS - 1] = -1};
 
 /* Set by supervisor_open_servers(): from then on servers run only from the
  * fds, never from a path (inside the jail a path is the jailed core's to
@@ -69,10 +71,10 @@ void supervisor_set_server_user(uid_t uid, gid_t gid)
 
 void supervisor_open_servers(void)
 {
-	for (unsigned i = 0; i < sizeof(known_servers) / sizeof(known_servers[0]); i++) {
+	for (unsigned i = 0; i < device_kinds_count && i < SUPERVISOR_MAX_KINDS; i++) {
 		char path[PATH_MAX + 16];
 
-		if (server_path(known_servers[i], path, sizeof(path)) == 0)
+		if (server_path(device_kinds[i].name, path, sizeof(path)) == 0)
 			server_fds[i] = open(path, O_PATH | O_CLOEXEC);
 	}
 	servers_jailed = true;
@@ -80,42 +82,35 @@ void supervisor_open_servers(void)
 
 static int server_fd(const char *server)
 {
-	for (unsigned i = 0; i < sizeof(known_servers) / sizeof(known_servers[0]); i++)
-		if (!strcmp(server, known_servers[i]))
-			return server_fds[i];
-	return -1;
+	const struct device_kind *kind = device_kind_by_name(server);
+	unsigned i = kind ? (unsigned)(kind - device_kinds) : SUPERVISOR_MAX_KINDS;
+
+	return i < SUPERVISOR_MAX_KINDS ? server_fds[i] : -1;
 }
 
 /*
  * What the spawner lets the core ask for: the options each server takes
- * from the core, and whether each has a value.  Anything else (--user,
- * --no-sandbox, --socket, --test-*) is refused: the spawner is root, and
- * inside --jail the core is the untrusted party.
+ * from the core (the device-kind table's), and whether each has a value.
+ * Anything else (--user, --no-sandbox, --socket, --test-*) is refused: the
+ * spawner is root, and inside --jail the core is the untrusted party.
  */
-static const struct server_option {
-	const char *server, *option;
-	bool has_value;
-} server_options[] = {
-    {"blk", "--image", true},  {"blk", "--readonly", false}, {"blk", "--id", true},
-    {"blk", "--queues", true}, {"blk", "--poll-us", true},   {"rng", "--rate", true},
-};
-
 static int check_server_args(const char *server, const char *const *args, char *err, size_t errlen)
 {
-	for (unsigned i = 0; args && args[i]; i++) {
-		const struct server_option *found = NULL;
+	const struct device_kind *kind = device_kind_by_name(server);
 
-		for (unsigned j = 0; j < sizeof(server_options) / sizeof(server_options[0]); j++)
-			if (!strcmp(server_options[j].server, server) &&
-			    !strcmp(server_options[j].option, args[i]))
-				found = &server_options[j];
+	if (!kind)
+		return error_text(err, errlen, -EPERM, "isola-%s: not a device server isola knows",
+				  server);
+	for (unsigned i = 0; args && args[i]; i++) {
+		const struct device_kind_option *found = device_kind_option(kind, args[i]);
+
 		if (!found)
 			return error_text(err, errlen, -EPERM,
 					  "isola-%s: option '%s' is not one the VMM may pass",
 					  server, args[i]);
 		if (found->has_value && !args[++i])
 			return error_text(err, errlen, -EINVAL, "isola-%s: %s needs a value",
-					  server, found->option);
+					  server, found->name);
 	}
 	return 0;
 }
@@ -261,7 +256,7 @@ static void spawner_serve(int fd)
 		}
 		request[n] = '\0';
 		/* The core restarts a server at most 100 times in 10 s before it
-		 * gives up (core/vm.h); a core that asks for more is not well. */
+		 * gives up (core/restart_policy.h); a core that asks for more is not well. */
 		now = time(NULL);
 		if (now - window_start >= SPAWN_WINDOW_S) {
 			window_start = now;

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+/* The device-kind table (devices/device_kind.h): one row per device type,
+ * consistent with itself and with the tree (servers/<name>/). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices/device_kind.h"
+#include "isola/virtio.h"
+
+static void test_rows_are_consistent(void **state)
+{
+	(void)state;
+	assert_true(device_kinds_count >= 2);
+	for (unsigned i = 0; i < device_kinds_count; i++) {
+		const struct device_kind *k = &device_kinds[i];
+
+		assert_non_null(k->name);
+		assert_true(k->virtio_id != 0);
+		assert_true(k->pci_class != 0);
+		/* a config the back-end owns has a size to ask for; none has none */
+		if (k->config_owner == DEVICE_CONFIG_NONE)
+			assert_int_equal(k->config_size, 0);
+		else
+			assert_true(k->config_size > 0 && k->config_size <= 256);
+		for (unsigned j = 0; j < i; j++) {
+			assert_string_not_equal(device_kinds[j].name, k->name);
+			assert_int_not_equal(device_kinds[j].virtio_id, k->virtio_id);
+		}
+		/* options: "--name", each at most once */
+		for (unsigned o = 0; o < DEVICE_KIND_MAX_OPTIONS && k->options[o].name; o++) {
+			assert_int_equal(strncmp(k->options[o].name, "--", 2), 0);
+			assert_ptr_equal(device_kind_option(k, k->options[o].name), &k->options[o]);
+		}
+	}
+}
+
+static void test_each_kind_has_a_server_folder(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < device_kinds_count; i++) {
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/servers/%s/main.c", ISOLA_SRCDIR,
+			 device_kinds[i].name);
+		if (access(path, R_OK))
+			fail_msg("device kind %s has no server folder (%s)", device_kinds[i].name,
+				 path);
+	}
+}
+
+static void test_lookups(void **state)
+{
+	const struct device_kind *blk = device_kind_by_name("blk");
+	const struct device_kind *rng = device_kind_by_name("rng");
+
+	(void)state;
+	assert_non_null(blk);
+	assert_non_null(rng);
+	assert_ptr_equal(device_kind_by_virtio_id(VIRTIO_ID_BLOCK), blk);
+	assert_ptr_equal(device_kind_by_virtio_id(VIRTIO_ID_RNG), rng);
+	assert_null(device_kind_by_name("nonesuch"));
+	assert_null(device_kind_by_name(NULL));
+	assert_null(device_kind_by_virtio_id(0));
+	assert_int_equal(blk->config_owner, DEVICE_CONFIG_BACKEND);
+	assert_int_equal(blk->config_size, 60); /* virtio 1.2 §5.2.4 up to write_zeroes_may_unmap */
+	assert_int_equal(rng->config_owner, DEVICE_CONFIG_NONE);
+}
+
+static void test_options_the_core_may_pass(void **state)
+{
+	const struct device_kind *blk = device_kind_by_name("blk");
+	const struct device_kind *rng = device_kind_by_name("rng");
+
+	(void)state;
+	assert_true(device_kind_option(blk, "--image")->has_value);
+	assert_false(device_kind_option(blk, "--readonly")->has_value);
+	assert_non_null(device_kind_option(blk, "--id"));
+	assert_non_null(device_kind_option(rng, "--rate"));
+	/* never: the spawner is root and the core may be jailed */
+	assert_null(device_kind_option(blk, "--user"));
+	assert_null(device_kind_option(blk, "--no-sandbox"));
+	assert_null(device_kind_option(blk, "--socket"));
+	assert_null(device_kind_option(rng, "--image"));
+}
+
+static void test_blk_fixup_single_queue_without_mq(void **state)
+{
+	const struct device_kind *blk = device_kind_by_name("blk");
+	uint8_t config[60] = {0};
+	uint16_t queues = 4;
+	char err[128];
+
+	(void)state;
+	assert_non_null(blk->fixup);
+	/* virtio 1.2 §5.2.6.2: without VIRTIO_BLK_F_MQ, one queue */
+	assert_int_equal(blk->fixup(blk, 1ull << VIRTIO_F_VERSION_1, &queues, config,
+				    sizeof(config), err, sizeof(err)),
+			 0);
+	assert_int_equal(queues, 1);
+	queues = 4;
+	assert_int_equal(blk->fixup(blk, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BLK_F_MQ),
+				    &queues, config, sizeof(config), err, sizeof(err)),
+			 0);
+	assert_int_equal(queues, 4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rows_are_consistent),
+	    cmocka_unit_test(test_each_kind_has_a_server_folder),
+	    cmocka_unit_test(test_lookups),
+	    cmocka_unit_test(test_options_the_core_may_pass),
+	    cmocka_unit_test(test_blk_fixup_single_queue_without_mq),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
