@@ -277,8 +277,8 @@ static int lock_down(const struct server_def *def, void *device,
 
 int server_main(int argc, char **argv, const struct server_def *def, void *device)
 {
-	const struct vhost_user_backend_ops *ops = NULL;
 	struct vhost_user_backend be = {0}; /* destroy is a no-op until init */
+	struct server_backend backend;
 	struct server_args args;
 	int fd = -1, ret, status = 1;
 	char err[256];
@@ -314,11 +314,16 @@ int server_main(int argc, char **argv, const struct server_def *def, void *devic
 		log_error("sandbox: %s (or run with --no-sandbox)", err);
 		goto out;
 	}
-	if (def->prepare(device, &ops, err, sizeof(err))) {
+	backend = (struct server_backend){.device = device};
+	if (def->prepare(device, &backend, err, sizeof(err))) {
 		log_error("%s", err);
 		goto out;
 	}
-	ret = vhost_user_backend_init(&be, ops, device);
+	if (!backend.ops) {
+		log_error("back-end setup: the device gave no ops");
+		goto out;
+	}
+	ret = vhost_user_backend_init(&be, backend.ops, backend.device);
 	if (ret) {
 		log_error("back-end setup: %s", strerror(-ret));
 		goto out;

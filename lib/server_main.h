@@ -11,7 +11,7 @@
  *	                         the device serves (an image)
  *	listen on --socket PATH, or take the inherited --socket-fd N
  *	sandbox_isolate()        namespaces, empty root, become --user
- *	prepare                  io_uring rings ...; gives the back-end ops
+ *	prepare                  io_uring rings ...; gives the back-end's ops
  *	vhost_user_backend_init
  *	sandbox_lock()           keeps the socket, the rings' stop eventfds
  *	                         and what keep_fds adds; seccomp with the
@@ -46,6 +46,14 @@ struct server_option {
 	int (*parse)(void *device, const struct server_option *option, const char *value);
 };
 
+/* What the vhost-user back-end serves: its ops, and the pointer they are
+ * given (server_main() sets it to the device it was given; a device may
+ * give part of itself, e.g. isola-blk's struct blk). */
+struct server_backend {
+	const struct vhost_user_backend_ops *ops;
+	void *device;
+};
+
 struct server_def {
 	const char *name;		     /* "isola-rng": log prefix, process name, --help */
 	const char *description;	     /* --help lines between the usage and the options */
@@ -59,10 +67,9 @@ struct server_def {
 	 * 0 or -errno with a sentence in err. */
 	int (*create)(void *device, char *err, size_t errlen);
 	/* Inside the sandbox, before the lock and before any thread: what
-	 * needs syscalls the filter will refuse (io_uring_setup); then *ops.
-	 * 0 or -errno with a sentence in err. */
-	int (*prepare)(void *device, const struct vhost_user_backend_ops **ops, char *err,
-		       size_t errlen);
+	 * needs syscalls the filter will refuse (io_uring_setup); then fill
+	 * *backend.  0 or -errno with a sentence in err. */
+	int (*prepare)(void *device, struct server_backend *backend, char *err, size_t errlen);
 	/* Optional: the device's fds the lock must leave open (an image, its
 	 * io_uring fds) into fds[max]; returns how many. */
 	unsigned (*keep_fds)(void *device, int *fds, unsigned max);

@@ -88,12 +88,13 @@ static int blk_create(void *device, char *err, size_t errlen)
 	return ret;
 }
 
-static int blk_prepare(void *device, const struct vhost_user_backend_ops **ops, char *err,
-		       size_t errlen)
+static int blk_prepare(void *device, struct server_backend *backend, char *err, size_t errlen)
 {
 	struct blk_server *s = device;
 
-	*ops = &s->blk.ops;
+	/* blk.c's ops take the struct blk */
+	backend->ops = &s->blk.ops;
+	backend->device = &s->blk;
 	return blk_setup_rings(&s->blk, err, errlen);
 }
 

@@ -145,8 +145,7 @@ static int rng_parse_rate(void *device, const struct server_option *option, cons
 }
 
 /* Sandboxed: the bucket starts full, one second's worth. */
-static int rng_prepare(void *device, const struct vhost_user_backend_ops **ops, char *err,
-		       size_t errlen)
+static int rng_prepare(void *device, struct server_backend *backend, char *err, size_t errlen)
 {
 	struct rng *rng = device;
 
@@ -154,7 +153,7 @@ static int rng_prepare(void *device, const struct vhost_user_backend_ops **ops, 
 	(void)errlen;
 	clock_gettime(CLOCK_MONOTONIC, &rng->last);
 	rng->tokens = (double)rng->rate;
-	*ops = &rng_ops;
+	backend->ops = &rng_ops;
 	return 0;
 }
 
