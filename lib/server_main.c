@@ -140,8 +140,9 @@ static bool is_device_option(const struct server_option *o)
 	       !(o >= tail_options && o < tail_options + ARRAY_SIZE(tail_options));
 }
 
-/* Append word to the usage, starting a new indented line where it would
- * reach SERVER_USAGE_WIDTH; *column is the current line's length. */
+/* Append word to the usage, starting a new indented line where the line
+ * would grow past SERVER_USAGE_WIDTH (the old hand-written usage lines
+ * broke there); *column is the current line's length. */
 static void usage_word(FILE *out, const char *word, unsigned indent, unsigned *column)
 {
 	if (*column + 1 + strlen(word) > SERVER_USAGE_WIDTH) {
