@@ -30,8 +30,8 @@
 
 #include "lib/vhost_user_backend.h"
 
-/* Device options per server (the core passes only those in its
- * devices/device_kind.c row). */
+/* Device options per server (the core may pass only those listed in
+ * core/supervisor.c's server_options). */
 #define SERVER_MAX_OPTIONS 16
 
 /* One option of the device's own ("--image IMG"). */
@@ -66,7 +66,7 @@ struct server_def {
 	 * permissions (sandbox_files_as_user): open what the device serves.
 	 * 0 or -errno with a sentence in err. */
 	int (*create)(void *device, char *err, size_t errlen);
-	/* Inside the sandbox, before the lock and before any thread: what
+	/* After sandbox_isolate(), before the lock and any thread: what
 	 * needs syscalls the filter will refuse (io_uring_setup); then fill
 	 * *backend.  0 or -errno with a sentence in err. */
 	int (*prepare)(void *device, struct server_backend *backend, char *err, size_t errlen);
