@@ -6,16 +6,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "lib/log.h"
-#include "lib/sandbox.h"
+#include "lib/server_main.h"
 #include "lib/vhost_user_backend.h"
 #include "servers/rng/rng.h"
 
@@ -132,140 +129,52 @@ static const struct vhost_user_backend_ops rng_ops = {
     .handle_chain = rng_handle_chain,
 };
 
-static bool user_given; /* a second --user is refused */
-
-static void usage(FILE *out)
+/* --rate BYTES_PER_SEC */
+static int rng_parse_rate(void *device, const struct server_option *option, const char *value)
 {
-	fprintf(out,
-		"usage: isola-rng (--socket PATH | --socket-fd N) [--rate BYTES_PER_SEC]\n"
-		"                 [--user UID[:GID]] [--no-sandbox] [--test-forbidden-syscall]\n"
-		"A virtio entropy device (virtio 1.2 5.4) served as a vhost-user back-end.\n"
-		"  --socket PATH             listen on a Unix socket; serve one front-end at a\n"
-		"                            time, accepting again after it disconnects\n"
-		"  --socket-fd N             use inherited fd N: a connected socket (served\n"
-		"                            once) or a listening one\n"
-		"  --rate BYTES_PER_SEC      limit entropy to this rate (default: unlimited)\n"
-		"  --user UID[:GID]          as root: become this user once the sandbox is\n"
-		"                            built (isola --jail passes its own)\n"
-		"  --no-sandbox              no namespaces, fd pruning or seccomp (debugging)\n"
-		"  --test-forbidden-syscall  after sandboxing, make a forbidden syscall (tests)\n"
-		"  --help                    this text\n");
+	struct rng *rng = device;
+	char *end;
+
+	errno = 0;
+	rng->rate = strtoull(value, &end, 10);
+	if (errno || *end || value[0] == '-' || !rng->rate) {
+		log_error("%s %s: want a positive number of bytes per second", option->name, value);
+		return -EINVAL;
+	}
+	return 0;
 }
+
+/* Sandboxed: the bucket starts full, one second's worth. */
+static int rng_prepare(void *device, struct server_backend *backend, char *err, size_t errlen)
+{
+	struct rng *rng = device;
+
+	(void)err;
+	(void)errlen;
+	clock_gettime(CLOCK_MONOTONIC, &rng->last);
+	rng->tokens = (double)rng->rate;
+	backend->ops = &rng_ops;
+	return 0;
+}
+
+static const struct server_option rng_options[] = {
+    {"--rate", "BYTES_PER_SEC", false, "limit entropy to this rate (default: unlimited)",
+     rng_parse_rate},
+    {0},
+};
+
+static const struct server_def rng_server = {
+    .name = "isola-rng",
+    .description = "A virtio entropy device (virtio 1.2 5.4) served as a vhost-user back-end.\n",
+    .options = rng_options,
+    .syscalls = rng_sandbox_syscalls,
+    .nr_syscalls = sizeof(rng_sandbox_syscalls) / sizeof(rng_sandbox_syscalls[0]),
+    .prepare = rng_prepare,
+};
 
 int main(int argc, char **argv)
 {
-	static const struct option options[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"socket-fd", required_argument, NULL, 'f'},
-	    {"rate", required_argument, NULL, 'r'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"no-sandbox", no_argument, NULL, 'n'},
-	    {"test-forbidden-syscall", no_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	const char *path = NULL;
-	struct rng rng = {0};
-	struct vhost_user_backend be;
-	bool sandbox = true, test_forbidden = false;
-	char err[256];
-	long fd = -1;
-	char *end;
-	int opt, ret;
+	static struct rng rng;
 
-	log_set_program("isola-rng");
-	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (opt) {
-		case 's':
-			path = optarg;
-			break;
-		case 'f':
-			errno = 0;
-			fd = strtol(optarg, &end, 10);
-			if (errno || *end || fd < 0 || fd > 1 << 20) {
-				log_error("--socket-fd %s: not a file descriptor number", optarg);
-				return 2;
-			}
-			break;
-		case 'r':
-			errno = 0;
-			rng.rate = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || !rng.rate) {
-				log_error("--rate %s: want a positive number of bytes per second",
-					  optarg);
-				return 2;
-			}
-			break;
-		case 'u': {
-			uid_t uid;
-			gid_t gid;
-
-			if (user_given) {
-				log_error("--user given twice");
-				return 2;
-			}
-			user_given = true;
-			if (sandbox_parse_user(optarg, &uid, &gid)) {
-				log_error("--user %s: expected UID or UID:GID (numbers)", optarg);
-				return 2;
-			}
-			sandbox_set_user(uid, gid);
-			break;
-		}
-		case 'n':
-			sandbox = false;
-			break;
-		case 't':
-			test_forbidden = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc || !path == (fd < 0)) {
-		log_error("give exactly one of --socket PATH or --socket-fd N (see --help)");
-		return 2;
-	}
-	if (path) {
-		fd = vhost_user_backend_listen(path);
-		if (fd < 0) {
-			log_error("socket %s: %s", path, strerror((int)-fd));
-			return 1;
-		}
-	}
-	clock_gettime(CLOCK_MONOTONIC, &rng.last);
-	rng.tokens = (double)rng.rate;
-	if (sandbox && sandbox_isolate("isola-rng", err, sizeof(err)) < 0) {
-		log_error("sandbox: %s (or run with --no-sandbox)", err);
-		return 1;
-	}
-	ret = vhost_user_backend_init(&be, &rng_ops, &rng);
-	if (ret) {
-		log_error("back-end setup: %s", strerror(-ret));
-		return 1;
-	}
-	if (sandbox) {
-		int keep[1 + VHOST_USER_BACKEND_MAX_QUEUES] = {(int)fd, be.queues[0].stop_fd};
-
-		if (sandbox_lock(keep, 2, rng_sandbox_syscalls,
-				 sizeof(rng_sandbox_syscalls) / sizeof(rng_sandbox_syscalls[0]),
-				 err, sizeof(err)) < 0) {
-			log_error("sandbox: %s (or run with --no-sandbox)", err);
-			return 1;
-		}
-		log_info("sandboxed: %u syscalls allowed", sandbox_allowed_count());
-	}
-	if (test_forbidden)
-		sandbox_test_forbidden_syscall();
-	ret = vhost_user_backend_run(&be, (int)fd);
-	vhost_user_backend_destroy(&be);
-	if (ret) {
-		log_error("serving: %s", strerror(-ret));
-		return 1;
-	}
-	return 0;
+	return server_main(argc, argv, &rng_server, &rng);
 }
