@@ -20,7 +20,7 @@
 #include "arch/x86/platform_events.h"
 #include "arch/x86/rtc.h"
 #include "arch/x86/serial.h"
-#include "core/bus.h"
+#include "lib/bus.h"
 #include "isola/abi.h"
 #include "core/config.h"
 #include "devices/pci.h"
