@@ -529,10 +529,6 @@ out:
 	return ret;
 }
 
-/* PCI classes of the virtio devices. */
-#define PCI_CLASS_STORAGE_OTHER 0x0180
-#define PCI_CLASS_OTHER 0xff00
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -570,15 +566,39 @@ static bool vm_adopt_server(struct vm *vm, unsigned index, int *sock)
 	return true;
 }
 
+/* Where device number index goes: its BAR in the PCI MMIO window, its
+ * slot on the host bridge (0 is the bridge), and VIRTIO_PCI_MAX_VECTORS
+ * GSIs above the IOAPIC's pins.  0, or -ENOSPC if the VM has no room. */
+static int vm_device_placement(unsigned index, struct device_placement *placement)
+{
+	*placement = (struct device_placement){
+	    .slot = index + 1,
+	    .bar = LAYOUT_PCI_MMIO_START + (uint64_t)index * VIRTIO_PCI_BAR_SIZE,
+	    .gsi_base = IOAPIC_NR_PINS + index * VIRTIO_PCI_MAX_VECTORS,
+	};
+	if (placement->slot >= PCI_SLOTS ||
+	    placement->gsi_base + VIRTIO_PCI_MAX_VECTORS > VM_MAX_GSI_ROUTES ||
+	    placement->bar + VIRTIO_PCI_BAR_SIZE > LAYOUT_PCI_MMIO_START + LAYOUT_PCI_MMIO_SIZE)
+		return -ENOSPC;
+	return 0;
+}
+
 /* vm->servers[vm->nr_devices] is filled in by the caller. */
-static int vm_add_device(struct vm *vm, const char *name, uint16_t device_id, uint16_t pci_class,
-			 char *err, size_t errlen)
+static int vm_add_device(struct vm *vm, const char *name, const struct device_kind *kind, char *err,
+			 size_t errlen)
 {
 	unsigned index = vm->nr_devices;
 	struct vhost_device *dev = &vm->devices[index];
+	struct device_host host = vm_device_host(vm);
+	struct device_placement placement;
 	char why[384];
 	pid_t pid;
 	int sock, ret;
+
+	if (vm_device_placement(index, &placement)) {
+		vm_err(err, errlen, "%s: too many devices", name);
+		return -ENOSPC;
+	}
 
 	/* A back-end kept across a reboot first; if it does not take the new
 	 * VM, it is ended and a fresh one tried, once. */
@@ -591,7 +611,7 @@ static int vm_add_device(struct vm *vm, const char *name, uint16_t device_id, ui
 			}
 		}
 		pid = dev->server_pid;
-		ret = vhost_device_create(dev, vm, name, index, device_id, pci_class, sock,
+		ret = vhost_device_create(dev, &host, &placement, kind, name, sock,
 					  vm->device_work_fd, why, sizeof(why));
 		dev->server_pid = pid;
 		if (!ret || !adopted)
@@ -606,8 +626,19 @@ static int vm_add_device(struct vm *vm, const char *name, uint16_t device_id, ui
 		dev->server_pid = 0;
 	}
 	vm->nr_devices++; /* destroyed by vm_destroy even when half made */
-	if (ret)
+	if (ret) {
 		vm_err(err, errlen, "%s: vhost-user set-up failed: %s", name, why);
+		return ret;
+	}
+	ret = bus_register(&vm->mmio, placement.bar, VIRTIO_PCI_BAR_SIZE, virtio_pci_bar_access,
+			   dev, dev->name);
+	if (ret) {
+		vm_err(err, errlen, "%s: BAR placement: %s", name, strerror(-ret));
+		return ret;
+	}
+	ret = pci_host_plug(&vm->pci, placement.slot, &dev->pci.fn);
+	if (ret)
+		vm_err(err, errlen, "%s: PCI slot %u: %s", name, placement.slot, strerror(-ret));
 	return ret;
 }
 
@@ -626,8 +657,7 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err,
 		if (disk->socket[0]) {
 			srv->server = NULL;
 			srv->socket_path = disk->socket;
-			ret = vm_add_device(vm, name, VIRTIO_ID_BLOCK, PCI_CLASS_STORAGE_OTHER, err,
-					    errlen);
+			ret = vm_add_device(vm, name, device_kind_by_name("blk"), err, errlen);
 			continue;
 		}
 		/* Checked at the first boot; a reboot's filter has no access(2)
@@ -648,13 +678,12 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err,
 		if (disk->readonly)
 			srv->args[n++] = "--readonly";
 		srv->args[n] = NULL;
-		ret =
-		    vm_add_device(vm, name, VIRTIO_ID_BLOCK, PCI_CLASS_STORAGE_OTHER, err, errlen);
+		ret = vm_add_device(vm, name, device_kind_by_name("blk"), err, errlen);
 	}
 	if (!ret && cfg->rng) {
 		vm->servers[vm->nr_devices] =
 		    (struct vm_device_server){.server = "rng", .restart = !cfg->rng_no_restart};
-		ret = vm_add_device(vm, "rng0", VIRTIO_ID_RNG, PCI_CLASS_OTHER, err, errlen);
+		ret = vm_add_device(vm, "rng0", device_kind_by_name("rng"), err, errlen);
 	}
 	return ret;
 }
