@@ -231,9 +231,7 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint8_t *config, uin
 	return 0;
 }
 
-/* ---- guest-facing plumbing: ioeventfds, irqfds ---------------------------- */
-
-/* ---- the virtio-pci platform ops, on top of the device host -------------- */
+/* ---- guest-facing plumbing: the virtio-pci platform ops, on the host ------ */
 
 static int vhost_device_ioeventfd(struct vhost_device *dev, unsigned q, uint64_t base, bool assign)
 {
