@@ -29,9 +29,10 @@ struct device_host_ops {
 	int (*set_msi_route)(void *opaque, unsigned gsi, uint64_t address, uint32_t data);
 	/* Inject one MSI now (api.rst KVM_SIGNAL_MSI). */
 	int (*signal_msi)(void *opaque, uint64_t address, uint32_t data);
-	/* Move the MMIO range the device registered with handler opaque owner
-	 * to new_base; new_size 0 unmaps it.  -EEXIST if it would overlap
-	 * another range (the range is then left where it was). */
+	/* Move the device's MMIO range (the one the caller registered with
+	 * handler opaque owner) to new_base; new_size 0 unmaps it.  -EEXIST
+	 * if it would overlap another range (it is then left where it was),
+	 * -ENOENT if no range has that owner. */
 	int (*mmio_move)(void *opaque, const void *owner, uint64_t new_base, uint64_t new_size);
 };
 
