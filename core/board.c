@@ -13,6 +13,8 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
 #include "core/vm.h"
+#include "devices/device_host.h"
+#include "lib/log.h"
 
 void vm_send_ctrl_alt_del(struct vm *vm)
 {
@@ -112,15 +114,46 @@ int board_create(struct vm *vm, int console_out_fd)
 
 
 
-/* Create entry `index`'s front-end in this VM (the front-end places
- * itself by index for now: slot index + 1, one BAR, one GSI per vector). */
-int board_plug_device(void *opaque, struct device_entry *e, unsigned index, int sock,
-			  char *err, size_t errlen)
+/* Where entry `index` goes: slot 0 is the host bridge; each device has one
+ * BAR in the PCI window and one GSI per MSI-X vector after the IOAPIC's
+ * pins (arch/x86/layout.h, devices/virtio_pci.h). */
+static int board_device_placement(unsigned index, struct device_placement *placement)
+{
+	*placement = (struct device_placement){
+	    .slot = index + 1,
+	    .bar = LAYOUT_PCI_MMIO_START + (uint64_t)index * VIRTIO_PCI_BAR_SIZE,
+	    .gsi_base = IOAPIC_NR_PINS + index * VIRTIO_PCI_MAX_VECTORS,
+	};
+	if (placement->slot >= PCI_SLOTS ||
+	    placement->gsi_base + VIRTIO_PCI_MAX_VECTORS > VM_MAX_GSI_ROUTES ||
+	    placement->bar + VIRTIO_PCI_BAR_SIZE > LAYOUT_PCI_MMIO_START + LAYOUT_PCI_MMIO_SIZE)
+		return -ENOSPC;
+	return 0;
+}
+
+int board_plug_device(void *opaque, struct device_entry *e, unsigned index, int sock, char *err,
+		      size_t errlen)
 {
 	struct vm *vm = opaque;
+	struct device_host host = vm_device_host(vm);
+	struct device_placement placement;
+	int ret;
 
-	return vhost_device_create(&e->dev, vm, e->name, index, e->kind->virtio_id,
-				   e->kind->pci_class, sock, vm->devices->work_fd, err, errlen);
+	if (board_device_placement(index, &placement))
+		return error_text(err, errlen, -ENOSPC, "too many devices");
+	ret = vhost_device_create(&e->dev, &host, &placement, e->kind, e->name, sock,
+				  vm->devices->work_fd, err, errlen);
+	if (ret)
+		return ret;
+	ret = bus_register(&vm->mmio, placement.bar, VIRTIO_PCI_BAR_SIZE, virtio_pci_bar_access,
+			   &e->dev, e->dev.name);
+	if (ret)
+		return error_text(err, errlen, ret, "BAR placement: %s", strerror(-ret));
+	ret = pci_host_plug(&vm->pci, placement.slot, &e->dev.pci.fn);
+	if (ret)
+		return error_text(err, errlen, ret, "PCI slot %u: %s", placement.slot,
+				  strerror(-ret));
+	return 0;
 }
 
 void board_destroy(struct vm *vm)

@@ -4,19 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -24,7 +18,6 @@
 #include "arch/x86/layout.h"
 #include "core/hugepages.h"
 #include "core/loader.h"
-#include "core/supervisor.h"
 #include "lib/log.h"
 
 static void vm_err(char *err, size_t errlen, const char *fmt, ...)

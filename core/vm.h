@@ -20,12 +20,12 @@
 #include "arch/x86/platform_events.h"
 #include "arch/x86/rtc.h"
 #include "arch/x86/serial.h"
-#include "core/bus.h"
 #include "core/device_set.h"
-#include "isola/abi.h"
 #include "core/config.h"
 #include "devices/pci.h"
 #include "devices/vhost_user_device.h"
+#include "isola/abi.h"
+#include "lib/bus.h"
 #include "lib/gmem.h"
 
 #define VM_MAX_CPUS CONFIG_MAX_CPUS
@@ -107,6 +107,8 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 void vm_destroy(struct vm *vm);
 /* Point GSI gsi (>= the IOAPIC's pins) at an MSI; 0 or -errno. */
 int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data);
+/* device_host.c: the narrow view of this VM its devices are given. */
+struct device_host vm_device_host(struct vm *vm);
 /* Stop every vCPU at a safe point (between exits) and disable the device
  * rings; resume undoes it.  Called from a thread other than the event loop
  * and the vCPUs (the API thread).  0, or -EBUSY/-ETIMEDOUT with a sentence. */

@@ -3,16 +3,13 @@
 #include "devices/vhost_user_device.h"
 
 #include <errno.h>
-#include <linux/kvm.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
-#include "core/vm.h"
+#include "lib/gmem.h"
 #include "lib/log.h"
 #include "lib/vhost_user.h"
 #include "lib/virtq.h"
@@ -21,14 +18,13 @@
  * a back-end does: ACCESS_PLATFORM (33), RING_PACKED (34), NOTIFICATION_DATA
  * (38), RING_RESET (40). */
 #define VHOST_DEVICE_TRANSPORT_UNSUPPORTED                                                         \
-	((1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VIRTIO_F_RING_PACKED) |                      \
-	 (1ull << VIRTIO_F_NOTIFICATION_DATA) | (1ull << VIRTIO_F_RING_RESET) |                     \
+	((1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VIRTIO_F_RING_PACKED) |                     \
+	 (1ull << VIRTIO_F_NOTIFICATION_DATA) | (1ull << VIRTIO_F_RING_RESET) |                    \
 	 (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
 #define VHOST_DEVICE_WANTED_PROTOCOL                                                               \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
 #define VHOST_DEVICE_QUEUE_SIZE 256
-#define VHOST_DEVICE_GSI_FIRST IOAPIC_NR_PINS
 
 static bool has_protocol(const struct vhost_device *dev, unsigned bit)
 {
@@ -133,21 +129,39 @@ static int vhost_device_set_fd(struct vhost_device *dev, uint32_t request, unsig
 
 /* ---- negotiation at creation --------------------------------------------- */
 
-static uint32_t device_config_size(uint16_t device_id)
+/* The device config from the back-end (vhost-user: VHOST_USER_GET_CONFIG). */
+static int vhost_device_get_config(struct vhost_device *dev, uint8_t *config, uint32_t size,
+				   char *err, size_t errlen)
 {
-	switch (device_id) {
-	case 1:
-		return 12; /* virtio_net_config up to mtu */
-	case 2:
-		return 60; /* virtio_blk_config through write_zeroes_may_unmap */
-	default:
-		return 0;
-	}
+	struct vhost_user_msg msg, reply;
+	int ret;
+
+	if (!has_protocol(dev, VHOST_USER_PROTOCOL_F_CONFIG))
+		return error_text(err, errlen, -EPROTO,
+				  "the back-end does not offer VHOST_USER_PROTOCOL_F_CONFIG; a %s "
+				  "device needs it",
+				  dev->kind->name);
+	vhost_user_msg_init(&msg, VHOST_USER_GET_CONFIG, VHOST_USER_CONFIG_HDR_SIZE + size);
+	msg.payload.config.offset = 0;
+	msg.payload.config.size = size;
+	ret = vhost_device_rpc(dev, &msg, &reply);
+	if (ret)
+		return error_text(err, errlen, ret, "GET_CONFIG: %s", vhost_device_error(dev, ret));
+	if (reply.payload.config.size != size)
+		return error_text(err, errlen, -EPROTO, "GET_CONFIG returned %u bytes, asked %u",
+				  reply.payload.config.size, size);
+	memcpy(config, reply.payload.config.payload, size);
+	return 0;
 }
 
-static int vhost_device_negotiate(struct vhost_device *dev, uint16_t device_id, uint8_t *config,
-				  uint32_t *config_size, char *err, size_t errlen)
+/* Features, protocol features, queue count and config of the back-end at
+ * dev->sock, adjusted to what dev->kind allows.  config (zeroed by the
+ * caller) gets *config_size bytes. */
+static int vhost_device_negotiate(struct vhost_device *dev, uint8_t *config, uint32_t *config_size,
+				  char *err, size_t errlen)
 {
+	const struct device_kind *kind = dev->kind;
+	uint16_t num_queues;
 	struct vhost_user_msg msg, reply;
 	uint64_t offered, queues = 1;
 	int ret;
@@ -189,61 +203,57 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint16_t device_id, 
 		return error_text(err, errlen, -EPROTO,
 				  "the back-end asks for %llu queues (1..%d allowed)",
 				  (unsigned long long)queues, VIRTIO_PCI_MAX_QUEUES);
-	dev->num_queues = (uint16_t)queues;
-	if (device_id == 2 && queues > 1 && !(dev->backend_features & (1ull << VIRTIO_BLK_F_MQ)))
-		dev->num_queues = 1;
+	num_queues = (uint16_t)queues;
 
-	*config_size = device_config_size(device_id);
-	if (*config_size && has_protocol(dev, VHOST_USER_PROTOCOL_F_CONFIG)) {
-		vhost_user_msg_init(&msg, VHOST_USER_GET_CONFIG,
-				    VHOST_USER_CONFIG_HDR_SIZE + *config_size);
-		msg.payload.config.offset = 0;
-		msg.payload.config.size = *config_size;
-		ret = vhost_device_rpc(dev, &msg, &reply);
+	*config_size = kind->config_owner == DEVICE_CONFIG_NONE ? 0 : kind->config_size;
+	if (*config_size > VIRTIO_PCI_CONFIG_MAX || *config_size > VHOST_USER_MAX_CONFIG_SIZE)
+		return error_text(err, errlen, -EINVAL,
+				  "the %s device's config (%u bytes) is too big", kind->name,
+				  *config_size);
+	if (kind->config_owner == DEVICE_CONFIG_BACKEND && *config_size) {
+		ret = vhost_device_get_config(dev, config, *config_size, err, errlen);
 		if (ret)
-			return error_text(err, errlen, ret, "GET_CONFIG: %s",
-					  vhost_device_error(dev, ret));
-		if (reply.payload.config.size != *config_size)
-			return error_text(err, errlen, -EPROTO,
-					  "GET_CONFIG returned %u bytes, asked %u",
-					  reply.payload.config.size, *config_size);
-		memcpy(config, reply.payload.config.payload, *config_size);
-	} else if (*config_size) {
-		return error_text(
-		    err, errlen, -EPROTO,
-		    "the back-end does not offer VHOST_USER_PROTOCOL_F_CONFIG; a block "
-		    "or network device needs it");
+			return ret;
 	}
+	/* The type's rules (e.g. virtio 1.2 §5.2.6.2: blk without
+	 * VIRTIO_BLK_F_MQ has one queue), and a front-end-owned config. */
+	if (kind->fixup) {
+		ret = kind->fixup(kind, dev->backend_features, &num_queues, config, *config_size,
+				  err, errlen);
+		if (ret)
+			return ret;
+		if (num_queues == 0 || num_queues > queues)
+			return error_text(err, errlen, -EINVAL,
+					  "the %s fix-up left %u queues of %llu", kind->name,
+					  num_queues, (unsigned long long)queues);
+	}
+	dev->num_queues = num_queues;
 	return 0;
 }
 
-/* ---- guest-facing plumbing: ioeventfds, irqfds ---------------------------- */
+/* ---- guest-facing plumbing: the virtio-pci platform ops, on the host ------ */
 
 static int vhost_device_ioeventfd(struct vhost_device *dev, unsigned q, uint64_t base, bool assign)
 {
-	struct kvm_ioeventfd io = {
-	    .addr = base + VIRTIO_PCI_NOTIFY_OFFSET + q * VIRTIO_PCI_NOTIFY_MULTIPLIER,
-	    .len = 2, /* virtio 1.2 §4.1.5.2: the driver writes a 16-bit queue index */
-	    .fd = dev->kick_fds[q],
-	    .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
-	};
+	uint64_t addr = base + VIRTIO_PCI_NOTIFY_OFFSET + q * VIRTIO_PCI_NOTIFY_MULTIPLIER;
 
-	return ioctl(dev->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+	/* virtio 1.2 §4.1.5.2: the driver writes a 16-bit queue index */
+	return dev->host.ops->ioeventfd(dev->host.opaque, addr, 2, dev->kick_fds[q], assign);
 }
 
 static void vhost_device_bar_moved(struct virtio_pci_dev *pci, uint64_t old_base, uint64_t new_base)
 {
 	struct vhost_device *dev = (struct vhost_device *)pci;
-	int id = bus_find(&dev->vm->mmio, dev);
+	const struct device_host *host = &dev->host;
 
 	for (unsigned q = 0; q < dev->num_queues && old_base; q++)
 		vhost_device_ioeventfd(dev, q, old_base, false);
-	if (id >= 0 && bus_move(&dev->vm->mmio, (unsigned)id, new_base,
-				new_base ? VIRTIO_PCI_BAR_SIZE : 0) < 0) {
+	if (host->ops->mmio_move(host->opaque, dev, new_base, new_base ? VIRTIO_PCI_BAR_SIZE : 0) <
+	    0) {
 		/* The guest put the BAR over something else: decode nothing. */
 		log_warn("%s: BAR 0 at 0x%llx overlaps another device; not decoded", dev->name,
 			 (unsigned long long)new_base);
-		bus_move(&dev->vm->mmio, (unsigned)id, 0, 0);
+		host->ops->mmio_move(host->opaque, dev, 0, 0);
 		new_base = 0;
 	}
 	for (unsigned q = 0; q < dev->num_queues && new_base; q++)
@@ -277,15 +287,12 @@ static void vhost_device_config_interrupt(struct virtio_pci_dev *pci)
 	pthread_mutex_lock(&pci->lock);
 	ok = virtio_pci_vector_route(pci, pci->config_msix_vector, &address, &data);
 	pthread_mutex_unlock(&pci->lock);
-	if (ok) {
-		struct kvm_msi msi = {.address_lo = (uint32_t)address,
-				      .address_hi = (uint32_t)(address >> 32),
-				      .data = data};
-
-		ioctl(dev->vm->vm_fd, KVM_SIGNAL_MSI, &msi);
-	}
+	if (ok)
+		dev->host.ops->signal_msi(dev->host.opaque, address, data);
 }
 
+/* The transport's platform ops are the front-end's: it knows the kick and
+ * call fds, and turns them into device_host requests. */
 static const struct virtio_pci_platform_ops vhost_device_platform_ops = {
     .bar_moved = vhost_device_bar_moved,
     .vector_changed = vhost_device_vector_changed,
@@ -321,6 +328,7 @@ static const struct virtio_pci_backend_ops vhost_device_backend_ops = {
 static void vhost_device_bind_interrupts(struct vhost_device *dev)
 {
 	struct virtio_pci_dev *pci = &dev->pci;
+	const struct device_host *host = &dev->host;
 
 	for (unsigned q = 0; q < dev->num_queues; q++) {
 		uint64_t address = 0;
@@ -333,26 +341,23 @@ static void vhost_device_bind_interrupts(struct vhost_device *dev)
 		vector = pci->queues[q].msix_vector;
 		live = virtio_pci_vector_route(pci, vector, &address, &data);
 		pthread_mutex_unlock(&pci->lock);
-		gsi = live ? (int)(dev->gsi_base + vector) : -1;
+		gsi = live ? (int)(dev->placement.gsi_base + vector) : -1;
 		if (dev->irqfd_gsi[q] >= 0) {
-			struct kvm_irqfd off = {.fd = (uint32_t)dev->call_fds[q],
-						.gsi = (uint32_t)dev->irqfd_gsi[q],
-						.flags = KVM_IRQFD_FLAG_DEASSIGN};
-
-			ioctl(dev->vm->vm_fd, KVM_IRQFD, &off);
+			host->ops->irqfd(host->opaque, (unsigned)dev->irqfd_gsi[q],
+					 dev->call_fds[q], false);
 			dev->irqfd_gsi[q] = -1;
 		}
 		if (gsi < 0)
 			continue;
-		if (vm_set_msi_route(dev->vm, (unsigned)gsi, address, data) == 0) {
-			struct kvm_irqfd on = {.fd = (uint32_t)dev->call_fds[q],
-					       .gsi = (uint32_t)gsi};
+		if (host->ops->set_msi_route(host->opaque, (unsigned)gsi, address, data) == 0) {
+			int ret =
+			    host->ops->irqfd(host->opaque, (unsigned)gsi, dev->call_fds[q], true);
 
-			if (ioctl(dev->vm->vm_fd, KVM_IRQFD, &on) == 0)
+			if (ret == 0)
 				dev->irqfd_gsi[q] = gsi;
 			else
-				log_warn("%s: KVM_IRQFD queue %u: %s", dev->name, q,
-					 strerror(errno));
+				log_warn("%s: irqfd for queue %u: %s", dev->name, q,
+					 strerror(-ret));
 		}
 	}
 }
@@ -361,7 +366,7 @@ static void vhost_device_bind_interrupts(struct vhost_device *dev)
 
 static int vhost_device_send_mem_table(struct vhost_device *dev)
 {
-	const struct gmem *mem = dev->vm->mem;
+	const struct gmem *mem = dev->host.mem;
 	struct vhost_user_msg msg;
 
 	vhost_user_msg_init(&msg, VHOST_USER_SET_MEM_TABLE,
@@ -422,9 +427,9 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 	int ret;
 
 	/* Guest-chosen addresses: all three rings must be guest RAM. */
-	desc = gmem_ptr(dev->vm->mem, queue->desc, virtq_desc_bytes(queue->size));
-	avail = gmem_ptr(dev->vm->mem, queue->driver, virtq_avail_bytes(queue->size));
-	used = gmem_ptr(dev->vm->mem, queue->device, virtq_used_bytes(queue->size));
+	desc = gmem_ptr(dev->host.mem, queue->desc, virtq_desc_bytes(queue->size));
+	avail = gmem_ptr(dev->host.mem, queue->driver, virtq_avail_bytes(queue->size));
+	used = gmem_ptr(dev->host.mem, queue->device, virtq_used_bytes(queue->size));
 	if (!desc || !avail || !used)
 		return -EFAULT;
 	/* Resuming after a back-end restart: everything up to used->idx was
@@ -617,14 +622,14 @@ void vhost_device_disconnect(struct vhost_device *dev)
 
 int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t errlen)
 {
-	uint8_t config[VIRTIO_PCI_CONFIG_MAX];
+	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
 	uint32_t config_size = 0;
 	uint64_t features = dev->backend_features;
 	int ret;
 
 	vhost_device_disconnect(dev);
 	dev->sock = sock;
-	ret = vhost_device_negotiate(dev, dev->pci.device_id, config, &config_size, err, errlen);
+	ret = vhost_device_negotiate(dev, config, &config_size, err, errlen);
 	if (!ret && (dev->backend_features & features) != features)
 		ret =
 		    error_text(err, errlen, -EPROTO,
@@ -649,8 +654,8 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 	if (dev->wanted && !has_protocol(dev, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)) {
 		for (unsigned q = 0; q < dev->num_queues; q++) {
 			const struct virtio_pci_queue *queue = &dev->pci.queues[q];
-			uint16_t *avail = gmem_ptr(dev->vm->mem, queue->driver + 2, 2);
-			uint16_t *used = gmem_ptr(dev->vm->mem, queue->device + 2, 2);
+			uint16_t *avail = gmem_ptr(dev->host.mem, queue->driver + 2, 2);
+			uint16_t *used = gmem_ptr(dev->host.mem, queue->device + 2, 2);
 
 			if ((dev->started_queues & (1u << q)) && avail && used &&
 			    __atomic_load_n(avail, __ATOMIC_ACQUIRE) !=
@@ -681,41 +686,38 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 
 /* ---- creation ------------------------------------------------------------ */
 
-int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *name, unsigned index,
-			uint16_t device_id, uint16_t pci_class, int sock, int work_fd, char *err,
-			size_t errlen)
+int vhost_device_create(struct vhost_device *dev, const struct device_host *host,
+			const struct device_placement *placement, const struct device_kind *kind,
+			const char *name, int sock, int work_fd, char *err, size_t errlen)
 {
 	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
 	uint32_t config_size = 0;
-	uint64_t bar = LAYOUT_PCI_MMIO_START + (uint64_t)index * VIRTIO_PCI_BAR_SIZE;
+	uint64_t bar = placement->bar;
 	int ret;
 
 	memset(dev, 0, sizeof(*dev));
-	dev->vm = vm;
+	dev->host = *host;
+	dev->placement = *placement;
+	dev->kind = kind;
 	snprintf(dev->name, sizeof(dev->name), "%s", name);
-	dev->index = index;
-	dev->slot = index + 1;
 	dev->sock = sock;
 	dev->work_fd = work_fd;
 	dev->inflight_fd = -1;
 	dev->err_fd = -1;
 	dev->queue_size = VHOST_DEVICE_QUEUE_SIZE;
-	dev->gsi_base = VHOST_DEVICE_GSI_FIRST + index * VIRTIO_PCI_MAX_VECTORS;
 	atomic_init(&dev->work, 0);
 	for (unsigned q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++) {
 		dev->kick_fds[q] = dev->call_fds[q] = -1;
 		dev->irqfd_gsi[q] = -1;
 	}
-	if (dev->slot >= PCI_SLOTS || dev->gsi_base + VIRTIO_PCI_MAX_VECTORS > VM_MAX_GSI_ROUTES)
-		return error_text(err, errlen, -ENOSPC, "too many devices");
 
 	dev->err_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (dev->err_fd < 0)
 		return error_text(err, errlen, -errno, "eventfd: %s", strerror(errno));
-	ret = vhost_device_negotiate(dev, device_id, config, &config_size, err, errlen);
+	ret = vhost_device_negotiate(dev, config, &config_size, err, errlen);
 	if (ret)
 		return ret;
-	ret = virtio_pci_init(&dev->pci, dev->name, device_id, pci_class,
+	ret = virtio_pci_init(&dev->pci, dev->name, kind->virtio_id, kind->pci_class,
 			      dev->backend_features & ~VHOST_DEVICE_TRANSPORT_UNSUPPORTED,
 			      dev->num_queues, dev->queue_size, config, config_size, bar,
 			      &vhost_device_platform_ops, &vhost_device_backend_ops, dev);
@@ -732,16 +734,10 @@ int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *nam
 		dev->pci.queues[q].call_fd = dev->call_fds[q];
 		ret = vhost_device_ioeventfd(dev, q, bar, true);
 		if (ret)
-			return error_text(err, errlen, ret, "KVM_IOEVENTFD: %s", strerror(-ret));
+			return error_text(err, errlen, ret, "ioeventfd for queue %u: %s", q,
+					  strerror(-ret));
 	}
 	dev->notify_base = bar;
-	ret = bus_register(&vm->mmio, bar, VIRTIO_PCI_BAR_SIZE, virtio_pci_bar_access, dev,
-			   dev->name);
-	if (ret)
-		return error_text(err, errlen, ret, "BAR placement: %s", strerror(-ret));
-	ret = pci_host_plug(&vm->pci, dev->slot, &dev->pci.fn);
-	if (ret)
-		return error_text(err, errlen, ret, "PCI slot %u: %s", dev->slot, strerror(-ret));
 	return 0;
 }
 

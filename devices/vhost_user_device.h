@@ -20,10 +20,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "devices/device_host.h"
+#include "devices/device_kind.h"
 #include "devices/virtio_pci.h"
-#include "lib/gmem.h"
-
-struct vm;
 
 #define VHOST_DEVICE_WORK_START 1u
 #define VHOST_DEVICE_WORK_STOP 2u
@@ -33,10 +32,10 @@ struct vm;
 
 struct vhost_device {
 	struct virtio_pci_dev pci; /* first member */
-	struct vm *vm;
+	struct device_host host;   /* the VM, as far as the device may see it */
+	struct device_placement placement;
+	const struct device_kind *kind;
 	char name[32];
-	unsigned index;	     /* device number in the VM: GSI and BAR placement */
-	unsigned slot;	     /* PCI slot */
 	int sock;	     /* vhost-user connection, -1 when down */
 	char bad_reply[160]; /* what was wrong with the last failed call's reply */
 	uint64_t backend_features;
@@ -49,22 +48,25 @@ struct vhost_device {
 	int kick_fds[VIRTIO_PCI_MAX_QUEUES];
 	int call_fds[VIRTIO_PCI_MAX_QUEUES];
 	int err_fd; /* every ring's error eventfd (SET_VRING_ERR), for the event loop */
-	unsigned gsi_base;		      /* GSI of vector 0 */
 	int irqfd_gsi[VIRTIO_PCI_MAX_QUEUES]; /* GSI the call fd is bound to, -1 */
 	uint64_t notify_base;		      /* guest address of the notify area, 0 if unmapped */
 	int inflight_fd;
 	uint64_t inflight_size;
 	atomic_uint work; /* VHOST_DEVICE_WORK_* for the event loop */
 	int work_fd;	  /* eventfd shared by the VM's devices */
-	pid_t server_pid; /* 0: external back-end */
 };
 
-/* device_id: virtio type (2 blk, 4 rng); sock: connected to the back-end.
- * Negotiates protocol features, reads config and queue count, creates the
- * PCI function, kick and call fds.  On failure writes a sentence to err. */
-int vhost_device_create(struct vhost_device *dev, struct vm *vm, const char *name, unsigned index,
-			uint16_t device_id, uint16_t pci_class, int sock, int work_fd, char *err,
-			size_t errlen);
+/* A device of type kind at placement (BAR 0, VIRTIO_PCI_MAX_VECTORS GSIs
+ * from gsi_base), reaching the VM only through host; sock: connected to the
+ * back-end.  Negotiates protocol features, reads the queue count and (for a
+ * back-end-owned config) the config, applies kind->fixup, creates the PCI
+ * function, kick and call fds, and binds the kick fds to the notify area.
+ * The caller then registers dev->pci's BAR (virtio_pci_bar_access, opaque
+ * dev) on its MMIO bus and plugs dev->pci.fn at placement->slot.  On
+ * failure writes a sentence to err (call vhost_device_destroy). */
+int vhost_device_create(struct vhost_device *dev, const struct device_host *host,
+			const struct device_placement *placement, const struct device_kind *kind,
+			const char *name, int sock, int work_fd, char *err, size_t errlen);
 /* Queue work for the event loop (any thread). */
 void vhost_device_queue_work(struct vhost_device *dev, unsigned work);
 /* The back-end went away (crash, hang-up): forget the connection, keep

@@ -55,7 +55,9 @@ struct virtio_pci_msix_entry {
 
 struct virtio_pci_dev;
 
-/* What the transport needs from the VM (implemented by core/). */
+/* What the transport needs from the VM.  Implemented by the device that
+ * owns the transport (the vhost-user front-end, on top of its
+ * devices/device_host.h), which knows the kick and call fds. */
 struct virtio_pci_platform_ops {
 	/* BAR 0 moved (or decoding turned on/off): base 0 = unmapped. */
 	void (*bar_moved)(struct virtio_pci_dev *dev, uint64_t old_base, uint64_t new_base);

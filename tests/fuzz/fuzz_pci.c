@@ -142,7 +142,7 @@ static const struct virtio_pci_backend_ops backend_ops = {
 	.config_written = stub_config_written,
 };
 
-/* A bus access: cut to the range like core/bus.c, fill reads with ones. */
+/* A bus access: cut to the range like lib/bus.c, fill reads with ones. */
 static void port_access(uint64_t offset, uint8_t *buf, uint32_t len, bool is_write)
 {
 	uint32_t room = (uint32_t)(8 - offset);

@@ -2,7 +2,7 @@
 /*
  * libFuzzer target for the x86 platform devices a guest reaches by port I/O
  * and MMIO: the 8250 UART, IOAPIC, i8042, RTC/CMOS and ACPI PM block, behind
- * core/bus.c dispatch with the ranges core/vm.c registers.  The stream mixes
+ * lib/bus.c dispatch with the ranges core/vm.c registers.  The stream mixes
  * guest accesses of fuzzed width and offset with host-side events: console
  * input (serial_receive), EOIs from the LAPIC (ioapic_eoi), interrupt lines
  * and Ctrl-Alt-Del.  MSI delivery, route updates, reset and power-off are
@@ -30,7 +30,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/rtc.h"
 #include "arch/x86/serial.h"
-#include "core/bus.h"
+#include "lib/bus.h"
 #include "isola/abi.h"
 
 #define RTE_REMOTE_IRR (1ull << 14)

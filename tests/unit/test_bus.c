@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for core/bus.c: range registration and access dispatch. */
+/* Unit tests for lib/bus.c: range registration and access dispatch. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core/bus.h"
+#include "lib/bus.h"
 
 /* A device that records its last access and answers reads with a pattern. */
 struct recorder {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "core/bus.h"
+#include "lib/bus.h"
 
 #include <errno.h>
 #include <string.h>

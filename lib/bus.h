@@ -4,8 +4,8 @@
  * a vCPU exit is routed to the one handler whose range holds the access.
  * Accesses nobody claims read as all-ones and writes are dropped, as on a PC.
  */
-#ifndef ISOLA_CORE_BUS_H
-#define ISOLA_CORE_BUS_H
+#ifndef ISOLA_LIB_BUS_H
+#define ISOLA_LIB_BUS_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,0 +1,681 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for devices/vhost_user_device.c, the vhost-user front-end,
+ * built against a fake devices/device_host.h (it records each ioeventfd,
+ * irqfd, MSI route, MSI and MMIO move instead of calling KVM) and a
+ * scripted back-end in a thread on the other end of a socketpair.  This
+ * file plays the core (it places the device and plugs it into a PCI host)
+ * and the guest driver (it writes the common config and MSI-X registers
+ * through virtio_pci_bar_access and PCI config space).
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "devices/device_host.h"
+#include "devices/device_kind.h"
+#include "devices/pci.h"
+#include "devices/vhost_user_device.h"
+#include "lib/gmem.h"
+#include "lib/vhost_user.h"
+
+#define BAR 0xc0008000ull /* placement: device number 1 */
+#define SLOT 2
+#define GSI_BASE 41
+#define MEM_SIZE LAYOUT_MIN_MEMORY
+#define MSI_ADDRESS 0xfee00000ull
+#define MSI_DATA(vector) (0x4040u + (vector))
+#define RING_GPA(q) (0x10000ull + (uint64_t)(q)*0x4000) /* desc; avail +0x1000, used +0x2000 */
+#define RING_SIZE 64
+
+/* PCI config space and the virtio common config (virtio 1.2 §4.1.4.3). */
+#define PCI_COMMAND 0x04
+#define PCI_BAR0 0x10
+#define CAP_MSIX 0x40 /* devices/virtio_pci.c's layout */
+#define MSIX_CONTROL_ENABLE 0x8000
+#define COMMON_GFSELECT 0x08
+#define COMMON_GF 0x0c
+#define COMMON_MSIX 0x10
+#define COMMON_STATUS 0x14
+#define COMMON_Q_SELECT 0x16
+#define COMMON_Q_SIZE 0x18
+#define COMMON_Q_MSIX 0x1a
+#define COMMON_Q_ENABLE 0x1c
+#define COMMON_Q_DESCLO 0x20
+#define COMMON_Q_AVAILLO 0x28
+#define COMMON_Q_USEDLO 0x30
+
+#define UNSUPPORTED_OFFERED ((1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_F_ACCESS_PLATFORM))
+#define PROTOCOL_ALL                                                                               \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG))
+#define MAX_CALLS 128
+
+/* ---- the fake host ----------------------------------------------------------- */
+
+enum host_op { IOEVENTFD, IRQFD, MSI_ROUTE, SIGNAL_MSI, MMIO_MOVE };
+
+struct host_call {
+	enum host_op op;
+	uint64_t addr; /* ioeventfd address, MSI address, MMIO base */
+	uint64_t len;  /* ioeventfd length, MMIO size */
+	unsigned gsi;
+	uint32_t data;
+	int fd;
+	bool assign;
+	const void *owner;
+};
+
+struct fake_host {
+	struct host_call calls[MAX_CALLS];
+	unsigned nr_calls;
+	int mmio_move_ret; /* what a move to a non-zero base returns */
+};
+
+static struct host_call *record(void *opaque, enum host_op op)
+{
+	struct fake_host *h = opaque;
+	struct host_call *c;
+
+	assert_true(h->nr_calls < MAX_CALLS);
+	c = &h->calls[h->nr_calls++];
+	memset(c, 0, sizeof(*c));
+	c->op = op;
+	return c;
+}
+
+static int fake_ioeventfd(void *opaque, uint64_t addr, uint32_t len, int fd, bool assign)
+{
+	struct host_call *c = record(opaque, IOEVENTFD);
+
+	c->addr = addr;
+	c->len = len;
+	c->fd = fd;
+	c->assign = assign;
+	return 0;
+}
+
+static int fake_irqfd(void *opaque, unsigned gsi, int fd, bool assign)
+{
+	struct host_call *c = record(opaque, IRQFD);
+
+	c->gsi = gsi;
+	c->fd = fd;
+	c->assign = assign;
+	return 0;
+}
+
+static int fake_set_msi_route(void *opaque, unsigned gsi, uint64_t address, uint32_t data)
+{
+	struct host_call *c = record(opaque, MSI_ROUTE);
+
+	c->gsi = gsi;
+	c->addr = address;
+	c->data = data;
+	return 0;
+}
+
+static int fake_signal_msi(void *opaque, uint64_t address, uint32_t data)
+{
+	struct host_call *c = record(opaque, SIGNAL_MSI);
+
+	c->addr = address;
+	c->data = data;
+	return 0;
+}
+
+static int fake_mmio_move(void *opaque, const void *owner, uint64_t new_base, uint64_t new_size)
+{
+	struct fake_host *h = opaque;
+	struct host_call *c = record(opaque, MMIO_MOVE);
+
+	c->owner = owner;
+	c->addr = new_base;
+	c->len = new_size;
+	return new_base ? h->mmio_move_ret : 0;
+}
+
+static const struct device_host_ops fake_host_ops = {
+    .ioeventfd = fake_ioeventfd,
+    .irqfd = fake_irqfd,
+    .set_msi_route = fake_set_msi_route,
+    .signal_msi = fake_signal_msi,
+    .mmio_move = fake_mmio_move,
+};
+
+static unsigned count_calls(const struct fake_host *h, enum host_op op)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < h->nr_calls; i++)
+		n += h->calls[i].op == op;
+	return n;
+}
+
+/* ---- the scripted back-end ----------------------------------------------------- */
+
+struct backend {
+	int sock;
+	pthread_t thread;
+	uint64_t features, protocol, queue_num;
+	uint8_t config[VHOST_USER_MAX_CONFIG_SIZE];
+	/* every request received, its fds closed (nfds kept) */
+	struct vhost_user_msg requests[MAX_CALLS];
+	unsigned nr_requests;
+};
+
+static int reply_config(int sock, const struct vhost_user_msg *msg, const uint8_t *config)
+{
+	struct vhost_user_msg reply;
+	uint32_t size = msg->payload.config.size;
+
+	vhost_user_msg_init(&reply, VHOST_USER_GET_CONFIG, VHOST_USER_CONFIG_HDR_SIZE + size);
+	reply.hdr.flags |= VHOST_USER_REPLY_MASK;
+	reply.payload.config.offset = msg->payload.config.offset;
+	reply.payload.config.size = size;
+	memcpy(reply.payload.config.payload, config + msg->payload.config.offset, size);
+	return vhost_user_send(sock, &reply);
+}
+
+static int reply_vring_base(int sock, const struct vhost_user_msg *msg)
+{
+	struct vhost_user_msg reply;
+
+	vhost_user_msg_init(&reply, VHOST_USER_GET_VRING_BASE, sizeof(reply.payload.state));
+	reply.hdr.flags |= VHOST_USER_REPLY_MASK;
+	reply.payload.state.index = msg->payload.state.index;
+	return vhost_user_send(sock, &reply);
+}
+
+/* Answer whatever comes until the front-end hangs up. */
+static void *backend_thread(void *arg)
+{
+	struct backend *b = arg;
+	struct vhost_user_msg msg;
+
+	while (vhost_user_recv(b->sock, &msg) == 0 && b->nr_requests < MAX_CALLS) {
+		unsigned nfds = msg.nfds;
+		int ret = 0;
+
+		vhost_user_close_fds(&msg);
+		b->requests[b->nr_requests] = msg;
+		b->requests[b->nr_requests++].nfds = nfds;
+		switch (msg.hdr.request) {
+		case VHOST_USER_GET_FEATURES:
+			ret = vhost_user_reply_u64(b->sock, msg.hdr.request, b->features);
+			break;
+		case VHOST_USER_GET_PROTOCOL_FEATURES:
+			ret = vhost_user_reply_u64(b->sock, msg.hdr.request, b->protocol);
+			break;
+		case VHOST_USER_GET_QUEUE_NUM:
+			ret = vhost_user_reply_u64(b->sock, msg.hdr.request, b->queue_num);
+			break;
+		case VHOST_USER_GET_CONFIG:
+			ret = reply_config(b->sock, &msg, b->config);
+			break;
+		case VHOST_USER_GET_VRING_BASE:
+			ret = reply_vring_base(b->sock, &msg);
+			break;
+		default:
+			if (vhost_user_needs_ack(&msg))
+				ret = vhost_user_ack(b->sock, msg.hdr.request, 0);
+			break;
+		}
+		if (ret)
+			break;
+	}
+	return NULL;
+}
+
+static const struct vhost_user_msg *find_request(const struct backend *b, uint32_t request,
+						 unsigned nth)
+{
+	for (unsigned i = 0; i < b->nr_requests; i++)
+		if (b->requests[i].hdr.request == request && nth-- == 0)
+			return &b->requests[i];
+	return NULL;
+}
+
+static unsigned count_requests(const struct backend *b, uint32_t request)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < b->nr_requests; i++)
+		n += b->requests[i].hdr.request == request;
+	return n;
+}
+
+/* ---- fixture ------------------------------------------------------------------ */
+
+struct fixture {
+	struct fake_host fake;
+	struct backend backend;
+	struct gmem mem;
+	struct pci_host pci;
+	struct vhost_device dev;
+	int sock, work_fd;
+	bool thread_started; /* and the device created: destroy it */
+	char err[256];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	int sv[2];
+
+	assert_non_null(f);
+	assert_int_equal(gmem_create(&f->mem, MEM_SIZE, GMEM_BACKING_SHMEM), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f->sock = sv[0];
+	f->backend.sock = sv[1];
+	f->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(f->work_fd >= 0);
+	pci_host_init(&f->pci);
+	/* a blk back-end in the style of isola-blk, plus transport bits the
+	 * front-end must not pass on */
+	f->backend.features = (1ull << VIRTIO_F_VERSION_1) |
+			      (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VIRTIO_BLK_F_MQ) |
+			      UNSUPPORTED_OFFERED;
+	f->backend.protocol = PROTOCOL_ALL;
+	f->backend.queue_num = 2;
+	for (unsigned i = 0; i < sizeof(f->backend.config); i++)
+		f->backend.config[i] = (uint8_t)(0xa0 + i);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f->thread_started) {
+		vhost_device_destroy(&f->dev); /* closes f->sock: the back-end thread ends */
+		pthread_join(f->backend.thread, NULL);
+	} else if (f->sock >= 0) {
+		close(f->sock);
+	}
+	close(f->backend.sock);
+	close(f->work_fd);
+	pci_host_destroy(&f->pci);
+	gmem_destroy(&f->mem);
+	free(f);
+	return 0;
+}
+
+/* What core/vm.c does, with the fake host. */
+static int create(struct fixture *f, const char *kind_name)
+{
+	struct device_host host = {.ops = &fake_host_ops, .opaque = &f->fake, .mem = &f->mem};
+	struct device_placement placement = {.slot = SLOT, .bar = BAR, .gsi_base = GSI_BASE};
+
+	assert_int_equal(pthread_create(&f->backend.thread, NULL, backend_thread, &f->backend), 0);
+	f->thread_started = true;
+	return vhost_device_create(&f->dev, &host, &placement, device_kind_by_name(kind_name),
+				   "disk0", f->sock, f->work_fd, f->err, sizeof(f->err));
+}
+
+/* The back-end has answered everything so far (the socket is closed). */
+static void stop_backend(struct fixture *f)
+{
+	vhost_device_destroy(&f->dev);
+	pthread_join(f->backend.thread, NULL);
+	f->thread_started = false;
+	f->sock = -1;
+}
+
+/* ---- the driver ---------------------------------------------------------------- */
+
+static void bar_write(struct fixture *f, uint32_t offset, uint32_t value, uint32_t len)
+{
+	virtio_pci_bar_access(&f->dev, offset, (uint8_t *)&value, len, true);
+}
+
+static void config_write(struct fixture *f, uint32_t offset, uint32_t value, uint32_t len)
+{
+	pci_host_config_access(&f->pci, SLOT << 3, offset, (uint8_t *)&value, len, true);
+}
+
+static void msix_entry(struct fixture *f, unsigned vector)
+{
+	uint32_t entry = VIRTIO_PCI_MSIX_TABLE_OFFSET + 16 * vector;
+
+	bar_write(f, entry + 0, (uint32_t)MSI_ADDRESS, 4);
+	bar_write(f, entry + 4, 0, 4);
+	bar_write(f, entry + 8, MSI_DATA(vector), 4);
+	bar_write(f, entry + 12, 0, 4); /* unmasked */
+}
+
+/* virtio 1.2 §3.1.1: the driver's initialization, queue q on vector q + 1,
+ * config changes on vector 0, then DRIVER_OK. */
+static void driver_init(struct fixture *f)
+{
+	uint64_t features = f->dev.pci.device_features & ~(1ull << VIRTIO_BLK_F_MQ);
+
+	assert_int_equal(pci_host_plug(&f->pci, SLOT, &f->dev.pci.fn), 0);
+	config_write(f, CAP_MSIX + 2, MSIX_CONTROL_ENABLE, 2);
+	bar_write(f, COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	for (unsigned half = 0; half < 2; half++) {
+		bar_write(f, COMMON_GFSELECT, half, 4);
+		bar_write(f, COMMON_GF, (uint32_t)(features >> (32 * half)), 4);
+	}
+	bar_write(f, COMMON_STATUS, VIRTIO_STATUS_FEATURES_OK, 1);
+	for (unsigned v = 0; v <= f->dev.num_queues; v++)
+		msix_entry(f, v);
+	bar_write(f, COMMON_MSIX, 0, 2);
+	for (unsigned q = 0; q < f->dev.num_queues; q++) {
+		bar_write(f, COMMON_Q_SELECT, q, 2);
+		bar_write(f, COMMON_Q_SIZE, RING_SIZE, 2);
+		bar_write(f, COMMON_Q_MSIX, q + 1, 2);
+		bar_write(f, COMMON_Q_DESCLO, (uint32_t)RING_GPA(q), 4);
+		bar_write(f, COMMON_Q_AVAILLO, (uint32_t)(RING_GPA(q) + 0x1000), 4);
+		bar_write(f, COMMON_Q_USEDLO, (uint32_t)(RING_GPA(q) + 0x2000), 4);
+		bar_write(f, COMMON_Q_ENABLE, 1, 2);
+	}
+	bar_write(f, COMMON_STATUS, VIRTIO_STATUS_DRIVER_OK, 1);
+	assert_int_equal(f->dev.pci.status & VIRTIO_STATUS_NEEDS_RESET, 0);
+}
+
+/* ---- tests --------------------------------------------------------------------- */
+
+static void create_negotiates_blk(void **state)
+{
+	struct fixture *f = *state;
+	const struct vhost_user_msg *msg;
+
+	f->backend.queue_num = 4;
+	assert_int_equal(create(f, "blk"), 0);
+	assert_int_equal(f->dev.num_queues, 4);
+	assert_int_equal(f->dev.pci.num_queues, 4);
+	assert_int_equal(f->dev.pci.device_id, VIRTIO_ID_BLOCK);
+	/* transport bits the core does not implement are never offered */
+	assert_int_equal(f->dev.pci.device_features,
+			 (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BLK_F_MQ));
+	/* a back-end-owned config is read with GET_CONFIG, kind->config_size */
+	assert_int_equal(f->dev.pci.config_size, device_kind_by_name("blk")->config_size);
+	assert_memory_equal(f->dev.pci.config, f->backend.config, f->dev.pci.config_size);
+	/* nothing but the kick fds is bound yet */
+	assert_int_equal(f->fake.nr_calls, 4);
+	assert_int_equal(count_calls(&f->fake, IOEVENTFD), 4);
+
+	stop_backend(f);
+	msg = find_request(&f->backend, VHOST_USER_SET_PROTOCOL_FEATURES, 0);
+	assert_non_null(msg);
+	assert_int_equal(msg->payload.u64, PROTOCOL_ALL);
+	msg = find_request(&f->backend, VHOST_USER_GET_CONFIG, 0);
+	assert_non_null(msg);
+	assert_int_equal(msg->payload.config.size, device_kind_by_name("blk")->config_size);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_OWNER), 1);
+}
+
+/* One ioeventfd per queue on the notify area of the placed BAR: queue q at
+ * notify offset q * notify_off_multiplier, 16 bits (virtio 1.2 §4.1.4.4). */
+static void kick_fds_on_the_notify_area(void **state)
+{
+	struct fixture *f = *state;
+
+	f->backend.queue_num = 3;
+	assert_int_equal(create(f, "blk"), 0);
+	assert_int_equal(f->fake.nr_calls, 3);
+	for (unsigned q = 0; q < 3; q++) {
+		const struct host_call *c = &f->fake.calls[q];
+
+		assert_int_equal(c->op, IOEVENTFD);
+		assert_true(c->assign);
+		assert_int_equal(c->addr, BAR + VIRTIO_PCI_NOTIFY_OFFSET + q * 4);
+		assert_int_equal(c->len, 2);
+		assert_int_equal(c->fd, f->dev.kick_fds[q]);
+		assert_true(c->fd >= 0);
+	}
+	assert_int_equal(f->dev.notify_base, BAR);
+	assert_int_equal(f->dev.pci.bar_base, BAR);
+}
+
+/* virtio 1.2 §5.2.6.2, through the kind's fix-up: without VIRTIO_BLK_F_MQ
+ * a blk device has one queue whatever GET_QUEUE_NUM says. */
+static void blk_without_mq_has_one_queue(void **state)
+{
+	struct fixture *f = *state;
+
+	f->backend.features &= ~(1ull << VIRTIO_BLK_F_MQ);
+	f->backend.queue_num = 4;
+	assert_int_equal(create(f, "blk"), 0);
+	assert_int_equal(f->dev.num_queues, 1);
+	assert_int_equal(f->dev.pci.num_queues, 1);
+	assert_int_equal(count_calls(&f->fake, IOEVENTFD), 1);
+}
+
+static void blk_refused_without_protocol_config(void **state)
+{
+	struct fixture *f = *state;
+
+	f->backend.protocol &= ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+	assert_int_equal(create(f, "blk"), -EPROTO);
+	assert_non_null(strstr(f->err, "VHOST_USER_PROTOCOL_F_CONFIG"));
+	assert_int_equal(f->fake.nr_calls, 0);
+}
+
+/* A kind without a config space (rng) neither needs nor asks for one. */
+static void rng_has_no_config(void **state)
+{
+	struct fixture *f = *state;
+
+	f->backend.features =
+	    (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	f->backend.protocol &= ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+	f->backend.queue_num = 1;
+	assert_int_equal(create(f, "rng"), 0);
+	assert_int_equal(f->dev.pci.device_id, VIRTIO_ID_RNG);
+	assert_int_equal(f->dev.pci.config_size, 0);
+	stop_backend(f);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_GET_CONFIG), 0);
+}
+
+/* The back-end is untrusted: a queue count the transport cannot serve is
+ * refused, not clamped. */
+static void hostile_queue_count_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	f->backend.queue_num = 0;
+	assert_int_equal(create(f, "blk"), -EPROTO);
+	assert_non_null(strstr(f->err, "queues"));
+	assert_int_equal(f->fake.nr_calls, 0);
+}
+
+static void too_many_queues_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	f->backend.queue_num = VIRTIO_PCI_MAX_QUEUES + 1;
+	assert_int_equal(create(f, "blk"), -EPROTO);
+	assert_non_null(strstr(f->err, "queues"));
+	assert_int_equal(f->fake.nr_calls, 0);
+}
+
+/* The guest moves BAR 0: the kick fds follow it, and the host moves the
+ * device's MMIO range (found by its owner, the device). */
+static void bar_move_moves_kick_fds(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t new_bar = 0xd0000000ull;
+
+	assert_int_equal(create(f, "blk"), 0);
+	assert_int_equal(pci_host_plug(&f->pci, SLOT, &f->dev.pci.fn), 0);
+	f->fake.nr_calls = 0;
+	config_write(f, PCI_BAR0, (uint32_t)new_bar, 4);
+
+	assert_int_equal(f->fake.nr_calls, 2 + 1 + 2);
+	for (unsigned q = 0; q < 2; q++) {
+		const struct host_call *off = &f->fake.calls[q], *on = &f->fake.calls[3 + q];
+
+		assert_int_equal(off->op, IOEVENTFD);
+		assert_false(off->assign);
+		assert_int_equal(off->addr, BAR + VIRTIO_PCI_NOTIFY_OFFSET + q * 4);
+		assert_int_equal(off->fd, f->dev.kick_fds[q]);
+		assert_int_equal(on->op, IOEVENTFD);
+		assert_true(on->assign);
+		assert_int_equal(on->addr, new_bar + VIRTIO_PCI_NOTIFY_OFFSET + q * 4);
+		assert_int_equal(on->len, 2);
+		assert_int_equal(on->fd, f->dev.kick_fds[q]);
+	}
+	assert_int_equal(f->fake.calls[2].op, MMIO_MOVE);
+	assert_ptr_equal(f->fake.calls[2].owner, &f->dev);
+	assert_int_equal(f->fake.calls[2].addr, new_bar);
+	assert_int_equal(f->fake.calls[2].len, VIRTIO_PCI_BAR_SIZE);
+	assert_int_equal(f->dev.notify_base, new_bar);
+
+	/* memory decoding off: unmapped, nothing bound */
+	f->fake.nr_calls = 0;
+	config_write(f, PCI_COMMAND, 0, 2);
+	assert_int_equal(count_calls(&f->fake, IOEVENTFD), 2);
+	assert_false(f->fake.calls[0].assign);
+	assert_int_equal(f->fake.calls[2].op, MMIO_MOVE);
+	assert_int_equal(f->fake.calls[2].len, 0);
+	assert_int_equal(f->dev.notify_base, 0);
+}
+
+/* A BAR put over another device's range decodes nothing. */
+static void bar_move_over_another_range_unmaps(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(create(f, "blk"), 0);
+	assert_int_equal(pci_host_plug(&f->pci, SLOT, &f->dev.pci.fn), 0);
+	f->fake.nr_calls = 0;
+	f->fake.mmio_move_ret = -EEXIST;
+	config_write(f, PCI_BAR0, 0xfec00000u, 4);
+
+	assert_int_equal(count_calls(&f->fake, IOEVENTFD), 2); /* the old ones, deassigned */
+	for (unsigned i = 0; i < f->fake.nr_calls; i++)
+		if (f->fake.calls[i].op == IOEVENTFD)
+			assert_false(f->fake.calls[i].assign);
+	assert_int_equal(count_calls(&f->fake, MMIO_MOVE), 2);
+	assert_int_equal(f->fake.calls[f->fake.nr_calls - 1].op, MMIO_MOVE);
+	assert_int_equal(f->fake.calls[f->fake.nr_calls - 1].addr, 0);
+	assert_int_equal(f->fake.calls[f->fake.nr_calls - 1].len, 0);
+	assert_int_equal(f->dev.notify_base, 0);
+}
+
+/* DRIVER_OK queues START; the event loop's vhost_device_process gives the
+ * back-end the memory table and the rings, and binds each call fd to the
+ * GSI of its queue's vector with that vector's MSI route. */
+static void driver_ok_starts_rings_and_binds_irqfds(void **state)
+{
+	struct fixture *f = *state;
+	const struct vhost_user_msg *msg;
+	uint64_t count;
+
+	assert_int_equal(create(f, "blk"), 0);
+	driver_init(f);
+	assert_true(atomic_load(&f->dev.work) & VHOST_DEVICE_WORK_START);
+	assert_int_equal(read(f->work_fd, &count, sizeof(count)), sizeof(count));
+	f->fake.nr_calls = 0;
+	vhost_device_process(&f->dev);
+	assert_true(f->dev.started);
+	assert_int_equal(f->dev.started_queues, 3);
+
+	assert_int_equal(count_calls(&f->fake, IRQFD), 2);
+	assert_int_equal(count_calls(&f->fake, MSI_ROUTE), 2);
+	for (unsigned q = 0; q < 2; q++) {
+		unsigned gsi = GSI_BASE + q + 1;
+		bool routed = false, bound = false;
+
+		for (unsigned i = 0; i < f->fake.nr_calls; i++) {
+			const struct host_call *c = &f->fake.calls[i];
+
+			if (c->op == MSI_ROUTE && c->gsi == gsi) {
+				assert_int_equal(c->addr, MSI_ADDRESS);
+				assert_int_equal(c->data, MSI_DATA(q + 1));
+				routed = true;
+			}
+			if (c->op == IRQFD && c->gsi == gsi) {
+				assert_true(routed); /* the route is in place first */
+				assert_true(c->assign);
+				assert_int_equal(c->fd, f->dev.call_fds[q]);
+				bound = true;
+			}
+		}
+		assert_true(bound);
+		assert_int_equal(f->dev.irqfd_gsi[q], (int)gsi);
+	}
+
+	stop_backend(f);
+	msg = find_request(&f->backend, VHOST_USER_SET_MEM_TABLE, 0);
+	assert_non_null(msg);
+	assert_int_equal(msg->payload.memory.nregions, f->mem.nr_regions);
+	assert_int_equal(msg->nfds, f->mem.nr_regions);
+	assert_int_equal(msg->payload.memory.regions[0].guest_address, f->mem.regions[0].gpa);
+	msg = find_request(&f->backend, VHOST_USER_SET_FEATURES, 0);
+	assert_non_null(msg);
+	assert_int_equal(msg->payload.u64,
+			 (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+	for (unsigned q = 0; q < 2; q++) {
+		msg = find_request(&f->backend, VHOST_USER_SET_VRING_NUM, q);
+		assert_non_null(msg);
+		assert_int_equal(msg->payload.state.index, q);
+		assert_int_equal(msg->payload.state.num, RING_SIZE);
+		msg = find_request(&f->backend, VHOST_USER_SET_VRING_ADDR, q);
+		assert_non_null(msg);
+		assert_int_equal(msg->payload.addr.desc_user_addr,
+				 (uint64_t)(uintptr_t)gmem_ptr(&f->mem, RING_GPA(q), 16));
+		msg = find_request(&f->backend, VHOST_USER_SET_VRING_KICK, q);
+		assert_non_null(msg);
+		assert_int_equal(msg->nfds, 1);
+		msg = find_request(&f->backend, VHOST_USER_SET_VRING_CALL, q);
+		assert_non_null(msg);
+		assert_int_equal(msg->nfds, 1);
+	}
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_VRING_BASE), 2);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_VRING_ERR), 2);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_VRING_ENABLE), 2);
+}
+
+/* The back-end stopped a ring the guest broke: NEEDS_RESET and the
+ * configuration change interrupt on the config vector (virtio 1.2 §2.1.2). */
+static void config_interrupt_signals_msi(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(create(f, "blk"), 0);
+	driver_init(f);
+	vhost_device_process(&f->dev);
+	f->fake.nr_calls = 0;
+	vhost_device_ring_error(&f->dev);
+	assert_true(f->dev.pci.status & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(f->fake.nr_calls, 1);
+	assert_int_equal(f->fake.calls[0].op, SIGNAL_MSI);
+	assert_int_equal(f->fake.calls[0].addr, MSI_ADDRESS);
+	assert_int_equal(f->fake.calls[0].data, MSI_DATA(0));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(create_negotiates_blk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(kick_fds_on_the_notify_area, setup, teardown),
+	    cmocka_unit_test_setup_teardown(blk_without_mq_has_one_queue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(blk_refused_without_protocol_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(rng_has_no_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(hostile_queue_count_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(too_many_queues_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(bar_move_moves_kick_fds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(bar_move_over_another_range_unmaps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(driver_ok_starts_rings_and_binds_irqfds, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(config_interrupt_signals_msi, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
