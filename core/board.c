@@ -12,6 +12,8 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
+#include "core/board.h"
+#include "core/loader.h"
 #include "core/vm.h"
 #include "devices/device_host.h"
 #include "lib/log.h"
@@ -81,7 +83,7 @@ static void vm_pci_ports(void *opaque, uint64_t offset, uint8_t *data, uint32_t 
 		pci_host_port_access(&vm->pci, offset, data, len, is_write);
 }
 
-int board_create(struct vm *vm, int console_out_fd)
+static int board_wire_platform(struct vm *vm, int console_out_fd)
 {
 	int ret = 0;
 
@@ -131,7 +133,7 @@ static int board_device_placement(unsigned index, struct device_placement *place
 	return 0;
 }
 
-int board_plug_device(void *opaque, struct device_entry *e, unsigned index, int sock, char *err,
+static int board_plug_device(void *opaque, struct device_entry *e, unsigned index, int sock, char *err,
 		      size_t errlen)
 {
 	struct vm *vm = opaque;
@@ -156,7 +158,7 @@ int board_plug_device(void *opaque, struct device_entry *e, unsigned index, int 
 	return 0;
 }
 
-void board_destroy(struct vm *vm)
+static void board_unwire_platform(struct vm *vm)
 {
 	if (!vm->devices_ready)
 		return;
@@ -167,4 +169,37 @@ void board_destroy(struct vm *vm)
 	acpi_pm_destroy(&vm->pm);
 	pci_host_destroy(&vm->pci);
 	vm->devices_ready = false;
+}
+
+int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
+		 struct device_set *devices, int console_out_fd, char *err, size_t errlen)
+{
+	int ret;
+
+	ret = vm_create(vm, cfg, ram, devices, console_out_fd, err, errlen);
+	if (ret)
+		return ret;
+	ret = board_wire_platform(vm, console_out_fd);
+	if (ret)
+		return error_text(err, errlen, ret, "device address ranges overlap (isola bug)");
+	ret = loader_load(vm->mem, &vm->e820, cfg, &vm->entry, err, errlen);
+	if (ret)
+		return ret;
+	vm->devices_attached = true; /* detached by board_destroy even when half made */
+	ret = device_set_attach(devices, board_plug_device, vm, err, errlen);
+	if (ret)
+		return ret;
+	return vm_create_vcpus(vm, err, errlen);
+}
+
+void board_destroy(struct vm *vm)
+{
+	vm_join_vcpus(vm);
+	/* The front-ends go with the VM; their back-ends stay in the set (a
+	 * reboot attaches them to the next VM; device_set_destroy ends them). */
+	if (vm->devices_attached)
+		device_set_detach(vm->devices);
+	vm->devices_attached = false;
+	board_unwire_platform(vm);
+	vm_destroy(vm);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/board.h"
 #include "core/console.h"
 #include "core/control.h"
 #include "core/hugepages.h"
@@ -270,7 +271,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	for (;;) {
 		if (!ret) {
 			vm_made = true;
-			ret = vm_create(vm, cfg, &ram, &devices, console_fd >= 0 ? console_fd : -1,
+			ret = board_create(vm, cfg, &ram, &devices, console_fd >= 0 ? console_fd : -1,
 					err, sizeof(err));
 		}
 		if (!ret && !rebooting && cfg->console == CONSOLE_STDIO)
@@ -296,7 +297,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 			break;
 		/* --on-reset reboot: a new VM on the same device back-ends,
 		 * which the guest's drivers negotiate with again. */
-		vm_destroy(vm);
+		board_destroy(vm);
 		{
 			char pids[128] = "";
 			size_t at = 0;
@@ -329,7 +330,7 @@ out:
 	if (timer_fd >= 0)
 		close(timer_fd);
 	if (vm_made)
-		vm_destroy(vm);
+		board_destroy(vm);
 	device_set_destroy(&devices);
 	gmem_destroy(&ram);
 	console_restore();

@@ -17,7 +17,6 @@
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/layout.h"
 #include "core/hugepages.h"
-#include "core/loader.h"
 #include "lib/log.h"
 
 static void vm_err(char *err, size_t errlen, const char *fmt, ...)
@@ -378,18 +377,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 		vm_err(err, errlen, "cannot build the e820 map: %s", strerror(-ret));
 		return ret;
 	}
-	ret = board_create(vm, console_out_fd);
-	if (ret) {
-		vm_err(err, errlen, "device address ranges overlap (isola bug)");
-		return ret;
-	}
-	ret = loader_load(vm->mem, &vm->e820, cfg, &vm->entry, err, errlen);
-	if (ret)
-		return ret;
-	vm->devices_attached = true; /* detached by vm_destroy even when half made */
-	ret = device_set_attach(devices, board_plug_device, vm, err, errlen);
-	if (ret)
-		return ret;
+	return 0;
+}
+
+int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
+{
+	int ret;
+
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
 		ret = vcpu_create(vm, i);
 		if (ret) {
@@ -418,19 +412,20 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-void vm_destroy(struct vm *vm)
+void vm_join_vcpus(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
 		if (vm->vcpus[i].thread_started)
 			pthread_join(vm->vcpus[i].thread, NULL);
-		vcpu_destroy(&vm->vcpus[i]);
+		vm->vcpus[i].thread_started = false;
 	}
-	/* The front-ends go with the VM; their back-ends stay in the set (a
-	 * reboot attaches them to the next VM; device_set_destroy ends them). */
-	if (vm->devices_attached)
-		device_set_detach(vm->devices);
-	vm->devices_attached = false;
-	board_destroy(vm);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	vm_join_vcpus(vm);
+	for (unsigned i = 0; i < vm->nr_cpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->routes);
 	vm->routes = NULL;
 	if (vm->vm_fd >= 0)

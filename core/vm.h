@@ -91,19 +91,24 @@ struct vm {
  * owns it; a reboot empties it (gmem_reset) and creates the next VM on it,
  * since the device servers map it.  0 or -errno with a sentence in err. */
 int vm_ram_create(struct gmem *ram, const struct vm_config *cfg, char *err, size_t errlen);
-/* Create the VM on ram and the device set: open /dev/kvm, irqchip, the
- * board, load the kernel, create the devices' front-ends, the vCPUs.
+/* Create the KVM VM on ram (the device set is remembered for pause and
+ * the event loop): open /dev/kvm, the split irqchip and its GSI routes, the
+ * memory slots, the e820 map.  The board (core/board.h) builds the rest.
  * On error returns -errno and writes one sentence into err (then
  * vm_destroy). */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	      struct device_set *devices, int console_out_fd, char *err, size_t errlen);
+/* Create the vCPUs and set the boot vCPU's registers (after the loader). */
+int vm_create_vcpus(struct vm *vm, char *err, size_t errlen);
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Record why the VM stops (first call wins) and kick every vCPU. */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Join vCPU threads and free everything (safe on a partly created VM);
- * the devices' back-ends stay in the device set, the RAM with the caller. */
+/* Wait for the vCPU threads to end (after vm_request_stop). */
+void vm_join_vcpus(struct vm *vm);
+/* Join vCPU threads and free the KVM VM (safe on a partly created VM); the
+ * RAM stays with the caller. */
 void vm_destroy(struct vm *vm);
 /* Point GSI gsi (>= the IOAPIC's pins) at an MSI; 0 or -errno. */
 int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data);
@@ -124,12 +129,6 @@ void vm_serve_devices(struct vm *vm);
 /* Drive an ISA interrupt line through the IOAPIC. */
 void vm_set_isa_irq(struct vm *vm, unsigned irq, bool level);
 
-/* board.c: the PC board's platform devices on the buses (vm_create). */
-int board_create(struct vm *vm, int console_out_fd);
-void board_destroy(struct vm *vm);
-/* board.c: place and plug the device set's entry `index` (device_set_attach). */
-int board_plug_device(void *vm, struct device_entry *entry, unsigned index, int sock, char *err,
-		      size_t errlen);
 /* vm.c: the IOAPIC's way into KVM's GSI routes. */
 extern const struct ioapic_ops vm_ioapic_ops;
 
