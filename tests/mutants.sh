@@ -83,8 +83,8 @@ m blk_flush_skipped servers/blk/blk.c "unit/test_vhost_user_backend" \
 	$'if (blk)\n\t\treturn; /* nothing was written: already durable */'
 # NEEDS_RESET after a back-end's vring error (core/main.c, devices/).
 m vring_err_fd_ignored core/main.c "hostile/virtio_desc_oob" \
-	'(struct pollfd){.fd = vm->devices[i].err_fd, .events = POLLIN};' \
-	'(struct pollfd){.fd = -1, .events = POLLIN};'
+	'vhost_device_ring_error(&watch->serve->vm->devices[watch->index]);' \
+	'(void)watch;'
 m vring_err_no_needs_reset devices/vhost_user_device.c "hostile/virtio_desc_oob" \
 	$'(virtio_pci does both). */\n\tvirtio_pci_set_needs_reset(&dev->pci);' \
 	$'(virtio_pci does both). */\n\t(void)dev;'
