@@ -98,6 +98,7 @@ static int board_wire_platform(struct vm *vm, int console_out_fd)
 	vm->devices_ready = true;
 
 	ret |= bus_register(&vm->pio, ISOLA_PORT_COM1, 8, serial_access, &vm->serial, "com1");
+	ret |= bus_set_after_exit(&vm->pio, ISOLA_PORT_COM1, serial_after_exit);
 	ret |= bus_register(&vm->pio, ISOLA_PORT_I8042_DATA, 5, i8042_access, &vm->i8042, "i8042");
 	ret |= bus_register(&vm->pio, ISOLA_PORT_RTC_INDEX, 2, rtc_access, &vm->rtc, "rtc");
 	ret |= bus_register(&vm->pio, ISOLA_DEBUG_EXIT_PORT, 4, vm_debug_exit, vm, "debug-exit");

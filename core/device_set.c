@@ -434,3 +434,61 @@ void device_set_reap(struct device_set *set)
 		}
 	}
 }
+
+/* A back-end stopped a ring the guest broke (SET_VRING_ERR). */
+static void on_ring_error(void *opaque, int fd, short revents)
+{
+	struct device_entry *e = opaque;
+
+	(void)fd;
+	if ((revents & POLLIN) && e->attached)
+		vhost_device_ring_error(&e->dev);
+}
+
+static void on_socket(void *opaque, int fd, short revents)
+{
+	struct device_entry *e = opaque;
+	struct device_set *set = e->set;
+
+	(void)revents;
+	/* Believe only the current socket (a SIGCHLD earlier in the round
+	 * may have replaced it); device_set_lost re-checks it as well. */
+	if (e->attached && fd == e->dev.sock)
+		device_set_lost(set, (unsigned)(e - set->entries), NULL);
+}
+
+int device_set_watch(struct device_set *set, struct evloop *loop, int ring_error_order,
+		     int lost_order)
+{
+	int ret = 0;
+
+	set->loop = loop;
+	for (unsigned i = 0; i < set->nr && !ret; i++) {
+		struct device_entry *e = &set->entries[i];
+		int sock = e->attached ? e->dev.sock : -1, err = e->attached ? e->dev.err_fd : -1;
+
+		e->set = set;
+		if (!set->sock_watch[i]) {
+			set->sock_watch[i] =
+			    evloop_add_fd(loop, sock, POLLIN | POLLRDHUP, lost_order, on_socket, e);
+			set->err_watch[i] =
+			    evloop_add_fd(loop, err, POLLIN, ring_error_order, on_ring_error, e);
+			if (set->sock_watch[i] < 0 || set->err_watch[i] < 0) {
+				ret = set->sock_watch[i] < 0 ? set->sock_watch[i] : set->err_watch[i];
+				set->sock_watch[i] = set->err_watch[i] = 0;
+			}
+			continue;
+		}
+		ret = evloop_modify_fd(loop, set->sock_watch[i], sock, POLLIN | POLLRDHUP);
+		if (!ret)
+			ret = evloop_modify_fd(loop, set->err_watch[i], err, POLLIN);
+	}
+	return ret;
+}
+
+void device_set_unwatch(struct device_set *set)
+{
+	for (unsigned i = 0; i < DEVICE_SET_MAX; i++)
+		set->sock_watch[i] = set->err_watch[i] = 0;
+	set->loop = NULL;
+}

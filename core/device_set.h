@@ -23,11 +23,15 @@
 #include "core/restart_policy.h"
 #include "devices/device_kind.h"
 #include "devices/vhost_user_device.h"
+#include "lib/evloop.h"
 
 #define DEVICE_SET_MAX (CONFIG_MAX_DISKS + 1)
 #define DEVICE_SERVER_MAX_ARGS 8
 
+struct device_set;
+
 struct device_entry {
+	struct device_set *set;
 	const struct device_kind *kind;
 	char name[16];		 /* "disk0", "rng0" */
 	const char *socket_path; /* external back-end; NULL: isola starts isola-<kind> */
@@ -45,6 +49,9 @@ struct device_set {
 	struct device_entry entries[DEVICE_SET_MAX];
 	unsigned nr;
 	int work_fd; /* eventfd: a front-end has work for the event loop */
+	/* device_set_watch's registrations in the event loop (ids; 0: none) */
+	struct evloop *loop;
+	int sock_watch[DEVICE_SET_MAX], err_watch[DEVICE_SET_MAX];
 	const struct restart_policy *policy;
 };
 
@@ -81,6 +88,15 @@ void device_set_ring_error(struct device_set *set, unsigned index);
 /* Event loop: entry index's back-end hung up (why NULL: its socket polled
  * readable) or its server ended (why says how). */
 void device_set_lost(struct device_set *set, unsigned index, const char *why);
+/* Event loop: watch each device's socket (a back-end never speaks first:
+ * readable means it hung up or broke the protocol; lost_order) and its
+ * ring-error eventfd (ring_error_order) in loop, or follow them to the fds
+ * they have now (a restarted server has a new socket; -1 while away).
+ * Call at start and after every round.  0 or -errno. */
+int device_set_watch(struct device_set *set, struct evloop *loop, int ring_error_order,
+		     int lost_order);
+/* Forget the registrations (the loop is ending, or a new one begins). */
+void device_set_unwatch(struct device_set *set);
 /* Event loop: reap ended servers (SIGCHLD). */
 void device_set_reap(struct device_set *set);
 /* Event loop: try the back-ends that are due again; true while one still

@@ -8,13 +8,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -23,6 +21,7 @@
 #include "core/control.h"
 #include "core/hugepages.h"
 #include "core/jail.h"
+#include "lib/evloop.h"
 #include "lib/sandbox.h"
 #include "core/seccomp.h"
 #include "core/supervisor.h"
@@ -118,96 +117,217 @@ static void handle_signal(struct vm *vm, int signal_fd)
 	}
 }
 
-/* --timeout: one timer for the whole run, reboots included. */
-static int start_timeout(const struct vm_config *cfg)
+/* --timeout: one deadline for the whole run, reboots included (0: none). */
+static uint64_t timeout_deadline_ns(const struct vm_config *cfg)
 {
-	struct itimerspec its = {.it_value = {.tv_sec = (time_t)cfg->timeout_seconds}};
-	int timer_fd;
-
 	if (!cfg->timeout_seconds)
-		return -1;
-	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (timer_fd >= 0)
-		timerfd_settime(timer_fd, 0, &its, NULL);
-	return timer_fd;
+		return 0;
+	return evloop_now_ns() + (uint64_t)cfg->timeout_seconds * 1000000000ull;
 }
 
-static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, int timer_fd)
+/*
+ * Within one event-loop round the callbacks run in this order (evloop:
+ * lower first), because some handling depends on what came before it.
+ */
+enum serve_order {
+	SERVE_STOP_AND_SIGNALS, /* SIGCHLD may restart a device before its socket's event */
+	SERVE_RING_ERRORS, /* before the work: a reset queued meanwhile ends the broken rings */
+	SERVE_DEVICE_WORK,
+	SERVE_LOST_SOCKETS, /* after the work, which may itself have reconnected a device */
+	SERVE_CONSOLE,
+};
+
+/* While a device's back-end is away, it is retried this often. */
+#define SERVE_DEVICE_RETRY_NS (100 * 1000000ull)
+
+struct serve_state;
+
+/* the fixed fds, and two per device */
+_Static_assert(5 + 2 * DEVICE_SET_MAX <= EVLOOP_MAX_FDS, "the event loop holds every fd");
+
+struct serve_state {
+	struct vm *vm;
+	const struct vm_config *cfg;
+	struct evloop loop;
+	struct console_input in;
+	bool input_open;
+	int input_id;
+	int retry_timer_id; /* 0 unless a device waits for its back-end */
+};
+
+static void on_stop_fd(void *opaque, int fd, short revents)
 {
-	struct console_input in = {.fd = -1};
-	bool input_open = cfg->console == CONSOLE_STDIO;
-	int filter_ret;
+	/* Only wakes the loop: serve_vm's loop reads the exit status. */
+	(void)opaque;
+	(void)fd;
+	(void)revents;
+}
 
-	if (input_open) {
-		in.fd = STDIN_FILENO;
-		in.is_tty = isatty(STDIN_FILENO);
+static void on_signal(void *opaque, int fd, short revents)
+{
+	struct serve_state *serve = opaque;
+
+	(void)revents;
+	handle_signal(serve->vm, fd);
+}
+
+static void on_timeout(void *opaque)
+{
+	struct serve_state *serve = opaque;
+
+	vm_request_stop(serve->vm, ISOLA_EXIT_TIMEOUT, "guest timed out after %u s; stopped",
+			serve->cfg->timeout_seconds);
+}
+
+static void on_retry_timer(void *opaque)
+{
+	/* Only wakes the loop: the retry itself runs after every round
+	 * (serve_round_end), so a device is tried once per round at most. */
+	(void)opaque;
+}
+
+static void on_device_work(void *opaque, int fd, short revents)
+{
+	struct serve_state *serve = opaque;
+
+	(void)fd;
+	if (revents & POLLIN)
+		vm_serve_devices(serve->vm);
+}
+
+static void serve_console(struct serve_state *serve)
+{
+	if (serve->in.fd >= 0)
+		console_pump(serve->vm, &serve->in, &serve->input_open);
+}
+
+/* The UART's RX FIFO has room again: pending console input may go in. */
+static void on_rx_space(void *opaque, int fd, short revents)
+{
+	struct serve_state *serve = opaque;
+	uint64_t count;
+
+	if (revents & POLLIN) {
+		if (read(fd, &count, sizeof(count)) < 0) {
+			/* nonblocking: spurious wake-ups are fine */
+		}
+		serve_console(serve);
 	}
-	bool devices_waiting = false;
+}
 
-	/* Everything that needs more is done: the VM, its threads, the timer. */
-	filter_ret = core_seccomp_enter(
-	    cfg->reboot_on_reset ? CORE_THREAD_MAIN_REBOOT : CORE_THREAD_MAIN, 0);
-	if (filter_ret) {
+static void on_console_input(void *opaque, int fd, short revents)
+{
+	(void)fd;
+	(void)revents; /* POLLIN, or a hang-up: the read says which */
+	serve_console(opaque);
+}
+
+/*
+ * After every round: retry devices whose back-end is away (and keep the
+ * retry timer armed while one waits), follow reconnected sockets, feed
+ * console input still pending, and poll the console only when there is
+ * room for more.  0 or -errno.
+ */
+static int serve_round_end(struct serve_state *serve)
+{
+	bool devices_waiting = device_set_retry(serve->vm->devices);
+	bool want_input;
+	int ret;
+
+	if (devices_waiting && !serve->retry_timer_id) {
+		ret = evloop_add_timer(&serve->loop, SERVE_DEVICE_RETRY_NS, SERVE_DEVICE_RETRY_NS,
+				       on_retry_timer, serve);
+		if (ret < 0)
+			return ret;
+		serve->retry_timer_id = ret;
+	} else if (!devices_waiting && serve->retry_timer_id) {
+		evloop_cancel_timer(&serve->loop, serve->retry_timer_id);
+		serve->retry_timer_id = 0;
+	}
+	ret = device_set_watch(serve->vm->devices, &serve->loop, SERVE_RING_ERRORS,
+			       SERVE_LOST_SOCKETS);
+	if (ret)
+		return ret;
+	if (serve->in.pending_off < serve->in.pending_len)
+		serve_console(serve);
+	want_input = serve->input_open && serve->in.pending_off == serve->in.pending_len;
+	return evloop_modify_fd(&serve->loop, serve->input_id, serve->in.fd,
+				want_input ? POLLIN : 0);
+}
+
+/* The fds and timers every round waits on; 0 or -errno (-ENOSPC). */
+static int serve_register(struct serve_state *serve, int signal_fd, uint64_t timeout_ns)
+{
+	struct evloop *loop = &serve->loop;
+	struct vm *vm = serve->vm;
+	const struct {
+		int fd;
+		int order;
+		evloop_fd_fn fn;
+	} fds[] = {
+	    {vm->stop_fd, SERVE_STOP_AND_SIGNALS, on_stop_fd},
+	    {signal_fd, SERVE_STOP_AND_SIGNALS, on_signal},
+	    {vm->devices->work_fd, SERVE_DEVICE_WORK, on_device_work},
+	    {vm->rx_space_fd, SERVE_CONSOLE, on_rx_space},
+	};
+	int ret;
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		ret = evloop_add_fd(loop, fds[i].fd, POLLIN, fds[i].order, fds[i].fn, serve);
+		if (ret < 0)
+			return ret;
+	}
+	/* polled only while the last input went into the UART (serve_round_end) */
+	ret = evloop_add_fd(loop, serve->in.fd, 0, SERVE_CONSOLE, on_console_input, serve);
+	if (ret < 0)
+		return ret;
+	serve->input_id = ret;
+	if (timeout_ns) {
+		ret = evloop_add_timer_at(loop, timeout_ns, 0, on_timeout, serve);
+		if (ret < 0)
+			return ret;
+	}
+	return device_set_watch(vm->devices, loop, SERVE_RING_ERRORS, SERVE_LOST_SOCKETS);
+}
+
+static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, uint64_t timeout_ns)
+{
+	static struct serve_state serve; /* one VM at a time; ~4 KiB of tables */
+	int ret;
+
+	serve = (struct serve_state){.vm = vm, .cfg = cfg, .in = {.fd = -1}};
+	evloop_init(&serve.loop);
+	serve.input_open = cfg->console == CONSOLE_STDIO;
+	if (serve.input_open) {
+		serve.in.fd = STDIN_FILENO;
+		serve.in.is_tty = isatty(STDIN_FILENO);
+	}
+	device_set_unwatch(vm->devices); /* a new loop: nothing is registered in it */
+	ret = serve_register(&serve, signal_fd, timeout_ns);
+	if (ret) {
+		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "event loop: %s", strerror(-ret));
+		return;
+	}
+
+	/* Everything that needs more is done: the VM, its threads, the loop. */
+	ret = core_seccomp_enter(cfg->reboot_on_reset ? CORE_THREAD_MAIN_REBOOT : CORE_THREAD_MAIN,
+				 0);
+	if (ret) {
 		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR,
 				"cannot install the main thread's seccomp filter: %s",
-				strerror(-filter_ret));
+				strerror(-ret));
 		return;
 	}
 	while (atomic_load(&vm->exit_status) < 0) {
-		bool want_input = input_open && in.pending_off == in.pending_len;
-		struct device_set *set = vm->devices;
-		struct pollfd fds[6 + 2 * DEVICE_SET_MAX] = {
-		    {.fd = vm->stop_fd, .events = POLLIN},
-		    {.fd = signal_fd, .events = POLLIN},
-		    {.fd = timer_fd, .events = POLLIN},
-		    {.fd = vm->rx_space_fd, .events = POLLIN},
-		    {.fd = want_input ? in.fd : -1, .events = POLLIN},
-		    {.fd = set->work_fd, .events = POLLIN},
-		};
-		int ret;
-
-		/* A back-end never speaks first on its socket: readable means
-		 * it hung up (or broke the protocol). */
-		for (unsigned i = 0; i < set->nr; i++)
-			fds[6 + i] = (struct pollfd){.fd = set->entries[i].dev.sock,
-						     .events = POLLIN | POLLRDHUP};
-		/* A back-end stopped a ring the guest broke (SET_VRING_ERR). */
-		for (unsigned i = 0; i < set->nr; i++)
-			fds[6 + set->nr + i] =
-			    (struct pollfd){.fd = set->entries[i].dev.err_fd, .events = POLLIN};
-		/* A device whose back-end is away is retried every 100 ms. */
-		ret = poll(fds, 6 + 2 * set->nr, devices_waiting ? 100 : -1);
-		if (ret < 0 && errno != EINTR)
+		ret = serve_round_end(&serve);
+		if (ret >= 0)
+			ret = evloop_run_once(&serve.loop, -1);
+		if (ret < 0) {
+			vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "event loop: %s", strerror(-ret));
 			break;
-		if (fds[1].revents & POLLIN)
-			handle_signal(vm, signal_fd);
-		if (fds[2].revents & POLLIN)
-			vm_request_stop(vm, ISOLA_EXIT_TIMEOUT,
-					"guest timed out after %u s; stopped",
-					cfg->timeout_seconds);
-		/* before the work: a reset queued meanwhile ends the broken rings */
-		for (unsigned i = 0; i < set->nr; i++)
-			if (fds[6 + set->nr + i].revents & POLLIN)
-				device_set_ring_error(set, i);
-		if (fds[5].revents & POLLIN)
-			vm_serve_devices(vm);
-		for (unsigned i = 0; i < set->nr; i++)
-			if (fds[6 + i].revents && fds[6 + i].fd == set->entries[i].dev.sock)
-				device_set_lost(set, i, NULL);
-		devices_waiting = device_set_retry(set);
-		if (fds[3].revents & POLLIN) {
-			uint64_t count;
-
-			if (read(vm->rx_space_fd, &count, sizeof(count)) < 0) {
-				/* nonblocking: spurious wake-ups are fine */
-			}
-		}
-		if ((fds[4].revents & (POLLIN | POLLHUP | POLLERR)) || (fds[3].revents & POLLIN) ||
-		    in.pending_off < in.pending_len) {
-			if (in.fd >= 0 && !console_pump(vm, &in, &input_open))
-				break;
 		}
 	}
+	device_set_unwatch(vm->devices);
 }
 
 static int block_stop_signals(sigset_t *set)
@@ -247,7 +367,8 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	static struct device_set devices;
 	static struct gmem ram;
 	char err[512] = "";
-	int console_fd, status, ret, timer_fd = -1;
+	int console_fd, status, ret;
+	uint64_t timeout_ns = 0;
 	bool rebooting = false, vm_made = false;
 
 	gmem_init_empty(&ram);
@@ -288,9 +409,9 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		} else {
 			if (!rebooting) {
 				hugepages_hint(cfg); /* once: not again for a reboot */
-				timer_fd = start_timeout(cfg); /* one for the whole run */
+				timeout_ns = timeout_deadline_ns(cfg); /* one for the whole run */
 			}
-			serve_vm(vm, cfg, signal_fd, timer_fd);
+			serve_vm(vm, cfg, signal_fd, timeout_ns);
 		}
 		status = atomic_load(&vm->exit_status);
 		if (status != ISOLA_EXIT_RESET || !cfg->reboot_on_reset)
@@ -327,8 +448,6 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	else
 		log_info("%s", vm->exit_message);
 out:
-	if (timer_fd >= 0)
-		close(timer_fd);
 	if (vm_made)
 		board_destroy(vm);
 	device_set_destroy(&devices);
@@ -455,30 +574,55 @@ static int cmd_run(int argc, char **argv, const struct process_options *opts)
 	return status;
 }
 
+struct start_wait {
+	struct evloop loop;
+	struct vmm_control *ctl;
+	struct vm_config *cfg;
+	bool started;
+};
+
+/* Before the start request in the same round: a stop signal wins, and the
+ * request is not taken (the API would wait for an answer nobody gives). */
+static void on_signal_before_start(void *opaque, int fd, short revents)
+{
+	struct start_wait *wait = opaque;
+	struct signalfd_siginfo si;
+
+	(void)revents;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			continue;
+		log_info("stopped by SIG%s before the VM started",
+			 sigabbrev_np((int)si.ssi_signo) ?: "?");
+		evloop_stop(&wait->loop);
+		return;
+	}
+}
+
+static void on_start_request(void *opaque, int fd, short revents)
+{
+	struct start_wait *wait = opaque;
+
+	(void)fd;
+	if ((revents & POLLIN) && vmm_control_take_start(wait->ctl, wait->cfg)) {
+		wait->started = true;
+		evloop_stop(&wait->loop);
+	}
+}
+
 /* Before InstanceStart: wait for it, or for a signal. Returns false to exit. */
 static bool wait_for_start(struct vmm_control *ctl, int signal_fd, struct vm_config *cfg)
 {
-	for (;;) {
-		struct pollfd fds[] = {
-		    {.fd = ctl->start_fd, .events = POLLIN},
-		    {.fd = signal_fd, .events = POLLIN},
-		};
+	static struct start_wait wait;
 
-		if (poll(fds, 2, -1) < 0 && errno != EINTR)
-			return false;
-		if (fds[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(signal_fd, &si, sizeof(si)) == sizeof(si) &&
-			    si.ssi_signo != SIGCHLD) {
-				log_info("stopped by SIG%s before the VM started",
-					 sigabbrev_np((int)si.ssi_signo) ?: "?");
-				return false;
-			}
-		}
-		if ((fds[0].revents & POLLIN) && vmm_control_take_start(ctl, cfg))
-			return true;
-	}
+	wait = (struct start_wait){.ctl = ctl, .cfg = cfg};
+	evloop_init(&wait.loop);
+	if (evloop_add_fd(&wait.loop, signal_fd, POLLIN, 0, on_signal_before_start, &wait) < 0 ||
+	    evloop_add_fd(&wait.loop, ctl->start_fd, POLLIN, 1, on_start_request, &wait) < 0)
+		return false;
+	if (evloop_run(&wait.loop))
+		return false;
+	return wait.started;
 }
 
 static void print_vmm_help(void)

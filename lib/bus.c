@@ -17,7 +17,8 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t size, bus_access_fn ac
 	}
 	if (bus->nr_ranges >= BUS_MAX_DEVICES)
 		return -ENOSPC;
-	bus->ranges[bus->nr_ranges++] = (struct bus_range){base, size, access, opaque, name};
+	bus->ranges[bus->nr_ranges++] = (struct bus_range){
+	    .base = base, .size = size, .access = access, .opaque = opaque, .name = name};
 	return 0;
 }
 
@@ -72,4 +73,30 @@ bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t 
 	if (!is_write)
 		memset(data, 0xff, len);
 	return false;
+}
+
+int bus_set_after_exit(struct bus *bus, uint64_t base, bus_after_exit_fn after_exit)
+{
+	for (unsigned i = 0; i < bus->nr_ranges; i++) {
+		if (bus->ranges[i].base == base) {
+			bus->ranges[i].after_exit = after_exit;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void bus_after_exit(const struct bus *bus, uint64_t addr)
+{
+	for (unsigned i = 0; i < bus->nr_ranges; i++) {
+		const struct bus_range *r = &bus->ranges[i];
+		uint64_t base = __atomic_load_n(&r->base, __ATOMIC_ACQUIRE);
+		uint64_t size = __atomic_load_n(&r->size, __ATOMIC_ACQUIRE);
+
+		if (addr >= base && addr - base < size) {
+			if (r->after_exit)
+				r->after_exit(r->opaque);
+			return;
+		}
+	}
 }

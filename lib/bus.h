@@ -17,12 +17,18 @@
 typedef void (*bus_access_fn)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 			      bool is_write);
 
+/* Called once after all the accesses of one vCPU exit in the range (a
+ * `rep outsb` is count accesses in one exit), so a device may batch work
+ * per exit instead of per access (the UART: one write(2) per exit). */
+typedef void (*bus_after_exit_fn)(void *opaque);
+
 struct bus_range {
 	uint64_t base;
 	uint64_t size;
 	bus_access_fn access;
 	void *opaque;
 	const char *name;
+	bus_after_exit_fn after_exit; /* optional: bus_set_after_exit() */
 };
 
 struct bus {
@@ -43,5 +49,11 @@ int bus_move(struct bus *bus, unsigned id, uint64_t new_base, uint64_t new_size)
 int bus_find(const struct bus *bus, const void *opaque);
 /* Returns true if a device handled the access. */
 bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
+/* Give the range registered at `base` an after-exit hook (called with its
+ * opaque).  Before vCPUs run, like bus_register.  0 or -ENOENT. */
+int bus_set_after_exit(struct bus *bus, uint64_t base, bus_after_exit_fn after_exit);
+/* A vCPU finished dispatching an exit's accesses at addr: run the hook of
+ * the range that holds addr now, if it has one. */
+void bus_after_exit(const struct bus *bus, uint64_t addr);
 
 #endif

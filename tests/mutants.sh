@@ -38,10 +38,10 @@ m seccomp_vcpu_set_memory_region core/seccomp.c "unit/test_seccomp" \
 m blk_flush_without_sync servers/blk/blk.c "unit/test_vhost_user_backend" \
 	'blk->prep_sync(blk, sqe);' \
 	'io_uring_prep_nop(sqe);'
-m restart_budget_raised core/vm.h "system/restart_budget" \
-	'#define VM_RESTART_BURST 100' \
-	'#define VM_RESTART_BURST 100000'
-m poweroff_status_4 core/vm.c "guest/poweroff" \
+m restart_budget_raised core/restart_policy.c "system/restart_budget unit/test_restart_policy" \
+	'.burst = 100,' \
+	'.burst = 100000,'
+m poweroff_status_4 core/board.c "guest/poweroff" \
 	'vm_request_stop(opaque, ISOLA_EXIT_POWEROFF, "guest powered off (%s)", source);' \
 	'vm_request_stop(opaque, 4, "guest powered off (%s)", source);'
 m help_without_api_sock core/main.c "system/api_errors system/api_lifecycle" \
@@ -82,9 +82,9 @@ m blk_flush_skipped servers/blk/blk.c "unit/test_vhost_user_backend" \
 	$'if (blk->readonly)\n\t\treturn; /* nothing was written: already durable */' \
 	$'if (blk)\n\t\treturn; /* nothing was written: already durable */'
 # NEEDS_RESET after a back-end's vring error (core/main.c, devices/).
-m vring_err_fd_ignored core/main.c "hostile/virtio_desc_oob" \
-	'(struct pollfd){.fd = vm->devices[i].err_fd, .events = POLLIN};' \
-	'(struct pollfd){.fd = -1, .events = POLLIN};'
+m vring_err_fd_ignored core/device_set.c "hostile/virtio_desc_oob" \
+	'if ((revents & POLLIN) && e->attached)' \
+	'if (0 && (revents & POLLIN) && e->attached)'
 m vring_err_no_needs_reset devices/vhost_user_device.c "hostile/virtio_desc_oob" \
 	$'(virtio_pci does both). */\n\tvirtio_pci_set_needs_reset(&dev->pci);' \
 	$'(virtio_pci does both). */\n\t(void)dev;'

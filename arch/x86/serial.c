@@ -108,6 +108,11 @@ void serial_flush(struct serial8250 *uart)
 	pthread_mutex_unlock(&uart->lock);
 }
 
+void serial_after_exit(void *opaque)
+{
+	serial_flush(opaque);
+}
+
 static void serial_transmit(struct serial8250 *uart, uint8_t byte)
 {
 	if (uart->mcr & MCR_LOOP) {

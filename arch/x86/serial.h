@@ -23,7 +23,8 @@ struct serial8250 {
 	bool irq_level;
 	/* Bytes of the current exit not yet written: a `rep outsb` of a page
 	 * arrives in one exit, and one write(2) per byte would cap the console
-	 * at ~90 KiB/s.  Flushed by serial_flush() at the end of every exit. */
+	 * at ~90 KiB/s.  Flushed at the end of every exit that touched the
+	 * UART (serial_after_exit, the bus's after-exit hook). */
 	uint8_t tx_batch[SERIAL_TX_BATCH];
 	unsigned tx_batch_len;
 	int out_fd; /* -1: output discarded */
@@ -40,9 +41,10 @@ void serial_init(struct serial8250 *uart, int out_fd, void (*set_irq)(void *, bo
 void serial_destroy(struct serial8250 *uart);
 /* Port-I/O handler for the 8 registers at ISOLA_PORT_COM1 (bus_access_fn). */
 void serial_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
-/* Write out what this exit transmitted (call after each port-I/O exit that
- * touched the UART; cheap when nothing is pending). */
+/* Write out what this exit transmitted (cheap when nothing is pending). */
 void serial_flush(struct serial8250 *uart);
+/* bus_after_exit_fn for the UART's range: serial_flush after each exit. */
+void serial_after_exit(void *opaque);
 /* Queue received bytes; returns how many fit in the FIFO (the rest must wait
  * for rx_space). */
 size_t serial_receive(struct serial8250 *uart, const uint8_t *bytes, size_t len);

@@ -184,6 +184,7 @@ static void setup(void)
 	acpi_pm_init(&fz.pm, &fz.events);
 	/* The ranges core/vm.c registers. */
 	ret |= bus_register(&fz.pio, ISOLA_PORT_COM1, 8, serial_access, &fz.serial, "com1");
+	ret |= bus_set_after_exit(&fz.pio, ISOLA_PORT_COM1, serial_after_exit);
 	ret |= bus_register(&fz.pio, ISOLA_PORT_I8042_DATA, 5, i8042_access, &fz.i8042, "i8042");
 	ret |= bus_register(&fz.pio, ISOLA_PORT_RTC_INDEX, 2, rtc_access, &fz.rtc, "rtc");
 	ret |= bus_register(&fz.pio, ISOLA_DEBUG_EXIT_PORT, 4, debug_exit, NULL, "debug-exit");
@@ -290,8 +291,8 @@ static void run_op(struct stream *s)
 	case OP_CTRL_ALT_DEL:
 		i8042_send_ctrl_alt_del(&fz.i8042);
 		break;
-	case OP_FLUSH:
-		serial_flush(&fz.serial);
+	case OP_FLUSH: /* the end of an exit, as the vCPU loop ends it */
+		bus_after_exit(&fz.pio, ISOLA_PORT_COM1);
 		break;
 	case OP_UART:
 		addr = ISOLA_PORT_COM1 + (take(s, 1) & 7);

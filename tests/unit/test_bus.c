@@ -186,6 +186,55 @@ static void test_register_full(void **state)
 	}
 }
 
+static unsigned after_exit_calls;
+static void *after_exit_opaque;
+
+static void count_after_exit(void *opaque)
+{
+	after_exit_calls++;
+	after_exit_opaque = opaque;
+}
+
+/* The hook runs once per exit, for the range the exit's address is in now,
+ * with that range's opaque. */
+static void test_after_exit_hook(void **state)
+{
+	struct bus bus = {0};
+	struct recorder uart = {0}, other = {0};
+	uint8_t data[8] = {0};
+
+	(void)state;
+	after_exit_calls = 0;
+	assert_int_equal(bus_register(&bus, 0x3f8, 8, recorder_access, &uart, "uart"), 0);
+	assert_int_equal(bus_register(&bus, 0x60, 5, recorder_access, &other, "other"), 0);
+	assert_int_equal(bus_set_after_exit(&bus, 0x3f8, count_after_exit), 0);
+	/* only a range's base names it */
+	assert_int_equal(bus_set_after_exit(&bus, 0x3f9, count_after_exit), -ENOENT);
+
+	/* a `rep outsb` of 3 bytes: three accesses, one end of exit */
+	for (int i = 0; i < 3; i++)
+		assert_true(bus_dispatch(&bus, 0x3f8, data, 1, true));
+	assert_int_equal(after_exit_calls, 0);
+	bus_after_exit(&bus, 0x3f8);
+	assert_int_equal(uart.calls, 3);
+	assert_int_equal(after_exit_calls, 1);
+	assert_ptr_equal(after_exit_opaque, &uart);
+	bus_after_exit(&bus, 0x3fd); /* any port of the range */
+	assert_int_equal(after_exit_calls, 2);
+
+	/* ranges without a hook, and unclaimed addresses: nothing */
+	bus_after_exit(&bus, 0x60);
+	bus_after_exit(&bus, 0x1234);
+	assert_int_equal(after_exit_calls, 2);
+
+	/* the hook moves with its range */
+	assert_int_equal(bus_move(&bus, 0, 0x2f8, 8), 0);
+	bus_after_exit(&bus, 0x3f8);
+	assert_int_equal(after_exit_calls, 2);
+	bus_after_exit(&bus, 0x2f8);
+	assert_int_equal(after_exit_calls, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_register_overlap),
 		cmocka_unit_test(test_register_invalid),
 		cmocka_unit_test(test_register_full),
+		cmocka_unit_test(test_after_exit_hook),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
