@@ -3,6 +3,7 @@
 #include "core/control.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,24 @@ void vmm_control_start_done(struct vmm_control *ctl, int result, const char *err
 		ctl->state = API_STATE_RUNNING;
 	pthread_cond_broadcast(&ctl->cond);
 	pthread_mutex_unlock(&ctl->lock);
+}
+
+static void control_on_start_fd(void *opaque, int fd, short revents)
+{
+	struct vmm_control *ctl = opaque;
+
+	(void)fd;
+	if ((revents & POLLIN) && vmm_control_take_start(ctl, ctl->watch_cfg))
+		ctl->watch_started(ctl->watch_opaque);
+}
+
+int vmm_control_watch_start(struct vmm_control *ctl, struct evloop *loop, int order,
+			    struct vm_config *cfg, void (*started)(void *opaque), void *opaque)
+{
+	ctl->watch_cfg = cfg;
+	ctl->watch_started = started;
+	ctl->watch_opaque = opaque;
+	return evloop_add_fd(loop, ctl->start_fd, POLLIN, order, control_on_start_fd, ctl);
 }
 
 static enum api_vm_state control_state(void *opaque)

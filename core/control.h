@@ -15,6 +15,7 @@
 #include "core/api/api.h"
 #include "core/config.h"
 #include "core/vm.h"
+#include "lib/evloop.h"
 
 struct vmm_control {
 	pthread_mutex_t lock;
@@ -24,6 +25,10 @@ struct vmm_control {
 	int start_fd; /* eventfd: InstanceStart is waiting */
 	bool start_requested, start_done;
 	struct vm_config start_cfg;
+	/* vmm_control_watch_start's */
+	struct vm_config *watch_cfg;
+	void (*watch_started)(void *opaque);
+	void *watch_opaque;
 	int start_result;
 	char start_err[512];
 	/* Metrics are per interval, like the API's (Firecracker resets its
@@ -39,6 +44,11 @@ int vmm_control_init(struct vmm_control *ctl, struct vm *vm);
 void vmm_control_destroy(struct vmm_control *ctl);
 /* Main thread: take a pending start request (true) into *cfg. */
 bool vmm_control_take_start(struct vmm_control *ctl, struct vm_config *cfg);
+/* Main thread, before the VM: watch for InstanceStart in loop (at order);
+ * when one is taken into *cfg, started(opaque) runs.  Returns the
+ * registration's id or -errno. */
+int vmm_control_watch_start(struct vmm_control *ctl, struct evloop *loop, int order,
+			    struct vm_config *cfg, void (*started)(void *opaque), void *opaque);
 /* Main thread: answer the start request. */
 void vmm_control_start_done(struct vmm_control *ctl, int result, const char *err);
 void vmm_control_set_state(struct vmm_control *ctl, enum api_vm_state state);

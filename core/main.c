@@ -599,15 +599,12 @@ static void on_signal_before_start(void *opaque, int fd, short revents)
 	}
 }
 
-static void on_start_request(void *opaque, int fd, short revents)
+static void on_start_request(void *opaque)
 {
 	struct start_wait *wait = opaque;
 
-	(void)fd;
-	if ((revents & POLLIN) && vmm_control_take_start(wait->ctl, wait->cfg)) {
-		wait->started = true;
-		evloop_stop(&wait->loop);
-	}
+	wait->started = true;
+	evloop_stop(&wait->loop);
 }
 
 /* Before InstanceStart: wait for it, or for a signal. Returns false to exit. */
@@ -618,7 +615,7 @@ static bool wait_for_start(struct vmm_control *ctl, int signal_fd, struct vm_con
 	wait = (struct start_wait){.ctl = ctl, .cfg = cfg};
 	evloop_init(&wait.loop);
 	if (evloop_add_fd(&wait.loop, signal_fd, POLLIN, 0, on_signal_before_start, &wait) < 0 ||
-	    evloop_add_fd(&wait.loop, ctl->start_fd, POLLIN, 1, on_start_request, &wait) < 0)
+	    vmm_control_watch_start(ctl, &wait.loop, 1, cfg, on_start_request, &wait) < 0)
 		return false;
 	if (evloop_run(&wait.loop))
 		return false;
