@@ -297,6 +297,8 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	if (ctl)
 		vmm_control_set_state(ctl, API_STATE_STOPPED);
 
+	/* the VM's last close waits for the kernel; let the spawner do it */
+	supervisor_hand_over(vm->vm_fd);
 	vm_destroy(vm, NULL);
 	console_restore();
 	if (status == ISOLA_EXIT_VMM_ERROR || status == ISOLA_EXIT_GUEST_CRASH)

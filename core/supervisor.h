@@ -16,6 +16,24 @@
  * end.  Returns 0 or -errno with a sentence in err. */
 int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock, char *err,
 		     size_t errlen);
+/*
+ * Ask the spawner now for a server that supervisor_spawn() will ask for
+ * later with the same server and args, so it starts while the caller does
+ * other work (the VM's memory and kernel).  supervisor_spawn() takes the
+ * oldest such answer when its request is the same, and otherwise stops all
+ * of them first.  Without a spawner: nothing.  0, or -errno (nothing sent).
+ */
+int supervisor_prespawn(const char *server, const char *const *args);
+/* Stop (SIGKILL, reap) and forget the servers prespawned and not taken. */
+void supervisor_cancel_prespawned(void);
+/*
+ * Give the spawner a reference to fd (the VM's), which it holds, unused,
+ * until it gets the next one or the core is gone.  The last close of a KVM
+ * VM waits for its SRCU callbacks (kvm_destroy_vm: srcu_barrier, 10-15 ms
+ * after a device's ioeventfd was registered): this way the spawner waits
+ * for it when it ends, not the core's exit.  Without a spawner: nothing.
+ */
+void supervisor_hand_over(int fd);
 /* Fork the spawner, which from now on starts the servers for
  * supervisor_spawn(); call before the VM is created and before any thread or
  * seccomp filter exists (core/seccomp.h).  0 or -errno with a sentence. */
