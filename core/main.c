@@ -370,9 +370,10 @@ static void take_process_options(int *argc, char **argv, struct process_options 
  * Least privilege (core/seccomp.h, core/jail.h, docs/security.md): before the
  * first thread and before the VM exists, enter the jail (--jail), start the
  * device-server spawner, become the jail's user and compile the per-thread
- * seccomp filters.  Returns false after saying why.
+ * seccomp filters.  cfg (NULL: not known yet): its device servers are
+ * started ahead, to come up while the filters compile and the VM is built.  Returns false after saying why.
  */
-static bool lock_down_process(const struct process_options *opts)
+static bool lock_down_process(const struct process_options *opts, const struct vm_config *cfg)
 {
 	char err[512];
 
@@ -387,13 +388,21 @@ static bool lock_down_process(const struct process_options *opts)
 			log_error("%s", err);
 			return false;
 		}
+		if (cfg)
+			vm_prespawn_servers(cfg);
 	}
 	if (opts->no_seccomp) {
 		log_warn("--no-seccomp: the VMM's threads run without seccomp filters");
 		return true;
 	}
-	if ((!opts->jail.dir && supervisor_spawner_start(err, sizeof(err))) ||
-	    core_seccomp_init(true, err, sizeof(err))) {
+	if (!opts->jail.dir && supervisor_spawner_start(err, sizeof(err))) {
+		log_error("%s; --no-seccomp runs without filters", err);
+		return false;
+	}
+	/* the servers start while the filters compile */
+	if (!opts->jail.dir && cfg)
+		vm_prespawn_servers(cfg);
+	if (core_seccomp_init(true, err, sizeof(err))) {
 		log_error("%s; --no-seccomp runs without filters", err);
 		return false;
 	}
@@ -416,7 +425,7 @@ static int cmd_run(int argc, char **argv, const struct process_options *opts)
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	signal_fd = stop_signal_fd();
-	if (!lock_down_process(opts))
+	if (!lock_down_process(opts, &cfg))
 		return ISOLA_EXIT_VMM_ERROR;
 	status = run_vm(&vm, &cfg, signal_fd, NULL);
 	if (signal_fd >= 0)
@@ -504,7 +513,7 @@ static int cmd_vmm(int argc, char **argv, const struct process_options *opts)
 	config_defaults(&cfg);
 	signal_fd = stop_signal_fd();
 	/* First: with --jail, the config file and its paths are inside the jail. */
-	if (!lock_down_process(opts))
+	if (!lock_down_process(opts, NULL))
 		return ISOLA_EXIT_VMM_ERROR;
 	if (config_file && (api_config_from_file(&cfg, config_file, err, sizeof(err)) ||
 			    api_config_finalize(&cfg, err, sizeof(err)))) {

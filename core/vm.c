@@ -628,15 +628,8 @@ static void vm_disk_server_args(struct vm_device_server *srv, const struct disk_
 	srv->args[n] = NULL;
 }
 
-/*
- * Start every device server vm_add_devices() will ask for, in the order it
- * asks, before the VM's memory and kernel: the servers start and sandbox
- * themselves (a few ms each) while the core builds the VM, and all at once
- * rather than one after the other's negotiation (bench/boot: first
- * instruction).  A failure here is found again, and said, by
- * vm_add_devices(); vm_create() stops what it did not take.
- */
-static void vm_prespawn_servers(const struct vm_config *cfg)
+/* vm.h; the servers are asked for in the order vm_add_devices() asks. */
+void vm_prespawn_servers(const struct vm_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->nr_disks; i++) {
 		struct vm_device_server srv = {0};
@@ -960,7 +953,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd, st
 	int ret;
 
 	/* a reboot adopts the servers it has: nothing to start ahead */
-	if (!kept)
+	if (!kept && !supervisor_prespawned())
 		vm_prespawn_servers(cfg);
 	ret = vm_create_adopting(vm, cfg, console_out_fd, kept, err, errlen);
 	supervisor_cancel_prespawned();

@@ -131,6 +131,15 @@ struct vm {
 	struct vm_kept *kept; /* during vm_create only */
 };
 
+/*
+ * Start the device servers cfg asks for now (through the spawner, if there
+ * is one), for vm_create() to take: they start and sandbox themselves (a
+ * few ms each) while the core compiles its filters and builds the VM, all
+ * at once rather than each after the previous one's negotiation.  A
+ * failure here is found again, and said, by vm_create(), which stops what
+ * it did not take.  vm_create() calls it when nothing was started ahead.
+ */
+void vm_prespawn_servers(const struct vm_config *cfg);
 /* Create the VM: open /dev/kvm, memory, irqchip, devices, load the kernel.
  * kept (may be NULL): adopt these back-ends instead of starting new ones;
  * the VM owns them from then on, even on error.
