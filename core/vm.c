@@ -1016,9 +1016,8 @@ static int vm_create_adopting(struct vm *vm, const struct vm_config *cfg, int co
 	ret = vm_load_kernel(vm, cfg, err, errlen);
 	if (ret)
 		return ret;
-	ret = vm_add_devices(vm, cfg, err, errlen);
-	if (ret)
-		return ret;
+	/* The vCPUs first: they need nothing of the devices, and meanwhile the
+	 * device servers started ahead come up (bench/boot). */
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
 		ret = vcpu_create(vm, i);
 		if (ret) {
@@ -1027,9 +1026,11 @@ static int vm_create_adopting(struct vm *vm, const struct vm_config *cfg, int co
 		}
 	}
 	ret = vcpu_setup_boot(&vm->vcpus[0]);
-	if (ret)
+	if (ret) {
 		vm_err(err, errlen, "cannot set the boot vCPU's registers: %s", strerror(-ret));
-	return ret;
+		return ret;
+	}
+	return vm_add_devices(vm, cfg, err, errlen);
 }
 
 int vm_start(struct vm *vm, char *err, size_t errlen)
