@@ -284,6 +284,27 @@ int sandbox_files_as_user(bool on)
 	return 0;
 }
 
+/* The network namespace our starter made for its servers (sandbox.h), if it
+ * gave us one: true once we are in it. */
+static bool sandbox_join_netns(void)
+{
+	const char *given = getenv(SANDBOX_NETNS_ENV);
+	char want[16];
+	bool joined;
+
+	if (!given)
+		return false;
+	unsetenv(SANDBOX_NETNS_ENV);
+	/* setns fails (EINVAL) unless the fd is a network namespace's: an
+	 * inherited variable without the fd changes nothing (fd 4 may then be
+	 * the image, left alone) */
+	snprintf(want, sizeof(want), "%d", SANDBOX_NETNS_FD);
+	joined = !strcmp(given, want) && setns(SANDBOX_NETNS_FD, CLONE_NEWNET) == 0;
+	if (joined)
+		close(SANDBOX_NETNS_FD);
+	return joined;
+}
+
 int sandbox_isolate(const char *name, char *err, size_t errlen)
 {
 	/* The name ps and the core's tests see, however we were exec'd (the
@@ -296,7 +317,8 @@ int sandbox_isolate(const char *name, char *err, size_t errlen)
 		log_info("not running as root: no namespaces (seccomp and no_new_privs only)");
 		return 0;
 	}
-	if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID) < 0)
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID |
+		    (sandbox_join_netns() ? 0 : CLONE_NEWNET)) < 0)
 		return error_text(err, errlen, -errno, "unshare: %s", strerror(errno));
 	fflush(NULL);
 	sandbox_child = fork();
