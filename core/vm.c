@@ -914,11 +914,18 @@ void vm_reap_servers(struct vm *vm)
 	}
 }
 
+/*
+ * SIGKILL, not SIGTERM: the server's sandbox parent (lib/sandbox.c) answered
+ * SIGTERM by killing the server and waiting for its exit, namespaces and
+ * io_uring teardown included, before its own.  Killed, it is reaped at once;
+ * the server, its child, dies of its parent-death signal (SIGKILL) right
+ * after, on its own time (bench/boot: the guest's stop to isola's exit).
+ */
 static void vm_stop_servers(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_devices; i++)
 		if (vm->devices[i].server_pid > 0)
-			kill(vm->devices[i].server_pid, SIGTERM);
+			kill(vm->devices[i].server_pid, SIGKILL);
 	for (unsigned i = 0; i < vm->nr_devices; i++) {
 		if (vm->devices[i].server_pid > 0)
 			waitpid(vm->devices[i].server_pid, NULL, 0);
