@@ -297,9 +297,11 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	if (ctl)
 		vmm_control_set_state(ctl, API_STATE_STOPPED);
 
-	/* the VM's last close waits for the kernel; let the spawner do it */
+	/* the VM's last close waits for the kernel; let the spawner do it
+	 * while isola exits (supervisor.h) */
 	supervisor_hand_over(vm->vm_fd);
 	vm_destroy(vm, NULL);
+	supervisor_hand_over(-1);
 	console_restore();
 	if (status == ISOLA_EXIT_VMM_ERROR || status == ISOLA_EXIT_GUEST_CRASH)
 		log_error("%s", vm->exit_message);

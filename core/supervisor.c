@@ -290,11 +290,34 @@ static int spawner_fd = -1; /* set before any thread exists, one per process */
 #define SPAWN_WINDOW_S 10
 #define SPAWN_WINDOW_MAX 150
 
+/*
+ * The spawner's servers share one empty network namespace, made here once,
+ * when it starts the first, instead of each making its own
+ * (lib/sandbox.h SANDBOX_NETNS_FD; ~0.4 ms
+ * of the kernel's per-namespace set-up each; docs/security.md "One network
+ * namespace per VMM's servers").  The spawner needs no network either.  Not
+ * root, or it fails: none, and each server makes its own as before.
+ */
+static void spawner_make_netns(void)
+{
+	int sock;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+		return;
+	/* the namespace's fd without /proc (absent in --jail): a socket's */
+	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return;
+	servers_netns_fd = ioctl(sock, SIOCGSKNS); /* O_CLOEXEC */
+	close(sock);
+}
+
 static void spawner_serve(int fd)
 {
 	static char request[SPAWN_REQUEST_MAX];
 	time_t window_start = 0, now;
 	int spawned = 0, held_fd = -1;
+	bool netns_made = false;
 
 	for (;;) {
 		const char *args[SUPERVISOR_MAX_ARGS + 1];
@@ -327,7 +350,10 @@ static void spawner_serve(int fd)
 		    in_cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
 			memcpy(&given, CMSG_DATA(in_cmsg), sizeof(int));
 		if (!request[0]) {
-			/* supervisor_hand_over(): hold it, never use it */
+			/* supervisor_hand_over(): with an fd, hold it and never
+			 * use it; without, the core closed its own copy: close
+			 * ours now, the last (the VM's destruction, while the
+			 * core goes on to exit) */
 			if (held_fd >= 0)
 				close(held_fd);
 			held_fd = given;
@@ -350,6 +376,11 @@ static void spawner_serve(int fd)
 			if (send(fd, &reply, sizeof(reply), MSG_NOSIGNAL) < 0)
 				_exit(0);
 			continue;
+		}
+		/* at the first server, not before: a VM without any pays nothing */
+		if (!netns_made) {
+			netns_made = true;
+			spawner_make_netns();
 		}
 		for (size_t at = strlen(request) + 1; at < (size_t)n && nargs < SUPERVISOR_MAX_ARGS;
 		     at += strlen(request + at) + 1)
@@ -374,27 +405,6 @@ static void spawner_serve(int fd)
 		if (sock >= 0)
 			close(sock);
 	}
-}
-
-/*
- * The spawner's servers share one empty network namespace, made here once,
- * instead of each making its own (lib/sandbox.h SANDBOX_NETNS_FD; ~0.4 ms
- * of the kernel's per-namespace set-up each; docs/security.md "One network
- * namespace per VMM's servers").  The spawner needs no network either.  Not
- * root, or it fails: none, and each server makes its own as before.
- */
-static void spawner_make_netns(void)
-{
-	int sock;
-
-	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
-		return;
-	/* the namespace's fd without /proc (absent in --jail): a socket's */
-	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0)
-		return;
-	servers_netns_fd = ioctl(sock, SIOCGSKNS); /* O_CLOEXEC */
-	close(sock);
 }
 
 int supervisor_spawner_start(char *err, size_t errlen)
@@ -422,7 +432,6 @@ int supervisor_spawner_start(char *err, size_t errlen)
 		sandbox_close_fds_except(keep, sizeof(keep) / sizeof(keep[0]));
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		prctl(PR_SET_NAME, "isola-spawner");
-		spawner_make_netns();
 		spawner_serve(pair[1]);
 	}
 	close(pair[1]);
@@ -600,12 +609,17 @@ void supervisor_hand_over(int fd)
 	};
 	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
 
-	if (spawner_fd < 0 || fd < 0)
+	if (spawner_fd < 0)
 		return;
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	if (fd >= 0) {
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	} else {
+		msg.msg_control = NULL;
+		msg.msg_controllen = 0;
+	}
 	/* the spawner's reference is taken here, read or not: no reply */
 	sendmsg(spawner_fd, &msg, MSG_NOSIGNAL);
 }

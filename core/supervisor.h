@@ -30,11 +30,16 @@ bool supervisor_prespawned(void);
 /* Stop (SIGKILL, reap) and forget the servers prespawned and not taken. */
 void supervisor_cancel_prespawned(void);
 /*
- * Give the spawner a reference to fd (the VM's), which it holds, unused,
- * until it gets the next one or the core is gone.  The last close of a KVM
- * VM waits for its SRCU callbacks (kvm_destroy_vm: srcu_barrier, 10-15 ms
- * after a device's ioeventfd was registered): this way the spawner waits
- * for it when it ends, not the core's exit.  Without a spawner: nothing.
+ * The VM's last close, which waits for the kernel (kvm_destroy_vm: its
+ * srcu_barrier, 10-15 ms after a device's ioeventfd was registered), done by
+ * the spawner instead of the core's exit: supervisor_hand_over(vm_fd) gives
+ * the spawner a reference, which it holds unused; the core closes its own;
+ * supervisor_hand_over(-1) then tells the spawner to close its one, the
+ * last, while the core goes on to exit.  (Held until the core is gone
+ * otherwise; a new one replaces it.)  The destruction must begin then, not
+ * when the core is gone: KVM's kvm-nx-lpage-recovery task is one of the
+ * core's threads, and it ends only when its VM is destroyed.  Without a
+ * spawner: nothing.
  */
 void supervisor_hand_over(int fd);
 /* Fork the spawner, which from now on starts the servers for
