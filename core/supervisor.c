@@ -126,34 +126,6 @@ static int check_server_args(const char *server, const char *const *args, char *
  * (sandbox.h SANDBOX_NETNS_FD), or -1. */
 static int servers_netns_fd = -1;
 
-/*
- * The server's environment: ours without SANDBOX_NETNS_ENV, which only the
- * spawner sets, for the namespace it passes.  malloc'd before the fork
- * (the core may have threads); NULL if out of memory.
- */
-static char **server_environment(void)
-{
-	static char netns_var[sizeof(SANDBOX_NETNS_ENV) + 16];
-	size_t n = 0, len = strlen(SANDBOX_NETNS_ENV);
-	char **envp;
-
-	while (environ[n])
-		n++;
-	envp = calloc(n + 2, sizeof(*envp));
-	if (!envp)
-		return NULL;
-	n = 0;
-	for (char **e = environ; *e; e++)
-		if (strncmp(*e, SANDBOX_NETNS_ENV, len) || (*e)[len] != '=')
-			envp[n++] = *e;
-	if (servers_netns_fd >= 0) {
-		snprintf(netns_var, sizeof(netns_var), "%s=%d", SANDBOX_NETNS_ENV,
-			 SANDBOX_NETNS_FD);
-		envp[n++] = netns_var;
-	}
-	return envp;
-}
-
 /* Fork and exec the server; clone_flags CLONE_PARENT (from the spawner)
  * makes it a child of the core rather than of the spawner. */
 static int spawn_direct(const char *server, const char *const *args, unsigned long clone_flags,
@@ -163,7 +135,6 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 	const char *argv[SUPERVISOR_MAX_ARGS + 6];
 	unsigned argc = 0;
 	int pair[2], ret, exe_fd = server_fd(server);
-	char **envp;
 	pid_t child;
 
 	if (servers_jailed) {
@@ -198,19 +169,13 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 	}
 	argv[argc] = NULL;
 
-	envp = server_environment();
-	if (!envp)
-		return error_text(err, errlen, -ENOMEM, "isola-%s: out of memory", server);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
-		free(envp);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
 		return error_text(err, errlen, -errno, "socketpair: %s", strerror(errno));
-	}
 	/* fork(), or fork() with a different parent: no glibc atfork
 	 * handlers either way, and the child only execs. */
 	child = (pid_t)syscall(SYS_clone, clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (child < 0) {
 		ret = -errno;
-		free(envp);
 		close(pair[0]);
 		close(pair[1]);
 		return error_text(err, errlen, ret, "fork: %s", strerror(-ret));
@@ -243,23 +208,29 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 		} else if (dup2(pair[1], SUPERVISOR_SERVER_FD) < 0) {
 			_exit(127);
 		}
-		if (netns_fd >= 0 && dup2(netns_fd, SANDBOX_NETNS_FD) < 0)
+		/* Only here (in the spawner's child, single-threaded, its
+		 * own copy of the environment) is the variable set, and
+		 * always with the fd; elsewhere one inherited is harmless:
+		 * fd 4 then does not cross exec, and setns refuses
+		 * anything but a network namespace (lib/sandbox.h). */
+		if (netns_fd >= 0 &&
+		    (dup2(netns_fd, SANDBOX_NETNS_FD) < 0 ||
+		     setenv(SANDBOX_NETNS_ENV, SANDBOX_NETNS_FD_TEXT, 1) < 0))
 			_exit(127);
 		/* Only stdin/out/err, the socket and the spawner's network
 		 * namespace cross exec (all else is CLOEXEC). */
 		if (exe_fd >= 0) {
-			syscall(SYS_execveat, exe_fd, "", argv, envp, AT_EMPTY_PATH);
+			syscall(SYS_execveat, exe_fd, "", argv, environ, AT_EMPTY_PATH);
 			/* e.g. a dynamically linked (ASan) server: no ld.so in the jail */
 			dprintf(STDERR_FILENO,
 				"isola: cannot run %s inside the jail: %s (servers must be "
 				"statically linked, as 'make' builds them)\n",
 				path, strerror(errno));
 		} else if (!servers_jailed) {
-			execve(path, (char *const *)argv, envp);
+			execv(path, (char *const *)argv);
 		}
 		_exit(127);
 	}
-	free(envp);
 	close(pair[1]);
 	*pid = child;
 	*sock = pair[0];
@@ -522,16 +493,20 @@ static struct prespawned {
 } prespawned[PRESPAWN_MAX];
 static unsigned nr_prespawned;
 
+/* The core's request being built (its main thread only): one buffer for
+ * supervisor_prespawn() and spawn_through_spawner(), one page touched. */
+static char core_request[SPAWN_REQUEST_MAX];
+
 int supervisor_prespawn(const char *server, const char *const *args)
 {
-	static char request[SPAWN_REQUEST_MAX];
+	char *request = core_request;
 	struct prespawned *p;
 	char err[64];
 	size_t len;
 
 	if (spawner_fd < 0 || nr_prespawned == PRESPAWN_MAX ||
 	    strlen(server) >= sizeof(p->server) ||
-	    spawn_request(server, args, request, sizeof(request), &len, err, sizeof(err)))
+	    spawn_request(server, args, request, sizeof(core_request), &len, err, sizeof(err)))
 		return -EINVAL;
 	p = &prespawned[nr_prespawned];
 	p->request = malloc(len);
@@ -581,9 +556,9 @@ void supervisor_cancel_prespawned(void)
 static int spawn_through_spawner(const char *server, const char *const *args, pid_t *pid, int *sock,
 				 char *err, size_t errlen)
 {
-	static char request[SPAWN_REQUEST_MAX];
+	char *request = core_request;
 	size_t len;
-	int ret = spawn_request(server, args, request, sizeof(request), &len, err, errlen);
+	int ret = spawn_request(server, args, request, sizeof(core_request), &len, err, errlen);
 
 	if (ret)
 		return ret;

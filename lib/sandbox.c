@@ -289,7 +289,6 @@ int sandbox_files_as_user(bool on)
 static bool sandbox_join_netns(void)
 {
 	const char *given = getenv(SANDBOX_NETNS_ENV);
-	char want[16];
 	bool joined;
 
 	if (!given)
@@ -298,8 +297,11 @@ static bool sandbox_join_netns(void)
 	/* setns fails (EINVAL) unless the fd is a network namespace's: an
 	 * inherited variable without the fd changes nothing (fd 4 may then be
 	 * the image, left alone) */
-	snprintf(want, sizeof(want), "%d", SANDBOX_NETNS_FD);
-	joined = !strcmp(given, want) && setns(SANDBOX_NETNS_FD, CLONE_NEWNET) == 0;
+	/* (no snprintf: this runs in the sandbox parent too, whose RSS would
+	 * count printf's code pages) */
+	_Static_assert(SANDBOX_NETNS_FD == 4, "SANDBOX_NETNS_FD_TEXT");
+	joined = !strcmp(given, SANDBOX_NETNS_FD_TEXT) &&
+		 setns(SANDBOX_NETNS_FD, CLONE_NEWNET) == 0;
 	if (joined)
 		close(SANDBOX_NETNS_FD);
 	return joined;

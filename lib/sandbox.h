@@ -44,6 +44,7 @@ int sandbox_files_as_user(bool on);
  * network namespace): a new one, as always.
  */
 #define SANDBOX_NETNS_FD 4
+#define SANDBOX_NETNS_FD_TEXT "4"
 #define SANDBOX_NETNS_ENV "ISOLA_SANDBOX_NETNS_FD"
 
 /*
