@@ -36,10 +36,10 @@ void supervisor_cancel_prespawned(void);
  * the spawner a reference, which it holds unused; the core closes its own;
  * supervisor_hand_over(-1) then tells the spawner to close its one, the
  * last, while the core goes on to exit.  (Held until the core is gone
- * otherwise; a new one replaces it.)  The destruction must begin then, not
- * when the core is gone: KVM's kvm-nx-lpage-recovery task is one of the
- * core's threads, and it ends only when its VM is destroyed.  Without a
- * spawner: nothing.
+ * otherwise; a new one replaces it.)  The destruction then overlaps the
+ * core's exit instead of following it, and when it has unregistered the
+ * VM's memory notifier first, the core's exit_mmap has no notifier left to
+ * wait for.  Without a spawner: nothing.
  */
 void supervisor_hand_over(int fd);
 /* Fork the spawner, which from now on starts the servers for
