@@ -186,11 +186,13 @@ int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	ret = loader_load(vm->mem, &vm->e820, cfg, &vm->entry, err, errlen);
 	if (ret)
 		return ret;
-	vm->devices_attached = true; /* detached by board_destroy even when half made */
-	ret = device_set_attach(devices, board_plug_device, vm, err, errlen);
+	/* The vCPUs first: they need nothing of the devices, and meanwhile the
+	 * device servers come up (bench/boot). */
+	ret = vm_create_vcpus(vm, err, errlen);
 	if (ret)
 		return ret;
-	return vm_create_vcpus(vm, err, errlen);
+	vm->devices_attached = true; /* detached by board_destroy even when half made */
+	return device_set_attach(devices, board_plug_device, vm, err, errlen);
 }
 
 void board_destroy(struct vm *vm)

@@ -47,6 +47,41 @@ static struct device_entry *set_add(struct device_set *set, const char *kind_nam
 	return e;
 }
 
+/* isola-blk's arguments for disk, named name ("disk0"). */
+static void entry_disk_args(struct device_entry *e, const struct disk_config *disk,
+			    const char *name)
+{
+	unsigned n = 0;
+
+	snprintf(e->default_id, sizeof(e->default_id), "%s", name);
+	/* The strings live in cfg, which outlives the set. */
+	e->args[n++] = "--image";
+	e->args[n++] = disk->path;
+	e->args[n++] = "--id";
+	e->args[n++] = disk->id[0] ? disk->id : e->default_id;
+	if (disk->readonly)
+		e->args[n++] = "--readonly";
+	e->args[n] = NULL;
+}
+
+/* device_set.h; asked for in the order device_set_init makes entries. */
+void device_set_prespawn(const struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		struct device_entry e = {0};
+		char name[16];
+
+		if (cfg->disks[i].socket[0])
+			continue;
+		snprintf(name, sizeof(name), "disk%u", i);
+		entry_disk_args(&e, &cfg->disks[i], name);
+		if (supervisor_prespawn("blk", e.args))
+			return;
+	}
+	if (cfg->rng)
+		supervisor_prespawn("rng", (const char *const[]){NULL});
+}
+
 int device_set_init(struct device_set *set, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	set->nr = 0;
@@ -58,7 +93,6 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
 		const struct disk_config *disk = &cfg->disks[i];
 		struct device_entry *e;
 		char name[16];
-		unsigned n = 0;
 
 		snprintf(name, sizeof(name), "disk%u", i);
 		e = set_add(set, "blk", name, !disk->no_restart, disk->socket[0] ? disk->socket : NULL);
@@ -70,15 +104,7 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
 					  errno == EACCES && !disk->readonly
 					      ? "make it writable or add readonly=on"
 					      : "check the path");
-		snprintf(e->default_id, sizeof(e->default_id), "%s", name);
-		/* The strings live in cfg, which outlives the set. */
-		e->args[n++] = "--image";
-		e->args[n++] = disk->path;
-		e->args[n++] = "--id";
-		e->args[n++] = disk->id[0] ? disk->id : e->default_id;
-		if (disk->readonly)
-			e->args[n++] = "--readonly";
-		e->args[n] = NULL;
+		entry_disk_args(e, disk, name);
 	}
 	if (cfg->rng)
 		set_add(set, "rng", "rng0", !cfg->rng_no_restart, NULL);
@@ -182,13 +208,8 @@ void device_set_detach(struct device_set *set)
 		e->kept_sock = -1;
 		if (e->dev.sock >= 0 && !e->restart.pending && !e->restart.given_up)
 			e->kept_sock = vhost_device_detach(&e->dev);
-		if (e->kept_sock < 0 && !e->socket_path) {
-			if (e->pid > 0)
-				kill(e->pid, SIGTERM);
-			if (e->pid > 0)
-				waitpid(e->pid, NULL, 0);
-			e->pid = 0;
-		}
+		if (e->kept_sock < 0 && !e->socket_path)
+			entry_kill_server(e);
 		vhost_device_destroy(&e->dev);
 		e->attached = false;
 	}
@@ -202,9 +223,15 @@ void device_set_destroy(struct device_set *set)
 			vhost_device_destroy(&set->entries[i].dev);
 		set->entries[i].attached = false;
 	}
+	/* SIGKILL, not SIGTERM: the server's sandbox parent (lib/sandbox.c)
+	 * answered SIGTERM by killing the server and waiting for its exit,
+	 * namespaces and io_uring teardown included, before its own.  Killed,
+	 * it is reaped at once; the server, its child, dies of its parent-death
+	 * signal (SIGKILL) right after, on its own time (bench/boot: the
+	 * guest's stop to isola's exit). */
 	for (unsigned i = 0; i < set->nr; i++)
 		if (set->entries[i].pid > 0)
-			kill(set->entries[i].pid, SIGTERM);
+			kill(set->entries[i].pid, SIGKILL);
 	for (unsigned i = 0; i < set->nr; i++) {
 		struct device_entry *e = &set->entries[i];
 

@@ -65,6 +65,10 @@ typedef int (*device_set_plug_fn)(void *vm, struct device_entry *entry, unsigned
  * 0 or -errno with a sentence in err. */
 int device_set_init(struct device_set *set, const struct vm_config *cfg, char *err,
 		    size_t errlen);
+/* Ask the spawner now for the servers cfg names (supervisor_prespawn), so
+ * they start while the core compiles its filters; device_set_start takes
+ * them when its requests are the same. */
+void device_set_prespawn(const struct vm_config *cfg);
 /* Start every server and connect to every external back-end, all at once:
  * the servers sandbox themselves while the core builds the VM. */
 int device_set_start(struct device_set *set, char *err, size_t errlen);

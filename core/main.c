@@ -343,6 +343,20 @@ static int block_stop_signals(sigset_t *set)
 	return pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
+/* board_destroy, with the VM's last close left to the spawner: it waits
+ * for the kernel (10-15 ms once a device's ioeventfd was registered;
+ * supervisor_hand_over) and needs nothing of the core. */
+static void destroy_vm(struct vm *vm)
+{
+	bool hand_over = vm->vm_fd >= 0;
+
+	if (hand_over)
+		supervisor_hand_over(vm->vm_fd);
+	board_destroy(vm);
+	if (hand_over)
+		supervisor_hand_over(-1);
+}
+
 /* The first start failed: say so (to the API client too). */
 static int start_failed(struct vmm_control *ctl, int ret, const char *err)
 {
@@ -387,6 +401,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	ret = device_set_init(&devices, cfg, err, sizeof(err));
 	if (!ret)
 		ret = device_set_start(&devices, err, sizeof(err));
+	supervisor_cancel_prespawned(); /* any device_set_start did not take */
 	if (!ret)
 		ret = vm_ram_create(&ram, cfg, err, sizeof(err));
 	for (;;) {
@@ -418,7 +433,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 			break;
 		/* --on-reset reboot: a new VM on the same device back-ends,
 		 * which the guest's drivers negotiate with again. */
-		board_destroy(vm);
+		destroy_vm(vm);
 		{
 			char pids[128] = "";
 			size_t at = 0;
@@ -449,7 +464,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		log_info("%s", vm->exit_message);
 out:
 	if (vm_made)
-		board_destroy(vm);
+		destroy_vm(vm);
 	device_set_destroy(&devices);
 	gmem_destroy(&ram);
 	console_restore();
@@ -520,9 +535,10 @@ static void take_process_options(int *argc, char **argv, struct process_options 
  * Least privilege (core/seccomp.h, core/jail.h, docs/security.md): before the
  * first thread and before the VM exists, enter the jail (--jail), start the
  * device-server spawner, become the jail's user and compile the per-thread
- * seccomp filters.  Returns false after saying why.
+ * seccomp filters.  cfg (NULL: not known yet): its device servers are
+ * started ahead, to come up while the filters compile and the VM is built.  Returns false after saying why.
  */
-static bool lock_down_process(const struct process_options *opts)
+static bool lock_down_process(const struct process_options *opts, const struct vm_config *cfg)
 {
 	char err[512];
 
@@ -537,13 +553,21 @@ static bool lock_down_process(const struct process_options *opts)
 			log_error("%s", err);
 			return false;
 		}
+		if (cfg)
+			device_set_prespawn(cfg);
 	}
 	if (opts->no_seccomp) {
 		log_warn("--no-seccomp: the VMM's threads run without seccomp filters");
 		return true;
 	}
-	if ((!opts->jail.dir && supervisor_spawner_start(err, sizeof(err))) ||
-	    core_seccomp_init(true, err, sizeof(err))) {
+	if (!opts->jail.dir && supervisor_spawner_start(err, sizeof(err))) {
+		log_error("%s; --no-seccomp runs without filters", err);
+		return false;
+	}
+	/* the servers start while the filters compile */
+	if (!opts->jail.dir && cfg)
+		device_set_prespawn(cfg);
+	if (core_seccomp_init(true, err, sizeof(err))) {
 		log_error("%s; --no-seccomp runs without filters", err);
 		return false;
 	}
@@ -566,7 +590,7 @@ static int cmd_run(int argc, char **argv, const struct process_options *opts)
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	signal_fd = stop_signal_fd();
-	if (!lock_down_process(opts))
+	if (!lock_down_process(opts, &cfg))
 		return ISOLA_EXIT_VMM_ERROR;
 	status = run_vm(&vm, &cfg, signal_fd, NULL);
 	if (signal_fd >= 0)
@@ -676,7 +700,7 @@ static int cmd_vmm(int argc, char **argv, const struct process_options *opts)
 	config_defaults(&cfg);
 	signal_fd = stop_signal_fd();
 	/* First: with --jail, the config file and its paths are inside the jail. */
-	if (!lock_down_process(opts))
+	if (!lock_down_process(opts, NULL))
 		return ISOLA_EXIT_VMM_ERROR;
 	if (config_file && (api_config_from_file(&cfg, config_file, err, sizeof(err)) ||
 			    api_config_finalize(&cfg, err, sizeof(err)))) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "lib/log.h"
 #include "devices/device_kind.h"
@@ -115,6 +117,10 @@ static int check_server_args(const char *server, const char *const *args, char *
 	return 0;
 }
 
+/* In the spawner: the empty network namespace it made for its servers
+ * (sandbox.h SANDBOX_NETNS_FD), or -1. */
+static int servers_netns_fd = -1;
+
 /* Fork and exec the server; clone_flags CLONE_PARENT (from the spawner)
  * makes it a child of the core rather than of the spawner. */
 static int spawn_direct(const char *server, const char *const *args, unsigned long clone_flags,
@@ -170,6 +176,7 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 		return error_text(err, errlen, ret, "fork: %s", strerror(-ret));
 	}
 	if (child == 0) {
+		int netns_fd = servers_netns_fd;
 		sigset_t none;
 
 		/* The child must not inherit the VMM's blocked signals. */
@@ -177,10 +184,17 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		/* Die with the VMM: a server never outlives its VM. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (exe_fd == SUPERVISOR_SERVER_FD) {
-			exe_fd = fcntl(exe_fd, F_DUPFD_CLOEXEC, SUPERVISOR_SERVER_FD + 1);
+		/* Out of the way of fds 3 and 4 first (SUPERVISOR_SERVER_FD,
+		 * SANDBOX_NETNS_FD), which are filled below. */
+		if (exe_fd >= 0 && exe_fd <= SANDBOX_NETNS_FD) {
+			exe_fd = fcntl(exe_fd, F_DUPFD_CLOEXEC, SANDBOX_NETNS_FD + 1);
 			if (exe_fd < 0)
 				_exit(127); /* never fall back to a path lookup */
+		}
+		if (netns_fd >= 0 && netns_fd <= SANDBOX_NETNS_FD) {
+			netns_fd = fcntl(netns_fd, F_DUPFD_CLOEXEC, SANDBOX_NETNS_FD + 1);
+			if (netns_fd < 0)
+				_exit(127);
 		}
 		if (pair[1] == SUPERVISOR_SERVER_FD) {
 			/* dup2 onto itself keeps CLOEXEC: clear it instead */
@@ -189,7 +203,17 @@ static int spawn_direct(const char *server, const char *const *args, unsigned lo
 		} else if (dup2(pair[1], SUPERVISOR_SERVER_FD) < 0) {
 			_exit(127);
 		}
-		/* Only stdin/out/err and the socket cross exec (all else is CLOEXEC). */
+		/* Only here (in the spawner's child, single-threaded, its
+		 * own copy of the environment) is the variable set, and
+		 * always with the fd; elsewhere one inherited is harmless:
+		 * fd 4 then does not cross exec, and setns refuses
+		 * anything but a network namespace (lib/sandbox.h). */
+		if (netns_fd >= 0 &&
+		    (dup2(netns_fd, SANDBOX_NETNS_FD) < 0 ||
+		     setenv(SANDBOX_NETNS_ENV, SANDBOX_NETNS_FD_TEXT, 1) < 0))
+			_exit(127);
+		/* Only stdin/out/err, the socket and the spawner's network
+		 * namespace cross exec (all else is CLOEXEC). */
 		if (exe_fd >= 0) {
 			syscall(SYS_execveat, exe_fd, "", argv, environ, AT_EMPTY_PATH);
 			/* e.g. a dynamically linked (ASan) server: no ld.so in the jail */
@@ -232,11 +256,34 @@ static int spawner_fd = -1; /* set before any thread exists, one per process */
 #define SPAWN_WINDOW_S 10
 #define SPAWN_WINDOW_MAX 150
 
+/*
+ * The spawner's servers share one empty network namespace, made here once,
+ * when it starts the first, instead of each making its own
+ * (lib/sandbox.h SANDBOX_NETNS_FD; ~0.4 ms
+ * of the kernel's per-namespace set-up each; docs/security.md "One network
+ * namespace per VMM's servers").  The spawner needs no network either.  Not
+ * root, or it fails: none, and each server makes its own as before.
+ */
+static void spawner_make_netns(void)
+{
+	int sock;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+		return;
+	/* the namespace's fd without /proc (absent in --jail): a socket's */
+	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return;
+	servers_netns_fd = ioctl(sock, SIOCGSKNS); /* O_CLOEXEC */
+	close(sock);
+}
+
 static void spawner_serve(int fd)
 {
 	static char request[SPAWN_REQUEST_MAX];
 	time_t window_start = 0, now;
-	int spawned = 0;
+	int spawned = 0, held_fd = -1;
+	bool netns_made = false;
 
 	for (;;) {
 		const char *args[SUPERVISOR_MAX_ARGS + 1];
@@ -244,17 +291,42 @@ static void spawner_serve(int fd)
 		char control[CMSG_SPACE(sizeof(int))] = {0};
 		struct iovec iov = {.iov_base = &reply, .iov_len = sizeof(reply)};
 		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-		ssize_t n = recv(fd, request, sizeof(request) - 1, 0);
+		char in_control[CMSG_SPACE(sizeof(int))];
+		struct iovec in_iov = {.iov_base = request, .iov_len = sizeof(request) - 1};
+		struct msghdr in = {
+		    .msg_iov = &in_iov,
+		    .msg_iovlen = 1,
+		    .msg_control = in_control,
+		    .msg_controllen = sizeof(in_control),
+		};
+		ssize_t n = recvmsg(fd, &in, MSG_CMSG_CLOEXEC);
+		struct cmsghdr *in_cmsg;
 		unsigned nargs = 0;
 		pid_t pid = 0;
-		int sock = -1;
+		int sock = -1, given = -1;
 
 		if (n <= 0) {
 			if (n < 0 && errno == EINTR)
 				continue;
-			_exit(0); /* the core is gone, or done */
+			_exit(0); /* the core is gone, or done: held_fd goes with us */
 		}
 		request[n] = '\0';
+		in_cmsg = CMSG_FIRSTHDR(&in);
+		if (in_cmsg && in_cmsg->cmsg_level == SOL_SOCKET && in_cmsg->cmsg_type == SCM_RIGHTS &&
+		    in_cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&given, CMSG_DATA(in_cmsg), sizeof(int));
+		if (!request[0]) {
+			/* supervisor_hand_over(): with an fd, hold it and never
+			 * use it; without, the core closed its own copy: close
+			 * ours now, the last (the VM's destruction, while the
+			 * core goes on to exit) */
+			if (held_fd >= 0)
+				close(held_fd);
+			held_fd = given;
+			continue;
+		}
+		if (given >= 0)
+			close(given); /* a spawn request carries no fd */
 		/* The core restarts a server at most 100 times in 10 s before it
 		 * gives up (core/restart_policy.h); a core that asks for more is not well. */
 		now = time(NULL);
@@ -270,6 +342,11 @@ static void spawner_serve(int fd)
 			if (send(fd, &reply, sizeof(reply), MSG_NOSIGNAL) < 0)
 				_exit(0);
 			continue;
+		}
+		/* at the first server, not before: a VM without any pays nothing */
+		if (!netns_made) {
+			netns_made = true;
+			spawner_make_netns();
 		}
 		for (size_t at = strlen(request) + 1; at < (size_t)n && nargs < SUPERVISOR_MAX_ARGS;
 		     at += strlen(request + at) + 1)
@@ -334,10 +411,44 @@ int supervisor_spawner_start(char *err, size_t errlen)
 	return 0;
 }
 
-static int spawn_through_spawner(const char *server, const char *const *args, pid_t *pid, int *sock,
-				 char *err, size_t errlen)
+/* The request for server + args: the name and its arguments, NUL-separated. */
+static int spawn_request(const char *server, const char *const *args, char *request, size_t size,
+			 size_t *len, char *err, size_t errlen)
 {
-	static char request[SPAWN_REQUEST_MAX];
+	*len = 0;
+	for (unsigned i = 0; i <= SUPERVISOR_MAX_ARGS; i++) {
+		const char *word = i == 0 ? server : args ? args[i - 1] : NULL;
+		size_t n;
+
+		if (!word)
+			break;
+		n = strlen(word) + 1;
+		if (*len + n > size)
+			return error_text(err, errlen, -E2BIG, "isola-%s: arguments too long",
+					  server);
+		memcpy(request + *len, word, n);
+		*len += n;
+	}
+	return 0;
+}
+
+static int send_request(const char *request, size_t len, const char *server, char *err,
+			size_t errlen)
+{
+	struct iovec iov = {.iov_base = (void *)request, .iov_len = len};
+
+	/* sendmsg rather than send: the event loop's seccomp list has only
+	 * sendmsg (core/seccomp.c) */
+	if (sendmsg(spawner_fd, &(struct msghdr){.msg_iov = &iov, .msg_iovlen = 1}, MSG_NOSIGNAL) <
+	    0)
+		return error_text(err, errlen, -errno, "isola-%s: the spawner is gone: %s", server,
+				  strerror(errno));
+	return 0;
+}
+
+/* The spawner's answer to the oldest request not yet answered. */
+static int receive_reply(const char *server, pid_t *pid, int *sock, char *err, size_t errlen)
+{
 	struct spawn_reply reply;
 	char control[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = &reply, .iov_len = sizeof(reply)};
@@ -348,31 +459,8 @@ static int spawn_through_spawner(const char *server, const char *const *args, pi
 	    .msg_controllen = sizeof(control),
 	};
 	struct cmsghdr *cmsg;
-	size_t len = 0;
-	ssize_t n;
+	ssize_t n = recvmsg(spawner_fd, &msg, MSG_CMSG_CLOEXEC);
 
-	for (unsigned i = 0; i <= SUPERVISOR_MAX_ARGS; i++) {
-		const char *word = i == 0 ? server : args ? args[i - 1] : NULL;
-		size_t size;
-
-		if (!word)
-			break;
-		size = strlen(word) + 1;
-		if (len + size > sizeof(request))
-			return error_text(err, errlen, -E2BIG, "isola-%s: arguments too long",
-					  server);
-		memcpy(request + len, word, size);
-		len += size;
-	}
-	/* sendmsg rather than send: the event loop's seccomp list has only
-	 * sendmsg (core/seccomp.c) */
-	iov = (struct iovec){.iov_base = request, .iov_len = len};
-	if (sendmsg(spawner_fd, &(struct msghdr){.msg_iov = &iov, .msg_iovlen = 1}, MSG_NOSIGNAL) <
-	    0)
-		return error_text(err, errlen, -errno, "isola-%s: the spawner is gone: %s", server,
-				  strerror(errno));
-	iov = (struct iovec){.iov_base = &reply, .iov_len = sizeof(reply)};
-	n = recvmsg(spawner_fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n != (ssize_t)sizeof(reply))
 		return error_text(err, errlen, -EPIPE, "isola-%s: the spawner is gone", server);
 	cmsg = CMSG_FIRSTHDR(&msg);
@@ -385,6 +473,125 @@ static int spawn_through_spawner(const char *server, const char *const *args, pi
 	memcpy(sock, CMSG_DATA(cmsg), sizeof(int));
 	*pid = reply.pid;
 	return 0;
+}
+
+/*
+ * Requests sent ahead (supervisor_prespawn), oldest first: the spawner
+ * answers in order, so the first supervisor_spawn() that asks for exactly
+ * the oldest one's server and arguments takes its answer.
+ */
+#define PRESPAWN_MAX 16
+static struct prespawned {
+	char server[16];
+	char *request; /* malloc'd: the request as sent */
+	size_t len;
+} prespawned[PRESPAWN_MAX];
+static unsigned nr_prespawned;
+
+/* The core's request being built (its main thread only): one buffer for
+ * supervisor_prespawn() and spawn_through_spawner(), one page touched. */
+static char core_request[SPAWN_REQUEST_MAX];
+
+int supervisor_prespawn(const char *server, const char *const *args)
+{
+	char *request = core_request;
+	struct prespawned *p;
+	char err[64];
+	size_t len;
+
+	if (spawner_fd < 0 || nr_prespawned == PRESPAWN_MAX ||
+	    strlen(server) >= sizeof(p->server) ||
+	    spawn_request(server, args, request, sizeof(core_request), &len, err, sizeof(err)))
+		return -EINVAL;
+	p = &prespawned[nr_prespawned];
+	p->request = malloc(len);
+	if (!p->request)
+		return -ENOMEM;
+	memcpy(p->request, request, len);
+	p->len = len;
+	snprintf(p->server, sizeof(p->server), "%s", server);
+	if (send_request(request, len, server, err, sizeof(err))) {
+		free(p->request);
+		return -EPIPE;
+	}
+	nr_prespawned++;
+	return 0;
+}
+
+bool supervisor_prespawned(void)
+{
+	return nr_prespawned > 0;
+}
+
+/* Take the oldest prespawned request's answer off the queue. */
+static int take_prespawned(pid_t *pid, int *sock, char *err, size_t errlen)
+{
+	int ret = receive_reply(prespawned[0].server, pid, sock, err, errlen);
+
+	free(prespawned[0].request);
+	memmove(prespawned, prespawned + 1, --nr_prespawned * sizeof(prespawned[0]));
+	return ret;
+}
+
+void supervisor_cancel_prespawned(void)
+{
+	while (nr_prespawned) {
+		char err[384];
+		pid_t pid;
+		int sock;
+
+		if (take_prespawned(&pid, &sock, err, sizeof(err)) == 0) {
+			close(sock);
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+}
+
+static int spawn_through_spawner(const char *server, const char *const *args, pid_t *pid, int *sock,
+				 char *err, size_t errlen)
+{
+	char *request = core_request;
+	size_t len;
+	int ret = spawn_request(server, args, request, sizeof(core_request), &len, err, errlen);
+
+	if (ret)
+		return ret;
+	if (nr_prespawned) {
+		if (prespawned[0].len == len && !memcmp(prespawned[0].request, request, len))
+			return take_prespawned(pid, sock, err, errlen);
+		/* not what was foreseen: none of them is */
+		supervisor_cancel_prespawned();
+	}
+	ret = send_request(request, len, server, err, errlen);
+	return ret ? ret : receive_reply(server, pid, sock, err, errlen);
+}
+
+void supervisor_hand_over(int fd)
+{
+	char control[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = "", .iov_len = 1};
+	struct msghdr msg = {
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = control,
+	    .msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+
+	if (spawner_fd < 0)
+		return;
+	if (fd >= 0) {
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	} else {
+		msg.msg_control = NULL;
+		msg.msg_controllen = 0;
+	}
+	/* the spawner's reference is taken here, read or not: no reply */
+	sendmsg(spawner_fd, &msg, MSG_NOSIGNAL);
 }
 
 int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock, char *err,

@@ -7,6 +7,7 @@
 #ifndef ISOLA_CORE_SUPERVISOR_H
 #define ISOLA_CORE_SUPERVISOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -16,6 +17,31 @@
  * end.  Returns 0 or -errno with a sentence in err. */
 int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock, char *err,
 		     size_t errlen);
+/*
+ * Ask the spawner now for a server that supervisor_spawn() will ask for
+ * later with the same server and args, so it starts while the caller does
+ * other work (the VM's memory and kernel).  supervisor_spawn() takes the
+ * oldest such answer when its request is the same, and otherwise stops all
+ * of them first.  Without a spawner: nothing.  0, or -errno (nothing sent).
+ */
+int supervisor_prespawn(const char *server, const char *const *args);
+/* Whether prespawned servers wait to be taken. */
+bool supervisor_prespawned(void);
+/* Stop (SIGKILL, reap) and forget the servers prespawned and not taken. */
+void supervisor_cancel_prespawned(void);
+/*
+ * The VM's last close, which waits for the kernel (kvm_destroy_vm: its
+ * srcu_barrier, 10-15 ms after a device's ioeventfd was registered), done by
+ * the spawner instead of the core's exit: supervisor_hand_over(vm_fd) gives
+ * the spawner a reference, which it holds unused; the core closes its own;
+ * supervisor_hand_over(-1) then tells the spawner to close its one, the
+ * last, while the core goes on to exit.  (Held until the core is gone
+ * otherwise; a new one replaces it.)  The destruction then overlaps the
+ * core's exit instead of following it, and when it has unregistered the
+ * VM's memory notifier first, the core's exit_mmap has no notifier left to
+ * wait for.  Without a spawner: nothing.
+ */
+void supervisor_hand_over(int fd);
 /* Fork the spawner, which from now on starts the servers for
  * supervisor_spawn(); call before the VM is created and before any thread or
  * seccomp filter exists (core/seccomp.h).  0 or -errno with a sentence. */

@@ -284,6 +284,29 @@ int sandbox_files_as_user(bool on)
 	return 0;
 }
 
+/* The network namespace our starter made for its servers (sandbox.h), if it
+ * gave us one: true once we are in it. */
+static bool sandbox_join_netns(void)
+{
+	const char *given = getenv(SANDBOX_NETNS_ENV);
+	bool joined;
+
+	if (!given)
+		return false;
+	unsetenv(SANDBOX_NETNS_ENV);
+	/* setns fails (EINVAL) unless the fd is a network namespace's: an
+	 * inherited variable without the fd changes nothing (fd 4 may then be
+	 * the image, left alone) */
+	/* (no snprintf: this runs in the sandbox parent too, whose RSS would
+	 * count printf's code pages) */
+	_Static_assert(SANDBOX_NETNS_FD == 4, "SANDBOX_NETNS_FD_TEXT");
+	joined = !strcmp(given, SANDBOX_NETNS_FD_TEXT) &&
+		 setns(SANDBOX_NETNS_FD, CLONE_NEWNET) == 0;
+	if (joined)
+		close(SANDBOX_NETNS_FD);
+	return joined;
+}
+
 int sandbox_isolate(const char *name, char *err, size_t errlen)
 {
 	/* The name ps and the core's tests see, however we were exec'd (the
@@ -296,7 +319,8 @@ int sandbox_isolate(const char *name, char *err, size_t errlen)
 		log_info("not running as root: no namespaces (seccomp and no_new_privs only)");
 		return 0;
 	}
-	if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID) < 0)
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID |
+		    (sandbox_join_netns() ? 0 : CLONE_NEWNET)) < 0)
 		return error_text(err, errlen, -errno, "unshare: %s", strerror(errno));
 	fflush(NULL);
 	sandbox_child = fork();

@@ -2,12 +2,17 @@
 /*
  * measure: run one command, print its wall time, max RSS and page faults.
  *
- *   measure [-o FILE] [-t SECONDS] CMD [ARG]...
+ *   measure [-o FILE] [-t SECONDS] [-p] CMD [ARG]...
  *   -> "wall_us=N maxrss_kib=N minflt=N majflt=N user_us=N sys_us=N
- *       pgfault=N status=N" on stdout
+ *       pgfault=N status=N" on stdout, and with -p
+ *      " first_byte_us=N exit_after_byte_us=N"
  *
  * The command's stdin is /dev/null; its stdout and stderr go to FILE (or
- * /dev/null).  status is the exit status, or 128+signal; with -t the
+ * /dev/null).  With -p its stdout is a pipe instead (drained, discarded):
+ * first_byte_us is from before fork() to the first byte read from it (e.g.
+ * a guest's first console byte: its first instruction), exit_after_byte_us
+ * from that byte to the command's exit (its pidfd becoming readable, which
+ * does not wait for children the command left behind); -1 without a byte.  status is the exit status, or 128+signal; with -t the
  * command is SIGKILLed after SECONDS (status 137).  minflt, majflt and the
  * CPU times are wait4's: the command's own threads and the children it
  * reaped.  pgfault is the rise of the host's /proc/vmstat pgfault around
@@ -25,11 +30,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,18 +76,53 @@ static long long timeval_us(struct timeval tv)
 	return tv.tv_sec * 1000000LL + tv.tv_usec;
 }
 
+/*
+ * -p: poll the command's stdout (a pipe) and its pidfd; note when the first
+ * byte arrives and when the command exits.  On SIGALRM (-t) it is killed.
+ */
+static void watch(pid_t pid, int out, long long *byte_at, long long *exit_at)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd fds[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = out, .events = POLLIN}};
+	char buf[4096];
+
+	if (pidfd < 0)
+		return; /* no pidfd: wall time only */
+	while (*exit_at < 0) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				kill(pid, SIGKILL);
+			continue;
+		}
+		if (fds[1].revents) {
+			ssize_t n = read(out, buf, sizeof(buf));
+
+			if (n > 0 && *byte_at < 0)
+				*byte_at = now_us();
+			if (n <= 0)
+				fds[1].fd = -1; /* EOF: its writers are gone */
+		}
+		if (fds[0].revents & POLLIN)
+			*exit_at = now_us();
+	}
+	close(pidfd);
+}
+
 int main(int argc, char **argv)
 {
 	const char *out_path = "/dev/null";
 	struct sigaction sa = {.sa_handler = on_alarm};
 	unsigned int timeout_s = 0;
-	long long start, end, faults_before, faults_after;
+	long long start, end, faults_before, faults_after, byte_at = -1, exit_at = -1;
 	struct rusage ru;
-	int status, opt, in, out;
+	int status, opt, in, out, pipe_out[2] = {-1, -1};
+	bool watch_output = false;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "+o:t:")) != -1) {
-		if (opt == 'o')
+	while ((opt = getopt(argc, argv, "+o:t:p")) != -1) {
+		if (opt == 'p')
+			watch_output = true;
+		else if (opt == 'o')
 			out_path = optarg;
 		else if (opt == 't')
 			timeout_s = (unsigned int)strtoul(optarg, NULL, 10);
@@ -87,11 +130,15 @@ int main(int argc, char **argv)
 			optind = argc;
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: measure [-o FILE] [-t SECONDS] CMD [ARG]...\n");
+		fprintf(stderr, "usage: measure [-o FILE] [-t SECONDS] [-p] CMD [ARG]...\n");
 		return 2;
 	}
 	in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (watch_output && pipe2(pipe_out, O_CLOEXEC) < 0) {
+		perror("measure: pipe2");
+		return 2;
+	}
 	if (in < 0 || out < 0) {
 		perror("measure: open");
 		return 2;
@@ -102,7 +149,7 @@ int main(int argc, char **argv)
 	pid = fork();
 	if (pid == 0) {
 		dup2(in, 0);
-		dup2(out, 1);
+		dup2(watch_output ? pipe_out[1] : out, 1);
 		dup2(out, 2);
 		execvp(argv[optind], argv + optind);
 		_exit(127);
@@ -112,6 +159,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	alarm(timeout_s);
+	if (watch_output) {
+		close(pipe_out[1]);
+		watch(pid, pipe_out[0], &byte_at, &exit_at);
+	}
 	while (wait4(pid, &status, 0, &ru) < 0) {
 		if (errno != EINTR) {
 			perror("measure: wait4");
@@ -122,10 +173,14 @@ int main(int argc, char **argv)
 	end = now_us();
 	faults_after = vmstat_pgfault();
 	printf("wall_us=%lld maxrss_kib=%ld minflt=%ld majflt=%ld user_us=%lld sys_us=%lld "
-	       "pgfault=%lld status=%d\n",
+	       "pgfault=%lld status=%d",
 	       end - start, ru.ru_maxrss, ru.ru_minflt, ru.ru_majflt, timeval_us(ru.ru_utime),
 	       timeval_us(ru.ru_stime),
 	       faults_before < 0 || faults_after < 0 ? -1 : faults_after - faults_before,
 	       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	if (watch_output)
+		printf(" first_byte_us=%lld exit_after_byte_us=%lld", byte_at < 0 ? -1 : byte_at - start,
+		       byte_at < 0 || exit_at < 0 ? -1 : exit_at - byte_at);
+	printf("\n");
 	return 0;
 }

@@ -20,11 +20,15 @@ import tempfile
 import time
 
 
-def run_once(measure, cmd, log):
-    out = subprocess.run([measure, "-o", log] + cmd, check=True,
+def run_fields(measure, cmd, log, opts=()):
+    out = subprocess.run([measure, "-o", log] + list(opts) + cmd, check=True,
                          capture_output=True, text=True).stdout
-    fields = dict(kv.split("=") for kv in out.split())
-    return int(fields["wall_us"]), int(fields["maxrss_kib"]), int(fields["status"])
+    return {k: int(v) for k, v in (kv.split("=") for kv in out.split())}
+
+
+def run_once(measure, cmd, log):
+    f = run_fields(measure, cmd, log)
+    return f["wall_us"], f["maxrss_kib"], f["status"]
 
 
 def cpu_model():
@@ -54,6 +58,11 @@ def main():
     ap.add_argument("--qemu", default="qemu-system-x86_64")
     ap.add_argument("--guest", required=True)
     ap.add_argument("--min-guest", help="a guest that exits at entry (VMM cost only)")
+    ap.add_argument("--byte-guest", help="a guest whose first instruction writes a byte to "
+                    "COM1, then exits (time to first instruction, time to exit)")
+    ap.add_argument("--disk-image", help="a small raw image for the with-devices runs")
+    ap.add_argument("--only-first-instruction", action="store_true",
+                    help="skip the QEMU comparison (quick runs while tuning)")
     ap.add_argument("--memory", default="256M")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
@@ -92,6 +101,8 @@ def main():
     guests = [("hello", args.guest)]
     if args.min_guest:
         guests.append(("exit-at-entry", args.min_guest))
+    if args.only_first_instruction:
+        guests = []
     for label, guest in guests:
         print()
         print(f"## {label}: {guest}")
@@ -100,6 +111,12 @@ def main():
             ok = False
             continue
         summary[label] = r
+
+    if args.byte_guest:
+        print()
+        print(f"## first instruction and exit (isola): {args.byte_guest}")
+        if not first_instruction(args):
+            ok = False
 
     if "hello" in summary:
         wall_ratio, isola_rss = summary["hello"]
@@ -159,6 +176,67 @@ def compare(args, vmms, label):
     print(f"{label} max RSS, min..max (MiB): isola {min(ir):.2f}..{max(ir):.2f}, "
           f"peer {min(qr):.2f}..{max(qr):.2f}")
     return None if failed else (med(iw) / med(qw), med(ir))
+
+
+def first_instruction(args):
+    """exec -> the guest's first instruction (its console byte) and the
+    guest's stop -> isola's exit, without and with device servers, runs of
+    the two set-ups interleaved.  Prints the figure lines; False on failure."""
+    base = [args.isola, "run", "--kernel", args.byte_guest, "--memory", args.memory,
+            "--console", "stdio"]
+    setups = {"no devices": base}
+    if args.disk_image:
+        setups["disk+rng"] = base + ["--disk", f"path={args.disk_image}", "--rng"]
+    for name, cmd in setups.items():
+        print(f"cmd {name}: {' '.join(cmd)}")
+    print("method: measure -p: exec = before fork(); first instruction = the guest's first "
+          "byte read from isola's stdout (a pipe); exit = isola's pidfd readable")
+    res = {name: {"first": [], "exit": [], "wall": [], "rss": [], "bad": []} for name in setups}
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        order = list(setups)
+        for i in range(args.warmup + args.runs):
+            for name in (order if i % 2 == 0 else order[::-1]):
+                log = os.path.join(tmp, "isola.log")
+                f = run_fields(args.measure, setups[name], log, ["-p", "-t", "20"])
+                if i < args.warmup:
+                    continue
+                if f["status"] != 1 or f["first_byte_us"] < 0 or f["exit_after_byte_us"] < 0:
+                    with open(log, errors="replace") as fh:
+                        res[name]["bad"].append((f["status"], fh.read()[-500:]))
+                    continue
+                res[name]["first"].append(f["first_byte_us"] / 1000.0)
+                res[name]["exit"].append(f["exit_after_byte_us"] / 1000.0)
+                res[name]["wall"].append(f["wall_us"] / 1000.0)
+                res[name]["rss"].append(f["maxrss_kib"] / 1024)
+    med = statistics.median
+    for name, r in res.items():
+        if r["bad"]:
+            ok = False
+            status, tail = r["bad"][0]
+            print(f"error: {name}: {len(r['bad'])} runs failed (first: status {status}: "
+                  f"{tail.strip()!r})")
+        if not r["first"]:
+            ok = False
+            continue
+        for key, what in (("first", "exec to first guest instruction"),
+                          ("exit", "guest stop to isola exit"),
+                          ("wall", "exec to exit (wall)")):
+            v = r[key]
+            print(f"{name}: {what}, median {med(v):.2f} ms, p90 {quantile(v, .9):.2f} ms "
+                  f"(min {min(v):.2f}, max {max(v):.2f}, {len(v)} runs)")
+        print(f"{name}: max RSS (wait4, isola and the children it reaped), median "
+              f"{med(r['rss']):.2f} MiB")
+    dev = res.get("disk+rng")
+    if dev and dev["first"]:
+        f, e = med(dev["first"]), med(dev["exit"])
+        print(f"target disk+rng first instruction <= 5 ms after exec: "
+              f"{'met' if f <= 5.0 else 'NOT met'} ({f:.2f} ms median, "
+              f"p90 {quantile(dev['first'], .9):.2f})")
+        print(f"target disk+rng isola exit <= 2 ms after the guest stops: "
+              f"{'met' if e <= 2.0 else 'NOT met'} ({e:.2f} ms median, "
+              f"p90 {quantile(dev['exit'], .9):.2f})")
+    return ok
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 # Boot-to-exit benchmark: isola vs qemu-system-x86_64 -M microvm, both booting
 # build/guests/hello.elf (PVH) to its debug-exit, interleaved, >= 30 runs each;
 # then the same for bench/boot/exit_guest.S, a guest that exits at its first
-# instruction (the VMM's own cost, without the guest's work).
+# instruction (the VMM's own cost, without the guest's work); then, isola
+# only, bench/boot/byte_guest.S without and with a disk and an rng: exec to
+# the guest's first instruction, and the guest's stop to isola's exit.
 # Prints the figures and saves them to bench/results/boot-YYYY-MM-DD.txt.
 #   bench/boot/run.sh [RUNS]        (make bench)
-# ISOLA=path overrides build/isola.
+# ISOLA=path overrides build/isola; ONLY=first-instruction skips the QEMU
+# comparison (a quick run of the last part while tuning).
 set -eu
 cd "$(dirname "$0")/../.."
 RUNS=${1:-30}
@@ -23,10 +26,16 @@ mkdir -p build/bench bench/results
 cc -O2 -Wall -Wextra -Werror -o build/bench/measure bench/boot/measure.c
 cc -c -o build/bench/exit_guest.o bench/boot/exit_guest.S
 ld -T bench/boot/exit_guest.ld -o build/bench/exit_guest.elf build/bench/exit_guest.o
+cc -c -o build/bench/byte_guest.o bench/boot/byte_guest.S
+ld -T bench/boot/exit_guest.ld -o build/bench/byte_guest.elf build/bench/byte_guest.o
+# the with-devices runs' disk: 1 MiB of zeroes (isola-blk only opens it)
+truncate -s 1M build/bench/boot-disk.img
 
-OUT=bench/results/boot-$(date +%F).txt
+OUT=bench/results/boot-$(date +%F)${ONLY:+-$ONLY}.txt
 python3 bench/boot/measure.py --measure build/bench/measure --isola "$ISOLA" --qemu "$QEMU" \
-	--guest "$GUEST" --min-guest build/bench/exit_guest.elf --memory 256M --runs "$RUNS" | tee "$OUT.tmp"
+	--guest "$GUEST" --min-guest build/bench/exit_guest.elf \
+	--byte-guest build/bench/byte_guest.elf --disk-image build/bench/boot-disk.img --memory 256M --runs "$RUNS" \
+	${ONLY:+--only-$ONLY} | tee "$OUT.tmp"
 status=${PIPESTATUS[0]}
 {
 	cat "$OUT.tmp"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The restart budget, exactly as README.md gives it ("more than 100 deaths
 # in 10 s, or 5 failed starts in a row" leaves the device needing a reset;
-# the VM keeps running; core/vm.h VM_RESTART_BURST, VM_RESTART_FAILED_STARTS):
+# the VM keeps running; core/restart_policy.c restart_policy_default):
 #   1. burst: isola-rng is SIGKILLed again as soon as it is back: deaths 1
 #      to 100 are restarted, the 101st gives the device up (NEEDS_RESET).
 #   2. failed starts: once the VM runs, the isola-rng next to (a copy of)

@@ -82,7 +82,7 @@ static int teardown(void **state)
 }
 
 /* One `out` instruction = one exit: the bus runs the UART's after-exit
- * hook at its end (core/bus.h). */
+ * hook at its end (lib/bus.h). */
 static void out(struct fixture *f, unsigned reg, uint8_t val)
 {
 	serial_access(&f->uart, reg, &val, 1, true);
