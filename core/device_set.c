@@ -168,15 +168,16 @@ int device_set_attach(struct device_set *set, device_set_plug_fn plug, void *vm,
 		e->last_failure[0] = '\0';
 		/* A back-end kept across a reboot first; if it does not take the
 		 * new VM, it is ended and a fresh one tried, once. */
-		for (kept = e->kept_sock >= 0;; kept = false) {
-			if (kept) {
-				sock = e->kept_sock;
+		for (kept = e->kept_sock >= 0 && e->kept_from_vm;; kept = false) {
+			if (e->kept_sock >= 0) {
+				sock = e->kept_sock; /* kept, or started by device_set_start */
 			} else {
 				ret = entry_connect(e, &sock, why, sizeof(why));
 				if (ret)
 					return error_text(err, errlen, ret, "%s: %s", e->name, why);
 			}
 			e->kept_sock = -1;
+			e->kept_from_vm = false;
 			ret = plug(vm, e, i, sock, why, sizeof(why));
 			e->attached = true; /* detached even when half made */
 			if (!ret)
@@ -208,6 +209,7 @@ void device_set_detach(struct device_set *set)
 		e->kept_sock = -1;
 		if (e->dev.sock >= 0 && !e->restart.pending && !e->restart.given_up)
 			e->kept_sock = vhost_device_detach(&e->dev);
+		e->kept_from_vm = e->kept_sock >= 0;
 		if (e->kept_sock < 0 && !e->socket_path)
 			entry_kill_server(e);
 		vhost_device_destroy(&e->dev);

@@ -39,6 +39,7 @@ struct device_entry {
 	char default_id[16];			      /* GET_ID when the disk has no id= */
 	pid_t pid;	   /* the server's, 0 if none (or external) */
 	int kept_sock;	   /* between VMs: the connected back-end, or -1 */
+	bool kept_from_vm; /* kept_sock served the previous VM (not just started) */
 	bool attached;	   /* dev is a front-end in the current VM */
 	struct vhost_device dev;
 	struct restart_state restart;
