@@ -115,8 +115,6 @@ static int board_wire_platform(struct vm *vm, int console_out_fd)
 	return ret ? -EINVAL : 0;
 }
 
-
-
 /* Where entry `index` goes: slot 0 is the host bridge; each device has one
  * BAR in the PCI window and one GSI per MSI-X vector after the IOAPIC's
  * pins (arch/x86/layout.h, devices/virtio_pci.h). */
@@ -134,29 +132,39 @@ static int board_device_placement(unsigned index, struct device_placement *place
 	return 0;
 }
 
-static int board_plug_device(void *opaque, struct device_entry *e, unsigned index, int sock, char *err,
-		      size_t errlen)
+static int board_plug_device(void *opaque, struct device_entry *e, unsigned index, int sock,
+			     char *err, size_t errlen)
 {
 	struct vm *vm = opaque;
 	struct device_host host = vm_device_host(vm);
 	struct device_placement placement;
 	int ret;
 
-	if (board_device_placement(index, &placement))
+	if (board_device_placement(index, &placement)) {
+		close(sock); /* ours: device_set_plug_fn */
 		return error_text(err, errlen, -ENOSPC, "too many devices");
+	}
 	ret = vhost_device_create(&e->dev, &host, &placement, e->kind, e->name, sock,
 				  vm->devices->work_fd, err, errlen);
 	if (ret)
 		return ret;
 	ret = bus_register(&vm->mmio, placement.bar, VIRTIO_PCI_BAR_SIZE, virtio_pci_bar_access,
 			   &e->dev, e->dev.name);
+	if (ret) {
+		error_text(err, errlen, ret, "BAR placement: %s", strerror(-ret));
+	} else {
+		ret = pci_host_plug(&vm->pci, placement.slot, &e->dev.pci.fn);
+		if (ret) {
+			error_text(err, errlen, ret, "PCI slot %u: %s", placement.slot,
+				   strerror(-ret));
+			host.ops->mmio_move(host.opaque, &e->dev, 0, 0);
+		}
+	}
+	/* A device made again at this placement (a back-end replaced on a
+	 * reboot) must find its notify area free. */
 	if (ret)
-		return error_text(err, errlen, ret, "BAR placement: %s", strerror(-ret));
-	ret = pci_host_plug(&vm->pci, placement.slot, &e->dev.pci.fn);
-	if (ret)
-		return error_text(err, errlen, ret, "PCI slot %u: %s", placement.slot,
-				  strerror(-ret));
-	return 0;
+		vhost_device_unplug(&e->dev);
+	return ret;
 }
 
 static void board_unwire_platform(struct vm *vm)

@@ -42,15 +42,7 @@ static int vm_host_set_msi_route(void *opaque, unsigned gsi, uint64_t address, u
 
 static int vm_host_signal_msi(void *opaque, uint64_t address, uint32_t data)
 {
-	struct vm *vm = opaque;
-	struct kvm_msi msi = {
-	    .address_lo = (uint32_t)address,
-	    .address_hi = (uint32_t)(address >> 32),
-	    .data = data,
-	};
-
-	/* api.rst KVM_SIGNAL_MSI: >0 delivered, 0 blocked by the guest. */
-	return ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+	return vm_signal_msi(opaque, address, data);
 }
 
 static int vm_host_mmio_move(void *opaque, const void *owner, uint64_t new_base, uint64_t new_size)

@@ -34,16 +34,19 @@ static const char *entry_backend_name(const struct device_entry *e, char *buf, s
 	return buf;
 }
 
-static struct device_entry *set_add(struct device_set *set, const char *kind_name,
-				    const char *name, bool restart, const char *socket_path)
+static struct device_entry *set_add(struct device_set *set, const char *kind_name, const char *name,
+				    bool restart, const char *socket_path)
 {
 	struct device_entry *e = &set->entries[set->nr++];
 
-	*e = (struct device_entry){.kind = device_kind_by_name(kind_name), .kept_sock = -1,
-				   .socket_path = socket_path};
+	*e = (struct device_entry){
+	    .kind = device_kind_by_name(kind_name), .kept_sock = -1, .socket_path = socket_path};
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	restart_state_init(&e->restart, restart, socket_path != NULL);
-	e->dev.sock = -1;
+	/* no front-end yet: nothing for vhost_device_destroy to close */
+	e->dev.sock = e->dev.err_fd = e->dev.inflight_fd = -1;
+	for (unsigned q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
+		e->dev.kick_fds[q] = e->dev.call_fds[q] = -1;
 	return e;
 }
 
@@ -95,7 +98,8 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
 		char name[16];
 
 		snprintf(name, sizeof(name), "disk%u", i);
-		e = set_add(set, "blk", name, !disk->no_restart, disk->socket[0] ? disk->socket : NULL);
+		e = set_add(set, "blk", name, !disk->no_restart,
+			    disk->socket[0] ? disk->socket : NULL);
 		if (e->socket_path)
 			continue;
 		if (access(disk->path, disk->readonly ? R_OK : R_OK | W_OK) < 0)
@@ -187,8 +191,9 @@ int device_set_attach(struct device_set *set, device_set_plug_fn plug, void *vm,
 				return error_text(err, errlen, ret,
 						  "%s: vhost-user set-up failed: %s", e->name, why);
 			}
-			log_warn("%s: the back-end kept across the reboot failed (%s); replacing it",
-				 e->name, why);
+			log_warn(
+			    "%s: the back-end kept across the reboot failed (%s); replacing it",
+			    e->name, why);
 			vhost_device_destroy(&e->dev);
 			e->attached = false;
 			entry_kill_server(e);
@@ -322,8 +327,7 @@ static bool entry_try_restart(struct device_set *set, struct device_entry *e)
 		took = restart_on_success(&e->restart, now_ns());
 		e->last_failure[0] = '\0';
 		log_info("%s: %s is back after %.1f ms (restart %llu); in-flight requests resumed",
-			 e->name, who, (double)took / 1e6,
-			 (unsigned long long)e->restart.restarts);
+			 e->name, who, (double)took / 1e6, (unsigned long long)e->restart.restarts);
 		return true;
 	}
 	/* Say why a try failed, once per reason: an external back-end that is
@@ -342,8 +346,9 @@ static bool entry_try_restart(struct device_set *set, struct device_entry *e)
 	if (restart_on_failed_try(&e->restart, set->policy) == RESTART_GIVE_UP_STARTS) {
 		char msg[640];
 
-		snprintf(msg, sizeof(msg), "%s did not come up %u times in a row (last: %s); giving up",
-			 who, e->restart.failed_starts, why);
+		snprintf(msg, sizeof(msg),
+			 "%s did not come up %u times in a row (last: %s); giving up", who,
+			 e->restart.failed_starts, why);
 		entry_give_up(e, msg);
 	}
 	return false;
@@ -366,12 +371,14 @@ static int entry_sock_state(const struct vhost_device *dev)
 
 void device_set_lost(struct device_set *set, unsigned index, const char *why)
 {
-	struct device_entry *e = &set->entries[index];
+	struct device_entry *e;
 	char how[400], msg[512], who[160];
 	int state;
 
-	if (index >= set->nr || !e->attached || e->dev.sock < 0 || e->restart.pending ||
-	    e->restart.given_up)
+	if (index >= set->nr)
+		return;
+	e = &set->entries[index];
+	if (!e->attached || e->dev.sock < 0 || e->restart.pending || e->restart.given_up)
 		return;
 	/* A socket event (why == NULL) may come from a poll that predates a
 	 * restart made in the same event-loop pass (on SIGCHLD), and the new
@@ -385,8 +392,8 @@ void device_set_lost(struct device_set *set, unsigned index, const char *why)
 		/* vhost-user.rst: the front-end's socket carries requests from
 		 * the front-end and their replies only; the back-end's own
 		 * requests have a channel of their own (BACKEND_REQ_FD). */
-		snprintf(how, sizeof(how), "%s broke the protocol: it sent a message nobody asked for",
-			 who);
+		snprintf(how, sizeof(how),
+			 "%s broke the protocol: it sent a message nobody asked for", who);
 		if (!e->socket_path && e->pid > 0) {
 			/* the server is alive but not trusted any more */
 			kill(e->pid, SIGKILL);
@@ -409,8 +416,8 @@ void device_set_lost(struct device_set *set, unsigned index, const char *why)
 		entry_give_up(e, msg);
 		return;
 	case RESTART_GIVE_UP_BURST:
-		snprintf(msg, sizeof(msg), "%s; it died more than %u times in %llu s, giving up", how,
-			 set->policy->burst,
+		snprintf(msg, sizeof(msg), "%s; it died more than %u times in %llu s, giving up",
+			 how, set->policy->burst,
 			 (unsigned long long)(set->policy->window_ns / 1000000000ull));
 		entry_give_up(e, msg);
 		return;
@@ -503,7 +510,12 @@ int device_set_watch(struct device_set *set, struct evloop *loop, int ring_error
 			set->err_watch[i] =
 			    evloop_add_fd(loop, err, POLLIN, ring_error_order, on_ring_error, e);
 			if (set->sock_watch[i] < 0 || set->err_watch[i] < 0) {
-				ret = set->sock_watch[i] < 0 ? set->sock_watch[i] : set->err_watch[i];
+				ret =
+				    set->sock_watch[i] < 0 ? set->sock_watch[i] : set->err_watch[i];
+				if (set->sock_watch[i] > 0)
+					evloop_remove_fd(loop, set->sock_watch[i]);
+				if (set->err_watch[i] > 0)
+					evloop_remove_fd(loop, set->err_watch[i]);
 				set->sock_watch[i] = set->err_watch[i] = 0;
 			}
 			continue;

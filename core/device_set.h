@@ -37,7 +37,7 @@ struct device_entry {
 	const char *socket_path; /* external back-end; NULL: isola starts isola-<kind> */
 	const char *args[DEVICE_SERVER_MAX_ARGS + 1]; /* for the server; live in the config */
 	char default_id[16];			      /* GET_ID when the disk has no id= */
-	pid_t pid;	   /* the server's, 0 if none (or external) */
+	pid_t pid;				      /* the server's, 0 if none (or external) */
 	int kept_sock;	   /* between VMs: the connected back-end, or -1 */
 	bool kept_from_vm; /* kept_sock served the previous VM (not just started) */
 	bool attached;	   /* dev is a front-end in the current VM */
@@ -57,15 +57,14 @@ struct device_set {
 };
 
 /* The VM's side of attaching entry `index`: create its front-end on the
- * connected sock (the set keeps sock on failure) and plug it in.  0 or
- * -errno with a sentence in err. */
+ * connected sock (sock is the plug's from then on: closed on failure) and
+ * plug it in.  0 or -errno with a sentence in err. */
 typedef int (*device_set_plug_fn)(void *vm, struct device_entry *entry, unsigned index, int sock,
 				  char *err, size_t errlen);
 
 /* The devices cfg asks for (cfg outlives the set); starts nothing yet.
  * 0 or -errno with a sentence in err. */
-int device_set_init(struct device_set *set, const struct vm_config *cfg, char *err,
-		    size_t errlen);
+int device_set_init(struct device_set *set, const struct vm_config *cfg, char *err, size_t errlen);
 /* Ask the spawner now for the servers cfg names (supervisor_prespawn), so
  * they start while the core compiles its filters; device_set_start takes
  * them when its requests are the same. */

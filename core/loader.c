@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,19 +15,8 @@
 #include "arch/x86/layout.h"
 #include "lib/log.h"
 
-static void error_text_void(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void error_text_void(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int loader_read_file(const char *what, const char *path, uint8_t **data, size_t *size,
-			uint64_t limit, char *err, size_t errlen)
+			    uint64_t limit, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd, ret = 0;
@@ -37,18 +25,19 @@ static int loader_read_file(const char *what, const char *path, uint8_t **data, 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		error_text_void(err, errlen, "%s %s: %s; check the path", what, path, strerror(errno));
+		error_text(err, errlen, 0, "%s %s: %s; check the path", what, path,
+			   strerror(errno));
 		return ret;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		error_text_void(err, errlen, "%s %s: not a regular file", what, path);
+		error_text(err, errlen, 0, "%s %s: not a regular file", what, path);
 		close(fd);
 		return -EINVAL;
 	}
 	if ((uint64_t)st.st_size > limit) {
-		error_text_void(err, errlen,
-		       "%s %s is %llu MiB, larger than the guest's memory; raise --memory", what,
-		       path, (unsigned long long)st.st_size >> 20);
+		error_text(err, errlen, 0,
+			   "%s %s is %llu MiB, larger than the guest's memory; raise --memory",
+			   what, path, (unsigned long long)st.st_size >> 20);
 		close(fd);
 		return -EFBIG;
 	}
@@ -63,8 +52,8 @@ static int loader_read_file(const char *what, const char *path, uint8_t **data, 
 
 		if (n <= 0) {
 			ret = n < 0 ? -errno : -EIO;
-			error_text_void(err, errlen, "%s %s: read: %s", what, path,
-			       n < 0 ? strerror(errno) : "file shrank while reading");
+			error_text(err, errlen, 0, "%s %s: read: %s", what, path,
+				   n < 0 ? strerror(errno) : "file shrank while reading");
 			free(*data);
 			*data = NULL;
 			break;
@@ -90,19 +79,19 @@ int loader_load(struct gmem *mem, struct e820_table *e820, const struct vm_confi
 		return -ENOMEM;
 	ret = acpi_build(acpi, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &acpi_cfg, &acpi_used);
 	if (ret) {
-		error_text_void(err, errlen, "cannot build ACPI tables: %s", strerror(-ret));
+		error_text(err, errlen, 0, "cannot build ACPI tables: %s", strerror(-ret));
 		return ret;
 	}
 	images.rsdp_gpa = LAYOUT_ACPI_START;
 
 	ret = loader_read_file("kernel", cfg->kernel_path, &kernel, &images.kernel_size,
-			   mem->ram_size, err, errlen);
+			       mem->ram_size, err, errlen);
 	if (ret)
 		return ret;
 	images.kernel = kernel;
 	if (cfg->initrd_path) {
 		ret = loader_read_file("initrd", cfg->initrd_path, &initrd, &images.initrd_size,
-				   mem->ram_size, err, errlen);
+				       mem->ram_size, err, errlen);
 		if (ret)
 			goto out;
 		images.initrd = initrd;
@@ -113,12 +102,12 @@ int loader_load(struct gmem *mem, struct e820_table *e820, const struct vm_confi
 
 		/* Name the file the loader is talking about. */
 		snprintf(why, sizeof(why), "%s", err);
-		error_text_void(err, errlen, "kernel %s: %s", cfg->kernel_path, why);
+		error_text(err, errlen, 0, "kernel %s: %s", cfg->kernel_path, why);
 		goto out;
 	}
 	ret = boot_cpu_write_tables(mem, entry);
 	if (ret)
-		error_text_void(err, errlen, "cannot write boot page tables: %s", strerror(-ret));
+		error_text(err, errlen, 0, "cannot write boot page tables: %s", strerror(-ret));
 out:
 	free(kernel);
 	free(initrd);

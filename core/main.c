@@ -397,10 +397,11 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		if (ctl)
 			vmm_control_start_done(ctl, -EINVAL, err);
 		log_error("%s", err);
+		supervisor_cancel_prespawned();
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	/* The servers start first: they sandbox themselves while the VM is
-	 * built; the front-ends negotiate with them in vm_create. */
+	 * built; the front-ends negotiate with them in board_create. */
 	ret = device_set_init(&devices, cfg, err, sizeof(err));
 	if (!ret)
 		ret = device_set_start(&devices, err, sizeof(err));
@@ -455,6 +456,8 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		if (ret) {
 			log_error("reboot: cannot empty guest memory: %s", strerror(-ret));
 			status = ISOLA_EXIT_VMM_ERROR;
+			if (ctl)
+				vmm_control_set_state(ctl, API_STATE_STOPPED);
 			goto out;
 		}
 		rebooting = true;

@@ -113,8 +113,10 @@ static void vcpu_handle_io(struct vcpu *vcpu)
 	}
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
 		bus_dispatch(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write);
-	/* once per exit, not per access: the UART writes a `rep outsb` out here */
-	bus_after_exit(&vcpu->vm->pio, run->io.port);
+	/* once per exit, not per access: the UART writes a `rep outsb` out here
+	 * (reads leave nothing to finish) */
+	if (is_write)
+		bus_after_exit(&vcpu->vm->pio, run->io.port);
 }
 
 static void vcpu_handle_mmio(struct vcpu *vcpu)
@@ -125,7 +127,8 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
 	bus_dispatch(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
-	bus_after_exit(&vcpu->vm->mmio, run->mmio.phys_addr);
+	if (run->mmio.is_write)
+		bus_after_exit(&vcpu->vm->mmio, run->mmio.phys_addr);
 }
 
 static uint64_t vcpu_rip(struct vcpu *vcpu)

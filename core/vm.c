@@ -160,16 +160,21 @@ int vm_resume(struct vm *vm, char *err, size_t errlen)
 
 /* ---- interrupt routing ------------------------------------------------ */
 
-static int vm_deliver_msi(void *opaque, uint64_t address, uint32_t data)
+int vm_signal_msi(struct vm *vm, uint64_t address, uint32_t data)
 {
-	struct vm *vm = opaque;
 	struct kvm_msi msi = {
 	    .address_lo = (uint32_t)address,
 	    .address_hi = (uint32_t)(address >> 32),
 	    .data = data,
 	};
 
+	/* api.rst KVM_SIGNAL_MSI: >0 delivered, 0 blocked by the guest. */
 	return ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+}
+
+static int vm_deliver_msi(void *opaque, uint64_t address, uint32_t data)
+{
+	return vm_signal_msi(opaque, address, data);
 }
 
 /* Keep KVM's GSI table in step with the IOAPIC so KVM knows which vectors

@@ -110,6 +110,8 @@ void vm_join_vcpus(struct vm *vm);
 /* Join vCPU threads and free the KVM VM (safe on a partly created VM); the
  * RAM stays with the caller. */
 void vm_destroy(struct vm *vm);
+/* Inject one MSI now; 0 or -errno. */
+int vm_signal_msi(struct vm *vm, uint64_t address, uint32_t data);
 /* Point GSI gsi (>= the IOAPIC's pins) at an MSI; 0 or -errno. */
 int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data);
 /* device_host.c: the narrow view of this VM its devices are given. */

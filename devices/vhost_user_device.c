@@ -166,6 +166,9 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint8_t *config, uin
 	uint64_t offered, queues = 1;
 	int ret;
 
+	/* A returning back-end negotiates from nothing: what the last one
+	 * agreed to (REPLY_ACK, ...) does not carry over. */
+	dev->protocol_features = 0;
 	ret = vhost_device_get_u64(dev, VHOST_USER_GET_FEATURES, &dev->backend_features);
 	if (ret)
 		return error_text(err, errlen, ret, "GET_FEATURES: %s",
@@ -625,6 +628,7 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
 	uint32_t config_size = 0;
 	uint64_t features = dev->backend_features;
+	uint16_t num_queues = dev->num_queues;
 	int ret;
 
 	vhost_device_disconnect(dev);
@@ -634,6 +638,14 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 		ret =
 		    error_text(err, errlen, -EPROTO,
 			       "the back-end now offers fewer features than the driver negotiated");
+	/* The PCI function, its kick and call fds were made for num_queues:
+	 * an untrusted back-end may not change the count under the driver. */
+	if (!ret && dev->num_queues != num_queues)
+		ret = error_text(err, errlen, -EPROTO,
+				 "the back-end now serves %u queues, not the device's %u",
+				 dev->num_queues, num_queues);
+	if (ret)
+		dev->num_queues = num_queues;
 	/* A failure here is one failed attempt (the caller retries), not a
 	 * broken device: no NEEDS_RESET. */
 	if (!ret && dev->wanted) {
@@ -726,19 +738,35 @@ int vhost_device_create(struct vhost_device *dev, const struct device_host *host
 	for (unsigned q = 0; q < dev->num_queues; q++) {
 		dev->kick_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		dev->call_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (dev->kick_fds[q] < 0 || dev->call_fds[q] < 0)
-			return error_text(err, errlen, -errno, "eventfd: %s", strerror(errno));
+		if (dev->kick_fds[q] < 0 || dev->call_fds[q] < 0) {
+			ret = error_text(err, errlen, -errno, "eventfd: %s", strerror(errno));
+		} else {
+			ret = vhost_device_ioeventfd(dev, q, bar, true);
+			if (ret)
+				error_text(err, errlen, ret, "ioeventfd for queue %u: %s", q,
+					   strerror(-ret));
+		}
+		if (ret) {
+			/* the next device made at this address (a back-end
+			 * replaced on a reboot) must find the notify area free */
+			for (unsigned done = 0; done < q; done++)
+				vhost_device_ioeventfd(dev, done, bar, false);
+			return ret;
+		}
 		/* the transport reads a masked vector's pending bit from this
 		 * eventfd (PBA; virtio_pci.c): calls wait in it while the
 		 * vector's irqfd is detached */
 		dev->pci.queues[q].call_fd = dev->call_fds[q];
-		ret = vhost_device_ioeventfd(dev, q, bar, true);
-		if (ret)
-			return error_text(err, errlen, ret, "ioeventfd for queue %u: %s", q,
-					  strerror(-ret));
 	}
 	dev->notify_base = bar;
 	return 0;
+}
+
+void vhost_device_unplug(struct vhost_device *dev)
+{
+	for (unsigned q = 0; q < dev->num_queues && dev->notify_base; q++)
+		vhost_device_ioeventfd(dev, q, dev->notify_base, false);
+	dev->notify_base = 0;
 }
 
 int vhost_device_detach(struct vhost_device *dev)

@@ -82,6 +82,10 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 void vhost_device_ring_error(struct vhost_device *dev);
 /* Event-loop side: carry out the work vCPU threads queued. */
 void vhost_device_process(struct vhost_device *dev);
+/* Give up the notify area's ioeventfds (a device that failed to plug, so
+ * the next one made at the same place can take it).  Not needed before
+ * vhost_device_destroy when the whole VM goes. */
+void vhost_device_unplug(struct vhost_device *dev);
 /* Guest reboot: stop the rings (GET_VRING_BASE, as a driver reset would)
  * and hand over the still-connected socket, for a new VM's device. */
 int vhost_device_detach(struct vhost_device *dev);

@@ -52,7 +52,7 @@ bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t 
 /* Give the range registered at `base` an after-exit hook (called with its
  * opaque).  Before vCPUs run, like bus_register.  0 or -ENOENT. */
 int bus_set_after_exit(struct bus *bus, uint64_t base, bus_after_exit_fn after_exit);
-/* A vCPU finished dispatching an exit's accesses at addr: run the hook of
+/* A vCPU finished dispatching an exit's writes at addr: run the hook of
  * the range that holds addr now, if it has one. */
 void bus_after_exit(const struct bus *bus, uint64_t addr);
 

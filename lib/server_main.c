@@ -226,7 +226,11 @@ int server_parse_args(int argc, char **argv, const struct server_def *def, void 
 			return -EINVAL;
 		}
 		if (opt == '?') {
-			if (optopt)
+			if (optopt >= 256)
+				/* getopt_long's '?' for a known long option: it
+				 * was given a value it does not take */
+				log_error("%s takes no value (see --help)", argv[optind - 1]);
+			else if (optopt > 0)
 				log_error("unknown option '-%c' (see --help)", optopt);
 			else
 				log_error("unknown option '%s' (see --help)", argv[optind - 1]);

@@ -30,8 +30,8 @@
 
 #include "lib/vhost_user_backend.h"
 
-/* Device options per server (the core may pass only those listed in
- * core/supervisor.c's server_options). */
+/* Device options per server (the core may pass only those listed in the
+ * kind's row of devices/device_kind.c). */
 #define SERVER_MAX_OPTIONS 16
 
 /* One option of the device's own ("--image IMG"). */

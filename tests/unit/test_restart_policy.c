@@ -13,7 +13,8 @@
 #define MS 1000000ull
 #define S (1000 * MS)
 
-static const struct restart_policy small = {.burst = 3, .window_ns = 10 * S, .max_failed_starts = 2};
+static const struct restart_policy small = {
+    .burst = 3, .window_ns = 10 * S, .max_failed_starts = 2};
 
 /* A loss, then a try that works at now + 1 ms. */
 static enum restart_decision die_and_recover(struct restart_state *st, uint64_t now)

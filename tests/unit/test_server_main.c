@@ -206,6 +206,9 @@ static void test_missing_value(void **state)
 	assert_int_equal(d.level_calls, 0);
 	assert_int_equal(parse(&test_def, &d, &a, "--socket", NULL), -EINVAL);
 	assert_logged("--socket needs a value");
+	/* a switch given a value: named as such, not as an unknown "-\x01" */
+	assert_int_equal(parse(&test_def, &d, &a, "--socket-fd", "3", "--flag=1", NULL), -EINVAL);
+	assert_logged("--flag=1 takes no value");
 }
 
 static void test_socket_exactly_one(void **state)

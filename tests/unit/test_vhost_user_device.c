@@ -504,6 +504,44 @@ static void too_many_queues_refused(void **state)
 	assert_int_equal(f->fake.nr_calls, 0);
 }
 
+/* A back-end coming back (restarted, or external and returning) that now
+ * serves another number of queues is refused: the PCI function and its
+ * kick and call fds were made for the old count.  The same count is fine. */
+static void reconnect_with_other_queue_count_refused(void **state)
+{
+	struct fixture *f = *state;
+	static struct backend again; /* large: off the stack */
+	int sv[2];
+
+	assert_int_equal(create(f, "blk"), 0);
+	assert_int_equal(f->dev.num_queues, 2);
+	for (unsigned queues = 4;; queues = 2) {
+		again = f->backend;
+		again.nr_requests = 0;
+		again.queue_num = queues;
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		again.sock = sv[1];
+		assert_int_equal(pthread_create(&again.thread, NULL, backend_thread, &again), 0);
+		if (queues == 4) {
+			assert_int_equal(vhost_device_reconnect(&f->dev, sv[0], f->err,
+								sizeof(f->err)),
+					 -EPROTO);
+			assert_non_null(strstr(f->err, "queues"));
+			assert_int_equal(f->dev.num_queues, 2);
+			assert_int_equal(f->dev.sock, -1); /* closed: the caller retries */
+			pthread_join(again.thread, NULL);
+			close(sv[1]);
+			continue;
+		}
+		assert_int_equal(vhost_device_reconnect(&f->dev, sv[0], f->err, sizeof(f->err)), 0);
+		assert_int_equal(f->dev.num_queues, 2);
+		vhost_device_disconnect(&f->dev);
+		pthread_join(again.thread, NULL);
+		close(sv[1]);
+		break;
+	}
+}
+
 /* The guest moves BAR 0: the kick fds follow it, and the host moves the
  * device's MMIO range (found by its owner, the device). */
 static void bar_move_moves_kick_fds(void **state)
@@ -670,6 +708,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(rng_has_no_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(hostile_queue_count_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(too_many_queues_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(reconnect_with_other_queue_count_refused, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(bar_move_moves_kick_fds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(bar_move_over_another_range_unmaps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(driver_ok_starts_rings_and_binds_irqfds, setup,
