@@ -194,13 +194,15 @@ int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	ret = loader_load(vm->mem, &vm->e820, cfg, &vm->entry, err, errlen);
 	if (ret)
 		return ret;
-	/* The vCPUs first: they need nothing of the devices, and meanwhile the
-	 * device servers come up (bench/boot). */
-	ret = vm_create_vcpus(vm, err, errlen);
-	if (ret)
-		return ret;
+	/* The vCPUs before the devices: they need nothing of them, and
+	 * meanwhile the device servers come up (bench/boot). */
+	return vm_create_vcpus(vm, err, errlen);
+}
+
+int board_attach_devices(struct vm *vm, char *err, size_t errlen)
+{
 	vm->devices_attached = true; /* detached by board_destroy even when half made */
-	return device_set_attach(devices, board_plug_device, vm, err, errlen);
+	return device_set_attach(vm->devices, board_plug_device, vm, err, errlen);
 }
 
 void board_destroy(struct vm *vm)

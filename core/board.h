@@ -16,10 +16,15 @@
 #include "core/vm.h"
 #include "lib/gmem.h"
 
-/* 0 or -errno with one sentence in err; board_destroy frees a partly made
- * one. */
+/* The VM, the board, the guest loaded and the vCPUs; the devices come with
+ * board_attach_devices, so the vCPU threads can start meanwhile (held:
+ * vm_hold_vcpus).  0 or -errno with one sentence in err; board_destroy
+ * frees a partly made one. */
 int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 		 struct device_set *devices, int console_out_fd, char *err, size_t errlen);
+/* Create the device set's front-ends in the VM: each negotiates with its
+ * back-end and is placed and plugged.  0 or -errno with a sentence. */
+int board_attach_devices(struct vm *vm, char *err, size_t errlen);
 /* Join the vCPUs, detach the devices (their back-ends stay in the set),
  * free the board and the VM. */
 void board_destroy(struct vm *vm);

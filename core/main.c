@@ -401,7 +401,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	/* The servers start first: they sandbox themselves while the VM is
-	 * built; the front-ends negotiate with them in board_create. */
+	 * built; the front-ends negotiate with them in board_attach_devices. */
 	ret = device_set_init(&devices, cfg, err, sizeof(err));
 	if (!ret)
 		ret = device_set_start(&devices, err, sizeof(err));
@@ -416,8 +416,17 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		}
 		if (!ret && !rebooting && cfg->console == CONSOLE_STDIO)
 			console_enter_raw(STDIN_FILENO);
-		if (!ret)
+		/* The vCPU threads start, held, while the devices are
+		 * negotiated with; the guest's first instruction then sees
+		 * every device. */
+		if (!ret) {
+			vm_hold_vcpus(vm);
 			ret = vm_start(vm, err, sizeof(err));
+		}
+		if (!ret)
+			ret = board_attach_devices(vm, err, sizeof(err));
+		if (!ret)
+			vm_release_vcpus(vm);
 		if (!rebooting && ctl && !ret)
 			vmm_control_start_done(ctl, 0, err);
 		if (ret && rebooting) {
@@ -473,8 +482,11 @@ out:
 	 * one on its server to keep it for a next VM): the vCPUs stop, then the
 	 * servers go, then the VM. */
 	had_devices = devices.nr > 0;
-	if (vm_made)
+	if (vm_made) {
+		/* a start that failed after the vCPU threads did (held) */
+		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "%s", err);
 		vm_join_vcpus(vm);
+	}
 	device_set_destroy(&devices);
 	if (vm_made)
 		destroy_vm(vm, had_devices);

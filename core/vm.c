@@ -402,6 +402,19 @@ int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 	return ret;
 }
 
+void vm_hold_vcpus(struct vm *vm)
+{
+	atomic_store(&vm->pause_requested, true);
+}
+
+void vm_release_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 int vm_start(struct vm *vm, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {

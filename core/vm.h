@@ -100,6 +100,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	      struct device_set *devices, int console_out_fd, char *err, size_t errlen);
 /* Create the vCPUs and set the boot vCPU's registers (after the loader). */
 int vm_create_vcpus(struct vm *vm, char *err, size_t errlen);
+/* Keep the vCPUs from their first KVM_RUN once started (they park), until
+ * vm_release_vcpus: their threads start and install their filters while the
+ * core still negotiates with the device servers. */
+void vm_hold_vcpus(struct vm *vm);
+void vm_release_vcpus(struct vm *vm);
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Record why the VM stops (first call wins) and kick every vCPU. */
