@@ -166,9 +166,7 @@ int device_set_attach(struct device_set *set, device_set_plug_fn plug, void *vm,
 		bool kept = false;
 		int sock, ret;
 
-		/* A new VM: the budget starts afresh (the counters do not). */
-		e->restart.pending = e->restart.given_up = false;
-		e->restart.failed_starts = e->restart.deaths_in_window = 0;
+		restart_new_vm(&e->restart);
 		e->last_failure[0] = '\0';
 		/* A back-end kept across a reboot first; if it does not take the
 		 * new VM, it is ended and a fresh one tried, once. */
@@ -272,12 +270,6 @@ void device_set_serve(struct device_set *set)
 	for (unsigned i = 0; i < set->nr; i++)
 		if (set->entries[i].attached)
 			vhost_device_process(&set->entries[i].dev);
-}
-
-void device_set_ring_error(struct device_set *set, unsigned index)
-{
-	if (index < set->nr && set->entries[index].attached)
-		vhost_device_ring_error(&set->entries[index].dev);
 }
 
 /* The old server must be gone (and reaped) before a new one takes over:

@@ -87,8 +87,6 @@ void device_set_destroy(struct device_set *set);
 void device_set_queue_work(struct device_set *set, unsigned work);
 /* Event loop: carry out queued front-end work. */
 void device_set_serve(struct device_set *set);
-/* Event loop: entry index's back-end stopped a ring (its error fd fired). */
-void device_set_ring_error(struct device_set *set, unsigned index);
 /* Event loop: entry index's back-end hung up (why NULL: its socket polled
  * readable) or its server ended (why says how). */
 void device_set_lost(struct device_set *set, unsigned index, const char *why);

@@ -12,6 +12,12 @@ void restart_state_init(struct restart_state *state, bool restart, bool external
 	*state = (struct restart_state){.restart = restart, .external = external};
 }
 
+void restart_new_vm(struct restart_state *state)
+{
+	state->pending = state->given_up = false;
+	state->failed_starts = state->deaths_in_window = 0;
+}
+
 bool restart_gives_up(enum restart_decision decision)
 {
 	return decision == RESTART_GIVE_UP_NEVER || decision == RESTART_GIVE_UP_BURST ||

@@ -57,6 +57,8 @@ enum restart_decision restart_on_failed_try(struct restart_state *state,
 					    const struct restart_policy *policy);
 /* A try worked at now_ns: returns how long the device was without it. */
 uint64_t restart_on_success(struct restart_state *state, uint64_t now_ns);
+/* A new VM (a reboot): the budget starts afresh; the counters do not. */
+void restart_new_vm(struct restart_state *state);
 /* Whether a decision gives the device up. */
 bool restart_gives_up(enum restart_decision decision);
 

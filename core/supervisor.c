@@ -518,11 +518,6 @@ int supervisor_prespawn(const char *server, const char *const *args)
 	return 0;
 }
 
-bool supervisor_prespawned(void)
-{
-	return nr_prespawned > 0;
-}
-
 /* Take the oldest prespawned request's answer off the queue. */
 static int take_prespawned(pid_t *pid, int *sock, char *err, size_t errlen)
 {

@@ -25,8 +25,6 @@ int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, in
  * of them first.  Without a spawner: nothing.  0, or -errno (nothing sent).
  */
 int supervisor_prespawn(const char *server, const char *const *args);
-/* Whether prespawned servers wait to be taken. */
-bool supervisor_prespawned(void);
 /* Stop (SIGKILL, reap) and forget the servers prespawned and not taken. */
 void supervisor_cancel_prespawned(void);
 /*

@@ -152,9 +152,8 @@ int vm_resume(struct vm *vm, char *err, size_t errlen)
 		log_warn("resume: device servers did not confirm: %s", strerror(-ret));
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->paused = false;
-	atomic_store(&vm->pause_requested, false);
-	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
+	vm_release_vcpus(vm);
 	return 0;
 }
 

@@ -23,7 +23,6 @@
 #include "core/device_set.h"
 #include "core/config.h"
 #include "devices/pci.h"
-#include "devices/vhost_user_device.h"
 #include "isola/abi.h"
 #include "lib/bus.h"
 #include "lib/gmem.h"

@@ -51,28 +51,36 @@ int bus_move(struct bus *bus, unsigned id, uint64_t new_base, uint64_t new_size)
 	return 0;
 }
 
-bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
+/* The range holding addr now (its base and size as read), or NULL. */
+static const struct bus_range *bus_lookup(const struct bus *bus, uint64_t addr, uint64_t *base,
+					  uint64_t *size)
 {
 	for (unsigned i = 0; i < bus->nr_ranges; i++) {
 		const struct bus_range *r = &bus->ranges[i];
-		uint64_t base = __atomic_load_n(&r->base, __ATOMIC_ACQUIRE);
-		uint64_t size = __atomic_load_n(&r->size, __ATOMIC_ACQUIRE);
 
-		if (addr >= base && addr - base < size) {
-			/* An access straddling the end of a range is cut to the range;
-			 * the rest reads as ones (hostile guests do this). */
-			uint64_t room = size - (addr - base);
-			uint32_t n = len <= room ? len : (uint32_t)room;
-
-			if (!is_write)
-				memset(data, 0xff, len);
-			r->access(r->opaque, addr - base, data, n, is_write);
-			return true;
-		}
+		*base = __atomic_load_n(&r->base, __ATOMIC_ACQUIRE);
+		*size = __atomic_load_n(&r->size, __ATOMIC_ACQUIRE);
+		if (addr >= *base && addr - *base < *size)
+			return r;
 	}
+	return NULL;
+}
+
+bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
+{
+	uint64_t base, size;
+	const struct bus_range *r = bus_lookup(bus, addr, &base, &size);
+
 	if (!is_write)
 		memset(data, 0xff, len);
-	return false;
+	if (!r)
+		return false;
+	/* An access straddling the end of a range is cut to the range; the
+	 * rest reads as ones (hostile guests do this). */
+	uint64_t room = size - (addr - base);
+
+	r->access(r->opaque, addr - base, data, len <= room ? len : (uint32_t)room, is_write);
+	return true;
 }
 
 int bus_set_after_exit(struct bus *bus, uint64_t base, bus_after_exit_fn after_exit)
@@ -80,6 +88,7 @@ int bus_set_after_exit(struct bus *bus, uint64_t base, bus_after_exit_fn after_e
 	for (unsigned i = 0; i < bus->nr_ranges; i++) {
 		if (bus->ranges[i].base == base) {
 			bus->ranges[i].after_exit = after_exit;
+			bus->has_after_exit = true;
 			return 0;
 		}
 	}
@@ -88,15 +97,12 @@ int bus_set_after_exit(struct bus *bus, uint64_t base, bus_after_exit_fn after_e
 
 void bus_after_exit(const struct bus *bus, uint64_t addr)
 {
-	for (unsigned i = 0; i < bus->nr_ranges; i++) {
-		const struct bus_range *r = &bus->ranges[i];
-		uint64_t base = __atomic_load_n(&r->base, __ATOMIC_ACQUIRE);
-		uint64_t size = __atomic_load_n(&r->size, __ATOMIC_ACQUIRE);
+	uint64_t base, size;
+	const struct bus_range *r;
 
-		if (addr >= base && addr - base < size) {
-			if (r->after_exit)
-				r->after_exit(r->opaque);
-			return;
-		}
-	}
+	if (!bus->has_after_exit)
+		return; /* the MMIO bus: no hook, no second walk on each exit */
+	r = bus_lookup(bus, addr, &base, &size);
+	if (r && r->after_exit)
+		r->after_exit(r->opaque);
 }

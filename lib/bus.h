@@ -33,6 +33,7 @@ struct bus_range {
 
 struct bus {
 	unsigned nr_ranges;
+	bool has_after_exit; /* some range has a hook: bus_after_exit looks */
 	struct bus_range ranges[BUS_MAX_DEVICES];
 };
 
