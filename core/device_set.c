@@ -67,6 +67,37 @@ static void entry_disk_args(struct device_entry *e, const struct disk_config *di
 	e->args[n] = NULL;
 }
 
+/* isola-net's arguments for net (docs/net.md). */
+static void entry_net_args(struct device_entry *e, const struct net_config *net)
+{
+	const uint8_t *m = net->mac;
+	unsigned n = 0;
+
+	snprintf(e->arg_text[0], sizeof(e->arg_text[0]), "%u", net->queues);
+	snprintf(e->arg_text[1], sizeof(e->arg_text[1]), "%02x:%02x:%02x:%02x:%02x:%02x", m[0],
+		 m[1], m[2], m[3], m[4], m[5]);
+	snprintf(e->arg_text[2], sizeof(e->arg_text[2]), "%u", net->mtu);
+	e->args[n++] = "--tap";
+	e->args[n++] = net->tap;
+	e->args[n++] = "--queues";
+	e->args[n++] = e->arg_text[0];
+	e->args[n++] = "--mac";
+	e->args[n++] = e->arg_text[1];
+	e->args[n++] = "--mtu";
+	e->args[n++] = e->arg_text[2];
+	if (net->no_offloads)
+		e->args[n++] = "--no-offloads";
+	if (net->rx_rate[0]) {
+		e->args[n++] = "--rx-rate";
+		e->args[n++] = net->rx_rate;
+	}
+	if (net->tx_rate[0]) {
+		e->args[n++] = "--tx-rate";
+		e->args[n++] = net->tx_rate;
+	}
+	e->args[n] = NULL;
+}
+
 /* device_set.h; asked for in the order device_set_init makes entries. */
 void device_set_prespawn(const struct vm_config *cfg)
 {
@@ -79,6 +110,15 @@ void device_set_prespawn(const struct vm_config *cfg)
 		snprintf(name, sizeof(name), "disk%u", i);
 		entry_disk_args(&e, &cfg->disks[i], name);
 		if (supervisor_prespawn("blk", e.args))
+			return;
+	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		struct device_entry e = {0};
+
+		if (cfg->nets[i].socket[0])
+			continue;
+		entry_net_args(&e, &cfg->nets[i]);
+		if (supervisor_prespawn("net", e.args))
 			return;
 	}
 	if (cfg->rng)
@@ -109,6 +149,17 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
 					      ? "make it writable or add readonly=on"
 					      : "check the path");
 		entry_disk_args(e, disk, name);
+	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *net = &cfg->nets[i];
+		struct device_entry *e;
+		char name[16];
+
+		snprintf(name, sizeof(name), "net%u", i);
+		e = set_add(set, "net", name, !net->no_restart, net->socket[0] ? net->socket : NULL);
+		config_net_device_config(net, e->frontend_config, sizeof(e->frontend_config));
+		if (!e->socket_path)
+			entry_net_args(e, net);
 	}
 	if (cfg->rng)
 		set_add(set, "rng", "rng0", !cfg->rng_no_restart, NULL);

@@ -25,18 +25,20 @@
 #include "devices/vhost_user_device.h"
 #include "lib/evloop.h"
 
-#define DEVICE_SET_MAX (CONFIG_MAX_DISKS + 1)
-#define DEVICE_SERVER_MAX_ARGS 8
+#define DEVICE_SET_MAX (CONFIG_MAX_DISKS + CONFIG_MAX_NETS + 1)
+#define DEVICE_SERVER_MAX_ARGS 16
 
 struct device_set;
 
 struct device_entry {
 	struct device_set *set;
 	const struct device_kind *kind;
-	char name[16];		 /* "disk0", "rng0" */
+	char name[16];		 /* "disk0", "net0", "rng0" */
 	const char *socket_path; /* external back-end; NULL: isola starts isola-<kind> */
 	const char *args[DEVICE_SERVER_MAX_ARGS + 1]; /* for the server; live in the config */
 	char default_id[16];			      /* GET_ID when the disk has no id= */
+	char arg_text[3][24];			      /* numbers and a MAC for args[] */
+	uint8_t frontend_config[VIRTIO_PCI_CONFIG_MAX]; /* a front-end-owned config */
 	pid_t pid;				      /* the server's, 0 if none (or external) */
 	int kept_sock;	   /* between VMs: the connected back-end, or -1 */
 	bool kept_from_vm; /* kept_sock served the previous VM (not just started) */

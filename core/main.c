@@ -57,6 +57,10 @@ static void print_help(void)
 	       "  --jail-user UID[:GID]\n"
 	       "                 the jail's user and group (required with --jail: one\n"
 	       "                 per VM, not root)\n"
+	       "  --jail-netns PATH\n"
+	       "                 the jail joins this network namespace (e.g.\n"
+	       "                 /var/run/netns/NAME) instead of a new empty one: where\n"
+	       "                 the taps of --net live (docs/net.md)\n"
 	       "\n"
 	       "Example:\n"
 	       "  isola run --kernel build/guests/hello.elf --memory 256M --cpus 2\n"
@@ -524,7 +528,8 @@ static void take_process_options(int *argc, char **argv, struct process_options 
 	bool jail_user = false;
 
 	for (int i = 1; i < *argc; i++) {
-		bool takes_value = !strcmp(argv[i], "--jail") || !strcmp(argv[i], "--jail-user");
+		bool takes_value = !strcmp(argv[i], "--jail") || !strcmp(argv[i], "--jail-user") ||
+				   !strcmp(argv[i], "--jail-netns");
 
 		if (!strcmp(argv[i], "--no-seccomp")) {
 			opts->no_seccomp = true;
@@ -533,6 +538,8 @@ static void take_process_options(int *argc, char **argv, struct process_options 
 			opts->bad = true;
 		} else if (!strcmp(argv[i], "--jail")) {
 			opts->jail.dir = argv[++i];
+		} else if (!strcmp(argv[i], "--jail-netns")) {
+			opts->jail.netns = argv[++i];
 		} else if (!strcmp(argv[i], "--jail-user")) {
 			jail_user = true;
 			if (sandbox_parse_user(argv[++i], &opts->jail.uid, &opts->jail.gid)) {
@@ -553,6 +560,10 @@ static void take_process_options(int *argc, char **argv, struct process_options 
 			  "its own (not root)");
 		opts->bad = true;
 	}
+	if (opts->jail.netns && !opts->jail.dir && !opts->bad) {
+		log_error("--jail-netns needs --jail DIR");
+		opts->bad = true;
+	}
 }
 
 /*
@@ -566,6 +577,14 @@ static bool lock_down_process(const struct process_options *opts, const struct v
 {
 	char err[512];
 
+	for (unsigned i = 0; opts->jail.dir && !opts->jail.netns && cfg && i < cfg->nr_nets; i++)
+		if (cfg->nets[i].tap[0]) {
+			log_error("--net tap=%s with --jail: the jail's network namespace is new and "
+				  "empty; make the tap in a named namespace and give it with "
+				  "--jail-netns /var/run/netns/NAME (docs/net.md)",
+				  cfg->nets[i].tap);
+			return false;
+		}
 	if (opts->jail.dir) {
 		supervisor_open_servers();
 		/* the servers become the jail's user once sandboxed, so the
