@@ -12,6 +12,7 @@ PACKAGES=(
 	fio acpica-tools time procps iproute2
 	python3 curl                               # API client, vhost-user man in the middle (tests)
 	e2fsprogs tmux                             # nested Linux test: ext4 root, console test
+	dpdk                                       # dpdk-testpmd: vhost-user-net interop and benchmark peer
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
