@@ -91,12 +91,14 @@ int api_parse_rate_limiter(json_object *v, const char *prefix, const char *key, 
 }
 
 /* Linux's dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or
- * white space. */
+ * white space; */
 static bool api_ifname_valid(const char *name)
 {
 	size_t len = strlen(name);
 
-	if (!len || len > API_IFNAME_MAX || !strcmp(name, ".") || !strcmp(name, ".."))
+	/* and no leading '-': it is passed on as isola-net's --tap value */
+	if (!len || len > API_IFNAME_MAX || name[0] == '-' || !strcmp(name, ".") ||
+	    !strcmp(name, ".."))
 		return false;
 	for (const char *p = name; *p; p++)
 		if (*p == '/' || *p == ':' || *p == ' ' || (*p >= '\t' && *p <= '\r'))
@@ -147,7 +149,7 @@ int api_parse_net(json_object *v, const char *prefix, const char *url_id, struct
 	if (!api_ifname_valid(tap))
 		return api_fail(err, errlen,
 				"%s: \"%.64s\" is not a network interface name; a tap's name is 1 "
-				"to 15 bytes without '/', ':' or spaces",
+				"to 15 bytes without '/', ':', spaces or a leading '-'",
 				where, tap);
 	strcpy(net->tap, tap);
 	if (mac) {
