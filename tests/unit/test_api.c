@@ -720,6 +720,11 @@ static void test_network_interfaces(void **state)
 			     "\"rx_rate_limiter\": {}, \"tx_rate_limiter\": {\"bandwidth\": "
 			     "{\"size\": 2000, \"refill_time\": 10}}"));
 	expect_ok(f, 204);
+	/* size or refill_time 0: no bucket, as Firecracker's TokenBucket::new */
+	call(f, "PUT", "/network-interfaces/eth0",
+	     NET_PUT("eth0", "\"tap2\", \"rx_rate_limiter\": {\"bandwidth\": {\"size\": 100, "
+			     "\"refill_time\": 0}, \"ops\": {\"size\": 0, \"refill_time\": 5}}"));
+	expect_ok(f, 204);
 	/* the same iface_id replaces: eth0 now on tap2 */
 	call(f, "PUT", "/network-interfaces/eth0", NET_PUT("eth0", "\"tap2\""));
 	expect_ok(f, 204);
@@ -831,14 +836,16 @@ static void test_network_interfaces(void **state)
 	/* size 0 switches a bucket off */
 	call(f, "PATCH", "/network-interfaces/eth1",
 	     "{\"iface_id\": \"eth1\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 0, "
-	     "\"refill_time\": 10}}}");
+	     "\"refill_time\": 10}}, \"rx_rate_limiter\": {\"ops\": {\"size\": 3, "
+	     "\"refill_time\": 4}}}");
 	expect_ok(f, 204);
 	assert_int_equal(fake_net.calls, 2);
 	assert_string_equal(fake_net.net.tx_rate, "ops=100:1000");
-	assert_string_equal(fake_net.net.rx_rate, "bytes=7:8:9");
+	assert_string_equal(fake_net.net.rx_rate, "bytes=7:8:9,ops=3:4");
 	call(f, "GET", "/vm/config", NULL);
 	assert_non_null(strstr(f->resp.body, "\"rx_rate_limiter\":{\"bandwidth\":{\"size\":7,"
-					     "\"one_time_burst\":9,\"refill_time\":8}},"
+					     "\"one_time_burst\":9,\"refill_time\":8},"
+					     "\"ops\":{\"size\":3,\"refill_time\":4}},"
 					     "\"tx_rate_limiter\":{\"ops\":{\"size\":100,"
 					     "\"refill_time\":1000}}"));
 	/* the VMM's refusal is the client's answer; the configuration stays */
