@@ -146,8 +146,8 @@ enum serve_order {
 
 struct serve_state;
 
-/* the fixed fds, and two per device */
-_Static_assert(5 + 2 * DEVICE_SET_MAX <= EVLOOP_MAX_FDS, "the event loop holds every fd");
+/* the fixed fds (and the API's requests), and two per device */
+_Static_assert(6 + 2 * DEVICE_SET_MAX <= EVLOOP_MAX_FDS, "the event loop holds every fd");
 
 struct serve_state {
 	struct vm *vm;
@@ -294,7 +294,8 @@ static int serve_register(struct serve_state *serve, int signal_fd, uint64_t tim
 	return device_set_watch(vm->devices, loop, SERVE_RING_ERRORS, SERVE_LOST_SOCKETS);
 }
 
-static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, uint64_t timeout_ns)
+static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, uint64_t timeout_ns,
+		     struct vmm_control *ctl)
 {
 	static struct serve_state serve; /* one VM at a time; ~4 KiB of tables */
 	int ret;
@@ -308,7 +309,10 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, 
 	}
 	device_set_unwatch(vm->devices); /* a new loop: nothing is registered in it */
 	ret = serve_register(&serve, signal_fd, timeout_ns);
-	if (ret) {
+	/* the API's device changes (PATCH /network-interfaces) */
+	if (!ret && ctl)
+		ret = vmm_control_watch_requests(ctl, &serve.loop, SERVE_DEVICE_WORK, vm->devices);
+	if (ret < 0) {
 		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "event loop: %s", strerror(-ret));
 		return;
 	}
@@ -443,7 +447,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 				hugepages_hint(cfg); /* once: not again for a reboot */
 				timeout_ns = timeout_deadline_ns(cfg); /* one for the whole run */
 			}
-			serve_vm(vm, cfg, signal_fd, timeout_ns);
+			serve_vm(vm, cfg, signal_fd, timeout_ns, ctl);
 		}
 		status = atomic_load(&vm->exit_status);
 		if (status != ISOLA_EXIT_RESET || !cfg->reboot_on_reset)
