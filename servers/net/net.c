@@ -35,9 +35,9 @@
 
 static const char *const net_drop_names[NET_DROP_REASONS] = {
     [NET_DROP_TX_HEADER] = "tx_short_header", [NET_DROP_TX_TOO_BIG] = "tx_too_big",
-    [NET_DROP_TX_MALFORMED] = "tx_malformed", [NET_DROP_TX_TAP] = "tx_tap_refused",
+    [NET_DROP_TX_MALFORMED] = "tx_bad_header", [NET_DROP_TX_TAP] = "tx_tap_rejected",
     [NET_DROP_RX_TOO_BIG] = "rx_too_big",     [NET_DROP_RX_FILTERED] = "rx_filtered",
-    [NET_DROP_RX_MALFORMED] = "rx_malformed", [NET_DROP_RX_STOPPED] = "rx_stopped",
+    [NET_DROP_RX_MALFORMED] = "rx_runt", [NET_DROP_RX_STOPPED] = "rx_stopped",
 };
 
 static uint64_t net_now_ns(void)
