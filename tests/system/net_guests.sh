@@ -164,13 +164,7 @@ if [[ $VMM == qemu || $VMM == both ]]; then
 	fi
 fi
 if [[ $VMM == isola || $VMM == both ]]; then
-	if ! "$ISOLA" run --help 2>&1 | grep -q -- --net; then
-		echo "SKIP: isola has no --net yet"
-		echo "isola SKIP isola has no --net yet" >>"$CASES"
-		skipped=1
-	else
-		run_all isola
-	fi
+	run_all isola
 fi
 ((failed)) && exit 1
 ((skipped)) && exit 77
