@@ -417,6 +417,33 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 	return 1;
 }
 
+int virtq_unpop(struct virtq *vq, uint16_t head)
+{
+	if (vq->broken)
+		return -EIO;
+	if (head >= vq->size)
+		return -EINVAL;
+	if (vq->inflight)
+		__atomic_store_n(&vq->inflight->desc[head].inflight, 0, __ATOMIC_RELEASE);
+	vq->last_avail_idx--;
+	if (vq->event_idx && vq->notify_enabled)
+		__atomic_store_n(virtq_avail_event(vq), vq->last_avail_idx, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int virtq_fail(struct virtq *vq, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!vq->broken) {
+		va_start(ap, fmt);
+		vsnprintf(vq->reason, sizeof(vq->reason), fmt, ap);
+		va_end(ap);
+		vq->broken = true;
+	}
+	return -EIO;
+}
+
 int virtq_get_chain(struct virtq *vq, uint16_t head, struct virtq_chain *chain)
 {
 	if (vq->broken)

@@ -203,6 +203,20 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain);
  */
 int virtq_get_chain(struct virtq *vq, uint16_t head, struct virtq_chain *chain);
 
+/*
+ * Give back the chain virtq_pop returned last (head), unused: the next pop
+ * returns it again, and its inflight mark is cleared.  For a device that
+ * took buffers it then could not fill (isola-net: no frame on the tap yet).
+ * Only in the reverse order of the pops, without a push in between.
+ * 0, -EINVAL (head out of range), -EIO if broken.
+ */
+int virtq_unpop(struct virtq *vq, uint16_t head);
+
+/* A violation the device found in a chain (virtio-net: a device-writable
+ * descriptor in a transmit chain): the queue is broken with this reason, as
+ * for one virtq_pop finds; the device must set NEEDS_RESET.  Returns -EIO. */
+__attribute__((format(printf, 2, 3))) int virtq_fail(struct virtq *vq, const char *fmt, ...);
+
 /* Copy from the chain's readable bytes / into its writable bytes, starting
  * offset bytes in.  0, or -ERANGE if the range is not all there. */
 int virtq_chain_read(const struct virtq_chain *chain, uint32_t offset, void *dst, size_t len);
