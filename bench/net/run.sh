@@ -52,6 +52,8 @@ trap cleanup EXIT
 # nobody takes (net-loadgen.c), are counted by the tap and dropped.
 ip netns add "$NS"
 ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+# (background jobs call ip netns exec themselves: a function would run in a
+# subshell, and $! would be the subshell, not the process to kill)
 ns() { ip netns exec "$NS" "$@"; }
 for t in bn-isola bn-tap; do
 	ns ip tuntap add dev "$t" mode tap
@@ -68,7 +70,7 @@ wait_socket() {
 # isola-net runs all along (it idles without a front-end and takes the next
 # one); testpmd's forwarding core spins, so it runs only for its own runs.
 if [[ $ENGINES == isola* ]]; then
-	ns "$ISOLA_NET" --socket "$DIR/isola.sock" --tap bn-isola --mac "$MAC" >"$DIR/isola.log" 2>&1 &
+	ip netns exec "$NS" "$ISOLA_NET" --socket "$DIR/isola.sock" --tap bn-isola --mac "$MAC" >"$DIR/isola.log" 2>&1 &
 	PIDS+=($!)
 	wait_socket "$DIR/isola.sock" isola
 fi
@@ -78,7 +80,7 @@ TESTPMD_ARGS=(--lcores="0@(0-$(($(nproc) - 1))),1@(0-$(($(nproc) - 1)))" --no-hu
 	-a --stats-period 3600)
 start_testpmd() {
 	rm -f "$DIR/testpmd.sock"
-	ns "$TESTPMD" "${TESTPMD_ARGS[@]}" </dev/null >"$DIR/testpmd.log" 2>&1 &
+	ip netns exec "$NS" "$TESTPMD" "${TESTPMD_ARGS[@]}" </dev/null >"$DIR/testpmd.log" 2>&1 &
 	TESTPMD_PID=$!
 	PIDS+=("$TESTPMD_PID")
 	wait_socket "$DIR/testpmd.sock" testpmd
@@ -108,7 +110,7 @@ run() {
 	else
 		args+=(--rx)
 		# the sender starts first and outlasts the receiver's warm-up and run
-		ns "$LOADGEN" --inject "$tap" --dst "$MAC" --frame "$frame" --warmup 0 \
+		ip netns exec "$NS" "$LOADGEN" --inject "$tap" --dst "$MAC" --frame "$frame" --warmup 0 \
 			--runtime "$(awk -v r="$RUNTIME" -v w="$WARMUP" 'BEGIN { print r + w + 2 }')" \
 			>"$DIR/inject.txt" 2>&1 &
 		inj=$!
