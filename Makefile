@@ -7,6 +7,7 @@
 #   make linux-nested  Linux on isola in nested KVM under QEMU TCG (tests/system/linux_nested.sh)
 #   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
 #   make bench-linux  Linux boot, isola vs QEMU, in nested KVM (bench/linux; RUNS=N, default 10)
+#   make bench-net  frames through isola-net vs DPDK testpmd, straight-to-tap limit (bench/net; RUNS=N rounds)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 #   make mutants    mutation testing: the suite must catch each bug in tests/mutants.sh (slow)
 
@@ -36,8 +37,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux soak mutants format fuzz fuzz-build
-all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux bench-net soak mutants format fuzz fuzz-build
+all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -66,6 +67,10 @@ $(BUILD)/isola-%: $$(addprefix $(BUILD)/,$$(subst .c,.o,$$(wildcard servers/$$*/
 
 # The vhost-user-blk load generator (bench/blk): a front-end on lib/vhost_user.
 $(BUILD)/bench/blk-loadgen: $(BUILD)/bench/blk/loadgen.o $(BUILD)/bench/blk/frontend.o $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The vhost-user-net load generator (bench/net): the same, for virtio-net.
+$(BUILD)/bench/net-loadgen: $(BUILD)/bench/net/loadgen.o $(BUILD)/bench/net/frontend.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
@@ -105,6 +110,9 @@ bench-blk: all
 
 bench-linux: all
 	@bench/linux/run.sh $(RUNS)
+
+bench-net: all
+	@bench/net/run.sh $(RUNS)
 
 # Fault injection with 10,000 SIGKILLs of isola-blk (the suite runs 1,000).
 soak: all guests
