@@ -13,7 +13,6 @@ PACKAGES=(
 	dpdk dpdk-dev                              # dpdk-testpmd: vhost-user-net peer (interop, bench/net)
 	python3 curl                               # API client, vhost-user man in the middle (tests)
 	e2fsprogs tmux                             # nested Linux test: ext4 root, console test
-	dpdk                                       # dpdk-testpmd: vhost-user-net interop and benchmark peer
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
