@@ -125,9 +125,9 @@ static uint16_t publish_chain(struct fixture *f, const struct seg *segs, unsigne
 		if (segs[i].len) {
 			uint8_t *p = host(f, gpa, segs[i].len);
 
-			if (segs[i].data)
+			if (segs[i].data && segs[i].data != p) /* else laid out in place */
 				memcpy(p, segs[i].data, segs[i].len);
-			else if (!segs[i].writable)
+			else if (!segs[i].data && !segs[i].writable)
 				memset(p, 0, segs[i].len);
 		}
 		table[d] = (struct virtq_desc){
@@ -500,10 +500,6 @@ static void test_ctrl_mac_table(void **state)
 	len = mac_tables(buf, 3, uni, 2, 0, NULL, 0);
 	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, buf, len),
 			 VIRTIO_NET_ERR);
-	/* a count whose size in bytes overflows 32 bits */
-	len = mac_tables(buf, 0x2aaaaaab, uni, 2, 0, NULL, 0);
-	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, buf, len),
-			 VIRTIO_NET_ERR);
 	len = mac_tables(buf, 0xffffffffu, uni, 2, 0, NULL, 0);
 	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, buf, len),
 			 VIRTIO_NET_ERR);
@@ -529,6 +525,24 @@ static void test_ctrl_mac_table(void **state)
 	assert_int_equal(f->net->filter.nr_multi, 1);
 	assert_memory_equal(f->net->filter.uni[0], other_mac, NET_ETH_ALEN);
 
+	/* a unicast count whose size in bytes wraps 32 bits to 2: with the
+	 * wrapped size, the multicast table would follow and fill the data */
+	{
+		uint32_t wraps = 0x2aaaaaab, one = 1; /* 0x2aaaaaab * 6 = 2 + 2^32 */
+
+		memcpy(buf, &wraps, 4);
+		memset(buf + 4, 0, 2);
+		memcpy(buf + 6, &one, 4);
+		memcpy(buf + 10, mcast_mac, NET_ETH_ALEN);
+		assert_int_equal(
+		    ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, buf, 16),
+		    VIRTIO_NET_ERR);
+	}
+	assert_false(f->net->filter.uni_overflow);
+	assert_int_equal(f->net->filter.nr_uni, 2);
+	assert_int_equal(f->net->filter.nr_multi, 1);
+	assert_memory_equal(f->net->filter.uni[0], other_mac, NET_ETH_ALEN);
+
 	/* two empty tables: the smallest valid command */
 	len = mac_tables(buf, 0, NULL, 0, 0, NULL, 0);
 	assert_int_equal(len, 8);
@@ -542,6 +556,28 @@ static void test_ctrl_mac_table(void **state)
 	len = mac_tables(buf, 1, other_mac, 1, 0, NULL, 0);
 	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, buf, len),
 			 VIRTIO_NET_ERR);
+	assert_int_equal(f->net->filter.nr_uni, 0);
+}
+
+/*
+ * A unicast count that runs past the command's data must be refused before
+ * anything after the data is read: the command buffer holds the previous
+ * command's bytes there.  Here those bytes (a multicast count of
+ * 715827881, whose size wraps to exactly fill the data) would make a
+ * 10-byte command a valid table: 2 unicast MACs and "all multicast".
+ */
+static void test_ctrl_mac_table_count_past_data(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t stale[24] = {0}, cmd[10] = {2, 0, 0, 0};
+	uint32_t n_multi = 715827881; /* 20 + 6n == 10 (mod 2^32) */
+
+	memcpy(stale + 16, &n_multi, 4);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, stale, 24),
+			 VIRTIO_NET_ERR);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, cmd, 10),
+			 VIRTIO_NET_ERR);
+	assert_false(f->net->filter.multi_overflow);
 	assert_int_equal(f->net->filter.nr_uni, 0);
 }
 
@@ -673,26 +709,64 @@ static void test_ctrl_unknown_class(void **state)
 	assert_int_equal(f->net->queues[CTRL_INDEX].counters.ctrl_ok, 0);
 }
 
-/* Data larger than any command: answered ERR without being read. */
+/* The largest command is a MAC table of 2 x 4096 entries; one entry more
+ * is answered ERR without being read, as is data larger than the
+ * device's command buffer. */
+static void ctrl_big_table(struct fixture *f, uint32_t n_uni, uint32_t n_multi, uint8_t want)
+{
+	uint8_t head[2] = {VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET};
+	uint32_t len = 8 + (n_uni + n_multi) * NET_ETH_ALEN;
+	uint8_t *data = host(f, BIG_GPA, len), *ack = host(f, BUF_GPA + 8 * BUF_STRIDE, 1);
+	struct seg segs[3] = {
+	    {head, 2, false, 0},
+	    {NULL, len, false, BIG_GPA},
+	    {NULL, 1, true, BUF_GPA + 8 * BUF_STRIDE},
+	};
+	uint16_t before = used_idx(f);
+
+	memset(data, 0x02, len); /* unicast MACs 02:02:..., multicast 03:02:... */
+	memcpy(data, &n_uni, 4);
+	memcpy(data + 4 + n_uni * NET_ETH_ALEN, &n_multi, 4);
+	for (uint32_t i = 0; i < n_multi; i++)
+		data[8 + (n_uni + i) * NET_ETH_ALEN] = 0x03;
+	*ack = ACK_UNSET;
+	segs[1].data = data;
+	publish_chain(f, segs, 3);
+	f->next_buf = BUF_GPA;
+	net_ctrl_handle_queue(f->net, f->q);
+	assert_false(virtq_is_broken(&f->q->vq));
+	assert_int_equal(used_idx(f), (uint16_t)(before + 1));
+	assert_int_equal(*ack, want);
+}
+
 static void test_ctrl_oversized_data(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t head[2] = {VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC};
-	const uint32_t big = 2 * 4096 * NET_ETH_ALEN + 8 + 1; /* NET_CTRL_MAX_DATA + 1 */
+	const uint32_t huge = NET_MAX_PACKET + 4096;
 	struct seg segs[3] = {
 	    {head, 2, false, 0},
-	    {NULL, big, false, BIG_GPA},
+	    {NULL, huge, false, BIG_GPA},
 	    {NULL, 1, true, BUF_GPA + 8 * BUF_STRIDE},
 	};
 	uint8_t *ack = host(f, BUF_GPA + 8 * BUF_STRIDE, 1);
 
+	f->net->filter.promisc = false;
+	ctrl_big_table(f, 4096, 4096, VIRTIO_NET_OK);
+	assert_true(f->net->filter.uni_overflow);
+	assert_true(f->net->filter.multi_overflow);
+	ctrl_big_table(f, 2, 1, VIRTIO_NET_OK);
+	assert_false(f->net->filter.uni_overflow);
+	ctrl_big_table(f, 4097, 4096, VIRTIO_NET_ERR);
+	assert_false(f->net->filter.uni_overflow);
+	assert_int_equal(f->net->filter.nr_uni, 2);
+	/* more than the command buffer holds: not copied into it */
 	*ack = ACK_UNSET;
 	publish_chain(f, segs, 3);
 	net_ctrl_handle_queue(f->net, f->q);
 	assert_false(virtq_is_broken(&f->q->vq));
-	assert_int_equal(used_idx(f), 1);
 	assert_int_equal(*ack, VIRTIO_NET_ERR);
-	assert_true(f->net->filter.promisc);
+	assert_false(f->net->filter.promisc);
 }
 
 /* A control chain without class+command, or without its ack byte, is a
@@ -850,6 +924,7 @@ int main(void)
 	    T(test_filter_after_reset),
 	    T(test_ctrl_rx_modes),
 	    T(test_ctrl_mac_table),
+	    T(test_ctrl_mac_table_count_past_data),
 	    T(test_ctrl_mac_table_overflow),
 	    T(test_ctrl_mac_addr_set),
 	    T(test_ctrl_vq_pairs),
