@@ -79,6 +79,12 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
 # compiles servers/blk/blk.c in, to drive isola-blk's device without a process
 $(BUILD)/tests/unit/test_vhost_user_backend: LDLIBS += -luring
 
+# links isola-net's device (servers/net/ without main.c) to drive it without a
+# process; its own rule, so the objects come before libisola.a on the line
+NET_DEVICE_OBJS := $(BUILD)/servers/net/net.o $(BUILD)/servers/net/net_ctrl.o
+$(BUILD)/tests/unit/test_net: $(BUILD)/tests/unit/test_net.o $(NET_DEVICE_OBJS) $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(API_LIBS) $(LDLIBS)
+
 # the golden allowlists (docs/security-allowlists.txt), wherever the test runs from
 $(BUILD)/tests/unit/test_seccomp.o: CFLAGS += -DISOLA_SRCDIR='"$(CURDIR)"'
 # each device kind's server folder, wherever the test runs from
