@@ -72,6 +72,9 @@ interop_init interop-net
 NS=isola-n$$
 TAP=isn$$
 net_cleanup() {
+	# keep the logs of the last run for a post-mortem
+	cp "$TMP/console" "$OUT/last-console.log" 2>/dev/null
+	cp "$TMP/net.log" "$OUT/last-isola-net.log" 2>/dev/null
 	interop_cleanup
 	"$IP" netns del "$NS" 2>/dev/null
 }
@@ -89,13 +92,18 @@ in_ns "$IP" link set "$TAP" up
 
 head -c $((4 << 20)) /dev/urandom >"$TMP/down"
 down_sum=$(sha256sum <"$TMP/down" | cut -d' ' -f1)
+# busybox nc shuts its sending half at the end of its standard input, and the
+# guest's nc, the sender, then quits after its next read: a connecting nc
+# given /dev/null receives 1 KiB.  The receiving end's standard input is a
+# FIFO this shell holds open for writing, so it never ends.
+mkfifo "$TMP/hold" && exec {hold}<>"$TMP/hold" || fail "mkfifo $TMP/hold"
 # the host's ends: receive 4 MiB on 5000, send 4 MiB on 5001
 # the guest listens on 5000 once it says READY (see net_init.sh)
 (for _ in $(seq 1800); do
 	grep -aq '^INTEROP READY' "$TMP/console" 2>/dev/null && break
 	sleep 0.1
 done
-in_ns timeout 100 busybox nc 10.77.0.2 5000 >"$TMP/up" 2>"$TMP/nc-up.err") &
+in_ns timeout 100 busybox nc 10.77.0.2 5000 <&"$hold" >"$TMP/up" 2>"$TMP/nc-up.err") &
 PIDS+=($!)
 in_ns timeout 200 busybox nc -l -p 5001 <"$TMP/down" 2>"$TMP/nc-down.err" &
 PIDS+=($!)
