@@ -130,8 +130,8 @@ int net_tx_check_header(const struct virtio_net_hdr *hdr, uint32_t frame_len, ui
 		return NET_DROP_TX_MALFORMED;
 	if ((hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !has(features, VIRTIO_NET_F_CSUM))
 		return NET_DROP_TX_MALFORMED;
-	if (hdr->flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
-		return NET_DROP_TX_MALFORMED;
+	/* §5.1.6.2.2: "The device MUST ignore flag bits that it does not
+	 * recognize" (the tap's kernel side looks at NEEDS_CSUM only). */
 	if ((hdr->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !has(features, VIRTIO_NET_F_HOST_ECN))
 		return NET_DROP_TX_MALFORMED;
 	switch (gso) {
