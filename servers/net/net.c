@@ -663,9 +663,16 @@ out:
 
 /* ---- the rings ----------------------------------------------------------- */
 
-static bool net_is_ctrl(const struct net *net, unsigned index)
+/* §5.1.2: the control queue is 2N with VIRTIO_NET_F_MQ negotiated, else 2
+ * (a driver that declines MQ on a multi-pair device uses one pair). */
+static unsigned net_ctrl_index(const struct net *net, uint64_t acked)
 {
-	return index == 2 * net->pairs;
+	return has(acked, VIRTIO_NET_F_MQ) ? 2 * net->pairs : 2;
+}
+
+static bool net_is_ctrl(const struct net *net, const struct vhost_user_backend_queue *q)
+{
+	return q->index == net_ctrl_index(net, q->backend->acked_features);
 }
 
 int net_handle_queue(void *device, struct vhost_user_backend_queue *q)
@@ -673,7 +680,7 @@ int net_handle_queue(void *device, struct vhost_user_backend_queue *q)
 	struct net *net = device;
 	struct net_queue *nq = &net->queues[q->index];
 
-	if (net_is_ctrl(net, q->index))
+	if (net_is_ctrl(net, q))
 		return net_ctrl_handle_queue(net, q);
 	if (q->index % 2 == 0)
 		return net_handle_rx(net, nq, q);
@@ -684,7 +691,7 @@ int net_handle_queue(void *device, struct vhost_user_backend_queue *q)
  * itself (QEMU never sets ring 2N up). */
 static bool net_has_ctrl(const struct net *net, const struct vhost_user_backend *be)
 {
-	return be->queues[2 * net->pairs].num != 0;
+	return be->queues[net_ctrl_index(net, be->acked_features)].num != 0;
 }
 
 static int net_queue_start(void *device, struct vhost_user_backend_queue *q)
@@ -697,7 +704,7 @@ static int net_queue_start(void *device, struct vhost_user_backend_queue *q)
 	nq->tx_held = nq->tx_paid = nq->tx_wait_tap = false;
 	nq->rx_need_kick = nq->rx_wait_rate = false;
 	nq->filter_gen = (unsigned)-1;
-	if (net_is_ctrl(net, q->index))
+	if (net_is_ctrl(net, q))
 		return 0;
 	nq->limiter = q->index % 2 == 0 ? net->rx_rate : net->tx_rate;
 	rate_limiter_start(&nq->limiter, net_now_ns());
@@ -724,7 +731,7 @@ static void net_handle_chain(void *device, struct vhost_user_backend_queue *q,
 	struct net_queue *nq = &net->queues[q->index];
 	int wait = -1;
 
-	if (net_is_ctrl(net, q->index)) {
+	if (net_is_ctrl(net, q)) {
 		net_ctrl_handle_chain(net, q, chain);
 		return;
 	}
@@ -770,7 +777,7 @@ static int net_queue_wait(void *device, struct vhost_user_backend_queue *q, int 
 	};
 	uint64_t value;
 
-	if (!net_is_ctrl(net, q->index)) {
+	if (!net_is_ctrl(net, q)) {
 		if (q->index % 2 == 0 && !nq->rx_need_kick && !nq->rx_wait_rate)
 			pfd[2] = (struct pollfd){.fd = nq->tap_fd, .events = POLLIN};
 		else if (q->index % 2 == 1 && nq->tx_wait_tap)
@@ -803,7 +810,7 @@ static void net_queue_stop(void *device, struct vhost_user_backend_queue *q)
 	struct net *net = device;
 	struct net_queue *nq = &net->queues[q->index];
 
-	if (!net_is_ctrl(net, q->index) && q->index % 2 == 0) {
+	if (!net_is_ctrl(net, q) && q->index % 2 == 0) {
 		net_rx_give_back(nq, &q->vq);
 		for (unsigned i = nq->next_recovered; i < nq->nr_recovered; i++)
 			virtq_push(&q->vq, nq->recovered[i].chain.head, 0);
@@ -909,7 +916,15 @@ int net_alloc_queues(struct net *net, char *err, size_t errlen)
 		struct net_queue *nq = &net->queues[i];
 
 		nq->tap_fd = i / 2 < net->pairs ? net->tap_fds[i / 2] : -1;
-		if (i == 2 * net->pairs) { /* the control queue's command buffer and chain */
+		/* the control queue's command buffer and chain; receive queue 2
+		 * gets a chain too: it is the control queue when the driver
+		 * declines MQ (net_ctrl_index) */
+		if (i == 2 && net->pairs > 1) {
+			nq->tx_segs = calloc(NET_TX_SEGS, sizeof(*nq->tx_segs));
+			if (!nq->tx_segs)
+				goto oom;
+		}
+		if (i == 2 * net->pairs) {
 			nq->bounce = malloc(NET_MAX_PACKET);
 			nq->tx_segs = calloc(NET_TX_SEGS, sizeof(*nq->tx_segs));
 			if (!nq->bounce || !nq->tx_segs)
