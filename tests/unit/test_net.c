@@ -696,6 +696,26 @@ static void test_ctrl_vq_pairs(void **state)
 	assert_int_equal(f->net->active_pairs, 1);
 }
 
+/* §5.1.2: a driver that declines MQ on a multi-pair device finds the
+ * control queue at ring 2, and the device must serve it there. */
+static void test_ctrl_ring_without_mq(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t head[2] = {VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC}, on = 1;
+	uint64_t ack_gpa = BUF_GPA + 4 * BUF_STRIDE;
+	struct seg segs[3] = {{head, 2, false, 0}, {&on, 1, false, 0}, {NULL, 1, true, ack_gpa}};
+	uint16_t before;
+
+	ring_init(f, 2, CTRL_FEATURES & ~BIT(VIRTIO_NET_F_MQ));
+	before = used_idx(f);
+	*(uint8_t *)host(f, ack_gpa, 1) = ACK_UNSET;
+	publish_chain(f, segs, 3);
+	net_handle_queue(f->net, f->q);
+	assert_false(virtq_is_broken(&f->q->vq));
+	assert_int_equal(used_idx(f), (uint16_t)(before + 1));
+	assert_int_equal(*(uint8_t *)host(f, ack_gpa, 1), VIRTIO_NET_OK);
+}
+
 static void test_ctrl_unknown_class(void **state)
 {
 	struct fixture *f = *state;
@@ -928,6 +948,7 @@ int main(void)
 	    T(test_ctrl_mac_table_overflow),
 	    T(test_ctrl_mac_addr_set),
 	    T(test_ctrl_vq_pairs),
+	    T(test_ctrl_ring_without_mq),
 	    T(test_ctrl_unknown_class),
 	    T(test_ctrl_oversized_data),
 	    T(test_ctrl_chain_violations),
