@@ -146,15 +146,15 @@ run_case() {
 		grep -aq '^INTEROP READY' "$D/console" 2>/dev/null && break
 		sleep 0.1
 	done
-	in_ns timeout 100 busybox nc 10.77.0.2 5000 <&"$hold" >"$D/up" 2>"$D/nc-up.err") &
+	in_ns timeout 90 busybox nc 10.77.0.2 5000 <&"$hold" >"$D/up" 2>"$D/nc-up.err") &
 	PIDS+=($!)
-	in_ns timeout 150 busybox nc -l -p 5001 <"$D/down" 2>"$D/nc-down.err" &
+	in_ns timeout 120 busybox nc -l -p 5001 <"$D/down" 2>"$D/nc-down.err" &
 	PIDS+=($!)
 	net_start "$D"
 	((restart)) && mark=" interop_mark=1"
 
 	qstart=$(date +%s.%N)
-	timeout 150 "$QEMU" -M q35,accel=tcg -cpu max -m 512M -smp 1 \
+	timeout 120 "$QEMU" -M q35,accel=tcg -cpu max -m 512M -smp 1 \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
 		-chardev "socket,id=c0,path=$TMP/net.sock,reconnect=1" \
@@ -190,7 +190,7 @@ run_case() {
 	# QEMU asks a dead back-end for its ring bases, fails ("Failed to set
 	# msg fds", "ring restore failed") and takes the used index instead
 	grep -v 'supports VHOST_USER_PROTOCOL_F_CONFIG but QEMU does not' "$D/qemu.out" | sed 's/^/     qemu: /'
-	((qst == 124)) && bad "$name: QEMU did not power off within 150 s"
+	((qst == 124)) && bad "$name: QEMU did not power off within 120 s"
 	if ! grep -aq '^INTEROP DONE' "$D/console"; then
 		tail -n 40 "$D/console" | sed 's/^/     | /'
 		bad "$name: the guest did not finish (no 'INTEROP DONE')"

@@ -29,7 +29,7 @@ echo "INTEROP INFO up-sha256 $(sha256sum /tmp/up | cut -d' ' -f1)"
 # busybox nc quits when it reads EOF from the socket, and a connecting nc
 # shuts its sending half when its standard input ends: the guest listens and
 # sends, the host connects with a standard input that never ends.
-timeout 100 nc -l -p 5000 </tmp/up &
+timeout 40 nc -l -p 5000 </tmp/up &
 # READY only once it listens (port 5000 = 0x1388, state 0A = LISTEN): a host
 # that connects before gets a reset, and the guest's nc waits in vain
 for i in $(seq 100); do
@@ -44,7 +44,7 @@ if grep -q interop_mark=1 /proc/cmdline; then
 	(while [ "$(stat -c %s /tmp/down)" -lt 1048576 ]; do sleep 0.1; done
 	echo "INTEROP MARK down 1 MiB") &
 fi
-timeout 100 nc $HOST 5001 >/tmp/down && ok "received from the host" || ko "nc from the host"
+timeout 40 nc $HOST 5001 >/tmp/down && ok "received from the host" || ko "nc from the host"
 echo "INTEROP INFO down-sha256 $(sha256sum /tmp/down | cut -d' ' -f1) $(stat -c %s /tmp/down)"
 echo "INTEROP DONE pass=$pass fail=$fail"
 poweroff -f
