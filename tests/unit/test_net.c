@@ -467,11 +467,13 @@ static uint32_t mac_tables(uint8_t *buf, uint32_t n_uni, const uint8_t *uni, uin
 
 	memcpy(buf + at, &n_uni, 4);
 	at += 4;
-	memcpy(buf + at, uni, uni_given * NET_ETH_ALEN);
+	if (uni_given) /* memcpy's source must not be NULL, even for 0 bytes */
+		memcpy(buf + at, uni, uni_given * NET_ETH_ALEN);
 	at += uni_given * NET_ETH_ALEN;
 	memcpy(buf + at, &n_multi, 4);
 	at += 4;
-	memcpy(buf + at, multi, multi_given * NET_ETH_ALEN);
+	if (multi_given)
+		memcpy(buf + at, multi, multi_given * NET_ETH_ALEN);
 	return at + multi_given * NET_ETH_ALEN;
 }
 
@@ -638,7 +640,9 @@ static void test_ctrl_mac_addr_set(void **state)
 	/* bad sizes */
 	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, third_mac, 5),
 			 VIRTIO_NET_ERR);
-	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, bcast_mac, 7),
+	static const uint8_t seven[7] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0};
+
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, seven, 7),
 			 VIRTIO_NET_ERR);
 	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, NULL, 0),
 			 VIRTIO_NET_ERR);

@@ -541,7 +541,7 @@ static void forbidden_net_socket(void)
 	socket(AF_INET, SOCK_DGRAM, 0);
 }
 
-static void forbidden_net_open(void)
+static __attribute__((unused)) void forbidden_net_open(void)
 {
 	openat(AT_FDCWD, "/dev/net/tun", O_RDWR);
 }
@@ -578,7 +578,10 @@ static void test_net_server_filter(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_sigsys(in_sandboxed_child(net_sandbox_syscalls, n, forbidden_net_socket));
+#ifndef __SANITIZE_ADDRESS__
+	/* the sanitizer's runtime keeps openat (lib/sandbox.c, ASan builds) */
 	assert_sigsys(in_sandboxed_child(net_sandbox_syscalls, n, forbidden_net_open));
+#endif
 	assert_sigsys(in_sandboxed_child(net_sandbox_syscalls, n, call_unshare));
 	assert_sigsys(in_sandboxed_child(net_sandbox_syscalls, n, call_execve));
 }
