@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "core/config.h"
+#include "core/config_net.h"
 #include "isola/virtio.h"
 #include "lib/log.h"
 #include "lib/rate_limiter.h"
