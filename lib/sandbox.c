@@ -99,6 +99,9 @@ const char *__ubsan_default_options(void)
 static unsigned sandbox_allowed;
 /* what sandbox_lock() put in the filter, by system call number */
 static uint64_t sandbox_allowed_nrs[SANDBOX_SYSCALL_TABLE / 64];
+/* ... and the ioctl requests it let through */
+static unsigned long sandbox_ioctls[SANDBOX_MAX_IOCTLS];
+static unsigned sandbox_nr_ioctls;
 
 unsigned sandbox_allowed_count(void)
 {
@@ -109,6 +112,14 @@ bool sandbox_allows(int nr)
 {
 	return nr >= 0 && nr < SANDBOX_SYSCALL_TABLE &&
 	       (sandbox_allowed_nrs[nr / 64] >> (nr % 64) & 1);
+}
+
+unsigned sandbox_allowed_ioctls(unsigned long *requests, unsigned max)
+{
+	unsigned n = sandbox_nr_ioctls < max ? sandbox_nr_ioctls : max;
+
+	memcpy(requests, sandbox_ioctls, n * sizeof(*requests));
+	return n;
 }
 
 /* ---- namespaces ---------------------------------------------------------- */
@@ -370,6 +381,15 @@ void sandbox_close_fds_except(const int *keep, unsigned nr_keep)
 	close_range(next, ~0u, 0);
 }
 
+/* Count system call nr once, however many rules allow it. */
+static void sandbox_mark_allowed(int nr)
+{
+	if (nr < 0 || nr >= SANDBOX_SYSCALL_TABLE || sandbox_allows(nr))
+		return;
+	sandbox_allowed++;
+	sandbox_allowed_nrs[nr / 64] |= 1ull << (nr % 64);
+}
+
 static int sandbox_allow(scmp_filter_ctx ctx, const char *name, char *err, size_t errlen)
 {
 	int nr = seccomp_syscall_resolve_name(name);
@@ -377,19 +397,47 @@ static int sandbox_allow(scmp_filter_ctx ctx, const char *name, char *err, size_
 
 	if (nr == __NR_SCMP_ERROR)
 		return error_text(err, errlen, -EINVAL, "seccomp: unknown syscall %s", name);
+	if (nr == SCMP_SYS(ioctl))
+		return error_text(err, errlen, -EINVAL,
+				  "seccomp: ioctl is allowed by request only: list the "
+				  "requests (struct sandbox_allowlist .ioctls), not the call");
 	ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 	if (ret < 0 && ret != -EEXIST)
 		return error_text(err, errlen, ret, "seccomp: allowing %s: %s", name,
 				  strerror(-ret));
-	if (ret == 0) {
-		sandbox_allowed++;
-		if (nr >= 0 && nr < SANDBOX_SYSCALL_TABLE)
-			sandbox_allowed_nrs[nr / 64] |= 1ull << (nr % 64);
-	}
+	sandbox_mark_allowed(nr);
 	return 0;
 }
 
-int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, unsigned nr_extra,
+/*
+ * ioctl(2) for one request.  The kernel reads the request as an unsigned
+ * int (fs/ioctl.c: SYSCALL_DEFINE3(ioctl, unsigned int fd, unsigned int
+ * cmd, ...)), the filter sees the whole 64-bit register: comparing all 64
+ * bits refuses a request with junk in the upper half, which the kernel
+ * would have run as the lower half, so nothing outside the list gets
+ * through either way (as core/seccomp.c's allow_ioctls).
+ */
+static int sandbox_allow_ioctl(scmp_filter_ctx ctx, unsigned long request, char *err, size_t errlen)
+{
+	int ret;
+
+	for (unsigned i = 0; i < sandbox_nr_ioctls; i++)
+		if (sandbox_ioctls[i] == request)
+			return 0; /* the ASan build's TCGETS, listed again */
+	if (sandbox_nr_ioctls == SANDBOX_MAX_IOCTLS)
+		return error_text(err, errlen, -E2BIG, "seccomp: more than %u ioctl requests",
+				  SANDBOX_MAX_IOCTLS);
+	ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			       SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)request));
+	if (ret < 0)
+		return error_text(err, errlen, ret, "seccomp: allowing ioctl 0x%lx: %s", request,
+				  strerror(-ret));
+	sandbox_ioctls[sandbox_nr_ioctls++] = request;
+	sandbox_mark_allowed(SCMP_SYS(ioctl));
+	return 0;
+}
+
+int sandbox_lock(const int *keep, unsigned nr_keep, const struct sandbox_allowlist *extra,
 		 char *err, size_t errlen)
 {
 	scmp_filter_ctx ctx;
@@ -402,31 +450,21 @@ int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, un
 	if (!ctx)
 		return error_text(err, errlen, -ENOMEM, "seccomp_init failed");
 	sandbox_allowed = 0;
+	sandbox_nr_ioctls = 0;
 	memset(sandbox_allowed_nrs, 0, sizeof(sandbox_allowed_nrs));
 	for (unsigned i = 0; sandbox_base_syscalls[i] && !ret; i++)
 		ret = sandbox_allow(ctx, sandbox_base_syscalls[i], err, errlen);
 #ifdef __SANITIZE_ADDRESS__
-	/* The sanitizer runtime's report starts with isatty(2) (TCGETS): the
-	 * one ioctl it may make, or the report dies before its first line. */
-	if (!ret) {
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				       SCMP_A1(SCMP_CMP_EQ, TCGETS));
-		if (ret < 0)
-			error_text(err, errlen, ret, "seccomp: allowing ioctl(TCGETS): %s",
-				   strerror(-ret));
-		else
-			sandbox_allowed++;
-	}
+	/* The sanitizer runtime's report starts with isatty(2): TCGETS is
+	 * allowed, or the report dies before its first line. */
+	if (!ret)
+		ret = sandbox_allow_ioctl(ctx, TCGETS, err, errlen);
 #endif
-	for (unsigned i = 0; i < nr_extra && !ret; i++) {
-		bool in_base = false;
-
-		/* libseccomp accepts a repeated rule silently: count it once */
-		for (unsigned j = 0; sandbox_base_syscalls[j]; j++)
-			in_base |= !strcmp(extra[i], sandbox_base_syscalls[j]);
-		if (!in_base)
-			ret = sandbox_allow(ctx, extra[i], err, errlen);
-	}
+	/* a name the base list has too (isola-rng's getrandom) counts once */
+	for (unsigned i = 0; extra && i < extra->nr_syscalls && !ret; i++)
+		ret = sandbox_allow(ctx, extra->syscalls[i], err, errlen);
+	for (unsigned i = 0; extra && i < extra->nr_ioctls && !ret; i++)
+		ret = sandbox_allow_ioctl(ctx, extra->ioctls[i], err, errlen);
 	if (!ret) {
 		ret = seccomp_load(ctx);
 		if (ret)

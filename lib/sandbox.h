@@ -84,12 +84,26 @@ int sandbox_enter_cwd_as_root(void);
 void sandbox_close_fds_except(const int *keep, unsigned nr_keep);
 
 /*
+ * What a server's filter allows beyond sandbox_base_syscalls: system calls
+ * by name, and ioctl(2) for the listed request numbers only (one rule per
+ * request on its second argument).  "ioctl" among the names is refused:
+ * ioctl whole would let a compromised server make any request on any fd it
+ * holds, TIOCSTI on an inherited terminal included (docs/security.md).
+ */
+struct sandbox_allowlist {
+	const char *const *syscalls;
+	unsigned nr_syscalls;
+	const unsigned long *ioctls;
+	unsigned nr_ioctls;
+};
+
+/*
  * Close every fd above 2 that is not in keep[], set no_new_privs, and
- * install a seccomp filter that allows sandbox_base_syscalls plus
- * extra[] (syscall names) and kills the process on anything else.
+ * install a seccomp filter that allows sandbox_base_syscalls plus extra
+ * (NULL: nothing more) and kills the process on anything else.
  * Returns 0 or -errno with a message in err.
  */
-int sandbox_lock(const int *keep, unsigned nr_keep, const char *const *extra, unsigned nr_extra,
+int sandbox_lock(const int *keep, unsigned nr_keep, const struct sandbox_allowlist *extra,
 		 char *err, size_t errlen);
 
 /* The syscalls every vhost-user back-end built on lib/vhost_user_backend
@@ -101,6 +115,11 @@ unsigned sandbox_allowed_count(void);
  * the golden list in tests/unit/test_seccomp.c. */
 #define SANDBOX_SYSCALL_TABLE 512
 bool sandbox_allows(int nr);
+
+/* The ioctl requests sandbox_lock() allowed (the ASan build's TCGETS too):
+ * at most SANDBOX_MAX_IOCTLS, copied into requests[max]; returns how many. */
+#define SANDBOX_MAX_IOCTLS 16
+unsigned sandbox_allowed_ioctls(unsigned long *requests, unsigned max);
 
 /* The --test-forbidden-syscall hook: log, then call ptrace(2), which no
  * filter allows: the process must die of SIGSYS. */

@@ -277,7 +277,7 @@ static int lock_down(const struct server_def *def, void *device,
 	keep[n++] = socket_fd;
 	for (unsigned i = 0; i < num_queues; i++)
 		keep[n++] = be->queues[i].stop_fd;
-	return sandbox_lock(keep, n, def->syscalls, def->nr_syscalls, err, errlen);
+	return sandbox_lock(keep, n, def->allowlist, err, errlen);
 }
 
 int server_main(int argc, char **argv, const struct server_def *def, void *device)

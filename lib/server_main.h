@@ -15,7 +15,7 @@
  *	vhost_user_backend_init
  *	sandbox_lock()           keeps the socket, the rings' stop eventfds
  *	                         and what keep_fds adds; seccomp with the
- *	                         base list plus def->syscalls
+ *	                         base list plus def->allowlist
  *	started                  one log line, say
  *	vhost_user_backend_run   until the front-end is gone
  *	destroy
@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "lib/sandbox.h"
 #include "lib/vhost_user_backend.h"
 
 /* Device options per server (the core may pass only those listed in the
@@ -58,10 +59,11 @@ struct server_def {
 	const char *name;		     /* "isola-rng": log prefix, process name, --help */
 	const char *description;	     /* --help lines between the usage and the options */
 	const struct server_option *options; /* ends at name NULL; NULL: none */
-	/* What the seccomp filter allows beyond sandbox_base_syscalls (the
-	 * server's header, so tests/unit/test_seccomp.c checks the same list). */
-	const char *const *syscalls;
-	unsigned nr_syscalls;
+	/* What the seccomp filter allows beyond sandbox_base_syscalls:
+	 * system calls, and ioctl requests (lib/sandbox.h; in the server's
+	 * header, so tests/unit/test_seccomp.c installs the same filter).
+	 * NULL: the base list alone. */
+	const struct sandbox_allowlist *allowlist;
 	/* Optional.  Before the socket and the sandbox, with --user's file
 	 * permissions (sandbox_files_as_user): open what the device serves.
 	 * 0 or -errno with a sentence in err. */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "lib/sandbox.h"
 #include "lib/vhost_user_backend.h"
 
 #include "isola/virtio.h" /* feature bits, virtio 1.2 §5.2.3 */
@@ -42,6 +43,10 @@
  * window's clock is in the base list: lib/vdso_fallback.h.)  In the header
  * so tests/unit/test_seccomp.c installs the very filter the server does. */
 static const char *const blk_sandbox_syscalls[] = {"io_uring_enter"};
+static const struct sandbox_allowlist blk_sandbox_allowlist = {
+    .syscalls = blk_sandbox_syscalls,
+    .nr_syscalls = sizeof(blk_sandbox_syscalls) / sizeof(blk_sandbox_syscalls[0]),
+};
 
 /* virtio 1.2 §5.2.4, up to write_zeroes_may_unmap (60 bytes). */
 struct virtio_blk_config {

@@ -138,8 +138,7 @@ static const struct server_def blk_server_def = {
     .description = "A raw disk image served as a virtio-blk device (virtio 1.2 5.2) by a\n"
 		   "vhost-user back-end (QEMU's vhost-user-blk-pci, the isola core, ...).\n",
     .options = blk_options,
-    .syscalls = blk_sandbox_syscalls,
-    .nr_syscalls = sizeof(blk_sandbox_syscalls) / sizeof(blk_sandbox_syscalls[0]),
+    .allowlist = &blk_sandbox_allowlist,
     .create = blk_create,
     .prepare = blk_prepare,
     .keep_fds = blk_keep_fds,

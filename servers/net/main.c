@@ -195,8 +195,7 @@ static const struct server_def net_server_def = {
     .description = "A virtio-net device (virtio 1.2 5.1) on a Linux tap, served by a vhost-user\n"
 		   "back-end (QEMU's -netdev vhost-user, the isola core, DPDK's virtio_user).\n",
     .options = net_options,
-    .syscalls = net_sandbox_syscalls,
-    .nr_syscalls = sizeof(net_sandbox_syscalls) / sizeof(net_sandbox_syscalls[0]),
+    .allowlist = &net_sandbox_allowlist,
     .create = net_create,
     .prepare = net_prepare,
     .keep_fds = net_keep_fds,

@@ -11,15 +11,18 @@
 #ifndef ISOLA_SERVERS_NET_NET_H
 #define ISOLA_SERVERS_NET_NET_H
 
+#include <linux/if_tun.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 
 #include "isola/virtio.h"
 #include "lib/rate_limiter.h"
+#include "lib/sandbox.h"
 #include "lib/vhost_user_backend.h"
 
 /* 2N + 1 rings must fit the back-end's (and the core's) 16. */
@@ -40,14 +43,22 @@
 #define NET_TX_SEGS VIRTQ_MAX_SEGMENTS
 
 /* What isola-net's seccomp filter allows beyond the vhost-user back-end's
- * own list (sandbox_lock, servers/net/README.md): frames to and from the
- * tap with readv/writev straight into guest memory, and ioctl for the two
- * tap commands used after the sandbox is locked (TUNSETOFFLOAD when the
- * driver's features are known, TUNSETQUEUE for VQ_PAIRS_SET).  The filter
- * names system calls only, so ioctl is allowed whole; the tap's fd is the
- * only one that takes tap commands.  In the header so
- * tests/unit/test_seccomp.c installs the very filter the server does. */
-static const char *const net_sandbox_syscalls[] = {"readv", "writev", "ioctl"};
+ * own list (sandbox_lock, docs/security.md): frames to and from the tap
+ * with readv/writev straight into guest memory, and ioctl for the two tap
+ * commands made after the sandbox is locked only: TUNSETOFFLOAD when a
+ * receive ring starts (the driver's features are known), TUNSETQUEUE when
+ * the active pairs change.  TUNSETIFF and TUNSETVNETHDRSZ come before the
+ * lock; any other request (TIOCSTI on an inherited terminal) kills the
+ * server.  In the header so tests/unit/test_seccomp.c installs the very
+ * filter the server does. */
+static const char *const net_sandbox_syscalls[] = {"readv", "writev"};
+static const unsigned long net_sandbox_ioctls[] = {TUNSETOFFLOAD, TUNSETQUEUE};
+static const struct sandbox_allowlist net_sandbox_allowlist = {
+    .syscalls = net_sandbox_syscalls,
+    .nr_syscalls = sizeof(net_sandbox_syscalls) / sizeof(net_sandbox_syscalls[0]),
+    .ioctls = net_sandbox_ioctls,
+    .nr_ioctls = sizeof(net_sandbox_ioctls) / sizeof(net_sandbox_ioctls[0]),
+};
 
 /* The guest's virtio_net_hdr (§5.1.6), 12 bytes with num_buffers. */
 struct virtio_net_hdr {

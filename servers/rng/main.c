@@ -167,8 +167,7 @@ static const struct server_def rng_server = {
     .name = "isola-rng",
     .description = "A virtio entropy device (virtio 1.2 5.4) served as a vhost-user back-end.\n",
     .options = rng_options,
-    .syscalls = rng_sandbox_syscalls,
-    .nr_syscalls = sizeof(rng_sandbox_syscalls) / sizeof(rng_sandbox_syscalls[0]),
+    .allowlist = &rng_sandbox_allowlist,
     .prepare = rng_prepare,
 };
 

@@ -43,7 +43,7 @@ static int run_sandboxed(void (*fn)(void), char *out, size_t outlen)
 		if (dup2(fds[1], STDERR_FILENO) < 0)
 			_exit(120);
 		close(fds[1]);
-		if (sandbox_lock(NULL, 0, NULL, 0, err, sizeof(err)) < 0) {
+		if (sandbox_lock(NULL, 0, NULL, err, sizeof(err)) < 0) {
 			dprintf(STDERR_FILENO, "sandbox_lock: %s\n", err);
 			_exit(121);
 		}

@@ -132,11 +132,16 @@ static const struct {
     IOCTL_NAME(KVM_SET_XSAVE),
     IOCTL_NAME(TCGETS),
     IOCTL_NAME(TCSETS),
+    IOCTL_NAME(TUNSETOFFLOAD),
+    IOCTL_NAME(TUNSETQUEUE),
+    IOCTL_NAME(TUNSETIFF),
+    IOCTL_NAME(TUNSETVNETHDRSZ),
 };
 
-static void list_add_ioctls(struct allowlist *l, const unsigned long *requests)
+/* requests[] ends at 0 or after nr, whichever comes first */
+static void list_add_ioctls(struct allowlist *l, const unsigned long *requests, unsigned nr)
 {
-	for (unsigned i = 0; requests[i]; i++) {
+	for (unsigned i = 0; i < nr && requests[i]; i++) {
 		char hex[24];
 		const char *name = NULL;
 
@@ -164,15 +169,18 @@ static void core_allowlist(enum core_thread kind, struct allowlist *l)
 	for (int nr = 0; nr < SANDBOX_SYSCALL_TABLE; nr++)
 		if (core_seccomp_allows(kind, nr))
 			list_add_syscall(l, nr);
-	list_add_ioctls(l, core_seccomp_ioctls(kind));
+	list_add_ioctls(l, core_seccomp_ioctls(kind), ~0u);
 }
 
-/* What sandbox_lock() with extra[] compiles: asked in a child, since a
- * filter cannot be taken off again.  (A server's ioctl is allowed whole:
- * the list names it once, with no request.) */
-static void server_allowlist(const char *const *extra, unsigned nr_extra, struct allowlist *l)
+/* What sandbox_lock() with extra compiles, system calls and ioctl
+ * requests: asked in a child, since a filter cannot be taken off again. */
+static void server_allowlist(const struct sandbox_allowlist *extra, struct allowlist *l)
 {
-	unsigned char allowed[SANDBOX_SYSCALL_TABLE];
+	struct {
+		unsigned char syscalls[SANDBOX_SYSCALL_TABLE];
+		unsigned nr_ioctls;
+		unsigned long ioctls[SANDBOX_MAX_IOCTLS];
+	} allowed;
 	int fds[2], status;
 	pid_t pid;
 
@@ -182,23 +190,25 @@ static void server_allowlist(const char *const *extra, unsigned nr_extra, struct
 	if (pid == 0) {
 		char err[256];
 
-		if (sandbox_lock(&fds[1], 1, extra, nr_extra, err, sizeof(err)))
+		if (sandbox_lock(&fds[1], 1, extra, err, sizeof(err)))
 			_exit(100);
 		for (int nr = 0; nr < SANDBOX_SYSCALL_TABLE; nr++)
-			allowed[nr] = sandbox_allows(nr);
-		if (write(fds[1], allowed, sizeof(allowed)) != sizeof(allowed))
+			allowed.syscalls[nr] = sandbox_allows(nr);
+		allowed.nr_ioctls = sandbox_allowed_ioctls(allowed.ioctls, SANDBOX_MAX_IOCTLS);
+		if (write(fds[1], &allowed, sizeof(allowed)) != sizeof(allowed))
 			_exit(101);
 		_exit(sandbox_allowed_count() == 0 ? 102 : 0);
 	}
 	close(fds[1]);
-	assert_int_equal(read(fds[0], allowed, sizeof(allowed)), sizeof(allowed));
+	assert_int_equal(read(fds[0], &allowed, sizeof(allowed)), sizeof(allowed));
 	close(fds[0]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	l->n = 0;
 	for (int nr = 0; nr < SANDBOX_SYSCALL_TABLE; nr++)
-		if (allowed[nr])
+		if (allowed.syscalls[nr])
 			list_add_syscall(l, nr);
+	list_add_ioctls(l, allowed.ioctls, allowed.nr_ioctls);
 }
 
 /* The "[section]" of the golden file. */
@@ -297,7 +307,7 @@ static void test_allowlists_match_golden_list(void **state)
 	    {"api", CORE_THREAD_API, "API thread ("},
 	};
 	static struct allowlist l;
-	unsigned differs = 0, blk_count, net_count;
+	unsigned differs = 0, blk_count, rng_count;
 	const char *doc = read_doc();
 
 	(void)state;
@@ -324,22 +334,22 @@ static void test_allowlists_match_golden_list(void **state)
 	assert_in_range(core_seccomp_count(CORE_THREAD_MAIN), 10, 40);
 	assert_in_range(core_seccomp_count(CORE_THREAD_API), 10, 40);
 
-	server_allowlist(NULL, 0, &l);
+	server_allowlist(NULL, &l);
 	differs += allowlist_differs("server-base", &l);
-	server_allowlist(blk_sandbox_syscalls, ARRAY_SIZE(blk_sandbox_syscalls), &l);
+	server_allowlist(&blk_sandbox_allowlist, &l);
 	differs += allowlist_differs("isola-blk", &l);
-	assert_int_equal(doc_count(doc, ", isola-blk "), l.n);
-	blk_count = l.n;
-	server_allowlist(rng_sandbox_syscalls, ARRAY_SIZE(rng_sandbox_syscalls), &l);
+	blk_count = list_syscalls(&l);
+	assert_int_equal(doc_count(doc, ", isola-blk "), blk_count);
+	server_allowlist(&rng_sandbox_allowlist, &l);
 	differs += allowlist_differs("isola-rng", &l);
-	assert_int_equal(doc_count(doc, "seccomp allowlists (isola-rng "), l.n);
-	net_count = l.n;
-	server_allowlist(net_sandbox_syscalls, ARRAY_SIZE(net_sandbox_syscalls), &l);
+	rng_count = list_syscalls(&l);
+	assert_int_equal(doc_count(doc, "seccomp allowlists (isola-rng "), rng_count);
+	server_allowlist(&net_sandbox_allowlist, &l);
 	differs += allowlist_differs("isola-net", &l);
-	assert_int_equal(doc_count(doc, ", isola-net "), l.n);
-	assert_int_equal(doc_count(doc, "isola-net's allowlist ("), l.n);
-	printf("device servers: isola-rng %u, isola-blk %u, isola-net %u system calls\n", net_count,
-	       blk_count, l.n);
+	assert_int_equal(doc_count(doc, ", isola-net "), list_syscalls(&l));
+	assert_int_equal(doc_count(doc, "isola-net's allowlist ("), list_syscalls(&l));
+	printf("device servers: isola-rng %u, isola-blk %u, isola-net %u system calls\n", rng_count,
+	       blk_count, list_syscalls(&l));
 	assert_int_equal(differs, 0);
 }
 
@@ -364,9 +374,9 @@ static int in_filtered_child(enum core_thread kind, void (*body)(void))
 }
 
 /* Run body() in a child under the filter a device server installs:
- * sandbox_lock() with that server's extra list (none: the base list
+ * sandbox_lock() with that server's allowlist (NULL: the base list
  * alone).  Returns the child's wait status. */
-static int in_sandboxed_child(const char *const *extra, unsigned nr_extra, void (*body)(void))
+static int in_sandboxed_child(const struct sandbox_allowlist *extra, void (*body)(void))
 {
 	int status;
 	pid_t pid = fork();
@@ -375,7 +385,7 @@ static int in_sandboxed_child(const char *const *extra, unsigned nr_extra, void 
 	if (pid == 0) {
 		char err[256];
 
-		if (sandbox_lock(NULL, 0, extra, nr_extra, err, sizeof(err)))
+		if (sandbox_lock(NULL, 0, extra, err, sizeof(err)))
 			_exit(100);
 		body();
 		syscall(SYS_exit, 0);
@@ -437,16 +447,13 @@ static void test_time_syscalls_pass_every_filter(void **state)
 		    time_calls_refused(core_names[kind], in_filtered_child((enum core_thread)kind,
 									   call_time_syscalls));
 	refused += time_calls_refused("device server base (sandbox_base_syscalls)",
-				      in_sandboxed_child(NULL, 0, call_time_syscalls));
+				      in_sandboxed_child(NULL, call_time_syscalls));
 	refused += time_calls_refused(
-	    "isola-blk", in_sandboxed_child(blk_sandbox_syscalls, ARRAY_SIZE(blk_sandbox_syscalls),
-					    call_time_syscalls));
+	    "isola-blk", in_sandboxed_child(&blk_sandbox_allowlist, call_time_syscalls));
 	refused += time_calls_refused(
-	    "isola-rng", in_sandboxed_child(rng_sandbox_syscalls, ARRAY_SIZE(rng_sandbox_syscalls),
-					    call_time_syscalls));
+	    "isola-rng", in_sandboxed_child(&rng_sandbox_allowlist, call_time_syscalls));
 	refused += time_calls_refused(
-	    "isola-net", in_sandboxed_child(net_sandbox_syscalls, ARRAY_SIZE(net_sandbox_syscalls),
-					    call_time_syscalls));
+	    "isola-net", in_sandboxed_child(&net_sandbox_allowlist, call_time_syscalls));
 	assert_int_equal(refused, 0);
 }
 
@@ -534,6 +541,41 @@ static void allowed_net_work(void)
 		_exit(3);
 }
 
+/*
+ * A compromised isola-net may make only those two requests.  Each call
+ * below is made on fd -1: the filter judges it before the kernel looks at
+ * the fd, so a filter that let it through gets EBADF and nothing happens
+ * (TIOCSTI on a terminal would type into the user's shell).
+ */
+static void forbidden_net_tiocsti(void)
+{
+	char c = 'x';
+
+	ioctl(-1, TIOCSTI, &c); /* on an inherited terminal: keystrokes for the shell */
+}
+
+static void forbidden_net_tunsetiff(void)
+{
+	struct ifreq ifr = {0};
+
+	ioctl(-1, TUNSETIFF, &ifr); /* another tap (made, if missing) */
+}
+
+static void forbidden_net_fionread(void)
+{
+	int n;
+
+	ioctl(-1, FIONREAD, &n); /* harmless, but not on the list */
+}
+
+static void forbidden_net_request_upper_half(void)
+{
+	/* the kernel would run the lower half, TUNSETOFFLOAD: the filter
+	 * compares all 64 bits and refuses it, rather than let a 32-bit look
+	 * decide */
+	syscall(SYS_ioctl, -1, (1ul << 32) | TUNSETOFFLOAD, 0);
+}
+
 /* A compromised isola-net still cannot reach a network of its own, nor
  * open a file or another tap. */
 static void forbidden_net_socket(void)
@@ -570,20 +612,53 @@ static void test_forbidden_calls_die_of_sigsys(void **state)
 
 static void test_net_server_filter(void **state)
 {
-	const unsigned n = ARRAY_SIZE(net_sandbox_syscalls);
+	static const struct {
+		const char *what;
+		void (*call)(void);
+	} forbidden[] = {
+	    {"ioctl TIOCSTI", forbidden_net_tiocsti},
+	    {"ioctl TUNSETIFF", forbidden_net_tunsetiff},
+	    {"ioctl FIONREAD", forbidden_net_fionread},
+	    {"ioctl TUNSETOFFLOAD with the upper half set", forbidden_net_request_upper_half},
+	    {"an AF_INET socket", forbidden_net_socket},
+#ifndef __SANITIZE_ADDRESS__
+	    /* the sanitizer's runtime keeps openat (lib/sandbox.c, ASan builds) */
+	    {"openat /dev/net/tun", forbidden_net_open},
+#endif
+	    {"unshare", call_unshare},
+	    {"execve", call_execve},
+	};
+	const struct sandbox_allowlist *net = &net_sandbox_allowlist;
+	unsigned failed = 0;
 	int status;
 
 	(void)state;
-	status = in_sandboxed_child(net_sandbox_syscalls, n, allowed_net_work);
+	status = in_sandboxed_child(net, allowed_net_work);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_sigsys(in_sandboxed_child(net_sandbox_syscalls, n, forbidden_net_socket));
-#ifndef __SANITIZE_ADDRESS__
-	/* the sanitizer's runtime keeps openat (lib/sandbox.c, ASan builds) */
-	assert_sigsys(in_sandboxed_child(net_sandbox_syscalls, n, forbidden_net_open));
-#endif
-	assert_sigsys(in_sandboxed_child(net_sandbox_syscalls, n, call_unshare));
-	assert_sigsys(in_sandboxed_child(net_sandbox_syscalls, n, call_execve));
+	for (unsigned i = 0; i < ARRAY_SIZE(forbidden); i++) {
+		status = in_sandboxed_child(net, forbidden[i].call);
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS) {
+			print_error("isola-net's filter let %s through (wait status 0x%x)\n",
+				    forbidden[i].what, status);
+			failed++;
+		}
+	}
+	assert_int_equal(failed, 0);
+}
+
+/* ioctl by name would allow every request: sandbox_lock refuses it. */
+static void test_server_ioctl_whole_refused(void **state)
+{
+	static const char *const whole[] = {"readv", "ioctl"};
+	static const struct sandbox_allowlist list = {whole, ARRAY_SIZE(whole), NULL, 0};
+	int status;
+
+	(void)state;
+	/* in_sandboxed_child exits 100 when sandbox_lock fails */
+	status = in_sandboxed_child(&list, call_unshare);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 100);
 }
 
 static void test_allowed_calls_pass(void **state)
@@ -609,6 +684,7 @@ int main(void)
 	    cmocka_unit_test(test_forbidden_calls_die_of_sigsys),
 	    cmocka_unit_test(test_allowed_calls_pass),
 	    cmocka_unit_test(test_net_server_filter),
+	    cmocka_unit_test(test_server_ioctl_whole_refused),
 	    cmocka_unit_test(test_time_syscalls_pass_every_filter),
 	};
 
