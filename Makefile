@@ -37,7 +37,7 @@ SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
 .PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux soak mutants format fuzz fuzz-build
-all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen
+all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/nettest
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -67,6 +67,11 @@ $(BUILD)/isola-%: $$(addprefix $(BUILD)/,$$(subst .c,.o,$$(wildcard servers/$$*/
 # The vhost-user-blk load generator (bench/blk): a front-end on lib/vhost_user.
 $(BUILD)/bench/blk-loadgen: $(BUILD)/bench/blk/loadgen.o $(BUILD)/bench/blk/frontend.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The nested network cases' traffic (tests/system/nested): static, as it
+# runs in L1's and L2's initramfs, which have no libc (not under ASan).
+$(BUILD)/nettest: $(BUILD)/tests/system/nested/nettest.o
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(API_LIBS) $(LDLIBS)

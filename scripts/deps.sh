@@ -12,6 +12,7 @@ PACKAGES=(
 	fio acpica-tools time procps iproute2
 	python3 curl                               # API client, vhost-user man in the middle (tests)
 	e2fsprogs tmux                             # nested Linux test: ext4 root, console test
+	ethtool                                    # nested network cases: L2's queue statistics
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
