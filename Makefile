@@ -7,6 +7,7 @@
 #   make linux-nested  Linux on isola in nested KVM under QEMU TCG (tests/system/linux_nested.sh)
 #   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
 #   make bench-linux  Linux boot, isola vs QEMU, in nested KVM (bench/linux; RUNS=N, default 10)
+#   make bench-linux-net  L2 TCP throughput, isola vs QEMU, in nested KVM (bench/linux/net.sh; RUNS=N, default 5)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 #   make mutants    mutation testing: the suite must catch each bug in tests/mutants.sh (slow)
 
@@ -36,7 +37,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux soak mutants format fuzz fuzz-build
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux bench-linux-net soak mutants format fuzz fuzz-build
 all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/nettest
 
 $(BUILD)/%.o: %.c
@@ -110,6 +111,9 @@ bench-blk: all
 
 bench-linux: all
 	@bench/linux/run.sh $(RUNS)
+
+bench-linux-net: all
+	@bench/linux/net.sh $(RUNS)
 
 # Fault injection with 10,000 SIGKILLs of isola-blk (the suite runs 1,000).
 soak: all guests

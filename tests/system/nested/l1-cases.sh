@@ -246,7 +246,7 @@ net_kill_transfer() {
 net_drive() {
 	d=$W/$1.drv
 	: >"$d"
-	if ! net_wait_ready "$W/$1.raw"; then
+	if ! net_wait_ready "$W/$1.raw" "$W/$1.st"; then
 		echo "L2 never said it serves" >>"$d"
 		return
 	fi
@@ -268,6 +268,7 @@ net_boot() {
 		return 1
 	fi
 	net_vmm_args "$NET_VMM" "$2" "$3" "$4"
+	rm -f "$W/$1.st" "$W/$1.raw"
 	net_drive "$1" "$2" "$5" &
 	driver=$!
 	saved=$ISOLA

@@ -64,12 +64,22 @@ net_vmm_args() {
 	esac
 }
 
-# net_wait_ready CONSOLE: until L2 serves (0) or gives up or the time is out
+# net_wait_ready CONSOLE GONE...: until L2 serves (0), or gives up, or the
+# VMM is gone (GONE: its pid, or a file that appears when it ended), or the
+# step's time is out
 net_wait_ready() {
+	con=$1
+	shift
 	i=0
 	while [ "$i" -lt $((STEP_TIMEOUT * 5)) ]; do
-		grep -q '^L2: net ready' "$1" 2>/dev/null && return 0
-		grep -q '^L2: poweroff' "$1" 2>/dev/null && return 1
+		grep -q '^L2: net ready' "$con" 2>/dev/null && return 0
+		grep -q '^L2: poweroff' "$con" 2>/dev/null && return 1
+		for g; do
+			case $g in
+			/*) [ -e "$g" ] && return 1 ;;
+			*) kill -0 "$g" 2>/dev/null || return 1 ;;
+			esac
+		done
 		sleep 0.2
 		i=$((i + 1))
 	done

@@ -60,12 +60,12 @@ l2_net() {
 	ip addr add "$addr" dev eth0
 	ip link set eth0 up
 	say "net eth0 driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)") mac=$(cat /sys/class/net/eth0/address) rxq=$(ls -d /sys/class/net/eth0/queues/rx-* | wc -l) txq=$(ls -d /sys/class/net/eth0/queues/tx-* | wc -l)"
-	say "net offloads $(/usr/sbin/ethtool -k eth0 | sed -n 's/^\(rx-checksumming\|tx-checksumming\|tcp-segmentation-offload\|generic-receive-offload\): \([a-z]*\).*/\1=\2/p' | tr '\n' ' ')"
+	say "net offloads $(/usr/sbin/ethtool -k eth0 | sed -n 's/^\(rx-checksumming\|tx-checksumming\|tcp-segmentation-offload\|generic-receive-offload\): \([a-z]*\).*/\1=\2/p' | tr '\n' ' ' | sed 's/ $//')"
 	for _ in $(seq 50); do [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = 1 ] && break; sleep 0.1; done
 	say "net ping-l1 $(ping -c 3 -W 3 "$peer" 2>&1 | sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) packets received.*/\2\/\1/p')"
 	say "net ready"
 	nettest -p "L2: nettest: " serve 7000
 	say "net serve-status $?"
 	# per queue (virtio_net's ethtool statistics): were both pairs used?
-	say "net queue-packets $(/usr/sbin/ethtool -S eth0 | sed -n 's/^ *\([rt]x_queue_[0-9]*_packets\): \([0-9]*\)/\1=\2/p' | tr '\n' ' ')"
+	say "net queue-packets $(/usr/sbin/ethtool -S eth0 | sed -n 's/^ *\([rt]x_queue_[0-9]*_packets\): \([0-9]*\)/\1=\2/p' | tr '\n' ' ' | sed 's/ $//')"
 }
