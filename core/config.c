@@ -177,6 +177,18 @@ static void print_run_help(void)
 	       "      --vhost-user-blk socket=PATH[,restart=always|never]\n"
 	       "                         a virtio-blk disk served by an external vhost-user\n"
 	       "                         back-end listening on PATH (e.g. qemu-storage-daemon)\n"
+	       "      --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,offloads=on|off]\n"
+	       "            [,rx-bytes=B][,rx-ops=B][,tx-bytes=B][,tx-ops=B][,id=ID][,restart=..]\n"
+	       "                         a virtio-net interface on the tap NAME (which must\n"
+	       "                         exist in isola's network namespace), served by its own\n"
+	       "                         isola-net process (repeatable, up to %d); queues=N\n"
+	       "                         queue pairs (1..%d; N > 1 needs a multi_queue tap);\n"
+	       "                         mac= default: random, locally administered; mtu=\n"
+	       "                         default 1500; B is a token bucket SIZE:REFILL_MS\n"
+	       "                         [:ONE_TIME_BURST] in bytes or frames (docs/net.md)\n"
+	       "      --vhost-user-net socket=PATH[,mac=..][,mtu=N][,restart=always|never]\n"
+	       "                         a virtio-net interface served by an external\n"
+	       "                         vhost-user-net back-end listening on PATH\n"
 	       "      --rng[=restart=always|never]\n"
 	       "                         a virtio-rng device served by an isola-rng process\n"
 	       "  A device server that dies is restarted (an external back-end is waited\n"
@@ -204,7 +216,8 @@ static void print_run_help(void)
 	       "  6      guest crash: triple fault or KVM internal error\n"
 	       "  8      the --timeout fired\n"
 	       "  10     stopped by SIGINT/SIGTERM or Ctrl-A x\n",
-	       CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, ISOLA_DEBUG_EXIT_PORT);
+	       CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, CONFIG_MAX_NETS, CONFIG_MAX_NET_QUEUES,
+	       ISOLA_DEBUG_EXIT_PORT);
 }
 
 static int config_check_memory(struct vm_config *cfg, const char *text, char *err, size_t errlen)
@@ -283,6 +296,8 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 	    {"disk", required_argument, NULL, 'D'},
 	    {"vhost-user-blk", required_argument, NULL, 'B'},
 	    {"rng", optional_argument, NULL, 'R'},
+	    {"net", required_argument, NULL, 'N'},
+	    {"vhost-user-net", required_argument, NULL, 'U'},
 	    {"on-reset", required_argument, NULL, 'O'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -349,6 +364,19 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 				return ret;
 			cfg->nr_disks++;
 			break;
+		case 'N':
+		case 'U':
+			if (cfg->nr_nets == CONFIG_MAX_NETS)
+				return config_err(err, errlen,
+						  "too many network interfaces; isola supports %d",
+						  CONFIG_MAX_NETS);
+			ret = config_parse_net(&cfg->nets[cfg->nr_nets], optarg, opt == 'U', err,
+					       errlen);
+			if (ret)
+				return ret;
+			config_net_finalize(&cfg->nets[cfg->nr_nets], cfg->nr_nets);
+			cfg->nr_nets++;
+			break;
 		case 'R':
 			cfg->rng = true;
 			if (optarg && !strcmp(optarg, "restart=never"))
@@ -390,6 +418,18 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 	if (!cfg->kernel_path)
 		return config_err(err, errlen,
 				  "no kernel given; use --kernel PATH (see 'isola run --help')");
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		for (unsigned j = 0; j < i; j++) {
+			if (!strcmp(cfg->nets[i].iface_id, cfg->nets[j].iface_id))
+				return config_err(err, errlen,
+						  "two network interfaces have the id '%s'",
+						  cfg->nets[i].iface_id);
+			if (cfg->nets[i].tap[0] && !strcmp(cfg->nets[i].tap, cfg->nets[j].tap))
+				return config_err(err, errlen,
+						  "--net tap=%s is given twice; each interface "
+						  "needs its own tap",
+						  cfg->nets[i].tap);
+		}
 	/* hugetlbfs maps whole pages only (lib/gmem.c) */
 	if (cfg->huge_pages == CONFIG_HUGE_PAGES_2M && cfg->memory_bytes % (2ull << 20))
 		return config_err(err, errlen,

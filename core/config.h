@@ -37,6 +37,27 @@ struct disk_config {
 	bool no_restart;      /* restart=never: a dead server is not restarted */
 };
 
+#define CONFIG_MAX_NETS 4
+#define CONFIG_MAX_NET_QUEUES 8 /* queue pairs per interface */
+#define CONFIG_RATE_SPEC_SIZE 128
+
+/* One network interface (docs/net.md): a tap served by an isola-net the
+ * core starts, or an external vhost-user-net back-end listening on
+ * `socket`. */
+struct net_config {
+	char tap[16];	  /* IFNAMSIZ */
+	char socket[108]; /* sun_path */
+	uint8_t mac[6];	  /* given, or made by config_net_finalize() */
+	bool mac_given;
+	unsigned queues; /* queue pairs, 1..CONFIG_MAX_NET_QUEUES */
+	unsigned mtu;	 /* reported to the guest (VIRTIO_NET_F_MTU) */
+	bool no_offloads;
+	/* Token buckets (lib/rate_limiter.h's SPEC text); "" for none. */
+	char rx_rate[CONFIG_RATE_SPEC_SIZE], tx_rate[CONFIG_RATE_SPEC_SIZE];
+	char iface_id[65]; /* Firecracker's iface_id (API), or "net0".. */
+	bool no_restart;   /* restart=never */
+};
+
 struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path;
@@ -49,6 +70,8 @@ struct vm_config {
 	unsigned timeout_seconds; /* 0: none */
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
+	struct net_config nets[CONFIG_MAX_NETS];
+	unsigned nr_nets;
 	bool rng;
 	bool rng_no_restart;  /* --rng restart=never */
 	bool reboot_on_reset; /* --on-reset reboot: a guest reset reboots in place */
@@ -68,6 +91,22 @@ struct vm_config {
  * (--vhost-user-blk) into disk; -EINVAL with a sentence in err. */
 int config_parse_disk(struct disk_config *disk, const char *text, bool external, char *err,
 		      size_t errlen);
+
+/* Parse "tap=NAME[,mac=M][,queues=N][,mtu=N][,offloads=on|off]
+ * [,rx-bytes=B][,rx-ops=B][,tx-bytes=B][,tx-ops=B][,id=ID][,restart=..]"
+ * (--net; B is SIZE:REFILL_MS[:ONE_TIME_BURST]) or "socket=PATH[,mac=M]
+ * [,mtu=N][,restart=..]" (--vhost-user-net) into net; -EINVAL with a
+ * sentence in err. */
+int config_parse_net(struct net_config *net, const char *text, bool external, char *err,
+		     size_t errlen);
+/* "02:00:00:00:00:01" -> mac; -EINVAL if malformed. */
+int config_parse_mac(const char *text, uint8_t mac[6]);
+/* Defaults for what was not given: a locally administered MAC from random
+ * bytes, iface_id "netI". */
+void config_net_finalize(struct net_config *net, unsigned index);
+/* The virtio-net config the front-end owns (include/isola/virtio.h
+ * VIRTIO_NET_CONFIG_*): MAC and MTU; the rest is the device kind's. */
+void config_net_device_config(const struct net_config *net, uint8_t *config, unsigned size);
 
 void config_defaults(struct vm_config *cfg);
 

@@ -20,7 +20,8 @@ int vmm_control_init(struct vmm_control *ctl, struct vm *vm)
 	ctl->vm = vm;
 	ctl->state = API_STATE_NOT_STARTED;
 	ctl->start_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return ctl->start_fd < 0 ? -errno : 0;
+	ctl->request_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return ctl->start_fd < 0 || ctl->request_fd < 0 ? -errno : 0;
 }
 
 void vmm_control_destroy(struct vmm_control *ctl)
@@ -28,7 +29,9 @@ void vmm_control_destroy(struct vmm_control *ctl)
 	api_config_release(&ctl->start_cfg);
 	if (ctl->start_fd >= 0)
 		close(ctl->start_fd);
-	ctl->start_fd = -1;
+	if (ctl->request_fd >= 0)
+		close(ctl->request_fd);
+	ctl->start_fd = ctl->request_fd = -1;
 	pthread_mutex_destroy(&ctl->lock);
 	pthread_cond_destroy(&ctl->cond);
 }
@@ -37,6 +40,13 @@ void vmm_control_set_state(struct vmm_control *ctl, enum api_vm_state state)
 {
 	pthread_mutex_lock(&ctl->lock);
 	ctl->state = state;
+	if (state == API_STATE_STOPPED && ctl->request_pending) {
+		/* no event loop will take it any more */
+		ctl->request_pending = false;
+		ctl->request_result = -ESRCH;
+		snprintf(ctl->request_err, sizeof(ctl->request_err), "the VM stopped meanwhile");
+		ctl->request_done = true;
+	}
 	pthread_cond_broadcast(&ctl->cond);
 	pthread_mutex_unlock(&ctl->lock);
 }
@@ -90,6 +100,50 @@ int vmm_control_watch_start(struct vmm_control *ctl, struct evloop *loop, int or
 	ctl->watch_started = started;
 	ctl->watch_opaque = opaque;
 	return evloop_add_fd(loop, ctl->start_fd, POLLIN, order, control_on_start_fd, ctl);
+}
+
+static void control_on_request_fd(void *opaque, int fd, short revents)
+{
+	struct vmm_control *ctl = opaque;
+	uint64_t count;
+
+	if (!(revents & POLLIN))
+		return;
+	if (read(fd, &count, sizeof(count)) < 0) {
+		/* nonblocking: may be empty */
+	}
+	struct net_config net;
+	unsigned index;
+	char err[sizeof(ctl->request_err)];
+	int ret;
+
+	pthread_mutex_lock(&ctl->lock);
+	if (!ctl->request_pending) {
+		pthread_mutex_unlock(&ctl->lock);
+		return;
+	}
+	net = ctl->request_net;
+	index = ctl->request_index;
+	pthread_mutex_unlock(&ctl->lock);
+	/* The device set is the event loop's: the change runs here (the
+	 * asking API thread waits; it asks one thing at a time). */
+	ret = device_set_update_net(ctl->request_devices, index, &net, err, sizeof(err));
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->request_pending) {
+		ctl->request_result = ret;
+		snprintf(ctl->request_err, sizeof(ctl->request_err), "%s", ret ? err : "");
+		ctl->request_pending = false;
+		ctl->request_done = true;
+		pthread_cond_broadcast(&ctl->cond);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+int vmm_control_watch_requests(struct vmm_control *ctl, struct evloop *loop, int order,
+			       struct device_set *devices)
+{
+	ctl->request_devices = devices;
+	return evloop_add_fd(loop, ctl->request_fd, POLLIN, order, control_on_request_fd, ctl);
 }
 
 static enum api_vm_state control_state(void *opaque)
@@ -182,6 +236,36 @@ static int control_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	return 0;
 }
 
+static int control_update_net(void *opaque, unsigned index, const struct net_config *net, char *err,
+			      size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+	uint64_t one = 1;
+	int ret;
+
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->state != API_STATE_RUNNING && ctl->state != API_STATE_PAUSED) {
+		ret = wrong_state(ctl, "Changing a network interface", err, errlen);
+		pthread_mutex_unlock(&ctl->lock);
+		return ret;
+	}
+	/* The API thread asks one thing at a time (its own lock is held). */
+	ctl->request_index = index;
+	ctl->request_net = *net;
+	ctl->request_pending = true;
+	ctl->request_done = false;
+	if (write(ctl->request_fd, &one, sizeof(one)) < 0) {
+		/* cannot overflow */
+	}
+	while (!ctl->request_done)
+		pthread_cond_wait(&ctl->cond, &ctl->lock);
+	ret = ctl->request_result;
+	if (ret)
+		snprintf(err, errlen, "%s", ctl->request_err);
+	pthread_mutex_unlock(&ctl->lock);
+	return ret;
+}
+
 static int control_flush_metrics(void *opaque, char *err, size_t errlen)
 {
 	(void)opaque;
@@ -264,4 +348,5 @@ const struct api_vmm_ops vmm_control_ops = {
     .send_ctrl_alt_del = control_ctrl_alt_del,
     .flush_metrics = control_flush_metrics,
     .fill_metrics = control_fill_metrics,
+    .update_net = control_update_net,
 };

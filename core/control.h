@@ -29,8 +29,19 @@ struct vmm_control {
 	struct vm_config *watch_cfg;
 	void (*watch_started)(void *opaque);
 	void *watch_opaque;
+	struct device_set *request_devices; /* vmm_control_watch_requests' */
 	int start_result;
 	char start_err[512];
+	/* A device change for the event loop (PATCH /network-interfaces):
+	 * the API thread asks and waits; the event loop answers.  An ask
+	 * that finds no loop waits for the next (a reboot), or is answered
+	 * when the VM stops. */
+	int request_fd; /* eventfd: a request waits */
+	bool request_pending, request_done;
+	unsigned request_index;
+	struct net_config request_net;
+	int request_result;
+	char request_err[512];
 	/* Metrics are per interval, like the API's (Firecracker resets its
 	 * counters at every flush): what the last line reported. */
 	uint64_t reported_exits[VM_MAX_CPUS];
@@ -49,6 +60,11 @@ bool vmm_control_take_start(struct vmm_control *ctl, struct vm_config *cfg);
  * registration's id or -errno. */
 int vmm_control_watch_start(struct vmm_control *ctl, struct evloop *loop, int order,
 			    struct vm_config *cfg, void (*started)(void *opaque), void *opaque);
+/* Main thread, while a VM is served: carry out device requests
+ * (vmm_control_ops.update_net) in loop, at order, on devices.  Returns the
+ * registration's id or -errno. */
+int vmm_control_watch_requests(struct vmm_control *ctl, struct evloop *loop, int order,
+			       struct device_set *devices);
 /* Main thread: answer the start request. */
 void vmm_control_start_done(struct vmm_control *ctl, int result, const char *err);
 void vmm_control_set_state(struct vmm_control *ctl, enum api_vm_state state);

@@ -67,6 +67,37 @@ static void entry_disk_args(struct device_entry *e, const struct disk_config *di
 	e->args[n] = NULL;
 }
 
+/* isola-net's arguments for net (docs/net.md). */
+static void entry_net_args(struct device_entry *e, const struct net_config *net)
+{
+	const uint8_t *m = net->mac;
+	unsigned n = 0;
+
+	snprintf(e->arg_text[0], sizeof(e->arg_text[0]), "%u", net->queues);
+	snprintf(e->arg_text[1], sizeof(e->arg_text[1]), "%02x:%02x:%02x:%02x:%02x:%02x", m[0],
+		 m[1], m[2], m[3], m[4], m[5]);
+	snprintf(e->arg_text[2], sizeof(e->arg_text[2]), "%u", net->mtu);
+	e->args[n++] = "--tap";
+	e->args[n++] = net->tap;
+	e->args[n++] = "--queues";
+	e->args[n++] = e->arg_text[0];
+	e->args[n++] = "--mac";
+	e->args[n++] = e->arg_text[1];
+	e->args[n++] = "--mtu";
+	e->args[n++] = e->arg_text[2];
+	if (net->no_offloads)
+		e->args[n++] = "--no-offloads";
+	if (net->rx_rate[0]) {
+		e->args[n++] = "--rx-rate";
+		e->args[n++] = net->rx_rate;
+	}
+	if (net->tx_rate[0]) {
+		e->args[n++] = "--tx-rate";
+		e->args[n++] = net->tx_rate;
+	}
+	e->args[n] = NULL;
+}
+
 /* device_set.h; asked for in the order device_set_init makes entries. */
 void device_set_prespawn(const struct vm_config *cfg)
 {
@@ -79,6 +110,15 @@ void device_set_prespawn(const struct vm_config *cfg)
 		snprintf(name, sizeof(name), "disk%u", i);
 		entry_disk_args(&e, &cfg->disks[i], name);
 		if (supervisor_prespawn("blk", e.args))
+			return;
+	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		struct device_entry e = {0};
+
+		if (cfg->nets[i].socket[0])
+			continue;
+		entry_net_args(&e, &cfg->nets[i]);
+		if (supervisor_prespawn("net", e.args))
 			return;
 	}
 	if (cfg->rng)
@@ -109,6 +149,18 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
 					      ? "make it writable or add readonly=on"
 					      : "check the path");
 		entry_disk_args(e, disk, name);
+	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *net = &cfg->nets[i];
+		struct device_entry *e;
+		char name[16];
+
+		snprintf(name, sizeof(name), "net%u", i);
+		e = set_add(set, "net", name, !net->no_restart,
+			    net->socket[0] ? net->socket : NULL);
+		config_net_device_config(net, e->frontend_config, sizeof(e->frontend_config));
+		if (!e->socket_path)
+			entry_net_args(e, net);
 	}
 	if (cfg->rng)
 		set_add(set, "rng", "rng0", !cfg->rng_no_restart, NULL);
@@ -439,6 +491,118 @@ bool device_set_retry(struct device_set *set)
 			waiting = true;
 	}
 	return waiting;
+}
+
+/* Copy args into the entry's own storage (args may point into it). */
+static int entry_store_args(struct device_entry *e, const char *const *args)
+{
+	char store[sizeof(e->arg_store)];
+	size_t at = 0, offsets[DEVICE_SERVER_MAX_ARGS];
+	unsigned n;
+
+	for (n = 0; args[n]; n++) {
+		size_t len = strlen(args[n]) + 1;
+
+		if (n == DEVICE_SERVER_MAX_ARGS || len > sizeof(store) - at)
+			return -E2BIG;
+		memcpy(store + at, args[n], len);
+		offsets[n] = at;
+		at += len;
+	}
+	memcpy(e->arg_store, store, at);
+	for (unsigned i = 0; i < n; i++)
+		e->args[i] = e->arg_store + offsets[i];
+	e->args[n] = NULL;
+	return 0;
+}
+
+int device_set_replace(struct device_set *set, unsigned index, const char *const *args, char *err,
+		       size_t errlen)
+{
+	struct device_entry *e;
+	char how[160];
+	int ret;
+
+	if (index >= set->nr)
+		return error_text(err, errlen, -ENODEV, "no device %u", index);
+	e = &set->entries[index];
+	if (e->socket_path)
+		return error_text(err, errlen, -EOPNOTSUPP,
+				  "%s is served by the external back-end %s; isola cannot restart "
+				  "it with other arguments",
+				  e->name, e->socket_path);
+	if (e->attached && e->restart.given_up)
+		return error_text(err, errlen, -EIO,
+				  "%s was given up (its server died too often); the guest must "
+				  "reset the device first",
+				  e->name);
+	ret = entry_store_args(e, args);
+	if (ret)
+		return error_text(err, errlen, ret, "%s: the new arguments are too long", e->name);
+	if (!e->attached) {
+		/* Between VMs: the next attach starts a server with them. */
+		if (e->kept_sock >= 0)
+			close(e->kept_sock);
+		e->kept_sock = -1;
+		e->kept_from_vm = false;
+		entry_kill_server(e);
+		return 0;
+	}
+	if (restart_on_replace(&e->restart, now_ns()) != RESTART_TRY)
+		return 0; /* a try is pending: it takes the new arguments */
+	vhost_device_disconnect(&e->dev);
+	if (e->pid > 0) {
+		kill(e->pid, SIGKILL);
+		entry_bury_server(e, how, sizeof(how));
+	}
+	log_info("%s: replacing isola-%s to apply new arguments", e->name, e->kind->name);
+	entry_try_restart(set, e);
+	return 0;
+}
+
+/* args without OPTION and its value, into out (DEVICE_SERVER_MAX_ARGS + 1). */
+static unsigned args_without(const char *const *args, const char *option, const char **out,
+			     unsigned n)
+{
+	for (unsigned i = 0; args[i]; i++) {
+		if (!strcmp(args[i], option) && args[i + 1]) {
+			i++;
+			continue;
+		}
+		out[n++] = args[i];
+	}
+	return n;
+}
+
+int device_set_update_net(struct device_set *set, unsigned net_index, const struct net_config *net,
+			  char *err, size_t errlen)
+{
+	const char *args[DEVICE_SERVER_MAX_ARGS + 5], *rest[DEVICE_SERVER_MAX_ARGS + 1];
+	unsigned nets = 0, n;
+
+	for (unsigned i = 0; i < set->nr; i++) {
+		struct device_entry *e = &set->entries[i];
+
+		if (strcmp(e->kind->name, "net") || nets++ != net_index)
+			continue;
+		/* Everything stays but the two limiters (docs/net.md). */
+		n = args_without(e->args, "--rx-rate", rest, 0);
+		rest[n] = NULL;
+		n = args_without(rest, "--tx-rate", args, 0);
+		if (net->rx_rate[0]) {
+			args[n++] = "--rx-rate";
+			args[n++] = net->rx_rate;
+		}
+		if (net->tx_rate[0]) {
+			args[n++] = "--tx-rate";
+			args[n++] = net->tx_rate;
+		}
+		args[n] = NULL;
+		if (n > DEVICE_SERVER_MAX_ARGS)
+			return error_text(err, errlen, -E2BIG, "%s: too many arguments", e->name);
+		return device_set_replace(set, i, args, err, errlen);
+	}
+	return error_text(err, errlen, -ENODEV, "no network interface %u", net_index);
 }
 
 void device_set_reap(struct device_set *set)

@@ -25,19 +25,22 @@
 #include "devices/vhost_user_device.h"
 #include "lib/evloop.h"
 
-#define DEVICE_SET_MAX (CONFIG_MAX_DISKS + 1)
-#define DEVICE_SERVER_MAX_ARGS 8
+#define DEVICE_SET_MAX (CONFIG_MAX_DISKS + CONFIG_MAX_NETS + 1)
+#define DEVICE_SERVER_MAX_ARGS 16
 
 struct device_set;
 
 struct device_entry {
 	struct device_set *set;
 	const struct device_kind *kind;
-	char name[16];		 /* "disk0", "rng0" */
+	char name[16];		 /* "disk0", "net0", "rng0" */
 	const char *socket_path; /* external back-end; NULL: isola starts isola-<kind> */
 	const char *args[DEVICE_SERVER_MAX_ARGS + 1]; /* for the server; live in the config */
 	char default_id[16];			      /* GET_ID when the disk has no id= */
-	pid_t pid;				      /* the server's, 0 if none (or external) */
+	char arg_text[3][24];			      /* numbers and a MAC for args[] */
+	char arg_store[512]; /* args[] after device_set_replace: the entry's own copy */
+	uint8_t frontend_config[VIRTIO_PCI_CONFIG_MAX]; /* a front-end-owned config */
+	pid_t pid;					/* the server's, 0 if none (or external) */
 	int kept_sock;	   /* between VMs: the connected back-end, or -1 */
 	bool kept_from_vm; /* kept_sock served the previous VM (not just started) */
 	bool attached;	   /* dev is a front-end in the current VM */
@@ -99,6 +102,22 @@ int device_set_watch(struct device_set *set, struct evloop *loop, int ring_error
 		     int lost_order);
 /* Forget the registrations (the loop is ending, or a new one begins). */
 void device_set_unwatch(struct device_set *set);
+/* Event loop: give entry index's server new arguments (copied into the
+ * entry: they outlive the caller's) and put a server started with them in
+ * place of the running one, through the restart path: the old server is
+ * ended, the new one is negotiated with and resumes the in-flight requests,
+ * and the guest sees nothing.  Not charged to the restart budget
+ * (restart_on_replace).  Between VMs, the kept server is ended and the next
+ * attach starts the new one; while the back-end is away, the pending try
+ * takes the new arguments.  0 (the new server is up, or tried again every
+ * ~100 ms like a restart) or -errno with a sentence in err. */
+int device_set_replace(struct device_set *set, unsigned index, const char *const *args, char *err,
+		       size_t errlen);
+/* Event loop: network interface net_index (cfg->nets[net_index]) gets
+ * net's rate limiters (--rx-rate/--tx-rate, docs/net.md) through
+ * device_set_replace.  0 or -errno with a sentence in err. */
+int device_set_update_net(struct device_set *set, unsigned net_index, const struct net_config *net,
+			  char *err, size_t errlen);
 /* Event loop: reap ended servers (SIGCHLD). */
 void device_set_reap(struct device_set *set);
 /* Event loop: try the back-ends that are due again; true while one still

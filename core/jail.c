@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -51,7 +52,28 @@ int jail_enter(const struct jail_config *jail, char *err, size_t errlen)
 	if (stat("/dev/kvm", &kvm) < 0 || !S_ISCHR(kvm.st_mode))
 		return error_text(err, errlen, -ENODEV, "/dev/kvm: not available on this host");
 
-	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) < 0)
+	/* --jail-netns: the network namespace where the VM's taps were made
+	 * (Firecracker's jailer --netns), joined before the root changes;
+	 * without it, a new empty one. */
+	if (jail->netns) {
+		int fd = open(jail->netns, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return error_text(err, errlen, -errno,
+					  "--jail-netns %s: %s; give a network namespace's file, "
+					  "e.g. /var/run/netns/NAME from `ip netns add NAME`",
+					  jail->netns, strerror(errno));
+		if (setns(fd, CLONE_NEWNET) < 0) {
+			int ret = -errno;
+
+			close(fd);
+			return error_text(err, errlen, ret, "--jail-netns %s: %s", jail->netns,
+					  ret == -EINVAL ? "not a network namespace" : strerror(-ret));
+		}
+		close(fd);
+	}
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (jail->netns ? 0 : CLONE_NEWNET)) <
+	    0)
 		return error_text(err, errlen, -errno, "--jail: unshare: %s", strerror(errno));
 	/* Nothing mounted from here on reaches the host's mount table. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
@@ -85,6 +107,15 @@ int jail_enter(const struct jail_config *jail, char *err, size_t errlen)
 	    chown("dev/kvm", jail->uid, jail->gid) < 0)
 		return error_text(err, errlen, -errno, "--jail %s: creating dev/kvm: %s", jail->dir,
 				  strerror(errno));
+	/* /dev/net/tun, for isola-net to attach to the namespace's taps
+	 * (docs/net.md "Who opens the tap"): only with --jail-netns, where
+	 * taps can exist.  0666 as on any host; attaching to a tap still needs
+	 * CAP_NET_ADMIN or the tap's owner, which the jailed VMM is not. */
+	if (jail->netns && (mkdir("dev/net", 0755) < 0 ||
+			    mknod("dev/net/tun", S_IFCHR | 0666, makedev(10, 200)) < 0 ||
+			    chmod("dev/net/tun", 0666) < 0))
+		return error_text(err, errlen, -errno, "--jail %s: creating dev/net/tun: %s",
+				  jail->dir, strerror(errno));
 	if (mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
 		return error_text(err, errlen, -errno, "--jail %s: remounting dev/ read-only: %s",
 				  jail->dir, strerror(errno));

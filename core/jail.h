@@ -4,7 +4,8 @@
  * user, with /dev holding only /dev/kvm (docs/security.md "The jail").
  *
  *	jail_enter()        as root, before the spawner and any thread:
- *	                    new mount, IPC, UTS and network namespaces; DIR
+ *	                    new mount, IPC, UTS and network namespaces (or
+ *	                    --jail-netns's network namespace, joined); DIR
  *	                    becomes / (pivot_root); a private tmpfs on /dev
  *	                    with the kvm node only
  *	supervisor_spawner_start()   the spawner keeps root, inside the jail,
@@ -22,7 +23,8 @@
 #include <sys/types.h>
 
 struct jail_config {
-	const char *dir; /* NULL: no jail */
+	const char *dir;   /* NULL: no jail */
+	const char *netns; /* --jail-netns: a network namespace to join; NULL: a new one */
 	uid_t uid;
 	gid_t gid;
 };

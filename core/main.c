@@ -57,6 +57,10 @@ static void print_help(void)
 	       "  --jail-user UID[:GID]\n"
 	       "                 the jail's user and group (required with --jail: one\n"
 	       "                 per VM, not root)\n"
+	       "  --jail-netns PATH\n"
+	       "                 the jail joins this network namespace (e.g.\n"
+	       "                 /var/run/netns/NAME) instead of a new empty one: where\n"
+	       "                 the taps of --net live (docs/net.md)\n"
 	       "\n"
 	       "Example:\n"
 	       "  isola run --kernel build/guests/hello.elf --memory 256M --cpus 2\n"
@@ -142,8 +146,8 @@ enum serve_order {
 
 struct serve_state;
 
-/* the fixed fds, and two per device */
-_Static_assert(5 + 2 * DEVICE_SET_MAX <= EVLOOP_MAX_FDS, "the event loop holds every fd");
+/* the fixed fds (and the API's requests), and two per device */
+_Static_assert(6 + 2 * DEVICE_SET_MAX <= EVLOOP_MAX_FDS, "the event loop holds every fd");
 
 struct serve_state {
 	struct vm *vm;
@@ -290,7 +294,8 @@ static int serve_register(struct serve_state *serve, int signal_fd, uint64_t tim
 	return device_set_watch(vm->devices, loop, SERVE_RING_ERRORS, SERVE_LOST_SOCKETS);
 }
 
-static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, uint64_t timeout_ns)
+static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, uint64_t timeout_ns,
+		     struct vmm_control *ctl)
 {
 	static struct serve_state serve; /* one VM at a time; ~4 KiB of tables */
 	int ret;
@@ -304,7 +309,10 @@ static void serve_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd, 
 	}
 	device_set_unwatch(vm->devices); /* a new loop: nothing is registered in it */
 	ret = serve_register(&serve, signal_fd, timeout_ns);
-	if (ret) {
+	/* the API's device changes (PATCH /network-interfaces) */
+	if (!ret && ctl)
+		ret = vmm_control_watch_requests(ctl, &serve.loop, SERVE_DEVICE_WORK, vm->devices);
+	if (ret < 0) {
 		vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "event loop: %s", strerror(-ret));
 		return;
 	}
@@ -439,7 +447,7 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 				hugepages_hint(cfg); /* once: not again for a reboot */
 				timeout_ns = timeout_deadline_ns(cfg); /* one for the whole run */
 			}
-			serve_vm(vm, cfg, signal_fd, timeout_ns);
+			serve_vm(vm, cfg, signal_fd, timeout_ns, ctl);
 		}
 		status = atomic_load(&vm->exit_status);
 		if (status != ISOLA_EXIT_RESET || !cfg->reboot_on_reset)
@@ -524,7 +532,8 @@ static void take_process_options(int *argc, char **argv, struct process_options 
 	bool jail_user = false;
 
 	for (int i = 1; i < *argc; i++) {
-		bool takes_value = !strcmp(argv[i], "--jail") || !strcmp(argv[i], "--jail-user");
+		bool takes_value = !strcmp(argv[i], "--jail") || !strcmp(argv[i], "--jail-user") ||
+				   !strcmp(argv[i], "--jail-netns");
 
 		if (!strcmp(argv[i], "--no-seccomp")) {
 			opts->no_seccomp = true;
@@ -533,6 +542,8 @@ static void take_process_options(int *argc, char **argv, struct process_options 
 			opts->bad = true;
 		} else if (!strcmp(argv[i], "--jail")) {
 			opts->jail.dir = argv[++i];
+		} else if (!strcmp(argv[i], "--jail-netns")) {
+			opts->jail.netns = argv[++i];
 		} else if (!strcmp(argv[i], "--jail-user")) {
 			jail_user = true;
 			if (sandbox_parse_user(argv[++i], &opts->jail.uid, &opts->jail.gid)) {
@@ -553,6 +564,10 @@ static void take_process_options(int *argc, char **argv, struct process_options 
 			  "its own (not root)");
 		opts->bad = true;
 	}
+	if (opts->jail.netns && !opts->jail.dir && !opts->bad) {
+		log_error("--jail-netns needs --jail DIR");
+		opts->bad = true;
+	}
 }
 
 /*
@@ -566,6 +581,14 @@ static bool lock_down_process(const struct process_options *opts, const struct v
 {
 	char err[512];
 
+	for (unsigned i = 0; opts->jail.dir && !opts->jail.netns && cfg && i < cfg->nr_nets; i++)
+		if (cfg->nets[i].tap[0]) {
+			log_error("--net tap=%s with --jail: the jail's network namespace is new and "
+				  "empty; make the tap in a named namespace and give it with "
+				  "--jail-netns /var/run/netns/NAME (docs/net.md)",
+				  cfg->nets[i].tap);
+			return false;
+		}
 	if (opts->jail.dir) {
 		supervisor_open_servers();
 		/* the servers become the jail's user once sandboxed, so the

@@ -14,7 +14,7 @@ void restart_state_init(struct restart_state *state, bool restart, bool external
 
 void restart_new_vm(struct restart_state *state)
 {
-	state->pending = state->given_up = false;
+	state->pending = state->given_up = state->replacing = false;
 	state->failed_starts = state->deaths_in_window = 0;
 }
 
@@ -46,6 +46,16 @@ enum restart_decision restart_on_loss(struct restart_state *state,
 	return RESTART_TRY;
 }
 
+enum restart_decision restart_on_replace(struct restart_state *state, uint64_t now_ns)
+{
+	if (state->pending || state->given_up)
+		return RESTART_IGNORE;
+	state->pending = true;
+	state->replacing = true;
+	state->lost_ns = now_ns;
+	return RESTART_TRY;
+}
+
 enum restart_decision restart_on_failed_try(struct restart_state *state,
 					    const struct restart_policy *policy)
 {
@@ -67,6 +77,11 @@ uint64_t restart_on_success(struct restart_state *state, uint64_t now_ns)
 
 	state->pending = false;
 	state->failed_starts = 0;
+	if (state->replacing) {
+		state->replacing = false;
+		state->replacements++;
+		return took;
+	}
 	state->restarts++;
 	state->recovery_ns_total += took;
 	if (took > state->recovery_ns_max)

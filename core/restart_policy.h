@@ -36,7 +36,9 @@ struct restart_state {
 	uint64_t window_start_ns;
 	unsigned deaths_in_window;
 	unsigned failed_starts;
+	bool replacing; /* pending because of restart_on_replace, not a loss */
 	uint64_t restarts, recovery_ns_total, recovery_ns_max;
+	uint64_t replacements; /* restart_on_replace's that came up */
 };
 
 enum restart_decision {
@@ -52,10 +54,18 @@ void restart_state_init(struct restart_state *state, bool restart, bool external
 /* The back-end was lost at now_ns. */
 enum restart_decision restart_on_loss(struct restart_state *state,
 				      const struct restart_policy *policy, uint64_t now_ns);
+/* The back-end is replaced on purpose at now_ns (new arguments, an
+ * upgrade): a try is due like after a loss, but nothing is charged to the
+ * budget (no death in the window) and restart=never does not apply.
+ * RESTART_TRY, or RESTART_IGNORE if the device is given up (a reset of the
+ * guest's driver is due first) or a try is pending already (the pending
+ * try takes the new arguments). */
+enum restart_decision restart_on_replace(struct restart_state *state, uint64_t now_ns);
 /* A try to bring it back failed: RESTART_WAIT or RESTART_GIVE_UP_STARTS. */
 enum restart_decision restart_on_failed_try(struct restart_state *state,
 					    const struct restart_policy *policy);
-/* A try worked at now_ns: returns how long the device was without it. */
+/* A try worked at now_ns: returns how long the device was without it
+ * (a replacement counts in `replacements`, a restart in the rest). */
 uint64_t restart_on_success(struct restart_state *state, uint64_t now_ns);
 /* A new VM (a reboot): the budget starts afresh; the counters do not. */
 void restart_new_vm(struct restart_state *state);

@@ -2,28 +2,88 @@
 #include "devices/device_kind.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "isola/virtio.h"
+#include "lib/log.h"
 
 /* PCI class codes (PCI Code and ID Assignment): mass storage "other", and
  * "unassigned class" for a device without one. */
 #define PCI_CLASS_STORAGE_OTHER 0x0180
 #define PCI_CLASS_OTHER 0xff00
+#define PCI_CLASS_NETWORK_ETHERNET 0x0200
 
 /* virtio 1.2 §5.2.6.2: without VIRTIO_BLK_F_MQ the driver uses one queue,
  * whatever GET_QUEUE_NUM said. */
-static int blk_fixup(const struct device_kind *kind, uint64_t backend_features,
-		     uint16_t *num_queues, uint8_t *config, uint32_t config_size, char *err,
+static int blk_fixup(const struct device_kind *kind, struct device_fixup *f, char *err,
 		     size_t errlen)
 {
 	(void)kind;
-	(void)config;
-	(void)config_size;
 	(void)err;
 	(void)errlen;
-	if (!(backend_features & (1ull << VIRTIO_BLK_F_MQ)))
-		*num_queues = 1;
+	if (!(f->backend_features & (1ull << VIRTIO_BLK_F_MQ)))
+		f->num_queues = 1;
+	return 0;
+}
+
+#define BIT(n) (1ull << (n))
+
+/* Features that need the control queue (virtio 1.2 §5.1.3.1). */
+#define NET_CTRL_FEATURES                                                                          \
+	(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX) | BIT(VIRTIO_NET_F_CTRL_VLAN) |      \
+	 BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) | BIT(VIRTIO_NET_F_MQ) |                                 \
+	 BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | BIT(VIRTIO_NET_F_CTRL_GUEST_OFFLOADS))
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+/*
+ * virtio-net's config is the front-end's (docs/net.md "Queues and config"):
+ * the core put the MAC and the MTU in; the link is always up, so it stays
+ * up while a back-end restarts.  The queue layout is §5.1.2's: receiveq k
+ * = 2k, transmitq k = 2k+1, controlq 2N.  A back-end serves the control
+ * queue only if it offers CTRL_VQ and counts it (an odd GET_QUEUE_NUM,
+ * isola-net's 2N+1); a back-end that leaves it to the front-end (DPDK's
+ * vhost, an even count) gets one queue pair and no control queue, since
+ * nobody would answer the driver's commands.
+ */
+static int net_fixup(const struct device_kind *kind, struct device_fixup *f, char *err,
+		     size_t errlen)
+{
+	uint16_t mtu = (uint16_t)(f->config[VIRTIO_NET_CONFIG_MTU] |
+				  f->config[VIRTIO_NET_CONFIG_MTU + 1] << 8);
+	bool ctrl = (f->backend_features & BIT(VIRTIO_NET_F_CTRL_VQ)) && (f->num_queues & 1);
+	uint16_t pairs = ctrl ? (uint16_t)(f->num_queues / 2) : 1;
+
+	(void)kind;
+	if (f->config_size < VIRTIO_NET_CONFIG_SIZE)
+		return error_text(err, errlen, -EINVAL, "the net config is too small");
+	if (!ctrl && f->num_queues < 2)
+		return error_text(err, errlen, -EPROTO,
+				  "the back-end serves %u queue; virtio-net needs a receive and "
+				  "a transmit queue",
+				  f->num_queues);
+	if (pairs > 1 && !(f->backend_features & BIT(VIRTIO_NET_F_MQ)))
+		return error_text(err, errlen, -EPROTO,
+				  "the back-end serves %u queue pairs but does not offer "
+				  "VIRTIO_NET_F_MQ",
+				  pairs);
+	if (!ctrl)
+		f->device_features &= ~NET_CTRL_FEATURES;
+	if (pairs == 1)
+		f->device_features &= ~BIT(VIRTIO_NET_F_MQ);
+	f->num_queues = (uint16_t)(2 * pairs + (ctrl ? 1 : 0));
+	f->device_features |= BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS);
+	if (mtu)
+		f->device_features |= BIT(VIRTIO_NET_F_MTU);
+	else
+		f->device_features &= ~BIT(VIRTIO_NET_F_MTU);
+	put_le16(f->config + VIRTIO_NET_CONFIG_STATUS, VIRTIO_NET_S_LINK_UP);
+	put_le16(f->config + VIRTIO_NET_CONFIG_MAX_PAIRS, pairs);
 	return 0;
 }
 
@@ -49,6 +109,22 @@ const struct device_kind device_kinds[] = {
 	.options = {{"--rate", true}},
 	.config_size = 0, /* §5.4.4: no config */
 	.config_owner = DEVICE_CONFIG_NONE,
+    },
+    {
+	.name = "net",
+	.virtio_id = VIRTIO_ID_NET,
+	.pci_class = PCI_CLASS_NETWORK_ETHERNET,
+	.options = {{"--tap", true},
+		    {"--queues", true},
+		    {"--mac", true},
+		    {"--mtu", true},
+		    {"--no-offloads", false},
+		    {"--rx-rate", true},
+		    {"--tx-rate", true}},
+	/* struct virtio_net_config through mtu, §5.1.4 */
+	.config_size = VIRTIO_NET_CONFIG_SIZE,
+	.config_owner = DEVICE_CONFIG_FRONTEND,
+	.fixup = net_fixup,
     },
 };
 

@@ -32,11 +32,22 @@ struct device_kind_option {
 
 struct device_kind;
 
+/* What a fix-up sees and adjusts after negotiation. */
+struct device_fixup {
+	uint64_t backend_features; /* in: what the back-end offers */
+	uint64_t device_features;  /* in: the same; out: what the guest is offered.  Bits
+				    * the back-end did not offer are the front-end's (net's
+				    * MAC, STATUS) and are never sent to the back-end. */
+	uint16_t num_queues;	   /* in: the back-end's count; out: the device's */
+	uint8_t *config;	   /* in: the back-end's (GET_CONFIG) or the core's
+				    * bytes (front-end owned); out: the guest's */
+	uint32_t config_size;
+};
+
 /* After negotiation: adjust what the back-end offered to what this type
- * allows (e.g. blk without VIRTIO_BLK_F_MQ serves one queue), and fill in
+ * allows (e.g. blk without VIRTIO_BLK_F_MQ serves one queue), and complete
  * a front-end-owned config.  0 or -errno with a sentence in err. */
-typedef int (*device_kind_fixup_fn)(const struct device_kind *kind, uint64_t backend_features,
-				    uint16_t *num_queues, uint8_t *config, uint32_t config_size,
+typedef int (*device_kind_fixup_fn)(const struct device_kind *kind, struct device_fixup *fixup,
 				    char *err, size_t errlen);
 
 struct device_kind {

@@ -218,17 +218,29 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint8_t *config, uin
 		if (ret)
 			return ret;
 	}
+	if (kind->config_owner == DEVICE_CONFIG_FRONTEND && *config_size)
+		memcpy(config, dev->frontend_config, *config_size);
+	dev->device_features = dev->backend_features & ~VHOST_DEVICE_TRANSPORT_UNSUPPORTED;
 	/* The type's rules (e.g. virtio 1.2 §5.2.6.2: blk without
 	 * VIRTIO_BLK_F_MQ has one queue), and a front-end-owned config. */
 	if (kind->fixup) {
-		ret = kind->fixup(kind, dev->backend_features, &num_queues, config, *config_size,
-				  err, errlen);
+		struct device_fixup fixup = {
+		    .backend_features = dev->backend_features,
+		    .device_features = dev->device_features,
+		    .num_queues = num_queues,
+		    .config = config,
+		    .config_size = *config_size,
+		};
+
+		ret = kind->fixup(kind, &fixup, err, errlen);
 		if (ret)
 			return ret;
-		if (num_queues == 0 || num_queues > queues)
+		if (fixup.num_queues == 0 || fixup.num_queues > queues)
 			return error_text(err, errlen, -EINVAL,
 					  "the %s fix-up left %u queues of %llu", kind->name,
-					  num_queues, (unsigned long long)queues);
+					  fixup.num_queues, (unsigned long long)queues);
+		num_queues = fixup.num_queues;
+		dev->device_features = fixup.device_features & ~VHOST_DEVICE_TRANSPORT_UNSUPPORTED;
 	}
 	dev->num_queues = num_queues;
 	return 0;
@@ -487,6 +499,8 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const char 
 	memcpy(queues, dev->pci.queues, sizeof(queues));
 	features = dev->pci.driver_features;
 	pthread_mutex_unlock(&dev->pci.lock);
+	/* What the front-end added (net's MAC, STATUS) is its own business. */
+	features &= dev->backend_features;
 	if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
 		features |= 1ull << VHOST_USER_F_PROTOCOL_FEATURES;
 
@@ -627,14 +641,14 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 {
 	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
 	uint32_t config_size = 0;
-	uint64_t features = dev->backend_features;
+	uint64_t features = dev->device_features;
 	uint16_t num_queues = dev->num_queues;
 	int ret;
 
 	vhost_device_disconnect(dev);
 	dev->sock = sock;
 	ret = vhost_device_negotiate(dev, config, &config_size, err, errlen);
-	if (!ret && (dev->backend_features & features) != features)
+	if (!ret && (dev->device_features & features) != features)
 		ret =
 		    error_text(err, errlen, -EPROTO,
 			       "the back-end now offers fewer features than the driver negotiated");
@@ -700,7 +714,8 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 
 int vhost_device_create(struct vhost_device *dev, const struct device_host *host,
 			const struct device_placement *placement, const struct device_kind *kind,
-			const char *name, int sock, int work_fd, char *err, size_t errlen)
+			const char *name, const uint8_t *frontend_config, int sock, int work_fd,
+			char *err, size_t errlen)
 {
 	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
 	uint32_t config_size = 0;
@@ -723,6 +738,12 @@ int vhost_device_create(struct vhost_device *dev, const struct device_host *host
 		dev->irqfd_gsi[q] = -1;
 	}
 
+	if (kind->config_owner == DEVICE_CONFIG_FRONTEND) {
+		if (!frontend_config || kind->config_size > sizeof(dev->frontend_config))
+			return error_text(err, errlen, -EINVAL,
+					  "the %s device needs its config from the core", kind->name);
+		memcpy(dev->frontend_config, frontend_config, kind->config_size);
+	}
 	dev->err_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (dev->err_fd < 0)
 		return error_text(err, errlen, -errno, "eventfd: %s", strerror(errno));
@@ -730,8 +751,7 @@ int vhost_device_create(struct vhost_device *dev, const struct device_host *host
 	if (ret)
 		return ret;
 	ret = virtio_pci_init(&dev->pci, dev->name, kind->virtio_id, kind->pci_class,
-			      dev->backend_features & ~VHOST_DEVICE_TRANSPORT_UNSUPPORTED,
-			      dev->num_queues, dev->queue_size, config, config_size, bar,
+			      dev->device_features, dev->num_queues, dev->queue_size, config, config_size, bar,
 			      &vhost_device_platform_ops, &vhost_device_backend_ops, dev);
 	if (ret)
 		return error_text(err, errlen, ret, "virtio-pci setup: %s", strerror(-ret));

@@ -39,7 +39,9 @@ struct vhost_device {
 	int sock;	     /* vhost-user connection, -1 when down */
 	char bad_reply[160]; /* what was wrong with the last failed call's reply */
 	uint64_t backend_features;
+	uint64_t device_features; /* offered to the guest (after kind->fixup) */
 	uint64_t protocol_features;
+	uint8_t frontend_config[VIRTIO_PCI_CONFIG_MAX]; /* DEVICE_CONFIG_FRONTEND: the core's */
 	uint16_t num_queues;
 	uint16_t queue_size;
 	bool started; /* back-end rings running */
@@ -59,14 +61,17 @@ struct vhost_device {
 /* A device of type kind at placement (BAR 0, VIRTIO_PCI_MAX_VECTORS GSIs
  * from gsi_base), reaching the VM only through host; sock: connected to the
  * back-end.  Negotiates protocol features, reads the queue count and (for a
- * back-end-owned config) the config, applies kind->fixup, creates the PCI
+ * back-end-owned config) the config, applies kind->fixup (a front-end-owned
+ * config starts as frontend_config, kind->config_size bytes; NULL for the
+ * other kinds), creates the PCI
  * function, kick and call fds, and binds the kick fds to the notify area.
  * The caller then registers dev->pci's BAR (virtio_pci_bar_access, opaque
  * dev) on its MMIO bus and plugs dev->pci.fn at placement->slot.  On
  * failure writes a sentence to err (call vhost_device_destroy). */
 int vhost_device_create(struct vhost_device *dev, const struct device_host *host,
 			const struct device_placement *placement, const struct device_kind *kind,
-			const char *name, int sock, int work_fd, char *err, size_t errlen);
+			const char *name, const uint8_t *frontend_config, int sock, int work_fd,
+			char *err, size_t errlen);
 /* Queue work for the event loop (any thread). */
 void vhost_device_queue_work(struct vhost_device *dev, unsigned work);
 /* The back-end went away (crash, hang-up): forget the connection, keep

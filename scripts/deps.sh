@@ -13,6 +13,7 @@ PACKAGES=(
 	python3 curl                               # API client, vhost-user man in the middle (tests)
 	e2fsprogs tmux                             # nested Linux test: ext4 root, console test
 	ethtool                                    # nested network cases: L2's queue statistics
+	dpdk                                       # dpdk-testpmd: vhost-user-net interop and benchmark peer
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -45,6 +45,13 @@ struct api_vmm_ops {
 	 * drive `index`, already validated).  NULL: refused with a message. */
 	int (*update_drive)(void *vmm, unsigned index, const struct disk_config *disk, char *err,
 			    size_t errlen);
+	/* PATCH /network-interfaces/{id} after start: interface `index`
+	 * (cfg->nets[index] of the boot configuration) gets net's rx_rate and
+	 * tx_rate (validated SPEC text; nothing else of net is applied).  The
+	 * VMM restarts that interface's isola-net with them (docs/api.md).
+	 * NULL: refused with a message. */
+	int (*update_net)(void *vmm, unsigned index, const struct net_config *net, char *err,
+			  size_t errlen);
 };
 
 /* ---- handler layer (no socket) ---- */

@@ -57,6 +57,26 @@ int api_parse_serial(json_object *v, const char *prefix, struct vm_config *cfg, 
 int api_check_file(const char *path, const char *where, bool writable, char *err, size_t errlen);
 /* Replace an owned string field with a copy of value (NULL clears). */
 int api_set_string(const char **field, const char *value);
+/* Drive and interface ids: 1..API_DRIVE_ID_MAX of [A-Za-z0-9_-]. */
+bool api_id_valid(const char *id);
+
+/* Network interfaces (net.c).  url_id: the {iface_id} of PUT
+ * /network-interfaces/{iface_id}, or NULL (config file). */
+int api_parse_net(json_object *v, const char *prefix, const char *url_id, struct net_config *net,
+		  char *err, size_t errlen);
+/* Insert or replace (same iface_id) net in cfg; a tap or guest MAC another
+ * interface has is refused. */
+int api_put_net(struct vm_config *cfg, const struct net_config *net, const char *prefix, char *err,
+		size_t errlen);
+/* Member `key` of v (a RateLimiter) into spec (lib/rate_limiter.h's text).
+ * PUT (patch false): spec becomes exactly what is given; PATCH: the buckets
+ * given replace those in spec, the others stay; a bucket of size or
+ * refill_time 0 is none.  1 if the member is absent (spec unchanged), 0,
+ * or -EINVAL with err (spec unchanged). */
+int api_parse_rate_limiter(json_object *v, const char *prefix, const char *key, bool patch,
+			   char spec[CONFIG_RATE_SPEC_SIZE], char *err, size_t errlen);
+/* net as Firecracker's NetworkInterface object. */
+json_object *api_net_to_json(const struct net_config *net);
 /* "drive" of disk as Firecracker's Drive object. */
 json_object *api_drive_to_json(const struct disk_config *disk, unsigned index);
 const char *api_log_level_name(int level);

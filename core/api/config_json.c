@@ -91,6 +91,36 @@ static int api_config_drives(struct vm_config *cfg, json_object *drives, char *e
 	return 0;
 }
 
+static int api_config_nets(struct vm_config *cfg, json_object *nets, char *err, size_t errlen)
+{
+	size_t n;
+
+	if (!json_object_is_type(nets, json_type_array))
+		return api_fail(err, errlen, "network-interfaces: must be an array");
+	n = json_object_array_length(nets);
+	for (size_t i = 0; i < n; i++) {
+		struct net_config net;
+		char prefix[48];
+		int ret;
+
+		snprintf(prefix, sizeof(prefix), "network-interfaces[%zu]", i);
+		ret = api_parse_net(json_object_array_get_idx(nets, i), prefix, NULL, &net, err,
+				    errlen);
+		if (ret)
+			return ret;
+		for (unsigned j = 0; j < cfg->nr_nets; j++)
+			if (!strcmp(cfg->nets[j].iface_id, net.iface_id))
+				return api_fail(err, errlen,
+						"%s.iface_id: \"%s\" is the id of "
+						"network-interfaces[%u] too; ids must differ",
+						prefix, net.iface_id, j);
+		ret = api_put_net(cfg, &net, prefix, err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int api_config_sections(struct vm_config *cfg, json_object *doc, char *err, size_t errlen)
 {
 	static const char *const known[] = {
@@ -109,14 +139,6 @@ static int api_config_sections(struct vm_config *cfg, json_object *doc, char *er
 			return api_fail(
 			    err, errlen, "%s: isola does not implement %s yet; remove it",
 			    api_unimplemented_sections[i].key, api_unimplemented_sections[i].what);
-	if (json_object_object_get_ex(doc, "network-interfaces", &v) && v) {
-		if (!json_object_is_type(v, json_type_array))
-			return api_fail(err, errlen, "network-interfaces: must be an array");
-		if (json_object_array_length(v))
-			return api_fail(err, errlen,
-					"network-interfaces[0]: network interfaces are not "
-					"supported yet (isola has no network device server)");
-	}
 	if (!json_object_object_get_ex(doc, "boot-source", &v) || !v)
 		return api_fail(err, errlen, "boot-source: missing (required)");
 	ret = api_parse_boot_source(v, "boot-source", cfg, err, errlen);
@@ -124,6 +146,8 @@ static int api_config_sections(struct vm_config *cfg, json_object *doc, char *er
 		ret = api_parse_machine_config(v, "machine-config", false, cfg, err, errlen);
 	if (!ret && json_object_object_get_ex(doc, "drives", &v) && v)
 		ret = api_config_drives(cfg, v, err, errlen);
+	if (!ret && json_object_object_get_ex(doc, "network-interfaces", &v) && v)
+		ret = api_config_nets(cfg, v, err, errlen);
 	if (!ret && json_object_object_get_ex(doc, "entropy", &v) && v)
 		ret = api_parse_entropy(v, "entropy", cfg, err, errlen);
 	if (!ret && json_object_object_get_ex(doc, "logger", &v) && v)
@@ -254,7 +278,11 @@ char *api_config_to_json(const struct vm_config *cfg)
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
 		json_object_array_add(v, api_drive_to_json(&cfg->disks[i], i));
 	json_object_object_add(doc, "drives", v);
-	json_object_object_add(doc, "network-interfaces", json_object_new_array());
+	v = json_object_new_array();
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		if (cfg->nets[i].tap[0]) /* --vhost-user-net has no Firecracker shape */
+			json_object_array_add(v, api_net_to_json(&cfg->nets[i]));
+	json_object_object_add(doc, "network-interfaces", v);
 	if (cfg->rng)
 		json_object_object_add(doc, "entropy", json_object_new_object());
 	if (cfg->logger) {
@@ -305,6 +333,10 @@ int api_config_finalize(struct vm_config *cfg, char *err, size_t errlen)
 		return api_fail(
 		    err, errlen,
 		    "no boot source: set boot-source.kernel_image_path first (PUT /boot-source)");
+	/* A MAC for each interface that has none (the core owns the
+	 * virtio-net config, docs/net.md); fixed for the whole run. */
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		config_net_finalize(&cfg->nets[i], i);
 	for (unsigned i = 0; i < cfg->nr_disks; i++) {
 		if (!cfg->disks[i].is_root_device)
 			continue;

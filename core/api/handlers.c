@@ -302,6 +302,83 @@ static int api_drives(struct api_request *req)
 	return api_reply_no_content(req);
 }
 
+static int api_net_index(const struct vm_config *cfg, const char *id)
+{
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		if (!strcmp(cfg->nets[i].iface_id, id))
+			return (int)i;
+	return -1;
+}
+
+/* Firecracker's PartialNetworkInterface: new rate limiters for a started
+ * VM's interface; a limiter not given stays, a bucket not given stays. */
+static int api_patch_net(struct api_request *req, json_object *v, const char *prefix)
+{
+	static const char *const known[] = {"iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL};
+	struct api *api = req->api;
+	struct net_config net;
+	char err[API_ERR_MAX], where[256];
+	const char *id;
+	int index, rx, tx;
+
+	if (api_json_only(v, prefix, known, err, sizeof(err)) ||
+	    api_json_string(v, prefix, "iface_id", true, &id, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	if (strcmp(id, req->id)) {
+		api_json_path(where, sizeof(where), prefix, "iface_id");
+		return api_reply_error(
+		    req, "%s: \"%s\" differs from the id in the path (\"%s\"); they must match",
+		    where, id, req->id);
+	}
+	if (!api_require_started(req))
+		return req->resp->status;
+	index = api_net_index(&api->cfg, req->id);
+	if (index < 0)
+		return api_reply_error(req,
+				       "network interface \"%s\" does not exist; interfaces are "
+				       "added with PUT before InstanceStart",
+				       req->id);
+	net = api->cfg.nets[index];
+	rx = api_parse_rate_limiter(v, prefix, "rx_rate_limiter", true, net.rx_rate, err,
+				    sizeof(err));
+	tx = rx < 0 ? rx
+		    : api_parse_rate_limiter(v, prefix, "tx_rate_limiter", true, net.tx_rate, err,
+					     sizeof(err));
+	if (rx < 0 || tx < 0)
+		return api_reply_error(req, "%s", err);
+	if (!strcmp(net.rx_rate, api->cfg.nets[index].rx_rate) &&
+	    !strcmp(net.tx_rate, api->cfg.nets[index].tx_rate))
+		return api_reply_no_content(req); /* nothing changes: no restart */
+	if (!api->ops.update_net)
+		return api_reply_error(
+		    req, "isola cannot change a started VM's rate limiters yet (interface \"%s\")",
+		    req->id);
+	if (api->ops.update_net(api->vmm, (unsigned)index, &net, err, sizeof(err)))
+		return api_reply_error(req, "network interface \"%s\": %s", req->id, err);
+	api->cfg.nets[index] = net;
+	return api_reply_no_content(req);
+}
+
+static int api_network(struct api_request *req)
+{
+	struct net_config net;
+	char err[API_ERR_MAX], prefix[96];
+	json_object *v;
+
+	snprintf(prefix, sizeof(prefix), "network-interfaces/%.64s", req->id);
+	if (req->method == API_PATCH) {
+		if (!(v = api_body(req)))
+			return req->resp->status;
+		return api_patch_net(req, v, prefix);
+	}
+	if (!api_require_not_started(req) || !(v = api_body(req)))
+		return req->resp->status;
+	if (api_parse_net(v, prefix, req->id, &net, err, sizeof(err)) ||
+	    api_put_net(&req->api->cfg, &net, prefix, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	return api_reply_no_content(req);
+}
+
 int api_instance_start_locked(struct api *api, char *err, size_t errlen)
 {
 	enum api_vm_state state = api_state(api);
@@ -518,8 +595,7 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 		status = api_drives(&req);
 		break;
 	case API_EP_NETWORK:
-		status = api_reply_error(&req, "network interfaces are not supported yet (isola "
-					       "has no network device server)");
+		status = api_network(&req);
 		break;
 	case API_EP_ENTROPY:
 		status = api_put_section(&req, "entropy", api_parse_entropy);

@@ -225,7 +225,7 @@ int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 	return 0;
 }
 
-static bool api_id_valid(const char *id)
+bool api_id_valid(const char *id)
 {
 	size_t len = strlen(id);
 

@@ -491,11 +491,33 @@ def check_unimplemented(c, api, tmp):
     for method, path, body in cases:
         c.expect(f"unimplemented {method} {path}", api.request(method, path, body),
                  message=r"not (yet )?(implement|support|available)|unsupported|does not")
-    r = api.request("PUT", "/network-interfaces/eth0",
-                    {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:00:00:00:01"})
-    c.expect("PUT /network-interfaces/eth0", r, message=r"network")
-    r = api.request("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"})
-    c.expect("PATCH /network-interfaces/eth0", r, message=r"network")
+
+
+def check_network_interfaces_before(c, api):
+    """Refused interfaces over the socket (an accepted one would need a tap
+    and isola-net at InstanceStart: tests/system/api_net.sh does that)."""
+    put = "/network-interfaces/eth0"
+    cases = [
+        ("PUT mismatched iface_id", "PUT", put, {"iface_id": "eth1", "host_dev_name": "tap0"},
+         r"differs from the id in the path"),
+        ("PUT bad guest_mac", "PUT", put,
+         {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:00:00:01"},
+         r"guest_mac: .* is not a MAC address"),
+        ("PUT negative bucket", "PUT", put,
+         {"iface_id": "eth0", "host_dev_name": "tap0",
+          "rx_rate_limiter": {"bandwidth": {"size": -1, "refill_time": 100}}},
+         r"rx_rate_limiter\.bandwidth\.size: -1 is negative"),
+        ("PUT bucket of the wrong type", "PUT", put,
+         {"iface_id": "eth0", "host_dev_name": "tap0",
+          "tx_rate_limiter": {"ops": {"size": "10", "refill_time": 100}}},
+         r"tx_rate_limiter\.ops\.size: must be an integer"),
+        ("PUT without host_dev_name", "PUT", put, {"iface_id": "eth0"},
+         r"host_dev_name: missing"),
+        ("PATCH before InstanceStart", "PATCH", put, {"iface_id": "eth0"},
+         r"needs a running VM"),
+    ]
+    for name, method, path, body, message in cases:
+        c.expect(name, api.request(method, path, body), message=message)
 
 
 def check_documented_limits(c, api):
@@ -726,11 +748,15 @@ def check_wrong_state_after(c, api, guests, tmp):
         ("PATCH", "/machine-config", {"vcpu_count": 2}),
         ("PUT", "/drives/late", {"drive_id": "late", "path_on_host": img, "is_root_device": False}),
         ("PUT", "/entropy", {}),
+        ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0"}),
         ("PUT", "/actions", {"action_type": "InstanceStart"}),
     ]
     for method, path, body in cases:
         c.expect(f"{method} {path} while Running", api.request(method, path, body),
                  message=r"running|started|boot|state")
+    c.expect("PATCH an interface that does not exist",
+             api.request("PATCH", "/network-interfaces/eth9", {"iface_id": "eth9"}),
+             message=r"network interface \"eth9\" does not exist")
     c.expect("PATCH /vm Resumed while Running", api.request("PATCH", "/vm", {"state": "Resumed"}),
              codes=(204, 400), fault=False)
     r = api.request("PATCH", "/vm", {"state": "Paused"})
@@ -795,6 +821,7 @@ def main():
         section("HTTP garbage", check_http_garbage, api)
         section("paths", check_paths, api)
         section("unimplemented", check_unimplemented, api, args.tmp)
+        section("network interfaces", check_network_interfaces_before, api)
         section("concurrency", check_concurrent, api)
         section("documented limits", check_documented_limits, api)
         section("stalled client", check_stalled_client, vmm, args.drop_seconds)

@@ -286,13 +286,6 @@ static void test_unimplemented(void **state)
 		call(*state, "GET", paths[i], NULL);
 		expect_fault(*state, "yet");
 	}
-	call(*state, "PUT", "/network-interfaces/eth0",
-	     "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}");
-	expect_fault(
-	    *state,
-	    "network interfaces are not supported yet (isola has no network device server)");
-	call(*state, "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}");
-	expect_fault(*state, "not supported yet");
 }
 
 /* ---- PUT /boot-source ---- */
@@ -682,6 +675,217 @@ static void test_missing_ops(void **state)
 	expect_fault(f, "InstanceStart is not available");
 }
 
+/* ---- PUT and PATCH /network-interfaces ---- */
+
+struct fake_net_update {
+	int calls, fail;
+	unsigned index;
+	struct net_config net;
+};
+static struct fake_net_update fake_net;
+
+static int fake_update_net(void *vmm, unsigned index, const struct net_config *net, char *err,
+			   size_t errlen)
+{
+	(void)vmm;
+	if (fake_net.fail) {
+		snprintf(err, errlen, "isola-net did not come up");
+		return -EIO;
+	}
+	fake_net.calls++;
+	fake_net.index = index;
+	fake_net.net = *net;
+	return 0;
+}
+
+#define NET_PUT(id, rest) "{\"iface_id\": \"" id "\", \"host_dev_name\": " rest "}"
+
+static void test_network_interfaces(void **state)
+{
+	struct fixture *f = *state;
+	struct api_vmm_ops ops = fake_ops;
+	char err[256];
+
+	/* a fixture whose VMM can apply PATCH */
+	api_destroy(f->api);
+	ops.update_net = fake_update_net;
+	memset(&fake_net, 0, sizeof(fake_net));
+	assert_int_equal(api_create(&f->api, NULL, &ops, &f->vmm, 0, err, sizeof(err)), 0);
+
+	call(f, "PUT", "/network-interfaces/eth0", NET_PUT("eth0", "\"tap0\""));
+	expect_ok(f, 204);
+	/* Kata's unset limiters are {} */
+	call(f, "PUT", "/network-interfaces/eth1",
+	     NET_PUT("eth1", "\"tap1\", \"guest_mac\": \"06:00:00:00:00:01\", "
+			     "\"rx_rate_limiter\": {}, \"tx_rate_limiter\": {\"bandwidth\": "
+			     "{\"size\": 2000, \"refill_time\": 10}}"));
+	expect_ok(f, 204);
+	/* size or refill_time 0: no bucket, as Firecracker's TokenBucket::new */
+	call(f, "PUT", "/network-interfaces/eth0",
+	     NET_PUT("eth0", "\"tap2\", \"rx_rate_limiter\": {\"bandwidth\": {\"size\": 100, "
+			     "\"refill_time\": 0}, \"ops\": {\"size\": 0, \"refill_time\": 5}}"));
+	expect_ok(f, 204);
+	/* the same iface_id replaces: eth0 now on tap2 */
+	call(f, "PUT", "/network-interfaces/eth0", NET_PUT("eth0", "\"tap2\""));
+	expect_ok(f, 204);
+
+	call(f, "PUT", "/network-interfaces/eth2", NET_PUT("eth3", "\"tap3\""));
+	expect_fault(f, "network-interfaces/eth2.iface_id: \"eth3\" differs from the id in the "
+			"path");
+	call(f, "PUT", "/network-interfaces/eth2", NET_PUT("eth2", "\"tap1\""));
+	expect_fault(f, "network-interfaces/eth2.host_dev_name: tap1 is used by interface "
+			"\"eth1\" already");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"guest_mac\": \"06:00:00:00:00:01\""));
+	expect_fault(f, "network-interfaces/eth2.guest_mac: interface \"eth1\" has this MAC");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"guest_mac\": \"06:00:00:00:00\""));
+	expect_fault(f, "network-interfaces/eth2.guest_mac: \"06:00:00:00:00\" is not a MAC");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"guest_mac\": \"07:00:00:00:00:01\""));
+	expect_fault(f, "is a multicast address");
+	call(f, "PUT", "/network-interfaces/eth2", NET_PUT("eth2", "\"a-name-of-16-chars\""));
+	expect_fault(f, "network-interfaces/eth2.host_dev_name: \"a-name-of-16-chars\" is not");
+	call(f, "PUT", "/network-interfaces/eth2", NET_PUT("eth2", "\"-tap\""));
+	expect_fault(f, "is not a network interface name");
+	call(f, "PUT", "/network-interfaces/eth2", "{\"iface_id\": \"eth2\"}");
+	expect_fault(f, "network-interfaces/eth2.host_dev_name: missing (required)");
+	call(f, "PUT", "/network-interfaces/eth2", NET_PUT("eth2", "\"tap3\", \"mtu\": 9000"));
+	expect_fault(f, "network-interfaces/eth2.mtu: unknown field");
+	/* rate limiters: types, negatives, unknown fields, missing members */
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"rx_rate_limiter\": {\"bandwidth\": {\"size\": "
+			     "\"1M\", \"refill_time\": 100}}"));
+	expect_fault(f, "network-interfaces/eth2.rx_rate_limiter.bandwidth.size: must be an "
+			"integer");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"tx_rate_limiter\": {\"ops\": {\"size\": 5, "
+			     "\"refill_time\": -1}}"));
+	expect_fault(f, "network-interfaces/eth2.tx_rate_limiter.ops.refill_time: -1 is negative");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"tx_rate_limiter\": {\"ops\": {\"size\": 5, "
+			     "\"refill_time\": 1, \"one_time_burst\": -5}}"));
+	expect_fault(f, "tx_rate_limiter.ops.one_time_burst: -5 is negative");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"tx_rate_limiter\": {\"ops\": {\"size\": 5}}"));
+	expect_fault(f, "tx_rate_limiter.ops.refill_time: missing (required)");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"tx_rate_limiter\": {\"ops\": {}}"));
+	expect_fault(f, "tx_rate_limiter.ops.size: missing (required)");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"tx_rate_limiter\": {\"bytes\": {}}"));
+	expect_fault(f, "tx_rate_limiter.bytes: unknown field; known fields are bandwidth, ops");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"rx_rate_limiter\": {\"ops\": {\"size\": 5, "
+			     "\"refill_time\": 1, \"rate\": 2}}"));
+	expect_fault(f, "rx_rate_limiter.ops.rate: unknown field");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"rx_rate_limiter\": [1]"));
+	expect_fault(f, "rx_rate_limiter: must be a JSON object");
+	call(f, "PUT", "/network-interfaces/eth2",
+	     NET_PUT("eth2", "\"tap3\", \"rx_rate_limiter\": {\"ops\": {\"size\": 5, "
+			     "\"refill_time\": 99999999999999999}}"));
+	expect_fault(f, "network-interfaces/eth2.rx_rate_limiter: ");
+	/* a refused PUT changed nothing */
+	call(f, "GET", "/vm/config", NULL);
+	expect_ok(f, 200);
+	assert_non_null(strstr(f->resp.body,
+			       "\"network-interfaces\":[{\"iface_id\":\"eth0\","
+			       "\"host_dev_name\":\"tap2\"},{\"iface_id\":\"eth1\","
+			       "\"host_dev_name\":\"tap1\",\"guest_mac\":"
+			       "\"06:00:00:00:00:01\",\"tx_rate_limiter\":{"
+			       "\"bandwidth\":{\"size\":2000,\"refill_time\":10}}}]"));
+
+	/* PATCH is for a started VM */
+	call(f, "PATCH", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\"}");
+	expect_fault(f, "needs a running VM; the VM is Not started");
+
+	start(f);
+	assert_int_equal(f->vmm.booted.nr_nets, 2);
+	assert_string_equal(f->vmm.booted.nets[1].tx_rate, "bytes=2000:10");
+	assert_true(f->vmm.booted.nets[0].mac_given); /* made at InstanceStart */
+
+	call(f, "PUT", "/network-interfaces/eth0", NET_PUT("eth0", "\"tap0\""));
+	expect_fault(f, "only valid before InstanceStart; the VM is Running");
+	call(f, "PATCH", "/network-interfaces/eth9", "{\"iface_id\": \"eth9\"}");
+	expect_fault(f, "network interface \"eth9\" does not exist");
+	call(f, "PATCH", "/network-interfaces/eth1", "{\"iface_id\": \"eth0\"}");
+	expect_fault(f, "network-interfaces/eth1.iface_id: \"eth0\" differs from the id");
+	call(f, "PATCH", "/network-interfaces/eth1",
+	     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap9\"}");
+	expect_fault(f, "network-interfaces/eth1.host_dev_name: unknown field");
+	call(f, "PATCH", "/network-interfaces/eth1",
+	     "{\"iface_id\": \"eth1\", \"rx_rate_limiter\": {\"ops\": {\"size\": -1, "
+	     "\"refill_time\": 1}}}");
+	expect_fault(f, "network-interfaces/eth1.rx_rate_limiter.ops.size: -1 is negative");
+	/* nothing changes: no restart */
+	call(f, "PATCH", "/network-interfaces/eth1",
+	     "{\"iface_id\": \"eth1\", \"rx_rate_limiter\": {}, \"tx_rate_limiter\": {}}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_net.calls, 0);
+	/* a bucket given replaces its own; the other stays (BucketUpdate) */
+	call(f, "PATCH", "/network-interfaces/eth1",
+	     "{\"iface_id\": \"eth1\", \"tx_rate_limiter\": {\"ops\": {\"size\": 100, "
+	     "\"refill_time\": 1000}}, \"rx_rate_limiter\": {\"bandwidth\": {\"size\": 7, "
+	     "\"refill_time\": 8, \"one_time_burst\": 9}}}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_net.calls, 1);
+	assert_int_equal(fake_net.index, 1);
+	assert_string_equal(fake_net.net.tx_rate, "bytes=2000:10,ops=100:1000");
+	assert_string_equal(fake_net.net.rx_rate, "bytes=7:8:9");
+	/* size 0 switches a bucket off */
+	call(f, "PATCH", "/network-interfaces/eth1",
+	     "{\"iface_id\": \"eth1\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 0, "
+	     "\"refill_time\": 10}}, \"rx_rate_limiter\": {\"ops\": {\"size\": 3, "
+	     "\"refill_time\": 4}}}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_net.calls, 2);
+	assert_string_equal(fake_net.net.tx_rate, "ops=100:1000");
+	assert_string_equal(fake_net.net.rx_rate, "bytes=7:8:9,ops=3:4");
+	call(f, "GET", "/vm/config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"rx_rate_limiter\":{\"bandwidth\":{\"size\":7,"
+					     "\"one_time_burst\":9,\"refill_time\":8},"
+					     "\"ops\":{\"size\":3,\"refill_time\":4}},"
+					     "\"tx_rate_limiter\":{\"ops\":{\"size\":100,"
+					     "\"refill_time\":1000}}"));
+	/* the VMM's refusal is the client's answer; the configuration stays */
+	fake_net.fail = 1;
+	call(f, "PATCH", "/network-interfaces/eth1",
+	     "{\"iface_id\": \"eth1\", \"tx_rate_limiter\": {\"ops\": {\"size\": 0, "
+	     "\"refill_time\": 0}}}");
+	expect_fault(f, "network interface \"eth1\": isola-net did not come up");
+	call(f, "GET", "/vm/config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"ops\":{\"size\":100,"));
+}
+
+static void test_network_interfaces_no_op(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/network-interfaces/eth0", NET_PUT("eth0", "\"tap0\""));
+	expect_ok(f, 204);
+	start(f);
+	call(f, "PATCH", "/network-interfaces/eth0",
+	     "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"size\": 1, "
+	     "\"refill_time\": 1}}}");
+	expect_fault(f, "cannot change a started VM's rate limiters yet");
+}
+
+static void test_too_many_nets(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int i = 0; i < CONFIG_MAX_NETS + 1; i++) {
+		char path[64], body[128];
+
+		snprintf(path, sizeof(path), "/network-interfaces/eth%d", i);
+		snprintf(body, sizeof(body),
+			 "{\"iface_id\": \"eth%d\", \"host_dev_name\": \"tap%d\"}", i, i);
+		call(f, "PUT", path, "%s", body);
+	}
+	expect_fault(f, "too many network interfaces; isola supports 4");
+}
+
 /* ---- GET /vm/config, --config-file ---- */
 
 static char *config_text(struct fixture *f)
@@ -700,7 +904,11 @@ static char *config_text(struct fixture *f)
 		"              {\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", "
 		"\"is_root_device\": true, \"cache_type\": \"Writeback\", \"io_engine\": "
 		"\"Async\"}],"
-		" \"network-interfaces\": [],"
+		" \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
+		"\"tap0\", \"guest_mac\": \"06:00:AC:10:00:02\", \"rx_rate_limiter\": "
+		"{\"bandwidth\": {\"size\": 1000000, \"one_time_burst\": 5, \"refill_time\": "
+		"100}, \"ops\": {\"size\": 10, \"refill_time\": 1000}}, \"tx_rate_limiter\": {}},"
+		" {\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\"}],"
 		" \"entropy\": {},"
 		" \"logger\": {\"log_path\": \"%s/log\", \"level\": \"debug\", \"show_level\": "
 		"true, \"show_log_origin\": false},"
@@ -728,6 +936,15 @@ static void assert_same_config(const struct vm_config *a, const struct vm_config
 		assert_int_equal(a->disks[i].cache_writeback, b->disks[i].cache_writeback);
 		assert_int_equal(a->disks[i].io_engine_async, b->disks[i].io_engine_async);
 	}
+	assert_int_equal(a->nr_nets, b->nr_nets);
+	for (unsigned i = 0; i < a->nr_nets; i++) {
+		assert_string_equal(a->nets[i].iface_id, b->nets[i].iface_id);
+		assert_string_equal(a->nets[i].tap, b->nets[i].tap);
+		assert_int_equal(a->nets[i].mac_given, b->nets[i].mac_given);
+		assert_memory_equal(a->nets[i].mac, b->nets[i].mac, 6);
+		assert_string_equal(a->nets[i].rx_rate, b->nets[i].rx_rate);
+		assert_string_equal(a->nets[i].tx_rate, b->nets[i].tx_rate);
+	}
 	assert_int_equal(a->rng, b->rng);
 	assert_int_equal(a->logger, b->logger);
 	assert_string_equal(a->log_path, b->log_path);
@@ -748,6 +965,11 @@ static void test_config_round_trip(void **state)
 	assert_int_equal(first.huge_pages, CONFIG_HUGE_PAGES_2M);
 	assert_int_equal(first.nr_disks, 2);
 	assert_true(first.disks[0].readonly);
+	assert_int_equal(first.nr_nets, 2);
+	assert_string_equal(first.nets[0].rx_rate, "bytes=1000000:100:5,ops=10:1000");
+	assert_string_equal(first.nets[0].tx_rate, ""); /* {}: no limit */
+	assert_int_equal(first.nets[0].mac[2], 0xac);
+	assert_false(first.nets[1].mac_given);
 	assert_true(first.rng);
 	assert_int_equal(first.log_level, LOG_LEVEL_DEBUG);
 	back = api_config_to_json(&first);
@@ -755,8 +977,10 @@ static void test_config_round_trip(void **state)
 	assert_int_equal(api_config_from_json(&second, back, err, sizeof(err)), 0);
 	assert_same_config(&first, &second);
 
-	/* finalize: root first, root=/dev/vda rw appended */
+	/* finalize: root first, root=/dev/vda rw appended; a MAC for eth1 */
 	assert_int_equal(api_config_finalize(&second, err, sizeof(err)), 0);
+	assert_true(second.nets[1].mac_given);
+	assert_int_equal(second.nets[1].mac[0] & 3, 2); /* local, unicast */
 	assert_string_equal(second.disks[0].drive_id, "rootfs");
 	assert_string_equal(second.cmdline, "console=ttyS0 quiet root=/dev/vda rw");
 
@@ -775,6 +999,16 @@ static void test_config_round_trip(void **state)
 	     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, "
 	     "\"cache_type\": \"Writeback\", \"io_engine\": \"Async\"}",
 	     f->disk);
+	call(f, "PUT", "/network-interfaces/eth0",
+	     "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": "
+	     "\"06:00:ac:10:00:02\", \"rx_rate_limiter\": {\"ops\": {\"size\": 10, "
+	     "\"refill_time\": 1000}, \"bandwidth\": {\"size\": 1000000, \"refill_time\": 100, "
+	     "\"one_time_burst\": 5}}}");
+	expect_ok(f, 204);
+	call(f, "PUT", "/network-interfaces/eth1",
+	     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\", \"tx_rate_limiter\": "
+	     "{\"ops\": {\"size\": 0, \"refill_time\": 1000}}}");
+	expect_ok(f, 204);
 	call(f, "PUT", "/entropy", "{}");
 	call(f, "PUT", "/logger",
 	     "{\"log_path\": \"%s/log\", \"level\": \"Debug\", \"show_level\": true}", f->dir);
@@ -831,8 +1065,16 @@ static void test_config_file_errors(void **state)
 	     "\"path_on_host\": \"@D\", \"is_root_device\": true}]}",
 	     "drives[1].is_root_device"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"network-interfaces\": "
-	     "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}",
-	     "network-interfaces[0]: network interfaces are not supported yet"},
+	     "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}, {\"iface_id\": "
+	     "\"eth0\", \"host_dev_name\": \"tap1\"}]}",
+	     "network-interfaces[1].iface_id: \"eth0\" is the id of network-interfaces[0] too"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"network-interfaces\": "
+	     "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
+	     "{\"bandwidth\": {\"size\": -1, \"refill_time\": 100}}}]}",
+	     "network-interfaces[0].rx_rate_limiter.bandwidth.size: -1 is negative"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"network-interfaces\": "
+	     "{\"iface_id\": \"eth0\"}}",
+	     "network-interfaces: must be an array"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"balloon\": {\"amount_mib\": 1, "
 	     "\"deflate_on_oom\": true}}",
 	     "balloon: isola does not implement the balloon device yet"},
@@ -1196,6 +1438,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_ops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_network_interfaces, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_network_interfaces_no_op, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_many_nets, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_config_file_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),

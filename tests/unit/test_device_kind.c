@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The device-kind table (devices/device_kind.h): one row per device type,
  * consistent with itself and with the tree (servers/<name>/). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,21 +96,87 @@ static void test_blk_fixup_single_queue_without_mq(void **state)
 {
 	const struct device_kind *blk = device_kind_by_name("blk");
 	uint8_t config[60] = {0};
-	uint16_t queues = 4;
+	struct device_fixup f = {.backend_features = 1ull << VIRTIO_F_VERSION_1,
+				 .num_queues = 4,
+				 .config = config,
+				 .config_size = sizeof(config)};
 	char err[128];
 
 	(void)state;
 	assert_non_null(blk->fixup);
 	/* virtio 1.2 §5.2.6.2: without VIRTIO_BLK_F_MQ, one queue */
-	assert_int_equal(blk->fixup(blk, 1ull << VIRTIO_F_VERSION_1, &queues, config,
-				    sizeof(config), err, sizeof(err)),
-			 0);
-	assert_int_equal(queues, 1);
-	queues = 4;
-	assert_int_equal(blk->fixup(blk, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BLK_F_MQ),
-				    &queues, config, sizeof(config), err, sizeof(err)),
-			 0);
-	assert_int_equal(queues, 4);
+	assert_int_equal(blk->fixup(blk, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 1);
+	f.num_queues = 4;
+	f.backend_features |= 1ull << VIRTIO_BLK_F_MQ;
+	assert_int_equal(blk->fixup(blk, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 4);
+}
+
+#define B(n) (1ull << (n))
+
+/* docs/net.md "Queues and config": the front-end's config, and a control
+ * queue only for a back-end that counts one. */
+static void test_net_fixup(void **state)
+{
+	const struct device_kind *net = device_kind_by_name("net");
+	uint8_t config[VIRTIO_NET_CONFIG_SIZE] = {2, 0, 0, 0, 0, 7};
+	uint64_t isola_net = B(VIRTIO_F_VERSION_1) | B(VIRTIO_NET_F_CTRL_VQ) | B(VIRTIO_NET_F_MQ) |
+			     B(VIRTIO_NET_F_CTRL_RX) | B(VIRTIO_NET_F_MRG_RXBUF);
+	struct device_fixup f = {.backend_features = isola_net,
+				 .device_features = isola_net,
+				 .num_queues = 5, /* 2 pairs + control */
+				 .config = config,
+				 .config_size = sizeof(config)};
+	char err[160];
+
+	(void)state;
+	assert_non_null(net);
+	assert_int_equal(net->config_owner, DEVICE_CONFIG_FRONTEND);
+	config[VIRTIO_NET_CONFIG_MTU] = 1500 & 0xff;
+	config[VIRTIO_NET_CONFIG_MTU + 1] = 1500 >> 8;
+	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 5);
+	assert_true(f.device_features & B(VIRTIO_NET_F_MQ));
+	assert_true(f.device_features & B(VIRTIO_NET_F_CTRL_VQ));
+	/* the front-end's bits: MAC, STATUS, MTU */
+	assert_true(f.device_features & B(VIRTIO_NET_F_MAC));
+	assert_true(f.device_features & B(VIRTIO_NET_F_STATUS));
+	assert_true(f.device_features & B(VIRTIO_NET_F_MTU));
+	assert_int_equal(config[5], 7); /* the MAC is kept */
+	assert_int_equal(config[VIRTIO_NET_CONFIG_STATUS], VIRTIO_NET_S_LINK_UP);
+	assert_int_equal(config[VIRTIO_NET_CONFIG_MAX_PAIRS], 2);
+
+	/* A back-end without a control queue (DPDK's: an even count): one
+	 * pair, and nothing that needs the control queue is offered. */
+	f = (struct device_fixup){.backend_features = isola_net,
+				  .device_features = isola_net,
+				  .num_queues = 4,
+				  .config = config,
+				  .config_size = sizeof(config)};
+	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 2);
+	assert_false(f.device_features & (B(VIRTIO_NET_F_CTRL_VQ) | B(VIRTIO_NET_F_MQ) |
+					   B(VIRTIO_NET_F_CTRL_RX)));
+	assert_true(f.device_features & B(VIRTIO_NET_F_MRG_RXBUF));
+	assert_int_equal(config[VIRTIO_NET_CONFIG_MAX_PAIRS], 1);
+
+	/* No MTU from the core: the MTU feature is not offered. */
+	config[VIRTIO_NET_CONFIG_MTU] = config[VIRTIO_NET_CONFIG_MTU + 1] = 0;
+	f.device_features = isola_net | B(VIRTIO_NET_F_MTU);
+	f.num_queues = 3;
+	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 3);
+	assert_false(f.device_features & B(VIRTIO_NET_F_MTU));
+	assert_false(f.device_features & B(VIRTIO_NET_F_MQ));
+
+	/* Refused: one queue; several pairs without MQ. */
+	f.num_queues = 1;
+	f.backend_features = f.device_features = B(VIRTIO_F_VERSION_1);
+	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), -EPROTO);
+	f.num_queues = 5;
+	f.backend_features = f.device_features = B(VIRTIO_F_VERSION_1) | B(VIRTIO_NET_F_CTRL_VQ);
+	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), -EPROTO);
 }
 
 int main(void)
@@ -120,6 +187,7 @@ int main(void)
 	    cmocka_unit_test(test_lookups),
 	    cmocka_unit_test(test_options_the_core_may_pass),
 	    cmocka_unit_test(test_blk_fixup_single_queue_without_mq),
+	    cmocka_unit_test(test_net_fixup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -148,6 +148,32 @@ static void test_loss_while_pending_is_ignored(void **state)
 	assert_int_equal(st.lost_ns, 1 * S);
 }
 
+/* A replacement on purpose (PATCH /network-interfaces) is tried at once,
+ * charges no death to the window, ignores restart=never, and counts as a
+ * replacement, not a restart. */
+static void test_replace_is_not_a_death(void **state)
+{
+	const struct restart_policy policy = {
+	    .burst = 1, .window_ns = 10 * S, .max_failed_starts = 5};
+	struct restart_state st;
+
+	(void)state;
+	restart_state_init(&st, false, false);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(restart_on_replace(&st, 1 * S + i * MS), RESTART_TRY);
+		assert_true(st.pending);
+		assert_int_equal(restart_on_replace(&st, 1 * S + i * MS), RESTART_IGNORE);
+		assert_int_equal(restart_on_success(&st, 1 * S + i * MS + 5 * MS), 5 * MS);
+	}
+	assert_int_equal(st.replacements, 3);
+	assert_int_equal(st.restarts, 0);
+	assert_int_equal(st.deaths_in_window, 0);
+	assert_false(st.given_up);
+	/* restart=never still gives the next real death up */
+	assert_int_equal(restart_on_loss(&st, &policy, 2 * S), RESTART_GIVE_UP_NEVER);
+	assert_int_equal(restart_on_replace(&st, 3 * S), RESTART_IGNORE);
+}
+
 static void test_default_policy(void **state)
 {
 	struct restart_state st;
@@ -181,6 +207,7 @@ int main(void)
 	    cmocka_unit_test(test_restart_never),
 	    cmocka_unit_test(test_external_waits_forever),
 	    cmocka_unit_test(test_loss_while_pending_is_ignored),
+	    cmocka_unit_test(test_replace_is_not_a_death),
 	    cmocka_unit_test(test_default_policy),
 	};
 

@@ -323,7 +323,7 @@ static int create(struct fixture *f, const char *kind_name)
 	assert_int_equal(pthread_create(&f->backend.thread, NULL, backend_thread, &f->backend), 0);
 	f->thread_started = true;
 	return vhost_device_create(&f->dev, &host, &placement, device_kind_by_name(kind_name),
-				   "disk0", f->sock, f->work_fd, f->err, sizeof(f->err));
+				   "disk0", NULL, f->sock, f->work_fd, f->err, sizeof(f->err));
 }
 
 /* The back-end has answered everything so far (the socket is closed). */
