@@ -280,6 +280,9 @@ net_boot() {
 	L2_WRAP="$IP netns exec $NET_NS" l2_run "$n" "$@" "$NET_APPEND_OPT" "$L2_CMDLINE isola.mode=net"
 	ISOLA=$saved
 	L2_WRAP=
+	# L2 is gone: a driver still waiting on it has nothing left to see
+	kill "$driver" 2>/dev/null
+	killall -KILL nettest 2>/dev/null
 	wait "$driver"
 	sed 's/^/    net| /' "$W/$n.drv"
 	net_teardown

@@ -15,7 +15,8 @@
  *       COUNT datagrams of 1..1472 bytes (datagram k: 1 + k mod 1472 bytes),
  *       at most WINDOW outstanding; each echo checked byte for byte.  A
  *       datagram not echoed within 2 s is lost; there is no retransmission:
- *       any loss, corruption or unexpected datagram fails.
+ *       any loss, corruption or unexpected datagram fails.  Nothing echoed
+ *       for 10 s: the rest count as lost, and it stops.
  *   nettest [-p PREFIX] tcp HOST PORT UP_MIB DOWN_MIB [CONNS]
  *       CONNS connections (default 1), each moving UP_MIB to the server and
  *       DOWN_MIB back at the same time; each stream is checksummed by both
@@ -50,6 +51,7 @@
 #define UDP_MAX 1472 /* 1500-byte MTU - 20 (IPv4) - 8 (UDP) */
 #define UDP_WINDOW 16
 #define UDP_TIMEOUT_NS 2000000000LL
+#define UDP_STALL_NS 10000000000LL
 #define TCP_MAGIC 0x4e54535431ULL /* "NTST1" */
 #define TCP_QUIT 1u
 #define TCP_STALL_MS 60000 /* no progress for this long: fail */
@@ -575,7 +577,7 @@ static int cmd_udp(const char *host, const char *port, uint64_t count)
 	uint64_t next = 0, echoed = 0, lost = 0, corrupt = 0, unexpected = 0, bytes = 0;
 	uint64_t oldest = 0; /* no outstanding datagram is older */
 	int outstanding = 0, fd;
-	int64_t t0 = now_ns();
+	int64_t t0 = now_ns(), last_echo = t0;
 
 	if (parse_addr(host, port, &sa))
 		return 2;
@@ -635,6 +637,14 @@ static int cmd_udp(const char *host, const char *port, uint64_t count)
 			}
 			slot_seq[r - 1] = -1;
 			outstanding--;
+			last_echo = now_ns();
+		}
+		/* a dead link: stop, rather than time out every datagram */
+		if (now_ns() - last_echo > UDP_STALL_NS) {
+			say("udp: nothing echoed for %lld s: giving up with %" PRIu64 " not sent",
+			    UDP_STALL_NS / 1000000000LL, count - next);
+			lost += outstanding + (count - next);
+			break;
 		}
 		/* the timeouts, oldest first */
 		int64_t t = now_ns();
