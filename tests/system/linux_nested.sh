@@ -44,7 +44,8 @@ source "$ISOLA_ROOT/tests/system/nested/build.sh"
 ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api config-file fault-records
 	net-ping net-udp net-tcp net-kill net-offloads-off net-mq"
 ONLY=${1:-}
-L1_TIMEOUT=${L1_TIMEOUT:-420}
+# (the network cases: 3 boots of ~25-40 s each on a healthy isola, 150 s each if stuck)
+L1_TIMEOUT=${L1_TIMEOUT:-720}
 
 nested_build_for_test
 TMP=$(mktemp -d /tmp/isola-nested.XXXXXX)
