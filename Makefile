@@ -7,6 +7,7 @@
 #   make linux-nested  Linux on isola in nested KVM under QEMU TCG (tests/system/linux_nested.sh)
 #   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
 #   make bench-linux  Linux boot, isola vs QEMU, in nested KVM (bench/linux; RUNS=N, default 10)
+#   make bench-net  frames through isola-net vs DPDK testpmd, straight-to-tap limit (bench/net; RUNS=N rounds)
 #   make bench-linux-net  L2 TCP throughput, isola vs QEMU, in nested KVM (bench/linux/net.sh; RUNS=N, default 5)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 #   make mutants    mutation testing: the suite must catch each bug in tests/mutants.sh (slow)
@@ -37,8 +38,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux bench-linux-net soak mutants format fuzz fuzz-build
-all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/nettest
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux bench-linux-net bench-net soak mutants format fuzz fuzz-build
+all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,11 +75,21 @@ $(BUILD)/bench/blk-loadgen: $(BUILD)/bench/blk/loadgen.o $(BUILD)/bench/blk/fron
 $(BUILD)/nettest: $(BUILD)/tests/system/nested/nettest.o
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
 
+# The vhost-user-net load generator (bench/net): the same, for virtio-net.
+$(BUILD)/bench/net-loadgen: $(BUILD)/bench/net/loadgen.o $(BUILD)/bench/net/frontend.o $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(API_LIBS) $(LDLIBS)
 
 # compiles servers/blk/blk.c in, to drive isola-blk's device without a process
 $(BUILD)/tests/unit/test_vhost_user_backend: LDLIBS += -luring
+
+# links isola-net's device (servers/net/ without main.c) to drive it without a
+# process; its own rule, so the objects come before libisola.a on the line
+NET_DEVICE_OBJS := $(BUILD)/servers/net/net.o $(BUILD)/servers/net/net_ctrl.o
+$(BUILD)/tests/unit/test_net: $(BUILD)/tests/unit/test_net.o $(NET_DEVICE_OBJS) $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(API_LIBS) $(LDLIBS)
 
 # the golden allowlists (docs/security-allowlists.txt), wherever the test runs from
 $(BUILD)/tests/unit/test_seccomp.o: CFLAGS += -DISOLA_SRCDIR='"$(CURDIR)"'
@@ -111,6 +122,9 @@ bench-blk: all
 
 bench-linux: all
 	@bench/linux/run.sh $(RUNS)
+
+bench-net: all
+	@bench/net/run.sh $(RUNS)
 
 bench-linux-net: all
 	@bench/linux/net.sh $(RUNS)

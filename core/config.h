@@ -38,7 +38,7 @@ struct disk_config {
 };
 
 #define CONFIG_MAX_NETS 4
-#define CONFIG_MAX_NET_QUEUES 8 /* queue pairs per interface */
+#define CONFIG_MAX_NET_QUEUES 4 /* queue pairs per interface: 2N+1 rings fit in 16 */
 #define CONFIG_RATE_SPEC_SIZE 128
 
 /* One network interface (docs/net.md): a tap served by an isola-net the

@@ -261,21 +261,44 @@ static int spawner_fd = -1; /* set before any thread exists, one per process */
  * when it starts the first, instead of each making its own
  * (lib/sandbox.h SANDBOX_NETNS_FD; ~0.4 ms
  * of the kernel's per-namespace set-up each; docs/security.md "One network
- * namespace per VMM's servers").  The spawner needs no network either.  Not
- * root, or it fails: none, and each server makes its own as before.
+ * namespace per VMM's servers").  The spawner itself goes back to the
+ * namespace it was started in (isola's, or --jail's): a server attaches to
+ * its tap there before it joins the empty one (docs/net.md "Who opens the
+ * tap").  Not root, or it fails: none, and each server makes its own as
+ * before.
  */
+static int netns_fd_of_current(void)
+{
+	/* the namespace's fd without /proc (absent in --jail): a socket's */
+	int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fd;
+
+	if (sock < 0)
+		return -1;
+	fd = ioctl(sock, SIOCGSKNS); /* O_CLOEXEC */
+	close(sock);
+	return fd;
+}
+
 static void spawner_make_netns(void)
 {
-	int sock;
+	int home;
 
-	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+	if (geteuid() != 0)
 		return;
-	/* the namespace's fd without /proc (absent in --jail): a socket's */
-	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0)
+	home = netns_fd_of_current();
+	if (home < 0)
 		return;
-	servers_netns_fd = ioctl(sock, SIOCGSKNS); /* O_CLOEXEC */
-	close(sock);
+	if (unshare(CLONE_NEWNET) == 0) {
+		servers_netns_fd = netns_fd_of_current();
+		if (setns(home, CLONE_NEWNET) < 0) {
+			/* cannot go home: no taps for the servers, and their
+			 * namespace is this one anyway */
+			log_warn("the spawner could not return to its network namespace: %s",
+				 strerror(errno));
+		}
+	}
+	close(home);
 }
 
 static void spawner_serve(int fd)

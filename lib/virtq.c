@@ -153,6 +153,7 @@ void virtq_set_base(struct virtq *vq, uint16_t last_avail_idx)
 {
 	vq->last_avail_idx = last_avail_idx;
 	vq->shadow_avail_idx = last_avail_idx;
+	vq->unpoppable = 0;
 	/* A stale avail_event (from before a restart or migration) would
 	 * keep the driver from kicking at the next entry. */
 	if (vq->used && vq->event_idx && vq->notify_enabled)
@@ -410,11 +411,45 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 	if (vq->inflight)
 		virtq_inflight_mark(vq, head);
 	vq->last_avail_idx++;
+	if (vq->unpoppable < vq->size)
+		vq->unpoppable++;
 	/* §2.7.10: with EVENT_IDX, avail_event tells the driver which index
 	 * to kick at; keep it current while kicks are wanted. */
 	if (vq->event_idx && vq->notify_enabled)
 		__atomic_store_n(virtq_avail_event(vq), vq->last_avail_idx, __ATOMIC_RELAXED);
 	return 1;
+}
+
+int virtq_unpop(struct virtq *vq, uint16_t head)
+{
+	if (vq->broken)
+		return -EIO;
+	/* A device bug (nothing popped since the last push or restart) would
+	 * hand out again a chain the driver owns: refused, nothing changes. */
+	if (head >= vq->size || vq->unpoppable == 0)
+		return -EINVAL;
+	if (vq->inflight)
+		__atomic_store_n(&vq->inflight->desc[head].inflight, 0, __ATOMIC_RELEASE);
+	vq->last_avail_idx--;
+	vq->unpoppable--;
+	/* avail_event stays: moved back below the driver's avail->idx, it
+	 * would stop the driver's kicks (§2.7.10: it kicks only when its new
+	 * idx passes avail_event), and a device that gives chains back and
+	 * waits for more buffers would wait for ever. */
+	return 0;
+}
+
+int virtq_fail(struct virtq *vq, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!vq->broken) {
+		va_start(ap, fmt);
+		vsnprintf(vq->reason, sizeof(vq->reason), fmt, ap);
+		va_end(ap);
+		vq->broken = true;
+	}
+	return -EIO;
 }
 
 int virtq_get_chain(struct virtq *vq, uint16_t head, struct virtq_chain *chain)
@@ -499,6 +534,7 @@ int virtq_push_batch(struct virtq *vq, const struct virtq_used_elem *elems, unsi
 		__atomic_store_n(&e->len, elems[i].len, __ATOMIC_RELAXED);
 	}
 	vq->used_idx += n;
+	vq->unpoppable = 0;
 	/* §2.7.8.2: the element (and the buffer contents the device wrote)
 	 * are visible before the new idx; pairs with the driver's read
 	 * barrier after reading idx (§2.7.14). */

@@ -131,6 +131,7 @@ struct virtq {
 	uint16_t last_avail_idx;   /* next avail entry to consume */
 	uint16_t shadow_avail_idx; /* avail->idx as last read */
 	uint16_t used_idx;	   /* next used entry to fill == used->idx */
+	uint16_t unpoppable;	   /* pops since the last push or base: virtq_unpop's budget */
 	uint16_t signalled_used;   /* used_idx at the last interrupt decision */
 	bool signalled_used_valid;
 	struct virtq_inflight_region *inflight; /* NULL: no inflight tracking */
@@ -202,6 +203,24 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain);
  * the same checks as virtq_pop (for resubmitting inflight heads).  0 or -EIO.
  */
 int virtq_get_chain(struct virtq *vq, uint16_t head, struct virtq_chain *chain);
+
+/*
+ * Give back the chain virtq_pop returned last (head), unused: the next pop
+ * returns it again, and its inflight mark is cleared.  For a device that
+ * took buffers it then could not fill (isola-net: no frame on the tap yet).
+ * Only in the reverse order of the pops, without a push in between:
+ * more unpops than pops since the last push (or virtq_set_base) get
+ * -EINVAL and change nothing; the head itself is not checked against the
+ * pop's.  avail_event (EVENT_IDX) is left where it is, so a device that
+ * then waits for a kick gets one at the driver's next buffer.
+ * 0, -EINVAL (head out of range, nothing to give back), -EIO if broken.
+ */
+int virtq_unpop(struct virtq *vq, uint16_t head);
+
+/* A violation the device found in a chain (virtio-net: a device-writable
+ * descriptor in a transmit chain): the queue is broken with this reason, as
+ * for one virtq_pop finds; the device must set NEEDS_RESET.  Returns -EIO. */
+__attribute__((format(printf, 2, 3))) int virtq_fail(struct virtq *vq, const char *fmt, ...);
 
 /* Copy from the chain's readable bytes / into its writable bytes, starting
  * offset bytes in.  0, or -ERANGE if the range is not all there. */

@@ -10,10 +10,10 @@ PACKAGES=(
 	qemu-system-x86 qemu-utils                 # side-by-side benchmark, interop peer
 	busybox-static cpio linux-image-cloud-amd64 # Linux boot test
 	fio acpica-tools time procps iproute2
+	dpdk dpdk-dev                              # dpdk-testpmd: vhost-user-net peer (interop, bench/net)
 	python3 curl                               # API client, vhost-user man in the middle (tests)
 	e2fsprogs tmux                             # nested Linux test: ext4 root, console test
 	ethtool                                    # nested network cases: L2's queue statistics
-	dpdk                                       # dpdk-testpmd: vhost-user-net interop and benchmark peer
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

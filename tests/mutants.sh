@@ -123,6 +123,21 @@ m seccomp_no_clock_fallback lib/vdso_fallback.h "unit/test_seccomp" \
 	'"clock_gettime", "clock_getres", "gettimeofday", "time"' \
 	'"clock_getres", "gettimeofday", "time"'
 
+# isola-net's device logic (servers/net/) and virtq_unpop (tests/unit/test_net.c,
+# test_virtq.c).
+m net_mac_table_count_in_bytes servers/net/net_ctrl.c "unit/test_net" \
+	'if (n > (len - *at) / NET_ETH_ALEN)' \
+	'if (n > (len - *at))'
+m net_vq_pairs_past_max servers/net/net_ctrl.c "unit/test_net" \
+	'pairs > net->pairs)' \
+	'pairs > net->pairs + 1)'
+m net_tso_without_gso_size servers/net/net.c "unit/test_net" \
+	'return has(features, VIRTIO_NET_F_HOST_TSO4) && hdr->gso_size' \
+	'return has(features, VIRTIO_NET_F_HOST_TSO4)'
+m virtq_unpop_rewinds_avail_event lib/virtq.c "unit/test_virtq" \
+	$'\tvq->unpoppable--;\n' \
+	$'\tvq->unpoppable--;\n\tif (vq->event_idx && vq->notify_enabled)\n\t\t__atomic_store_n(virtq_avail_event(vq), vq->last_avail_idx, __ATOMIC_RELAXED);\n'
+
 # ---- the machinery ----------------------------------------------------------
 CHECK_ONLY=0
 [[ ${1:-} == --check ]] && { CHECK_ONLY=1; shift; }

@@ -345,6 +345,60 @@ static void test_console_flag(void **state)
 	expect_error(&p, PARSE(&p, "-k", "k", "--console", "file"), "'file'");
 }
 
+/* --net and --vhost-user-net (docs/net.md). */
+static void test_net_flag(void **state)
+{
+	struct parse p;
+	const struct net_config *n = &p.cfg.nets[0];
+
+	(void)state;
+	assert_int_equal(PARSE(&p, "-k", "k", "--net",
+			       "tap=tap0,mac=02:00:00:00:00:07,queues=2,mtu=9000,offloads=off,"
+			       "rx-bytes=1000:100,rx-ops=10:100:5,tx-bytes=2000:50,id=eth0"),
+			 0);
+	assert_int_equal(p.cfg.nr_nets, 1);
+	assert_string_equal(n->tap, "tap0");
+	assert_int_equal(n->mac[5], 7);
+	assert_int_equal(n->queues, 2);
+	assert_int_equal(n->mtu, 9000);
+	assert_true(n->no_offloads);
+	assert_string_equal(n->rx_rate, "bytes=1000:100,ops=10:100:5");
+	assert_string_equal(n->tx_rate, "bytes=2000:50");
+	assert_string_equal(n->iface_id, "eth0");
+
+	/* defaults: one pair, MTU 1500, a locally administered unicast MAC */
+	assert_int_equal(PARSE(&p, "-k", "k", "--net", "tap=t1", "--vhost-user-net",
+			       "socket=/run/n.sock"),
+			 0);
+	assert_int_equal(p.cfg.nr_nets, 2);
+	assert_int_equal(n->queues, 1);
+	assert_int_equal(n->mtu, 1500);
+	assert_int_equal(n->mac[0] & 3, 2);
+	assert_string_equal(n->iface_id, "net0");
+	assert_string_equal(p.cfg.nets[1].socket, "/run/n.sock");
+	assert_string_equal(p.cfg.nets[1].iface_id, "net1");
+
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "mac=02:00:00:00:00:01"), "tap=NAME");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,mac=03:00:00:00:00:01"),
+		     "multicast");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,mac=02:00:00:00:00"), "six hex");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,queues=5"), "1 to 4");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,queues=0"), "1 to 4");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,mtu=67"), "68 to 65535");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=0123456789abcdef"), "1 to 15");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,offloads=maybe"), "on or off");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,rx-bytes=100"), "rx rate limiter");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,colour=red"), "unknown key");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vhost-user-net", "tap=t"), "unknown key");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=a", "--net", "tap=a"), "twice");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=a,id=x", "--net", "tap=b,id=x"),
+		     "the id 'x'");
+	expect_error(&p,
+		     PARSE(&p, "-k", "k", "--net", "tap=a", "--net", "tap=b", "--net", "tap=c",
+			   "--net", "tap=d", "--net", "tap=e"),
+		     "too many network interfaces");
+}
+
 static void test_unknown_flag(void **state)
 {
 	struct parse p;
@@ -438,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_cpus_flag),
 		cmocka_unit_test(test_timeout_flag),
 		cmocka_unit_test(test_console_flag),
+		cmocka_unit_test(test_net_flag),
 		cmocka_unit_test(test_unknown_flag),
 		cmocka_unit_test(test_missing_value),
 		cmocka_unit_test(test_stray_argument),

@@ -1084,6 +1084,241 @@ static void test_inflight_corrupt_region(void **state)
 	assert_int_equal(virtq_inflight_recover(&f->vq), 1);
 }
 
+/* ---- virtq_unpop, virtq_fail (the device gives a chain back / finds a
+ * violation in one) ---- */
+
+/* The driver's side of §2.7.10 with EVENT_IDX: whether moving avail->idx
+ * from old to new must kick, given the device's avail_event. */
+static bool driver_must_kick(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+static void test_unpop_returns_the_same_chain(void **state)
+{
+	struct fixture *f = *state;
+
+	set_desc(desc_table(f), 4, BUF_GPA, 16, VIRTQ_DESC_F_NEXT, 6);
+	set_desc(desc_table(f), 6, BUF_GPA + 0x100, 32, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 4);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_get_base(&f->vq), 1);
+	assert_int_equal(virtq_unpop(&f->vq, 4), 0);
+	assert_int_equal(virtq_get_base(&f->vq), 0);
+	assert_true(virtq_avail_pending(&f->vq));
+	virtq_chain_init(&f->chain, f->segs, VIRTQ_MAX_SEGMENTS);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(f->chain.head, 4);
+	assert_int_equal(f->chain.nr_segments, 2);
+	assert_int_equal(f->chain.writable_bytes, 32);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 0);
+	/* and it completes like any other */
+	assert_int_equal(virtq_push(&f->vq, 4, 0), 0);
+	assert_int_equal(used(f)->idx, 1);
+	assert_int_equal(used(f)->ring[0].id, 4);
+	assert_false(virtq_is_broken(&f->vq));
+}
+
+/* Several chains given back newest first come out again in ring order. */
+static void test_unpop_several_in_reverse(void **state)
+{
+	struct fixture *f = *state;
+
+	for (unsigned i = 0; i < 3; i++) {
+		set_desc(desc_table(f), i, BUF_GPA + i, 1, VIRTQ_DESC_F_WRITE, 0);
+		publish(f, (uint16_t)(2 - i));
+	}
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_unpop(&f->vq, 0), 0);
+	assert_int_equal(virtq_unpop(&f->vq, 1), 0);
+	assert_int_equal(virtq_get_base(&f->vq), 1);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(f->chain.head, 1);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(f->chain.head, 0);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 0);
+}
+
+/* Across the 16-bit wrap of the avail index. */
+static void test_unpop_index_wraparound(void **state)
+{
+	struct fixture *f = *state;
+
+	f->avail_idx = 0xffff;
+	avail(f)->idx = 0xffff;
+	virtq_set_base(&f->vq, 0xffff);
+	set_desc(desc_table(f), 1, BUF_GPA, 1, 0, 0);
+	set_desc(desc_table(f), 2, BUF_GPA, 1, 0, 0);
+	publish(f, 1);
+	publish(f, 2);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_get_base(&f->vq), 1);
+	assert_int_equal(virtq_unpop(&f->vq, 2), 0);
+	assert_int_equal(virtq_unpop(&f->vq, 1), 0);
+	assert_int_equal(virtq_get_base(&f->vq), 0xffff);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(f->chain.head, 1);
+}
+
+/* Inflight tracking: the mark is cleared (a restarted server must not
+ * resubmit a chain it never used), and set again by the next pop. */
+static void test_unpop_clears_inflight(void **state)
+{
+	struct fixture *f = *state;
+	struct inflight_buf buf = {{0}};
+	struct virtq_inflight_region *r = attach_inflight(f, &buf);
+	uint16_t heads[8];
+
+	assert_int_equal(virtq_inflight_recover(&f->vq), 0);
+	set_desc(desc_table(f), 3, BUF_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+	set_desc(desc_table(f), 5, BUF_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 3);
+	publish(f, 5);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_unpop(&f->vq, 5), 0);
+	assert_int_equal(r->desc[5].inflight, 0);
+	assert_int_equal(r->desc[3].inflight, 1);
+	/* what a new instance would resubmit now: 3 only */
+	assert_int_equal(virtq_inflight_resubmit_list(&f->vq, heads, 8), 1);
+	assert_int_equal(heads[0], 3);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(f->chain.head, 5);
+	assert_int_equal(r->desc[5].inflight, 1);
+}
+
+/*
+ * §2.7.10 with EVENT_IDX: a device that gives chains back and then waits
+ * for a kick (isola-net's receive ring, short of buffers for a frame) must
+ * still be kicked when the driver adds the next buffer.  avail_event must
+ * not move back below what the driver already published: the driver kicks
+ * only when its new index passes avail_event, and it has.
+ */
+static void test_unpop_keeps_kicks_coming(void **state)
+{
+	struct fixture *f = *state;
+
+	for (unsigned i = 0; i < 3; i++)
+		set_desc(desc_table(f), i, BUF_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0);
+	virtq_disable_notify(&f->vq);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 0);
+	/* not enough: ask for a kick, then give the chain back */
+	assert_false(virtq_enable_notify(&f->vq));
+	assert_int_equal(virtq_unpop(&f->vq, 0), 0);
+	/* the driver adds one buffer: idx 1 -> 2 */
+	publish(f, 1);
+	if (!driver_must_kick(*avail_event(f), 2, 1))
+		fail_msg("avail_event %u after virtq_unpop: the driver moving avail->idx 1 -> 2 "
+			 "does not kick, and the device waits for that kick",
+			 *avail_event(f));
+	/* the same without the kick request in between: pop, unpop, enable */
+	publish(f, 2);
+	virtq_disable_notify(&f->vq);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_unpop(&f->vq, 0), 0);
+	assert_true(virtq_enable_notify(&f->vq)); /* three are there */
+}
+
+/* Misuse by the device (a server bug, not the guest's): nothing to give
+ * back is refused with -EINVAL and changes nothing. */
+static void test_unpop_misuse(void **state)
+{
+	struct fixture *f = *state;
+
+	set_desc(desc_table(f), 0, BUF_GPA, 1, 0, 0);
+	set_desc(desc_table(f), 1, BUF_GPA, 1, 0, 0);
+	/* nothing popped yet */
+	assert_int_equal(virtq_unpop(&f->vq, 0), -EINVAL);
+	assert_int_equal(virtq_get_base(&f->vq), 0);
+	/* a head outside the ring */
+	publish(f, 0);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_unpop(&f->vq, 8), -EINVAL);
+	assert_int_equal(virtq_unpop(&f->vq, 0xffff), -EINVAL);
+	assert_int_equal(virtq_get_base(&f->vq), 1);
+	/* twice for one pop */
+	assert_int_equal(virtq_unpop(&f->vq, 0), 0);
+	assert_int_equal(virtq_unpop(&f->vq, 0), -EINVAL);
+	assert_int_equal(virtq_get_base(&f->vq), 0);
+	/* after the chain was pushed: the driver owns it again */
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_push(&f->vq, 0, 0), 0);
+	assert_int_equal(virtq_unpop(&f->vq, 0), -EINVAL);
+	assert_int_equal(virtq_get_base(&f->vq), 1);
+	/* after a push of another chain, a later pop can still be given back */
+	publish(f, 1);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_unpop(&f->vq, 1), 0);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(f->chain.head, 1);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 0);
+	/* a new base (queue restart) leaves nothing to give back */
+	virtq_set_base(&f->vq, virtq_get_base(&f->vq));
+	assert_int_equal(virtq_unpop(&f->vq, 1), -EINVAL);
+	assert_false(virtq_is_broken(&f->vq));
+}
+
+static void test_unpop_broken(void **state)
+{
+	struct fixture *f = *state;
+
+	set_desc(desc_table(f), 0, BUF_GPA, 1, 0, 0);
+	publish(f, 0);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_fail(&f->vq, "test"), -EIO);
+	assert_int_equal(virtq_unpop(&f->vq, 0), -EIO);
+	assert_int_equal(virtq_get_base(&f->vq), 1);
+}
+
+static void test_fail_breaks_with_reason(void **state)
+{
+	struct fixture *f = *state;
+
+	set_desc(desc_table(f), 0, BUF_GPA, 1, 0, 0);
+	publish(f, 0);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), 1);
+	assert_false(virtq_is_broken(&f->vq));
+	assert_int_equal(virtq_fail(&f->vq, "transmit chain %u has device-writable descriptors", 7),
+			 -EIO);
+	assert_true(virtq_is_broken(&f->vq));
+	assert_string_equal(virtq_broken_reason(&f->vq),
+			    "transmit chain 7 has device-writable descriptors");
+	/* broken as for a violation virtq_pop finds: everything refuses */
+	publish(f, 0);
+	assert_int_equal(virtq_pop(&f->vq, &f->chain), -EIO);
+	assert_int_equal(virtq_push(&f->vq, 0, 0), -EIO);
+	assert_int_equal(virtq_get_chain(&f->vq, 0, &f->chain), -EIO);
+	assert_false(virtq_enable_notify(&f->vq));
+	assert_int_equal(used(f)->idx, 0);
+	/* the first reason stays */
+	assert_int_equal(virtq_fail(&f->vq, "second %s", "reason"), -EIO);
+	assert_string_equal(virtq_broken_reason(&f->vq),
+			    "transmit chain 7 has device-writable descriptors");
+}
+
+static void test_fail_long_reason_and_after_pop_violation(void **state)
+{
+	struct fixture *f = *state;
+	char longer[2 * VIRTQ_REASON_SIZE];
+
+	/* cut to the buffer, terminated */
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = 0;
+	assert_int_equal(virtq_fail(&f->vq, "%s", longer), -EIO);
+	assert_int_equal(strlen(virtq_broken_reason(&f->vq)), VIRTQ_REASON_SIZE - 1);
+
+	/* a queue the pop broke keeps the pop's reason */
+	reinit(f, 8, FEATURES);
+	avail(f)->idx = 100;
+	expect_broken(f, "ahead");
+	assert_int_equal(virtq_fail(&f->vq, "device's reason"), -EIO);
+	assert_null(strstr(virtq_broken_reason(&f->vq), "device's reason"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1142,6 +1377,15 @@ int main(void)
 	    T(test_inflight_resubmit),
 	    T(test_inflight_unfinished_batch),
 	    T(test_inflight_corrupt_region),
+	    T(test_unpop_returns_the_same_chain),
+	    T(test_unpop_several_in_reverse),
+	    T(test_unpop_index_wraparound),
+	    T(test_unpop_clears_inflight),
+	    T(test_unpop_keeps_kicks_coming),
+	    T(test_unpop_misuse),
+	    T(test_unpop_broken),
+	    T(test_fail_breaks_with_reason),
+	    T(test_fail_long_reason_and_after_pop_violation),
 #undef T
 	};
 

@@ -72,7 +72,8 @@ struct virtq_used {
 
 #define VIRTQ_INDIRECT_MAX 16 /* descriptors per indirect table we build */
 #define VIRTQ_MAX_SIZE 256
-#define VIRTIO_MAX_QUEUES 4
+/* 17: virtio-net's 8 queue pairs and its control queue (§5.1.2). */
+#define VIRTIO_MAX_QUEUES 17
 #define VIRTIO_MAX_DEVICES 8
 
 struct virtq {
@@ -251,6 +252,82 @@ int virtio_blk_get_id(struct virtq *vq, char *id);
 int virtio_blk_range(struct virtq *vq, uint32_t type, uint64_t sector, uint32_t count,
 		     uint32_t flags);
 const char *virtio_blk_status_name(int status);
+
+/* ---- virtio-net, §5.1 (virtio_net.c) ----
+ * Queue layout (§5.1.2): receiveq k = 2k, transmitq k = 2k+1, controlq =
+ * 2 * max_virtqueue_pairs (2 without MQ).  Every RX and TX buffer is one
+ * descriptor of VIRTIO_NET_BUF_SIZE: the 12-byte header then the frame
+ * (VERSION_1 lets them share a descriptor, §5.1.6.6).  RX descriptor i
+ * always points at RX buffer i, so a used RX id is re-posted as it is. */
+#define VIRTIO_NET_MAX_PAIRS 8
+#define VIRTIO_NET_QUEUE_SIZE 64
+#define VIRTIO_NET_BUF_SIZE 2048 /* >= 1526 without MRG_RXBUF/TSO, §5.1.6.3.1 */
+#define VIRTIO_NET_FRAME_MAX (VIRTIO_NET_BUF_SIZE - VIRTIO_NET_HDR_SIZE)
+#define VIRTIO_NET_TIMEOUT_US 5000000ull
+/* What the kit asks for by default; the device keeps what it offers. */
+#define VIRTIO_NET_FEATURES_DEFAULT                                                                \
+	(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |                           \
+	 VIRTIO_BIT(VIRTIO_NET_F_MTU) | VIRTIO_BIT(VIRTIO_NET_F_MQ) |                              \
+	 VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) |                      \
+	 VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF))
+
+struct virtio_net_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers; /* VERSION_1: always present, §5.1.6.1 */
+};
+
+struct virtio_net {
+	struct virtio_dev dev;
+	uint8_t mac[6];
+	uint16_t link_status;  /* config status (LINK_UP) if STATUS, else LINK_UP */
+	uint16_t max_pairs;    /* config max_virtqueue_pairs if MQ, else 1 */
+	uint16_t mtu;          /* config mtu if MTU, else 1500 */
+	unsigned pairs;        /* queue pairs set up */
+	unsigned active_pairs; /* pairs the device may use (VQ_PAIRS_SET) */
+	struct virtq *ctrl;    /* NULL without CTRL_VQ */
+	uint8_t *rx_buf[VIRTIO_NET_MAX_PAIRS]; /* queue size buffers each */
+	uint8_t *tx_buf[VIRTIO_NET_MAX_PAIRS];
+	uint16_t tx_free[VIRTIO_NET_MAX_PAIRS][VIRTQ_MAX_SIZE];
+	uint16_t tx_nfree[VIRTIO_NET_MAX_PAIRS];
+	int tx_open[VIRTIO_NET_MAX_PAIRS];     /* slot taken by tx_begin, -1 none */
+	int rx_open[VIRTIO_NET_MAX_PAIRS];     /* RX id handed out by recv, -1 none */
+	uint8_t *ctrl_buf;                     /* header, data, ack */
+	uint64_t rx_frames[VIRTIO_NET_MAX_PAIRS], tx_frames[VIRTIO_NET_MAX_PAIRS];
+	uint64_t rx_bad; /* used entries we could not take: bad id, length, num_buffers */
+};
+
+/* Reset and set up the first virtio-net device found by virtio_find():
+ * features (VERSION_1 | wanted & offered), config (MAC, status, pairs,
+ * MTU), `pairs` queue pairs (at most max_virtqueue_pairs) and the control
+ * queue if CTRL_VQ, RX buffers posted, DRIVER_OK.  0 or -1 (printed). */
+int virtio_net_init(struct virtio_net *net, uint64_t wanted, unsigned pairs, int use_msix);
+/* Frame area of a free TX buffer of this pair (waits, bounded, for one),
+ * or NULL; then virtio_net_tx_commit() sends len bytes of it. */
+uint8_t *virtio_net_tx_begin(struct virtio_net *net, unsigned pair);
+int virtio_net_tx_commit(struct virtio_net *net, unsigned pair, uint32_t len);
+/* Copy and send a frame (len <= VIRTIO_NET_FRAME_MAX). 0 or -1. */
+int virtio_net_send(struct virtio_net *net, unsigned pair, const void *frame, uint32_t len);
+/* Take the next received frame of this pair: 1 (frame, len set; give the
+ * buffer back with virtio_net_rx_release), 0 if none. */
+int virtio_net_recv(struct virtio_net *net, unsigned pair, uint8_t **frame, uint32_t *len);
+void virtio_net_rx_release(struct virtio_net *net, unsigned pair);
+/* Wait (bounded) until the device has used every TX buffer we sent, so a
+ * guest that exits next loses no frame. 0, or -1 on timeout. */
+int virtio_net_tx_flush(struct virtio_net *net, uint64_t timeout_us);
+/* Control command (§5.1.6.5): header, data (len bytes, may be 0), ack.
+ * The ack (VIRTIO_NET_OK/ERR), or -1 (no completion or NEEDS_RESET). */
+int virtio_net_ctrl(struct virtio_net *net, uint8_t class, uint8_t cmd, const void *data,
+		    uint32_t len);
+int virtio_net_set_pairs(struct virtio_net *net, uint16_t pairs);
+int virtio_net_set_mac(struct virtio_net *net, const uint8_t mac[6]);
+int virtio_net_set_promisc(struct virtio_net *net, int on);
+/* Index of the control queue for this device (§5.1.2). */
+unsigned virtio_net_ctrl_index(const struct virtio_net *net);
 
 /* ---- disk patterns (pattern.c), computed in ring 3 ----
  * The 64-bit little-endian word at disk byte offset o (a multiple of 8) is
