@@ -295,8 +295,20 @@ net_check_link() {
 	grep -q "^L2: net eth0 driver=virtio_net .* rxq=$2 txq=$2\$" "$c" ||
 		echo "L2's eth0: $(grep '^L2: net eth0' "$c" || echo none), want virtio_net with $2 queue pairs;"
 	off=$(grep '^L2: net offloads' "$c")
+	# virtio 1.2 §5.1.3: CSUM 0, GUEST_CSUM 1, GUEST_TSO4 7, GUEST_TSO6 8,
+	# HOST_TSO4 11, HOST_TSO6 12 -- as negotiated (ethtool's view is the
+	# kernel's, which may differ from what the device offered)
+	bits=$(sed -n 's/^L2: net features //p' "$c")
+	for b in 0 1 7 8 11 12; do
+		v=$(echo "$bits" | cut -c$((b + 1)))
+		if [ "$3" = off ] && [ "$v" != 0 ]; then
+			echo "offloads=off but L2 negotiated feature bit $b ($bits; $off);"
+		elif [ "$3" != off ] && [ "$v" != 1 ]; then
+			echo "offloads on but L2 did not negotiate feature bit $b ($bits; $off);"
+		fi
+	done
 	if [ "$3" = off ]; then
-		for f in rx-checksumming tx-checksumming tcp-segmentation-offload; do
+		for f in tx-checksumming tcp-segmentation-offload; do
 			echo "$off" | grep -q " $f=off" || echo "offloads=off but L2 has $f on ($off);"
 		done
 	else

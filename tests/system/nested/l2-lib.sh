@@ -60,6 +60,8 @@ l2_net() {
 	ip addr add "$addr" dev eth0
 	ip link set eth0 up
 	say "net eth0 driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)") mac=$(cat /sys/class/net/eth0/address) rxq=$(ls -d /sys/class/net/eth0/queues/rx-* | wc -l) txq=$(ls -d /sys/class/net/eth0/queues/tx-* | wc -l)"
+	# the negotiated virtio feature bits, one character per bit from bit 0
+	say "net features $(cat /sys/class/net/eth0/device/features)"
 	say "net offloads $(/usr/sbin/ethtool -k eth0 | sed -n 's/^\(rx-checksumming\|tx-checksumming\|tcp-segmentation-offload\|generic-receive-offload\): \([a-z]*\).*/\1=\2/p' | tr '\n' ' ' | sed 's/ $//')"
 	for _ in $(seq 50); do [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = 1 ] && break; sleep 0.1; done
 	say "net ping-l1 $(ping -c 3 -W 3 "$peer" 2>&1 | sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) packets received.*/\2\/\1/p')"
