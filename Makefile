@@ -8,6 +8,7 @@
 #   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
 #   make bench-linux  Linux boot, isola vs QEMU, in nested KVM (bench/linux; RUNS=N, default 10)
 #   make bench-net  frames through isola-net vs DPDK testpmd, straight-to-tap limit (bench/net; RUNS=N rounds)
+#   make bench-linux-net  L2 TCP throughput, isola vs QEMU, in nested KVM (bench/linux/net.sh; RUNS=N, default 5)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 #   make mutants    mutation testing: the suite must catch each bug in tests/mutants.sh (slow)
 
@@ -37,8 +38,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux bench-net soak mutants format fuzz fuzz-build
-all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux bench-linux-net bench-net soak mutants format fuzz fuzz-build
+all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,6 +69,11 @@ $(BUILD)/isola-%: $$(addprefix $(BUILD)/,$$(subst .c,.o,$$(wildcard servers/$$*/
 # The vhost-user-blk load generator (bench/blk): a front-end on lib/vhost_user.
 $(BUILD)/bench/blk-loadgen: $(BUILD)/bench/blk/loadgen.o $(BUILD)/bench/blk/frontend.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The nested network cases' traffic (tests/system/nested): static, as it
+# runs in L1's and L2's initramfs, which have no libc (not under ASan).
+$(BUILD)/nettest: $(BUILD)/tests/system/nested/nettest.o
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
 
 # The vhost-user-net load generator (bench/net): the same, for virtio-net.
 $(BUILD)/bench/net-loadgen: $(BUILD)/bench/net/loadgen.o $(BUILD)/bench/net/frontend.o $(BUILD)/libisola.a
@@ -119,6 +125,9 @@ bench-linux: all
 
 bench-net: all
 	@bench/net/run.sh $(RUNS)
+
+bench-linux-net: all
+	@bench/linux/net.sh $(RUNS)
 
 # Fault injection with 10,000 SIGKILLs of isola-blk (the suite runs 1,000).
 soak: all guests

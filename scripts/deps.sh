@@ -13,6 +13,7 @@ PACKAGES=(
 	dpdk dpdk-dev                              # dpdk-testpmd: vhost-user-net peer (interop, bench/net)
 	python3 curl                               # API client, vhost-user man in the middle (tests)
 	e2fsprogs tmux                             # nested Linux test: ext4 root, console test
+	ethtool                                    # nested network cases: L2's queue statistics
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

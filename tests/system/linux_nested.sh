@@ -17,6 +17,21 @@
 #   config-file    the same boot through --config-file
 #   fault-records  isola-blk SIGKILLed at random while L2 writes and fsyncs
 #                  numbered records; every acknowledged record is in the image
+# The network cases (issue 12; l1-net.sh): isola runs in a network namespace
+# L1 makes for the case, with --net tap= on a tap there at 10.99.0.1; L2's
+# virtio_net is 10.99.0.2 and serves build/nettest (nettest.c):
+#   net-ping       L2 pings L1 and L1 pings L2 (1 queue pair, offloads on)
+#   net-udp        10,000 UDP datagrams of 1..1472 bytes echoed, none lost
+#                  or corrupted
+#   net-tcp        64 MiB of TCP each way on one connection, checksummed by
+#                  both ends
+#   net-kill       isola-net SIGKILLed 3 times during another such transfer:
+#                  restarted each time, the transfer completes intact
+#   net-offloads-off  ping, UDP and TCP with --net ...,offloads=off
+#   net-mq         ping, UDP and 2 TCP connections with queues=2 (multi_queue
+#                  tap, 2 vCPUs): both pairs carry packets each way
+# (NESTED_QEMU=1 NET_VMM=qemu|qemu-vhost: the network cases with QEMU in L1
+# as L2's VMM instead, the control experiment; NET_MIB=N: N MiB a transfer.)
 #
 #   linux_nested.sh [CASE,CASE...]   run a subset (make linux-nested runs all)
 #
@@ -26,9 +41,11 @@ set -u
 source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
 
-ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api config-file fault-records"
+ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api config-file fault-records
+	net-ping net-udp net-tcp net-kill net-offloads-off net-mq"
 ONLY=${1:-}
-L1_TIMEOUT=${L1_TIMEOUT:-420}
+# (the network cases: 3 boots of ~25-40 s each on a healthy isola, 150 s each if stuck)
+L1_TIMEOUT=${L1_TIMEOUT:-720}
 
 nested_build_for_test
 TMP=$(mktemp -d /tmp/isola-nested.XXXXXX)
@@ -45,7 +62,7 @@ start=$(date +%s)
 timeout -s KILL "$L1_TIMEOUT" qemu-system-x86_64 -M q35 -accel "tcg,thread=${L1_TCG_THREAD:-multi}" -cpu max -smp 2 -m 3G \
 	-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log" \
 	-kernel "$KERNEL" -initrd "$L1_CPIO" \
-	-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=test${ONLY:+ isola.cases=$ONLY}" \
+	-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=test${ONLY:+ isola.cases=$ONLY}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}" \
 	</dev/null >"$TMP/qemu.out" 2>&1
 qst=$?
 echo "L1 ran $(($(date +%s) - start)) s, QEMU exit status $qst"
@@ -80,7 +97,10 @@ for c in $ALL_CASES; do
 		failed=1
 		# the section tests/run.sh shows under this case's FAIL line
 		echo "=== CASE $c"
-		awk -v c="[$c]" 'index($0, "L1: " c " isola ") { on = 1 } on { print } index($0, "@@CASE") && on { exit }' \
+		# (the network cases share boots: net-ping..net-kill are one, "net")
+		sec=$c
+		case $c in net-ping | net-udp | net-tcp | net-kill) sec=net ;; net-offloads-off) sec=net-off ;; esac
+		awk -v c="[$sec]" 'index($0, "L1: " c " isola ") { on = 1 } on { print } index($0, "@@CASE") && on { exit }' \
 			"$TMP/l1.txt" | tail -n 80
 		echo "=== END $c"
 	fi

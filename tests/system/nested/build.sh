@@ -3,12 +3,16 @@
 #
 #   build/nested/l2-initrd.cpio.gz  L2's initramfs: busybox, the virtio modules
 #                                   (modprobe --show-depends), tests/system/nested/l2-init
+#   build/nested/l2-net.cpio.gz     the same, plus virtio_net, build/nettest and
+#                                   ethtool (with its libraries): the network cases'
 #   build/nested/rootfs.img         an ext4 root filesystem for L2 (busybox and
 #                                   tests/system/nested/rootfs-init as /sbin/init)
 #   build/nested/l1.cpio            L1's initramfs (uncompressed: TCG is slow at
 #                                   gunzip): busybox, kvm + kvm_amd, isola's static
 #                                   binaries, L2's kernel, initramfs and rootfs,
 #                                   e2fsck/debugfs/curl with their shared libraries,
+#                                   tun + vhost_net, iproute2's ip (/usr/sbin/ip: netns,
+#                                   tuntap multi_queue), build/nettest,
 #                                   tests/system/nested/l1-init as /init
 #   build/nested/l1-qemu.cpio       with NESTED_QEMU=1 instead: the same, plus
 #                                   qemu-system-x86_64 with its libraries and
@@ -104,6 +108,12 @@ nested_build_l2() {
 	install -m 755 "$NESTED_DIR/l2-init" "$root/init"
 	mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$root/lib/"
 	nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-initrd.cpio.gz" || return 1
+	# the network cases' initramfs: the boot cases and bench/linux keep the
+	# smaller one above
+	nested_copy_modules "$release" "$root" virtio_pci virtio_blk virtio-rng virtio_net || return 1
+	cp "$NESTED_ROOT/build/nettest" "$root/bin/nettest" || return 1
+	nested_copy_program "$root" "$(command -v ethtool)" || return 1
+	nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-net.cpio.gz" || return 1
 	rm -rf "$root"
 
 	# the ext4 root: busybox and an init that writes through the page cache
@@ -120,12 +130,18 @@ nested_build_l1() {
 	local release=$1 kernel=$2 root isola_build=$NESTED_ROOT/build
 	root=$(mktemp -d "$NESTED_OUT/l1.XXXXXX") || return 1
 	nested_busybox_root "$root"
-	nested_copy_modules "$release" "$root" kvm_amd || return 1
+	# tun: the network cases' taps; vhost_net: QEMU's peer in bench/linux/net.sh
+	nested_copy_modules "$release" "$root" kvm_amd tun vhost_net || return 1
 	mkdir -p "$root/isola" "$root/l2"
-	cp "$isola_build/isola" "$isola_build/isola-blk" "$isola_build/isola-rng" "$root/isola/"
+	cp "$isola_build/isola" "$isola_build/isola-blk" "$isola_build/isola-rng" "$isola_build/nettest" "$root/isola/"
+	# (until issue 12's isola-net is in the tree, the network cases skip)
+	[[ -x $isola_build/isola-net ]] && cp "$isola_build/isola-net" "$root/isola/"
 	cp "$kernel" "$root/l2/vmlinuz"
-	cp "$NESTED_OUT/l2-initrd.cpio.gz" "$NESTED_OUT/rootfs.img" "$root/l2/"
+	cp "$NESTED_OUT/l2-initrd.cpio.gz" "$NESTED_OUT/l2-net.cpio.gz" "$NESTED_OUT/rootfs.img" "$root/l2/"
 	nested_copy_program "$root" "$(command -v e2fsck)" "$(command -v debugfs)" "$(command -v curl)" || return 1
+	# iproute2's ip: busybox's has neither netns nor tuntap
+	nested_copy_program "$root" /usr/sbin/ip || return 1
+	mkdir -p "$root/var" && ln -s ../run "$root/var/run"
 	# curl's TLS stack wants no configuration for http over a Unix socket
 	if [[ ${NESTED_QEMU:-0} == 1 ]]; then
 		nested_copy_program "$root" "$(command -v qemu-system-x86_64)" || return 1
@@ -147,14 +163,14 @@ nested_build() {
 	[[ -n $kernel ]] || { echo "no Debian cloud kernel in /boot (apt-get install linux-image-cloud-amd64)" >&2; return 77; }
 	[[ -r $kernel ]] || { echo "$kernel is not readable (run as root)" >&2; return 77; }
 	release=${kernel#/boot/vmlinuz-}
-	for b in qemu-system-x86_64 cpio mkfs.ext4 e2fsck debugfs curl; do
+	for b in qemu-system-x86_64 cpio mkfs.ext4 e2fsck debugfs curl ethtool /usr/sbin/ip; do
 		command -v "$b" >/dev/null || { echo "no $b (scripts/deps.sh installs it)" >&2; return 77; }
 	done
 	if [[ ! -x /bin/busybox ]] || readelf -l /bin/busybox | grep -q 'program interpreter'; then
 		echo "no static /bin/busybox (apt-get install busybox-static)" >&2
 		return 77
 	fi
-	for b in isola isola-blk isola-rng; do
+	for b in isola isola-blk isola-rng nettest; do
 		[[ -x $NESTED_ROOT/build/$b ]] || { echo "no build/$b: run make first" >&2; return 1; }
 	done
 	mkdir -p "$NESTED_OUT" || return 1

@@ -46,3 +46,28 @@ l2_finish() {
 	say "poweroff"
 	poweroff -f
 }
+
+# isola.mode=net: eth0 (virtio_net) up, L1 pinged, nettest serving until L1
+# ends it; what L1 checks afterwards is said on the console.  (ethtool is
+# Debian's, copied in with its libraries at its own path, /usr/sbin.)
+l2_net() {
+	addr=$(l2_arg ip)
+	addr=${addr:-10.99.0.2/24}
+	peer=${addr%.*}.1
+	for _ in $(seq 50); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done
+	[ -e /sys/class/net/eth0 ] || { say "net: no eth0"; return; }
+	ip link set lo up
+	ip addr add "$addr" dev eth0
+	ip link set eth0 up
+	say "net eth0 driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)") mac=$(cat /sys/class/net/eth0/address) rxq=$(ls -d /sys/class/net/eth0/queues/rx-* | wc -l) txq=$(ls -d /sys/class/net/eth0/queues/tx-* | wc -l)"
+	# the negotiated virtio feature bits, one character per bit from bit 0
+	say "net features $(cat /sys/class/net/eth0/device/features)"
+	say "net offloads $(/usr/sbin/ethtool -k eth0 | sed -n 's/^\(rx-checksumming\|tx-checksumming\|tcp-segmentation-offload\|generic-receive-offload\): \([a-z]*\).*/\1=\2/p' | tr '\n' ' ' | sed 's/ $//')"
+	for _ in $(seq 50); do [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = 1 ] && break; sleep 0.1; done
+	say "net ping-l1 $(ping -c 3 -W 3 "$peer" 2>&1 | sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) packets received.*/\2\/\1/p')"
+	say "net ready"
+	nettest -p "L2: nettest: " serve 7000
+	say "net serve-status $?"
+	# per queue (virtio_net's ethtool statistics): were both pairs used?
+	say "net queue-packets $(/usr/sbin/ethtool -S eth0 | sed -n 's/^ *\([rt]x_queue_[0-9]*_packets\): \([0-9]*\)/\1=\2/p' | tr '\n' ' ' | sed 's/ $//')"
+}

@@ -1,0 +1,97 @@
+# The network side of the nested runs (issue 12), sourced by l1-cases.sh
+# (the cases) and l1-netbench.sh (bench/linux/net.sh): a network namespace
+# made for the run holds a tap at 10.99.0.1/24; the VMM (isola, or QEMU as
+# the control experiment) runs inside the namespace and gives L2 a
+# virtio-net device on that tap; L2 (isola.mode=net, l2-lib.sh's l2_net)
+# takes 10.99.0.2, pings L1 and serves nettest until L1 says quit.
+
+IP=/usr/sbin/ip # iproute2's: busybox's ip has neither netns nor tuntap
+NETTEST=/isola/nettest
+QEMU=/usr/bin/qemu-system-x86_64
+L2_NET_INITRD=/l2/l2-net.cpio.gz
+NET_L1=10.99.0.1
+NET_L2=10.99.0.2
+NET_PORT=7000
+NET_NS=isola-net-$$
+NET_TAP=tap-isola$$
+
+# net_setup QUEUES: the namespace and its tap (multi_queue when QUEUES > 1)
+net_setup() {
+	net_teardown
+	$IP netns add "$NET_NS" || return 1
+	$IP -n "$NET_NS" link set lo up
+	if [ "$1" -gt 1 ]; then
+		$IP -n "$NET_NS" tuntap add "$NET_TAP" mode tap multi_queue || return 1
+	else
+		$IP -n "$NET_NS" tuntap add "$NET_TAP" mode tap || return 1
+	fi
+	$IP -n "$NET_NS" addr add "$NET_L1/24" dev "$NET_TAP" && $IP -n "$NET_NS" link set "$NET_TAP" up
+}
+
+# the tap goes with its namespace
+net_teardown() {
+	$IP netns del "$NET_NS" 2>/dev/null
+	return 0
+}
+
+# nsx COMMAND...: COMMAND in the namespace
+nsx() { $IP netns exec "$NET_NS" "$@"; }
+
+# net_vmm_args VMM QUEUES OFFLOADS(on|off) CPUS: sets NET_CMD (the command
+# without L2's command line) and NET_APPEND_OPT (the option that takes it)
+# shellcheck disable=SC2034 # NET_CMD, NET_APPEND_OPT: for the sourcing scripts
+net_vmm_args() {
+	mem=512M
+	case $1 in
+	isola)
+		opts=tap=$NET_TAP
+		[ "$2" -gt 1 ] && opts=$opts,queues=$2
+		[ "$3" = off ] && opts=$opts,offloads=off
+		NET_CMD="$ISOLA run --kernel $L2_KERNEL --initrd $L2_NET_INITRD --memory $mem --cpus $4 --console stdio --net $opts"
+		NET_APPEND_OPT=--cmdline
+		;;
+	qemu | qemu-vhost)
+		# QEMU's virtio-net (user space, or vhost-net in L1's kernel) on
+		# the same tap; multi-queue needs 2N+2 MSI-X vectors
+		vhost=off
+		[ "$1" = qemu-vhost ] && vhost=on
+		dev=virtio-net-pci,netdev=n0,romfile=
+		[ "$2" -gt 1 ] && dev=$dev,mq=on,vectors=$((2 * $2 + 2))
+		[ "$3" = off ] && dev=$dev,csum=off,guest_csum=off,gso=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off,host_tso4=off,host_tso6=off,host_ecn=off,host_ufo=off
+		NET_CMD="$QEMU -M pc -accel kvm -cpu host -smp $4 -m $mem -nodefaults -no-user-config -no-reboot -display none -serial stdio -kernel $L2_KERNEL -initrd $L2_NET_INITRD -netdev tap,id=n0,ifname=$NET_TAP,script=no,downscript=no,vhost=$vhost,queues=$2 -device $dev"
+		NET_APPEND_OPT=-append
+		;;
+	esac
+}
+
+# net_wait_ready CONSOLE GONE...: until L2 serves (0), or gives up, or the
+# VMM is gone (GONE: its pid, or a file that appears when it ended), or the
+# step's time is out
+net_wait_ready() {
+	con=$1
+	shift
+	i=0
+	while [ "$i" -lt $((STEP_TIMEOUT * 5)) ]; do
+		grep -q '^L2: net ready' "$con" 2>/dev/null && return 0
+		grep -q '^L2: poweroff' "$con" 2>/dev/null && return 1
+		for g; do
+			case $g in
+			/*) [ -e "$g" ] && return 1 ;;
+			*) kill -0 "$g" 2>/dev/null || return 1 ;;
+			esac
+		done
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# net_ping: L1 pings L2 from the namespace; prints RECEIVED/SENT
+net_ping() {
+	nsx ping -c 5 -W 3 "$NET_L2" 2>&1 | sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) packets received.*/\2\/\1/p'
+}
+
+# net_quit: ends L2's nettest, so that L2 reports and powers off
+net_quit() {
+	nsx $NETTEST -p "quit: " quit "$NET_L2" "$NET_PORT"
+}
