@@ -144,8 +144,12 @@ static int board_plug_device(void *opaque, struct device_entry *e, unsigned inde
 		close(sock); /* ours: device_set_plug_fn */
 		return error_text(err, errlen, -ENOSPC, "too many devices");
 	}
-	ret = vhost_device_create(&e->dev, &host, &placement, e->kind, e->name,
-				  e->frontend_config, sock,
+	struct vhost_device_options options = {
+	    .frontend_config = e->frontend_config,
+	    .external_backend = e->socket_path != NULL,
+	};
+
+	ret = vhost_device_create(&e->dev, &host, &placement, e->kind, e->name, &options, sock,
 				  vm->devices->work_fd, err, errlen);
 	if (ret)
 		return ret;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "isola/virtio.h"
+#include "devices/virtio_pci.h"
 #include "lib/log.h"
 
 /* PCI class codes (PCI Code and ID Assignment): mass storage "other", and
@@ -31,9 +32,20 @@ static int blk_fixup(const struct device_kind *kind, struct device_fixup *f, cha
 
 /* Features that need the control queue (virtio 1.2 §5.1.3.1). */
 #define NET_CTRL_FEATURES                                                                          \
-	(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX) | BIT(VIRTIO_NET_F_CTRL_VLAN) |      \
-	 BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) | BIT(VIRTIO_NET_F_MQ) |                                 \
-	 BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | BIT(VIRTIO_NET_F_CTRL_GUEST_OFFLOADS))
+	(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX) | BIT(VIRTIO_NET_F_MQ) |            \
+	 BIT(VIRTIO_NET_F_CTRL_MAC_ADDR))
+
+/* What the front-end passes on from a back-end: the features whose config
+ * fields (through mtu, 12 bytes) and header (12 bytes) isola knows.  A
+ * back-end's other bits (DPDK offers GSO, IN_ORDER, ...; RSS or
+ * HASH_REPORT would change the config and the header) are not offered. */
+#define NET_KNOWN_FEATURES                                                                         \
+	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX) |         \
+	 BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MTU) |            \
+	 BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |      \
+	 BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO) | BIT(VIRTIO_NET_F_HOST_TSO4) |  \
+	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_HOST_UFO) |    \
+	 BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_STATUS) | NET_CTRL_FEATURES)
 
 static void put_le16(uint8_t *p, uint16_t v)
 {
@@ -41,47 +53,82 @@ static void put_le16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
+/* Clear `bits` unless every one of `needs` is set. */
+static uint64_t net_requires(uint64_t f, uint64_t bits, uint64_t needs)
+{
+	return (f & needs) == needs ? f : f & ~bits;
+}
+
+/* §5.1.3.1: a device offering X must offer what X depends on; a back-end
+ * that breaks a rule loses X rather than the guest seeing the lie. */
+static uint64_t net_feature_dependencies(uint64_t f)
+{
+	f = net_requires(f, BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |
+				BIT(VIRTIO_NET_F_GUEST_UFO),
+			 BIT(VIRTIO_NET_F_GUEST_CSUM));
+	if (!(f & (BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6))))
+		f &= ~BIT(VIRTIO_NET_F_GUEST_ECN);
+	f = net_requires(f, BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
+				BIT(VIRTIO_NET_F_HOST_UFO),
+			 BIT(VIRTIO_NET_F_CSUM));
+	if (!(f & (BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6))))
+		f &= ~BIT(VIRTIO_NET_F_HOST_ECN);
+	return net_requires(f, NET_CTRL_FEATURES, BIT(VIRTIO_NET_F_CTRL_VQ));
+}
+
 /*
  * virtio-net's config is the front-end's (docs/net.md "Queues and config"):
  * the core put the MAC and the MTU in; the link is always up, so it stays
  * up while a back-end restarts.  The queue layout is §5.1.2's: receiveq k
- * = 2k, transmitq k = 2k+1, controlq 2N.  A back-end serves the control
- * queue only if it offers CTRL_VQ and counts it (an odd GET_QUEUE_NUM,
- * isola-net's 2N+1); a back-end that leaves it to the front-end (DPDK's
- * vhost, an even count) gets one queue pair and no control queue, since
- * nobody would answer the driver's commands.
+ * = 2k, transmitq k = 2k+1, controlq 2N.
+ *
+ * Who serves the control queue is decided by who started the back-end,
+ * not guessed from it: isola's own isola-net serves it and counts it
+ * (GET_QUEUE_NUM = 2N+1 rings); an external back-end (--vhost-user-net) is
+ * read as QEMU reads one -- GET_QUEUE_NUM is its queue pairs (DPDK's
+ * net_vhost says 128) -- and gets one pair and no control queue, since no
+ * one would answer the driver's commands (QEMU answers them itself).
  */
 static int net_fixup(const struct device_kind *kind, struct device_fixup *f, char *err,
 		     size_t errlen)
 {
 	uint16_t mtu = (uint16_t)(f->config[VIRTIO_NET_CONFIG_MTU] |
 				  f->config[VIRTIO_NET_CONFIG_MTU + 1] << 8);
-	bool ctrl = (f->backend_features & BIT(VIRTIO_NET_F_CTRL_VQ)) && (f->num_queues & 1);
-	uint16_t pairs = ctrl ? (uint16_t)(f->num_queues / 2) : 1;
+	uint16_t pairs = 1;
 
 	(void)kind;
 	if (f->config_size < VIRTIO_NET_CONFIG_SIZE)
 		return error_text(err, errlen, -EINVAL, "the net config is too small");
-	if (!ctrl && f->num_queues < 2)
-		return error_text(err, errlen, -EPROTO,
-				  "the back-end serves %u queue; virtio-net needs a receive and "
-				  "a transmit queue",
-				  f->num_queues);
-	if (pairs > 1 && !(f->backend_features & BIT(VIRTIO_NET_F_MQ)))
-		return error_text(err, errlen, -EPROTO,
-				  "the back-end serves %u queue pairs but does not offer "
-				  "VIRTIO_NET_F_MQ",
-				  pairs);
-	if (!ctrl)
+	f->device_features &= NET_KNOWN_FEATURES;
+	if (f->external_backend) {
 		f->device_features &= ~NET_CTRL_FEATURES;
+	} else {
+		if (!(f->backend_features & BIT(VIRTIO_NET_F_CTRL_VQ)) || !(f->num_queues & 1) ||
+		    f->num_queues < 3)
+			return error_text(err, errlen, -EPROTO,
+					  "isola-net serves %u rings without a control queue "
+					  "(2N+1 with VIRTIO_NET_F_CTRL_VQ expected)",
+					  f->num_queues);
+		pairs = (uint16_t)(f->num_queues / 2);
+		if (pairs > (VIRTIO_PCI_MAX_QUEUES - 1) / 2)
+			return error_text(err, errlen, -EPROTO,
+					  "isola-net serves %u queue pairs; at most %d fit", pairs,
+					  (VIRTIO_PCI_MAX_QUEUES - 1) / 2);
+		if (pairs > 1 && !(f->backend_features & BIT(VIRTIO_NET_F_MQ)))
+			return error_text(err, errlen, -EPROTO,
+					  "the back-end serves %u queue pairs but does not offer "
+					  "VIRTIO_NET_F_MQ",
+					  pairs);
+	}
 	if (pairs == 1)
 		f->device_features &= ~BIT(VIRTIO_NET_F_MQ);
-	f->num_queues = (uint16_t)(2 * pairs + (ctrl ? 1 : 0));
+	f->num_queues = (uint16_t)(2 * pairs + (f->external_backend ? 0 : 1));
 	f->device_features |= BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS);
 	if (mtu)
 		f->device_features |= BIT(VIRTIO_NET_F_MTU);
 	else
 		f->device_features &= ~BIT(VIRTIO_NET_F_MTU);
+	f->device_features = net_feature_dependencies(f->device_features);
 	put_le16(f->config + VIRTIO_NET_CONFIG_STATUS, VIRTIO_NET_S_LINK_UP);
 	put_le16(f->config + VIRTIO_NET_CONFIG_MAX_PAIRS, pairs);
 	return 0;

@@ -42,6 +42,7 @@ struct device_fixup {
 	uint8_t *config;	   /* in: the back-end's (GET_CONFIG) or the core's
 				    * bytes (front-end owned); out: the guest's */
 	uint32_t config_size;
+	bool external_backend; /* a back-end isola did not start (--vhost-user-net) */
 };
 
 /* After negotiation: adjust what the back-end offered to what this type

@@ -201,8 +201,10 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint8_t *config, uin
 			return error_text(err, errlen, ret, "GET_QUEUE_NUM: %s",
 					  vhost_device_error(dev, ret));
 	}
-	/* A back-end is untrusted: a queue count we cannot serve is refused. */
-	if (queues == 0 || queues > VIRTIO_PCI_MAX_QUEUES)
+	/* A back-end is untrusted: a queue count we cannot serve is refused
+	 * (after the kind's fix-up, which may read it its own way: net's as
+	 * queue pairs from an external back-end). */
+	if (queues == 0 || queues > UINT16_MAX)
 		return error_text(err, errlen, -EPROTO,
 				  "the back-end asks for %llu queues (1..%d allowed)",
 				  (unsigned long long)queues, VIRTIO_PCI_MAX_QUEUES);
@@ -230,18 +232,22 @@ static int vhost_device_negotiate(struct vhost_device *dev, uint8_t *config, uin
 		    .num_queues = num_queues,
 		    .config = config,
 		    .config_size = *config_size,
+		    .external_backend = dev->external_backend,
 		};
 
 		ret = kind->fixup(kind, &fixup, err, errlen);
 		if (ret)
 			return ret;
-		if (fixup.num_queues == 0 || fixup.num_queues > queues)
-			return error_text(err, errlen, -EINVAL,
-					  "the %s fix-up left %u queues of %llu", kind->name,
-					  fixup.num_queues, (unsigned long long)queues);
+		if (fixup.num_queues == 0)
+			return error_text(err, errlen, -EINVAL, "the %s fix-up left no queue",
+					  kind->name);
 		num_queues = fixup.num_queues;
 		dev->device_features = fixup.device_features & ~VHOST_DEVICE_TRANSPORT_UNSUPPORTED;
 	}
+	if (num_queues > VIRTIO_PCI_MAX_QUEUES)
+		return error_text(err, errlen, -EPROTO,
+				  "the back-end asks for %u queues (1..%d allowed)", num_queues,
+				  VIRTIO_PCI_MAX_QUEUES);
 	dev->num_queues = num_queues;
 	return 0;
 }
@@ -714,9 +720,10 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 
 int vhost_device_create(struct vhost_device *dev, const struct device_host *host,
 			const struct device_placement *placement, const struct device_kind *kind,
-			const char *name, const uint8_t *frontend_config, int sock, int work_fd,
-			char *err, size_t errlen)
+			const char *name, const struct vhost_device_options *options, int sock,
+			int work_fd, char *err, size_t errlen)
 {
+	const uint8_t *frontend_config = options ? options->frontend_config : NULL;
 	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
 	uint32_t config_size = 0;
 	uint64_t bar = placement->bar;
@@ -726,6 +733,7 @@ int vhost_device_create(struct vhost_device *dev, const struct device_host *host
 	dev->host = *host;
 	dev->placement = *placement;
 	dev->kind = kind;
+	dev->external_backend = options && options->external_backend;
 	snprintf(dev->name, sizeof(dev->name), "%s", name);
 	dev->sock = sock;
 	dev->work_fd = work_fd;

@@ -42,6 +42,7 @@ struct vhost_device {
 	uint64_t device_features; /* offered to the guest (after kind->fixup) */
 	uint64_t protocol_features;
 	uint8_t frontend_config[VIRTIO_PCI_CONFIG_MAX]; /* DEVICE_CONFIG_FRONTEND: the core's */
+	bool external_backend;				/* vhost_device_options */
 	uint16_t num_queues;
 	uint16_t queue_size;
 	bool started; /* back-end rings running */
@@ -62,16 +63,21 @@ struct vhost_device {
  * from gsi_base), reaching the VM only through host; sock: connected to the
  * back-end.  Negotiates protocol features, reads the queue count and (for a
  * back-end-owned config) the config, applies kind->fixup (a front-end-owned
- * config starts as frontend_config, kind->config_size bytes; NULL for the
- * other kinds), creates the PCI
+ * config starts as options->frontend_config), creates the PCI
  * function, kick and call fds, and binds the kick fds to the notify area.
  * The caller then registers dev->pci's BAR (virtio_pci_bar_access, opaque
  * dev) on its MMIO bus and plugs dev->pci.fn at placement->slot.  On
  * failure writes a sentence to err (call vhost_device_destroy). */
+/* What the core knows of one device beyond its kind (NULL: all defaults). */
+struct vhost_device_options {
+	const uint8_t *frontend_config; /* DEVICE_CONFIG_FRONTEND: kind->config_size bytes */
+	bool external_backend;		/* a back-end isola did not start (--vhost-user-*) */
+};
+
 int vhost_device_create(struct vhost_device *dev, const struct device_host *host,
 			const struct device_placement *placement, const struct device_kind *kind,
-			const char *name, const uint8_t *frontend_config, int sock, int work_fd,
-			char *err, size_t errlen);
+			const char *name, const struct vhost_device_options *options, int sock,
+			int work_fd, char *err, size_t errlen);
 /* Queue work for the event loop (any thread). */
 void vhost_device_queue_work(struct vhost_device *dev, unsigned work);
 /* The back-end went away (crash, hang-up): forget the connection, keep

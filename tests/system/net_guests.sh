@@ -78,6 +78,28 @@ start_vm() {
 			-device virtio-net-pci,netdev=n0,disable-legacy=on,romfile=,vectors=0,mac=52:54:00:12:34:56 \
 			-kernel "$G/$guest.elf" -append "$cmdline poll" \
 			</dev/null >"$console" 2>"$console.err" &
+	elif [[ $vmm == isola-dpdk ]]; then
+		# isola's core in front of someone else's back-end (--vhost-user-net):
+		# DPDK's net_vhost, forwarding to a net_tap it makes, which takes
+		# HOST_IP in place of our taps.
+		local sock=$TMP/dpdk.sock
+		rm -f "$sock"
+		$NSX ip addr flush dev "$tap"
+		$NSX stdbuf -oL dpdk-testpmd --no-huge -m 256 --no-pci --no-shconf \
+			--file-prefix "isola-ng$$" --lcores='0@(0-1),1@(0-1)' \
+			--vdev "net_vhost0,iface=$sock,queues=1" --vdev "net_tap0,iface=isnd$$" -- \
+			--no-mlockall --total-num-mbufs=8192 --forward-mode=io -a --stats-period 3600 \
+			</dev/null >"$console.srv" 2>&1 &
+		SRV_PID=$!
+		for _ in $(seq 200); do
+			[[ -S $sock ]] && $NSX test -e "/sys/class/net/isnd$$" && break
+			sleep 0.05
+		done
+		$NSX ip addr add "$HOST_IP/24" dev "isnd$$"
+		$NSX ip link set "isnd$$" up
+		$NSX timeout 200 "$ISOLA" run --kernel "$G/$guest.elf" --memory 64M \
+			--vhost-user-net "socket=$sock" --console "file:$console" \
+			--cmdline "$cmdline" --timeout 150 </dev/null >"$console.out" 2>"$console.err" &
 	elif [[ $vmm == qemu ]]; then
 		local nd="tap,id=n0,ifname=$tap,script=no,downscript=no,vhost=off"
 		local dev="virtio-net-pci,netdev=n0,disable-legacy=on,romfile=,mac=52:54:00:12:34:56"
@@ -195,6 +217,13 @@ if [[ $VMM == qemu-vu || $VMM == both ]]; then
 		run_udp qemu-vu net_udp_echo net_udp_echo 1 1 ""
 	else
 		echo "note: qemu-system-x86_64 not installed: no QEMU front-end run"
+	fi
+fi
+if [[ $VMM == isola-dpdk || $VMM == both ]]; then
+	if command -v dpdk-testpmd >/dev/null; then
+		run_ping isola-dpdk
+	else
+		echo "note: dpdk-testpmd not installed: no external back-end run"
 	fi
 fi
 if [[ $VMM == isola || $VMM == both ]]; then

@@ -115,14 +115,15 @@ static void test_blk_fixup_single_queue_without_mq(void **state)
 
 #define B(n) (1ull << (n))
 
-/* docs/net.md "Queues and config": the front-end's config, and a control
- * queue only for a back-end that counts one. */
+/* docs/net.md "Queues and config": the front-end's config; isola-net
+ * counts its control queue, an external back-end gets one pair and none. */
 static void test_net_fixup(void **state)
 {
 	const struct device_kind *net = device_kind_by_name("net");
 	uint8_t config[VIRTIO_NET_CONFIG_SIZE] = {2, 0, 0, 0, 0, 7};
 	uint64_t isola_net = B(VIRTIO_F_VERSION_1) | B(VIRTIO_NET_F_CTRL_VQ) | B(VIRTIO_NET_F_MQ) |
-			     B(VIRTIO_NET_F_CTRL_RX) | B(VIRTIO_NET_F_MRG_RXBUF);
+			     B(VIRTIO_NET_F_CTRL_RX) | B(VIRTIO_NET_F_MRG_RXBUF) |
+			     B(VIRTIO_NET_F_GUEST_CSUM) | B(VIRTIO_NET_F_GUEST_TSO4);
 	struct device_fixup f = {.backend_features = isola_net,
 				 .device_features = isola_net,
 				 .num_queues = 5, /* 2 pairs + control */
@@ -143,39 +144,58 @@ static void test_net_fixup(void **state)
 	assert_true(f.device_features & B(VIRTIO_NET_F_MAC));
 	assert_true(f.device_features & B(VIRTIO_NET_F_STATUS));
 	assert_true(f.device_features & B(VIRTIO_NET_F_MTU));
+	assert_true(f.device_features & B(VIRTIO_NET_F_GUEST_TSO4));
 	assert_int_equal(config[5], 7); /* the MAC is kept */
 	assert_int_equal(config[VIRTIO_NET_CONFIG_STATUS], VIRTIO_NET_S_LINK_UP);
 	assert_int_equal(config[VIRTIO_NET_CONFIG_MAX_PAIRS], 2);
 
-	/* A back-end without a control queue (DPDK's: an even count): one
-	 * pair, and nothing that needs the control queue is offered. */
-	f = (struct device_fixup){.backend_features = isola_net,
-				  .device_features = isola_net,
-				  .num_queues = 4,
+	/* An external back-end (DPDK's net_vhost: GET_QUEUE_NUM is 128 queue
+	 * pairs; it offers bits isola does not know, and GUEST_TSO4 without
+	 * GUEST_CSUM): one pair, no control queue, only known features, the
+	 * §5.1.3.1 dependencies kept. */
+	f = (struct device_fixup){.backend_features = isola_net | B(6) | B(VIRTIO_F_IN_ORDER),
+				  .num_queues = 128,
 				  .config = config,
-				  .config_size = sizeof(config)};
+				  .config_size = sizeof(config),
+				  .external_backend = true};
+	f.device_features = (f.backend_features | B(VIRTIO_NET_F_HOST_TSO4)) &
+			    ~B(VIRTIO_NET_F_GUEST_CSUM);
 	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), 0);
 	assert_int_equal(f.num_queues, 2);
 	assert_false(f.device_features & (B(VIRTIO_NET_F_CTRL_VQ) | B(VIRTIO_NET_F_MQ) |
 					   B(VIRTIO_NET_F_CTRL_RX)));
+	assert_false(f.device_features & (B(6) | B(VIRTIO_F_IN_ORDER)));
+	assert_false(f.device_features & B(VIRTIO_NET_F_GUEST_TSO4)); /* needs GUEST_CSUM */
+	assert_false(f.device_features & B(VIRTIO_NET_F_HOST_TSO4));  /* needs CSUM */
 	assert_true(f.device_features & B(VIRTIO_NET_F_MRG_RXBUF));
 	assert_int_equal(config[VIRTIO_NET_CONFIG_MAX_PAIRS], 1);
 
 	/* No MTU from the core: the MTU feature is not offered. */
 	config[VIRTIO_NET_CONFIG_MTU] = config[VIRTIO_NET_CONFIG_MTU + 1] = 0;
-	f.device_features = isola_net | B(VIRTIO_NET_F_MTU);
-	f.num_queues = 3;
+	f = (struct device_fixup){.backend_features = isola_net,
+				  .device_features = isola_net | B(VIRTIO_NET_F_MTU),
+				  .num_queues = 3,
+				  .config = config,
+				  .config_size = sizeof(config)};
 	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), 0);
 	assert_int_equal(f.num_queues, 3);
 	assert_false(f.device_features & B(VIRTIO_NET_F_MTU));
 	assert_false(f.device_features & B(VIRTIO_NET_F_MQ));
 
-	/* Refused: one queue; several pairs without MQ. */
+	/* Refused from isola-net: no control queue counted (an even count, or
+	 * no CTRL_VQ), several pairs without MQ, more pairs than fit. */
+	f.num_queues = 4;
+	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), -EPROTO);
 	f.num_queues = 1;
-	f.backend_features = f.device_features = B(VIRTIO_F_VERSION_1);
 	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), -EPROTO);
 	f.num_queues = 5;
 	f.backend_features = f.device_features = B(VIRTIO_F_VERSION_1) | B(VIRTIO_NET_F_CTRL_VQ);
+	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), -EPROTO);
+	f.num_queues = 17;
+	f.backend_features = f.device_features = isola_net;
+	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), -EPROTO);
+	f.num_queues = 3;
+	f.backend_features = f.device_features = B(VIRTIO_F_VERSION_1);
 	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), -EPROTO);
 }
 
