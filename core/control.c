@@ -10,6 +10,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "lib/log.h"
+
 static const char *const state_names[] = {"Not started", "Running", "Paused", "Stopped"};
 
 int vmm_control_init(struct vmm_control *ctl, struct vm *vm)
@@ -244,8 +246,15 @@ static int control_update_net(void *opaque, unsigned index, const struct net_con
 	int ret;
 
 	pthread_mutex_lock(&ctl->lock);
-	if (ctl->state != API_STATE_RUNNING && ctl->state != API_STATE_PAUSED) {
-		ret = wrong_state(ctl, "Changing a network interface", err, errlen);
+	if (ctl->state != API_STATE_RUNNING) {
+		/* Paused: a new server would be handed running rings (the
+		 * replacement resumes them), touching guest memory while the VM
+		 * is meant to be still. */
+		ret = ctl->state == API_STATE_PAUSED
+			  ? error_text(err, errlen, -EBUSY,
+				       "the VM is paused; resume it before changing a network "
+				       "interface's rate limiters")
+			  : wrong_state(ctl, "Changing a network interface", err, errlen);
 		pthread_mutex_unlock(&ctl->lock);
 		return ret;
 	}

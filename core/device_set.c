@@ -556,7 +556,12 @@ int device_set_replace(struct device_set *set, unsigned index, const char *const
 		entry_bury_server(e, how, sizeof(how));
 	}
 	log_info("%s: replacing isola-%s to apply new arguments", e->name, e->kind->name);
-	entry_try_restart(set, e);
+	if (!entry_try_restart(set, e))
+		/* the restart policy retries (and gives the device up after 5
+		 * failed starts): the caller hears of the first failure */
+		return error_text(err, errlen, -EIO,
+				  "the new isola-%s did not start (%s); isola retries it", e->kind->name,
+				  e->last_failure[0] ? e->last_failure : "see the log");
 	return 0;
 }
 

@@ -398,6 +398,8 @@ int api_instance_start_locked(struct api *api, char *err, size_t errlen)
 	if (!ret) {
 		/* Keep the VMM's drive order (root first) for PATCH /drives. */
 		memcpy(api->cfg.disks, boot.disks, sizeof(boot.disks));
+		/* and the MACs isola chose, which GET /vm/config then shows */
+		memcpy(api->cfg.nets, boot.nets, sizeof(boot.nets));
 		api->state = API_STATE_RUNNING;
 		log_info("API: InstanceStart: the VM is running");
 	}

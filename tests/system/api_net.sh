@@ -98,6 +98,12 @@ grep -q "net0: replacing isola-net" "$TMP/err" && ok "the core says why it repla
 api GET /vm/config
 [[ $BODY == *'"rx_rate_limiter":{"ops":{"size":1000,"refill_time":1000}}'* && $BODY != *tx_rate_limiter* ]] &&
 	ok "GET /vm/config shows the new limiters" || problem "GET /vm/config: $BODY"
+# paused: no replacement (it would hand the new server running rings)
+expect 204 PATCH /vm '{"state": "Paused"}'
+expect 400 PATCH /network-interfaces/eth0 '{"iface_id": "eth0", "rx_rate_limiter": {"ops": {"size": 10, "refill_time": 10}}}'
+[[ $BODY == *"resume it"* ]] && ok "PATCH while paused says what to do" || problem "paused PATCH: $BODY"
+[[ $(net_server) == "$after" ]] && ok "no replacement while paused" || problem "isola-net changed while paused"
+expect 204 PATCH /vm '{"state": "Resumed"}'
 api GET /
 [[ $BODY == *'"state":"Running"'* ]] && ok "the VM runs on" || problem "GET /: $BODY"
 kill -0 "$PID" 2>/dev/null && ok "isola is alive" || problem "isola ended: $(tail -n 5 "$TMP/err")"
