@@ -217,9 +217,8 @@ static uint32_t state_checksum(const uint8_t *p, uint32_t len)
 
 static struct vhost_user_backend_state_header *state_header(struct vhost_user_backend *be)
 {
-	return be->device_state
-		   ? (struct vhost_user_backend_state_header *)be->device_state - 1
-		   : NULL;
+	return be->device_state ? (struct vhost_user_backend_state_header *)be->device_state - 1
+				: NULL;
 }
 
 void vhost_user_backend_state_commit(struct vhost_user_backend *be)
@@ -250,8 +249,7 @@ static void state_attach(struct vhost_user_backend *be, uint64_t mmap_size)
 	const char *why = NULL;
 	int ret;
 
-	if (!be->ops->state_size ||
-	    mmap_size < queues + sizeof(h) + be->ops->state_size) {
+	if (!be->ops->state_size || mmap_size < queues + sizeof(h) + be->ops->state_size) {
 		if (be->ops->state_size)
 			log_warn("SET_INFLIGHT_FD: no room for the device state after the queues; "
 				 "the device state is not kept across restarts");
