@@ -87,7 +87,8 @@ $(BUILD)/tests/unit/test_vhost_user_backend: LDLIBS += -luring
 
 # links isola-net's device (servers/net/ without main.c) to drive it without a
 # process; its own rule, so the objects come before libisola.a on the line
-NET_DEVICE_OBJS := $(BUILD)/servers/net/net.o $(BUILD)/servers/net/net_ctrl.o
+NET_DEVICE_OBJS := $(BUILD)/servers/net/net.o $(BUILD)/servers/net/net_ctrl.o \
+		   $(BUILD)/servers/net/net_state.o
 $(BUILD)/tests/unit/test_net: $(BUILD)/tests/unit/test_net.o $(NET_DEVICE_OBJS) $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(API_LIBS) $(LDLIBS)
 

@@ -23,7 +23,8 @@
 	 (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
 #define VHOST_DEVICE_WANTED_PROTOCOL                                                               \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
+	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
 #define VHOST_DEVICE_QUEUE_SIZE 256
 
 static bool has_protocol(const struct vhost_device *dev, unsigned bit)
@@ -125,6 +126,20 @@ static int vhost_device_set_fd(struct vhost_device *dev, uint32_t request, unsig
 	msg.fds[0] = fd;
 	msg.nfds = 1;
 	return vhost_device_call(dev, &msg, NULL);
+}
+
+/* vhost-user: VHOST_USER_SET_STATUS, the guest's device status byte
+ * (virtio 1.2 §2.1), for a back-end that negotiated
+ * VHOST_USER_PROTOCOL_F_STATUS; nothing for one that did not (qsd, DPDK),
+ * which keeps working as before.  Status 0 is how a back-end learns of a
+ * reset (the driver's, or a reboot's): without it, a back-end that keeps
+ * state the driver set (isola-net's receive filter) would hand it to the
+ * next driver. */
+static int vhost_device_send_status(struct vhost_device *dev, uint8_t status)
+{
+	if (!has_protocol(dev, VHOST_USER_PROTOCOL_F_STATUS) || dev->sock < 0)
+		return 0;
+	return vhost_device_set_u64(dev, VHOST_USER_SET_STATUS, status);
 }
 
 /* ---- negotiation at creation --------------------------------------------- */
@@ -499,6 +514,7 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const char 
 {
 	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
 	uint64_t features;
+	uint8_t status;
 	int ret;
 
 	pthread_mutex_lock(&dev->pci.lock);
@@ -533,7 +549,13 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const char 
 		dev->started_queues |= 1u << q;
 	}
 	dev->started = true;
-	return 0;
+	/* The driver's status, DRIVER_OK among it (after a back-end restart
+	 * too: the new instance learns the device is live). */
+	*what = "SET_STATUS";
+	pthread_mutex_lock(&dev->pci.lock);
+	status = dev->pci.status;
+	pthread_mutex_unlock(&dev->pci.lock);
+	return vhost_device_send_status(dev, status);
 }
 
 /* Stop every started ring on the back-end; 0, or the first failure. */
@@ -610,8 +632,16 @@ void vhost_device_process(struct vhost_device *dev)
 	unsigned work = atomic_exchange(&dev->work, 0);
 
 	if (work & VHOST_DEVICE_WORK_STOP) {
+		int ret;
+
 		dev->wanted = false;
 		vhost_device_stop(dev);
+		/* virtio 1.2 §2.1.2: the driver wrote 0, a reset; the back-end
+		 * forgets what the last driver set (its rings are stopped). */
+		ret = vhost_device_send_status(dev, 0);
+		if (ret)
+			log_warn("%s: SET_STATUS 0 (device reset): %s", dev->name,
+				 vhost_device_error(dev, ret));
 		vhost_device_drain_errors(dev);
 		virtio_pci_reset_complete(&dev->pci);
 	}
@@ -804,6 +834,10 @@ int vhost_device_detach(struct vhost_device *dev)
 	/* A ring that did not stop cleanly (a late or bad reply may still be
 	 * on the socket) is not handed on: the back-end is replaced. */
 	if (vhost_device_stop(dev) || (dev->pci.status & VIRTIO_STATUS_NEEDS_RESET))
+		return -1;
+	/* The next VM's driver starts from a reset device (a reboot is a
+	 * reset); a back-end that cannot say it forgot is replaced too. */
+	if (vhost_device_send_status(dev, 0))
 		return -1;
 	sock = dev->sock;
 	dev->sock = -1;

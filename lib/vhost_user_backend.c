@@ -160,7 +160,7 @@ static int handle_get_inflight_fd(struct vhost_user_backend *be, int sock,
 			 in.queue_size);
 		size = 0;
 	} else {
-		size = virtq_inflight_queue_bytes(in.queue_size) * in.num_queues;
+		size = vhost_user_backend_inflight_size(be->ops, in.num_queues, in.queue_size);
 		/* A new memfd reads as zeroes: every queue region is "fresh". */
 		fd = memfd_create("isola-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
@@ -191,6 +191,91 @@ static void inflight_unmap(struct vhost_user_backend *be)
 		munmap(be->inflight, be->inflight_map_len);
 	be->inflight = NULL;
 	be->inflight_queues = 0;
+	be->device_state = NULL;
+}
+
+/* ---- device-state area (after the queue regions; isola's own layout) ----- */
+
+uint64_t vhost_user_backend_inflight_size(const struct vhost_user_backend_ops *ops,
+					  unsigned num_queues, unsigned queue_size)
+{
+	uint64_t size = virtq_inflight_queue_bytes(queue_size) * num_queues;
+
+	if (ops->state_size)
+		size += sizeof(struct vhost_user_backend_state_header) + ops->state_size;
+	return size;
+}
+
+static uint32_t state_checksum(const uint8_t *p, uint32_t len)
+{
+	uint32_t h = 0x811c9dc5u; /* FNV-1a */
+
+	for (uint32_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x01000193u;
+	return h;
+}
+
+static struct vhost_user_backend_state_header *state_header(struct vhost_user_backend *be)
+{
+	return be->device_state ? (struct vhost_user_backend_state_header *)be->device_state - 1
+				: NULL;
+}
+
+void vhost_user_backend_state_commit(struct vhost_user_backend *be)
+{
+	struct vhost_user_backend_state_header *h = state_header(be);
+
+	if (!h)
+		return;
+	/* Payload first, then the header that vouches for it: an instance
+	 * killed in between leaves a checksum that does not match, and the
+	 * next one starts from the defaults rather than half a state. */
+	h->magic = 0;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	h->version = VHOST_USER_BACKEND_STATE_VERSION;
+	h->size = be->ops->state_size;
+	h->checksum = state_checksum(be->device_state, be->ops->state_size);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	h->magic = VHOST_USER_BACKEND_STATE_MAGIC;
+}
+
+/* A region just mapped: find its state area and give a valid one to the
+ * device.  Rings are stopped.  A fresh region (all zero) is silently new; a
+ * spoiled one is ignored with one line. */
+static void state_attach(struct vhost_user_backend *be, uint64_t mmap_size)
+{
+	uint64_t queues = be->inflight_stride * be->inflight_queues;
+	struct vhost_user_backend_state_header h;
+	const char *why = NULL;
+	int ret;
+
+	if (!be->ops->state_size || mmap_size < queues + sizeof(h) + be->ops->state_size) {
+		if (be->ops->state_size)
+			log_warn("SET_INFLIGHT_FD: no room for the device state after the queues; "
+				 "the device state is not kept across restarts");
+		return;
+	}
+	be->device_state = (uint8_t *)be->inflight + be->inflight_offset + queues + sizeof(h);
+	memcpy(&h, state_header(be), sizeof(h));
+	if (h.magic == 0)
+		return; /* fresh: nothing written yet */
+	if (h.magic != VHOST_USER_BACKEND_STATE_MAGIC)
+		why = "bad magic";
+	else if (h.version != VHOST_USER_BACKEND_STATE_VERSION)
+		why = "unknown version";
+	else if (h.size != be->ops->state_size)
+		why = "wrong size";
+	else if (h.checksum != state_checksum(be->device_state, be->ops->state_size))
+		why = "bad checksum";
+	else if (be->ops->state_restored &&
+		 (ret = be->ops->state_restored(be->device, be, be->device_state)) < 0)
+		why = "a field the device refuses";
+	if (why)
+		log_warn("inflight region: the saved device state is ignored (%s); the device "
+			 "starts from its defaults",
+			 why);
+	else
+		log_info("inflight region: device state restored");
 }
 
 static int handle_set_inflight_fd(struct vhost_user_backend *be, struct vhost_user_msg *msg)
@@ -222,6 +307,7 @@ static int handle_set_inflight_fd(struct vhost_user_backend *be, struct vhost_us
 	be->inflight_offset = delta;
 	be->inflight_queues = in->num_queues;
 	be->inflight_stride = stride;
+	state_attach(be, in->mmap_size);
 	backend_restart(be, running);
 	return 0;
 }
@@ -349,6 +435,7 @@ static void backend_reset(struct vhost_user_backend *be)
 	be->acked_features = 0;
 	be->protocol_features = 0;
 	be->owner = false;
+	be->status = 0;
 	if (be->ops->reset)
 		be->ops->reset(be->device);
 }
@@ -380,7 +467,36 @@ static uint64_t offered_protocol_features(const struct vhost_user_backend *be)
 
 	if (!be->ops->get_config)
 		features &= ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+	if (be->ops->set_status)
+		features |= 1ull << VHOST_USER_PROTOCOL_F_STATUS;
 	return features;
+}
+
+/* vhost-user: VHOST_USER_SET_STATUS / GET_STATUS, "when the
+ * VHOST_USER_PROTOCOL_F_STATUS protocol feature has been successfully
+ * negotiated": the virtio device status byte (virtio 1.2 §2.1). */
+static int handle_status(struct vhost_user_backend *be, int sock, struct vhost_user_msg *msg)
+{
+	uint64_t value = msg->payload.u64;
+	unsigned running;
+
+	if (!(be->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_STATUS)))
+		return -EOPNOTSUPP;
+	if (msg->hdr.request == VHOST_USER_GET_STATUS)
+		return vhost_user_reply_u64(sock, msg->hdr.request, be->status);
+	if (value > UINT8_MAX)
+		return REFUSE;
+	be->status = (uint8_t)value;
+	if (value != 0) {
+		be->ops->set_status(be->device, be, be->status);
+		return 0;
+	}
+	/* A reset: the device forgets the driver's settings with no ring
+	 * thread using them (the front-end has normally stopped them all). */
+	running = backend_stop_all(be);
+	be->ops->set_status(be->device, be, 0);
+	backend_restart(be, running);
+	return 0;
 }
 
 static int handle_u64(struct vhost_user_backend *be, int sock, struct vhost_user_msg *msg)
@@ -446,6 +562,9 @@ static int handle_request(struct vhost_user_backend *be, int sock, struct vhost_
 		return handle_get_inflight_fd(be, sock, msg);
 	case VHOST_USER_SET_INFLIGHT_FD:
 		return handle_set_inflight_fd(be, msg);
+	case VHOST_USER_SET_STATUS:
+	case VHOST_USER_GET_STATUS:
+		return handle_status(be, sock, msg);
 	}
 	return -EOPNOTSUPP;
 }
@@ -589,7 +708,8 @@ int vhost_user_backend_init(struct vhost_user_backend *be, const struct vhost_us
 {
 	memset(be, 0, sizeof(*be));
 	if (!ops->handle_queue || ops->num_queues == 0 ||
-	    ops->num_queues > VHOST_USER_BACKEND_MAX_QUEUES)
+	    ops->num_queues > VHOST_USER_BACKEND_MAX_QUEUES ||
+	    ops->state_size > VHOST_USER_BACKEND_STATE_MAX)
 		return -EINVAL;
 	be->ops = ops;
 	be->device = device;

@@ -41,6 +41,27 @@
 
 struct vhost_user_backend;
 
+/*
+ * The device-state area: isola's own layout after the queue regions of the
+ * inflight region (vhost-user: "Inflight I/O tracking" leaves the region's
+ * contents to the back-end; the front-end only keeps the fd and hands it to
+ * the next back-end).  A device with ops->state_size keeps its small state
+ * there (isola-net: the receive filter, the active queue pairs), so a
+ * restarted instance finds it.  The lib writes the header; the payload is
+ * the device's.  Written by a previous instance of the same server, it is
+ * still input: the lib checks the header and the checksum, the device checks
+ * every field (state_restored).
+ */
+#define VHOST_USER_BACKEND_STATE_MAGIC 0x54534c4fu /* "OLST" */
+#define VHOST_USER_BACKEND_STATE_VERSION 1u
+#define VHOST_USER_BACKEND_STATE_MAX 4096u
+struct vhost_user_backend_state_header {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t size;	   /* payload bytes, == ops->state_size */
+	uint32_t checksum; /* FNV-1a of the payload */
+};
+
 /* One ring as the device sees it.  vq is valid from queue_start to
  * queue_stop; device_data is the device's. */
 struct vhost_user_backend_queue {
@@ -104,6 +125,20 @@ struct vhost_user_backend_ops {
 	void (*queue_stop)(void *device, struct vhost_user_backend_queue *q);
 	/* The front-end went away or reset the device.  Optional. */
 	void (*reset)(void *device);
+	/* VHOST_USER_SET_STATUS (virtio 1.2 §2.1 device status); offered as
+	 * VHOST_USER_PROTOCOL_F_STATUS only with this hook.  Status 0 is a
+	 * device reset (§2.1.2, §3.1.1): the device forgets what the driver
+	 * set.  Every ring is stopped during a call with status 0.  Optional. */
+	void (*set_status)(void *device, struct vhost_user_backend *be, uint8_t status);
+	/* Bytes of device state kept in the inflight region (0: none, at most
+	 * VHOST_USER_BACKEND_STATE_MAX); see be->device_state. */
+	uint32_t state_size;
+	/* SET_INFLIGHT_FD brought a region whose state area has a valid
+	 * header and checksum (a previous instance wrote it): restore from
+	 * state (state_size bytes).  0, or -EINVAL if a field is invalid (the
+	 * area is then ignored, one log line).  Called with every ring
+	 * stopped.  Optional. */
+	int (*state_restored)(void *device, struct vhost_user_backend *be, const void *state);
 };
 
 struct vhost_user_backend_region {
@@ -126,6 +161,12 @@ struct vhost_user_backend {
 	uint64_t inflight_offset;  /* page offset of the region in the mapping */
 	unsigned inflight_queues;
 	uint64_t inflight_stride;  /* virtq_inflight_queue_bytes(queue_size) */
+	/* ops->state_size bytes in the inflight region, NULL while none is
+	 * mapped (or it has no state area).  The device writes its state here
+	 * and then calls vhost_user_backend_state_commit; only from a ring
+	 * thread or a hook, since the region is remapped with rings stopped. */
+	void *device_state;
+	uint8_t status;            /* SET_STATUS, for GET_STATUS */
 	atomic_bool stopping;      /* vhost_user_backend_stop() was called */
 	struct vhost_user_backend_queue queues[VHOST_USER_BACKEND_MAX_QUEUES];
 };
@@ -155,6 +196,14 @@ int vhost_user_backend_serve(struct vhost_user_backend *be, int fd);
 int vhost_user_backend_run(struct vhost_user_backend *be, int fd);
 /* Make run() return after the current connection (async-signal-safe). */
 void vhost_user_backend_stop(struct vhost_user_backend *be);
+
+/* Seal what the device wrote at be->device_state: the header's size and
+ * checksum (a no-op without a state area). */
+void vhost_user_backend_state_commit(struct vhost_user_backend *be);
+/* The inflight region's size for num_queues rings of queue_size entries:
+ * the queue regions, then the state area if ops->state_size. */
+uint64_t vhost_user_backend_inflight_size(const struct vhost_user_backend_ops *ops,
+					  unsigned num_queues, unsigned queue_size);
 
 /* After pushing: interrupt the driver through the call fd if it wants one
  * (virtq_needs_interrupt). */

@@ -907,6 +907,7 @@ int net_init(struct net *net, char *err, size_t errlen)
 	    .queue_stop = net_queue_stop,
 	    .reset = net_reset,
 	};
+	net_state_ops(&net->ops);
 	return 0;
 }
 

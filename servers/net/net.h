@@ -192,6 +192,14 @@ void net_ctrl_handle_chain(struct net *net, struct vhost_user_backend_queue *q,
 			   struct virtq_chain *chain);
 void net_filter_reset(struct net *net);
 
+/* The control state across restarts and resets (net_state.c): the
+ * set_status, state_size and state_restored hooks into ops; the state
+ * written through to be's inflight region (after each control command). */
+void net_state_ops(struct vhost_user_backend_ops *ops);
+void net_state_save(struct net *net, struct vhost_user_backend *be);
+int net_state_restored(void *device, struct vhost_user_backend *be, const void *state);
+void net_state_set_status(void *device, struct vhost_user_backend *be, uint8_t status);
+
 /* Attach the tap queues of running, active pairs, detach the others. */
 void net_tap_sync(struct net *net, bool ctrl);
 /* The rings (net.c). */

@@ -161,10 +161,12 @@ static int net_ctrl_chain(struct net *net, struct vhost_user_backend_queue *q,
 	if (len <= NET_CTRL_MAX_DATA && virtq_chain_read(chain, 2, nq->bounce, len) == 0)
 		ack = net_ctrl_command(net, q->backend->acked_features, head[0], head[1],
 				       nq->bounce, len);
-	if (ack == VIRTIO_NET_OK)
+	if (ack == VIRTIO_NET_OK) {
 		nq->counters.ctrl_ok++;
-	else
+		net_state_save(net, q->backend); /* a restarted instance finds it */
+	} else {
 		nq->counters.ctrl_err++;
+	}
 	virtq_chain_write(chain, 0, &ack, 1);
 	return virtq_push(&q->vq, chain->head, 1);
 }

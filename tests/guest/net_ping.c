@@ -8,6 +8,12 @@
  * prints `net_ping: READY` and answers pings (and ARP) until it has answered
  * `answer=` (0) echo requests, for at most `wait_s=` (60) seconds.
  * `ip=` (10.0.2.15) is the guest's address; `poll`: no MSI-X.  PASS = status 1.
+ * `newmac`: then set a new MAC (the config's, last byte ^ 1) with ADDR_SET
+ * and RX PROMISC off, and ping from it; `pause_s=N`: then wait N seconds
+ * (the test kills isola-net meanwhile) and ping again from the new MAC;
+ * `reinit`: then reset the device (status 0) and set it up again as a new
+ * driver would: the config's MAC, PROMISC off, no ADDR_SET, and ping again
+ * (docs/net.md "Restart semantics").
  */
 #include "net.h"
 
@@ -31,6 +37,56 @@ static void control_commands(void)
 
 		test_check(ack == VIRTIO_NET_OK, "MAC ADDR_SET acked", "ack %d", ack);
 	}
+}
+
+static void ping_round(uint32_t peer, uint32_t count, const char *what)
+{
+	uint8_t mac[6];
+	unsigned replies = 0;
+
+	/* An ARP request from our (maybe new) MAC: the peer updates its
+	 * neighbour entry for us, so its replies come to this MAC. */
+	net_arp_request(&stack, peer);
+	net_poll(&stack, 200000);
+	if (net_arp_resolve(&stack, peer, mac, VIRTIO_NET_TIMEOUT_US)) {
+		test_check(0, what, "no ARP reply from the peer in 5 s");
+		return;
+	}
+	for (uint32_t seq = 1; seq <= count; seq++)
+		replies += net_ping(&stack, peer, 0x1502, (uint16_t)seq, 56, 2000000) >= 0;
+	test_check(replies == count, what, "%u of %u", replies, count);
+}
+
+/* The driver state isola-net must keep across its restart and forget at a
+ * reset (newmac, pause_s, reinit above). */
+static void state_rounds(const struct boot_info *info, uint32_t peer, uint32_t count)
+{
+	uint64_t pause_us = cmdline_get_u64_default(info->cmdline, "pause_s", 0) * 1000000ull;
+	struct stopwatch sw;
+
+	if (!cmdline_has(info->cmdline, "newmac") || !nic.ctrl)
+		return;
+	nic.mac[5] ^= 1;
+	test_check(virtio_net_set_mac(&nic, nic.mac) == VIRTIO_NET_OK &&
+			   virtio_net_set_promisc(&nic, 0) == VIRTIO_NET_OK,
+		   "new MAC set, PROMISC off", "a command failed");
+	ping_round(peer, count, "pings from the new MAC answered");
+	if (pause_us) {
+		console_printf("net_ping: PAUSE\n");
+		stopwatch_start(&sw);
+		while (stopwatch_us(&sw) < pause_us)
+			net_poll(&stack, 100000);
+		ping_round(peer, count, "pings from the new MAC answered after the pause");
+	}
+	if (!cmdline_has(info->cmdline, "reinit"))
+		return;
+	virtio_reset(&nic.dev);
+	if (virtio_net_init(&nic, VIRTIO_NET_FEATURES_DEFAULT, 1,
+			    !cmdline_has(info->cmdline, "poll")))
+		test_abort("virtio-net init after a reset", "see above");
+	test_check(virtio_net_set_promisc(&nic, 0) == VIRTIO_NET_OK, "PROMISC off after the reset",
+		   "nack");
+	ping_round(peer, count, "pings from the config MAC answered after the reset");
 }
 
 int guest_main(const struct boot_info *info)
@@ -71,6 +127,7 @@ int guest_main(const struct boot_info *info)
 		}
 	}
 	test_check(replies == count, "every ping answered", "%u of %u", replies, count);
+	state_rounds(info, peer, count);
 	console_printf("net_ping: READY\n");
 	stopwatch_start(&sw);
 	while (stack.echo_answered < answer && stopwatch_us(&sw) < wait_us &&

@@ -700,6 +700,161 @@ static void test_ctrl_vq_pairs(void **state)
 	assert_int_equal(f->net->active_pairs, 1);
 }
 
+/* ---- the control state across a restart and a reset (net_state.c) ------- */
+
+/* A device-state area as the lib lays it out in the inflight region. */
+struct state_area {
+	struct vhost_user_backend_state_header header;
+	uint8_t payload[VHOST_USER_BACKEND_STATE_MAX];
+};
+
+static struct net *fresh_net(void)
+{
+	struct net *net = calloc(1, sizeof(*net));
+	char err[256];
+
+	assert_non_null(net);
+	strcpy(net->tap_name, "isola-unit");
+	net->pairs = PAIRS;
+	memcpy(net->mac, own_mac, NET_ETH_ALEN);
+	net->mac_given = true;
+	net->mtu = 1500;
+	assert_int_equal(net_init(net, err, sizeof(err)), 0);
+	return net;
+}
+
+/* The driver's settings: a new MAC (ADDR_SET), PROMISC off, ALLMULTI on, a
+ * unicast table of one, both pairs. */
+static void set_driver_state(struct fixture *f)
+{
+	uint8_t off = 0, on = 1, table[4 + 6 + 4];
+	uint32_t one = 1, zero = 0;
+	uint16_t pairs = PAIRS;
+
+	memcpy(table, &one, 4);
+	memcpy(table + 4, third_mac, 6);
+	memcpy(table + 10, &zero, 4);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, other_mac, 6),
+			 VIRTIO_NET_OK);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &off, 1),
+			 VIRTIO_NET_OK);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_ALLMULTI, &on, 1),
+			 VIRTIO_NET_OK);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, table,
+			      sizeof(table)),
+			 VIRTIO_NET_OK);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &pairs, 2),
+			 VIRTIO_NET_OK);
+}
+
+/* A restarted isola-net (a fresh struct net) given the area the first one
+ * wrote through keeps the driver's filter, MAC and pairs. */
+static void test_state_survives_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct state_area *area = calloc(1, sizeof(*area));
+	struct net *next = fresh_net();
+	uint8_t config[VIRTIO_NET_CONFIG_SIZE];
+
+	assert_non_null(area);
+	assert_true(f->net->ops.state_size > 0 && f->net->ops.state_size <= sizeof(area->payload));
+	assert_non_null(f->net->ops.set_status);
+	f->be->ops = &f->net->ops;
+	f->be->device_state = area->payload;
+	set_driver_state(f);
+	assert_int_equal(area->header.magic, VHOST_USER_BACKEND_STATE_MAGIC);
+	assert_int_equal(area->header.size, f->net->ops.state_size);
+
+	assert_true(next->filter.promisc);
+	assert_int_equal(net_state_restored(next, f->be, area->payload), 0);
+	assert_false(next->filter.promisc);
+	assert_true(next->filter.allmulti);
+	assert_memory_equal(next->filter.mac, other_mac, NET_ETH_ALEN);
+	assert_int_equal(next->filter.nr_uni, 1);
+	assert_memory_equal(next->filter.uni[0], third_mac, NET_ETH_ALEN);
+	assert_int_equal(next->active_pairs, PAIRS);
+	/* frames to the new MAC pass, to the configured one no longer */
+	assert_true(net_filter_accepts(&next->filter, other_mac));
+	assert_false(net_filter_accepts(&next->filter, own_mac));
+	assert_int_equal(net_get_config(next, config), VIRTIO_NET_CONFIG_SIZE);
+	assert_memory_equal(config + VIRTIO_NET_CONFIG_MAC, other_mac, NET_ETH_ALEN);
+	free(next);
+	free(area);
+}
+
+/* SET_STATUS 0 (a reset, a reboot): the defaults, in memory and in the area
+ * a later instance would restore. */
+static void test_state_reset_by_status_0(void **state)
+{
+	struct fixture *f = *state;
+	struct state_area *area = calloc(1, sizeof(*area));
+	struct net *next = fresh_net();
+
+	assert_non_null(area);
+	f->be->ops = &f->net->ops;
+	f->be->device_state = area->payload;
+	set_driver_state(f);
+	f->net->ops.set_status(f->net, f->be, 0);
+	assert_true(f->net->filter.promisc);
+	assert_false(f->net->filter.allmulti);
+	assert_memory_equal(f->net->filter.mac, own_mac, NET_ETH_ALEN);
+	assert_int_equal(f->net->filter.nr_uni, 0);
+	assert_int_equal(f->net->active_pairs, 1);
+	/* a status other than 0 changes nothing */
+	set_driver_state(f);
+	f->net->ops.set_status(f->net, f->be, VIRTIO_STATUS_DRIVER_OK);
+	assert_false(f->net->filter.promisc);
+	f->net->ops.set_status(f->net, f->be, 0);
+	/* the area says so too */
+	next->active_pairs = PAIRS;
+	next->filter.promisc = false;
+	assert_int_equal(net_state_restored(next, f->be, area->payload), 0);
+	assert_true(next->filter.promisc);
+	assert_memory_equal(next->filter.mac, own_mac, NET_ETH_ALEN);
+	assert_int_equal(next->active_pairs, 1);
+	free(next);
+	free(area);
+}
+
+/* The area is input: a field the control queue could not have set makes
+ * the whole area refused, and the device keeps its defaults. */
+static void test_state_bad_fields_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct state_area *area = calloc(1, sizeof(*area));
+	uint8_t good[VHOST_USER_BACKEND_STATE_MAX];
+	/* offsets in struct net_saved_state: version 0, promisc 4, allmulti 5,
+	 * uni_overflow 6, multi_overflow 7, mac 8, active_pairs 14, nr_uni 16,
+	 * nr_multi 20 */
+	static const struct {
+		unsigned offset, len;
+		uint32_t value;
+	} bad[] = {
+	    {0, 4, 2},	    {4, 1, 2},	     {5, 1, 0xff}, {6, 1, 1} /* overflow with nr_uni 1 */,
+	    {14, 2, 0},	    {14, 2, PAIRS + 1}, {16, 4, NET_MAC_TABLE_ENTRIES + 1},
+	    {20, 4, 0x80000000u},
+	};
+
+	assert_non_null(area);
+	f->be->ops = &f->net->ops;
+	f->be->device_state = area->payload;
+	set_driver_state(f);
+	memcpy(good, area->payload, sizeof(good));
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct net *next = fresh_net();
+		uint8_t spoiled[VHOST_USER_BACKEND_STATE_MAX];
+
+		memcpy(spoiled, good, sizeof(spoiled));
+		memcpy(spoiled + bad[i].offset, &bad[i].value, bad[i].len);
+		assert_int_equal(net_state_restored(next, f->be, spoiled), -EINVAL);
+		assert_true(next->filter.promisc);
+		assert_memory_equal(next->filter.mac, own_mac, NET_ETH_ALEN);
+		assert_int_equal(next->active_pairs, 1);
+		free(next);
+	}
+	free(area);
+}
+
 /* §5.1.2: a driver that declines MQ on a multi-pair device finds the
  * control queue at ring 2, and the device must serve it there. */
 static void test_ctrl_ring_without_mq(void **state)
@@ -959,6 +1114,9 @@ int main(void)
 	    T(test_ctrl_batch),
 	    T(test_tx_frames_and_drops),
 	    T(test_tx_writable_descriptor_breaks_ring),
+	    T(test_state_survives_restart),
+	    T(test_state_reset_by_status_0),
+	    T(test_state_bad_fields_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

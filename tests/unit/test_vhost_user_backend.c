@@ -147,7 +147,8 @@ static void get_and_set_inflight(struct fixture *f, bool create)
 		msg.payload.inflight.queue_size = QSIZE;
 		assert_int_equal(vhost_user_call(f->sock, &msg, &reply), 0);
 		assert_int_equal(reply.nfds, 1);
-		assert_int_equal(reply.payload.inflight.mmap_size, virtq_inflight_queue_bytes(QSIZE));
+		assert_int_equal(reply.payload.inflight.mmap_size,
+				 vhost_user_backend_inflight_size(f->be.ops, 1, QSIZE));
 		f->inflight_fd = reply.fds[0];
 		f->inflight_size = reply.payload.inflight.mmap_size;
 	}
@@ -169,9 +170,11 @@ static void start_device(struct fixture *f, bool inflight, bool create_inflight)
 	assert_true(features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
 	uint64_t protocol = get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES);
 
-	/* CONFIG is offered only by devices with a config space. */
+	/* CONFIG is offered only by devices with a config space, STATUS only
+	 * by those with a set_status hook. */
 	assert_int_equal(protocol | (1ull << VHOST_USER_PROTOCOL_F_CONFIG),
-			 VHOST_USER_BACKEND_PROTOCOL_FEATURES);
+			 VHOST_USER_BACKEND_PROTOCOL_FEATURES |
+			     (f->be.ops->set_status ? 1ull << VHOST_USER_PROTOCOL_F_STATUS : 0));
 	vhost_user_msg_init(&msg, VHOST_USER_SET_PROTOCOL_FEATURES, 8);
 	msg.payload.u64 = protocol;
 	assert_int_equal(vhost_user_send(f->sock, &msg), 0);
@@ -717,6 +720,132 @@ static void test_inflight_resubmit(void **state)
 	free_fixture(f);
 }
 
+/* ---- SET_STATUS and the device-state area --------------------------------- */
+
+#define STATE_SIZE 40
+
+struct stateful {
+	atomic_int statuses;    /* set_status calls */
+	uint8_t last_status;
+	atomic_int restored;    /* state_restored calls */
+	uint8_t seen[STATE_SIZE];
+	bool refuse;            /* state_restored says a field is bad */
+};
+
+static int stateful_handle_queue(void *device, struct vhost_user_backend_queue *q)
+{
+	(void)device;
+	(void)q;
+	return -1;
+}
+
+static void stateful_set_status(void *device, struct vhost_user_backend *be, uint8_t status)
+{
+	struct stateful *s = device;
+
+	(void)be;
+	s->last_status = status;
+	atomic_fetch_add(&s->statuses, 1);
+}
+
+static int stateful_restored(void *device, struct vhost_user_backend *be, const void *state)
+{
+	struct stateful *s = device;
+
+	(void)be;
+	memcpy(s->seen, state, STATE_SIZE);
+	atomic_fetch_add(&s->restored, 1);
+	return s->refuse ? -EINVAL : 0;
+}
+
+static const struct vhost_user_backend_ops stateful_ops = {
+	.name = "stateful",
+	.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC),
+	.num_queues = 1,
+	.handle_queue = stateful_handle_queue,
+	.set_status = stateful_set_status,
+	.state_size = STATE_SIZE,
+	.state_restored = stateful_restored,
+};
+
+/* vhost-user: VHOST_USER_SET_STATUS / GET_STATUS with F_STATUS negotiated;
+ * the device's hook sees each status, 0 (a reset) included. */
+static void test_set_status(void **state)
+{
+	struct fixture *f = new_fixture();
+	struct stateful dev = {0};
+
+	(void)state;
+	connect_backend(f, &stateful_ops, &dev);
+	start_device(f, true, true);
+	assert_true(f->be.protocol_features & (1ull << VHOST_USER_PROTOCOL_F_STATUS));
+	assert_int_equal(set_u64(f, VHOST_USER_SET_STATUS, 0x0f), 0);
+	assert_int_equal(dev.last_status, 0x0f);
+	assert_int_equal(get_u64(f, VHOST_USER_GET_STATUS), 0x0f);
+	assert_int_equal(set_u64(f, VHOST_USER_SET_STATUS, 0), 0);
+	assert_int_equal(dev.last_status, 0);
+	assert_int_equal(atomic_load(&dev.statuses), 2);
+	assert_int_equal(get_u64(f, VHOST_USER_GET_STATUS), 0);
+	/* not a status byte: refused, the hook not called */
+	assert_int_not_equal(set_u64(f, VHOST_USER_SET_STATUS, 0x100), 0);
+	assert_int_equal(atomic_load(&dev.statuses), 2);
+	assert_int_equal(disconnect_backend(f), 0);
+	free_fixture(f);
+}
+
+/* A first instance writes its state; a second, given the same region,
+ * restores it.  spoil: one byte of the payload changes between them (the
+ * area must then be ignored); refuse: the device finds a bad field. */
+static void state_round_trip(bool spoil, bool refuse, int want_restored)
+{
+	struct fixture *f = new_fixture();
+	struct stateful first = {0}, second = {.refuse = refuse};
+	uint8_t payload[STATE_SIZE], *region;
+
+	for (unsigned i = 0; i < STATE_SIZE; i++)
+		payload[i] = (uint8_t)(0x30 + i);
+	connect_backend(f, &stateful_ops, &first);
+	start_device(f, true, true);
+	/* a fresh region: nothing to restore */
+	assert_int_equal(atomic_load(&first.restored), 0);
+	assert_non_null(f->be.device_state);
+	memcpy(f->be.device_state, payload, STATE_SIZE);
+	vhost_user_backend_state_commit(&f->be);
+	assert_int_equal(disconnect_backend(f), 0);
+	if (spoil) {
+		region = mmap(NULL, f->inflight_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      f->inflight_fd, 0);
+		assert_true(region != MAP_FAILED);
+		region[f->inflight_size - 1] ^= 0x40;
+		munmap(region, f->inflight_size);
+	}
+	connect_backend(f, &stateful_ops, &second);
+	start_device(f, true, false);
+	assert_int_equal(atomic_load(&second.restored), want_restored);
+	if (want_restored)
+		assert_memory_equal(second.seen, payload, STATE_SIZE);
+	assert_int_equal(disconnect_backend(f), 0);
+	free_fixture(f);
+}
+
+static void test_state_restored(void **state)
+{
+	(void)state;
+	state_round_trip(false, false, 1);
+}
+
+static void test_state_corrupted_ignored(void **state)
+{
+	(void)state;
+	state_round_trip(true, false, 0);
+}
+
+static void test_state_refused_by_device(void **state)
+{
+	(void)state;
+	state_round_trip(false, true, 1); /* called, refused: logged, no crash */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +864,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed_message_closes, blk_setup,
 					    blk_teardown),
 	    cmocka_unit_test(test_inflight_resubmit),
+	    cmocka_unit_test(test_set_status),
+	    cmocka_unit_test(test_state_restored),
+	    cmocka_unit_test(test_state_corrupted_ignored),
+	    cmocka_unit_test(test_state_refused_by_device),
 	};
 
 	log_set_level(LOG_LEVEL_WARN);

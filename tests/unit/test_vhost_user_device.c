@@ -698,6 +698,83 @@ static void config_interrupt_signals_msi(void **state)
 	assert_int_equal(f->fake.calls[0].data, MSI_DATA(0));
 }
 
+/* The driver's reset (status 0, virtio 1.2 §2.1.2): with
+ * VHOST_USER_PROTOCOL_F_STATUS the back-end is told, after its rings are
+ * stopped, so it forgets what the driver set (isola-net's filter). */
+static void driver_reset(struct fixture *f)
+{
+	uint64_t count;
+
+	driver_init(f);
+	assert_int_equal(read(f->work_fd, &count, sizeof(count)), sizeof(count));
+	vhost_device_process(&f->dev);
+	assert_true(f->dev.started);
+	bar_write(f, COMMON_STATUS, 0, 1);
+	assert_true(atomic_load(&f->dev.work) & VHOST_DEVICE_WORK_STOP);
+	vhost_device_process(&f->dev);
+	assert_false(f->dev.started);
+	stop_backend(f);
+}
+
+static void driver_reset_sends_status_0(void **state)
+{
+	struct fixture *f = *state;
+	const struct vhost_user_msg *msg;
+	unsigned last_base = 0, reset_at = 0;
+
+	f->backend.protocol |= 1ull << VHOST_USER_PROTOCOL_F_STATUS;
+	assert_int_equal(create(f, "blk"), 0);
+	assert_true(f->dev.protocol_features & (1ull << VHOST_USER_PROTOCOL_F_STATUS));
+	driver_reset(f);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_STATUS), 2);
+	/* DRIVER_OK when the rings start ... */
+	msg = find_request(&f->backend, VHOST_USER_SET_STATUS, 0);
+	assert_true(msg->payload.u64 & VIRTIO_STATUS_DRIVER_OK);
+	/* ... and 0 at the reset, once the rings are stopped. */
+	msg = find_request(&f->backend, VHOST_USER_SET_STATUS, 1);
+	assert_int_equal(msg->payload.u64, 0);
+	for (unsigned i = 0; i < f->backend.nr_requests; i++) {
+		if (f->backend.requests[i].hdr.request == VHOST_USER_GET_VRING_BASE)
+			last_base = i;
+		if (f->backend.requests[i].hdr.request == VHOST_USER_SET_STATUS)
+			reset_at = i;
+	}
+	assert_true(last_base > 0 && reset_at > last_base);
+}
+
+/* A back-end without F_STATUS (qemu-storage-daemon, DPDK) sees nothing new. */
+static void driver_reset_without_f_status_sends_nothing(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(create(f, "blk"), 0);
+	driver_reset(f);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_GET_VRING_BASE), 2);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_STATUS), 0);
+}
+
+/* A reboot keeps the server for the next VM: it is a reset too. */
+static void detach_sends_status_0(void **state)
+{
+	struct fixture *f = *state;
+	const struct vhost_user_msg *msg;
+	uint64_t count;
+	int sock;
+
+	f->backend.protocol |= 1ull << VHOST_USER_PROTOCOL_F_STATUS;
+	assert_int_equal(create(f, "blk"), 0);
+	driver_init(f);
+	assert_int_equal(read(f->work_fd, &count, sizeof(count)), sizeof(count));
+	vhost_device_process(&f->dev);
+	sock = vhost_device_detach(&f->dev);
+	assert_int_equal(sock, f->sock);
+	close(sock);
+	stop_backend(f);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_STATUS), 2);
+	msg = find_request(&f->backend, VHOST_USER_SET_STATUS, 1);
+	assert_int_equal(msg->payload.u64, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +792,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(driver_ok_starts_rings_and_binds_irqfds, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(config_interrupt_signals_msi, setup, teardown),
+	    cmocka_unit_test_setup_teardown(driver_reset_sends_status_0, setup, teardown),
+	    cmocka_unit_test_setup_teardown(driver_reset_without_f_status_sends_nothing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(detach_sends_status_0, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
