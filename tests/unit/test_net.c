@@ -13,7 +13,16 @@
  *  - the transmit ring (net_handle_queue on transmitq1) writing to a
  *    SOCK_SEQPACKET socket that stands in for the tap: chains shorter
  *    than the header, frames over 64 KiB and bad headers are dropped and
- *    counted, a device-writable descriptor breaks the ring.
+ *    counted, a device-writable descriptor breaks the ring;
+ *  - the receive ring on such a socket, with read/readv/ioctl wrapped
+ *    (-Wl,--wrap) to play what tun does that a socket cannot: the
+ *    untruncated length, EBADFD for a deleted tap, EINVAL for a short
+ *    chain; headers against the negotiated GUEST_* features, VQ_PAIRS_SET
+ *    racing a read, the filter generation wrapping;
+ *  - rings the features lack (§5.1.2), the limiters shared and started
+ *    once, the pair state under tap_lock, TUNSETOFFLOAD 0 at reset, and
+ *    TUNSETIFF's EBUSY waited out on a real tap in a namespace of a child's
+ *    own (root only, else SKIP).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
