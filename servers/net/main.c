@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/server_main.h"
@@ -119,10 +120,23 @@ static int net_parse_tx_rate(void *device, const struct server_option *option, c
 	return net_parse_rate(option, value, &((struct net *)device)->tx_rate);
 }
 
+/* The tap was deleted (net_tap_lost logged it): the server ends with a
+ * failure status from the ring thread that found it, since nothing it
+ * serves can work again; the core's restart policy takes over
+ * (docs/net.md).  _exit: the other threads still run. */
+static void net_tap_gone(struct net *net)
+{
+	net_log_counters(net, "exit");
+	_exit(1);
+}
+
 static int net_create(void *device, char *err, size_t errlen)
 {
 	struct net *net = device;
-	int ret = net_init(net, err, errlen);
+	int ret;
+
+	net->tap_gone = net_tap_gone;
+	ret = net_init(net, err, errlen);
 
 	return ret < 0 ? ret : net_open_tap(net, err, errlen);
 }

@@ -34,10 +34,11 @@
 #define NET_BATCH 256 /* frames per handle_queue call before others get a turn */
 
 static const char *const net_drop_names[NET_DROP_REASONS] = {
-    [NET_DROP_TX_HEADER] = "tx_short_header", [NET_DROP_TX_TOO_BIG] = "tx_too_big",
-    [NET_DROP_TX_MALFORMED] = "tx_bad_header", [NET_DROP_TX_TAP] = "tx_tap_rejected",
-    [NET_DROP_RX_TOO_BIG] = "rx_too_big",     [NET_DROP_RX_FILTERED] = "rx_filtered",
-    [NET_DROP_RX_MALFORMED] = "rx_runt", [NET_DROP_RX_STOPPED] = "rx_stopped",
+    [NET_DROP_TX_HEADER] = "tx_short_header",	[NET_DROP_TX_TOO_BIG] = "tx_too_big",
+    [NET_DROP_TX_MALFORMED] = "tx_bad_header",	[NET_DROP_TX_TAP] = "tx_tap_rejected",
+    [NET_DROP_RX_TOO_BIG] = "rx_too_big",	[NET_DROP_RX_FILTERED] = "rx_filtered",
+    [NET_DROP_RX_MALFORMED] = "rx_runt",	[NET_DROP_RX_STOPPED] = "rx_stopped",
+    [NET_DROP_RX_BAD_HEADER] = "rx_bad_header", [NET_DROP_RX_READ_FAILED] = "rx_read_failed",
 };
 
 static uint64_t net_now_ns(void)
@@ -225,6 +226,25 @@ static int net_tap_error(const struct net *net, int err, char *msg, size_t len)
 	return -err;
 }
 
+/*
+ * TUNSETIFF, waiting out EBUSY for up to NET_TAP_BUSY_WAIT_MS: a
+ * single-queue tap has one user, and the isola-net this one replaces (a
+ * restart, a hand-over) may still be exiting, its fd not yet closed.
+ * 0 or -errno.
+ */
+static int net_attach(int fd, struct ifreq *ifr)
+{
+	const struct timespec pause = {.tv_nsec = NET_TAP_BUSY_PAUSE_MS * 1000000l};
+
+	for (unsigned waited = 0;; waited += NET_TAP_BUSY_PAUSE_MS) {
+		if (ioctl(fd, TUNSETIFF, ifr) == 0)
+			return 0;
+		if (errno != EBUSY || waited >= NET_TAP_BUSY_WAIT_MS)
+			return -errno;
+		nanosleep(&pause, NULL);
+	}
+}
+
 int net_open_tap(struct net *net, char *err, size_t errlen)
 {
 	for (unsigned k = 0; k < NET_MAX_PAIRS; k++)
@@ -251,15 +271,16 @@ int net_open_tap(struct net *net, char *err, size_t errlen)
 		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 		if (net->pairs > 1)
 			ifr.ifr_flags |= IFF_MULTI_QUEUE;
-		if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-			return net_tap_error(net, errno, err, errlen);
+		int ret = net_attach(fd, &ifr);
+		if (ret < 0)
+			return net_tap_error(net, -ret, err, errlen);
 		if (ioctl(fd, TUNSETVNETHDRSZ, &vnet_hdr) < 0) {
 			snprintf(err, errlen, "tap %s: TUNSETVNETHDRSZ 12: %s", net->tap_name,
 				 strerror(errno));
 			return -errno;
 		}
 		/* Plain frames until a driver says what it takes. */
-		int ret = net_set_offload(fd, 0);
+		ret = net_set_offload(fd, 0);
 		if (ret < 0) {
 			snprintf(err, errlen, "tap %s: TUNSETOFFLOAD: %s", net->tap_name,
 				 strerror(-ret));
@@ -279,11 +300,12 @@ int net_open_tap(struct net *net, char *err, size_t errlen)
  */
 void net_tap_sync(struct net *net, bool ctrl)
 {
-	unsigned limit = ctrl ? net->active_pairs : net->pairs;
+	unsigned limit;
 
 	if (net->pairs == 1)
 		return; /* a single-queue tap cannot detach */
 	pthread_mutex_lock(&net->tap_lock);
+	limit = ctrl ? net->active_pairs : net->pairs;
 	for (unsigned k = 0; k < net->pairs; k++) {
 		bool want = k < limit && net->queues[2 * k].rx_started;
 		struct ifreq ifr;
@@ -301,17 +323,41 @@ void net_tap_sync(struct net *net, bool ctrl)
 	pthread_mutex_unlock(&net->tap_lock);
 }
 
+/*
+ * The tap was deleted (`ip link del`, or its namespace went away): tun
+ * then answers every poll with POLLERR and every read and write with
+ * EBADFD, for good, so the rings would spin.  One line, and the server
+ * ends (main.c, through net->tap_gone) with a failure status: the core
+ * restarts it, the restart cannot attach to a missing tap, and after the
+ * restart policy's failed starts the device is given up (NEEDS_RESET,
+ * docs/net.md).  A tap set down is not gone: its writes fail with EIO and
+ * are counted (tx_tap_rejected).
+ */
+int net_tap_lost(struct net *net)
+{
+	if (!atomic_exchange(&net->tap_lost, true)) {
+		log_error("tap %s is gone (deleted?); isola-net stops", net->tap_name);
+		if (net->tap_gone)
+			net->tap_gone(net);
+	}
+	return -ENODEV;
+}
+
 /* ---- receive ------------------------------------------------------------- */
+
+static bool net_has_ctrl(const struct net *net, const struct vhost_user_backend *be);
 
 static void net_filter_refresh(struct net *net, struct net_queue *nq)
 {
 	unsigned gen = atomic_load_explicit(&net->filter_gen, memory_order_acquire);
 
-	if (gen == nq->filter_gen)
+	/* A flag, not a reserved generation: filter_gen wraps to any value. */
+	if (nq->filter_synced && gen == nq->filter_gen)
 		return;
 	pthread_mutex_lock(&net->filter_lock);
 	nq->filter = net->filter;
 	nq->filter_gen = atomic_load_explicit(&net->filter_gen, memory_order_relaxed);
+	nq->filter_synced = true;
 	pthread_mutex_unlock(&net->filter_lock);
 }
 
@@ -376,6 +422,29 @@ static int net_rx_take_or_wait(struct net_queue *nq, struct virtq *vq)
 	return 0;
 }
 
+/*
+ * Pay for one frame of `bytes` from the direction's shared limiter: true,
+ * or false with the wait (at most 1 s per round) in *wait_ms.  The lock
+ * keeps the buckets whole when several rings pay at once.
+ */
+static bool net_rate_pay(struct net *net, struct rate_limiter *rl, uint64_t bytes, int *wait_ms)
+{
+	uint64_t now, ms = 0;
+	bool paid;
+
+	if (rate_limiter_is_unlimited(rl))
+		return true;
+	now = net_now_ns();
+	pthread_mutex_lock(&net->limiter_lock);
+	paid = rate_limiter_consume(rl, bytes, now);
+	if (!paid)
+		ms = rate_limiter_wait_ms(rl, bytes, now);
+	pthread_mutex_unlock(&net->limiter_lock);
+	if (!paid)
+		*wait_ms = ms > 1000 ? 1000 : (int)ms;
+	return paid;
+}
+
 static void net_rx_count(struct net_queue *nq, uint32_t len)
 {
 	nq->counters.rx_frames++;
@@ -412,12 +481,93 @@ static void net_peek_written(const struct virtq_chain *c, uint32_t offset, void 
 }
 
 /*
- * Straight into one chain (no MRG_RXBUF, no limiter).  1 a frame was
- * handled (delivered or dropped), 0 none on the tap or no buffer, -EIO.
+ * §5.1.6.4.1 and the negotiated features against what the tap wrote in a
+ * frame's header: the tap sets DATA_VALID on its own, and "If
+ * VIRTIO_NET_F_GUEST_CSUM is not negotiated, the device MUST set flags to
+ * zero"; a GSO type the driver did not negotiate (a frame queued in the tap
+ * before a reset narrowed TUNSETOFFLOAD) must not reach it.  Fixes flags
+ * in *hdr; returns NET_DROP_REASONS (deliver) or the drop reason.
  */
-static int net_rx_direct(struct net_queue *nq, struct virtq *vq)
+static enum net_drop net_rx_check_header(struct virtio_net_hdr *hdr, uint64_t features)
+{
+	bool ecn = hdr->gso_type & VIRTIO_NET_HDR_GSO_ECN;
+	bool ok;
+
+	if (!has(features, VIRTIO_NET_F_GUEST_CSUM))
+		hdr->flags = 0;
+	switch (hdr->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		ok = !ecn;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		ok = has(features, VIRTIO_NET_F_GUEST_TSO4);
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		ok = has(features, VIRTIO_NET_F_GUEST_TSO6);
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP:
+		ok = has(features, VIRTIO_NET_F_GUEST_UFO);
+		break;
+	default:
+		ok = false;
+	}
+	if (ecn && !has(features, VIRTIO_NET_F_GUEST_ECN))
+		ok = false;
+	return ok ? NET_DROP_REASONS : NET_DROP_RX_BAD_HEADER;
+}
+
+/* A read from the tap failed: EAGAIN, nothing there (0); EBADFD, the tap
+ * was deleted (net_tap_lost, -ENODEV); anything else (EINVAL for a chain
+ * shorter than the vnet header) and tun has already freed the frame:
+ * counted (1, handled). */
+static int net_rx_read_failed(struct net_queue *nq, int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+		return 0;
+	if (err == EBADFD)
+		return net_tap_lost(nq->net);
+	nq->counters.drops[NET_DROP_RX_READ_FAILED]++;
+	return 1;
+}
+
+/*
+ * §5.1.6.5.5: once VQ_PAIRS_SET is acked, a deactivated pair's receive
+ * queue gets no more frames, one read from the tap just before included.
+ * With the front-end serving the control queue through us, returns whether
+ * pair k is active with tap_lock held (the command changes active_pairs
+ * under it before its ack, so a frame pushed under it was pushed before the
+ * ack); the caller pushes, then calls net_rx_pair_done.  A single pair is
+ * always active, and without our control queue every running ring counts.
+ */
+static bool net_rx_pair_active(struct net_queue *nq)
+{
+	struct net *net = nq->net;
+
+	if (net->pairs == 1 || !nq->rx_ctrl)
+		return true;
+	pthread_mutex_lock(&net->tap_lock);
+	if (nq->index / 2 < net->active_pairs)
+		return true;
+	pthread_mutex_unlock(&net->tap_lock);
+	nq->counters.drops[NET_DROP_RX_STOPPED]++;
+	return false;
+}
+
+static void net_rx_pair_done(struct net_queue *nq)
+{
+	if (nq->net->pairs > 1 && nq->rx_ctrl)
+		pthread_mutex_unlock(&nq->net->tap_lock);
+}
+
+/*
+ * Straight into one chain (no MRG_RXBUF, no limiter).  1 a frame was
+ * handled (delivered or dropped), 0 none on the tap or no buffer, -EIO
+ * the ring broke, -ENODEV the tap is gone.
+ */
+static int net_rx_direct(struct net_queue *nq, struct virtq *vq, uint64_t features)
 {
 	struct iovec iov[NET_RX_CHAIN_SEGS];
+	struct virtio_net_hdr hdr;
 	uint8_t dst[NET_ETH_ALEN];
 	uint16_t one = 1;
 	int r = net_rx_take_or_wait(nq, vq);
@@ -427,8 +577,10 @@ static int net_rx_direct(struct net_queue *nq, struct virtq *vq)
 	const struct virtq_chain *c = &nq->rx[0].chain;
 	ssize_t n = readv(nq->tap_fd, iov, (int)net_iov(c, 0, iov));
 	if (n < 0) {
+		int err = errno;
+
 		net_rx_give_back(nq, vq);
-		return 0; /* EAGAIN: poll the tap; else it is gone: the same */
+		return net_rx_read_failed(nq, err);
 	}
 	/* The tap reports the whole frame's length even when it did not fit
 	 * (§5.1.6.3.1: without MRG_RXBUF one chain holds the whole frame). */
@@ -438,8 +590,10 @@ static int net_rx_direct(struct net_queue *nq, struct virtq *vq)
 	else if (n < VIRTIO_NET_HDR_SIZE + NET_ETH_HLEN)
 		drop = NET_DROP_RX_MALFORMED;
 	else {
+		net_peek_written(c, 0, &hdr, sizeof(hdr));
 		net_peek_written(c, VIRTIO_NET_HDR_SIZE, dst, sizeof(dst));
-		if (!net_filter_accepts(&nq->filter, dst))
+		drop = net_rx_check_header(&hdr, features);
+		if (drop == NET_DROP_REASONS && !net_filter_accepts(&nq->filter, dst))
 			drop = NET_DROP_RX_FILTERED;
 	}
 	if (drop != NET_DROP_REASONS) {
@@ -447,9 +601,16 @@ static int net_rx_direct(struct net_queue *nq, struct virtq *vq)
 		net_rx_give_back(nq, vq); /* reused for the next frame */
 		return 1;
 	}
-	virtq_chain_write(c, offsetof(struct virtio_net_hdr, num_buffers), &one, sizeof(one));
+	hdr.num_buffers = one;
+	virtq_chain_write(c, 0, &hdr, sizeof(hdr));
+	if (!net_rx_pair_active(nq)) {
+		net_rx_give_back(nq, vq);
+		return 1;
+	}
 	nq->nr_rx = 0;
-	if (virtq_push(vq, c->head, (uint32_t)n) < 0)
+	r = virtq_push(vq, c->head, (uint32_t)n);
+	net_rx_pair_done(nq);
+	if (r < 0)
 		return -EIO;
 	net_rx_count(nq, (uint32_t)n);
 	return 1;
@@ -461,6 +622,7 @@ static int net_rx_deliver(struct net_queue *nq, struct virtq *vq)
 	struct virtq_used_elem used[NET_RX_MAX_CHAINS];
 	uint32_t done = 0;
 	uint16_t nr = (uint16_t)nq->nr_rx;
+	int r;
 
 	memcpy(nq->bounce + offsetof(struct virtio_net_hdr, num_buffers), &nr, sizeof(nr));
 	for (unsigned i = 0; i < nq->nr_rx; i++) {
@@ -472,7 +634,14 @@ static int net_rx_deliver(struct net_queue *nq, struct virtq *vq)
 		used[i] = (struct virtq_used_elem){.id = c->head, .len = n};
 		done += n;
 	}
-	if (virtq_push_batch(vq, used, nq->nr_rx) < 0)
+	if (!net_rx_pair_active(nq)) {
+		nq->frame_len = 0;
+		net_rx_give_back(nq, vq);
+		return 1;
+	}
+	r = virtq_push_batch(vq, used, nq->nr_rx);
+	net_rx_pair_done(nq);
+	if (r < 0)
 		return -EIO;
 	net_rx_count(nq, nq->frame_len);
 	nq->nr_rx = 0;
@@ -480,10 +649,12 @@ static int net_rx_deliver(struct net_queue *nq, struct virtq *vq)
 	return 1;
 }
 
-/* Through the bounce buffer: 1 handled, 0 nothing to do now, -EIO;
- * nq->rx_wait_rate with the wait in *wait_ms. */
-static int net_rx_bounced(struct net_queue *nq, struct virtq *vq, bool mrg, int *wait_ms)
+/* Through the bounce buffer: 1 handled, 0 nothing to do now, -EIO,
+ * -ENODEV; nq->rx_wait_rate with the wait in *wait_ms. */
+static int net_rx_bounced(struct net_queue *nq, struct virtq *vq, uint64_t features, int *wait_ms)
 {
+	bool mrg = has(features, VIRTIO_NET_F_MRG_RXBUF);
+
 	if (nq->frame_len == 0) {
 		/* Read only when the guest has a buffer: else frames wait in the
 		 * tap (backpressure).  The chain is given back until the frame's
@@ -494,25 +665,32 @@ static int net_rx_bounced(struct net_queue *nq, struct virtq *vq, bool mrg, int 
 		net_rx_give_back(nq, vq);
 		ssize_t n = read(nq->tap_fd, nq->bounce, NET_MAX_PACKET);
 		if (n < 0)
-			return 0;
+			return net_rx_read_failed(nq, errno);
+		/* tun returns the frame's whole length, also when it was cut to
+		 * the buffer: what is past the bounce buffer was never read */
+		if (n > NET_MAX_PACKET) {
+			nq->counters.drops[NET_DROP_RX_TOO_BIG]++;
+			return 1;
+		}
 		if (n < VIRTIO_NET_HDR_SIZE + NET_ETH_HLEN) {
 			nq->counters.drops[NET_DROP_RX_MALFORMED]++;
 			return 1;
 		}
-		if (!net_filter_accepts(&nq->filter, nq->bounce + VIRTIO_NET_HDR_SIZE)) {
-			nq->counters.drops[NET_DROP_RX_FILTERED]++;
+		enum net_drop drop =
+		    net_rx_check_header((struct virtio_net_hdr *)nq->bounce, features);
+		if (drop == NET_DROP_REASONS &&
+		    !net_filter_accepts(&nq->filter, nq->bounce + VIRTIO_NET_HDR_SIZE))
+			drop = NET_DROP_RX_FILTERED;
+		if (drop != NET_DROP_REASONS) {
+			nq->counters.drops[drop]++;
 			return 1;
 		}
 		nq->frame_len = (uint32_t)n;
 		nq->frame_paid = false;
 	}
 	if (!nq->frame_paid) {
-		uint64_t now = net_now_ns();
-		uint32_t bytes = nq->frame_len - VIRTIO_NET_HDR_SIZE;
-
-		if (!rate_limiter_consume(&nq->limiter, bytes, now)) {
-			uint64_t ms = rate_limiter_wait_ms(&nq->limiter, bytes, now);
-			*wait_ms = ms > 1000 ? 1000 : (int)ms;
+		if (!net_rate_pay(nq->net, nq->limiter, nq->frame_len - VIRTIO_NET_HDR_SIZE,
+				  wait_ms)) {
 			nq->rx_wait_rate = true;
 			nq->counters.rx_rate_waits++;
 			return 0;
@@ -546,16 +724,17 @@ static int net_handle_rx(struct net *net, struct net_queue *nq, struct vhost_use
 {
 	uint64_t features = q->backend->acked_features;
 	bool mrg = has(features, VIRTIO_NET_F_MRG_RXBUF);
-	bool direct = !mrg && rate_limiter_is_unlimited(&nq->limiter);
+	bool direct = !mrg && rate_limiter_is_unlimited(nq->limiter);
 	bool pushed = false;
 	int wait = -1, r = 0;
 
 	nq->rx_need_kick = nq->rx_wait_rate = false;
+	nq->rx_ctrl = net_has_ctrl(net, q->backend);
 	net_filter_refresh(net, nq);
 	virtq_disable_notify(&q->vq);
 	for (unsigned i = 0; i < NET_BATCH; i++) {
-		r = direct && nq->frame_len == 0 ? net_rx_direct(nq, &q->vq)
-						 : net_rx_bounced(nq, &q->vq, mrg, &wait);
+		r = direct && nq->frame_len == 0 ? net_rx_direct(nq, &q->vq, features)
+						 : net_rx_bounced(nq, &q->vq, features, &wait);
 		if (r <= 0)
 			break;
 		pushed = true;
@@ -598,11 +777,7 @@ static int net_tx_one(struct net_queue *nq, struct virtq *vq, uint64_t features,
 		return 1;
 	}
 	if (!nq->tx_paid) {
-		uint64_t now = net_now_ns();
-
-		if (!rate_limiter_consume(&nq->limiter, frame, now)) {
-			uint64_t ms = rate_limiter_wait_ms(&nq->limiter, frame, now);
-			*wait_ms = ms > 1000 ? 1000 : (int)ms;
+		if (!net_rate_pay(nq->net, nq->limiter, frame, wait_ms)) {
 			nq->counters.tx_rate_waits++;
 			return 0;
 		}
@@ -612,6 +787,10 @@ static int net_tx_one(struct net_queue *nq, struct virtq *vq, uint64_t features,
 	ssize_t n = writev(nq->tap_fd, iov, (int)net_iov(c, 0, iov));
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		nq->tx_wait_tap = true;
+		return 0;
+	}
+	if (n < 0 && errno == EBADFD) {
+		net_tap_lost(nq->net); /* held: queue_wait stops the ring */
 		return 0;
 	}
 	nq->tx_paid = false;
@@ -675,11 +854,32 @@ static bool net_is_ctrl(const struct net *net, const struct vhost_user_backend_q
 	return q->index == net_ctrl_index(net, q->backend->acked_features);
 }
 
+/* §5.1.2: the device's queues for the negotiated features are receiveq1,
+ * transmitq1 and controlq (2) without VIRTIO_NET_F_MQ, and 0..2N with it.
+ * A front-end may set up and start any of the 2N + 1 rings GET_QUEUE_NUM
+ * counted, but a ring that is no queue of the device has none of a
+ * receive ring's buffers (ring 2N without MQ): refuse it.  -EIO (the ring
+ * is broken, the device needs a reset) or 0. */
+static int net_check_queue(const struct net *net, struct vhost_user_backend_queue *q)
+{
+	uint64_t acked = q->backend->acked_features;
+
+	if (q->index <= net_ctrl_index(net, acked))
+		return 0;
+	return virtq_fail(&q->vq,
+			  "ring %u is no queue of this device with the negotiated features "
+			  "(virtio 1.2 §5.1.2: without VIRTIO_NET_F_MQ only receiveq1 0, "
+			  "transmitq1 1 and controlq 2; with it 0 to %u)",
+			  q->index, 2 * net->pairs);
+}
+
 int net_handle_queue(void *device, struct vhost_user_backend_queue *q)
 {
 	struct net *net = device;
 	struct net_queue *nq = &net->queues[q->index];
 
+	if (net_check_queue(net, q) < 0)
+		return -1;
 	if (net_is_ctrl(net, q))
 		return net_ctrl_handle_queue(net, q);
 	if (q->index % 2 == 0)
@@ -703,18 +903,23 @@ static int net_queue_start(void *device, struct vhost_user_backend_queue *q)
 	nq->nr_rx = nq->nr_recovered = nq->next_recovered = 0;
 	nq->tx_held = nq->tx_paid = nq->tx_wait_tap = false;
 	nq->rx_need_kick = nq->rx_wait_rate = false;
-	nq->filter_gen = (unsigned)-1;
-	if (net_is_ctrl(net, q))
+	nq->filter_synced = false;
+	/* Broken now; the back-end reports it (NEEDS_RESET) after
+	 * handle_queue, which does nothing on this ring. */
+	if (net_check_queue(net, q) < 0 || net_is_ctrl(net, q))
 		return 0;
-	nq->limiter = q->index % 2 == 0 ? net->rx_rate : net->tx_rate;
-	rate_limiter_start(&nq->limiter, net_now_ns());
+	/* Shared and started once (net_init): a restarted ring does not
+	 * refill the buckets. */
+	nq->limiter = q->index % 2 == 0 ? &net->rx_limiter : &net->tx_limiter;
 	if (q->index % 2 == 0) {
 		int ret = net_set_offload(nq->tap_fd, q->backend->acked_features);
 
 		if (ret < 0)
 			log_error("tap %s: TUNSETOFFLOAD: %s; the guest gets plain frames",
 				  net->tap_name, strerror(-ret));
+		pthread_mutex_lock(&net->tap_lock); /* net_tap_sync reads it, of every ring */
 		nq->rx_started = true;
+		pthread_mutex_unlock(&net->tap_lock);
 		net_tap_sync(net, net_has_ctrl(net, q->backend));
 	}
 	return 0;
@@ -731,6 +936,8 @@ static void net_handle_chain(void *device, struct vhost_user_backend_queue *q,
 	struct net_queue *nq = &net->queues[q->index];
 	int wait = -1;
 
+	if (net_check_queue(net, q) < 0)
+		return; /* left inflight: nothing is pushed on a broken ring */
 	if (net_is_ctrl(net, q)) {
 		net_ctrl_handle_chain(net, q, chain);
 		return;
@@ -777,6 +984,8 @@ static int net_queue_wait(void *device, struct vhost_user_backend_queue *q, int 
 	};
 	uint64_t value;
 
+	if (atomic_load(&net->tap_lost))
+		return -ENODEV; /* the ring stops serving; the server is ending */
 	if (!net_is_ctrl(net, q)) {
 		if (q->index % 2 == 0 && !nq->rx_need_kick && !nq->rx_wait_rate)
 			pfd[2] = (struct pollfd){.fd = nq->tap_fd, .events = POLLIN};
@@ -787,6 +996,10 @@ static int net_queue_wait(void *device, struct vhost_user_backend_queue *q, int 
 		return -errno;
 	if (pfd[0].revents)
 		return 1;
+	/* tun's poll says POLLERR once the tap is deleted (and a socket
+	 * standing in for it, POLLHUP): it would say so at once, forever */
+	if (pfd[2].revents & (POLLERR | POLLHUP | POLLNVAL))
+		return net_tap_lost(net);
 	if ((pfd[1].revents & POLLIN) && read(q->kick_fd, &value, sizeof(value)) < 0) {
 		/* EAGAIN: another reader drained it */
 	}
@@ -810,6 +1023,8 @@ static void net_queue_stop(void *device, struct vhost_user_backend_queue *q)
 	struct net *net = device;
 	struct net_queue *nq = &net->queues[q->index];
 
+	if (net_check_queue(net, q) < 0)
+		return; /* it never ran */
 	if (!net_is_ctrl(net, q) && q->index % 2 == 0) {
 		net_rx_give_back(nq, &q->vq);
 		for (unsigned i = nq->next_recovered; i < nq->nr_recovered; i++)
@@ -818,7 +1033,9 @@ static void net_queue_stop(void *device, struct vhost_user_backend_queue *q)
 		if (nq->frame_len)
 			nq->counters.drops[NET_DROP_RX_STOPPED]++;
 		nq->frame_len = 0;
+		pthread_mutex_lock(&net->tap_lock);
 		nq->rx_started = false;
+		pthread_mutex_unlock(&net->tap_lock);
 		net_tap_sync(net, net_has_ctrl(net, q->backend));
 	} else if (nq->tx_held) {
 		virtq_unpop(&q->vq, nq->tx_chain.head);
@@ -860,6 +1077,14 @@ static void net_reset(void *device)
 
 	net_log_counters(net, "front-end gone or device reset");
 	net_filter_reset(net);
+	/* Plain frames again until the next driver says what it takes
+	 * (§5.1.6.4.1: what a driver did not negotiate it must not get). */
+	for (unsigned k = 0; k < net->pairs; k++) {
+		int ret = net->tap_fds[k] >= 0 ? net_set_offload(net->tap_fds[k], 0) : 0;
+
+		if (ret < 0)
+			log_error("tap %s: TUNSETOFFLOAD 0: %s", net->tap_name, strerror(-ret));
+	}
 }
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -887,11 +1112,20 @@ int net_init(struct net *net, char *err, size_t errlen)
 	pthread_mutex_init(&net->filter_lock, NULL);
 	pthread_mutex_init(&net->totals_lock, NULL);
 	pthread_mutex_init(&net->tap_lock, NULL);
+	pthread_mutex_init(&net->limiter_lock, NULL);
+	/* The device's limiters, full once, here and never again (not at a
+	 * ring's start, nor at a device reset: Firecracker's buckets live as
+	 * long as the interface). */
+	net->rx_limiter = net->rx_rate;
+	net->tx_limiter = net->tx_rate;
+	rate_limiter_start(&net->rx_limiter, net_now_ns());
+	rate_limiter_start(&net->tx_limiter, net_now_ns());
 	for (unsigned k = 0; k < NET_MAX_PAIRS; k++)
 		net->tap_fds[k] = -1;
 	for (unsigned i = 0; i < NET_MAX_QUEUES; i++) {
 		net->queues[i].net = net;
 		net->queues[i].index = i;
+		net->queues[i].limiter = i % 2 == 0 ? &net->rx_limiter : &net->tx_limiter;
 		net->queues[i].tap_fd = i / 2 < net->pairs ? net->tap_fds[i / 2] : -1;
 	}
 	net_filter_reset(net);

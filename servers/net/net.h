@@ -41,6 +41,10 @@
 #define NET_RX_MAX_CHAINS 64
 #define NET_RX_CHAIN_SEGS 64
 #define NET_TX_SEGS VIRTQ_MAX_SEGMENTS
+/* TUNSETIFF's EBUSY (the tap's previous user still exiting) is retried
+ * this long, in pauses of this much. */
+#define NET_TAP_BUSY_WAIT_MS 2000
+#define NET_TAP_BUSY_PAUSE_MS 20
 
 /* What isola-net's seccomp filter allows beyond the vhost-user back-end's
  * own list (sandbox_lock, docs/security.md): frames to and from the tap
@@ -74,14 +78,19 @@ _Static_assert(sizeof(struct virtio_net_hdr) == VIRTIO_NET_HDR_SIZE, "virtio_net
 
 /* Why a frame was dropped (each counted). */
 enum net_drop {
-	NET_DROP_TX_HEADER,    /* transmit chain shorter than the vnet header */
-	NET_DROP_TX_TOO_BIG,   /* frame over NET_MAX_FRAME */
-	NET_DROP_TX_MALFORMED, /* bad header (GSO/checksum not negotiated), runt frame */
-	NET_DROP_TX_TAP,       /* the tap refused it (its own header checks) */
-	NET_DROP_RX_TOO_BIG,   /* larger than the guest's buffers */
-	NET_DROP_RX_FILTERED,  /* the guest's MAC filter */
-	NET_DROP_RX_MALFORMED, /* shorter than a vnet header + Ethernet header */
-	NET_DROP_RX_STOPPED,   /* read from the tap, then the ring stopped */
+	NET_DROP_TX_HEADER,	 /* transmit chain shorter than the vnet header */
+	NET_DROP_TX_TOO_BIG,	 /* frame over NET_MAX_FRAME */
+	NET_DROP_TX_MALFORMED,	 /* bad header (GSO/checksum not negotiated), runt frame */
+	NET_DROP_TX_TAP,	 /* the tap refused it (its own header checks) */
+	NET_DROP_RX_TOO_BIG,	 /* larger than the guest's buffers, or than 64 KiB */
+	NET_DROP_RX_FILTERED,	 /* the guest's MAC filter */
+	NET_DROP_RX_MALFORMED,	 /* shorter than a vnet header + Ethernet header */
+	NET_DROP_RX_STOPPED,	 /* read from the tap, then the ring stopped or its pair
+				  * was deactivated (VQ_PAIRS_SET) */
+	NET_DROP_RX_BAD_HEADER,	 /* a GSO type the driver did not negotiate (left in
+				  * the tap from before a reset) */
+	NET_DROP_RX_READ_FAILED, /* the tap's read failed (a chain shorter than the
+				  * vnet header: EINVAL); tun freed the frame */
 	NET_DROP_REASONS,
 };
 
@@ -113,10 +122,12 @@ struct net_queue {
 	struct net *net;
 	unsigned index;
 	int tap_fd;
-	struct rate_limiter limiter;
+	struct rate_limiter *limiter; /* net->rx_limiter or tx_limiter, shared */
 	struct net_counters counters; /* this ring's thread only */
 	struct net_filter filter;     /* this ring's copy */
 	unsigned filter_gen;
+	bool filter_synced; /* filter is a copy of generation filter_gen */
+	bool rx_ctrl;	    /* this round: pairs follow VQ_PAIRS_SET (net_has_ctrl) */
 	/* receive */
 	bool rx_need_kick;	 /* no buffers: the tap is not polled */
 	bool rx_wait_rate;	 /* the limiter holds a frame back */
@@ -134,21 +145,32 @@ struct net_queue {
 	struct virtq_chain tx_chain;
 	struct virtq_segment *tx_segs; /* [NET_TX_SEGS] */
 	struct iovec *tx_iov;	       /* [NET_TX_SEGS] */
-	bool rx_started;	       /* a receive ring between queue_start and queue_stop */
+	bool rx_started; /* a receive ring between queue_start and queue_stop; tap_lock */
 };
 
 struct net {
 	char tap_name[IFNAMSIZ];
 	unsigned pairs;	       /* --queues */
-	unsigned active_pairs; /* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET */
+	unsigned active_pairs; /* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET; tap_lock */
 	uint8_t mac[NET_ETH_ALEN];
 	bool mac_given;
 	uint16_t mtu;
 	bool offloads;
 	struct rate_limiter rx_rate, tx_rate; /* as configured */
+	/* What is enforced: one limiter per direction for the whole device,
+	 * started once (net_init), shared by every ring of that direction, so
+	 * neither more queues nor a ring restart (a driver resetting in a
+	 * loop) refill it or grant one_time_burst again. */
+	struct rate_limiter rx_limiter, tx_limiter;
+	pthread_mutex_t limiter_lock;
 	int tap_fds[NET_MAX_PAIRS];
 	bool tap_attached[NET_MAX_PAIRS];
-	pthread_mutex_t tap_lock; /* tap_attached, TUNSETQUEUE */
+	pthread_mutex_t tap_lock; /* tap_attached, active_pairs, rx_started, TUNSETQUEUE */
+	/* The tap was deleted under us (POLLERR, EBADFD): logged once, then
+	 * tap_gone is called (main.c ends the server, so the core restarts
+	 * it; a test records the call). */
+	atomic_bool tap_lost;
+	void (*tap_gone)(struct net *net);
 	/* The control queue's thread writes the filter; receive threads copy
 	 * it when filter_gen moves. */
 	pthread_mutex_t filter_lock;
@@ -199,6 +221,8 @@ void net_state_ops(struct vhost_user_backend_ops *ops);
 void net_state_save(struct net *net, struct vhost_user_backend *be);
 int net_state_restored(void *device, struct vhost_user_backend *be, const void *state);
 void net_state_set_status(void *device, struct vhost_user_backend *be, uint8_t status);
+/* The tap is gone (deleted): one log line, net->tap_gone; returns -ENODEV. */
+int net_tap_lost(struct net *net);
 
 /* Attach the tap queues of running, active pairs, detach the others. */
 void net_tap_sync(struct net *net, bool ctrl);

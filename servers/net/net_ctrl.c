@@ -31,9 +31,12 @@ void net_filter_reset(struct net *net)
 	memset(&net->filter, 0, sizeof(net->filter));
 	net->filter.promisc = true;
 	memcpy(net->filter.mac, net->mac, NET_ETH_ALEN);
-	net->active_pairs = 1;
 	atomic_fetch_add_explicit(&net->filter_gen, 1, memory_order_release);
 	pthread_mutex_unlock(&net->filter_lock);
+	/* under tap_lock: receive threads and net_tap_sync read it there */
+	pthread_mutex_lock(&net->tap_lock);
+	net->active_pairs = 1;
+	pthread_mutex_unlock(&net->tap_lock);
 }
 
 static uint8_t net_ctrl_rx(struct net *net, uint8_t cmd, const uint8_t *data, uint32_t len)
@@ -121,7 +124,12 @@ static uint8_t net_ctrl_mq(struct net *net, uint64_t features, uint8_t cmd, cons
 	memcpy(&pairs, data, 2);
 	if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > net->pairs)
 		return VIRTIO_NET_ERR;
+	/* Under tap_lock: a receive thread checks it there right before it
+	 * pushes a frame, so none of a deactivated pair's is pushed after
+	 * this command's ack (§5.1.6.5.5, net.c net_rx_pair_active). */
+	pthread_mutex_lock(&net->tap_lock);
 	net->active_pairs = pairs;
+	pthread_mutex_unlock(&net->tap_lock);
 	net_tap_sync(net, true);
 	return VIRTIO_NET_OK;
 }

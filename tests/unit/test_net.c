@@ -13,7 +13,16 @@
  *  - the transmit ring (net_handle_queue on transmitq1) writing to a
  *    SOCK_SEQPACKET socket that stands in for the tap: chains shorter
  *    than the header, frames over 64 KiB and bad headers are dropped and
- *    counted, a device-writable descriptor breaks the ring.
+ *    counted, a device-writable descriptor breaks the ring;
+ *  - the receive ring on such a socket, with read/readv/ioctl wrapped
+ *    (-Wl,--wrap) to play what tun does that a socket cannot: the
+ *    untruncated length, EBADFD for a deleted tap, EINVAL for a short
+ *    chain; headers against the negotiated GUEST_* features, VQ_PAIRS_SET
+ *    racing a read, the filter generation wrapping;
+ *  - rings the features lack (§5.1.2), the limiters shared and started
+ *    once, the pair state under tap_lock, TUNSETOFFLOAD 0 at reset, and
+ *    TUNSETIFF's EBUSY waited out on a real tap in a namespace of a child's
+ *    own (root only, else SKIP).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -24,9 +33,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/virtq.h"
@@ -71,6 +87,84 @@ struct fixture {
 	int peer; /* the "tap" side of transmitq1's socket, -1 none */
 };
 
+/* ---- between the device and its tap (-Wl,--wrap, see the Makefile) ------ */
+
+/* What tun does that a socket standing in for it does not, on the fd
+ * tap_hook_fd only; each is used once. */
+static int tap_hook_fd = -1;
+static int busy_holder = -1;	/* test_tap_busy_waited_out's real tap */
+static int fake_read_errno;	/* the read fails so (the frame is consumed, but for EBADFD) */
+static ssize_t fake_read_extra; /* the read reports this many bytes more (tun's whole length) */
+static void (*after_read)(void *arg); /* runs after the read, before the device goes on */
+static void *after_read_arg;
+/* TUNSETOFFLOAD requests seen on tap_fds: the last flags per fd, -1 none */
+#define OFFLOAD_FDS 64
+static long offload_seen[OFFLOAD_FDS];
+
+ssize_t __real_read(int fd, void *buf, size_t len);
+ssize_t __real_readv(int fd, const struct iovec *iov, int n);
+int __real_ioctl(int fd, unsigned long request, ...);
+ssize_t __wrap_read(int fd, void *buf, size_t len);
+ssize_t __wrap_readv(int fd, const struct iovec *iov, int n);
+int __wrap_ioctl(int fd, unsigned long request, ...);
+
+static ssize_t tap_hooked(int fd, ssize_t n)
+{
+	if (fd != tap_hook_fd)
+		return n;
+	if (after_read) {
+		void (*hook)(void *) = after_read;
+
+		after_read = NULL;
+		hook(after_read_arg);
+	}
+	if (fake_read_extra && n >= 0) {
+		n += fake_read_extra;
+		fake_read_extra = 0;
+	}
+	return n;
+}
+
+static bool tap_fail(int fd)
+{
+	uint8_t scratch[256];
+
+	if (fd != tap_hook_fd || !fake_read_errno)
+		return false;
+	if (fake_read_errno != EBADFD)
+		(void)__real_read(fd, scratch, sizeof(scratch)); /* tun freed the frame */
+	errno = fake_read_errno;
+	fake_read_errno = 0;
+	return true;
+}
+
+ssize_t __wrap_read(int fd, void *buf, size_t len)
+{
+	return tap_fail(fd) ? -1 : tap_hooked(fd, __real_read(fd, buf, len));
+}
+
+ssize_t __wrap_readv(int fd, const struct iovec *iov, int n)
+{
+	return tap_fail(fd) ? -1 : tap_hooked(fd, __real_readv(fd, iov, n));
+}
+
+int __wrap_ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	unsigned long arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (request == TUNSETOFFLOAD && fd >= 0 && fd < OFFLOAD_FDS) {
+		offload_seen[fd] = (long)arg;
+		return 0;
+	}
+	if (request == TUNSETQUEUE && fd != busy_holder)
+		return 0; /* a socket standing in for a tap queue attaches */
+	return __real_ioctl(fd, request, arg);
+}
+
 /* ---- a small driver -------------------------------------------------------- */
 
 static void *host(struct fixture *f, uint64_t gpa, uint64_t len)
@@ -88,7 +182,7 @@ static void ring_init(struct fixture *f, unsigned index, uint64_t features)
 	memset(f->ram, 0, 0x4000); /* the rings */
 	q->backend = f->be;
 	q->index = index;
-	q->call_fd = q->err_fd = q->kick_fd = -1;
+	q->call_fd = q->err_fd = q->kick_fd = q->stop_fd = -1;
 	pthread_mutex_init(&q->lock, NULL);
 	f->be->acked_features = features;
 	assert_int_equal(
@@ -160,6 +254,17 @@ static struct virtq_used_elem used_elem(struct fixture *f, uint16_t at)
 
 /* ---- fixture --------------------------------------------------------------- */
 
+/* Set by a test's own setup: the limiters net_init starts. */
+static const char *setup_rx_rate, *setup_tx_rate;
+
+static int tap_gone_calls;
+
+static void record_tap_gone(struct net *net)
+{
+	(void)net;
+	tap_gone_calls++;
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -180,6 +285,22 @@ static int setup(void **state)
 	f->net->mac_given = true;
 	f->net->mtu = 1500;
 	f->net->offloads = true;
+	if ((setup_rx_rate &&
+	     rate_limiter_parse(setup_rx_rate, &f->net->rx_rate, err, sizeof(err))) ||
+	    (setup_tx_rate &&
+	     rate_limiter_parse(setup_tx_rate, &f->net->tx_rate, err, sizeof(err)))) {
+		print_error("rate: %s\n", err);
+		return -1;
+	}
+	setup_rx_rate = setup_tx_rate = NULL;
+	tap_gone_calls = 0;
+	tap_hook_fd = -1;
+	fake_read_errno = 0;
+	fake_read_extra = 0;
+	after_read = NULL;
+	for (unsigned i = 0; i < OFFLOAD_FDS; i++)
+		offload_seen[i] = -1;
+	f->net->tap_gone = record_tap_gone;
 	if (net_init(f->net, err, sizeof(err)) || net_alloc_queues(f->net, err, sizeof(err))) {
 		print_error("net: %s\n", err);
 		return -1;
@@ -1002,16 +1123,27 @@ static void test_ctrl_batch(void **state)
 
 /* ---- the transmit ring, on a socket standing in for the tap ------------- */
 
-static void tx_init(struct fixture *f, uint64_t features)
+/* Ring index of pair index / 2 on a socket standing in for its tap queue. */
+static void ring_on_socket(struct fixture *f, unsigned index, uint64_t features)
 {
 	int sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
 	/* net_close() closes the device's side */
-	f->net->tap_fds[0] = sv[0];
-	f->net->queues[TX_INDEX].tap_fd = sv[0];
+	if (f->net->tap_fds[index / 2] >= 0)
+		close(f->net->tap_fds[index / 2]);
+	f->net->tap_fds[index / 2] = sv[0];
+	f->net->queues[index & ~1u].tap_fd = sv[0];
+	f->net->queues[index | 1u].tap_fd = sv[0];
+	if (f->peer >= 0)
+		close(f->peer);
 	f->peer = sv[1];
-	ring_init(f, TX_INDEX, features);
+	ring_init(f, index, features);
+}
+
+static void tx_init(struct fixture *f, uint64_t features)
+{
+	ring_on_socket(f, TX_INDEX, features);
 }
 
 /* What the "tap" got: the frame's length with its header, -1 none. */
@@ -1089,6 +1221,498 @@ static void test_tx_writable_descriptor_breaks_ring(void **state)
 	assert_int_equal(tx_counters(f)->tx_frames, 0);
 }
 
+/* ---- queues the negotiated features do not have (§5.1.2) ---------------- */
+
+/* A receive buffer: one device-writable descriptor of len bytes. */
+static uint16_t publish_rx(struct fixture *f, uint32_t len)
+{
+	struct seg buf[1] = {{NULL, len, true, 0}};
+
+	return publish_chain(f, buf, 1);
+}
+
+/* Without MQ the control queue is ring 2: ring 2N (here 4) is no queue.
+ * A front-end (or a guest through it) that starts it anyway must get
+ * NEEDS_RESET, not a receive ring without its chain storage. */
+static void test_ring_beyond_features_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct seg chain[1] = {{NULL, 64, true, 0}};
+	uint16_t segs_head;
+	struct virtq_segment segs[4];
+	struct virtq_chain c;
+
+	ring_init(f, CTRL_INDEX, RING_FEATURES | BIT(VIRTIO_NET_F_CTRL_VQ));
+	assert_int_equal(f->net->ops.queue_start(f->net, f->q), 0);
+	publish_rx(f, 1514);
+	assert_int_equal(net_handle_queue(f->net, f->q), -1);
+	assert_true(virtq_is_broken(&f->q->vq));
+	assert_non_null(strstr(virtq_broken_reason(&f->q->vq), "§5.1.2"));
+	assert_int_equal(used_idx(f), 0);
+	f->net->ops.queue_stop(f->net, f->q);
+
+	/* a chain a previous instance left inflight there is not touched */
+	ring_init(f, CTRL_INDEX, RING_FEATURES | BIT(VIRTIO_NET_F_CTRL_VQ));
+	segs_head = publish_chain(f, chain, 1);
+	virtq_chain_init(&c, segs, 4);
+	assert_int_equal(virtq_get_chain(&f->q->vq, segs_head, &c), 0);
+	f->net->ops.handle_chain(f->net, f->q, &c);
+	assert_true(virtq_is_broken(&f->q->vq));
+	assert_int_equal(used_idx(f), 0);
+
+	/* transmitq2 (3) without MQ */
+	ring_init(f, 3, RING_FEATURES);
+	assert_int_equal(f->net->ops.queue_start(f->net, f->q), 0);
+	assert_int_equal(net_handle_queue(f->net, f->q), -1);
+	assert_true(virtq_is_broken(&f->q->vq));
+
+	/* with MQ, 0..2N are all queues: ring 4 is the control queue */
+	ring_init(f, CTRL_INDEX, CTRL_FEATURES);
+	assert_int_equal(f->net->ops.queue_start(f->net, f->q), 0);
+	assert_int_equal(
+	    ctrl(f, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_ALLMULTI, (uint8_t[]){1}, 1),
+	    VIRTIO_NET_OK);
+	assert_false(virtq_is_broken(&f->q->vq));
+}
+
+/* ---- the receive ring, on a socket standing in for the tap -------------- */
+
+#define FRAME_LEN 60 /* after the vnet header */
+
+/* A frame as the tap hands it over: the vnet header, then Ethernet to dst. */
+static void tap_send(struct fixture *f, const struct virtio_net_hdr *hdr, const uint8_t *dst)
+{
+	uint8_t buf[VIRTIO_NET_HDR_SIZE + FRAME_LEN];
+
+	memset(buf, 0x5a, sizeof(buf));
+	memcpy(buf, hdr, VIRTIO_NET_HDR_SIZE);
+	memcpy(buf + VIRTIO_NET_HDR_SIZE, dst, NET_ETH_ALEN);
+	assert_int_equal(send(f->peer, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+}
+
+/* Receive ring `index` started on a socket, as the back-end's thread does. */
+static struct net_queue *rx_start(struct fixture *f, unsigned index, uint64_t features)
+{
+	ring_on_socket(f, index, features);
+	tap_hook_fd = f->net->tap_fds[index / 2];
+	assert_int_equal(f->net->ops.queue_start(f->net, f->q), 0);
+	return &f->net->queues[index];
+}
+
+#define MRG BIT(VIRTIO_NET_F_MRG_RXBUF)
+#define GUEST_OFFLOADS                                                                             \
+	(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6))
+
+/* tun hands over the whole frame's length even when it cut the frame to
+ * the buffer: more than the 64 KiB bounce buffer is dropped and counted,
+ * never copied out of it. */
+static void test_rx_read_longer_than_bounce_dropped(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_hdr hdr = {0};
+	struct net_queue *nq = rx_start(f, 0, RING_FEATURES | MRG);
+	struct seg big[1] = {{NULL, 0x30000, true, BIG_GPA}};
+
+	publish_chain(f, big, 1); /* room for all of it: only the device's check stops it */
+	tap_send(f, &hdr, own_mac);
+	fake_read_extra = NET_MAX_PACKET;
+	net_handle_queue(f->net, f->q);
+	assert_false(virtq_is_broken(&f->q->vq));
+	assert_int_equal(used_idx(f), 0);
+	assert_int_equal(nq->counters.drops[NET_DROP_RX_TOO_BIG], 1);
+	assert_int_equal(nq->counters.rx_frames, 0);
+	/* the chain is still the guest's: the next frame lands in it */
+	tap_send(f, &hdr, own_mac);
+	net_handle_queue(f->net, f->q);
+	assert_int_equal(used_idx(f), 1);
+	assert_int_equal(used_elem(f, 0).len, VIRTIO_NET_HDR_SIZE + FRAME_LEN);
+}
+
+/* §5.1.6.4.1: without GUEST_CSUM flags is 0 (tun sets DATA_VALID itself);
+ * a GSO type the driver did not negotiate is dropped and counted. */
+static void rx_header_case(struct fixture *f, uint64_t features, uint8_t flags, uint8_t gso,
+			   bool delivered, uint8_t want_flags)
+{
+	struct virtio_net_hdr hdr = {.flags = flags, .gso_type = gso, .gso_size = gso ? 1448 : 0};
+	struct net_queue *nq = rx_start(f, 0, features);
+	uint16_t head = publish_rx(f, 2048);
+	struct virtio_net_hdr got;
+
+	tap_send(f, &hdr, own_mac);
+	net_handle_queue(f->net, f->q);
+	assert_false(virtq_is_broken(&f->q->vq));
+	assert_int_equal(used_idx(f), delivered ? 1 : 0);
+	assert_int_equal(nq->counters.drops[NET_DROP_RX_BAD_HEADER], delivered ? 0 : 1);
+	if (delivered) {
+		memcpy(&got, host(f, BUF_GPA + head * BUF_STRIDE, sizeof(got)), sizeof(got));
+		assert_int_equal(got.flags, want_flags);
+		assert_int_equal(got.gso_type, gso);
+		assert_int_equal(got.num_buffers, 1);
+	}
+	f->net->ops.queue_stop(f->net, f->q);
+}
+
+static void test_rx_header_against_features(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t valid = VIRTIO_NET_HDR_F_DATA_VALID, partial = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+
+	/* straight into the chain (no MRG_RXBUF), and through the bounce buffer */
+	for (unsigned path = 0; path < 2; path++) {
+		uint64_t base = RING_FEATURES | (path ? MRG : 0);
+
+		rx_header_case(f, base, valid, VIRTIO_NET_HDR_GSO_NONE, true, 0);
+		rx_header_case(f, base, partial | valid, VIRTIO_NET_HDR_GSO_NONE, true, 0);
+		rx_header_case(f, base | GUEST_OFFLOADS, valid, VIRTIO_NET_HDR_GSO_NONE, true,
+			       valid);
+		rx_header_case(f, base | GUEST_OFFLOADS, partial, VIRTIO_NET_HDR_GSO_TCPV4, true,
+			       partial);
+		/* stale GSO frames from before a reset */
+		rx_header_case(f, base, partial, VIRTIO_NET_HDR_GSO_TCPV4, false, 0);
+		rx_header_case(f,
+			       base | BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4),
+			       partial, VIRTIO_NET_HDR_GSO_TCPV6, false, 0);
+		rx_header_case(f, base | GUEST_OFFLOADS, partial, VIRTIO_NET_HDR_GSO_UDP, false, 0);
+		rx_header_case(f, base | GUEST_OFFLOADS, partial,
+			       VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, false, 0);
+		rx_header_case(f, base | GUEST_OFFLOADS | BIT(VIRTIO_NET_F_GUEST_ECN), partial,
+			       VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, true, partial);
+		rx_header_case(f, base | GUEST_OFFLOADS, partial, 5 /* UDP_L4 */, false, 0);
+	}
+}
+
+/* A device reset narrows what the tap may hand over back to plain frames
+ * (TUNSETOFFLOAD 0), so the next driver gets no GSO it did not ask for. */
+static void test_reset_clears_tap_offloads(void **state)
+{
+	struct fixture *f = *state;
+	int fds[PAIRS];
+
+	for (unsigned k = 0; k < PAIRS; k++) {
+		fds[k] = eventfd(0, EFD_CLOEXEC);
+		assert_true(fds[k] >= 0 && fds[k] < OFFLOAD_FDS);
+		f->net->tap_fds[k] = fds[k]; /* net_close closes them */
+		offload_seen[fds[k]] = TUN_F_CSUM | TUN_F_TSO4;
+	}
+	f->net->ops.reset(f->net);
+	for (unsigned k = 0; k < PAIRS; k++)
+		assert_int_equal(offload_seen[fds[k]], 0);
+}
+
+/* A short chain (EINVAL from tun: shorter than the vnet header) loses the
+ * frame in the kernel: counted, and the chain goes back to the guest. */
+static void test_rx_read_error_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_hdr hdr = {0};
+	struct net_queue *nq = rx_start(f, 0, RING_FEATURES);
+
+	publish_rx(f, 2048);
+	tap_send(f, &hdr, own_mac);
+	tap_send(f, &hdr, own_mac);
+	fake_read_errno = EINVAL;
+	net_handle_queue(f->net, f->q);
+	assert_false(virtq_is_broken(&f->q->vq));
+	assert_int_equal(nq->counters.drops[NET_DROP_RX_READ_FAILED], 1);
+	/* the second frame went into the same chain */
+	assert_int_equal(used_idx(f), 1);
+	assert_int_equal(nq->counters.rx_frames, 1);
+	assert_int_equal(tap_gone_calls, 0);
+}
+
+/* The tap deleted: tun's poll says POLLERR (a socket's, POLLHUP) at once
+ * and forever, its reads EBADFD.  One report, and the ring stops instead
+ * of spinning. */
+static void test_rx_tap_gone_stops(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_hdr hdr = {0};
+
+	/* poll */
+	rx_start(f, 0, RING_FEATURES);
+	publish_rx(f, 2048);
+	close(f->peer);
+	f->peer = -1;
+	assert_int_equal(f->net->ops.queue_wait(f->net, f->q, 0), -ENODEV);
+	assert_int_equal(tap_gone_calls, 1);
+	assert_int_equal(f->net->ops.queue_wait(f->net, f->q, 0), -ENODEV);
+	assert_int_equal(tap_gone_calls, 1); /* one report */
+
+	/* a read (the transmit ring's poll for POLLOUT, or a read first) */
+	atomic_store(&f->net->tap_lost, false);
+	tap_gone_calls = 0;
+	rx_start(f, 0, RING_FEATURES);
+	publish_rx(f, 2048);
+	tap_send(f, &hdr, own_mac);
+	fake_read_errno = EBADFD;
+	net_handle_queue(f->net, f->q);
+	assert_int_equal(tap_gone_calls, 1);
+	assert_int_equal(used_idx(f), 0);
+	assert_int_equal(f->net->ops.queue_wait(f->net, f->q, 0), -ENODEV);
+	assert_int_equal(tap_gone_calls, 1);
+}
+
+/* §5.1.6.5.5: a frame read by a pair's receive thread just before
+ * VQ_PAIRS_SET deactivated that pair (and was acked) is not pushed. */
+static void pairs_set(void *arg)
+{
+	struct fixture *f = arg;
+	uint16_t pairs = 1;
+
+	assert_int_equal(net_ctrl_command(f->net, CTRL_FEATURES, VIRTIO_NET_CTRL_MQ,
+					  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, (uint8_t *)&pairs, 2),
+			 VIRTIO_NET_OK);
+}
+
+static void test_rx_deactivated_pair_not_pushed(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_hdr hdr = {0};
+	uint16_t pairs = PAIRS;
+
+	f->be->queues[CTRL_INDEX].num = QSIZE; /* the front-end serves ring 2N through us */
+	for (unsigned path = 0; path < 2; path++) {
+		struct net_queue *nq = rx_start(f, 2, CTRL_FEATURES | (path ? MRG : 0));
+
+		assert_int_equal(net_ctrl_command(f->net, CTRL_FEATURES, VIRTIO_NET_CTRL_MQ,
+						  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+						  (uint8_t *)&pairs, 2),
+				 VIRTIO_NET_OK);
+		publish_rx(f, 2048);
+		tap_send(f, &hdr, own_mac);
+		net_handle_queue(f->net, f->q);
+		assert_int_equal(used_idx(f), 1); /* pair 2 active: delivered */
+		publish_rx(f, 2048);
+		tap_send(f, &hdr, own_mac);
+		after_read = pairs_set;
+		after_read_arg = f;
+		net_handle_queue(f->net, f->q);
+		assert_int_equal(f->net->active_pairs, 1);
+		assert_int_equal(used_idx(f), 1);
+		assert_int_equal(nq->counters.drops[NET_DROP_RX_STOPPED], 1);
+		f->net->ops.queue_stop(f->net, f->q);
+	}
+}
+
+/* The filter generation is any number: one equal to what a ring took for
+ * "never copied" must not keep the ring on a stale (empty) filter. */
+static void test_rx_filter_generation_wraps(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_hdr hdr = {0};
+	struct net_queue *nq;
+
+	atomic_store(&f->net->filter_gen, UINT_MAX - 1);
+	net_filter_reset(f->net); /* promiscuous; the generation is now UINT_MAX */
+	assert_int_equal(atomic_load(&f->net->filter_gen), UINT_MAX);
+	nq = rx_start(f, 0, RING_FEATURES);
+	publish_rx(f, 2048);
+	tap_send(f, &hdr, other_mac);
+	net_handle_queue(f->net, f->q);
+	assert_int_equal(nq->counters.drops[NET_DROP_RX_FILTERED], 0);
+	assert_int_equal(used_idx(f), 1);
+}
+
+/* active_pairs and rx_started are written under tap_lock (receive threads
+ * and net_tap_sync read them there): with the lock held elsewhere, the
+ * writer waits before it writes. */
+struct locked_call {
+	struct fixture *f;
+	int what;
+};
+
+static void *locked_call_thread(void *arg)
+{
+	struct locked_call *c = arg;
+	uint16_t pairs = PAIRS;
+
+	if (c->what == 0)
+		net_ctrl_command(c->f->net, CTRL_FEATURES, VIRTIO_NET_CTRL_MQ,
+				 VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, (uint8_t *)&pairs, 2);
+	else if (c->what == 1)
+		net_filter_reset(c->f->net);
+	else
+		c->f->net->ops.queue_start(c->f->net, c->f->q);
+	return NULL;
+}
+
+static unsigned locked_read(struct fixture *f, int what)
+{
+	return what == 2 ? __atomic_load_n(&f->net->queues[2].rx_started, __ATOMIC_RELAXED)
+			 : __atomic_load_n(&f->net->active_pairs, __ATOMIC_RELAXED);
+}
+
+static void test_pair_state_written_under_tap_lock(void **state)
+{
+	struct fixture *f = *state;
+	const unsigned before[3] = {1, PAIRS, 0}, after[3] = {PAIRS, 1, 1};
+
+	for (int what = 0; what < 3; what++) {
+		struct locked_call c = {f, what};
+		struct timespec pause = {.tv_nsec = 10 * 1000000l};
+		pthread_t t;
+
+		if (what == 1)
+			f->net->active_pairs = PAIRS;
+		if (what == 2)
+			ring_on_socket(f, 2, RING_FEATURES | BIT(VIRTIO_NET_F_MQ));
+		pthread_mutex_lock(&f->net->tap_lock);
+		assert_int_equal(pthread_create(&t, NULL, locked_call_thread, &c), 0);
+		for (int i = 0; i < 10; i++) { /* 100 ms for the writer to get there */
+			nanosleep(&pause, NULL);
+			assert_int_equal(locked_read(f, what), before[what]);
+		}
+		pthread_mutex_unlock(&f->net->tap_lock);
+		pthread_join(t, NULL);
+		assert_int_equal(locked_read(f, what), after[what]);
+	}
+}
+
+/* One limiter per direction, started once: neither a ring restart (a
+ * driver resetting in a loop) nor a second queue pair refills it or grants
+ * the one-time burst again. */
+static int setup_tx_limited(void **state)
+{
+	setup_tx_rate = "bytes=100:1000000:60"; /* 100 bytes per 1000 s, burst 60 */
+	return setup(state);
+}
+
+static void tx_frame(struct fixture *f)
+{
+	static struct virtio_net_hdr hdr;
+	static uint8_t frame[FRAME_LEN];
+	struct seg good[2] = {{&hdr, sizeof(hdr), false, 0}, {frame, sizeof(frame), false, 0}};
+
+	memset(frame, 0x5a, sizeof(frame));
+	publish_chain(f, good, 2);
+}
+
+static void test_tx_rate_shared_and_started_once(void **state)
+{
+	struct fixture *f = *state;
+
+	tx_init(f, RING_FEATURES | BIT(VIRTIO_NET_F_MQ));
+	assert_int_equal(f->net->ops.queue_start(f->net, f->q), 0);
+	tx_frame(f); /* the burst */
+	tx_frame(f); /* 60 of the 100 */
+	tx_frame(f); /* 40 left: waits */
+	assert_true(net_handle_queue(f->net, f->q) > 0);
+	assert_int_equal(used_idx(f), 2);
+	/* the ring restarts (the chain it held goes back and comes again) */
+	f->net->ops.queue_stop(f->net, f->q);
+	assert_int_equal(f->net->ops.queue_start(f->net, f->q), 0);
+	assert_true(net_handle_queue(f->net, f->q) > 0);
+	assert_int_equal(used_idx(f), 2);
+	f->net->ops.queue_stop(f->net, f->q);
+	/* transmitq2 pays from the same buckets */
+	ring_on_socket(f, 3, RING_FEATURES | BIT(VIRTIO_NET_F_MQ));
+	assert_int_equal(f->net->ops.queue_start(f->net, f->q), 0);
+	tx_frame(f);
+	assert_true(net_handle_queue(f->net, f->q) > 0);
+	assert_int_equal(used_idx(f), 0);
+	assert_int_equal(f->net->queues[3].counters.tx_rate_waits, 1);
+}
+
+/* A restarted isola-net may find its single-queue tap still held by the
+ * one it replaces: TUNSETIFF's EBUSY is waited out (up to ~2 s).  On a
+ * real tap, in a network namespace of a child's own. */
+static void *busy_release(void *arg)
+{
+	(void)arg;
+	usleep(300 * 1000);
+	close(busy_holder);
+	return NULL;
+}
+
+static double busy_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int busy_hold(void)
+{
+	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+
+	busy_holder = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (busy_holder < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "isola-busy");
+	return ioctl(busy_holder, TUNSETIFF, &ifr);
+}
+
+/* 0 passed, 77 skip (no namespace or no tun), else the step that failed */
+static int busy_child(void)
+{
+	struct net *net = calloc(1, sizeof(*net));
+	struct timespec t0;
+	char err[256];
+	pthread_t t;
+	int ret;
+
+	if (!net)
+		return 2;
+	if (unshare(CLONE_NEWNET) < 0 || access("/dev/net/tun", R_OK | W_OK) < 0)
+		return 77;
+	if (busy_hold() < 0 || ioctl(busy_holder, TUNSETPERSIST, 1) < 0)
+		return 3;
+	net->pairs = 1;
+	net->mtu = 1500;
+	snprintf(net->tap_name, sizeof(net->tap_name), "isola-busy");
+	if (net_init(net, err, sizeof(err)))
+		return 4;
+	/* the old user lets go after 300 ms: attached then */
+	pthread_create(&t, NULL, busy_release, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = net_open_tap(net, err, sizeof(err));
+	pthread_join(t, NULL);
+	if (ret != 0) {
+		fprintf(stderr, "busy_child: %s\n", err);
+		return 5;
+	}
+	if (busy_since(&t0) < 0.25)
+		return 6;
+	net_close(net);
+	/* held for good: the clear message after about 2 s */
+	if (busy_hold() < 0)
+		return 7;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = net_open_tap(net, err, sizeof(err));
+	if (ret != -EBUSY || !strstr(err, "in use"))
+		return 8;
+	if (busy_since(&t0) < 1.9 || busy_since(&t0) > 3.0)
+		return 9;
+	net_close(net);
+	free(net);
+	return 0;
+}
+
+static void test_tap_busy_waited_out(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0) {
+		printf("SKIP: needs root (a network namespace and a tap of its own)\n");
+		skip();
+	}
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(busy_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		printf("SKIP: no network namespace or no /dev/net/tun here\n");
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1117,6 +1741,18 @@ int main(void)
 	    T(test_state_survives_restart),
 	    T(test_state_reset_by_status_0),
 	    T(test_state_bad_fields_refused),
+	    T(test_ring_beyond_features_refused),
+	    T(test_rx_read_longer_than_bounce_dropped),
+	    T(test_rx_header_against_features),
+	    T(test_reset_clears_tap_offloads),
+	    T(test_rx_read_error_counted),
+	    T(test_rx_tap_gone_stops),
+	    T(test_rx_deactivated_pair_not_pushed),
+	    T(test_rx_filter_generation_wraps),
+	    T(test_pair_state_written_under_tap_lock),
+	    cmocka_unit_test_setup_teardown(test_tx_rate_shared_and_started_once, setup_tx_limited,
+					    teardown),
+	    T(test_tap_busy_waited_out),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
