@@ -1303,6 +1303,99 @@ static struct net_queue *rx_start(struct fixture *f, unsigned index, uint64_t fe
 #define GUEST_OFFLOADS                                                                             \
 	(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6))
 
+/* Backpressure: with no receive buffer the device reads nothing from the
+ * tap (the frame waits there), counts the wait, and asks for a kick; the
+ * next buffer gets the frame. */
+static void test_rx_backpressure_frame_waits_on_tap(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_hdr hdr = {0};
+	struct net_queue *nq = rx_start(f, 0, RING_FEATURES | MRG);
+	uint8_t probe[8];
+
+	tap_send(f, &hdr, own_mac);
+	net_handle_queue(f->net, f->q);
+	assert_false(virtq_is_broken(&f->q->vq));
+	assert_int_equal(used_idx(f), 0);
+	assert_true(nq->rx_need_kick);
+	assert_true(nq->counters.rx_no_buffers >= 1);
+	assert_int_equal(nq->counters.rx_frames, 0);
+	/* still on the "tap": nothing was read and dropped */
+	assert_int_equal(recv(f->net->tap_fds[0], probe, sizeof(probe), MSG_PEEK | MSG_DONTWAIT),
+			 (ssize_t)sizeof(probe));
+	publish_rx(f, 2048);
+	net_handle_queue(f->net, f->q);
+	assert_int_equal(used_idx(f), 1);
+	assert_int_equal(used_elem(f, 0).len, VIRTIO_NET_HDR_SIZE + FRAME_LEN);
+	assert_int_equal(nq->counters.rx_frames, 1);
+	for (unsigned d = 0; d < NET_DROP_REASONS; d++)
+		assert_int_equal(nq->counters.drops[d], 0);
+}
+
+/* MRG_RXBUF (§5.1.6.4): a frame larger than one buffer spreads over
+ * several, num_buffers says how many, every byte arrives in order. */
+static void test_rx_mergeable_spreads_frame(void **state)
+{
+	struct fixture *f = *state;
+	struct net_queue *nq = rx_start(f, 0, RING_FEATURES | MRG);
+	uint8_t frame[VIRTIO_NET_HDR_SIZE + 3000], got[sizeof(frame)];
+	uint16_t heads[3];
+	uint32_t at = 0;
+
+	for (unsigned i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 7);
+	memset(frame, 0, VIRTIO_NET_HDR_SIZE);
+	memcpy(frame + VIRTIO_NET_HDR_SIZE, own_mac, NET_ETH_ALEN);
+	for (unsigned i = 0; i < 3; i++)
+		heads[i] = publish_rx(f, 1200);
+	assert_int_equal(send(f->peer, frame, sizeof(frame), 0), (ssize_t)sizeof(frame));
+	net_handle_queue(f->net, f->q);
+	assert_false(virtq_is_broken(&f->q->vq));
+	assert_int_equal(used_idx(f), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		struct virtq_used_elem e = used_elem(f, (uint16_t)i);
+
+		assert_int_equal(e.id, heads[i]);
+		memcpy(got + at, host(f, BUF_GPA + heads[i] * BUF_STRIDE, e.len), e.len);
+		at += e.len;
+	}
+	assert_int_equal(at, sizeof(frame));
+	assert_int_equal(((struct virtio_net_hdr *)got)->num_buffers, 3);
+	assert_memory_equal(got + VIRTIO_NET_HDR_SIZE, frame + VIRTIO_NET_HDR_SIZE,
+			    sizeof(frame) - VIRTIO_NET_HDR_SIZE);
+	assert_int_equal(nq->counters.rx_frames, 1);
+}
+
+/* A transmit chain a killed instance left inflight is sent exactly once by
+ * the next (vhost-user "Inflight I/O tracking"), then completed. */
+static void test_tx_inflight_replayed_once(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_hdr hdr = {0};
+	uint8_t frame[60], got[128];
+	struct seg chain[2] = {{&hdr, sizeof(hdr), false, 0}, {frame, sizeof(frame), false, 0}};
+	struct virtq_segment segs[4];
+	struct virtq_chain c;
+	uint16_t head;
+
+	tx_init(f, RING_FEATURES);
+	memset(frame, 0x3c, sizeof(frame));
+	head = publish_chain(f, chain, 2);
+	/* the previous instance popped it; the new one starts past it */
+	virtq_set_base(&f->q->vq, 1);
+	virtq_chain_init(&c, segs, 4);
+	assert_int_equal(virtq_get_chain(&f->q->vq, head, &c), 0);
+	f->net->ops.handle_chain(f->net, f->q, &c);
+	net_handle_queue(f->net, f->q);
+	assert_false(virtq_is_broken(&f->q->vq));
+	assert_int_equal(used_idx(f), 1);
+	assert_int_equal(used_elem(f, 0).id, head);
+	assert_int_equal(tap_read(f, got, sizeof(got)), sizeof(hdr) + sizeof(frame));
+	assert_memory_equal(got + sizeof(hdr), frame, sizeof(frame));
+	assert_int_equal(tap_read(f, got, sizeof(got)), -1); /* once */
+	assert_int_equal(tx_counters(f)->tx_frames, 1);
+}
+
 /* tun hands over the whole frame's length even when it cut the frame to
  * the buffer: more than the 64 KiB bounce buffer is dropped and counted,
  * never copied out of it. */
@@ -1742,6 +1835,9 @@ int main(void)
 	    T(test_state_reset_by_status_0),
 	    T(test_state_bad_fields_refused),
 	    T(test_ring_beyond_features_refused),
+	    T(test_rx_backpressure_frame_waits_on_tap),
+	    T(test_rx_mergeable_spreads_frame),
+	    T(test_tx_inflight_replayed_once),
 	    T(test_rx_read_longer_than_bounce_dropped),
 	    T(test_rx_header_against_features),
 	    T(test_reset_clears_tap_offloads),
