@@ -223,11 +223,16 @@ run_case() {
 	fi
 
 	server_ok "$NET_PID" "$NET_LOG" "$name: isola-net" || return
-	# counters of the last isola-net, logged when QEMU disconnected
-	line=$(grep 'front-end gone' "$NET_LOG" | tail -n 1)
-	echo "     isola-net: ${line#*: }"
-	[[ $line =~ rx\ ([0-9]+)\ frames.*tx\ ([0-9]+)\ frames ]] && ((BASH_REMATCH[1] > 100 && BASH_REMATCH[2] > 100)) ||
-		bad "$name: isola-net's counters do not show frames both ways"
+	# counters of the last isola-net, logged at each device reset (QEMU
+	# sends SET_STATUS 0 when it stops the device) and when QEMU hung up:
+	# their sum is what that instance moved
+	local rx=0 tx=0
+	while read -r line; do
+		echo "     isola-net: ${line#*: }"
+		[[ $line =~ rx\ ([0-9]+)\ frames.*tx\ ([0-9]+)\ frames ]] &&
+			rx=$((rx + BASH_REMATCH[1])) tx=$((tx + BASH_REMATCH[2]))
+	done < <(grep -E 'front-end gone|device reset by the driver' "$NET_LOG")
+	((rx > 100 && tx > 100)) || bad "$name: isola-net's counters do not show frames both ways"
 	echo "$line" | sed 's/.*drops:\([^;]*\);.*/\1/' | grep -oE '[a-z_]+=[1-9][0-9]*' | grep -v rx_filtered | grep . &&
 		bad "$name: isola-net dropped frames (above)"
 	kill "$NET_PID" 2>/dev/null
