@@ -87,8 +87,8 @@ $(BUILD)/tests/unit/test_vhost_user_backend: LDLIBS += -luring
 
 # links isola-net's device (servers/net/ without main.c) to drive it without a
 # process; its own rule, so the objects come before libisola.a on the line
-NET_DEVICE_OBJS := $(BUILD)/servers/net/net.o $(BUILD)/servers/net/net_ctrl.o \
-		   $(BUILD)/servers/net/net_state.o
+NET_DEVICE_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out servers/net/main.c,\
+		   $(wildcard servers/net/*.c)))
 # --wrap: the test stands between the device and its tap's read, readv and
 # ioctl (what tun returns that a socket cannot: the untruncated length,
 # EBADFD, EINVAL; TUNSETOFFLOAD's flags)

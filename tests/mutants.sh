@@ -132,8 +132,8 @@ m net_vq_pairs_past_max servers/net/net_ctrl.c "unit/test_net" \
 	'pairs > net->pairs)' \
 	'pairs > net->pairs + 1)'
 m net_tso_without_gso_size servers/net/net.c "unit/test_net" \
-	'return has(features, VIRTIO_NET_F_HOST_TSO4) && hdr->gso_size' \
-	'return has(features, VIRTIO_NET_F_HOST_TSO4)'
+	'return net_has_feature(features, VIRTIO_NET_F_HOST_TSO4) && hdr->gso_size' \
+	'return net_has_feature(features, VIRTIO_NET_F_HOST_TSO4)'
 m virtq_unpop_rewinds_avail_event lib/virtq.c "unit/test_virtq" \
 	$'\tvq->unpoppable--;\n' \
 	$'\tvq->unpoppable--;\n\tif (vq->event_idx && vq->notify_enabled)\n\t\t__atomic_store_n(virtq_avail_event(vq), vq->last_avail_idx, __ATOMIC_RELAXED);\n'

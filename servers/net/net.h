@@ -226,7 +226,7 @@ int net_tap_lost(struct net *net);
 
 /* Attach the tap queues of running, active pairs, detach the others. */
 void net_tap_sync(struct net *net, bool ctrl);
-/* The rings (net.c). */
+/* The rings (net_queue.c). */
 int net_handle_queue(void *device, struct vhost_user_backend_queue *q);
 
 #endif

@@ -7,7 +7,7 @@
  * or without a writable ack byte is a ring violation (NEEDS_RESET).
  */
 #define _GNU_SOURCE
-#include "servers/net/net.h"
+#include "servers/net/net_internal.h"
 
 #include <string.h>
 
@@ -15,11 +15,6 @@
 
 /* The largest command accepted: a MAC table of 2 x 4096 entries. */
 #define NET_CTRL_MAX_DATA (8 + 2 * 4096 * NET_ETH_ALEN)
-
-static bool has(uint64_t features, unsigned bit)
-{
-	return features & (1ull << bit);
-}
 
 /* Device reset: promiscuous, as the reference device (QEMU) starts, since a
  * driver without CTRL_RX has no way to ask for the multicast it needs; an
@@ -100,10 +95,11 @@ static uint8_t net_ctrl_mac(struct net *net, uint64_t features, uint8_t cmd, con
 			    uint32_t len)
 {
 	if (cmd == VIRTIO_NET_CTRL_MAC_TABLE_SET)
-		return has(features, VIRTIO_NET_F_CTRL_RX) ? net_ctrl_mac_table(net, data, len)
-							   : VIRTIO_NET_ERR;
-	if (cmd != VIRTIO_NET_CTRL_MAC_ADDR_SET || !has(features, VIRTIO_NET_F_CTRL_MAC_ADDR) ||
-	    len != NET_ETH_ALEN)
+		return net_has_feature(features, VIRTIO_NET_F_CTRL_RX)
+			   ? net_ctrl_mac_table(net, data, len)
+			   : VIRTIO_NET_ERR;
+	if (cmd != VIRTIO_NET_CTRL_MAC_ADDR_SET ||
+	    !net_has_feature(features, VIRTIO_NET_F_CTRL_MAC_ADDR) || len != NET_ETH_ALEN)
 		return VIRTIO_NET_ERR;
 	/* §5.1.6.5.2.1: the config's mac changes before the command is used. */
 	pthread_mutex_lock(&net->filter_lock);
@@ -119,14 +115,15 @@ static uint8_t net_ctrl_mq(struct net *net, uint64_t features, uint8_t cmd, cons
 {
 	uint16_t pairs;
 
-	if (cmd != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET || !has(features, VIRTIO_NET_F_MQ) || len != 2)
+	if (cmd != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET || !net_has_feature(features, VIRTIO_NET_F_MQ) ||
+	    len != 2)
 		return VIRTIO_NET_ERR;
 	memcpy(&pairs, data, 2);
 	if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > net->pairs)
 		return VIRTIO_NET_ERR;
 	/* Under tap_lock: a receive thread checks it there right before it
 	 * pushes a frame, so none of a deactivated pair's is pushed after
-	 * this command's ack (§5.1.6.5.5, net.c net_rx_pair_active). */
+	 * this command's ack (§5.1.6.5.5, net_rx.c net_rx_pair_active). */
 	pthread_mutex_lock(&net->tap_lock);
 	net->active_pairs = pairs;
 	pthread_mutex_unlock(&net->tap_lock);
@@ -139,8 +136,9 @@ uint8_t net_ctrl_command(struct net *net, uint64_t features, uint8_t class, uint
 {
 	switch (class) {
 	case VIRTIO_NET_CTRL_RX:
-		return has(features, VIRTIO_NET_F_CTRL_RX) ? net_ctrl_rx(net, cmd, data, len)
-							   : VIRTIO_NET_ERR;
+		return net_has_feature(features, VIRTIO_NET_F_CTRL_RX)
+			   ? net_ctrl_rx(net, cmd, data, len)
+			   : VIRTIO_NET_ERR;
 	case VIRTIO_NET_CTRL_MAC:
 		return net_ctrl_mac(net, features, cmd, data, len);
 	case VIRTIO_NET_CTRL_MQ:

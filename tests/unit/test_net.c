@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for isola-net's device logic (servers/net/net.c and
- * net_ctrl.c, linked in; docs/net.md "isola-net, the server"), without a
- * process, a socket or a tap:
+ * Unit tests for isola-net's device logic (servers/net/ but main.c,
+ * linked in; docs/net.md "isola-net, the server"), without a process, a
+ * socket or a tap:
  *  - net_tx_check_header: a transmit frame's vnet header against the
  *    negotiated features (virtio 1.2 §5.1.6.2);
  *  - net_filter_accepts: the receive filter (§5.1.6.5.1-2);
