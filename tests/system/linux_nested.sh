@@ -36,7 +36,10 @@
 #   linux_nested.sh [CASE,CASE...]   run a subset (make linux-nested runs all)
 #
 # L1 is bounded by a timeout: a hung L1 fails with the tail of L1's console
-# (L2's console is on it, prefixed "L2|"); nothing is retried.
+# (L2's console is on it, prefixed "L2|").  A case that failed the
+# emulator's way (L1 hung or gave no result, or L2 triple-faulted at the
+# reset vector: emulator_failure) gets one more L1 run of its own, and both
+# results are printed; NESTED_NO_RETRY=1 turns that off.
 set -u
 source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
@@ -58,42 +61,89 @@ report() { # NAME PASS|FAIL|SKIP WHY
 	[[ -n ${ISOLA_CASES:-} ]] && echo "$1 $2 $3" >>"$ISOLA_CASES"
 }
 
-start=$(date +%s)
-timeout -s KILL "$L1_TIMEOUT" qemu-system-x86_64 -M q35 -accel "tcg,thread=${L1_TCG_THREAD:-multi}" -cpu max -smp 2 -m 3G \
-	-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log" \
-	-kernel "$KERNEL" -initrd "$L1_CPIO" \
-	-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=test${ONLY:+ isola.cases=$ONLY}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}" \
-	</dev/null >"$TMP/qemu.out" 2>&1
-qst=$?
-echo "L1 ran $(($(date +%s) - start)) s, QEMU exit status $qst"
-sed 's/\r$//' "$TMP/l1.log" >"$TMP/l1.txt"
-cp "$TMP/l1.txt" "$NESTED_OUT/l1-console.log" # the last run's, for a look afterwards
+# run_l1 CASES LOG: one L1 boot running CASES (comma separated; "" all);
+# its console, CR-free, into LOG; the QEMU status in $qst.
+run_l1() {
+	local start
+	start=$(date +%s)
+	timeout -s KILL "$L1_TIMEOUT" qemu-system-x86_64 -M q35 -accel "tcg,thread=${L1_TCG_THREAD:-multi}" -cpu max -smp 2 -m 3G \
+		-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log" \
+		-kernel "$KERNEL" -initrd "$L1_CPIO" \
+		-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=test${1:+ isola.cases=$1}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}" \
+		</dev/null >"$TMP/qemu.out" 2>&1
+	qst=$?
+	echo "L1 ran $(($(date +%s) - start)) s, QEMU exit status $qst"
+	sed 's/\r$//' "$TMP/l1.log" >"$2"
+	cp "$2" "$NESTED_OUT/l1-console.log" # the last run's, for a look afterwards
+	if ((qst != 0)); then
+		echo "--- QEMU"
+		cat "$TMP/qemu.out"
+		echo "--- the last 60 lines of L1's console (L2's lines are prefixed L2|)"
+		tail -n 60 "$2"
+	else
+		grep -v '^    L2| \|^    isola| ' "$2" | grep -v '^@@CASE'
+	fi
+}
 
-if ((qst != 0)); then
-	echo "--- QEMU"
-	cat "$TMP/qemu.out"
-	echo "--- the last 60 lines of L1's console (L2's lines are prefixed L2|)"
-	tail -n 60 "$TMP/l1.txt"
-else
-	grep -v '^    L2| \|^    isola| ' "$TMP/l1.txt" | grep -v '^@@CASE'
+# verdict CASE LOG: "PASS|FAIL WHY" of CASE in that run's console.
+verdict() {
+	local line
+	line=$(grep -m1 "^@@CASE $1 " "$2")
+	if [[ -n $line ]]; then
+		read -r _ _ v w <<<"$line"
+		echo "$v $w"
+	elif ((qst == 137)) && [[ $(grep '^L1: alive' "$2" | tail -n 1) == *"isola pids: " ]]; then
+		echo "FAIL no result within ${L1_TIMEOUT} s: L1 was alive but its case script was stuck (L1 console tail above)"
+	elif ((qst == 137)); then
+		echo "FAIL L1 hung: no result within ${L1_TIMEOUT} s (L1 console tail above)"
+	else
+		echo "FAIL no result from L1 (QEMU status $qst; L1 console tail above)"
+	fi
+}
+
+# The emulator's own failures, not isola's: QEMU TCG's nested SVM now and
+# then loses an L2 vCPU (a triple fault at the reset vector, RIP 0xfff0:
+# isola's status 6), panics L1's kernel or hangs L1; seen about once in ten
+# L1 runs, on code with no change in that path (docs/linux.md).  A case
+# that failed only that way gets one more L1 run of its own; both results
+# are printed.
+emulator_failure() { # WHY LOG CASE
+	[[ $1 == "no result"* || $1 == "L1 hung"* ]] && return 0
+	[[ $1 == *"isola exit status 6"* ]] || return 1
+	local sec=$3
+	case $3 in net-ping | net-udp | net-tcp | net-kill) sec=net ;; net-offloads-off) sec=net-off ;; esac
+	awk -v c="[$sec]" 'index($0, "L1: " c " isola ") { on = 1 } on { print } index($0, "@@CASE") && on { exit }' \
+		"$2" | grep -q 'triple fault on vCPU [0-9]* (RIP 0xfff0)'
+}
+
+run_l1 "$ONLY" "$TMP/l1.txt"
+declare -A first
+retry=
+for c in $ALL_CASES; do
+	[[ -n $ONLY && ,$ONLY, != *,$c,* ]] && continue
+	first[$c]=$(verdict "$c" "$TMP/l1.txt")
+	if [[ ${first[$c]} == FAIL* ]] && emulator_failure "${first[$c]#FAIL }" "$TMP/l1.txt" "$c"; then
+		retry=${retry:+$retry,}$c
+	fi
+done
+if [[ -n $retry && -z ${NESTED_NO_RETRY:-} ]]; then
+	echo "emulator failure (not isola's: see emulator_failure) in: $retry; one more L1 run for them"
+	run_l1 "$retry" "$TMP/l1-retry.txt"
 fi
 
 failed=0
 for c in $ALL_CASES; do
 	[[ -n $ONLY && ,$ONLY, != *,$c,* ]] && continue
-	line=$(grep -m1 "^@@CASE $c " "$TMP/l1.txt")
-	if [[ -z $line ]]; then
-		if ((qst == 137)) && [[ $(grep '^L1: alive' "$TMP/l1.txt" | tail -n 1) == *"isola pids: " ]]; then
-			why="no result within ${L1_TIMEOUT} s: L1 was alive but its case script was stuck (L1 console tail above)"
-		elif ((qst == 137)); then why="L1 hung: no result within ${L1_TIMEOUT} s (L1 console tail above)"
-		else why="no result from L1 (QEMU status $qst; L1 console tail above)"; fi
-		report "$c" FAIL "$why"
-		failed=1
-		continue
+	log=$TMP/l1.txt
+	result=${first[$c]}
+	if [[ -n $retry && -z ${NESTED_NO_RETRY:-} && ,$retry, == *,$c,* ]]; then
+		log=$TMP/l1-retry.txt
+		result=$(verdict "$c" "$log")
+		result="$result (second L1 run; the first: ${first[$c]#FAIL })"
 	fi
-	read -r _ _ verdict why <<<"$line"
-	report "$c" "$verdict" "$why"
-	if [[ $verdict == FAIL ]]; then
+	read -r v why <<<"$result"
+	report "$c" "$v" "$why"
+	if [[ $v == FAIL ]]; then
 		failed=1
 		# the section tests/run.sh shows under this case's FAIL line
 		echo "=== CASE $c"
@@ -101,7 +151,7 @@ for c in $ALL_CASES; do
 		sec=$c
 		case $c in net-ping | net-udp | net-tcp | net-kill) sec=net ;; net-offloads-off) sec=net-off ;; esac
 		awk -v c="[$sec]" 'index($0, "L1: " c " isola ") { on = 1 } on { print } index($0, "@@CASE") && on { exit }' \
-			"$TMP/l1.txt" | tail -n 80
+			"$log" | tail -n 80
 		echo "=== END $c"
 	fi
 done
