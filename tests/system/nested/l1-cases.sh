@@ -394,14 +394,17 @@ case_net_offloads_off() {
 # carry packets both ways (L2's ethtool -S)
 case_net_mq() {
 	selected net-mq || return 0
-	net_boot net-mq 2 on 2 0 || { result net-mq FAIL "$(cat "$W/net-mq.setup")"; return; }
+	# a 1-vCPU L2, as fault-records: a 2-vCPU L2 under heavy I/O is where
+	# QEMU TCG's SVM loses an L2 vCPU or L1 itself (docs/linux.md); L2
+	# turns the second pair on with ethtool -L (VQ_PAIRS_SET)
+	net_boot net-mq 2 on 1 0 || { result net-mq FAIL "$(cat "$W/net-mq.setup")"; return; }
 	why="$(l2_common net-mq 0) $(net_check_server net-mq) $(net_check_link net-mq 2 on) $(net_check_udp net-mq) $(net_check_tcp net-mq 2)"
 	q=$(sed -n 's/^L2: net queue-packets //p' "$W/net-mq.con")
 	for f in rx_queue_0 rx_queue_1 tx_queue_0 tx_queue_1; do
 		echo " $q" | grep -q " ${f}_packets=[1-9]" || why="$why L2's $f carried no packets ($q);"
 	done
 	verdict net-mq "$why" \
-		"on $NET_VMM with 2 queue pairs and 2 vCPUs: both pairs carried packets each way ($q); pings, 10,000 UDP datagrams, 2 TCP connections of $NET_MIB MiB each way, all intact ($(net_mibs net-mq))"
+		"on $NET_VMM with 2 queue pairs (ethtool -L) and 1 vCPU: both pairs carried packets each way ($q); pings, 10,000 UDP datagrams, 2 TCP connections of $NET_MIB MiB each way, all intact ($(net_mibs net-mq))"
 }
 
 if [ "$NET_VMM" = isola ] && [ ! -x /isola/isola-net ]; then

@@ -59,6 +59,10 @@ l2_net() {
 	ip link set lo up
 	ip addr add "$addr" dev eth0
 	ip link set eth0 up
+	# every queue pair the device has (virtio_net enables min(pairs, CPUs)
+	# at probe; ethtool -L asks for the rest with VQ_PAIRS_SET)
+	max=$(/usr/sbin/ethtool -l eth0 2>/dev/null | awk '/Pre-set maximums/ { p = 1 } p && /Combined/ { print $2; exit }')
+	[ -n "$max" ] && [ "$max" -gt 1 ] && /usr/sbin/ethtool -L eth0 combined "$max"
 	say "net eth0 driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)") mac=$(cat /sys/class/net/eth0/address) rxq=$(ls -d /sys/class/net/eth0/queues/rx-* | wc -l) txq=$(ls -d /sys/class/net/eth0/queues/tx-* | wc -l)"
 	# the negotiated virtio feature bits, one character per bit from bit 0
 	say "net features $(cat /sys/class/net/eth0/device/features)"
