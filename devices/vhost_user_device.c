@@ -548,11 +548,9 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const char 
 		dev->started_queues |= 1u << q;
 	}
 	dev->started = true;
-	/* No SET_STATUS with DRIVER_OK here: the rings running say it, the
-	 * back-ends isola has act on status 0 only, and sending it was seen
-	 * to make nested Linux runs (tests/system/linux_nested.sh net-*) fail
-	 * 3 times in 5, with L1's KVM under QEMU TCG crashing, against 0 in 6
-	 * without (docs/vhost-user.md "Device status"). */
+	/* No SET_STATUS with DRIVER_OK here: the rings running say it, and
+	 * the back-ends isola has act on status 0 only (docs/vhost-user.md
+	 * "Device status"). */
 	return 0;
 }
 
