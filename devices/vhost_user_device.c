@@ -514,6 +514,7 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const char 
 {
 	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
 	uint64_t features;
+	uint8_t status;
 	int ret;
 
 	pthread_mutex_lock(&dev->pci.lock);
@@ -548,10 +549,14 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const char 
 		dev->started_queues |= 1u << q;
 	}
 	dev->started = true;
-	/* No SET_STATUS with DRIVER_OK here: the rings running say it, and
-	 * the back-ends isola has act on status 0 only (docs/vhost-user.md
-	 * "Device status"). */
-	return 0;
+	/* The driver's status, DRIVER_OK among it (after a back-end restart
+	 * too): a back-end with F_STATUS may wait for it before it serves
+	 * (DPDK's vhost library does). */
+	*what = "SET_STATUS";
+	pthread_mutex_lock(&dev->pci.lock);
+	status = dev->pci.status;
+	pthread_mutex_unlock(&dev->pci.lock);
+	return vhost_device_send_status(dev, status);
 }
 
 /* Stop every started ring on the back-end; 0, or the first failure. */

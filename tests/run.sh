@@ -191,8 +191,10 @@ for script in tests/system/*.sh; do
 				{
 					echo "$why"
 					# the script's section for this case, or its whole log
-					if grep -q "^=== CASE $case\$" "$LOGDIR/system.log"; then
-						sed -n "/^=== CASE $case\$/,/^=== END $case\$/p" "$LOGDIR/system.log"
+					if grep -qxF "=== CASE $case" "$LOGDIR/system.log"; then
+						# (a case name may hold a '/': no regex)
+						awk -v c="$case" '$0 == "=== CASE " c { on = 1 } on { print } $0 == "=== END " c { on = 0 }' \
+							"$LOGDIR/system.log"
 					else
 						cat "$LOGDIR/system.log"
 					fi

@@ -726,10 +726,12 @@ static void driver_reset_sends_status_0(void **state)
 	assert_int_equal(create(f, "blk"), 0);
 	assert_true(f->dev.protocol_features & (1ull << VHOST_USER_PROTOCOL_F_STATUS));
 	driver_reset(f);
-	/* only 0 at the reset, once the rings are stopped (no DRIVER_OK: the
-	 * running rings say it; vhost_device_start) */
-	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_STATUS), 1);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_STATUS), 2);
+	/* DRIVER_OK when the rings start (DPDK's vhost waits for it) ... */
 	msg = find_request(&f->backend, VHOST_USER_SET_STATUS, 0);
+	assert_true(msg->payload.u64 & VIRTIO_STATUS_DRIVER_OK);
+	/* ... and 0 at the reset, once the rings are stopped. */
+	msg = find_request(&f->backend, VHOST_USER_SET_STATUS, 1);
 	assert_int_equal(msg->payload.u64, 0);
 	for (unsigned i = 0; i < f->backend.nr_requests; i++) {
 		if (f->backend.requests[i].hdr.request == VHOST_USER_GET_VRING_BASE)
@@ -768,8 +770,8 @@ static void detach_sends_status_0(void **state)
 	assert_int_equal(sock, f->sock);
 	close(sock);
 	stop_backend(f);
-	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_STATUS), 1);
-	msg = find_request(&f->backend, VHOST_USER_SET_STATUS, 0);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_STATUS), 2);
+	msg = find_request(&f->backend, VHOST_USER_SET_STATUS, 1);
 	assert_int_equal(msg->payload.u64, 0);
 }
 
