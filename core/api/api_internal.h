@@ -59,6 +59,10 @@ int api_check_file(const char *path, const char *where, bool writable, char *err
 int api_set_string(const char **field, const char *value);
 /* Drive and interface ids: 1..API_DRIVE_ID_MAX of [A-Za-z0-9_-]. */
 bool api_id_valid(const char *id);
+/* id, found at prefix.key: a valid id and, given url_id (the {id} of the
+ * request's path), the same; 0, or -EINVAL with a sentence in err. */
+int api_check_id(const char *id, const char *url_id, const char *prefix, const char *key,
+		 char *err, size_t errlen);
 
 /* Network interfaces (net.c).  url_id: the {iface_id} of PUT
  * /network-interfaces/{iface_id}, or NULL (config file). */

@@ -133,17 +133,8 @@ int api_parse_net(json_object *v, const char *prefix, const char *url_id, struct
 					     errlen);
 	if (ret < 0)
 		return ret;
-	api_json_path(where, sizeof(where), prefix, "iface_id");
-	if (!api_id_valid(id))
-		return api_fail(
-		    err, errlen,
-		    "%s: \"%.64s\" is not an id; use 1 to %d letters, digits, '_' or '-'", where,
-		    id, API_DRIVE_ID_MAX);
-	if (url_id && strcmp(id, url_id))
-		return api_fail(
-		    err, errlen,
-		    "%s: \"%s\" differs from the id in the path (\"%.64s\"); they must match",
-		    where, id, url_id);
+	if (api_check_id(id, url_id, prefix, "iface_id", err, errlen))
+		return -EINVAL;
 	strcpy(net->iface_id, id);
 	api_json_path(where, sizeof(where), prefix, "host_dev_name");
 	if (!api_ifname_valid(tap))

@@ -235,6 +235,25 @@ bool api_id_valid(const char *id)
 	       len;
 }
 
+int api_check_id(const char *id, const char *url_id, const char *prefix, const char *key,
+		 char *err, size_t errlen)
+{
+	char where[160];
+
+	api_json_path(where, sizeof(where), prefix, key);
+	if (!api_id_valid(id))
+		return api_fail(
+		    err, errlen,
+		    "%s: \"%.64s\" is not an id; use 1 to %d letters, digits, '_' or '-'", where,
+		    id, API_DRIVE_ID_MAX);
+	if (url_id && strcmp(id, url_id))
+		return api_fail(
+		    err, errlen,
+		    "%s: \"%s\" differs from the id in the path (\"%.64s\"); they must match",
+		    where, id, url_id);
+	return 0;
+}
+
 static int api_parse_drive_kind(json_object *v, const char *prefix, const char *path_on_host,
 				const char *socket, struct disk_config *disk, char *err,
 				size_t errlen)
@@ -331,17 +350,8 @@ int api_parse_drive(json_object *v, const char *prefix, const char *url_id,
 		ret = api_refuse_rate_limiter(v, prefix, "rate_limiter", err, errlen);
 	if (ret < 0)
 		return ret;
-	api_json_path(where, sizeof(where), prefix, "drive_id");
-	if (!api_id_valid(id))
-		return api_fail(
-		    err, errlen,
-		    "%s: \"%.64s\" is not an id; use 1 to %d letters, digits, '_' or '-'", where,
-		    id, API_DRIVE_ID_MAX);
-	if (url_id && strcmp(id, url_id))
-		return api_fail(
-		    err, errlen,
-		    "%s: \"%s\" differs from the id in the path (\"%.64s\"); they must match",
-		    where, id, url_id);
+	if (api_check_id(id, url_id, prefix, "drive_id", err, errlen))
+		return -EINVAL;
 	strcpy(disk->drive_id, id);
 	/* virtio-blk GET_ID carries at most 20 bytes: the id's first 20. */
 	snprintf(disk->id, sizeof(disk->id), "%.20s", id);
