@@ -58,8 +58,8 @@ int config_parse_net(struct net_config *net, const char *text, bool external, ch
 
 		if (!value)
 			return error_text(err, errlen, -EINVAL,
-					  "%s: '%s' is not KEY=VALUE; see 'isola run --help'",
-					  flag, item);
+					  "%s: '%s' is not KEY=VALUE; see 'isola run --help'", flag,
+					  item);
 		*value++ = '\0';
 		if (!strcmp(item, "mac")) {
 			if (config_parse_mac(value, net->mac))
@@ -84,22 +84,24 @@ int config_parse_net(struct net_config *net, const char *text, bool external, ch
 		} else if (!strcmp(item, "restart")) {
 			if (strcmp(value, "always") && strcmp(value, "never"))
 				return error_text(err, errlen, -EINVAL,
-						  "%s restart=%s: use always or never", flag, value);
+						  "%s restart=%s: use always or never", flag,
+						  value);
 			net->no_restart = !strcmp(value, "never");
 		} else if (!external && !strcmp(item, "tap")) {
 			if (!*value || strlen(value) >= sizeof(net->tap) || strchr(value, '/'))
-				return error_text(err, errlen, -EINVAL,
-						  "--net tap=%s: a tap's name is 1 to 15 characters",
-						  value);
+				return error_text(
+				    err, errlen, -EINVAL,
+				    "--net tap=%s: a tap's name is 1 to 15 characters", value);
 			strcpy(net->tap, value);
 		} else if (!external && !strcmp(item, "queues")) {
 			errno = 0;
 			n = strtoul(value, &end, 10);
 			if (errno || *end || end == value || n < 1 || n > CONFIG_MAX_NET_QUEUES)
-				return error_text(err, errlen, -EINVAL,
-						  "--net queues=%s: use a number of queue pairs from "
-						  "1 to %d",
-						  value, CONFIG_MAX_NET_QUEUES);
+				return error_text(
+				    err, errlen, -EINVAL,
+				    "--net queues=%s: use a number of queue pairs from "
+				    "1 to %d",
+				    value, CONFIG_MAX_NET_QUEUES);
 			net->queues = (unsigned)n;
 		} else if (!external && !strcmp(item, "offloads")) {
 			if (strcmp(value, "on") && strcmp(value, "off"))
@@ -109,11 +111,11 @@ int config_parse_net(struct net_config *net, const char *text, bool external, ch
 		} else if (!external && !strcmp(item, "id")) {
 			if (!*value || strlen(value) >= sizeof(net->iface_id))
 				return error_text(err, errlen, -EINVAL,
-						  "--net id=%s: an id is 1 to 64 characters", value);
+						  "--net id=%s: an id is 1 to 64 characters",
+						  value);
 			strcpy(net->iface_id, value);
-		} else if (!external &&
-			   (!strcmp(item, "rx-bytes") || !strcmp(item, "rx-ops") ||
-			    !strcmp(item, "tx-bytes") || !strcmp(item, "tx-ops"))) {
+		} else if (!external && (!strcmp(item, "rx-bytes") || !strcmp(item, "rx-ops") ||
+					 !strcmp(item, "tx-bytes") || !strcmp(item, "tx-ops"))) {
 			char *spec = item[0] == 'r' ? net->rx_rate : net->tx_rate;
 
 			if (append_bucket(spec, CONFIG_RATE_SPEC_SIZE, item + 3, value))

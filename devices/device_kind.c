@@ -41,10 +41,10 @@ static int blk_fixup(const struct device_kind *kind, struct device_fixup *f, cha
  * HASH_REPORT would change the config and the header) are not offered. */
 #define NET_KNOWN_FEATURES                                                                         \
 	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX) |         \
-	 BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MTU) |            \
-	 BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |      \
-	 BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO) | BIT(VIRTIO_NET_F_HOST_TSO4) |  \
-	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_HOST_UFO) |    \
+	 BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MTU) |           \
+	 BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |     \
+	 BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO) | BIT(VIRTIO_NET_F_HOST_TSO4) | \
+	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_HOST_UFO) |   \
 	 BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_STATUS) | NET_CTRL_FEATURES)
 
 static void put_le16(uint8_t *p, uint16_t v)
@@ -63,13 +63,15 @@ static uint64_t net_requires(uint64_t f, uint64_t bits, uint64_t needs)
  * that breaks a rule loses X rather than the guest seeing the lie. */
 static uint64_t net_feature_dependencies(uint64_t f)
 {
-	f = net_requires(f, BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |
-				BIT(VIRTIO_NET_F_GUEST_UFO),
+	f = net_requires(f,
+			 BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |
+			     BIT(VIRTIO_NET_F_GUEST_UFO),
 			 BIT(VIRTIO_NET_F_GUEST_CSUM));
 	if (!(f & (BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6))))
 		f &= ~BIT(VIRTIO_NET_F_GUEST_ECN);
-	f = net_requires(f, BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
-				BIT(VIRTIO_NET_F_HOST_UFO),
+	f = net_requires(f,
+			 BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
+			     BIT(VIRTIO_NET_F_HOST_UFO),
 			 BIT(VIRTIO_NET_F_CSUM));
 	if (!(f & (BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6))))
 		f &= ~BIT(VIRTIO_NET_F_HOST_ECN);
