@@ -15,6 +15,24 @@
 
 #include "arch/x86/layout.h"
 
+unsigned config_device_count(const struct vm_config *cfg)
+{
+	return cfg->nr_disks + cfg->nr_nets + (cfg->rng ? 1 : 0);
+}
+
+int config_check_device_count(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (config_device_count(cfg) <= CONFIG_MAX_PCI_DEVICES)
+		return 0;
+	snprintf(err, errlen,
+		 "%u drives, %u network interfaces%s are %u devices; the PCI bus holds %u "
+		 "(32 slots, one the host bridge): remove %u",
+		 cfg->nr_disks, cfg->nr_nets, cfg->rng ? " and the entropy device" : "",
+		 config_device_count(cfg), CONFIG_MAX_PCI_DEVICES,
+		 config_device_count(cfg) - CONFIG_MAX_PCI_DEVICES);
+	return -ENOSPC;
+}
+
 void config_defaults(struct vm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -173,7 +191,8 @@ static void print_run_help(void)
 	       "  -t, --timeout SECONDS  stop the guest after SECONDS (default: never)\n"
 	       "      --disk path=IMG[,readonly=on][,id=NAME][,restart=always|never]\n"
 	       "                         a virtio-blk disk served by its own isola-blk\n"
-	       "                         process (repeatable, up to %d disks)\n"
+	       "                         process (repeatable; up to %d devices of all kinds\n"
+	       "                         fit on the PCI bus)\n"
 	       "      --vhost-user-blk socket=PATH[,restart=always|never]\n"
 	       "                         a virtio-blk disk served by an external vhost-user\n"
 	       "                         back-end listening on PATH (e.g. qemu-storage-daemon)\n"
@@ -438,5 +457,5 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 				  (unsigned long long)(cfg->memory_bytes >> 10),
 				  (unsigned long long)((cfg->memory_bytes + (2ull << 20) - 1) >> 21)
 				      << 1);
-	return 0;
+	return config_check_device_count(cfg, err, errlen);
 }

@@ -21,7 +21,11 @@ enum config_huge_pages {
 	CONFIG_HUGE_PAGES_2M,	/* hugetlbfs memfd: 2 MiB pages from the host's pool */
 };
 
-#define CONFIG_MAX_DISKS 8
+/* Every virtio device is a function on PCI bus 0: 32 slots, slot 0 the
+ * host bridge (devices/pci.h, core/board.c).  That is the only limit on
+ * drives: as many as the slots the other devices leave. */
+#define CONFIG_MAX_PCI_DEVICES 31
+#define CONFIG_MAX_DISKS CONFIG_MAX_PCI_DEVICES
 
 /* One block device: an image served by an isola-blk the core starts, or an
  * external vhost-user-blk back-end listening on `socket`. */
@@ -74,6 +78,11 @@ int config_parse_disk(struct disk_config *disk, const char *text, bool external,
 		      size_t errlen);
 
 void config_defaults(struct vm_config *cfg);
+
+/* The virtio devices cfg asks for (drives, interfaces, entropy). */
+unsigned config_device_count(const struct vm_config *cfg);
+/* -ENOSPC with a sentence in err if they do not fit on the PCI bus. */
+int config_check_device_count(const struct vm_config *cfg, char *err, size_t errlen);
 
 /*
  * Parse `isola run` flags (argv[0] is "run").  Returns 0 on success, 1 if

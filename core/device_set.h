@@ -25,7 +25,7 @@
 #include "devices/vhost_user_device.h"
 #include "lib/evloop.h"
 
-#define DEVICE_SET_MAX (CONFIG_MAX_DISKS + CONFIG_MAX_NETS + 1)
+#define DEVICE_SET_MAX CONFIG_MAX_PCI_DEVICES
 #define DEVICE_SERVER_MAX_ARGS 16
 
 struct device_set;

@@ -25,13 +25,12 @@
 #include "lib/sandbox.h"
 #include "core/seccomp.h"
 #include "core/supervisor.h"
+#include "core/version.h"
 #include "core/vm.h"
+#include "core/vmm_args.h"
 #include "isola/abi.h"
 #include "lib/log.h"
 
-#ifndef ISOLA_VERSION
-#define ISOLA_VERSION "0.1.0"
-#endif
 
 static void print_help(void)
 {
@@ -695,85 +694,169 @@ static bool wait_for_start(struct vmm_control *ctl, int signal_fd, struct vm_con
 
 static void print_vmm_help(void)
 {
-	printf("Usage: isola --api-sock PATH [--config-file FILE]\n"
-	       "       isola --config-file FILE\n"
+	printf("Usage: isola --api-sock PATH [--config-file FILE] [OPTION]...\n"
+	       "       isola --no-api --config-file FILE [OPTION]...\n"
 	       "Run a VMM driven by the Firecracker-compatible HTTP API on a Unix socket,\n"
 	       "or booted straight from a JSON configuration in the same schema\n"
 	       "(docs/api.md).  With both, the VM boots from FILE and the API serves it.\n"
+	       "Firecracker's command line is accepted as it is (docs/api.md, \"Command line\").\n"
 	       "\n"
 	       "  --api-sock PATH     serve the API on a new Unix socket at PATH (it must\n"
-	       "                      not exist; it is removed on exit)\n"
+	       "                      not exist; it is removed on exit); default\n"
+	       "                      " VMM_ARGS_DEFAULT_API_SOCK "\n"
 	       "  --config-file FILE  boot from FILE at once\n"
+	       "  --no-api            no API socket (needs --config-file)\n"
+	       "  --id ID             the instance id GET / reports (1-64 letters, digits\n"
+	       "                      or '-'; default anonymous-instance)\n"
+	       "  --log-path PATH, --level LEVEL, --module M, --show-level, --show-log-origin\n"
+	       "                      the logger from the start, as PUT /logger would set it\n"
+	       "  --metrics-path PATH metrics from the start, as PUT /metrics would set it\n"
+	       "  --http-api-max-payload-size BYTES\n"
+	       "                      the largest request body (default %u)\n"
+	       "  --seccomp-level 0|1|2  0 is --no-seccomp; 1 and 2 are isola's filters\n"
+	       "  --boot-timer, --enable-pci, --start-time-us N, --start-time-cpu-us N,\n"
+	       "  --parent-cpu-time-us N, --mmds-size-limit N\n"
+	       "                      accepted for Firecracker's callers (see docs/api.md)\n"
 	       "  --no-seccomp        no seccomp filters on the VMM's threads (debugging)\n"
 	       "  --jail DIR          run chrooted in DIR as an unprivileged user (see\n"
 	       "                      'isola --help'); PATH and FILE are then inside DIR\n"
 	       "  --jail-user UID[:GID]  the jail's user (required with --jail)\n"
+	       "  --version           print the version line orchestrators parse\n"
 	       "  -h, --help          show this help\n"
 	       "\n"
 	       "The process exits when the VM stops, with the statuses of 'isola run --help';\n"
 	       "before InstanceStart, SIGINT/SIGTERM exit with status %d.\n",
-	       ISOLA_EXIT_STOPPED);
+	       VMM_ARGS_DEFAULT_MAX_PAYLOAD, ISOLA_EXIT_STOPPED);
 }
 
-static int cmd_vmm(int argc, char **argv, const struct process_options *opts)
+/* A string for cfg: its own copy when cfg owns its strings (a config
+ * file's), else argv's. */
+static int set_config_string(struct vm_config *cfg, const char **field, const char *value)
+{
+	if (!cfg->owns_strings) {
+		*field = value;
+		return 0;
+	}
+	char *copy = strdup(value);
+
+	if (!copy)
+		return -ENOMEM;
+	free((char *)*field);
+	*field = copy;
+	return 0;
+}
+
+/* The command line's instance id, logger and metrics into cfg (a config
+ * file's "logger" comes after, as in Firecracker, so it wins; both giving
+ * metrics is refused: metrics are set once). */
+static int apply_vmm_args(struct vm_config *cfg, const struct vmm_args *args, char *err,
+			  size_t errlen)
+{
+	int ret = 0;
+
+	if (args->instance_id)
+		ret |= set_config_string(cfg, &cfg->instance_id, args->instance_id);
+	if (args->logger && !cfg->logger) {
+		cfg->logger = true;
+		cfg->log_level = args->log_level;
+		cfg->log_show_level = args->show_level;
+		cfg->log_show_origin = args->show_log_origin;
+		if (args->log_path)
+			ret |= set_config_string(cfg, &cfg->log_path, args->log_path);
+	}
+	if (args->metrics_path) {
+		if (cfg->metrics_path) {
+			snprintf(err, errlen,
+				 "--metrics-path and the config file's \"metrics\" both set the "
+				 "metrics file; give one");
+			return -EINVAL;
+		}
+		ret |= set_config_string(cfg, &cfg->metrics_path, args->metrics_path);
+	}
+	if (ret)
+		snprintf(err, errlen, "out of memory");
+	return ret ? -ENOMEM : 0;
+}
+
+static int cmd_vmm(int argc, char **argv, const struct process_options *process_opts)
 {
 	static struct vm vm;
 	static struct vmm_control ctl;
-	static struct vm_config cfg;
-	const char *api_sock = NULL, *config_file = NULL;
+	static struct vm_config cfg, boot;
+	struct process_options opts = *process_opts;
 	struct api_server *server = NULL;
+	struct api *api = NULL;
+	struct vmm_args args;
 	char err[512] = "";
 	int signal_fd, status = ISOLA_EXIT_STOPPED;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			print_vmm_help();
-			return 0;
-		}
-		if ((!strcmp(argv[i], "--api-sock") || !strcmp(argv[i], "--config-file")) &&
-		    i + 1 < argc) {
-			*(argv[i][2] == 'a' ? &api_sock : &config_file) = argv[i + 1];
-			i++;
-			continue;
-		}
-		log_error("%s '%s'; see 'isola --api-sock --help'",
-			  argv[i][0] == '-' && (!strcmp(argv[i], "--api-sock") ||
-						!strcmp(argv[i], "--config-file"))
-			      ? "missing value for"
-			      : "unknown option",
-			  argv[i]);
+	if (vmm_args_parse(&args, argc, argv, err, sizeof(err))) {
+		log_error("%s", err);
 		return ISOLA_EXIT_VMM_ERROR;
 	}
+	if (args.help) {
+		print_vmm_help();
+		return 0;
+	}
+	if (args.version) {
+		printf("%s\n", ISOLA_VERSION_LINE);
+		return 0;
+	}
+	opts.no_seccomp |= args.no_seccomp;
 	config_defaults(&cfg);
+	config_defaults(&boot);
 	signal_fd = stop_signal_fd();
 	/* First: with --jail, the config file and its paths are inside the jail. */
-	if (!lock_down_process(opts, NULL))
+	if (!lock_down_process(&opts, NULL))
 		return ISOLA_EXIT_VMM_ERROR;
-	if (config_file && (api_config_from_file(&cfg, config_file, err, sizeof(err)) ||
-			    api_config_finalize(&cfg, err, sizeof(err)))) {
-		log_error("%s: %s", config_file, err);
+	if (args.config_file && api_config_from_file(&cfg, args.config_file, err, sizeof(err))) {
+		log_error("%s: %s", args.config_file, err);
 		api_config_release(&cfg);
+		return ISOLA_EXIT_VMM_ERROR;
+	}
+	if (apply_vmm_args(&cfg, &args, err, sizeof(err))) {
+		log_error("%s", err);
+		api_config_release(&cfg);
+		return ISOLA_EXIT_VMM_ERROR;
+	}
+	/* The API keeps the file as written (GET /vm/config echoes it); the
+	 * VM boots from a finalized copy (root drive first, root= added). */
+	if (args.config_file &&
+	    (api_config_copy(&boot, &cfg) || api_config_finalize(&boot, err, sizeof(err)))) {
+		log_error("%s: %s", args.config_file, err[0] ? err : "out of memory");
+		api_config_release(&cfg);
+		api_config_release(&boot);
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	if (vmm_control_init(&ctl, &vm)) {
 		log_error("eventfd: %s", strerror(errno));
 		return ISOLA_EXIT_VMM_ERROR;
 	}
-	if (api_sock && api_server_start(&server, api_sock, config_file ? &cfg : NULL,
-					 &vmm_control_ops, &ctl, err, sizeof(err))) {
-		log_error("--api-sock %s: %s", api_sock, err);
+	if (args.api_sock) {
+		if (api_server_start(&server, args.api_sock, &cfg, &vmm_control_ops, &ctl, err,
+				     sizeof(err))) {
+			log_error("--api-sock %s: %s", args.api_sock, err);
+			vmm_control_destroy(&ctl);
+			return ISOLA_EXIT_VMM_ERROR;
+		}
+		api = api_server_api(server);
+	} else if (api_create(&api, &cfg, &vmm_control_ops, &ctl, 0, err, sizeof(err))) {
+		/* --no-api: no socket, but the logger and metrics still work */
+		log_error("%s", err);
 		vmm_control_destroy(&ctl);
 		return ISOLA_EXIT_VMM_ERROR;
 	}
-	if (config_file) {
-		/* Boot at once, as firecracker --config-file does. */
-		status = run_vm(&vm, &cfg, signal_fd, &ctl);
+	if (args.config_file) {
+		/* Boot at once, as firecracker --config-file does; the API
+		 * then serves a started VM (GET / says Running). */
+		api_mark_started(api, &boot);
+		status = run_vm(&vm, &boot, signal_fd, &ctl);
 		if (status < 0)
 			status = ISOLA_EXIT_VMM_ERROR;
 	} else {
 		status = ISOLA_EXIT_STOPPED;
-		while (wait_for_start(&ctl, signal_fd, &cfg)) {
-			status = run_vm(&vm, &cfg, signal_fd, &ctl);
+		while (wait_for_start(&ctl, signal_fd, &boot)) {
+			status = run_vm(&vm, &boot, signal_fd, &ctl);
 			if (status >= 0)
 				break;
 			status = ISOLA_EXIT_STOPPED; /* start failed: wait for another */
@@ -781,8 +864,11 @@ static int cmd_vmm(int argc, char **argv, const struct process_options *opts)
 	}
 	if (server)
 		api_server_stop(server);
+	else
+		api_destroy(api);
 	vmm_control_destroy(&ctl);
 	api_config_release(&cfg);
+	api_config_release(&boot);
 	if (signal_fd >= 0)
 		close(signal_fd);
 	return status;
@@ -809,12 +895,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
-		printf("isola %s\n", ISOLA_VERSION);
+		printf("%s\n", ISOLA_VERSION_LINE);
 		return 0;
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1, &opts);
-	if (!strcmp(argv[1], "--api-sock") || !strcmp(argv[1], "--config-file"))
+	if (vmm_args_is_vmm_flag(argv[1]))
 		return cmd_vmm(argc, argv, &opts);
 	log_error("unknown command '%s'; see 'isola --help'", argv[1]);
 	return ISOLA_EXIT_VMM_ERROR;

@@ -503,7 +503,7 @@ static int receive_reply(const char *server, pid_t *pid, int *sock, char *err, s
  * answers in order, so the first supervisor_spawn() that asks for exactly
  * the oldest one's server and arguments takes its answer.
  */
-#define PRESPAWN_MAX 16
+#define PRESPAWN_MAX 32
 static struct prespawned {
 	char server[16];
 	char *request; /* malloc'd: the request as sent */

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BUS_MAX_DEVICES 32
+#define BUS_MAX_DEVICES 64 /* the MMIO bus: 31 PCI BARs and the platform devices */
 
 /* offset is relative to the range start; len is 1, 2, 4 or 8; data is
  * little-endian. A read handler fills data[0..len). */

@@ -28,7 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define EVLOOP_MAX_FDS 64
+#define EVLOOP_MAX_FDS 96
 #define EVLOOP_MAX_TIMERS 16
 
 /* revents as poll(2) reported them (masked by the registration's events,

@@ -82,6 +82,10 @@ void api_response_free(struct api_response *resp);
 
 /* InstanceStart without HTTP (--config-file boots straight away). */
 int api_instance_start(struct api *api, char *err, size_t errlen);
+/* The VMM boots `booted` (finalized: root drive first) without an
+ * InstanceStart (--config-file): the API serves a started VM from now on,
+ * its state the VMM's, and a later InstanceStart is refused. */
+void api_mark_started(struct api *api, const struct vm_config *booted);
 /* Write one metrics line now (FlushMetrics); -ENOENT if no metrics path. */
 int api_flush_metrics(struct api *api, char *err, size_t errlen);
 

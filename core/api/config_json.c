@@ -337,6 +337,8 @@ int api_config_finalize(struct vm_config *cfg, char *err, size_t errlen)
 	 * virtio-net config, docs/net.md); fixed for the whole run. */
 	for (unsigned i = 0; i < cfg->nr_nets; i++)
 		config_net_finalize(&cfg->nets[i], i);
+	if (config_check_device_count(cfg, err, errlen))
+		return -EINVAL;
 	for (unsigned i = 0; i < cfg->nr_disks; i++) {
 		if (!cfg->disks[i].is_root_device)
 			continue;

@@ -388,6 +388,8 @@ int api_instance_start_locked(struct api *api, char *err, size_t errlen)
 	if (state != API_STATE_NOT_STARTED)
 		return api_fail(err, errlen, "InstanceStart: the VM is %s already",
 				api_state_names[state]);
+	if (api->state != API_STATE_NOT_STARTED) /* --config-file: booting now */
+		return api_fail(err, errlen, "InstanceStart: the VM is starting already");
 	if (!api->ops.instance_start)
 		return api_fail(err, errlen, "InstanceStart is not available in this isola");
 	if (api_config_copy(&boot, &api->cfg))

@@ -383,9 +383,12 @@ int api_put_drive(struct vm_config *cfg, const struct disk_config *disk, const c
 					"already; only one drive can be",
 					prefix, other->drive_id);
 	}
-	if (slot == CONFIG_MAX_DISKS)
-		return api_fail(err, errlen, "%s: too many drives; isola supports %d", prefix,
-				CONFIG_MAX_DISKS);
+	if (slot == cfg->nr_disks && config_device_count(cfg) >= CONFIG_MAX_PCI_DEVICES)
+		return api_fail(err, errlen,
+				"%s: no PCI slot is left: the bus holds %d devices (32 slots, one "
+				"the host bridge) and %u drives, %u network interfaces%s take them",
+				prefix, CONFIG_MAX_PCI_DEVICES, cfg->nr_disks, cfg->nr_nets,
+				cfg->rng ? " and the entropy device" : "");
 	cfg->disks[slot] = *disk;
 	if (slot == cfg->nr_disks)
 		cfg->nr_disks++;

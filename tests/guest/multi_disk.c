@@ -1,20 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * multi_disk: four virtio-blk devices at once.  Each disk's GET_ID must be
- * one of `ids=A,B,C,D` (all different); each gets its own pattern seed
+ * multi_disk: `disks=N` virtio-blk devices at once (default 4, at most
+ * 31: every PCI slot but the host bridge's).  Each disk's GET_ID must be
+ * one of `ids=A,B,...` (all different); each gets its own pattern seed
  * (from its id) written at the same sectors on every disk with one request
- * in flight on all four queues at a time, then everything is read back,
- * again four at a time: a byte of one disk's data on another is cross-talk.
+ * in flight on all N queues at a time, then everything is read back,
+ * again N at a time: a byte of one disk's data on another is cross-talk.
  * `poll`: no MSI-X.  PASS = status 1.
  */
 #include "virtio.h"
 
-#define DISKS 4
+#define MAX_DISKS 31
+
+static unsigned DISKS = 4;
 #define CHUNK 64 /* sectors per request */
 
-static struct virtio_dev disks[DISKS];
-static uint8_t *bufs[DISKS];
-static uint64_t seeds[DISKS];
+static struct virtio_dev disks[MAX_DISKS];
+static uint8_t *bufs[MAX_DISKS];
+static uint64_t seeds[MAX_DISKS];
 
 static uint64_t id_seed(const char *id)
 {
@@ -51,10 +54,10 @@ static int id_listed(const char *ids, const char *id)
 	return 0;
 }
 
-/* One request on every disk, then wait for all four. */
+/* One request on every disk, then wait for all of them. */
 static void all_disks(int write, uint64_t sector)
 {
-	int st[DISKS];
+	int st[MAX_DISKS];
 
 	for (unsigned d = 0; d < DISKS; d++) {
 		if (write)
@@ -82,7 +85,7 @@ static void all_disks(int write, uint64_t sector)
 int guest_main(const struct boot_info *info)
 {
 	int use_msix = !cmdline_has(info->cmdline, "poll");
-	char ids[256], id[DISKS][VIRTIO_BLK_ID_BYTES + 1];
+	char ids[512], id[MAX_DISKS][VIRTIO_BLK_ID_BYTES + 1];
 	uint64_t sectors[3], cap = ~0ull;
 	unsigned found;
 
@@ -90,8 +93,12 @@ int guest_main(const struct boot_info *info)
 	dma_init(info);
 	if (cmdline_get(info->cmdline, "ids", ids, sizeof(ids)))
 		ids[0] = 0;
-	found = virtio_find(VIRTIO_ID_BLOCK, disks, DISKS);
-	if (!test_check(found == DISKS, "four virtio-blk devices", "found %u", found))
+	DISKS = (unsigned)cmdline_get_u64_default(info->cmdline, "disks", 4);
+	if (DISKS < 1 || DISKS > MAX_DISKS)
+		test_abort("disks=", "%u: use 1..%u", DISKS, MAX_DISKS);
+	found = virtio_find(VIRTIO_ID_BLOCK, disks, MAX_DISKS);
+	if (!test_check(found == DISKS, "as many virtio-blk devices as disks=", "found %u, want %u",
+			found, DISKS))
 		return 1;
 	for (unsigned d = 0; d < DISKS; d++) {
 		uint64_t n;

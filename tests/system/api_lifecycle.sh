@@ -14,7 +14,11 @@
 #     Ctrl, Alt, Del on the i8042 (one IRQ 1 edge per byte) and prints PASS;
 #     when it exits through the debug-exit port, isola ends with status 1;
 #     SIGTERM before InstanceStart and SIGINT while Paused stop cleanly too;
-#  8. isola --config-file boots hello to its debug-exit PASS (status 1).
+#  8. isola --config-file boots hello to its debug-exit PASS (status 1);
+#  9. --config-file with --api-sock and --id (Firecracker's command line):
+#     GET / says Running with that id, GET /vm/config echoes the file's
+#     boot_args (no root= added), InstanceStart is refused; --no-api
+#     --config-file with --log-path boots hello and writes the log.
 # All failures are collected, then reported together.
 set -u
 source "$(dirname "$0")/../lib.sh"
@@ -287,6 +291,56 @@ echo "  --config-file hello: status $st"
 [[ $st == 1 ]] || problem "--config-file hello: status $st, want 1: $(tail -c 300 "$TMP/hello.err")"
 grep -q 'isola hello guest' "$TMP/hello.out" || problem "--config-file hello: no banner on stdout"
 grep -q '^FAIL' "$TMP/hello.out" && problem "--config-file hello: guest printed $(grep -m1 '^FAIL' "$TMP/hello.out")"
+
+echo "== --config-file with --api-sock --id; --no-api"
+cat >"$TMP/counter.json" <<EOF
+{
+  "boot-source": {"kernel_image_path": "$GUESTS/counter.elf", "boot_args": "period_ms=100"},
+  "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+  "drives": [{"drive_id": "rootfs", "path_on_host": "$IMG", "is_root_device": true, "is_read_only": false}]
+}
+EOF
+SOCK=$TMP/cf.sock
+"$ISOLA" --api-sock "$SOCK" --id cf-vm-1 --config-file "$TMP/counter.json" </dev/null >"$TMP/cf.out" 2>"$TMP/cf.err" &
+PID=$!
+PIDS+=("$PID")
+state=""
+for _ in $(seq 200); do
+	api "$SOCK" GET / && [[ $CODE == 200 ]] && state=$(json_get 'j["state"]') && [[ $state == Running ]] && break
+	sleep 0.05
+done
+api "$SOCK" GET /
+if [[ $state == Running && $(json_get 'j["id"]') == cf-vm-1 ]]; then
+	ok "--config-file --api-sock --id: GET / $BODY"
+else
+	problem "--config-file --api-sock --id: GET / $BODY, want Running and id cf-vm-1: $(tail -c 300 "$TMP/cf.err")"
+fi
+api "$SOCK" GET /vm/config
+args=$(json_get 'j["boot-source"]["boot_args"]')
+if [[ $args == period_ms=100 ]]; then
+	ok "GET /vm/config echoes the file's boot_args"
+else
+	problem "GET /vm/config boot_args '$args', want the file's 'period_ms=100': $BODY"
+fi
+expect "$SOCK" 400 PUT /actions '{"action_type": "InstanceStart"}'
+wait_count "$TMP/cf.out" 2 20 || problem "--config-file --api-sock: the counter guest did not count"
+kill -TERM "$PID"
+wait_exit "$PID" 10
+[[ -e $SOCK ]] && problem "--config-file --api-sock: socket left behind"
+
+timeout 60 "$ISOLA" --no-api --config-file "$TMP/hello.json" --log-path "$TMP/noapi.log" --level Info \
+	</dev/null >"$TMP/noapi.out" 2>"$TMP/noapi.err"
+st=$?
+if [[ $st == 1 ]] && grep -q 'isola hello guest' "$TMP/noapi.out"; then
+	ok "--no-api --config-file: hello passed"
+else
+	problem "--no-api --config-file hello: status $st, want 1: $(tail -c 300 "$TMP/noapi.err")"
+fi
+if [[ -s $TMP/noapi.log ]]; then
+	ok "--no-api --log-path: the log has $(wc -l <"$TMP/noapi.log") lines"
+else
+	problem "--no-api --log-path: $TMP/noapi.log is empty"
+fi
 
 if ((${#FAILURES[@]})); then
 	echo "${#FAILURES[@]} problems:"

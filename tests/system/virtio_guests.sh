@@ -160,4 +160,18 @@ d=()
 for i in 0 1 2 3; do truncate -s 4M "$TMP/im$i.img"; d+=(--disk "path=$TMP/im$i.img,id=m$i"); done
 isola_run "$TMP/i_md.txt" --kernel $G/multi_disk.elf "${d[@]}" --cmdline "ids=m0,m1,m2,m3"
 check isola/multi_disk 1 $? "$TMP/i_md.txt"
+# Every PCI slot but the host bridge's: 31 drives, each its own isola-blk
+# (Kata Containers configures 9); a 32nd device is refused at start.
+d=() ids=()
+for i in $(seq 0 30); do truncate -s 1M "$TMP/iw$i.img"; d+=(--disk "path=$TMP/iw$i.img,id=w$i"); ids+=("w$i"); done
+isola_run "$TMP/i_md31.txt" --kernel $G/multi_disk.elf "${d[@]}" --cmdline "disks=31 ids=$(IFS=,; echo "${ids[*]}")"
+check isola/multi_disk_31 1 $? "$TMP/i_md31.txt"
+isola_run "$TMP/i_md32.txt" --kernel $G/multi_disk.elf "${d[@]}" --rng --cmdline "disks=31"
+st=$?
+if [[ $st == 2 ]] && grep -q "are 32 devices; the PCI bus holds 31" "$TMP/i_md32.txt.err"; then
+	echo "PASS isola/too_many_devices: $(tail -n 1 "$TMP/i_md32.txt.err")"
+else
+	echo "FAIL isola/too_many_devices: status $st, want 2 and a message: $(tail -c 300 "$TMP/i_md32.txt.err")"
+	failed=1
+fi
 exit $failed

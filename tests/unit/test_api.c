@@ -544,19 +544,52 @@ static void test_drives(void **state)
 	expect_fault(f, "external vhost-user back-end");
 }
 
+/* As many drives as PCI bus 0 has slots for (31: 32 less the host
+ * bridge), less the slots other devices take; Kata Containers sets 9. */
+static void put_drive(struct fixture *f, int i)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/drives/d%d", i);
+	call(f, "PUT", path,
+	     "{\"drive_id\": \"d%d\", \"path_on_host\": \"%s\", \"is_root_device\": false}", i,
+	     f->disk2);
+}
+
 static void test_too_many_drives(void **state)
 {
 	struct fixture *f = *state;
 
-	for (int i = 0; i < CONFIG_MAX_DISKS + 1; i++) {
-		char path[32];
-
-		snprintf(path, sizeof(path), "/drives/d%d", i);
-		call(f, "PUT", path,
-		     "{\"drive_id\": \"d%d\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
-		     i, f->disk2);
+	for (int i = 0; i < CONFIG_MAX_PCI_DEVICES; i++) {
+		put_drive(f, i);
+		expect_ok(f, 204);
 	}
-	expect_fault(f, "too many drives; isola supports 8");
+	put_drive(f, CONFIG_MAX_PCI_DEVICES);
+	expect_fault(f, "no PCI slot is left: the bus holds 31 devices");
+	/* replacing one is not adding one */
+	put_drive(f, 3);
+	expect_ok(f, 204);
+	/* a device of another kind added after the drives: InstanceStart says so */
+	call(f, "PUT", "/entropy", "{}");
+	expect_ok(f, 204);
+	put_boot_source(f);
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_fault(f, "are 32 devices; the PCI bus holds 31");
+	expect_fault(f, "remove 1");
+}
+
+static void test_drives_share_the_bus(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/entropy", "{}");
+	expect_ok(f, 204);
+	for (int i = 0; i < CONFIG_MAX_PCI_DEVICES - 1; i++) {
+		put_drive(f, i);
+		expect_ok(f, 204);
+	}
+	put_drive(f, CONFIG_MAX_PCI_DEVICES - 1);
+	expect_fault(f, "30 drives, 0 network interfaces and the entropy device take them");
 }
 
 /* ---- /entropy, /serial ---- */
@@ -1434,6 +1467,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_machine_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_drives, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drives_share_the_bus, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entropy_serial, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
