@@ -532,6 +532,7 @@ static int api_apply_logger(struct api *api, const struct vm_config *next, char 
 static int api_put_output(struct api_request *req)
 {
 	struct api *api = req->api;
+	bool logger = !strcmp(req->path, "/logger");
 	struct vm_config next = {.owns_strings = true};
 	char err[API_ERR_MAX];
 	json_object *v;
@@ -539,41 +540,35 @@ static int api_put_output(struct api_request *req)
 
 	/* Firecracker configures each once, and only before InstanceStart
 	 * (docs/logger.md: "once configured, you can not update it"; a second
-	 * METRICS.init fails; rpc_interface.rs refuses both post-boot). */
-	if (!api_require_not_started(req))
+	 * METRICS.init fails; rpc_interface.rs refuses both post-boot).  Its
+	 * body is parsed first, so a bad field is named before the refusal. */
+	if (!api_require_not_started(req) || !(v = api_body(req)))
 		return req->resp->status;
-	if (!strcmp(req->path, "/logger") ? api->cfg.logger : api->cfg.metrics_path != NULL)
-		return api_reply_error(req,
-				       "%s %s: the %s is configured already; like Firecracker, "
-				       "isola configures it once per process",
-				       req->method_name, req->path,
-				       !strcmp(req->path, "/logger") ? "logger" : "metrics system");
-	if (!(v = api_body(req)))
-		return req->resp->status;
-	if (!strcmp(req->path, "/logger")) {
-		ret = api_parse_logger(v, "logger", &next, err, sizeof(err));
-		if (!ret)
-			ret = api_apply_logger(api, &next, err, sizeof(err));
-		if (!ret) {
-			api_set_string(&api->cfg.log_path, NULL);
-			api->cfg.log_path = next.log_path;
-			next.log_path = NULL;
-			api->cfg.log_module = next.log_module;
-			next.log_module = NULL;
-			api->cfg.logger = true;
-			api->cfg.log_level = next.log_level;
-			api->cfg.log_show_level = next.log_show_level;
-			api->cfg.log_show_origin = next.log_show_origin;
-		}
-	} else {
-		ret = api_parse_metrics(v, "metrics", &next, err, sizeof(err));
-		if (!ret)
-			ret = api_metrics_open_locked(api, next.metrics_path, err, sizeof(err));
-		if (!ret) {
-			api_set_string(&api->cfg.metrics_path, NULL);
-			api->cfg.metrics_path = next.metrics_path;
-			next.metrics_path = NULL;
-		}
+	ret = logger ? api_parse_logger(v, "logger", &next, err, sizeof(err))
+		     : api_parse_metrics(v, "metrics", &next, err, sizeof(err));
+	if (!ret && (logger ? api->cfg.logger : api->cfg.metrics_path != NULL))
+		ret = api_fail(err, sizeof(err),
+			       "%s %s: the %s is configured already; like Firecracker, isola "
+			       "configures it once per process",
+			       req->method_name, req->path, logger ? "logger" : "metrics system");
+	if (!ret && logger)
+		ret = api_apply_logger(api, &next, err, sizeof(err));
+	else if (!ret)
+		ret = api_metrics_open_locked(api, next.metrics_path, err, sizeof(err));
+	if (!ret && logger) {
+		api_set_string(&api->cfg.log_path, NULL);
+		api_set_string(&api->cfg.log_module, NULL);
+		api->cfg.log_path = next.log_path;
+		api->cfg.log_module = next.log_module;
+		next.log_path = next.log_module = NULL;
+		api->cfg.logger = true;
+		api->cfg.log_level = next.log_level;
+		api->cfg.log_show_level = next.log_show_level;
+		api->cfg.log_show_origin = next.log_show_origin;
+	} else if (!ret) {
+		api_set_string(&api->cfg.metrics_path, NULL);
+		api->cfg.metrics_path = next.metrics_path;
+		next.metrics_path = NULL;
 	}
 	api_config_release(&next);
 	if (ret)
