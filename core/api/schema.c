@@ -99,6 +99,10 @@ int api_parse_boot_source(json_object *v, const char *prefix, struct vm_config *
 		if (ret)
 			return ret;
 	}
+	/* "" and no boot_args boot the same; keeping one form lets GET
+	 * /vm/config echo it after isola appended root= (api_config_finalize) */
+	if (args && !*args)
+		args = NULL;
 	if (api_set_string(&cfg->kernel_path, kernel) ||
 	    api_set_string(&cfg->initrd_path, initrd) || api_set_string(&cfg->cmdline, args))
 		return api_fail(err, errlen, "out of memory");
