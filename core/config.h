@@ -19,6 +19,9 @@ enum console_mode { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
 enum config_huge_pages {
 	CONFIG_HUGE_PAGES_NONE, /* shmem memfd: 4 KiB pages, 2 MiB THP where allowed */
 	CONFIG_HUGE_PAGES_2M,	/* hugetlbfs memfd: 2 MiB pages from the host's pool */
+	/* Firecracker's "Transparent" (THP by madvise): what NONE gives already
+	 * (lib/gmem.c advises MADV_HUGEPAGE); kept apart to echo it back */
+	CONFIG_HUGE_PAGES_TRANSPARENT,
 };
 
 /* Every virtio device is a function on PCI bus 0: 32 slots, slot 0 the
@@ -67,6 +70,12 @@ struct vm_config {
 	int log_level;		 /* enum log_level (lib/log.h) */
 	bool log_show_level, log_show_origin;
 	const char *metrics_path; /* NULL: no metrics */
+	const char *log_module;	  /* logger "module": only lines from files under it */
+	bool smt;		  /* machine-config "smt": recorded and echoed only */
+	bool track_dirty_pages;	  /* recorded and echoed; dirty logging comes with snapshots */
+	/* Bytes api_config_finalize appended to cmdline (" root=/dev/vda rw"):
+	 * GET /vm/config echoes boot_args without them. */
+	unsigned cmdline_appended;
 	/* The strings above were malloc'd by api_config_*(): api_config_release()
 	 * frees them.  false for `isola run` (they point into argv). */
 	bool owns_strings;

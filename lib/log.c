@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +59,23 @@ int log_set_sink(const char *path, bool show_level, bool show_origin)
 	return 0;
 }
 
+/* log_set_module's prefix (under log_sink_lock), NULL: every line. */
+static char *log_sink_module;
+
+int log_set_module(const char *prefix)
+{
+	char *copy = NULL, *old;
+
+	if (prefix && !(copy = strdup(prefix)))
+		return -ENOMEM;
+	pthread_mutex_lock(&log_sink_lock);
+	old = log_sink_module;
+	log_sink_module = copy;
+	pthread_mutex_unlock(&log_sink_lock);
+	free(old);
+	return 0;
+}
+
 static void log_write_sink(enum log_level level, const char *file, int line, const char *text)
 {
 	static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
@@ -92,7 +111,9 @@ static void log_vmsg(enum log_level level, const char *file, int line, const cha
 	vsnprintf(text, sizeof(text), fmt, ap);
 	pthread_mutex_lock(&log_sink_lock);
 	if (log_sink_fd >= 0) {
-		log_write_sink(level, file, line, text);
+		if (!log_sink_module ||
+		    (file && !strncmp(file, log_sink_module, strlen(log_sink_module))))
+			log_write_sink(level, file, line, text);
 		to_stderr = level == LOG_LEVEL_ERROR;
 	}
 	pthread_mutex_unlock(&log_sink_lock);

@@ -29,6 +29,10 @@ enum log_level log_get_level(void);
  * line.  Returns 0 or -errno (the current sink is kept on failure).
  */
 int log_set_sink(const char *path, bool show_level, bool show_origin);
+/* Only lines logged from source files whose path starts with prefix go to
+ * the sink (Firecracker's logger "module"); NULL: all.  Errors still reach
+ * stderr.  Copies prefix; 0 or -ENOMEM. */
+int log_set_module(const char *prefix);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_msg_at(enum log_level level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

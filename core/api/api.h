@@ -59,8 +59,9 @@ struct api_vmm_ops {
 struct api;
 
 struct api_response {
-	int status; /* 200, 204, 400, ... */
-	char *body; /* malloc'd JSON, or NULL (204); free with api_response_free */
+	int status;	 /* 200, 204, 400, ... */
+	char *body;	 /* malloc'd JSON, or NULL (204); free with api_response_free */
+	bool deprecated; /* a deprecated field was used: send "Deprecation: true" */
 };
 
 /* Validate paths but never open, create or write files (logger, metrics):

@@ -14,6 +14,14 @@
 /* Firecracker: "The maximum size of a request body is 51200 bytes". */
 #define API_MAX_BODY 51200
 #define API_DRIVE_ID_MAX 64
+/* Firecracker's MAX_SUPPORTED_VCPUS (vmm_config/machine_config.rs) */
+#define API_MAX_VCPUS 32
+/* Firecracker's DEFAULT_MEM_SIZE_MIB: the API's and --config-file's default
+ * (`isola run` keeps CONFIG_DEFAULT_MEMORY) */
+#define API_DEFAULT_MEMORY (128ull << 20)
+
+/* config_defaults() with Firecracker's defaults where they differ. */
+void api_config_defaults(struct vm_config *cfg);
 
 int api_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -37,8 +45,11 @@ int api_json_int(json_object *obj, const char *prefix, const char *key, bool req
  * "drives[1]"). */
 int api_parse_boot_source(json_object *v, const char *prefix, struct vm_config *cfg, char *err,
 			  size_t errlen);
+/* partial: PATCH (any non-empty subset); else PUT/config file (vcpu_count
+ * and mem_size_mib required, the rest back to defaults).  *deprecated (if
+ * not NULL) is set when a field Firecracker deprecates was given. */
 int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
-			     struct vm_config *cfg, char *err, size_t errlen);
+			     struct vm_config *cfg, bool *deprecated, char *err, size_t errlen);
 /* url_id: the {drive_id} of PUT /drives/{drive_id}, or NULL (config file). */
 int api_parse_drive(json_object *v, const char *prefix, const char *url_id,
 		    struct disk_config *disk, char *err, size_t errlen);
@@ -61,8 +72,8 @@ int api_set_string(const char **field, const char *value);
 bool api_id_valid(const char *id);
 /* id, found at prefix.key: a valid id and, given url_id (the {id} of the
  * request's path), the same; 0, or -EINVAL with a sentence in err. */
-int api_check_id(const char *id, const char *url_id, const char *prefix, const char *key,
-		 char *err, size_t errlen);
+int api_check_id(const char *id, const char *url_id, const char *prefix, const char *key, char *err,
+		 size_t errlen);
 
 /* Network interfaces (net.c).  url_id: the {iface_id} of PUT
  * /network-interfaces/{iface_id}, or NULL (config file). */

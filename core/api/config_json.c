@@ -12,25 +12,33 @@
 #include <unistd.h>
 
 #include "core/api/api.h"
+#include "arch/x86/layout.h"
 #include "core/api/api_internal.h"
 #include "lib/log.h"
 
 #define API_CONFIG_FILE_MAX (1u << 20)
 
-/* Sections of FullVmConfiguration isola does not implement yet. */
+/* Sections of FullVmConfiguration isola does not implement yet: null (and
+ * for pmem an empty array), as GET /vm/config writes them, is accepted. */
 static const struct {
 	const char *key, *what;
 } api_unimplemented_sections[] = {
     {"balloon", "the balloon device"}, {"vsock", "vsock"},
     {"mmds-config", "MMDS"},	       {"cpu-config", "custom CPU templates"},
-    {"pmem", "virtio-pmem"},	       {"memory-hotplug", "memory hot-plug"},
+    {"pmem", "pmem (virtio-pmem)"},    {"memory-hotplug", "memory hot-plug"},
 };
+
+void api_config_defaults(struct vm_config *cfg)
+{
+	config_defaults(cfg);
+	cfg->memory_bytes = API_DEFAULT_MEMORY;
+}
 
 void api_config_release(struct vm_config *cfg)
 {
 	const char **strings[] = {&cfg->kernel_path,  &cfg->initrd_path, &cfg->cmdline,
 				  &cfg->console_path, &cfg->instance_id, &cfg->log_path,
-				  &cfg->metrics_path};
+				  &cfg->metrics_path, &cfg->log_module};
 
 	if (!cfg->owns_strings)
 		return;
@@ -44,7 +52,7 @@ int api_config_copy(struct vm_config *dst, const struct vm_config *src)
 {
 	const char **strings[] = {&dst->kernel_path,  &dst->initrd_path, &dst->cmdline,
 				  &dst->console_path, &dst->instance_id, &dst->log_path,
-				  &dst->metrics_path};
+				  &dst->metrics_path, &dst->log_module};
 	int ret = 0;
 
 	*dst = *src;
@@ -128,6 +136,7 @@ static int api_config_sections(struct vm_config *cfg, json_object *doc, char *er
 	    "entropy",	   "logger",	     "metrics",	    "serial",
 	    "balloon",	   "vsock",	     "mmds-config", "cpu-config",
 	    "pmem",	   "memory-hotplug", NULL};
+	bool deprecated = false;
 	json_object *v;
 	int ret = api_json_only(doc, "", known, err, errlen);
 
@@ -135,7 +144,8 @@ static int api_config_sections(struct vm_config *cfg, json_object *doc, char *er
 		return ret;
 	for (size_t i = 0;
 	     i < sizeof(api_unimplemented_sections) / sizeof(api_unimplemented_sections[0]); i++)
-		if (json_object_object_get_ex(doc, api_unimplemented_sections[i].key, &v) && v)
+		if (json_object_object_get_ex(doc, api_unimplemented_sections[i].key, &v) && v &&
+		    !(json_object_is_type(v, json_type_array) && !json_object_array_length(v)))
 			return api_fail(
 			    err, errlen, "%s: isola does not implement %s yet; remove it",
 			    api_unimplemented_sections[i].key, api_unimplemented_sections[i].what);
@@ -143,7 +153,11 @@ static int api_config_sections(struct vm_config *cfg, json_object *doc, char *er
 		return api_fail(err, errlen, "boot-source: missing (required)");
 	ret = api_parse_boot_source(v, "boot-source", cfg, err, errlen);
 	if (!ret && json_object_object_get_ex(doc, "machine-config", &v) && v)
-		ret = api_parse_machine_config(v, "machine-config", false, cfg, err, errlen);
+		ret = api_parse_machine_config(v, "machine-config", false, cfg, &deprecated, err,
+					       errlen);
+	if (!ret && deprecated)
+		log_warn("%s: machine-config.cpu_template is deprecated (Firecracker)",
+			 "config file");
 	if (!ret && json_object_object_get_ex(doc, "drives", &v) && v)
 		ret = api_config_drives(cfg, v, err, errlen);
 	if (!ret && json_object_object_get_ex(doc, "network-interfaces", &v) && v)
@@ -164,7 +178,7 @@ int api_config_from_json(struct vm_config *cfg, const char *json_text, char *err
 	json_object *doc;
 	int ret;
 
-	config_defaults(cfg);
+	api_config_defaults(cfg);
 	cfg->owns_strings = true;
 	doc = api_json_parse(json_text, strlen(json_text), err, errlen);
 	if (!doc)
@@ -181,7 +195,7 @@ int api_config_from_file(struct vm_config *cfg, const char *path, char *err, siz
 	ssize_t n = 0;
 	int fd, ret;
 
-	config_defaults(cfg);
+	api_config_defaults(cfg);
 	cfg->owns_strings = true;
 	if (!text)
 		return api_fail(err, errlen, "out of memory");
@@ -252,6 +266,21 @@ json_object *api_drive_to_json(const struct disk_config *disk, unsigned index)
 	return d;
 }
 
+/* boot_args as given: without what api_config_finalize appended. */
+static json_object *api_boot_args_to_json(const struct vm_config *cfg)
+{
+	size_t len;
+
+	if (!cfg->cmdline)
+		return NULL;
+	len = strlen(cfg->cmdline);
+	if (cfg->cmdline_appended >= len)
+		return NULL; /* none given: all of it is isola's root= */
+	return json_object_new_string_len(cfg->cmdline, (int)(len - cfg->cmdline_appended));
+}
+
+/* Every top-level key of Firecracker's FullVmConfiguration (swagger) is
+ * written, null or [] when unset, as Firecracker's GET /vm/config does. */
 char *api_config_to_json(const struct vm_config *cfg)
 {
 	json_object *doc = json_object_new_object(), *v;
@@ -259,32 +288,24 @@ char *api_config_to_json(const struct vm_config *cfg)
 
 	if (!doc)
 		return NULL;
-	if (cfg->kernel_path) {
-		v = json_object_new_object();
-		api_json_set_string(v, "kernel_image_path", cfg->kernel_path);
-		api_json_set_string(v, "initrd_path", cfg->initrd_path);
-		api_json_set_string(v, "boot_args", cfg->cmdline);
-		json_object_object_add(doc, "boot-source", v);
-	}
-	v = json_object_new_object();
-	json_object_object_add(v, "vcpu_count", json_object_new_int((int)cfg->nr_cpus));
-	json_object_object_add(v, "mem_size_mib",
-			       json_object_new_int64((int64_t)(cfg->memory_bytes >> 20)));
-	json_object_object_add(v, "smt", json_object_new_boolean(false));
-	json_object_object_add(v, "track_dirty_pages", json_object_new_boolean(false));
-	api_json_set_string(v, "huge_pages", api_huge_pages_name(cfg));
-	json_object_object_add(doc, "machine-config", v);
+	json_object_object_add(doc, "balloon", NULL);
 	v = json_object_new_array();
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
 		json_object_array_add(v, api_drive_to_json(&cfg->disks[i], i));
 	json_object_object_add(doc, "drives", v);
-	v = json_object_new_array();
-	for (unsigned i = 0; i < cfg->nr_nets; i++)
-		if (cfg->nets[i].tap[0]) /* --vhost-user-net has no Firecracker shape */
-			json_object_array_add(v, api_net_to_json(&cfg->nets[i]));
-	json_object_object_add(doc, "network-interfaces", v);
-	if (cfg->rng)
-		json_object_object_add(doc, "entropy", json_object_new_object());
+	v = NULL;
+	if (cfg->kernel_path) {
+		json_object *args = api_boot_args_to_json(cfg);
+
+		v = json_object_new_object();
+		api_json_set_string(v, "kernel_image_path", cfg->kernel_path);
+		api_json_set_string(v, "initrd_path", cfg->initrd_path);
+		if (args)
+			json_object_object_add(v, "boot_args", args);
+	}
+	json_object_object_add(doc, "boot-source", v);
+	json_object_object_add(doc, "cpu-config", NULL);
+	v = NULL;
 	if (cfg->logger) {
 		v = json_object_new_object();
 		api_json_set_string(v, "log_path", cfg->log_path);
@@ -293,13 +314,36 @@ char *api_config_to_json(const struct vm_config *cfg)
 				       json_object_new_boolean(cfg->log_show_level));
 		json_object_object_add(v, "show_log_origin",
 				       json_object_new_boolean(cfg->log_show_origin));
-		json_object_object_add(doc, "logger", v);
+		api_json_set_string(v, "module", cfg->log_module);
 	}
+	json_object_object_add(doc, "logger", v);
+	v = json_object_new_object();
+	json_object_object_add(v, "vcpu_count", json_object_new_int((int)cfg->nr_cpus));
+	json_object_object_add(v, "mem_size_mib",
+			       json_object_new_int64((int64_t)(cfg->memory_bytes >> 20)));
+	json_object_object_add(v, "smt", json_object_new_boolean(cfg->smt));
+	json_object_object_add(v, "track_dirty_pages",
+			       json_object_new_boolean(cfg->track_dirty_pages));
+	api_json_set_string(v, "huge_pages", api_huge_pages_name(cfg));
+	json_object_object_add(doc, "machine-config", v);
+	v = NULL;
 	if (cfg->metrics_path) {
 		v = json_object_new_object();
 		api_json_set_string(v, "metrics_path", cfg->metrics_path);
-		json_object_object_add(doc, "metrics", v);
 	}
+	json_object_object_add(doc, "metrics", v);
+	json_object_object_add(doc, "memory-hotplug", NULL);
+	json_object_object_add(doc, "mmds-config", NULL);
+	v = json_object_new_array();
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		if (cfg->nets[i].tap[0]) /* --vhost-user-net has no Firecracker shape */
+			json_object_array_add(v, api_net_to_json(&cfg->nets[i]));
+	json_object_object_add(doc, "network-interfaces", v);
+	json_object_object_add(doc, "pmem", json_object_new_array());
+	json_object_object_add(doc, "vsock", NULL);
+	json_object_object_add(doc, "entropy", cfg->rng ? json_object_new_object() : NULL);
+	/* isola's extension (Firecracker's PUT /serial is not in its
+	 * FullVmConfiguration): written only when set */
 	if (cfg->console == CONSOLE_FILE && cfg->console_path) {
 		v = json_object_new_object();
 		api_json_set_string(v, "serial_out_path", cfg->console_path);
@@ -333,6 +377,14 @@ int api_config_finalize(struct vm_config *cfg, char *err, size_t errlen)
 		return api_fail(
 		    err, errlen,
 		    "no boot source: set boot-source.kernel_image_path first (PUT /boot-source)");
+	/* Firecracker accepts any mem_size_mib above 0; isola's guest layout
+	 * needs LAYOUT_MIN_MEMORY, so a smaller one fails here, at start. */
+	if (cfg->memory_bytes < LAYOUT_MIN_MEMORY)
+		return api_fail(err, errlen,
+				"machine-config.mem_size_mib: %llu MiB is too small for isola to "
+				"boot a guest; set at least %llu (PATCH /machine-config)",
+				(unsigned long long)(cfg->memory_bytes >> 20),
+				LAYOUT_MIN_MEMORY >> 20);
 	/* A MAC for each interface that has none (the core owns the
 	 * virtio-net config, docs/net.md); fixed for the whole run. */
 	for (unsigned i = 0; i < cfg->nr_nets; i++)
@@ -364,6 +416,7 @@ int api_config_finalize(struct vm_config *cfg, char *err, size_t errlen)
 			     cfg->cmdline && *cfg->cmdline ? " " : "", root.readonly ? "ro" : "rw");
 	if (len < 0)
 		return api_fail(err, errlen, "out of memory");
+	cfg->cmdline_appended = (unsigned)(len - (int)(cfg->cmdline ? strlen(cfg->cmdline) : 0));
 	free((char *)cfg->cmdline);
 	cfg->cmdline = cmdline;
 	return 0;

@@ -14,11 +14,9 @@
 #include <time.h>
 
 #include "core/api/api_internal.h"
+#include "core/version.h"
 #include "lib/log.h"
 
-#ifndef ISOLA_VERSION
-#define ISOLA_VERSION "0.1.0"
-#endif
 
 #define API_ERR_MAX 1024
 
@@ -77,6 +75,15 @@ static int api_reply_error(struct api_request *req, const char *fmt, ...)
 	json_object_object_add(doc, "fault_message", json_object_new_string(message));
 	api_reply_json(req, 400, doc);
 	return 400;
+}
+
+/* Firecracker answers a request that used a deprecated field or endpoint
+ * with the header "Deprecation: true" and logs a warning
+ * (api_server/mod.rs, parsed_request.rs ParsingInfo). */
+static void api_deprecated(struct api_request *req, const char *what)
+{
+	req->resp->deprecated = true;
+	log_warn("API: %s %s: %s", req->method_name, req->path, what);
 }
 
 static int api_reply_no_content(struct api_request *req)
@@ -153,7 +160,8 @@ static int api_get_version(struct api_request *req)
 {
 	json_object *doc = json_object_new_object();
 
-	json_object_object_add(doc, "firecracker_version", json_object_new_string(ISOLA_VERSION));
+	json_object_object_add(doc, "firecracker_version",
+			       json_object_new_string(ISOLA_FIRECRACKER_API_VERSION));
 	api_reply_json(req, 200, doc);
 	return 200;
 }
@@ -177,8 +185,9 @@ static int api_get_machine_config(struct api_request *req)
 	json_object_object_add(doc, "vcpu_count", json_object_new_int((int)cfg->nr_cpus));
 	json_object_object_add(doc, "mem_size_mib",
 			       json_object_new_int64((int64_t)(cfg->memory_bytes >> 20)));
-	json_object_object_add(doc, "smt", json_object_new_boolean(false));
-	json_object_object_add(doc, "track_dirty_pages", json_object_new_boolean(false));
+	json_object_object_add(doc, "smt", json_object_new_boolean(cfg->smt));
+	json_object_object_add(doc, "track_dirty_pages",
+			       json_object_new_boolean(cfg->track_dirty_pages));
 	json_object_object_add(doc, "huge_pages", json_object_new_string(api_huge_pages_name(cfg)));
 	api_reply_json(req, 200, doc);
 	return 200;
@@ -204,6 +213,7 @@ static int api_put_section(struct api_request *req, const char *prefix, api_sect
 static int api_machine_config(struct api_request *req)
 {
 	struct vm_config scratch = req->api->cfg;
+	bool deprecated = false;
 	char err[API_ERR_MAX];
 	json_object *v;
 
@@ -212,12 +222,16 @@ static int api_machine_config(struct api_request *req)
 	if (!api_require_not_started(req) || !(v = api_body(req)))
 		return req->resp->status;
 	/* PUT: vcpu_count and mem_size_mib required; PATCH: any subset. */
-	if (api_parse_machine_config(v, "machine-config", req->method == API_PATCH, &scratch, err,
-				     sizeof(err)))
+	if (api_parse_machine_config(v, "machine-config", req->method == API_PATCH, &scratch,
+				     &deprecated, err, sizeof(err)))
 		return api_reply_error(req, "%s", err);
 	req->api->cfg.nr_cpus = scratch.nr_cpus;
 	req->api->cfg.memory_bytes = scratch.memory_bytes;
 	req->api->cfg.huge_pages = scratch.huge_pages;
+	req->api->cfg.smt = scratch.smt;
+	req->api->cfg.track_dirty_pages = scratch.track_dirty_pages;
+	if (deprecated)
+		api_deprecated(req, "cpu_template field is deprecated.");
 	return api_reply_no_content(req);
 }
 
@@ -434,6 +448,11 @@ static int api_actions(struct api_request *req)
 		if (api->ops.send_ctrl_alt_del(api->vmm, err, sizeof(err)))
 			return api_reply_error(req, "SendCtrlAltDel: %s", err);
 	} else if (!strcmp(action, "FlushMetrics")) {
+		/* Firecracker: not allowed pre-boot (rpc_interface.rs) */
+		if (api_state(api) == API_STATE_NOT_STARTED)
+			return api_reply_error(
+			    req, "FlushMetrics: The requested operation is not supported before "
+				 "starting the microVM; send it after InstanceStart");
 		if (api_metrics_flush_locked(api, err, sizeof(err)))
 			return api_reply_error(req, "FlushMetrics: %s", err);
 	} else {
@@ -504,6 +523,8 @@ static int api_apply_logger(struct api *api, const struct vm_config *next, char 
 		return api_fail(err, errlen, "logger.log_path: %s: %s", next->log_path,
 				strerror(-ret));
 	log_set_level((enum log_level)next->log_level);
+	if (log_set_module(next->log_module))
+		return api_fail(err, errlen, "out of memory");
 	return 0;
 }
 
@@ -512,35 +533,43 @@ static int api_apply_logger(struct api *api, const struct vm_config *next, char 
 static int api_put_output(struct api_request *req)
 {
 	struct api *api = req->api;
+	bool logger = !strcmp(req->path, "/logger");
 	struct vm_config next = {.owns_strings = true};
 	char err[API_ERR_MAX];
 	json_object *v;
 	int ret;
 
-	if (!(v = api_body(req)))
+	/* Firecracker configures each once, and only before InstanceStart
+	 * (docs/logger.md: "once configured, you can not update it"; a second
+	 * METRICS.init fails; rpc_interface.rs refuses both post-boot).  Its
+	 * body is parsed first, so a bad field is named before the refusal. */
+	if (!api_require_not_started(req) || !(v = api_body(req)))
 		return req->resp->status;
-	if (!strcmp(req->path, "/logger")) {
-		ret = api_parse_logger(v, "logger", &next, err, sizeof(err));
-		if (!ret)
-			ret = api_apply_logger(api, &next, err, sizeof(err));
-		if (!ret) {
-			api_set_string(&api->cfg.log_path, NULL);
-			api->cfg.log_path = next.log_path;
-			next.log_path = NULL;
-			api->cfg.logger = true;
-			api->cfg.log_level = next.log_level;
-			api->cfg.log_show_level = next.log_show_level;
-			api->cfg.log_show_origin = next.log_show_origin;
-		}
-	} else {
-		ret = api_parse_metrics(v, "metrics", &next, err, sizeof(err));
-		if (!ret)
-			ret = api_metrics_open_locked(api, next.metrics_path, err, sizeof(err));
-		if (!ret) {
-			api_set_string(&api->cfg.metrics_path, NULL);
-			api->cfg.metrics_path = next.metrics_path;
-			next.metrics_path = NULL;
-		}
+	ret = logger ? api_parse_logger(v, "logger", &next, err, sizeof(err))
+		     : api_parse_metrics(v, "metrics", &next, err, sizeof(err));
+	if (!ret && (logger ? api->cfg.logger : api->cfg.metrics_path != NULL))
+		ret = api_fail(err, sizeof(err),
+			       "%s %s: the %s is configured already; like Firecracker, isola "
+			       "configures it once per process",
+			       req->method_name, req->path, logger ? "logger" : "metrics system");
+	if (!ret && logger)
+		ret = api_apply_logger(api, &next, err, sizeof(err));
+	else if (!ret)
+		ret = api_metrics_open_locked(api, next.metrics_path, err, sizeof(err));
+	if (!ret && logger) {
+		api_set_string(&api->cfg.log_path, NULL);
+		api_set_string(&api->cfg.log_module, NULL);
+		api->cfg.log_path = next.log_path;
+		api->cfg.log_module = next.log_module;
+		next.log_path = next.log_module = NULL;
+		api->cfg.logger = true;
+		api->cfg.log_level = next.log_level;
+		api->cfg.log_show_level = next.log_show_level;
+		api->cfg.log_show_origin = next.log_show_origin;
+	} else if (!ret) {
+		api_set_string(&api->cfg.metrics_path, NULL);
+		api->cfg.metrics_path = next.metrics_path;
+		next.metrics_path = NULL;
 	}
 	api_config_release(&next);
 	if (ret)
@@ -579,6 +608,13 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 	};
 	int status;
 
+	/* Firecracker: "GET request cannot have a body." (parsed_request.rs
+	 * method_to_error), whatever the path. */
+	if (method == API_GET && body_len) {
+		status = api_reply_error(&req, "GET request cannot have a body.");
+		json_object_put(req.json);
+		return status;
+	}
 	switch (ep) {
 	case API_EP_ROOT:
 		status = api_get_root(&req);

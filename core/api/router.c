@@ -106,6 +106,7 @@ void api_handle(struct api *api, const char *method, const char *path, const cha
 
 	resp->status = 0;
 	resp->body = NULL;
+	resp->deprecated = false;
 	if (!path)
 		path = "";
 	ep = api_route(path, m, &id);
@@ -138,7 +139,7 @@ int api_create(struct api **out, const struct vm_config *initial, const struct a
 	if (!api)
 		return api_fail(err, errlen, "out of memory");
 	if (!initial) {
-		config_defaults(&defaults);
+		api_config_defaults(&defaults);
 		initial = &defaults;
 	}
 	if (api_config_copy(&api->cfg, initial)) {
@@ -165,6 +166,8 @@ int api_create(struct api **out, const struct vm_config *initial, const struct a
 				 strerror(-ret));
 		else
 			log_set_level((enum log_level)api->cfg.log_level);
+		if (!ret && log_set_module(api->cfg.log_module))
+			ret = api_fail(err, errlen, "out of memory");
 	}
 	if (!ret && api->cfg.metrics_path) {
 		pthread_mutex_lock(&api->lock);
@@ -184,8 +187,10 @@ void api_destroy(struct api *api)
 	if (!api)
 		return;
 	api_metrics_stop(api);
-	if (api->cfg.logger && !(api->flags & API_FLAG_NO_OUTPUT_FILES))
+	if (api->cfg.logger && !(api->flags & API_FLAG_NO_OUTPUT_FILES)) {
 		log_set_sink(NULL, false, false);
+		log_set_module(NULL);
+	}
 	api_config_release(&api->cfg);
 	pthread_cond_destroy(&api->wake);
 	pthread_mutex_destroy(&api->lock);

@@ -99,9 +99,14 @@ int api_parse_boot_source(json_object *v, const char *prefix, struct vm_config *
 		if (ret)
 			return ret;
 	}
+	/* "" and no boot_args boot the same; keeping one form lets GET
+	 * /vm/config echo it after isola appended root= (api_config_finalize) */
+	if (args && !*args)
+		args = NULL;
 	if (api_set_string(&cfg->kernel_path, kernel) ||
 	    api_set_string(&cfg->initrd_path, initrd) || api_set_string(&cfg->cmdline, args))
 		return api_fail(err, errlen, "out of memory");
+	cfg->cmdline_appended = 0;
 	return 0;
 }
 
@@ -132,22 +137,8 @@ static int api_only_value(json_object *v, const char *prefix, const char *key, c
 	return 0;
 }
 
-static int api_must_be_false(json_object *v, const char *prefix, const char *key, const char *why,
-			     char *err, size_t errlen)
-{
-	char path[256];
-	bool value = false;
-	int ret = api_json_bool(v, prefix, key, false, &value, err, errlen);
-
-	if (ret < 0)
-		return ret;
-	api_json_path(path, sizeof(path), prefix, key);
-	if (value)
-		return api_fail(err, errlen, "%s: true is not supported: %s; use false", path, why);
-	return 0;
-}
-
-/* Firecracker's HugePageConfig: "None" or "2M" (hugetlbfs pages of 2 MiB). */
+/* Firecracker's HugePageConfig (swagger MachineConfiguration.huge_pages):
+ * "None", "Transparent" (THP by madvise) or "2M" (hugetlbfs pages). */
 static int api_parse_huge_pages(json_object *v, const char *prefix, enum config_huge_pages *huge,
 				char *err, size_t errlen)
 {
@@ -160,39 +151,54 @@ static int api_parse_huge_pages(json_object *v, const char *prefix, enum config_
 	api_json_path(path, sizeof(path), prefix, "huge_pages");
 	if (!strcmp(value, "None"))
 		*huge = CONFIG_HUGE_PAGES_NONE;
+	else if (!strcmp(value, "Transparent"))
+		*huge = CONFIG_HUGE_PAGES_TRANSPARENT;
 	else if (!strcmp(value, "2M"))
 		*huge = CONFIG_HUGE_PAGES_2M;
 	else
-		return api_fail(err, errlen, "%s: \"%s\" is not supported; use \"None\" or \"2M\"",
+		return api_fail(err, errlen,
+				"%s: \"%s\" is not supported; use \"None\", \"Transparent\" or "
+				"\"2M\"",
 				path, value);
 	return 0;
 }
 
 int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
-			     struct vm_config *cfg, char *err, size_t errlen)
+			     struct vm_config *cfg, bool *deprecated, char *err, size_t errlen)
 {
 	static const char *const known[] = {
 	    "vcpu_count",   "mem_size_mib", "smt", "track_dirty_pages",
 	    "cpu_template", "huge_pages",   NULL};
 	int64_t cpus = cfg->nr_cpus, mib = (int64_t)(cfg->memory_bytes >> 20);
 	enum config_huge_pages huge = cfg->huge_pages;
+	bool smt = cfg->smt, dirty = cfg->track_dirty_pages;
 	uint64_t host_mib = api_host_ram_mib();
+	json_object *template;
 	char path[256];
 	int ret;
 
+	if (!partial) {
+		/* PUT: "All parameters that are optional and are not specified
+		 * are set to their default values" (swagger putMachineConfiguration) */
+		huge = CONFIG_HUGE_PAGES_NONE;
+		smt = dirty = false;
+	}
 	ret = api_json_only(v, prefix, known, err, errlen);
+	if (!ret && partial && !json_object_object_length(v))
+		/* Firecracker refuses an empty update (MachineConfigUpdate::is_empty) */
+		return api_fail(err, errlen,
+				"Empty PATCH request: %s needs at least one of vcpu_count, "
+				"mem_size_mib, smt, track_dirty_pages, cpu_template, huge_pages",
+				prefix);
 	if (!ret)
 		ret = api_json_int(v, prefix, "vcpu_count", !partial, &cpus, err, errlen);
 	if (ret >= 0)
 		ret = api_json_int(v, prefix, "mem_size_mib", !partial, &mib, err, errlen);
 	if (ret >= 0)
-		ret = api_must_be_false(v, prefix, "smt", "isola gives each vCPU its own core", err,
-					errlen);
-	if (!ret)
-		ret = api_must_be_false(v, prefix, "track_dirty_pages",
-					"it serves snapshots, which isola does not implement yet",
-					err, errlen);
-	if (!ret)
+		ret = api_json_bool(v, prefix, "smt", false, &smt, err, errlen);
+	if (ret >= 0)
+		ret = api_json_bool(v, prefix, "track_dirty_pages", false, &dirty, err, errlen);
+	if (ret >= 0)
 		ret = api_only_value(v, prefix, "cpu_template", "None",
 				     "isola passes the host's CPUID through without templates", err,
 				     errlen);
@@ -200,14 +206,21 @@ int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 		ret = api_parse_huge_pages(v, prefix, &huge, err, errlen);
 	if (ret < 0)
 		return ret;
-	if (cpus < 1 || cpus > CONFIG_MAX_CPUS) {
-		api_json_path(path, sizeof(path), prefix, "vcpu_count");
-		return api_fail(err, errlen, "%s: must be between 1 and %d", path, CONFIG_MAX_CPUS);
-	}
+	api_json_path(path, sizeof(path), prefix, "vcpu_count");
+	if (cpus < 1 || cpus > API_MAX_VCPUS)
+		return api_fail(err, errlen, "%s: must be between 1 and %d (Firecracker's limit)",
+				path, API_MAX_VCPUS);
+	/* Firecracker: with SMT "the vCPU count is required to be either 1 or
+	 * an even number" (swagger putMachineConfiguration) */
+	if (smt && cpus > 1 && cpus % 2)
+		return api_fail(err, errlen,
+				"%s: %lld is odd, and smt true needs 1 or an even count", path,
+				(long long)cpus);
 	api_json_path(path, sizeof(path), prefix, "mem_size_mib");
-	if (mib < (int64_t)(LAYOUT_MIN_MEMORY >> 20))
-		return api_fail(err, errlen, "%s: must be at least %llu (MiB)", path,
-				LAYOUT_MIN_MEMORY >> 20);
+	/* Firecracker takes any size above 0; isola refuses a size it cannot
+	 * boot at InstanceStart (api_config_finalize), as a start error. */
+	if (mib < 1)
+		return api_fail(err, errlen, "%s: must be at least 1 (MiB)", path);
 	if ((uint64_t)mib > host_mib)
 		return api_fail(
 		    err, errlen,
@@ -219,24 +232,32 @@ int api_parse_machine_config(json_object *v, const char *prefix, bool partial,
 				"%s: %lld is not a multiple of 2, which huge_pages \"2M\" needs; "
 				"use %lld",
 				path, (long long)mib, (long long)mib + 1);
+	/* Firecracker marks cpu_template deprecated: its PUT/PATCH answer
+	 * carries "Deprecation: true" (request/machine_configuration.rs). */
+	if (deprecated && json_object_object_get_ex(v, "cpu_template", &template) && template)
+		*deprecated = true;
 	cfg->nr_cpus = (unsigned)cpus;
 	cfg->memory_bytes = (uint64_t)mib << 20;
 	cfg->huge_pages = huge;
+	cfg->smt = smt;
+	cfg->track_dirty_pages = dirty;
 	return 0;
 }
 
+/* Firecracker's checked_id (api_server/parsed_request.rs): not empty, only
+ * alphanumerics and '_'.  (Rust's is_alphanumeric is Unicode-wide; isola
+ * takes ASCII only, and at most 64 bytes.) */
 bool api_id_valid(const char *id)
 {
 	size_t len = strlen(id);
 
 	if (len == 0 || len > API_DRIVE_ID_MAX)
 		return false;
-	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
-	       len;
+	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == len;
 }
 
-int api_check_id(const char *id, const char *url_id, const char *prefix, const char *key,
-		 char *err, size_t errlen)
+int api_check_id(const char *id, const char *url_id, const char *prefix, const char *key, char *err,
+		 size_t errlen)
 {
 	char where[160];
 
@@ -244,8 +265,9 @@ int api_check_id(const char *id, const char *url_id, const char *prefix, const c
 	if (!api_id_valid(id))
 		return api_fail(
 		    err, errlen,
-		    "%s: \"%.64s\" is not an id; use 1 to %d letters, digits, '_' or '-'", where,
-		    id, API_DRIVE_ID_MAX);
+		    "%s: \"%.64s\" is not an id; use 1 to %d letters, digits or '_' (API Resource "
+		    "IDs can only contain alphanumeric characters and underscores)",
+		    where, id, API_DRIVE_ID_MAX);
 	if (url_id && strcmp(id, url_id))
 		return api_fail(
 		    err, errlen,
@@ -410,7 +432,14 @@ int api_parse_entropy(json_object *v, const char *prefix, struct vm_config *cfg,
 
 const char *api_huge_pages_name(const struct vm_config *cfg)
 {
-	return cfg->huge_pages == CONFIG_HUGE_PAGES_2M ? "2M" : "None";
+	switch (cfg->huge_pages) {
+	case CONFIG_HUGE_PAGES_2M:
+		return "2M";
+	case CONFIG_HUGE_PAGES_TRANSPARENT:
+		return "Transparent";
+	default:
+		return "None";
+	}
 }
 
 const char *api_log_level_name(int level)
@@ -459,10 +488,15 @@ int api_parse_logger(json_object *v, const char *prefix, struct vm_config *cfg, 
 		ret = api_json_string(v, prefix, "module", false, &module, err, errlen);
 	if (ret < 0)
 		return ret;
-	if (module)
+	/* Firecracker filters by Rust module path ("api_server::request");
+	 * isola by source path prefix ("core/api", "core/vm.c"). */
+	if (module && (!*module || strlen(module) > 255)) {
+		api_json_path(where, sizeof(where), prefix, "module");
 		return api_fail(err, errlen,
-				"%s.module: isola does not filter logs by module yet; omit it",
-				prefix);
+				"%s: must be a source path prefix of 1 to 255 bytes, e.g. "
+				"\"core/api\"",
+				where);
+	}
 	if (level) {
 		/* Firecracker: "The possible values are case-insensitive." */
 		for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
@@ -479,7 +513,7 @@ int api_parse_logger(json_object *v, const char *prefix, struct vm_config *cfg, 
 		api_json_path(where, sizeof(where), prefix, "log_path");
 		return api_fail(err, errlen, "%s: must be a path of 1 to 4095 bytes", where);
 	}
-	if (api_set_string(&cfg->log_path, path))
+	if (api_set_string(&cfg->log_path, path) || api_set_string(&cfg->log_module, module))
 		return api_fail(err, errlen, "out of memory");
 	cfg->logger = true;
 	cfg->log_level = value;

@@ -58,14 +58,16 @@ struct api_server {
 
 /* One request on a connection. */
 struct api_server_request {
-	int early_status; /* 411/413/400 decided from the headers */
+	int early_status; /* 411/400 decided from the headers */
 	const char *early_message;
+	char early_text[160];
 	bool too_big;
 	size_t len;
 	char body[API_MAX_BODY];
 };
 
-static enum MHD_Result api_server_send(struct MHD_Connection *conn, int status, char *body)
+static enum MHD_Result api_server_send(struct MHD_Connection *conn, int status, char *body,
+				       bool deprecated)
 {
 	struct MHD_Response *response;
 	enum MHD_Result ret;
@@ -81,6 +83,9 @@ static enum MHD_Result api_server_send(struct MHD_Connection *conn, int status, 
 	}
 	if (body)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	/* Firecracker's micro_http Response::set_deprecation */
+	if (deprecated)
+		MHD_add_response_header(response, "Deprecation", "true");
 	ret = MHD_queue_response(conn, (unsigned)status, response);
 	MHD_destroy_response(response);
 	return ret;
@@ -96,11 +101,22 @@ static enum MHD_Result api_server_fault(struct MHD_Connection *conn, int status,
 	body = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
 							      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(doc);
-	return api_server_send(conn, status, body);
+	return api_server_send(conn, status, body, false);
 }
 
 /* PUT and PATCH carry a JSON body: it needs a Content-Length (no chunked
  * bodies, like Firecracker) of at most API_MAX_BODY bytes. */
+
+/* Firecracker's words for a body over its limit (micro_http
+ * SizeLimitExceeded), plus what to do. */
+static void api_server_too_big(struct api_server_request *req, unsigned long long length)
+{
+	snprintf(req->early_text, sizeof(req->early_text),
+		 "Request payload with size %llu is larger than the limit of %d allowed by "
+		 "server; send at most %d bytes",
+		 length, API_MAX_BODY, API_MAX_BODY);
+	req->early_message = req->early_text;
+}
 /* Count the headers that frame a body. */
 static enum MHD_Result api_server_count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
 						const char *value)
@@ -147,8 +163,9 @@ static void api_server_check_length(struct MHD_Connection *conn, struct api_serv
 		req->early_status = 400;
 		req->early_message = "the Content-Length header is not a number";
 	} else if (length > API_MAX_BODY) {
-		req->early_status = 413;
-		req->early_message = "the body is larger than 51200 bytes";
+		/* Firecracker (micro_http's payload limit) answers 400, not 413 */
+		req->early_status = 400;
+		api_server_too_big(req, length);
 	}
 }
 
@@ -208,10 +225,12 @@ static enum MHD_Result api_server_access(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (req->too_big)
-		return api_server_fault(conn, 413, "the body is larger than 51200 bytes");
+	if (req->too_big) {
+		api_server_too_big(req, req->len);
+		return api_server_fault(conn, 400, req->early_message);
+	}
 	api_handle(server->api, method, url, req->body, req->len, &resp);
-	return api_server_send(conn, resp.status, resp.body);
+	return api_server_send(conn, resp.status, resp.body, resp.deprecated);
 }
 
 static void api_server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -12,9 +12,12 @@
  * against one fresh API whose VMM says yes to everything, so sequences
  * reach every state (configure, InstanceStart, pause, resume).  The method
  * "CONFIG" parses BODY as a config file instead; whatever parses must come
- * back from api_config_to_json() and parse again to the same thing.  File
+ * back from api_config_to_json() and parse again to the same thing, also
+ * after api_config_finalize() (which appends root= to the command line,
+ * as isola --config-file does before GET /vm/config shows it).  File
  * paths are only stat()ed: logger and metrics files are never opened.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,10 @@ static int fuzz_start(void *vmm, const struct vm_config *cfg, char *err, size_t 
 	(void)vmm, (void)err, (void)errlen;
 	if (!cfg->kernel_path || cfg->nr_disks > CONFIG_MAX_DISKS)
 		abort(); /* the API must never start an incomplete configuration */
+	/* nor one outside Firecracker's limits or too small to boot */
+	if (cfg->nr_cpus < 1 || cfg->nr_cpus > 32 || cfg->memory_bytes < (2ull << 20) ||
+	    (cfg->smt && cfg->nr_cpus > 1 && cfg->nr_cpus % 2))
+		abort();
 	fuzz_state_value = API_STATE_RUNNING;
 	return 0;
 }
@@ -70,24 +77,48 @@ static const struct api_vmm_ops fuzz_ops = {
     .flush_metrics = fuzz_ok,
 };
 
+static bool fuzz_same_string(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* GET /vm/config of cfg must parse as a config file to what first was. */
+static void fuzz_round_trip(const struct vm_config *first, const struct vm_config *cfg)
+{
+	struct vm_config second;
+	char err[512], *text = api_config_to_json(cfg);
+
+	if (!text || api_config_from_json(&second, text, err, sizeof(err)))
+		abort(); /* GET /vm/config must give back what --config-file takes */
+	if (second.nr_disks != first->nr_disks || second.nr_cpus != first->nr_cpus ||
+	    second.memory_bytes != first->memory_bytes || second.rng != first->rng ||
+	    second.smt != first->smt || second.track_dirty_pages != first->track_dirty_pages ||
+	    second.huge_pages != first->huge_pages || second.logger != first->logger ||
+	    !fuzz_same_string(second.cmdline, first->cmdline) ||
+	    !fuzz_same_string(second.log_module, first->log_module) ||
+	    !fuzz_same_string(second.metrics_path, first->metrics_path))
+		abort();
+	free(text);
+	api_config_release(&second);
+}
+
 static void fuzz_config(const char *body)
 {
-	struct vm_config first, second;
-	char err[512], *text;
+	struct vm_config first, booted;
+	char err[512];
 
 	if (api_config_from_json(&first, body, err, sizeof(err))) {
 		api_config_release(&first);
 		return;
 	}
-	text = api_config_to_json(&first);
-	if (!text || api_config_from_json(&second, text, err, sizeof(err)))
-		abort(); /* GET /vm/config must give back what --config-file takes */
-	if (second.nr_disks != first.nr_disks || second.nr_cpus != first.nr_cpus ||
-	    second.memory_bytes != first.memory_bytes || second.rng != first.rng)
+	fuzz_round_trip(&first, &first);
+	/* boot_args is echoed as given, not as isola boots it */
+	if (api_config_copy(&booted, &first))
 		abort();
-	free(text);
+	if (!api_config_finalize(&booted, err, sizeof(err)))
+		fuzz_round_trip(&first, &booted);
+	api_config_release(&booted);
 	api_config_release(&first);
-	api_config_release(&second);
 }
 
 static void fuzz_request(struct api *api, const char *req)
@@ -114,6 +145,9 @@ static void fuzz_request(struct api *api, const char *req)
 		if (resp.status != 200 && resp.status != 204 && resp.status != 400)
 			abort(); /* the handler layer answers 200, 204 or 400 only */
 		if ((resp.status == 204) != !resp.body)
+			abort();
+		/* only a deprecated field succeeds with "Deprecation: true" */
+		if (resp.deprecated && resp.status != 204)
 			abort();
 		api_response_free(&resp);
 	}

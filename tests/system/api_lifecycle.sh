@@ -342,6 +342,39 @@ else
 	problem "--no-api --log-path: $TMP/noapi.log is empty"
 fi
 
+echo "== --api-sock with --config-file: GET /vm/config echoes the file"
+# A root drive makes isola append root=/dev/vda to the command line it
+# boots with; GET /vm/config must still show boot_args as the file has them
+# (Firecracker's FullVmConfiguration), with all 13 of its top-level keys.
+cat >"$TMP/echo.json" <<EOF
+{
+  "boot-source": {"kernel_image_path": "$GUESTS/counter.elf", "boot_args": "console=ttyS0 quiet"},
+  "drives": [{"drive_id": "rootfs", "path_on_host": "$IMG", "is_root_device": true, "is_read_only": true}],
+  "pmem": [], "balloon": null, "vsock": null
+}
+EOF
+SOCK=$TMP/echo.sock
+"$ISOLA" --api-sock "$SOCK" --config-file "$TMP/echo.json" </dev/null >"$TMP/echo.out" 2>"$TMP/echo.err" &
+PID=$!
+PIDS+=("$PID")
+for _ in $(seq 200); do
+	api "$SOCK" GET /vm/config && [[ $CODE == 200 ]] && break
+	sleep 0.05
+done
+if [[ $CODE != 200 ]]; then
+	problem "--api-sock + --config-file: GET /vm/config -> $CODE: $(head -c 300 "$TMP/echo.err")"
+else
+	args=$(json_get 'j["boot-source"].get("boot_args")')
+	nkeys=$(json_get 'len([k for k in ("balloon","drives","boot-source","cpu-config","logger","machine-config","metrics","memory-hotplug","mmds-config","network-interfaces","pmem","vsock","entropy") if k in j])')
+	mib=$(json_get 'j["machine-config"]["mem_size_mib"]')
+	[[ $args == "console=ttyS0 quiet" ]] && ok "boot_args echoed as in the file" ||
+		problem "GET /vm/config boot_args '$args', want 'console=ttyS0 quiet'"
+	[[ $nkeys == 13 ]] && ok "all 13 FullVmConfiguration keys" || problem "GET /vm/config has $nkeys of the 13 keys: $BODY"
+	[[ $mib == 128 ]] && ok "default mem_size_mib 128" || problem "config file without machine-config: mem_size_mib $mib, want 128"
+fi
+kill -TERM "$PID" 2>/dev/null
+wait_exit "$PID" 10
+
 if ((${#FAILURES[@]})); then
 	echo "${#FAILURES[@]} problems:"
 	printf '  %s\n' "${FAILURES[@]}"

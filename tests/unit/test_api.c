@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/api/api.h"
+#include "core/version.h"
 #include "lib/log.h"
 
 /* ---- a fake VMM ---- */
@@ -237,7 +238,9 @@ static void test_instance_info(void **state)
 	answer_string(f, "vmm_version", buf, sizeof(buf));
 	call(f, "GET", "/version", NULL);
 	expect_ok(f, 200);
-	answer_string(f, "firecracker_version", buf, sizeof(buf));
+	/* the API version orchestrators compare, not isola's own */
+	assert_string_equal(answer_string(f, "firecracker_version", buf, sizeof(buf)),
+			    ISOLA_FIRECRACKER_API_VERSION);
 	start(f);
 	call(f, "GET", "/", NULL);
 	assert_string_equal(answer_string(f, "state", buf, sizeof(buf)), "Running");
@@ -269,9 +272,23 @@ static void test_unknown_paths(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		call(*state, bad[i][0], bad[i][1], "{}");
+		call(*state, bad[i][0], bad[i][1], strcmp(bad[i][0], "GET") ? "{}" : NULL);
 		expect_fault(*state, "Invalid request method and/or path");
 	}
+}
+
+/* Firecracker: a GET with a body is refused, whatever the path. */
+static void test_get_with_body(void **state)
+{
+	static const char *const paths[] = {"/", "/version", "/machine-config", "/vm/config",
+					    "/nothing"};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		call(*state, "GET", paths[i], "{}");
+		expect_fault(*state, "GET request cannot have a body.");
+	}
+	call(*state, "GET", "/", NULL);
+	expect_ok(*state, 200);
 }
 
 static void test_unimplemented(void **state)
@@ -338,15 +355,23 @@ static void test_machine_config(void **state)
 	call(f, "GET", "/machine-config", NULL);
 	expect_ok(f, 200);
 	assert_non_null(strstr(f->resp.body, "\"vcpu_count\":1"));
-	assert_non_null(strstr(f->resp.body, "\"mem_size_mib\":256"));
+	/* Firecracker's default (DEFAULT_MEM_SIZE_MIB), not `isola run`'s */
+	assert_non_null(strstr(f->resp.body, "\"mem_size_mib\":128"));
 	call(f, "PUT", "/machine-config",
 	     "{\"vcpu_count\": 2, \"mem_size_mib\": 64, \"smt\": false, \"track_dirty_pages\": "
 	     "false, \"huge_pages\": \"None\", \"cpu_template\": \"None\"}");
 	expect_ok(f, 204);
+	/* cpu_template is deprecated in Firecracker: "Deprecation: true" */
+	assert_true(f->resp.deprecated);
 	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 4}");
 	expect_ok(f, 204);
-	call(f, "PATCH", "/machine-config", "{}");
+	assert_false(f->resp.deprecated);
+	call(f, "PATCH", "/machine-config", "{\"cpu_template\": \"None\"}");
 	expect_ok(f, 204);
+	assert_true(f->resp.deprecated);
+	/* Firecracker refuses an empty update */
+	call(f, "PATCH", "/machine-config", "{}");
+	expect_fault(f, "Empty PATCH request");
 	call(f, "GET", "/machine-config", NULL);
 	doc = json_tokener_parse(f->resp.body);
 	assert_true(json_object_object_get_ex(doc, "vcpu_count", &v));
@@ -358,28 +383,67 @@ static void test_machine_config(void **state)
 	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 2}");
 	expect_fault(f, "machine-config.mem_size_mib: missing (required)");
 	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 0, \"mem_size_mib\": 64}");
-	expect_fault(f, "machine-config.vcpu_count: must be between 1 and 255");
+	expect_fault(f, "machine-config.vcpu_count: must be between 1 and 32");
+	/* Firecracker's MAX_SUPPORTED_VCPUS */
+	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 33}");
+	expect_fault(f, "must be between 1 and 32");
 	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 256}");
-	expect_fault(f, "must be between 1 and 255");
+	expect_fault(f, "must be between 1 and 32");
 	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": -1}");
-	expect_fault(f, "must be between 1 and 255");
+	expect_fault(f, "must be between 1 and 32");
 	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 99999999999999999999999}");
 	expect_fault(f, "machine-config.vcpu_count");
 	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 1.5}");
 	expect_fault(f, "machine-config.vcpu_count: must be an integer");
+	call(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 0}");
+	expect_fault(f, "machine-config.mem_size_mib: must be at least 1");
+	/* 1 MiB: accepted as by Firecracker; isola cannot boot it, and says so
+	 * at InstanceStart */
 	call(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 1}");
-	expect_fault(f, "machine-config.mem_size_mib: must be at least 2");
+	expect_ok(f, 204);
+	put_boot_source(f);
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_fault(f, "machine-config.mem_size_mib: 1 MiB is too small for isola to boot a "
+			"guest; set at least 2");
+	assert_int_equal(f->vmm.starts, 0);
+	call(f, "GET", "/", NULL);
+	assert_non_null(strstr(f->resp.body, "Not started"));
+	call(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 64}");
+	expect_ok(f, 204);
 	call(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 1099511627776}");
 	expect_fault(f, "more than this host's");
+	/* smt: accepted and echoed; with it the count is 1 or even */
+	call(f, "PATCH", "/machine-config", "{\"smt\": true, \"vcpu_count\": 3}");
+	expect_fault(f, "machine-config.vcpu_count: 3 is odd, and smt true needs 1 or an even");
 	call(f, "PATCH", "/machine-config", "{\"smt\": true}");
-	expect_fault(f, "machine-config.smt: true is not supported");
+	expect_ok(f, 204);
+	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 5}");
+	expect_fault(f, "5 is odd");
+	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 1}");
+	expect_ok(f, 204);
 	call(f, "PATCH", "/machine-config", "{\"smt\": \"no\"}");
 	expect_fault(f, "machine-config.smt: must be true or false");
 	call(f, "PATCH", "/machine-config", "{\"track_dirty_pages\": true}");
-	expect_fault(f, "snapshots");
+	expect_ok(f, 204);
+	call(f, "GET", "/machine-config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"smt\":true"));
+	assert_non_null(strstr(f->resp.body, "\"track_dirty_pages\":true"));
+	call(f, "GET", "/vm/config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"smt\":true"));
+	assert_non_null(strstr(f->resp.body, "\"track_dirty_pages\":true"));
+	/* PUT sets what it does not name back to the defaults (swagger) */
+	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 4, \"mem_size_mib\": 64}");
+	expect_ok(f, 204);
+	call(f, "GET", "/machine-config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"smt\":false"));
+	assert_non_null(strstr(f->resp.body, "\"track_dirty_pages\":false"));
+	call(f, "PATCH", "/machine-config", "{\"huge_pages\": \"Transparent\"}");
+	expect_ok(f, 204);
+	call(f, "GET", "/machine-config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"huge_pages\":\"Transparent\""));
 	call(f, "PATCH", "/machine-config", "{\"huge_pages\": \"1G\"}");
-	expect_fault(f,
-		     "machine-config.huge_pages: \"1G\" is not supported; use \"None\" or \"2M\"");
+	expect_fault(f, "machine-config.huge_pages: \"1G\" is not supported; use \"None\", "
+			"\"Transparent\" or \"2M\"");
 	call(f, "PATCH", "/machine-config", "{\"huge_pages\": 5}");
 	expect_fault(f, "machine-config.huge_pages: must be a string");
 	call(f, "PATCH", "/machine-config", "{\"huge_pages\": \"2m\"}");
@@ -480,6 +544,15 @@ static void test_drives(void **state)
 	     "{\"drive_id\": \"bad!id\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
 	     f->disk2);
 	expect_fault(f, "is not an id");
+	/* Firecracker's checked_id: alphanumerics and '_' only */
+	call(f, "PUT", "/drives/root-fs",
+	     "{\"drive_id\": \"root-fs\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	     f->disk2);
+	expect_fault(f, "drives/root-fs.drive_id: \"root-fs\" is not an id; use 1 to 64 letters, "
+			"digits or '_'");
+	call(f, "PUT", "/network-interfaces/eth-0",
+	     "{\"iface_id\": \"eth-0\", \"host_dev_name\": \"tap0\"}");
+	expect_fault(f, "network-interfaces/eth-0.iface_id: \"eth-0\" is not an id");
 	call(f, "PUT", "/drives/data",
 	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
 	     "\"is_read_only\": \"yes\"}",
@@ -654,6 +727,8 @@ static void test_actions(void **state)
 	call(f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}");
 	expect_ok(f, 204);
 	assert_int_equal(f->vmm.ctrl_alt_dels, 1);
+	call(f, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+	expect_fault(f, "metrics are not configured; PUT /metrics");
 	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\"}", f->kernel);
 	expect_fault(f, "PUT /boot-source is only valid before InstanceStart; the VM is Running");
 	call(f, "PATCH", "/machine-config", "{\"vcpu_count\": 2}");
@@ -930,8 +1005,8 @@ static char *config_text(struct fixture *f)
 		&text,
 		"{\"boot-source\": {\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", "
 		"\"boot_args\": \"console=ttyS0 quiet\"},"
-		" \"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 96, \"smt\": false, "
-		"\"huge_pages\": \"2M\"},"
+		" \"machine-config\": {\"vcpu_count\": 4, \"mem_size_mib\": 96, \"smt\": true, "
+		"\"track_dirty_pages\": true, \"huge_pages\": \"2M\"},"
 		" \"drives\": [{\"drive_id\": \"data\", \"path_on_host\": \"%s\", "
 		"\"is_root_device\": false, \"is_read_only\": true},"
 		"              {\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", "
@@ -944,7 +1019,7 @@ static char *config_text(struct fixture *f)
 		" {\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\"}],"
 		" \"entropy\": {},"
 		" \"logger\": {\"log_path\": \"%s/log\", \"level\": \"debug\", \"show_level\": "
-		"true, \"show_log_origin\": false},"
+		"true, \"show_log_origin\": false, \"module\": \"core/\"},"
 		" \"metrics\": {\"metrics_path\": \"%s/metrics\"}}",
 		f->kernel, f->initrd, f->disk2, f->disk, f->dir, f->dir) > 0);
 	return text;
@@ -958,6 +1033,8 @@ static void assert_same_config(const struct vm_config *a, const struct vm_config
 	assert_int_equal(a->nr_cpus, b->nr_cpus);
 	assert_int_equal(a->memory_bytes, b->memory_bytes);
 	assert_int_equal(a->huge_pages, b->huge_pages);
+	assert_int_equal(a->smt, b->smt);
+	assert_int_equal(a->track_dirty_pages, b->track_dirty_pages);
 	assert_int_equal(a->nr_disks, b->nr_disks);
 	for (unsigned i = 0; i < a->nr_disks; i++) {
 		assert_string_equal(a->disks[i].drive_id, b->disks[i].drive_id);
@@ -983,6 +1060,7 @@ static void assert_same_config(const struct vm_config *a, const struct vm_config
 	assert_string_equal(a->log_path, b->log_path);
 	assert_int_equal(a->log_level, b->log_level);
 	assert_int_equal(a->log_show_level, b->log_show_level);
+	assert_string_equal(a->log_module, b->log_module);
 	assert_string_equal(a->metrics_path, b->metrics_path);
 }
 
@@ -993,7 +1071,9 @@ static void test_config_round_trip(void **state)
 	char *text = config_text(f), *back, err[512];
 
 	assert_int_equal(api_config_from_json(&first, text, err, sizeof(err)), 0);
-	assert_int_equal(first.nr_cpus, 3);
+	assert_int_equal(first.nr_cpus, 4);
+	assert_true(first.smt);
+	assert_true(first.track_dirty_pages);
 	assert_int_equal(first.memory_bytes, 96ull << 20);
 	assert_int_equal(first.huge_pages, CONFIG_HUGE_PAGES_2M);
 	assert_int_equal(first.nr_disks, 2);
@@ -1023,7 +1103,8 @@ static void test_config_round_trip(void **state)
 	     "\"console=ttyS0 quiet\"}",
 	     f->kernel, f->initrd);
 	call(f, "PUT", "/machine-config",
-	     "{\"vcpu_count\": 3, \"mem_size_mib\": 96, \"huge_pages\": \"2M\"}");
+	     "{\"vcpu_count\": 4, \"mem_size_mib\": 96, \"huge_pages\": \"2M\", \"smt\": true, "
+	     "\"track_dirty_pages\": true}");
 	call(f, "PUT", "/drives/data",
 	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
 	     "\"is_read_only\": true}",
@@ -1044,7 +1125,9 @@ static void test_config_round_trip(void **state)
 	expect_ok(f, 204);
 	call(f, "PUT", "/entropy", "{}");
 	call(f, "PUT", "/logger",
-	     "{\"log_path\": \"%s/log\", \"level\": \"Debug\", \"show_level\": true}", f->dir);
+	     "{\"log_path\": \"%s/log\", \"level\": \"Debug\", \"show_level\": true, "
+	     "\"module\": \"core/\"}",
+	     f->dir);
 	expect_ok(f, 204);
 	call(f, "PUT", "/metrics", "{\"metrics_path\": \"%s/metrics\"}", f->dir);
 	expect_ok(f, 204);
@@ -1054,7 +1137,32 @@ static void test_config_round_trip(void **state)
 	assert_int_equal(api_config_from_json(&second, f->resp.body, err, sizeof(err)), 0);
 	assert_same_config(&first, &second);
 	log_set_sink(NULL, false, false);
+	log_set_module(NULL);
 	log_set_level(LOG_LEVEL_INFO);
+	/* every top-level key of Firecracker's FullVmConfiguration, null or []
+	 * when unset (here: the ones isola does not implement) */
+	{
+		static const char *const keys[] = {"balloon",	  "drives",
+						   "boot-source", "cpu-config",
+						   "logger",	  "machine-config",
+						   "metrics",	  "memory-hotplug",
+						   "mmds-config", "network-interfaces",
+						   "pmem",	  "vsock",
+						   "entropy"};
+		json_object *doc = json_tokener_parse(f->resp.body), *v;
+
+		assert_non_null(doc);
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!json_object_object_get_ex(doc, keys[i], &v))
+				fail_msg("GET /vm/config has no \"%s\"", keys[i]);
+		assert_int_equal(json_object_object_length(doc), 13);
+		assert_true(json_object_object_get_ex(doc, "pmem", &v));
+		assert_true(json_object_is_type(v, json_type_array));
+		assert_int_equal(json_object_array_length(v), 0);
+		assert_true(json_object_object_get_ex(doc, "vsock", &v));
+		assert_null(v);
+		json_object_put(doc);
+	}
 
 	api_config_release(&first);
 	api_config_release(&second);
@@ -1075,7 +1183,18 @@ static void test_config_file_errors(void **state)
 	     "drives[1].path_on_host: no such file"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
 	     "{\"vcpu_count\": 300, \"mem_size_mib\": 64}}",
-	     "machine-config.vcpu_count: must be between 1 and 255"},
+	     "machine-config.vcpu_count: must be between 1 and 32"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
+	     "{\"vcpu_count\": 33, \"mem_size_mib\": 64}}",
+	     "machine-config.vcpu_count: must be between 1 and 32"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"pmem\": [{\"id\": \"p\", "
+	     "\"path_on_host\": \"@D\"}]}",
+	     "pmem: isola does not implement pmem (virtio-pmem) yet"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"pmem\": {}}",
+	     "pmem: isola does not implement pmem"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": "
+	     "\"root-fs\", \"path_on_host\": \"@D\", \"is_root_device\": true}]}",
+	     "drives[0].drive_id: \"root-fs\" is not an id"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
 	     "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"foo\": 1}}",
 	     "machine-config.foo: unknown field"},
@@ -1124,8 +1243,8 @@ static void test_config_file_errors(void **state)
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"level\": "
 	     "\"Loud\"}}",
 	     "logger.level: \"Loud\" is not a level"},
-	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"module\": \"x\"}}",
-	     "logger.module"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"logger\": {\"module\": 1}}",
+	     "logger.module: must be a string"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"machine-config\": "
 	     "{\"vcpu_count\": 1, \"mem_size_mib\": 33, \"huge_pages\": \"2M\"}}",
 	     "machine-config.mem_size_mib: 33 is not a multiple of 2"},
@@ -1199,17 +1318,38 @@ static void test_initial_config(void **state)
 	struct api *api;
 
 	assert_true(asprintf(&text,
-			     "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"drives\": "
+			     "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": "
+			     "\"console=ttyS0 quiet\"}, \"drives\": "
 			     "[{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", "
-			     "\"is_root_device\": true, \"is_read_only\": true}]}",
+			     "\"is_root_device\": true, \"is_read_only\": true}], \"pmem\": [], "
+			     "\"balloon\": null, \"vsock\": null, \"mmds-config\": null, "
+			     "\"cpu-config\": null, \"memory-hotplug\": null, \"logger\": null, "
+			     "\"metrics\": null, \"entropy\": null, \"network-interfaces\": []}",
 			     f->kernel, f->disk) > 0);
 	assert_int_equal(api_config_from_json(&cfg, text, err, sizeof(err)), 0);
+	/* Firecracker's default memory, not `isola run`'s */
+	assert_int_equal(cfg.memory_bytes, 128ull << 20);
+	/* as isola --config-file does: finalized before the API gets it */
+	assert_int_equal(api_config_finalize(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.cmdline, "console=ttyS0 quiet root=/dev/vda ro");
 	assert_int_equal(api_create(&api, &cfg, &fake_ops, &f->vmm, 0, err, sizeof(err)), 0);
 	api_config_release(&cfg); /* the API has its own copy */
 	api_destroy(f->api);
 	f->api = api;
+	/* GET /vm/config echoes boot_args as the file had them */
+	call(f, "GET", "/vm/config", NULL);
+	expect_ok(f, 200);
+	if (!strstr(f->resp.body, "\"boot_args\":\"console=ttyS0 quiet\"}"))
+		fail_msg("boot_args not echoed: %s", f->resp.body);
+	assert_non_null(strstr(f->resp.body, "\"balloon\":null"));
+	assert_non_null(strstr(f->resp.body, "\"logger\":null"));
+	assert_non_null(strstr(f->resp.body, "\"entropy\":null"));
+	/* and it is a valid config file again */
+	assert_int_equal(api_config_from_json(&cfg, f->resp.body, err, sizeof(err)), 0);
+	assert_string_equal(cfg.cmdline, "console=ttyS0 quiet");
+	api_config_release(&cfg);
 	assert_int_equal(api_instance_start(api, err, sizeof(err)), 0);
-	assert_string_equal(f->vmm.booted.cmdline, "root=/dev/vda ro");
+	assert_string_equal(f->vmm.booted.cmdline, "console=ttyS0 quiet root=/dev/vda ro");
 	assert_int_equal(api_instance_start(api, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "Running already"));
 	free(text);
@@ -1232,6 +1372,9 @@ static void test_logger(void **state)
 	     "\"show_log_origin\": true}",
 	     f->dir);
 	expect_ok(f, 204);
+	/* Firecracker: "once configured, you can not update it" */
+	call(f, "PUT", "/logger", "{\"log_path\": \"%s/log2\"}", f->dir);
+	expect_fault(f, "PUT /logger: the logger is configured already");
 	log_info("not shown: below Warning");
 	log_warn("shown: %d", 7);
 	log_set_sink(NULL, false, false); /* flush by closing */
@@ -1244,6 +1387,44 @@ static void test_logger(void **state)
 	assert_non_null(strstr(buf, "[isola:WARN] tests/unit/test_api.c:"));
 	assert_non_null(strstr(buf, "shown: 7"));
 	log_set_level(LOG_LEVEL_INFO);
+	start(f);
+	call(f, "PUT", "/logger", "{\"log_path\": \"%s/log2\"}", f->dir);
+	expect_fault(f, "PUT /logger is only valid before InstanceStart");
+}
+
+/* logger "module": only lines from source files under that prefix. */
+static void test_logger_module(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], buf[4096] = "";
+	int fd;
+
+	call(f, "PUT", "/logger", "{\"log_path\": \"%s/log\", \"module\": \"\"}", f->dir);
+	expect_fault(f, "logger.module: must be a source path prefix");
+	call(f, "PUT", "/logger", "{\"log_path\": \"%s/log\", \"module\": 5}", f->dir);
+	expect_fault(f, "logger.module: must be a string");
+	call(f, "PUT", "/logger",
+	     "{\"log_path\": \"%s/log\", \"level\": \"Info\", \"show_log_origin\": true, "
+	     "\"module\": \"core/api\"}",
+	     f->dir);
+	expect_ok(f, 204);
+	call(f, "GET", "/vm/config", NULL);
+	assert_non_null(strstr(f->resp.body, "\"module\":\"core/api\""));
+	log_warn("from the test: filtered out");
+	/* core/api/handlers.c warns about the deprecated field */
+	call(f, "PATCH", "/machine-config", "{\"cpu_template\": \"None\"}");
+	expect_ok(f, 204);
+	log_set_sink(NULL, false, false);
+	log_set_module(NULL);
+	snprintf(path, sizeof(path), "%s/log", f->dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+	close(fd);
+	assert_null(strstr(buf, "filtered out"));
+	assert_non_null(strstr(buf, "core/api/handlers.c:"));
+	assert_non_null(strstr(buf, "cpu_template field is deprecated"));
+	log_set_level(LOG_LEVEL_INFO);
 }
 
 static void test_metrics(void **state)
@@ -1253,17 +1434,26 @@ static void test_metrics(void **state)
 	json_object *line, *group, *v;
 	int fd;
 
+	/* Firecracker: FlushMetrics is not allowed before InstanceStart */
 	call(f, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
-	expect_fault(f, "metrics are not configured; PUT /metrics");
+	expect_fault(f, "FlushMetrics: The requested operation is not supported before starting "
+			"the microVM");
 	call(f, "PUT", "/metrics", "{}");
 	expect_fault(f, "metrics.metrics_path: missing (required)");
 	call(f, "PUT", "/metrics", "{\"metrics_path\": \"%s/nodir/m\"}", f->dir);
 	expect_fault(f, "metrics.metrics_path");
 	call(f, "PUT", "/metrics", "{\"metrics_path\": \"%s/metrics\"}", f->dir);
 	expect_ok(f, 204);
+	/* once per process, as Firecracker's METRICS.init */
+	call(f, "PUT", "/metrics", "{\"metrics_path\": \"%s/metrics2\"}", f->dir);
+	expect_fault(f, "PUT /metrics: the metrics system is configured already");
 	put_boot_source(f);
 	call(f, "GET", "/", NULL);
 	call(f, "PUT", "/boot-source", "{}");
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_ok(f, 204);
+	call(f, "PUT", "/metrics", "{\"metrics_path\": \"%s/metrics2\"}", f->dir);
+	expect_fault(f, "PUT /metrics is only valid before InstanceStart; the VM is Running");
 	call(f, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
 	expect_ok(f, 204);
 	assert_int_equal(f->vmm.fills, 1);
@@ -1395,8 +1585,22 @@ static void test_server(void **state)
 				  "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: "
 				  "close\r\nContent-Length: 51201\r\n\r\n{}",
 				  out, sizeof(out)),
-			 413);
-	assert_non_null(strstr(out, "larger than 51200 bytes"));
+			 400);
+	assert_non_null(strstr(out, "\"fault_message\":\"Request payload with size 51201 is "
+				    "larger than the limit of 51200 allowed by server"));
+	/* a deprecated field: "Deprecation: true", as Firecracker's micro_http */
+	snprintf(err, sizeof(err),
+		 "PATCH /machine-config HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 strlen("{\"cpu_template\": \"None\"}"), "{\"cpu_template\": \"None\"}");
+	assert_int_equal(exchange(f->sock, err, out, sizeof(out)), 204);
+	assert_non_null(strcasestr(out, "\r\nDeprecation: true\r\n"));
+	snprintf(err, sizeof(err),
+		 "PATCH /machine-config HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 strlen("{\"vcpu_count\": 2}"), "{\"vcpu_count\": 2}");
+	assert_int_equal(exchange(f->sock, err, out, sizeof(out)), 204);
+	assert_null(strcasestr(out, "Deprecation"));
 	assert_int_equal(exchange(f->sock,
 				  "PUT /entropy HTTP/1.1\r\nHost: x\r\nConnection: "
 				  "close\r\nContent-Length: 2x\r\n\r\n{}",
@@ -1462,6 +1666,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_instance_info, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_paths, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_with_body, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_logger_module, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unimplemented, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_machine_config, setup, teardown),
