@@ -31,7 +31,6 @@
 #include "isola/abi.h"
 #include "lib/log.h"
 
-
 static void print_help(void)
 {
 	printf("Usage: isola COMMAND [OPTION]...\n"
@@ -418,8 +417,8 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	for (;;) {
 		if (!ret) {
 			vm_made = true;
-			ret = board_create(vm, cfg, &ram, &devices, console_fd >= 0 ? console_fd : -1,
-					err, sizeof(err));
+			ret = board_create(vm, cfg, &ram, &devices,
+					   console_fd >= 0 ? console_fd : -1, err, sizeof(err));
 		}
 		if (!ret && !rebooting && cfg->console == CONSOLE_STDIO)
 			console_enter_raw(STDIN_FILENO);
@@ -463,8 +462,8 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 					at += (size_t)snprintf(pids + at, sizeof(pids) - at, "%s%d",
 							       at ? ", " : "",
 							       (int)devices.entries[i].pid);
-			log_info("%s; rebooting on the same device servers%s%s%s",
-				 vm->exit_message, at ? " (pids " : "", pids, at ? ")" : "");
+			log_info("%s; rebooting on the same device servers%s%s%s", vm->exit_message,
+				 at ? " (pids " : "", pids, at ? ")" : "");
 		}
 		memset(vm, 0, sizeof(*vm)); /* vm_create expects a zeroed VM */
 		vm_made = false;
@@ -574,7 +573,8 @@ static void take_process_options(int *argc, char **argv, struct process_options 
  * first thread and before the VM exists, enter the jail (--jail), start the
  * device-server spawner, become the jail's user and compile the per-thread
  * seccomp filters.  cfg (NULL: not known yet): its device servers are
- * started ahead, to come up while the filters compile and the VM is built.  Returns false after saying why.
+ * started ahead, to come up while the filters compile and the VM is built.  Returns false after
+ * saying why.
  */
 static bool lock_down_process(const struct process_options *opts, const struct vm_config *cfg)
 {
@@ -582,10 +582,11 @@ static bool lock_down_process(const struct process_options *opts, const struct v
 
 	for (unsigned i = 0; opts->jail.dir && !opts->jail.netns && cfg && i < cfg->nr_nets; i++)
 		if (cfg->nets[i].tap[0]) {
-			log_error("--net tap=%s with --jail: the jail's network namespace is new and "
-				  "empty; make the tap in a named namespace and give it with "
-				  "--jail-netns /var/run/netns/NAME (docs/net.md)",
-				  cfg->nets[i].tap);
+			log_error(
+			    "--net tap=%s with --jail: the jail's network namespace is new and "
+			    "empty; make the tap in a named namespace and give it with "
+			    "--jail-netns /var/run/netns/NAME (docs/net.md)",
+			    cfg->nets[i].tap);
 			return false;
 		}
 	if (opts->jail.dir) {
@@ -763,6 +764,8 @@ static int apply_vmm_args(struct vm_config *cfg, const struct vmm_args *args, ch
 		cfg->log_show_origin = args->show_log_origin;
 		if (args->log_path)
 			ret |= set_config_string(cfg, &cfg->log_path, args->log_path);
+		if (args->log_module)
+			ret |= set_config_string(cfg, &cfg->log_module, args->log_module);
 	}
 	if (args->metrics_path) {
 		if (cfg->metrics_path) {
@@ -803,8 +806,8 @@ static int cmd_vmm(int argc, char **argv, const struct process_options *process_
 		return 0;
 	}
 	opts.no_seccomp |= args.no_seccomp;
-	config_defaults(&cfg);
-	config_defaults(&boot);
+	api_config_defaults(&cfg);
+	api_config_defaults(&boot);
 	signal_fd = stop_signal_fd();
 	/* First: with --jail, the config file and its paths are inside the jail. */
 	if (!lock_down_process(&opts, NULL))
@@ -833,8 +836,8 @@ static int cmd_vmm(int argc, char **argv, const struct process_options *process_
 		return ISOLA_EXIT_VMM_ERROR;
 	}
 	if (args.api_sock) {
-		if (api_server_start(&server, args.api_sock, &cfg, &vmm_control_ops, &ctl, err,
-				     sizeof(err))) {
+		if (api_server_start(&server, args.api_sock, args.max_payload, &cfg,
+				     &vmm_control_ops, &ctl, err, sizeof(err))) {
 			log_error("--api-sock %s: %s", args.api_sock, err);
 			vmm_control_destroy(&ctl);
 			return ISOLA_EXIT_VMM_ERROR;

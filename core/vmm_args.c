@@ -248,8 +248,9 @@ int vmm_args_parse(struct vmm_args *args, int argc, char **argv, char *err, size
 		if (!strcmp(arg, "-h"))
 			flag = vmm_flag_find("--help");
 		if (!flag)
-			return vmm_args_fail(err, errlen, "unknown option '%s'; see 'isola --api-sock "
-							  "--help'",
+			return vmm_args_fail(err, errlen,
+					     "unknown option '%s'; see 'isola --api-sock "
+					     "--help'",
 					     arg);
 		if (seen[flag - vmm_flags])
 			return vmm_args_fail(err, errlen, "--%s is given twice; give it once",
@@ -274,8 +275,8 @@ int vmm_args_parse(struct vmm_args *args, int argc, char **argv, char *err, size
 					     "--no-api needs --config-file FILE: without the API "
 					     "the file is the only way to configure the VM");
 		if (args->api_sock)
-			return vmm_args_fail(err, errlen,
-					     "--no-api and --api-sock contradict each other; give one");
+			return vmm_args_fail(
+			    err, errlen, "--no-api and --api-sock contradict each other; give one");
 		return 0;
 	}
 	if (!args->api_sock)

@@ -95,8 +95,10 @@ int api_flush_metrics(struct api *api, char *err, size_t errlen);
 struct api_server;
 
 /* Bind a Unix socket at path (refused if it exists) and start serving on
- * the API thread.  initial may hold a configuration from --config-file. */
-int api_server_start(struct api_server **server, const char *socket_path,
+ * the API thread.  max_body: the largest request body (0: Firecracker's
+ * 51,200 bytes).  initial may hold a configuration from --config-file
+ * (NULL: api_config_defaults). */
+int api_server_start(struct api_server **server, const char *socket_path, size_t max_body,
 		     const struct vm_config *initial, const struct api_vmm_ops *ops, void *vmm,
 		     char *err, size_t errlen);
 /* The handler state behind the server (for api_instance_start). */
@@ -115,6 +117,8 @@ int api_config_from_file(struct vm_config *cfg, const char *path, char *err, siz
 char *api_config_to_json(const struct vm_config *cfg);
 /* Deep copy: dst owns its strings (api_config_release). */
 int api_config_copy(struct vm_config *dst, const struct vm_config *src);
+/* config_defaults with the API's own defaults (Firecracker's 128 MiB). */
+void api_config_defaults(struct vm_config *cfg);
 /* Ready to boot: a kernel is set; at most one root drive, moved first,
  * with "root=/dev/vda" (or root=PARTUUID=) and "ro"/"rw" appended to the
  * command line unless it has a root= already, like Firecracker.  cfg must

@@ -21,7 +21,6 @@
 #define API_DEFAULT_MEMORY (128ull << 20)
 
 /* config_defaults() with Firecracker's defaults where they differ. */
-void api_config_defaults(struct vm_config *cfg);
 
 int api_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

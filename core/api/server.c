@@ -54,6 +54,7 @@ struct api_server {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t dev; /* the socket file we created: only that one is removed */
 	ino_t ino;
+	size_t max_body; /* --http-api-max-payload-size */
 };
 
 /* One request on a connection. */
@@ -62,8 +63,9 @@ struct api_server_request {
 	const char *early_message;
 	char early_text[160];
 	bool too_big;
-	size_t len;
-	char body[API_MAX_BODY];
+	size_t len, cap;
+	size_t max_body;
+	char *body; /* grown as the bytes come, never past max_body */
 };
 
 static enum MHD_Result api_server_send(struct MHD_Connection *conn, int status, char *body,
@@ -112,9 +114,9 @@ static enum MHD_Result api_server_fault(struct MHD_Connection *conn, int status,
 static void api_server_too_big(struct api_server_request *req, unsigned long long length)
 {
 	snprintf(req->early_text, sizeof(req->early_text),
-		 "Request payload with size %llu is larger than the limit of %d allowed by "
-		 "server; send at most %d bytes",
-		 length, API_MAX_BODY, API_MAX_BODY);
+		 "Request payload with size %llu is larger than the limit of %zu allowed by "
+		 "server; send at most %zu bytes",
+		 length, req->max_body, req->max_body);
 	req->early_message = req->early_text;
 }
 /* Count the headers that frame a body. */
@@ -162,7 +164,7 @@ static void api_server_check_length(struct MHD_Connection *conn, struct api_serv
 	if (errno || end == text || *end || *text < '0' || *text > '9') {
 		req->early_status = 400;
 		req->early_message = "the Content-Length header is not a number";
-	} else if (length > API_MAX_BODY) {
+	} else if (length > req->max_body) {
 		/* Firecracker (micro_http's payload limit) answers 400, not 413 */
 		req->early_status = 400;
 		api_server_too_big(req, length);
@@ -208,7 +210,9 @@ static enum MHD_Result api_server_access(void *cls, struct MHD_Connection *conn,
 			return MHD_NO;
 		req->early_status = 0;
 		req->too_big = false;
-		req->len = 0;
+		req->len = req->cap = 0;
+		req->body = NULL;
+		req->max_body = server->max_body;
 		*con_cls = req;
 		if (!strcmp(method, "PUT") || !strcmp(method, "PATCH"))
 			api_server_check_length(conn, req);
@@ -217,10 +221,24 @@ static enum MHD_Result api_server_access(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (req->len + *upload_data_size > sizeof(req->body))
+		size_t need = req->len + *upload_data_size;
+
+		if (need > req->max_body) {
 			req->too_big = true;
-		else
+		} else {
+			if (need > req->cap) {
+				size_t cap = req->cap ? req->cap * 2 : 4096;
+				char *body;
+
+				cap = cap < need ? need : cap > req->max_body ? req->max_body : cap;
+				body = realloc(req->body, cap);
+				if (!body)
+					return MHD_NO;
+				req->body = body;
+				req->cap = cap;
+			}
 			memcpy(req->body + req->len, upload_data, *upload_data_size);
+		}
 		req->len += *upload_data_size;
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -239,6 +257,8 @@ static void api_server_completed(void *cls, struct MHD_Connection *conn, void **
 	(void)cls;
 	(void)conn;
 	(void)code;
+	if (*con_cls)
+		free(((struct api_server_request *)*con_cls)->body);
 	free(*con_cls);
 	*con_cls = NULL;
 }
@@ -341,7 +361,7 @@ static void *api_server_thread(void *arg)
 	return NULL;
 }
 
-int api_server_start(struct api_server **out, const char *socket_path,
+int api_server_start(struct api_server **out, const char *socket_path, size_t max_body,
 		     const struct vm_config *initial, const struct api_vmm_ops *ops, void *vmm,
 		     char *err, size_t errlen)
 {
@@ -352,6 +372,7 @@ int api_server_start(struct api_server **out, const char *socket_path,
 	if (!server)
 		return api_fail(err, errlen, "out of memory");
 	server->listen_fd = -1;
+	server->max_body = max_body ? max_body : API_MAX_BODY;
 	sem_init(&server->started, 0, 0);
 	server->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (server->stop_fd < 0) {

@@ -9,6 +9,9 @@
 #    answering and a booted counter guest keeps counting;
 #  - `--api-sock` on a path that exists: status 2, one clear line, the file
 #    untouched;
+#  - Firecracker's command line: bad --id, --no-api alone, flags for what
+#    isola lacks, unknown flags: status 2 and one line; a body limit set by
+#    --http-api-max-payload-size holds both ways;
 #  - `--config-file` errors: status 2 and a message naming the JSON path
 #    of the bad field (`drives[1].path_on_host: ...`).
 # API_DROP_S (default 40) bounds how long a stalled client may stay connected.
@@ -66,6 +69,33 @@ kill -TERM "$live" 2>/dev/null
 wait "$live" 2>/dev/null
 bad_cli "--api-sock in a missing directory" "nodir" --api-sock "$TMP/nodir/x.sock"
 bad_cli "--api-sock path too long" "long|107|108|bytes" --api-sock "$TMP/$(printf 'a%.0s' $(seq 200)).sock"
+
+echo "== Firecracker's command line: bad flags, --http-api-max-payload-size"
+bad_cli "--id with '_'" "--id a_b: an instance id is 1 to 64" --api-sock "$TMP/id.sock" --id a_b
+bad_cli "--no-api without --config-file" "--no-api needs --config-file" --no-api
+bad_cli "--seccomp-filter" "does not load Firecracker's compiled BPF" --api-sock "$TMP/f.sock" --seccomp-filter "$TMP/f.bpf"
+bad_cli "--metadata" "does not implement MMDS" --api-sock "$TMP/m.sock" --metadata "$TMP/m.json"
+bad_cli "unknown flag" "unknown option '--frobnicate'" --api-sock "$TMP/u.sock" --frobnicate
+bad_cli "payload size 0" "http-api-max-payload-size 0: give a number" --api-sock "$TMP/p.sock" --http-api-max-payload-size 0
+"$ISOLA" --api-sock "$TMP/pl.sock" --http-api-max-payload-size 100000 </dev/null >/dev/null 2>"$TMP/pl.err" &
+pl=$!
+for _ in $(seq 100); do [[ -S $TMP/pl.sock ]] && break; sleep 0.05; done
+# 60,000 bytes: over Firecracker's default limit, under this one
+pad=$(head -c 60000 /dev/zero | tr '\0' ' ')
+code=$(curl -s --max-time 5 --unix-socket "$TMP/pl.sock" -o "$TMP/pl.out" -w '%{http_code}' -X PATCH \
+	-H 'Content-Type: application/json' --data-binary "{\"vcpu_count\": 2$pad}" http://localhost/machine-config)
+[[ $code == 204 ]] && echo "  a 60,000-byte body under a 100,000 limit: 204" ||
+	problem "--http-api-max-payload-size 100000: a 60,000-byte PATCH got $code $(cat "$TMP/pl.out")"
+pad=$(head -c 100001 /dev/zero | tr '\0' ' ')
+code=$(curl -s --max-time 5 --unix-socket "$TMP/pl.sock" -o "$TMP/pl.out" -w '%{http_code}' -X PATCH \
+	-H 'Content-Type: application/json' --data-binary "{\"vcpu_count\": 2$pad}" http://localhost/machine-config)
+if [[ $code == 400 ]] && grep -q "limit of 100000" "$TMP/pl.out"; then
+	echo "  a body over a 100,000 limit: 400 $(cat "$TMP/pl.out")"
+else
+	problem "--http-api-max-payload-size 100000: a 100,018-byte PATCH got $code $(cat "$TMP/pl.out")"
+fi
+kill -TERM "$pl" 2>/dev/null
+wait "$pl" 2>/dev/null
 
 echo "== --config-file errors name the JSON path"
 truncate -s 1M "$TMP/d0.img"

@@ -1536,16 +1536,16 @@ static void test_server(void **state)
 	struct stat st;
 
 	assert_int_equal(
-	    api_server_start(&server, f->sock, NULL, &fake_ops, &f->vmm, err, sizeof(err)), 0);
+	    api_server_start(&server, f->sock, 0, NULL, &fake_ops, &f->vmm, err, sizeof(err)), 0);
 	assert_int_equal(stat(f->sock, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	/* the path exists: refused, and the file stays */
 	assert_int_equal(
-	    api_server_start(&second, f->sock, NULL, &fake_ops, &f->vmm, err, sizeof(err)),
+	    api_server_start(&second, f->sock, 0, NULL, &fake_ops, &f->vmm, err, sizeof(err)),
 	    -EINVAL);
 	assert_non_null(strstr(err, "the path exists"));
 	assert_int_equal(
-	    api_server_start(&second, f->kernel, NULL, &fake_ops, &f->vmm, err, sizeof(err)),
+	    api_server_start(&second, f->kernel, 0, NULL, &fake_ops, &f->vmm, err, sizeof(err)),
 	    -EINVAL);
 	assert_int_equal(stat(f->kernel, &st), 0);
 	assert_true(S_ISREG(st.st_mode));

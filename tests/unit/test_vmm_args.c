@@ -18,7 +18,8 @@
 
 #define ARGS(...) ((char *[]){"isola", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){"isola", __VA_ARGS__}) / sizeof(char *)))
-#define PARSE(args, err, ...) vmm_args_parse(args, ARGC(__VA_ARGS__), ARGS(__VA_ARGS__), err, sizeof(err))
+#define PARSE(args, err, ...)                                                                      \
+	vmm_args_parse(args, ARGC(__VA_ARGS__), ARGS(__VA_ARGS__), err, sizeof(err))
 
 static void expect_refused(int ret, const char *err, const char *needle)
 {
