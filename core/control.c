@@ -260,13 +260,15 @@ static int control_update_device(struct vmm_control *ctl, unsigned index,
 		/* Paused: a new server would be handed running rings (the
 		 * replacement resumes them), touching guest memory while the VM
 		 * is meant to be still. */
-		ret = ctl->state == API_STATE_PAUSED
-			  ? error_text(err, errlen, -EBUSY,
-				       disk ? "the VM is paused; resume it before changing a drive"
-					    : "the VM is paused; resume it before changing a network "
-					      "interface's rate limiters")
-			  : wrong_state(ctl, disk ? "Changing a drive" : "Changing a network interface",
-					err, errlen);
+		ret =
+		    ctl->state == API_STATE_PAUSED
+			? error_text(err, errlen, -EBUSY,
+				     disk ? "the VM is paused; resume it before changing a drive"
+					  : "the VM is paused; resume it before changing a network "
+					    "interface's rate limiters")
+			: wrong_state(ctl,
+				      disk ? "Changing a drive" : "Changing a network interface",
+				      err, errlen);
 		pthread_mutex_unlock(&ctl->lock);
 		return ret;
 	}

@@ -648,12 +648,13 @@ int device_set_update_disk(struct device_set *set, unsigned disk_index,
 	 * rate limiter takes effect the same way). */
 	entry_disk_args(&next, disk, e->name);
 	if (e->attached && (e->restart.given_up || e->restart.pending))
-		return error_text(err, errlen, -EBUSY,
-				  e->restart.given_up
-				      ? "%s was given up (its server died too often); the guest must "
-					"reset the device first"
-				      : "%s's server is being restarted; try again in a moment",
-				  e->name);
+		return error_text(
+		    err, errlen, -EBUSY,
+		    e->restart.given_up
+			? "%s was given up (its server died too often); the guest must "
+			  "reset the device first"
+			: "%s's server is being restarted; try again in a moment",
+		    e->name);
 	if (!e->attached) {
 		/* Between VMs: the next attach starts a server on the new image. */
 		ret = entry_store_args(e, next.args);
@@ -671,15 +672,16 @@ int device_set_update_disk(struct device_set *set, unsigned disk_index,
 	 * server that does not come up leaves the drive as it was. */
 	ret = supervisor_spawn(e->kind->name, next.args, &pid, &sock, why, sizeof(why));
 	if (ret)
-		return error_text(err, errlen, ret, "the new isola-blk did not start (%s); %s keeps its image",
-				  why, e->name);
+		return error_text(err, errlen, ret,
+				  "the new isola-blk did not start (%s); %s keeps its image", why,
+				  e->name);
 	ret = vhost_device_handover(&e->dev, sock, &still_serving, why, sizeof(why));
 	if (ret) {
 		entry_end_server(pid);
 		if (still_serving)
-			return error_text(err, errlen, ret,
-					  "the new isola-blk was refused (%s); the drive keeps its image",
-					  why);
+			return error_text(
+			    err, errlen, ret,
+			    "the new isola-blk was refused (%s); the drive keeps its image", why);
 		/* The old server stopped badly, or the new one did not take the
 		 * rings: the old image comes back through the restart path, which
 		 * resubmits what the old server left in flight. */

@@ -817,8 +817,9 @@ int vhost_device_handover(struct vhost_device *dev, int sock, bool *still_servin
 	vhost_device_terms_swap(dev, &other);
 	ret = vhost_device_negotiate(dev, config, &config_size, err, errlen);
 	if (!ret && (dev->device_features & features) != features)
-		ret = error_text(err, errlen, -EPROTO,
-				 "the new back-end offers fewer features than the driver negotiated");
+		ret =
+		    error_text(err, errlen, -EPROTO,
+			       "the new back-end offers fewer features than the driver negotiated");
 	if (!ret && dev->num_queues != num_queues)
 		ret = error_text(err, errlen, -EPROTO,
 				 "the new back-end serves %u queues, not the device's %u",

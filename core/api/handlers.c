@@ -260,17 +260,18 @@ static int api_patch_drive(struct api_request *req, json_object *v, const char *
 		    req->id);
 	disk = api->cfg.disks[index];
 	/* As Firecracker's BucketUpdate: buckets not given stay. */
-	limiter = api_parse_rate_limiter(v, prefix, "rate_limiter", true, disk.rate, err,
-					 sizeof(err));
+	limiter =
+	    api_parse_rate_limiter(v, prefix, "rate_limiter", true, disk.rate, err, sizeof(err));
 	if (limiter < 0)
 		return api_reply_error(req, "%s", err);
 	if (!path && limiter)
 		return api_reply_no_content(req); /* nothing to change */
 	if (disk.socket[0])
-		return api_reply_error(req,
-				       "%s.%s: drive \"%s\" is served by an external vhost-user "
-				       "back-end; isola can change only drives it serves (path_on_host)",
-				       prefix, path ? "path_on_host" : "rate_limiter", req->id);
+		return api_reply_error(
+		    req,
+		    "%s.%s: drive \"%s\" is served by an external vhost-user "
+		    "back-end; isola can change only drives it serves (path_on_host)",
+		    prefix, path ? "path_on_host" : "rate_limiter", req->id);
 	if (path) {
 		api_json_path(where, sizeof(where), prefix, "path_on_host");
 		if (api_check_file(path, where, !disk.readonly, err, sizeof(err)))
