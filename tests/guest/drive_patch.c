@@ -5,14 +5,15 @@
  * marker `old=TEXT` in sector 0 and the capacity `old_sectors=`, prints
  * `drive_patch: ready`, then keeps `depth=` (default 8) writes in flight,
  * one region of 8 sectors (two data descriptors) per write, region i at
- * sector 64 + 8 i with pattern seed SEED + i, paced, until the configuration
- * change interrupt comes (virtio 1.2 §4.1.5.4), and `after=` more writes
+ * sector 64 + 8 i with pattern seed SEED + i, from the moment the host
+ * writes "go" into sector 1 until the configuration change interrupt comes (virtio 1.2 §4.1.5.4), and `after=` more writes
  * past it.  Then: the capacity is `new_sectors=`; sector 0 holds `new=`;
  * every write completed OK; reading each region back (from the new image)
  * gives zeroes for writes 0..k-1 (they went to the old image) and the whole
  * pattern for k..n-1, with 0 < k < n: every write landed whole on exactly
  * one image, in ring order.  Prints `drive_patch: switch at write K of N`
- * for the host, which checks the old image holds 0..k-1 whole.
+ * for the host, which checks the old image holds 0..k-1 whole, and waits
+ * for "end" in the new image's sector 2.
  * PASS = status 1.
  */
 #include "virtio.h"
@@ -139,6 +140,21 @@ int guest_main(const struct boot_info *info)
 		REGION_SECTORS;
 	config_irqs0 = disk.config_irqs;
 	console_printf("drive_patch: ready capacity=%lu depth=%lu\n", capacity, depth);
+	/* The host tries its refusals first, then writes `go` into sector 1
+	 * and sends the PATCH at once: from then on the writes go flat out,
+	 * so the old server has requests in flight when it is stopped. */
+	stopwatch_start(&sw);
+	for (;;) {
+		int st = virtio_blk_rw(vq, 0, 1, buf, 1, 1, 0);
+
+		if (st == VIRTIO_BLK_S_OK && !strncmp((const char *)buf, "go", 2))
+			break;
+		if (disk.config_irqs != config_irqs0)
+			test_abort("go", "the config changed before the host said go");
+		if (stopwatch_us(&sw) > WAIT_US)
+			test_abort("go", "the host did not write \"go\" in %llu us", WAIT_US);
+		virtio_delay_us(2000);
+	}
 
 	/* During: writes in flight until the config change interrupt and
 	 * `after` writes past it. */
@@ -159,8 +175,6 @@ int guest_main(const struct boot_info *info)
 		if (!stop_at && stopwatch_us(&sw) > WAIT_US)
 			test_abort("config change interrupt", "none in %llu us (%u writes)", WAIT_US,
 				   n);
-		/* Paced, so the regions last until the PATCH comes. */
-		virtio_delay_us(2000);
 		submit_write(vq, (unsigned)s, n++);
 	}
 	for (unsigned s = 0; s < depth; s++)
@@ -207,5 +221,18 @@ int guest_main(const struct boot_info *info)
 	test_check(bad == 0, "every write whole on one image, in ring order", "%u bad regions", bad);
 	test_check(!virtio_needs_reset(&disk), "device never needed a reset", "status %x",
 		   virtio_status(&disk));
+	/* Stay until the host has looked at the running VM (it writes "end"
+	 * into the new image's sector 2). */
+	console_printf("drive_patch: done\n");
+	stopwatch_start(&sw);
+	for (;;) {
+		int st = virtio_blk_rw(vq, 0, 2, buf, 1, 1, 0);
+
+		if (st == VIRTIO_BLK_S_OK && !strncmp((const char *)buf, "end", 3))
+			break;
+		if (stopwatch_us(&sw) > WAIT_US)
+			test_abort("end", "the host did not write \"end\" in %llu us", WAIT_US);
+		virtio_delay_us(2000);
+	}
 	return 0;
 }

@@ -119,6 +119,9 @@ refuse "a paused VM" "{\"drive_id\": \"data\", \"path_on_host\": \"$TMP/new.img\
 api PATCH /vm '{"state": "Resumed"}'
 [[ $CODE == 204 ]] || problem "resume: $CODE $BODY"
 
+# go: the guest's writes run flat out from now on (8 in flight), and the
+# PATCH comes while they do.
+printf 'go' | dd of="$TMP/old.img" bs=512 seek=1 conv=notrunc,fsync status=none
 api PATCH /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$TMP/new.img\"}"
 if [[ $CODE == 204 ]]; then ok "PATCH to new.img: 204 in $TIME s"; else problem "PATCH to new.img: $CODE $BODY"; fi
 AFTER=$(blk_server)
@@ -128,6 +131,12 @@ kill -0 "${SERVER%% *}" 2>/dev/null && problem "the old isola-blk still runs" ||
 api GET /vm/config
 [[ $BODY == *"\"path_on_host\":\"$TMP/new.img\""* ]] && ok "GET /vm/config shows new.img" || problem "GET /vm/config: $BODY"
 
+for _ in $(seq 600); do
+	grep -q "drive_patch: done" "$TMP/out" && break
+	kill -0 "$PID" 2>/dev/null || break
+	sleep 0.05
+done
+printf 'end' | dd of="$TMP/new.img" bs=512 seek=2 conv=notrunc,fsync status=none
 for _ in $(seq 1200); do
 	kill -0 "$PID" 2>/dev/null || break
 	sleep 0.05
