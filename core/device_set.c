@@ -647,6 +647,11 @@ int device_set_update_disk(struct device_set *set, unsigned disk_index,
 	/* isola-blk's arguments come from the disk, as at start (a changed
 	 * rate limiter takes effect the same way). */
 	entry_disk_args(&next, disk, e->name);
+	/* Kept in the entry once the new server serves (a restart must start
+	 * it on the new image): checked now, while nothing has changed. */
+	ret = entry_store_args(&next, next.args);
+	if (ret)
+		return error_text(err, errlen, ret, "%s: the new arguments are too long", e->name);
 	if (e->attached && (e->restart.given_up || e->restart.pending))
 		return error_text(
 		    err, errlen, -EBUSY,
@@ -697,10 +702,7 @@ int device_set_update_disk(struct device_set *set, unsigned disk_index,
 	}
 	entry_end_server(e->pid);
 	e->pid = pid;
-	if (entry_store_args(e, next.args))
-		log_warn("%s: the new arguments are too long to keep; a restart would use the "
-			 "old image",
-			 e->name);
+	entry_store_args(e, next.args); /* fits: it fitted in next */
 	e->restart.replacements++;
 	log_info("%s: now served from %s (isola-blk handed over with no request in flight)",
 		 e->name, disk->path);
