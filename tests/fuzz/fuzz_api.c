@@ -67,7 +67,8 @@ static int fuzz_update_drive(void *vmm, unsigned index, const struct disk_config
 {
 	(void)vmm, (void)err, (void)errlen;
 	if (index >= CONFIG_MAX_DISKS || !disk->path[0] || disk->socket[0] ||
-	    !memchr(disk->path, 0, sizeof(disk->path)) || !memchr(disk->rate, 0, sizeof(disk->rate)))
+	    !memchr(disk->path, 0, sizeof(disk->path)) ||
+	    !memchr(disk->rate, 0, sizeof(disk->rate)))
 		abort();
 	return 0;
 }

@@ -6,19 +6,17 @@
  * `drive_patch: ready`, then keeps `depth=` (default 8) writes in flight,
  * one region of 8 sectors (two data descriptors) per write, region i at
  * sector 64 + 8 i with pattern seed SEED + i, from the moment the host
- * writes "go" into sector 1 until the configuration change interrupt comes (virtio 1.2 §4.1.5.4), and `after=` more writes
- * past it.  Then: the capacity is `new_sectors=`; sector 0 holds `new=`;
- * every write completed OK; reading each region back (from the new image)
- * gives zeroes for writes 0..k-1 (they went to the old image) and the whole
- * pattern for k..n-1, with 0 < k < n: every write landed whole on exactly
- * one image, in ring order.  Prints `drive_patch: switch at write K of N`
- * for the host, which checks the old image holds 0..k-1 whole, and waits
- * for "end" in the new image's sector 2.
- * PASS = status 1.
+ * writes "go" into sector 1 until the configuration change interrupt comes
+ * (virtio 1.2 §4.1.5.4), and `after=` more writes past it.  Then: the
+ * capacity is `new_sectors=`; sector 0 holds `new=`; every write completed OK; reading each region
+ * back (from the new image) gives zeroes for writes 0..k-1 (they went to the old image) and the
+ * whole pattern for k..n-1, with 0 < k < n: every write landed whole on exactly one image, in ring
+ * order.  Prints `drive_patch: switch at write K of N` for the host, which checks the old image
+ * holds 0..k-1 whole, and waits for "end" in the new image's sector 2. PASS = status 1.
  */
 #include "virtio.h"
 
-#define BLK_FEATURES                                                                                \
+#define BLK_FEATURES                                                                               \
 	(VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |                       \
 	 VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE))
 #define REGION_SECTORS 8
@@ -78,8 +76,8 @@ static int reap_one(struct virtq *vq)
 		return -1;
 	sl = &slots[head_slot[head]];
 	if (sl->status != VIRTIO_BLK_S_OK && failed_writes++ < 4)
-		test_fail("write", "write %u at sector %lu: %s", sl->write, region_sector(sl->write),
-			  virtio_blk_status_name(sl->status));
+		test_fail("write", "write %u at sector %lu: %s", sl->write,
+			  region_sector(sl->write), virtio_blk_status_name(sl->status));
 	sl->busy = 0;
 	return head_slot[head];
 }
@@ -173,8 +171,8 @@ int guest_main(const struct boot_info *info)
 		if ((stop_at && n >= stop_at) || n >= n_max)
 			break;
 		if (!stop_at && stopwatch_us(&sw) > WAIT_US)
-			test_abort("config change interrupt", "none in %llu us (%u writes)", WAIT_US,
-				   n);
+			test_abort("config change interrupt", "none in %llu us (%u writes)",
+				   WAIT_US, n);
 		submit_write(vq, (unsigned)s, n++);
 	}
 	for (unsigned s = 0; s < depth; s++)
@@ -196,29 +194,34 @@ int guest_main(const struct boot_info *info)
 		st = virtio_blk_rw(vq, 0, region_sector(i), buf, REGION_SECTORS, 2, 0);
 		if (st != VIRTIO_BLK_S_OK) {
 			if (bad++ < 4)
-				test_fail("read back", "region %u: %s", i, virtio_blk_status_name(st));
+				test_fail("read back", "region %u: %s", i,
+					  virtio_blk_status_name(st));
 			continue;
 		}
 		if (pattern_check_zero(buf, REGION_BYTES) < 0) {
 			/* zeroes: written to the old image; only before the switch */
 			zero_regions++;
 			if (k_seen && bad++ < 4)
-				test_fail("ring order", "write %u is on the old image after a "
-					  "write on the new one", i);
+				test_fail("ring order",
+					  "write %u is on the old image after a "
+					  "write on the new one",
+					  i);
 			continue;
 		}
 		k_seen = 1;
-		if (pattern_check(buf, REGION_BYTES, region_sector(i) * VIRTIO_BLK_SECTOR, SEED + i) >=
-			0 &&
+		if (pattern_check(buf, REGION_BYTES, region_sector(i) * VIRTIO_BLK_SECTOR,
+				  SEED + i) >= 0 &&
 		    bad++ < 4)
-			test_fail("whole write on the new image", "region %u is neither the write's "
+			test_fail("whole write on the new image",
+				  "region %u is neither the write's "
 				  "pattern nor zeroes",
 				  i);
 	}
 	k = zero_regions;
 	console_printf("drive_patch: switch at write %u of %u\n", k, n);
 	test_check(k > 0 && k < n, "writes on both images", "%u of %u on the old one", k, n);
-	test_check(bad == 0, "every write whole on one image, in ring order", "%u bad regions", bad);
+	test_check(bad == 0, "every write whole on one image, in ring order", "%u bad regions",
+		   bad);
 	test_check(!virtio_needs_reset(&disk), "device never needed a reset", "status %x",
 		   virtio_status(&disk));
 	/* Stay until the host has looked at the running VM (it writes "end"

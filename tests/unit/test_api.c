@@ -725,8 +725,8 @@ static void test_patch_drive_after_start(void **state)
 	start(f);
 
 	/* refused before the VMM hears of it, the drive untouched */
-	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s/no.img\"}",
-	     f->dir);
+	call(f, "PATCH", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s/no.img\"}", f->dir);
 	expect_fault(f, "drives/data.path_on_host: no such file");
 	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}",
 	     f->dir);
@@ -737,10 +737,12 @@ static void test_patch_drive_after_start(void **state)
 	     f->disk2);
 	expect_fault(f, "drives/ext.path_on_host: drive \"ext\" is served by an external");
 	call(f, "PATCH", "/drives/ext",
-	     "{\"drive_id\": \"ext\", \"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1}}}");
+	     "{\"drive_id\": \"ext\", \"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": "
+	     "1}}}");
 	expect_fault(f, "drives/ext.rate_limiter: drive \"ext\" is served by an external");
 	call(f, "PATCH", "/drives/data",
-	     "{\"drive_id\": \"data\", \"rate_limiter\": {\"ops\": {\"size\": -1, \"refill_time\": 1}}}");
+	     "{\"drive_id\": \"data\", \"rate_limiter\": {\"ops\": {\"size\": -1, \"refill_time\": "
+	     "1}}}");
 	expect_fault(f, "drives/data.rate_limiter.ops.size: -1 is negative");
 	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"rate_limiter\": {\"x\": {}}}");
 	expect_fault(f, "drives/data.rate_limiter.x: unknown field");

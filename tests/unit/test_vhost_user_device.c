@@ -841,9 +841,8 @@ static void handover_stops_old_rings_before_new_takes_them(void **state)
 	f->backend.vring_base = 7; /* stopped with nothing outstanding */
 	msis_before = count_calls(&f->fake, SIGNAL_MSI);
 	generation = f->dev.pci.config_generation;
-	assert_int_equal(vhost_device_handover(&f->dev, sock, &still_serving, f->err,
-					       sizeof(f->err)),
-			 0);
+	assert_int_equal(
+	    vhost_device_handover(&f->dev, sock, &still_serving, f->err, sizeof(f->err)), 0);
 	assert_int_equal(f->dev.sock, sock);
 	/* the new back-end's config, announced: generation and config vector */
 	assert_memory_equal(f->dev.pci.config, next.config, f->dev.pci.config_size);
@@ -882,9 +881,8 @@ static void handover_refused_leaves_the_old_back_end(void **state)
 	old_sock = f->dev.sock;
 	memcpy(config, f->dev.pci.config, sizeof(config));
 	msis_before = count_calls(&f->fake, SIGNAL_MSI);
-	assert_int_equal(vhost_device_handover(&f->dev, sock, &still_serving, f->err,
-					       sizeof(f->err)),
-			 -EPROTO);
+	assert_int_equal(
+	    vhost_device_handover(&f->dev, sock, &still_serving, f->err, sizeof(f->err)), -EPROTO);
 	assert_true(still_serving);
 	assert_non_null(strstr(f->err, "queues"));
 	assert_int_equal(f->dev.sock, old_sock);
@@ -905,9 +903,8 @@ static void handover_with_request_left_in_flight_gives_back(void **state)
 
 	handover_setup(f, &next, &sock, 3);
 	f->backend.vring_base = 5; /* took two requests it did not complete */
-	assert_int_equal(vhost_device_handover(&f->dev, sock, &still_serving, f->err,
-					       sizeof(f->err)),
-			 -EPROTO);
+	assert_int_equal(
+	    vhost_device_handover(&f->dev, sock, &still_serving, f->err, sizeof(f->err)), -EPROTO);
 	assert_false(still_serving);
 	assert_non_null(strstr(f->err, "not completed"));
 	assert_int_equal(f->dev.sock, -1); /* the caller restarts the old server */
@@ -942,8 +939,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(handover_refused_leaves_the_old_back_end, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(handover_with_request_left_in_flight_gives_back,
-					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(handover_with_request_left_in_flight_gives_back, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
