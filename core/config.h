@@ -44,6 +44,9 @@ struct disk_config {
 	bool cache_writeback; /* cache_type "Writeback" (isola-blk always flushes) */
 	bool io_engine_async; /* io_engine "Async" (isola-blk always uses io_uring) */
 	bool no_restart;      /* restart=never: a dead server is not restarted */
+	/* Firecracker's "rate_limiter" as isola-blk's --rate text
+	 * (lib/rate_limiter.h SPEC); empty: no limit. */
+	char rate[CONFIG_RATE_SPEC_SIZE];
 };
 
 struct vm_config {

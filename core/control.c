@@ -114,9 +114,11 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	if (read(fd, &count, sizeof(count)) < 0) {
 		/* nonblocking: may be empty */
 	}
+	char err[sizeof(ctl->request_err)];
+	struct disk_config disk;
 	struct net_config net;
 	unsigned index;
-	char err[sizeof(ctl->request_err)];
+	bool is_disk;
 	int ret;
 
 	pthread_mutex_lock(&ctl->lock);
@@ -124,12 +126,19 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 		pthread_mutex_unlock(&ctl->lock);
 		return;
 	}
-	net = ctl->request_net;
 	index = ctl->request_index;
+	is_disk = ctl->request_is_disk;
+	if (is_disk)
+		disk = ctl->request_disk;
+	else
+		net = ctl->request_net;
 	pthread_mutex_unlock(&ctl->lock);
 	/* The device set is the event loop's: the change runs here (the
 	 * asking API thread waits; it asks one thing at a time). */
-	ret = device_set_update_net(ctl->request_devices, index, &net, err, sizeof(err));
+	if (is_disk)
+		ret = device_set_update_disk(ctl->request_devices, index, &disk, err, sizeof(err));
+	else
+		ret = device_set_update_net(ctl->request_devices, index, &net, err, sizeof(err));
 	pthread_mutex_lock(&ctl->lock);
 	if (ctl->request_pending) {
 		ctl->request_result = ret;
@@ -238,10 +247,11 @@ static int control_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	return 0;
 }
 
-static int control_update_net(void *opaque, unsigned index, const struct net_config *net, char *err,
-			      size_t errlen)
+/* Hand a device change to the event loop and wait for its answer. */
+static int control_update_device(struct vmm_control *ctl, unsigned index,
+				 const struct net_config *net, const struct disk_config *disk,
+				 char *err, size_t errlen)
 {
-	struct vmm_control *ctl = opaque;
 	uint64_t one = 1;
 	int ret;
 
@@ -250,17 +260,25 @@ static int control_update_net(void *opaque, unsigned index, const struct net_con
 		/* Paused: a new server would be handed running rings (the
 		 * replacement resumes them), touching guest memory while the VM
 		 * is meant to be still. */
-		ret = ctl->state == API_STATE_PAUSED
-			  ? error_text(err, errlen, -EBUSY,
-				       "the VM is paused; resume it before changing a network "
-				       "interface's rate limiters")
-			  : wrong_state(ctl, "Changing a network interface", err, errlen);
+		ret =
+		    ctl->state == API_STATE_PAUSED
+			? error_text(err, errlen, -EBUSY,
+				     disk ? "the VM is paused; resume it before changing a drive"
+					  : "the VM is paused; resume it before changing a network "
+					    "interface's rate limiters")
+			: wrong_state(ctl,
+				      disk ? "Changing a drive" : "Changing a network interface",
+				      err, errlen);
 		pthread_mutex_unlock(&ctl->lock);
 		return ret;
 	}
 	/* The API thread asks one thing at a time (its own lock is held). */
 	ctl->request_index = index;
-	ctl->request_net = *net;
+	ctl->request_is_disk = disk != NULL;
+	if (disk)
+		ctl->request_disk = *disk;
+	else
+		ctl->request_net = *net;
 	ctl->request_pending = true;
 	ctl->request_done = false;
 	if (write(ctl->request_fd, &one, sizeof(one)) < 0) {
@@ -273,6 +291,18 @@ static int control_update_net(void *opaque, unsigned index, const struct net_con
 		snprintf(err, errlen, "%s", ctl->request_err);
 	pthread_mutex_unlock(&ctl->lock);
 	return ret;
+}
+
+static int control_update_net(void *opaque, unsigned index, const struct net_config *net, char *err,
+			      size_t errlen)
+{
+	return control_update_device(opaque, index, net, NULL, err, errlen);
+}
+
+static int control_update_drive(void *opaque, unsigned index, const struct disk_config *disk,
+				char *err, size_t errlen)
+{
+	return control_update_device(opaque, index, NULL, disk, err, errlen);
 }
 
 static int control_flush_metrics(void *opaque, char *err, size_t errlen)
@@ -358,4 +388,5 @@ const struct api_vmm_ops vmm_control_ops = {
     .flush_metrics = control_flush_metrics,
     .fill_metrics = control_fill_metrics,
     .update_net = control_update_net,
+    .update_drive = control_update_drive,
 };

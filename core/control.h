@@ -39,7 +39,9 @@ struct vmm_control {
 	int request_fd; /* eventfd: a request waits */
 	bool request_pending, request_done;
 	unsigned request_index;
+	bool request_is_disk; /* request_disk (PATCH /drives), else request_net */
 	struct net_config request_net;
+	struct disk_config request_disk;
 	int request_result;
 	char request_err[512];
 	/* Metrics are per interval, like the API's (Firecracker resets its

@@ -64,6 +64,10 @@ static void entry_disk_args(struct device_entry *e, const struct disk_config *di
 	e->args[n++] = disk->id[0] ? disk->id : e->default_id;
 	if (disk->readonly)
 		e->args[n++] = "--readonly";
+	if (disk->rate[0]) {
+		e->args[n++] = "--rate";
+		e->args[n++] = disk->rate;
+	}
 	e->args[n] = NULL;
 }
 
@@ -608,6 +612,101 @@ int device_set_update_net(struct device_set *set, unsigned net_index, const stru
 		return device_set_replace(set, i, args, err, errlen);
 	}
 	return error_text(err, errlen, -ENODEV, "no network interface %u", net_index);
+}
+
+/* The old server is quiesced or was handed over: nothing of it is in
+ * flight any more. */
+static void entry_end_server(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+int device_set_update_disk(struct device_set *set, unsigned disk_index,
+			   const struct disk_config *disk, char *err, size_t errlen)
+{
+	struct device_entry *e = NULL, next = {0};
+	unsigned disks = 0;
+	bool still_serving;
+	char why[384];
+	pid_t pid = 0;
+	int sock, ret;
+
+	for (unsigned i = 0; i < set->nr && !e; i++)
+		if (!strcmp(set->entries[i].kind->name, "blk") && disks++ == disk_index)
+			e = &set->entries[i];
+	if (!e)
+		return error_text(err, errlen, -ENODEV, "no disk %u", disk_index);
+	if (e->socket_path)
+		return error_text(err, errlen, -EOPNOTSUPP,
+				  "%s is served by the external back-end %s; isola cannot give it "
+				  "another image",
+				  e->name, e->socket_path);
+	/* isola-blk's arguments come from the disk, as at start (a changed
+	 * rate limiter takes effect the same way). */
+	entry_disk_args(&next, disk, e->name);
+	/* Kept in the entry once the new server serves (a restart must start
+	 * it on the new image): checked now, while nothing has changed. */
+	ret = entry_store_args(&next, next.args);
+	if (ret)
+		return error_text(err, errlen, ret, "%s: the new arguments are too long", e->name);
+	if (e->attached && (e->restart.given_up || e->restart.pending))
+		return error_text(
+		    err, errlen, -EBUSY,
+		    e->restart.given_up
+			? "%s was given up (its server died too often); the guest must "
+			  "reset the device first"
+			: "%s's server is being restarted; try again in a moment",
+		    e->name);
+	if (!e->attached) {
+		/* Between VMs: the next attach starts a server on the new image. */
+		ret = entry_store_args(e, next.args);
+		if (ret)
+			return error_text(err, errlen, ret, "%s: the new arguments are too long",
+					  e->name);
+		if (e->kept_sock >= 0)
+			close(e->kept_sock);
+		e->kept_sock = -1;
+		e->kept_from_vm = false;
+		entry_kill_server(e);
+		return 0;
+	}
+	/* The new server first, while the old one serves: a bad image or a
+	 * server that does not come up leaves the drive as it was. */
+	ret = supervisor_spawn(e->kind->name, next.args, &pid, &sock, why, sizeof(why));
+	if (ret)
+		return error_text(err, errlen, ret,
+				  "the new isola-blk did not start (%s); %s keeps its image", why,
+				  e->name);
+	ret = vhost_device_handover(&e->dev, sock, &still_serving, why, sizeof(why));
+	if (ret) {
+		entry_end_server(pid);
+		if (still_serving)
+			return error_text(
+			    err, errlen, ret,
+			    "the new isola-blk was refused (%s); the drive keeps its image", why);
+		/* The old server stopped badly, or the new one did not take the
+		 * rings: the old image comes back through the restart path, which
+		 * resubmits what the old server left in flight. */
+		entry_kill_server(e);
+		log_warn("%s: handover to a new image failed (%s); restarting isola-blk on the old "
+			 "one",
+			 e->name, why);
+		if (restart_on_replace(&e->restart, now_ns()) == RESTART_TRY)
+			entry_try_restart(set, e);
+		return error_text(err, errlen, ret,
+				  "%s; the drive keeps its old image (its server was restarted)",
+				  why);
+	}
+	entry_end_server(e->pid);
+	e->pid = pid;
+	entry_store_args(e, next.args); /* fits: it fitted in next */
+	e->restart.replacements++;
+	log_info("%s: now served from %s (isola-blk handed over with no request in flight)",
+		 e->name, disk->path);
+	return 0;
 }
 
 void device_set_reap(struct device_set *set)

@@ -38,7 +38,7 @@ struct device_entry {
 	const char *args[DEVICE_SERVER_MAX_ARGS + 1]; /* for the server; live in the config */
 	char default_id[16];			      /* GET_ID when the disk has no id= */
 	char arg_text[3][24];			      /* numbers and a MAC for args[] */
-	char arg_store[512]; /* args[] after device_set_replace: the entry's own copy */
+	char arg_store[4096 + 512]; /* args[] after a replace or update: the entry's own copy */
 	uint8_t frontend_config[VIRTIO_PCI_CONFIG_MAX]; /* a front-end-owned config */
 	pid_t pid;					/* the server's, 0 if none (or external) */
 	int kept_sock;	   /* between VMs: the connected back-end, or -1 */
@@ -118,6 +118,17 @@ int device_set_replace(struct device_set *set, unsigned index, const char *const
  * device_set_replace.  0 or -errno with a sentence in err. */
 int device_set_update_net(struct device_set *set, unsigned net_index, const struct net_config *net,
 			  char *err, size_t errlen);
+/* Event loop: disk disk_index (cfg->disks[disk_index]) is served from
+ * disk's image and options from now on (PATCH /drives): a new isola-blk is
+ * started on it and, once it answers, takes the rings over from the old
+ * one, which first completes every request it took
+ * (vhost_device_handover): no request is lost or split between images, and
+ * the guest hears of the new capacity by a config change interrupt.  A new
+ * server that fails leaves the old one serving; an old one that does not
+ * stop cleanly is restarted on its old image.  Between VMs the next attach
+ * starts the new server.  0 or -errno with a sentence in err. */
+int device_set_update_disk(struct device_set *set, unsigned disk_index,
+			   const struct disk_config *disk, char *err, size_t errlen);
 /* Event loop: reap ended servers (SIGCHLD). */
 void device_set_reap(struct device_set *set);
 /* Event loop: try the back-ends that are due again; true while one still

@@ -455,7 +455,8 @@ static int vhost_device_setup_inflight(struct vhost_device *dev)
 }
 
 static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
-				    const struct virtio_pci_queue *queue, bool resume)
+				    const struct virtio_pci_queue *queue, bool resume,
+				    const uint16_t *bases)
 {
 	uint16_t base = 0;
 	struct vhost_user_msg msg;
@@ -473,6 +474,9 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 	 * region, which the back-end resubmits (and which overrides this base). */
 	if (resume)
 		base = __atomic_load_n((uint16_t *)((uint8_t *)used + 2), __ATOMIC_ACQUIRE);
+	/* A handover: where the old back-end stopped (GET_VRING_BASE). */
+	if (bases)
+		base = bases[q];
 	ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_NUM, q, queue->size);
 	if (ret)
 		return ret;
@@ -510,7 +514,8 @@ static void vhost_device_fail(struct vhost_device *dev, const char *what, int re
 }
 
 /* 0 or -errno, *what names the step that failed. */
-static int vhost_device_start(struct vhost_device *dev, bool resume, const char **what)
+static int vhost_device_start(struct vhost_device *dev, bool resume, const uint16_t *bases,
+			      const char **what)
 {
 	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
 	uint64_t features;
@@ -543,7 +548,7 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const char 
 	for (unsigned q = 0; q < dev->num_queues; q++) {
 		if (!queues[q].enabled)
 			continue;
-		ret = vhost_device_start_queue(dev, q, &queues[q], resume);
+		ret = vhost_device_start_queue(dev, q, &queues[q], resume, bases);
 		if (ret)
 			return ret;
 		dev->started_queues |= 1u << q;
@@ -559,8 +564,9 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const char 
 	return vhost_device_send_status(dev, status);
 }
 
-/* Stop every started ring on the back-end; 0, or the first failure. */
-static int vhost_device_stop(struct vhost_device *dev)
+/* Stop every started ring on the back-end, noting in bases (if not NULL)
+ * where each stopped; 0, or the first failure.  The inflight region stays. */
+static int vhost_device_stop_rings(struct vhost_device *dev, uint16_t *bases)
 {
 	struct vhost_user_msg msg, reply;
 	int ret = 0, r;
@@ -577,12 +583,23 @@ static int vhost_device_stop(struct vhost_device *dev)
 		vhost_user_msg_init(&msg, VHOST_USER_GET_VRING_BASE, sizeof(msg.payload.state));
 		msg.payload.state.index = q;
 		r = vhost_device_rpc(dev, &msg, &reply);
-		if (r == 0)
+		if (r == 0) {
 			vhost_user_close_fds(&reply);
+			if (bases)
+				bases[q] = (uint16_t)reply.payload.state.num;
+		}
 		ret = ret ? ret : r;
 	}
 	dev->started = false;
 	dev->started_queues = 0;
+	return ret;
+}
+
+/* Stop every started ring on the back-end; 0, or the first failure. */
+static int vhost_device_stop(struct vhost_device *dev)
+{
+	int ret = vhost_device_stop_rings(dev, NULL);
+
 	/* A reset device starts from scratch: nothing is in flight. */
 	if (dev->inflight_fd >= 0)
 		close(dev->inflight_fd);
@@ -655,7 +672,7 @@ void vhost_device_process(struct vhost_device *dev)
 		/* With the back-end away, the start happens on reconnection;
 		 * the guest's kicks wait in the kick eventfds meanwhile. */
 		if (dev->sock >= 0)
-			ret = vhost_device_start(dev, false, &what);
+			ret = vhost_device_start(dev, false, NULL, &what);
 		if (ret)
 			vhost_device_fail(dev, what, ret);
 	}
@@ -663,6 +680,18 @@ void vhost_device_process(struct vhost_device *dev)
 		vhost_device_bind_interrupts(dev);
 	if (work & (VHOST_DEVICE_WORK_PAUSE | VHOST_DEVICE_WORK_RESUME))
 		vhost_device_enable_rings(dev, !(work & VHOST_DEVICE_WORK_PAUSE));
+}
+
+/* One kick per started ring, for requests a back-end has not looked at. */
+static void vhost_device_kick_rings(struct vhost_device *dev)
+{
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		uint64_t one = 1;
+
+		if ((dev->started_queues & (1u << q)) &&
+		    write(dev->kick_fds[q], &one, sizeof(one)) != sizeof(one))
+			log_warn("%s: kicking queue %u: %s", dev->name, q, strerror(errno));
+	}
 }
 
 void vhost_device_disconnect(struct vhost_device *dev)
@@ -702,7 +731,7 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 	if (!ret && dev->wanted) {
 		const char *what;
 
-		ret = vhost_device_start(dev, true, &what);
+		ret = vhost_device_start(dev, true, NULL, &what);
 		if (ret)
 			ret = error_text(err, errlen, ret, "replaying the ring state: %s: %s", what,
 					 vhost_device_error(dev, ret));
@@ -736,14 +765,125 @@ int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t
 	 * will not kick again.  A back-end without an inflight region would
 	 * never look at those requests: one kick per ring makes it (a spurious
 	 * kick only costs a look at an empty ring). */
-	for (unsigned q = 0; q < dev->num_queues; q++) {
-		uint64_t one = 1;
+	vhost_device_kick_rings(dev);
+	return 0;
+}
 
-		if ((dev->started_queues & (1u << q)) &&
-		    write(dev->kick_fds[q], &one, sizeof(one)) != sizeof(one))
-			log_warn("%s: kicking queue %u after the reconnection: %s", dev->name, q,
-				 strerror(errno));
+/* ---- handover to another back-end (PATCH /drives) ------------------------ */
+
+/* What a negotiation leaves in dev: saved while the other back-end's
+ * terms are in use. */
+struct vhost_device_terms {
+	int sock;
+	uint64_t backend_features, device_features, protocol_features;
+	uint16_t num_queues;
+};
+
+static void vhost_device_terms_swap(struct vhost_device *dev, struct vhost_device_terms *terms)
+{
+	struct vhost_device_terms now = {dev->sock, dev->backend_features, dev->device_features,
+					 dev->protocol_features, dev->num_queues};
+
+	dev->sock = terms->sock;
+	dev->backend_features = terms->backend_features;
+	dev->device_features = terms->device_features;
+	dev->protocol_features = terms->protocol_features;
+	dev->num_queues = terms->num_queues;
+	*terms = now;
+}
+
+int vhost_device_handover(struct vhost_device *dev, int sock, bool *still_serving, char *err,
+			  size_t errlen)
+{
+	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
+	uint16_t bases[VIRTIO_PCI_MAX_QUEUES] = {0};
+	struct vhost_device_terms other = {.sock = sock};
+	uint32_t config_size = 0;
+	uint64_t features = dev->device_features;
+	uint16_t num_queues = dev->num_queues;
+	unsigned queues;
+	const char *what = "start";
+	int ret;
+
+	*still_serving = true;
+	if (dev->sock < 0 || (dev->pci.status & VIRTIO_STATUS_NEEDS_RESET)) {
+		close(sock);
+		return error_text(err, errlen, -EBUSY,
+				  dev->sock < 0 ? "its back-end is away (being restarted)"
+						: "the device needs a reset");
 	}
+	/* 1. The new back-end first, while the old one serves: it must offer
+	 * what the driver took and the same queues (as on a restart). */
+	vhost_device_terms_swap(dev, &other);
+	ret = vhost_device_negotiate(dev, config, &config_size, err, errlen);
+	if (!ret && (dev->device_features & features) != features)
+		ret =
+		    error_text(err, errlen, -EPROTO,
+			       "the new back-end offers fewer features than the driver negotiated");
+	if (!ret && dev->num_queues != num_queues)
+		ret = error_text(err, errlen, -EPROTO,
+				 "the new back-end serves %u queues, not the device's %u",
+				 dev->num_queues, num_queues);
+	vhost_device_terms_swap(dev, &other); /* back to the old one */
+	if (ret) {
+		close(sock);
+		return ret;
+	}
+	/* 2. Quiesce the old one: GET_VRING_BASE stops each ring, and the
+	 * back-end answers once every request it took is completed and in the
+	 * used ring (vhost-user "Starting and stopping rings"; isola-blk's
+	 * blk_queue_stop).  Then nothing it took is in flight: its base is
+	 * the used index.  A ring that did not stop so may still have a
+	 * request half done: the old image must finish it (the caller
+	 * restarts the old server, which resubmits it from the inflight
+	 * region, kept for that). */
+	queues = dev->started_queues;
+	ret = vhost_device_stop_rings(dev, bases);
+	if (ret)
+		error_text(err, errlen, ret, "the old back-end did not stop its rings: %s",
+			   vhost_device_error(dev, ret));
+	for (unsigned q = 0; !ret && q < dev->num_queues; q++) {
+		const uint16_t *used;
+
+		if (!(queues & (1u << q)))
+			continue;
+		used = gmem_ptr(dev->host.mem, dev->pci.queues[q].device + 2, 2);
+		if (!used || __atomic_load_n(used, __ATOMIC_ACQUIRE) != bases[q])
+			ret = error_text(err, errlen, -EPROTO,
+					 "the old back-end stopped queue %u at %u with requests "
+					 "not completed",
+					 q, bases[q]);
+	}
+	if (ret) {
+		*still_serving = false;
+		vhost_device_disconnect(dev);
+		close(sock);
+		return ret;
+	}
+	/* 3. The new one takes the rings where the old one stopped, with an
+	 * inflight region of its own (nothing is in flight). */
+	close(dev->sock);
+	vhost_device_terms_swap(dev, &other);
+	if (dev->inflight_fd >= 0)
+		close(dev->inflight_fd);
+	dev->inflight_fd = -1;
+	if (dev->wanted)
+		ret = vhost_device_start(dev, false, bases, &what);
+	if (ret) {
+		error_text(err, errlen, ret, "the new back-end did not take the rings: %s: %s",
+			   what, vhost_device_error(dev, ret));
+		*still_serving = false;
+		vhost_device_disconnect(dev);
+		return ret;
+	}
+	vhost_device_bind_interrupts(dev);
+	/* The old back-end may have drained a kick for requests it then left
+	 * in the ring; the new one looks once. */
+	vhost_device_kick_rings(dev);
+	/* 4. The new back-end's config (virtio-blk: the new image's capacity)
+	 * reaches the driver with a configuration change interrupt. */
+	if (config_size)
+		virtio_pci_config_changed(&dev->pci, config, config_size);
 	return 0;
 }
 

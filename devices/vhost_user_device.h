@@ -88,6 +88,19 @@ void vhost_device_disconnect(struct vhost_device *dev);
  * ring state so in-flight requests are resubmitted from the inflight region.
  * 0 or -errno with a sentence in err (the caller may retry). */
 int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t errlen);
+/* A live handover to another back-end on sock (PATCH /drives: a server on
+ * a new image), with no request lost or split between the two: sock is
+ * negotiated with while the old back-end serves (a refusal leaves the old
+ * one untouched, *still_serving true); then the old back-end's rings stop
+ * (GET_VRING_BASE: it completes what it took first), the new one takes
+ * them at the same bases, and a changed device config (a new capacity)
+ * reaches the driver with a config change interrupt.  If the old back-end
+ * did not stop cleanly, or the new one did not take the rings,
+ * *still_serving is false: the device is disconnected, its inflight region
+ * kept, and the caller brings the old back-end back (restart path).  sock
+ * is the device's or closed.  0 or -errno with a sentence in err. */
+int vhost_device_handover(struct vhost_device *dev, int sock, bool *still_serving, char *err,
+			  size_t errlen);
 /* Event-loop side: the back-end signalled err_fd (it stopped a ring the
  * guest broke): the device needs a reset (virtio 1.2 §2.1.2). */
 void vhost_device_ring_error(struct vhost_device *dev);

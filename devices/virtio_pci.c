@@ -308,6 +308,32 @@ void virtio_pci_set_needs_reset(struct virtio_pci_dev *dev)
 		dev->platform->config_interrupt(dev);
 }
 
+bool virtio_pci_config_changed(struct virtio_pci_dev *dev, const uint8_t *config, uint32_t size)
+{
+	bool changed, notify;
+
+	pthread_mutex_lock(&dev->lock);
+	if (size > dev->config_size)
+		size = dev->config_size;
+	changed = memcmp(dev->config, config, size) != 0;
+	if (changed) {
+		memcpy(dev->config, config, size);
+		/* §4.1.4.3.1: config_generation changes whenever the device
+		 * configuration does, so a driver reading several fields sees
+		 * one state. */
+		dev->config_generation++;
+	}
+	/* §4.1.5.4: a configuration change notification; a driver
+	 * not yet running (no DRIVER_OK) reads the config when it starts. */
+	notify = changed && (dev->status & VIRTIO_STATUS_DRIVER_OK);
+	if (notify)
+		dev->isr |= 2; /* §4.1.4.5: bit 1, device configuration change */
+	pthread_mutex_unlock(&dev->lock);
+	if (notify && dev->platform && dev->platform->config_interrupt)
+		dev->platform->config_interrupt(dev);
+	return changed;
+}
+
 /* ---- common configuration --------------------------------------------- */
 
 static struct virtio_pci_queue *selected_queue(struct virtio_pci_dev *dev)

@@ -121,6 +121,13 @@ void virtio_pci_bar_access(void *opaque, uint64_t offset, uint8_t *data, uint32_
 /* The device broke (a guest-controlled value was invalid): set NEEDS_RESET
  * and raise the config interrupt (virtio 1.2 §2.1.2). */
 void virtio_pci_set_needs_reset(struct virtio_pci_dev *dev);
+/* The device configuration is now config (size bytes, at most the
+ * function's): if it differs, store it, bump config_generation and, once
+ * the driver is running, raise the configuration change interrupt (ISR bit
+ * 1 and the config MSI-X vector; virtio 1.2 §4.1.4.3.1, §4.1.5.4).  A
+ * virtio-blk back-end serving a new image of another size, for one.
+ * Returns whether it changed. */
+bool virtio_pci_config_changed(struct virtio_pci_dev *dev, const uint8_t *config, uint32_t size);
 /* The back-end stopped after a reset request: finish the reset. */
 void virtio_pci_reset_complete(struct virtio_pci_dev *dev);
 /* MSI address/data of a vector if it may fire now (enabled, unmasked). */

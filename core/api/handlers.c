@@ -243,15 +243,17 @@ static int api_drive_index(const struct vm_config *cfg, const char *id)
 	return -1;
 }
 
+/* Firecracker's PartialDrive: a new path_on_host (and/or rate_limiter) for
+ * a started VM's drive; the VMM hands the drive over to a server on it
+ * (docs/api.md "How a PATCH /drives reaches the running drive"). */
 static int api_patch_drive(struct api_request *req, json_object *v, const char *prefix)
 {
 	static const char *const known[] = {"drive_id", "path_on_host", "rate_limiter", NULL};
 	struct api *api = req->api;
 	const char *id, *path = NULL;
-	json_object *limiter;
 	struct disk_config disk;
 	char err[API_ERR_MAX], where[256];
-	int index;
+	int index, limiter;
 
 	if (api_json_only(v, prefix, known, err, sizeof(err)) ||
 	    api_json_string(v, prefix, "drive_id", true, &id, err, sizeof(err)) ||
@@ -262,10 +264,6 @@ static int api_patch_drive(struct api_request *req, json_object *v, const char *
 		    req,
 		    "%s.drive_id: \"%s\" differs from the id in the path (\"%s\"); they must match",
 		    prefix, id, req->id);
-	if (json_object_object_get_ex(v, "rate_limiter", &limiter) && limiter)
-		return api_reply_error(
-		    req, "%s.rate_limiter: isola does not implement rate limiters yet; omit it",
-		    prefix);
 	if (!api_require_started(req))
 		return req->resp->status;
 	index = api_drive_index(&api->cfg, req->id);
@@ -274,18 +272,26 @@ static int api_patch_drive(struct api_request *req, json_object *v, const char *
 		    req,
 		    "drive \"%s\" does not exist; drives are added with PUT before InstanceStart",
 		    req->id);
-	if (!path)
-		return api_reply_no_content(req);
 	disk = api->cfg.disks[index];
-	if (disk.socket[0])
-		return api_reply_error(req,
-				       "%s.path_on_host: drive \"%s\" is served by an external "
-				       "vhost-user back-end; it has no path",
-				       prefix, req->id);
-	api_json_path(where, sizeof(where), prefix, "path_on_host");
-	if (api_check_file(path, where, !disk.readonly, err, sizeof(err)))
+	/* As Firecracker's BucketUpdate: buckets not given stay. */
+	limiter =
+	    api_parse_rate_limiter(v, prefix, "rate_limiter", true, disk.rate, err, sizeof(err));
+	if (limiter < 0)
 		return api_reply_error(req, "%s", err);
-	strcpy(disk.path, path);
+	if (!path && limiter)
+		return api_reply_no_content(req); /* nothing to change */
+	if (disk.socket[0])
+		return api_reply_error(
+		    req,
+		    "%s.%s: drive \"%s\" is served by an external vhost-user "
+		    "back-end; isola can change only drives it serves (path_on_host)",
+		    prefix, path ? "path_on_host" : "rate_limiter", req->id);
+	if (path) {
+		api_json_path(where, sizeof(where), prefix, "path_on_host");
+		if (api_check_file(path, where, !disk.readonly, err, sizeof(err)))
+			return api_reply_error(req, "%s", err);
+		strcpy(disk.path, path);
+	}
 	if (!api->ops.update_drive)
 		return api_reply_error(
 		    req, "isola cannot change a started VM's drive image yet (drive \"%s\")",

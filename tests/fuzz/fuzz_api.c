@@ -68,6 +68,18 @@ static int fuzz_ok(void *vmm, char *err, size_t errlen)
 	return 0;
 }
 
+/* PATCH /drives: the API hands over only a validated drive of its own. */
+static int fuzz_update_drive(void *vmm, unsigned index, const struct disk_config *disk, char *err,
+			     size_t errlen)
+{
+	(void)vmm, (void)err, (void)errlen;
+	if (index >= CONFIG_MAX_DISKS || !disk->path[0] || disk->socket[0] ||
+	    !memchr(disk->path, 0, sizeof(disk->path)) ||
+	    !memchr(disk->rate, 0, sizeof(disk->rate)))
+		abort();
+	return 0;
+}
+
 static const struct api_vmm_ops fuzz_ops = {
     .state = fuzz_state,
     .instance_start = fuzz_start,
@@ -75,6 +87,7 @@ static const struct api_vmm_ops fuzz_ops = {
     .resume = fuzz_resume,
     .send_ctrl_alt_del = fuzz_ok,
     .flush_metrics = fuzz_ok,
+    .update_drive = fuzz_update_drive,
 };
 
 static bool fuzz_same_string(const char *a, const char *b)

@@ -14,6 +14,9 @@
 #   reboot         reboot -f with --on-reset reboot: L2 boots again on the
 #                  same device servers
 #   api            the same boot through --api-sock (curl in L1)
+#   drive-patch    PATCH /drives after InstanceStart: L2's /sys/block/vda/size
+#                  changes (config change interrupt), old data before, new
+#                  data after; L1 checks which image got which write
 #   config-file    the same boot through --config-file
 #   fault-records  isola-blk SIGKILLed at random while L2 writes and fsyncs
 #                  numbered records; every acknowledged record is in the image
@@ -44,7 +47,7 @@ set -u
 source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
 
-ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api config-file fault-records
+ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api drive-patch config-file fault-records
 	net-ping net-udp net-tcp net-kill net-offloads-off net-mq"
 ONLY=${1:-}
 # (the network cases: 3 boots of ~25-40 s each on a healthy isola, 150 s each if stuck)

@@ -783,6 +783,131 @@ static void test_missing_ops(void **state)
 	expect_fault(f, "InstanceStart is not available");
 }
 
+/* ---- PATCH /drives after start (the VMM's update_drive) ---- */
+
+struct fake_drive_update {
+	int calls, fail;
+	unsigned index;
+	struct disk_config disk;
+};
+static struct fake_drive_update fake_drive;
+
+static int fake_update_drive(void *vmm, unsigned index, const struct disk_config *disk, char *err,
+			     size_t errlen)
+{
+	(void)vmm;
+	if (fake_drive.fail) {
+		snprintf(err, errlen, "the new isola-blk did not start (bad image)");
+		return -EIO;
+	}
+	fake_drive.calls++;
+	fake_drive.index = index;
+	fake_drive.disk = *disk;
+	return 0;
+}
+
+static void test_patch_drive_after_start(void **state)
+{
+	struct fixture *f = *state;
+	struct api_vmm_ops ops = fake_ops;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	char err[256], path[160];
+	int sock;
+
+	api_destroy(f->api);
+	ops.update_drive = fake_update_drive;
+	memset(&fake_drive, 0, sizeof(fake_drive));
+	assert_int_equal(api_create(&f->api, NULL, &ops, &f->vmm, 0, err, sizeof(err)), 0);
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	     f->disk);
+	expect_ok(f, 204);
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/blk.sock", f->dir);
+	assert_int_equal(bind(sock, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	call(f, "PUT", "/drives/ext",
+	     "{\"drive_id\": \"ext\", \"socket\": \"%s\", \"is_root_device\": false}",
+	     addr.sun_path);
+	expect_ok(f, 204);
+	close(sock);
+	start(f);
+
+	/* refused before the VMM hears of it, the drive untouched */
+	call(f, "PATCH", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s/no.img\"}", f->dir);
+	expect_fault(f, "drives/data.path_on_host: no such file");
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}",
+	     f->dir);
+	expect_fault(f, "is a directory");
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"\"}");
+	expect_fault(f, "must not be empty");
+	call(f, "PATCH", "/drives/ext", "{\"drive_id\": \"ext\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
+	expect_fault(f, "drives/ext.path_on_host: drive \"ext\" is served by an external");
+	call(f, "PATCH", "/drives/ext",
+	     "{\"drive_id\": \"ext\", \"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": "
+	     "1}}}");
+	expect_fault(f, "drives/ext.rate_limiter: drive \"ext\" is served by an external");
+	call(f, "PATCH", "/drives/data",
+	     "{\"drive_id\": \"data\", \"rate_limiter\": {\"ops\": {\"size\": -1, \"refill_time\": "
+	     "1}}}");
+	expect_fault(f, "drives/data.rate_limiter.ops.size: -1 is negative");
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"rate_limiter\": {\"x\": {}}}");
+	expect_fault(f, "drives/data.rate_limiter.x: unknown field");
+	/* nothing to change: nothing asked of the VMM */
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\"}");
+	expect_ok(f, 204);
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"rate_limiter\": null}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_drive.calls, 0);
+
+	/* the VMM fails (the new server did not come up): 400, config kept */
+	fake_drive.fail = 1;
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
+	expect_fault(f, "drive \"data\": the new isola-blk did not start");
+	call(f, "GET", "/vm/config", NULL);
+	snprintf(path, sizeof(path), "\"path_on_host\":\"%s\"", f->disk);
+	assert_non_null(strstr(f->resp.body, path));
+	fake_drive.fail = 0;
+
+	/* the new image: the whole disk as it was, with the new path */
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
+	expect_ok(f, 204);
+	assert_int_equal(fake_drive.calls, 1);
+	assert_int_equal(fake_drive.index, 0);
+	assert_string_equal(fake_drive.disk.path, f->disk2);
+	assert_string_equal(fake_drive.disk.drive_id, "data");
+	assert_string_equal(fake_drive.disk.id, "data");
+	assert_false(fake_drive.disk.readonly);
+	assert_string_equal(fake_drive.disk.rate, "");
+	call(f, "GET", "/vm/config", NULL);
+	snprintf(path, sizeof(path), "\"path_on_host\":\"%s\"", f->disk2);
+	assert_non_null(strstr(f->resp.body, path));
+
+	/* a rate limiter alone goes the same way; buckets not given stay */
+	call(f, "PATCH", "/drives/data",
+	     "{\"drive_id\": \"data\", \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, "
+	     "\"refill_time\": 100}}}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_drive.calls, 2);
+	assert_string_equal(fake_drive.disk.path, f->disk2);
+	assert_string_equal(fake_drive.disk.rate, "bytes=1000:100");
+	call(f, "PATCH", "/drives/data",
+	     "{\"drive_id\": \"data\", \"rate_limiter\": {\"ops\": {\"size\": 10, "
+	     "\"refill_time\": 1000}}}");
+	expect_ok(f, 204);
+	assert_string_equal(fake_drive.disk.rate, "bytes=1000:100,ops=10:1000");
+
+	/* a paused VM is the VMM's to refuse (core/control.c); the API asks */
+	call(f, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+	expect_ok(f, 204);
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}",
+	     f->disk);
+	expect_ok(f, 204);
+}
+
 /* ---- PUT and PATCH /network-interfaces ---- */
 
 struct fake_net_update {
@@ -1674,6 +1799,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_drives, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drives_share_the_bus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_patch_drive_after_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entropy_serial, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -173,8 +174,12 @@ struct backend {
 	uint8_t config[VHOST_USER_MAX_CONFIG_SIZE];
 	/* every request received, its fds closed (nfds kept) */
 	struct vhost_user_msg requests[MAX_CALLS];
+	unsigned seq[MAX_CALLS]; /* order among every back-end's requests */
 	unsigned nr_requests;
+	uint16_t vring_base; /* GET_VRING_BASE's answer */
 };
+
+static atomic_uint request_seq;
 
 static int reply_config(int sock, const struct vhost_user_msg *msg, const uint8_t *config)
 {
@@ -189,13 +194,14 @@ static int reply_config(int sock, const struct vhost_user_msg *msg, const uint8_
 	return vhost_user_send(sock, &reply);
 }
 
-static int reply_vring_base(int sock, const struct vhost_user_msg *msg)
+static int reply_vring_base(int sock, const struct vhost_user_msg *msg, uint16_t base)
 {
 	struct vhost_user_msg reply;
 
 	vhost_user_msg_init(&reply, VHOST_USER_GET_VRING_BASE, sizeof(reply.payload.state));
 	reply.hdr.flags |= VHOST_USER_REPLY_MASK;
 	reply.payload.state.index = msg->payload.state.index;
+	reply.payload.state.num = base;
 	return vhost_user_send(sock, &reply);
 }
 
@@ -211,6 +217,7 @@ static void *backend_thread(void *arg)
 
 		vhost_user_close_fds(&msg);
 		b->requests[b->nr_requests] = msg;
+		b->seq[b->nr_requests] = atomic_fetch_add(&request_seq, 1);
 		b->requests[b->nr_requests++].nfds = nfds;
 		switch (msg.hdr.request) {
 		case VHOST_USER_GET_FEATURES:
@@ -226,7 +233,7 @@ static void *backend_thread(void *arg)
 			ret = reply_config(b->sock, &msg, b->config);
 			break;
 		case VHOST_USER_GET_VRING_BASE:
-			ret = reply_vring_base(b->sock, &msg);
+			ret = reply_vring_base(b->sock, &msg, b->vring_base);
 			break;
 		default:
 			if (vhost_user_needs_ack(&msg))
@@ -775,6 +782,138 @@ static void detach_sends_status_0(void **state)
 	assert_int_equal(msg->payload.u64, 0);
 }
 
+/* ---- handover to another back-end (PATCH /drives) ------------------------------- */
+
+/* The seq of the nth request of that kind, or UINT_MAX. */
+static unsigned request_seq_of(const struct backend *b, uint32_t request, unsigned nth)
+{
+	for (unsigned i = 0; i < b->nr_requests; i++)
+		if (b->requests[i].hdr.request == request && nth-- == 0)
+			return b->seq[i];
+	return ~0u;
+}
+
+/* A running blk device whose used rings stand at used_idx, and a second
+ * back-end (like the first, its config changed) on *next_sock. */
+static void handover_setup(struct fixture *f, struct backend *next, int *next_sock,
+			   uint16_t used_idx)
+{
+	uint64_t count;
+	int sv[2];
+
+	assert_int_equal(create(f, "blk"), 0);
+	driver_init(f);
+	assert_int_equal(read(f->work_fd, &count, sizeof(count)), sizeof(count));
+	vhost_device_process(&f->dev);
+	assert_true(f->dev.started);
+	for (unsigned q = 0; q < f->dev.num_queues; q++) {
+		uint16_t *used = gmem_ptr(&f->mem, RING_GPA(q) + 0x2000 + 2, 2);
+
+		assert_non_null(used);
+		*used = used_idx;
+	}
+	*next = f->backend;
+	next->nr_requests = 0;
+	next->config[0] ^= 0xff; /* virtio-blk: another capacity */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	*next_sock = sv[0];
+	next->sock = sv[1];
+	assert_int_equal(pthread_create(&next->thread, NULL, backend_thread, next), 0);
+}
+
+static void handover_teardown(struct fixture *f, struct backend *next)
+{
+	stop_backend(f); /* closes the device's socket: the new back-end's, if taken */
+	pthread_join(next->thread, NULL);
+	close(next->sock);
+}
+
+static void handover_stops_old_rings_before_new_takes_them(void **state)
+{
+	struct fixture *f = *state;
+	struct backend next;
+	unsigned msis_before, generation, stop_seq;
+	const struct vhost_user_msg *msg;
+	bool still_serving;
+	int sock;
+
+	handover_setup(f, &next, &sock, 7);
+	f->backend.vring_base = 7; /* stopped with nothing outstanding */
+	msis_before = count_calls(&f->fake, SIGNAL_MSI);
+	generation = f->dev.pci.config_generation;
+	assert_int_equal(
+	    vhost_device_handover(&f->dev, sock, &still_serving, f->err, sizeof(f->err)), 0);
+	assert_int_equal(f->dev.sock, sock);
+	/* the new back-end's config, announced: generation and config vector */
+	assert_memory_equal(f->dev.pci.config, next.config, f->dev.pci.config_size);
+	assert_int_equal(f->dev.pci.config_generation, (uint8_t)(generation + 1));
+	assert_int_equal(count_calls(&f->fake, SIGNAL_MSI), msis_before + 1);
+	assert_int_equal(f->fake.calls[f->fake.nr_calls - 1].op, SIGNAL_MSI);
+	assert_int_equal(f->fake.calls[f->fake.nr_calls - 1].data, MSI_DATA(0));
+	handover_teardown(f, &next);
+
+	/* the new one was asked first, then every old ring stopped, then the
+	 * new one got the rings at the old one's bases */
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_GET_VRING_BASE), f->dev.num_queues);
+	stop_seq = request_seq_of(&f->backend, VHOST_USER_GET_VRING_BASE, f->dev.num_queues - 1);
+	assert_true(request_seq_of(&next, VHOST_USER_GET_CONFIG, 0) <
+		    request_seq_of(&f->backend, VHOST_USER_GET_VRING_BASE, 0));
+	assert_true(stop_seq < request_seq_of(&next, VHOST_USER_SET_MEM_TABLE, 0));
+	assert_int_equal(count_requests(&next, VHOST_USER_SET_VRING_BASE), f->dev.num_queues);
+	for (unsigned q = 0; q < f->dev.num_queues; q++) {
+		msg = find_request(&next, VHOST_USER_SET_VRING_BASE, q);
+		assert_int_equal(msg->payload.state.num, 7);
+	}
+	assert_int_equal(count_requests(&next, VHOST_USER_SET_VRING_KICK), f->dev.num_queues);
+}
+
+static void handover_refused_leaves_the_old_back_end(void **state)
+{
+	struct fixture *f = *state;
+	struct backend next;
+	bool still_serving;
+	uint8_t config[VIRTIO_PCI_CONFIG_MAX];
+	unsigned msis_before;
+	int sock, old_sock;
+
+	handover_setup(f, &next, &sock, 3);
+	next.queue_num = 1; /* not the device's 2 */
+	old_sock = f->dev.sock;
+	memcpy(config, f->dev.pci.config, sizeof(config));
+	msis_before = count_calls(&f->fake, SIGNAL_MSI);
+	assert_int_equal(
+	    vhost_device_handover(&f->dev, sock, &still_serving, f->err, sizeof(f->err)), -EPROTO);
+	assert_true(still_serving);
+	assert_non_null(strstr(f->err, "queues"));
+	assert_int_equal(f->dev.sock, old_sock);
+	assert_true(f->dev.started);
+	assert_int_equal(f->dev.num_queues, 2);
+	assert_memory_equal(f->dev.pci.config, config, sizeof(config));
+	assert_int_equal(count_calls(&f->fake, SIGNAL_MSI), msis_before);
+	handover_teardown(f, &next);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_GET_VRING_BASE), 0);
+}
+
+static void handover_with_request_left_in_flight_gives_back(void **state)
+{
+	struct fixture *f = *state;
+	struct backend next;
+	bool still_serving;
+	int sock;
+
+	handover_setup(f, &next, &sock, 3);
+	f->backend.vring_base = 5; /* took two requests it did not complete */
+	assert_int_equal(
+	    vhost_device_handover(&f->dev, sock, &still_serving, f->err, sizeof(f->err)), -EPROTO);
+	assert_false(still_serving);
+	assert_non_null(strstr(f->err, "not completed"));
+	assert_int_equal(f->dev.sock, -1); /* the caller restarts the old server */
+	handover_teardown(f, &next);
+	/* the new back-end never saw the rings */
+	assert_int_equal(count_requests(&next, VHOST_USER_SET_VRING_BASE), 0);
+	assert_int_equal(count_requests(&next, VHOST_USER_SET_MEM_TABLE), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -796,6 +935,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(driver_reset_without_f_status_sends_nothing, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(detach_sends_status_0, setup, teardown),
+	    cmocka_unit_test_setup_teardown(handover_stops_old_rings_before_new_takes_them, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(handover_refused_leaves_the_old_back_end, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(handover_with_request_left_in_flight_gives_back, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -225,6 +225,60 @@ static void test_vector_control_reserved_bits(void **state)
 	assert_false(f->bound);
 }
 
+/* ---- configuration change (virtio 1.2 §4.1.4.3.1, §4.1.5.4) ---- */
+
+static unsigned config_interrupts;
+
+static void count_config_interrupt(struct virtio_pci_dev *dev)
+{
+	(void)dev;
+	config_interrupts++;
+}
+
+static const struct virtio_pci_platform_ops config_platform = {
+    .config_interrupt = count_config_interrupt,
+};
+
+/* A new device config (a virtio-blk back-end on an image of another size):
+ * stored, config_generation bumped, and once the driver runs, ISR bit 1 and
+ * the config interrupt; the same config again changes nothing. */
+static void test_config_change_notifies(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_pci_dev dev;
+	uint8_t config[8] = {0x00, 0x40}, bigger[8] = {0x00, 0x80};
+	uint8_t generation;
+	uint32_t value = 0;
+
+	(void)f;
+	config_interrupts = 0;
+	assert_int_equal(virtio_pci_init(&dev, "blk", 2, 0x0180, 0, 1, 64, config, sizeof(config),
+					 BAR_BASE + 0x10000, &config_platform, NULL, NULL),
+			 0);
+	generation = dev.config_generation;
+	/* before DRIVER_OK: stored and versioned, no interrupt */
+	assert_true(virtio_pci_config_changed(&dev, bigger, sizeof(bigger)));
+	assert_int_equal(dev.config_generation, (uint8_t)(generation + 1));
+	assert_int_equal(config_interrupts, 0);
+	assert_int_equal(dev.isr, 0);
+	assert_false(virtio_pci_config_changed(&dev, bigger, sizeof(bigger)));
+	assert_int_equal(dev.config_generation, (uint8_t)(generation + 1));
+
+	dev.status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+		     VIRTIO_STATUS_DRIVER_OK;
+	assert_true(virtio_pci_config_changed(&dev, config, sizeof(config)));
+	assert_int_equal(config_interrupts, 1);
+	assert_int_equal(dev.config_generation, (uint8_t)(generation + 2));
+	virtio_pci_bar_access(&dev, VIRTIO_PCI_DEVICE_OFFSET, (uint8_t *)&value, 4, false);
+	assert_int_equal(value, 0x4000); /* the driver reads the new config */
+	value = 0;
+	virtio_pci_bar_access(&dev, VIRTIO_PCI_ISR_OFFSET, (uint8_t *)&value, 1, false);
+	assert_int_equal(value, 2); /* §4.1.4.5: bit 1, configuration change */
+	assert_false(virtio_pci_config_changed(&dev, config, sizeof(config)));
+	assert_int_equal(config_interrupts, 1);
+	virtio_pci_destroy(&dev);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -233,6 +287,7 @@ int main(void)
 	    T(test_mask_after_unmask),
 	    T(test_function_mask),
 	    T(test_vector_control_reserved_bits),
+	    T(test_config_change_notifies),
 	};
 #undef T
 

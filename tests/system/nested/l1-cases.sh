@@ -149,6 +149,45 @@ case_api() {
 	rm -f "$W/api-root.img"
 }
 
+# PATCH /drives after start (issue 13): L2's /dev/vda changes image under
+# it; L2 sees the new size (config change interrupt) and the new data.
+case_drive_patch() {
+	selected drive-patch || return 0
+	sock=$W/dp.sock
+	rm -f "$sock" "$W/dp-old.img" "$W/dp-new.img"
+	dd if=/dev/zero of="$W/dp-old.img" bs=1M count=4 2>/dev/null
+	dd if=/dev/zero of="$W/dp-new.img" bs=1M count=8 2>/dev/null
+	printf 'isola-old-image' | dd of="$W/dp-old.img" conv=notrunc 2>/dev/null
+	printf 'isola-new-image' | dd of="$W/dp-new.img" conv=notrunc 2>/dev/null
+	(
+		sleep 1
+		for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.2; done
+		req() { curl -s -o "$W/dp.resp" -w '%{http_code}' --unix-socket "$sock" -X "$1" "http://localhost$2" -d "$3"; }
+		codes="$(req PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"initrd_path\": \"$L2_INITRD\", \"boot_args\": \"$L2_CMDLINE isola.mode=drivepatch\"}")"
+		codes="$codes $(req PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 384}')"
+		codes="$codes $(req PUT /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$W/dp-old.img\", \"is_root_device\": false}")"
+		codes="$codes $(req PUT /actions '{"action_type": "InstanceStart"}')"
+		for _ in $(seq 1800); do grep -q '^L2: drivepatch ready' "$W/drive-patch.raw" 2>/dev/null && break; sleep 0.1; done
+		codes="$codes $(req PATCH /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$W/dp-new.img\"}")"
+		echo "$codes" >"$W/dp.codes"
+		cat "$W/dp.resp" >>"$W/dp.codes"
+	) &
+	client=$!
+	l2_run drive-patch --api-sock "$sock"
+	wait "$client"
+	why=$(l2_common drive-patch 0)
+	[ "$(head -n 1 "$W/dp.codes")" = "204 204 204 204 204" ] || why="$why API answers $(cat "$W/dp.codes"), want 204 to boot-source, machine-config, drives, InstanceStart, PATCH;"
+	grep -q '^L2: drivepatch before size=8192 sector0=isola-old-image$' "$W/drive-patch.con" || why="$why before: $(grep '^L2: drivepatch before' "$W/drive-patch.con"), want size=8192 sector0=isola-old-image;"
+	grep -q '^L2: drivepatch after size=16384 sector0=isola-new-image sector1=$' "$W/drive-patch.con" || why="$why after: $(grep '^L2: drivepatch after' "$W/drive-patch.con"), want size=16384 sector0=isola-new-image and an empty sector 1;"
+	sec() { dd if="$1" bs=512 skip="$2" count=1 2>/dev/null | tr -d '\0'; }
+	[ "$(sec "$W/dp-old.img" 1)" = written-before ] || why="$why old image's sector 1: '$(sec "$W/dp-old.img" 1)', want written-before;"
+	[ -z "$(sec "$W/dp-old.img" 2)" ] || why="$why old image's sector 2 was written after the PATCH;"
+	[ "$(sec "$W/dp-new.img" 2)" = written-after ] || why="$why new image's sector 2: '$(sec "$W/dp-new.img" 2)', want written-after;"
+	grep -q 'now served from' "$W/drive-patch.err" || why="$why isola did not log the handover;"
+	verdict drive-patch "$why" "PATCH /drives/data after InstanceStart: L2's /sys/block/vda/size went 8192 -> 16384 (config change interrupt), L2 read the old image's marker before and the new one's after; L1: the write before the PATCH is on the old image only, the one after on the new one"
+	rm -f "$W/dp-old.img" "$W/dp-new.img"
+}
+
 case_config_file() {
 	selected config-file || return 0
 	cp /l2/rootfs.img "$W/cf-root.img"
@@ -421,6 +460,7 @@ case_boot 4
 case_ext4_root
 case_reboot
 case_api
+case_drive_patch
 case_config_file
 case_fault
 if [ -n "$NET_CASES" ]; then
