@@ -115,7 +115,9 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 		/* nonblocking: may be empty */
 	}
 	struct net_config net;
+	char rate[CONFIG_RATE_SPEC_SIZE];
 	unsigned index;
+	bool rng;
 	char err[sizeof(ctl->request_err)];
 	int ret;
 
@@ -126,10 +128,20 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	}
 	net = ctl->request_net;
 	index = ctl->request_index;
+	rng = ctl->request_rng;
+	memcpy(rate, ctl->request_rate, sizeof(rate));
 	pthread_mutex_unlock(&ctl->lock);
 	/* The device set is the event loop's: the change runs here (the
 	 * asking API thread waits; it asks one thing at a time). */
-	ret = device_set_update_net(ctl->request_devices, index, &net, err, sizeof(err));
+	if (rng) {
+		static const char *const drop[] = {"--rate", NULL};
+		const char *add[] = {rate[0] ? "--rate" : NULL, rate, NULL};
+
+		ret = device_set_update_options(ctl->request_devices, "rng", 0, drop, add, err,
+						sizeof(err));
+	} else {
+		ret = device_set_update_net(ctl->request_devices, index, &net, err, sizeof(err));
+	}
 	pthread_mutex_lock(&ctl->lock);
 	if (ctl->request_pending) {
 		ctl->request_result = ret;
@@ -238,29 +250,26 @@ static int control_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	return 0;
 }
 
-static int control_update_net(void *opaque, unsigned index, const struct net_config *net, char *err,
-			      size_t errlen)
+/* Hand a device change to the event loop and wait for its answer; what
+ * to change is in ctl->request_* (set under the lock by the caller). */
+static int control_request_locked(struct vmm_control *ctl, const char *what, char *err,
+				  size_t errlen)
 {
-	struct vmm_control *ctl = opaque;
 	uint64_t one = 1;
 	int ret;
 
-	pthread_mutex_lock(&ctl->lock);
 	if (ctl->state != API_STATE_RUNNING) {
 		/* Paused: a new server would be handed running rings (the
 		 * replacement resumes them), touching guest memory while the VM
 		 * is meant to be still. */
 		ret = ctl->state == API_STATE_PAUSED
 			  ? error_text(err, errlen, -EBUSY,
-				       "the VM is paused; resume it before changing a network "
-				       "interface's rate limiters")
-			  : wrong_state(ctl, "Changing a network interface", err, errlen);
+				       "the VM is paused; resume it before changing %s", what)
+			  : wrong_state(ctl, "Changing a device", err, errlen);
 		pthread_mutex_unlock(&ctl->lock);
 		return ret;
 	}
 	/* The API thread asks one thing at a time (its own lock is held). */
-	ctl->request_index = index;
-	ctl->request_net = *net;
 	ctl->request_pending = true;
 	ctl->request_done = false;
 	if (write(ctl->request_fd, &one, sizeof(one)) < 0) {
@@ -272,6 +281,52 @@ static int control_update_net(void *opaque, unsigned index, const struct net_con
 	if (ret)
 		snprintf(err, errlen, "%s", ctl->request_err);
 	pthread_mutex_unlock(&ctl->lock);
+	return ret;
+}
+
+static int control_update_net(void *opaque, unsigned index, const struct net_config *net, char *err,
+			      size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+
+	pthread_mutex_lock(&ctl->lock);
+	ctl->request_index = index;
+	ctl->request_net = *net;
+	ctl->request_rng = false;
+	return control_request_locked(ctl, "a network interface's rate limiters", err, errlen);
+}
+
+/* PATCH /entropy: isola-rng replaced with the new --rate, as for a
+ * network interface (docs/api.md). */
+static int control_update_entropy(void *opaque, const char *rate, char *err, size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+
+	pthread_mutex_lock(&ctl->lock);
+	ctl->request_index = 0;
+	ctl->request_rng = true;
+	snprintf(ctl->request_rate, sizeof(ctl->request_rate), "%s", rate);
+	return control_request_locked(ctl, "the entropy device's rate limiter", err, errlen);
+}
+
+/* PATCH /serial: the UART is the core's own; its bucket changes in place
+ * (full again) under the UART's lock.  A reboot keeps it: the main
+ * thread's configuration takes it too. */
+static int control_update_serial(void *opaque, const char *rate, char *err, size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+	enum api_vm_state state = control_state(ctl);
+	int ret;
+
+	if (state != API_STATE_RUNNING && state != API_STATE_PAUSED)
+		return wrong_state(ctl, "Changing the serial console", err, errlen);
+	ret = serial_set_rate(&ctl->vm->serial, rate, err, errlen);
+	if (!ret && ctl->watch_cfg) {
+		pthread_mutex_lock(&ctl->lock);
+		snprintf(ctl->watch_cfg->serial_rate, sizeof(ctl->watch_cfg->serial_rate), "%s",
+			 rate);
+		pthread_mutex_unlock(&ctl->lock);
+	}
 	return ret;
 }
 
@@ -343,6 +398,12 @@ static void control_fill_metrics(void *opaque, void *json)
 		    uart, "write_count",
 		    json_object_new_int64((int64_t)(bytes - ctl->reported_uart_bytes)));
 		ctl->reported_uart_bytes = bytes;
+		/* Firecracker's uart.rate_limiter_dropped_bytes (SerialDevice) */
+		bytes = __atomic_load_n(&vm->serial.dropped_bytes, __ATOMIC_RELAXED);
+		json_object_object_add(
+		    uart, "rate_limiter_dropped_bytes",
+		    json_object_new_int64((int64_t)(bytes - ctl->reported_uart_dropped)));
+		ctl->reported_uart_dropped = bytes;
 		json_object_object_add(root, "uart", uart);
 		json_object_object_add(root, "device_servers", control_device_metrics(ctl));
 	}
@@ -358,4 +419,6 @@ const struct api_vmm_ops vmm_control_ops = {
     .flush_metrics = control_flush_metrics,
     .fill_metrics = control_fill_metrics,
     .update_net = control_update_net,
+    .update_entropy = control_update_entropy,
+    .update_serial = control_update_serial,
 };
