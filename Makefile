@@ -9,6 +9,7 @@
 #   make bench-linux  Linux boot, isola vs QEMU, in nested KVM (bench/linux; RUNS=N, default 10)
 #   make bench-net  frames through isola-net vs DPDK testpmd, straight-to-tap limit (bench/net; RUNS=N rounds)
 #   make bench-linux-net  L2 TCP throughput, isola vs QEMU, in nested KVM (bench/linux/net.sh; RUNS=N, default 5)
+#   make bench-ratelimit  isola-blk --rate: the cost of no limiter, how limits hold (bench/blk/ratelimit.sh)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 #   make mutants    mutation testing: the suite must catch each bug in tests/mutants.sh (slow)
 
@@ -38,7 +39,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux bench-linux-net bench-net soak mutants format fuzz fuzz-build
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-ratelimit bench-linux bench-linux-net bench-net soak mutants format fuzz fuzz-build
 all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest
 
 $(BUILD)/%.o: %.c
@@ -123,6 +124,9 @@ bench: all guests
 
 bench-blk: all
 	@bench/blk/run.sh
+
+bench-ratelimit: all
+	@bench/blk/ratelimit.sh $(RUNS)
 
 bench-linux: all
 	@bench/linux/run.sh $(RUNS)
