@@ -8,6 +8,10 @@
 #    >= 2.5 s, PASS, and the image is written as without a limit.
 #  - the same guests unlimited finish well under those bounds.
 #  - a limit set through --config-file (Firecracker's JSON) is the same.
+#  - the API: PUT /entropy and /serial with limiters, InstanceStart, PATCH
+#    /serial, then PATCH /entropy lifting a limit that would hold the guest
+#    for ~7 min: isola-rng is replaced (another pid, no --rate) and the
+#    guest finishes in seconds; GET /vm/config shows the new limiters.
 # Only lower bounds for the limited runs (a slow host only makes them
 # slower); the unlimited runs just have to beat the limited bound.
 # Exit 0 pass, 1 fail.
@@ -17,7 +21,8 @@ cd "$(dirname "$0")/../.."
 G=build/guests
 ISOLA=${ISOLA:-build/isola}
 TMP=$(mktemp -d /tmp/isola-ratelimit.$$.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+PID=
+trap '[[ -n $PID ]] && kill -KILL "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
 failed=0
 for g in rng blk_rw; do
 	[[ -f $G/$g.elf ]] || fail "$G/$g.elf missing: run 'make guests'"
@@ -73,5 +78,65 @@ if [[ $st == 1 ]] && grep -q 'isola-guest: PASS' "$TMP/cf.out"; then
 	at_least rng-config-file 3900
 else
 	echo "FAIL rng-config-file: status $st"; tail -5 "$TMP/cf.out" "$TMP/cf.err"; failed=1
+fi
+
+# ---- the API: PATCH /entropy and /serial on a running VM
+if ! command -v curl >/dev/null; then
+	echo "SKIP api: no curl (apt-get install curl)"
+	exit $failed
+fi
+SOCK=$TMP/api.sock
+api() { # METHOD PATH [BODY]: sets CODE and BODY
+	local args=(-s --max-time 30 --unix-socket "$SOCK" -X "$1" -o "$TMP/resp" -w '%{http_code}')
+	[[ -n ${3-} ]] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+	CODE=$(curl "${args[@]}" "http://localhost$2" 2>/dev/null)
+	BODY=$(cat "$TMP/resp" 2>/dev/null)
+}
+expect() { # WANT METHOD PATH [BODY]
+	local want=$1
+	shift
+	api "$@"
+	if [[ $CODE == "$want" ]]; then echo "ok $1 $2 -> $CODE"; else
+		echo "FAIL $1 $2 -> $CODE, want $want: $BODY"; failed=1; fi
+}
+rng_server() { # "PID ARGS" of the newest isola-rng, or nothing
+	pgrep -n -a -f "^$ISOLA_RNG --socket-fd" || true
+}
+ISOLA_RNG=$(dirname "$ISOLA")/isola-rng
+"$ISOLA" --api-sock "$SOCK" </dev/null >"$TMP/api.out" 2>"$TMP/api.err" &
+PID=$!
+for _ in $(seq 200); do
+	api GET / && [[ $CODE == 200 ]] && break
+	sleep 0.05
+done
+[[ $CODE == 200 ]] || fail "API not ready: $(head -c 300 "$TMP/api.err")"
+expect 204 PUT /boot-source "{\"kernel_image_path\": \"$G/rng.elf\", \"boot_args\": \"reads=400\"}"
+expect 204 PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+# 4 KiB/s: the guest's 402 reads of 4 KiB would take ~7 min
+expect 204 PUT /entropy '{"rate_limiter": {"bandwidth": {"size": 4096, "refill_time": 1000}}}'
+expect 204 PUT /serial '{"rate_limiter": {"size": 1000000, "refill_time": 1000}}'
+expect 204 PUT /actions '{"action_type": "InstanceStart"}'
+before=$(rng_server)
+[[ $before == *"--rate bytes=4096:1000"* ]] ||
+	{ echo "FAIL api: isola-rng runs as '$before', want --rate bytes=4096:1000"; failed=1; }
+expect 204 PATCH /serial '{"rate_limiter": {"size": 2000000, "refill_time": 1000}}'
+expect 200 GET /vm/config
+[[ $BODY == *'"serial":{"rate_limiter":{"size":2000000,"refill_time":1000}}'* ]] ||
+	{ echo "FAIL api: GET /vm/config after PATCH /serial: $BODY"; failed=1; }
+start=$(date +%s%N)
+expect 204 PATCH /entropy '{"rate_limiter": {"bandwidth": {"size": 0, "refill_time": 0}}}'
+after=$(rng_server)
+if [[ -n $after && ${after%% *} != "${before%% *}" && $after != *--rate* ]]; then
+	echo "ok PATCH /entropy replaced isola-rng (pid ${before%% *} -> ${after%% *}, no --rate)"
+else
+	echo "FAIL api: isola-rng before '$before', after '$after'"; failed=1
+fi
+# the guest finishes soon (at 4 KiB/s it had minutes to go) and passes
+for _ in $(seq 300); do grep -q '^isola-guest: ' "$TMP/api.out" && break; sleep 0.05; done
+secs=$((($(date +%s%N) - start) / 1000000))
+if grep -q '^isola-guest: PASS' "$TMP/api.out" && ((secs < 15000)); then
+	echo "ok the guest finished ${secs} ms after the PATCH lifted the limit"
+else
+	echo "FAIL api: ${secs} ms after PATCH /entropy: $(tail -3 "$TMP/api.out")"; failed=1
 fi
 exit $failed
