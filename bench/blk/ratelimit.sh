@@ -104,11 +104,17 @@ for line in open(runs):
     f = dict(re.findall(r'(\w+)=([\d.]+)', rest))
     data.setdefault((name, tag), []).append((float(f['iops']), float(f['ios']), float(f['runtime_s']), int(f['bs'])))
 print()
-print("## no limiter: this isola-blk vs the one before the limiter (median IOPS)")
+print("## no limiter: this isola-blk vs the one before the limiter")
+print("(IOPS medians; and the median of the per-round ratios, each round's pair run back to back,")
+print(" which drift on a shared host hits less; the spread says how noisy the host was)")
 for tag in ('randread-qd1', 'randread-qd32'):
-    new = statistics.median(r[0] for r in data[('new', tag)])
-    base = statistics.median(r[0] for r in data[('base', tag)])
-    print(f"{tag}: new {new:.0f}, base {base:.0f}, ratio {new / base:.3f}")
+    news = [r[0] for r in data[('new', tag)]]
+    bases = [r[0] for r in data[('base', tag)]]
+    new, base = statistics.median(news), statistics.median(bases)
+    pairs = sorted(n / b for n, b in zip(news, bases))
+    print(f"{tag}: new {new:.0f}, base {base:.0f}, ratio {new / base:.3f}; per-round ratio median "
+          f"{statistics.median(pairs):.3f} (range {pairs[0]:.2f}..{pairs[-1]:.2f}); "
+          f"IOPS spread new {min(news):.0f}..{max(news):.0f}, base {min(bases):.0f}..{max(bases):.0f}")
 print()
 print("## limits (per run: measured over the runtime after the warm-up)")
 ok = True
