@@ -9,6 +9,7 @@
 #   make bench-linux  Linux boot, isola vs QEMU, in nested KVM (bench/linux; RUNS=N, default 10)
 #   make bench-net  frames through isola-net vs DPDK testpmd, straight-to-tap limit (bench/net; RUNS=N rounds)
 #   make bench-linux-net  L2 TCP throughput, isola vs QEMU, in nested KVM (bench/linux/net.sh; RUNS=N, default 5)
+#   make bench-ratelimit  isola-blk --rate: the cost of no limiter, how limits hold (bench/blk/ratelimit.sh)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 #   make mutants    mutation testing: the suite must catch each bug in tests/mutants.sh (slow)
 
@@ -38,7 +39,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-linux bench-linux-net bench-net soak mutants format fuzz fuzz-build
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-ratelimit bench-linux bench-linux-net bench-net soak mutants format fuzz fuzz-build
 all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest
 
 $(BUILD)/%.o: %.c
@@ -124,6 +125,9 @@ bench: all guests
 bench-blk: all
 	@bench/blk/run.sh
 
+bench-ratelimit: all
+	@bench/blk/ratelimit.sh $(RUNS)
+
 bench-linux: all
 	@bench/linux/run.sh $(RUNS)
 
@@ -160,7 +164,7 @@ FUZZ_DEPS_fuzz_api         := core/api/handlers.c core/api/router.c core/api/sch
 FUZZ_LIBS_fuzz_api         := -ljson-c -lpthread
 FUZZ_DEPS_fuzz_pci         := devices/pci.c devices/virtio_pci.c
 FUZZ_DEPS_fuzz_platform    := arch/x86/serial.c arch/x86/ioapic.c arch/x86/i8042.c \
-                              arch/x86/rtc.c arch/x86/acpi_pm.c lib/bus.c
+                              arch/x86/rtc.c arch/x86/acpi_pm.c lib/bus.c lib/rate_limiter.c
 FUZZ_DEPS_fuzz_vhost_user_backend := lib/vhost_user_backend.c lib/vhost_user_backend_queue.c \
                               lib/vhost_user.c lib/virtq.c lib/gmem.c lib/log.c
 FUZZ_LIBS_fuzz_vhost_user_backend := -lpthread

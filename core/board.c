@@ -196,6 +196,13 @@ int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	ret = board_wire_platform(vm, console_out_fd);
 	if (ret)
 		return error_text(err, errlen, ret, "device address ranges overlap (isola bug)");
+	if (cfg->serial_rate[0]) {
+		char why[160];
+
+		ret = serial_set_rate(&vm->serial, cfg->serial_rate, why, sizeof(why));
+		if (ret)
+			return error_text(err, errlen, ret, "serial rate limiter: %s", why);
+	}
 	ret = loader_load(vm->mem, &vm->e820, cfg, &vm->entry, err, errlen);
 	if (ret)
 		return ret;

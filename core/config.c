@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+#include "lib/rate_limiter.h"
 
 unsigned config_device_count(const struct vm_config *cfg)
 {
@@ -145,6 +146,11 @@ int config_parse_disk(struct disk_config *disk, const char *text, bool external,
 				    "--disk id=%s: an id is 1 to 20 characters (virtio-blk GET_ID)",
 				    value);
 			strcpy(disk->id, value);
+		} else if (!external && (!strcmp(item, "bytes") || !strcmp(item, "ops"))) {
+			/* isola-blk's --rate, as --net's rx-bytes=/rx-ops= */
+			if (config_append_bucket(disk->rate, sizeof(disk->rate), item, value))
+				return config_err(err, errlen, "--disk %s=%s is too long", item,
+						  value);
 		} else if (external && !strcmp(item, "socket")) {
 			if (!*value || strlen(value) >= sizeof(disk->socket))
 				return config_err(
@@ -153,15 +159,63 @@ int config_parse_disk(struct disk_config *disk, const char *text, bool external,
 				    sizeof(disk->socket));
 			strcpy(disk->socket, value);
 		} else {
-			return config_err(
-			    err, errlen, "%s: unknown key '%s'; keys are %s", flag, item,
-			    external ? "socket, restart" : "path, readonly, id, restart");
+			return config_err(err, errlen, "%s: unknown key '%s'; keys are %s", flag,
+					  item,
+					  external ? "socket, restart"
+						   : "path, readonly, id, bytes, ops, restart");
 		}
+	}
+	if (disk->rate[0]) {
+		struct rate_limiter limiter;
+		char why[160];
+
+		if (rate_limiter_parse(disk->rate, &limiter, why, sizeof(why)))
+			return config_err(err, errlen,
+					  "--disk rate limiter: %s (each bucket is "
+					  "SIZE:REFILL_MS[:ONE_TIME_BURST])",
+					  why);
 	}
 	if (!external && !disk->path[0])
 		return config_err(err, errlen, "--disk needs path=IMAGE");
 	if (external && !disk->socket[0])
 		return config_err(err, errlen, "--vhost-user-blk needs socket=PATH");
+	return 0;
+}
+
+/* --rng=restart=always|never,bytes=B,ops=B (isola-rng's --rate). */
+static int config_parse_rng(struct vm_config *cfg, const char *text, char *err, size_t errlen)
+{
+	char buf[256], *save = NULL, *item;
+	struct rate_limiter limiter;
+	char why[160];
+
+	if (strlen(text) >= sizeof(buf))
+		return config_err(err, errlen, "--rng value is too long");
+	strcpy(buf, text);
+	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *value = strchr(item, '=');
+
+		if (value)
+			*value++ = '\0';
+		if (value && !strcmp(item, "restart") &&
+		    (!strcmp(value, "always") || !strcmp(value, "never"))) {
+			cfg->rng_no_restart = !strcmp(value, "never");
+		} else if (value && (!strcmp(item, "bytes") || !strcmp(item, "ops"))) {
+			if (config_append_bucket(cfg->rng_rate, sizeof(cfg->rng_rate), item, value))
+				return config_err(err, errlen, "--rng %s=%s is too long", item,
+						  value);
+		} else {
+			return config_err(err, errlen,
+					  "--rng=%s: the options are restart=always|never, "
+					  "bytes=B and ops=B",
+					  text);
+		}
+	}
+	if (cfg->rng_rate[0] && rate_limiter_parse(cfg->rng_rate, &limiter, why, sizeof(why)))
+		return config_err(err, errlen,
+				  "--rng rate limiter: %s (each bucket is "
+				  "SIZE:REFILL_MS[:ONE_TIME_BURST])",
+				  why);
 	return 0;
 }
 
@@ -189,11 +243,12 @@ static void print_run_help(void)
 	       "      --console MODE     stdio (default), none, or file:PATH for the guest's\n"
 	       "                         serial console (COM1)\n"
 	       "  -t, --timeout SECONDS  stop the guest after SECONDS (default: never)\n"
-	       "      --disk path=IMG[,readonly=on][,id=NAME][,restart=always|never]\n"
+	       "      --disk path=IMG[,readonly=on][,id=NAME][,bytes=B][,ops=B][,restart=..]\n"
 	       "                         a virtio-blk disk served by its own isola-blk\n"
 	       "                         process (repeatable; up to %d devices of all kinds\n"
-	       "                         fit on the PCI bus)\n"
-	       "      --vhost-user-blk socket=PATH[,restart=always|never]\n"
+	       "                         fit on the PCI bus); bytes=/ops= limit its reads\n"
+	       "                         and writes' bytes and its requests, B a token\n"
+	       "                         bucket as for --net\n"	       "      --vhost-user-blk socket=PATH[,restart=always|never]\n"
 	       "                         a virtio-blk disk served by an external vhost-user\n"
 	       "                         back-end listening on PATH (e.g. qemu-storage-daemon)\n"
 	       "      --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=N][,mtu=N][,offloads=on|off]\n"
@@ -208,8 +263,9 @@ static void print_run_help(void)
 	       "      --vhost-user-net socket=PATH[,mac=..][,mtu=N][,restart=always|never]\n"
 	       "                         a virtio-net interface served by an external\n"
 	       "                         vhost-user-net back-end listening on PATH\n"
-	       "      --rng[=restart=always|never]\n"
-	       "                         a virtio-rng device served by an isola-rng process\n"
+	       "      --rng[=restart=always|never][,bytes=B][,ops=B]\n"
+	       "                         a virtio-rng device served by an isola-rng process;\n"
+	       "                         bytes=/ops= limit the entropy and the requests\n"
 	       "  A device server that dies is restarted (an external back-end is waited\n"
 	       "  for) and in-flight requests are resubmitted; restart=never, or more than\n"
 	       "  100 deaths in 10 s, or 5 failed starts in a row, leaves that device\n"
@@ -398,12 +454,9 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 			break;
 		case 'R':
 			cfg->rng = true;
-			if (optarg && !strcmp(optarg, "restart=never"))
-				cfg->rng_no_restart = true;
-			else if (optarg && strcmp(optarg, "restart=always"))
-				return config_err(
-				    err, errlen,
-				    "--rng=%s: the only option is restart=always|never", optarg);
+			ret = optarg ? config_parse_rng(cfg, optarg, err, errlen) : 0;
+			if (ret)
+				return ret;
 			break;
 		case 'O':
 			if (strcmp(optarg, "exit") && strcmp(optarg, "reboot"))

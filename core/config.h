@@ -44,8 +44,8 @@ struct disk_config {
 	bool cache_writeback; /* cache_type "Writeback" (isola-blk always flushes) */
 	bool io_engine_async; /* io_engine "Async" (isola-blk always uses io_uring) */
 	bool no_restart;      /* restart=never: a dead server is not restarted */
-	/* Firecracker's "rate_limiter" as isola-blk's --rate text
-	 * (lib/rate_limiter.h SPEC); empty: no limit. */
+	/* isola-blk's --rate (lib/rate_limiter.h's SPEC: bytes = request data,
+	 * ops = requests; Firecracker's Drive "rate_limiter"); "" none. */
 	char rate[CONFIG_RATE_SPEC_SIZE];
 };
 
@@ -64,7 +64,14 @@ struct vm_config {
 	struct net_config nets[CONFIG_MAX_NETS];
 	unsigned nr_nets;
 	bool rng;
-	bool rng_no_restart;  /* --rng restart=never */
+	bool rng_no_restart; /* --rng restart=never */
+	/* isola-rng's --rate (SPEC: bytes = entropy handed out, ops =
+	 * requests; Firecracker's EntropyDevice "rate_limiter"); "" none. */
+	char rng_rate[CONFIG_RATE_SPEC_SIZE];
+	/* The serial console's output limit: a SPEC with a bytes bucket only
+	 * (Firecracker's SerialDevice "rate_limiter", a TokenBucket: bytes
+	 * over it are dropped and counted); "" none. */
+	char serial_rate[CONFIG_RATE_SPEC_SIZE];
 	bool reboot_on_reset; /* --on-reset reboot: a guest reset reboots in place */
 	/* From the API / --config-file (Firecracker's schema). */
 	const char *instance_id; /* GET / "id"; NULL: "anonymous-instance" */
@@ -84,7 +91,8 @@ struct vm_config {
 	bool owns_strings;
 };
 
-/* Parse "path=IMG[,readonly=on|off][,id=NAME]" (--disk) or "socket=PATH"
+/* Parse "path=IMG[,readonly=on|off][,id=NAME][,bytes=B][,ops=B]" (--disk;
+ * B a token bucket SIZE:REFILL_MS[:ONE_TIME_BURST]) or "socket=PATH"
  * (--vhost-user-blk) into disk; -EINVAL with a sentence in err. */
 int config_parse_disk(struct disk_config *disk, const char *text, bool external, char *err,
 		      size_t errlen);

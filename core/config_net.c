@@ -31,7 +31,7 @@ int config_parse_mac(const char *text, uint8_t mac[6])
 }
 
 /* Append "WHAT=SPEC" to a rate limiter's SPEC text (lib/rate_limiter.h). */
-static int append_bucket(char *spec, size_t size, const char *what, const char *value)
+int config_append_bucket(char *spec, size_t size, const char *what, const char *value)
 {
 	size_t used = strlen(spec);
 	int n = snprintf(spec + used, size - used, "%s%s=%s", used ? "," : "", what, value);
@@ -118,7 +118,7 @@ int config_parse_net(struct net_config *net, const char *text, bool external, ch
 					 !strcmp(item, "tx-bytes") || !strcmp(item, "tx-ops"))) {
 			char *spec = item[0] == 'r' ? net->rx_rate : net->tx_rate;
 
-			if (append_bucket(spec, CONFIG_RATE_SPEC_SIZE, item + 3, value))
+			if (config_append_bucket(spec, CONFIG_RATE_SPEC_SIZE, item + 3, value))
 				return error_text(err, errlen, -EINVAL, "--net %s=%s is too long",
 						  item, value);
 		} else if (external && !strcmp(item, "socket")) {

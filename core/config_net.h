@@ -36,6 +36,9 @@ struct net_config {
  * sentence in err. */
 int config_parse_net(struct net_config *net, const char *text, bool external, char *err,
 		     size_t errlen);
+/* Append "WHAT=VALUE" (a bucket of a SPEC: lib/rate_limiter.h) to spec,
+ * with a ',' if it is not empty; -ENAMETOOLONG if it does not fit. */
+int config_append_bucket(char *spec, size_t size, const char *what, const char *value);
 /* "02:00:00:00:00:01" -> mac; -EINVAL if malformed. */
 int config_parse_mac(const char *text, uint8_t mac[6]);
 /* Defaults for what was not given: a locally administered MAC from random

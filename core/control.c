@@ -117,8 +117,9 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	char err[sizeof(ctl->request_err)];
 	struct disk_config disk;
 	struct net_config net;
+	char rate[CONFIG_RATE_SPEC_SIZE];
 	unsigned index;
-	bool is_disk;
+	bool is_disk, rng;
 	int ret;
 
 	pthread_mutex_lock(&ctl->lock);
@@ -128,17 +129,26 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	}
 	index = ctl->request_index;
 	is_disk = ctl->request_is_disk;
+	rng = ctl->request_rng;
 	if (is_disk)
 		disk = ctl->request_disk;
 	else
 		net = ctl->request_net;
+	memcpy(rate, ctl->request_rate, sizeof(rate));
 	pthread_mutex_unlock(&ctl->lock);
 	/* The device set is the event loop's: the change runs here (the
 	 * asking API thread waits; it asks one thing at a time). */
-	if (is_disk)
+	if (is_disk) {
 		ret = device_set_update_disk(ctl->request_devices, index, &disk, err, sizeof(err));
-	else
+	} else if (rng) {
+		static const char *const drop[] = {"--rate", NULL};
+		const char *add[] = {rate[0] ? "--rate" : NULL, rate, NULL};
+
+		ret = device_set_update_options(ctl->request_devices, "rng", 0, drop, add, err,
+						sizeof(err));
+	} else {
 		ret = device_set_update_net(ctl->request_devices, index, &net, err, sizeof(err));
+	}
 	pthread_mutex_lock(&ctl->lock);
 	if (ctl->request_pending) {
 		ctl->request_result = ret;
@@ -247,38 +257,26 @@ static int control_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	return 0;
 }
 
-/* Hand a device change to the event loop and wait for its answer. */
-static int control_update_device(struct vmm_control *ctl, unsigned index,
-				 const struct net_config *net, const struct disk_config *disk,
-				 char *err, size_t errlen)
+/* Hand a device change to the event loop and wait for its answer; what
+ * to change is in ctl->request_* (set under the lock by the caller). */
+static int control_request_locked(struct vmm_control *ctl, const char *what, char *err,
+				  size_t errlen)
 {
 	uint64_t one = 1;
 	int ret;
 
-	pthread_mutex_lock(&ctl->lock);
 	if (ctl->state != API_STATE_RUNNING) {
 		/* Paused: a new server would be handed running rings (the
 		 * replacement resumes them), touching guest memory while the VM
 		 * is meant to be still. */
-		ret =
-		    ctl->state == API_STATE_PAUSED
-			? error_text(err, errlen, -EBUSY,
-				     disk ? "the VM is paused; resume it before changing a drive"
-					  : "the VM is paused; resume it before changing a network "
-					    "interface's rate limiters")
-			: wrong_state(ctl,
-				      disk ? "Changing a drive" : "Changing a network interface",
-				      err, errlen);
+		ret = ctl->state == API_STATE_PAUSED
+			  ? error_text(err, errlen, -EBUSY,
+				       "the VM is paused; resume it before changing %s", what)
+			  : wrong_state(ctl, "Changing a device", err, errlen);
 		pthread_mutex_unlock(&ctl->lock);
 		return ret;
 	}
 	/* The API thread asks one thing at a time (its own lock is held). */
-	ctl->request_index = index;
-	ctl->request_is_disk = disk != NULL;
-	if (disk)
-		ctl->request_disk = *disk;
-	else
-		ctl->request_net = *net;
 	ctl->request_pending = true;
 	ctl->request_done = false;
 	if (write(ctl->request_fd, &one, sizeof(one)) < 0) {
@@ -296,13 +294,63 @@ static int control_update_device(struct vmm_control *ctl, unsigned index,
 static int control_update_net(void *opaque, unsigned index, const struct net_config *net, char *err,
 			      size_t errlen)
 {
-	return control_update_device(opaque, index, net, NULL, err, errlen);
+	struct vmm_control *ctl = opaque;
+
+	pthread_mutex_lock(&ctl->lock);
+	ctl->request_index = index;
+	ctl->request_net = *net;
+	ctl->request_is_disk = false;
+	ctl->request_rng = false;
+	return control_request_locked(ctl, "a network interface's rate limiters", err, errlen);
 }
 
+/* PATCH /drives: a new isola-blk takes the drive over (device_set.c). */
 static int control_update_drive(void *opaque, unsigned index, const struct disk_config *disk,
 				char *err, size_t errlen)
 {
-	return control_update_device(opaque, index, NULL, disk, err, errlen);
+	struct vmm_control *ctl = opaque;
+
+	pthread_mutex_lock(&ctl->lock);
+	ctl->request_index = index;
+	ctl->request_disk = *disk;
+	ctl->request_is_disk = true;
+	ctl->request_rng = false;
+	return control_request_locked(ctl, "a drive", err, errlen);
+}
+
+/* PATCH /entropy: isola-rng replaced with the new --rate, as for a
+ * network interface (docs/api.md). */
+static int control_update_entropy(void *opaque, const char *rate, char *err, size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+
+	pthread_mutex_lock(&ctl->lock);
+	ctl->request_index = 0;
+	ctl->request_is_disk = false;
+	ctl->request_rng = true;
+	snprintf(ctl->request_rate, sizeof(ctl->request_rate), "%s", rate);
+	return control_request_locked(ctl, "the entropy device's rate limiter", err, errlen);
+}
+
+/* PATCH /serial: the UART is the core's own; its bucket changes in place
+ * (full again) under the UART's lock.  A reboot keeps it: the main
+ * thread's configuration takes it too. */
+static int control_update_serial(void *opaque, const char *rate, char *err, size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+	enum api_vm_state state = control_state(ctl);
+	int ret;
+
+	if (state != API_STATE_RUNNING && state != API_STATE_PAUSED)
+		return wrong_state(ctl, "Changing the serial console", err, errlen);
+	ret = serial_set_rate(&ctl->vm->serial, rate, err, errlen);
+	if (!ret && ctl->watch_cfg) {
+		pthread_mutex_lock(&ctl->lock);
+		snprintf(ctl->watch_cfg->serial_rate, sizeof(ctl->watch_cfg->serial_rate), "%s",
+			 rate);
+		pthread_mutex_unlock(&ctl->lock);
+	}
+	return ret;
 }
 
 static int control_flush_metrics(void *opaque, char *err, size_t errlen)
@@ -373,6 +421,12 @@ static void control_fill_metrics(void *opaque, void *json)
 		    uart, "write_count",
 		    json_object_new_int64((int64_t)(bytes - ctl->reported_uart_bytes)));
 		ctl->reported_uart_bytes = bytes;
+		/* Firecracker's uart.rate_limiter_dropped_bytes (SerialDevice) */
+		bytes = __atomic_load_n(&vm->serial.dropped_bytes, __ATOMIC_RELAXED);
+		json_object_object_add(
+		    uart, "rate_limiter_dropped_bytes",
+		    json_object_new_int64((int64_t)(bytes - ctl->reported_uart_dropped)));
+		ctl->reported_uart_dropped = bytes;
 		json_object_object_add(root, "uart", uart);
 		json_object_object_add(root, "device_servers", control_device_metrics(ctl));
 	}
@@ -389,4 +443,6 @@ const struct api_vmm_ops vmm_control_ops = {
     .fill_metrics = control_fill_metrics,
     .update_net = control_update_net,
     .update_drive = control_update_drive,
+    .update_entropy = control_update_entropy,
+    .update_serial = control_update_serial,
 };

@@ -39,15 +39,17 @@ struct vmm_control {
 	int request_fd; /* eventfd: a request waits */
 	bool request_pending, request_done;
 	unsigned request_index;
-	bool request_is_disk; /* request_disk (PATCH /drives), else request_net */
+	bool request_is_disk; /* request_disk (PATCH /drives) */
+	bool request_rng;     /* PATCH /entropy: request_rate for isola-rng */
 	struct net_config request_net;
 	struct disk_config request_disk;
+	char request_rate[CONFIG_RATE_SPEC_SIZE];
 	int request_result;
 	char request_err[512];
 	/* Metrics are per interval, like the API's (Firecracker resets its
 	 * counters at every flush): what the last line reported. */
 	uint64_t reported_exits[VM_MAX_CPUS];
-	uint64_t reported_uart_bytes;
+	uint64_t reported_uart_bytes, reported_uart_dropped;
 	uint64_t reported_restarts[DEVICE_SET_MAX];
 };
 

@@ -102,6 +102,18 @@ static void entry_net_args(struct device_entry *e, const struct net_config *net)
 	e->args[n] = NULL;
 }
 
+/* isola-rng's arguments for cfg's rng. */
+static void entry_rng_args(struct device_entry *e, const struct vm_config *cfg)
+{
+	unsigned n = 0;
+
+	if (cfg->rng_rate[0]) {
+		e->args[n++] = "--rate";
+		e->args[n++] = cfg->rng_rate;
+	}
+	e->args[n] = NULL;
+}
+
 /* device_set.h; asked for in the order device_set_init makes entries. */
 void device_set_prespawn(const struct vm_config *cfg)
 {
@@ -125,8 +137,12 @@ void device_set_prespawn(const struct vm_config *cfg)
 		if (supervisor_prespawn("net", e.args))
 			return;
 	}
-	if (cfg->rng)
-		supervisor_prespawn("rng", (const char *const[]){NULL});
+	if (cfg->rng) {
+		struct device_entry e = {0};
+
+		entry_rng_args(&e, cfg);
+		supervisor_prespawn("rng", e.args);
+	}
 }
 
 int device_set_init(struct device_set *set, const struct vm_config *cfg, char *err, size_t errlen)
@@ -167,7 +183,7 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
 			entry_net_args(e, net);
 	}
 	if (cfg->rng)
-		set_add(set, "rng", "rng0", !cfg->rng_no_restart, NULL);
+		entry_rng_args(set_add(set, "rng", "rng0", !cfg->rng_no_restart, NULL), cfg);
 	return 0;
 }
 
@@ -563,9 +579,9 @@ int device_set_replace(struct device_set *set, unsigned index, const char *const
 	if (!entry_try_restart(set, e))
 		/* the restart policy retries (and gives the device up after 5
 		 * failed starts): the caller hears of the first failure */
-		return error_text(err, errlen, -EIO,
-				  "the new isola-%s did not start (%s); isola retries it", e->kind->name,
-				  e->last_failure[0] ? e->last_failure : "see the log");
+		return error_text(
+		    err, errlen, -EIO, "the new isola-%s did not start (%s); isola retries it",
+		    e->kind->name, e->last_failure[0] ? e->last_failure : "see the log");
 	return 0;
 }
 
@@ -583,35 +599,57 @@ static unsigned args_without(const char *const *args, const char *option, const 
 	return n;
 }
 
-int device_set_update_net(struct device_set *set, unsigned net_index, const struct net_config *net,
-			  char *err, size_t errlen)
+int device_set_update_options(struct device_set *set, const char *kind, unsigned index,
+			      const char *const *drop, const char *const *add, char *err,
+			      size_t errlen)
 {
-	const char *args[DEVICE_SERVER_MAX_ARGS + 5], *rest[DEVICE_SERVER_MAX_ARGS + 1];
-	unsigned nets = 0, n;
+	const char *args[DEVICE_SERVER_MAX_ARGS + 9], *rest[DEVICE_SERVER_MAX_ARGS + 9];
+	unsigned seen = 0, n;
 
 	for (unsigned i = 0; i < set->nr; i++) {
 		struct device_entry *e = &set->entries[i];
 
-		if (strcmp(e->kind->name, "net") || nets++ != net_index)
+		if (strcmp(e->kind->name, kind) || seen++ != index)
 			continue;
-		/* Everything stays but the two limiters (docs/net.md). */
-		n = args_without(e->args, "--rx-rate", rest, 0);
-		rest[n] = NULL;
-		n = args_without(rest, "--tx-rate", args, 0);
-		if (net->rx_rate[0]) {
-			args[n++] = "--rx-rate";
-			args[n++] = net->rx_rate;
+		/* Everything stays but the options named. */
+		n = 0;
+		for (unsigned a = 0; e->args[a]; a++)
+			args[n++] = e->args[a];
+		args[n] = NULL;
+		for (unsigned d = 0; drop && drop[d]; d++) {
+			n = args_without(args, drop[d], rest, 0);
+			rest[n] = NULL;
+			memcpy(args, rest, (n + 1) * sizeof(args[0]));
 		}
-		if (net->tx_rate[0]) {
-			args[n++] = "--tx-rate";
-			args[n++] = net->tx_rate;
+		for (unsigned a = 0; add && add[a]; a++) {
+			if (n >= DEVICE_SERVER_MAX_ARGS)
+				return error_text(err, errlen, -E2BIG, "%s: too many arguments",
+						  e->name);
+			args[n++] = add[a];
 		}
 		args[n] = NULL;
-		if (n > DEVICE_SERVER_MAX_ARGS)
-			return error_text(err, errlen, -E2BIG, "%s: too many arguments", e->name);
 		return device_set_replace(set, i, args, err, errlen);
 	}
-	return error_text(err, errlen, -ENODEV, "no network interface %u", net_index);
+	return error_text(err, errlen, -ENODEV, "no %s device %u", kind, index);
+}
+
+int device_set_update_net(struct device_set *set, unsigned net_index, const struct net_config *net,
+			  char *err, size_t errlen)
+{
+	static const char *const drop[] = {"--rx-rate", "--tx-rate", NULL};
+	const char *add[5];
+	unsigned n = 0;
+
+	if (net->rx_rate[0]) {
+		add[n++] = "--rx-rate";
+		add[n++] = net->rx_rate;
+	}
+	if (net->tx_rate[0]) {
+		add[n++] = "--tx-rate";
+		add[n++] = net->tx_rate;
+	}
+	add[n] = NULL;
+	return device_set_update_options(set, "net", net_index, drop, add, err, errlen);
 }
 
 /* The old server is quiesced or was handed over: nothing of it is in

@@ -116,6 +116,13 @@ int device_set_replace(struct device_set *set, unsigned index, const char *const
 /* Event loop: network interface net_index (cfg->nets[net_index]) gets
  * net's rate limiters (--rx-rate/--tx-rate, docs/net.md) through
  * device_set_replace.  0 or -errno with a sentence in err. */
+/* Replace the options named in drop (each with its value) of the index'th
+ * server of kind ("net", "rng", "blk") by the arguments in add (both
+ * NULL-terminated, may be NULL), through device_set_replace: PATCH of a
+ * device's rate limiter.  0 or -errno with a sentence in err. */
+int device_set_update_options(struct device_set *set, const char *kind, unsigned index,
+			      const char *const *drop, const char *const *add, char *err,
+			      size_t errlen);
 int device_set_update_net(struct device_set *set, unsigned net_index, const struct net_config *net,
 			  char *err, size_t errlen);
 /* Event loop: disk disk_index (cfg->disks[disk_index]) is served from

@@ -145,7 +145,8 @@ const struct device_kind device_kinds[] = {
 		    {"--readonly", false},
 		    {"--id", true},
 		    {"--queues", true},
-		    {"--poll-us", true}},
+		    {"--poll-us", true},
+		    {"--rate", true}},
 	/* struct virtio_blk_config through write_zeroes_may_unmap, §5.2.4 */
 	.config_size = 60,
 	.config_owner = DEVICE_CONFIG_BACKEND,

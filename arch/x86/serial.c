@@ -4,12 +4,14 @@
 #include "arch/x86/serial.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
 	UART_RBR_THR = 0, /* DLAB=0: receive buffer / transmit holding */
-	UART_IER = 1,     /* DLAB=0: interrupt enable */
+	UART_IER = 1,	  /* DLAB=0: interrupt enable */
 	UART_IIR_FCR = 2, /* read: interrupt identification, write: FIFO control */
 	UART_LCR = 3,
 	UART_MCR = 4,
@@ -50,6 +52,33 @@ void serial_init(struct serial8250 *uart, int out_fd, void (*set_irq)(void *, bo
 	uart->set_irq = set_irq;
 	uart->rx_space = rx_space;
 	uart->opaque = opaque;
+}
+
+static uint64_t serial_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int serial_set_rate(struct serial8250 *uart, const char *spec, char *err, size_t errlen)
+{
+	struct rate_limiter rl;
+	char why[160];
+
+	if (rate_limiter_parse(spec, &rl, why, sizeof(why)))
+		return snprintf(err, errlen, "%s", why), -EINVAL;
+	if (rl.ops.size)
+		return snprintf(err, errlen,
+				"the serial console's limiter has a bytes bucket only"),
+		       -EINVAL;
+	rate_limiter_start(&rl, serial_now_ns());
+	pthread_mutex_lock(&uart->lock);
+	uart->limiter = rl;
+	uart->limited = !rate_limiter_is_unlimited(&rl);
+	pthread_mutex_unlock(&uart->lock);
+	return 0;
 }
 
 void serial_destroy(struct serial8250 *uart)
@@ -118,10 +147,16 @@ static void serial_transmit(struct serial8250 *uart, uint8_t byte)
 	if (uart->mcr & MCR_LOOP) {
 		/* Loopback: the byte comes back on the receive side. */
 		if (uart->rx_count < SERIAL_RX_FIFO_SIZE) {
-			uart->rx_fifo[(uart->rx_head + uart->rx_count) % SERIAL_RX_FIFO_SIZE] = byte;
+			uart->rx_fifo[(uart->rx_head + uart->rx_count) % SERIAL_RX_FIFO_SIZE] =
+			    byte;
 			uart->rx_count++;
 			uart->lsr |= LSR_DR;
 		}
+	} else if (uart->limited && !rate_limiter_consume(&uart->limiter, 1, serial_now_ns())) {
+		/* Firecracker's serial rate limiter: over the bucket, the byte is
+		 * dropped (a UART has no way to make the guest wait) and
+		 * counted (metrics: uart.rate_limiter_dropped_bytes). */
+		uart->dropped_bytes++;
 	} else if (uart->out_fd >= 0) {
 		if (uart->tx_batch_len == SERIAL_TX_BATCH)
 			serial_write_batch(uart);

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/rate_limiter.h"
+
 #define SERIAL_RX_FIFO_SIZE 64
 #define SERIAL_TX_BATCH 4096
 
@@ -29,6 +31,12 @@ struct serial8250 {
 	unsigned tx_batch_len;
 	int out_fd; /* -1: output discarded */
 	uint64_t tx_bytes;
+	/* Firecracker's SerialDevice "rate_limiter" (a TokenBucket of bytes):
+	 * what the guest transmits beyond it is dropped and counted.  The
+	 * clock is read only while `limited`. */
+	bool limited;
+	struct rate_limiter limiter;
+	uint64_t dropped_bytes;
 	/* Raise or lower the UART's interrupt line (ISA IRQ 4). */
 	void (*set_irq)(void *opaque, bool level);
 	/* Called (without the lock) when the RX FIFO was full and has room again. */
@@ -39,6 +47,10 @@ struct serial8250 {
 void serial_init(struct serial8250 *uart, int out_fd, void (*set_irq)(void *, bool),
 		 void (*rx_space)(void *), void *opaque);
 void serial_destroy(struct serial8250 *uart);
+/* Limit transmitted bytes to spec (lib/rate_limiter.h; only a bytes
+ * bucket; "" none), buckets full from now on; any thread.  0, or -EINVAL
+ * with a sentence in err. */
+int serial_set_rate(struct serial8250 *uart, const char *spec, char *err, size_t errlen);
 /* Port-I/O handler for the 8 registers at ISOLA_PORT_COM1 (bus_access_fn). */
 void serial_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Write out what this exit transmitted (cheap when nothing is pending). */

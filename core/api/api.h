@@ -52,6 +52,14 @@ struct api_vmm_ops {
 	 * NULL: refused with a message. */
 	int (*update_net)(void *vmm, unsigned index, const struct net_config *net, char *err,
 			  size_t errlen);
+	/* PATCH /entropy after start (isola extension): isola-rng gets `rate`
+	 * (validated SPEC text, "" none) the way update_net does.  NULL:
+	 * refused with a message. */
+	int (*update_entropy)(void *vmm, const char *rate, char *err, size_t errlen);
+	/* PATCH /serial after start (isola extension): the console's output
+	 * limiter becomes `rate` (SPEC text with a bytes bucket only, "" none),
+	 * in place.  NULL: refused with a message. */
+	int (*update_serial)(void *vmm, const char *rate, char *err, size_t errlen);
 };
 
 /* ---- handler layer (no socket) ---- */

@@ -89,6 +89,17 @@ int api_put_net(struct vm_config *cfg, const struct net_config *net, const char 
  * or -EINVAL with err (spec unchanged). */
 int api_parse_rate_limiter(json_object *v, const char *prefix, const char *key, bool patch,
 			   char spec[CONFIG_RATE_SPEC_SIZE], char *err, size_t errlen);
+/* Member `key` of v, one TokenBucket (Firecracker's SerialDevice
+ * "rate_limiter"), into spec as a SPEC with a bytes bucket only.  1 if
+ * absent (spec unchanged), 0, or -EINVAL with err. */
+int api_parse_token_bucket(json_object *v, const char *prefix, const char *key,
+			   char spec[CONFIG_RATE_SPEC_SIZE], char *err, size_t errlen);
+/* A SPEC as Firecracker's RateLimiter / as the TokenBucket of its bytes
+ * bucket; NULL for none.  And one bucket as a TokenBucket. */
+json_object *api_rate_limiter_to_json(const char *spec);
+json_object *api_token_bucket_to_json(const char *spec);
+struct token_bucket;
+json_object *api_bucket_to_json(const struct token_bucket *bucket);
 /* net as Firecracker's NetworkInterface object. */
 json_object *api_net_to_json(const struct net_config *net);
 /* "drive" of disk as Firecracker's Drive object. */

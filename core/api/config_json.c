@@ -242,7 +242,7 @@ static void api_json_set_string(json_object *obj, const char *key, const char *v
 
 json_object *api_drive_to_json(const struct disk_config *disk, unsigned index)
 {
-	json_object *d = json_object_new_object();
+	json_object *d = json_object_new_object(), *limiter;
 	char fallback[32];
 
 	if (!d)
@@ -263,6 +263,8 @@ json_object *api_drive_to_json(const struct disk_config *disk, unsigned index)
 		api_json_set_string(d, "path_on_host", disk->path);
 		api_json_set_string(d, "io_engine", disk->io_engine_async ? "Async" : "Sync");
 	}
+	if ((limiter = api_rate_limiter_to_json(disk->rate)))
+		json_object_object_add(d, "rate_limiter", limiter);
 	return d;
 }
 
@@ -341,12 +343,25 @@ char *api_config_to_json(const struct vm_config *cfg)
 	json_object_object_add(doc, "network-interfaces", v);
 	json_object_object_add(doc, "pmem", json_object_new_array());
 	json_object_object_add(doc, "vsock", NULL);
-	json_object_object_add(doc, "entropy", cfg->rng ? json_object_new_object() : NULL);
+	v = NULL;
+	if (cfg->rng) {
+		json_object *limiter = api_rate_limiter_to_json(cfg->rng_rate);
+
+		v = json_object_new_object();
+		if (limiter)
+			json_object_object_add(v, "rate_limiter", limiter);
+	}
+	json_object_object_add(doc, "entropy", v);
 	/* isola's extension (Firecracker's PUT /serial is not in its
 	 * FullVmConfiguration): written only when set */
-	if (cfg->console == CONSOLE_FILE && cfg->console_path) {
+	if ((cfg->console == CONSOLE_FILE && cfg->console_path) || cfg->serial_rate[0]) {
+		json_object *bucket = api_token_bucket_to_json(cfg->serial_rate);
+
 		v = json_object_new_object();
-		api_json_set_string(v, "serial_out_path", cfg->console_path);
+		if (cfg->console == CONSOLE_FILE && cfg->console_path)
+			api_json_set_string(v, "serial_out_path", cfg->console_path);
+		if (bucket)
+			json_object_object_add(v, "rate_limiter", bucket);
 		json_object_object_add(doc, "serial", v);
 	}
 	text = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |

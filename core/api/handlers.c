@@ -322,6 +322,71 @@ static int api_drives(struct api_request *req)
 	return api_reply_no_content(req);
 }
 
+/* PATCH /entropy (isola extension; Firecracker has no PATCH here): a
+ * started VM's entropy limiter, with PartialNetworkInterface's
+ * BucketUpdate rules; isola-rng is replaced like isola-net (docs/api.md). */
+static int api_patch_entropy(struct api_request *req)
+{
+	static const char *const known[] = {"rate_limiter", NULL};
+	struct api *api = req->api;
+	char err[API_ERR_MAX], rate[CONFIG_RATE_SPEC_SIZE];
+	json_object *v;
+
+	if (!(v = api_body(req)))
+		return req->resp->status;
+	if (api_json_only(v, "entropy", known, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	if (!api_require_started(req))
+		return req->resp->status;
+	if (!api->cfg.rng)
+		return api_reply_error(req, "the VM has no entropy device; it is added with PUT "
+					    "/entropy before InstanceStart");
+	strcpy(rate, api->cfg.rng_rate);
+	if (api_parse_rate_limiter(v, "entropy", "rate_limiter", true, rate, err, sizeof(err)) < 0)
+		return api_reply_error(req, "%s", err);
+	if (!strcmp(rate, api->cfg.rng_rate))
+		return api_reply_no_content(req); /* nothing changes: no restart */
+	if (!api->ops.update_entropy)
+		return api_reply_error(req,
+				       "isola cannot change a started VM's entropy limiter here");
+	if (api->ops.update_entropy(api->vmm, rate, err, sizeof(err)))
+		return api_reply_error(req, "entropy: %s", err);
+	strcpy(api->cfg.rng_rate, rate);
+	return api_reply_no_content(req);
+}
+
+/* PATCH /serial (isola extension): a started VM's console output limit, a
+ * TokenBucket that replaces the current one (size or refill_time 0: none);
+ * the UART changes in place.  serial_out_path cannot change. */
+static int api_patch_serial(struct api_request *req)
+{
+	static const char *const known[] = {"rate_limiter", NULL};
+	struct api *api = req->api;
+	char err[API_ERR_MAX], rate[CONFIG_RATE_SPEC_SIZE];
+	json_object *v;
+	int ret;
+
+	if (!(v = api_body(req)))
+		return req->resp->status;
+	if (api_json_only(v, "serial", known, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	if (!api_require_started(req))
+		return req->resp->status;
+	strcpy(rate, api->cfg.serial_rate);
+	ret = api_parse_token_bucket(v, "serial", "rate_limiter", rate, err, sizeof(err));
+	if (ret < 0)
+		return api_reply_error(req, "%s", err);
+	if (ret > 0 || !strcmp(rate, api->cfg.serial_rate))
+		return api_reply_no_content(req);
+	if (!api->ops.update_serial)
+		return api_reply_error(req,
+				       "isola cannot change a started VM's serial limiter here");
+	if (api->ops.update_serial(api->vmm, rate, err, sizeof(err)))
+		return api_reply_error(req, "serial: %s", err);
+	strcpy(api->cfg.serial_rate, rate);
+	return api_reply_no_content(req);
+}
+
 static int api_net_index(const struct vm_config *cfg, const char *id)
 {
 	for (unsigned i = 0; i < cfg->nr_nets; i++)
@@ -644,10 +709,14 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 		status = api_network(&req);
 		break;
 	case API_EP_ENTROPY:
-		status = api_put_section(&req, "entropy", api_parse_entropy);
+		status = req.method == API_PATCH
+			     ? api_patch_entropy(&req)
+			     : api_put_section(&req, "entropy", api_parse_entropy);
 		break;
 	case API_EP_SERIAL:
-		status = api_put_section(&req, "serial", api_parse_serial);
+		status = req.method == API_PATCH
+			     ? api_patch_serial(&req)
+			     : api_put_section(&req, "serial", api_parse_serial);
 		break;
 	case API_EP_ACTIONS:
 		status = api_actions(&req);

@@ -90,6 +90,28 @@ int api_parse_rate_limiter(json_object *v, const char *prefix, const char *key, 
 	return 0;
 }
 
+int api_parse_token_bucket(json_object *v, const char *prefix, const char *key,
+			   char spec[CONFIG_RATE_SPEC_SIZE], char *err, size_t errlen)
+{
+	struct rate_limiter rl = {0};
+	json_object *bucket;
+	char path[256], sub[CONFIG_RATE_SPEC_SIZE], why[160];
+	int ret;
+
+	if (!json_object_object_get_ex(v, key, &bucket) || !bucket)
+		return 1;
+	api_json_path(path, sizeof(path), prefix, key);
+	ret = api_parse_bucket(bucket, path, &rl.bytes, err, errlen);
+	if (ret)
+		return ret;
+	if (rate_limiter_format(&rl, sub, sizeof(sub)) < 0)
+		return api_fail(err, errlen, "%s: the numbers are too long", path);
+	if (sub[0] && rate_limiter_parse(sub, &rl, why, sizeof(why)))
+		return api_fail(err, errlen, "%s: %s", path, why);
+	strcpy(spec, sub);
+	return 0;
+}
+
 /* Linux's dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or
  * white space; */
 static bool api_ifname_valid(const char *name)
@@ -197,7 +219,7 @@ int api_put_net(struct vm_config *cfg, const struct net_config *net, const char 
 	return 0;
 }
 
-static json_object *api_bucket_to_json(const struct token_bucket *bucket)
+json_object *api_bucket_to_json(const struct token_bucket *bucket)
 {
 	json_object *b = json_object_new_object();
 
@@ -213,7 +235,7 @@ static json_object *api_bucket_to_json(const struct token_bucket *bucket)
 
 /* A SPEC text as Firecracker's RateLimiter; NULL for no limit (Firecracker
  * shows an unlimited one as absent). */
-static json_object *api_rate_limiter_to_json(const char *spec)
+json_object *api_rate_limiter_to_json(const char *spec)
 {
 	struct rate_limiter rl;
 	json_object *limiter;
@@ -228,6 +250,16 @@ static json_object *api_rate_limiter_to_json(const char *spec)
 	if (rl.ops.size)
 		json_object_object_add(limiter, "ops", api_bucket_to_json(&rl.ops));
 	return limiter;
+}
+
+json_object *api_token_bucket_to_json(const char *spec)
+{
+	struct rate_limiter rl;
+	char why[160];
+
+	if (!spec[0] || rate_limiter_parse(spec, &rl, why, sizeof(why)) || !rl.bytes.size)
+		return NULL;
+	return api_bucket_to_json(&rl.bytes);
 }
 
 json_object *api_net_to_json(const struct net_config *net)

@@ -59,19 +59,6 @@ int api_check_file(const char *path, const char *where, bool writable, char *err
 	return 0;
 }
 
-static int api_refuse_rate_limiter(json_object *v, const char *prefix, const char *key, char *err,
-				   size_t errlen)
-{
-	json_object *limiter;
-	char path[256];
-
-	if (!json_object_object_get_ex(v, key, &limiter) || !limiter)
-		return 0;
-	api_json_path(path, sizeof(path), prefix, key);
-	return api_fail(err, errlen, "%s: isola does not implement rate limiters yet; omit it",
-			path);
-}
-
 int api_parse_boot_source(json_object *v, const char *prefix, struct vm_config *cfg, char *err,
 			  size_t errlen)
 {
@@ -368,10 +355,17 @@ int api_parse_drive(json_object *v, const char *prefix, const char *url_id,
 	if (!ret)
 		ret = api_parse_drive_enum(v, prefix, "io_engine", "Sync", "Async",
 					   &disk->io_engine_async, err, errlen);
+	/* Firecracker's RateLimiter: isola-blk's --rate (1: none given) */
 	if (!ret)
-		ret = api_refuse_rate_limiter(v, prefix, "rate_limiter", err, errlen);
+		ret = api_parse_rate_limiter(v, prefix, "rate_limiter", false, disk->rate, err,
+					     errlen);
 	if (ret < 0)
 		return ret;
+	if (disk->rate[0] && socket)
+		return api_fail(err, errlen,
+				"%s.rate_limiter: applies to path_on_host drives only; the "
+				"vhost-user back-end is not isola's to limit",
+				prefix);
 	if (api_check_id(id, url_id, prefix, "drive_id", err, errlen))
 		return -EINVAL;
 	strcpy(disk->drive_id, id);
@@ -421,13 +415,18 @@ int api_parse_entropy(json_object *v, const char *prefix, struct vm_config *cfg,
 		      size_t errlen)
 {
 	static const char *const known[] = {"rate_limiter", NULL};
+	char rate[CONFIG_RATE_SPEC_SIZE] = "";
 	int ret = api_json_only(v, prefix, known, err, errlen);
 
+	/* Firecracker's RateLimiter: isola-rng's --rate; a PUT replaces it
+	 * (absent: none). */
 	if (!ret)
-		ret = api_refuse_rate_limiter(v, prefix, "rate_limiter", err, errlen);
-	if (!ret)
-		cfg->rng = true;
-	return ret;
+		ret = api_parse_rate_limiter(v, prefix, "rate_limiter", false, rate, err, errlen);
+	if (ret < 0)
+		return ret;
+	cfg->rng = true;
+	strcpy(cfg->rng_rate, rate);
+	return 0;
 }
 
 const char *api_huge_pages_name(const struct vm_config *cfg)
@@ -547,15 +546,17 @@ int api_parse_serial(json_object *v, const char *prefix, struct vm_config *cfg, 
 {
 	static const char *const known[] = {"serial_out_path", "rate_limiter", NULL};
 	const char *path = NULL;
-	char where[256];
+	char where[256], rate[CONFIG_RATE_SPEC_SIZE] = "";
 	int ret = api_json_only(v, prefix, known, err, errlen);
 
+	/* Firecracker's SerialDevice.rate_limiter is one TokenBucket (bytes). */
 	if (!ret)
-		ret = api_refuse_rate_limiter(v, prefix, "rate_limiter", err, errlen);
-	if (!ret)
+		ret = api_parse_token_bucket(v, prefix, "rate_limiter", rate, err, errlen);
+	if (ret >= 0)
 		ret = api_json_string(v, prefix, "serial_out_path", false, &path, err, errlen);
 	if (ret < 0)
 		return ret;
+	strcpy(cfg->serial_rate, rate);
 	if (!path) {
 		api_set_string(&cfg->console_path, NULL);
 		cfg->console = CONSOLE_STDIO;

@@ -455,12 +455,86 @@ static void blk_queue_stop(void *device, struct vhost_user_backend_queue *q)
 	bq->nr_requests = 0;
 }
 
+/* ---- rate limiter ------------------------------------------------------- */
+
+int blk_set_rate(struct blk *blk, const char *spec, char *err, size_t errlen)
+{
+	struct rate_limiter rl;
+	char why[256];
+
+	if (rate_limiter_parse(spec, &rl, why, sizeof(why)))
+		return error_text(err, errlen, -EINVAL, "--rate %s: %s", spec, why);
+	blk->limiter = rl;
+	blk->limited = !rate_limiter_is_unlimited(&rl);
+	if (blk->limited)
+		rate_limiter_start(&blk->limiter, blk_now_ns());
+	return 0;
+}
+
+bool blk_request_cost(const struct virtq_chain *chain, uint64_t *bytes)
+{
+	struct virtio_blk_outhdr hdr;
+
+	if (virtq_chain_read(chain, 0, &hdr, sizeof(hdr)))
+		return false;
+	/* Firecracker's Request::rate_limit: one op for every request (flush
+	 * and GET_ID too), bytes only for the data of IN and OUT.  A chain
+	 * laid out wrongly pays for what it claims and then fails. */
+	*bytes = 0;
+	if (hdr.type == VIRTIO_BLK_T_IN && chain->writable_bytes > 0)
+		*bytes = chain->writable_bytes - 1;
+	else if (hdr.type == VIRTIO_BLK_T_OUT && chain->readable_bytes > 16)
+		*bytes = chain->readable_bytes - 16;
+	return true;
+}
+
+bool blk_rate_pay(struct blk *blk, uint64_t bytes, uint64_t now_ns, int *wait_ms)
+{
+	uint64_t ms = 0;
+	bool paid;
+
+	pthread_mutex_lock(&blk->limiter_lock);
+	paid = rate_limiter_consume(&blk->limiter, bytes, now_ns);
+	if (!paid)
+		ms = rate_limiter_wait_ms(&blk->limiter, bytes, now_ns);
+	pthread_mutex_unlock(&blk->limiter_lock);
+	/* at most 1 s a round: a PATCH-less limiter never changes, but the
+	 * thread still looks at its stop fd and kicks in between */
+	if (!paid)
+		*wait_ms = ms > 1000 ? 1000 : ms < 1 ? 1 : (int)ms;
+	return paid;
+}
+
+/* May the chain just popped start now?  Else it goes back to the avail
+ * ring (the guest just waits: nothing is dropped or failed) and *wait_ms
+ * says when to try again. */
+static bool blk_admit(struct blk *blk, struct blk_queue *bq, struct vhost_user_backend_queue *q,
+		      const struct virtq_chain *chain, int *wait_ms)
+{
+	uint64_t bytes;
+
+	if (!blk_request_cost(chain, &bytes) || blk_rate_pay(blk, bytes, blk_now_ns(), wait_ms))
+		return true;
+	bq->rate_waits++;
+	/* No push since this pop (completions are pushed after the loop). */
+	if (virtq_unpop(&q->vq, chain->head))
+		return true; /* cannot hold it back: serve it rather than lose it */
+	return false;
+}
+
 static void blk_handle_chain(void *device, struct vhost_user_backend_queue *q,
 			     struct virtq_chain *chain)
 {
 	struct blk *blk = device;
 	struct blk_queue *bq = &blk->queues[q->index];
+	uint64_t bytes;
+	int wait_ms;
 
+	/* A request a previous instance left in flight is served at once (the
+	 * guest has waited for it already) but still paid for where the
+	 * buckets allow, so the rate holds across a restart. */
+	if (blk->limited && blk_request_cost(chain, &bytes))
+		blk_rate_pay(blk, bytes, blk_now_ns(), &wait_ms);
 	blk_request(blk, bq, chain);
 	io_uring_submit(&bq->ring);
 }
@@ -470,22 +544,31 @@ static int blk_handle_queue(void *device, struct vhost_user_backend_queue *q)
 	struct blk *blk = device;
 	struct blk_queue *bq = &blk->queues[q->index];
 	struct virtq_chain chain;
-	int r;
+	int r, wait_ms = -1;
 
 	blk_reap(blk, bq);
 	virtq_chain_init(&chain, bq->segs, VIRTQ_MAX_SEGMENTS);
 	virtq_disable_notify(&q->vq);
+	bq->throttled = false;
 	for (;;) {
-		while ((r = virtq_pop(&q->vq, &chain)) == 1)
+		while ((r = virtq_pop(&q->vq, &chain)) == 1) {
+			/* blk->limited only: an unlimited disk reads no clock */
+			if (blk->limited && !blk_admit(blk, bq, q, &chain, &wait_ms)) {
+				bq->throttled = true;
+				break;
+			}
 			blk_request(blk, bq, &chain);
-		if (r < 0 || !virtq_enable_notify(&q->vq))
+		}
+		/* Throttled: the ring stays as it is and notifications off;
+		 * the wait's timeout brings the thread back for the tokens. */
+		if (bq->throttled || r < 0 || !virtq_enable_notify(&q->vq))
 			break;
 		virtq_disable_notify(&q->vq);
 	}
 	/* The SQEs queued go in with the wait (blk_queue_wait): one
 	 * io_uring_enter submits them and sleeps. */
 	blk_flush_done(bq, q);
-	return -1;
+	return bq->throttled ? wait_ms : -1;
 }
 
 /* ---- setup --------------------------------------------------------------- */
@@ -577,6 +660,7 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id, 
 	blk->num_queues = num_queues;
 	blk->poll_max_ns = BLK_POLL_US_DEFAULT * 1000u;
 	blk->prep_sync = blk_prep_fdatasync;
+	pthread_mutex_init(&blk->limiter_lock, NULL);
 	/* 20 bytes, NUL-padded only if shorter (§5.2.6: GET_ID) */
 	memcpy(blk->id, id ? id : base, strnlen(id ? id : base, sizeof(blk->id)));
 	blk->ops = (struct vhost_user_backend_ops){

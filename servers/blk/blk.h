@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "lib/rate_limiter.h"
 #include "lib/sandbox.h"
 #include "lib/vhost_user_backend.h"
 
@@ -31,11 +32,11 @@
 #define VIRTIO_BLK_ID_BYTES 20
 #define VIRTIO_BLK_SECTOR 512u
 
-#define BLK_SEG_MAX 254          /* advertised; longer chains are still served */
-#define BLK_MAX_RANGE_SEGS 16    /* discard / write-zeroes ranges per request */
+#define BLK_SEG_MAX 254	      /* advertised; longer chains are still served */
+#define BLK_MAX_RANGE_SEGS 16 /* discard / write-zeroes ranges per request */
 #define BLK_MAX_RANGE_SECTORS (1u << 22)
 #define BLK_RING_ENTRIES 256
-#define BLK_POLL_US_DEFAULT 50  /* --poll-us */
+#define BLK_POLL_US_DEFAULT 50 /* --poll-us */
 #define BLK_POLL_US_MAX 1000
 
 /* What isola-blk's seccomp filter allows beyond the vhost-user back-end's
@@ -78,65 +79,74 @@ _Static_assert(sizeof(struct virtio_blk_config) == 60, "virtio_blk_config size")
 struct blk_request {
 	bool busy;
 	uint8_t type;
-	uint8_t status;            /* VIRTIO_BLK_S_* so far */
-	uint8_t *status_byte;      /* in guest memory */
+	uint8_t status;	      /* VIRTIO_BLK_S_* so far */
+	uint8_t *status_byte; /* in guest memory */
 	uint32_t used_len;
-	unsigned pending;          /* SQEs not completed */
-	int fd;                    /* for readv/writev continuation */
-	struct iovec *iov;         /* remaining data (advanced on short I/O) */
+	unsigned pending;  /* SQEs not completed */
+	int fd;		   /* for readv/writev continuation */
+	struct iovec *iov; /* remaining data (advanced on short I/O) */
 	unsigned nr_iov, iov_cap;
 	uint64_t offset;
 	uint64_t remaining;
 	struct {
 		uint64_t offset, len;
-	} ranges[BLK_MAX_RANGE_SEGS];            /* discard / write-zeroes, for a ZERO_RANGE retry */
+	} ranges[BLK_MAX_RANGE_SEGS]; /* discard / write-zeroes, for a ZERO_RANGE retry */
 };
 
 /* io_uring user_data of the queue thread's own operations (wait.c); a
  * request's user_data stays below bit 48. */
-#define BLK_USER_DATA_KICK (1ull << 48)   /* multishot POLL_ADD on the kick fd */
-#define BLK_USER_DATA_STOP (2ull << 48)   /* POLL_ADD on the stop fd */
+#define BLK_USER_DATA_KICK (1ull << 48)	  /* multishot POLL_ADD on the kick fd */
+#define BLK_USER_DATA_STOP (2ull << 48)	  /* POLL_ADD on the stop fd */
 #define BLK_USER_DATA_CANCEL (3ull << 48) /* ASYNC_CANCEL of either */
 #define BLK_USER_DATA_IS_EVENT(ud) (((ud) >> 48) != 0)
 
 struct blk_queue {
 	struct io_uring ring;
-	bool ring_ready;           /* set up (blk_setup_rings) */
-	bool kick_armed, stop_armed; /* their POLL_ADDs are queued or pending */
-	bool stop_seen;            /* the stop fd became readable */
-	uint32_t poll_ns;          /* the current busy-poll window (wait.c) */
+	bool ring_ready;	      /* set up (blk_setup_rings) */
+	bool kick_armed, stop_armed;  /* their POLL_ADDs are queued or pending */
+	bool stop_seen;		      /* the stop fd became readable */
+	uint32_t poll_ns;	      /* the current busy-poll window (wait.c) */
 	struct blk_request *requests; /* [vq size] */
 	unsigned nr_requests;
 	unsigned in_flight;
 	struct virtq_used_elem *done; /* completed, not yet pushed */
 	unsigned nr_done;
-	bool zero_range_refused;   /* the filesystem lacks FALLOC_FL_ZERO_RANGE */
+	bool zero_range_refused; /* the filesystem lacks FALLOC_FL_ZERO_RANGE */
+	bool throttled;		 /* the rate limiter holds the next request back */
+	uint64_t rate_waits;	 /* times it did (for the tests) */
 	struct virtq_segment segs[VIRTQ_MAX_SEGMENTS];
 };
 
 struct blk {
-	int fd;                    /* buffered */
-	int fd_direct;             /* O_DIRECT, or -1 */
+	int fd;	       /* buffered */
+	int fd_direct; /* O_DIRECT, or -1 */
 	uint32_t dio_mem_align, dio_offset_align;
 	bool readonly;
-	uint64_t capacity;         /* sectors */
+	uint64_t capacity;	    /* sectors */
 	uint32_t discard_alignment; /* sectors */
 	char id[VIRTIO_BLK_ID_BYTES];
 	unsigned num_queues;
-	uint32_t poll_max_ns;      /* longest busy-poll before sleeping; 0 never */
+	uint32_t poll_max_ns; /* longest busy-poll before sleeping; 0 never */
 	/* Queue the sync a FLUSH waits for on sqe; the FLUSH completes with its
 	 * CQE.  blk_open: fdatasync of the image.  The seam where
 	 * tests/unit/test_vhost_user_backend.c holds a sync back to check that
 	 * no FLUSH is acknowledged before its sync. */
 	void (*prep_sync)(struct blk *blk, struct io_uring_sqe *sqe);
+	/* --rate (Firecracker's block RateLimiter): every request takes one
+	 * `ops` token, IN/OUT their data bytes from `bytes`.  Shared by the
+	 * queues under limiter_lock; never touched while `limited` is false,
+	 * so an unlimited disk pays no clock read and no lock. */
+	bool limited;
+	struct rate_limiter limiter;
+	pthread_mutex_t limiter_lock;
 	struct vhost_user_backend_ops ops;
 	struct blk_queue queues[VHOST_USER_BACKEND_MAX_QUEUES];
 };
 
 /* Open the image (O_RDONLY with readonly) and fill blk and blk->ops.
  * id NULL: the image's basename.  0 or -errno with a message in err. */
-int blk_open(struct blk *blk, const char *image, bool readonly, const char *id,
-	     unsigned num_queues, char *err, size_t errlen);
+int blk_open(struct blk *blk, const char *image, bool readonly, const char *id, unsigned num_queues,
+	     char *err, size_t errlen);
 /* One io_uring per queue (before the sandbox). */
 int blk_setup_rings(struct blk *blk, char *err, size_t errlen);
 /* Internal to servers/blk: blk.c's request side, wait.c's queue thread. */
@@ -147,6 +157,18 @@ int blk_queue_wait(void *device, struct vhost_user_backend_queue *q, int timeout
 void blk_wait_event(struct blk_queue *bq, uint64_t user_data, int res, unsigned flags);
 void blk_wait_cancel(struct blk_queue *bq, struct vhost_user_backend_queue *q);
 bool blk_wait_armed(const struct blk_queue *bq);
+uint64_t blk_now_ns(void); /* CLOCK_MONOTONIC */
+
+/* Set the rate limit (SPEC as lib/rate_limiter.h; "" none); before the
+ * rings start.  0 or -EINVAL with a message in err. */
+int blk_set_rate(struct blk *blk, const char *spec, char *err, size_t errlen);
+/* What a request costs (Firecracker's Request::rate_limit): 1 op, and for
+ * IN/OUT the data bytes; false if the header is unreadable (the request
+ * then fails without paying). */
+bool blk_request_cost(const struct virtq_chain *chain, uint64_t *bytes);
+/* Pay for a request of `bytes` at now_ns: true, or false with the wait in
+ * *wait_ms (1..1000). */
+bool blk_rate_pay(struct blk *blk, uint64_t bytes, uint64_t now_ns, int *wait_ms);
 
 /* The fds the server must keep (image, rings); returns the count. */
 unsigned blk_fds(const struct blk *blk, int *fds, unsigned max);

@@ -21,6 +21,7 @@
 /* The options, then the device blk_open() fills (it clears struct blk). */
 struct blk_server {
 	const char *image, *id;
+	const char *rate; /* --rate SPEC, NULL none */
 	unsigned queues, poll_us;
 	bool readonly;
 	struct blk blk;
@@ -79,12 +80,27 @@ static int blk_parse_poll_us(void *device, const struct server_option *option, c
 			    &((struct blk_server *)device)->poll_us);
 }
 
+static int blk_parse_rate(void *device, const struct server_option *option, const char *value)
+{
+	struct rate_limiter rl;
+	char err[256];
+
+	if (rate_limiter_parse(value, &rl, err, sizeof(err)) < 0) {
+		log_error("%s %s: %s", option->name, value, err);
+		return -EINVAL;
+	}
+	((struct blk_server *)device)->rate = value;
+	return 0;
+}
+
 static int blk_create(void *device, char *err, size_t errlen)
 {
 	struct blk_server *s = device;
 	int ret = blk_open(&s->blk, s->image, s->readonly, s->id, s->queues, err, errlen);
 
 	s->blk.poll_max_ns = s->poll_us * 1000u;
+	if (!ret && s->rate)
+		ret = blk_set_rate(&s->blk, s->rate, err, errlen);
 	return ret;
 }
 
@@ -107,9 +123,10 @@ static void blk_started(void *device)
 {
 	struct blk_server *s = device;
 
-	log_info("serving %s (%llu sectors%s, %u queue%s)", s->image,
+	log_info("serving %s (%llu sectors%s, %u queue%s%s%s)", s->image,
 		 (unsigned long long)s->blk.capacity, s->readonly ? ", read-only" : "",
-		 s->blk.num_queues, s->blk.num_queues == 1 ? "" : "s");
+		 s->blk.num_queues, s->blk.num_queues == 1 ? "" : "s",
+		 s->blk.limited ? ", rate " : "", s->blk.limited ? s->rate : "");
 }
 
 static void blk_destroy(void *device)
@@ -130,6 +147,12 @@ static const struct server_option blk_options[] = {
      "for up to N us (adaptive) before it sleeps;\n"
      "0 never (default " BLK_STRING(BLK_POLL_US_DEFAULT) "; costs CPU for latency)",
      blk_parse_poll_us},
+    {"--rate", "SPEC", false,
+     "limit the disk: bytes=SIZE:REFILL_MS[:BURST],ops=...\n"
+     "(Firecracker's token buckets; every request is 1 op,\n"
+     "reads and writes their data bytes; a request\n"
+     "over the limit waits in the ring; default none)",
+     blk_parse_rate},
     {0},
 };
 

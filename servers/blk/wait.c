@@ -51,7 +51,7 @@ void blk_wait_init(struct blk_queue *bq)
 	bq->poll_ns = 0;
 }
 
-static uint64_t blk_now_ns(void)
+uint64_t blk_now_ns(void)
 {
 	struct timespec ts;
 
@@ -116,8 +116,7 @@ void blk_wait_event(struct blk_queue *bq, uint64_t user_data, int res, unsigned 
 /* Spin up to bq->poll_ns for a completion (or one of the thread's own
  * events) or a new buffer; true if one came.  Kicks are suppressed while
  * spinning and wanted again before returning false. */
-static bool blk_wait_poll(struct blk_queue *bq, struct vhost_user_backend_queue *q,
-			  uint64_t start)
+static bool blk_wait_poll(struct blk_queue *bq, struct vhost_user_backend_queue *q, uint64_t start)
 {
 	struct io_uring_cqe *cqe;
 
@@ -165,7 +164,10 @@ int blk_queue_wait(void *device, struct vhost_user_backend_queue *q, int timeout
 		return ret;
 	if (blk->poll_max_ns) {
 		start = blk_now_ns();
-		if (bq->poll_ns && bq->in_flight <= BLK_POLL_MAX_IN_FLIGHT &&
+		/* Not while the rate limiter holds a request back: it is still
+		 * in the avail ring, so the spin would see it at once and loop
+		 * until the tokens are back; sleep for them instead. */
+		if (bq->poll_ns && !bq->throttled && bq->in_flight <= BLK_POLL_MAX_IN_FLIGHT &&
 		    blk_wait_poll(bq, q, start))
 			goto reap;
 	}

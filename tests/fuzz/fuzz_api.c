@@ -24,6 +24,7 @@
 
 #include "core/api/api.h"
 #include "lib/log.h"
+#include "lib/rate_limiter.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -80,6 +81,18 @@ static int fuzz_update_drive(void *vmm, unsigned index, const struct disk_config
 	return 0;
 }
 
+/* PATCH /entropy, /serial: the text must be one the servers and the UART
+ * take (lib/rate_limiter.h), and the serial's a bytes bucket only. */
+static int fuzz_update_rate(void *vmm, const char *rate, char *err, size_t errlen)
+{
+	struct rate_limiter rl;
+
+	(void)vmm;
+	if (rate[0] && rate_limiter_parse(rate, &rl, err, errlen))
+		abort();
+	return 0;
+}
+
 static const struct api_vmm_ops fuzz_ops = {
     .state = fuzz_state,
     .instance_start = fuzz_start,
@@ -88,6 +101,8 @@ static const struct api_vmm_ops fuzz_ops = {
     .send_ctrl_alt_del = fuzz_ok,
     .flush_metrics = fuzz_ok,
     .update_drive = fuzz_update_drive,
+    .update_entropy = fuzz_update_rate,
+    .update_serial = fuzz_update_rate,
 };
 
 static bool fuzz_same_string(const char *a, const char *b)

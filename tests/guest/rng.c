@@ -6,7 +6,8 @@
  * `until_key`: then keep reading 4 KiB at a time, each checked the same way
  * against the one before, until a byte arrives on COM1 (the fault-injection
  * test kills isola-rng meanwhile); `timeout_ms=` bounds each request
- * (default 5000).  PASS = status 1.
+ * (default 5000); `reads=N`: then N more 4 KiB reads, checked the same way
+ * (for rate limits: tests/system/rate_limit.sh).  PASS = status 1.
  */
 #include "virtio.h"
 
@@ -59,6 +60,16 @@ int guest_main(const struct boot_info *info)
 	test_check(pattern_check_zero(b, RNG_BYTES) >= 0, "second read is not all zeroes",
 		   "zeroes");
 	test_check(memcmp(a, b, RNG_BYTES) != 0, "the two reads differ", "identical");
+	for (uint64_t i = 0, n = cmdline_get_u64_default(info->cmdline, "reads", 0); i < n; i++) {
+		uint8_t *next = i % 2 ? b : a, *prev = i % 2 ? a : b;
+
+		if (rng_fill(&rng.vq[0], next))
+			return 1;
+		if (!test_check(pattern_check_zero(next, RNG_BYTES) >= 0 &&
+				    memcmp(next, prev, RNG_BYTES) != 0,
+				"every 4 KiB read is new entropy", "read %lu", i))
+			return 1;
+	}
 	if (cmdline_has(info->cmdline, "until_key")) {
 		uint64_t reads = 0, bad = 0;
 

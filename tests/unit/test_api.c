@@ -525,11 +525,26 @@ static void test_drives(void **state)
 	     "\"is_root_device\": false}",
 	     f->disk2);
 	expect_fault(f, "not both");
-	call(f, "PUT", "/drives/data",
-	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+	call(f, "PUT", "/drives/a_very_long_drive_name_of_40_characters",
+	     "{\"drive_id\": \"a_very_long_drive_name_of_40_characters\", \"path_on_host\": "
+	     "\"%s\", \"is_root_device\": false, "
 	     "\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1}}}",
 	     f->disk2);
-	expect_fault(f, "drives/data.rate_limiter: isola does not implement rate limiters yet");
+	expect_ok(f, 204);
+	call(f, "GET", "/vm/config", NULL);
+	expect_ok(f, 200);
+	assert_non_null(strstr(f->resp.body, "\"rate_limiter\":{\"ops\":{\"size\":1,"
+					     "\"refill_time\":1}}"));
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+	     "\"rate_limiter\": {\"bandwidth\": {\"size\": -1, \"refill_time\": 1}}}",
+	     f->disk2);
+	expect_fault(f, "drives/data.rate_limiter.bandwidth.size: -1 is negative");
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"socket\": \"%s\", \"is_root_device\": false, "
+	     "\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1}}}",
+	     f->sock);
+	expect_fault(f, "drives/data.rate_limiter: applies to path_on_host drives only");
 	call(f, "PUT", "/drives/data",
 	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
 	     "\"cache_type\": \"Fast\"}",
@@ -595,6 +610,8 @@ static void test_drives(void **state)
 	assert_string_equal(f->vmm.booted.disks[0].drive_id, "rootfs");
 	assert_string_equal(f->vmm.booted.disks[0].id, "rootfs");
 	assert_string_equal(f->vmm.booted.disks[1].id, "a_very_long_drive_na"); /* 20 bytes */
+	assert_string_equal(f->vmm.booted.disks[1].rate, "ops=1:1");
+	assert_string_equal(f->vmm.booted.disks[0].rate, "");
 	assert_string_equal(f->vmm.booted.disks[2].socket, addr.sun_path);
 	assert_string_equal(f->vmm.booted.cmdline, "console=ttyS0 root=PARTUUID=0eaa91a0-01 rw");
 
@@ -672,8 +689,8 @@ static void test_entropy_serial(void **state)
 	struct fixture *f = *state;
 
 	call(f, "PUT", "/entropy",
-	     "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 100}}}");
-	expect_fault(f, "entropy.rate_limiter: isola does not implement rate limiters yet");
+	     "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": -100}}}");
+	expect_fault(f, "entropy.rate_limiter.bandwidth.refill_time: -100 is negative");
 	call(f, "PUT", "/entropy", "{\"rng\": 1}");
 	expect_fault(f, "entropy.rng: unknown field");
 	call(f, "PUT", "/entropy", "{}");
@@ -687,6 +704,162 @@ static void test_entropy_serial(void **state)
 	assert_int_equal(f->vmm.booted.console, CONSOLE_FILE);
 	call(f, "PUT", "/entropy", "{}");
 	expect_fault(f, "the VM is Running");
+}
+
+/* ---- rate limiters: drives, entropy, serial; PATCH /entropy, /serial ---- */
+
+static struct {
+	int entropy_calls, serial_calls, fail;
+	char entropy[CONFIG_RATE_SPEC_SIZE], serial[CONFIG_RATE_SPEC_SIZE];
+} fake_rate;
+
+static int fake_update_entropy(void *vmm, const char *rate, char *err, size_t errlen)
+{
+	(void)vmm;
+	if (fake_rate.fail) {
+		snprintf(err, errlen, "isola-rng did not come up");
+		return -EIO;
+	}
+	fake_rate.entropy_calls++;
+	snprintf(fake_rate.entropy, sizeof(fake_rate.entropy), "%s", rate);
+	return 0;
+}
+
+static int fake_update_serial(void *vmm, const char *rate, char *err, size_t errlen)
+{
+	(void)vmm;
+	(void)err;
+	(void)errlen;
+	fake_rate.serial_calls++;
+	snprintf(fake_rate.serial, sizeof(fake_rate.serial), "%s", rate);
+	return 0;
+}
+
+static void test_rate_limiters(void **state)
+{
+	struct fixture *f = *state;
+	struct api_vmm_ops ops = fake_ops;
+	char err[256];
+	struct vm_config cfg;
+
+	api_destroy(f->api);
+	ops.update_entropy = fake_update_entropy;
+	ops.update_serial = fake_update_serial;
+	memset(&fake_rate, 0, sizeof(fake_rate));
+	assert_int_equal(api_create(&f->api, NULL, &ops, &f->vmm, 0, err, sizeof(err)), 0);
+
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\"}", f->kernel);
+	expect_ok(f, 204);
+	call(f, "PUT", "/drives/root",
+	     "{\"drive_id\": \"root\", \"path_on_host\": \"%s\", \"is_root_device\": true, "
+	     "\"rate_limiter\": {\"bandwidth\": {\"size\": 1048576, \"one_time_burst\": 4096, "
+	     "\"refill_time\": 100}, \"ops\": {\"size\": 0, \"refill_time\": 0}}}",
+	     f->disk);
+	expect_ok(f, 204);
+	call(f, "PUT", "/entropy",
+	     "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}}}");
+	expect_ok(f, 204);
+	/* SerialDevice.rate_limiter is one TokenBucket, not a RateLimiter */
+	call(f, "PUT", "/serial", "{\"rate_limiter\": {\"bandwidth\": {}}}");
+	expect_fault(f, "serial.rate_limiter.bandwidth: unknown field");
+	call(f, "PUT", "/serial", "{\"rate_limiter\": {\"size\": 100}}");
+	expect_fault(f, "serial.rate_limiter.refill_time: missing (required)");
+	call(f, "PUT", "/serial",
+	     "{\"serial_out_path\": \"%s/console.log\", \"rate_limiter\": {\"size\": 100, "
+	     "\"refill_time\": 1000}}",
+	     f->dir);
+	expect_ok(f, 204);
+	call(f, "PATCH", "/entropy", "{\"rate_limiter\": {}}");
+	expect_fault(f, "PATCH /entropy needs a running VM");
+	call(f, "PATCH", "/serial", "{\"rate_limiter\": {\"size\": 1, \"refill_time\": 1}}");
+	expect_fault(f, "PATCH /serial needs a running VM");
+
+	/* GET /vm/config shows them, and reads back as --config-file */
+	call(f, "GET", "/vm/config", NULL);
+	expect_ok(f, 200);
+	assert_non_null(strstr(f->resp.body, "\"rate_limiter\":{\"bandwidth\":{\"size\":1048576,"
+					     "\"one_time_burst\":4096,\"refill_time\":100}}"));
+	assert_non_null(strstr(f->resp.body, "\"entropy\":{\"rate_limiter\":{\"bandwidth\":{"
+					     "\"size\":1000,\"refill_time\":100}}}"));
+	assert_non_null(
+	    strstr(f->resp.body, "\"rate_limiter\":{\"size\":100,\"refill_time\":1000}"));
+	assert_int_equal(api_config_from_json(&cfg, f->resp.body, err, sizeof(err)), 0);
+	assert_string_equal(cfg.disks[0].rate, "bytes=1048576:100:4096");
+	assert_string_equal(cfg.rng_rate, "bytes=1000:100");
+	assert_string_equal(cfg.serial_rate, "bytes=100:1000");
+	api_config_release(&cfg);
+
+	start(f);
+	assert_string_equal(f->vmm.booted.disks[0].rate, "bytes=1048576:100:4096");
+	assert_string_equal(f->vmm.booted.rng_rate, "bytes=1000:100");
+	assert_string_equal(f->vmm.booted.serial_rate, "bytes=100:1000");
+
+	/* PATCH /entropy: BucketUpdate, as PATCH /network-interfaces */
+	call(f, "PATCH", "/entropy",
+	     "{\"rate_limiter\": {\"ops\": {\"size\": 10, "
+	     "\"refill_time\": 1000}}}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_rate.entropy_calls, 1);
+	assert_string_equal(fake_rate.entropy, "bytes=1000:100,ops=10:1000");
+	call(f, "PATCH", "/entropy",
+	     "{\"rate_limiter\": {\"ops\": {\"size\": 10, "
+	     "\"refill_time\": 1000}}}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_rate.entropy_calls, 1); /* nothing changed: no restart */
+	call(f, "PATCH", "/entropy", "{}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_rate.entropy_calls, 1);
+	call(f, "PATCH", "/entropy",
+	     "{\"rate_limiter\": {\"bandwidth\": {\"size\": 0, "
+	     "\"refill_time\": 0}}}");
+	expect_ok(f, 204);
+	assert_string_equal(fake_rate.entropy, "ops=10:1000");
+	call(f, "PATCH", "/entropy", "{\"rate\": 1}");
+	expect_fault(f, "entropy.rate: unknown field");
+	call(f, "PATCH", "/entropy",
+	     "{\"rate_limiter\": {\"ops\": {\"size\": -1, "
+	     "\"refill_time\": 1}}}");
+	expect_fault(f, "entropy.rate_limiter.ops.size: -1 is negative");
+	fake_rate.fail = 1;
+	call(f, "PATCH", "/entropy",
+	     "{\"rate_limiter\": {\"ops\": {\"size\": 11, "
+	     "\"refill_time\": 1000}}}");
+	expect_fault(f, "entropy: isola-rng did not come up");
+	fake_rate.fail = 0;
+
+	/* PATCH /serial: the bucket is replaced; size 0 is none */
+	call(f, "PATCH", "/serial", "{\"rate_limiter\": {\"size\": 50, \"refill_time\": 10}}");
+	expect_ok(f, 204);
+	assert_string_equal(fake_rate.serial, "bytes=50:10");
+	call(f, "PATCH", "/serial", "{\"serial_out_path\": \"/tmp/x\"}");
+	expect_fault(f, "serial.serial_out_path: unknown field");
+	call(f, "PATCH", "/serial", "{\"rate_limiter\": {\"size\": 0, \"refill_time\": 0}}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_rate.serial_calls, 2);
+	assert_string_equal(fake_rate.serial, "");
+
+	call(f, "GET", "/vm/config", NULL);
+	expect_ok(f, 200);
+	assert_non_null(strstr(f->resp.body, "\"entropy\":{\"rate_limiter\":{\"ops\":{\"size\":10,"
+					     "\"refill_time\":1000}}}"));
+	assert_null(strstr(f->resp.body, "\"size\":50"));
+}
+
+/* Without the VMM's ops, PATCH /entropy and /serial say so. */
+static void test_rate_limiters_no_op(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"%s\"}", f->kernel);
+	call(f, "PUT", "/entropy", "{}");
+	expect_ok(f, 204);
+	start(f);
+	call(f, "PATCH", "/entropy",
+	     "{\"rate_limiter\": {\"ops\": {\"size\": 1, "
+	     "\"refill_time\": 1}}}");
+	expect_fault(f, "cannot change a started VM's entropy limiter");
+	call(f, "PATCH", "/serial", "{\"rate_limiter\": {\"size\": 1, \"refill_time\": 1}}");
+	expect_fault(f, "cannot change a started VM's serial limiter");
 }
 
 /* ---- /actions and PATCH /vm: the lifecycle and its wrong states ---- */
@@ -1379,8 +1552,15 @@ static void test_config_file_errors(void **state)
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"metrics\": {}}",
 	     "metrics.metrics_path: missing (required)"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"entropy\": {\"rate_limiter\": "
-	     "{}}}",
-	     "entropy.rate_limiter"},
+	     "{\"ops\": {\"size\": 5}}}}",
+	     "entropy.rate_limiter.ops.refill_time: missing (required)"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"serial\": {\"rate_limiter\": "
+	     "{\"bandwidth\": {\"size\": 5, \"refill_time\": 5}}}}",
+	     "serial.rate_limiter.bandwidth: unknown field"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"drives\": [{\"drive_id\": "
+	     "\"a\", \"path_on_host\": \"@D\", \"is_root_device\": true, \"rate_limiter\": "
+	     "{\"bandwidth\": {\"size\": 1, \"refill_time\": 18446744073709551}}}]}",
+	     "drives[0].rate_limiter"},
 	    {"{\"boot-source\": ", "malformed JSON"},
 	    {"", "malformed JSON"},
 	    {"[]", "the body: must be a JSON object"},
@@ -1801,6 +1981,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_drives_share_the_bus, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_patch_drive_after_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entropy_serial, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rate_limiters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rate_limiters_no_op, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_ops, setup, teardown),

@@ -367,9 +367,8 @@ static void test_net_flag(void **state)
 	assert_string_equal(n->iface_id, "eth0");
 
 	/* defaults: one pair, MTU 1500, a locally administered unicast MAC */
-	assert_int_equal(PARSE(&p, "-k", "k", "--net", "tap=t1", "--vhost-user-net",
-			       "socket=/run/n.sock"),
-			 0);
+	assert_int_equal(
+	    PARSE(&p, "-k", "k", "--net", "tap=t1", "--vhost-user-net", "socket=/run/n.sock"), 0);
 	assert_int_equal(p.cfg.nr_nets, 2);
 	assert_int_equal(n->queues, 1);
 	assert_int_equal(n->mtu, 1500);
@@ -379,8 +378,7 @@ static void test_net_flag(void **state)
 	assert_string_equal(p.cfg.nets[1].iface_id, "net1");
 
 	expect_error(&p, PARSE(&p, "-k", "k", "--net", "mac=02:00:00:00:00:01"), "tap=NAME");
-	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,mac=03:00:00:00:00:01"),
-		     "multicast");
+	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,mac=03:00:00:00:00:01"), "multicast");
 	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,mac=02:00:00:00:00"), "six hex");
 	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,queues=5"), "1 to 4");
 	expect_error(&p, PARSE(&p, "-k", "k", "--net", "tap=t,queues=0"), "1 to 4");
@@ -397,6 +395,34 @@ static void test_net_flag(void **state)
 		     PARSE(&p, "-k", "k", "--net", "tap=a", "--net", "tap=b", "--net", "tap=c",
 			   "--net", "tap=d", "--net", "tap=e"),
 		     "too many network interfaces");
+}
+
+/* --disk ...,bytes=,ops= and --rng=bytes=,ops=: isola-blk's and isola-rng's
+ * --rate, the same bucket syntax as --net's rx-bytes= */
+static void test_rate_flags(void **state)
+{
+	struct parse p;
+
+	(void)state;
+	assert_int_equal(PARSE(&p, "-k", "k", "--disk",
+			       "path=/d.img,ops=100:1000,bytes=4096:10:8192",
+			       "--rng=restart=never,bytes=1000:100"),
+			 0);
+	assert_string_equal(p.cfg.disks[0].rate, "ops=100:1000,bytes=4096:10:8192");
+	assert_string_equal(p.cfg.rng_rate, "bytes=1000:100");
+	assert_true(p.cfg.rng_no_restart);
+	assert_int_equal(PARSE(&p, "-k", "k", "--disk", "path=/d.img", "--rng"), 0);
+	assert_string_equal(p.cfg.disks[0].rate, "");
+	assert_string_equal(p.cfg.rng_rate, "");
+	expect_error(&p, PARSE(&p, "-k", "k", "--disk", "path=/d.img,bytes=100"),
+		     "--disk rate limiter");
+	expect_error(&p, PARSE(&p, "-k", "k", "--disk", "path=/d.img,ops=1:1,ops=2:2"),
+		     "given twice");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vhost-user-blk", "socket=/s,ops=1:1"),
+		     "unknown key");
+	expect_error(&p, PARSE(&p, "-k", "k", "--rng=ops=5"), "--rng rate limiter");
+	expect_error(&p, PARSE(&p, "-k", "k", "--rng=speed=5"), "bytes=B and ops=B");
+	expect_error(&p, PARSE(&p, "-k", "k", "--rng=restart=sometimes"), "restart=always|never");
 }
 
 static void test_unknown_flag(void **state)
@@ -479,26 +505,27 @@ static void test_error_truncated_to_buffer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_kernel_only_keeps_defaults),
-		cmocka_unit_test(test_every_long_flag),
-		cmocka_unit_test(test_every_short_flag),
-		cmocka_unit_test(test_equals_form_and_order),
-		cmocka_unit_test(test_parse_twice),
-		cmocka_unit_test(test_parse_size_suffixes),
-		cmocka_unit_test(test_parse_size_errors),
-		cmocka_unit_test(test_memory_flag),
-		cmocka_unit_test(test_huge_pages_flag),
-		cmocka_unit_test(test_cpus_flag),
-		cmocka_unit_test(test_timeout_flag),
-		cmocka_unit_test(test_console_flag),
-		cmocka_unit_test(test_net_flag),
-		cmocka_unit_test(test_unknown_flag),
-		cmocka_unit_test(test_missing_value),
-		cmocka_unit_test(test_stray_argument),
-		cmocka_unit_test(test_missing_kernel),
-		cmocka_unit_test(test_help),
-		cmocka_unit_test(test_error_truncated_to_buffer),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_kernel_only_keeps_defaults),
+	    cmocka_unit_test(test_every_long_flag),
+	    cmocka_unit_test(test_every_short_flag),
+	    cmocka_unit_test(test_equals_form_and_order),
+	    cmocka_unit_test(test_parse_twice),
+	    cmocka_unit_test(test_parse_size_suffixes),
+	    cmocka_unit_test(test_parse_size_errors),
+	    cmocka_unit_test(test_memory_flag),
+	    cmocka_unit_test(test_huge_pages_flag),
+	    cmocka_unit_test(test_cpus_flag),
+	    cmocka_unit_test(test_timeout_flag),
+	    cmocka_unit_test(test_console_flag),
+	    cmocka_unit_test(test_net_flag),
+	    cmocka_unit_test(test_rate_flags),
+	    cmocka_unit_test(test_unknown_flag),
+	    cmocka_unit_test(test_missing_value),
+	    cmocka_unit_test(test_stray_argument),
+	    cmocka_unit_test(test_missing_kernel),
+	    cmocka_unit_test(test_help),
+	    cmocka_unit_test(test_error_truncated_to_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

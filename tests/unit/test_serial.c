@@ -159,6 +159,38 @@ static void test_transmit_to_fd(void **state)
 	assert_int_equal(f->irq_calls, 0);
 }
 
+/* Firecracker's SerialDevice rate_limiter: a bytes bucket; what is over it
+ * is dropped and counted, the UART still empties THR at once. */
+static void test_rate_limit_drops(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[64];
+	char err[160];
+
+	/* 16 bytes per hour: the bucket does not refill during the test */
+	assert_int_equal(serial_set_rate(&f->uart, "bytes=16:3600000", err, sizeof(err)), 0);
+	for (unsigned i = 0; i < 40; i++) {
+		out(f, THR, (uint8_t)('a' + i % 26));
+		assert_int_equal(in(f, LSR) & LSR_THRE, LSR_THRE);
+	}
+	serial_after_exit(&f->uart);
+	assert_int_equal(drain(f, buf, sizeof(buf)), 16);
+	assert_memory_equal(buf, "abcdefghijklmnop", 16);
+	assert_int_equal(f->uart.dropped_bytes, 24);
+	assert_int_equal(f->uart.tx_bytes, 40);
+	/* only a bytes bucket; bad text refused, the limit unchanged */
+	assert_int_equal(serial_set_rate(&f->uart, "ops=1:1", err, sizeof(err)), -EINVAL);
+	assert_int_equal(serial_set_rate(&f->uart, "bytes=1", err, sizeof(err)), -EINVAL);
+	assert_true(f->uart.limited);
+	/* none: everything goes out again */
+	assert_int_equal(serial_set_rate(&f->uart, "", err, sizeof(err)), 0);
+	for (unsigned i = 0; i < 40; i++)
+		out(f, THR, 'x');
+	serial_after_exit(&f->uart);
+	assert_int_equal(drain(f, buf, sizeof(buf)), 40);
+	assert_int_equal(f->uart.dropped_bytes, 24);
+}
+
 static void test_transmit_discarded(void **state)
 {
 	struct serial8250 uart;
@@ -526,6 +558,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_string_out_is_one_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transmit_to_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limit_drops, setup, teardown),
 		cmocka_unit_test(test_transmit_discarded),
 		cmocka_unit_test_setup_teardown(test_receive_fifo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_wraps_ring, setup, teardown),

@@ -27,16 +27,16 @@
 #include "servers/blk/wait.c"
 
 #define MEM_SIZE (2u << 20)
-#define MEM_GPA 0x100000ull      /* guest-physical base of the one region */
+#define MEM_GPA 0x100000ull	  /* guest-physical base of the one region */
 #define MEM_UVA 0x7f1234500000ull /* the "front-end user address" of it */
 #define QSIZE 64
 #define DESC_GPA (MEM_GPA + 0x0)
 #define AVAIL_GPA (MEM_GPA + 0x1000)
 #define USED_GPA (MEM_GPA + 0x2000)
-#define HDR_GPA (MEM_GPA + 0x10000)   /* request headers, 16 bytes per head */
+#define HDR_GPA (MEM_GPA + 0x10000)    /* request headers, 16 bytes per head */
 #define STATUS_GPA (MEM_GPA + 0x11000) /* status bytes, 1 per head */
-#define DATA_GPA (MEM_GPA + 0x20000)  /* data, 4 KiB per head */
-#define IMAGE_SECTORS 2048ull         /* 1 MiB */
+#define DATA_GPA (MEM_GPA + 0x20000)   /* data, 4 KiB per head */
+#define IMAGE_SECTORS 2048ull	       /* 1 MiB */
 
 struct fixture {
 	int sock, backend_sock;
@@ -61,9 +61,18 @@ static void *host(struct fixture *f, uint64_t gpa)
 	return f->mem + (gpa - MEM_GPA);
 }
 
-static struct virtq_desc *desc(struct fixture *f) { return host(f, DESC_GPA); }
-static struct virtq_avail *avail(struct fixture *f) { return host(f, AVAIL_GPA); }
-static struct virtq_used *used(struct fixture *f) { return host(f, USED_GPA); }
+static struct virtq_desc *desc(struct fixture *f)
+{
+	return host(f, DESC_GPA);
+}
+static struct virtq_avail *avail(struct fixture *f)
+{
+	return host(f, AVAIL_GPA);
+}
+static struct virtq_used *used(struct fixture *f)
+{
+	return host(f, USED_GPA);
+}
 
 static void *serve_thread(void *arg)
 {
@@ -131,7 +140,7 @@ static void set_mem_table(struct fixture *f)
 	vhost_user_msg_init(&msg, VHOST_USER_SET_MEM_TABLE, 8 + 32);
 	msg.payload.memory.nregions = 1;
 	msg.payload.memory.regions[0] = (struct vhost_user_mem_region){
-		.guest_address = MEM_GPA, .size = MEM_SIZE, .user_address = MEM_UVA};
+	    .guest_address = MEM_GPA, .size = MEM_SIZE, .user_address = MEM_UVA};
 	msg.fds[0] = f->memfd;
 	msg.nfds = 1;
 	assert_int_equal(call_ack(f, &msg), 0);
@@ -250,6 +259,8 @@ static void free_fixture(struct fixture *f)
 	free(f);
 }
 
+static const char *blk_fixture_rate; /* --rate for the next blk_fixture, NULL none */
+
 /* A blk back-end on a fresh 1 MiB image, started. */
 static struct fixture *blk_fixture(bool readonly)
 {
@@ -262,9 +273,11 @@ static struct fixture *blk_fixture(bool readonly)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, IMAGE_SECTORS * 512), 0);
 	close(fd);
-	assert_int_equal(blk_open(&f->blk, f->image, readonly, "disk-under-test", 1, err,
-				  sizeof(err)), 0);
+	assert_int_equal(
+	    blk_open(&f->blk, f->image, readonly, "disk-under-test", 1, err, sizeof(err)), 0);
 	assert_int_equal(blk_setup_rings(&f->blk, err, sizeof(err)), 0);
+	if (blk_fixture_rate)
+		assert_int_equal(blk_set_rate(&f->blk, blk_fixture_rate, err, sizeof(err)), 0);
 	connect_backend(f, &f->blk.ops, &f->blk);
 	start_device(f, false, false);
 	return f;
@@ -273,6 +286,24 @@ static struct fixture *blk_fixture(bool readonly)
 static int blk_setup(void **state)
 {
 	*state = blk_fixture(false);
+	return 0;
+}
+
+/* isola-blk --rate ops=2:1000: two requests at once, then one per 500 ms. */
+static int blk_ops_rate_setup(void **state)
+{
+	blk_fixture_rate = "ops=2:1000";
+	*state = blk_fixture(false);
+	blk_fixture_rate = NULL;
+	return 0;
+}
+
+/* isola-blk --rate bytes=1024:100: less than one 4 KiB read; 10 KiB/s. */
+static int blk_bytes_rate_setup(void **state)
+{
+	blk_fixture_rate = "bytes=1024:100";
+	*state = blk_fixture(false);
+	blk_fixture_rate = NULL;
 	return 0;
 }
 
@@ -334,11 +365,14 @@ static void blk_post(struct fixture *f, uint16_t h, uint32_t type, uint64_t sect
 
 	memcpy(host(f, HDR_GPA + 16u * h), &hdr, sizeof(hdr));
 	*status = 0xff;
-	d[h] = (struct virtq_desc){.addr = HDR_GPA + 16u * h, .len = 16, .flags = VIRTQ_DESC_F_NEXT,
+	d[h] = (struct virtq_desc){.addr = HDR_GPA + 16u * h,
+				   .len = 16,
+				   .flags = VIRTQ_DESC_F_NEXT,
 				   .next = (uint16_t)(h + 1)};
 	n = h + 1;
 	if (len) {
-		d[n] = (struct virtq_desc){.addr = data, .len = len,
+		d[n] = (struct virtq_desc){.addr = data,
+					   .len = len,
 					   .flags = VIRTQ_DESC_F_NEXT |
 						    (data_writable ? VIRTQ_DESC_F_WRITE : 0),
 					   .next = (uint16_t)(n + 1)};
@@ -362,8 +396,8 @@ static uint8_t blk_wait_done(struct fixture *f, uint16_t h, uint32_t *used_len)
 }
 
 /* One virtio-blk request on head h, to its completion. */
-static uint8_t blk_do(struct fixture *f, uint16_t h, uint32_t type, uint64_t sector,
-		      uint32_t len, bool data_writable, uint32_t *used_len)
+static uint8_t blk_do(struct fixture *f, uint16_t h, uint32_t type, uint64_t sector, uint32_t len,
+		      bool data_writable, uint32_t *used_len)
 {
 	blk_post(f, h, type, sector, len, data_writable);
 	return blk_wait_done(f, h, used_len);
@@ -443,8 +477,7 @@ static void test_blk_round_trip(void **state)
 	r.num_sectors = 1;
 	r.sector = IMAGE_SECTORS - 1;
 	memcpy(data(f, 36), &r, sizeof(r));
-	assert_int_equal(blk_do(f, 36, VIRTIO_BLK_T_DISCARD, 0, 16, false, NULL),
-			 VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_do(f, 36, VIRTIO_BLK_T_DISCARD, 0, 16, false, NULL), VIRTIO_BLK_S_OK);
 	/* Unknown request type. */
 	assert_int_equal(blk_do(f, 40, 99, 0, 0, false, NULL), VIRTIO_BLK_S_UNSUPP);
 }
@@ -457,7 +490,7 @@ static void test_blk_round_trip(void **state)
  * acknowledged before the sync completes, nor at all without one.
  */
 static struct {
-	int gate;                 /* the held sync completes when written */
+	int gate; /* the held sync completes when written */
 	atomic_int calls;
 	atomic_bool data_in_file; /* the completed write was in the image */
 	uint8_t expect[4096];
@@ -518,6 +551,114 @@ static void test_blk_flush_waits_for_its_sync(void **state)
 	assert_int_equal(atomic_load(&held_sync.calls), 1);
 	f->blk.prep_sync = blk_prep_fdatasync;
 	close(held_sync.gate);
+}
+
+static uint64_t test_now_ms(void)
+{
+	return blk_now_ns() / 1000000u;
+}
+
+/* What a request costs (Firecracker's Request::rate_limit): one op each,
+ * bytes for the data of IN and OUT only. */
+static void test_blk_request_cost(void **state)
+{
+	struct fixture *f = *state;
+	struct virtq_segment segs[4];
+	struct virtq_chain chain;
+	uint64_t bytes;
+	static const struct {
+		uint32_t type, len;
+		bool writable;
+		uint64_t bytes;
+	} cases[] = {
+	    {VIRTIO_BLK_T_IN, 4096, true, 4096},  {VIRTIO_BLK_T_OUT, 512, false, 512},
+	    {VIRTIO_BLK_T_FLUSH, 0, false, 0},	  {VIRTIO_BLK_T_GET_ID, 20, true, 0},
+	    {VIRTIO_BLK_T_DISCARD, 16, false, 0}, {99, 0, false, 0},
+	};
+
+	assert_false(f->blk.limited); /* no --rate: the queue never looks */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct virtio_blk_outhdr hdr = {.type = cases[i].type};
+		uint8_t data[4096], status;
+		unsigned n = 0;
+
+		virtq_chain_init(&chain, segs, 4);
+		segs[n++] = (struct virtq_segment){.host = &hdr, .len = 16};
+		if (cases[i].len)
+			segs[n++] = (struct virtq_segment){.host = data,
+							   .len = cases[i].len,
+							   .device_writable = cases[i].writable};
+		segs[n++] =
+		    (struct virtq_segment){.host = &status, .len = 1, .device_writable = true};
+		chain.nr_segments = n;
+		chain.nr_readable = cases[i].writable ? 1 : n - 1;
+		chain.readable_bytes = 16 + (cases[i].writable ? 0 : cases[i].len);
+		chain.writable_bytes = 1 + (cases[i].writable ? cases[i].len : 0);
+		bytes = 12345;
+		assert_true(blk_request_cost(&chain, &bytes));
+		if (bytes != cases[i].bytes)
+			fail_msg("case %zu (type %u): %llu bytes, want %llu", i, cases[i].type,
+				 (unsigned long long)bytes, (unsigned long long)cases[i].bytes);
+	}
+	/* no readable header: the request fails without paying */
+	virtq_chain_init(&chain, segs, 4);
+	chain.nr_segments = 0;
+	assert_false(blk_request_cost(&chain, &bytes));
+}
+
+/* --rate ops=2:1000: the first two requests pass at once; the others wait
+ * in the ring (not failed, not dropped) until tokens come back, at 1 per
+ * 500 ms.  Only lower bounds on time: a slow machine only makes them later. */
+static void test_blk_ops_rate_holds_requests(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t t0 = test_now_ms();
+
+	assert_true(f->blk.limited);
+	for (uint16_t h = 0; h < 16; h += 4)
+		blk_post(f, h, VIRTIO_BLK_T_GET_ID, 0, 20, true);
+	/* the first two at once (maybe in one batch) */
+	for (int i = 0; i < 500 && used_idx(f) < 2; i++)
+		usleep(10 * 1000);
+	assert_true(used_idx(f) >= 2);
+	assert_int_equal(*(uint8_t *)host(f, STATUS_GPA + 0), VIRTIO_BLK_S_OK);
+	assert_int_equal(*(uint8_t *)host(f, STATUS_GPA + 4), VIRTIO_BLK_S_OK);
+	f->used_seen = 2;
+	/* the bucket is empty: the third is held back, its status untouched */
+	usleep(100 * 1000);
+	if (used_idx(f) != f->used_seen && test_now_ms() - t0 < 450)
+		fail_msg("a third request completed %llu ms in; ops=2:1000 allows it at 500",
+			 (unsigned long long)(test_now_ms() - t0));
+	assert_int_equal(*(uint8_t *)host(f, STATUS_GPA + 8), 0xff);
+	/* the two others come (maybe in one batch), the last not before 1 s */
+	for (int i = 0; i < 500 && used_idx(f) != 4; i++)
+		usleep(10 * 1000);
+	assert_int_equal(used_idx(f), 4);
+	assert_true(test_now_ms() - t0 >= 950);
+	for (uint16_t h = 8; h < 16; h += 4)
+		assert_int_equal(*(uint8_t *)host(f, STATUS_GPA + h), VIRTIO_BLK_S_OK);
+	f->used_seen = 4;
+	assert_true(f->blk.queues[0].rate_waits > 0);
+}
+
+/* --rate bytes=1024:100 and 4 KiB reads: a request larger than the bucket
+ * passes when the bucket is full and is paid back (Firecracker's
+ * OverConsumption: 3 KiB owed, 300 ms), so the next one waits for that. */
+static void test_blk_bytes_rate_over_size(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t t0;
+
+	assert_int_equal(blk_do(f, 0, VIRTIO_BLK_T_IN, 0, 4096, true, NULL), VIRTIO_BLK_S_OK);
+	t0 = test_now_ms();
+	assert_int_equal(blk_do(f, 4, VIRTIO_BLK_T_IN, 8, 4096, true, NULL), VIRTIO_BLK_S_OK);
+	if (test_now_ms() - t0 < 250)
+		fail_msg("the second 4 KiB read came %llu ms after the first; the bucket owed "
+			 "300 ms",
+			 (unsigned long long)(test_now_ms() - t0));
+	/* no bytes: a flush costs no bandwidth, so it does not wait for the
+	 * pay-back of the read before it */
+	assert_int_equal(blk_do(f, 8, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
 }
 
 /* The sync a FLUSH waits for by default is fdatasync of the image. */
@@ -672,11 +813,11 @@ static void holder_handle_chain(void *device, struct vhost_user_backend_queue *q
 }
 
 static const struct vhost_user_backend_ops holder_ops = {
-	.name = "holder",
-	.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC),
-	.num_queues = 1,
-	.handle_queue = holder_handle_queue,
-	.handle_chain = holder_handle_chain,
+    .name = "holder",
+    .features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC),
+    .num_queues = 1,
+    .handle_queue = holder_handle_queue,
+    .handle_chain = holder_handle_chain,
 };
 
 static void test_inflight_resubmit(void **state)
@@ -690,8 +831,8 @@ static void test_inflight_resubmit(void **state)
 	connect_backend(f, &holder_ops, &first);
 	start_device(f, true, true);
 	for (int i = 0; i < 3; i++) {
-		desc(f)[heads[i]] = (struct virtq_desc){.addr = DATA_GPA, .len = 64,
-							 .flags = VIRTQ_DESC_F_WRITE};
+		desc(f)[heads[i]] =
+		    (struct virtq_desc){.addr = DATA_GPA, .len = 64, .flags = VIRTQ_DESC_F_WRITE};
 		publish(f, heads[i]);
 	}
 	for (int i = 0; i < 500 && atomic_load(&first.popped) < 3; i++)
@@ -725,11 +866,11 @@ static void test_inflight_resubmit(void **state)
 #define STATE_SIZE 40
 
 struct stateful {
-	atomic_int statuses;    /* set_status calls */
+	atomic_int statuses; /* set_status calls */
 	uint8_t last_status;
-	atomic_int restored;    /* state_restored calls */
+	atomic_int restored; /* state_restored calls */
 	uint8_t seen[STATE_SIZE];
-	bool refuse;            /* state_restored says a field is bad */
+	bool refuse; /* state_restored says a field is bad */
 };
 
 static int stateful_handle_queue(void *device, struct vhost_user_backend_queue *q)
@@ -759,13 +900,13 @@ static int stateful_restored(void *device, struct vhost_user_backend *be, const 
 }
 
 static const struct vhost_user_backend_ops stateful_ops = {
-	.name = "stateful",
-	.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC),
-	.num_queues = 1,
-	.handle_queue = stateful_handle_queue,
-	.set_status = stateful_set_status,
-	.state_size = STATE_SIZE,
-	.state_restored = stateful_restored,
+    .name = "stateful",
+    .features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC),
+    .num_queues = 1,
+    .handle_queue = stateful_handle_queue,
+    .set_status = stateful_set_status,
+    .state_size = STATE_SIZE,
+    .state_restored = stateful_restored,
 };
 
 /* vhost-user: VHOST_USER_SET_STATUS / GET_STATUS with F_STATUS negotiated;
@@ -857,12 +998,16 @@ int main(void)
 					    blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_blk_out_of_range, blk_setup, blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_blk_readonly, blk_ro_setup, blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_blk_request_cost, blk_setup, blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_blk_ops_rate_holds_requests, blk_ops_rate_setup,
+					    blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_blk_bytes_rate_over_size, blk_bytes_rate_setup,
+					    blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_descriptor_keeps_server, blk_setup,
 					    blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_mem_table_overlapping_uva, blk_setup,
 					    blk_teardown),
-	    cmocka_unit_test_setup_teardown(test_malformed_message_closes, blk_setup,
-					    blk_teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_message_closes, blk_setup, blk_teardown),
 	    cmocka_unit_test(test_inflight_resubmit),
 	    cmocka_unit_test(test_set_status),
 	    cmocka_unit_test(test_state_restored),
