@@ -119,7 +119,8 @@ class FifoReader(threading.Thread):
 class Replay:
     def __init__(self, args):
         self.args = args
-        self.dir = args.dir
+        args.isola = os.path.abspath(args.isola)  # isola runs in the tool's directory
+        self.dir = args.dir = os.path.abspath(args.dir)
         self.vars = dict(v.split("=", 1) for v in args.var)
         self.vars["DIR"] = self.dir
         self.tool = "tool"
