@@ -427,6 +427,8 @@ class Replay:
                 self.do_exists(words)
             elif op == "signal":
                 self.do_signal(words)
+            elif op == "l2size":
+                print(f"  ({line}: the nested Linux checks this; the test guest cannot)")
             else:
                 try:
                     self.setup(no, words, block)

@@ -35,10 +35,10 @@ TAP=iorch$$
 TAP=${TAP:0:15}
 TMP=$(mktemp -d /tmp/isola-orch.XXXXXX)
 cleanup() {
-	# the replay unmounts and kills what it started; this is the backstop
-	grep -o " $TMP[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+	# the replay kills and unmounts what it started; this is the backstop
 	local f
 	for f in "$TMP"/*/isola.pid; do [[ -f $f ]] && kill -KILL "$(cat "$f")" 2>/dev/null; done
+	grep -o " ${TMP}/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }
