@@ -26,9 +26,9 @@ orch_step() { # NAME VERDICT WHY
 
 orch_sub() {
 	sed -e "s|\${DIR}|$OD|g" -e "s|\${ID}|$ORCH_ID|g" -e "s|\${KERNEL}|$L2_KERNEL|g" \
-		-e "s|\${GUEST_ARGS}|$ORCH_GUEST_ARGS|g" -e "s|\${ROOTFS}|/l2/rootfs.img|g" \
+		-e "s|\${GUEST_ARGS}|$ORCH_GUEST_ARGS|g" -e "s|\${ROOTFS}|${L2_KERNEL%/*}/rootfs.img|g" \
 		-e "s|\${TAP}|$ORCH_TAP|g" -e "s|\${MAC}|06:00:ac:10:00:02|g" -e "s|\${VCPUS}|1|g" \
-		-e "s|\${MEM}|512|g" -e "s|\${INITRD_FIELD}|\"initrd_path\": \"/l2/l2-net.cpio.gz\", |g"
+		-e "s|\${MEM}|512|g" -e "s|\${INITRD_FIELD}|\"initrd_path\": \"${L2_KERNEL%/*}/l2-net.cpio.gz\", |g"
 }
 
 orch_path() { # relative to the run's directory unless absolute
@@ -129,8 +129,8 @@ orch_do_step() { # NAME METHOD PATH WANT FLAGS BODY
 		tries=$((tries + 1))
 		: >"$OD/resp"
 		orch_request "$method" "$path" "$body"
-		bad=
-		for c in $checks; do
+		bad=''
+		[ "$CODE" = "$want" ] && for c in $checks; do
 			got=$(orch_json "${c%%=*}")
 			[ "$got" = "${c#*=}" ] || bad="$bad ${c%%=*} is '$got', want '${c#*=}';"
 		done
@@ -234,7 +234,12 @@ orch_replay() { # SEQ
 	infile=
 	while IFS= read -r line; do
 		if [ -n "$infile" ]; then
-			if [ "$line" = end ]; then infile=; else printf '%s\n' "$line" >>"$OD/.src.$infile"; fi
+			if [ "$line" = end ]; then
+				infile=''
+				orch_write_files 0
+			else
+				printf '%s\n' "$line" >>"$OD/.src.$infile"
+			fi
 			continue
 		fi
 		case $line in '' | '#'*) continue ;; esac
@@ -268,7 +273,6 @@ orch_replay() { # SEQ
 			ORCH_FILES="$ORCH_FILES $2"
 			;;
 		exec)
-			orch_write_files 0
 			shift
 			orch_exec "$@"
 			;;
@@ -301,13 +305,13 @@ case_orchestrators() {
 	ORCH_NS=orch ORCH_TAP=orchtap0
 	ORCH_GUEST_ARGS="$L2_CMDLINE isola.mode=drives isola.wait=240"
 	rm -rf "$OD" && mkdir -p "$OD"
-	if [ ! -x /isola/isola-net ] || ! $IP netns add "$ORCH_NS" || ! $IP -n "$ORCH_NS" tuntap add "$ORCH_TAP" mode tap ||
+	if [ ! -x "${ISOLA%/*}/isola-net" ] || ! $IP netns add "$ORCH_NS" || ! $IP -n "$ORCH_NS" tuntap add "$ORCH_TAP" mode tap ||
 		! $IP -n "$ORCH_NS" link set "$ORCH_TAP" up; then
 		result orchestrators FAIL "no isola-net, or no network namespace with a tap for Kata's network interface"
 		return
 	fi
 	set -f # the data's fields are no globs
-	orch_replay /nested/orchestrators/kata-go.seq
+	orch_replay ${ORCH_SEQ:-/nested/orchestrators/kata-go.seq}
 	set +f
 	[ -n "$ORCH_PID" ] && kill -KILL "$ORCH_PID" 2>/dev/null
 	# shellcheck disable=SC2086
