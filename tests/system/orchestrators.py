@@ -170,7 +170,9 @@ class Replay:
 
     def exit_note(self):
         if self.proc is not None and self.proc.poll() is not None:
-            return f" (isola exited with status {self.proc.returncode}: {self.tail(self.stderr, 300)})"
+            # isola's own last words, not its device servers'
+            lines = [l for l in self.tail(self.stderr, 4000).split("\n") if l and not l.startswith("isola-")]
+            return f" (isola exited with status {self.proc.returncode}: {' '.join(lines[-2:])})"
         return ""
 
     # --- directives ------------------------------------------------------

@@ -13,6 +13,8 @@
 # boot-source gets initrd_path (L2's initramfs), which Kata never sends.
 # L1 runs under TCG, much slower than a host: every wait is scaled by
 # ORCH_SCALE (8), the tool's own 10 s poll of GET / included.
+# ORCH_SEQ=FILE replays another sequence (a scratch copy; the functions also
+# run on a host under busybox sh, with a test guest instead of L2).
 
 ORCH_SCALE=8
 
@@ -39,7 +41,7 @@ orch_path() { # relative to the run's directory unless absolute
 orch_alive() { [ -n "$ORCH_PID" ] && kill -0 "$ORCH_PID" 2>/dev/null; }
 
 orch_exit_note() {
-	orch_alive || [ -z "$ORCH_PID" ] || echo " (isola exited: $(tail -c 200 "$OD/isola.err" | tr '\n' ' '))"
+	orch_alive || [ -z "$ORCH_PID" ] || echo " (isola exited: $(grep -v '^isola-[a-z]*: ' "$OD/isola.err" | tail -n 2 | tr '\n' ' '))"
 }
 
 orch_uptime() { cut -d' ' -f1 /proc/uptime; }
@@ -311,7 +313,7 @@ case_orchestrators() {
 		return
 	fi
 	set -f # the data's fields are no globs
-	orch_replay ${ORCH_SEQ:-/nested/orchestrators/kata-go.seq}
+	orch_replay "${ORCH_SEQ:-/nested/orchestrators/kata-go.seq}"
 	set +f
 	[ -n "$ORCH_PID" ] && kill -KILL "$ORCH_PID" 2>/dev/null
 	# shellcheck disable=SC2086
