@@ -8,6 +8,8 @@
  * timer's 24-bit wrap (~4.7 s) costs at most one early line, never a stall.
  * Command line: [limit=N] exit PASS after N counts (default: never)
  *               [period_ms=P] interval between lines (default 100)
+ *               [pci] first print the PCI devices on bus 0 (the line hello
+ *               prints): a test counts the disks an orchestrator attached
  */
 #include "kit.h"
 
@@ -45,6 +47,8 @@ int guest_main(const struct boot_info *info)
 
 	console_printf("isola counter guest: every %lu ms, limit %lu (0: none), %s\n", period_ms,
 		       limit, pmtimer_present() ? "PM timer" : "LAPIC ticks");
+	if (cmdline_has(info->cmdline, "pci"))
+		pci_print_bus0();
 	idt_set_handler(TICK_VECTOR, counter_tick_irq);
 	lapic_enable();
 	lapic_timer_start(TICK_VECTOR, TICK_COUNT, 1);

@@ -51,23 +51,6 @@ static void hello_acpi(void)
 	console_printf("\n");
 }
 
-static void hello_pci(void)
-{
-	console_printf("pci bus 0:");
-	for (unsigned dev = 0; dev < 32; dev++) {
-		unsigned fns = pci_functions(0, dev);
-
-		for (unsigned fn = 0; fn < fns; fn++) {
-			uint32_t id = pci_cfg_read32(0, dev, fn, 0);
-
-			if ((id & 0xffff) == 0xffff)
-				continue;
-			console_printf(" %02x.%u=%04x:%04x", dev, fn, id & 0xffff, id >> 16);
-		}
-	}
-	console_printf("\n");
-}
-
 int guest_main(const struct boot_info *info)
 {
 	uint64_t code;
@@ -76,7 +59,7 @@ int guest_main(const struct boot_info *info)
 	console_printf("boot protocol: %s\n", boot_protocol_name(info->protocol));
 	hello_acpi();
 	hello_memory(info);
-	hello_pci();
+	pci_print_bus0();
 	console_printf("cmdline: %s\n", info->cmdline);
 	test_pass("hello");
 	if (cmdline_get_u64(info->cmdline, "exit", &code) == 0) {

@@ -18,6 +18,13 @@
 #                  changes (config change interrupt), old data before, new
 #                  data after; L1 checks which image got which write
 #   config-file    the same boot through --config-file
+#   orchestrators  Kata Containers' Go runtime's sequence replayed against
+#                  isola (tests/system/orchestrators/kata-go.seq, as on the
+#                  host in orchestrators.sh; nested/l1-orchestrators.sh):
+#                  --version check, --api-sock + --config-file with 9 drives,
+#                  GET / until Running, L2 sees its drives (serials), PATCH
+#                  /drives hot-plug and unplug seen in L2, SIGTERM; each
+#                  step is a result of its own, orchestrators/kata-go/NN-STEP
 #   fault-records  isola-blk SIGKILLed at random while L2 writes and fsyncs
 #                  numbered records; every acknowledged record is in the image
 # The network cases (issue 12; l1-net.sh): isola runs in a network namespace
@@ -47,7 +54,7 @@ set -u
 source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
 
-ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api drive-patch config-file fault-records
+ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api drive-patch config-file orchestrators fault-records
 	net-ping net-udp net-tcp net-kill net-offloads-off net-mq"
 ONLY=${1:-}
 # (the network cases: 3 boots of ~25-40 s each on a healthy isola, 150 s each if stuck)
@@ -166,6 +173,8 @@ for c in $ALL_CASES; do
 	result=${final[$c]}
 	read -r v why <<<"$result"
 	report "$c" "$v" "$why"
+	# the orchestrators case's steps, each a result of its own
+	grep "^@@STEP $c/" "$log" | while read -r _ step sv swhy; do report "$step" "$sv" "$swhy"; done
 	if [[ $v == FAIL ]]; then
 		failed=1
 		# the section tests/run.sh shows under this case's FAIL line

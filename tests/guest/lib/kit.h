@@ -159,6 +159,9 @@ void pci_ecam_write32(uint64_t ecam, unsigned bus, unsigned dev, unsigned fn, un
 unsigned pci_functions(unsigned bus, unsigned dev);
 /* Offset of capability id in (bus,dev,fn)'s list, 0 if absent. */
 unsigned pci_find_capability(unsigned bus, unsigned dev, unsigned fn, uint8_t id);
+/* One console line "pci bus 0: DD.F=VVVV:DDDD ..." (vendor:device of each
+ * function), the line the system tests count devices by. */
+void pci_print_bus0(void);
 #define PCI_CAP_MSI 0x05
 #define PCI_CAP_MSIX 0x11
 

@@ -47,6 +47,23 @@ unsigned pci_functions(unsigned bus, unsigned dev)
 	return header & 0x80 ? 8 : 1;
 }
 
+void pci_print_bus0(void)
+{
+	console_printf("pci bus 0:");
+	for (unsigned dev = 0; dev < 32; dev++) {
+		unsigned fns = pci_functions(0, dev);
+
+		for (unsigned fn = 0; fn < fns; fn++) {
+			uint32_t id = pci_cfg_read32(0, dev, fn, 0);
+
+			if ((id & 0xffff) == 0xffff)
+				continue;
+			console_printf(" %02x.%u=%04x:%04x", dev, fn, id & 0xffff, id >> 16);
+		}
+	}
+	console_printf("\n");
+}
+
 /* PCI Local Bus 3.0 §6.7: capability list from 0x34 if status bit 4 is set. */
 unsigned pci_find_capability(unsigned bus, unsigned dev, unsigned fn, uint8_t id)
 {

@@ -13,7 +13,8 @@
 #                                   e2fsck/debugfs/curl with their shared libraries,
 #                                   tun + vhost_net, iproute2's ip (/usr/sbin/ip: netns,
 #                                   tuntap multi_queue), build/nettest,
-#                                   tests/system/nested/l1-init as /init
+#                                   tests/system/nested/l1-init as /init,
+#                                   tests/system/orchestrators/*.seq
 #   build/nested/l1-qemu.cpio       with NESTED_QEMU=1 instead: the same, plus
 #                                   qemu-system-x86_64 with its libraries and
 #                                   firmware, and /isola/measure
@@ -152,6 +153,8 @@ nested_build_l1() {
 	fi
 	install -m 755 "$NESTED_DIR/l1-init" "$root/init"
 	mkdir -p "$root/nested" && cp "$NESTED_DIR"/l1-*.sh "$root/nested/"
+	# the orchestrators case's data (tests/system/orchestrators/README.md)
+	mkdir -p "$root/nested/orchestrators" && cp "$NESTED_DIR"/../orchestrators/*.seq "$root/nested/orchestrators/"
 	nested_cpio "$root" "$NESTED_OUT/l1.cpio.tmp" || return 1
 	mv "$NESTED_OUT/l1.cpio.tmp" "$(nested_l1_cpio)"
 	rm -rf "$root"

@@ -250,6 +250,7 @@ case_fault() {
 
 # ---- network (issue 12): L2's virtio-net on a tap in L1 ----
 . /nested/l1-net.sh
+. /nested/l1-orchestrators.sh
 # isola.netvmm=qemu or qemu-vhost: the same cases with QEMU in L1 as L2's
 # VMM (NESTED_QEMU=1 NET_VMM=qemu): the control experiment for "is it isola
 # or L1?"; the kill case then skips
@@ -462,6 +463,7 @@ case_reboot
 case_api
 case_drive_patch
 case_config_file
+case_orchestrators
 case_fault
 if [ -n "$NET_CASES" ]; then
 	case_net_basic
