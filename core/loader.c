@@ -64,22 +64,77 @@ static int loader_read_file(const char *what, const char *path, uint8_t **data, 
 	return ret;
 }
 
+/*
+ * The command line the guest boots with: cfg's, less every `pci=off`.
+ * Orchestrators written for Firecracker put it there (Kata Containers'
+ * fc.go fcKernelParams) because Firecracker's devices are virtio-mmio;
+ * isola's are all virtio-pci, and a Linux told pci=off finds none of its
+ * disks or interfaces.  GET /vm/config still shows boot_args as given.
+ * Returns a malloc'd string (NULL for none) or sets *failed.
+ */
+char *loader_guest_cmdline(const char *cmdline, bool *failed)
+{
+	size_t len;
+	char *out;
+
+	*failed = false;
+	if (!cmdline)
+		return NULL;
+	len = strlen(cmdline);
+	out = malloc(len + 1);
+	if (!out) {
+		*failed = true;
+		return NULL;
+	}
+	size_t n = 0;
+	bool dropped = false;
+
+	for (const char *p = cmdline; *p;) {
+		size_t word = strcspn(p, " \t");
+
+		if (word == 7 && !strncmp(p, "pci=off", 7)) {
+			dropped = true;
+		} else if (word) {
+			if (n)
+				out[n++] = ' ';
+			memcpy(out + n, p, word);
+			n += word;
+		}
+		p += word;
+		p += strspn(p, " \t");
+	}
+	out[n] = '\0';
+	if (dropped)
+		log_info("the guest's command line has pci=off (for Firecracker's virtio-mmio); "
+			 "isola's devices are PCI, so the guest boots without it");
+	else
+		memcpy(out, cmdline, len + 1); /* untouched, spacing included */
+	return out;
+}
+
 int loader_load(struct gmem *mem, struct e820_table *e820, const struct vm_config *cfg,
 		struct boot_entry *entry, char *err, size_t errlen)
 {
-	struct boot_images images = {.cmdline = cfg->cmdline};
+	bool failed;
+	char *cmdline = loader_guest_cmdline(cfg->cmdline, &failed);
+	struct boot_images images = {.cmdline = cmdline};
 	uint8_t *kernel = NULL, *initrd = NULL;
 	uint8_t *acpi;
 	size_t acpi_used;
 	struct acpi_config acpi_cfg = {.nr_cpus = cfg->nr_cpus};
 	int ret;
 
-	acpi = gmem_ptr(mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
-	if (!acpi)
+	if (failed)
 		return -ENOMEM;
+	acpi = gmem_ptr(mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
+	if (!acpi) {
+		free(cmdline);
+		return -ENOMEM;
+	}
 	ret = acpi_build(acpi, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &acpi_cfg, &acpi_used);
 	if (ret) {
 		error_text(err, errlen, 0, "cannot build ACPI tables: %s", strerror(-ret));
+		free(cmdline);
 		return ret;
 	}
 	images.rsdp_gpa = LAYOUT_ACPI_START;
@@ -87,7 +142,7 @@ int loader_load(struct gmem *mem, struct e820_table *e820, const struct vm_confi
 	ret = loader_read_file("kernel", cfg->kernel_path, &kernel, &images.kernel_size,
 			       mem->ram_size, err, errlen);
 	if (ret)
-		return ret;
+		goto out;
 	images.kernel = kernel;
 	if (cfg->initrd_path) {
 		ret = loader_read_file("initrd", cfg->initrd_path, &initrd, &images.initrd_size,
@@ -111,5 +166,6 @@ int loader_load(struct gmem *mem, struct e820_table *e820, const struct vm_confi
 out:
 	free(kernel);
 	free(initrd);
+	free(cmdline);
 	return ret;
 }

@@ -7,6 +7,7 @@
 #ifndef ISOLA_CORE_LOADER_H
 #define ISOLA_CORE_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "arch/x86/boot.h"
@@ -14,6 +15,10 @@
 #include "core/config.h"
 #include "lib/gmem.h"
 
+/* The command line the guest boots with: cmdline less every "pci=off"
+ * (isola's devices are virtio-pci; orchestrators written for Firecracker's
+ * virtio-mmio add it).  malloc'd, NULL for none; *failed on no memory. */
+char *loader_guest_cmdline(const char *cmdline, bool *failed);
 /* Write the guest's first state into mem; *entry says where the boot vCPU
  * starts.  0 or -errno with one sentence in err (naming the file). */
 int loader_load(struct gmem *mem, struct e820_table *e820, const struct vm_config *cfg,
