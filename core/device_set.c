@@ -662,12 +662,48 @@ static void entry_end_server(pid_t pid)
 	}
 }
 
+static bool args_equal(const char *const *a, const char *const *b)
+{
+	unsigned i;
+
+	for (i = 0; a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]))
+			return false;
+	return !a[i] && !b[i];
+}
+
+/* The new server had the rings when the handover failed: it may have
+ * served requests from the new image and left some half done in its
+ * inflight region.  The drive stays on the new image: the new server is
+ * brought back through the restart path, which resubmits them there.
+ * 0 when it is back, -EINPROGRESS while the restart policy retries. */
+static int entry_roll_forward(struct device_set *set, struct device_entry *e, pid_t pid,
+			      const char *const *args, const char *path, const char *why, char *err,
+			      size_t errlen)
+{
+	entry_end_server(e->pid); /* stopped cleanly: nothing of it in flight */
+	e->pid = pid;
+	entry_store_args(e, args); /* fits: checked */
+	e->restart.replacements++;
+	entry_kill_server(e); /* its socket is out of step */
+	log_warn("%s: the new isola-blk failed after taking the rings (%s); restarting it on %s",
+		 e->name, why, path);
+	if (restart_on_replace(&e->restart, now_ns()) == RESTART_TRY && entry_try_restart(set, e)) {
+		log_info("%s: now served from %s (its new isola-blk was restarted)", e->name, path);
+		return 0;
+	}
+	return error_text(err, errlen, -EINPROGRESS,
+			  "the drive is on %s from now on, but its new isola-blk failed after "
+			  "taking the rings (%s); isola is restarting it on that image",
+			  path, why);
+}
+
 int device_set_update_disk(struct device_set *set, unsigned disk_index,
 			   const struct disk_config *disk, char *err, size_t errlen)
 {
 	struct device_entry *e = NULL, next = {0};
+	enum vhost_device_handover_outcome outcome;
 	unsigned disks = 0;
-	bool still_serving;
 	char why[384];
 	pid_t pid = 0;
 	int sock, ret;
@@ -685,6 +721,10 @@ int device_set_update_disk(struct device_set *set, unsigned disk_index,
 	/* isola-blk's arguments come from the disk, as at start (a changed
 	 * rate limiter takes effect the same way). */
 	entry_disk_args(&next, disk, e->name);
+	/* Nothing changes (a PATCH repeating the drive, rate_limiter {}): the
+	 * server keeps serving. */
+	if (args_equal((const char *const *)e->args, (const char *const *)next.args))
+		return 0;
 	/* Kept in the entry once the new server serves (a restart must start
 	 * it on the new image): checked now, while nothing has changed. */
 	ret = entry_store_args(&next, next.args);
@@ -718,25 +758,31 @@ int device_set_update_disk(struct device_set *set, unsigned disk_index,
 		return error_text(err, errlen, ret,
 				  "the new isola-blk did not start (%s); %s keeps its image", why,
 				  e->name);
-	ret = vhost_device_handover(&e->dev, sock, &still_serving, why, sizeof(why));
-	if (ret) {
+	ret = vhost_device_handover(&e->dev, sock, &outcome, why, sizeof(why));
+	switch (outcome) {
+	case VHOST_DEVICE_HANDOVER_DONE:
+		break;
+	case VHOST_DEVICE_HANDOVER_REFUSED:
 		entry_end_server(pid);
-		if (still_serving)
-			return error_text(
-			    err, errlen, ret,
-			    "the new isola-blk was refused (%s); the drive keeps its image", why);
-		/* The old server stopped badly, or the new one did not take the
-		 * rings: the old image comes back through the restart path, which
-		 * resubmits what the old server left in flight. */
+		return error_text(err, errlen, ret,
+				  "the new isola-blk was refused (%s); the drive keeps its image",
+				  why);
+	case VHOST_DEVICE_HANDOVER_ROLL_BACK:
+		/* The old server stopped badly, or the new one failed before
+		 * it had a ring: the old image comes back through the restart
+		 * path, which resubmits what the old server left in flight. */
+		entry_end_server(pid);
 		entry_kill_server(e);
-		log_warn("%s: handover to a new image failed (%s); restarting isola-blk on the old "
-			 "one",
+		log_warn("%s: handover to a new image failed (%s); restarting isola-blk on the "
+			 "old one",
 			 e->name, why);
 		if (restart_on_replace(&e->restart, now_ns()) == RESTART_TRY)
 			entry_try_restart(set, e);
 		return error_text(err, errlen, ret,
 				  "%s; the drive keeps its old image (its server was restarted)",
 				  why);
+	case VHOST_DEVICE_HANDOVER_ROLL_FORWARD:
+		return entry_roll_forward(set, e, pid, next.args, disk->path, why, err, errlen);
 	}
 	entry_end_server(e->pid);
 	e->pid = pid;

@@ -131,9 +131,13 @@ int device_set_update_net(struct device_set *set, unsigned net_index, const stru
  * one, which first completes every request it took
  * (vhost_device_handover): no request is lost or split between images, and
  * the guest hears of the new capacity by a config change interrupt.  A new
- * server that fails leaves the old one serving; an old one that does not
- * stop cleanly is restarted on its old image.  Between VMs the next attach
- * starts the new server.  0 or -errno with a sentence in err. */
+ * server that fails before it is given a ring leaves the old one serving;
+ * an old one that does not stop cleanly is restarted on its old image; a
+ * new one that fails after it had a ring is restarted on the new image (it
+ * may have served from it: roll forward), 0 once it is back, -EINPROGRESS
+ * while the restart policy retries (the new image is the drive's either
+ * way).  The same arguments again change nothing (0).  Between VMs the
+ * next attach starts the new server.  0 or -errno with a sentence in err. */
 int device_set_update_disk(struct device_set *set, unsigned disk_index,
 			   const struct disk_config *disk, char *err, size_t errlen);
 /* Event loop: reap ended servers (SIGCHLD). */

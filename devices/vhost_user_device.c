@@ -498,8 +498,14 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 	 * on the vring" (a back-end that stops a ring the guest broke). */
 	if (!ret)
 		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_ERR, q, dev->err_fd);
-	if (!ret)
+	/* vhost-user "Starting and stopping rings": a back-end may start the
+	 * ring once it has the kick fd (without PROTOCOL_FEATURES at once; a
+	 * sloppy one may not wait for SET_VRING_ENABLE), and the guest's
+	 * kicks may already wait in it: from here it may serve requests. */
+	if (!ret) {
+		dev->rings_given = true;
 		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_KICK, q, dev->kick_fds[q]);
+	}
 	/* vhost-user: with PROTOCOL_FEATURES negotiated, rings start disabled. */
 	if (!ret && (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
 		ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, 1);
@@ -545,6 +551,7 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const uint1
 		return ret;
 	*what = "starting a queue";
 	dev->started_queues = 0;
+	dev->rings_given = false;
 	for (unsigned q = 0; q < dev->num_queues; q++) {
 		if (!queues[q].enabled)
 			continue;
@@ -564,8 +571,19 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const uint1
 	return vhost_device_send_status(dev, status);
 }
 
+/* A call that left the socket out of step (no reply, a spoiled one, a
+ * hang-up): a late reply would answer the next request, and each further
+ * request may wait VHOST_USER_TIMEOUT_MS on the event loop. */
+static bool vhost_device_out_of_step(int ret)
+{
+	return ret == -ETIMEDOUT || ret == -EPROTO || ret == -ECONNRESET || ret == -EPIPE ||
+	       ret == -ENOTCONN;
+}
+
 /* Stop every started ring on the back-end, noting in bases (if not NULL)
- * where each stopped; 0, or the first failure.  The inflight region stays. */
+ * where each stopped; 0, or the first failure.  The inflight region stays.
+ * A back-end that stops answering is not asked further (the caller
+ * replaces it; its rings are gone with it). */
 static int vhost_device_stop_rings(struct vhost_device *dev, uint16_t *bases)
 {
 	struct vhost_user_msg msg, reply;
@@ -577,6 +595,8 @@ static int vhost_device_stop_rings(struct vhost_device *dev, uint16_t *bases)
 		if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
 			r = vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, 0);
 			ret = ret ? ret : r;
+			if (vhost_device_out_of_step(r))
+				break;
 		}
 		/* GET_VRING_BASE stops the ring (vhost-user "Starting and
 		 * stopping rings"). */
@@ -589,6 +609,8 @@ static int vhost_device_stop_rings(struct vhost_device *dev, uint16_t *bases)
 				bases[q] = (uint16_t)reply.payload.state.num;
 		}
 		ret = ret ? ret : r;
+		if (vhost_device_out_of_step(r))
+			break;
 	}
 	dev->started = false;
 	dev->started_queues = 0;
@@ -792,8 +814,32 @@ static void vhost_device_terms_swap(struct vhost_device *dev, struct vhost_devic
 	*terms = now;
 }
 
-int vhost_device_handover(struct vhost_device *dev, int sock, bool *still_serving, char *err,
-			  size_t errlen)
+/* Step 3 failed.  Before the new back-end had a ring it served nothing:
+ * the old one comes back (its rings stopped with nothing in flight, so
+ * used->idx is where it resumes, with a fresh inflight region).  After,
+ * it may have served requests from the new image (used->idx counts them)
+ * and have some half done in its inflight region: only the new image may
+ * finish them, so the device rolls forward onto it. */
+static enum vhost_device_handover_outcome
+vhost_device_handover_failed(struct vhost_device *dev, const uint8_t *config, uint32_t config_size)
+{
+	bool forward = dev->rings_given;
+
+	vhost_device_disconnect(dev);
+	if (!forward) {
+		if (dev->inflight_fd >= 0)
+			close(dev->inflight_fd);
+		dev->inflight_fd = -1;
+		return VHOST_DEVICE_HANDOVER_ROLL_BACK;
+	}
+	/* The new image is the device's now: its capacity too. */
+	if (config_size)
+		virtio_pci_config_changed(&dev->pci, config, config_size);
+	return VHOST_DEVICE_HANDOVER_ROLL_FORWARD;
+}
+
+int vhost_device_handover(struct vhost_device *dev, int sock,
+			  enum vhost_device_handover_outcome *outcome, char *err, size_t errlen)
 {
 	uint8_t config[VIRTIO_PCI_CONFIG_MAX] = {0};
 	uint16_t bases[VIRTIO_PCI_MAX_QUEUES] = {0};
@@ -805,7 +851,7 @@ int vhost_device_handover(struct vhost_device *dev, int sock, bool *still_servin
 	const char *what = "start";
 	int ret;
 
-	*still_serving = true;
+	*outcome = VHOST_DEVICE_HANDOVER_REFUSED;
 	if (dev->sock < 0 || (dev->pci.status & VIRTIO_STATUS_NEEDS_RESET)) {
 		close(sock);
 		return error_text(err, errlen, -EBUSY,
@@ -855,7 +901,7 @@ int vhost_device_handover(struct vhost_device *dev, int sock, bool *still_servin
 					 q, bases[q]);
 	}
 	if (ret) {
-		*still_serving = false;
+		*outcome = VHOST_DEVICE_HANDOVER_ROLL_BACK;
 		vhost_device_disconnect(dev);
 		close(sock);
 		return ret;
@@ -867,15 +913,16 @@ int vhost_device_handover(struct vhost_device *dev, int sock, bool *still_servin
 	if (dev->inflight_fd >= 0)
 		close(dev->inflight_fd);
 	dev->inflight_fd = -1;
+	dev->rings_given = false;
 	if (dev->wanted)
 		ret = vhost_device_start(dev, false, bases, &what);
 	if (ret) {
 		error_text(err, errlen, ret, "the new back-end did not take the rings: %s: %s",
 			   what, vhost_device_error(dev, ret));
-		*still_serving = false;
-		vhost_device_disconnect(dev);
+		*outcome = vhost_device_handover_failed(dev, config, config_size);
 		return ret;
 	}
+	*outcome = VHOST_DEVICE_HANDOVER_DONE;
 	vhost_device_bind_interrupts(dev);
 	/* The old back-end may have drained a kick for requests it then left
 	 * in the ring; the new one looks once. */

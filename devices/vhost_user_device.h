@@ -48,6 +48,9 @@ struct vhost_device {
 	bool started; /* back-end rings running */
 	bool wanted;  /* the driver set DRIVER_OK and has not reset */
 	unsigned started_queues;
+	/* Since the last start a ring went to the back-end (SET_VRING_KICK):
+	 * it may have served requests (a failed handover rolls forward). */
+	bool rings_given;
 	int kick_fds[VIRTIO_PCI_MAX_QUEUES];
 	int call_fds[VIRTIO_PCI_MAX_QUEUES];
 	int err_fd; /* every ring's error eventfd (SET_VRING_ERR), for the event loop */
@@ -88,19 +91,32 @@ void vhost_device_disconnect(struct vhost_device *dev);
  * ring state so in-flight requests are resubmitted from the inflight region.
  * 0 or -errno with a sentence in err (the caller may retry). */
 int vhost_device_reconnect(struct vhost_device *dev, int sock, char *err, size_t errlen);
+/* What a handover left (vhost_device_handover). */
+enum vhost_device_handover_outcome {
+	VHOST_DEVICE_HANDOVER_DONE,    /* the new back-end serves */
+	VHOST_DEVICE_HANDOVER_REFUSED, /* the old back-end serves, untouched */
+	/* Disconnected: the old back-end must come back (restart path); the
+	 * inflight region holds what it left in flight. */
+	VHOST_DEVICE_HANDOVER_ROLL_BACK,
+	/* Disconnected after the new back-end had the rings (it may have
+	 * served requests): the NEW back-end must come back (restart path);
+	 * the inflight region is its own, the device config the new one. */
+	VHOST_DEVICE_HANDOVER_ROLL_FORWARD,
+};
 /* A live handover to another back-end on sock (PATCH /drives: a server on
  * a new image), with no request lost or split between the two: sock is
  * negotiated with while the old back-end serves (a refusal leaves the old
- * one untouched, *still_serving true); then the old back-end's rings stop
+ * one untouched: REFUSED); then the old back-end's rings stop
  * (GET_VRING_BASE: it completes what it took first), the new one takes
  * them at the same bases, and a changed device config (a new capacity)
- * reaches the driver with a config change interrupt.  If the old back-end
- * did not stop cleanly, or the new one did not take the rings,
- * *still_serving is false: the device is disconnected, its inflight region
- * kept, and the caller brings the old back-end back (restart path).  sock
- * is the device's or closed.  0 or -errno with a sentence in err. */
-int vhost_device_handover(struct vhost_device *dev, int sock, bool *still_serving, char *err,
-			  size_t errlen);
+ * reaches the driver with a configuration change interrupt (DONE).  If the
+ * old back-end did not stop cleanly, or the new one failed before it was
+ * given a ring (SET_VRING_KICK), the device is disconnected and the caller
+ * brings the old back-end back (ROLL_BACK); if the new one failed after,
+ * the caller brings the new one back (ROLL_FORWARD).  sock is the device's
+ * or closed.  0 or -errno with a sentence in err. */
+int vhost_device_handover(struct vhost_device *dev, int sock,
+			  enum vhost_device_handover_outcome *outcome, char *err, size_t errlen);
 /* Event-loop side: the back-end signalled err_fd (it stopped a ring the
  * guest broke): the device needs a reset (virtio 1.2 §2.1.2). */
 void vhost_device_ring_error(struct vhost_device *dev);

@@ -220,6 +220,8 @@ static void virtio_pci_reset_locked(struct virtio_pci_dev *dev)
 	dev->config_msix_vector = VIRTIO_PCI_NO_VECTOR;
 	dev->isr = 0;
 	dev->status = 0;
+	/* a new driver reads the config afresh */
+	dev->config_change_pending = dev->config_irq_pending = false;
 	for (unsigned i = 0; i < dev->num_queues; i++) {
 		struct virtio_pci_queue *q = &dev->queues[i];
 
@@ -282,6 +284,17 @@ static void virtio_pci_write_status(struct virtio_pci_dev *dev, uint8_t status)
 			status |= VIRTIO_STATUS_NEEDS_RESET;
 		}
 	}
+	/* A config change the driver was not told of while it initialized
+	 * (it may have read the old capacity before DRIVER_OK): told now,
+	 * with the interrupt it would have had (virtio 1.2 §4.1.5.4), once
+	 * the driver set up its vectors and can take it.  Sent by
+	 * virtio_pci_bar_access when the lock is dropped. */
+	if ((status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
+	    dev->config_change_pending) {
+		dev->config_change_pending = false;
+		dev->isr |= 2;
+		dev->config_irq_pending = true;
+	}
 	dev->status = status;
 	if (status != old && dev->backend && dev->backend->status_changed)
 		dev->backend->status_changed(dev, old, status);
@@ -297,20 +310,52 @@ void virtio_pci_reset_complete(struct virtio_pci_dev *dev)
 	pthread_mutex_unlock(&dev->lock);
 }
 
+/* The config vector cannot fire now: MSI-X on and the vector or the
+ * whole function masked. */
+static bool config_vector_masked(const struct virtio_pci_dev *dev)
+{
+	unsigned v = dev->config_msix_vector;
+
+	return dev->msix_enabled && v < VIRTIO_PCI_MAX_VECTORS &&
+	       (dev->msix_function_mask || (dev->msix[v].control & MSIX_VECTOR_MASKED));
+}
+
+/* With the lock held: whether to send the configuration interrupt now
+ * (raise: a new one).  While its vector is masked it stays pending, as
+ * MSI-X asks of a masked vector's message (PCI 3.0 MSI-X: the Pending
+ * bit is set and the message sent once unmasked). */
+static bool config_irq_take(struct virtio_pci_dev *dev, bool raise)
+{
+	if (raise)
+		dev->config_irq_pending = true;
+	if (!dev->config_irq_pending || config_vector_masked(dev))
+		return false;
+	dev->config_irq_pending = false;
+	return true;
+}
+
+static void config_irq_send(struct virtio_pci_dev *dev, bool send)
+{
+	if (send && dev->platform && dev->platform->config_interrupt)
+		dev->platform->config_interrupt(dev);
+}
+
 void virtio_pci_set_needs_reset(struct virtio_pci_dev *dev)
 {
+	bool send;
+
 	pthread_mutex_lock(&dev->lock);
 	dev->status |= VIRTIO_STATUS_NEEDS_RESET;
 	dev->isr |= 2; /* configuration change */
 	dev->config_generation++;
+	send = config_irq_take(dev, true);
 	pthread_mutex_unlock(&dev->lock);
-	if (dev->platform && dev->platform->config_interrupt)
-		dev->platform->config_interrupt(dev);
+	config_irq_send(dev, send);
 }
 
 bool virtio_pci_config_changed(struct virtio_pci_dev *dev, const uint8_t *config, uint32_t size)
 {
-	bool changed, notify;
+	bool changed, notify, send;
 
 	pthread_mutex_lock(&dev->lock);
 	if (size > dev->config_size)
@@ -323,14 +368,20 @@ bool virtio_pci_config_changed(struct virtio_pci_dev *dev, const uint8_t *config
 		 * one state. */
 		dev->config_generation++;
 	}
-	/* §4.1.5.4: a configuration change notification; a driver
-	 * not yet running (no DRIVER_OK) reads the config when it starts. */
+	/* §4.1.5.4: a configuration change notification.  A driver still
+	 * initializing may already have read the old config (§3.1.1 lets it
+	 * read before FEATURES_OK; Linux's virtio_blk reads the capacity
+	 * before DRIVER_OK): it hears of the change when it sets DRIVER_OK
+	 * (virtio_pci_write_status), no notification being due before then
+	 * (§3.1.2: nothing is sent to the driver before DRIVER_OK). */
 	notify = changed && (dev->status & VIRTIO_STATUS_DRIVER_OK);
+	if (changed && !notify)
+		dev->config_change_pending = true;
 	if (notify)
 		dev->isr |= 2; /* §4.1.4.5: bit 1, device configuration change */
+	send = config_irq_take(dev, notify);
 	pthread_mutex_unlock(&dev->lock);
-	if (notify && dev->platform && dev->platform->config_interrupt)
-		dev->platform->config_interrupt(dev);
+	config_irq_send(dev, send);
 	return changed;
 }
 
@@ -447,7 +498,8 @@ static int common_write(struct virtio_pci_dev *dev, uint32_t off, uint32_t v)
 		break;
 	case COMMON_Q_MSIX:
 		if (q && !(dev->status & VIRTIO_STATUS_DRIVER_OK)) {
-			q->msix_vector = (uint16_t)(v < VIRTIO_PCI_MAX_VECTORS ? v : VIRTIO_PCI_NO_VECTOR);
+			q->msix_vector =
+			    (uint16_t)(v < VIRTIO_PCI_MAX_VECTORS ? v : VIRTIO_PCI_NO_VECTOR);
 			return dev->queue_select + VIRTIO_PCI_MAX_VECTORS; /* queue rebinding */
 		}
 		break;
@@ -561,6 +613,8 @@ static void msix_pba_read(struct virtio_pci_dev *dev, uint32_t off, uint8_t *dat
 		    poll(&pfd, 1, 0) == 1)
 			pending |= 1ull << q->msix_vector;
 	}
+	if (dev->config_irq_pending && dev->config_msix_vector < VIRTIO_PCI_MAX_VECTORS)
+		pending |= 1ull << dev->config_msix_vector;
 	for (uint32_t i = 0; i < len; i++)
 		data[i] = off + i < 8 ? (uint8_t)(pending >> (8 * (off + i))) : 0;
 }
@@ -579,6 +633,7 @@ void virtio_pci_bar_access(void *opaque, uint64_t offset, uint8_t *data, uint32_
 {
 	struct virtio_pci_dev *dev = opaque;
 	int rebind = -1;
+	bool send;
 	uint32_t off;
 
 	pthread_mutex_lock(&dev->lock);
@@ -619,8 +674,12 @@ void virtio_pci_bar_access(void *opaque, uint64_t offset, uint8_t *data, uint32_
 	} else if (!is_write) {
 		memset(data, 0, len);
 	}
+	/* DRIVER_OK with a config change pending, an unmasked config vector
+	 * (or another one chosen) with an interrupt pending */
+	send = is_write && config_irq_take(dev, false);
 	pthread_mutex_unlock(&dev->lock);
 	notify_rebind(dev, rebind);
+	config_irq_send(dev, send);
 }
 
 /* ---- PCI config hooks ----------------------------------------------------- */
@@ -645,7 +704,7 @@ static void virtio_pci_config_write(struct pci_function *fn, uint32_t offset, ui
 {
 	struct virtio_pci_dev *dev = fn->opaque;
 	uint64_t old_base, new_base;
-	bool msix_changed = false;
+	bool msix_changed = false, send = false;
 
 	if (offset < CAP_MSIX + 4 && offset + len > CAP_MSIX + 2) {
 		uint16_t control;
@@ -656,11 +715,13 @@ static void virtio_pci_config_write(struct pci_function *fn, uint32_t offset, ui
 			       dev->msix_function_mask != !!(control & MSIX_CONTROL_MASK);
 		dev->msix_enabled = control & MSIX_CONTROL_ENABLE;
 		dev->msix_function_mask = control & MSIX_CONTROL_MASK;
+		send = config_irq_take(dev, false); /* the function unmasked */
 		pthread_mutex_unlock(&dev->lock);
 	}
 	if (msix_changed && dev->platform && dev->platform->vector_changed)
 		for (unsigned v = 0; v < VIRTIO_PCI_MAX_VECTORS; v++)
 			dev->platform->vector_changed(dev, v);
+	config_irq_send(dev, send);
 
 	if (offset < PCI_BAR0 + 8 && offset + len > PCI_COMMAND) {
 		pthread_mutex_lock(&dev->lock);

@@ -99,6 +99,11 @@ struct virtio_pci_dev {
 	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
 	struct virtio_pci_msix_entry msix[VIRTIO_PCI_MAX_VECTORS];
 	bool msix_enabled, msix_function_mask;
+	/* The config changed before DRIVER_OK: announced when it is set. */
+	bool config_change_pending;
+	/* A configuration interrupt not delivered yet (its vector masked):
+	 * the PBA shows it, unmasking delivers it (PCI 3.0 MSI-X, "Pending Bits"). */
+	bool config_irq_pending;
 	uint8_t config[VIRTIO_PCI_CONFIG_MAX];
 	uint32_t config_size;
 	const struct virtio_pci_platform_ops *platform;
@@ -122,11 +127,12 @@ void virtio_pci_bar_access(void *opaque, uint64_t offset, uint8_t *data, uint32_
  * and raise the config interrupt (virtio 1.2 §2.1.2). */
 void virtio_pci_set_needs_reset(struct virtio_pci_dev *dev);
 /* The device configuration is now config (size bytes, at most the
- * function's): if it differs, store it, bump config_generation and, once
- * the driver is running, raise the configuration change interrupt (ISR bit
- * 1 and the config MSI-X vector; virtio 1.2 §4.1.4.3.1, §4.1.5.4).  A
- * virtio-blk back-end serving a new image of another size, for one.
- * Returns whether it changed. */
+ * function's): if it differs, store it, bump config_generation at once and
+ * raise the configuration change interrupt (ISR bit 1 and the config MSI-X
+ * vector; virtio 1.2 §4.1.4.3.1, §4.1.5.4) -- when the driver sets
+ * DRIVER_OK if it is not running yet, when the vector is unmasked if it is
+ * masked.  A virtio-blk back-end serving a new image of another size, for
+ * one.  Returns whether it changed. */
 bool virtio_pci_config_changed(struct virtio_pci_dev *dev, const uint8_t *config, uint32_t size);
 /* The back-end stopped after a reset request: finish the reset. */
 void virtio_pci_reset_complete(struct virtio_pci_dev *dev);

@@ -42,7 +42,9 @@ struct api_vmm_ops {
 	 * object the API owns (json_object *), for FlushMetrics. */
 	void (*fill_metrics)(void *vmm, void *json_object);
 	/* Extension: PATCH /drives/{id} after start (new path_on_host for
-	 * drive `index`, already validated).  NULL: refused with a message. */
+	 * drive `index`, already validated).  NULL: refused with a message.
+	 * -EINPROGRESS: the drive is on disk from now on but its server is
+	 * being restarted (err says so; the API records disk and answers 400). */
 	int (*update_drive)(void *vmm, unsigned index, const struct disk_config *disk, char *err,
 			    size_t errlen);
 	/* PATCH /network-interfaces/{id} after start: interface `index`

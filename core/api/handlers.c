@@ -253,7 +253,7 @@ static int api_patch_drive(struct api_request *req, json_object *v, const char *
 	const char *id, *path = NULL;
 	struct disk_config disk;
 	char err[API_ERR_MAX], where[256];
-	int index, limiter;
+	int index, limiter, ret;
 
 	if (api_json_only(v, prefix, known, err, sizeof(err)) ||
 	    api_json_string(v, prefix, "drive_id", true, &id, err, sizeof(err)) ||
@@ -296,9 +296,15 @@ static int api_patch_drive(struct api_request *req, json_object *v, const char *
 		return api_reply_error(
 		    req, "isola cannot change a started VM's drive image yet (drive \"%s\")",
 		    req->id);
-	if (api->ops.update_drive(api->vmm, (unsigned)index, &disk, err, sizeof(err)))
+	ret = api->ops.update_drive(api->vmm, (unsigned)index, &disk, err, sizeof(err));
+	/* -EINPROGRESS: the new server failed after it had the rings, so the
+	 * drive rolled forward onto the new image and its server is being
+	 * restarted there: the configuration says so, the answer too. */
+	if (ret && ret != -EINPROGRESS)
 		return api_reply_error(req, "drive \"%s\": %s", req->id, err);
 	api->cfg.disks[index] = disk;
+	if (ret)
+		return api_reply_error(req, "drive \"%s\": %s", req->id, err);
 	return api_reply_no_content(req);
 }
 

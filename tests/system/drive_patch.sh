@@ -8,7 +8,10 @@
 # over: the guest sees the config change interrupt and the new capacity,
 # every write landed whole on exactly one image in ring order (the guest
 # checks the new image, this script the old one), and GET /vm/config shows
-# the new path.  Needs build/isola-blk; root uses a mount namespace for the
+# the new path.  Then rate limiters: a rate_limiter alone and one with
+# path_on_host start an isola-blk with --rate SPEC (its /proc/PID/cmdline),
+# GET /vm/config shows them, and rate_limiter {} or the same path leave the
+# server alone.  Needs build/isola-blk; root uses a mount namespace for the
 # read-only file (root may write a 0444 file).
 set -u
 source "$(dirname "$0")/../lib.sh"
@@ -136,6 +139,49 @@ for _ in $(seq 600); do
 	kill -0 "$PID" 2>/dev/null || break
 	sleep 0.05
 done
+# Rate limiters (isola-blk --rate SPEC, docs/ratelimit.md) while the guest
+# waits for "end": a rate_limiter alone and one with path_on_host each hand
+# the drive to a new isola-blk whose command line has the SPEC (Firecracker's
+# BucketUpdate: buckets not named stay); what changes nothing (rate_limiter
+# {}, the same path) leaves the server alone.
+# patch_rate WHAT BODY SPEC: 204, a new isola-blk on new.img with --rate SPEC.
+patch_rate() {
+	local what=$1 body=$2 spec=$3 before after
+	before=$(blk_server)
+	api PATCH /drives/data "$body"
+	after=$(blk_server)
+	if [[ $CODE == 204 && $after == *"--image $TMP/new.img"* && $after == *"--rate $spec"* &&
+		${after%% *} != "${before%% *}" ]]; then
+		ok "$what: 204, isola-blk ${before%% *} -> ${after%% *} with --rate $spec"
+	else
+		problem "$what: $CODE $BODY; isola-blk '$before' -> '$after'"
+	fi
+}
+# unchanged WHAT BODY: 204 and the same isola-blk.
+unchanged() {
+	local before
+	before=$(blk_server)
+	api PATCH /drives/data "$2"
+	[[ $CODE == 204 && $(blk_server) == "$before" ]] && ok "$1: 204, isola-blk ${before%% *} kept" ||
+		problem "$1: $CODE $BODY; isola-blk '$before' -> '$(blk_server)'"
+}
+patch_rate "rate_limiter alone" \
+	'{"drive_id": "data", "rate_limiter": {"bandwidth": {"size": 104857600, "refill_time": 100}}}' \
+	"bytes=104857600:100"
+patch_rate "rate_limiter with path_on_host" \
+	"{\"drive_id\": \"data\", \"path_on_host\": \"$TMP/new.img\", \"rate_limiter\": {\"ops\": {\"size\": 100000, \"refill_time\": 100}}}" \
+	"bytes=104857600:100,ops=100000:100"
+unchanged "rate_limiter {} (no-op)" '{"drive_id": "data", "rate_limiter": {}}'
+unchanged "the same path_on_host (no-op)" "{\"drive_id\": \"data\", \"path_on_host\": \"$TMP/new.img\"}"
+api GET /vm/config
+python3 - "$BODY" <<'EOF' && ok "GET /vm/config shows the drive's rate_limiter" || problem "GET /vm/config: rate_limiter: $BODY"
+import json, sys
+d = [d for d in json.loads(sys.argv[1])["drives"] if d["drive_id"] == "data"][0]
+rl = d.get("rate_limiter") or {}
+assert rl["bandwidth"]["size"] == 104857600 and rl["bandwidth"]["refill_time"] == 100, rl
+assert rl["ops"]["size"] == 100000 and rl["ops"]["refill_time"] == 100, rl
+EOF
+
 printf 'end' | dd of="$TMP/new.img" bs=512 seek=2 conv=notrunc,fsync status=none
 for _ in $(seq 1200); do
 	kill -0 "$PID" 2>/dev/null || break

@@ -969,6 +969,11 @@ static int fake_update_drive(void *vmm, unsigned index, const struct disk_config
 			     size_t errlen)
 {
 	(void)vmm;
+	if (fake_drive.fail == 2) {
+		snprintf(err, errlen, "the drive is on %s from now on, but its new isola-blk failed",
+			 disk->path);
+		return -EINPROGRESS;
+	}
 	if (fake_drive.fail) {
 		snprintf(err, errlen, "the new isola-blk did not start (bad image)");
 		return -EIO;
@@ -1041,6 +1046,16 @@ static void test_patch_drive_after_start(void **state)
 	expect_fault(f, "drive \"data\": the new isola-blk did not start");
 	call(f, "GET", "/vm/config", NULL);
 	snprintf(path, sizeof(path), "\"path_on_host\":\"%s\"", f->disk);
+	assert_non_null(strstr(f->resp.body, path));
+
+	/* the new server failed after it had the rings: the drive rolled
+	 * forward onto the new image, which the answer and the config say */
+	fake_drive.fail = 2;
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
+	expect_fault(f, "from now on");
+	call(f, "GET", "/vm/config", NULL);
+	snprintf(path, sizeof(path), "\"path_on_host\":\"%s\"", f->disk2);
 	assert_non_null(strstr(f->resp.body, path));
 	fake_drive.fail = 0;
 

@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
@@ -177,6 +180,11 @@ struct backend {
 	unsigned seq[MAX_CALLS]; /* order among every back-end's requests */
 	unsigned nr_requests;
 	uint16_t vring_base; /* GET_VRING_BASE's answer */
+	uint32_t nack_request;	 /* acked with a failure (0: none) */
+	uint32_t silent_request; /* never answered (0: none) */
+	bool inflight;		 /* answers GET_INFLIGHT_FD with a region of its own */
+	ino_t inflight_ino;	 /* that region's memfd */
+	ino_t set_inflight_ino;	 /* the region SET_INFLIGHT_FD gave it */
 };
 
 static atomic_uint request_seq;
@@ -205,6 +213,34 @@ static int reply_vring_base(int sock, const struct vhost_user_msg *msg, uint16_t
 	return vhost_user_send(sock, &reply);
 }
 
+static ino_t fd_inode(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+/* vhost-user: VHOST_USER_GET_INFLIGHT_FD, a shared region of its own. */
+static int reply_inflight(struct backend *b, const struct vhost_user_msg *msg)
+{
+	struct vhost_user_msg reply;
+	int fd = memfd_create("inflight", MFD_CLOEXEC), ret;
+
+	if (fd < 0 || ftruncate(fd, 4096))
+		return -1;
+	b->inflight_ino = fd_inode(fd);
+	vhost_user_msg_init(&reply, VHOST_USER_GET_INFLIGHT_FD, sizeof(reply.payload.inflight));
+	reply.hdr.flags |= VHOST_USER_REPLY_MASK;
+	reply.payload.inflight = msg->payload.inflight;
+	reply.payload.inflight.mmap_size = 4096;
+	reply.payload.inflight.mmap_offset = 0;
+	reply.fds[0] = fd;
+	reply.nfds = 1;
+	ret = vhost_user_send(b->sock, &reply);
+	close(fd);
+	return ret;
+}
+
 /* Answer whatever comes until the front-end hangs up. */
 static void *backend_thread(void *arg)
 {
@@ -215,10 +251,20 @@ static void *backend_thread(void *arg)
 		unsigned nfds = msg.nfds;
 		int ret = 0;
 
+		if (msg.hdr.request == VHOST_USER_SET_INFLIGHT_FD && msg.nfds == 1)
+			b->set_inflight_ino = fd_inode(msg.fds[0]);
 		vhost_user_close_fds(&msg);
 		b->requests[b->nr_requests] = msg;
 		b->seq[b->nr_requests] = atomic_fetch_add(&request_seq, 1);
 		b->requests[b->nr_requests++].nfds = nfds;
+		if (msg.hdr.request == b->silent_request)
+			continue;
+		if (msg.hdr.request == b->nack_request) {
+			ret = vhost_user_ack(b->sock, msg.hdr.request, 1);
+			if (ret)
+				break;
+			continue;
+		}
 		switch (msg.hdr.request) {
 		case VHOST_USER_GET_FEATURES:
 			ret = vhost_user_reply_u64(b->sock, msg.hdr.request, b->features);
@@ -234,6 +280,9 @@ static void *backend_thread(void *arg)
 			break;
 		case VHOST_USER_GET_VRING_BASE:
 			ret = reply_vring_base(b->sock, &msg, b->vring_base);
+			break;
+		case VHOST_USER_GET_INFLIGHT_FD:
+			ret = reply_inflight(b, &msg);
 			break;
 		default:
 			if (vhost_user_needs_ack(&msg))
@@ -834,7 +883,7 @@ static void handover_stops_old_rings_before_new_takes_them(void **state)
 	struct backend next;
 	unsigned msis_before, generation, stop_seq;
 	const struct vhost_user_msg *msg;
-	bool still_serving;
+	enum vhost_device_handover_outcome outcome;
 	int sock;
 
 	handover_setup(f, &next, &sock, 7);
@@ -842,7 +891,8 @@ static void handover_stops_old_rings_before_new_takes_them(void **state)
 	msis_before = count_calls(&f->fake, SIGNAL_MSI);
 	generation = f->dev.pci.config_generation;
 	assert_int_equal(
-	    vhost_device_handover(&f->dev, sock, &still_serving, f->err, sizeof(f->err)), 0);
+	    vhost_device_handover(&f->dev, sock, &outcome, f->err, sizeof(f->err)), 0);
+	assert_int_equal(outcome, VHOST_DEVICE_HANDOVER_DONE);
 	assert_int_equal(f->dev.sock, sock);
 	/* the new back-end's config, announced: generation and config vector */
 	assert_memory_equal(f->dev.pci.config, next.config, f->dev.pci.config_size);
@@ -871,7 +921,7 @@ static void handover_refused_leaves_the_old_back_end(void **state)
 {
 	struct fixture *f = *state;
 	struct backend next;
-	bool still_serving;
+	enum vhost_device_handover_outcome outcome;
 	uint8_t config[VIRTIO_PCI_CONFIG_MAX];
 	unsigned msis_before;
 	int sock, old_sock;
@@ -882,8 +932,8 @@ static void handover_refused_leaves_the_old_back_end(void **state)
 	memcpy(config, f->dev.pci.config, sizeof(config));
 	msis_before = count_calls(&f->fake, SIGNAL_MSI);
 	assert_int_equal(
-	    vhost_device_handover(&f->dev, sock, &still_serving, f->err, sizeof(f->err)), -EPROTO);
-	assert_true(still_serving);
+	    vhost_device_handover(&f->dev, sock, &outcome, f->err, sizeof(f->err)), -EPROTO);
+	assert_int_equal(outcome, VHOST_DEVICE_HANDOVER_REFUSED);
 	assert_non_null(strstr(f->err, "queues"));
 	assert_int_equal(f->dev.sock, old_sock);
 	assert_true(f->dev.started);
@@ -898,19 +948,136 @@ static void handover_with_request_left_in_flight_gives_back(void **state)
 {
 	struct fixture *f = *state;
 	struct backend next;
-	bool still_serving;
+	enum vhost_device_handover_outcome outcome;
 	int sock;
 
 	handover_setup(f, &next, &sock, 3);
 	f->backend.vring_base = 5; /* took two requests it did not complete */
 	assert_int_equal(
-	    vhost_device_handover(&f->dev, sock, &still_serving, f->err, sizeof(f->err)), -EPROTO);
-	assert_false(still_serving);
+	    vhost_device_handover(&f->dev, sock, &outcome, f->err, sizeof(f->err)), -EPROTO);
+	assert_int_equal(outcome, VHOST_DEVICE_HANDOVER_ROLL_BACK);
 	assert_non_null(strstr(f->err, "not completed"));
 	assert_int_equal(f->dev.sock, -1); /* the caller restarts the old server */
 	handover_teardown(f, &next);
 	/* the new back-end never saw the rings */
 	assert_int_equal(count_requests(&next, VHOST_USER_SET_VRING_BASE), 0);
+	assert_int_equal(count_requests(&next, VHOST_USER_SET_MEM_TABLE), 0);
+}
+
+/* The new back-end failed after it had a ring (SET_VRING_KICK went out;
+ * isola-blk starts it on SET_VRING_ENABLE 1, before its ack): it may have
+ * served requests from the new image and left some half done.  The device
+ * rolls forward: its inflight region is the new back-end's, its config
+ * the new one, and the restarted new server resumes from used->idx (which
+ * counts what the new one completed) with that region. */
+static void handover_failing_after_the_new_had_rings_rolls_forward(void **state)
+{
+	struct fixture *f = *state;
+	enum vhost_device_handover_outcome outcome;
+	struct backend next, again;
+	const struct vhost_user_msg *msg;
+	uint8_t generation;
+	int sock, sv[2];
+
+	handover_setup(f, &next, &sock, 7);
+	f->backend.vring_base = 7;
+	next.protocol |= 1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD;
+	next.inflight = true;
+	next.nack_request = VHOST_USER_SET_VRING_ENABLE;
+	generation = f->dev.pci.config_generation;
+	assert_int_equal(vhost_device_handover(&f->dev, sock, &outcome, f->err, sizeof(f->err)),
+			 -EIO);
+	assert_int_equal(outcome, VHOST_DEVICE_HANDOVER_ROLL_FORWARD);
+	assert_non_null(strstr(f->err, "did not take the rings"));
+	assert_int_equal(f->dev.sock, -1);
+	assert_true(f->dev.inflight_fd >= 0);
+	assert_int_equal(fd_inode(f->dev.inflight_fd), next.inflight_ino);
+	assert_memory_equal(f->dev.pci.config, next.config, f->dev.pci.config_size);
+	assert_int_equal(f->dev.pci.config_generation, (uint8_t)(generation + 1));
+
+	/* The new server, restarted (device_set's restart path): served two
+	 * requests before it failed, so it resumes at 9, with its region. */
+	for (unsigned q = 0; q < f->dev.num_queues; q++)
+		*(uint16_t *)gmem_ptr(&f->mem, RING_GPA(q) + 0x2000 + 2, 2) = 9;
+	again = next;
+	again.nr_requests = 0;
+	again.nack_request = 0;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	again.sock = sv[1];
+	assert_int_equal(pthread_create(&again.thread, NULL, backend_thread, &again), 0);
+	assert_int_equal(vhost_device_reconnect(&f->dev, sv[0], f->err, sizeof(f->err)), 0);
+	handover_teardown(f, &next);
+	pthread_join(again.thread, NULL);
+	close(again.sock);
+	assert_int_equal(again.set_inflight_ino, next.inflight_ino);
+	assert_int_equal(count_requests(&again, VHOST_USER_GET_INFLIGHT_FD), 0);
+	for (unsigned q = 0; q < 2; q++) {
+		msg = find_request(&again, VHOST_USER_SET_VRING_BASE, q);
+		assert_non_null(msg);
+		assert_int_equal(msg->payload.state.num, 9);
+	}
+	/* the old back-end was not asked to serve again */
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_MEM_TABLE), 1);
+}
+
+/* The new back-end failed before it had a ring: it served nothing, the old
+ * image comes back (a fresh inflight region: the old one stopped with
+ * nothing in flight), and the config stays the old one. */
+static void handover_failing_before_the_new_had_rings_rolls_back(void **state)
+{
+	struct fixture *f = *state;
+	enum vhost_device_handover_outcome outcome;
+	uint8_t config[VIRTIO_PCI_CONFIG_MAX];
+	struct backend next;
+	int sock;
+
+	handover_setup(f, &next, &sock, 7);
+	f->backend.vring_base = 7;
+	next.protocol |= 1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD;
+	next.inflight = true;
+	next.nack_request = VHOST_USER_SET_VRING_ADDR;
+	memcpy(config, f->dev.pci.config, sizeof(config));
+	assert_int_equal(vhost_device_handover(&f->dev, sock, &outcome, f->err, sizeof(f->err)),
+			 -EIO);
+	assert_int_equal(outcome, VHOST_DEVICE_HANDOVER_ROLL_BACK);
+	assert_int_equal(f->dev.sock, -1);
+	assert_int_equal(f->dev.inflight_fd, -1); /* not the new one's region */
+	assert_memory_equal(f->dev.pci.config, config, sizeof(config));
+	handover_teardown(f, &next);
+	assert_int_equal(count_requests(&next, VHOST_USER_SET_VRING_KICK), 0);
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An old back-end that stops answering costs one VHOST_USER_TIMEOUT_MS on
+ * the event loop, not one per request left (the socket is out of step
+ * after the first): the handover gives up at once and rolls back. */
+static void handover_stops_at_the_first_unanswered_request(void **state)
+{
+	struct fixture *f = *state;
+	enum vhost_device_handover_outcome outcome;
+	struct backend next;
+	double start, took;
+	int sock;
+
+	handover_setup(f, &next, &sock, 7);
+	f->backend.silent_request = VHOST_USER_GET_VRING_BASE;
+	start = now_seconds();
+	assert_int_equal(vhost_device_handover(&f->dev, sock, &outcome, f->err, sizeof(f->err)),
+			 -ETIMEDOUT);
+	took = now_seconds() - start;
+	assert_int_equal(outcome, VHOST_DEVICE_HANDOVER_ROLL_BACK);
+	assert_non_null(strstr(f->err, "no reply"));
+	assert_true(took < 1.5 * VHOST_USER_TIMEOUT_MS / 1000.0);
+	handover_teardown(f, &next);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_GET_VRING_BASE), 1);
+	assert_int_equal(count_requests(&f->backend, VHOST_USER_SET_VRING_ENABLE), 2 + 1);
 	assert_int_equal(count_requests(&next, VHOST_USER_SET_MEM_TABLE), 0);
 }
 
@@ -938,6 +1105,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(handover_stops_old_rings_before_new_takes_them, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(handover_refused_leaves_the_old_back_end, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(handover_failing_after_the_new_had_rings_rolls_forward,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(handover_failing_before_the_new_had_rings_rolls_back,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(handover_stops_at_the_first_unanswered_request, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(handover_with_request_left_in_flight_gives_back, setup,
 					    teardown),

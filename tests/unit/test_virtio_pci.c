@@ -31,6 +31,8 @@
 #define CAP_MSIX 0x40
 #define MSIX_CONTROL_ENABLE 0x8000
 #define MSIX_CONTROL_MASK 0x4000
+#define COMMON_MSIX 0x10
+#define COMMON_STATUS 0x14
 #define COMMON_Q_SELECT 0x16
 #define COMMON_Q_MSIX 0x1a
 #define VECTOR 1
@@ -43,6 +45,7 @@ struct fixture {
 	int call;   /* queue 0's call eventfd */
 	bool bound; /* the "irqfd" of queue 0 is assigned */
 	unsigned delivered;
+	unsigned config_delivered; /* configuration interrupts sent */
 	uint64_t last_address;
 	uint32_t last_data;
 };
@@ -75,8 +78,16 @@ static void fake_vector_changed(struct virtio_pci_dev *dev, unsigned vector)
 	deliver_pending(f);
 }
 
+static void fake_config_interrupt(struct virtio_pci_dev *dev)
+{
+	struct fixture *f = dev->opaque;
+
+	f->config_delivered++;
+}
+
 static const struct virtio_pci_platform_ops fake_platform = {
     .vector_changed = fake_vector_changed,
+    .config_interrupt = fake_config_interrupt,
 };
 
 /* The back-end used the queue: it signals the call fd. */
@@ -279,6 +290,84 @@ static void test_config_change_notifies(void **state)
 	virtio_pci_destroy(&dev);
 }
 
+/* A config change while the driver initializes (Kata's PATCH of a drive
+ * right after InstanceStart, virtio_blk still probing, the old capacity
+ * perhaps read): the generation moves at once, the notification waits
+ * for DRIVER_OK (virtio 1.2 §4.1.5.4, §3.1.2). */
+static void test_config_change_before_driver_ok_told_at_driver_ok(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_pci_dev dev;
+	uint8_t config[8] = {0x00, 0x40}, bigger[8] = {0x00, 0x80};
+	uint8_t generation, byte = 0;
+
+	config_interrupts = 0;
+	assert_int_equal(virtio_pci_init(&dev, "blk", 2, 0x0180, 0, 1, 64, config, sizeof(config),
+					 BAR_BASE + 0x10000, &config_platform, NULL, NULL),
+			 0);
+	(void)f;
+	dev.status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
+	generation = dev.config_generation;
+	assert_true(virtio_pci_config_changed(&dev, bigger, sizeof(bigger)));
+	assert_int_equal(dev.config_generation, (uint8_t)(generation + 1));
+	assert_int_equal(config_interrupts, 0);
+
+	byte = VIRTIO_STATUS_DRIVER_OK;
+	virtio_pci_bar_access(&dev, COMMON_STATUS, &byte, 1, true);
+	assert_true(dev.status & VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(config_interrupts, 1);
+	byte = 0;
+	virtio_pci_bar_access(&dev, VIRTIO_PCI_ISR_OFFSET, &byte, 1, false);
+	assert_int_equal(byte, 2); /* ISR bit 1 */
+	/* told once */
+	byte = VIRTIO_STATUS_DRIVER_OK;
+	virtio_pci_bar_access(&dev, COMMON_STATUS, &byte, 1, true);
+	assert_int_equal(config_interrupts, 1);
+
+	/* a reset forgets it: the next driver reads the config afresh */
+	dev.status = VIRTIO_STATUS_ACKNOWLEDGE;
+	assert_true(virtio_pci_config_changed(&dev, config, sizeof(config)));
+	byte = 0;
+	virtio_pci_bar_access(&dev, COMMON_STATUS, &byte, 1, true);
+	dev.status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
+	byte = VIRTIO_STATUS_DRIVER_OK;
+	virtio_pci_bar_access(&dev, COMMON_STATUS, &byte, 1, true);
+	assert_int_equal(config_interrupts, 1);
+	virtio_pci_destroy(&dev);
+}
+
+/* The configuration interrupt on a masked config vector (or a masked
+ * function) is not lost: the PBA shows it and unmasking sends it. */
+static void test_config_interrupt_pends_while_masked(void **state)
+{
+	struct fixture *f = *state;
+
+	bar_write(f, entry_offset(0, 0), (uint32_t)MSI_ADDRESS, 4);
+	bar_write(f, entry_offset(0, 2), MSI_DATA - 1, 4);
+	bar_write(f, COMMON_MSIX, 0, 2); /* config changes on vector 0, masked */
+	virtio_pci_set_needs_reset(&f->dev);
+	assert_int_equal(f->config_delivered, 0);
+	assert_true(pba_pending(f, 0));
+	assert_false(pba_pending(f, VECTOR));
+	set_vector_mask(f, 0, false);
+	assert_int_equal(f->config_delivered, 1);
+	assert_false(pba_pending(f, 0));
+
+	/* the function mask */
+	msix_control_write(f, MSIX_CONTROL_ENABLE | MSIX_CONTROL_MASK);
+	virtio_pci_set_needs_reset(&f->dev);
+	assert_int_equal(f->config_delivered, 1);
+	assert_true(pba_pending(f, 0));
+	msix_control_write(f, MSIX_CONTROL_ENABLE);
+	assert_int_equal(f->config_delivered, 2);
+	assert_false(pba_pending(f, 0));
+
+	/* unmasked: at once */
+	virtio_pci_set_needs_reset(&f->dev);
+	assert_int_equal(f->config_delivered, 3);
+	assert_false(pba_pending(f, 0));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -288,6 +377,8 @@ int main(void)
 	    T(test_function_mask),
 	    T(test_vector_control_reserved_bits),
 	    T(test_config_change_notifies),
+	    T(test_config_change_before_driver_ok_told_at_driver_ok),
+	    T(test_config_interrupt_pends_while_masked),
 	};
 #undef T
 
