@@ -970,7 +970,8 @@ static int fake_update_drive(void *vmm, unsigned index, const struct disk_config
 {
 	(void)vmm;
 	if (fake_drive.fail == 2) {
-		snprintf(err, errlen, "the drive is on %s from now on, but its new isola-blk failed",
+		snprintf(err, errlen,
+			 "the drive is on %s from now on, but its new isola-blk failed",
 			 disk->path);
 		return -EINPROGRESS;
 	}
