@@ -125,6 +125,9 @@ if set_pool 40; then
 		problem "isola-blk's guest RAM mapping: KernelPageSize '${server_kps}', want 2048"
 	((before - during == 32)) && ok "the guest's 32 pages were taken from the pool at start" ||
 		problem "free unreserved pages went $before -> $during, want a drop of 32 (64 MiB reserved)"
+	# The device servers' mappings go when they are reaped, which may be a
+	# moment after isola itself exits: wait up to 5 s for the pool to refill.
+	for _ in $(seq 50); do [[ $(available) == "$before" ]] && break; sleep 0.1; done
 	[[ $(available) == "$before" ]] || problem "after exit $(available) pages are free, want $before back"
 
 	set_pool 32
