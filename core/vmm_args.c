@@ -227,6 +227,13 @@ int vmm_args_parse(struct vmm_args *args, int argc, char **argv, char *err, size
 
 	*args = (struct vmm_args){.log_level = LOG_LEVEL_WARN,
 				  .max_payload = VMM_ARGS_DEFAULT_MAX_PAYLOAD};
+	/* --help anywhere wins, even after a flag that wants a value
+	 * ("isola --api-sock --help"). */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			args->help = true;
+			return 0;
+		}
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *value = NULL;
 		const struct vmm_flag *flag;
@@ -257,7 +264,10 @@ int vmm_args_parse(struct vmm_args *args, int argc, char **argv, char *err, size
 					     flag->name);
 		seen[flag - vmm_flags] = true;
 		if (flag->kind == FLAG_VALUE && !value) {
-			if (i + 1 >= argc)
+			/* "--api-sock --id x": the flag's value is missing, not
+			 * "--id" (a path may not start with "--" here). */
+			if (i + 1 >= argc || vmm_flag_find(argv[i + 1]) ||
+			    !strcmp(argv[i + 1], "-h"))
 				return vmm_args_fail(err, errlen, "missing value for --%s",
 						     flag->name);
 			value = argv[++i];

@@ -87,6 +87,11 @@ static void test_defaults_and_rules(void **state)
 	expect_refused(PARSE(&a, err, "--no-api=1"), err, "unknown option");
 	assert_int_equal(PARSE(&a, err, "--help"), 0);
 	assert_true(a.help);
+	assert_int_equal(PARSE(&a, err, "--api-sock", "--help"), 0);
+	assert_true(a.help);
+	assert_int_equal(PARSE(&a, err, "--id", "x", "-h"), 0);
+	assert_true(a.help);
+	expect_refused(PARSE(&a, err, "--api-sock", "--id", "x"), err, "missing value for --api-sock");
 	assert_int_equal(PARSE(&a, err, "--api-sock", "s", "--version"), 0);
 	assert_true(a.version);
 }
