@@ -119,7 +119,7 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	struct net_config net;
 	char rate[CONFIG_RATE_SPEC_SIZE];
 	unsigned index;
-	bool is_disk, rng;
+	bool is_disk, rng, reopen;
 	int ret;
 
 	pthread_mutex_lock(&ctl->lock);
@@ -130,6 +130,7 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	index = ctl->request_index;
 	is_disk = ctl->request_is_disk;
 	rng = ctl->request_rng;
+	reopen = ctl->request_reopen;
 	if (is_disk)
 		disk = ctl->request_disk;
 	else
@@ -139,7 +140,8 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	/* The device set is the event loop's: the change runs here (the
 	 * asking API thread waits; it asks one thing at a time). */
 	if (is_disk) {
-		ret = device_set_update_disk(ctl->request_devices, index, &disk, err, sizeof(err));
+		ret = device_set_update_disk(ctl->request_devices, index, reopen, &disk, err,
+					     sizeof(err));
 	} else if (rng) {
 		static const char *const drop[] = {"--rate", NULL};
 		const char *add[] = {rate[0] ? "--rate" : NULL, rate, NULL};
@@ -306,13 +308,14 @@ static int control_update_net(void *opaque, unsigned index, const struct net_con
 
 /* PATCH /drives: a new isola-blk takes the drive over (device_set.c). */
 static int control_update_drive(void *opaque, unsigned index, const struct disk_config *disk,
-				char *err, size_t errlen)
+				bool reopen, char *err, size_t errlen)
 {
 	struct vmm_control *ctl = opaque;
 
 	pthread_mutex_lock(&ctl->lock);
 	ctl->request_index = index;
 	ctl->request_disk = *disk;
+	ctl->request_reopen = reopen;
 	ctl->request_is_disk = true;
 	ctl->request_rng = false;
 	return control_request_locked(ctl, "a drive", err, errlen);

@@ -43,6 +43,7 @@ struct vmm_control {
 	bool request_rng;     /* PATCH /entropy: request_rate for isola-rng */
 	struct net_config request_net;
 	struct disk_config request_disk;
+	bool request_reopen; /* PATCH /drives named path_on_host */
 	char request_rate[CONFIG_RATE_SPEC_SIZE];
 	int request_result;
 	char request_err[512];

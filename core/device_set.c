@@ -698,7 +698,7 @@ static int entry_roll_forward(struct device_set *set, struct device_entry *e, pi
 			  path, why);
 }
 
-int device_set_update_disk(struct device_set *set, unsigned disk_index,
+int device_set_update_disk(struct device_set *set, unsigned disk_index, bool reopen,
 			   const struct disk_config *disk, char *err, size_t errlen)
 {
 	struct device_entry *e = NULL, next = {0};
@@ -721,9 +721,11 @@ int device_set_update_disk(struct device_set *set, unsigned disk_index,
 	/* isola-blk's arguments come from the disk, as at start (a changed
 	 * rate limiter takes effect the same way). */
 	entry_disk_args(&next, disk, e->name);
-	/* Nothing changes (a PATCH repeating the drive, rate_limiter {}): the
-	 * server keeps serving. */
-	if (args_equal((const char *const *)e->args, (const char *const *)next.args))
+	/* Nothing changes (rate_limiter {}, a limiter already set): the server
+	 * keeps serving.  A PATCH naming path_on_host opens the file again even
+	 * at the same path, as Firecracker does: Kata Containers hot-plugs by
+	 * bind-mounting the container's image over the placeholder's path. */
+	if (!reopen && args_equal((const char *const *)e->args, (const char *const *)next.args))
 		return 0;
 	/* Kept in the entry once the new server serves (a restart must start
 	 * it on the new image): checked now, while nothing has changed. */

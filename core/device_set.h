@@ -136,9 +136,10 @@ int device_set_update_net(struct device_set *set, unsigned net_index, const stru
  * new one that fails after it had a ring is restarted on the new image (it
  * may have served from it: roll forward), 0 once it is back, -EINPROGRESS
  * while the restart policy retries (the new image is the drive's either
- * way).  The same arguments again change nothing (0).  Between VMs the
+ * way).  The same arguments again change nothing (0) unless reopen (the
+ * PATCH named path_on_host: the file at that path may be a new one).  Between VMs the
  * next attach starts the new server.  0 or -errno with a sentence in err. */
-int device_set_update_disk(struct device_set *set, unsigned disk_index,
+int device_set_update_disk(struct device_set *set, unsigned disk_index, bool reopen,
 			   const struct disk_config *disk, char *err, size_t errlen);
 /* Event loop: reap ended servers (SIGCHLD). */
 void device_set_reap(struct device_set *set);

@@ -41,12 +41,15 @@ struct api_vmm_ops {
 	/* Append the VMM's metrics (vCPU exits, device counters) to a JSON
 	 * object the API owns (json_object *), for FlushMetrics. */
 	void (*fill_metrics)(void *vmm, void *json_object);
-	/* Extension: PATCH /drives/{id} after start (new path_on_host for
-	 * drive `index`, already validated).  NULL: refused with a message.
-	 * -EINPROGRESS: the drive is on disk from now on but its server is
-	 * being restarted (err says so; the API records disk and answers 400). */
-	int (*update_drive)(void *vmm, unsigned index, const struct disk_config *disk, char *err,
-			    size_t errlen);
+	/* PATCH /drives/{id} after start (new path_on_host and/or rate
+	 * limiter for drive `index`, already validated).  reopen: the PATCH
+	 * named path_on_host, so the file is opened again even if the path is
+	 * the same (Firecracker re-opens it; Kata bind-mounts a new file over
+	 * the same path).  NULL: refused with a message.  -EINPROGRESS: the
+	 * drive is on disk from now on but its server is being restarted (err
+	 * says so; the API records disk and answers 400). */
+	int (*update_drive)(void *vmm, unsigned index, const struct disk_config *disk, bool reopen,
+			    char *err, size_t errlen);
 	/* PATCH /network-interfaces/{id} after start: interface `index`
 	 * (cfg->nets[index] of the boot configuration) gets net's rx_rate and
 	 * tx_rate (validated SPEC text; nothing else of net is applied).  The

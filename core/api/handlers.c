@@ -17,7 +17,6 @@
 #include "core/version.h"
 #include "lib/log.h"
 
-
 #define API_ERR_MAX 1024
 
 /* One request being answered. */
@@ -296,7 +295,8 @@ static int api_patch_drive(struct api_request *req, json_object *v, const char *
 		return api_reply_error(
 		    req, "isola cannot change a started VM's drive image yet (drive \"%s\")",
 		    req->id);
-	ret = api->ops.update_drive(api->vmm, (unsigned)index, &disk, err, sizeof(err));
+	ret =
+	    api->ops.update_drive(api->vmm, (unsigned)index, &disk, path != NULL, err, sizeof(err));
 	/* -EINPROGRESS: the new server failed after it had the rings, so the
 	 * drive rolled forward onto the new image and its server is being
 	 * restarted there: the configuration says so, the answer too. */

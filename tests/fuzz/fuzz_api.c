@@ -70,10 +70,10 @@ static int fuzz_ok(void *vmm, char *err, size_t errlen)
 }
 
 /* PATCH /drives: the API hands over only a validated drive of its own. */
-static int fuzz_update_drive(void *vmm, unsigned index, const struct disk_config *disk, char *err,
-			     size_t errlen)
+static int fuzz_update_drive(void *vmm, unsigned index, const struct disk_config *disk,
+			     bool reopen, char *err, size_t errlen)
 {
-	(void)vmm, (void)err, (void)errlen;
+	(void)vmm, (void)err, (void)errlen, (void)reopen;
 	if (index >= CONFIG_MAX_DISKS || !disk->path[0] || disk->socket[0] ||
 	    !memchr(disk->path, 0, sizeof(disk->path)) ||
 	    !memchr(disk->rate, 0, sizeof(disk->rate)))

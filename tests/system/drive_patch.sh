@@ -10,8 +10,8 @@
 # checks the new image, this script the old one), and GET /vm/config shows
 # the new path.  Then rate limiters: a rate_limiter alone and one with
 # path_on_host start an isola-blk with --rate SPEC (its /proc/PID/cmdline),
-# GET /vm/config shows them, and rate_limiter {} or the same path leave the
-# server alone.  Needs build/isola-blk; root uses a mount namespace for the
+# GET /vm/config shows them, rate_limiter {} leaves the server alone, and
+# the same path_on_host again opens the file again (Firecracker's way).  Needs build/isola-blk; root uses a mount namespace for the
 # read-only file (root may write a 0444 file).
 set -u
 source "$(dirname "$0")/../lib.sh"
@@ -142,8 +142,8 @@ done
 # Rate limiters (isola-blk --rate SPEC, docs/ratelimit.md) while the guest
 # waits for "end": a rate_limiter alone and one with path_on_host each hand
 # the drive to a new isola-blk whose command line has the SPEC (Firecracker's
-# BucketUpdate: buckets not named stay); what changes nothing (rate_limiter
-# {}, the same path) leaves the server alone.
+# BucketUpdate: buckets not named stay); rate_limiter {} leaves the server
+# alone; the same path_on_host is opened again.
 # patch_rate WHAT BODY SPEC: 204, a new isola-blk on new.img with --rate SPEC.
 patch_rate() {
 	local what=$1 body=$2 spec=$3 before after
@@ -172,7 +172,17 @@ patch_rate "rate_limiter with path_on_host" \
 	"{\"drive_id\": \"data\", \"path_on_host\": \"$TMP/new.img\", \"rate_limiter\": {\"ops\": {\"size\": 100000, \"refill_time\": 100}}}" \
 	"bytes=104857600:100,ops=100000:100"
 unchanged "rate_limiter {} (no-op)" '{"drive_id": "data", "rate_limiter": {}}'
-unchanged "the same path_on_host (no-op)" "{\"drive_id\": \"data\", \"path_on_host\": \"$TMP/new.img\"}"
+# The same path_on_host again opens the file again, as Firecracker does:
+# Kata Containers hot-plugs by bind-mounting the container's image over
+# the placeholder's path and PATCHing that same path.
+before=$(blk_server)
+api PATCH /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$TMP/new.img\"}"
+after=$(blk_server)
+if [[ $CODE == 204 && $after == *"--image $TMP/new.img"* && ${after%% *} != "${before%% *}" ]]; then
+	ok "the same path_on_host: 204, reopened by a new isola-blk ${before%% *} -> ${after%% *}"
+else
+	problem "the same path_on_host: $CODE $BODY; isola-blk '$before' -> '$after', want a new one"
+fi
 api GET /vm/config
 python3 - "$BODY" <<'EOF' && ok "GET /vm/config shows the drive's rate_limiter" || problem "GET /vm/config: rate_limiter: $BODY"
 import json, sys

@@ -962,13 +962,15 @@ struct fake_drive_update {
 	int calls, fail;
 	unsigned index;
 	struct disk_config disk;
+	bool reopen;
 };
 static struct fake_drive_update fake_drive;
 
-static int fake_update_drive(void *vmm, unsigned index, const struct disk_config *disk, char *err,
-			     size_t errlen)
+static int fake_update_drive(void *vmm, unsigned index, const struct disk_config *disk,
+			     bool reopen, char *err, size_t errlen)
 {
 	(void)vmm;
+	fake_drive.reopen = reopen;
 	if (fake_drive.fail == 2) {
 		snprintf(err, errlen,
 			 "the drive is on %s from now on, but its new isola-blk failed",
@@ -1071,16 +1073,25 @@ static void test_patch_drive_after_start(void **state)
 	assert_string_equal(fake_drive.disk.id, "data");
 	assert_false(fake_drive.disk.readonly);
 	assert_string_equal(fake_drive.disk.rate, "");
+	assert_true(fake_drive.reopen); /* path_on_host given: the file is opened again */
 	call(f, "GET", "/vm/config", NULL);
 	snprintf(path, sizeof(path), "\"path_on_host\":\"%s\"", f->disk2);
 	assert_non_null(strstr(f->resp.body, path));
+	/* the same path again (Kata bind-mounts a new file over it): the VMM
+	 * is asked to open it again, as Firecracker does */
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}",
+	     f->disk2);
+	expect_ok(f, 204);
+	assert_int_equal(fake_drive.calls, 2);
+	assert_true(fake_drive.reopen);
 
 	/* a rate limiter alone goes the same way; buckets not given stay */
 	call(f, "PATCH", "/drives/data",
 	     "{\"drive_id\": \"data\", \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, "
 	     "\"refill_time\": 100}}}");
 	expect_ok(f, 204);
-	assert_int_equal(fake_drive.calls, 2);
+	assert_int_equal(fake_drive.calls, 3);
+	assert_false(fake_drive.reopen);
 	assert_string_equal(fake_drive.disk.path, f->disk2);
 	assert_string_equal(fake_drive.disk.rate, "bytes=1000:100");
 	call(f, "PATCH", "/drives/data",
