@@ -123,6 +123,33 @@ case_reboot() {
 	verdict reboot "$why" "reboot -f in L2 with --on-reset reboot: L2 booted again on the same isola-blk and isola-rng, found its first boot's mark, powered off with status 0"
 }
 
+# acpi=off, as Firecracker's guests boot (Kata passes its command line):
+# L2 describes its platform from the MP table (arch/x86/mptable.c).  No
+# ACPI, so no power-off: L2 ends with reboot -f, reboot=k's i8042 reset,
+# which ends isola with status 4.
+case_acpi_off() {
+	selected acpi-off || return 0
+	dd if=/dev/zero of="$W/acpioff.img" bs=1M count=1 2>/dev/null
+	printf 'isola-acpioff-mark' | dd of="$W/acpioff.img" conv=notrunc 2>/dev/null
+	l2_run acpi-off run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" \
+		--cmdline "$L2_CMDLINE isola.mode=acpioff acpi=off" --memory 512M --cpus 2 \
+		--disk "path=$W/acpioff.img" --console stdio
+	c=$W/acpi-off.con
+	why=$(l2_common acpi-off 4)
+	got=$(sed -n 's/^L2: init .*cpus=\([0-9]*\).*/\1/p' "$c")
+	[ "$got" = 2 ] || why="$why L2 counted ${got:-no} CPUs, want 2;"
+	grep -q '^L2: acpioff mp-spec=1 mp-processors=2 acpi-tables=0$' "$c" ||
+		why="$why L2 did not take its 2 CPUs from the MP table without ACPI ($(grep '^L2: acpioff mp-spec' "$c"));"
+	grep -q '^L2: acpioff timer=IO-APIC *2-edge$' "$c" || why="$why the timer is not on IOAPIC pin 2 ($(grep '^L2: acpioff timer' "$c"));"
+	grep -q '^L2: acpioff serial=IO-APIC *4-edge$' "$c" || why="$why ttyS0 is not on IOAPIC pin 4 ($(grep '^L2: acpioff serial' "$c"));"
+	grep -q '^L2: acpioff sector0=isola-acpioff-mark$' "$c" || why="$why L2 read $(grep '^L2: acpioff sector0' "$c") from /dev/vda;"
+	[ "$(dd if="$W/acpioff.img" bs=512 skip=1 count=1 2>/dev/null | tr -d '\0')" = written-by-l2 ] ||
+		why="$why L2's write is not in sector 1 of the image;"
+	grep -q '^L2: reboot' "$c" || why="$why L2 never got to reboot -f;"
+	verdict acpi-off "$why" "acpi=off, 2 vCPUs: L2 found both CPUs and the IOAPIC in the MP table (timer on pin 2, ttyS0 on pin 4), read and wrote its virtio disk, reboot -f ended isola with status 4"
+	rm -f "$W/acpioff.img"
+}
+
 # The API: a disk as the root device, as Firecracker's users boot.
 case_api() {
 	selected api || return 0
@@ -460,6 +487,7 @@ case_boot 2 --rng
 case_boot 4
 case_ext4_root
 case_reboot
+case_acpi_off
 case_api
 case_drive_patch
 case_config_file
