@@ -148,11 +148,14 @@ case_acpi_off() {
 	grep -q '^L2: acpioff mp-spec=1 mp-processors=2 acpi-tables=0$' "$c" ||
 		why="$why L2 did not take its 2 CPUs from the MP table without ACPI ($(grep '^L2: acpioff mp-spec' "$c"));"
 	grep -q '^L2: acpioff serial=IO-APIC *4-edge$' "$c" || why="$why ttyS0 is not on IOAPIC pin 4 ($(grep '^L2: acpioff serial' "$c"));"
+	grep -q '^L2: acpioff clockevent=lapic-deadline apic-timer-disabled=0$' "$c" ||
+		why="$why L2's tick is not the LAPIC's TSC-deadline timer ($(grep '^L2: acpioff clockevent' "$c"));"
+	grep -q '^L2: acpioff slept 1 s$' "$c" || why="$why sleep 1 never returned in L2 (no tick);"
 	grep -q '^L2: acpioff sector0=isola-acpioff-mark$' "$c" || why="$why L2 read $(grep '^L2: acpioff sector0' "$c") from /dev/vda;"
 	[ "$(dd if="$W/acpioff.img" bs=512 skip=1 count=1 2>/dev/null | tr -d '\0')" = written-by-l2 ] ||
 		why="$why L2's write is not in sector 1 of the image;"
 	grep -q '^L2: reboot' "$c" || why="$why L2 never got to reboot -f;"
-	verdict acpi-off "$why" "acpi=off, 2 vCPUs: L2 found both CPUs and the IOAPIC in the MP table (ttyS0 on IOAPIC pin 4), read and wrote its virtio disk, reboot -f ended isola with status 4"
+	verdict acpi-off "$why" "acpi=off, 2 vCPUs: L2 found both CPUs and the IOAPIC in the MP table (ttyS0 on IOAPIC pin 4), ticks with the TSC-deadline LAPIC timer, read and wrote its virtio disk, reboot -f ended isola with status 4"
 	rm -f "$W/acpioff.img"
 }
 
