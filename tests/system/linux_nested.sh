@@ -26,7 +26,8 @@
 #                  isola (tests/system/orchestrators/kata-go.seq, as on the
 #                  host in orchestrators.sh; nested/l1-orchestrators.sh):
 #                  --version check, --api-sock + --config-file with 9 drives,
-#                  GET / until Running, L2 sees its drives (serials), PATCH
+#                  GET / until Running (Kata's acpi=off kept: L2 is the
+#                  acpi-off case's kernel), L2 sees its drives (serials), PATCH
 #                  /drives hot-plug and unplug seen in L2, SIGTERM; each
 #                  step is a result of its own, orchestrators/kata-go/NN-STEP
 #   fault-records  isola-blk SIGKILLed at random while L2 writes and fsyncs
