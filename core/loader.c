@@ -116,8 +116,9 @@ char *loader_guest_cmdline(const char *cmdline, bool *failed)
 /*
  * The MP table (arch/x86/mptable.c) for guests booted with acpi=off, as
  * Firecracker's command line (which Kata Containers passes) has it: such a
- * Linux ignores the MADT and, with no MP table either, finds no IOAPIC (so
- * no timer interrupt: it hangs before its console) and only one CPU.
+ * Linux ignores the MADT and, with no MP table either, finds no LAPIC and
+ * no IOAPIC, only one CPU, and waits forever for interrupts from an 8259
+ * and a PIT isola does not have (docs/platform.md, "MP table").
  */
 static int loader_write_mptable(struct gmem *mem, unsigned nr_cpus)
 {
