@@ -35,9 +35,10 @@ nested_kernel() {
 # without it, so with acpi=off it finds no APIC at all.  Empty if none.
 nested_mp_kernel() {
 	local k
-	for k in $(ls /boot/vmlinuz-*-amd64 2>/dev/null | grep -v -- '-cloud-amd64$' | sort -V -r); do
-		grep -qx 'CONFIG_X86_MPPARSE=y' "/boot/config-${k#/boot/vmlinuz-}" 2>/dev/null && [[ -r $k ]] && { echo "$k"; return; }
-	done
+	for k in /boot/vmlinuz-*-amd64; do
+		[[ $k == *-cloud-amd64 || ! -r $k ]] && continue
+		grep -qx 'CONFIG_X86_MPPARSE=y' "/boot/config-${k#/boot/vmlinuz-}" 2>/dev/null && echo "$k"
+	done | sort -V | tail -n 1
 }
 
 # nested_copy_modules RELEASE ROOT MODULE... : the modules and their
