@@ -13,6 +13,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/mptable.h"
 #include "lib/log.h"
 
 static int loader_read_file(const char *what, const char *path, uint8_t **data, size_t *size,
@@ -112,6 +113,23 @@ char *loader_guest_cmdline(const char *cmdline, bool *failed)
 	return out;
 }
 
+/*
+ * The MP table (arch/x86/mptable.c) for guests booted with acpi=off, as
+ * Firecracker's command line (which Kata Containers passes) has it: such a
+ * Linux ignores the MADT and, with no MP table either, finds no LAPIC and
+ * no IOAPIC, only one CPU, and waits forever for interrupts from an 8259
+ * and a PIT isola does not have (docs/platform.md, "MP table").
+ */
+static int loader_write_mptable(struct gmem *mem, unsigned nr_cpus)
+{
+	uint8_t *mp = gmem_ptr(mem, LAYOUT_MPTABLE_START, LAYOUT_MPTABLE_SIZE);
+	size_t used;
+
+	if (!mp)
+		return -ENOMEM;
+	return mptable_build(mp, LAYOUT_MPTABLE_SIZE, LAYOUT_MPTABLE_START, nr_cpus, &used);
+}
+
 int loader_load(struct gmem *mem, struct e820_table *e820, const struct vm_config *cfg,
 		struct boot_entry *entry, char *err, size_t errlen)
 {
@@ -138,6 +156,12 @@ int loader_load(struct gmem *mem, struct e820_table *e820, const struct vm_confi
 		return ret;
 	}
 	images.rsdp_gpa = LAYOUT_ACPI_START;
+	ret = loader_write_mptable(mem, cfg->nr_cpus);
+	if (ret) {
+		error_text(err, errlen, 0, "cannot build the MP table: %s", strerror(-ret));
+		free(cmdline);
+		return ret;
+	}
 
 	ret = loader_read_file("kernel", cfg->kernel_path, &kernel, &images.kernel_size,
 			       mem->ram_size, err, errlen);

@@ -72,6 +72,8 @@ int vcpu_create(struct vm *vm, unsigned index)
 	ret = cpuid_setup_vcpu(&cpuid, index, vm->nr_cpus);
 	if (ret)
 		return ret;
+	if (vm->tsc_deadline)
+		cpuid_set_tsc_deadline(&cpuid);
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, &cpuid.header) < 0)
 		return -errno;
 	msr_boot_list(&msrs);

@@ -373,6 +373,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	ret = vm_setup_irqchip(vm, err, errlen);
 	if (ret)
 		return ret;
+	/* the vCPUs' CPUID says TSC-deadline only if KVM emulates it (api.rst
+	 * KVM_CAP_TSC_DEADLINE_TIMER): cpuid_set_tsc_deadline() says why */
+	vm->tsc_deadline = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	ret = vm_setup_memory(vm, err, errlen);
 	if (ret)
 		return ret;

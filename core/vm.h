@@ -50,6 +50,7 @@ struct vm {
 	struct e820_table e820;
 	struct boot_entry entry;
 	unsigned nr_cpus;
+	bool tsc_deadline; /* KVM emulates the LAPIC's TSC-deadline mode */
 	struct vcpu vcpus[VM_MAX_CPUS];
 
 	struct bus pio;

@@ -9,6 +9,7 @@ PACKAGES=(
 	libmicrohttpd-dev                          # control API (HTTP on a Unix socket)
 	qemu-system-x86 qemu-utils                 # side-by-side benchmark, interop peer
 	busybox-static cpio linux-image-cloud-amd64 # Linux boot test
+	linux-image-amd64                          # nested acpi-off case: a kernel with CONFIG_X86_MPPARSE (the cloud one has none)
 	fio acpica-tools time procps iproute2
 	dpdk dpdk-dev                              # dpdk-testpmd: vhost-user-net peer (interop, bench/net)
 	python3 curl                               # API client, vhost-user man in the middle (tests)

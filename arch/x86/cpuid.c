@@ -21,6 +21,7 @@ _Static_assert(offsetof(struct cpuid_table, entries) == sizeof(struct kvm_cpuid2
 
 /* Leaf 1 (SDM Vol. 2A Table 3-8, 3-10, 3-11) */
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24) /* SDM Vol. 2A Table 3-10 */
 #define CPUID_1_EDX_HTT (1u << 28)
 #define CPUID_1_CLFLUSH_LINE 8 /* in 8-byte units: 64-byte lines */
 
@@ -257,6 +258,14 @@ static int cpuid_setup_kvm_leaves(struct cpuid_table *table)
 		return -ENOSPC;
 	*e = features;
 	return 0;
+}
+
+void cpuid_set_tsc_deadline(struct cpuid_table *table)
+{
+	struct kvm_cpuid_entry2 *e = cpuid_find(table, 1, 0);
+
+	if (e)
+		e->ecx |= CPUID_1_ECX_TSC_DEADLINE;
 }
 
 int cpuid_setup_vcpu(struct cpuid_table *table, unsigned cpu_index, unsigned nr_cpus)

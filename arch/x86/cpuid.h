@@ -27,6 +27,15 @@ int cpuid_get_supported(int kvm_fd, struct cpuid_table *table);
  */
 int cpuid_setup_vcpu(struct cpuid_table *table, unsigned cpu_index, unsigned nr_cpus);
 
+/*
+ * Leaf 1 ECX[24] TSC-deadline: set when KVM emulates the LAPIC's TSC-deadline
+ * timer mode (KVM_CAP_TSC_DEADLINE_TIMER; KVM_GET_SUPPORTED_CPUID leaves the
+ * bit to user space).  With it Linux uses the LAPIC timer without calibrating
+ * it against a reference clock; without the ACPI PM timer (acpi=off) that
+ * reference would be the PIT, which isola does not have (docs/platform.md).
+ */
+void cpuid_set_tsc_deadline(struct cpuid_table *table);
+
 /* Find an entry (index ignored for leaves without KVM_CPUID_FLAG_SIGNIFCANT_INDEX). */
 struct kvm_cpuid_entry2 *cpuid_find(struct cpuid_table *table, uint32_t function, uint32_t index);
 

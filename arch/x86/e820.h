@@ -27,7 +27,7 @@ int e820_add(struct e820_table *table, uint64_t addr, uint64_t size, uint32_t ty
 
 /*
  * Build the map for ram_size bytes of guest RAM per layout.h:
- *   [0, EBDA) RAM; [EBDA, 1 MiB) reserved (holds the ACPI tables);
+ *   [0, EBDA) RAM; [EBDA, 1 MiB) reserved (holds the ACPI and MP tables);
  *   [1 MiB, min(ram, 3 GiB)) RAM; ECAM reserved; RAM above 4 GiB if any.
  * Returns 0 or -EINVAL if ram_size < LAYOUT_MIN_MEMORY.
  */

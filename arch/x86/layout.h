@@ -11,6 +11,7 @@
  *   0x0002_0000  kernel command line (up to 64 KiB)
  *   0x0009_fc00  EBDA / VGA / BIOS area: e820 reserved up to 1 MiB
  *   0x000e_0000  ACPI tables (RSDP first, found by the legacy scan too)
+ *   0x000f_0000  MP table (floating pointer first; for acpi=off guests)
  *   0x0010_0000  kernel load address (bzImage protected-mode code, PVH ELF)
  *   ...          RAM up to min(memory, 3 GiB)
  *   0xc000_0000  32-bit PCI/MMIO hole: BAR window (512 MiB)
@@ -35,7 +36,11 @@
 #define LAYOUT_CMDLINE_MAX 0x10000ull
 #define LAYOUT_EBDA_START 0x9fc00ull
 #define LAYOUT_ACPI_START 0xe0000ull
-#define LAYOUT_ACPI_SIZE 0x20000ull
+#define LAYOUT_ACPI_SIZE 0x10000ull
+/* the MP table: Linux scans 0xF0000-0xFFFFF for its floating pointer
+ * (mpparse.c); inside the e820-reserved BIOS area like the ACPI tables */
+#define LAYOUT_MPTABLE_START 0xf0000ull
+#define LAYOUT_MPTABLE_SIZE 0x10000ull
 #define LAYOUT_HIGH_MEMORY 0x100000ull
 #define LAYOUT_KERNEL_LOAD 0x100000ull
 

@@ -13,6 +13,10 @@
 #                  remounted read-only; L1 runs e2fsck and debugfs on it
 #   reboot         reboot -f with --on-reset reboot: L2 boots again on the
 #                  same device servers
+#   acpi-off       L2 booted with acpi=off (Firecracker's kernel parameter)
+#                  and 2 vCPUs finds both and the IOAPIC in isola's MP table,
+#                  reads and writes its virtio disk; reboot -f (reboot=k, the
+#                  i8042 reset) ends isola with status 4
 #   api            the same boot through --api-sock (curl in L1)
 #   drive-patch    PATCH /drives after InstanceStart: L2's /sys/block/vda/size
 #                  changes (config change interrupt), old data before, new
@@ -22,7 +26,8 @@
 #                  isola (tests/system/orchestrators/kata-go.seq, as on the
 #                  host in orchestrators.sh; nested/l1-orchestrators.sh):
 #                  --version check, --api-sock + --config-file with 9 drives,
-#                  GET / until Running, L2 sees its drives (serials), PATCH
+#                  GET / until Running (Kata's acpi=off kept: L2 is the
+#                  acpi-off case's kernel), L2 sees its drives (serials), PATCH
 #                  /drives hot-plug and unplug seen in L2, SIGTERM; each
 #                  step is a result of its own, orchestrators/kata-go/NN-STEP
 #   fault-records  isola-blk SIGKILLed at random while L2 writes and fsyncs
@@ -54,7 +59,7 @@ set -u
 source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
 
-ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot api drive-patch config-file orchestrators fault-records
+ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot acpi-off api drive-patch config-file orchestrators fault-records
 	net-ping net-udp net-tcp net-kill net-offloads-off net-mq"
 ONLY=${1:-}
 # (the network cases: 3 boots of ~25-40 s each on a healthy isola, 150 s each if stuck)

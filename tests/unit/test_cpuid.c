@@ -275,6 +275,25 @@ static void test_kvm_features_created(void **state)
 	assert_int_equal(t.header.nent, 4);
 }
 
+/* TSC-deadline (leaf 1 ECX[24]): only cpuid_set_tsc_deadline() sets it (the
+ * VMM calls it when KVM has KVM_CAP_TSC_DEADLINE_TIMER), and nothing else */
+static void test_tsc_deadline(void **state)
+{
+	static struct cpuid_table t, before;
+
+	(void)state;
+	synthetic(&t, 0x1f);
+	must_find(&t, 1, 0)->ecx &= ~(1u << 24);
+	assert_int_equal(cpuid_setup_vcpu(&t, 1, 2), 0);
+	assert_int_equal(must_find(&t, 1, 0)->ecx & (1u << 24), 0);
+	before = t;
+	cpuid_set_tsc_deadline(&t);
+	assert_int_equal(must_find(&t, 1, 0)->ecx, must_find(&before, 1, 0)->ecx | (1u << 24));
+	must_find(&before, 1, 0)->ecx |= 1u << 24;
+	assert_int_equal(t.header.nent, before.header.nent);
+	assert_memory_equal(t.entries, before.entries, t.header.nent * sizeof(t.entries[0]));
+}
+
 static void test_find(void **state)
 {
 	static struct cpuid_table t;
@@ -363,6 +382,7 @@ int main(void)
 	    cmocka_unit_test(test_topology),
 	    cmocka_unit_test(test_old_max_leaf),
 	    cmocka_unit_test(test_kvm_features_created),
+	    cmocka_unit_test(test_tsc_deadline),
 	    cmocka_unit_test(test_find),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_real_kvm),

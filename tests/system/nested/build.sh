@@ -30,6 +30,17 @@ nested_kernel() {
 	ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1
 }
 
+# The acpi-off case's L2 kernel: Debian's generic one (linux-image-amd64),
+# which reads the MP table (CONFIG_X86_MPPARSE=y); the cloud kernel is built
+# without it, so with acpi=off it finds no APIC at all.  Empty if none.
+nested_mp_kernel() {
+	local k
+	for k in /boot/vmlinuz-*-amd64; do
+		[[ $k == *-cloud-amd64 || ! -r $k ]] && continue
+		grep -qx 'CONFIG_X86_MPPARSE=y' "/boot/config-${k#/boot/vmlinuz-}" 2>/dev/null && echo "$k"
+	done | sort -V | tail -n 1
+}
+
 # nested_copy_modules RELEASE ROOT MODULE... : the modules and their
 # dependencies, in load order, into ROOT/lib/modules; the order in
 # ROOT/etc/modules.order (one path a line, for insmod)
@@ -116,6 +127,20 @@ nested_build_l2() {
 	nested_copy_program "$root" "$(command -v ethtool)" || return 1
 	nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-net.cpio.gz" || return 1
 	rm -rf "$root"
+	# the acpi-off case's initramfs: the generic kernel's virtio modules
+	local mp
+	mp=$(nested_mp_kernel)
+	rm -f "$NESTED_OUT/l2-mp.cpio.gz"
+	if [[ -n $mp ]]; then
+		root=$(mktemp -d "$NESTED_OUT/l2.XXXXXX") || return 1
+		nested_busybox_root "$root"
+		# (virtio_net: the orchestrators case's interface)
+		nested_copy_modules "${mp#/boot/vmlinuz-}" "$root" virtio_pci virtio_blk virtio_net || return 1
+		install -m 755 "$NESTED_DIR/l2-init" "$root/init"
+		mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$root/lib/"
+		nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-mp.cpio.gz" || return 1
+		rm -rf "$root"
+	fi
 
 	# the ext4 root: busybox and an init that writes through the page cache
 	root=$(mktemp -d "$NESTED_OUT/rootfs.XXXXXX") || return 1
@@ -139,6 +164,10 @@ nested_build_l1() {
 	[[ -x $isola_build/isola-net ]] && cp "$isola_build/isola-net" "$root/isola/"
 	cp "$kernel" "$root/l2/vmlinuz"
 	cp "$NESTED_OUT/l2-initrd.cpio.gz" "$NESTED_OUT/l2-net.cpio.gz" "$NESTED_OUT/rootfs.img" "$root/l2/"
+	# the acpi-off case's kernel and initramfs, when there is such a kernel
+	if [[ -e $NESTED_OUT/l2-mp.cpio.gz ]]; then
+		cp "$(nested_mp_kernel)" "$root/l2/vmlinuz-mp" && cp "$NESTED_OUT/l2-mp.cpio.gz" "$root/l2/" || return 1
+	fi
 	nested_copy_program "$root" "$(command -v e2fsck)" "$(command -v debugfs)" "$(command -v curl)" || return 1
 	# iproute2's ip: busybox's has neither netns nor tuntap
 	nested_copy_program "$root" /usr/sbin/ip || return 1

@@ -123,6 +123,42 @@ case_reboot() {
 	verdict reboot "$why" "reboot -f in L2 with --on-reset reboot: L2 booted again on the same isola-blk and isola-rng, found its first boot's mark, powered off with status 0"
 }
 
+# acpi=off, as Firecracker's guests boot (Kata passes its command line):
+# L2 describes its platform from the MP table (arch/x86/mptable.c).  L2's
+# kernel is Debian's generic one (nested/build.sh nested_mp_kernel): the
+# cloud kernel has no CONFIG_X86_MPPARSE and with acpi=off finds no APIC at
+# all (then nothing interrupts it: isola has no 8259).  No ACPI, so no
+# power-off: L2 ends with reboot -f, reboot=k's i8042 reset, which ends
+# isola with status 4.
+case_acpi_off() {
+	selected acpi-off || return 0
+	if [ ! -e /l2/vmlinuz-mp ]; then
+		result acpi-off SKIP "no kernel that reads the MP table in L1 (the host needs linux-image-amd64: Debian's cloud kernel has no CONFIG_X86_MPPARSE)"
+		return 0
+	fi
+	dd if=/dev/zero of="$W/acpioff.img" bs=1M count=1 2>/dev/null
+	printf 'isola-acpioff-mark' | dd of="$W/acpioff.img" conv=notrunc 2>/dev/null
+	l2_run acpi-off run --kernel /l2/vmlinuz-mp --initrd /l2/l2-mp.cpio.gz \
+		--cmdline "$L2_CMDLINE isola.mode=acpioff acpi=off" --memory 512M --cpus 2 \
+		--disk "path=$W/acpioff.img" --console stdio
+	c=$W/acpi-off.con
+	why=$(l2_common acpi-off 4)
+	got=$(sed -n 's/^L2: init .*cpus=\([0-9]*\).*/\1/p' "$c")
+	[ "$got" = 2 ] || why="$why L2 counted ${got:-no} CPUs, want 2;"
+	grep -q '^L2: acpioff mp-spec=1 mp-processors=2 acpi-tables=0$' "$c" ||
+		why="$why L2 did not take its 2 CPUs from the MP table without ACPI ($(grep '^L2: acpioff mp-spec' "$c"));"
+	grep -q '^L2: acpioff serial=IO-APIC *4-edge$' "$c" || why="$why ttyS0 is not on IOAPIC pin 4 ($(grep '^L2: acpioff serial' "$c"));"
+	grep -q '^L2: acpioff clockevent=lapic-deadline apic-timer-disabled=0$' "$c" ||
+		why="$why L2's tick is not the LAPIC's TSC-deadline timer ($(grep '^L2: acpioff clockevent' "$c"));"
+	grep -q '^L2: acpioff slept 1 s$' "$c" || why="$why sleep 1 never returned in L2 (no tick);"
+	grep -q '^L2: acpioff sector0=isola-acpioff-mark$' "$c" || why="$why L2 read $(grep '^L2: acpioff sector0' "$c") from /dev/vda;"
+	[ "$(dd if="$W/acpioff.img" bs=512 skip=1 count=1 2>/dev/null | tr -d '\0')" = written-by-l2 ] ||
+		why="$why L2's write is not in sector 1 of the image;"
+	grep -q '^L2: reboot' "$c" || why="$why L2 never got to reboot -f;"
+	verdict acpi-off "$why" "acpi=off, 2 vCPUs: L2 found both CPUs and the IOAPIC in the MP table (ttyS0 on IOAPIC pin 4), ticks with the TSC-deadline LAPIC timer, read and wrote its virtio disk, reboot -f ended isola with status 4"
+	rm -f "$W/acpioff.img"
+}
+
 # The API: a disk as the root device, as Firecracker's users boot.
 case_api() {
 	selected api || return 0
@@ -460,6 +496,7 @@ case_boot 2 --rng
 case_boot 4
 case_ext4_root
 case_reboot
+case_acpi_off
 case_api
 case_drive_patch
 case_config_file

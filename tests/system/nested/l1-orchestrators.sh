@@ -11,6 +11,10 @@
 # image, kernel_params with debug on), plus one deviation: Kata's own guest
 # kernel has virtio-blk built in, Debian's has it as a module, so the
 # boot-source gets initrd_path (L2's initramfs), which Kata never sends.
+# Kata's boot_args have acpi=off, so L2's kernel must read isola's MP table
+# (Kata's guest kernel has CONFIG_X86_MPPARSE=y): L2 is Debian's generic
+# kernel when L1 has it (/l2/vmlinuz-mp, nested/build.sh), as Debian's
+# cloud kernel has no MP table parser and hangs with acpi=off.
 # L1 runs under TCG, much slower than a host: every wait is scaled by
 # ORCH_SCALE (8), the tool's own 10 s poll of GET / included.
 # ORCH_SEQ=FILE replays another sequence (a scratch copy; the functions also
@@ -26,11 +30,19 @@ orch_step() { # NAME VERDICT WHY
 	[ "$2" = SKIP ] && ORCH_SKIPPED="$ORCH_SKIPPED $ORCH_TOOL/$n-$1"
 }
 
+# L2's kernel and initramfs: the MP-table-reading pair when L1 has it
+ORCH_KERNEL=$L2_KERNEL
+ORCH_INITRD=${L2_KERNEL%/*}/l2-net.cpio.gz
+if [ -e "${L2_KERNEL%/*}/vmlinuz-mp" ]; then
+	ORCH_KERNEL=${L2_KERNEL%/*}/vmlinuz-mp
+	ORCH_INITRD=${L2_KERNEL%/*}/l2-mp.cpio.gz
+fi
+
 orch_sub() {
-	sed -e "s|\${DIR}|$OD|g" -e "s|\${ID}|$ORCH_ID|g" -e "s|\${KERNEL}|$L2_KERNEL|g" \
+	sed -e "s|\${DIR}|$OD|g" -e "s|\${ID}|$ORCH_ID|g" -e "s|\${KERNEL}|$ORCH_KERNEL|g" \
 		-e "s|\${GUEST_ARGS}|$ORCH_GUEST_ARGS|g" -e "s|\${ROOTFS}|${L2_KERNEL%/*}/rootfs.img|g" \
 		-e "s|\${TAP}|$ORCH_TAP|g" -e "s|\${MAC}|06:00:ac:10:00:02|g" -e "s|\${VCPUS}|1|g" \
-		-e "s|\${MEM}|512|g" -e "s|\${INITRD_FIELD}|\"initrd_path\": \"${L2_KERNEL%/*}/l2-net.cpio.gz\", |g"
+		-e "s|\${MEM}|512|g" -e "s|\${INITRD_FIELD}|\"initrd_path\": \"$ORCH_INITRD\", |g"
 }
 
 orch_path() { # relative to the run's directory unless absolute
