@@ -395,7 +395,8 @@ class Replay:
             self.mounts.append(target)
         elif op == "unbind":
             target = self.path(words[1])
-            subprocess.run(["umount", target], check=True)
+            # Kata's umountResource: unmount(MNT_DETACH)
+            subprocess.run(["umount", "-l", target], check=True)
             self.mounts.remove(target)
         else:
             raise SystemExit(f"line {no}: unknown directive {op}")

@@ -279,7 +279,10 @@ orch_replay() { # SEQ
 			;;
 		unbind)
 			t=$(orch_path "$2")
-			umount "$t" && ORCH_MOUNTS=$(echo " $ORCH_MOUNTS " | sed "s| $t | |")
+			# Kata's umountResource: unmount(MNT_DETACH); a plain umount is
+			# EBUSY while isola-blk holds the file open through the copy
+			# of the mount in isola's namespace
+			umount -l "$t" && ORCH_MOUNTS=$(echo " $ORCH_MOUNTS " | sed "s| $t | |")
 			;;
 		file)
 			infile=$2
@@ -319,6 +322,11 @@ case_orchestrators() {
 	ORCH_NS=orch ORCH_TAP=orchtap0
 	ORCH_GUEST_ARGS="$L2_CMDLINE isola.mode=drives isola.wait=240"
 	rm -rf "$OD" && mkdir -p "$OD"
+	# isola runs under `ip netns exec`, in a mount namespace that is a slave
+	# of L1's: Kata's bind mounts (the hot-plugged image over a placeholder)
+	# reach it only if L1's root is shared, as systemd makes it on a real
+	# host; L1's initramfs root starts private.
+	mount --make-rshared / || echo "L1: mount --make-rshared / failed: hot-plugged images stay unseen"
 	if [ ! -x "${ISOLA%/*}/isola-net" ] || ! $IP netns add "$ORCH_NS" || ! $IP -n "$ORCH_NS" tuntap add "$ORCH_TAP" mode tap ||
 		! $IP -n "$ORCH_NS" link set "$ORCH_TAP" up; then
 		result orchestrators FAIL "no isola-net, or no network namespace with a tap for Kata's network interface"
