@@ -119,7 +119,8 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	struct net_config net;
 	char rate[CONFIG_RATE_SPEC_SIZE];
 	unsigned index;
-	bool is_disk, rng, reopen;
+	enum vmm_request_kind kind;
+	bool reopen;
 	int ret;
 
 	pthread_mutex_lock(&ctl->lock);
@@ -128,21 +129,20 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 		return;
 	}
 	index = ctl->request_index;
-	is_disk = ctl->request_is_disk;
-	rng = ctl->request_rng;
+	kind = ctl->request_kind;
 	reopen = ctl->request_reopen;
-	if (is_disk)
+	if (kind == VMM_REQUEST_DISK)
 		disk = ctl->request_disk;
-	else
+	else if (kind == VMM_REQUEST_NET)
 		net = ctl->request_net;
 	memcpy(rate, ctl->request_rate, sizeof(rate));
 	pthread_mutex_unlock(&ctl->lock);
 	/* The device set is the event loop's: the change runs here (the
 	 * asking API thread waits; it asks one thing at a time). */
-	if (is_disk) {
+	if (kind == VMM_REQUEST_DISK) {
 		ret = device_set_update_disk(ctl->request_devices, index, reopen, &disk, err,
 					     sizeof(err));
-	} else if (rng) {
+	} else if (kind == VMM_REQUEST_RNG) {
 		static const char *const drop[] = {"--rate", NULL};
 		const char *add[] = {rate[0] ? "--rate" : NULL, rate, NULL};
 
@@ -301,8 +301,7 @@ static int control_update_net(void *opaque, unsigned index, const struct net_con
 	pthread_mutex_lock(&ctl->lock);
 	ctl->request_index = index;
 	ctl->request_net = *net;
-	ctl->request_is_disk = false;
-	ctl->request_rng = false;
+	ctl->request_kind = VMM_REQUEST_NET;
 	return control_request_locked(ctl, "a network interface's rate limiters", err, errlen);
 }
 
@@ -316,8 +315,7 @@ static int control_update_drive(void *opaque, unsigned index, const struct disk_
 	ctl->request_index = index;
 	ctl->request_disk = *disk;
 	ctl->request_reopen = reopen;
-	ctl->request_is_disk = true;
-	ctl->request_rng = false;
+	ctl->request_kind = VMM_REQUEST_DISK;
 	return control_request_locked(ctl, "a drive", err, errlen);
 }
 
@@ -329,8 +327,7 @@ static int control_update_entropy(void *opaque, const char *rate, char *err, siz
 
 	pthread_mutex_lock(&ctl->lock);
 	ctl->request_index = 0;
-	ctl->request_is_disk = false;
-	ctl->request_rng = true;
+	ctl->request_kind = VMM_REQUEST_RNG;
 	snprintf(ctl->request_rate, sizeof(ctl->request_rate), "%s", rate);
 	return control_request_locked(ctl, "the entropy device's rate limiter", err, errlen);
 }

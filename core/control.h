@@ -39,8 +39,11 @@ struct vmm_control {
 	int request_fd; /* eventfd: a request waits */
 	bool request_pending, request_done;
 	unsigned request_index;
-	bool request_is_disk; /* request_disk (PATCH /drives) */
-	bool request_rng;     /* PATCH /entropy: request_rate for isola-rng */
+	enum vmm_request_kind {
+		VMM_REQUEST_NET,  /* PATCH /network-interfaces: request_net */
+		VMM_REQUEST_DISK, /* PATCH /drives: request_disk, request_reopen */
+		VMM_REQUEST_RNG,  /* PATCH /entropy: request_rate for isola-rng */
+	} request_kind;
 	struct net_config request_net;
 	struct disk_config request_disk;
 	bool request_reopen; /* PATCH /drives named path_on_host */

@@ -536,6 +536,17 @@ static int entry_store_args(struct device_entry *e, const char *const *args)
 	return 0;
 }
 
+/* Between VMs, new arguments: the server kept from the last VM (and its
+ * socket) goes; the next attach starts one with the entry's arguments. */
+static void entry_forget_server(struct device_entry *e)
+{
+	if (e->kept_sock >= 0)
+		close(e->kept_sock);
+	e->kept_sock = -1;
+	e->kept_from_vm = false;
+	entry_kill_server(e);
+}
+
 int device_set_replace(struct device_set *set, unsigned index, const char *const *args, char *err,
 		       size_t errlen)
 {
@@ -561,11 +572,7 @@ int device_set_replace(struct device_set *set, unsigned index, const char *const
 		return error_text(err, errlen, ret, "%s: the new arguments are too long", e->name);
 	if (!e->attached) {
 		/* Between VMs: the next attach starts a server with them. */
-		if (e->kept_sock >= 0)
-			close(e->kept_sock);
-		e->kept_sock = -1;
-		e->kept_from_vm = false;
-		entry_kill_server(e);
+		entry_forget_server(e);
 		return 0;
 	}
 	if (restart_on_replace(&e->restart, now_ns()) != RESTART_TRY)
@@ -746,11 +753,7 @@ int device_set_update_disk(struct device_set *set, unsigned disk_index, bool reo
 		if (ret)
 			return error_text(err, errlen, ret, "%s: the new arguments are too long",
 					  e->name);
-		if (e->kept_sock >= 0)
-			close(e->kept_sock);
-		e->kept_sock = -1;
-		e->kept_from_vm = false;
-		entry_kill_server(e);
+		entry_forget_server(e);
 		return 0;
 	}
 	/* The new server first, while the old one serves: a bad image or a

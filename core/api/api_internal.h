@@ -157,6 +157,10 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 		 const char *method_name, const char *path, const char *id, const char *body,
 		 size_t body_len, struct api_response *resp);
 int api_instance_start_locked(struct api *api, char *err, size_t errlen);
+/* The VMM boots `booted` (finalized): keep its drive order (root first) for
+ * PATCH /drives and the MACs it chose for GET /vm/config; the VM is
+ * started from now on. */
+void api_keep_booted_locked(struct api *api, const struct vm_config *booted);
 
 /* metrics.c: count one request; write a line (lock held). */
 void api_metrics_count(struct api *api, enum api_endpoint ep, enum api_method method, int status,

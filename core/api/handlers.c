@@ -470,6 +470,14 @@ static int api_network(struct api_request *req)
 	return api_reply_no_content(req);
 }
 
+void api_keep_booted_locked(struct api *api, const struct vm_config *booted)
+{
+	memcpy(api->cfg.disks, booted->disks, sizeof(booted->disks));
+	api->cfg.nr_disks = booted->nr_disks;
+	memcpy(api->cfg.nets, booted->nets, sizeof(booted->nets));
+	api->state = API_STATE_RUNNING;
+}
+
 int api_instance_start_locked(struct api *api, char *err, size_t errlen)
 {
 	enum api_vm_state state = api_state(api);
@@ -489,11 +497,7 @@ int api_instance_start_locked(struct api *api, char *err, size_t errlen)
 	if (!ret)
 		ret = api->ops.instance_start(api->vmm, &boot, err, errlen);
 	if (!ret) {
-		/* Keep the VMM's drive order (root first) for PATCH /drives. */
-		memcpy(api->cfg.disks, boot.disks, sizeof(boot.disks));
-		/* and the MACs isola chose, which GET /vm/config then shows */
-		memcpy(api->cfg.nets, boot.nets, sizeof(boot.nets));
-		api->state = API_STATE_RUNNING;
+		api_keep_booted_locked(api, &boot);
 		log_info("API: InstanceStart: the VM is running");
 	}
 	api_config_release(&boot);

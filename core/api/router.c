@@ -210,12 +210,7 @@ int api_instance_start(struct api *api, char *err, size_t errlen)
 void api_mark_started(struct api *api, const struct vm_config *booted)
 {
 	pthread_mutex_lock(&api->lock);
-	/* As api_instance_start_locked keeps them: the VMM's drive order
-	 * for PATCH /drives, the MACs it chose for GET /vm/config. */
-	memcpy(api->cfg.disks, booted->disks, sizeof(booted->disks));
-	api->cfg.nr_disks = booted->nr_disks;
-	memcpy(api->cfg.nets, booted->nets, sizeof(booted->nets));
-	api->state = API_STATE_RUNNING;
+	api_keep_booted_locked(api, booted);
 	pthread_mutex_unlock(&api->lock);
 }
 
