@@ -64,11 +64,16 @@ refuse() {
 	[[ $(blk_server) == "$SERVER" ]] || problem "$what: isola-blk changed: $(blk_server)"
 }
 # The isola-blk serving our images: "PID ARGS" of the newest, or nothing.
+# The core's isola-blk child ("PID ARGS"): the sandbox's parent, whose
+# forked server has the same command line (in a PID namespace of its own)
+# and outlives it by a moment after a handover.
 blk_server() {
-	local p args found=
+	local p args ppid found=
 	for p in /proc/[0-9]*; do
 		args=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
-		[[ $args == *isola-blk* && $args == *"$TMP/"* && $args != *sandbox* ]] && found="${p#/proc/} $args"
+		[[ $args == *isola-blk* && $args == *"$TMP/"* && $args != *sandbox* ]] || continue
+		ppid=$(awk '{ print $4 }' "$p/stat" 2>/dev/null)
+		[[ $ppid == "$PID" ]] && found="${p#/proc/} $args"
 	done
 	echo "$found"
 }
@@ -130,7 +135,11 @@ if [[ $CODE == 204 ]]; then ok "PATCH to new.img: 204 in $TIME s"; else problem 
 AFTER=$(blk_server)
 [[ $AFTER == *"--image $TMP/new.img"* && ${AFTER%% *} != "${SERVER%% *}" ]] &&
 	ok "a new isola-blk serves new.img (pid ${SERVER%% *} -> ${AFTER%% *})" || problem "isola-blk after the PATCH: '$AFTER'"
-kill -0 "${SERVER%% *}" 2>/dev/null && problem "the old isola-blk still runs" || ok "the old isola-blk is gone"
+# The core SIGKILLs and reaps the old server's sandbox parent before the
+# 204; the server itself (its child, in its own PID namespace) dies of
+# PDEATHSIG a moment later, so allow it a few seconds.
+for _ in $(seq 50); do kill -0 "${SERVER%% *}" 2>/dev/null || break; sleep 0.1; done
+kill -0 "${SERVER%% *}" 2>/dev/null && problem "the old isola-blk still runs 5 s after the PATCH" || ok "the old isola-blk is gone"
 api GET /vm/config
 [[ $BODY == *"\"path_on_host\":\"$TMP/new.img\""* ]] && ok "GET /vm/config shows new.img" || problem "GET /vm/config: $BODY"
 
