@@ -9,7 +9,11 @@ mkdir -p "$W"
 ONLY=$(l1_arg cases)
 
 selected() { [ -z "$ONLY" ] || echo ",$ONLY," | grep -q ",$1,"; }
-result() { echo "@@CASE $1 $2 $3"; }
+# (L1's uptime at each result: where the nested run's minutes go)
+result() {
+	echo "L1: [$1] done at $(cut -d' ' -f1 /proc/uptime) s of L1's uptime"
+	echo "@@CASE $1 $2 $3"
+}
 
 # l2_run NAME ARG... : run isola (the ARGs after the binary; $L2_WRAP
 # before it, if set) with the serial console on stdio, live on L1's console as "L2| ..." and kept in
