@@ -262,7 +262,8 @@ bool vsock_rx_pending(const struct vsock *v)
 	return v->rst_len || v->rxq_first;
 }
 
-static struct vsock_conn *conn_alloc(struct vsock *v)
+/* A free slot in state (not FREE), or NULL with the table full. */
+static struct vsock_conn *conn_alloc(struct vsock *v, enum vsock_conn_state state)
 {
 	struct vsock_conn *c;
 	uint32_t generation;
@@ -281,6 +282,7 @@ static struct vsock_conn *conn_alloc(struct vsock *v)
 	generation = c->generation;
 	memset(c, 0, sizeof(*c));
 	c->generation = generation;
+	c->state = state;
 	c->fd = -1;
 	v->nr_conns++;
 	v->counters.connections++;
@@ -536,7 +538,7 @@ static int connect_host(struct vsock *v, uint32_t port)
 
 static void guest_request(struct vsock *v, const struct vsock_hdr *h)
 {
-	struct vsock_conn *c = conn_alloc(v);
+	struct vsock_conn *c = conn_alloc(v, VSOCK_CONN_ESTABLISHED);
 	int fd;
 
 	if (!c) {
@@ -897,13 +899,12 @@ static void host_accept(struct vsock *v, uint64_t now_ms)
 				continue;
 			return; /* EAGAIN; EMFILE: the next edge retries */
 		}
-		c = conn_alloc(v);
+		c = conn_alloc(v, VSOCK_CONN_HOST_LINE);
 		if (!c) {
 			close(fd); /* the client sees EOF before any OK */
 			continue;
 		}
 		c->fd = fd;
-		c->state = VSOCK_CONN_HOST_LINE;
 		if (epoll_add(v, fd, conn_epoll_data(v, c)) < 0) {
 			conn_free(v, c);
 			continue;
