@@ -151,9 +151,10 @@ static void test_credit_math(void **state)
 static void test_connect_line(void **state)
 {
 	static const char *const bad[] = {
-	    "connect 1\n",		"CONNECT\n",	      "CONNECT \n",	    "CONNECT  1\n",
-	    "CONNECT 1 \n",		"CONNECT +1\n",	      "CONNECT -1\n",	    "CONNECT 1a\n",
-	    "CONNECT 4294967296\n", "CONNECT 99999999999\n", "CONNECT 0x10\n", "GET / HTTP/1.1\n",
+	    "connect 1\n",	     "CONNECT\n",      "CONNECT \n",
+	    "CONNECT  1\n",	     "CONNECT 1 \n",   "CONNECT +1\n",
+	    "CONNECT -1\n",	     "CONNECT 1a\n",   "CONNECT 4294967296\n",
+	    "CONNECT 99999999999\n", "CONNECT 0x10\n", "GET / HTTP/1.1\n",
 	    "CONNECT 00000000001\n", "XCONNECT 1\n",
 	};
 	uint32_t port = 0;
@@ -176,8 +177,7 @@ static void test_connect_line(void **state)
 	assert_int_equal(vsock_parse_connect("CONNECT 12", 10, &port, &len), 0);
 	/* never valid */
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++)
-		assert_int_equal(vsock_parse_connect(bad[i], strlen(bad[i]), &port, &len),
-				 -EINVAL);
+		assert_int_equal(vsock_parse_connect(bad[i], strlen(bad[i]), &port, &len), -EINVAL);
 	assert_int_equal(vsock_parse_connect("CONX", 4, &port, &len), -EINVAL);
 	/* a line that never ends within the bound */
 	memset(buf, '1', sizeof(buf));
