@@ -283,7 +283,7 @@ static void print_run_help(void)
 	       "                         at most %d bytes), a host process connects and\n"
 	       "                         writes \"CONNECT <port>\\n\" to reach a guest listener;\n"
 	       "                         the guest's connections to the host (CID 2) port P\n"
-	       "                         go to the Unix socket PATH_P (docs/api.md, vsock)\n"
+	       "                         go to the Unix socket PATH_P (docs/vsock.md)\n"
 	       "  A device server that dies is restarted (an external back-end is waited\n"
 	       "  for) and in-flight requests are resubmitted; restart=never, or more than\n"
 	       "  100 deaths in 10 s, or 5 failed starts in a row, leaves that device\n"
