@@ -40,7 +40,8 @@ SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
 .PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-ratelimit bench-linux bench-linux-net bench-net soak mutants format fuzz fuzz-build
-all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest
+all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest \
+     $(BUILD)/vsockpeer
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,6 +75,11 @@ $(BUILD)/bench/blk-loadgen: $(BUILD)/bench/blk/loadgen.o $(BUILD)/bench/blk/fron
 # The nested network cases' traffic (tests/system/nested): static, as it
 # runs in L1's and L2's initramfs, which have no libc (not under ASan).
 $(BUILD)/nettest: $(BUILD)/tests/system/nested/nettest.o
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
+
+# The vsock checks' traffic (issue 14): the guest's AF_VSOCK end and the
+# host's hybrid (CONNECT) end, static for the same reason.
+$(BUILD)/vsockpeer: $(BUILD)/tests/system/nested/vsockpeer.o
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
 
 # The vhost-user-net load generator (bench/net): the same, for virtio-net.
