@@ -115,6 +115,24 @@ nested_busybox_root() { # ROOT
 	cp /bin/busybox "$1/bin/busybox"
 }
 
+# nested_vsock_initrd RELEASE OUT: the vsock initramfs (issue 14): busybox,
+# Debian's virtio vsock transport (vsock, vmw_vsock_virtio_transport_common),
+# build/vsockpeer, l2-init (isola.mode=vsock); L2's in the vsock case, and
+# the guest's under QEMU TCG in tests/system/interop_vsock_linux_tcg.sh
+nested_vsock_initrd() {
+	local root
+	root=$(mktemp -d "$(dirname "$2")/vsock.XXXXXX") || return 1
+	nested_busybox_root "$root"
+	nested_copy_modules "$1" "$root" virtio_pci vmw_vsock_virtio_transport &&
+		install -m 755 "$NESTED_DIR/l2-init" "$root/init" &&
+		mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$root/lib/" &&
+		cp "$NESTED_ROOT/build/vsockpeer" "$root/bin/vsockpeer" &&
+		nested_cpio "$root" /dev/stdout | gzip -1n >"$2"
+	local st=$?
+	rm -rf "$root"
+	return $st
+}
+
 nested_build_l2() {
 	local release=$1 root
 	root=$(mktemp -d "$NESTED_OUT/l2.XXXXXX") || return 1
@@ -130,16 +148,7 @@ nested_build_l2() {
 	nested_copy_program "$root" "$(command -v ethtool)" || return 1
 	nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-net.cpio.gz" || return 1
 	rm -rf "$root"
-	# the vsock case's initramfs (issue 14): Debian's virtio vsock transport
-	# (vsock, vmw_vsock_virtio_transport_common) and the test's traffic
-	root=$(mktemp -d "$NESTED_OUT/l2.XXXXXX") || return 1
-	nested_busybox_root "$root"
-	nested_copy_modules "$release" "$root" virtio_pci vmw_vsock_virtio_transport || return 1
-	install -m 755 "$NESTED_DIR/l2-init" "$root/init"
-	mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$root/lib/"
-	cp "$NESTED_ROOT/build/vsockpeer" "$root/bin/vsockpeer" || return 1
-	nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-vsock.cpio.gz" || return 1
-	rm -rf "$root"
+	nested_vsock_initrd "$release" "$NESTED_OUT/l2-vsock.cpio.gz" || return 1
 	# the acpi-off case's initramfs: the generic kernel's virtio modules
 	local mp
 	mp=$(nested_mp_kernel)
