@@ -58,7 +58,13 @@ run_one() {
 		kill "$SPID" 2>/dev/null
 		exit 1
 	fi
-	echo "$out rss_kib=$(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' "/proc/$SPID/status" 2>/dev/null)"
+	# the sandboxed server: pid 1 of its pid namespace, a child of SPID
+	local p hwm=
+	for p in $(pgrep -P "$SPID"); do
+		grep -q '^NSpid:.*[[:space:]]1$' "/proc/$p/status" &&
+			hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$p/status")
+	done
+	echo "$out rss_kib=$hwm"
 	kill "$SPID" 2>/dev/null
 	wait "$SPID" 2>/dev/null || true
 	SPID=

@@ -40,9 +40,14 @@ vsock_drive() {
 		sleep 0.2
 		i=$((i + 1))
 	done
-	pid=$(pidof isola-vsock)
-	echo "server-pid ${pid:-none}" >>"$d"
-	[ -n "$pid" ] && echo "rss-start $(sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$pid/status")" >>"$d"
+	# the sandboxed server itself: pid 1 of its own pid namespace (its
+	# parent, also isola-vsock, is the sandbox's, which only waits)
+	pid=
+	for p in $(pidof isola-vsock); do
+		grep -q '^NSpid:.*[[:space:]]1$' "/proc/$p/status" && pid=$p
+	done
+	echo "server-pid ${pid:-none} (of $(pidof isola-vsock))" >>"$d"
+	[ -n "$pid" ] && echo "rss-start $(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status")" >>"$d"
 	$VSOCKPEER -p "h2g: " stream "hybrid:$VSOCK_UDS:5000" "$VSOCK_MIB" "$VSOCK_MIB" >>"$d" 2>&1
 	echo "h2g-status $?" >>"$d"
 	$VSOCKPEER -p "many: " stream "hybrid:$VSOCK_UDS:5000" 0.0625 0.0625 100 >>"$d" 2>&1
@@ -60,7 +65,7 @@ vsock_drive() {
 	wait "$nr"
 	echo "noread-status $?" >>"$d"
 	cat "$W/vsock.noread" >>"$d"
-	[ -n "$pid" ] && echo "rss-end $(sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$pid/status")" >>"$d"
+	[ -n "$pid" ] && echo "rss-end $(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status")" >>"$d"
 	$VSOCKPEER -p "quit: " quit "hybrid:$VSOCK_UDS:5000" >>"$d" 2>&1
 }
 
