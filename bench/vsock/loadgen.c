@@ -572,6 +572,10 @@ static void *host_writer(void *arg)
 	int fd = (int)(intptr_t)arg;
 
 	memset(buf, 0x5a, sizeof(buf));
+	if (fd < 0 && (fd = hybrid_connect(g.uds, VLG_GUEST_PORT)) < 0) {
+		fprintf(stderr, "vsock-loadgen: CONNECT %u on %s failed\n", VLG_GUEST_PORT, g.uds);
+		exit(3);
+	}
 	while (!g.stop)
 		if (write(fd, buf, sizeof(buf)) <= 0)
 			break;
@@ -651,13 +655,8 @@ static void host_start(void)
 		pthread_create(&t, NULL, pair_acceptor, (void *)(intptr_t)unix_listen(path));
 		pthread_create(&t, NULL, host_connector, path);
 	} else if (g.mode == VLG_H2G) {
-		int fd = hybrid_connect(g.uds, VLG_GUEST_PORT);
-		if (fd < 0) {
-			fprintf(stderr, "vsock-loadgen: CONNECT %u on %s failed\n", VLG_GUEST_PORT,
-				g.uds);
-			exit(3);
-		}
-		pthread_create(&t, NULL, host_writer, (void *)(intptr_t)fd);
+		/* in its thread: the guest's driver (this thread) answers the REQUEST */
+		pthread_create(&t, NULL, host_writer, (void *)(intptr_t)-1);
 	} else if (g.mode == VLG_G2H) {
 		pthread_create(&t, NULL, host_reader, (void *)(intptr_t)-1);
 	} else {
@@ -748,7 +747,7 @@ int main(int argc, char **argv)
 		}
 	}
 	uint64_t t0 = now_ns(), start = 0, end = 0, at_start = 0, last_count = 0,
-		 last_progress = t0;
+		 last_progress = t0, last_step = t0;
 	bool host_started = g.pair || g.mode == VLG_G2H;
 	for (;;) {
 		uint64_t t = now_ns();
@@ -757,9 +756,12 @@ int main(int argc, char **argv)
 			host_started = true;
 		}
 		if (!g.pair) {
-			if (guest_step() == 0) {
-				/* g2h out of credit and nothing came: ask (§5.10.6.3) */
+			if (guest_step() > 0) {
+				last_step = t;
+			} else {
+				/* g2h out of credit and nothing for 50 ms: ask (§5.10.6.3) */
 				if (g.mode == VLG_G2H && g.connected &&
+				    t - last_step > 50000000ull &&
 				    g.peer_buf_alloc == g.tx_cnt - g.peer_fwd_cnt &&
 				    tx_packet(VLG_OP_CREDIT_REQUEST, VLG_HOST_PORT, VLG_SRC_PORT)) {
 					g.credit_requests++;
