@@ -18,7 +18,16 @@
 
 unsigned config_device_count(const struct vm_config *cfg)
 {
-	return cfg->nr_disks + cfg->nr_nets + (cfg->rng ? 1 : 0);
+	return cfg->nr_disks + cfg->nr_nets + (cfg->rng ? 1 : 0) + (cfg->vsock.enabled ? 1 : 0);
+}
+
+const char *config_device_extras(const struct vm_config *cfg)
+{
+	if (cfg->rng && cfg->vsock.enabled)
+		return ", the entropy device and the vsock device";
+	if (cfg->rng)
+		return " and the entropy device";
+	return cfg->vsock.enabled ? " and the vsock device" : "";
 }
 
 int config_check_device_count(const struct vm_config *cfg, char *err, size_t errlen)
@@ -28,9 +37,8 @@ int config_check_device_count(const struct vm_config *cfg, char *err, size_t err
 	snprintf(err, errlen,
 		 "%u drives, %u network interfaces%s are %u devices; the PCI bus holds %u "
 		 "(32 slots, one the host bridge): remove %u",
-		 cfg->nr_disks, cfg->nr_nets, cfg->rng ? " and the entropy device" : "",
-		 config_device_count(cfg), CONFIG_MAX_PCI_DEVICES,
-		 config_device_count(cfg) - CONFIG_MAX_PCI_DEVICES);
+		 cfg->nr_disks, cfg->nr_nets, config_device_extras(cfg), config_device_count(cfg),
+		 CONFIG_MAX_PCI_DEVICES, config_device_count(cfg) - CONFIG_MAX_PCI_DEVICES);
 	return -ENOSPC;
 }
 
@@ -267,6 +275,15 @@ static void print_run_help(void)
 	       "      --rng[=restart=always|never][,bytes=B][,ops=B]\n"
 	       "                         a virtio-rng device served by an isola-rng process;\n"
 	       "                         bytes=/ops= limit the entropy and the requests\n"
+	       "      --vsock cid=N,uds=PATH[,restart=always|never]\n"
+	       "                         a virtio-vsock device served by an isola-vsock\n"
+	       "                         process: the guest's CID N (3 to 4294967294) and\n"
+	       "                         Firecracker's hybrid host socket: isola-vsock listens\n"
+	       "                         on the Unix socket PATH (its directory must exist;\n"
+	       "                         at most %d bytes), a host process connects and\n"
+	       "                         writes \"CONNECT <port>\\n\" to reach a guest listener;\n"
+	       "                         the guest's connections to the host (CID 2) port P\n"
+	       "                         go to the Unix socket PATH_P (docs/vsock.md)\n"
 	       "  A device server that dies is restarted (an external back-end is waited\n"
 	       "  for) and in-flight requests are resubmitted; restart=never, or more than\n"
 	       "  100 deaths in 10 s, or 5 failed starts in a row, leaves that device\n"
@@ -293,7 +310,7 @@ static void print_run_help(void)
 	       "  8      the --timeout fired\n"
 	       "  10     stopped by SIGINT/SIGTERM or Ctrl-A x\n",
 	       CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, CONFIG_MAX_NETS, CONFIG_MAX_NET_QUEUES,
-	       ISOLA_DEBUG_EXIT_PORT);
+	       CONFIG_VSOCK_UDS_MAX, ISOLA_DEBUG_EXIT_PORT);
 }
 
 static int config_check_memory(struct vm_config *cfg, const char *text, char *err, size_t errlen)
@@ -374,6 +391,7 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 	    {"rng", optional_argument, NULL, 'R'},
 	    {"net", required_argument, NULL, 'N'},
 	    {"vhost-user-net", required_argument, NULL, 'U'},
+	    {"vsock", required_argument, NULL, 'V'},
 	    {"on-reset", required_argument, NULL, 'O'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -458,6 +476,15 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 			ret = optarg ? config_parse_rng(cfg, optarg, err, errlen) : 0;
 			if (ret)
 				return ret;
+			break;
+		case 'V':
+			if (cfg->vsock.enabled)
+				return config_err(
+				    err, errlen,
+				    "--vsock is given twice; a VM has one vsock device "
+				    "(as in Firecracker)");
+			if (config_parse_vsock(&cfg->vsock, optarg, err, errlen))
+				return -EINVAL;
 			break;
 		case 'O':
 			if (strcmp(optarg, "exit") && strcmp(optarg, "reboot"))
