@@ -108,7 +108,7 @@ OUT=bench/results/vsock-$(date +%F).txt
 		[[ $mode == conn ]] && unit="connections/s"
 		i=$(echo "${vals[isola.$mode]}" | tr ' ' '\n' | grep . | median)
 		p=$(echo "${vals[pair.$mode]}" | tr ' ' '\n' | grep . | median)
-		r=$(awk -v a="$i" -v b="$p" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+		r=$(awk -v a="$i" -v b="$p" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 		awk -v r="$r" -v t="$TARGET" 'BEGIN { exit !(r >= t) }' || met=0
 		echo "$mode: isola $i $unit, peer (Unix socket pair) $p $unit, ratio $r   (isola: ${vals[isola.$mode]% }; pair: ${vals[pair.$mode]% }; isola-vsock peak RSS KiB: ${vals[rss.$mode]% })"
 	done
