@@ -399,6 +399,32 @@ static void test_guest_connect_data_and_close(void **state)
 	close(l);
 }
 
+/* A host client that closed while the guest still writes: an EPIPE and
+ * an RST, not a SIGPIPE that would end the server (this test too). */
+static void test_host_gone_while_guest_writes(void **state)
+{
+	struct fixture *f = *state;
+	int l = host_listen(f, 5000), c;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000);
+
+	c = guest_connect(f, l, 1000, 5000);
+	close(c);
+	h.len = 5;
+	send_pkt(f, h, "hello");
+	/* the close may be seen first as EOF (SHUTDOWN SEND) */
+	{
+		struct vsock_hdr r;
+		char data[16];
+		bool rst = false;
+
+		while (next_pkt(f, &r, data, sizeof(data), NULL))
+			rst |= r.op == VSOCK_OP_RST;
+		assert_true(rst);
+	}
+	assert_int_equal(f->v.nr_conns, 0);
+	close(l);
+}
+
 static void test_guest_close_resets(void **state)
 {
 	struct fixture *f = *state;
@@ -795,6 +821,7 @@ int main(void)
 	    cmocka_unit_test(test_connect_line),
 	    T(test_guest_connect_nobody_listens),
 	    T(test_guest_connect_data_and_close),
+	    T(test_host_gone_while_guest_writes),
 	    T(test_guest_close_resets),
 	    T(test_host_connect),
 	    T(test_host_connect_refused_by_guest),
