@@ -12,7 +12,10 @@
  *    host reader, a host that does not read fills the buffer up to
  *    buf_alloc and no further, SHUTDOWN -> EOF -> RST, RST -> EOF, the
  *    table full, the RST queue full, the CONNECT deadline;
- *  - restart detection when the event ring starts (ring bases).
+ *  - restart detection when the event ring starts (ring bases);
+ *  - the rings over a small fake guest memory: a connection through tx
+ *    and rx, TRANSPORT_RESET on the event ring once, and chains that
+ *    break the ring rules (NEEDS_RESET).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -811,6 +814,223 @@ static void test_restart_detection(void **state)
 	close(l);
 }
 
+/* ---- the rings, over a small fake guest memory ---------------------------------------- */
+
+#define RAM_SIZE (1u << 20)
+#define QSIZE 16
+#define RING_GPA(i) (0x1000u * 4 * (i)) /* desc, avail, used of ring i */
+#define BUF_GPA 0x40000u
+
+struct rings {
+	uint8_t *ram;
+	struct gmem mem;
+	struct vhost_user_backend be;
+	uint16_t avail_idx[VSOCK_NUM_QUEUES], next_desc[VSOCK_NUM_QUEUES];
+	uint64_t next_buf;
+};
+
+static struct rings *rings_new(void)
+{
+	struct rings *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	r->ram = aligned_alloc(4096, RAM_SIZE);
+	assert_non_null(r->ram);
+	memset(r->ram, 0, RAM_SIZE);
+	gmem_init_empty(&r->mem);
+	assert_int_equal(gmem_add_region(&r->mem, 0, RAM_SIZE, r->ram), 0);
+	r->next_buf = BUF_GPA;
+	for (unsigned i = 0; i < VSOCK_NUM_QUEUES; i++) {
+		struct vhost_user_backend_queue *q = &r->be.queues[i];
+
+		q->backend = &r->be;
+		q->index = i;
+		q->call_fd = q->err_fd = q->kick_fd = q->stop_fd = -1;
+		pthread_mutex_init(&q->lock, NULL);
+		assert_int_equal(virtq_init(&q->vq, &r->mem, QSIZE, RING_GPA(i),
+					    RING_GPA(i) + 0x1000, RING_GPA(i) + 0x2000,
+					    1ull << VIRTIO_F_VERSION_1),
+				 0);
+	}
+	return r;
+}
+
+static void rings_free(struct rings *r)
+{
+	gmem_destroy(&r->mem);
+	free(r->ram);
+	free(r);
+}
+
+/* One chain of a readable part (data, rlen bytes) then a writable part
+ * (wlen bytes) on ring i; returns the gpa of the writable buffer. */
+static uint64_t publish(struct rings *r, unsigned i, const void *data, uint32_t rlen, uint32_t wlen)
+{
+	struct virtq_desc *table = gmem_ptr(&r->mem, RING_GPA(i), virtq_desc_bytes(QSIZE));
+	struct virtq_avail *avail =
+	    gmem_ptr(&r->mem, RING_GPA(i) + 0x1000, virtq_avail_bytes(QSIZE));
+	uint16_t head = r->next_desc[i] % QSIZE, d = head;
+	uint64_t wgpa = 0;
+
+	if (rlen) {
+		memcpy(r->ram + r->next_buf, data, rlen);
+		table[d] = (struct virtq_desc){.addr = r->next_buf, .len = rlen};
+		r->next_buf += 0x10000;
+		r->next_desc[i]++;
+	}
+	if (wlen) {
+		if (rlen) {
+			table[d].flags |= VIRTQ_DESC_F_NEXT;
+			table[d].next = (uint16_t)(r->next_desc[i] % QSIZE);
+			d = (uint16_t)(r->next_desc[i] % QSIZE);
+		}
+		wgpa = r->next_buf;
+		table[d] =
+		    (struct virtq_desc){.addr = wgpa, .len = wlen, .flags = VIRTQ_DESC_F_WRITE};
+		r->next_buf += 0x10000;
+		r->next_desc[i]++;
+	}
+	assert_true(r->next_buf < RAM_SIZE);
+	avail->ring[r->avail_idx[i] % QSIZE] = head;
+	r->avail_idx[i]++;
+	__atomic_store_n(&avail->idx, r->avail_idx[i], __ATOMIC_RELEASE);
+	return wgpa;
+}
+
+static struct virtq_used *used_ring(struct rings *r, unsigned i)
+{
+	return gmem_ptr(&r->mem, RING_GPA(i) + 0x2000, virtq_used_bytes(QSIZE));
+}
+
+static void run_ring(struct fixture *f, struct rings *r, unsigned i)
+{
+	f->v.ops.handle_queue(&f->v, &r->be.queues[i]);
+}
+
+static void test_rings_connect_and_reset_event(void **state)
+{
+	struct fixture *f = *state;
+	struct rings *r = rings_new();
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000), got;
+	int l = host_listen(f, 5000);
+	uint64_t rx_buf;
+	uint32_t id = 0xffffffffu;
+
+	/* the guest connects: REQUEST on tx, RESPONSE in its rx buffer */
+	rx_buf = publish(r, VSOCK_QUEUE_RX, NULL, 0, VSOCK_HDR_SIZE + 4096);
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->idx, 1);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->ring[0].len, 0);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->idx, 1);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->ring[0].len, VSOCK_HDR_SIZE);
+	memcpy(&got, r->ram + rx_buf, sizeof(got));
+	assert_int_equal(got.op, VSOCK_OP_RESPONSE);
+	assert_int_equal(got.dst_port, 1000);
+	/* host data lands in the next rx buffer, header then payload */
+	{
+		int c = accept(l, NULL, NULL);
+
+		assert_int_equal(write(c, "data", 4), 4);
+		rx_buf = publish(r, VSOCK_QUEUE_RX, NULL, 0, VSOCK_HDR_SIZE + 4096);
+		run_ring(f, r, VSOCK_QUEUE_RX);
+		assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->ring[1].len, VSOCK_HDR_SIZE + 4);
+		memcpy(&got, r->ram + rx_buf, sizeof(got));
+		assert_int_equal(got.op, VSOCK_OP_RW);
+		assert_int_equal(got.len, 4);
+		assert_memory_equal(r->ram + rx_buf + VSOCK_HDR_SIZE, "data", 4);
+		close(c);
+	}
+	/* a restart was detected: the event ring posts TRANSPORT_RESET once */
+	f->v.reset_pending = true;
+	run_ring(f, r, VSOCK_QUEUE_EVENT); /* no buffer yet: it waits */
+	assert_true(f->v.reset_pending);
+	rx_buf = publish(r, VSOCK_QUEUE_EVENT, NULL, 0, 4);
+	memcpy(r->ram + rx_buf, &id, 4);
+	run_ring(f, r, VSOCK_QUEUE_EVENT);
+	assert_false(f->v.reset_pending);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_EVENT)->idx, 1);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_EVENT)->ring[0].len, 4);
+	memcpy(&id, r->ram + rx_buf, 4);
+	assert_int_equal(id, VSOCK_EVENT_TRANSPORT_RESET);
+	publish(r, VSOCK_QUEUE_EVENT, NULL, 0, 4);
+	run_ring(f, r, VSOCK_QUEUE_EVENT);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_EVENT)->idx, 1); /* once */
+	assert_false(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_RX].vq));
+	assert_false(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
+	close(l);
+	rings_free(r);
+}
+
+/* Chains that break the ring rules: the ring is broken (the lib stops it
+ * and signals NEEDS_RESET), nothing is read or written. */
+static void test_rings_malformed_chains(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000);
+	struct rings *r;
+
+	/* a tx chain with a device-writable descriptor */
+	r = rings_new();
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 16);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
+	rings_free(r);
+	/* a tx chain shorter than a header */
+	r = rings_new();
+	publish(r, VSOCK_QUEUE_TX, &h, VSOCK_HDR_SIZE - 1, 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
+	rings_free(r);
+	/* an rx chain that cannot hold a header, when a reply is owed */
+	r = rings_new();
+	h.dst_cid = 77; /* refused: an RST is owed */
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	publish(r, VSOCK_QUEUE_RX, NULL, 0, VSOCK_HDR_SIZE - 1);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_RX].vq));
+	rings_free(r);
+	/* an rx chain with a device-readable descriptor */
+	r = rings_new();
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	publish(r, VSOCK_QUEUE_RX, &h, 8, 4096);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_RX].vq));
+	rings_free(r);
+	/* an event buffer of 2 bytes */
+	r = rings_new();
+	f->v.reset_pending = true;
+	publish(r, VSOCK_QUEUE_EVENT, NULL, 0, 2);
+	run_ring(f, r, VSOCK_QUEUE_EVENT);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_EVENT].vq));
+	rings_free(r);
+}
+
+/* A header whose len is more than its chain carries: RST, the ring goes on. */
+static void test_rings_len_beyond_chain(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000), got;
+	struct rings *r = rings_new();
+	uint8_t pkt[VSOCK_HDR_SIZE + 8];
+	uint64_t rx_buf;
+
+	h.len = 9;
+	memcpy(pkt, &h, sizeof(h));
+	publish(r, VSOCK_QUEUE_TX, pkt, sizeof(pkt), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	rx_buf = publish(r, VSOCK_QUEUE_RX, NULL, 0, 4096);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_false(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
+	memcpy(&got, r->ram + rx_buf, sizeof(got));
+	assert_int_equal(got.op, VSOCK_OP_RST);
+	assert_int_equal(f->v.counters.bad_headers, 1);
+	rings_free(r);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -833,6 +1053,9 @@ int main(void)
 	    T(test_rst_queue_full_holds_tx),
 	    cmocka_unit_test_setup_teardown(test_table_full, setup_small_table, teardown),
 	    T(test_restart_detection),
+	    T(test_rings_connect_and_reset_event),
+	    T(test_rings_malformed_chains),
+	    T(test_rings_len_beyond_chain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
