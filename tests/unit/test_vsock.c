@@ -15,7 +15,10 @@
  *  - restart detection when the event ring starts (ring bases);
  *  - the rings over a small fake guest memory: a connection through tx
  *    and rx, TRANSPORT_RESET on the event ring once, and chains that
- *    break the ring rules (NEEDS_RESET).
+ *    break the ring rules (NEEDS_RESET);
+ *  - lib/sandbox's sandbox_bind_dir: the --uds directory (under /tmp, where
+ *    the empty root's tmpfs is mounted) reachable in the sandbox, nothing
+ *    else of the host (root only, else SKIP).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -33,8 +36,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/sandbox.h"
 #include "servers/vsock/vsock.h"
 
 #define CID 42
@@ -1031,6 +1036,59 @@ static void test_rings_len_beyond_chain(void **state)
 	rings_free(r);
 }
 
+/* ---- the sandbox: the --uds directory in the empty root ---------------------------------- */
+
+/* In the sandboxed server (pid 1 of its namespace): 0 if PATH_5000 is
+ * reachable and nothing else of the host is. */
+static int sandboxed_checks(const char *dir)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/v.sock_5000", dir);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return 11; /* the guest's connection to the host listener */
+	close(fd);
+	if (stat("/etc/passwd", &st) == 0 || stat("/usr", &st) == 0)
+		return 12; /* the host's file system */
+	if (mkdir("/new", 0700) == 0 || errno != EROFS)
+		return 13; /* the root is read-only */
+	if (stat("/", &st) < 0 || (st.st_mode & 07777) != 0511)
+		return 14; /* walkable by --user, not listable */
+	return 0;
+}
+
+static void test_sandbox_binds_uds_dir(void **state)
+{
+	struct fixture *f = *state;
+	int l, status;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		printf("SKIP: namespaces need root\n");
+		skip();
+	}
+	l = host_listen(f, 5000); /* under /tmp, where the empty tmpfs goes */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+
+		sandbox_bind_dir(f->dir);
+		if (sandbox_isolate("test-vsock", err, sizeof(err)) < 0) {
+			fprintf(stderr, "sandbox_isolate: %s\n", err);
+			_exit(10);
+		}
+		_exit(sandboxed_checks(f->dir));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(l);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1056,6 +1114,7 @@ int main(void)
 	    T(test_rings_connect_and_reset_event),
 	    T(test_rings_malformed_chains),
 	    T(test_rings_len_beyond_chain),
+	    T(test_sandbox_binds_uds_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
