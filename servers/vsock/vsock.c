@@ -132,7 +132,7 @@ void vsock_defaults(struct vsock *v)
 	memset(v, 0, sizeof(*v));
 	v->max_connections = VSOCK_DEFAULT_MAX_CONNECTIONS;
 	v->buf_alloc = VSOCK_DEFAULT_BUF_ALLOC;
-	v->listen_fd = v->epoll_fd = v->rx_wake_fd = v->tx_wake_fd = -1;
+	v->listen_fd = v->epoll_fd = v->rx_wake_fd = v->tx_wake_fd = v->event_wake_fd = -1;
 	v->next_local_port = VSOCK_LOCAL_PORT_FIRST;
 	pthread_mutex_init(&v->lock, NULL);
 }
@@ -1044,7 +1044,8 @@ int vsock_open_loop(struct vsock *v, char *err, size_t errlen)
 	v->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	v->rx_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	v->tx_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (v->epoll_fd < 0 || v->rx_wake_fd < 0 || v->tx_wake_fd < 0) {
+	v->event_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (v->epoll_fd < 0 || v->rx_wake_fd < 0 || v->tx_wake_fd < 0 || v->event_wake_fd < 0) {
 		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
 		return -errno;
 	}
@@ -1058,7 +1059,7 @@ int vsock_open_loop(struct vsock *v, char *err, size_t errlen)
 
 unsigned vsock_fds(const struct vsock *v, int *fds, unsigned max)
 {
-	int all[] = {v->listen_fd, v->epoll_fd, v->rx_wake_fd, v->tx_wake_fd};
+	int all[] = {v->listen_fd, v->epoll_fd, v->rx_wake_fd, v->tx_wake_fd, v->event_wake_fd};
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]) && n < max; i++)
@@ -1089,12 +1090,12 @@ void vsock_log_counters(const struct vsock *v, const char *when)
 void vsock_destroy(struct vsock *v)
 {
 	vsock_close_all(v);
-	int fds[] = {v->listen_fd, v->epoll_fd, v->rx_wake_fd, v->tx_wake_fd};
+	int fds[] = {v->listen_fd, v->epoll_fd, v->rx_wake_fd, v->tx_wake_fd, v->event_wake_fd};
 
 	for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	v->listen_fd = v->epoll_fd = v->rx_wake_fd = v->tx_wake_fd = -1;
+	v->listen_fd = v->epoll_fd = v->rx_wake_fd = v->tx_wake_fd = v->event_wake_fd = -1;
 	free(v->conns);
 	free(v->hash);
 	free(v->seg_rx);

@@ -208,8 +208,9 @@ struct vsock {
 	pthread_mutex_t lock;
 	int listen_fd;
 	int epoll_fd;
-	int rx_wake_fd; /* in epoll: the tx ring left work for rx */
-	int tx_wake_fd; /* tx ring's queue_fd: the RST queue has room */
+	int rx_wake_fd;	   /* in epoll: the tx ring left work for rx */
+	int tx_wake_fd;	   /* tx ring's queue_fd: the RST queue has room */
+	int event_wake_fd; /* event ring's queue_fd: a reset to post */
 
 	struct vsock_conn *conns; /* [max_connections] */
 	uint32_t nr_conns;
@@ -225,10 +226,10 @@ struct vsock {
 	bool full_logged;
 	uint32_t next_local_port;
 
-	/* restart (docs/vsock.md "Restart"): the rings started once since
-	 * the front-end connected; a TRANSPORT_RESET waits for the event
-	 * ring */
-	bool driver_seen;
+	/* restart (docs/vsock.md "Restart"): the rings started since the
+	 * front-end connected (bit per ring); a TRANSPORT_RESET waits for an
+	 * event buffer */
+	unsigned started_rings;
 	bool reset_pending;
 
 	struct vsock_counters counters;

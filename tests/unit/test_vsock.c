@@ -774,48 +774,63 @@ static void test_table_full(void **state)
 
 /* ---- restart detection ---------------------------------------------------------------- */
 
-static void start_event_ring(struct fixture *f, uint16_t rx, uint16_t tx, uint16_t ev)
+/* The front-end starts ring i at base (SET_VRING_BASE, then the ring's
+ * thread calls queue_start). */
+static void start_ring(struct fixture *f, unsigned i, uint16_t base)
 {
 	static struct vhost_user_backend be;
 
-	memset(&be, 0, sizeof(be));
-	be.queues[VSOCK_QUEUE_RX].base = rx;
-	be.queues[VSOCK_QUEUE_TX].base = tx;
-	be.queues[VSOCK_QUEUE_EVENT].base = ev;
-	be.queues[VSOCK_QUEUE_EVENT].backend = &be;
-	be.queues[VSOCK_QUEUE_EVENT].index = VSOCK_QUEUE_EVENT;
-	assert_int_equal(f->v.ops.queue_start(&f->v, &be.queues[VSOCK_QUEUE_EVENT]), 0);
+	be.queues[i].base = base;
+	be.queues[i].backend = &be;
+	be.queues[i].index = i;
+	assert_int_equal(f->v.ops.queue_start(&f->v, &be.queues[i]), 0);
+}
+
+static void start_rings(struct fixture *f, uint16_t rx, uint16_t tx, uint16_t ev)
+{
+	start_ring(f, VSOCK_QUEUE_RX, rx);
+	start_ring(f, VSOCK_QUEUE_TX, tx);
+	start_ring(f, VSOCK_QUEUE_EVENT, ev);
 }
 
 static void test_restart_detection(void **state)
 {
 	struct fixture *f = *state;
+	uint64_t wakes = 0;
 	int l, c;
 
 	/* a fresh driver: nothing to reset */
-	start_event_ring(f, 0, 0, 0);
+	start_rings(f, 0, 0, 0);
 	assert_false(f->v.reset_pending);
 	/* the same process, rings stopped and started again (a pause): the
 	 * connections stay, no reset */
 	l = host_listen(f, 5000);
 	c = guest_connect(f, l, 1000, 5000);
-	start_event_ring(f, 5, 3, 0);
+	start_rings(f, 5, 3, 0);
 	assert_false(f->v.reset_pending);
 	assert_int_equal(f->v.nr_conns, 1);
 	/* the driver was reset: it starts at 0, the old connections go */
-	start_event_ring(f, 0, 0, 0);
+	start_rings(f, 0, 0, 0);
 	assert_int_equal(f->v.nr_conns, 0);
 	assert_true(at_eof(c));
 	close(c);
 	/* the front-end went away; a new one (the core, after a restart)
-	 * brings a driver that already ran: TRANSPORT_RESET */
+	 * brings a driver that already ran: TRANSPORT_RESET, whichever ring
+	 * shows it */
 	f->v.ops.reset(&f->v);
-	start_event_ring(f, 7, 0, 0);
+	start_rings(f, 7, 0, 0);
 	assert_true(f->v.reset_pending);
-	f->v.reset_pending = false;
 	f->v.ops.reset(&f->v);
-	start_event_ring(f, 0, 9, 0);
+	start_rings(f, 0, 9, 0);
 	assert_true(f->v.reset_pending);
+	/* the event ring first (0), then rx: the event ring's thread is woken */
+	f->v.ops.reset(&f->v);
+	assert_int_equal(read(f->v.event_wake_fd, &wakes, sizeof(wakes)), sizeof(wakes));
+	start_ring(f, VSOCK_QUEUE_EVENT, 0);
+	assert_false(f->v.reset_pending);
+	start_ring(f, VSOCK_QUEUE_RX, 2);
+	assert_true(f->v.reset_pending);
+	assert_int_equal(read(f->v.event_wake_fd, &wakes, sizeof(wakes)), sizeof(wakes));
 	close(l);
 }
 
@@ -1014,6 +1029,34 @@ static void test_rings_malformed_chains(void **state)
 	rings_free(r);
 }
 
+/* The RST queue full: tx waits (its chain stays in the ring) until rx
+ * takes a reply and wakes it; the wake is consumed (the tx thread would
+ * otherwise spin on a readable eventfd). */
+static void test_rings_tx_waits_for_rx(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000);
+	struct rings *r = rings_new();
+	uint64_t value;
+
+	for (unsigned i = 0; i < VSOCK_RST_QUEUE; i++) {
+		h.src_port = 2000 + i;
+		send_pkt(f, h, NULL);
+	}
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->idx, 0);
+	assert_true(f->v.tx_waiting);
+	publish(r, VSOCK_QUEUE_RX, NULL, 0, 4096);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->idx, 1);
+	assert_false(f->v.tx_waiting);
+	run_ring(f, r, VSOCK_QUEUE_TX); /* woken by tx_wake_fd */
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->idx, 1);
+	assert_true(read(f->v.tx_wake_fd, &value, sizeof(value)) < 0 && errno == EAGAIN);
+	rings_free(r);
+}
+
 /* A header whose len is more than its chain carries: RST, the ring goes on. */
 static void test_rings_len_beyond_chain(void **state)
 {
@@ -1114,6 +1157,7 @@ int main(void)
 	    T(test_rings_connect_and_reset_event),
 	    T(test_rings_malformed_chains),
 	    T(test_rings_len_beyond_chain),
+	    T(test_rings_tx_waits_for_rx),
 	    T(test_sandbox_binds_uds_dir),
 	};
 
