@@ -233,9 +233,10 @@ static int vsock_handle_queue(void *device, struct vhost_user_backend_queue *q)
 static int vsock_queue_start(void *device, struct vhost_user_backend_queue *q)
 {
 	struct vsock *v = device;
-	bool first = !(v->started_rings & (1u << q->index));
+	bool first;
 
-	pthread_mutex_lock(&v->lock);
+	pthread_mutex_lock(&v->lock); /* the rings start in threads of their own */
+	first = !(v->started_rings & (1u << q->index));
 	v->started_rings |= 1u << q->index;
 	if (first && q->base && !v->reset_pending) {
 		v->reset_pending = true;
