@@ -230,6 +230,7 @@ struct vsock {
 	 * front-end connected (bit per ring); a TRANSPORT_RESET waits for an
 	 * event buffer */
 	unsigned started_rings;
+	bool reset_decided; /* this front-end's reset is decided (at most one) */
 	bool reset_pending;
 
 	struct vsock_counters counters;
