@@ -156,8 +156,10 @@ nested_build_l2() {
 	if [[ -n $mp ]]; then
 		root=$(mktemp -d "$NESTED_OUT/l2.XXXXXX") || return 1
 		nested_busybox_root "$root"
-		# (virtio_net: the orchestrators case's interface)
-		nested_copy_modules "${mp#/boot/vmlinuz-}" "$root" virtio_pci virtio_blk virtio_net || return 1
+		# (virtio_net: the orchestrators case's interface; the vsock
+		# transport: its hybrid vsock, which Kata's guest kernel has built in)
+		nested_copy_modules "${mp#/boot/vmlinuz-}" "$root" virtio_pci virtio_blk virtio_net \
+			vmw_vsock_virtio_transport || return 1
 		install -m 755 "$NESTED_DIR/l2-init" "$root/init"
 		mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$root/lib/"
 		nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-mp.cpio.gz" || return 1
