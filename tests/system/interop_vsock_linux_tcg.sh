@@ -29,6 +29,7 @@ CID=3
 NOREAD_MAX_KIB=16384 # as nested/l1-vsock.sh: what "blocked" and "bounded" mean
 RSS_GROWTH_MAX_KIB=16384
 BUDGET=110 # QEMU's whole run, boot to power-off
+HOST_STEP=30 # each host-side step (vsockpeer stalls only after 60 s)
 
 QEMU=$(command -v qemu-system-x86_64) || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
 "$QEMU" -device help 2>/dev/null | grep -q '"vhost-user-vsock-pci"' ||
@@ -86,28 +87,28 @@ done
 if grep -aq '^L2: vsock ready' "$C"; then
 	echo "guest ready after $(elapsed "$qstart") s"
 	echo "rss-start $(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVING_PID/status")" >>"$D"
-	"$VP" -p "h2g: " stream "hybrid:$UDS:5000" "$MIB" "$MIB" >>"$D" 2>&1
+	timeout "$HOST_STEP" "$VP" -p "h2g: " stream "hybrid:$UDS:5000" "$MIB" "$MIB" >>"$D" 2>&1
 	echo "h2g-status $?" >>"$D"
-	"$VP" -p "many: " stream "hybrid:$UDS:5000" 0.0625 0.0625 100 >>"$D" 2>&1
+	timeout "$HOST_STEP" "$VP" -p "many: " stream "hybrid:$UDS:5000" 0.0625 0.0625 100 >>"$D" 2>&1
 	echo "many-status $?" >>"$D"
-	"$VP" -p "noread: " noread "hybrid:$UDS:5000" 256 5 "$SERVING_PID" >"$TMP/noread" 2>&1 &
+	timeout "$HOST_STEP" "$VP" -p "noread: " noread "hybrid:$UDS:5000" 256 5 "$SERVING_PID" >"$TMP/noread" 2>&1 &
 	nr=$!
 	for _ in $(seq 600); do
 		grep -q '^noread: noread' "$TMP/noread" || ! kill -0 "$nr" 2>/dev/null && break
 		sleep 0.1
 	done
-	"$VP" -p "beside: " stream "hybrid:$UDS:5000" 1 1 >>"$D" 2>&1
+	timeout "$HOST_STEP" "$VP" -p "beside: " stream "hybrid:$UDS:5000" 1 1 >>"$D" 2>&1
 	echo "beside-status $?" >>"$D"
 	wait "$nr"
 	echo "noread-status $?" >>"$D"
 	cat "$TMP/noread" >>"$D"
-	"$VP" -p "quit: " quit "hybrid:$UDS:5000" >>"$D" 2>&1
+	timeout "$HOST_STEP" "$VP" -p "quit: " quit "hybrid:$UDS:5000" >>"$D" 2>&1
 else
 	echo "the guest never said vsock ready" >>"$D"
 fi
 wait "$QEMU_PID"
 qst=$?
-"$VP" -p "quit: " quit "unix:${UDS}_5001" >/dev/null 2>&1
+timeout "$HOST_STEP" "$VP" -p "quit: " quit "unix:${UDS}_5001" >/dev/null 2>&1 || kill "$HS_PID"
 wait "$HS_PID"
 echo "host-serve-status $?" >>"$TMP/hserve"
 echo "QEMU TCG boot to power-off: $(elapsed "$qstart") s"

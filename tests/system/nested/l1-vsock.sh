@@ -24,6 +24,7 @@ VSOCK_CID=3
 # must not take the 256 MiB offered into its own memory
 VSOCK_NOREAD_MAX_KIB=16384
 VSOCK_RSS_GROWTH_MAX_KIB=16384
+VSOCK_HOST_STEP=60 # each host-side step (vsockpeer stalls only after 60 s)
 
 # vsock_drive: L1's side, in the background while L2 runs; everything it
 # sees goes to $W/vsock.drv
@@ -48,25 +49,25 @@ vsock_drive() {
 	done
 	echo "server-pid ${pid:-none} (of $(pidof isola-vsock))" >>"$d"
 	[ -n "$pid" ] && echo "rss-start $(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status")" >>"$d"
-	$VSOCKPEER -p "h2g: " stream "hybrid:$VSOCK_UDS:5000" "$VSOCK_MIB" "$VSOCK_MIB" >>"$d" 2>&1
+	timeout "$VSOCK_HOST_STEP" $VSOCKPEER -p "h2g: " stream "hybrid:$VSOCK_UDS:5000" "$VSOCK_MIB" "$VSOCK_MIB" >>"$d" 2>&1
 	echo "h2g-status $?" >>"$d"
-	$VSOCKPEER -p "many: " stream "hybrid:$VSOCK_UDS:5000" 0.0625 0.0625 100 >>"$d" 2>&1
+	timeout "$VSOCK_HOST_STEP" $VSOCKPEER -p "many: " stream "hybrid:$VSOCK_UDS:5000" 0.0625 0.0625 100 >>"$d" 2>&1
 	echo "many-status $?" >>"$d"
 	# the never-read connection, and beside it while held, another stream
-	$VSOCKPEER -p "noread: " noread "hybrid:$VSOCK_UDS:5000" 256 5 "${pid:-0}" >"$W/vsock.noread" 2>&1 &
+	timeout "$VSOCK_HOST_STEP" $VSOCKPEER -p "noread: " noread "hybrid:$VSOCK_UDS:5000" 256 5 "${pid:-0}" >"$W/vsock.noread" 2>&1 &
 	nr=$!
 	i=0
 	while ! grep -q '^noread: noread' "$W/vsock.noread" && kill -0 "$nr" 2>/dev/null && [ "$i" -lt 600 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
-	$VSOCKPEER -p "beside: " stream "hybrid:$VSOCK_UDS:5000" 1 1 >>"$d" 2>&1
+	timeout "$VSOCK_HOST_STEP" $VSOCKPEER -p "beside: " stream "hybrid:$VSOCK_UDS:5000" 1 1 >>"$d" 2>&1
 	echo "beside-status $?" >>"$d"
 	wait "$nr"
 	echo "noread-status $?" >>"$d"
 	cat "$W/vsock.noread" >>"$d"
 	[ -n "$pid" ] && echo "rss-end $(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status")" >>"$d"
-	$VSOCKPEER -p "quit: " quit "hybrid:$VSOCK_UDS:5000" >>"$d" 2>&1
+	timeout "$VSOCK_HOST_STEP" $VSOCKPEER -p "quit: " quit "hybrid:$VSOCK_UDS:5000" >>"$d" 2>&1
 }
 
 case_vsock() {
@@ -86,7 +87,7 @@ case_vsock() {
 		--cmdline "$L2_CMDLINE isola.mode=vsock isola.vsockmib=$VSOCK_MIB" --memory 512M --cpus 1 \
 		--vsock "cid=$VSOCK_CID,uds=$VSOCK_UDS" --console stdio
 	wait "$drv"
-	$VSOCKPEER -p "quit: " quit "unix:${VSOCK_UDS}_5001" >/dev/null 2>&1
+	timeout "$VSOCK_HOST_STEP" $VSOCKPEER -p "quit: " quit "unix:${VSOCK_UDS}_5001" >/dev/null 2>&1 || kill "$hs"
 	wait "$hs"
 	echo "host-serve-status $?" >>"$W/vsock.hserve"
 	sed 's/^/    drv| /' "$W/vsock.drv" "$W/vsock.hserve"
