@@ -18,7 +18,7 @@
 
 unsigned config_device_count(const struct vm_config *cfg)
 {
-	return cfg->nr_disks + cfg->nr_nets + (cfg->rng ? 1 : 0);
+	return cfg->nr_disks + cfg->nr_nets + (cfg->rng ? 1 : 0) + (cfg->vsock.enabled ? 1 : 0);
 }
 
 int config_check_device_count(const struct vm_config *cfg, char *err, size_t errlen)
@@ -26,11 +26,11 @@ int config_check_device_count(const struct vm_config *cfg, char *err, size_t err
 	if (config_device_count(cfg) <= CONFIG_MAX_PCI_DEVICES)
 		return 0;
 	snprintf(err, errlen,
-		 "%u drives, %u network interfaces%s are %u devices; the PCI bus holds %u "
+		 "%u drives, %u network interfaces%s%s are %u devices; the PCI bus holds %u "
 		 "(32 slots, one the host bridge): remove %u",
-		 cfg->nr_disks, cfg->nr_nets, cfg->rng ? " and the entropy device" : "",
-		 config_device_count(cfg), CONFIG_MAX_PCI_DEVICES,
-		 config_device_count(cfg) - CONFIG_MAX_PCI_DEVICES);
+		 cfg->nr_disks, cfg->nr_nets, cfg->rng ? ", the entropy device" : "",
+		 cfg->vsock.enabled ? ", the vsock device" : "", config_device_count(cfg),
+		 CONFIG_MAX_PCI_DEVICES, config_device_count(cfg) - CONFIG_MAX_PCI_DEVICES);
 	return -ENOSPC;
 }
 
@@ -267,6 +267,15 @@ static void print_run_help(void)
 	       "      --rng[=restart=always|never][,bytes=B][,ops=B]\n"
 	       "                         a virtio-rng device served by an isola-rng process;\n"
 	       "                         bytes=/ops= limit the entropy and the requests\n"
+	       "      --vsock cid=N,uds=PATH[,restart=always|never]\n"
+	       "                         a virtio-vsock device served by an isola-vsock\n"
+	       "                         process: the guest's CID N (3 to 4294967294) and\n"
+	       "                         Firecracker's hybrid host socket: isola-vsock listens\n"
+	       "                         on the Unix socket PATH (its directory must exist;\n"
+	       "                         at most %d bytes), a host process connects and\n"
+	       "                         writes \"CONNECT <port>\\n\" to reach a guest listener;\n"
+	       "                         the guest's connections to the host (CID 2) port P\n"
+	       "                         go to the Unix socket PATH_P (docs/api.md, vsock)\n"
 	       "  A device server that dies is restarted (an external back-end is waited\n"
 	       "  for) and in-flight requests are resubmitted; restart=never, or more than\n"
 	       "  100 deaths in 10 s, or 5 failed starts in a row, leaves that device\n"
@@ -293,7 +302,7 @@ static void print_run_help(void)
 	       "  8      the --timeout fired\n"
 	       "  10     stopped by SIGINT/SIGTERM or Ctrl-A x\n",
 	       CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, CONFIG_MAX_NETS, CONFIG_MAX_NET_QUEUES,
-	       ISOLA_DEBUG_EXIT_PORT);
+	       CONFIG_VSOCK_UDS_MAX, ISOLA_DEBUG_EXIT_PORT);
 }
 
 static int config_check_memory(struct vm_config *cfg, const char *text, char *err, size_t errlen)
@@ -374,6 +383,7 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 	    {"rng", optional_argument, NULL, 'R'},
 	    {"net", required_argument, NULL, 'N'},
 	    {"vhost-user-net", required_argument, NULL, 'U'},
+	    {"vsock", required_argument, NULL, 'V'},
 	    {"on-reset", required_argument, NULL, 'O'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -458,6 +468,15 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 			ret = optarg ? config_parse_rng(cfg, optarg, err, errlen) : 0;
 			if (ret)
 				return ret;
+			break;
+		case 'V':
+			if (cfg->vsock.enabled)
+				return config_err(
+				    err, errlen,
+				    "--vsock is given twice; a VM has one vsock device "
+				    "(as in Firecracker)");
+			if (config_parse_vsock(&cfg->vsock, optarg, err, errlen))
+				return -EINVAL;
 			break;
 		case 'O':
 			if (strcmp(optarg, "exit") && strcmp(optarg, "reboot"))

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/config_net.h"
+#include "core/config_vsock.h"
 
 #define CONFIG_DEFAULT_MEMORY (256ull << 20)
 #define CONFIG_DEFAULT_CPUS 1
@@ -72,6 +73,8 @@ struct vm_config {
 	 * (Firecracker's SerialDevice "rate_limiter", a TokenBucket: bytes
 	 * over it are dropped and counted); "" none. */
 	char serial_rate[CONFIG_RATE_SPEC_SIZE];
+	/* --vsock / PUT /vsock: one virtio-vsock device served by isola-vsock */
+	struct vsock_config vsock;
 	bool reboot_on_reset; /* --on-reset reboot: a guest reset reboots in place */
 	/* From the API / --config-file (Firecracker's schema). */
 	const char *instance_id; /* GET / "id"; NULL: "anonymous-instance" */
@@ -99,7 +102,7 @@ int config_parse_disk(struct disk_config *disk, const char *text, bool external,
 
 void config_defaults(struct vm_config *cfg);
 
-/* The virtio devices cfg asks for (drives, interfaces, entropy). */
+/* The virtio devices cfg asks for (drives, interfaces, entropy, vsock). */
 unsigned config_device_count(const struct vm_config *cfg);
 /* -ENOSPC with a sentence in err if they do not fit on the PCI bus. */
 int config_check_device_count(const struct vm_config *cfg, char *err, size_t errlen);

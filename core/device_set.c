@@ -114,6 +114,30 @@ static void entry_rng_args(struct device_entry *e, const struct vm_config *cfg)
 	e->args[n] = NULL;
 }
 
+/* isola-vsock's arguments for cfg's vsock: --cid N --uds PATH, the path
+ * made absolute (the server resolves it before its sandbox, but a path
+ * that names the same place whatever the cwd is one less assumption).
+ * 0, or -ENAMETOOLONG when the absolute path no longer fits PATH_PORT. */
+static int entry_vsock_args(struct device_entry *e, const struct vm_config *cfg)
+{
+	const char *path = cfg->vsock.uds_path;
+	char cwd[4096];
+	unsigned n = 0;
+	int len;
+
+	snprintf(e->arg_text[0], sizeof(e->arg_text[0]), "%u", cfg->vsock.guest_cid);
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		len = snprintf(e->arg_store, sizeof(e->arg_store), "%s", path);
+	else
+		len = snprintf(e->arg_store, sizeof(e->arg_store), "%s/%s", cwd, path);
+	e->args[n++] = "--cid";
+	e->args[n++] = e->arg_text[0];
+	e->args[n++] = "--uds";
+	e->args[n++] = e->arg_store;
+	e->args[n] = NULL;
+	return len < 0 || len > CONFIG_VSOCK_UDS_MAX ? -ENAMETOOLONG : 0;
+}
+
 /* device_set.h; asked for in the order device_set_init makes entries. */
 void device_set_prespawn(const struct vm_config *cfg)
 {
@@ -141,7 +165,14 @@ void device_set_prespawn(const struct vm_config *cfg)
 		struct device_entry e = {0};
 
 		entry_rng_args(&e, cfg);
-		supervisor_prespawn("rng", e.args);
+		if (supervisor_prespawn("rng", e.args))
+			return;
+	}
+	if (cfg->vsock.enabled) {
+		struct device_entry e = {0};
+
+		if (!entry_vsock_args(&e, cfg))
+			supervisor_prespawn("vsock", e.args);
 	}
 }
 
@@ -184,6 +215,19 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
 	}
 	if (cfg->rng)
 		entry_rng_args(set_add(set, "rng", "rng0", !cfg->rng_no_restart, NULL), cfg);
+	if (cfg->vsock.enabled) {
+		struct device_entry *e =
+		    set_add(set, "vsock", "vsock0", !cfg->vsock.no_restart, NULL);
+
+		config_vsock_device_config(&cfg->vsock, e->frontend_config,
+					   sizeof(e->frontend_config));
+		if (entry_vsock_args(e, cfg))
+			return error_text(err, errlen, -ENAMETOOLONG,
+					  "vsock: %s is %zu bytes from / on; the guest's "
+					  "connections go to PATH_PORT, so PATH has at most %d: "
+					  "choose a shorter uds path",
+					  e->arg_store, strlen(e->arg_store), CONFIG_VSOCK_UDS_MAX);
+	}
 	return 0;
 }
 

@@ -14,6 +14,12 @@
 #define PCI_CLASS_STORAGE_OTHER 0x0180
 #define PCI_CLASS_OTHER 0xff00
 #define PCI_CLASS_NETWORK_ETHERNET 0x0200
+#define PCI_CLASS_COMMUNICATION_OTHER 0x0780
+
+/* virtio 1.2 §5.10.4: struct virtio_vsock_config { le64 guest_cid; } */
+#define VSOCK_CONFIG_SIZE 8
+/* §5.10.2: rx, tx and event, always three */
+#define VSOCK_QUEUES 3
 
 /* virtio 1.2 §5.2.6.2: without VIRTIO_BLK_F_MQ the driver uses one queue,
  * whatever GET_QUEUE_NUM said. */
@@ -136,6 +142,27 @@ static int net_fixup(const struct device_kind *kind, struct device_fixup *f, cha
 	return 0;
 }
 
+/*
+ * virtio-vsock (docs/api.md "vsock"): the guest's CID is the front-end's
+ * (the core wrote the user's into the config), so a back-end cannot give
+ * the guest another one.  Its rings are §5.10.2's three; a back-end that
+ * counts fewer cannot serve this device.
+ */
+static int vsock_fixup(const struct device_kind *kind, struct device_fixup *f, char *err,
+		       size_t errlen)
+{
+	(void)kind;
+	if (f->config_size < VSOCK_CONFIG_SIZE)
+		return error_text(err, errlen, -EINVAL, "the vsock config is too small");
+	if (f->num_queues < VSOCK_QUEUES)
+		return error_text(err, errlen, -EPROTO,
+				  "the back-end serves %u rings; virtio-vsock has %d (rx, tx, "
+				  "event: virtio 1.2 §5.10.2)",
+				  f->num_queues, VSOCK_QUEUES);
+	f->num_queues = VSOCK_QUEUES;
+	return 0;
+}
+
 const struct device_kind device_kinds[] = {
     {
 	.name = "blk",
@@ -175,6 +202,15 @@ const struct device_kind device_kinds[] = {
 	.config_size = VIRTIO_NET_CONFIG_SIZE,
 	.config_owner = DEVICE_CONFIG_FRONTEND,
 	.fixup = net_fixup,
+    },
+    {
+	.name = "vsock",
+	.virtio_id = VIRTIO_ID_VSOCK,
+	.pci_class = PCI_CLASS_COMMUNICATION_OTHER, /* as QEMU's vhost-vsock-pci */
+	.options = {{"--cid", true}, {"--uds", true}},
+	.config_size = VSOCK_CONFIG_SIZE,
+	.config_owner = DEVICE_CONFIG_FRONTEND,
+	.fixup = vsock_fixup,
     },
 };
 

@@ -25,9 +25,6 @@ SKIP_ALLOWED=(
 	'^shmem_enabled does not allow THP here; not checked$'
 	# test_seccomp's golden lists are the release build's
 	"^ASan build: its lists carry the sanitizer's calls; the release build compares them$"
-	# tests/system/orchestrators.sh: a tool's vsock step while isola answers
-	# that vsock is not implemented; issue 14 brings vsock and removes this
-	'^vsock is issue 14: '
 )
 skip_allowed() {
 	local re

@@ -74,6 +74,14 @@ bool api_id_valid(const char *id);
 int api_check_id(const char *id, const char *url_id, const char *prefix, const char *key, char *err,
 		 size_t errlen);
 
+/* Firecracker's Vsock (vsock.c): guest_cid and uds_path into cfg->vsock
+ * (replacing it); *deprecated (if not NULL) set when vsock_id was given.
+ * On error cfg is unchanged. */
+int api_parse_vsock(json_object *v, const char *prefix, struct vm_config *cfg, bool *deprecated,
+		    char *err, size_t errlen);
+/* cfg's vsock as Firecracker's Vsock (no vsock_id); NULL if none. */
+json_object *api_vsock_to_json(const struct vm_config *cfg);
+
 /* Network interfaces (net.c).  url_id: the {iface_id} of PUT
  * /network-interfaces/{iface_id}, or NULL (config file). */
 int api_parse_net(json_object *v, const char *prefix, const char *url_id, struct net_config *net,
@@ -127,6 +135,7 @@ enum api_endpoint {
 	API_EP_LOGGER,
 	API_EP_METRICS,
 	API_EP_SERIAL,
+	API_EP_VSOCK,
 	API_EP_UNIMPLEMENTED,
 	API_EP_INVALID,
 	API_EP_COUNT

@@ -23,9 +23,9 @@
 static const struct {
 	const char *key, *what;
 } api_unimplemented_sections[] = {
-    {"balloon", "the balloon device"}, {"vsock", "vsock"},
-    {"mmds-config", "MMDS"},	       {"cpu-config", "custom CPU templates"},
-    {"pmem", "pmem (virtio-pmem)"},    {"memory-hotplug", "memory hot-plug"},
+    {"balloon", "the balloon device"},	    {"mmds-config", "MMDS"},
+    {"cpu-config", "custom CPU templates"}, {"pmem", "pmem (virtio-pmem)"},
+    {"memory-hotplug", "memory hot-plug"},
 };
 
 void api_config_defaults(struct vm_config *cfg)
@@ -158,6 +158,11 @@ static int api_config_sections(struct vm_config *cfg, json_object *doc, char *er
 	if (!ret && deprecated)
 		log_warn("%s: machine-config.cpu_template is deprecated (Firecracker)",
 			 "config file");
+	deprecated = false;
+	if (!ret && json_object_object_get_ex(doc, "vsock", &v) && v)
+		ret = api_parse_vsock(v, "vsock", cfg, &deprecated, err, errlen);
+	if (!ret && deprecated)
+		log_warn("%s: vsock.vsock_id is deprecated (Firecracker)", "config file");
 	if (!ret && json_object_object_get_ex(doc, "drives", &v) && v)
 		ret = api_config_drives(cfg, v, err, errlen);
 	if (!ret && json_object_object_get_ex(doc, "network-interfaces", &v) && v)
@@ -342,7 +347,7 @@ char *api_config_to_json(const struct vm_config *cfg)
 			json_object_array_add(v, api_net_to_json(&cfg->nets[i]));
 	json_object_object_add(doc, "network-interfaces", v);
 	json_object_object_add(doc, "pmem", json_object_new_array());
-	json_object_object_add(doc, "vsock", NULL);
+	json_object_object_add(doc, "vsock", api_vsock_to_json(cfg));
 	v = NULL;
 	if (cfg->rng) {
 		json_object *limiter = api_rate_limiter_to_json(cfg->rng_rate);

@@ -37,7 +37,6 @@ static const struct {
     {"/snapshot/load", "snapshots"},
     {"/balloon", "the balloon device"},
     {"/mmds", "MMDS"},
-    {"/vsock", "vsock"},
     {"/cpu-config", "custom CPU templates"},
     {"/hotplug/memory", "memory hot-plug"},
     {"/pmem", "virtio-pmem"},
@@ -231,6 +230,22 @@ static int api_machine_config(struct api_request *req)
 	req->api->cfg.track_dirty_pages = scratch.track_dirty_pages;
 	if (deprecated)
 		api_deprecated(req, "cpu_template field is deprecated.");
+	return api_reply_no_content(req);
+}
+
+/* PUT /vsock: pre-boot only (swagger putGuestVsock), as in Firecracker. */
+static int api_put_vsock(struct api_request *req)
+{
+	bool deprecated = false;
+	char err[API_ERR_MAX];
+	json_object *v;
+
+	if (!api_require_not_started(req) || !(v = api_body(req)))
+		return req->resp->status;
+	if (api_parse_vsock(v, "vsock", &req->api->cfg, &deprecated, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	if (deprecated)
+		api_deprecated(req, "vsock_id field is deprecated.");
 	return api_reply_no_content(req);
 }
 
@@ -727,6 +742,9 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 		status = req.method == API_PATCH
 			     ? api_patch_serial(&req)
 			     : api_put_section(&req, "serial", api_parse_serial);
+		break;
+	case API_EP_VSOCK:
+		status = api_put_vsock(&req);
 		break;
 	case API_EP_ACTIONS:
 		status = api_actions(&req);

@@ -32,6 +32,7 @@ static const char *const api_metric_names[API_EP_COUNT] = {
     [API_EP_LOGGER] = "logger",
     [API_EP_METRICS] = "metrics",
     [API_EP_SERIAL] = "serial",
+    [API_EP_VSOCK] = "vsock",
     [API_EP_UNIMPLEMENTED] = "unimplemented",
     [API_EP_INVALID] = "invalid",
 };

@@ -35,6 +35,7 @@ static const struct api_route {
     {"/vm/config", API_EP_VM_CONFIG, API_GET_BIT, false},
     {"/logger", API_EP_LOGGER, API_PUT_BIT, false},
     {"/metrics", API_EP_METRICS, API_PUT_BIT, false},
+    {"/vsock", API_EP_VSOCK, API_PUT_BIT, false},
     /* Firecracker endpoints isola does not implement yet: 400 saying so. */
     {"/snapshot/create", API_EP_UNIMPLEMENTED, API_ANY_BIT, false},
     {"/snapshot/load", API_EP_UNIMPLEMENTED, API_ANY_BIT, false},
@@ -45,7 +46,6 @@ static const struct api_route {
     {"/balloon/hinting/status", API_EP_UNIMPLEMENTED, API_ANY_BIT, false},
     {"/mmds", API_EP_UNIMPLEMENTED, API_ANY_BIT, false},
     {"/mmds/config", API_EP_UNIMPLEMENTED, API_ANY_BIT, false},
-    {"/vsock", API_EP_UNIMPLEMENTED, API_ANY_BIT, false},
     {"/cpu-config", API_EP_UNIMPLEMENTED, API_ANY_BIT, false},
     {"/hotplug/memory", API_EP_UNIMPLEMENTED, API_ANY_BIT, false},
     {"/pmem", API_EP_UNIMPLEMENTED, API_ANY_BIT, true},

@@ -45,6 +45,11 @@ static int fuzz_start(void *vmm, const struct vm_config *cfg, char *err, size_t 
 	if (cfg->nr_cpus < 1 || cfg->nr_cpus > 32 || cfg->memory_bytes < (2ull << 20) ||
 	    (cfg->smt && cfg->nr_cpus > 1 && cfg->nr_cpus % 2))
 		abort();
+	/* a vsock isola-vsock takes: a guest CID and a PATH_PORT that fits */
+	if (cfg->vsock.enabled &&
+	    (cfg->vsock.guest_cid < 3 || cfg->vsock.guest_cid > 0xfffffffeu ||
+	     !cfg->vsock.uds_path[0] || !memchr(cfg->vsock.uds_path, 0, 97)))
+		abort();
 	fuzz_state_value = API_STATE_RUNNING;
 	return 0;
 }
@@ -122,6 +127,9 @@ static void fuzz_round_trip(const struct vm_config *first, const struct vm_confi
 	    second.memory_bytes != first->memory_bytes || second.rng != first->rng ||
 	    second.smt != first->smt || second.track_dirty_pages != first->track_dirty_pages ||
 	    second.huge_pages != first->huge_pages || second.logger != first->logger ||
+	    second.vsock.enabled != first->vsock.enabled ||
+	    second.vsock.guest_cid != first->vsock.guest_cid ||
+	    strcmp(second.vsock.uds_path, first->vsock.uds_path) ||
 	    !fuzz_same_string(second.cmdline, first->cmdline) ||
 	    !fuzz_same_string(second.log_module, first->log_module) ||
 	    !fuzz_same_string(second.metrics_path, first->metrics_path))

@@ -18,14 +18,12 @@ import re
 import select
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
 import time
 
-VSOCK_SKIP = "vsock is issue 14"
-# isola's answer while vsock is missing (core/api/router.c, config_json.c)
-NOT_IMPLEMENTED = re.compile(r"does not implement[^;]*vsock|vsock[^;]*not implemented", re.I)
 # strict semver 2.0.0, what github.com/blang/semver's Make accepts
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
@@ -129,11 +127,10 @@ class Replay:
         self.sock = None
         self.console = os.path.join(self.dir, "console.out")
         self.stderr = os.path.join(self.dir, "isola.err")
-        self.vsock_dropped = False
         self.failed = 0
         self.mounts = []
         self.fifos = []
-        self.files = []  # (path, lines) for a restart without @vsock
+        self.files = []  # (path, lines)
 
     # --- reporting -------------------------------------------------------
     def case(self, name, verdict, why, detail=""):
@@ -201,14 +198,10 @@ class Replay:
         else:
             self.case("version", "PASS", f"{first!r}: {version} >= {words[2]}", detail)
 
-    def write_files(self, drop_vsock):
+    def write_files(self):
         for path, lines in self.files:
             with open(path, "w") as f:
                 for line in lines:
-                    if line.startswith("@vsock "):
-                        if drop_vsock:
-                            continue
-                        line = line[len("@vsock "):]
                     f.write(self.sub(line) + "\n")
 
     def start(self, args):
@@ -232,13 +225,7 @@ class Replay:
     def do_exec(self, words):
         name, flags, args = words[1], words[2], [self.sub(w) for w in words[3:]]
         up = self.start(args)
-        if not up and "vsock" in flags.split(",") and NOT_IMPLEMENTED.search(self.tail(self.stderr, 4000)):
-            self.case("vsock-config", "SKIP", f"{VSOCK_SKIP}: isola refused the tool's config: "
-                      f"{self.tail(self.stderr, 200)}; replaying the rest without its vsock section")
-            self.vsock_dropped = True
-            self.write_files(drop_vsock=True)
-            up = self.start(args)
-        elif "vsock" in flags.split(","):
+        if "vsock" in flags.split(","):
             self.case("vsock-config", "PASS" if up else "FAIL",
                       "isola took the tool's config with its vsock section" if up else
                       f"isola refused the config{self.exit_note()}")
@@ -272,7 +259,6 @@ class Replay:
         poll = next((float(f[5:]) for f in flag if f.startswith("poll=")), 0)
         checks = [tuple(f.split("=", 1)) for f in flag
                   if "=" in f and not f.startswith(("retry=", "poll="))]
-        needs_vsock = "vsock" in flag
         deadline = time.monotonic() + poll
         tries = 0
         while True:
@@ -291,11 +277,7 @@ class Replay:
             break
         what = f"{method} {path}" + (f" {body}" if body else "")
         shown = f"{what}\n-> {status} {text[:400]}" + (f" ({tries} tries)" if tries > 1 else "")
-        if needs_vsock and status == 400 and NOT_IMPLEMENTED.search(text):
-            self.case(name, "SKIP", f"{VSOCK_SKIP}: {method} {path} -> 400 {text[:160]}", shown)
-        elif needs_vsock and self.vsock_dropped and status != want:
-            self.case(name, "SKIP", f"{VSOCK_SKIP}: the config's vsock section was dropped", shown)
-        elif done:
+        if done:
             self.case(name, "PASS", f"{method} {path} -> {status}" + (f" with {', '.join('='.join(c) for c in checks)}" if checks else ""), shown)
         else:
             why = f"{method} {path} -> {status} {text[:200]}, want {want}"
@@ -341,17 +323,55 @@ class Replay:
                   "console tail:\n" + text[-800:])
 
     def do_exists(self, words):
-        name, path, flags = words[1], self.path(words[2]), words[3]
+        name, path = words[1], self.path(words[2])
         for _ in range(200):
             if os.path.exists(path):
                 self.case(name, "PASS", f"{path} exists")
                 return
             time.sleep(0.01)
-        if "vsock" in flags.split(",") and self.vsock_dropped:
-            # the config's vsock section was dropped (issue 14): no socket
-            self.case(name, "SKIP", f"{VSOCK_SKIP}: no {path}")
+        self.case(name, "FAIL", f"no {path}{self.exit_note()}")
+
+    def do_hvsock(self, words):
+        """The hybrid vsock socket is there and answers "CONNECT PORT\\n":
+        "OK <hostport>\\n" from a guest listener, or a clean close when the
+        guest has none (no agent here); never silence or anything else."""
+        name, path, port, seconds = words[1], self.path(words[2]), int(words[3]), float(words[4])
+        for _ in range(200):
+            if os.path.exists(path):
+                break
+            time.sleep(0.01)
+        if not os.path.exists(path) or not stat.S_ISSOCK(os.stat(path).st_mode):
+            self.case(name, "FAIL", f"no socket at {path}{self.exit_note()}")
+            return
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(seconds)
+        got, how = b"", ""
+        try:
+            s.connect(path)
+            s.sendall(f"CONNECT {port}\n".encode())
+            while b"\n" not in got:
+                d = s.recv(64)
+                if not d:
+                    how = "closed"
+                    break
+                got += d
+        except socket.timeout:
+            how = "timeout"
+        except ConnectionResetError:
+            how = "reset"
+        except OSError as e:
+            how = f"error {e}"
+        finally:
+            s.close()
+        line = got.decode(errors="replace").strip()
+        if re.fullmatch(r"OK \d+", line) and got.endswith(b"\n"):
+            self.case(name, "PASS", f"{path}: CONNECT {port} -> {line!r}: a guest listener took it")
+        elif not got and how in ("closed", "reset"):
+            self.case(name, "PASS", f"{path} is a socket; CONNECT {port} with no guest listener "
+                      f"(no agent in this guest) was {how} cleanly, without an OK")
         else:
-            self.case(name, "FAIL", f"no {path}{self.exit_note()}")
+            self.case(name, "FAIL", f"{path}: CONNECT {port} -> {got[:80]!r}, {how or 'not an OK line'} "
+                      f"within {seconds:g} s; want 'OK <hostport>' or a clean close{self.exit_note()}")
 
     def do_signal(self, words):
         name, sig, seconds = words[1], words[2], float(words[3])
@@ -386,7 +406,7 @@ class Replay:
             self.fifos.append(FifoReader(p))
         elif op == "file":
             self.files.append((self.path(words[1]), block))
-            self.write_files(drop_vsock=False)
+            self.write_files()
         elif op == "bind":
             target, src = self.path(words[1]), self.path(words[2])
             if not os.path.exists(target):
@@ -428,6 +448,8 @@ class Replay:
                 self.do_guest(words)
             elif op == "exists":
                 self.do_exists(words)
+            elif op == "hvsock":
+                self.do_hvsock(words)
             elif op == "signal":
                 self.do_signal(words)
             elif op == "l2size":

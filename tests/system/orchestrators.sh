@@ -13,9 +13,10 @@
 # after InstanceStart meet a running VM.  The nested Linux replays Kata's Go
 # sequence too (linux_nested.sh orchestrators).
 #
-# Every step is a result of its own, TOOL/NN-STEP.  A step that needs vsock
-# is a SKIP while isola says vsock is not implemented (issue 14), never a
-# PASS.  Needs root: a network namespace with a tap for the tools' network
+# Every step is a result of its own, TOOL/NN-STEP; the vsock ones too: the
+# tools' PUT /vsock or config-file section, and Kata's hybrid socket, which
+# must answer "CONNECT 1024" (OK, or a clean close: the guest has no agent).
+# Needs root: a network namespace with a tap for the tools' network
 # interface, and bind mounts (Kata's way of placing files).
 #   orchestrators.sh [TOOL...]   kata-go kata-rs fc-go-sdk (default: all)
 set -u
@@ -24,6 +25,7 @@ source "$(dirname "$0")/../lib.sh"
 [[ -x $ISOLA ]] || fail "no $ISOLA; run make first"
 [[ -f $GUESTS/counter.elf ]] || fail "no $GUESTS/counter.elf; run make guests"
 [[ -x $ISOLA_ROOT/build/isola-net ]] || fail "no build/isola-net; run make first"
+[[ -x $ISOLA_ROOT/build/isola-vsock ]] || fail "no build/isola-vsock; run make first"
 [[ -w /dev/kvm ]] || skip "/dev/kvm is not usable by this user"
 [[ $(id -u) == 0 ]] || skip "needs root for a network namespace, a tap and bind mounts"
 command -v python3 >/dev/null || skip "no python3"

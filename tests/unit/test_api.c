@@ -294,8 +294,9 @@ static void test_get_with_body(void **state)
 static void test_unimplemented(void **state)
 {
 	static const char *const paths[] = {
-	    "/snapshot/create", "/snapshot/load", "/balloon",	 "/balloon/statistics", "/mmds",
-	    "/mmds/config",	"/vsock",	  "/cpu-config", "/hotplug/memory",	"/pmem/p0"};
+	    "/snapshot/create",	   "/snapshot/load",  "/balloon",
+	    "/balloon/statistics", "/mmds",	      "/mmds/config",
+	    "/cpu-config",	   "/hotplug/memory", "/pmem/p0"};
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		call(*state, "PUT", paths[i], "{}");
@@ -303,6 +304,137 @@ static void test_unimplemented(void **state)
 		call(*state, "GET", paths[i], NULL);
 		expect_fault(*state, "yet");
 	}
+}
+
+/* ---- PUT /vsock ---- */
+
+/* A Unix socket file nobody listens on: what a crashed run leaves. */
+static void stale_socket(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_true(strlen(path) < sizeof(addr.sun_path));
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	close(fd);
+}
+
+/* GET /vm/config's "vsock": NULL if null, else guest_cid and uds_path. */
+static void expect_vsock(struct fixture *f, int64_t cid, const char *uds)
+{
+	json_object *doc, *v, *m;
+
+	call(f, "GET", "/vm/config", NULL);
+	expect_ok(f, 200);
+	doc = json_tokener_parse(f->resp.body);
+	assert_non_null(doc);
+	assert_true(json_object_object_get_ex(doc, "vsock", &v));
+	if (!uds) {
+		assert_null(v);
+	} else {
+		assert_int_equal(json_object_object_length(v), 2); /* no vsock_id */
+		assert_true(json_object_object_get_ex(v, "guest_cid", &m));
+		assert_int_equal(json_object_get_int64(m), cid);
+		assert_true(json_object_object_get_ex(v, "uds_path", &m));
+		assert_string_equal(json_object_get_string(m), uds);
+	}
+	json_object_put(doc);
+}
+
+static void test_vsock(void **state)
+{
+	struct fixture *f = *state;
+	char uds[160], other[160], longp[160];
+
+	snprintf(uds, sizeof(uds), "%s/v.sock", f->dir);
+	snprintf(other, sizeof(other), "%s/w.sock", f->dir);
+	expect_vsock(f, 0, NULL);
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", uds);
+	expect_ok(f, 204);
+	assert_false(f->resp.deprecated);
+	expect_vsock(f, 3, uds);
+	/* vsock_id is deprecated in Firecracker: accepted, "Deprecation: true" */
+	call(f, "PUT", "/vsock", "{\"vsock_id\": \"root\", \"guest_cid\": 4, \"uds_path\": \"%s\"}",
+	     other);
+	expect_ok(f, 204);
+	assert_true(f->resp.deprecated);
+	/* the second PUT replaced the first */
+	expect_vsock(f, 4, other);
+
+	/* Each refusal leaves the configuration as it was. */
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"%s\"}", uds);
+	expect_fault(f, "vsock.guest_cid: 2 is reserved (0 hypervisor, 1 local, 2 host");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 0, \"uds_path\": \"%s\"}", uds);
+	expect_fault(f, "vsock.guest_cid: 0 is reserved");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": -3, \"uds_path\": \"%s\"}", uds);
+	expect_fault(f, "vsock.guest_cid: -3 is out of range; a guest CID is 3 to 4294967294");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 4294967295, \"uds_path\": \"%s\"}", uds);
+	expect_fault(f, "vsock.guest_cid: 4294967295 is out of range");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 99999999999999999999, \"uds_path\": \"%s\"}",
+	     uds);
+	expect_fault(f, "vsock.guest_cid: 9223372036854775807 is out of range");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": \"3\", \"uds_path\": \"%s\"}", uds);
+	expect_fault(f, "vsock.guest_cid: must be an integer");
+	call(f, "PUT", "/vsock", "{\"uds_path\": \"%s\"}", uds);
+	expect_fault(f, "vsock.guest_cid: missing (required)");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3}");
+	expect_fault(f, "vsock.uds_path: missing (required)");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": null}");
+	expect_fault(f, "vsock.uds_path: missing (required)");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"\"}");
+	expect_fault(f, "vsock.uds_path: must not be empty");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s/none/v.sock\"}", f->dir);
+	expect_fault(f, "/none: No such file or directory; create it first");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s/v.sock\"}", f->kernel);
+	expect_fault(f, "/vmlinux is not a directory");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s/\"}", f->dir);
+	expect_fault(f, "names a directory; give the path of a socket file in it");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", f->kernel);
+	expect_fault(f, "/vmlinux exists and is not a socket; isola-vsock creates the socket");
+	/* 96 bytes fit (PATH + "_4294967295" in sun_path's 108), 97 do not */
+	snprintf(longp, sizeof(longp), "%s/%0*d", f->dir, 96 - (int)strlen(f->dir) - 1, 0);
+	assert_int_equal(strlen(longp), 96);
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s1\"}", longp);
+	expect_fault(f, "vsock.uds_path: 97 bytes is too long");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s\", \"cid\": 3}", uds);
+	expect_fault(f, "vsock.cid: unknown field; known fields are guest_cid, uds_path, vsock_id");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s\", \"vsock_id\": 1}", uds);
+	expect_fault(f, "vsock.vsock_id: must be a string");
+	call(f, "PUT", "/vsock", NULL);
+	expect_fault(f, "the request has no body");
+	expect_vsock(f, 4, other);
+
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", longp);
+	expect_ok(f, 204);
+	/* a socket left by an earlier run: isola-vsock replaces it */
+	stale_socket(uds);
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", uds);
+	expect_ok(f, 204);
+	/* Firecracker has no GET or PATCH /vsock */
+	call(f, "GET", "/vsock", NULL);
+	expect_fault(f, "Invalid request method and/or path: GET /vsock");
+	call(f, "PATCH", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", uds);
+	expect_fault(f, "Invalid request method and/or path: PATCH /vsock");
+}
+
+/* Pre-boot only; the VMM boots with it; GET /vm/config keeps saying it. */
+static void test_vsock_after_start(void **state)
+{
+	struct fixture *f = *state;
+	char uds[160];
+
+	snprintf(uds, sizeof(uds), "%s/v.sock", f->dir);
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 52, \"uds_path\": \"%s\"}", uds);
+	expect_ok(f, 204);
+	start(f);
+	assert_true(f->vmm.booted.vsock.enabled);
+	assert_int_equal(f->vmm.booted.vsock.guest_cid, 52);
+	assert_string_equal(f->vmm.booted.vsock.uds_path, uds);
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 53, \"uds_path\": \"%s\"}", uds);
+	expect_fault(f, "PUT /vsock is only valid before InstanceStart; the VM is Running");
+	expect_vsock(f, 52, uds);
 }
 
 /* ---- PUT /boot-source ---- */
@@ -966,8 +1098,8 @@ struct fake_drive_update {
 };
 static struct fake_drive_update fake_drive;
 
-static int fake_update_drive(void *vmm, unsigned index, const struct disk_config *disk,
-			     bool reopen, char *err, size_t errlen)
+static int fake_update_drive(void *vmm, unsigned index, const struct disk_config *disk, bool reopen,
+			     char *err, size_t errlen)
 {
 	(void)vmm;
 	fake_drive.reopen = reopen;
@@ -1343,10 +1475,12 @@ static char *config_text(struct fixture *f)
 		"100}, \"ops\": {\"size\": 10, \"refill_time\": 1000}}, \"tx_rate_limiter\": {}},"
 		" {\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\"}],"
 		" \"entropy\": {},"
+		" \"vsock\": {\"guest_cid\": 7, \"uds_path\": \"%s/v.sock\", \"vsock_id\": "
+		"\"root\"},"
 		" \"logger\": {\"log_path\": \"%s/log\", \"level\": \"debug\", \"show_level\": "
 		"true, \"show_log_origin\": false, \"module\": \"core/\"},"
 		" \"metrics\": {\"metrics_path\": \"%s/metrics\"}}",
-		f->kernel, f->initrd, f->disk2, f->disk, f->dir, f->dir) > 0);
+		f->kernel, f->initrd, f->disk2, f->disk, f->dir, f->dir, f->dir) > 0);
 	return text;
 }
 
@@ -1381,6 +1515,9 @@ static void assert_same_config(const struct vm_config *a, const struct vm_config
 		assert_string_equal(a->nets[i].tx_rate, b->nets[i].tx_rate);
 	}
 	assert_int_equal(a->rng, b->rng);
+	assert_int_equal(a->vsock.enabled, b->vsock.enabled);
+	assert_int_equal(a->vsock.guest_cid, b->vsock.guest_cid);
+	assert_string_equal(a->vsock.uds_path, b->vsock.uds_path);
 	assert_int_equal(a->logger, b->logger);
 	assert_string_equal(a->log_path, b->log_path);
 	assert_int_equal(a->log_level, b->log_level);
@@ -1409,6 +1546,8 @@ static void test_config_round_trip(void **state)
 	assert_int_equal(first.nets[0].mac[2], 0xac);
 	assert_false(first.nets[1].mac_given);
 	assert_true(first.rng);
+	assert_true(first.vsock.enabled);
+	assert_int_equal(first.vsock.guest_cid, 7);
 	assert_int_equal(first.log_level, LOG_LEVEL_DEBUG);
 	back = api_config_to_json(&first);
 	assert_non_null(back);
@@ -1449,6 +1588,8 @@ static void test_config_round_trip(void **state)
 	     "{\"ops\": {\"size\": 0, \"refill_time\": 1000}}}");
 	expect_ok(f, 204);
 	call(f, "PUT", "/entropy", "{}");
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 7, \"uds_path\": \"%s/v.sock\"}", f->dir);
+	expect_ok(f, 204);
 	call(f, "PUT", "/logger",
 	     "{\"log_path\": \"%s/log\", \"level\": \"Debug\", \"show_level\": true, "
 	     "\"module\": \"core/\"}",
@@ -1465,7 +1606,8 @@ static void test_config_round_trip(void **state)
 	log_set_module(NULL);
 	log_set_level(LOG_LEVEL_INFO);
 	/* every top-level key of Firecracker's FullVmConfiguration, null or []
-	 * when unset (here: the ones isola does not implement) */
+	 * when unset (here: the ones isola does not implement); vsock without
+	 * the deprecated vsock_id, as Firecracker's VsockDeviceConfig */
 	{
 		static const char *const keys[] = {"balloon",	  "drives",
 						   "boot-source", "cpu-config",
@@ -1485,7 +1627,9 @@ static void test_config_round_trip(void **state)
 		assert_true(json_object_is_type(v, json_type_array));
 		assert_int_equal(json_object_array_length(v), 0);
 		assert_true(json_object_object_get_ex(doc, "vsock", &v));
-		assert_null(v);
+		assert_int_equal(json_object_object_length(v), 2);
+		assert_true(json_object_object_get_ex(v, "guest_cid", &v));
+		assert_int_equal(json_object_get_int(v), 7);
 		json_object_put(doc);
 	}
 
@@ -1556,7 +1700,13 @@ static void test_config_file_errors(void **state)
 	     "\"deflate_on_oom\": true}}",
 	     "balloon: isola does not implement the balloon device yet"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"vsock\": {}}",
-	     "vsock: isola does not implement"},
+	     "vsock.guest_cid: missing (required)"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"vsock\": {\"guest_cid\": "
+	     "2, \"uds_path\": \"v.sock\"}}",
+	     "vsock.guest_cid: 2 is reserved"},
+	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"vsock\": {\"guest_cid\": "
+	     "3, \"uds_path\": \"/no/such/dir/v.sock\"}}",
+	     "vsock.uds_path: directory /no/such/dir: No such file or directory"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"mmds-config\": {}}",
 	     "mmds-config: isola does not implement"},
 	    {"{\"boot-source\": {\"kernel_image_path\": \"@K\"}, \"bogus\": {}}",
@@ -1821,7 +1971,8 @@ static int connect_to(const char *path)
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	assert_true(strlen(path) < sizeof(addr.sun_path));
+	memcpy(addr.sun_path, path, strlen(path) + 1);
 	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
 	return fd;
 }
@@ -2001,6 +2152,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_get_with_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_logger_module, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unimplemented, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vsock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vsock_after_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_machine_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drives, setup, teardown),

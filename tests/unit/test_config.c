@@ -7,7 +7,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -425,6 +427,66 @@ static void test_rate_flags(void **state)
 	expect_error(&p, PARSE(&p, "-k", "k", "--rng=restart=sometimes"), "restart=always|never");
 }
 
+/* --vsock cid=N,uds=PATH[,restart=..]: isola-vsock's --cid and --uds */
+static void test_vsock_flag(void **state)
+{
+	char dir[] = "/tmp/isola-test-vsock-XXXXXX", uds[128], file[64], longp[128];
+	struct parse p;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(uds, sizeof(uds), "cid=3,uds=%s/v.sock", dir);
+	snprintf(file, sizeof(file), "%s/file", dir);
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(PARSE(&p, "-k", "k"), 0);
+	assert_false(p.cfg.vsock.enabled);
+	assert_int_equal(PARSE(&p, "-k", "k", "--vsock", uds), 0);
+	assert_true(p.cfg.vsock.enabled);
+	assert_int_equal(p.cfg.vsock.guest_cid, 3);
+	assert_false(p.cfg.vsock.no_restart);
+	assert_int_equal(strcmp(p.cfg.vsock.uds_path + strlen(dir), "/v.sock"), 0);
+	assert_int_equal(config_device_count(&p.cfg), 1);
+	assert_int_equal(PARSE(&p, "-k", "k", "--vsock=uds=v.sock,cid=4294967294,restart=never"),
+			 0);
+	assert_int_equal(p.cfg.vsock.guest_cid, 4294967294u);
+	assert_string_equal(p.cfg.vsock.uds_path, "v.sock"); /* relative: isola's cwd */
+	assert_true(p.cfg.vsock.no_restart);
+
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=2,uds=v.sock"),
+		     "--vsock cid: 2 is reserved");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=4294967295,uds=v.sock"),
+		     "--vsock cid: 4294967295 is out of range");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=99999999999999999999,uds=v.sock"),
+		     "is out of range");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=-3,uds=v.sock"), "is not a number");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=0x10,uds=v.sock"), "is not a number");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "uds=v.sock"), "--vsock needs cid=N");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=3"), "and uds=PATH");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=3,uds="), "must not be empty");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=3,uds=/no/such/dir/v"),
+		     "--vsock uds: directory /no/such/dir: No such file or directory; create it");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=3,uds=/"), "names a directory");
+	snprintf(longp, sizeof(longp), "cid=3,uds=/%096d", 0);
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", longp),
+		     "--vsock uds: 97 bytes is too long");
+	snprintf(longp, sizeof(longp), "cid=3,uds=%s", file);
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", longp),
+		     "exists and is not a socket; isola-vsock creates the socket there");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=3,uds=v,port=5"),
+		     "unknown key 'port'; keys are cid, uds, restart");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=3,uds=v,restart=maybe"),
+		     "--vsock restart=maybe: use always or never");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=3"), "--vsock needs");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock", "cid=3,uds=v", "--vsock", "cid=4,uds=w"),
+		     "--vsock is given twice");
+	expect_error(&p, PARSE(&p, "-k", "k", "--vsock"), "needs a value");
+	unlink(file);
+	rmdir(dir);
+}
+
 static void test_unknown_flag(void **state)
 {
 	struct parse p;
@@ -520,6 +582,7 @@ int main(void)
 	    cmocka_unit_test(test_console_flag),
 	    cmocka_unit_test(test_net_flag),
 	    cmocka_unit_test(test_rate_flags),
+	    cmocka_unit_test(test_vsock_flag),
 	    cmocka_unit_test(test_unknown_flag),
 	    cmocka_unit_test(test_missing_value),
 	    cmocka_unit_test(test_stray_argument),

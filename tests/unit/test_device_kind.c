@@ -158,12 +158,12 @@ static void test_net_fixup(void **state)
 				  .config = config,
 				  .config_size = sizeof(config),
 				  .external_backend = true};
-	f.device_features = (f.backend_features | B(VIRTIO_NET_F_HOST_TSO4)) &
-			    ~B(VIRTIO_NET_F_GUEST_CSUM);
+	f.device_features =
+	    (f.backend_features | B(VIRTIO_NET_F_HOST_TSO4)) & ~B(VIRTIO_NET_F_GUEST_CSUM);
 	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), 0);
 	assert_int_equal(f.num_queues, 2);
-	assert_false(f.device_features & (B(VIRTIO_NET_F_CTRL_VQ) | B(VIRTIO_NET_F_MQ) |
-					   B(VIRTIO_NET_F_CTRL_RX)));
+	assert_false(f.device_features &
+		     (B(VIRTIO_NET_F_CTRL_VQ) | B(VIRTIO_NET_F_MQ) | B(VIRTIO_NET_F_CTRL_RX)));
 	assert_false(f.device_features & (B(6) | B(VIRTIO_F_IN_ORDER)));
 	assert_false(f.device_features & B(VIRTIO_NET_F_GUEST_TSO4)); /* needs GUEST_CSUM */
 	assert_false(f.device_features & B(VIRTIO_NET_F_HOST_TSO4));  /* needs CSUM */
@@ -199,6 +199,43 @@ static void test_net_fixup(void **state)
 	assert_int_equal(net->fixup(net, &f, err, sizeof(err)), -EPROTO);
 }
 
+/* virtio 1.2 §5.10: the CID is the front-end's config (le64), the rings
+ * are rx, tx and event; the core passes isola-vsock --cid and --uds only. */
+static void test_vsock_row(void **state)
+{
+	const struct device_kind *vsock = device_kind_by_name("vsock");
+	uint8_t config[8] = {52};
+	struct device_fixup f = {.backend_features = 1ull << VIRTIO_F_VERSION_1,
+				 .device_features = 1ull << VIRTIO_F_VERSION_1,
+				 .num_queues = 3,
+				 .config = config,
+				 .config_size = sizeof(config)};
+	char err[160];
+
+	(void)state;
+	assert_non_null(vsock);
+	assert_ptr_equal(device_kind_by_virtio_id(VIRTIO_ID_VSOCK), vsock);
+	assert_int_equal(vsock->virtio_id, 19);
+	assert_int_equal(vsock->config_owner, DEVICE_CONFIG_FRONTEND);
+	assert_int_equal(vsock->config_size, 8);
+	assert_true(device_kind_option(vsock, "--cid")->has_value);
+	assert_true(device_kind_option(vsock, "--uds")->has_value);
+	assert_null(device_kind_option(vsock, "--max-connections"));
+	assert_int_equal(vsock->fixup(vsock, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 3);
+	assert_int_equal(config[0], 52); /* the core's CID, whatever the back-end says */
+	f.num_queues = 4;
+	assert_int_equal(vsock->fixup(vsock, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 3);
+	/* a back-end without MQ (one ring) or with rx/tx only cannot serve it */
+	f.num_queues = 2;
+	assert_int_equal(vsock->fixup(vsock, &f, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "serves 2 rings; virtio-vsock has 3"));
+	f.num_queues = 3;
+	f.config_size = 4;
+	assert_int_equal(vsock->fixup(vsock, &f, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +245,7 @@ int main(void)
 	    cmocka_unit_test(test_options_the_core_may_pass),
 	    cmocka_unit_test(test_blk_fixup_single_queue_without_mq),
 	    cmocka_unit_test(test_net_fixup),
+	    cmocka_unit_test(test_vsock_row),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

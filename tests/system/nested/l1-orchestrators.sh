@@ -60,13 +60,9 @@ orch_uptime() { cut -d' ' -f1 /proc/uptime; }
 orch_before() { awk -v a="$(orch_uptime)" -v b="$1" 'BEGIN { exit !(a < b) }'; }
 orch_deadline() { awk -v a="$(orch_uptime)" -v s="$1" -v k="$ORCH_SCALE" 'BEGIN { print a + s * k }'; }
 
-orch_write_files() { # DROP_VSOCK (0|1)
+orch_write_files() {
 	for f in $ORCH_FILES; do
-		if [ "$1" = 1 ]; then
-			sed '/^@vsock /d' "$OD/.src.$f" | orch_sub >"$OD/$f"
-		else
-			sed 's/^@vsock //' "$OD/.src.$f" | orch_sub >"$OD/$f"
-		fi
+		orch_sub <"$OD/.src.$f" >"$OD/$f"
 	done
 }
 
@@ -91,14 +87,7 @@ orch_exec() { # NAME FLAGS ARGS...
 	# shellcheck disable=SC2086 # paths without spaces
 	orch_start $args
 	up=$?
-	if [ "$up" != 0 ] && [ "$flags" = vsock ] && grep -qiE 'does not implement[^;]*vsock' "$OD/isola.err"; then
-		orch_step vsock-config SKIP "vsock is issue 14: isola refused the tool's config: $(tail -c 160 "$OD/isola.err" | tr '\n' ' '); replaying the rest without its vsock section"
-		ORCH_VSOCK_DROPPED=1
-		orch_write_files 1
-		# shellcheck disable=SC2086
-		orch_start $args
-		up=$?
-	elif [ "$flags" = vsock ]; then
+	if [ "$flags" = vsock ]; then
 		if [ "$up" = 0 ]; then orch_step vsock-config PASS "isola took the config with its vsock section"; else orch_step vsock-config FAIL "isola refused the config$(orch_exit_note)"; fi
 	fi
 	if [ "$up" = 0 ]; then
@@ -127,13 +116,12 @@ orch_request() { # METHOD PATH BODY: sets CODE
 orch_do_step() { # NAME METHOD PATH WANT FLAGS BODY
 	name=$1 method=$2 path=$(echo "$3" | orch_sub) want=$4 flags=$(echo "$5" | orch_sub) body=$6
 	[ "$body" = - ] || body=$(echo "$body" | orch_sub)
-	retry=1 poll=0 checks='' vsock=''
+	retry=1 poll=0 checks=''
 	for f in $(echo "$flags" | tr ',' ' '); do
 		case $f in
 		-) ;;
 		retry=*) retry=${f#retry=} ;;
 		poll=*) poll=${f#poll=} ;;
-		vsock) vsock=1 ;;
 		*=*) checks="$checks $f" ;;
 		esac
 	done
@@ -160,9 +148,7 @@ orch_do_step() { # NAME METHOD PATH WANT FLAGS BODY
 		break
 	done
 	resp=$(head -c 200 "$OD/resp" | tr '\n' ' ')
-	if [ -n "$vsock" ] && [ "$CODE" = 400 ] && grep -qiE 'does not implement[^;]*vsock' "$OD/resp"; then
-		orch_step "$name" SKIP "vsock is issue 14: $method $path -> 400 $resp"
-	elif [ "$CODE" = "$want" ] && [ -z "$bad" ]; then
+	if [ "$CODE" = "$want" ] && [ -z "$bad" ]; then
 		orch_step "$name" PASS "$method $path -> $CODE$checks"
 	else
 		orch_step "$name" FAIL "$method $path -> $CODE $resp, want $want;$bad$(orch_exit_note)"
@@ -214,6 +200,32 @@ orch_l2size() { # NAME SECONDS DISK SECTORS
 	orch_step "$1" FAIL "L2 never said $3 has $4 sectors$(orch_exit_note); its lines on $3: $(orch_console | grep "^L2: drive $3" | tr '\n' ' ')"
 }
 
+# The hybrid vsock socket answers "CONNECT PORT\n" (README.md's hvsock):
+# "OK <hostport>" from a guest listener, or a clean close when L2 has none
+# (no Kata agent here).  curl's telnet:// over --unix-socket sends stdin as
+# it is and ends when the other end closes: status 0 on a close, 56 on a
+# reset, 28 when nothing happened in time.
+orch_hvsock() { # NAME PATH PORT SECONDS
+	p=$(orch_path "$2")
+	end=$(orch_deadline 2)
+	while [ ! -S "$p" ] && orch_before "$end"; do usleep 10000; done
+	if [ ! -S "$p" ]; then
+		orch_step "$1" FAIL "no socket at $p$(orch_exit_note)"
+		return
+	fi
+	got=$(printf 'CONNECT %s\n' "$3" | curl -sS --max-time $(($4 * ORCH_SCALE)) --unix-socket "$p" \
+		telnet://localhost 2>"$OD/hvsock.err")
+	st=$?
+	line=$(echo "$got" | head -n 1 | tr -d '\r')
+	if echo "$line" | grep -qE '^OK [0-9]+$'; then
+		orch_step "$1" PASS "$p: CONNECT $3 -> '$line': a guest listener took it"
+	elif [ -z "$got" ] && { [ "$st" = 0 ] || [ "$st" = 56 ]; }; then
+		orch_step "$1" PASS "$p is a socket; CONNECT $3 with no guest listener (no agent in L2) was closed cleanly, without an OK (curl status $st)"
+	else
+		orch_step "$1" FAIL "$p: CONNECT $3 -> '$(echo "$got" | head -c 80)', curl status $st ($(head -c 120 "$OD/hvsock.err")); want 'OK <hostport>' or a clean close$(orch_exit_note)"
+	fi
+}
+
 orch_signal() { # NAME SIG SECONDS
 	if ! orch_alive; then
 		orch_step "$1" FAIL "isola is not running to receive SIG$2$(orch_exit_note)"
@@ -250,7 +262,7 @@ orch_replay() { # SEQ
 		if [ -n "$infile" ]; then
 			if [ "$line" = end ]; then
 				infile=''
-				orch_write_files 0
+				orch_write_files
 			else
 				printf '%s\n' "$line" >>"$OD/.src.$infile"
 			fi
@@ -302,12 +314,11 @@ orch_replay() { # SEQ
 		exists)
 			if [ -e "$(orch_path "$3")" ]; then
 				orch_step "$2" PASS "$(orch_path "$3") exists"
-			elif [ "$4" = vsock ] && [ -n "$ORCH_VSOCK_DROPPED" ]; then
-				orch_step "$2" SKIP "vsock is issue 14: no $(orch_path "$3")"
 			else
 				orch_step "$2" FAIL "no $(orch_path "$3")$(orch_exit_note)"
 			fi
 			;;
+		hvsock) orch_hvsock "$2" "$3" "$4" "$5" ;;
 		signal) orch_signal "$2" "$3" "$4" ;;
 		*) orch_step "line" FAIL "unknown directive: $line" ;;
 		esac
@@ -318,7 +329,7 @@ case_orchestrators() {
 	selected orchestrators || return 0
 	OD=$W/orch-kata-go
 	ORCH_N=0 ORCH_FAILED='' ORCH_SKIPPED='' ORCH_PID='' ORCH_SOCK='' ORCH_FILES='' ORCH_MOUNTS=''
-	ORCH_READERS='' ORCH_VSOCK_DROPPED='' ORCH_TOOL=kata-go ORCH_ID=isola-orch-kata-go
+	ORCH_READERS='' ORCH_TOOL=kata-go ORCH_ID=isola-orch-kata-go
 	ORCH_NS=orch ORCH_TAP=orchtap0
 	ORCH_GUEST_ARGS="$L2_CMDLINE isola.mode=drives isola.wait=240"
 	rm -rf "$OD" && mkdir -p "$OD"
@@ -343,8 +354,10 @@ case_orchestrators() {
 	orch_console | sed 's/^/    L2| /'
 	sed 's/^/    isola| /' "$OD/isola.err"
 	if [ -n "$ORCH_FAILED" ]; then
-		result orchestrators FAIL "Kata's Go sequence: failed:$ORCH_FAILED; skipped (vsock):$ORCH_SKIPPED"
+		result orchestrators FAIL "Kata's Go sequence: failed:$ORCH_FAILED${ORCH_SKIPPED:+; skipped:$ORCH_SKIPPED}"
+	elif [ -n "$ORCH_SKIPPED" ]; then
+		result orchestrators FAIL "Kata's Go sequence: skipped:$ORCH_SKIPPED (every step must pass)"
 	else
-		result orchestrators PASS "Kata's Go sequence: every step passed but the vsock ones ($ORCH_SKIPPED); L2 saw its drives and the hot-plug"
+		result orchestrators PASS "Kata's Go sequence: every step passed, the vsock config and the hybrid socket's CONNECT included; L2 saw its drives and the hot-plug"
 	fi
 }
