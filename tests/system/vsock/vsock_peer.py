@@ -378,8 +378,7 @@ def restart_scenario(uds, console, pidfile):
     lst.start()
     isola_pid = isola_pid_from(pidfile, uds + ".ready")
     try:
-        if not check(wait_console(console, "vsock: READY\n", 60) >= 0 or
-                     wait_console(console, "vsock: READY", 60) >= 0, "guest READY"):
+        if not check(wait_console(console, "vsock: READY", 60) >= 0, "guest READY"):
             return
         run_echo_clients(uds, ECHO_PORT, 64 << 10, 1)
         if not check(wait_console(console, "waiting for a transport reset", 60) >= 0,
