@@ -96,6 +96,13 @@ NET_DEVICE_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out servers/net/main.c,\
 $(BUILD)/tests/unit/test_net: $(BUILD)/tests/unit/test_net.o $(NET_DEVICE_OBJS) $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -Wl,--wrap=read,--wrap=readv,--wrap=ioctl -o $@ $^ -lcmocka $(API_LIBS) $(LDLIBS)
 
+# links isola-vsock's device (servers/vsock/ without main.c): the packet logic
+# on real Unix sockets, without a process
+VSOCK_DEVICE_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out servers/vsock/main.c,\
+		     $(wildcard servers/vsock/*.c)))
+$(BUILD)/tests/unit/test_vsock: $(BUILD)/tests/unit/test_vsock.o $(VSOCK_DEVICE_OBJS) $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(API_LIBS) $(LDLIBS)
+
 # the golden allowlists (docs/security-allowlists.txt), wherever the test runs from
 $(BUILD)/tests/unit/test_seccomp.o: CFLAGS += -DISOLA_SRCDIR='"$(CURDIR)"'
 # each device kind's server folder, wherever the test runs from

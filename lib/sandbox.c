@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -177,31 +179,94 @@ int sandbox_enter_cwd_as_root(void)
 	return 0;
 }
 
+/* sandbox_bind_dir's directory, "" none */
+static char sandbox_bind[PATH_MAX];
+
+void sandbox_bind_dir(const char *dir)
+{
+	snprintf(sandbox_bind, sizeof(sandbox_bind), "%s", dir);
+}
+
+/* Inside the new root (cwd, its tmpfs): the directories of sandbox_bind's
+ * path, then the clone tree of it attached there (nosuid, nodev, noexec).
+ * The tmpfs root and those directories are 0511: --user may walk the path
+ * but list nothing.  0 or -errno. */
+static int sandbox_attach_bind(int tree)
+{
+	char path[PATH_MAX];
+	char *p, c;
+
+	snprintf(path, sizeof(path), "%s", sandbox_bind + strspn(sandbox_bind, "/"));
+	if (!*path)
+		return -EINVAL; /* the host's whole root is no sandbox */
+	if (chmod(".", 0511) < 0)
+		return -errno;
+	for (p = path;; p++) {
+		if (*p && *p != '/')
+			continue;
+		c = *p;
+		*p = 0;
+		if (mkdir(path, 0511) < 0 && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (!c)
+			break;
+	}
+	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return -errno;
+	if (mount(NULL, path, NULL,
+		  MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
 /* An empty, read-only root: a fresh tmpfs becomes the root and the old root
- * goes out of reach (the image and socket are already open). */
+ * goes out of reach (the image and socket are already open); with
+ * sandbox_bind_dir, that directory is the one thing of the host in it. */
 static int sandbox_empty_root(char *err, size_t errlen)
 {
 	/* any empty-enough directory will do as the mount point; inside the
 	 * VMM's --jail only /dev may exist */
 	static const char *const mount_points[] = {"/tmp", "/mnt", "/var/tmp", "/dev"};
 	const char *dir = NULL;
-	int ret;
+	int ret, tree = -1;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		ret = -errno;
 		return error_text(err, errlen, ret, "making / private: %s%s", strerror(-ret),
 				  ret == -EINVAL ? SANDBOX_NOT_A_MOUNT_POINT : "");
 	}
+	/* taken before the tmpfs goes over /tmp, where the directory may be */
+	if (*sandbox_bind) {
+		tree = (int)syscall(SYS_open_tree, AT_FDCWD, sandbox_bind,
+				    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (tree < 0)
+			return error_text(err, errlen, -errno, "cloning a mount of %s: %s",
+					  sandbox_bind, strerror(errno));
+	}
 	for (unsigned i = 0; i < 4 && !dir; i++)
 		if (mount("isola-sandbox", mount_points[i], "tmpfs",
 			  MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0500") == 0)
 			dir = mount_points[i];
-	if (!dir)
-		return error_text(err, errlen, -errno, "mounting an empty tmpfs: %s",
-				  strerror(errno));
-	if (chdir(dir) < 0)
-		return error_text(err, errlen, -errno, "entering the empty tmpfs: %s",
-				  strerror(errno));
+	if (!dir) {
+		ret = -errno;
+		if (tree >= 0)
+			close(tree);
+		return error_text(err, errlen, ret, "mounting an empty tmpfs: %s", strerror(-ret));
+	}
+	if (chdir(dir) < 0) {
+		ret = -errno;
+		if (tree >= 0)
+			close(tree);
+		return error_text(err, errlen, ret, "entering the empty tmpfs: %s", strerror(-ret));
+	}
+	if (tree >= 0) {
+		ret = sandbox_attach_bind(tree);
+		close(tree);
+		if (ret < 0)
+			return error_text(err, errlen, ret, "bind-mounting %s into the root: %s",
+					  sandbox_bind, strerror(-ret));
+	}
 	ret = sandbox_enter_cwd_as_root();
 	if (ret < 0)
 		return error_text(err, errlen, ret, "making an empty tmpfs the root: %s",

@@ -48,6 +48,15 @@ int sandbox_files_as_user(bool on);
 #define SANDBOX_NETNS_ENV "ISOLA_SANDBOX_NETNS_FD"
 
 /*
+ * Have sandbox_isolate() put the host directory dir (an absolute path) into
+ * the empty root, at the same path, bind-mounted (nosuid, nodev, noexec,
+ * writable): the one thing of the host's file system the server sees
+ * (isola-vsock: the directory of its --uds socket, where it connects to
+ * PATH_<port>).  Call before sandbox_isolate(); one directory at most.
+ */
+void sandbox_bind_dir(const char *dir);
+
+/*
  * As root: unshare the mount, network, IPC, UTS and pid namespaces (the
  * network one joined instead when given, above), and
  * fork so the server runs as pid 1 of its pid namespace (a thread cannot

@@ -22,10 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@
 #include "servers/blk/blk.h"
 #include "servers/net/net.h"
 #include "servers/rng/rng.h"
+#include "servers/vsock/vsock.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -348,8 +351,13 @@ static void test_allowlists_match_golden_list(void **state)
 	differs += allowlist_differs("isola-net", &l);
 	assert_int_equal(doc_count(doc, ", isola-net "), list_syscalls(&l));
 	assert_int_equal(doc_count(doc, "isola-net's allowlist ("), list_syscalls(&l));
-	printf("device servers: isola-rng %u, isola-blk %u, isola-net %u system calls\n", rng_count,
-	       blk_count, list_syscalls(&l));
+	printf("device servers: isola-rng %u, isola-blk %u, isola-net %u", rng_count, blk_count,
+	       list_syscalls(&l));
+	server_allowlist(&vsock_sandbox_allowlist, &l);
+	differs += allowlist_differs("isola-vsock", &l);
+	assert_int_equal(doc_count(doc, ", isola-vsock "), list_syscalls(&l));
+	assert_int_equal(doc_count(doc, "isola-vsock's allowlist ("), list_syscalls(&l));
+	printf(", isola-vsock %u system calls\n", list_syscalls(&l));
 	assert_int_equal(differs, 0);
 }
 
@@ -454,6 +462,8 @@ static void test_time_syscalls_pass_every_filter(void **state)
 	    "isola-rng", in_sandboxed_child(&rng_sandbox_allowlist, call_time_syscalls));
 	refused += time_calls_refused(
 	    "isola-net", in_sandboxed_child(&net_sandbox_allowlist, call_time_syscalls));
+	refused += time_calls_refused(
+	    "isola-vsock", in_sandboxed_child(&vsock_sandbox_allowlist, call_time_syscalls));
 	assert_int_equal(refused, 0);
 }
 
@@ -647,6 +657,94 @@ static void test_net_server_filter(void **state)
 	assert_int_equal(failed, 0);
 }
 
+/* isola-vsock's work after the lock (fd -1 or a socket that goes
+ * nowhere: errors, but allowed): a guest's connection to PATH_P, the host
+ * side's reads and writes, the CONNECT line, the rx ring's epoll. */
+static void allowed_vsock_work(void)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX, .sun_path = "/nonexistent/v.sock_1"};
+	struct epoll_event ev;
+	char byte = 0;
+	struct iovec iov = {&byte, 1};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		_exit(2);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+		_exit(3);
+	shutdown(fd, SHUT_WR);
+	if (recv(fd, &byte, 1, MSG_PEEK) >= 0 && send(fd, &byte, 1, MSG_NOSIGNAL) >= 0)
+		_exit(4);
+	if (writev(-1, &iov, 1) >= 0 || readv(-1, &iov, 1) >= 0)
+		_exit(5);
+	if (epoll_wait(-1, &ev, 1, 0) >= 0 || epoll_ctl(-1, EPOLL_CTL_DEL, fd, NULL) >= 0)
+		_exit(6);
+	close(fd);
+}
+
+/* A compromised isola-vsock can connect to Unix sockets (only the --uds
+ * directory is in its root), but not listen, open files or make new
+ * epoll sets. */
+static void forbidden_vsock_bind(void)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+	bind(-1, (struct sockaddr *)&addr, sizeof(addr));
+}
+
+static void forbidden_vsock_listen(void)
+{
+	listen(-1, 1);
+}
+
+static void forbidden_vsock_socketpair(void)
+{
+	int sv[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+}
+
+static void forbidden_vsock_epoll_create(void)
+{
+	epoll_create1(0);
+}
+
+static void test_vsock_server_filter(void **state)
+{
+	static const struct {
+		const char *what;
+		void (*call)(void);
+	} forbidden[] = {
+	    {"bind", forbidden_vsock_bind},
+	    {"listen", forbidden_vsock_listen},
+	    {"socketpair", forbidden_vsock_socketpair},
+	    {"epoll_create1", forbidden_vsock_epoll_create},
+	    {"ioctl FIONREAD", forbidden_net_fionread},
+#ifndef __SANITIZE_ADDRESS__
+	    {"openat", forbidden_net_open},
+#endif
+	    {"unshare", call_unshare},
+	    {"execve", call_execve},
+	};
+	const struct sandbox_allowlist *vsock = &vsock_sandbox_allowlist;
+	unsigned failed = 0;
+	int status;
+
+	(void)state;
+	status = in_sandboxed_child(vsock, allowed_vsock_work);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	for (unsigned i = 0; i < ARRAY_SIZE(forbidden); i++) {
+		status = in_sandboxed_child(vsock, forbidden[i].call);
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS) {
+			print_error("isola-vsock's filter let %s through (wait status 0x%x)\n",
+				    forbidden[i].what, status);
+			failed++;
+		}
+	}
+	assert_int_equal(failed, 0);
+}
+
 /* ioctl by name would allow every request: sandbox_lock refuses it. */
 static void test_server_ioctl_whole_refused(void **state)
 {
@@ -684,6 +782,7 @@ int main(void)
 	    cmocka_unit_test(test_forbidden_calls_die_of_sigsys),
 	    cmocka_unit_test(test_allowed_calls_pass),
 	    cmocka_unit_test(test_net_server_filter),
+	    cmocka_unit_test(test_vsock_server_filter),
 	    cmocka_unit_test(test_server_ioctl_whole_refused),
 	    cmocka_unit_test(test_time_syscalls_pass_every_filter),
 	};

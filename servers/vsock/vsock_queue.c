@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+/*
+ * isola-vsock's rings (virtio 1.2 §5.10.2): rx 0 carries packets to the
+ * guest and owns the host side's epoll set; tx 1 carries the guest's
+ * packets; event 2 carries VIRTIO_VSOCK_EVENT_TRANSPORT_RESET after a
+ * restart (docs/vsock.md "Restart").  Chains that break the ring rules (a
+ * writable descriptor in a tx chain, a readable one in an rx or event
+ * chain, a chain shorter than a header) break the ring: the lib stops it
+ * and the device needs a reset (NEEDS_RESET through the error fd).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "servers/vsock/vsock.h"
+
+static void wake(int fd)
+{
+	uint64_t one = 1;
+
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
+		/* a full counter still wakes */
+	}
+}
+
+/* The chain's writable (rx) or readable (tx) bytes from offset skip, as
+ * an iovec; returns the count. */
+static unsigned chain_iov(const struct virtq_chain *chain, bool writable, uint32_t skip,
+			  struct iovec *iov)
+{
+	uint32_t first = writable ? chain->nr_readable : 0;
+	uint32_t end = writable ? chain->nr_segments : chain->nr_readable;
+	unsigned n = 0;
+
+	for (uint32_t i = first; i < end; i++) {
+		const struct virtq_segment *seg = &chain->segments[i];
+
+		if (skip >= seg->len) {
+			skip -= seg->len;
+			continue;
+		}
+		iov[n].iov_base = (uint8_t *)seg->host + skip;
+		iov[n].iov_len = seg->len - skip;
+		skip = 0;
+		n++;
+	}
+	return n;
+}
+
+static int vsock_handle_rx(struct vsock *v, struct vhost_user_backend_queue *q)
+{
+	struct virtq_chain chain;
+	bool pushed = false;
+	int timeout;
+
+	pthread_mutex_lock(&v->lock);
+	timeout = vsock_host_poll(v, vsock_now_ms());
+	virtq_disable_notify(&q->vq);
+	while (vsock_rx_pending(v)) {
+		struct vsock_hdr hdr;
+		uint32_t payload = 0;
+		unsigned niov;
+		int r;
+
+		virtq_chain_init(&chain, v->seg_rx, VIRTQ_MAX_SEGMENTS);
+		r = virtq_pop(&q->vq, &chain);
+		if (r < 0)
+			break;
+		if (r == 0) {
+			/* no buffer: the guest's next one kicks us */
+			if (!virtq_enable_notify(&q->vq))
+				break;
+			virtq_disable_notify(&q->vq);
+			continue;
+		}
+		if (chain.nr_readable) {
+			virtq_fail(&q->vq, "an rx chain has a device-readable descriptor");
+			break;
+		}
+		if (chain.writable_bytes < VSOCK_HDR_SIZE) {
+			virtq_fail(&q->vq, "an rx chain of %u bytes cannot hold a packet header",
+				   chain.writable_bytes);
+			break;
+		}
+		niov = chain_iov(&chain, true, VSOCK_HDR_SIZE, v->iov_rx);
+		r = vsock_rx_next(v, &hdr, v->iov_rx, niov, chain.writable_bytes - VSOCK_HDR_SIZE,
+				  &payload);
+		if (r == 0) {
+			virtq_unpop(&q->vq, chain.head);
+			break;
+		}
+		virtq_chain_write(&chain, 0, &hdr, sizeof(hdr));
+		if (virtq_push(&q->vq, chain.head, VSOCK_HDR_SIZE + payload) < 0)
+			break;
+		pushed = true;
+	}
+	if (v->tx_waiting && v->rst_len < VSOCK_RST_QUEUE) {
+		v->tx_waiting = false;
+		wake(v->tx_wake_fd);
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (pushed)
+		vhost_user_backend_notify(q);
+	return timeout;
+}
+
+static int vsock_handle_tx(struct vsock *v, struct vhost_user_backend_queue *q)
+{
+	struct virtq_chain chain;
+	bool pushed = false;
+
+	pthread_mutex_lock(&v->lock);
+	virtq_disable_notify(&q->vq);
+	for (;;) {
+		struct vsock_hdr hdr;
+		unsigned niov;
+		int r;
+
+		virtq_chain_init(&chain, v->seg_tx, VIRTQ_MAX_SEGMENTS);
+		r = virtq_pop(&q->vq, &chain);
+		if (r < 0)
+			break;
+		if (r == 0) {
+			if (!virtq_enable_notify(&q->vq))
+				break;
+			virtq_disable_notify(&q->vq);
+			continue;
+		}
+		if (chain.nr_readable != chain.nr_segments) {
+			virtq_fail(&q->vq, "a tx chain has a device-writable descriptor");
+			break;
+		}
+		if (virtq_chain_read(&chain, 0, &hdr, sizeof(hdr)) < 0) {
+			virtq_fail(&q->vq, "a tx chain of %u bytes is shorter than a packet header",
+				   chain.readable_bytes);
+			break;
+		}
+		niov = chain_iov(&chain, false, VSOCK_HDR_SIZE, v->iov_tx);
+		if (vsock_guest_packet(v, &hdr, v->iov_tx, niov) == -EAGAIN) {
+			/* replies wait for rx buffers (§5.10.6.1): so does tx */
+			virtq_unpop(&q->vq, chain.head);
+			v->tx_waiting = true;
+			break;
+		}
+		if (virtq_push(&q->vq, chain.head, 0) < 0)
+			break;
+		pushed = true;
+	}
+	if (vsock_rx_pending(v))
+		wake(v->rx_wake_fd);
+	pthread_mutex_unlock(&v->lock);
+	if (pushed)
+		vhost_user_backend_notify(q);
+	return -1;
+}
+
+static int vsock_handle_event(struct vsock *v, struct vhost_user_backend_queue *q)
+{
+	struct virtq_chain chain;
+	uint32_t id = VSOCK_EVENT_TRANSPORT_RESET; /* le32, as the host */
+	int r;
+
+	pthread_mutex_lock(&v->lock);
+	if (!v->reset_pending) {
+		pthread_mutex_unlock(&v->lock);
+		return -1;
+	}
+	virtq_chain_init(&chain, v->seg_ev, VIRTQ_MAX_SEGMENTS);
+	r = virtq_pop(&q->vq, &chain);
+	if (r == 0 && virtq_enable_notify(&q->vq))
+		r = virtq_pop(&q->vq, &chain);
+	if (r == 1) {
+		if (chain.nr_readable || chain.writable_bytes < sizeof(id)) {
+			virtq_fail(&q->vq, "an event chain is not a 4-byte writable buffer");
+		} else {
+			virtq_chain_write(&chain, 0, &id, sizeof(id));
+			if (virtq_push(&q->vq, chain.head, sizeof(id)) == 0) {
+				v->reset_pending = false;
+				log_info("posted TRANSPORT_RESET: the guest drops the connections "
+					 "of the previous server and reconnects");
+			}
+		}
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (r == 1)
+		vhost_user_backend_notify(q);
+	return -1;
+}
+
+static int vsock_handle_queue(void *device, struct vhost_user_backend_queue *q)
+{
+	struct vsock *v = device;
+
+	switch (q->index) {
+	case VSOCK_QUEUE_RX:
+		return vsock_handle_rx(v, q);
+	case VSOCK_QUEUE_TX:
+		return vsock_handle_tx(v, q);
+	default:
+		return vsock_handle_event(v, q);
+	}
+}
+
+/*
+ * Restart detection (docs/vsock.md "Restart").  The front-end gives each
+ * ring its next avail index (SET_VRING_BASE; the isola core replays
+ * used->idx after a restart).  A driver that was just set up starts every
+ * ring at 0; a nonzero base means a driver already exchanged packets with
+ * a back-end.  If this process has not served that driver (first rings
+ * since the front-end connected), its connections were another process's
+ * and are gone: the guest gets VIRTIO_VSOCK_EVENT_TRANSPORT_RESET
+ * (§5.10.6.7) and drops them.  With all bases 0, a new driver: whatever
+ * this process still holds belongs to the old one and is closed.  Decided
+ * when the event ring starts, the last one both the isola core and QEMU
+ * start (by then every base is set).
+ */
+static int vsock_queue_start(void *device, struct vhost_user_backend_queue *q)
+{
+	struct vsock *v = device;
+	struct vhost_user_backend *be = q->backend;
+	bool used;
+
+	if (q->index != VSOCK_QUEUE_EVENT)
+		return 0;
+	used = be->queues[VSOCK_QUEUE_RX].base || be->queues[VSOCK_QUEUE_TX].base || q->base;
+	pthread_mutex_lock(&v->lock);
+	if (used && !v->driver_seen) {
+		v->reset_pending = true;
+		log_info("the driver was running before this server (ring bases %u/%u/%u): a "
+			 "TRANSPORT_RESET will tell it its connections are gone",
+			 be->queues[VSOCK_QUEUE_RX].base, be->queues[VSOCK_QUEUE_TX].base, q->base);
+	} else if (!used && v->nr_conns) {
+		log_info("the driver started afresh: closing %u connections of its previous life",
+			 v->nr_conns);
+		vsock_close_all(v);
+	}
+	v->driver_seen = true;
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
+static int vsock_queue_fd(void *device, unsigned index)
+{
+	struct vsock *v = device;
+
+	if (index == VSOCK_QUEUE_RX)
+		return v->epoll_fd;
+	if (index == VSOCK_QUEUE_TX)
+		return v->tx_wake_fd;
+	return -1;
+}
+
+/* Left in flight by a previous server: its connections are gone (the
+ * TRANSPORT_RESET says so), so the chain is given back unused. */
+static void vsock_handle_chain(void *device, struct vhost_user_backend_queue *q,
+			       struct virtq_chain *chain)
+{
+	(void)device;
+	virtq_push(&q->vq, chain->head, 0);
+	vhost_user_backend_notify(q);
+}
+
+/* The front-end went away: so did the guest's view of our connections. */
+static void vsock_reset(void *device)
+{
+	struct vsock *v = device;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->nr_conns)
+		log_info("front-end gone: closing %u connections", v->nr_conns);
+	vsock_close_all(v);
+	v->driver_seen = false;
+	v->reset_pending = false;
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* §5.10.4: struct virtio_vsock_config { le64 guest_cid; } */
+static uint32_t vsock_get_config(void *device, uint8_t *config)
+{
+	struct vsock *v = device;
+
+	memcpy(config, &v->guest_cid, sizeof(v->guest_cid));
+	return sizeof(v->guest_cid);
+}
+
+void vsock_init_ops(struct vsock *v)
+{
+	v->ops = (struct vhost_user_backend_ops){
+	    .name = "isola-vsock",
+	    /* §5.10.3: no feature bit means stream sockets, which is what
+	     * Linux's driver expects (it knows only SEQPACKET) */
+	    .features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) |
+			(1ull << VIRTIO_F_EVENT_IDX),
+	    .num_queues = VSOCK_NUM_QUEUES,
+	    .get_config = vsock_get_config,
+	    .queue_start = vsock_queue_start,
+	    .queue_fd = vsock_queue_fd,
+	    .handle_queue = vsock_handle_queue,
+	    .handle_chain = vsock_handle_chain,
+	    .reset = vsock_reset,
+	};
+}

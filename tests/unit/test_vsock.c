@@ -1,0 +1,812 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for isola-vsock's device logic (servers/vsock/ but main.c,
+ * linked in; docs/vsock.md), without a ring or a process:
+ *  - vsock_check_hdr: every guest header field (virtio 1.2 §5.10.6);
+ *  - the credit arithmetic of §5.10.6.3 with counters that wrap and peers
+ *    that lie (fwd_cnt backwards or past what was sent, RW beyond credit);
+ *  - the CONNECT line (Firecracker's hybrid vsock);
+ *  - the state machine on real Unix sockets in a directory of the test's:
+ *    guest REQUEST to PATH_P (listener there or not), host CONNECT ->
+ *    REQUEST -> RESPONSE -> "OK <port>\n", data both ways, credit stops the
+ *    host reader, a host that does not read fills the buffer up to
+ *    buf_alloc and no further, SHUTDOWN -> EOF -> RST, RST -> EOF, the
+ *    table full, the RST queue full, the CONNECT deadline;
+ *  - restart detection when the event ring starts (ring bases).
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "servers/vsock/vsock.h"
+
+#define CID 42
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static struct vsock_hdr guest_hdr(uint16_t op, uint32_t src_port, uint32_t dst_port)
+{
+	return (struct vsock_hdr){
+	    .src_cid = CID,
+	    .dst_cid = VSOCK_HOST_CID,
+	    .src_port = src_port,
+	    .dst_port = dst_port,
+	    .type = VSOCK_TYPE_STREAM,
+	    .op = op,
+	    .buf_alloc = 65536,
+	};
+}
+
+/* ---- headers ---------------------------------------------------------------- */
+
+static void test_header_fields(void **state)
+{
+	const char *why = NULL;
+	struct vsock_hdr h;
+
+	(void)state;
+	h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000);
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_ACCEPT);
+	h = guest_hdr(VSOCK_OP_RW, 1000, 5000);
+	h.len = 100;
+	assert_int_equal(vsock_check_hdr(&h, CID, 100, &why), VSOCK_ACCEPT);
+	/* len beyond the descriptors */
+	assert_int_equal(vsock_check_hdr(&h, CID, 99, &why), VSOCK_REPLY_RST);
+	/* len beyond 64 KiB even where the descriptors carry it */
+	h.len = VSOCK_MAX_PAYLOAD + 1;
+	assert_int_equal(vsock_check_hdr(&h, CID, UINT32_MAX, &why), VSOCK_REPLY_RST);
+	h.len = VSOCK_MAX_PAYLOAD;
+	assert_int_equal(vsock_check_hdr(&h, CID, UINT32_MAX, &why), VSOCK_ACCEPT);
+	/* payload on a control packet */
+	h = guest_hdr(VSOCK_OP_CREDIT_UPDATE, 1000, 5000);
+	h.len = 1;
+	assert_int_equal(vsock_check_hdr(&h, CID, 1, &why), VSOCK_REPLY_RST);
+	/* src_cid not the guest's (also one with the upper 32 bits set):
+	 * never answered */
+	h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000);
+	h.src_cid = CID + 1;
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_DROP);
+	h.src_cid = (1ull << 32) | CID;
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_DROP);
+	/* dst_cid not the host: refused */
+	h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000);
+	h.dst_cid = 3;
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_REPLY_RST);
+	h.dst_cid = (1ull << 32) | VSOCK_HOST_CID;
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_REPLY_RST);
+	/* §5.10.6.4: an unknown type is answered with RST; SEQPACKET was
+	 * not negotiated */
+	h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000);
+	h.type = 2;
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_REPLY_RST);
+	h.type = 0xffff;
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_REPLY_RST);
+	/* ops 0 and 8.. are unknown */
+	h = guest_hdr(VSOCK_OP_INVALID, 1000, 5000);
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_REPLY_RST);
+	h.op = 8;
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_REPLY_RST);
+	for (uint16_t op = 1; op <= 7; op++) {
+		h.op = op;
+		assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_ACCEPT);
+	}
+	/* a bad RST is dropped, never answered with another RST */
+	h = guest_hdr(VSOCK_OP_RST, 1000, 5000);
+	h.type = 9;
+	assert_int_equal(vsock_check_hdr(&h, CID, 0, &why), VSOCK_DROP);
+}
+
+/* ---- credit ------------------------------------------------------------------ */
+
+static void test_credit_math(void **state)
+{
+	(void)state;
+	/* §5.10.6.3: buf_alloc - (tx_cnt - fwd_cnt) */
+	assert_int_equal(vsock_peer_free(1000, 0, 0), 1000);
+	assert_int_equal(vsock_peer_free(1000, 600, 100), 500);
+	assert_int_equal(vsock_peer_free(1000, 1000, 0), 0);
+	/* the counters wrapped: in flight 0x20 */
+	assert_int_equal(vsock_peer_free(1000, 0x10, 0xfffffff0u), 1000 - 0x20);
+	/* the peer shrank its buffer below what is in flight: 0, not 4 GiB */
+	assert_int_equal(vsock_peer_free(100, 600, 100), 0);
+
+	/* fwd_cnt moves forward, at most to what we sent */
+	assert_true(vsock_fwd_cnt_valid(100, 100, 600));
+	assert_true(vsock_fwd_cnt_valid(100, 600, 600));
+	assert_false(vsock_fwd_cnt_valid(100, 601, 600)); /* past what we sent */
+	assert_false(vsock_fwd_cnt_valid(100, 99, 600));  /* backwards */
+	assert_false(vsock_fwd_cnt_valid(0, 0xffffffffu, 0));
+	/* across the wrap */
+	assert_true(vsock_fwd_cnt_valid(0xfffffff0u, 0x5, 0x10));
+	assert_false(vsock_fwd_cnt_valid(0xfffffff0u, 0x11, 0x10));
+	assert_false(vsock_fwd_cnt_valid(0x5, 0xfffffff0u, 0x10));
+
+	/* what the guest may send within our window */
+	assert_true(vsock_credit_allows(4096, 0, 0, 4096));
+	assert_false(vsock_credit_allows(4096, 0, 0, 4097));
+	assert_true(vsock_credit_allows(4096, 5000, 1000, 96));
+	assert_false(vsock_credit_allows(4096, 5000, 1000, 97));
+	/* wrapped counters */
+	assert_true(vsock_credit_allows(4096, 0x100, 0xffffff00u, 4096 - 0x200));
+	assert_false(vsock_credit_allows(4096, 0x100, 0xffffff00u, 4096 - 0x1ff));
+	/* a len that would overflow 32-bit arithmetic */
+	assert_false(vsock_credit_allows(4096, 10, 0, UINT32_MAX - 5));
+}
+
+/* ---- CONNECT line ------------------------------------------------------------- */
+
+static void test_connect_line(void **state)
+{
+	static const char *const bad[] = {
+	    "connect 1\n",	     "CONNECT\n",      "CONNECT \n",
+	    "CONNECT  1\n",	     "CONNECT 1 \n",   "CONNECT +1\n",
+	    "CONNECT -1\n",	     "CONNECT 1a\n",   "CONNECT 4294967296\n",
+	    "CONNECT 99999999999\n", "CONNECT 0x10\n", "GET / HTTP/1.1\n",
+	    "CONNECT 00000000001\n", "XCONNECT 1\n",
+	};
+	uint32_t port = 0;
+	size_t len = 0;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(vsock_parse_connect("CONNECT 1234\n", 13, &port, &len), 1);
+	assert_int_equal(port, 1234);
+	assert_int_equal(len, 13);
+	assert_int_equal(vsock_parse_connect("CONNECT 4294967295\n", 19, &port, &len), 1);
+	assert_int_equal(port, UINT32_MAX);
+	assert_int_equal(vsock_parse_connect("CONNECT 0\n", 10, &port, &len), 1);
+	assert_int_equal(port, 0);
+	/* data after the line stays for the stream */
+	assert_int_equal(vsock_parse_connect("CONNECT 7\nhello", 15, &port, &len), 1);
+	assert_int_equal(len, 10);
+	/* incomplete, but could still become valid */
+	assert_int_equal(vsock_parse_connect("CONN", 4, &port, &len), 0);
+	assert_int_equal(vsock_parse_connect("CONNECT 12", 10, &port, &len), 0);
+	/* never valid */
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_int_equal(vsock_parse_connect(bad[i], strlen(bad[i]), &port, &len), -EINVAL);
+	assert_int_equal(vsock_parse_connect("CONX", 4, &port, &len), -EINVAL);
+	/* a line that never ends within the bound */
+	memset(buf, '1', sizeof(buf));
+	memcpy(buf, "CONNECT ", 8);
+	assert_int_equal(vsock_parse_connect(buf, VSOCK_CONNECT_LINE_MAX, &port, &len), -EINVAL);
+	assert_int_equal(vsock_parse_connect(buf, VSOCK_CONNECT_LINE_MAX - 1, &port, &len), 0);
+}
+
+/* ---- the state machine ------------------------------------------------------------ */
+
+struct fixture {
+	char dir[64];
+	struct vsock v;
+};
+
+static int setup_device(void **state, uint32_t max_connections, uint32_t buf_alloc)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/isola-test-vsock.%d.XXXXXX", getpid());
+	assert_non_null(mkdtemp(f->dir));
+	vsock_defaults(&f->v);
+	f->v.guest_cid = CID;
+	f->v.max_connections = max_connections;
+	f->v.buf_alloc = buf_alloc;
+	snprintf(f->v.uds_path, sizeof(f->v.uds_path), "%s/v.sock", f->dir);
+	assert_int_equal(vsock_setup(&f->v, err, sizeof(err)), 0);
+	assert_int_equal(vsock_open(&f->v, err, sizeof(err)), 0);
+	assert_int_equal(vsock_open_loop(&f->v, err, sizeof(err)), 0);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_device(state, 8, 4096);
+}
+
+static int setup_small_table(void **state)
+{
+	return setup_device(state, 2, 4096);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	vsock_destroy(&f->v);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd)) {
+		/* best effort */
+	}
+	free(f);
+	return 0;
+}
+
+/* A listener at PATH_port. */
+static int host_listen(struct fixture *f, uint32_t port)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/v.sock_%u", f->dir, port);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+static int host_connect(struct fixture *f)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", f->v.uds_path);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static void send_pkt(struct fixture *f, struct vsock_hdr h, const void *data)
+{
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = h.len};
+
+	assert_int_equal(vsock_guest_packet(&f->v, &h, &iov, data ? 1 : 0), 0);
+}
+
+/* The next packet to the guest, after the host side's events; false if
+ * none is owed. */
+static bool next_pkt(struct fixture *f, struct vsock_hdr *h, void *data, uint32_t room,
+		     uint32_t *len)
+{
+	struct iovec iov = {.iov_base = data, .iov_len = room};
+	uint32_t dummy;
+
+	vsock_host_poll(&f->v, vsock_now_ms());
+	return vsock_rx_next(&f->v, h, &iov, 1, room, len ? len : &dummy) == 1;
+}
+
+static void expect_pkt(struct fixture *f, uint16_t op, uint32_t src_port, uint32_t dst_port,
+		       struct vsock_hdr *out)
+{
+	struct vsock_hdr h;
+	char data[8192];
+	uint32_t len;
+
+	assert_true(next_pkt(f, &h, data, sizeof(data), &len));
+	assert_int_equal(h.op, op);
+	assert_int_equal(h.src_cid, VSOCK_HOST_CID);
+	assert_int_equal(h.dst_cid, CID);
+	assert_int_equal(h.src_port, src_port);
+	assert_int_equal(h.dst_port, dst_port);
+	assert_int_equal(h.type, VSOCK_TYPE_STREAM);
+	if (out)
+		*out = h;
+}
+
+static void expect_nothing(struct fixture *f)
+{
+	struct vsock_hdr h;
+	char data[64];
+
+	assert_false(next_pkt(f, &h, data, sizeof(data), NULL));
+}
+
+/* Read exactly n bytes from fd (a test socket) within a second. */
+static void read_all(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		assert_int_equal(poll(&p, 1, 1000), 1);
+		r = read(fd, (char *)buf + got, n - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+}
+
+/* The server closed its end: EOF, or ECONNRESET where it closed with our
+ * bytes unread (a Unix socket says so). */
+static bool at_eof(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t r;
+	char c;
+
+	if (poll(&p, 1, 1000) != 1)
+		return false;
+	r = read(fd, &c, 1);
+	return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+static void test_guest_connect_nobody_listens(void **state)
+{
+	struct fixture *f = *state;
+
+	/* no listener at PATH_5000: the guest's connect fails at once */
+	send_pkt(f, guest_hdr(VSOCK_OP_REQUEST, 1000, 5000), NULL);
+	expect_pkt(f, VSOCK_OP_RST, 5000, 1000, NULL);
+	expect_nothing(f);
+	assert_int_equal(f->v.nr_conns, 0);
+}
+
+/* guest REQUEST -> RESPONSE; the host listener's accepted socket. */
+static int guest_connect(struct fixture *f, int listener, uint32_t guest_port, uint32_t port)
+{
+	int fd;
+
+	send_pkt(f, guest_hdr(VSOCK_OP_REQUEST, guest_port, port), NULL);
+	expect_pkt(f, VSOCK_OP_RESPONSE, port, guest_port, NULL);
+	fd = accept(listener, NULL, NULL);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void test_guest_connect_data_and_close(void **state)
+{
+	struct fixture *f = *state;
+	int l = host_listen(f, 5000), c;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000), r;
+	char buf[64];
+	uint32_t len;
+
+	c = guest_connect(f, l, 1000, 5000);
+	/* guest -> host */
+	h.len = 5;
+	send_pkt(f, h, "hello");
+	read_all(c, buf, 5);
+	assert_memory_equal(buf, "hello", 5);
+	/* host -> guest, within the guest's credit */
+	assert_int_equal(write(c, "world!", 6), 6);
+	assert_true(next_pkt(f, &r, buf, sizeof(buf), &len));
+	assert_int_equal(r.op, VSOCK_OP_RW);
+	assert_int_equal(r.len, 6);
+	assert_int_equal(len, 6);
+	assert_memory_equal(buf, "world!", 6);
+	assert_int_equal(r.buf_alloc, 4096);
+	assert_int_equal(r.fwd_cnt, 5); /* what reached the host socket */
+	expect_nothing(f);
+	/* the guest is done sending: the host reads EOF */
+	h = guest_hdr(VSOCK_OP_SHUTDOWN, 1000, 5000);
+	h.flags = VSOCK_SHUTDOWN_SEND;
+	send_pkt(f, h, NULL);
+	assert_true(at_eof(c));
+	expect_nothing(f);
+	/* the host closes: SHUTDOWN SEND to the guest, then (both done) RST */
+	close(c);
+	expect_pkt(f, VSOCK_OP_SHUTDOWN, 5000, 1000, &r);
+	assert_int_equal(r.flags, VSOCK_SHUTDOWN_SEND);
+	expect_pkt(f, VSOCK_OP_RST, 5000, 1000, NULL);
+	expect_nothing(f);
+	assert_int_equal(f->v.nr_conns, 0);
+	close(l);
+}
+
+static void test_guest_close_resets(void **state)
+{
+	struct fixture *f = *state;
+	int l = host_listen(f, 5000), c;
+	struct vsock_hdr h;
+
+	c = guest_connect(f, l, 1000, 5000);
+	/* Linux's close(): SHUTDOWN with both flags, waiting for our RST */
+	h = guest_hdr(VSOCK_OP_SHUTDOWN, 1000, 5000);
+	h.flags = VSOCK_SHUTDOWN_SEND | VSOCK_SHUTDOWN_RCV;
+	send_pkt(f, h, NULL);
+	expect_pkt(f, VSOCK_OP_RST, 5000, 1000, NULL);
+	assert_true(at_eof(c));
+	assert_int_equal(f->v.nr_conns, 0);
+	/* an RST from the guest ends a connection without a reply */
+	close(c);
+	c = guest_connect(f, l, 1001, 5000);
+	send_pkt(f, guest_hdr(VSOCK_OP_RST, 1001, 5000), NULL);
+	expect_nothing(f);
+	assert_true(at_eof(c));
+	close(c);
+	close(l);
+}
+
+/* host CONNECT -> REQUEST -> RESPONSE -> "OK <port>\n"; returns the client
+ * and the host port the guest sees. */
+static int host_initiated(struct fixture *f, uint32_t guest_port, uint32_t *host_port)
+{
+	int c = host_connect(f);
+	struct vsock_hdr r, h;
+	char line[32], want[32];
+
+	assert_int_equal(write(c, "CONNECT 1234\n", 13), 13);
+	(void)guest_port;
+	assert_true(next_pkt(f, &r, line, sizeof(line), NULL));
+	assert_int_equal(r.op, VSOCK_OP_REQUEST);
+	assert_int_equal(r.dst_port, 1234);
+	assert_true(r.src_port >= VSOCK_LOCAL_PORT_FIRST);
+	h = guest_hdr(VSOCK_OP_RESPONSE, 1234, r.src_port);
+	send_pkt(f, h, NULL);
+	snprintf(want, sizeof(want), "OK %u\n", r.src_port);
+	read_all(c, line, strlen(want));
+	assert_memory_equal(line, want, strlen(want));
+	*host_port = r.src_port;
+	return c;
+}
+
+static void test_host_connect(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t port, len;
+	struct vsock_hdr r, h;
+	char buf[64];
+	int c = host_initiated(f, 1234, &port);
+
+	/* both ways */
+	assert_int_equal(write(c, "ping", 4), 4);
+	assert_true(next_pkt(f, &r, buf, sizeof(buf), &len));
+	assert_int_equal(r.op, VSOCK_OP_RW);
+	assert_int_equal(len, 4);
+	assert_int_equal(r.src_port, port);
+	assert_int_equal(r.dst_port, 1234);
+	h = guest_hdr(VSOCK_OP_RW, 1234, port);
+	h.len = 4;
+	send_pkt(f, h, "pong");
+	read_all(c, buf, 4);
+	assert_memory_equal(buf, "pong", 4);
+	/* the host client half-closes: the guest gets SHUTDOWN SEND, and the
+	 * guest can still answer */
+	shutdown(c, SHUT_WR);
+	expect_pkt(f, VSOCK_OP_SHUTDOWN, port, 1234, &r);
+	assert_int_equal(r.flags, VSOCK_SHUTDOWN_SEND);
+	send_pkt(f, h, "last");
+	read_all(c, buf, 4);
+	assert_memory_equal(buf, "last", 4);
+	close(c);
+}
+
+static void test_host_connect_refused_by_guest(void **state)
+{
+	struct fixture *f = *state;
+	int c = host_connect(f);
+	struct vsock_hdr r;
+	char buf[32];
+
+	/* what the client writes after the line waits for the stream */
+	assert_int_equal(write(c, "CONNECT 77\nearly", 16), 16);
+	assert_true(next_pkt(f, &r, buf, sizeof(buf), NULL));
+	assert_int_equal(r.op, VSOCK_OP_REQUEST);
+	expect_nothing(f); /* no data before the RESPONSE */
+	/* nobody listens on 77 in the guest */
+	send_pkt(f, guest_hdr(VSOCK_OP_RST, 77, r.src_port), NULL);
+	assert_true(at_eof(c));
+	assert_int_equal(f->v.nr_conns, 0);
+	close(c);
+}
+
+static void test_host_bad_lines(void **state)
+{
+	struct fixture *f = *state;
+	int c = host_connect(f), d = host_connect(f);
+
+	assert_int_equal(write(c, "CONNECT x\n", 10), 10);
+	assert_int_equal(write(d, "CONNECT 1", 9), 9); /* never finished */
+	expect_nothing(f);
+	assert_true(at_eof(c));
+	assert_int_equal(f->v.nr_conns, 1);
+	/* the deadline closes the silent one */
+	vsock_host_poll(&f->v, vsock_now_ms() + VSOCK_CONNECT_TIMEOUT_MS + 1);
+	assert_true(at_eof(d));
+	assert_int_equal(f->v.nr_conns, 0);
+	close(c);
+	close(d);
+}
+
+static void test_credit_stops_host_reader(void **state)
+{
+	struct fixture *f = *state;
+	int l = host_listen(f, 5000), c;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000), r;
+	char big[4096], buf[8192];
+	uint32_t len, total = 0;
+
+	h.buf_alloc = 100; /* the guest takes 100 bytes */
+	send_pkt(f, h, NULL);
+	expect_pkt(f, VSOCK_OP_RESPONSE, 5000, 1000, NULL);
+	c = accept(l, NULL, NULL);
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(write(c, big, sizeof(big)), (ssize_t)sizeof(big));
+	while (next_pkt(f, &r, buf, sizeof(buf), &len)) {
+		assert_int_equal(r.op, VSOCK_OP_RW);
+		total += len;
+	}
+	assert_int_equal(total, 100); /* and the rest stays in the host socket */
+	/* the guest read 60: 60 more */
+	h = guest_hdr(VSOCK_OP_CREDIT_UPDATE, 1000, 5000);
+	h.buf_alloc = 100;
+	h.fwd_cnt = 60;
+	send_pkt(f, h, NULL);
+	total = 0;
+	while (next_pkt(f, &r, buf, sizeof(buf), &len))
+		total += len;
+	assert_int_equal(total, 60);
+	/* fwd_cnt going backwards is a lie: RST, the host sees EOF */
+	h.fwd_cnt = 59;
+	send_pkt(f, h, NULL);
+	expect_pkt(f, VSOCK_OP_RST, 5000, 1000, NULL);
+	assert_true(at_eof(c));
+	close(c);
+	/* so is a fwd_cnt past what we sent */
+	c = guest_connect(f, l, 1001, 5000);
+	h = guest_hdr(VSOCK_OP_CREDIT_UPDATE, 1001, 5000);
+	h.fwd_cnt = 1;
+	send_pkt(f, h, NULL);
+	expect_pkt(f, VSOCK_OP_RST, 5000, 1001, NULL);
+	assert_int_equal(f->v.counters.credit_lies, 2);
+	close(c);
+	close(l);
+}
+
+/* A host socket that never reads: we forward until it is full, then hold
+ * at most buf_alloc (4096 here) and give no more credit; RW beyond the
+ * credit we gave resets the connection. */
+static void test_host_not_reading_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	int l = host_listen(f, 5000), c;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000), r;
+	static char chunk[4096];
+	uint32_t sent = 0, told = 0;
+	int sndbuf = 4096;
+
+	c = guest_connect(f, l, 1000, 5000);
+	/* the accepted socket's peer is the server's; shrink what the kernel
+	 * holds by shrinking our receive side */
+	setsockopt(c, SOL_SOCKET, SO_RCVBUF, &sndbuf, sizeof(sndbuf));
+	h.len = sizeof(chunk);
+	/* send whole windows while credit comes back */
+	for (int round = 0; round < 10000; round++) {
+		char data[64];
+		uint32_t len;
+		bool credit = false;
+
+		assert_true(vsock_credit_allows(4096, sent, told, h.len));
+		send_pkt(f, h, chunk);
+		sent += h.len;
+		while (next_pkt(f, &r, data, sizeof(data), &len)) {
+			assert_int_equal(r.op, VSOCK_OP_CREDIT_UPDATE);
+			told = r.fwd_cnt;
+			credit = true;
+		}
+		if (!credit && sent - told == 4096)
+			break; /* no window left: the host socket is full */
+	}
+	assert_int_equal(sent - told, 4096);
+	{
+		struct vsock_conn *conn = vsock_conn_find(&f->v, 1000, 5000);
+
+		assert_non_null(conn);
+		assert_true(conn->buf_len <= 4096);
+		assert_true(conn->buf_len > 0);
+	}
+	/* one byte more than the window: RST */
+	h.len = 1;
+	send_pkt(f, h, chunk);
+	expect_pkt(f, VSOCK_OP_RST, 5000, 1000, NULL);
+	assert_int_equal(f->v.nr_conns, 0);
+	close(c);
+	close(l);
+}
+
+/* Reading drains the buffer and gives credit back. */
+static void test_host_drain_gives_credit(void **state)
+{
+	struct fixture *f = *state;
+	int l = host_listen(f, 5000), c;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000), r;
+	static char chunk[4096], sink[1 << 20];
+	uint32_t sent = 0, told = 0, len;
+	char data[64];
+
+	c = guest_connect(f, l, 1000, 5000);
+	h.len = sizeof(chunk);
+	for (int round = 0; round < 10000 && sent - told < 4096; round++) {
+		send_pkt(f, h, chunk);
+		sent += h.len;
+		while (next_pkt(f, &r, data, sizeof(data), &len))
+			told = r.fwd_cnt;
+	}
+	assert_int_equal(sent - told, 4096);
+	/* the host reads everything: EPOLLOUT flushes, credit goes out */
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	while (read(c, sink, sizeof(sink)) > 0)
+		;
+	assert_true(next_pkt(f, &r, data, sizeof(data), &len));
+	assert_int_equal(r.op, VSOCK_OP_CREDIT_UPDATE);
+	assert_int_equal(r.fwd_cnt, sent);
+	close(c);
+	close(l);
+}
+
+static void test_bad_headers_answered(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000);
+
+	/* a packet for no connection: RST */
+	h.op = VSOCK_OP_RW;
+	send_pkt(f, h, NULL);
+	expect_pkt(f, VSOCK_OP_RST, 5000, 1000, NULL);
+	/* ... but not for an RST */
+	send_pkt(f, guest_hdr(VSOCK_OP_RST, 1000, 5000), NULL);
+	expect_nothing(f);
+	/* a spoofed source: nothing */
+	h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000);
+	h.src_cid = 7;
+	send_pkt(f, h, NULL);
+	expect_nothing(f);
+	/* another guest's CID: RST from that CID */
+	h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000);
+	h.dst_cid = 99;
+	send_pkt(f, h, NULL);
+	{
+		struct vsock_hdr r;
+		char data[8];
+
+		assert_true(next_pkt(f, &r, data, sizeof(data), NULL));
+		assert_int_equal(r.op, VSOCK_OP_RST);
+		assert_int_equal(r.src_cid, 99);
+		assert_int_equal(r.dst_cid, CID);
+	}
+	/* a RESPONSE out of the blue on a live connection resets it */
+	{
+		int l = host_listen(f, 5000), c = guest_connect(f, l, 1000, 5000);
+
+		send_pkt(f, guest_hdr(VSOCK_OP_RESPONSE, 1000, 5000), NULL);
+		expect_pkt(f, VSOCK_OP_RST, 5000, 1000, NULL);
+		assert_true(at_eof(c));
+		close(c);
+		/* a second REQUEST on a live tuple ends it */
+		c = guest_connect(f, l, 1000, 5000);
+		send_pkt(f, guest_hdr(VSOCK_OP_REQUEST, 1000, 5000), NULL);
+		expect_pkt(f, VSOCK_OP_RST, 5000, 1000, NULL);
+		assert_true(at_eof(c));
+		close(c);
+		close(l);
+	}
+	assert_int_equal(f->v.nr_conns, 0);
+}
+
+static void test_rst_queue_full_holds_tx(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000);
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < VSOCK_RST_QUEUE; i++) {
+		h.src_port = 2000 + i;
+		send_pkt(f, h, NULL);
+	}
+	/* one more must wait until the guest takes replies (§5.10.6.1) */
+	assert_int_equal(vsock_guest_packet(&f->v, &h, NULL, 0), -EAGAIN);
+	{
+		struct vsock_hdr r;
+		char data[8];
+
+		while (next_pkt(f, &r, data, sizeof(data), NULL))
+			n++;
+	}
+	assert_int_equal(n, VSOCK_RST_QUEUE);
+	send_pkt(f, h, NULL);
+}
+
+static void test_table_full(void **state)
+{
+	struct fixture *f = *state;
+	int l = host_listen(f, 5000), c1, c2, c3;
+
+	c1 = guest_connect(f, l, 1000, 5000);
+	c2 = guest_connect(f, l, 1001, 5000);
+	/* the third is refused, and the host side never sees it */
+	send_pkt(f, guest_hdr(VSOCK_OP_REQUEST, 1002, 5000), NULL);
+	expect_pkt(f, VSOCK_OP_RST, 5000, 1002, NULL);
+	assert_int_equal(f->v.counters.refused_full, 1);
+	/* a host client is closed at once */
+	c3 = host_connect(f);
+	expect_nothing(f);
+	assert_true(at_eof(c3));
+	assert_int_equal(f->v.counters.refused_full, 2);
+	close(c3);
+	/* one closes: room again */
+	send_pkt(f, guest_hdr(VSOCK_OP_RST, 1000, 5000), NULL);
+	close(c1);
+	c1 = guest_connect(f, l, 1003, 5000);
+	close(c1);
+	close(c2);
+	close(l);
+}
+
+/* ---- restart detection ---------------------------------------------------------------- */
+
+static void start_event_ring(struct fixture *f, uint16_t rx, uint16_t tx, uint16_t ev)
+{
+	static struct vhost_user_backend be;
+
+	memset(&be, 0, sizeof(be));
+	be.queues[VSOCK_QUEUE_RX].base = rx;
+	be.queues[VSOCK_QUEUE_TX].base = tx;
+	be.queues[VSOCK_QUEUE_EVENT].base = ev;
+	be.queues[VSOCK_QUEUE_EVENT].backend = &be;
+	be.queues[VSOCK_QUEUE_EVENT].index = VSOCK_QUEUE_EVENT;
+	assert_int_equal(f->v.ops.queue_start(&f->v, &be.queues[VSOCK_QUEUE_EVENT]), 0);
+}
+
+static void test_restart_detection(void **state)
+{
+	struct fixture *f = *state;
+	int l, c;
+
+	/* a fresh driver: nothing to reset */
+	start_event_ring(f, 0, 0, 0);
+	assert_false(f->v.reset_pending);
+	/* the same process, rings stopped and started again (a pause): the
+	 * connections stay, no reset */
+	l = host_listen(f, 5000);
+	c = guest_connect(f, l, 1000, 5000);
+	start_event_ring(f, 5, 3, 0);
+	assert_false(f->v.reset_pending);
+	assert_int_equal(f->v.nr_conns, 1);
+	/* the driver was reset: it starts at 0, the old connections go */
+	start_event_ring(f, 0, 0, 0);
+	assert_int_equal(f->v.nr_conns, 0);
+	assert_true(at_eof(c));
+	close(c);
+	/* the front-end went away; a new one (the core, after a restart)
+	 * brings a driver that already ran: TRANSPORT_RESET */
+	f->v.ops.reset(&f->v);
+	start_event_ring(f, 7, 0, 0);
+	assert_true(f->v.reset_pending);
+	f->v.reset_pending = false;
+	f->v.ops.reset(&f->v);
+	start_event_ring(f, 0, 9, 0);
+	assert_true(f->v.reset_pending);
+	close(l);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_header_fields),
+	    cmocka_unit_test(test_credit_math),
+	    cmocka_unit_test(test_connect_line),
+	    T(test_guest_connect_nobody_listens),
+	    T(test_guest_connect_data_and_close),
+	    T(test_guest_close_resets),
+	    T(test_host_connect),
+	    T(test_host_connect_refused_by_guest),
+	    T(test_host_bad_lines),
+	    T(test_credit_stops_host_reader),
+	    T(test_host_not_reading_is_bounded),
+	    T(test_host_drain_gives_credit),
+	    T(test_bad_headers_answered),
+	    T(test_rst_queue_full_holds_tx),
+	    cmocka_unit_test_setup_teardown(test_table_full, setup_small_table, teardown),
+	    T(test_restart_detection),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
