@@ -23,7 +23,7 @@ cd "$(dirname "$0")/../.."
 source tests/lib.sh
 G=build/guests
 CASES=${ISOLA_CASES:-/dev/null}
-TMP=$(mktemp -d /tmp/isola-vsock.XXXXXX)
+TMP=$(mktemp -d /tmp/isola-vsg.XXXXXX)
 VM_PID= PEER_PID=
 cleanup() {
 	[[ -n $VM_PID ]] && kill "$VM_PID" 2>/dev/null

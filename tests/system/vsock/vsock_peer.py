@@ -65,21 +65,33 @@ def wait_console(console, regex_text, timeout, start=0):
     return -1
 
 
-def server_pid(isola_pid):
-    """The isola-vsock child of isola (the device server)."""
+def server_pid(root_pid):
+    """isola-vsock serving the VM under root_pid: the process named
+    isola-vsock whose parent is not one (its sandbox has a child of the same
+    name; killing the outer one is the server's death the core sees)."""
+    procs = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open("/proc/%s/stat" % d) as f:
                 st = f.read()
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                cmd = f.read()
         except OSError:
             continue
-        ppid = int(st.rsplit(")", 1)[1].split()[1])
-        if ppid == isola_pid and b"isola-vsock" in cmd:
-            return int(d)
+        comm = st[st.index("(") + 1 : st.rindex(")")]
+        procs[int(d)] = (comm, int(st.rsplit(")", 1)[1].split()[1]))
+    under = {root_pid}
+    changed = True
+    while changed:
+        changed = False
+        for pid, (_, ppid) in procs.items():
+            if ppid in under and pid not in under:
+                under.add(pid)
+                changed = True
+    for pid in sorted(under):
+        comm, ppid = procs.get(pid, ("", 0))
+        if comm == "isola-vsock" and procs.get(ppid, ("", 0))[0] != "isola-vsock":
+            return pid
     return None
 
 
