@@ -8,6 +8,7 @@
 #   make bench      boot benchmark (bench/boot); make bench-blk: block benchmark (bench/blk)
 #   make bench-linux  Linux boot, isola vs QEMU, in nested KVM (bench/linux; RUNS=N, default 10)
 #   make bench-net  frames through isola-net vs DPDK testpmd, straight-to-tap limit (bench/net; RUNS=N rounds)
+#   make bench-vsock  bytes and connections/s through isola-vsock vs a Unix-socket pair (bench/vsock; RUNS=N)
 #   make bench-linux-net  L2 TCP throughput, isola vs QEMU, in nested KVM (bench/linux/net.sh; RUNS=N, default 5)
 #   make bench-ratelimit  isola-blk --rate: the cost of no limiter, how limits hold (bench/blk/ratelimit.sh)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
@@ -39,8 +40,9 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-ratelimit bench-linux bench-linux-net bench-net soak mutants format fuzz fuzz-build
-all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-ratelimit bench-linux bench-linux-net bench-net bench-vsock soak mutants format fuzz fuzz-build
+all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest \
+     $(BUILD)/vsockpeer $(BUILD)/bench/vsock-loadgen
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,8 +78,17 @@ $(BUILD)/bench/blk-loadgen: $(BUILD)/bench/blk/loadgen.o $(BUILD)/bench/blk/fron
 $(BUILD)/nettest: $(BUILD)/tests/system/nested/nettest.o
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
 
+# The vsock checks' traffic (issue 14): the guest's AF_VSOCK end and the
+# host's hybrid (CONNECT) end, static for the same reason.
+$(BUILD)/vsockpeer: $(BUILD)/tests/system/nested/vsockpeer.o
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
+
 # The vhost-user-net load generator (bench/net): the same, for virtio-net.
 $(BUILD)/bench/net-loadgen: $(BUILD)/bench/net/loadgen.o $(BUILD)/bench/net/frontend.o $(BUILD)/libisola.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The vsock benchmark's fake guest and host side (bench/vsock).
+$(BUILD)/bench/vsock-loadgen: $(BUILD)/bench/vsock/loadgen.o $(BUILD)/libisola.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libisola.a
@@ -140,6 +151,9 @@ bench-linux: all
 
 bench-net: all
 	@bench/net/run.sh $(RUNS)
+
+bench-vsock: all
+	@bench/vsock/run.sh $(RUNS)
 
 bench-linux-net: all
 	@bench/linux/net.sh $(RUNS)

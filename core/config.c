@@ -21,15 +21,23 @@ unsigned config_device_count(const struct vm_config *cfg)
 	return cfg->nr_disks + cfg->nr_nets + (cfg->rng ? 1 : 0) + (cfg->vsock.enabled ? 1 : 0);
 }
 
+const char *config_device_extras(const struct vm_config *cfg)
+{
+	if (cfg->rng && cfg->vsock.enabled)
+		return ", the entropy device and the vsock device";
+	if (cfg->rng)
+		return " and the entropy device";
+	return cfg->vsock.enabled ? " and the vsock device" : "";
+}
+
 int config_check_device_count(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	if (config_device_count(cfg) <= CONFIG_MAX_PCI_DEVICES)
 		return 0;
 	snprintf(err, errlen,
-		 "%u drives, %u network interfaces%s%s are %u devices; the PCI bus holds %u "
+		 "%u drives, %u network interfaces%s are %u devices; the PCI bus holds %u "
 		 "(32 slots, one the host bridge): remove %u",
-		 cfg->nr_disks, cfg->nr_nets, cfg->rng ? ", the entropy device" : "",
-		 cfg->vsock.enabled ? ", the vsock device" : "", config_device_count(cfg),
+		 cfg->nr_disks, cfg->nr_nets, config_device_extras(cfg), config_device_count(cfg),
 		 CONFIG_MAX_PCI_DEVICES, config_device_count(cfg) - CONFIG_MAX_PCI_DEVICES);
 	return -ENOSPC;
 }
@@ -275,7 +283,7 @@ static void print_run_help(void)
 	       "                         at most %d bytes), a host process connects and\n"
 	       "                         writes \"CONNECT <port>\\n\" to reach a guest listener;\n"
 	       "                         the guest's connections to the host (CID 2) port P\n"
-	       "                         go to the Unix socket PATH_P (docs/api.md, vsock)\n"
+	       "                         go to the Unix socket PATH_P (docs/vsock.md)\n"
 	       "  A device server that dies is restarted (an external back-end is waited\n"
 	       "  for) and in-flight requests are resubmitted; restart=never, or more than\n"
 	       "  100 deaths in 10 s, or 5 failed starts in a row, leaves that device\n"

@@ -104,6 +104,9 @@ void config_defaults(struct vm_config *cfg);
 
 /* The virtio devices cfg asks for (drives, interfaces, entropy, vsock). */
 unsigned config_device_count(const struct vm_config *cfg);
+/* The devices beside drives and interfaces, for a sentence: "", " and the
+ * entropy device", ", the entropy device and the vsock device", ... */
+const char *config_device_extras(const struct vm_config *cfg);
 /* -ENOSPC with a sentence in err if they do not fit on the PCI bus. */
 int config_check_device_count(const struct vm_config *cfg, char *err, size_t errlen);
 

@@ -404,7 +404,7 @@ int api_put_drive(struct vm_config *cfg, const struct disk_config *disk, const c
 				"%s: no PCI slot is left: the bus holds %d devices (32 slots, one "
 				"the host bridge) and %u drives, %u network interfaces%s take them",
 				prefix, CONFIG_MAX_PCI_DEVICES, cfg->nr_disks, cfg->nr_nets,
-				cfg->rng ? " and the entropy device" : "");
+				config_device_extras(cfg));
 	cfg->disks[slot] = *disk;
 	if (slot == cfg->nr_disks)
 		cfg->nr_disks++;

@@ -487,7 +487,6 @@ def check_unimplemented(c, api, tmp):
         ("GET", "/balloon/statistics", None),
         ("PUT", "/mmds", {"latest": {}}), ("GET", "/mmds", None), ("PATCH", "/mmds", {}),
         ("PUT", "/mmds/config", {"network_interfaces": ["eth0"]}),
-        ("PUT", "/vsock", {"guest_cid": 3, "uds_path": os.path.join(tmp, "v.sock")}),
         ("PUT", "/cpu-config", {}),
     ]
     for method, path, body in cases:

@@ -45,6 +45,14 @@
 #   net-offloads-off  ping, UDP and TCP with --net ...,offloads=off
 #   net-mq         ping, UDP and 2 TCP connections with queues=2 (multi_queue
 #                  tap, 2 vCPUs): both pairs carry packets each way
+# The vsock case (issue 14; l1-vsock.sh): one L2 boot with --vsock
+# cid=3,uds=PATH; L2's vmw_vsock_virtio_transport and build/vsockpeer
+# (vsockpeer.c) against L1 on Firecracker's hybrid host sockets:
+#   vsock          64 MiB each way guest->host (CID 2 port 5001 -> L1's
+#                  listener on PATH_5001) and host->guest (CONNECT 5000),
+#                  100 connections at once, all checksummed; a connection L2
+#                  never reads blocks L1's writer while isola-vsock's RSS
+#                  stays bounded (VSOCK_MIB=N: N MiB a stream)
 # (NESTED_QEMU=1 NET_VMM=qemu|qemu-vhost: the network cases with QEMU in L1
 # as L2's VMM instead, the control experiment; NET_MIB=N: N MiB a transfer.)
 #
@@ -60,7 +68,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
 
 ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot acpi-off api drive-patch config-file orchestrators fault-records
-	net-ping net-udp net-tcp net-kill net-offloads-off net-mq"
+	net-ping net-udp net-tcp net-kill net-offloads-off net-mq vsock"
 ONLY=${1:-}
 # (the network cases: 3 boots of ~25-40 s each on a healthy isola, 150 s each if stuck)
 L1_TIMEOUT=${L1_TIMEOUT:-720}
@@ -84,7 +92,7 @@ run_l1() {
 	timeout -s KILL "$L1_TIMEOUT" qemu-system-x86_64 -M q35 -accel "tcg,thread=${L1_TCG_THREAD:-multi}" -cpu max -smp 2 -m 3G \
 		-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log" \
 		-kernel "$KERNEL" -initrd "$L1_CPIO" \
-		-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=test${1:+ isola.cases=$1}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}" \
+		-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=test${1:+ isola.cases=$1}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}${VSOCK_MIB:+ isola.vsockmib=$VSOCK_MIB}" \
 		</dev/null >"$TMP/qemu.out" 2>&1
 	qst=$?
 	echo "L1 ran $(($(date +%s) - start)) s, QEMU exit status $qst"

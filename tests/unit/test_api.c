@@ -812,6 +812,13 @@ static void test_drives_share_the_bus(void **state)
 	}
 	put_drive(f, CONFIG_MAX_PCI_DEVICES - 1);
 	expect_fault(f, "30 drives, 0 network interfaces and the entropy device take them");
+	/* the vsock device takes a slot too */
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s/v.sock\"}", f->dir);
+	expect_ok(f, 204);
+	put_boot_source(f);
+	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_fault(f, "30 drives, 0 network interfaces, the entropy device and the vsock device "
+			"are 32 devices; the PCI bus holds 31");
 }
 
 /* ---- /entropy, /serial ---- */

@@ -5,11 +5,14 @@
 #                                   (modprobe --show-depends), tests/system/nested/l2-init
 #   build/nested/l2-net.cpio.gz     the same, plus virtio_net, build/nettest and
 #                                   ethtool (with its libraries): the network cases'
+#   build/nested/l2-vsock.cpio.gz   busybox, virtio_pci, vmw_vsock_virtio_transport
+#                                   and build/vsockpeer (vsockpeer.c): the vsock case's
 #   build/nested/rootfs.img         an ext4 root filesystem for L2 (busybox and
 #                                   tests/system/nested/rootfs-init as /sbin/init)
 #   build/nested/l1.cpio            L1's initramfs (uncompressed: TCG is slow at
 #                                   gunzip): busybox, kvm + kvm_amd, isola's static
-#                                   binaries, L2's kernel, initramfs and rootfs,
+#                                   binaries (isola-vsock once it is built) and
+#                                   vsockpeer, L2's kernel, initramfses and rootfs,
 #                                   e2fsck/debugfs/curl with their shared libraries,
 #                                   tun + vhost_net, iproute2's ip (/usr/sbin/ip: netns,
 #                                   tuntap multi_queue), build/nettest,
@@ -112,6 +115,24 @@ nested_busybox_root() { # ROOT
 	cp /bin/busybox "$1/bin/busybox"
 }
 
+# nested_vsock_initrd RELEASE OUT: the vsock initramfs (issue 14): busybox,
+# Debian's virtio vsock transport (vsock, vmw_vsock_virtio_transport_common),
+# build/vsockpeer, l2-init (isola.mode=vsock); L2's in the vsock case, and
+# the guest's under QEMU TCG in tests/system/interop_vsock_linux_tcg.sh
+nested_vsock_initrd() {
+	local root
+	root=$(mktemp -d "$(dirname "$2")/vsock.XXXXXX") || return 1
+	nested_busybox_root "$root"
+	nested_copy_modules "$1" "$root" virtio_pci vmw_vsock_virtio_transport &&
+		install -m 755 "$NESTED_DIR/l2-init" "$root/init" &&
+		mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$root/lib/" &&
+		cp "$NESTED_ROOT/build/vsockpeer" "$root/bin/vsockpeer" &&
+		nested_cpio "$root" /dev/stdout | gzip -1n >"$2"
+	local st=$?
+	rm -rf "$root"
+	return $st
+}
+
 nested_build_l2() {
 	local release=$1 root
 	root=$(mktemp -d "$NESTED_OUT/l2.XXXXXX") || return 1
@@ -127,6 +148,7 @@ nested_build_l2() {
 	nested_copy_program "$root" "$(command -v ethtool)" || return 1
 	nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-net.cpio.gz" || return 1
 	rm -rf "$root"
+	nested_vsock_initrd "$release" "$NESTED_OUT/l2-vsock.cpio.gz" || return 1
 	# the acpi-off case's initramfs: the generic kernel's virtio modules
 	local mp
 	mp=$(nested_mp_kernel)
@@ -134,8 +156,10 @@ nested_build_l2() {
 	if [[ -n $mp ]]; then
 		root=$(mktemp -d "$NESTED_OUT/l2.XXXXXX") || return 1
 		nested_busybox_root "$root"
-		# (virtio_net: the orchestrators case's interface)
-		nested_copy_modules "${mp#/boot/vmlinuz-}" "$root" virtio_pci virtio_blk virtio_net || return 1
+		# (virtio_net: the orchestrators case's interface; the vsock
+		# transport: its hybrid vsock, which Kata's guest kernel has built in)
+		nested_copy_modules "${mp#/boot/vmlinuz-}" "$root" virtio_pci virtio_blk virtio_net \
+			vmw_vsock_virtio_transport || return 1
 		install -m 755 "$NESTED_DIR/l2-init" "$root/init"
 		mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$root/lib/"
 		nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-mp.cpio.gz" || return 1
@@ -162,8 +186,12 @@ nested_build_l1() {
 	cp "$isola_build/isola" "$isola_build/isola-blk" "$isola_build/isola-rng" "$isola_build/nettest" "$root/isola/"
 	# (until issue 12's isola-net is in the tree, the network cases skip)
 	[[ -x $isola_build/isola-net ]] && cp "$isola_build/isola-net" "$root/isola/"
+	# (likewise the vsock case until issue 14's isola-vsock is built)
+	[[ -x $isola_build/isola-vsock ]] && cp "$isola_build/isola-vsock" "$root/isola/"
+	cp "$isola_build/vsockpeer" "$root/isola/"
 	cp "$kernel" "$root/l2/vmlinuz"
-	cp "$NESTED_OUT/l2-initrd.cpio.gz" "$NESTED_OUT/l2-net.cpio.gz" "$NESTED_OUT/rootfs.img" "$root/l2/"
+	cp "$NESTED_OUT/l2-initrd.cpio.gz" "$NESTED_OUT/l2-net.cpio.gz" "$NESTED_OUT/l2-vsock.cpio.gz" \
+		"$NESTED_OUT/rootfs.img" "$root/l2/"
 	# the acpi-off case's kernel and initramfs, when there is such a kernel
 	if [[ -e $NESTED_OUT/l2-mp.cpio.gz ]]; then
 		cp "$(nested_mp_kernel)" "$root/l2/vmlinuz-mp" && cp "$NESTED_OUT/l2-mp.cpio.gz" "$root/l2/" || return 1
@@ -202,7 +230,7 @@ nested_build() {
 		echo "no static /bin/busybox (apt-get install busybox-static)" >&2
 		return 77
 	fi
-	for b in isola isola-blk isola-rng nettest; do
+	for b in isola isola-blk isola-rng nettest vsockpeer; do
 		[[ -x $NESTED_ROOT/build/$b ]] || { echo "no build/$b: run make first" >&2; return 1; }
 	done
 	mkdir -p "$NESTED_OUT" || return 1

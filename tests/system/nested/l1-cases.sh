@@ -34,10 +34,10 @@ l2_run() {
 	tr -d '\r' <"$W/$name.raw" >"$W/$name.con"
 	echo "$st" >"$W/$name.st"
 	sed 's/^/    isola| /' "$W/$name.err"
-	left=$(pidof isola isola-blk isola-rng isola-net qemu-system-x86_64)
+	left=$(pidof isola isola-blk isola-rng isola-net isola-vsock qemu-system-x86_64)
 	if [ -n "$left" ]; then
 		echo "L1: [$name] processes left behind: $(echo $left)" | tee -a "$W/$name.err"
-		killall -KILL isola-blk isola-rng isola-net isola qemu-system-x86_64 2>/dev/null
+		killall -KILL isola-blk isola-rng isola-net isola-vsock isola qemu-system-x86_64 2>/dev/null
 	fi
 	echo "L1: [$name] isola exit status $st after $(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
 }
@@ -287,6 +287,7 @@ case_fault() {
 # ---- network (issue 12): L2's virtio-net on a tap in L1 ----
 . /nested/l1-net.sh
 . /nested/l1-orchestrators.sh
+. /nested/l1-vsock.sh
 # isola.netvmm=qemu or qemu-vhost: the same cases with QEMU in L1 as L2's
 # VMM (NESTED_QEMU=1 NET_VMM=qemu): the control experiment for "is it isola
 # or L1?"; the kill case then skips
@@ -507,3 +508,4 @@ if [ -n "$NET_CASES" ]; then
 	case_net_offloads_off
 	case_net_mq
 fi
+case_vsock

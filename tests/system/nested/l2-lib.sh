@@ -75,3 +75,25 @@ l2_net() {
 	# per queue (virtio_net's ethtool statistics): were both pairs used?
 	say "net queue-packets $(/usr/sbin/ethtool -S eth0 | sed -n 's/^ *\([rt]x_queue_[0-9]*_packets\): \([0-9]*\)/\1=\2/p' | tr '\n' ' ' | sed 's/ $//')"
 }
+
+# isola.mode=vsock (the vsock case, l1-vsock.sh; the vsock initramfs only):
+# vmw_vsock_virtio_transport bound to the device, the local CID said;
+# vsockpeer serves streams on AF_VSOCK port 5000 (L1 connects through
+# isola-vsock's CONNECT), L2 streams isola.vsockmib= MiB each way to the host
+# (CID 2) port 5001, which isola-vsock joins to L1's listener on PATH_5001;
+# then "vsock ready", and the server runs until L1 says quit.
+l2_vsock() {
+	mib=$(l2_arg vsockmib)
+	mib=${mib:-64}
+	drv=/sys/bus/virtio/drivers/vmw_vsock_virtio_transport
+	for _ in $(seq 50); do [ -e "$drv"/virtio* ] && break; sleep 0.1; done
+	say "vsock driver $(cd "$drv" 2>/dev/null && echo virtio*)"
+	vsockpeer -p "L2: vsock " cid
+	vsockpeer -p "L2: vsock-serve: " serve vsock:5000 &
+	serve=$!
+	vsockpeer -p "L2: vsock-g2h: " stream vsock:2:5001 "$mib" "$mib"
+	say "vsock g2h-status $?"
+	say "vsock ready"
+	wait "$serve"
+	say "vsock serve-status $?"
+}
