@@ -132,7 +132,7 @@ void vsock_defaults(struct vsock *v)
 	memset(v, 0, sizeof(*v));
 	v->max_connections = VSOCK_DEFAULT_MAX_CONNECTIONS;
 	v->buf_alloc = VSOCK_DEFAULT_BUF_ALLOC;
-	v->listen_fd = v->epoll_fd = v->rx_wake_fd = v->tx_wake_fd = -1;
+	v->listen_fd = v->epoll_fd = v->rx_wake_fd = v->tx_wake_fd = v->event_wake_fd = -1;
 	v->next_local_port = VSOCK_LOCAL_PORT_FIRST;
 	pthread_mutex_init(&v->lock, NULL);
 }
@@ -378,6 +378,34 @@ static void queue_rst(struct vsock *v, const struct vsock_hdr *h)
 	};
 }
 
+/* ---- host socket I/O ------------------------------------------------------- */
+
+/* Everything on a host socket goes through sendmsg/recvmsg (the back-end's
+ * own system calls, so the allowlist stays small): MSG_NOSIGNAL, because a
+ * client that closed must cost an EPIPE, not a SIGPIPE that ends the
+ * server; MSG_DONTWAIT, whatever the fd's flags. */
+static ssize_t sock_send(int fd, const struct iovec *iov, unsigned niov)
+{
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = niov};
+	ssize_t r;
+
+	do
+		r = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+static ssize_t sock_recv(int fd, const struct iovec *iov, unsigned niov, int flags)
+{
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = niov};
+	ssize_t r;
+
+	do
+		r = recvmsg(fd, &m, flags | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
 /* ---- guest -> host --------------------------------------------------------- */
 
 static void conn_maybe_credit(struct vsock *v, struct vsock_conn *c)
@@ -446,12 +474,9 @@ static int conn_flush(struct vsock *v, struct vsock_conn *c)
 			iov[1].iov_len = c->buf_len - first;
 			n = 2;
 		}
-		w = writev(c->fd, iov, (int)n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
+		w = sock_send(c->fd, iov, n);
+		if (w < 0)
 			return errno == EAGAIN ? 0 : -errno;
-		}
 		c->buf_head = (uint32_t)((c->buf_head + (size_t)w) % v->buf_alloc);
 		c->buf_len -= (uint32_t)w;
 		c->fwd_cnt += (uint32_t)w;
@@ -493,19 +518,12 @@ static int conn_write(struct vsock *v, struct vsock_conn *c, const struct iovec 
 			if (out[n].iov_len)
 				n++;
 		}
-		for (;;) {
-			ssize_t w = writev(c->fd, out, (int)n);
+		ssize_t w = sock_send(c->fd, out, n);
 
-			if (w >= 0) {
-				written = (size_t)w;
-				break;
-			}
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
+		if (w >= 0)
+			written = (size_t)w;
+		else if (errno != EAGAIN)
 			return -errno;
-		}
 		c->fwd_cnt += (uint32_t)written;
 	}
 	if (written < len && conn_buffer(v, c, iov, niov, written, len - written) < 0)
@@ -574,14 +592,11 @@ static void guest_response(struct vsock *v, struct vsock_conn *c)
 {
 	char line[32];
 	int n = snprintf(line, sizeof(line), "OK %" PRIu32 "\n", c->host_port);
-	ssize_t w;
+	struct iovec iov = {.iov_base = line, .iov_len = (size_t)n};
 
 	/* a fresh socket has room for one short line; anything else: the
 	 * client is gone or not reading, and the connection cannot start */
-	do
-		w = send(c->fd, line, (size_t)n, MSG_NOSIGNAL);
-	while (w < 0 && errno == EINTR);
-	if (w != n) {
+	if (sock_send(c->fd, &iov, 1) != n) {
 		conn_reset(v, c);
 		return;
 	}
@@ -736,9 +751,7 @@ static ssize_t conn_read(struct vsock_conn *c, const struct iovec *iov, unsigned
 		left -= (uint32_t)in[n].iov_len;
 		n++;
 	}
-	do
-		r = readv(c->fd, in, (int)n);
-	while (r < 0 && errno == EINTR);
+	r = sock_recv(c->fd, in, n, 0);
 	if (r > 0)
 		return r;
 	if (r == 0)
@@ -850,14 +863,13 @@ static uint32_t local_port(struct vsock *v, uint32_t guest_port)
 static void host_line(struct vsock *v, struct vsock_conn *c, uint64_t now_ms)
 {
 	char buf[VSOCK_CONNECT_LINE_MAX];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
 	size_t line_len = 0;
 	uint32_t port = 0;
 	ssize_t n;
 	int r;
 
-	do
-		n = recv(c->fd, buf, sizeof(buf), MSG_PEEK);
-	while (n < 0 && errno == EINTR);
+	n = sock_recv(c->fd, &iov, 1, MSG_PEEK);
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n <= 0) {
@@ -872,7 +884,8 @@ static void host_line(struct vsock *v, struct vsock_conn *c, uint64_t now_ms)
 		conn_free(v, c);
 		return;
 	}
-	if (recv(c->fd, buf, line_len, 0) != (ssize_t)line_len) {
+	iov.iov_len = line_len;
+	if (sock_recv(c->fd, &iov, 1, 0) != (ssize_t)line_len) {
 		conn_free(v, c);
 		return;
 	}
@@ -1031,7 +1044,8 @@ int vsock_open_loop(struct vsock *v, char *err, size_t errlen)
 	v->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	v->rx_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	v->tx_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (v->epoll_fd < 0 || v->rx_wake_fd < 0 || v->tx_wake_fd < 0) {
+	v->event_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (v->epoll_fd < 0 || v->rx_wake_fd < 0 || v->tx_wake_fd < 0 || v->event_wake_fd < 0) {
 		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
 		return -errno;
 	}
@@ -1045,7 +1059,7 @@ int vsock_open_loop(struct vsock *v, char *err, size_t errlen)
 
 unsigned vsock_fds(const struct vsock *v, int *fds, unsigned max)
 {
-	int all[] = {v->listen_fd, v->epoll_fd, v->rx_wake_fd, v->tx_wake_fd};
+	int all[] = {v->listen_fd, v->epoll_fd, v->rx_wake_fd, v->tx_wake_fd, v->event_wake_fd};
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]) && n < max; i++)
@@ -1076,12 +1090,12 @@ void vsock_log_counters(const struct vsock *v, const char *when)
 void vsock_destroy(struct vsock *v)
 {
 	vsock_close_all(v);
-	int fds[] = {v->listen_fd, v->epoll_fd, v->rx_wake_fd, v->tx_wake_fd};
+	int fds[] = {v->listen_fd, v->epoll_fd, v->rx_wake_fd, v->tx_wake_fd, v->event_wake_fd};
 
 	for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	v->listen_fd = v->epoll_fd = v->rx_wake_fd = v->tx_wake_fd = -1;
+	v->listen_fd = v->epoll_fd = v->rx_wake_fd = v->tx_wake_fd = v->event_wake_fd = -1;
 	free(v->conns);
 	free(v->hash);
 	free(v->seg_rx);

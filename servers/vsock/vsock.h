@@ -95,17 +95,15 @@ _Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR_SIZE, "virtio_vsock_hdr is 
 
 /*
  * What isola-vsock's seccomp filter allows beyond the vhost-user back-end's
- * own list (sandbox_lock, servers/vsock/README.md): the host side's sockets
- * (accept4 is in the base list): socket + connect for a guest's connection
- * to PATH_P (inside the bind-mounted directory), shutdown for half-closes,
- * readv/writev between host sockets and guest memory, recvfrom for the
- * CONNECT line (MSG_PEEK), epoll for the rx ring's wait.  In the header so
- * tests/unit/test_seccomp.c installs the very filter the server does.
+ * own list (sandbox_lock, servers/vsock/README.md): socket + connect for a
+ * guest's connection to PATH_P (inside the bind-mounted directory),
+ * shutdown for half-closes, epoll for the rx ring's wait.  Host sockets are
+ * read and written with recvmsg/sendmsg and accepted with accept4, all in
+ * the base list.  In the header so tests/unit/test_seccomp.c installs the
+ * very filter the server does.
  */
-static const char *const vsock_sandbox_syscalls[] = {
-    "socket",	"connect", "shutdown",	 "readv",     "writev",
-    "recvfrom", "sendto",  "epoll_wait", "epoll_ctl",
-};
+static const char *const vsock_sandbox_syscalls[] = {"socket", "connect", "shutdown", "epoll_wait",
+						     "epoll_ctl"};
 static const struct sandbox_allowlist vsock_sandbox_allowlist = {
     .syscalls = vsock_sandbox_syscalls,
     .nr_syscalls = sizeof(vsock_sandbox_syscalls) / sizeof(vsock_sandbox_syscalls[0]),
@@ -210,8 +208,9 @@ struct vsock {
 	pthread_mutex_t lock;
 	int listen_fd;
 	int epoll_fd;
-	int rx_wake_fd; /* in epoll: the tx ring left work for rx */
-	int tx_wake_fd; /* tx ring's queue_fd: the RST queue has room */
+	int rx_wake_fd;	   /* in epoll: the tx ring left work for rx */
+	int tx_wake_fd;	   /* tx ring's queue_fd: the RST queue has room */
+	int event_wake_fd; /* event ring's queue_fd: a reset to post */
 
 	struct vsock_conn *conns; /* [max_connections] */
 	uint32_t nr_conns;
@@ -227,10 +226,10 @@ struct vsock {
 	bool full_logged;
 	uint32_t next_local_port;
 
-	/* restart (docs/vsock.md "Restart"): the rings started once since
-	 * the front-end connected; a TRANSPORT_RESET waits for the event
-	 * ring */
-	bool driver_seen;
+	/* restart (docs/vsock.md "Restart"): the rings started since the
+	 * front-end connected (bit per ring); a TRANSPORT_RESET waits for an
+	 * event buffer */
+	unsigned started_rings;
 	bool reset_pending;
 
 	struct vsock_counters counters;

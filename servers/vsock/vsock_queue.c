@@ -17,6 +17,15 @@
 #include "lib/log.h"
 #include "servers/vsock/vsock.h"
 
+static void drain(int fd)
+{
+	uint64_t value;
+
+	if (fd >= 0 && read(fd, &value, sizeof(value)) < 0) {
+		/* EAGAIN: nothing pending */
+	}
+}
+
 static void wake(int fd)
 {
 	uint64_t one = 1;
@@ -112,6 +121,7 @@ static int vsock_handle_tx(struct vsock *v, struct vhost_user_backend_queue *q)
 	struct virtq_chain chain;
 	bool pushed = false;
 
+	drain(v->tx_wake_fd); /* the poll that woke us saw it */
 	pthread_mutex_lock(&v->lock);
 	virtq_disable_notify(&q->vq);
 	for (;;) {
@@ -163,6 +173,7 @@ static int vsock_handle_event(struct vsock *v, struct vhost_user_backend_queue *
 	uint32_t id = VSOCK_EVENT_TRANSPORT_RESET; /* le32, as the host */
 	int r;
 
+	drain(v->event_wake_fd);
 	pthread_mutex_lock(&v->lock);
 	if (!v->reset_pending) {
 		pthread_mutex_unlock(&v->lock);
@@ -208,36 +219,37 @@ static int vsock_handle_queue(void *device, struct vhost_user_backend_queue *q)
  * Restart detection (docs/vsock.md "Restart").  The front-end gives each
  * ring its next avail index (SET_VRING_BASE; the isola core replays
  * used->idx after a restart).  A driver that was just set up starts every
- * ring at 0; a nonzero base means a driver already exchanged packets with
- * a back-end.  If this process has not served that driver (first rings
- * since the front-end connected), its connections were another process's
- * and are gone: the guest gets VIRTIO_VSOCK_EVENT_TRANSPORT_RESET
- * (§5.10.6.7) and drops them.  With all bases 0, a new driver: whatever
- * this process still holds belongs to the old one and is closed.  Decided
- * when the event ring starts, the last one both the isola core and QEMU
- * start (by then every base is set).
+ * ring at 0; a nonzero base means the driver already exchanged packets on
+ * that ring with a back-end.  A ring starting for the first time since the
+ * front-end connected (so not a pause of this process's own rings) with a
+ * nonzero base: the driver's connections were another process's and are
+ * gone, so the guest gets VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (§5.10.6.7)
+ * and drops them.  Each ring decides with its own base, whatever order the
+ * front-end starts them in (the isola core one ring after the other, QEMU
+ * all bases first).  An rx or tx ring starting at 0: a new driver (a boot,
+ * a driver reset), and whatever this process still holds belongs to the
+ * old one and is closed (a live connection has moved both rings).
  */
 static int vsock_queue_start(void *device, struct vhost_user_backend_queue *q)
 {
 	struct vsock *v = device;
-	struct vhost_user_backend *be = q->backend;
-	bool used;
+	bool first;
 
-	if (q->index != VSOCK_QUEUE_EVENT)
-		return 0;
-	used = be->queues[VSOCK_QUEUE_RX].base || be->queues[VSOCK_QUEUE_TX].base || q->base;
-	pthread_mutex_lock(&v->lock);
-	if (used && !v->driver_seen) {
+	pthread_mutex_lock(&v->lock); /* the rings start in threads of their own */
+	first = !(v->started_rings & (1u << q->index));
+	v->started_rings |= 1u << q->index;
+	if (first && q->base && !v->reset_pending) {
 		v->reset_pending = true;
-		log_info("the driver was running before this server (ring bases %u/%u/%u): a "
+		log_info("the driver was running before this server (ring %u starts at %u): a "
 			 "TRANSPORT_RESET will tell it its connections are gone",
-			 be->queues[VSOCK_QUEUE_RX].base, be->queues[VSOCK_QUEUE_TX].base, q->base);
-	} else if (!used && v->nr_conns) {
+			 q->index, q->base);
+		if (q->index != VSOCK_QUEUE_EVENT)
+			wake(v->event_wake_fd);
+	} else if (!q->base && q->index != VSOCK_QUEUE_EVENT && v->nr_conns) {
 		log_info("the driver started afresh: closing %u connections of its previous life",
 			 v->nr_conns);
 		vsock_close_all(v);
 	}
-	v->driver_seen = true;
 	pthread_mutex_unlock(&v->lock);
 	return 0;
 }
@@ -250,7 +262,7 @@ static int vsock_queue_fd(void *device, unsigned index)
 		return v->epoll_fd;
 	if (index == VSOCK_QUEUE_TX)
 		return v->tx_wake_fd;
-	return -1;
+	return v->event_wake_fd;
 }
 
 /* Left in flight by a previous server: its connections are gone (the
@@ -272,7 +284,7 @@ static void vsock_reset(void *device)
 	if (v->nr_conns)
 		log_info("front-end gone: closing %u connections", v->nr_conns);
 	vsock_close_all(v);
-	v->driver_seen = false;
+	v->started_rings = 0;
 	v->reset_pending = false;
 	pthread_mutex_unlock(&v->lock);
 }

@@ -12,7 +12,13 @@
  *    host reader, a host that does not read fills the buffer up to
  *    buf_alloc and no further, SHUTDOWN -> EOF -> RST, RST -> EOF, the
  *    table full, the RST queue full, the CONNECT deadline;
- *  - restart detection when the event ring starts (ring bases).
+ *  - restart detection when the event ring starts (ring bases);
+ *  - the rings over a small fake guest memory: a connection through tx
+ *    and rx, TRANSPORT_RESET on the event ring once, and chains that
+ *    break the ring rules (NEEDS_RESET);
+ *  - lib/sandbox's sandbox_bind_dir: the --uds directory (under /tmp, where
+ *    the empty root's tmpfs is mounted) reachable in the sandbox, nothing
+ *    else of the host (root only, else SKIP).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -30,8 +36,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/sandbox.h"
 #include "servers/vsock/vsock.h"
 
 #define CID 42
@@ -399,6 +407,32 @@ static void test_guest_connect_data_and_close(void **state)
 	close(l);
 }
 
+/* A host client that closed while the guest still writes: an EPIPE and
+ * an RST, not a SIGPIPE that would end the server (this test too). */
+static void test_host_gone_while_guest_writes(void **state)
+{
+	struct fixture *f = *state;
+	int l = host_listen(f, 5000), c;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000);
+
+	c = guest_connect(f, l, 1000, 5000);
+	close(c);
+	h.len = 5;
+	send_pkt(f, h, "hello");
+	/* the close may be seen first as EOF (SHUTDOWN SEND) */
+	{
+		struct vsock_hdr r;
+		char data[16];
+		bool rst = false;
+
+		while (next_pkt(f, &r, data, sizeof(data), NULL))
+			rst |= r.op == VSOCK_OP_RST;
+		assert_true(rst);
+	}
+	assert_int_equal(f->v.nr_conns, 0);
+	close(l);
+}
+
 static void test_guest_close_resets(void **state)
 {
 	struct fixture *f = *state;
@@ -740,48 +774,361 @@ static void test_table_full(void **state)
 
 /* ---- restart detection ---------------------------------------------------------------- */
 
-static void start_event_ring(struct fixture *f, uint16_t rx, uint16_t tx, uint16_t ev)
+/* The front-end starts ring i at base (SET_VRING_BASE, then the ring's
+ * thread calls queue_start). */
+static void start_ring(struct fixture *f, unsigned i, uint16_t base)
 {
 	static struct vhost_user_backend be;
 
-	memset(&be, 0, sizeof(be));
-	be.queues[VSOCK_QUEUE_RX].base = rx;
-	be.queues[VSOCK_QUEUE_TX].base = tx;
-	be.queues[VSOCK_QUEUE_EVENT].base = ev;
-	be.queues[VSOCK_QUEUE_EVENT].backend = &be;
-	be.queues[VSOCK_QUEUE_EVENT].index = VSOCK_QUEUE_EVENT;
-	assert_int_equal(f->v.ops.queue_start(&f->v, &be.queues[VSOCK_QUEUE_EVENT]), 0);
+	be.queues[i].base = base;
+	be.queues[i].backend = &be;
+	be.queues[i].index = i;
+	assert_int_equal(f->v.ops.queue_start(&f->v, &be.queues[i]), 0);
+}
+
+static void start_rings(struct fixture *f, uint16_t rx, uint16_t tx, uint16_t ev)
+{
+	start_ring(f, VSOCK_QUEUE_RX, rx);
+	start_ring(f, VSOCK_QUEUE_TX, tx);
+	start_ring(f, VSOCK_QUEUE_EVENT, ev);
 }
 
 static void test_restart_detection(void **state)
 {
 	struct fixture *f = *state;
+	uint64_t wakes = 0;
 	int l, c;
 
 	/* a fresh driver: nothing to reset */
-	start_event_ring(f, 0, 0, 0);
+	start_rings(f, 0, 0, 0);
 	assert_false(f->v.reset_pending);
 	/* the same process, rings stopped and started again (a pause): the
 	 * connections stay, no reset */
 	l = host_listen(f, 5000);
 	c = guest_connect(f, l, 1000, 5000);
-	start_event_ring(f, 5, 3, 0);
+	start_rings(f, 5, 3, 0);
 	assert_false(f->v.reset_pending);
 	assert_int_equal(f->v.nr_conns, 1);
 	/* the driver was reset: it starts at 0, the old connections go */
-	start_event_ring(f, 0, 0, 0);
+	start_rings(f, 0, 0, 0);
 	assert_int_equal(f->v.nr_conns, 0);
 	assert_true(at_eof(c));
 	close(c);
 	/* the front-end went away; a new one (the core, after a restart)
-	 * brings a driver that already ran: TRANSPORT_RESET */
+	 * brings a driver that already ran: TRANSPORT_RESET, whichever ring
+	 * shows it */
 	f->v.ops.reset(&f->v);
-	start_event_ring(f, 7, 0, 0);
+	start_rings(f, 7, 0, 0);
 	assert_true(f->v.reset_pending);
-	f->v.reset_pending = false;
 	f->v.ops.reset(&f->v);
-	start_event_ring(f, 0, 9, 0);
+	start_rings(f, 0, 9, 0);
 	assert_true(f->v.reset_pending);
+	/* the event ring first (0), then rx: the event ring's thread is woken */
+	f->v.ops.reset(&f->v);
+	assert_int_equal(read(f->v.event_wake_fd, &wakes, sizeof(wakes)), sizeof(wakes));
+	start_ring(f, VSOCK_QUEUE_EVENT, 0);
+	assert_false(f->v.reset_pending);
+	start_ring(f, VSOCK_QUEUE_RX, 2);
+	assert_true(f->v.reset_pending);
+	assert_int_equal(read(f->v.event_wake_fd, &wakes, sizeof(wakes)), sizeof(wakes));
+	close(l);
+}
+
+/* ---- the rings, over a small fake guest memory ---------------------------------------- */
+
+#define RAM_SIZE (1u << 20)
+#define QSIZE 16
+#define RING_GPA(i) (0x1000u * 4 * (i)) /* desc, avail, used of ring i */
+#define BUF_GPA 0x40000u
+
+struct rings {
+	uint8_t *ram;
+	struct gmem mem;
+	struct vhost_user_backend be;
+	uint16_t avail_idx[VSOCK_NUM_QUEUES], next_desc[VSOCK_NUM_QUEUES];
+	uint64_t next_buf;
+};
+
+static struct rings *rings_new(void)
+{
+	struct rings *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	r->ram = aligned_alloc(4096, RAM_SIZE);
+	assert_non_null(r->ram);
+	memset(r->ram, 0, RAM_SIZE);
+	gmem_init_empty(&r->mem);
+	assert_int_equal(gmem_add_region(&r->mem, 0, RAM_SIZE, r->ram), 0);
+	r->next_buf = BUF_GPA;
+	for (unsigned i = 0; i < VSOCK_NUM_QUEUES; i++) {
+		struct vhost_user_backend_queue *q = &r->be.queues[i];
+
+		q->backend = &r->be;
+		q->index = i;
+		q->call_fd = q->err_fd = q->kick_fd = q->stop_fd = -1;
+		pthread_mutex_init(&q->lock, NULL);
+		assert_int_equal(virtq_init(&q->vq, &r->mem, QSIZE, RING_GPA(i),
+					    RING_GPA(i) + 0x1000, RING_GPA(i) + 0x2000,
+					    1ull << VIRTIO_F_VERSION_1),
+				 0);
+	}
+	return r;
+}
+
+static void rings_free(struct rings *r)
+{
+	gmem_destroy(&r->mem);
+	free(r->ram);
+	free(r);
+}
+
+/* One chain of a readable part (data, rlen bytes) then a writable part
+ * (wlen bytes) on ring i; returns the gpa of the writable buffer. */
+static uint64_t publish(struct rings *r, unsigned i, const void *data, uint32_t rlen, uint32_t wlen)
+{
+	struct virtq_desc *table = gmem_ptr(&r->mem, RING_GPA(i), virtq_desc_bytes(QSIZE));
+	struct virtq_avail *avail =
+	    gmem_ptr(&r->mem, RING_GPA(i) + 0x1000, virtq_avail_bytes(QSIZE));
+	uint16_t head = r->next_desc[i] % QSIZE, d = head;
+	uint64_t wgpa = 0;
+
+	if (rlen) {
+		memcpy(r->ram + r->next_buf, data, rlen);
+		table[d] = (struct virtq_desc){.addr = r->next_buf, .len = rlen};
+		r->next_buf += 0x10000;
+		r->next_desc[i]++;
+	}
+	if (wlen) {
+		if (rlen) {
+			table[d].flags |= VIRTQ_DESC_F_NEXT;
+			table[d].next = (uint16_t)(r->next_desc[i] % QSIZE);
+			d = (uint16_t)(r->next_desc[i] % QSIZE);
+		}
+		wgpa = r->next_buf;
+		table[d] =
+		    (struct virtq_desc){.addr = wgpa, .len = wlen, .flags = VIRTQ_DESC_F_WRITE};
+		r->next_buf += 0x10000;
+		r->next_desc[i]++;
+	}
+	assert_true(r->next_buf < RAM_SIZE);
+	avail->ring[r->avail_idx[i] % QSIZE] = head;
+	r->avail_idx[i]++;
+	__atomic_store_n(&avail->idx, r->avail_idx[i], __ATOMIC_RELEASE);
+	return wgpa;
+}
+
+static struct virtq_used *used_ring(struct rings *r, unsigned i)
+{
+	return gmem_ptr(&r->mem, RING_GPA(i) + 0x2000, virtq_used_bytes(QSIZE));
+}
+
+static void run_ring(struct fixture *f, struct rings *r, unsigned i)
+{
+	f->v.ops.handle_queue(&f->v, &r->be.queues[i]);
+}
+
+static void test_rings_connect_and_reset_event(void **state)
+{
+	struct fixture *f = *state;
+	struct rings *r = rings_new();
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000), got;
+	int l = host_listen(f, 5000);
+	uint64_t rx_buf;
+	uint32_t id = 0xffffffffu;
+
+	/* the guest connects: REQUEST on tx, RESPONSE in its rx buffer */
+	rx_buf = publish(r, VSOCK_QUEUE_RX, NULL, 0, VSOCK_HDR_SIZE + 4096);
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->idx, 1);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->ring[0].len, 0);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->idx, 1);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->ring[0].len, VSOCK_HDR_SIZE);
+	memcpy(&got, r->ram + rx_buf, sizeof(got));
+	assert_int_equal(got.op, VSOCK_OP_RESPONSE);
+	assert_int_equal(got.dst_port, 1000);
+	/* host data lands in the next rx buffer, header then payload */
+	{
+		int c = accept(l, NULL, NULL);
+
+		assert_int_equal(write(c, "data", 4), 4);
+		rx_buf = publish(r, VSOCK_QUEUE_RX, NULL, 0, VSOCK_HDR_SIZE + 4096);
+		run_ring(f, r, VSOCK_QUEUE_RX);
+		assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->ring[1].len, VSOCK_HDR_SIZE + 4);
+		memcpy(&got, r->ram + rx_buf, sizeof(got));
+		assert_int_equal(got.op, VSOCK_OP_RW);
+		assert_int_equal(got.len, 4);
+		assert_memory_equal(r->ram + rx_buf + VSOCK_HDR_SIZE, "data", 4);
+		close(c);
+	}
+	/* a restart was detected: the event ring posts TRANSPORT_RESET once */
+	f->v.reset_pending = true;
+	run_ring(f, r, VSOCK_QUEUE_EVENT); /* no buffer yet: it waits */
+	assert_true(f->v.reset_pending);
+	rx_buf = publish(r, VSOCK_QUEUE_EVENT, NULL, 0, 4);
+	memcpy(r->ram + rx_buf, &id, 4);
+	run_ring(f, r, VSOCK_QUEUE_EVENT);
+	assert_false(f->v.reset_pending);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_EVENT)->idx, 1);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_EVENT)->ring[0].len, 4);
+	memcpy(&id, r->ram + rx_buf, 4);
+	assert_int_equal(id, VSOCK_EVENT_TRANSPORT_RESET);
+	publish(r, VSOCK_QUEUE_EVENT, NULL, 0, 4);
+	run_ring(f, r, VSOCK_QUEUE_EVENT);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_EVENT)->idx, 1); /* once */
+	assert_false(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_RX].vq));
+	assert_false(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
+	close(l);
+	rings_free(r);
+}
+
+/* Chains that break the ring rules: the ring is broken (the lib stops it
+ * and signals NEEDS_RESET), nothing is read or written. */
+static void test_rings_malformed_chains(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000);
+	struct rings *r;
+
+	/* a tx chain with a device-writable descriptor */
+	r = rings_new();
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 16);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
+	rings_free(r);
+	/* a tx chain shorter than a header */
+	r = rings_new();
+	publish(r, VSOCK_QUEUE_TX, &h, VSOCK_HDR_SIZE - 1, 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
+	rings_free(r);
+	/* an rx chain that cannot hold a header, when a reply is owed */
+	r = rings_new();
+	h.dst_cid = 77; /* refused: an RST is owed */
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	publish(r, VSOCK_QUEUE_RX, NULL, 0, VSOCK_HDR_SIZE - 1);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_RX].vq));
+	rings_free(r);
+	/* an rx chain with a device-readable descriptor */
+	r = rings_new();
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	publish(r, VSOCK_QUEUE_RX, &h, 8, 4096);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_RX].vq));
+	rings_free(r);
+	/* an event buffer of 2 bytes */
+	r = rings_new();
+	f->v.reset_pending = true;
+	publish(r, VSOCK_QUEUE_EVENT, NULL, 0, 2);
+	run_ring(f, r, VSOCK_QUEUE_EVENT);
+	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_EVENT].vq));
+	rings_free(r);
+}
+
+/* The RST queue full: tx waits (its chain stays in the ring) until rx
+ * takes a reply and wakes it; the wake is consumed (the tx thread would
+ * otherwise spin on a readable eventfd). */
+static void test_rings_tx_waits_for_rx(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000);
+	struct rings *r = rings_new();
+	uint64_t value;
+
+	for (unsigned i = 0; i < VSOCK_RST_QUEUE; i++) {
+		h.src_port = 2000 + i;
+		send_pkt(f, h, NULL);
+	}
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->idx, 0);
+	assert_true(f->v.tx_waiting);
+	publish(r, VSOCK_QUEUE_RX, NULL, 0, 4096);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->idx, 1);
+	assert_false(f->v.tx_waiting);
+	run_ring(f, r, VSOCK_QUEUE_TX); /* woken by tx_wake_fd */
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->idx, 1);
+	assert_true(read(f->v.tx_wake_fd, &value, sizeof(value)) < 0 && errno == EAGAIN);
+	rings_free(r);
+}
+
+/* A header whose len is more than its chain carries: RST, the ring goes on. */
+static void test_rings_len_beyond_chain(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_RW, 1000, 5000), got;
+	struct rings *r = rings_new();
+	uint8_t pkt[VSOCK_HDR_SIZE + 8];
+	uint64_t rx_buf;
+
+	h.len = 9;
+	memcpy(pkt, &h, sizeof(h));
+	publish(r, VSOCK_QUEUE_TX, pkt, sizeof(pkt), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	rx_buf = publish(r, VSOCK_QUEUE_RX, NULL, 0, 4096);
+	run_ring(f, r, VSOCK_QUEUE_RX);
+	assert_false(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
+	memcpy(&got, r->ram + rx_buf, sizeof(got));
+	assert_int_equal(got.op, VSOCK_OP_RST);
+	assert_int_equal(f->v.counters.bad_headers, 1);
+	rings_free(r);
+}
+
+/* ---- the sandbox: the --uds directory in the empty root ---------------------------------- */
+
+/* In the sandboxed server (pid 1 of its namespace): 0 if PATH_5000 is
+ * reachable and nothing else of the host is. */
+static int sandboxed_checks(const char *dir)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/v.sock_5000", dir);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return 11; /* the guest's connection to the host listener */
+	close(fd);
+	if (stat("/etc/passwd", &st) == 0 || stat("/usr", &st) == 0)
+		return 12; /* the host's file system */
+	if (mkdir("/new", 0700) == 0 || errno != EROFS)
+		return 13; /* the root is read-only */
+	if (stat("/", &st) < 0 || (st.st_mode & 07777) != 0511)
+		return 14; /* walkable by --user, not listable */
+	return 0;
+}
+
+static void test_sandbox_binds_uds_dir(void **state)
+{
+	struct fixture *f = *state;
+	int l, status;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		printf("SKIP: namespaces need root\n");
+		skip();
+	}
+	l = host_listen(f, 5000); /* under /tmp, where the empty tmpfs goes */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+
+		sandbox_bind_dir(f->dir);
+		if (sandbox_isolate("test-vsock", err, sizeof(err)) < 0) {
+			fprintf(stderr, "sandbox_isolate: %s\n", err);
+			_exit(10);
+		}
+		_exit(sandboxed_checks(f->dir));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 	close(l);
 }
 
@@ -795,6 +1142,7 @@ int main(void)
 	    cmocka_unit_test(test_connect_line),
 	    T(test_guest_connect_nobody_listens),
 	    T(test_guest_connect_data_and_close),
+	    T(test_host_gone_while_guest_writes),
 	    T(test_guest_close_resets),
 	    T(test_host_connect),
 	    T(test_host_connect_refused_by_guest),
@@ -806,6 +1154,11 @@ int main(void)
 	    T(test_rst_queue_full_holds_tx),
 	    cmocka_unit_test_setup_teardown(test_table_full, setup_small_table, teardown),
 	    T(test_restart_detection),
+	    T(test_rings_connect_and_reset_event),
+	    T(test_rings_malformed_chains),
+	    T(test_rings_len_beyond_chain),
+	    T(test_rings_tx_waits_for_rx),
+	    T(test_sandbox_binds_uds_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
