@@ -231,6 +231,9 @@ struct vsock {
 	 * event buffer */
 	unsigned started_rings;
 	bool reset_pending;
+	/* decided once per front-end: a second reset from a ring that starts
+	 * later would drop connections the guest made after the first */
+	bool reset_decided;
 
 	struct vsock_counters counters;
 	struct virtq_segment *seg_rx, *seg_tx, *seg_ev;

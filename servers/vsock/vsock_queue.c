@@ -238,7 +238,8 @@ static int vsock_queue_start(void *device, struct vhost_user_backend_queue *q)
 	pthread_mutex_lock(&v->lock); /* the rings start in threads of their own */
 	first = !(v->started_rings & (1u << q->index));
 	v->started_rings |= 1u << q->index;
-	if (first && q->base && !v->reset_pending) {
+	if (first && q->base && !v->reset_decided) {
+		v->reset_decided = true;
 		v->reset_pending = true;
 		log_info("the driver was running before this server (ring %u starts at %u): a "
 			 "TRANSPORT_RESET will tell it its connections are gone",
@@ -286,6 +287,7 @@ static void vsock_reset(void *device)
 	vsock_close_all(v);
 	v->started_rings = 0;
 	v->reset_pending = false;
+	v->reset_decided = false;
 	pthread_mutex_unlock(&v->lock);
 }
 
