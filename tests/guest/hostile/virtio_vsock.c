@@ -277,9 +277,10 @@ static void credit_lie(const char *what, uint32_t fwd_delta)
 		vsock_poll(&vs);
 		rcvd += vsock_read(&vs, c, got + rcvd, 8192 - rcvd);
 	}
-	/* The lie: our fwd_cnt moved by fwd_delta (mod 2^32). */
+	/* The lie: our fwd_cnt moved by fwd_delta (mod 2^32), in this and
+	 * every later packet (each carries the credit, §5.10.6.3). */
+	c->fwd_lie = fwd_delta;
 	vsock_hdr_for(&vs, c, &h, VSOCK_OP_CREDIT_UPDATE);
-	h.fwd_cnt = c->fwd_cnt + fwd_delta;
 	vsock_tx_raw(&vs, &h, NULL, 0, 0);
 	/* 128 KiB through the echo: the host must not send past our real
 	 * 64 KiB buffer (the lie must not wrap its credit sum). */
@@ -297,13 +298,14 @@ static void credit_lie(const char *what, uint32_t fwd_delta)
 		o = O_NEEDS_RESET;
 	else if (c->state == VS_CLOSED)
 		o = O_RST;
-	console_printf("%s: %s; the host sent %u bytes into our %u-byte buffer, %lu beyond it "
-		       "(status %x)\n",
-		       what, outcome_names[o], c->rx_cnt - 8192, VSOCK_CONN_BUF,
+	console_printf("%s: %s; we sent %u bytes, the host sent %u into our %u-byte buffer, %lu "
+		       "packets beyond it (status %x)\n",
+		       what, outcome_names[o], sent, c->rx_cnt - 8192, VSOCK_CONN_BUF,
 		       vs.host_violations - viol0, virtio_status(&vs.dev));
 	test_check(vs.host_violations == viol0, what, "the host sent beyond our real buffer");
 	if (o == O_NOTHING) {
 		/* Honest again: everything must arrive. */
+		c->fwd_lie = 0;
 		vsock_hdr_for(&vs, c, &h, VSOCK_OP_CREDIT_UPDATE);
 		vsock_tx_raw(&vs, &h, NULL, 0, 0);
 		stopwatch_start(&sw);

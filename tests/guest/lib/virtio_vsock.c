@@ -118,7 +118,7 @@ void vsock_hdr_for(struct vsock *vs, const struct vsock_conn *c, struct vsock_hd
 	h->type = VSOCK_TYPE_STREAM;
 	h->op = op;
 	h->buf_alloc = VSOCK_CONN_BUF;
-	h->fwd_cnt = c->fwd_cnt;
+	h->fwd_cnt = c->fwd_cnt + c->fwd_lie;
 }
 
 static void reclaim_tx(struct vsock *vs)

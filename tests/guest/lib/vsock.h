@@ -79,6 +79,7 @@ struct vsock_conn {
 	int reset;	    /* RST received (or transport reset) */
 	int incoming;	    /* the peer connected to our listener */
 	int accepted;	    /* handed to the application by vsock_accept */
+	uint32_t fwd_lie;   /* hostile guests: added to every fwd_cnt we send */
 	uint64_t user;	    /* the application's */
 };
 
