@@ -323,13 +323,19 @@ static void credit_lie(const char *what, uint32_t fwd_delta)
 
 static void attack_credit(void)
 {
-	struct vsock_conn *c = open_conn(hold_port);
-	uint32_t peer_alloc = c->peer_buf_alloc;
+	struct vsock_conn *c;
+	uint32_t peer_alloc;
 	uint64_t sent;
 	enum outcome o = O_NOTHING;
 
+	/* The lies first: isola-vsock logs one credit refusal per run, and the
+	 * test pins the fwd_cnt one. */
+	credit_lie("fwd_cnt backwards by 2^31", 0x80000000u);
+	credit_lie("fwd_cnt beyond what was sent by 2^30", 0x40000000u);
 	/* §5.10.6.3: the sender must not send more than peer_free.  The
 	 * listener on hold_port never reads, so the host's credit runs out. */
+	c = open_conn(hold_port);
+	peer_alloc = c->peer_buf_alloc;
 	sent = blast(c, (uint64_t)peer_alloc + (4u << 20));
 	vsock_poll_for(&vs, JUDGE_US);
 	if (virtio_needs_reset(&vs.dev))
@@ -344,8 +350,6 @@ static void attack_credit(void)
 	if (c->state != VS_FREE)
 		vsock_rst(&vs, c);
 	probe("RW beyond credit");
-	credit_lie("fwd_cnt backwards by 2^31", 0x80000000u);
-	credit_lie("fwd_cnt beyond what was sent by 2^30", 0x40000000u);
 }
 
 static uint8_t answered[4096]; /* per flood port: 0 none, 1 RESPONSE, 2 RST */
