@@ -230,10 +230,8 @@ struct vsock {
 	 * front-end connected (bit per ring); a TRANSPORT_RESET waits for an
 	 * event buffer */
 	unsigned started_rings;
+	bool reset_decided; /* this front-end's reset is decided (at most one) */
 	bool reset_pending;
-	/* decided once per front-end: a second reset from a ring that starts
-	 * later would drop connections the guest made after the first */
-	bool reset_decided;
 
 	struct vsock_counters counters;
 	struct virtq_segment *seg_rx, *seg_tx, *seg_ev;

@@ -239,6 +239,9 @@ static int vsock_queue_start(void *device, struct vhost_user_backend_queue *q)
 	first = !(v->started_rings & (1u << q->index));
 	v->started_rings |= 1u << q->index;
 	if (first && q->base && !v->reset_decided) {
+		/* once per front-end: a second event, after the guest has
+		 * reconnected through this server, would reset live
+		 * connections */
 		v->reset_decided = true;
 		v->reset_pending = true;
 		log_info("the driver was running before this server (ring %u starts at %u): a "
@@ -286,8 +289,7 @@ static void vsock_reset(void *device)
 		log_info("front-end gone: closing %u connections", v->nr_conns);
 	vsock_close_all(v);
 	v->started_rings = 0;
-	v->reset_pending = false;
-	v->reset_decided = false;
+	v->reset_pending = v->reset_decided = false;
 	pthread_mutex_unlock(&v->lock);
 }
 
