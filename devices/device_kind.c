@@ -143,7 +143,7 @@ static int net_fixup(const struct device_kind *kind, struct device_fixup *f, cha
 }
 
 /*
- * virtio-vsock (docs/api.md "vsock"): the guest's CID is the front-end's
+ * virtio-vsock (docs/vsock.md; docs/api.md "PUT /vsock"): the guest's CID is the front-end's
  * (the core wrote the user's into the config), so a back-end cannot give
  * the guest another one.  Its rings are §5.10.2's three; a back-end that
  * counts fewer cannot serve this device.

@@ -117,8 +117,7 @@ fi
 grep -q 'vsock_id field is deprecated' "$TMP/isola.err" || problem "vsock_id: no deprecation warning in isola's log"
 want="{\"guest_cid\": 4, \"uds_path\": \"$TMP/w.sock\"}"
 got=$(vm_config_vsock "$S")
-[[ $got == "$want" ]] && ok "GET /vm/config vsock: $got (the second PUT replaced the first)" ||
-	problem "GET /vm/config vsock is '$got', want '$want'"
+if [[ $got == "$want" ]]; then ok "GET /vm/config vsock: $got (the second PUT replaced the first)"; else problem "GET /vm/config vsock is '$got', want '$want'"; fi
 refused "$S" 'vsock\.guest_cid: 2 is reserved.*3 or more' PUT /vsock "{\"guest_cid\": 2, \"uds_path\": \"$TMP/v.sock\"}"
 refused "$S" 'vsock\.guest_cid: 4294967295 is out of range; a guest CID is 3 to 4294967294' PUT /vsock "{\"guest_cid\": 4294967295, \"uds_path\": \"$TMP/v.sock\"}"
 refused "$S" 'vsock\.guest_cid: -1 is out of range' PUT /vsock "{\"guest_cid\": -1, \"uds_path\": \"$TMP/v.sock\"}"
@@ -134,8 +133,7 @@ refused "$S" 'vsock\.port: unknown field; known fields are guest_cid, uds_path, 
 refused "$S" 'Invalid request method and/or path: GET /vsock' GET /vsock
 refused "$S" 'Invalid request method and/or path: PATCH /vsock' PATCH /vsock "{\"guest_cid\": 3, \"uds_path\": \"$TMP/v.sock\"}"
 got=$(vm_config_vsock "$S")
-[[ $got == "$want" ]] && ok "after the refusals GET /vm/config vsock is unchanged" ||
-	problem "after the refusals GET /vm/config vsock is '$got', want '$want'"
+if [[ $got == "$want" ]]; then ok "after the refusals GET /vm/config vsock is unchanged"; else problem "after the refusals GET /vm/config vsock is '$got', want '$want'"; fi
 [[ -e $TMP/v.sock || -e $TMP/w.sock ]] && problem "a socket file exists before InstanceStart"
 [[ -f $TMP/file ]] || problem "the refused non-socket file $TMP/file is gone"
 kill -TERM "${PIDS[-1]}" 2>/dev/null
@@ -168,8 +166,7 @@ printf '{"boot-source": {"kernel_image_path": "%s"}, "vsock": {"guest_cid": 1, "
 bad_run "--config-file vsock.guest_cid 1" 'vsock\.guest_cid: 1 is reserved' --no-api --config-file "$TMP/bad.json"
 printf '{"boot-source": {"kernel_image_path": "%s"}, "vsock": {"guest_cid": 3}}' "$K" >"$TMP/bad.json"
 bad_run "--config-file without uds_path" 'vsock\.uds_path: missing \(required\)' --no-api --config-file "$TMP/bad.json"
-"$ISOLA" run --help | grep -q -- '--vsock cid=N,uds=PATH' && ok "isola run --help has --vsock" ||
-	problem "isola run --help does not describe --vsock"
+if "$ISOLA" run --help | grep -q -- '--vsock cid=N,uds=PATH'; then ok "isola run --help has --vsock"; else problem "isola run --help does not describe --vsock"; fi
 
 echo "== a booted VM: the socket, CONNECT without a guest listener, PUT after start"
 {
@@ -181,7 +178,7 @@ echo "== a booted VM: the socket, CONNECT without a guest listener, PUT after st
 	accepted "$S" PUT /vsock "{\"guest_cid\": 52, \"uds_path\": \"$U\"}"
 	accepted "$S" PUT /actions '{"action_type": "InstanceStart"}'
 	for _ in $(seq 100); do grep -q '^count ' "$TMP/isola.out" && break; sleep 0.05; done
-	grep -q '^count ' "$TMP/isola.out" && ok "the guest runs" || problem "the guest printed no count: $(tail -n 3 "$TMP/isola.err")"
+	if grep -q '^count ' "$TMP/isola.out"; then ok "the guest runs"; else problem "the guest printed no count: $(tail -n 3 "$TMP/isola.err")"; fi
 	got=$(hybrid_connect "$U" 1024 3)
 	# the counter guest has no vsock driver: no OK can come, and no junk may
 	case $got in
@@ -190,8 +187,7 @@ echo "== a booted VM: the socket, CONNECT without a guest listener, PUT after st
 	esac
 	refused "$S" 'PUT /vsock is only valid before InstanceStart; the VM is Running' PUT /vsock "{\"guest_cid\": 53, \"uds_path\": \"$U\"}"
 	got=$(vm_config_vsock "$S")
-	[[ $got == "{\"guest_cid\": 52, \"uds_path\": \"$U\"}" ]] && ok "GET /vm/config after start: $got" ||
-		problem "GET /vm/config vsock after start is '$got'"
+	if [[ $got == "{\"guest_cid\": 52, \"uds_path\": \"$U\"}" ]]; then ok "GET /vm/config after start: $got"; else problem "GET /vm/config vsock after start is '$got'"; fi
 	api "$S" GET /
 	grep -q '"Running"' <<<"$BODY" || problem "GET / after the vsock checks: $BODY (isola: $(tail -n 3 "$TMP/isola.err"))"
 	kill -TERM "${PIDS[-1]}" 2>/dev/null
