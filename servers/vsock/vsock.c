@@ -251,6 +251,8 @@ static bool conn_wants_data(const struct vsock_conn *c)
 
 static void conn_update_rx(struct vsock *v, struct vsock_conn *c)
 {
+	if (c->state == VSOCK_CONN_FREE)
+		return; /* freed on the way here: owes nothing */
 	if (c->pending || conn_wants_data(c))
 		rxq_append(v, c);
 	else
@@ -307,6 +309,7 @@ static void conn_free(struct vsock *v, struct vsock_conn *c)
 	hash_remove(v, c);
 	rxq_remove(v, c);
 	c->state = VSOCK_CONN_FREE;
+	c->pending = 0;
 	c->generation++;
 	c->free_next = v->free_head;
 	v->free_head = conn_index(v, c) + 1;

@@ -530,6 +530,29 @@ static void test_host_connect_refused_by_guest(void **state)
 	close(c);
 }
 
+/* A guest that answers a REQUEST it has not been given yet (it guessed our
+ * local port): the host client is closed, nothing is sent for the dropped
+ * connection, and the table and work list stay sound. */
+static void test_guest_answers_before_request(void **state)
+{
+	struct fixture *f = *state;
+	int c = host_connect(f), d;
+	uint32_t port;
+
+	assert_int_equal(write(c, "CONNECT 1234\n", 13), 13);
+	vsock_host_poll(&f->v, vsock_now_ms()); /* the REQUEST is owed, not sent */
+	send_pkt(f, guest_hdr(VSOCK_OP_RESPONSE, 1234, VSOCK_LOCAL_PORT_FIRST), NULL);
+	assert_true(at_eof(c));
+	assert_int_equal(f->v.nr_conns, 0);
+	expect_nothing(f);
+	close(c);
+	/* the slot is reused cleanly */
+	d = host_initiated(f, 1234, &port);
+	assert_int_equal(f->v.nr_conns, 1);
+	expect_nothing(f);
+	close(d);
+}
+
 static void test_host_bad_lines(void **state)
 {
 	struct fixture *f = *state;
@@ -1159,6 +1182,7 @@ int main(void)
 	    T(test_guest_close_resets),
 	    T(test_host_connect),
 	    T(test_host_connect_refused_by_guest),
+	    T(test_guest_answers_before_request),
 	    T(test_host_bad_lines),
 	    T(test_credit_stops_host_reader),
 	    T(test_host_not_reading_is_bounded),
