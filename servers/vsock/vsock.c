@@ -98,27 +98,48 @@ bool vsock_credit_allows(uint32_t buf_alloc, uint32_t rx_cnt, uint32_t told_fwd_
 	return (uint64_t)(uint32_t)(rx_cnt - told_fwd_cnt) + len <= buf_alloc;
 }
 
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/*
+ * As Firecracker reads it (its muxer's read_local_stream_port): the line's
+ * first word is "connect" in any case, the second the port as Rust's
+ * u32::from_str takes it (decimal, an optional '+', no overflow), words
+ * split on white space (so "\r\n" and extra blanks are fine), any further
+ * words ignored.  Unlike Firecracker, the '\n' must come within 32 bytes.
+ */
 int vsock_parse_connect(const char *buf, size_t n, uint32_t *port, size_t *line_len)
 {
-	static const char verb[] = "CONNECT ";
-	const size_t vlen = sizeof(verb) - 1;
+	static const char verb[] = "connect";
 	const char *nl = memchr(buf, '\n', n < VSOCK_CONNECT_LINE_MAX ? n : VSOCK_CONNECT_LINE_MAX);
+	const char *p = buf, *end;
 	uint64_t value = 0;
-	size_t i;
+	size_t digits = 0;
 
-	/* what arrived so far must be a prefix of "CONNECT " */
-	if (memcmp(buf, verb, n < vlen ? n : vlen))
-		return -EINVAL;
 	if (!nl)
 		return n >= VSOCK_CONNECT_LINE_MAX ? -EINVAL : 0;
-	if ((size_t)(nl - buf) <= vlen)
-		return -EINVAL; /* no digits */
-	for (i = vlen; buf + i < nl; i++) {
-		if (buf[i] < '0' || buf[i] > '9' || i - vlen >= 10)
+	end = nl;
+	while (p < end && is_space(*p))
+		p++;
+	for (size_t i = 0; i < sizeof(verb) - 1; i++, p++)
+		if (p == end || (*p | 0x20) != verb[i])
 			return -EINVAL;
-		value = value * 10 + (uint64_t)(buf[i] - '0');
+	if (p == end || !is_space(*p))
+		return -EINVAL; /* "connectx", or no port */
+	while (p < end && is_space(*p))
+		p++;
+	if (p < end && *p == '+')
+		p++;
+	for (; p < end && !is_space(*p); p++, digits++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		value = value * 10 + (uint64_t)(*p - '0');
+		if (value > UINT32_MAX)
+			return -EINVAL;
 	}
-	if (value > UINT32_MAX)
+	if (!digits)
 		return -EINVAL;
 	*port = (uint32_t)value;
 	*line_len = (size_t)(nl - buf) + 1;
@@ -251,6 +272,8 @@ static bool conn_wants_data(const struct vsock_conn *c)
 
 static void conn_update_rx(struct vsock *v, struct vsock_conn *c)
 {
+	if (c->state == VSOCK_CONN_FREE)
+		return; /* freed on the way here: owes nothing */
 	if (c->pending || conn_wants_data(c))
 		rxq_append(v, c);
 	else
@@ -307,6 +330,7 @@ static void conn_free(struct vsock *v, struct vsock_conn *c)
 	hash_remove(v, c);
 	rxq_remove(v, c);
 	c->state = VSOCK_CONN_FREE;
+	c->pending = 0;
 	c->generation++;
 	c->free_next = v->free_head;
 	v->free_head = conn_index(v, c) + 1;
@@ -851,7 +875,8 @@ static uint32_t local_port(struct vsock *v, uint32_t guest_port)
 	for (uint32_t tries = 0; tries <= v->max_connections; tries++) {
 		uint32_t port = v->next_local_port;
 
-		v->next_local_port = port == UINT32_MAX - 1 ? VSOCK_LOCAL_PORT_FIRST : port + 1;
+		v->next_local_port =
+		    port + 1 == VSOCK_LOCAL_PORT_END ? VSOCK_LOCAL_PORT_FIRST : port + 1;
 		if (!vsock_conn_find(v, guest_port, port))
 			return port;
 	}

@@ -89,9 +89,10 @@ _Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR_SIZE, "virtio_vsock_hdr is 
 /* RSTs to packets that match no connection, waiting for an rx buffer
  * (§5.10.6.1 "additional resources"): when full, the tx ring waits. */
 #define VSOCK_RST_QUEUE 64
-/* Host ports we give host-initiated connections (Firecracker: its local
- * ports); below them, the ports a guest names in PATH_P. */
+/* Host ports we give host-initiated connections: [2^30, 2^31), as
+ * Firecracker's muxer allocates its local ports. */
 #define VSOCK_LOCAL_PORT_FIRST 0x40000000u
+#define VSOCK_LOCAL_PORT_END 0x80000000u
 
 /*
  * What isola-vsock's seccomp filter allows beyond the vhost-user back-end's
@@ -138,9 +139,11 @@ bool vsock_fwd_cnt_valid(uint32_t old_fwd_cnt, uint32_t new_fwd_cnt, uint32_t tx
 bool vsock_credit_allows(uint32_t buf_alloc, uint32_t rx_cnt, uint32_t told_fwd_cnt, uint32_t len);
 
 /* The host client's first line, "CONNECT <port>\n" (Firecracker's hybrid
- * vsock): buf holds n bytes read so far.  1 with *port and *line_len (bytes
- * to consume, '\n' included), 0 if the line is not whole yet, -EINVAL if it
- * can never be a valid one (no "CONNECT ", not a decimal u32, too long). */
+ * vsock, parsed as Firecracker does: the verb in any case, blanks around
+ * the words): buf holds n bytes read so far.  1 with *port and *line_len
+ * (bytes to consume, '\n' included), 0 if the line is not whole yet,
+ * -EINVAL if it is not a valid one (another verb, not a decimal u32, no
+ * '\n' within VSOCK_CONNECT_LINE_MAX bytes). */
 int vsock_parse_connect(const char *buf, size_t n, uint32_t *port, size_t *line_len);
 
 /* ---- the device ---------------------------------------------------------- */
