@@ -226,9 +226,11 @@ static int vsock_handle_queue(void *device, struct vhost_user_backend_queue *q)
  * gone, so the guest gets VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (§5.10.6.7)
  * and drops them.  Each ring decides with its own base, whatever order the
  * front-end starts them in (the isola core one ring after the other, QEMU
- * all bases first).  An rx or tx ring starting at 0: a new driver (a boot,
- * a driver reset), and whatever this process still holds belongs to the
- * old one and is closed (a live connection has moved both rings).
+ * all bases first).  An rx or tx ring starting at 0 again in this process:
+ * a new driver (a driver reset), and whatever this process still holds
+ * belongs to the old one and is closed (a live connection has moved both
+ * rings).  A ring's first start at 0 closes nothing: the only connections
+ * then are the new driver's, made through a ring that started first.
  */
 static int vsock_queue_start(void *device, struct vhost_user_backend_queue *q)
 {
@@ -249,10 +251,21 @@ static int vsock_queue_start(void *device, struct vhost_user_backend_queue *q)
 			 q->index, q->base);
 		if (q->index != VSOCK_QUEUE_EVENT)
 			wake(v->event_wake_fd);
-	} else if (!q->base && q->index != VSOCK_QUEUE_EVENT && v->nr_conns) {
-		log_info("the driver started afresh: closing %u connections of its previous life",
-			 v->nr_conns);
-		vsock_close_all(v);
+	} else if (!first && !q->base && q->index != VSOCK_QUEUE_EVENT) {
+		/* This ring ran before in this process and starts over at 0:
+		 * the first ring of a new driver's life.  Only the rings that
+		 * started since count as this life's, so the other ring,
+		 * starting a moment later in its own thread, does not close
+		 * a connection the new driver already made through this one
+		 * (the same race on a fresh start closed the guest's first
+		 * connection: vsock_guests.sh hostile_credit, 1 run in 3). */
+		v->started_rings = 1u << q->index;
+		if (v->nr_conns) {
+			log_info("the driver started afresh: closing %u connections of its "
+				 "previous life",
+				 v->nr_conns);
+			vsock_close_all(v);
+		}
 	}
 	pthread_mutex_unlock(&v->lock);
 	return 0;

@@ -854,6 +854,38 @@ static void start_rings(struct fixture *f, uint16_t rx, uint16_t tx, uint16_t ev
 	start_ring(f, VSOCK_QUEUE_EVENT, ev);
 }
 
+/* The rings start in threads of their own: a connection the new driver
+ * makes through a ring that started first survives the other ring's
+ * start at 0 (on a fresh start and after a driver reset alike). */
+static void test_rings_start_in_any_order(void **state)
+{
+	struct fixture *f = *state;
+	int l, old, c;
+
+	l = host_listen(f, 5000);
+	start_ring(f, VSOCK_QUEUE_TX, 0);
+	c = guest_connect(f, l, 1000, 5000);
+	start_ring(f, VSOCK_QUEUE_EVENT, 0);
+	start_ring(f, VSOCK_QUEUE_RX, 0);
+	assert_int_equal(f->v.nr_conns, 1);
+	assert_false(at_eof(c));
+	/* a driver reset, tx first again: the old connection goes, the
+	 * one made after tx started stays when rx starts */
+	old = c;
+	start_ring(f, VSOCK_QUEUE_TX, 0);
+	assert_int_equal(f->v.nr_conns, 0);
+	assert_true(at_eof(old));
+	c = guest_connect(f, l, 1001, 5000);
+	start_ring(f, VSOCK_QUEUE_RX, 0);
+	start_ring(f, VSOCK_QUEUE_EVENT, 0);
+	assert_int_equal(f->v.nr_conns, 1);
+	assert_false(at_eof(c));
+	assert_false(f->v.reset_pending);
+	close(old);
+	close(c);
+	close(l);
+}
+
 static void test_restart_detection(void **state)
 {
 	struct fixture *f = *state;
@@ -1229,6 +1261,7 @@ int main(void)
 	    T(test_bad_headers_answered),
 	    T(test_rst_queue_full_holds_tx),
 	    cmocka_unit_test_setup_teardown(test_table_full, setup_small_table, teardown),
+	    T(test_rings_start_in_any_order),
 	    T(test_restart_detection),
 	    T(test_rings_connect_and_reset_event),
 	    T(test_rings_malformed_chains),
