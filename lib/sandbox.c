@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "lib/sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -187,6 +189,40 @@ void sandbox_bind_dir(const char *dir)
 	snprintf(sandbox_bind, sizeof(sandbox_bind), "%s", dir);
 }
 
+/* Cover every subdirectory of the bound directory with an empty read-only
+ * tmpfs: the server needs the directory's own sockets (isola-vsock's
+ * PATH_<port>), not what lies below it -- a VMM's API socket often does
+ * (Kata's jailer root holds run/firecracker.socket beside its
+ * kata.hvsock).  A subdirectory made later is not covered.  0 or -errno. */
+static int sandbox_hide_subdirs(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	char sub[PATH_MAX];
+	int ret = 0;
+
+	if (!d)
+		return -errno;
+	while (!ret && (e = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (e->d_type != DT_DIR &&
+		    (e->d_type != DT_UNKNOWN ||
+		     fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		     !S_ISDIR(st.st_mode)))
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) >= (int)sizeof(sub))
+			ret = -ENAMETOOLONG;
+		else if (mount("isola-hidden", sub, "tmpfs",
+			       MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0") < 0)
+			ret = -errno;
+	}
+	closedir(d);
+	return ret;
+}
+
 /* Inside the new root (cwd, its tmpfs): the directories of sandbox_bind's
  * path, then the clone tree of it attached there (nosuid, nodev, noexec).
  * The tmpfs root and those directories are 0511: --user may walk the path
@@ -214,10 +250,12 @@ static int sandbox_attach_bind(int tree)
 	}
 	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		return -errno;
-	if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) <
-	    0)
+	/* read-only: connect(2) to a socket there still works (a mount's
+	 * read-only flag stops writes, not connects), creating files not */
+	if (mount(NULL, path, NULL,
+		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return -errno;
-	return 0;
+	return sandbox_hide_subdirs(path);
 }
 
 /* An empty, read-only root: a fresh tmpfs becomes the root and the old root
@@ -502,6 +540,24 @@ static int sandbox_allow_ioctl(scmp_filter_ctx ctx, unsigned long request, char 
 	return 0;
 }
 
+/* socket(family, SOCK_STREAM [| SOCK_NONBLOCK | SOCK_CLOEXEC], 0) only:
+ * the filter compares the whole 64-bit registers, so junk in an upper
+ * half is refused too. */
+static int sandbox_allow_stream_socket(scmp_filter_ctx ctx, int family, char *err, size_t errlen)
+{
+	int ret = seccomp_rule_add(
+	    ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 3, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)family),
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, ~(scmp_datum_t)(SOCK_NONBLOCK | SOCK_CLOEXEC),
+		    (scmp_datum_t)SOCK_STREAM),
+	    SCMP_A2(SCMP_CMP_EQ, 0));
+
+	if (ret < 0)
+		return error_text(err, errlen, ret, "seccomp: allowing socket(%d, SOCK_STREAM): %s",
+				  family, strerror(-ret));
+	sandbox_mark_allowed(SCMP_SYS(socket));
+	return 0;
+}
+
 int sandbox_lock(const int *keep, unsigned nr_keep, const struct sandbox_allowlist *extra,
 		 char *err, size_t errlen)
 {
@@ -530,6 +586,8 @@ int sandbox_lock(const int *keep, unsigned nr_keep, const struct sandbox_allowli
 		ret = sandbox_allow(ctx, extra->syscalls[i], err, errlen);
 	for (unsigned i = 0; extra && i < extra->nr_ioctls && !ret; i++)
 		ret = sandbox_allow_ioctl(ctx, extra->ioctls[i], err, errlen);
+	if (extra && extra->stream_socket_family && !ret)
+		ret = sandbox_allow_stream_socket(ctx, extra->stream_socket_family, err, errlen);
 	if (!ret) {
 		ret = seccomp_load(ctx);
 		if (ret)

@@ -104,6 +104,11 @@ struct sandbox_allowlist {
 	unsigned nr_syscalls;
 	const unsigned long *ioctls;
 	unsigned nr_ioctls;
+	/* Nonzero: socket(2) for this family's SOCK_STREAM only (any
+	 * SOCK_NONBLOCK/SOCK_CLOEXEC, protocol 0), e.g. AF_UNIX, so that a
+	 * server which makes Unix sockets cannot make vsock, netlink or
+	 * packet sockets. */
+	int stream_socket_family;
 };
 
 /*

@@ -9,12 +9,16 @@
  * their fds, serve, log the counters.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -101,10 +105,82 @@ static int vsock_parse_uds(void *device, const struct server_option *option, con
 	return 0;
 }
 
+/* Every connection holds a host socket: raise the soft fd limit to the
+ * hard one, and keep --max-connections below it with room for the
+ * server's own fds and the vhost-user messages' (an accept4 or a
+ * message's fds failing for EMFILE would stall host clients or drop the
+ * front-end). */
+#define VSOCK_OWN_FDS 64
+
+static void vsock_fit_fd_limit(struct vsock *v)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return;
+	if (lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+			getrlimit(RLIMIT_NOFILE, &lim);
+	}
+	if (lim.rlim_cur == RLIM_INFINITY ||
+	    (uint64_t)v->max_connections + VSOCK_OWN_FDS <= (uint64_t)lim.rlim_cur)
+		return;
+	if (lim.rlim_cur <= 2 * VSOCK_OWN_FDS) {
+		log_warn("the open-files limit (%llu) leaves no room for connections beyond a few",
+			 (unsigned long long)lim.rlim_cur);
+		v->max_connections = VSOCK_OWN_FDS / 2;
+		return;
+	}
+	log_warn("--max-connections %u: the open-files limit is %llu (ulimit -n); %llu "
+		 "connections at most",
+		 v->max_connections, (unsigned long long)lim.rlim_cur,
+		 (unsigned long long)(lim.rlim_cur - VSOCK_OWN_FDS));
+	v->max_connections = (uint32_t)(lim.rlim_cur - VSOCK_OWN_FDS);
+}
+
+/* The sandbox sees PATH's whole directory (not its subdirectories): name
+ * the other sockets there, which a compromised server could connect to. */
+static void vsock_warn_neighbours(const struct vsock *v)
+{
+	const char *base = strrchr(v->uds_path, '/') + 1;
+	size_t base_len = strlen(base);
+	unsigned found = 0;
+	struct dirent *e;
+	DIR *d = opendir(v->uds_dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+
+		/* PATH itself, and the PATH_<port> listeners the guest reaches */
+		if (!strncmp(e->d_name, base, base_len) &&
+		    (!e->d_name[base_len] ||
+		     (e->d_name[base_len] == '_' &&
+		      strspn(e->d_name + base_len + 1, "0123456789") ==
+			  strlen(e->d_name + base_len + 1))))
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISSOCK(st.st_mode))
+			continue;
+		if (found++ < 3)
+			log_warn("%s/%s: another socket in the --uds directory, which the sandbox "
+				 "shows isola-vsock; keep PATH in a directory of its own",
+				 v->uds_dir, e->d_name);
+	}
+	closedir(d);
+	if (found > 3)
+		log_warn("... and %u more sockets there", found - 3);
+}
+
 static int vsock_create(void *device, char *err, size_t errlen)
 {
 	struct vsock *v = device;
-	int ret = vsock_setup(v, err, errlen);
+	int ret;
+
+	vsock_fit_fd_limit(v);
+	ret = vsock_setup(v, err, errlen);
 
 	if (ret < 0)
 		return ret;
@@ -114,6 +190,7 @@ static int vsock_create(void *device, char *err, size_t errlen)
 	/* connect(PATH_P) happens inside the sandbox: its empty root gets
 	 * this one directory */
 	sandbox_bind_dir(v->uds_dir);
+	vsock_warn_neighbours(v);
 	return 0;
 }
 

@@ -580,9 +580,18 @@ static int connect_host(struct vsock *v, uint32_t port)
 
 static void guest_request(struct vsock *v, const struct vsock_hdr *h)
 {
-	struct vsock_conn *c = conn_alloc(v, VSOCK_CONN_ESTABLISHED);
+	struct vsock_conn *c;
 	int fd;
 
+	/* After a restart, until the guest has its TRANSPORT_RESET: the
+	 * reset will drop whatever it connects now, silently, and leave our
+	 * end joined to a host listener for nothing.  Refused: it connects
+	 * again after the reset. */
+	if (v->reset_pending) {
+		queue_rst(v, h);
+		return;
+	}
+	c = conn_alloc(v, VSOCK_CONN_ESTABLISHED);
 	if (!c) {
 		queue_rst(v, h);
 		return;
@@ -926,16 +935,38 @@ static void host_line(struct vsock *v, struct vsock_conn *c, uint64_t now_ms)
 	conn_update_rx(v, c);
 }
 
+/* Accept what the listener holds, at most VSOCK_ACCEPTS_PER_ROUND: the rx
+ * thread holds v->lock meanwhile, and clients connecting in a loop must
+ * not keep it from the rings.  The listener is edge-triggered, so what is
+ * left (the cap, or accept4 out of fds or memory) is remembered in
+ * v->accept_again and taken at the next poll, not at a next edge that
+ * may never come. */
 static void host_accept(struct vsock *v, uint64_t now_ms)
 {
-	for (;;) {
-		int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	v->accept_again = v->accept_starved = false;
+	for (unsigned round = 0;; round++) {
 		struct vsock_conn *c;
+		int fd;
 
+		if (round == VSOCK_ACCEPTS_PER_ROUND) {
+			v->accept_again = true;
+			return;
+		}
+		fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			return; /* EAGAIN; EMFILE: the next edge retries */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				if (!v->starved_logged)
+					log_error("accepting host clients: %s; they wait in the "
+						  "listen backlog until connections close (logged "
+						  "once)",
+						  strerror(errno));
+				v->starved_logged = true;
+				v->accept_again = v->accept_starved = true;
+			}
+			return; /* EAGAIN: the next edge brings more */
 		}
 		c = conn_alloc(v, VSOCK_CONN_HOST_LINE);
 		if (!c) {
@@ -1007,8 +1038,14 @@ static void host_deadlines(struct vsock *v, uint64_t now_ms)
 int vsock_host_poll(struct vsock *v, uint64_t now_ms)
 {
 	struct epoll_event events[64];
+	unsigned rounds = 0;
 	int n;
 
+	/* after a restart, host clients wait in the backlog until the guest
+	 * has its TRANSPORT_RESET, which would drop a connection made before
+	 * (the event ring's thread wakes us when it is posted) */
+	if (v->accept_again && !v->reset_pending)
+		host_accept(v, now_ms);
 	do {
 		n = epoll_wait(v->epoll_fd, events, 64, 0);
 		for (int i = 0; i < n; i++) {
@@ -1016,7 +1053,10 @@ int vsock_host_poll(struct vsock *v, uint64_t now_ms)
 			uint32_t index = (uint32_t)data;
 
 			if (data == EPOLL_LISTENER) {
-				host_accept(v, now_ms);
+				if (v->reset_pending)
+					v->accept_again = true;
+				else
+					host_accept(v, now_ms);
 			} else if (data == EPOLL_WAKE) {
 				uint64_t value;
 
@@ -1032,8 +1072,15 @@ int vsock_host_poll(struct vsock *v, uint64_t now_ms)
 					host_event(v, c, events[i].events, now_ms);
 			}
 		}
-	} while (n == 64);
+	} while (n == 64 && ++rounds < VSOCK_EVENT_ROUNDS);
 	host_deadlines(v, now_ms);
+	/* more events than a round's share, or clients left in the listener:
+	 * back soon, after the rings had the lock (a starved accept4 after
+	 * a pause, for connections to close) */
+	if (n == 64 || (v->accept_again && !v->accept_starved && !v->reset_pending))
+		return 0;
+	if (v->accept_starved && (!v->next_deadline_ms || v->next_deadline_ms > now_ms + 50))
+		return 50;
 	if (!v->next_deadline_ms)
 		return -1;
 	return v->next_deadline_ms <= now_ms	     ? 0

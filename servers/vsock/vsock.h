@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 
@@ -84,6 +85,10 @@ _Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR_SIZE, "virtio_vsock_hdr is 
 #define VSOCK_CONNECT_LINE_MAX 32
 /* A host client that sends no whole CONNECT line within this is closed;
  * so is one whose guest never answers the REQUEST. */
+/* per poll of the host side, under v->lock: accepts, and rounds of 64
+ * epoll events (more waits for the next poll, right after the rings) */
+#define VSOCK_ACCEPTS_PER_ROUND 64
+#define VSOCK_EVENT_ROUNDS 4
 #define VSOCK_CONNECT_TIMEOUT_MS 5000
 #define VSOCK_RESPONSE_TIMEOUT_MS 10000
 /* RSTs to packets that match no connection, waiting for an rx buffer
@@ -103,11 +108,15 @@ _Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR_SIZE, "virtio_vsock_hdr is 
  * the base list.  In the header so tests/unit/test_seccomp.c installs the
  * very filter the server does.
  */
-static const char *const vsock_sandbox_syscalls[] = {"socket", "connect", "shutdown", "epoll_wait",
+static const char *const vsock_sandbox_syscalls[] = {"connect", "shutdown", "epoll_wait",
 						     "epoll_ctl"};
 static const struct sandbox_allowlist vsock_sandbox_allowlist = {
     .syscalls = vsock_sandbox_syscalls,
     .nr_syscalls = sizeof(vsock_sandbox_syscalls) / sizeof(vsock_sandbox_syscalls[0]),
+    /* socket(2) for AF_UNIX streams only: no AF_VSOCK (not confined by
+     * the network namespace: it would reach other VMs' and the host's
+     * vsock listeners), netlink, packet or crypto sockets */
+    .stream_socket_family = AF_UNIX,
 };
 
 /* ---- pure checks (unit-tested) ------------------------------------------- */
@@ -223,10 +232,16 @@ struct vsock {
 	/* connections owing the guest a packet, round robin (index + 1) */
 	uint32_t rxq_first, rxq_last;
 	uint64_t next_deadline_ms; /* earliest HOST_LINE/REQUESTED deadline, 0 none */
+	/* the listener may still hold clients (it is edge-triggered): a
+	 * round's cap of accepts was reached, or accept4 ran out of fds or
+	 * memory; the next poll accepts again (soon, not at the next edge) */
+	bool accept_again;
+	bool accept_starved; /* out of fds or memory: retry after a pause */
 	struct vsock_hdr rsts[VSOCK_RST_QUEUE];
 	uint32_t rst_head, rst_len;
 	bool tx_waiting; /* tx stopped on a full RST queue */
 	bool full_logged;
+	bool starved_logged; /* accept4 out of fds or memory, said once */
 	uint32_t next_local_port;
 
 	/* restart (docs/vsock.md "Restart"): the rings started since the

@@ -192,6 +192,9 @@ static int vsock_handle_event(struct vsock *v, struct vhost_user_backend_queue *
 				v->reset_pending = false;
 				log_info("posted TRANSPORT_RESET: the guest drops the connections "
 					 "of the previous server and reconnects");
+				/* host clients held in the backlog meanwhile */
+				if (v->accept_again)
+					wake(v->rx_wake_fd);
 			}
 		}
 	}

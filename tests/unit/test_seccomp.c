@@ -25,6 +25,8 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/vm_sockets.h>
+#include <linux/netlink.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -704,6 +706,23 @@ static void forbidden_vsock_socketpair(void)
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 }
 
+/* socket(2) is AF_UNIX streams only: AF_VSOCK would reach other VMs'
+ * and the host's vsock listeners (no network namespace holds it in). */
+static void forbidden_vsock_af_vsock(void)
+{
+	socket(AF_VSOCK, SOCK_STREAM, 0);
+}
+
+static void forbidden_vsock_netlink(void)
+{
+	socket(AF_NETLINK, SOCK_RAW, 0);
+}
+
+static void forbidden_vsock_unix_dgram(void)
+{
+	socket(AF_UNIX, SOCK_DGRAM, 0);
+}
+
 static void forbidden_vsock_epoll_create(void)
 {
 	epoll_create1(0);
@@ -728,6 +747,9 @@ static void test_vsock_server_filter(void **state)
 	    {"bind", forbidden_vsock_bind},
 	    {"listen", forbidden_vsock_listen},
 	    {"socketpair", forbidden_vsock_socketpair},
+	    {"an AF_VSOCK socket", forbidden_vsock_af_vsock},
+	    {"a netlink socket", forbidden_vsock_netlink},
+	    {"an AF_UNIX datagram socket", forbidden_vsock_unix_dgram},
 	    {"epoll_create1", forbidden_vsock_epoll_create},
 	    {"writev", forbidden_vsock_writev},
 	    {"ioctl FIONREAD", forbidden_net_fionread},
@@ -760,7 +782,7 @@ static void test_vsock_server_filter(void **state)
 static void test_server_ioctl_whole_refused(void **state)
 {
 	static const char *const whole[] = {"readv", "ioctl"};
-	static const struct sandbox_allowlist list = {whole, ARRAY_SIZE(whole), NULL, 0};
+	static const struct sandbox_allowlist list = {whole, ARRAY_SIZE(whole), NULL, 0, 0};
 	int status;
 
 	(void)state;

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -589,6 +590,80 @@ static void test_guest_answers_before_request(void **state)
 	assert_int_equal(f->v.nr_conns, 1);
 	expect_nothing(f);
 	close(d);
+}
+
+/* The listener is edge-triggered: clients left in it -- a round's cap of
+ * accepts, or accept4 out of fds -- are taken at the next poll, not at a
+ * next connection that may never come. */
+static void test_host_accept_leftovers(void **state)
+{
+	struct fixture *f = *state;
+	int c[VSOCK_ACCEPTS_PER_ROUND + 3];
+	unsigned n = sizeof(c) / sizeof(c[0]);
+	struct rlimit old, low;
+	int last;
+
+	/* more clients than a round takes: the poll says come back at once */
+	for (unsigned i = 0; i < n; i++)
+		c[i] = host_connect(f);
+	/* (accepted into the table, or accepted and closed with it full) */
+	assert_int_equal(vsock_host_poll(&f->v, vsock_now_ms()), 0);
+	assert_int_equal(f->v.nr_conns + f->v.counters.refused_full, VSOCK_ACCEPTS_PER_ROUND);
+	vsock_host_poll(&f->v, vsock_now_ms());
+	assert_int_equal(f->v.nr_conns + f->v.counters.refused_full, n);
+	for (unsigned i = 0; i < n; i++)
+		close(c[i]);
+	vsock_host_poll(&f->v, vsock_now_ms());
+	/* out of fds: the client waits in the backlog, and is accepted once
+	 * fds are free again, with no new connection to make an edge */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	last = dup(0);
+	assert_true(last >= 0);
+	close(last);
+	low = old;
+	low.rlim_cur = (rlim_t)last; /* the next fd would be over the limit */
+	c[0] = host_connect(f);	     /* made before the limit: its fd is below */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_int_equal(vsock_host_poll(&f->v, vsock_now_ms()), 50);
+	assert_true(f->v.accept_starved);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	vsock_host_poll(&f->v, vsock_now_ms());
+	assert_false(f->v.accept_again);
+	assert_int_equal(write(c[0], "CONNECT 1234\n", 13), 13);
+	{
+		struct vsock_hdr r;
+		char line[32];
+
+		assert_true(next_pkt(f, &r, line, sizeof(line), NULL));
+		assert_int_equal(r.op, VSOCK_OP_REQUEST);
+		assert_int_equal(r.dst_port, 1234);
+	}
+	close(c[0]);
+}
+
+/* After a restart, until TRANSPORT_RESET is posted: a guest REQUEST is
+ * refused and host clients wait, since the reset would drop what they
+ * made (silently, on the guest's side). */
+static void test_nothing_connects_before_reset(void **state)
+{
+	struct fixture *f = *state;
+	int l = host_listen(f, 5000), c;
+	struct vsock_hdr r;
+	char line[32];
+
+	f->v.reset_pending = true;
+	send_pkt(f, guest_hdr(VSOCK_OP_REQUEST, 1000, 5000), NULL);
+	expect_pkt(f, VSOCK_OP_RST, 5000, 1000, NULL);
+	c = host_connect(f);
+	assert_int_equal(write(c, "CONNECT 1234\n", 13), 13);
+	assert_false(next_pkt(f, &r, line, sizeof(line), NULL));
+	assert_int_equal(f->v.nr_conns, 0);
+	f->v.reset_pending = false; /* posted */
+	assert_true(next_pkt(f, &r, line, sizeof(line), NULL));
+	assert_int_equal(r.op, VSOCK_OP_REQUEST);
+	assert_int_equal(r.dst_port, 1234);
+	close(c);
+	close(l);
 }
 
 static void test_host_bad_lines(void **state)
@@ -1206,6 +1281,14 @@ static int sandboxed_checks(const char *dir)
 		return 13; /* the root is read-only */
 	if (stat("/", &st) < 0 || (st.st_mode & 07777) != 0511)
 		return 14; /* walkable by --user, not listable */
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/new", dir);
+	if (mkdir(a.sun_path, 0700) == 0 || errno != EROFS)
+		return 15; /* the bound directory is read-only */
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/run/api.sock", dir);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+		return 16; /* a socket in a subdirectory (a VMM's API socket) */
+	close(fd);
 	return 0;
 }
 
@@ -1220,6 +1303,19 @@ static void test_sandbox_binds_uds_dir(void **state)
 		skip();
 	}
 	l = host_listen(f, 5000); /* under /tmp, where the empty tmpfs goes */
+	/* a socket below the directory, as Kata's jailer root has its
+	 * run/firecracker.socket beside kata.hvsock */
+	char sub[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct sockaddr_un api = {.sun_family = AF_UNIX};
+	int api_fd;
+
+	snprintf(sub, sizeof(sub), "%s/run", f->dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(api.sun_path, sizeof(api.sun_path), "%s/run/api.sock", f->dir);
+	api_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(api_fd >= 0);
+	assert_int_equal(bind(api_fd, (struct sockaddr *)&api, sizeof(api)), 0);
+	assert_int_equal(listen(api_fd, 1), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -1235,6 +1331,9 @@ static void test_sandbox_binds_uds_dir(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	close(api_fd);
+	unlink(api.sun_path);
+	rmdir(sub);
 	close(l);
 }
 
@@ -1254,6 +1353,8 @@ int main(void)
 	    T(test_host_ports_wrap),
 	    T(test_host_connect_refused_by_guest),
 	    T(test_guest_answers_before_request),
+	    T(test_host_accept_leftovers),
+	    T(test_nothing_connects_before_reset),
 	    T(test_host_bad_lines),
 	    T(test_credit_stops_host_reader),
 	    T(test_host_not_reading_is_bounded),
