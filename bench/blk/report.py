@@ -21,9 +21,16 @@ def fio_line(engine, workload, path):
     side = job.get("mixed") or (job["read"] if job["read"]["io_bytes"] else job["write"])
     pct = side["lat_ns"]["percentile"]
     us = lambda key: pct[key] / 1000.0
-    return (f"{engine} {workload} iops={side['iops']:.0f} mean_us={side['lat_ns']['mean'] / 1000:.1f} "
+    # usr_cpu/sys_cpu: percent of one CPU over job_runtime (ms), summed
+    # over the jobs with --group_reporting; fio is back-end and load in one.
+    ios = side["total_ios"] or 1
+    cpu_us = (job["usr_cpu"] + job["sys_cpu"]) / 100.0 * job["job_runtime"] * 1000.0 / ios
+    return (f"{engine} {workload} iops={side['iops']:.0f} mib_s={side['bw_bytes'] / 2**20:.1f} "
+            f"mean_us={side['lat_ns']['mean'] / 1000:.1f} "
             f"p50_us={us('50.000000'):.1f} p99_us={us('99.000000'):.1f} "
-            f"p999_us={us('99.900000'):.1f} errors={job['error']}")
+            f"p999_us={us('99.900000'):.1f} load_cpu_us_per_io={cpu_us:.2f} "
+            f"server_cpu_us_per_io=0 ios_per_cpu_s={1e6 / cpu_us if cpu_us else 0:.0f} "
+            f"errors={job['error']}")
 
 
 def parse(path):
@@ -67,6 +74,27 @@ def report(path):
             for key, label in (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9")):
                 a, b = median(isola, key), median(qsd, key)
                 print(f"{w} {label} latency (us): isola {fmt(a)}, peer {fmt(b)}, ratio {a / b:.2f}")
+        cpu = lambda rs: (median(rs, "server_cpu_us_per_io"), median(rs, "load_cpu_us_per_io"))
+        peers = [("peer", qsd)] if qsd else []
+        if "-64k" in w or w.startswith(("read-", "write-")):
+            for label, rs in peers + [("fio (limit)", fio)] if fio else peers:
+                a, b = median(isola, "mib_s"), median(rs, "mib_s")
+                if a is not None and b:
+                    print(f"{w} MiB/s{' vs fio (limit)' if label != 'peer' else ''}: "
+                          f"isola {a:.0f}, peer {b:.0f}, ratio {a / b:.2f}")
+        si, li = cpu(isola)
+        if si is not None and li is not None:
+            for label, rs in peers + ([("fio", fio)] if fio else []):
+                sp, lp = cpu(rs)
+                if sp is None or lp is None:
+                    continue
+                vs = " vs fio" if label == "fio" else ""
+                print(f"{w} CPU us per request (back-end + load generator){vs}: "
+                      f"isola {fmt(si + li)} ({fmt(si)} + {fmt(li)}), peer {fmt(sp + lp)}"
+                      + (f" ({fmt(sp)} + {fmt(lp)})" if label != "fio" else " (one process)")
+                      + f", ratio {(si + li) / (sp + lp):.2f}")
+                a, b = median(isola, "ios_per_cpu_s"), median(rs, "ios_per_cpu_s")
+                print(f"{w} IOPS per CPU-second{vs}: isola {a:.0f}, peer {b:.0f}, ratio {a / b:.2f}")
         if fio:
             f = median(fio, "iops")
             print(f"{w} IOPS vs fio (limit): isola {iops:.0f}, peer {f:.0f}, ratio {iops / f:.2f}")
