@@ -38,6 +38,7 @@ EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_ent
 EVENTS+=,syscalls:sys_enter_write,syscalls:sys_enter_ppoll,syscalls:sys_enter_poll
 EVENTS+=,context-switches,sched:sched_wakeup,io_uring:io_uring_submit_req
 EVENTS+=,io_uring:io_uring_queue_async_work,task-clock
+HOST_EVENTS=ipi:ipi_send_cpu,power:cpu_idle,sched:sched_migrate_task
 
 # The process and, for a sandboxed isola-blk, the server its sandbox
 # parent forked (its pid namespace's pid 1).
@@ -48,7 +49,7 @@ pids_of() {
 }
 
 count() { # ENGINE WORKLOAD
-	local rw bs depth queues server perf_pid p
+	local rw bs depth queues server perf_pid host_pid p
 	read -r rw bs depth queues < <(bench/blk/workload.sh "$2")
 	case $1 in
 	isola)
@@ -71,18 +72,23 @@ count() { # ENGINE WORKLOAD
 	for p in $(pids_of "$server" | tr , ' '); do cpu_args+=(--cpu-pid "$p"); done
 	perf stat -x, -o "$DIR/server.perf" -e "$EVENTS" -p "$(pids_of "$server")" &
 	perf_pid=$!
+	# Host-wide (other work on the host adds to these): IPIs sent, CPUs
+	# entering idle, tasks migrated.
+	perf stat -x, -o "$DIR/host.perf" -a -e "$HOST_EVENTS" &
+	host_pid=$!
 	sleep 0.5
 	perf stat -x, -o "$DIR/lg.perf" -e "$EVENTS" -- "$LOADGEN" --socket "$DIR/s.sock" \
 		--rw "$rw" --iodepth "$depth" --queues "$queues" --bs "$bs" --runtime "$COUNTED" \
 		--warmup 1 "${cpu_args[@]}" >"$DIR/lg.out"
-	kill -INT "$perf_pid"
-	wait "$perf_pid" || true
+	kill -INT "$perf_pid" "$host_pid"
+	wait "$perf_pid" "$host_pid" || true
 	kill "$server"
 	wait "$server" 2>/dev/null || true
+	grep -h "busy-polled" "$DIR/server.log" | sed 's/^/  /' || true
 	rm -f "$DIR/s.sock"
-	python3 - "$1" "$2" "$DIR/lg.out" "$DIR/server.perf" "$DIR/lg.perf" <<-'EOF'
+	python3 - "$1" "$2" "$DIR/lg.out" "$DIR/server.perf" "$DIR/lg.perf" "$DIR/host.perf" <<-'EOF'
 		import sys
-		engine, workload, lg_out, server_perf, lg_perf = sys.argv[1:]
+		engine, workload, lg_out, server_perf, lg_perf, host_perf = sys.argv[1:]
 		kv = dict(f.split("=", 1) for f in open(lg_out).read().split() if "=" in f)
 		ios = float(kv["all_ios"])
 		def counts(path):
@@ -92,7 +98,7 @@ count() { # ENGINE WORKLOAD
 		        if len(f) > 2 and f[0].replace(".", "").isdigit():
 		            c[f[2]] = float(f[0])
 		    return c
-		c, lc = counts(server_perf), counts(lg_perf)
+		c, lc, hc = counts(server_perf), counts(lg_perf), counts(host_perf)
 		per = lambda k: c.get(k, 0) / ios
 		lper = lambda k: lc.get(k, 0) / ios
 		print(f"{engine} {workload} iops={kv['iops']} p50_us={kv['p50_us']} "
@@ -106,7 +112,10 @@ count() { # ENGINE WORKLOAD
 		      f"cpu_us={per('task-clock') * 1000:.1f} (proc {kv.get('server_cpu_us_per_io', '?')}) "
 		      f"| load: syscalls={lper('raw_syscalls:sys_enter'):.2f} "
 		      f"ctxsw={lper('context-switches'):.2f} cpu_us={lper('task-clock') * 1000:.1f} "
-		      f"kicks={kv['kicks_per_io']} sleeps={kv['sleeps_per_io']}")
+		      f"kicks={kv['kicks_per_io']} sleeps={kv['sleeps_per_io']} "
+		      f"| host: ipis={hc.get('ipi:ipi_send_cpu', 0) / ios:.2f} "
+		      f"idle_entries={hc.get('power:cpu_idle', 0) / ios / 2:.2f} "
+		      f"migrations={hc.get('sched:sched_migrate_task', 0) / ios:.3f}")
 	EOF
 }
 
