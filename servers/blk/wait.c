@@ -162,6 +162,11 @@ static enum blk_spin blk_wait_poll(struct blk_queue *bq, struct vhost_user_backe
 		last = now;
 		now = blk_now_ns();
 		if (now - last > BLK_POLL_PREEMPTED_NS) {
+			/* The gap may have been the event's own interrupt
+			 * (the disk's completion on this CPU): look once
+			 * more before calling it a lost CPU. */
+			if (io_uring_peek_cqe(&bq->ring, &cqe) == 0 || virtq_avail_pending(&q->vq))
+				return BLK_SPIN_CAUGHT;
 			why = BLK_SPIN_PREEMPTED;
 			break;
 		}
