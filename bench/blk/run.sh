@@ -10,7 +10,8 @@
 # randwrite-qd32 randrw-qd1 randrw-qd32 randread-qd32-2q randrw-qd32-2q
 # read-64k-qd8 write-64k-qd8"; randrw is 70% reads, -2q two queues (fio:
 # two jobs), read/write sequential, -64k the block size: bench/blk/workload.sh),
-# ISOLA_BLK, QSD, FIO (binaries), BENCH_DIR (where the 1 GiB image goes;
+# ISOLA_BLK, QSD, FIO (binaries), ISOLA_ARGS (extra isola-blk options, e.g.
+# "--poll-us 0"), BENCH_DIR (where the 1 GiB image goes;
 # default a fresh directory under build/, i.e. on the repo's filesystem:
 # /tmp may be a tmpfs, which has no O_DIRECT).
 set -eu
@@ -56,7 +57,8 @@ wait_socket() {
 }
 
 # Both offer 2 queues (the -2q workloads); a 1-queue front-end starts one.
-"$ISOLA_BLK" --socket "$DIR/isola.sock" --image "$IMG" --queues 2 >"$DIR/isola.log" 2>&1 &
+# shellcheck disable=SC2086 # ISOLA_ARGS: extra options, word-split on purpose
+"$ISOLA_BLK" --socket "$DIR/isola.sock" --image "$IMG" --queues 2 ${ISOLA_ARGS:-} >"$DIR/isola.log" 2>&1 &
 PIDS+=($!)
 wait_socket "$DIR/isola.sock" isola
 # The CPU time of a back-end: isola-blk's sandbox parent and the server
@@ -113,7 +115,7 @@ OUT=bench/results/blk-$(date +%F).txt
 	echo "filesystem: $(df --output=fstype "$DIR" | tail -1) on $(df --output=source "$DIR" | tail -1) (image $(du -h --apparent-size "$IMG" | cut -f1), preallocated, written once)"
 	echo "qsd: $("$QSD" --version | head -1)"
 	echo "fio: $("$FIO" --version)"
-	echo "isola-blk: $ISOLA_BLK --queues 2 (sandboxed; O_DIRECT when aligned; busy-polls up to 50 us before sleeping at depth 1, --poll-us)"
+	echo "isola-blk: $ISOLA_BLK --queues 2${ISOLA_ARGS:+ $ISOLA_ARGS} (sandboxed; O_DIRECT when aligned; busy-polls up to 50 us before sleeping at depth 1, --poll-us)"
 	echo "cmd qsd: $QSD ${QSD_ARGS[*]//$DIR/DIR}"
 	echo "cmd load: $LOADGEN --socket SOCK --rw RW --bs BS --iodepth D --queues Q --runtime $RUNTIME --warmup $WARMUP --cpu-pid PID... (256 MiB memfd guest, queue size 256, EVENT_IDX, one thread waits on the call eventfds)"
 	echo "cmd fio: $FIO --ioengine=io_uring --direct=1 --rw=RW --rwmixread=70 --bs=BS --iodepth=D --numjobs=Q --group_reporting --offset_increment=1024/Q MiB --size=1024/Q MiB --time_based --ramp_time=$WARMUP --runtime=$RUNTIME --lat_percentiles=1 --filename=IMG"
