@@ -55,7 +55,7 @@
 
 void blk_wait_init(struct blk_queue *bq)
 {
-	bq->kick_armed = bq->stop_armed = bq->stop_seen = false;
+	bq->kick_armed = bq->stop_armed = bq->stop_seen = bq->notify_suppressed = false;
 	bq->poll_io_ns = bq->poll_driver_ns = 0;
 	bq->poll_resume_ns = 0;
 	memset(bq->spins, 0, sizeof(bq->spins));
