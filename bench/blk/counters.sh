@@ -17,6 +17,7 @@ COUNTED=${SECONDS_COUNTED:-4}
 ISOLA_BLK=${ISOLA_BLK:-build/isola-blk}
 QSD=${QSD:-qemu-storage-daemon}
 ENGINES=${ENGINES:-isola qsd}
+ISOLA_ARGS=${ISOLA_ARGS:-}
 LOADGEN=build/bench/blk-loadgen
 WORKLOADS=${*:-randread-qd1}
 command -v perf >/dev/null || { echo "counters: no perf (apt-get install linux-perf)" >&2; exit 2; }
@@ -49,7 +50,7 @@ pids_of() {
 }
 
 count() { # ENGINE WORKLOAD
-	local rw bs depth queues server perf_pid host_pid p
+	local rw bs depth queues server perf_pid host_pid
 	read -r rw bs depth queues < <(bench/blk/workload.sh "$2")
 	case $1 in
 	isola)
@@ -65,11 +66,16 @@ count() { # ENGINE WORKLOAD
 	server=$!
 	PIDS+=("$server")
 	for _ in $(seq 100); do [[ -S $DIR/s.sock ]] && break; sleep 0.05; done
+	# A sandboxed isola-blk forks its server after it listens: wait for it,
+	# or perf would count the idle sandbox parent alone.
+	for _ in $(seq 40); do
+		[[ $1 != isola || $ISOLA_ARGS == *--no-sandbox* || -n $(cat /proc/"$server"/task/*/children 2>/dev/null) ]] && break
+		sleep 0.05
+	done
 	# Attached before the load generator connects: the queue threads the
 	# back-end starts for it inherit the counters.  The whole run is
 	# counted (set-up, warm-up, drain) and divided by every completion.
-	local cpu_args=()
-	for p in $(pids_of "$server" | tr , ' '); do cpu_args+=(--cpu-pid "$p"); done
+	local cpu_args=(--cpu-pid "$server") # blk-loadgen adds the descendants
 	perf stat -x, -o "$DIR/server.perf" -e "$EVENTS" -p "$(pids_of "$server")" &
 	perf_pid=$!
 	# Host-wide (other work on the host adds to these): IPIs sent, CPUs

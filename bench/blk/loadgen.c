@@ -269,21 +269,73 @@ static void lg_suppress_interrupts(struct loadgen *lg)
 	}
 }
 
-/* CPU time of the processes in --cpu-pid, in ns: the sum of their live
- * threads' run time, /proc/PID/task/TID/schedstat's first field (exact,
- * where /proc/PID/stat's utime + stime are sampled at the tick).  A thread
- * that exits inside the measured phase takes its time with it: the
- * back-ends' queue threads live as long as the connection. */
-static uint64_t lg_pids_cpu_ns(const struct lg_options *opt)
+static void lg_add_pid(struct loadgen *lg, int pid)
+{
+	for (unsigned i = 0; i < lg->nr_pids; i++)
+		if (lg->pids[i] == pid)
+			return; /* named twice, or a child also named */
+	if (lg->nr_pids < LG_MAX_CPU_PIDS)
+		lg->pids[lg->nr_pids++] = pid;
+}
+
+/* The --cpu-pid processes and their descendants, as they are when the
+ * measured phase starts (a sandboxed back-end forks its server only after
+ * it listens, so a script cannot name it early enough).  At most
+ * LG_MAX_CPU_PIDS. */
+static void lg_collect_pids(struct loadgen *lg)
+{
+	lg->nr_pids = 0;
+	for (unsigned i = 0; i < lg->opt->nr_cpu_pids; i++)
+		lg_add_pid(lg, lg->opt->cpu_pids[i]);
+	/* breadth first: each process's children go to the end of the list */
+	for (unsigned i = 0; i < lg->nr_pids; i++) {
+		char path[64], line[512];
+		struct dirent *d;
+		DIR *dir;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", lg->pids[i]);
+		dir = opendir(path);
+		if (!dir)
+			continue;
+		while ((d = readdir(dir)) && lg->nr_pids < LG_MAX_CPU_PIDS) {
+			char children[400];
+			FILE *f;
+
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(children, sizeof(children), "%s/%s/children", path, d->d_name);
+			f = fopen(children, "r");
+			if (!f)
+				continue;
+			if (fgets(line, sizeof(line), f)) {
+				char *save = NULL;
+
+				for (char *t = strtok_r(line, " \n", &save);
+				     t && lg->nr_pids < LG_MAX_CPU_PIDS;
+				     t = strtok_r(NULL, " \n", &save))
+					lg->pids[lg->nr_pids++] = (int)strtol(t, NULL, 10);
+			}
+			fclose(f);
+		}
+		closedir(dir);
+	}
+}
+
+/* CPU time of lg->pids, in ns: the sum of their live threads' run time,
+ * /proc/PID/task/TID/schedstat's first field (exact, where
+ * /proc/PID/stat's utime + stime are sampled at the tick).  A thread that
+ * exits inside the measured phase takes its time with it: the back-ends'
+ * queue threads live as long as the connection. */
+static uint64_t lg_pids_cpu_ns(const struct loadgen *lg)
 {
 	uint64_t sum = 0;
 
-	for (unsigned i = 0; i < opt->nr_cpu_pids; i++) {
+	for (unsigned i = 0; i < lg->nr_pids; i++) {
 		char path[64];
 		struct dirent *d;
 		DIR *dir;
 
-		snprintf(path, sizeof(path), "/proc/%d/task", opt->cpu_pids[i]);
+		snprintf(path, sizeof(path), "/proc/%d/task", lg->pids[i]);
 		dir = opendir(path);
 		if (!dir)
 			continue;
@@ -349,7 +401,8 @@ static int lg_run(struct loadgen *lg, double *elapsed)
 			lg->cpu.self_ns = lg_self_cpu_ns(&ru);
 			lg->cpu.nvcsw = ru.ru_nvcsw;
 			lg->cpu.nivcsw = ru.ru_nivcsw;
-			lg->cpu.pid_ns = lg_pids_cpu_ns(lg->opt);
+			lg_collect_pids(lg);
+			lg->cpu.pid_ns = lg_pids_cpu_ns(lg);
 			start = now;
 		} else if (lg->measuring && now - start >= (uint64_t)(lg->opt->runtime * 1e9)) {
 			break;
@@ -359,7 +412,7 @@ static int lg_run(struct loadgen *lg, double *elapsed)
 	lg->cpu.self_ns = lg_self_cpu_ns(&ru) - lg->cpu.self_ns;
 	lg->cpu.nvcsw = ru.ru_nvcsw - lg->cpu.nvcsw;
 	lg->cpu.nivcsw = ru.ru_nivcsw - lg->cpu.nivcsw;
-	lg->cpu.pid_ns = lg_pids_cpu_ns(lg->opt) - lg->cpu.pid_ns;
+	lg->cpu.pid_ns = lg_pids_cpu_ns(lg) - lg->cpu.pid_ns;
 	*elapsed = (double)(end - start) / 1e9;
 	lg->measuring = false;
 	for (;;) {
@@ -458,9 +511,9 @@ static void usage(FILE *out)
 	    "  --rwmixread PCT    percent reads for randrw (default 70)\n"
 	    "  --iodepth N        requests kept in flight per queue, 1 to %u (default 1)\n"
 	    "  --queues N         virtqueues driven, 1 to %u (default 1; VIRTIO_BLK_F_MQ)\n"
-	    "  --cpu-pid PID      report this process's CPU time (all threads) per request\n"
-	    "                     over the measured phase, as server_cpu_us_per_io (repeat\n"
-	    "                     for a back-end of several processes; up to 8)\n"
+	    "  --cpu-pid PID      report this process's CPU time (all threads, and its\n"
+	    "                     descendants') per request over the measured phase, as\n"
+	    "                     server_cpu_us_per_io (repeatable, up to 8)\n"
 	    "  --bs BYTES         request size, a multiple of 4096 up to 1 MiB (default 4096)\n"
 	    "  --runtime S        measured seconds (default 10)\n"
 	    "  --warmup S         unmeasured seconds first (default 1)\n"

@@ -35,6 +35,7 @@
 #define LG_DESCS_PER_REQ 3
 #define LG_MAX_SLOTS (LG_MAX_QUEUE_SIZE / LG_DESCS_PER_REQ)
 #define LG_WATCHDOG_SECONDS 10
+#define LG_MAX_CPU_PIDS 32
 
 struct virtio_blk_outhdr {
 	uint32_t type;
@@ -100,7 +101,9 @@ struct loadgen {
 	bool measuring;
 	struct lg_samples samples;
 	uint64_t ios, reads, writes, errors, kicks, wakeups;
-	uint64_t all_ios; /* every completion, warm-up and drain included */
+	uint64_t all_ios;	   /* every completion, warm-up and drain included */
+	int pids[LG_MAX_CPU_PIDS]; /* --cpu-pid and descendants (lg_collect_pids) */
+	unsigned nr_pids;
 	struct {
 		uint64_t self_ns;   /* our user + system time */
 		uint64_t pid_ns;    /* --cpu-pid processes' run time */

@@ -61,10 +61,10 @@ wait_socket() {
 "$ISOLA_BLK" --socket "$DIR/isola.sock" --image "$IMG" --queues 2 ${ISOLA_ARGS:-} >"$DIR/isola.log" 2>&1 &
 PIDS+=($!)
 wait_socket "$DIR/isola.sock" isola
-# The CPU time of a back-end: isola-blk's sandbox parent and the server
-# it forked (pid 1 of its pid namespace); qsd is one process.
+# The CPU time of a back-end: the process and its descendants (for
+# isola-blk, its sandbox parent and the server it forked; blk-loadgen
+# looks for them when it starts measuring); qsd is one process.
 CPU_isola=(--cpu-pid "${PIDS[0]}")
-for kid in $(cat /proc/"${PIDS[0]}"/task/*/children); do CPU_isola+=(--cpu-pid "$kid"); done
 QSD_ARGS=(--blockdev "driver=file,node-name=f,filename=$IMG,cache.direct=on,aio=io_uring"
 	--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$DIR/qsd.sock,writable=on,num-queues=2")
 "$QSD" "${QSD_ARGS[@]}" >"$DIR/qsd.log" 2>&1 &
