@@ -63,22 +63,22 @@ static int lg_set_u64(struct loadgen *lg, uint32_t request, uint64_t value)
 	return lg_call(lg, &msg, NULL);
 }
 
-static int lg_set_state(struct loadgen *lg, uint32_t request, unsigned num)
+static int lg_set_state(struct loadgen *lg, uint32_t request, unsigned index, unsigned num)
 {
 	struct vhost_user_msg msg;
 
 	vhost_user_msg_init(&msg, request, sizeof(msg.payload.state));
-	msg.payload.state.index = 0;
+	msg.payload.state.index = index;
 	msg.payload.state.num = num;
 	return lg_call(lg, &msg, NULL);
 }
 
-static int lg_set_fd(struct loadgen *lg, uint32_t request, int fd)
+static int lg_set_fd(struct loadgen *lg, uint32_t request, unsigned index, int fd)
 {
 	struct vhost_user_msg msg;
 
 	vhost_user_msg_init(&msg, request, sizeof(uint64_t));
-	msg.payload.u64 = 0; /* vring index 0, fd valid */
+	msg.payload.u64 = index; /* vring index, fd valid */
 	msg.fds[0] = fd;
 	msg.nfds = 1;
 	return lg_call(lg, &msg, NULL);
@@ -121,6 +121,14 @@ int loadgen_negotiate(struct loadgen *lg)
 	}
 	if (lg->opt->event_idx)
 		wanted |= 1ull << VIRTIO_F_EVENT_IDX;
+	if (lg->opt->queues > 1) {
+		/* §5.2.3: num_queues is only valid with VIRTIO_BLK_F_MQ. */
+		if (!(offered & (1ull << VIRTIO_BLK_F_MQ))) {
+			fprintf(stderr, "blk-loadgen: the back-end lacks VIRTIO_BLK_F_MQ\n");
+			return -EPROTO;
+		}
+		wanted |= 1ull << VIRTIO_BLK_F_MQ;
+	}
 	lg->features = (offered & wanted) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
 	ret = lg_get_u64(lg, VHOST_USER_GET_PROTOCOL_FEATURES, &protocol);
 	if (ret)
@@ -139,6 +147,21 @@ int loadgen_negotiate(struct loadgen *lg)
 	if (ret)
 		return ret;
 	lg->protocol_features = protocol;
+	if (lg->opt->queues > 1) {
+		uint64_t max = 1;
+
+		/* vhost-user: GET_QUEUE_NUM, with PROTOCOL_F_MQ. */
+		if ((protocol & (1ull << VHOST_USER_PROTOCOL_F_MQ)) &&
+		    (ret = lg_get_u64(lg, VHOST_USER_GET_QUEUE_NUM, &max)))
+			return ret;
+		if (max < lg->opt->queues) {
+			fprintf(stderr,
+				"blk-loadgen: the back-end has %llu queues, not %u (start it "
+				"with more)\n",
+				(unsigned long long)max, lg->opt->queues);
+			return -EINVAL;
+		}
+	}
 	vhost_user_msg_init(&msg, VHOST_USER_SET_OWNER, 0);
 	ret = lg_call(lg, &msg, NULL);
 	if (ret)
@@ -176,18 +199,61 @@ int loadgen_setup_memory(struct loadgen *lg)
 	/* Touch what we use now (rings, headers, buffers; random data for
 	 * writes), so page faults stay out of the measurement. */
 	memset(lg->mem, 0, LG_DATA_GPA);
-	for (uint64_t *p = lg_ptr(lg, LG_DATA_GPA),
-		      *end = lg_ptr(lg, LG_DATA_GPA + (uint64_t)lg->opt->iodepth * lg->opt->bs);
-	     p < end; p++)
-		*p = lg_random(lg);
+	for (unsigned q = 0; q < lg->opt->queues; q++) {
+		uint64_t first = LG_DATA_GPA + (uint64_t)q * LG_MAX_SLOTS * lg->opt->bs;
+
+		for (uint64_t *p = lg_ptr(lg, first),
+			      *end = lg_ptr(lg, first + (uint64_t)lg->opt->iodepth * lg->opt->bs);
+		     p < end; p++)
+			*p = lg_random(lg);
+	}
 	return 0;
 }
 
-/* vhost-user: SET_MEM_TABLE with our one region, then "Starting and
- * stopping rings": num, base, addresses, kick and call fds, enable. */
-int loadgen_start_queue(struct loadgen *lg)
+/* vhost-user: "Starting and stopping rings": num, base, addresses, kick
+ * and call fds, enable, for ring q->index. */
+static int lg_start_queue(struct loadgen *lg, struct lg_queue *q)
 {
+	uint64_t base = (uint64_t)q->index * LG_RING_STRIDE;
 	unsigned size = lg->opt->queue_size;
+	struct vhost_user_msg msg;
+	int ret;
+
+	q->desc = lg_ptr(lg, base + LG_DESC_OFFSET);
+	q->avail = lg_ptr(lg, base + LG_AVAIL_OFFSET);
+	q->used = lg_ptr(lg, base + LG_USED_OFFSET);
+	q->used_event = &q->avail->ring[size];
+	q->avail_event = (uint16_t *)&q->used->ring[size];
+	ret = lg_set_state(lg, VHOST_USER_SET_VRING_NUM, q->index, size);
+	if (!ret)
+		ret = lg_set_state(lg, VHOST_USER_SET_VRING_BASE, q->index, 0);
+	if (ret)
+		return ret;
+	vhost_user_msg_init(&msg, VHOST_USER_SET_VRING_ADDR, sizeof(msg.payload.addr));
+	msg.payload.addr.index = q->index;
+	msg.payload.addr.desc_user_addr = (uint64_t)(uintptr_t)q->desc;
+	msg.payload.addr.avail_user_addr = (uint64_t)(uintptr_t)q->avail;
+	msg.payload.addr.used_user_addr = (uint64_t)(uintptr_t)q->used;
+	ret = lg_call(lg, &msg, NULL);
+	if (ret)
+		return ret;
+	q->kick_fd = eventfd(0, EFD_CLOEXEC);
+	q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->kick_fd < 0 || q->call_fd < 0) {
+		fprintf(stderr, "blk-loadgen: eventfd: %s\n", strerror(errno));
+		return -errno;
+	}
+	ret = lg_set_fd(lg, VHOST_USER_SET_VRING_KICK, q->index, q->kick_fd);
+	if (!ret)
+		ret = lg_set_fd(lg, VHOST_USER_SET_VRING_CALL, q->index, q->call_fd);
+	if (!ret)
+		ret = lg_set_state(lg, VHOST_USER_SET_VRING_ENABLE, q->index, 1);
+	return ret;
+}
+
+/* vhost-user: SET_MEM_TABLE with our one region, then each ring. */
+int loadgen_start_queues(struct loadgen *lg)
+{
 	struct vhost_user_msg msg;
 	int ret;
 
@@ -206,48 +272,24 @@ int loadgen_start_queue(struct loadgen *lg)
 	msg.fds[0] = lg->memfd;
 	msg.nfds = 1;
 	ret = lg_call(lg, &msg, NULL);
-	if (ret)
-		return ret;
-
-	lg->desc = lg_ptr(lg, LG_DESC_GPA);
-	lg->avail = lg_ptr(lg, LG_AVAIL_GPA);
-	lg->used = lg_ptr(lg, LG_USED_GPA);
-	lg->used_event = &lg->avail->ring[size];
-	lg->avail_event = (uint16_t *)&lg->used->ring[size];
-	ret = lg_set_state(lg, VHOST_USER_SET_VRING_NUM, size);
-	if (!ret)
-		ret = lg_set_state(lg, VHOST_USER_SET_VRING_BASE, 0);
-	if (ret)
-		return ret;
-	vhost_user_msg_init(&msg, VHOST_USER_SET_VRING_ADDR, sizeof(msg.payload.addr));
-	msg.payload.addr.desc_user_addr = (uint64_t)(uintptr_t)lg->desc;
-	msg.payload.addr.avail_user_addr = (uint64_t)(uintptr_t)lg->avail;
-	msg.payload.addr.used_user_addr = (uint64_t)(uintptr_t)lg->used;
-	ret = lg_call(lg, &msg, NULL);
-	if (ret)
-		return ret;
-	lg->kick_fd = eventfd(0, EFD_CLOEXEC);
-	lg->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (lg->kick_fd < 0 || lg->call_fd < 0) {
-		fprintf(stderr, "blk-loadgen: eventfd: %s\n", strerror(errno));
-		return -errno;
+	for (unsigned i = 0; !ret && i < lg->opt->queues; i++) {
+		lg->queues[i].index = i;
+		ret = lg_start_queue(lg, &lg->queues[i]);
 	}
-	ret = lg_set_fd(lg, VHOST_USER_SET_VRING_KICK, lg->kick_fd);
-	if (!ret)
-		ret = lg_set_fd(lg, VHOST_USER_SET_VRING_CALL, lg->call_fd);
-	if (!ret)
-		ret = lg_set_state(lg, VHOST_USER_SET_VRING_ENABLE, 1);
 	return ret;
 }
 
-/* vhost-user: GET_VRING_BASE stops the ring; then hang up. */
-void loadgen_stop_queue(struct loadgen *lg)
+/* vhost-user: GET_VRING_BASE stops a ring; then hang up. */
+void loadgen_stop_queues(struct loadgen *lg)
 {
-	struct vhost_user_msg msg, reply;
+	for (unsigned i = 0; i < lg->opt->queues; i++) {
+		struct vhost_user_msg msg, reply;
 
-	vhost_user_msg_init(&msg, VHOST_USER_GET_VRING_BASE, sizeof(msg.payload.state));
-	if (vhost_user_call(lg->sock, &msg, &reply) == 0)
-		vhost_user_close_fds(&reply);
+		vhost_user_msg_init(&msg, VHOST_USER_GET_VRING_BASE, sizeof(msg.payload.state));
+		msg.payload.state.index = i;
+		if (vhost_user_call(lg->sock, &msg, &reply) == 0)
+			vhost_user_close_fds(&reply);
+	}
 	close(lg->sock);
 	lg->sock = -1;
 }

@@ -19,6 +19,7 @@
  * the back-end's thread needs the other core.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,64 +65,73 @@ static uint64_t now_ns(void)
 
 /* ---- the driver ----------------------------------------------------------- */
 
-/* Fill slot's chain with a new random request and make it available (the
- * caller publishes avail->idx). */
-static void lg_queue_request(struct loadgen *lg, unsigned slot)
+/* Fill slot's chain with a new request (random, or the next block in the
+ * sequential modes) and make it available (the caller publishes
+ * avail->idx). */
+static void lg_queue_request(struct loadgen *lg, struct lg_queue *q, unsigned slot)
 {
 	const struct lg_options *opt = lg->opt;
+	uint64_t n = (uint64_t)q->index * LG_MAX_SLOTS + slot; /* memory slot */
 	uint16_t head = (uint16_t)(slot * LG_DESCS_PER_REQ);
-	struct virtio_blk_outhdr *hdr = lg_ptr(lg, LG_HDR_GPA + 16ull * slot);
-	uint8_t *status = lg_ptr(lg, LG_STATUS_GPA + slot);
-	uint64_t block = lg_random(lg) % lg->capacity_blocks;
+	struct virtio_blk_outhdr *hdr = lg_ptr(lg, LG_HDR_GPA + 16ull * n);
+	uint8_t *status = lg_ptr(lg, LG_STATUS_GPA + n);
+	uint64_t block;
 	bool write;
 
+	if (opt->rw == LG_READ || opt->rw == LG_WRITE) {
+		/* Each queue streams through its own part of the disk. */
+		block = (q->next_block++ + q->index * (lg->capacity_blocks / opt->queues)) %
+			lg->capacity_blocks;
+	} else {
+		block = lg_random(lg) % lg->capacity_blocks;
+	}
 	if (opt->rw == LG_RANDRW)
 		write = lg_random(lg) % 100 >= opt->rwmixread;
 	else
-		write = opt->rw == LG_RANDWRITE;
+		write = opt->rw == LG_RANDWRITE || opt->rw == LG_WRITE;
 	*hdr = (struct virtio_blk_outhdr){
 	    .type = write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
 	    .sector = block * opt->bs / VIRTIO_BLK_SECTOR,
 	};
 	*status = 0xff;
 	/* §2.7.5: header readable, data writable for IN, status writable. */
-	lg->desc[head] = (struct virtq_desc){LG_HDR_GPA + 16ull * slot, 16, VIRTQ_DESC_F_NEXT,
-					     (uint16_t)(head + 1)};
-	lg->desc[head + 1] = (struct virtq_desc){
-	    LG_DATA_GPA + (uint64_t)slot * opt->bs, opt->bs,
+	q->desc[head] = (struct virtq_desc){LG_HDR_GPA + 16ull * n, 16, VIRTQ_DESC_F_NEXT,
+					    (uint16_t)(head + 1)};
+	q->desc[head + 1] = (struct virtq_desc){
+	    LG_DATA_GPA + n * opt->bs, opt->bs,
 	    (uint16_t)(VIRTQ_DESC_F_NEXT | (write ? 0 : VIRTQ_DESC_F_WRITE)), (uint16_t)(head + 2)};
-	lg->desc[head + 2] = (struct virtq_desc){LG_STATUS_GPA + slot, 1, VIRTQ_DESC_F_WRITE, 0};
-	lg->avail->ring[lg->avail_idx % opt->queue_size] = head;
-	lg->avail_idx++;
-	lg->slots[slot].write = write;
-	lg->slots[slot].submit_ns = now_ns();
-	lg->in_flight++;
+	q->desc[head + 2] = (struct virtq_desc){LG_STATUS_GPA + n, 1, VIRTQ_DESC_F_WRITE, 0};
+	q->avail->ring[q->avail_idx % opt->queue_size] = head;
+	q->avail_idx++;
+	q->slots[slot].write = write;
+	q->slots[slot].submit_ns = now_ns();
+	q->in_flight++;
 }
 
 /* §2.7.13.3: publish avail->idx, then kick unless the device said not to
  * (§2.7.10: VIRTQ_USED_F_NO_NOTIFY, or avail_event with EVENT_IDX). */
-static void lg_publish_and_kick(struct loadgen *lg)
+static void lg_publish_and_kick(struct loadgen *lg, struct lg_queue *q)
 {
-	uint16_t old = lg->kicked_idx, new = lg->avail_idx;
+	uint16_t old = q->kicked_idx, new = q->avail_idx;
 	uint64_t one = 1;
 	bool kick;
 
-	__atomic_store_n(&lg->avail->idx, new, __ATOMIC_RELEASE);
+	__atomic_store_n(&q->avail->idx, new, __ATOMIC_RELEASE);
 	/* The device reads idx then writes avail_event; we write idx then
 	 * read avail_event: a full barrier, or both could miss each other. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (lg->features & (1ull << VIRTIO_F_EVENT_IDX)) {
-		uint16_t event = __atomic_load_n(lg->avail_event, __ATOMIC_RELAXED);
+		uint16_t event = __atomic_load_n(q->avail_event, __ATOMIC_RELAXED);
 
 		kick = (uint16_t)(new - event - 1) < (uint16_t)(new - old); /* vring_need_event */
 	} else {
 		kick =
-		    !(__atomic_load_n(&lg->used->flags, __ATOMIC_RELAXED) & VIRTQ_USED_F_NO_NOTIFY);
+		    !(__atomic_load_n(&q->used->flags, __ATOMIC_RELAXED) & VIRTQ_USED_F_NO_NOTIFY);
 	}
-	lg->kicked_idx = new;
+	q->kicked_idx = new;
 	if (kick) {
 		lg->kicks++;
-		if (write(lg->kick_fd, &one, sizeof(one)) < 0)
+		if (write(q->kick_fd, &one, sizeof(one)) < 0)
 			fprintf(stderr, "blk-loadgen: kick: %s\n", strerror(errno));
 	}
 }
@@ -140,33 +151,35 @@ static int lg_record(struct lg_samples *s, uint64_t ns)
 	return 0;
 }
 
-/* Take every new used entry; resubmit each slot at once unless the run
- * is over (resubmit false).  Returns how many completed, or -errno. */
-static int lg_reap(struct loadgen *lg, bool resubmit)
+/* Take every new used entry of q; resubmit each slot at once unless the
+ * run is over (resubmit false).  Returns how many completed, or -errno. */
+static int lg_reap(struct loadgen *lg, struct lg_queue *q, bool resubmit)
 {
-	uint16_t used_idx = __atomic_load_n(&lg->used->idx, __ATOMIC_ACQUIRE);
+	uint16_t used_idx = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
 	uint64_t now;
 	int n = 0;
 
-	if (used_idx == lg->last_used)
+	if (used_idx == q->last_used)
 		return 0;
 	now = now_ns();
-	while (lg->last_used != used_idx) {
-		struct virtq_used_elem *e = &lg->used->ring[lg->last_used % lg->opt->queue_size];
+	while (q->last_used != used_idx) {
+		struct virtq_used_elem *e = &q->used->ring[q->last_used % lg->opt->queue_size];
 		unsigned slot = e->id / LG_DESCS_PER_REQ;
-		struct lg_slot *s = &lg->slots[slot];
+		struct lg_slot *s = &q->slots[slot];
 
-		if (e->id % LG_DESCS_PER_REQ || slot >= lg->opt->iodepth) {
+		if (e->id % LG_DESCS_PER_REQ || slot >= lg->opt->iodepth || !q->in_flight) {
 			fprintf(stderr,
-				"blk-loadgen: the device returned head %u, never made "
+				"blk-loadgen: queue %u: the device returned head %u, never made "
 				"available\n",
-				e->id);
+				q->index, e->id);
 			return -EPROTO;
 		}
-		lg->last_used++;
-		lg->in_flight--;
+		q->last_used++;
+		q->in_flight--;
+		lg->all_ios++;
 		n++;
-		if (*(uint8_t *)lg_ptr(lg, LG_STATUS_GPA + slot) != VIRTIO_BLK_S_OK)
+		if (*(uint8_t *)lg_ptr(lg, LG_STATUS_GPA + (uint64_t)q->index * LG_MAX_SLOTS +
+					       slot) != VIRTIO_BLK_S_OK)
 			lg->errors++;
 		if (lg->measuring) {
 			lg->ios++;
@@ -178,42 +191,66 @@ static int lg_reap(struct loadgen *lg, bool resubmit)
 				return -ENOMEM;
 		}
 		if (resubmit)
-			lg_queue_request(lg, slot);
+			lg_queue_request(lg, q, slot);
 	}
 	lg_progress = 1;
 	if (resubmit)
-		lg_publish_and_kick(lg);
+		lg_publish_and_kick(lg, q);
 	return n;
 }
 
-/* Sleep until the device signals the call eventfd, having first asked for
- * an interrupt at the next used entry (§2.7.7: used_event with EVENT_IDX;
- * without it, avail->flags stays 0 and every used batch interrupts). */
+/* Every queue once; the completions in all, or -errno. */
+static int lg_reap_all(struct loadgen *lg, bool resubmit)
+{
+	int total = 0;
+
+	for (unsigned i = 0; i < lg->opt->queues; i++) {
+		int n = lg_reap(lg, &lg->queues[i], resubmit);
+
+		if (n < 0)
+			return n;
+		total += n;
+	}
+	return total;
+}
+
+/* Sleep until a device signals a call eventfd, having first asked for an
+ * interrupt at the next used entry of each queue with requests in flight
+ * (§2.7.7: used_event with EVENT_IDX; without it, avail->flags stays 0 and
+ * every used batch interrupts).  One poll covers all queues, as one vCPU
+ * would take the interrupts of several. */
 static int lg_wait(struct loadgen *lg)
 {
-	struct pollfd pfd = {.fd = lg->call_fd, .events = POLLIN};
+	struct pollfd pfd[LG_MAX_QUEUES];
 	uint64_t value;
 
 	if (lg->opt->poll)
 		return 0;
-	if (lg->features & (1ull << VIRTIO_F_EVENT_IDX)) {
-		__atomic_store_n(lg->used_event, lg->last_used, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < lg->opt->queues; i++) {
+		struct lg_queue *q = &lg->queues[i];
+
+		pfd[i] = (struct pollfd){.fd = q->in_flight ? q->call_fd : -1, .events = POLLIN};
+		if (!q->in_flight || !(lg->features & (1ull << VIRTIO_F_EVENT_IDX)))
+			continue;
+		__atomic_store_n(q->used_event, q->last_used, __ATOMIC_RELAXED);
 		/* Write used_event, then re-read used->idx (the device does the
 		 * reverse): a completion in between must not be slept through. */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&lg->used->idx, __ATOMIC_ACQUIRE) != lg->last_used)
+		if (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE) != q->last_used)
 			return 0;
 	}
 	/* poll, then read: a back-end may make the shared file description
 	 * O_NONBLOCK (qemu-storage-daemon does), so read() alone would spin. */
 	lg->wakeups++;
-	if (poll(&pfd, 1, -1) < 0) {
+	if (poll(pfd, lg->opt->queues, -1) < 0) {
 		if (errno != EINTR)
 			return -errno;
 		return 0; /* the watchdog's tick */
 	}
-	if (read(lg->call_fd, &value, sizeof(value)) < 0 && errno != EAGAIN && errno != EINTR)
-		return -errno;
+	for (unsigned i = 0; i < lg->opt->queues; i++)
+		if ((pfd[i].revents & POLLIN) && read(pfd[i].fd, &value, sizeof(value)) < 0 &&
+		    errno != EAGAIN && errno != EINTR)
+			return -errno;
 	return 0;
 }
 
@@ -221,11 +258,112 @@ static int lg_wait(struct loadgen *lg)
  * ahead (EVENT_IDX) or set VIRTQ_AVAIL_F_NO_INTERRUPT. */
 static void lg_suppress_interrupts(struct loadgen *lg)
 {
-	if (lg->features & (1ull << VIRTIO_F_EVENT_IDX))
-		__atomic_store_n(lg->used_event, (uint16_t)(lg->last_used + 0x7fff),
-				 __ATOMIC_RELAXED);
-	else
-		lg->avail->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
+	for (unsigned i = 0; i < lg->opt->queues; i++) {
+		struct lg_queue *q = &lg->queues[i];
+
+		if (lg->features & (1ull << VIRTIO_F_EVENT_IDX))
+			__atomic_store_n(q->used_event, (uint16_t)(q->last_used + 0x7fff),
+					 __ATOMIC_RELAXED);
+		else
+			q->avail->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
+	}
+}
+
+static void lg_add_pid(struct loadgen *lg, int pid)
+{
+	for (unsigned i = 0; i < lg->nr_pids; i++)
+		if (lg->pids[i] == pid)
+			return; /* named twice, or a child also named */
+	if (lg->nr_pids < LG_MAX_CPU_PIDS)
+		lg->pids[lg->nr_pids++] = pid;
+}
+
+/* The --cpu-pid processes and their descendants, as they are when the
+ * measured phase starts (a sandboxed back-end forks its server only after
+ * it listens, so a script cannot name it early enough).  At most
+ * LG_MAX_CPU_PIDS. */
+static void lg_collect_pids(struct loadgen *lg)
+{
+	lg->nr_pids = 0;
+	for (unsigned i = 0; i < lg->opt->nr_cpu_pids; i++)
+		lg_add_pid(lg, lg->opt->cpu_pids[i]);
+	/* breadth first: each process's children go to the end of the list */
+	for (unsigned i = 0; i < lg->nr_pids; i++) {
+		char path[64], line[512];
+		struct dirent *d;
+		DIR *dir;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", lg->pids[i]);
+		dir = opendir(path);
+		if (!dir)
+			continue;
+		while ((d = readdir(dir)) && lg->nr_pids < LG_MAX_CPU_PIDS) {
+			char children[400];
+			FILE *f;
+
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(children, sizeof(children), "%s/%s/children", path, d->d_name);
+			f = fopen(children, "r");
+			if (!f)
+				continue;
+			if (fgets(line, sizeof(line), f)) {
+				char *save = NULL;
+
+				for (char *t = strtok_r(line, " \n", &save);
+				     t && lg->nr_pids < LG_MAX_CPU_PIDS;
+				     t = strtok_r(NULL, " \n", &save))
+					lg->pids[lg->nr_pids++] = (int)strtol(t, NULL, 10);
+			}
+			fclose(f);
+		}
+		closedir(dir);
+	}
+}
+
+/* CPU time of lg->pids, in ns: the sum of their live threads' run time,
+ * /proc/PID/task/TID/schedstat's first field (exact, where
+ * /proc/PID/stat's utime + stime are sampled at the tick).  A thread that
+ * exits inside the measured phase takes its time with it: the back-ends'
+ * queue threads live as long as the connection. */
+static uint64_t lg_pids_cpu_ns(const struct loadgen *lg)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < lg->nr_pids; i++) {
+		char path[64];
+		struct dirent *d;
+		DIR *dir;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", lg->pids[i]);
+		dir = opendir(path);
+		if (!dir)
+			continue;
+		while ((d = readdir(dir))) {
+			unsigned long long ns;
+			char stat[400];
+			FILE *f;
+
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(stat, sizeof(stat), "%s/%s/schedstat", path, d->d_name);
+			f = fopen(stat, "r");
+			if (!f)
+				continue;
+			if (fscanf(f, "%llu", &ns) == 1)
+				sum += ns;
+			fclose(f);
+		}
+		closedir(dir);
+	}
+	return sum;
+}
+
+static uint64_t lg_self_cpu_ns(struct rusage *ru)
+{
+	getrusage(RUSAGE_SELF, ru);
+	return (uint64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000000000ull +
+	       (uint64_t)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1000ull;
 }
 
 /* Warm-up, then the measured phase, then drain what is in flight. */
@@ -233,17 +371,20 @@ static int lg_run(struct loadgen *lg, double *elapsed)
 {
 	uint64_t start = now_ns();
 	uint64_t measure_at = start + (uint64_t)(lg->opt->warmup * 1e9), end;
+	struct rusage ru;
 	int ret;
 
-	for (unsigned slot = 0; slot < lg->opt->iodepth; slot++)
-		lg_queue_request(lg, slot);
-	lg_publish_and_kick(lg);
+	for (unsigned i = 0; i < lg->opt->queues; i++) {
+		for (unsigned slot = 0; slot < lg->opt->iodepth; slot++)
+			lg_queue_request(lg, &lg->queues[i], slot);
+		lg_publish_and_kick(lg, &lg->queues[i]);
+	}
 	for (;;) {
 		uint64_t now;
 
 		if (lg->opt->poll)
 			lg_suppress_interrupts(lg);
-		ret = lg_reap(lg, true);
+		ret = lg_reap_all(lg, true);
 		if (ret < 0)
 			return ret;
 		if (ret == 0) {
@@ -257,16 +398,31 @@ static int lg_run(struct loadgen *lg, double *elapsed)
 			lg->measuring = true;
 			lg->ios = lg->reads = lg->writes = lg->kicks = lg->wakeups = 0;
 			lg->samples.count = 0;
+			lg->cpu.self_ns = lg_self_cpu_ns(&ru);
+			lg->cpu.nvcsw = ru.ru_nvcsw;
+			lg->cpu.nivcsw = ru.ru_nivcsw;
+			lg_collect_pids(lg);
+			lg->cpu.pid_ns = lg_pids_cpu_ns(lg);
 			start = now;
 		} else if (lg->measuring && now - start >= (uint64_t)(lg->opt->runtime * 1e9)) {
 			break;
 		}
 	}
 	end = now_ns();
+	lg->cpu.self_ns = lg_self_cpu_ns(&ru) - lg->cpu.self_ns;
+	lg->cpu.nvcsw = ru.ru_nvcsw - lg->cpu.nvcsw;
+	lg->cpu.nivcsw = ru.ru_nivcsw - lg->cpu.nivcsw;
+	lg->cpu.pid_ns = lg_pids_cpu_ns(lg) - lg->cpu.pid_ns;
 	*elapsed = (double)(end - start) / 1e9;
 	lg->measuring = false;
-	while (lg->in_flight) {
-		ret = lg_reap(lg, false);
+	for (;;) {
+		unsigned in_flight = 0;
+
+		for (unsigned i = 0; i < lg->opt->queues; i++)
+			in_flight += lg->queues[i].in_flight;
+		if (!in_flight)
+			break;
+		ret = lg_reap_all(lg, false);
 		if (ret < 0)
 			return ret;
 		if (ret == 0 && (ret = lg_wait(lg)) < 0)
@@ -301,25 +457,37 @@ static double lg_percentile_us(const struct lg_samples *s, double pct)
 
 static void lg_report(struct loadgen *lg, double elapsed)
 {
-	static const char *const names[] = {"randread", "randwrite", "randrw"};
+	static const char *const names[] = {"randread", "randwrite", "randrw", "read", "write"};
 	struct lg_samples *s = &lg->samples;
-	double sum = 0;
+	double sum = 0, ios = lg->ios ? (double)lg->ios : 1;
+	double load_us = (double)lg->cpu.self_ns / 1000.0 / ios;
+	double server_us = (double)lg->cpu.pid_ns / 1000.0 / ios;
 
 	qsort(s->ns, s->count, sizeof(*s->ns), cmp_u32);
 	for (size_t i = 0; i < s->count; i++)
 		sum += s->ns[i];
-	printf("rw=%s bs=%u iodepth=%u runtime_s=%.2f ios=%llu reads=%llu writes=%llu "
-	       "iops=%.0f mean_us=%.1f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
-	       "kicks_per_io=%.3f sleeps_per_io=%.3f errors=%llu event_idx=%d poll=%d\n",
-	       names[lg->opt->rw], lg->opt->bs, lg->opt->iodepth, elapsed,
+	printf("rw=%s bs=%u iodepth=%u queues=%u runtime_s=%.2f ios=%llu reads=%llu writes=%llu "
+	       "iops=%.0f mib_s=%.1f mean_us=%.1f p50_us=%.1f p99_us=%.1f p999_us=%.1f "
+	       "max_us=%.1f kicks_per_io=%.3f sleeps_per_io=%.3f load_cpu_us_per_io=%.2f "
+	       "load_csw_per_io=%.3f load_icsw_per_io=%.3f",
+	       names[lg->opt->rw], lg->opt->bs, lg->opt->iodepth, lg->opt->queues, elapsed,
 	       (unsigned long long)lg->ios, (unsigned long long)lg->reads,
 	       (unsigned long long)lg->writes, (double)lg->ios / elapsed,
+	       (double)lg->ios * lg->opt->bs / elapsed / (1 << 20),
 	       s->count ? sum / (double)s->count / 1000.0 : 0, lg_percentile_us(s, 50),
 	       lg_percentile_us(s, 99), lg_percentile_us(s, 99.9),
-	       s->count ? s->ns[s->count - 1] / 1000.0 : 0,
-	       lg->ios ? (double)lg->kicks / (double)lg->ios : 0,
-	       lg->ios ? (double)lg->wakeups / (double)lg->ios : 0, (unsigned long long)lg->errors,
-	       !!(lg->features & (1ull << VIRTIO_F_EVENT_IDX)), lg->opt->poll);
+	       s->count ? s->ns[s->count - 1] / 1000.0 : 0, (double)lg->kicks / ios,
+	       (double)lg->wakeups / ios, load_us, (double)lg->cpu.nvcsw / ios,
+	       (double)lg->cpu.nivcsw / ios);
+	/* --cpu-pid: the back-end's CPU per request, and requests per
+	 * CPU-second of back-end and load generator together (what polling
+	 * costs shows here, not in IOPS). */
+	if (lg->opt->nr_cpu_pids)
+		printf(" server_cpu_us_per_io=%.2f ios_per_cpu_s=%.0f", server_us,
+		       1e6 / (load_us + server_us));
+	printf(" all_ios=%llu errors=%llu event_idx=%d poll=%d\n", (unsigned long long)lg->all_ios,
+	       (unsigned long long)lg->errors, !!(lg->features & (1ull << VIRTIO_F_EVENT_IDX)),
+	       lg->opt->poll);
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -328,16 +496,24 @@ static void usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "usage: blk-loadgen --socket PATH [--rw randread|randwrite|randrw] [--rwmixread PCT]\n"
-	    "                   [--iodepth N] [--bs BYTES] [--runtime S] [--warmup S]\n"
+	    "usage: blk-loadgen --socket PATH [--rw MODE] [--rwmixread PCT]\n"
+	    "                   [--iodepth N] [--queues N] [--bs BYTES] [--runtime S] [--warmup "
+	    "S]\n"
 	    "                   [--mem MIB] [--queue-size N] [--poll] [--no-event-idx] [--seed N]\n"
-	    "A virtio-blk driver in a fake guest: drives one virtqueue of a vhost-user-blk\n"
-	    "back-end (isola-blk, qemu-storage-daemon) with random I/O at a fixed queue depth\n"
-	    "and prints IOPS and submit-to-completion latency percentiles on one line.\n"
+	    "                   [--cpu-pid PID]...\n"
+	    "A virtio-blk driver in a fake guest: drives the virtqueues of a vhost-user-blk\n"
+	    "back-end (isola-blk, qemu-storage-daemon) at a fixed queue depth from one thread\n"
+	    "and prints IOPS, throughput, submit-to-completion latency percentiles and CPU\n"
+	    "time per request on one line.\n"
 	    "  --socket PATH      the back-end's vhost-user socket\n"
-	    "  --rw MODE          randread (default), randwrite, or randrw\n"
+	    "  --rw MODE          randread (default), randwrite, randrw, or sequential\n"
+	    "                     read or write (each queue streams through its share)\n"
 	    "  --rwmixread PCT    percent reads for randrw (default 70)\n"
-	    "  --iodepth N        requests kept in flight, 1 to %u (default 1)\n"
+	    "  --iodepth N        requests kept in flight per queue, 1 to %u (default 1)\n"
+	    "  --queues N         virtqueues driven, 1 to %u (default 1; VIRTIO_BLK_F_MQ)\n"
+	    "  --cpu-pid PID      report this process's CPU time (all threads, and its\n"
+	    "                     descendants') per request over the measured phase, as\n"
+	    "                     server_cpu_us_per_io (repeatable, up to 8)\n"
 	    "  --bs BYTES         request size, a multiple of 4096 up to 1 MiB (default 4096)\n"
 	    "  --runtime S        measured seconds (default 10)\n"
 	    "  --warmup S         unmeasured seconds first (default 1)\n"
@@ -346,13 +522,13 @@ static void usage(FILE *out)
 	    "  --poll             spin on the used ring instead of sleeping on the call fd\n"
 	    "  --no-event-idx     do not negotiate VIRTIO_F_EVENT_IDX\n"
 	    "  --seed N           random seed (default 1)\n",
-	    LG_MAX_QUEUE_SIZE / LG_DESCS_PER_REQ, LG_MAX_QUEUE_SIZE);
+	    LG_MAX_SLOTS, LG_MAX_QUEUES, LG_MAX_QUEUE_SIZE);
 }
 
 /* One option into o; -1 if its value is unknown. */
 static int parse_option(int opt, const char *arg, struct lg_options *o)
 {
-	static const char *const modes[] = {"randread", "randwrite", "randrw"};
+	static const char *const modes[] = {"randread", "randwrite", "randrw", "read", "write"};
 
 	switch (opt) {
 	case 's':
@@ -388,6 +564,14 @@ static int parse_option(int opt, const char *arg, struct lg_options *o)
 	case 'S':
 		o->seed = strtoull(arg, NULL, 10);
 		return 0;
+	case 'Q':
+		o->queues = (unsigned)strtoul(arg, NULL, 10);
+		return 0;
+	case 'P':
+		if (o->nr_cpu_pids >= sizeof(o->cpu_pids) / sizeof(o->cpu_pids[0]))
+			return -1;
+		o->cpu_pids[o->nr_cpu_pids++] = (int)strtol(arg, NULL, 10);
+		return 0;
 	case 'r':
 		for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 			if (!strcmp(arg, modes[i])) {
@@ -407,7 +591,8 @@ static bool options_valid(const struct lg_options *o)
 	return o->rwmixread <= 100 && o->runtime > 0 && o->warmup >= 0 && pow2 &&
 	       o->queue_size <= LG_MAX_QUEUE_SIZE && o->iodepth >= 1 &&
 	       o->iodepth <= o->queue_size / LG_DESCS_PER_REQ && o->bs && o->bs % 4096 == 0 &&
-	       o->bs <= (1u << 20) && LG_DATA_GPA + (uint64_t)o->iodepth * o->bs <= o->mem_bytes;
+	       o->bs <= (1u << 20) && o->queues >= 1 && o->queues <= LG_MAX_QUEUES &&
+	       LG_DATA_GPA + (uint64_t)o->queues * LG_MAX_SLOTS * o->bs <= o->mem_bytes;
 }
 
 /* 0 to run, 1 done (--help), -1 bad usage. */
@@ -426,6 +611,8 @@ static int parse_args(int argc, char **argv, struct lg_options *o)
 	    {"poll", no_argument, NULL, 'p'},
 	    {"no-event-idx", no_argument, NULL, 'e'},
 	    {"seed", required_argument, NULL, 'S'},
+	    {"queues", required_argument, NULL, 'Q'},
+	    {"cpu-pid", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -434,6 +621,7 @@ static int parse_args(int argc, char **argv, struct lg_options *o)
 	*o = (struct lg_options){.rw = LG_RANDREAD,
 				 .rwmixread = 70,
 				 .iodepth = 1,
+				 .queues = 1,
 				 .bs = 4096,
 				 .queue_size = 256,
 				 .runtime = 10,
@@ -474,15 +662,13 @@ int main(int argc, char **argv)
 	ret = parse_args(argc, argv, &opt);
 	if (ret)
 		return ret > 0 ? 0 : 2;
-	lg = (struct loadgen){.opt = &opt,
-			      .sock = -1,
-			      .memfd = -1,
-			      .kick_fd = -1,
-			      .call_fd = -1,
-			      .rng = opt.seed * 0x9e3779b97f4a7c15ull | 1};
+	lg = (struct loadgen){
+	    .opt = &opt, .sock = -1, .memfd = -1, .rng = opt.seed * 0x9e3779b97f4a7c15ull | 1};
+	for (unsigned i = 0; i < LG_MAX_QUEUES; i++)
+		lg.queues[i].kick_fd = lg.queues[i].call_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
 	if (loadgen_connect(&lg) || loadgen_negotiate(&lg) || loadgen_setup_memory(&lg) ||
-	    loadgen_start_queue(&lg))
+	    loadgen_start_queues(&lg))
 		return 1;
 	sigaction(SIGALRM, &sa, NULL);
 	setitimer(ITIMER_REAL, &tick, NULL);
@@ -492,7 +678,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
-	loadgen_stop_queue(&lg);
+	loadgen_stop_queues(&lg);
 	lg_report(&lg, elapsed);
 	if (lg.errors) {
 		fprintf(stderr, "blk-loadgen: %llu requests failed (status not OK)\n",

@@ -20,16 +20,22 @@
 #define VIRTIO_BLK_SECTOR 512u
 #define VIRTIO_BLK_CONFIG_SIZE 60 /* struct virtio_blk_config up to write_zeroes_may_unmap */
 
-/* Guest memory layout (guest-physical offsets into the memfd). */
-#define LG_DESC_GPA 0x0000ull
-#define LG_AVAIL_GPA 0x1000ull
-#define LG_USED_GPA 0x2000ull
-#define LG_HDR_GPA 0x4000ull	/* 16-byte request headers, one per slot */
-#define LG_STATUS_GPA 0x5000ull /* one status byte per slot */
-#define LG_DATA_GPA 0x100000ull /* data buffers, bs apart, page aligned */
-#define LG_MAX_QUEUE_SIZE 256	/* the layout above holds rings up to this */
+/* Guest memory layout (guest-physical offsets into the memfd).  Queue q's
+ * rings start at q * LG_RING_STRIDE; slot s of queue q is request
+ * q * LG_MAX_SLOTS + s for its header, status byte and data buffer. */
+#define LG_RING_STRIDE 0x4000ull
+#define LG_DESC_OFFSET 0x0000ull
+#define LG_AVAIL_OFFSET 0x1000ull
+#define LG_USED_OFFSET 0x2000ull
+#define LG_HDR_GPA 0x40000ull	 /* 16-byte request headers, one per slot */
+#define LG_STATUS_GPA 0x48000ull /* one status byte per slot */
+#define LG_DATA_GPA 0x100000ull	 /* data buffers, bs apart, page aligned */
+#define LG_MAX_QUEUE_SIZE 256	 /* the layout above holds rings up to this */
+#define LG_MAX_QUEUES 16
 #define LG_DESCS_PER_REQ 3
+#define LG_MAX_SLOTS (LG_MAX_QUEUE_SIZE / LG_DESCS_PER_REQ)
 #define LG_WATCHDOG_SECONDS 10
+#define LG_MAX_CPU_PIDS 32
 
 struct virtio_blk_outhdr {
 	uint32_t type;
@@ -37,13 +43,14 @@ struct virtio_blk_outhdr {
 	uint64_t sector;
 };
 
-enum lg_rw { LG_RANDREAD, LG_RANDWRITE, LG_RANDRW };
+enum lg_rw { LG_RANDREAD, LG_RANDWRITE, LG_RANDRW, LG_READ, LG_WRITE };
 
 struct lg_options {
 	const char *socket;
 	enum lg_rw rw;
 	unsigned rwmixread; /* percent of reads for randrw */
-	unsigned iodepth;
+	unsigned iodepth;   /* per queue */
+	unsigned queues;
 	unsigned bs;
 	unsigned queue_size;
 	double runtime, warmup;
@@ -51,6 +58,8 @@ struct lg_options {
 	bool poll;
 	bool event_idx;
 	uint64_t seed;
+	int cpu_pids[8]; /* --cpu-pid: processes whose CPU time is reported */
+	unsigned nr_cpu_pids;
 };
 
 struct lg_slot {
@@ -64,12 +73,10 @@ struct lg_samples {
 	size_t count, cap;
 };
 
-struct loadgen {
-	const struct lg_options *opt;
-	int sock, memfd, kick_fd, call_fd;
-	uint8_t *mem; /* the guest memory mapping */
-	uint64_t features, protocol_features;
-	uint64_t capacity_blocks; /* image size in units of bs */
+/* One virtqueue and the requests it keeps in flight. */
+struct lg_queue {
+	unsigned index;
+	int kick_fd, call_fd;
 	struct virtq_desc *desc;
 	struct virtq_avail *avail;
 	struct virtq_used *used;
@@ -79,11 +86,29 @@ struct loadgen {
 	uint16_t kicked_idx;   /* avail->idx at the last kick decision */
 	uint16_t last_used;    /* next used entry to read */
 	unsigned in_flight;
-	struct lg_slot slots[LG_MAX_QUEUE_SIZE / LG_DESCS_PER_REQ];
+	uint64_t next_block; /* sequential modes */
+	struct lg_slot slots[LG_MAX_SLOTS];
+};
+
+struct loadgen {
+	const struct lg_options *opt;
+	int sock, memfd;
+	uint8_t *mem; /* the guest memory mapping */
+	uint64_t features, protocol_features;
+	uint64_t capacity_blocks; /* image size in units of bs */
+	struct lg_queue queues[LG_MAX_QUEUES];
 	uint64_t rng;
 	bool measuring;
 	struct lg_samples samples;
 	uint64_t ios, reads, writes, errors, kicks, wakeups;
+	uint64_t all_ios;	   /* every completion, warm-up and drain included */
+	int pids[LG_MAX_CPU_PIDS]; /* --cpu-pid and descendants (lg_collect_pids) */
+	unsigned nr_pids;
+	struct {
+		uint64_t self_ns;   /* our user + system time */
+		uint64_t pid_ns;    /* --cpu-pid processes' run time */
+		long nvcsw, nivcsw; /* our voluntary / involuntary context switches */
+	} cpu;			    /* over the measured phase */
 };
 
 /* xorshift64*: fast, and good enough to pick blocks and read/write. */
@@ -107,10 +132,10 @@ int loadgen_connect(struct loadgen *lg);
 int loadgen_negotiate(struct loadgen *lg);
 /* The memfd guest memory, with rings, headers and buffers touched. */
 int loadgen_setup_memory(struct loadgen *lg);
-/* SET_FEATURES, SET_MEM_TABLE, then ring 0: num, base, addr, kick, call,
- * enable.  Fills the ring pointers in lg. */
-int loadgen_start_queue(struct loadgen *lg);
-/* GET_VRING_BASE (stops the ring), then hang up. */
-void loadgen_stop_queue(struct loadgen *lg);
+/* SET_FEATURES, SET_MEM_TABLE, then each ring: num, base, addr, kick,
+ * call, enable.  Fills the ring pointers in lg->queues. */
+int loadgen_start_queues(struct loadgen *lg);
+/* GET_VRING_BASE of each ring (stops it), then hang up. */
+void loadgen_stop_queues(struct loadgen *lg);
 
 #endif

@@ -7,8 +7,11 @@
 #   bench/blk/run.sh [ROUNDS]        (make bench-blk; default 3 rounds)
 # Environment: RUNTIME (s per run, default 10), WARMUP (s, default 1),
 # WORKLOADS (default "randread-qd1 randread-qd32 randwrite-qd1
-# randwrite-qd32 randrw-qd1 randrw-qd32"; randrw is 70% reads),
-# ISOLA_BLK, QSD, FIO (binaries), BENCH_DIR (where the 1 GiB image goes;
+# randwrite-qd32 randrw-qd1 randrw-qd32 randread-qd32-2q randrw-qd32-2q
+# read-64k-qd8 write-64k-qd8"; randrw is 70% reads, -2q two queues (fio:
+# two jobs), read/write sequential, -64k the block size: bench/blk/workload.sh),
+# ISOLA_BLK, QSD, FIO (binaries), ISOLA_ARGS (extra isola-blk options, e.g.
+# "--poll-us 0"), BENCH_DIR (where the 1 GiB image goes;
 # default a fresh directory under build/, i.e. on the repo's filesystem:
 # /tmp may be a tmpfs, which has no O_DIRECT).
 set -eu
@@ -16,7 +19,7 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 RUNTIME=${RUNTIME:-10}
 WARMUP=${WARMUP:-1}
-WORKLOADS=${WORKLOADS:-randread-qd1 randread-qd32 randwrite-qd1 randwrite-qd32 randrw-qd1 randrw-qd32}
+WORKLOADS=${WORKLOADS:-randread-qd1 randread-qd32 randwrite-qd1 randwrite-qd32 randrw-qd1 randrw-qd32 randread-qd32-2q randrw-qd32-2q read-64k-qd8 write-64k-qd8}
 ISOLA_BLK=${ISOLA_BLK:-build/isola-blk}
 QSD=${QSD:-qemu-storage-daemon}
 FIO=${FIO:-fio}
@@ -53,27 +56,41 @@ wait_socket() {
 	exit 1
 }
 
-"$ISOLA_BLK" --socket "$DIR/isola.sock" --image "$IMG" >"$DIR/isola.log" 2>&1 &
+# Both offer 2 queues (the -2q workloads); a 1-queue front-end starts one.
+# shellcheck disable=SC2086 # ISOLA_ARGS: extra options, word-split on purpose
+"$ISOLA_BLK" --socket "$DIR/isola.sock" --image "$IMG" --queues 2 ${ISOLA_ARGS:-} >"$DIR/isola.log" 2>&1 &
 PIDS+=($!)
 wait_socket "$DIR/isola.sock" isola
+# The CPU time of a back-end: the process and its descendants (for
+# isola-blk, its sandbox parent and the server it forked; blk-loadgen
+# looks for them when it starts measuring); qsd is one process.
+CPU_isola=(--cpu-pid "${PIDS[0]}")
 QSD_ARGS=(--blockdev "driver=file,node-name=f,filename=$IMG,cache.direct=on,aio=io_uring"
-	--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$DIR/qsd.sock,writable=on,num-queues=1")
+	--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$DIR/qsd.sock,writable=on,num-queues=2")
 "$QSD" "${QSD_ARGS[@]}" >"$DIR/qsd.log" 2>&1 &
 PIDS+=($!)
 wait_socket "$DIR/qsd.sock" qsd
+CPU_qsd=(--cpu-pid "${PIDS[1]}")
 
 RUNS=$DIR/runs.txt
 : >"$RUNS"
 run_loadgen() { # ENGINE WORKLOAD
-	local rw=${2%-qd*} depth=${2##*-qd} line
-	line=$("$LOADGEN" --socket "$DIR/$1.sock" --rw "$rw" --iodepth "$depth" \
-		--runtime "$RUNTIME" --warmup "$WARMUP") || { echo "bench: blk-loadgen against $1 failed" >&2; exit 1; }
+	local rw bs depth queues line cpu="CPU_$1[@]"
+	read -r rw bs depth queues < <(bench/blk/workload.sh "$2")
+	line=$("$LOADGEN" --socket "$DIR/$1.sock" --rw "$rw" --bs "$bs" --iodepth "$depth" \
+		--queues "$queues" --runtime "$RUNTIME" --warmup "$WARMUP" "${!cpu}") ||
+		{ echo "bench: blk-loadgen against $1 failed" >&2; exit 1; }
 	echo "$1 $2 $line" | tee -a "$RUNS" >&2
 }
 run_fio() { # WORKLOAD
-	local rw=${1%-qd*} depth=${1##*-qd}
+	local rw bs depth queues
+	read -r rw bs depth queues < <(bench/blk/workload.sh "$1")
+	# -2q: one job per queue, each its own io_uring (as one per vCPU);
+	# sequential jobs each from their own offset (offset_increment).
 	"$FIO" --name=bench --ioengine=io_uring --direct=1 --rw="$rw" --rwmixread=70 \
-		--unified_rw_reporting=mixed --bs=4k --iodepth="$depth" --numjobs=1 --time_based \
+		--unified_rw_reporting=mixed --bs="$bs" --iodepth="$depth" --numjobs="$queues" \
+		--group_reporting --offset_increment=$((1024 / queues))m --size=$((1024 / queues))m \
+		--time_based \
 		--ramp_time="$WARMUP" --runtime="$RUNTIME" --lat_percentiles=1 --filename="$IMG" \
 		--output-format=json >"$DIR/fio.json"
 	python3 bench/blk/report.py fio-json fio "$1" "$DIR/fio.json" | tee -a "$RUNS" >&2
@@ -90,7 +107,7 @@ done
 
 OUT=bench/results/blk-$(date +%F).txt
 {
-	echo "# block I/O: isola-blk vs qemu-storage-daemon (vhost-user-blk, 1 queue), fio as the limit"
+	echo "# block I/O: isola-blk vs qemu-storage-daemon (vhost-user-blk), fio as the limit"
 	echo "date: $(date -u '+%F %T %z')"
 	echo "kernel: $(uname -r)"
 	echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($(nproc) online)"
@@ -98,10 +115,11 @@ OUT=bench/results/blk-$(date +%F).txt
 	echo "filesystem: $(df --output=fstype "$DIR" | tail -1) on $(df --output=source "$DIR" | tail -1) (image $(du -h --apparent-size "$IMG" | cut -f1), preallocated, written once)"
 	echo "qsd: $("$QSD" --version | head -1)"
 	echo "fio: $("$FIO" --version)"
-	echo "isola-blk: $ISOLA_BLK (sandboxed, 1 queue; O_DIRECT when aligned; busy-polls up to 50 us before sleeping, --poll-us)"
+	echo "isola-blk: $ISOLA_BLK --queues 2${ISOLA_ARGS:+ $ISOLA_ARGS} (sandboxed; O_DIRECT when aligned; busy-polls up to 50 us before sleeping at depth 1, --poll-us)"
 	echo "cmd qsd: $QSD ${QSD_ARGS[*]//$DIR/DIR}"
-	echo "cmd load: $LOADGEN --socket SOCK --rw RW --iodepth D --runtime $RUNTIME --warmup $WARMUP (bs 4096, 256 MiB memfd guest, queue size 256, EVENT_IDX, waits on the call eventfd)"
-	echo "cmd fio: $FIO --ioengine=io_uring --direct=1 --rw=RW --rwmixread=70 --bs=4k --iodepth=D --numjobs=1 --time_based --ramp_time=$WARMUP --runtime=$RUNTIME --lat_percentiles=1 --filename=IMG"
+	echo "cmd load: $LOADGEN --socket SOCK --rw RW --bs BS --iodepth D --queues Q --runtime $RUNTIME --warmup $WARMUP --cpu-pid PID... (256 MiB memfd guest, queue size 256, EVENT_IDX, one thread waits on the call eventfds)"
+	echo "cmd fio: $FIO --ioengine=io_uring --direct=1 --rw=RW --rwmixread=70 --bs=BS --iodepth=D --numjobs=Q --group_reporting --offset_increment=1024/Q MiB --size=1024/Q MiB --time_based --ramp_time=$WARMUP --runtime=$RUNTIME --lat_percentiles=1 --filename=IMG"
+	echo "cpu: per request over the measured phase; load generator: getrusage; back-end: its threads' /proc schedstat run time; fio: its usr+sys; IOPS per CPU-second = 1e6 / (back-end + load generator us per request)"
 	echo "rounds: $ROUNDS, interleaved per workload (isola/qsd order alternating), fio after both"
 	echo "latency: submit (avail idx published) to used entry seen; fio: its total latency (lat_ns)"
 	echo "load average (1/5/15 min): $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"

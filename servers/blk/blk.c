@@ -85,6 +85,21 @@ struct io_uring_sqe *blk_sqe(struct blk_queue *bq)
 	return sqe;
 }
 
+/* Address the image through its registered slot where the ring has one:
+ * the kernel then skips looking the fd up and taking a reference on the
+ * file for every request (IOSQE_FIXED_FILE; io_uring_register(2)
+ * IORING_REGISTER_FILES, Linux 5.1).  Other fds are left as they are. */
+void blk_sqe_fixed_file(const struct blk_queue *bq, struct io_uring_sqe *sqe)
+{
+	for (unsigned i = 0; i < bq->nr_fixed; i++) {
+		if (sqe->fd == bq->fixed_fds[i] && !(sqe->flags & IOSQE_FIXED_FILE)) {
+			sqe->fd = (int)i;
+			sqe->flags |= IOSQE_FIXED_FILE;
+			return;
+		}
+	}
+}
+
 static bool blk_submit_rw(struct blk_queue *bq, struct blk_request *req, uint16_t head)
 {
 	struct io_uring_sqe *sqe = blk_sqe(bq);
@@ -95,6 +110,7 @@ static bool blk_submit_rw(struct blk_queue *bq, struct blk_request *req, uint16_
 		io_uring_prep_readv(sqe, req->fd, req->iov, req->nr_iov, req->offset);
 	else
 		io_uring_prep_writev(sqe, req->fd, req->iov, req->nr_iov, req->offset);
+	blk_sqe_fixed_file(bq, sqe);
 	io_uring_sqe_set_data64(sqe, BLK_USER_DATA(head, 0, 0));
 	req->pending++;
 	return true;
@@ -139,6 +155,7 @@ static bool blk_retry_as_punch(struct blk *blk, struct blk_queue *bq, struct blk
 		return false;
 	io_uring_prep_fallocate(sqe, blk->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				req->ranges[range].offset, req->ranges[range].len);
+	blk_sqe_fixed_file(bq, sqe);
 	io_uring_sqe_set_data64(sqe, BLK_USER_DATA(head, range, 0));
 	req->pending++;
 	return true;
@@ -301,6 +318,7 @@ static void blk_flush(struct blk *blk, struct blk_queue *bq, struct blk_request 
 	 * poll, which never completes; servers/blk/wait.c.)  The FLUSH
 	 * completes with the sync's CQE, never before. */
 	blk->prep_sync(blk, sqe);
+	blk_sqe_fixed_file(bq, sqe);
 	io_uring_sqe_set_data64(sqe, BLK_USER_DATA(head, 0, 0));
 	req->pending++;
 }
@@ -342,6 +360,7 @@ static void blk_ranges(struct blk *blk, struct blk_queue *bq, struct blk_request
 		req->ranges[i].len = (uint64_t)r->num_sectors * VIRTIO_BLK_SECTOR;
 		io_uring_prep_fallocate(sqe, blk->fd, mode, req->ranges[i].offset,
 					req->ranges[i].len);
+		blk_sqe_fixed_file(bq, sqe);
 		io_uring_sqe_set_data64(
 		    sqe, BLK_USER_DATA(chain->head, i, !!(mode & FALLOC_FL_ZERO_RANGE)));
 		req->pending++;
@@ -446,6 +465,7 @@ static void blk_queue_stop(void *device, struct vhost_user_backend_queue *q)
 		blk_reap(blk, bq);
 	}
 	blk_flush_done(bq, q);
+	blk_wait_report(bq, q->index);
 	for (unsigned i = 0; bq->requests && i < bq->nr_requests; i++)
 		free(bq->requests[i].iov);
 	free(bq->requests);
@@ -566,7 +586,13 @@ static int blk_handle_queue(void *device, struct vhost_user_backend_queue *q)
 		virtq_disable_notify(&q->vq);
 	}
 	/* The SQEs queued go in with the wait (blk_queue_wait): one
-	 * io_uring_enter submits them and sleeps. */
+	 * io_uring_enter submits them and sleeps.  A wait that will spin for
+	 * the driver wants no kick for the request the completions below
+	 * make it send. */
+	if (bq->nr_done && blk_wait_will_spin(blk, bq)) {
+		virtq_suppress_notify(&q->vq);
+		bq->notify_suppressed = true;
+	}
 	blk_flush_done(bq, q);
 	return bq->throttled ? wait_ms : -1;
 }
@@ -659,6 +685,7 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id, 
 	blk->readonly = readonly;
 	blk->num_queues = num_queues;
 	blk->poll_max_ns = BLK_POLL_US_DEFAULT * 1000u;
+	blk->poll_backoff_ns = BLK_POLL_BACKOFF_NS;
 	blk->prep_sync = blk_prep_fdatasync;
 	pthread_mutex_init(&blk->limiter_lock, NULL);
 	/* 20 bytes, NUL-padded only if shorter (§5.2.6: GET_ID) */
@@ -679,6 +706,26 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id, 
 	    .queue_stop = blk_queue_stop,
 	};
 	return 0;
+}
+
+/* Register the image fds with the ring, here where io_uring_register(2)
+ * is still allowed (before the sandbox's seccomp filter, which does not
+ * list it).  Where the kernel refuses (no memory, an old kernel), requests
+ * name the fds themselves: slower by a file lookup, nothing else. */
+static void blk_register_files(const struct blk *blk, struct blk_queue *bq)
+{
+	int fds[2] = {blk->fd, blk->fd_direct};
+	unsigned n = blk->fd_direct >= 0 ? 2 : 1;
+	int ret = io_uring_register_files(&bq->ring, fds, n);
+
+	bq->nr_fixed = 0;
+	if (ret < 0) {
+		log_info("io_uring: registering the image files: %s; going without",
+			 strerror(-ret));
+		return;
+	}
+	memcpy(bq->fixed_fds, fds, sizeof(fds));
+	bq->nr_fixed = n;
 }
 
 int blk_setup_rings(struct blk *blk, char *err, size_t errlen)
@@ -705,6 +752,7 @@ int blk_setup_rings(struct blk *blk, char *err, size_t errlen)
 			return error_text(err, errlen, ret, "io_uring for queue %u: %s", i,
 					  strerror(-ret));
 		bq->ring_ready = true;
+		blk_register_files(blk, bq);
 	}
 	return 0;
 }

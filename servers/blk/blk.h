@@ -38,6 +38,11 @@
 #define BLK_RING_ENTRIES 256
 #define BLK_POLL_US_DEFAULT 50 /* --poll-us */
 #define BLK_POLL_US_MAX 1000
+/* A spin that sees the clock jump this far between two looks lost its CPU
+ * (preempted: another task wanted it, or the hypervisor took the vCPU);
+ * no spinning for BLK_POLL_BACKOFF_NS then. */
+#define BLK_POLL_PREEMPTED_NS 25000u
+#define BLK_POLL_BACKOFF_NS 20000000u
 
 /* What isola-blk's seccomp filter allows beyond the vhost-user back-end's
  * own list (sandbox_lock, servers/blk/README.md): io_uring.  (The busy-poll
@@ -102,10 +107,22 @@ struct blk_request {
 
 struct blk_queue {
 	struct io_uring ring;
-	bool ring_ready;	      /* set up (blk_setup_rings) */
-	bool kick_armed, stop_armed;  /* their POLL_ADDs are queued or pending */
-	bool stop_seen;		      /* the stop fd became readable */
-	uint32_t poll_ns;	      /* the current busy-poll window (wait.c) */
+	bool ring_ready;	     /* set up (blk_setup_rings) */
+	bool kick_armed, stop_armed; /* their POLL_ADDs are queued or pending */
+	bool stop_seen;		     /* the stop fd became readable */
+	/* The busy-poll windows (wait.c): waiting for the I/O in flight and
+	 * waiting for the driver's next request adapt apart, each to its own
+	 * waits; none before poll_resume_ns (backing off a busy host). */
+	uint32_t poll_io_ns, poll_driver_ns;
+	uint64_t poll_resume_ns;
+	bool notify_suppressed; /* handle_queue suppressed kicks for a spin */
+	/* Spins for the I/O and for the driver, and how many caught their
+	 * event; times a spin lost its CPU.  Logged when the ring stops. */
+	uint64_t spins[2], spins_caught[2], poll_backoffs;
+	/* The image fds registered with the ring (IORING_REGISTER_FILES),
+	 * slot i holding fixed_fds[i]; nr_fixed 0 where registering failed. */
+	int fixed_fds[2];
+	unsigned nr_fixed;
 	struct blk_request *requests; /* [vq size] */
 	unsigned nr_requests;
 	unsigned in_flight;
@@ -126,7 +143,8 @@ struct blk {
 	uint32_t discard_alignment; /* sectors */
 	char id[VIRTIO_BLK_ID_BYTES];
 	unsigned num_queues;
-	uint32_t poll_max_ns; /* longest busy-poll before sleeping; 0 never */
+	uint32_t poll_max_ns;	  /* longest busy-poll before sleeping; 0 never */
+	uint32_t poll_backoff_ns; /* no spinning this long after one lost its CPU */
 	/* Queue the sync a FLUSH waits for on sqe; the FLUSH completes with its
 	 * CQE.  blk_open: fdatasync of the image.  The seam where
 	 * tests/unit/test_vhost_user_backend.c holds a sync back to check that
@@ -151,11 +169,14 @@ int blk_open(struct blk *blk, const char *image, bool readonly, const char *id, 
 int blk_setup_rings(struct blk *blk, char *err, size_t errlen);
 /* Internal to servers/blk: blk.c's request side, wait.c's queue thread. */
 struct io_uring_sqe *blk_sqe(struct blk_queue *bq);
+void blk_sqe_fixed_file(const struct blk_queue *bq, struct io_uring_sqe *sqe);
 void blk_reap(struct blk *blk, struct blk_queue *bq);
 void blk_wait_init(struct blk_queue *bq);
 int blk_queue_wait(void *device, struct vhost_user_backend_queue *q, int timeout_ms);
 void blk_wait_event(struct blk_queue *bq, uint64_t user_data, int res, unsigned flags);
 void blk_wait_cancel(struct blk_queue *bq, struct vhost_user_backend_queue *q);
+void blk_wait_report(const struct blk_queue *bq, unsigned index);
+bool blk_wait_will_spin(const struct blk *blk, const struct blk_queue *bq);
 bool blk_wait_armed(const struct blk_queue *bq);
 uint64_t blk_now_ns(void); /* CLOCK_MONOTONIC */
 
