@@ -84,6 +84,15 @@ static int parse_no_sandbox(void *target, const struct server_option *option, co
 	return 0;
 }
 
+static int parse_verbose(void *target, const struct server_option *option, const char *value)
+{
+	(void)target;
+	(void)option;
+	(void)value;
+	log_set_level(LOG_LEVEL_DEBUG);
+	return 0;
+}
+
 static int parse_test_forbidden(void *target, const struct server_option *option, const char *value)
 {
 	(void)option;
@@ -112,6 +121,10 @@ static const struct server_option tail_options[] = {
      parse_user},
     {"--no-sandbox", NULL, false, "no namespaces, fd pruning or seccomp (debugging)",
      parse_no_sandbox},
+    {"--verbose", NULL, false,
+     "debug lines too (isola-blk: what each ring's busy-poll\n"
+     "did, for tuning --poll-us)",
+     parse_verbose},
     {"--test-forbidden-syscall", NULL, false, "after sandboxing, make a forbidden syscall (tests)",
      parse_test_forbidden},
     {"--help", NULL, false, "this text (also -h)", NULL},

@@ -54,7 +54,7 @@ count() { # ENGINE WORKLOAD
 	read -r rw bs depth queues < <(bench/blk/workload.sh "$2")
 	case $1 in
 	isola)
-		"$ISOLA_BLK" --socket "$DIR/s.sock" --image "$IMG" --queues "$queues" ${ISOLA_ARGS:-} \
+		"$ISOLA_BLK" --socket "$DIR/s.sock" --image "$IMG" --queues "$queues" --verbose ${ISOLA_ARGS:-} \
 			>"$DIR/server.log" 2>&1 &
 		;;
 	qsd)
