@@ -236,6 +236,10 @@ struct vsock {
 	bool reset_decided; /* this front-end's reset is decided (at most one) */
 	bool reset_pending;
 
+	/* the running rx ring, for the tx thread's vsock_rx_fill; NULL while
+	 * stopped */
+	struct vhost_user_backend_queue *rx_q;
+
 	struct vsock_counters counters;
 	struct virtq_segment *seg_rx, *seg_tx, *seg_ev;
 	struct iovec *iov_rx, *iov_tx;
