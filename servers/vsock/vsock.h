@@ -176,6 +176,7 @@ struct vsock_conn {
 	bool hashed;
 	uint32_t rx_prev, rx_next; /* the rx work list, index + 1, 0 end */
 	bool readable;		   /* the host socket may have data (edge seen) */
+	uint32_t ep_events;	   /* the epoll interest set (conn_watch) */
 	bool host_eof;		   /* the host sends no more */
 	bool shut_sent;		   /* our SHUTDOWN SEND went out */
 	bool peer_shut_send;	   /* the guest sends no more */
