@@ -66,8 +66,10 @@ static unsigned chain_iov(const struct virtq_chain *chain, bool writable, uint32
  * tx ring's thread call it (the latter when a guest packet opened credit
  * or owes a reply: doing the work where it arose saves a wake-up of the
  * rx thread per packet); v->lock serializes every use of the rx ring,
- * the interrupt decision included.  Returns whether work is left that
- * waits for rx buffers or for the rx thread.
+ * the interrupt decision included.  Returns whether the rx thread must
+ * look: the ring broke (its thread reports it).  Work left for want of rx
+ * buffers needs no wake-up: notifications are enabled then, and the
+ * guest's next buffer kicks the rx ring.
  */
 static bool vsock_rx_fill(struct vsock *v, struct vhost_user_backend_queue *q)
 {
@@ -115,7 +117,7 @@ static bool vsock_rx_fill(struct vsock *v, struct vhost_user_backend_queue *q)
 	}
 	if (pushed)
 		vhost_user_backend_notify(q);
-	return vsock_rx_pending(v) || virtq_is_broken(&q->vq);
+	return virtq_is_broken(&q->vq);
 }
 
 static int vsock_handle_rx(struct vsock *v, struct vhost_user_backend_queue *q)
@@ -182,8 +184,8 @@ static int vsock_handle_tx(struct vsock *v, struct vhost_user_backend_queue *q)
 	if (pushed)
 		vhost_user_backend_notify(q);
 	/* What the packets owe the guest (a credit update, a RESPONSE, data
-	 * the new credit lets through) goes out from here; only what waits
-	 * for rx buffers or a broken rx ring is the rx thread's business. */
+	 * the new credit lets through) goes out from here; the rx thread is
+	 * woken only while its ring is not running or when it broke. */
 	if (vsock_rx_pending(v) &&
 	    (!v->rx_q || virtq_is_broken(&v->rx_q->vq) || vsock_rx_fill(v, v->rx_q)))
 		wake(v->rx_wake_fd);
