@@ -10,8 +10,10 @@
  * thread takes it for a whole round.  The rx ring's thread also owns the
  * host side: its queue_fd is an epoll fd with the --uds listener, every
  * connection's host socket (edge-triggered) and a wake eventfd the tx ring
- * signals when it left a reply to send.  The tx ring only writes to host
- * sockets (non-blocking) and records what the rx ring must send.
+ * signals when it left a reply to send while the rx ring was not
+ * running (or broke).  The tx ring writes to host sockets (non-blocking)
+ * and, once the rx ring runs, sends what a guest packet owes the guest on
+ * it directly (v->rx_q, under the lock): no wake-up per packet.
  *
  * The packet logic (vsock_guest_packet, vsock_rx_next) works on headers and
  * iovecs, not on rings, so tests/unit/test_vsock.c drives it with plain
