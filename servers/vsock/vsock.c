@@ -366,10 +366,12 @@ static void deadline_set(struct vsock *v, struct vsock_conn *c, uint64_t when)
 		v->next_deadline_ms = when;
 }
 
+#define EPOLL_IN_EVENTS (EPOLLIN | EPOLLRDHUP)
+
 static int epoll_add(struct vsock *v, int fd, uint64_t data)
 {
 	struct epoll_event ev = {
-	    .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+	    .events = EPOLL_IN_EVENTS | EPOLLET,
 	    .data.u64 = data,
 	};
 
@@ -379,6 +381,27 @@ static int epoll_add(struct vsock *v, int fd, uint64_t data)
 static uint64_t conn_epoll_data(const struct vsock *v, const struct vsock_conn *c)
 {
 	return (uint64_t)c->generation << 32 | (conn_index(v, c) + EPOLL_CONN_BASE);
+}
+
+/*
+ * An established connection's host socket is watched only for what could
+ * change something: readable while we have not seen it drained (an edge
+ * on a socket we already mean to read, waiting for the guest's credit,
+ * woke the rx thread for nothing: one wake-up per host write), writable
+ * while our buffer holds data (else every read the host client makes
+ * woke it; a new socket starts without it).  An interest dropped after such an edge comes back when
+ * it matters (EAGAIN on a read, data buffered); EPOLL_CTL_MOD checks the socket's state at once
+ * then, so no edge is lost.  EPOLLHUP and EPOLLERR are always reported.  A failed MOD keeps the old
+ * set (retried next time: at worst a wake-up too many).
+ */
+static void conn_watch(struct vsock *v, struct vsock_conn *c, uint32_t events)
+{
+	struct epoll_event ev = {.events = events | EPOLLET, .data.u64 = conn_epoll_data(v, c)};
+
+	if (c->fd < 0 || events == c->ep_events)
+		return;
+	if (epoll_ctl(v->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->ep_events = events;
 }
 
 /* An RST for a packet that matches no connection (or that we refuse before
@@ -550,8 +573,12 @@ static int conn_write(struct vsock *v, struct vsock_conn *c, const struct iovec 
 			return -errno;
 		c->fwd_cnt += (uint32_t)written;
 	}
-	if (written < len && conn_buffer(v, c, iov, niov, written, len - written) < 0)
-		return -ENOBUFS;
+	if (written < len) {
+		if (conn_buffer(v, c, iov, niov, written, len - written) < 0)
+			return -ENOBUFS;
+		/* the host socket is full: its space coming back flushes */
+		conn_watch(v, c, c->ep_events | EPOLLOUT);
+	}
 	conn_maybe_credit(v, c);
 	return 0;
 }
@@ -611,6 +638,7 @@ static void guest_request(struct vsock *v, const struct vsock_hdr *h)
 	c->peer_buf_alloc = h->buf_alloc;
 	c->readable = true;
 	hash_insert(v, c);
+	c->ep_events = EPOLL_IN_EVENTS;
 	if (epoll_add(v, fd, conn_epoll_data(v, c)) < 0) {
 		conn_free(v, c);
 		queue_rst(v, h);
@@ -828,6 +856,7 @@ static int conn_rx(struct vsock *v, struct vsock_conn *c, struct vsock_hdr *h,
 		}
 		if (r == 0) {
 			c->readable = false; /* until the next edge */
+			conn_watch(v, c, c->ep_events | EPOLL_IN_EVENTS);
 		} else if (r == -1) {
 			c->host_eof = true; /* the host client sends no more */
 			c->shutdown_flags |= VSOCK_SHUTDOWN_SEND;
@@ -974,6 +1003,7 @@ static void host_accept(struct vsock *v, uint64_t now_ms)
 			continue;
 		}
 		c->fd = fd;
+		c->ep_events = EPOLL_IN_EVENTS;
 		if (epoll_add(v, fd, conn_epoll_data(v, c)) < 0) {
 			conn_free(v, c);
 			continue;
@@ -994,6 +1024,10 @@ static void host_event(struct vsock *v, struct vsock_conn *c, uint32_t events, u
 			c->readable = true; /* read once established */
 		return;
 	}
+	if ((events & EPOLL_IN_EVENTS) && c->readable && !conn_wants_data(c))
+		conn_watch(v, c, c->ep_events & ~(uint32_t)EPOLL_IN_EVENTS);
+	if ((events & EPOLLOUT) && !c->buf_len)
+		conn_watch(v, c, c->ep_events & ~(uint32_t)EPOLLOUT);
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->readable = true;
 	if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->buf_len) {

@@ -10,8 +10,10 @@
  * thread takes it for a whole round.  The rx ring's thread also owns the
  * host side: its queue_fd is an epoll fd with the --uds listener, every
  * connection's host socket (edge-triggered) and a wake eventfd the tx ring
- * signals when it left a reply to send.  The tx ring only writes to host
- * sockets (non-blocking) and records what the rx ring must send.
+ * signals when it left a reply to send while the rx ring was not
+ * running (or broke).  The tx ring writes to host sockets (non-blocking)
+ * and, once the rx ring runs, sends what a guest packet owes the guest on
+ * it directly (v->rx_q, under the lock): no wake-up per packet.
  *
  * The packet logic (vsock_guest_packet, vsock_rx_next) works on headers and
  * iovecs, not on rings, so tests/unit/test_vsock.c drives it with plain
@@ -185,6 +187,7 @@ struct vsock_conn {
 	bool hashed;
 	uint32_t rx_prev, rx_next; /* the rx work list, index + 1, 0 end */
 	bool readable;		   /* the host socket may have data (edge seen) */
+	uint32_t ep_events;	   /* the epoll interest set (conn_watch) */
 	bool host_eof;		   /* the host sends no more */
 	bool shut_sent;		   /* our SHUTDOWN SEND went out */
 	bool peer_shut_send;	   /* the guest sends no more */
@@ -250,6 +253,10 @@ struct vsock {
 	unsigned started_rings;
 	bool reset_decided; /* this front-end's reset is decided (at most one) */
 	bool reset_pending;
+
+	/* the running rx ring, for the tx thread's vsock_rx_fill; NULL while
+	 * stopped */
+	struct vhost_user_backend_queue *rx_q;
 
 	struct vsock_counters counters;
 	struct virtq_segment *seg_rx, *seg_tx, *seg_ev;

@@ -59,14 +59,23 @@ static unsigned chain_iov(const struct virtq_chain *chain, bool writable, uint32
 	return n;
 }
 
-static int vsock_handle_rx(struct vsock *v, struct vhost_user_backend_queue *q)
+/*
+ * Fill rx chains with what the connections owe the guest, with v->lock
+ * held, and interrupt the guest once for the batch (with EVENT_IDX, only
+ * if it asked: virtq_needs_interrupt).  Both the rx ring's thread and the
+ * tx ring's thread call it (the latter when a guest packet opened credit
+ * or owes a reply: doing the work where it arose saves a wake-up of the
+ * rx thread per packet); v->lock serializes every use of the rx ring,
+ * the interrupt decision included.  Returns whether the rx thread must
+ * look: the ring broke (its thread reports it).  Work left for want of rx
+ * buffers needs no wake-up: notifications are enabled then, and the
+ * guest's next buffer kicks the rx ring.
+ */
+static bool vsock_rx_fill(struct vsock *v, struct vhost_user_backend_queue *q)
 {
 	struct virtq_chain chain;
 	bool pushed = false;
-	int timeout;
 
-	pthread_mutex_lock(&v->lock);
-	timeout = vsock_host_poll(v, vsock_now_ms());
 	virtq_disable_notify(&q->vq);
 	while (vsock_rx_pending(v)) {
 		struct vsock_hdr hdr;
@@ -106,13 +115,26 @@ static int vsock_handle_rx(struct vsock *v, struct vhost_user_backend_queue *q)
 			break;
 		pushed = true;
 	}
+	if (pushed)
+		vhost_user_backend_notify(q);
+	return virtq_is_broken(&q->vq);
+}
+
+static int vsock_handle_rx(struct vsock *v, struct vhost_user_backend_queue *q)
+{
+	int timeout;
+
+	pthread_mutex_lock(&v->lock);
+	/* from now on (after any inflight resubmission) the tx thread may
+	 * fill this ring too; vsock_queue_stop takes it back */
+	v->rx_q = q;
+	timeout = vsock_host_poll(v, vsock_now_ms());
+	vsock_rx_fill(v, q);
 	if (v->tx_waiting && v->rst_len < VSOCK_RST_QUEUE) {
 		v->tx_waiting = false;
 		wake(v->tx_wake_fd);
 	}
 	pthread_mutex_unlock(&v->lock);
-	if (pushed)
-		vhost_user_backend_notify(q);
 	return timeout;
 }
 
@@ -159,11 +181,20 @@ static int vsock_handle_tx(struct vsock *v, struct vhost_user_backend_queue *q)
 			break;
 		pushed = true;
 	}
-	if (vsock_rx_pending(v))
-		wake(v->rx_wake_fd);
-	pthread_mutex_unlock(&v->lock);
 	if (pushed)
 		vhost_user_backend_notify(q);
+	/* What the packets owe the guest (a credit update, a RESPONSE, data
+	 * the new credit lets through) goes out from here; the rx thread is
+	 * woken only while its ring is not running or when it broke. */
+	if (vsock_rx_pending(v) &&
+	    (!v->rx_q || virtq_is_broken(&v->rx_q->vq) || vsock_rx_fill(v, v->rx_q)))
+		wake(v->rx_wake_fd);
+	if (v->tx_waiting && v->rst_len < VSOCK_RST_QUEUE) {
+		/* the fill made room in the RST queue: go round again */
+		v->tx_waiting = false;
+		wake(v->tx_wake_fd);
+	}
+	pthread_mutex_unlock(&v->lock);
 	return -1;
 }
 
@@ -274,6 +305,17 @@ static int vsock_queue_start(void *device, struct vhost_user_backend_queue *q)
 	return 0;
 }
 
+/* The rx ring stops (its thread ends): the tx thread no longer fills it. */
+static void vsock_queue_stop(void *device, struct vhost_user_backend_queue *q)
+{
+	struct vsock *v = device;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->rx_q == q)
+		v->rx_q = NULL;
+	pthread_mutex_unlock(&v->lock);
+}
+
 static int vsock_queue_fd(void *device, unsigned index)
 {
 	struct vsock *v = device;
@@ -329,6 +371,7 @@ void vsock_init_ops(struct vsock *v)
 	    .num_queues = VSOCK_NUM_QUEUES,
 	    .get_config = vsock_get_config,
 	    .queue_start = vsock_queue_start,
+	    .queue_stop = vsock_queue_stop,
 	    .queue_fd = vsock_queue_fd,
 	    .handle_queue = vsock_handle_queue,
 	    .handle_chain = vsock_handle_chain,

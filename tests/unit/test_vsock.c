@@ -1056,8 +1056,12 @@ static struct rings *rings_new(void)
 	return r;
 }
 
-static void rings_free(struct rings *r)
+/* As the lib's ring threads do before their rings go away: queue_stop
+ * (the rx ring's tells the tx thread to fill it no more). */
+static void rings_free(struct fixture *f, struct rings *r)
 {
+	for (unsigned i = 0; i < VSOCK_NUM_QUEUES; i++)
+		f->v.ops.queue_stop(&f->v, &r->be.queues[i]);
 	gmem_destroy(&r->mem);
 	free(r->ram);
 	free(r);
@@ -1161,7 +1165,7 @@ static void test_rings_connect_and_reset_event(void **state)
 	assert_false(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_RX].vq));
 	assert_false(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
 	close(l);
-	rings_free(r);
+	rings_free(f, r);
 }
 
 /* Chains that break the ring rules: the ring is broken (the lib stops it
@@ -1177,13 +1181,13 @@ static void test_rings_malformed_chains(void **state)
 	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 16);
 	run_ring(f, r, VSOCK_QUEUE_TX);
 	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
-	rings_free(r);
+	rings_free(f, r);
 	/* a tx chain shorter than a header */
 	r = rings_new();
 	publish(r, VSOCK_QUEUE_TX, &h, VSOCK_HDR_SIZE - 1, 0);
 	run_ring(f, r, VSOCK_QUEUE_TX);
 	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_TX].vq));
-	rings_free(r);
+	rings_free(f, r);
 	/* an rx chain that cannot hold a header, when a reply is owed */
 	r = rings_new();
 	h.dst_cid = 77; /* refused: an RST is owed */
@@ -1192,7 +1196,7 @@ static void test_rings_malformed_chains(void **state)
 	publish(r, VSOCK_QUEUE_RX, NULL, 0, VSOCK_HDR_SIZE - 1);
 	run_ring(f, r, VSOCK_QUEUE_RX);
 	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_RX].vq));
-	rings_free(r);
+	rings_free(f, r);
 	/* an rx chain with a device-readable descriptor */
 	r = rings_new();
 	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
@@ -1200,14 +1204,14 @@ static void test_rings_malformed_chains(void **state)
 	publish(r, VSOCK_QUEUE_RX, &h, 8, 4096);
 	run_ring(f, r, VSOCK_QUEUE_RX);
 	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_RX].vq));
-	rings_free(r);
+	rings_free(f, r);
 	/* an event buffer of 2 bytes */
 	r = rings_new();
 	f->v.reset_pending = true;
 	publish(r, VSOCK_QUEUE_EVENT, NULL, 0, 2);
 	run_ring(f, r, VSOCK_QUEUE_EVENT);
 	assert_true(virtq_is_broken(&r->be.queues[VSOCK_QUEUE_EVENT].vq));
-	rings_free(r);
+	rings_free(f, r);
 }
 
 /* The RST queue full: tx waits (its chain stays in the ring) until rx
@@ -1235,7 +1239,40 @@ static void test_rings_tx_waits_for_rx(void **state)
 	run_ring(f, r, VSOCK_QUEUE_TX); /* woken by tx_wake_fd */
 	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->idx, 1);
 	assert_true(read(f->v.tx_wake_fd, &value, sizeof(value)) < 0 && errno == EAGAIN);
-	rings_free(r);
+	rings_free(f, r);
+}
+
+/* Once the rx ring runs, what a guest packet owes the guest goes out from
+ * the tx ring's thread (no wake-up of the rx thread); once the rx ring
+ * stopped, the tx thread leaves it alone and only wakes rx. */
+static void test_rings_tx_fills_rx(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_hdr h = guest_hdr(VSOCK_OP_REQUEST, 1000, 5000), got;
+	struct rings *r = rings_new();
+	int l = host_listen(f, 5000);
+	uint64_t rx_buf, value;
+
+	rx_buf = publish(r, VSOCK_QUEUE_RX, NULL, 0, VSOCK_HDR_SIZE + 4096);
+	run_ring(f, r, VSOCK_QUEUE_RX); /* running, nothing owed */
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->idx, 0);
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->idx, 1);
+	memcpy(&got, r->ram + rx_buf, sizeof(got));
+	assert_int_equal(got.op, VSOCK_OP_RESPONSE);
+	assert_true(read(f->v.rx_wake_fd, &value, sizeof(value)) < 0 && errno == EAGAIN);
+	/* the rx ring stops: a credit request's answer waits for it */
+	f->v.ops.queue_stop(&f->v, &r->be.queues[VSOCK_QUEUE_RX]);
+	publish(r, VSOCK_QUEUE_RX, NULL, 0, VSOCK_HDR_SIZE + 4096);
+	h.op = VSOCK_OP_CREDIT_REQUEST;
+	publish(r, VSOCK_QUEUE_TX, &h, sizeof(h), 0);
+	run_ring(f, r, VSOCK_QUEUE_TX);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_TX)->idx, 2);
+	assert_int_equal(used_ring(r, VSOCK_QUEUE_RX)->idx, 1);
+	assert_int_equal(read(f->v.rx_wake_fd, &value, sizeof(value)), sizeof(value));
+	close(l);
+	rings_free(f, r);
 }
 
 /* A header whose len is more than its chain carries: RST, the ring goes on. */
@@ -1257,7 +1294,7 @@ static void test_rings_len_beyond_chain(void **state)
 	memcpy(&got, r->ram + rx_buf, sizeof(got));
 	assert_int_equal(got.op, VSOCK_OP_RST);
 	assert_int_equal(f->v.counters.bad_headers, 1);
-	rings_free(r);
+	rings_free(f, r);
 }
 
 /* ---- the sandbox: the --uds directory in the empty root ---------------------------------- */
@@ -1368,6 +1405,7 @@ int main(void)
 	    T(test_rings_malformed_chains),
 	    T(test_rings_len_beyond_chain),
 	    T(test_rings_tx_waits_for_rx),
+	    T(test_rings_tx_fills_rx),
 	    T(test_sandbox_binds_uds_dir),
 	};
 
