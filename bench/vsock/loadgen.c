@@ -49,26 +49,8 @@
 #include "lib/vhost_user.h"
 #include "lib/virtq.h"
 
-/* virtio 1.2 §5.10.6: the packet header, little-endian like the host */
-struct vlg_hdr {
-	uint64_t src_cid, dst_cid;
-	uint32_t src_port, dst_port, len;
-	uint16_t type, op;
-	uint32_t flags, buf_alloc, fwd_cnt;
-} __attribute__((packed));
-_Static_assert(sizeof(struct vlg_hdr) == 44, "virtio_vsock_hdr");
-
-#define VLG_TYPE_STREAM 1
-enum {
-	VLG_OP_REQUEST = 1,
-	VLG_OP_RESPONSE = 2,
-	VLG_OP_RST = 3,
-	VLG_OP_SHUTDOWN = 4,
-	VLG_OP_RW = 5,
-	VLG_OP_CREDIT_UPDATE = 6,
-	VLG_OP_CREDIT_REQUEST = 7,
-};
-#define VLG_HOST_CID 2
+/* the packet header and ops (§5.10.6): struct vsock_hdr, VSOCK_OP_*, in
+ * include/isola/virtio.h */
 #define VLG_GUEST_PORT 5000 /* h2g and conn: the guest's listener */
 #define VLG_HOST_PORT 5001  /* g2h: the host's listener, UDS_5001 */
 #define VLG_SRC_PORT 49152  /* g2h: the guest's side */
@@ -83,7 +65,7 @@ enum {
 #define VLG_USED_OFF 0x5000ull
 #define VLG_BUF_GPA 0x100000ull
 #define VLG_MAX_PAYLOAD (64u * 1024)
-#define VLG_BUF_STRIDE (sizeof(struct vlg_hdr) + VLG_MAX_PAYLOAD + 20) /* 8-aligned */
+#define VLG_BUF_STRIDE (sizeof(struct vsock_hdr) + VLG_MAX_PAYLOAD + 20) /* 8-aligned */
 #define VLG_BUF_GPA_OF(q, i) (VLG_BUF_GPA + ((uint64_t)(q)*VLG_QSIZE + (i)) * VLG_BUF_STRIDE)
 #define VLG_MEM_BYTES (VLG_BUF_GPA + (uint64_t)VLG_NQUEUES * VLG_QSIZE * VLG_BUF_STRIDE)
 #define VLG_HOST_CHUNK (64u * 1024)
@@ -340,12 +322,12 @@ static bool ring_used(struct vlg_ring *r, struct virtq_used_elem *e)
 static bool tx_packet(uint16_t op, uint32_t dst_port, uint32_t src_port)
 {
 	struct vlg_ring *r = &g.ring[VLG_TX];
-	struct vlg_hdr h = {
+	struct vsock_hdr h = {
 	    .src_cid = g.cid,
-	    .dst_cid = VLG_HOST_CID,
+	    .dst_cid = VSOCK_HOST_CID,
 	    .src_port = src_port,
 	    .dst_port = dst_port,
-	    .type = VLG_TYPE_STREAM,
+	    .type = VSOCK_TYPE_STREAM,
 	    .op = op,
 	    .buf_alloc = g.buf_alloc,
 	    .fwd_cnt = g.fwd_cnt,
@@ -363,7 +345,7 @@ static bool tx_packet(uint16_t op, uint32_t dst_port, uint32_t src_port)
 }
 
 /* reply to the host's packet H (ports swapped) */
-static void tx_reply(const struct vlg_hdr *h, uint16_t op)
+static void tx_reply(const struct vsock_hdr *h, uint16_t op)
 {
 	if (!tx_packet(op, h->src_port, h->dst_port))
 		g.stalls++; /* the device holds every tx buffer: dropped, as a full queue */
@@ -382,14 +364,14 @@ static int tx_data(void)
 		if (!len)
 			break;
 		uint16_t id = r->free[--r->nfree];
-		struct vlg_hdr h = {
+		struct vsock_hdr h = {
 		    .src_cid = g.cid,
-		    .dst_cid = VLG_HOST_CID,
+		    .dst_cid = VSOCK_HOST_CID,
 		    .src_port = VLG_SRC_PORT,
 		    .dst_port = VLG_HOST_PORT,
 		    .len = len,
-		    .type = VLG_TYPE_STREAM,
-		    .op = VLG_OP_RW,
+		    .type = VSOCK_TYPE_STREAM,
+		    .op = VSOCK_OP_RW,
 		    .buf_alloc = g.buf_alloc,
 		    .fwd_cnt = g.fwd_cnt,
 		};
@@ -403,7 +385,7 @@ static int tx_data(void)
 	return n;
 }
 
-static void rx_packet(const struct vlg_hdr *h, uint32_t used_len)
+static void rx_packet(const struct vsock_hdr *h, uint32_t used_len)
 {
 	g.packets++;
 	if (used_len < sizeof(*h) || h->len > used_len - sizeof(*h) || h->dst_cid != g.cid) {
@@ -416,26 +398,26 @@ static void rx_packet(const struct vlg_hdr *h, uint32_t used_len)
 	g.peer_buf_alloc = h->buf_alloc;
 	g.peer_fwd_cnt = h->fwd_cnt;
 	switch (h->op) {
-	case VLG_OP_REQUEST:
-		tx_reply(h, VLG_OP_RESPONSE);
+	case VSOCK_OP_REQUEST:
+		tx_reply(h, VSOCK_OP_RESPONSE);
 		g.peer_port = h->src_port;
 		break;
-	case VLG_OP_RESPONSE:
+	case VSOCK_OP_RESPONSE:
 		g.connected = true;
 		break;
-	case VLG_OP_SHUTDOWN:
-		tx_reply(h, VLG_OP_RST);
+	case VSOCK_OP_SHUTDOWN:
+		tx_reply(h, VSOCK_OP_RST);
 		break;
-	case VLG_OP_RW:
+	case VSOCK_OP_RW:
 		/* taken at once: the buffer goes back, the bytes are consumed */
 		g.fwd_cnt += h->len;
 		if (g.mode == VLG_H2G)
 			count(h->len);
 		break;
-	case VLG_OP_CREDIT_REQUEST:
-		tx_reply(h, VLG_OP_CREDIT_UPDATE);
+	case VSOCK_OP_CREDIT_REQUEST:
+		tx_reply(h, VSOCK_OP_CREDIT_UPDATE);
 		break;
-	case VLG_OP_RST:
+	case VSOCK_OP_RST:
 		if (g.mode == VLG_G2H && h->dst_port == VLG_SRC_PORT) {
 			fprintf(stderr, "vsock-loadgen: the device reset the connection\n");
 			exit(3);
@@ -453,7 +435,7 @@ static void guest_fill(void)
 	for (uint16_t i = 0; i < VLG_QSIZE; i++) {
 		rx->desc[i] =
 		    (struct virtq_desc){.addr = VLG_BUF_GPA_OF(VLG_RX, i),
-					.len = (uint32_t)sizeof(struct vlg_hdr) + VLG_MAX_PAYLOAD,
+					.len = (uint32_t)sizeof(struct vsock_hdr) + VLG_MAX_PAYLOAD,
 					.flags = VIRTQ_DESC_F_WRITE};
 		ring_add(rx, i);
 		tx->free[tx->nfree++] = i;
@@ -480,7 +462,7 @@ static int guest_step(void)
 		n++;
 	}
 	while (ring_used(rx, &e)) {
-		struct vlg_hdr h;
+		struct vsock_hdr h;
 		memcpy(&h, gptr(VLG_BUF_GPA_OF(VLG_RX, e.id)), sizeof(h));
 		rx_packet(&h, e.len);
 		ring_add(rx, (uint16_t)e.id);
@@ -492,9 +474,9 @@ static int guest_step(void)
 	}
 	/* the receiver's credit back to the host once a quarter is consumed */
 	if (g.mode == VLG_H2G && g.peer_port && g.fwd_cnt - g.fwd_reported >= g.buf_alloc / 4) {
-		struct vlg_hdr h = {.src_port = g.peer_port, .dst_port = VLG_GUEST_PORT};
+		struct vsock_hdr h = {.src_port = g.peer_port, .dst_port = VLG_GUEST_PORT};
 		if (tx->nfree)
-			tx_reply(&h, VLG_OP_CREDIT_UPDATE);
+			tx_reply(&h, VSOCK_OP_CREDIT_UPDATE);
 	}
 	if (g.mode == VLG_G2H)
 		n += tx_data();
@@ -749,7 +731,7 @@ int main(int argc, char **argv)
 			/* host listener first, then the guest's REQUEST */
 			host_start();
 			usleep(100000);
-			if (!tx_packet(VLG_OP_REQUEST, VLG_HOST_PORT, VLG_SRC_PORT))
+			if (!tx_packet(VSOCK_OP_REQUEST, VLG_HOST_PORT, VLG_SRC_PORT))
 				return 2;
 		}
 	}
@@ -770,7 +752,7 @@ int main(int argc, char **argv)
 				if (g.mode == VLG_G2H && g.connected &&
 				    t - last_step > 50000000ull &&
 				    g.peer_buf_alloc == g.tx_cnt - g.peer_fwd_cnt &&
-				    tx_packet(VLG_OP_CREDIT_REQUEST, VLG_HOST_PORT, VLG_SRC_PORT)) {
+				    tx_packet(VSOCK_OP_CREDIT_REQUEST, VLG_HOST_PORT, VLG_SRC_PORT)) {
 					g.credit_requests++;
 					ring_publish(&g.ring[VLG_TX]);
 				}

@@ -2,11 +2,12 @@
 /*
  * Virtio numbers every part of isola shares: device types, status bits and
  * the reserved feature bits (virtio 1.2 §5, §2.1, §6), and the device-type
- * feature bits more than one part needs.  Freestanding (no libc includes):
+ * feature bits more than one part needs.  Freestanding (stdint.h only):
  * the core, devices, servers, benchmarks and the test guests' kit all use it.
  */
 #ifndef ISOLA_VIRTIO_H
 #define ISOLA_VIRTIO_H
+#include <stdint.h>
 
 /* Device types, virtio 1.2 §5. */
 #define VIRTIO_ID_NET 1
@@ -105,5 +106,43 @@
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN 1
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX 0x8000
+
+/* virtio-vsock, §5.10: the queues (§5.10.2), feature bits (§5.10.3), the
+ * host's well-known CID (§5.10.4), and the packet header every queue
+ * carries (§5.10.6), little-endian like the x86 host and guests. */
+#define VSOCK_QUEUE_RX 0
+#define VSOCK_QUEUE_TX 1
+#define VSOCK_QUEUE_EVENT 2
+#define VSOCK_F_STREAM 0
+#define VSOCK_F_SEQPACKET 1
+#define VSOCK_HOST_CID 2
+#define VSOCK_TYPE_STREAM 1
+#define VSOCK_TYPE_SEQPACKET 2
+#define VSOCK_OP_INVALID 0
+#define VSOCK_OP_REQUEST 1
+#define VSOCK_OP_RESPONSE 2
+#define VSOCK_OP_RST 3
+#define VSOCK_OP_SHUTDOWN 4
+#define VSOCK_OP_RW 5
+#define VSOCK_OP_CREDIT_UPDATE 6
+#define VSOCK_OP_CREDIT_REQUEST 7
+#define VSOCK_SHUTDOWN_RCV 1	      /* the sender will receive no more */
+#define VSOCK_SHUTDOWN_SEND 2	      /* the sender will send no more */
+#define VSOCK_EVENT_TRANSPORT_RESET 0 /* §5.10.6.7 */
+
+struct vsock_hdr {
+	uint64_t src_cid;
+	uint64_t dst_cid;
+	uint32_t src_port;
+	uint32_t dst_port;
+	uint32_t len;
+	uint16_t type;
+	uint16_t op;
+	uint32_t flags;
+	uint32_t buf_alloc;
+	uint32_t fwd_cnt;
+} __attribute__((packed));
+#define VSOCK_HDR_SIZE 44
+_Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR_SIZE, "virtio_vsock_hdr is 44 bytes");
 
 #endif

@@ -30,48 +30,18 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include "isola/virtio.h"
 #include "lib/sandbox.h"
 #include "lib/vhost_user_backend.h"
 
-#define VSOCK_QUEUE_RX 0
-#define VSOCK_QUEUE_TX 1
-#define VSOCK_QUEUE_EVENT 2
 #define VSOCK_NUM_QUEUES 3
 
 /* §5.10.4: the host's well-known CID; the guest's may not be 0, 1, 2 or
  * 0xffffffff, and its upper 32 bits are zero. */
-#define VSOCK_HOST_CID 2
 #define VSOCK_CID_MIN 3
 #define VSOCK_CID_MAX 0xfffffffeu
 
-/* §5.10.6 */
-#define VSOCK_TYPE_STREAM 1
-#define VSOCK_OP_INVALID 0
-#define VSOCK_OP_REQUEST 1
-#define VSOCK_OP_RESPONSE 2
-#define VSOCK_OP_RST 3
-#define VSOCK_OP_SHUTDOWN 4
-#define VSOCK_OP_RW 5
-#define VSOCK_OP_CREDIT_UPDATE 6
-#define VSOCK_OP_CREDIT_REQUEST 7
-#define VSOCK_SHUTDOWN_RCV 1  /* the sender will receive no more */
-#define VSOCK_SHUTDOWN_SEND 2 /* the sender will send no more */
-#define VSOCK_EVENT_TRANSPORT_RESET 0
-
-struct vsock_hdr {
-	uint64_t src_cid;
-	uint64_t dst_cid;
-	uint32_t src_port;
-	uint32_t dst_port;
-	uint32_t len;
-	uint16_t type;
-	uint16_t op;
-	uint32_t flags;
-	uint32_t buf_alloc;
-	uint32_t fwd_cnt;
-} __attribute__((packed));
-#define VSOCK_HDR_SIZE 44
-_Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR_SIZE, "virtio_vsock_hdr is 44 bytes");
+/* The queues, ops and struct vsock_hdr (§5.10.6): include/isola/virtio.h. */
 
 /* The largest payload one guest packet may carry: Linux's
  * VIRTIO_VSOCK_MAX_PKT_BUF_SIZE (a guest never sends more in one). */

@@ -19,39 +19,8 @@
 
 #include "virtio.h"
 
-#define VSOCK_HOST_CID 2 /* §5.10.4: the host's well-known CID */
-#define VSOCK_TYPE_STREAM 1
-#define VSOCK_TYPE_SEQPACKET 2
-#define VSOCK_F_STREAM 0 /* §5.10.3 */
-
-/* §5.10.6, enum virtio_vsock_op */
-enum {
-	VSOCK_OP_INVALID = 0,
-	VSOCK_OP_REQUEST = 1,
-	VSOCK_OP_RESPONSE = 2,
-	VSOCK_OP_RST = 3,
-	VSOCK_OP_SHUTDOWN = 4,
-	VSOCK_OP_RW = 5,
-	VSOCK_OP_CREDIT_UPDATE = 6,
-	VSOCK_OP_CREDIT_REQUEST = 7,
-};
-#define VSOCK_SHUTDOWN_RCV 1
-#define VSOCK_SHUTDOWN_SEND 2
-#define VSOCK_EVENT_TRANSPORT_RESET 0 /* §5.10.6.7 */
-
-struct vsock_hdr {
-	uint64_t src_cid;
-	uint64_t dst_cid;
-	uint32_t src_port;
-	uint32_t dst_port;
-	uint32_t len;
-	uint16_t type;
-	uint16_t op;
-	uint32_t flags;
-	uint32_t buf_alloc;
-	uint32_t fwd_cnt;
-} __attribute__((packed));
-#define VSOCK_HDR_SIZE 44
+/* The queues, ops and struct vsock_hdr (§5.10.6): include/isola/virtio.h,
+ * through virtio.h. */
 
 #define VSOCK_QUEUE_SIZE 64
 #define VSOCK_RX_PAYLOAD 16384
