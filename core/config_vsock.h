@@ -32,6 +32,9 @@ int config_vsock_check_cid(int64_t cid, const char *where, char *err, size_t err
 /* path, found at `where`, can be isola-vsock's listening socket: not
  * empty, short enough for PATH_PORT, its directory exists, and nothing but
  * a (stale) socket is there already.  0, or -EINVAL/-ENOENT with err. */
+/* With `isola --jail DIR run --vsock`, the path names a file in the jail:
+ * the parse checks its form only, and main.c checks it in the jail. */
+void config_vsock_defer_file_checks(bool defer);
 int config_vsock_check_uds(const char *path, const char *where, char *err, size_t errlen);
 /* Parse "cid=N,uds=PATH[,restart=always|never]" (--vsock) into vsock and
  * check it; -EINVAL with a sentence in err. */

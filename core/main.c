@@ -20,6 +20,7 @@
 #include "core/console.h"
 #include "core/control.h"
 #include "core/hugepages.h"
+#include "core/config_vsock.h"
 #include "core/jail.h"
 #include "lib/evloop.h"
 #include "lib/sandbox.h"
@@ -603,6 +604,13 @@ static bool lock_down_process(const struct process_options *opts, const struct v
 			log_error("%s", err);
 			return false;
 		}
+		/* --vsock's path is the jail's: checked here, in it */
+		config_vsock_defer_file_checks(false);
+		if (cfg && cfg->vsock.enabled &&
+		    config_vsock_check_uds(cfg->vsock.uds_path, "--vsock uds", err, sizeof(err))) {
+			log_error("%s", err);
+			return false;
+		}
 		if (cfg)
 			device_set_prespawn(cfg);
 	}
@@ -632,6 +640,7 @@ static int cmd_run(int argc, char **argv, const struct process_options *opts)
 	int signal_fd, status, ret;
 
 	config_defaults(&cfg);
+	config_vsock_defer_file_checks(opts->jail.dir != NULL);
 	ret = config_parse_run_args(&cfg, argc, argv, err, sizeof(err));
 	if (ret == 1)
 		return 0;

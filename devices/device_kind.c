@@ -160,6 +160,10 @@ static int vsock_fixup(const struct device_kind *kind, struct device_fixup *f, c
 				  "event: virtio 1.2 §5.10.2)",
 				  f->num_queues, VSOCK_QUEUES);
 	f->num_queues = VSOCK_QUEUES;
+	/* of the device-type bits (0..23, virtio 1.2 §6), only stream
+	 * sockets: isola-vsock implements nothing else, and a back-end must
+	 * not offer the guest SEQPACKET or bits isola does not know */
+	f->device_features &= ~((1ull << 24) - 1) | BIT(VSOCK_F_STREAM);
 	return 0;
 }
 

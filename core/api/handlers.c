@@ -242,6 +242,16 @@ static int api_put_vsock(struct api_request *req)
 
 	if (!api_require_not_started(req) || !(v = api_body(req)))
 		return req->resp->status;
+	/* a first vsock takes a PCI slot: refused here, as PUT /drives is,
+	 * rather than at InstanceStart */
+	if (!req->api->cfg.vsock.enabled &&
+	    config_device_count(&req->api->cfg) >= CONFIG_MAX_PCI_DEVICES)
+		return api_reply_error(req,
+				       "vsock: no PCI slot is left: the bus holds %d devices (32 "
+				       "slots, one the host bridge) and %u drives, %u network "
+				       "interfaces%s take them",
+				       CONFIG_MAX_PCI_DEVICES, req->api->cfg.nr_disks,
+				       req->api->cfg.nr_nets, config_device_extras(&req->api->cfg));
 	if (api_parse_vsock(v, "vsock", &req->api->cfg, &deprecated, err, sizeof(err)))
 		return api_reply_error(req, "%s", err);
 	if (deprecated)

@@ -1130,7 +1130,10 @@ int vsock_open(struct vsock *v, char *err, size_t errlen)
 
 	if (fd < 0) {
 		snprintf(err, errlen, "--uds %s: %s", v->uds_path,
-			 fd == -EEXIST ? "a file that is not a socket is there" : strerror(-fd));
+			 fd == -EEXIST	     ? "a file that is not a socket is there"
+			 : fd == -EADDRINUSE ? "another process listens there (a second VM given "
+					       "the same path?): choose another path"
+					     : strerror(-fd));
 		return fd;
 	}
 	/* a burst of host clients waits in the backlog, not refused */

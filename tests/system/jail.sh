@@ -161,6 +161,23 @@ vmm=
 	problem "API in the jail: InstanceStart HTTP $code, isola status $status; $(tail -3 "$TMP/api.err")"
 [[ -e $J/run/api.sock ]] && problem "the API socket was left behind"
 
+# ---- 2b. run --vsock: its path is the jail's ------------------------------
+# /vsock-$$ exists only in the jail: checked there, not on the host
+VDIR=vsock-$$
+mkdir "$J/$VDIR" && chown "$JAIL_UID:$JAIL_GID" "$J/$VDIR"
+timeout 60 "$ISOLA" --jail "$J" --jail-user "$JAIL_UID:$JAIL_GID" run --kernel /hello.elf \
+	--memory 64M --console none --vsock "cid=3,uds=/$VDIR/v.sock" </dev/null >"$TMP/vs.out" 2>"$TMP/vs.err"
+status=$?
+[[ $status == 1 && ! -e /$VDIR ]] && ok "run --vsock uds=/$VDIR/v.sock in the jail: booted (status 1)" ||
+	problem "run --vsock in the jail: status $status; $(tail -3 "$TMP/vs.err")"
+timeout 60 "$ISOLA" --jail "$J" --jail-user "$JAIL_UID:$JAIL_GID" run --kernel /hello.elf \
+	--memory 64M --console none --vsock "cid=3,uds=/nodir-$$/v.sock" </dev/null >"$TMP/vs.out" 2>"$TMP/vs.err"
+status=$?
+[[ $status != 0 && $status != 1 ]] && grep -q "directory /nodir-$$: No such file" "$TMP/vs.err" &&
+	ok "run --vsock with a directory missing in the jail: refused ($(head -n 1 "$TMP/vs.err"))" ||
+	problem "run --vsock, no directory in the jail: status $status; $(tail -3 "$TMP/vs.err")"
+rm -rf "${J:?}/$VDIR"
+
 # ---- 3. nothing left on the host ------------------------------------------
 grep -q " $J" /proc/self/mounts && problem "a mount under $J is left on the host"
 [[ -z $(ls -A "$J/dev") ]] && ok "nothing left: no mounts, $J/dev is empty" ||

@@ -812,8 +812,29 @@ static void test_drives_share_the_bus(void **state)
 	}
 	put_drive(f, CONFIG_MAX_PCI_DEVICES - 1);
 	expect_fault(f, "30 drives, 0 network interfaces and the entropy device take them");
-	/* the vsock device takes a slot too */
+	/* a first vsock device needs a slot too: refused at its PUT */
 	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s/v.sock\"}", f->dir);
+	expect_fault(f, "vsock: no PCI slot is left: the bus holds 31 devices (32 slots, one the "
+			"host bridge) and 30 drives, 0 network interfaces and the entropy device "
+			"take them");
+}
+
+/* PUT /entropy is not refused for the bus (Firecracker's entropy device
+ * is a singleton): InstanceStart counts every device. */
+static void test_instance_start_counts_the_bus(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int i = 0; i < CONFIG_MAX_PCI_DEVICES - 1; i++) {
+		put_drive(f, i);
+		expect_ok(f, 204);
+	}
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"%s/v.sock\"}", f->dir);
+	expect_ok(f, 204);
+	/* replacing the vsock takes no new slot */
+	call(f, "PUT", "/vsock", "{\"guest_cid\": 4, \"uds_path\": \"%s/v.sock\"}", f->dir);
+	expect_ok(f, 204);
+	call(f, "PUT", "/entropy", "{}");
 	expect_ok(f, 204);
 	put_boot_source(f);
 	call(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
@@ -2166,6 +2187,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_drives, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drives_share_the_bus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_instance_start_counts_the_bus, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_patch_drive_after_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entropy_serial, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rate_limiters, setup, teardown),

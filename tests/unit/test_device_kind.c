@@ -234,6 +234,16 @@ static void test_vsock_row(void **state)
 	f.num_queues = 3;
 	f.config_size = 4;
 	assert_int_equal(vsock->fixup(vsock, &f, err, sizeof(err)), -EINVAL);
+	/* of a back-end's device-type bits, only stream sockets reach the
+	 * guest (SEQPACKET, NO_IMPLIED_STREAM, unknown bits do not); the
+	 * transport bits are the core's to decide */
+	f.config_size = sizeof(config);
+	f.device_features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |
+			    (1ull << VSOCK_F_STREAM) | (1ull << VSOCK_F_SEQPACKET) | (1ull << 2) |
+			    (1ull << 23);
+	assert_int_equal(vsock->fixup(vsock, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.device_features, (1ull << VIRTIO_F_VERSION_1) |
+						(1ull << VIRTIO_F_EVENT_IDX) | (1ull << VSOCK_F_STREAM));
 }
 
 int main(void)

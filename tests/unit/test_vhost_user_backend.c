@@ -1060,9 +1060,31 @@ static void test_state_refused_by_device(void **state)
 	state_round_trip(false, true, 1); /* called, refused: logged, no crash */
 }
 
+/* A socket file nobody listens on is replaced; one a process listens on
+ * (a second VM given the same path, another service) is not. */
+static void test_listen_replaces_only_stale_sockets(void **state)
+{
+	char dir[] = "/tmp/isola-test-listen.XXXXXX", path[64];
+	int live, fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	live = vhost_user_backend_listen(path);
+	assert_true(live >= 0);
+	assert_int_equal(vhost_user_backend_listen(path), -EADDRINUSE);
+	close(live); /* the file stays, with nobody behind it */
+	fd = vhost_user_backend_listen(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_listen_replaces_only_stale_sockets),
 	    cmocka_unit_test_setup_teardown(test_negotiation, blk_setup, blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_blk_round_trip, blk_setup, blk_teardown),
 	    cmocka_unit_test_setup_teardown(test_blk_flush_waits_for_its_sync, blk_setup,
