@@ -20,13 +20,15 @@
  * MODE:
  *   h2g   one host connection writes 64 KiB at a time into the guest, which
  *         takes every packet, returns the buffer and the credit (§5.10.6.3)
+ *         when Linux 6.1 would (below 64 KiB of free space seen by the host)
  *   g2h   the guest connects to CID 2 port 5001 and sends packets of
  *         --pkt bytes as its credit allows; the host's listener reads
  *   conn  connection set-up: the host connects, CONNECT, reads OK, closes;
  *         the guest answers REQUEST with RESPONSE and SHUTDOWN with RST
  * One line of key=value figures goes to stdout (bench/vsock/run.sh reads it):
  * bytes and MiB/s received at the far end, or connections and per second,
- * over --seconds after --warmup.
+ * over --seconds after --warmup; the guest's packets in, credit requests and
+ * updates sent, kicks and interrupts count the warm-up too.
  */
 #define _GNU_SOURCE
 #include <errno.h>

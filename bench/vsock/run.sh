@@ -3,7 +3,8 @@
 # vs a plain Unix-socket pair on the host, the limit, in one run, as ratios.
 # build/bench/vsock-loadgen (loadgen.c) plays the guest's virtio-vsock driver
 # on the rings (one descriptor per packet, 64 KiB packets, Linux's 256 KiB
-# buf_alloc) and the host's side of Firecracker's hybrid convention:
+# buf_alloc, EVENT_IDX and credit returned as Linux 6.1 does) and the host's
+# side of Firecracker's hybrid convention:
 #   h2g   host -> guest: CONNECT 5000 on the Unix socket, then write() 64 KiB
 #         at a time; MiB/s the guest driver received
 #   g2h   guest -> host: the guest connects to CID 2 port 5001, isola-vsock
