@@ -20,13 +20,15 @@
  * MODE:
  *   h2g   one host connection writes 64 KiB at a time into the guest, which
  *         takes every packet, returns the buffer and the credit (§5.10.6.3)
+ *         when Linux 6.1 would (below 64 KiB of free space seen by the host)
  *   g2h   the guest connects to CID 2 port 5001 and sends packets of
  *         --pkt bytes as its credit allows; the host's listener reads
  *   conn  connection set-up: the host connects, CONNECT, reads OK, closes;
  *         the guest answers REQUEST with RESPONSE and SHUTDOWN with RST
  * One line of key=value figures goes to stdout (bench/vsock/run.sh reads it):
  * bytes and MiB/s received at the far end, or connections and per second,
- * over --seconds after --warmup.
+ * over --seconds after --warmup; the guest's packets in, credit requests and
+ * updates sent, kicks and interrupts count the warm-up too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,6 +71,9 @@
 #define VLG_BUF_GPA_OF(q, i) (VLG_BUF_GPA + ((uint64_t)(q)*VLG_QSIZE + (i)) * VLG_BUF_STRIDE)
 #define VLG_MEM_BYTES (VLG_BUF_GPA + (uint64_t)VLG_NQUEUES * VLG_QSIZE * VLG_BUF_STRIDE)
 #define VLG_HOST_CHUNK (64u * 1024)
+/* Linux's VIRTIO_VSOCK_MAX_PKT_BUF_SIZE: the receiver returns credit only
+ * once the free space the sender can see falls below it */
+#define VLG_CREDIT_LOW (64u * 1024)
 
 enum vlg_mode { VLG_H2G, VLG_G2H, VLG_CONN };
 
@@ -99,7 +104,7 @@ static struct {
 	bool connected;
 	uint32_t peer_port, peer_buf_alloc, peer_fwd_cnt;
 	uint32_t fwd_cnt, fwd_reported, tx_cnt;
-	uint64_t credit_requests, packets, stalls;
+	uint64_t credit_requests, credit_updates, packets, stalls, kicks, interrupts;
 	/* the far end's count, read by the main thread */
 	uint64_t counted; /* bytes or connections, atomic */
 	volatile bool stop;
@@ -182,8 +187,9 @@ static int vlg_fd(uint32_t request, unsigned index, int fd)
 	return vlg_call(&msg, NULL);
 }
 
-/* VERSION_1 only (no EVENT_IDX: every kick and interrupt as the flags say);
- * the guest CID from the config space when the back-end offers it
+/* VERSION_1, and VIRTIO_F_EVENT_IDX when offered, as Linux's virtio_ring
+ * takes it (virtio 1.2 §2.7.7.2, §2.7.10: kicks and interrupts as
+ * avail_event / used_event say); the guest CID from the config space when the back-end offers it
  * (§5.10.4: le64 guest_cid; vhost-user GET_CONFIG) */
 static int vlg_frontend_start(void)
 {
@@ -204,8 +210,8 @@ static int vlg_frontend_start(void)
 		return ret;
 	if (!(offered & (1ull << VIRTIO_F_VERSION_1)))
 		return -EPROTO;
-	g.features =
-	    offered & ((1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+	g.features = offered & ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |
+				(1ull << VHOST_USER_F_PROTOCOL_FEATURES));
 	if (g.features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
 		if ((ret = vlg_u64(VHOST_USER_GET_PROTOCOL_FEATURES, 0, &protocol)))
 			return ret;
@@ -289,18 +295,53 @@ static void ring_add(struct vlg_ring *r, uint16_t id)
 	r->avail_idx++;
 }
 
-/* §2.7.13.3: publish avail->idx, then kick unless the device said not to */
+static bool event_idx(void)
+{
+	return g.features & (1ull << VIRTIO_F_EVENT_IDX);
+}
+
+/* §2.7.7.2 / §2.7.10: with EVENT_IDX, notify when the index moved from OLD
+ * to NEW passes EVENT */
+static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/* the device's avail_event (EVENT_IDX), after used->ring[size] */
+static uint16_t *avail_event(struct vlg_ring *r)
+{
+	return (uint16_t *)&r->used->ring[VLG_QSIZE];
+}
+
+/* our used_event (EVENT_IDX), after avail->ring[size] */
+static uint16_t *used_event(struct vlg_ring *r)
+{
+	return &r->avail->ring[VLG_QSIZE];
+}
+
+/* §2.7.13.3: publish avail->idx, then kick unless the device said not to
+ * (USED_F_NO_NOTIFY, or with EVENT_IDX an avail_event these entries did not
+ * pass: Linux's virtqueue_kick_prepare) */
 static void ring_publish(struct vlg_ring *r)
 {
 	uint64_t one = 1;
+	uint16_t old = r->published;
+	bool kick;
 
 	if (r->published == r->avail_idx)
 		return;
 	__atomic_store_n(&r->avail->idx, r->avail_idx, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* idx store before the event load */
 	r->published = r->avail_idx;
-	if (!(__atomic_load_n(&r->used->flags, __ATOMIC_RELAXED) & VIRTQ_USED_F_NO_NOTIFY) &&
-	    write(r->kick_fd, &one, sizeof(one)) < 0)
+	if (event_idx())
+		kick = need_event(__atomic_load_n(avail_event(r), __ATOMIC_RELAXED), r->avail_idx,
+				  old);
+	else
+		kick =
+		    !(__atomic_load_n(&r->used->flags, __ATOMIC_RELAXED) & VIRTQ_USED_F_NO_NOTIFY);
+	if (kick)
+		g.kicks++;
+	if (kick && write(r->kick_fd, &one, sizeof(one)) < 0)
 		fprintf(stderr, "vsock-loadgen: kick: %s\n", strerror(errno));
 }
 
@@ -472,11 +513,19 @@ static int guest_step(void)
 		ring_add(&g.ring[VLG_EVENT], (uint16_t)e.id);
 		n++;
 	}
-	/* the receiver's credit back to the host once a quarter is consumed */
-	if (g.mode == VLG_H2G && g.peer_port && g.fwd_cnt - g.fwd_reported >= g.buf_alloc / 4) {
+	/* the receiver's credit back to the host as Linux returns it
+	 * (virtio_transport_stream_do_dequeue): only once the free space the
+	 * sender sees, buf_alloc - (fwd_cnt - the fwd_cnt last sent), falls
+	 * below VIRTIO_VSOCK_MAX_PKT_BUF_SIZE; every header we send carries
+	 * fwd_cnt, so that is the last one sent.  (Unsigned, as Linux's u32
+	 * free_space, without its wrap when the sender overran buf_alloc.) */
+	if (g.mode == VLG_H2G && g.peer_port &&
+	    (uint64_t)(g.fwd_cnt - g.fwd_reported) + VLG_CREDIT_LOW > g.buf_alloc) {
 		struct vsock_hdr h = {.src_port = g.peer_port, .dst_port = VLG_GUEST_PORT};
-		if (tx->nfree)
+		if (tx->nfree) {
 			tx_reply(&h, VSOCK_OP_CREDIT_UPDATE);
+			g.credit_updates++;
+		}
 	}
 	if (g.mode == VLG_G2H)
 		n += tx_data();
@@ -486,15 +535,31 @@ static int guest_step(void)
 	return n;
 }
 
+/* Sleep until an interrupt.  With EVENT_IDX, as Linux's virtqueue_enable_cb:
+ * used_event = the next entry we would take, so the device interrupts once
+ * for the next used entry (while we were busy the old used_event, already
+ * passed, kept it quiet); then look once more, or an entry used meanwhile
+ * would get no interrupt. */
 static void guest_wait(void)
 {
 	struct pollfd p[VLG_NQUEUES];
 	uint64_t v;
 
+	if (event_idx()) {
+		for (unsigned q = 0; q < VLG_NQUEUES; q++)
+			__atomic_store_n(used_event(&g.ring[q]), g.ring[q].last_used,
+					 __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* used_event before used->idx */
+		for (unsigned q = 0; q < VLG_NQUEUES; q++)
+			if (__atomic_load_n(&g.ring[q].used->idx, __ATOMIC_ACQUIRE) !=
+			    g.ring[q].last_used)
+				return;
+	}
 	for (unsigned q = 0; q < VLG_NQUEUES; q++)
 		p[q] = (struct pollfd){.fd = g.ring[q].call_fd, .events = POLLIN};
 	if (poll(p, VLG_NQUEUES, 100) <= 0)
 		return;
+	g.interrupts++;
 	for (unsigned q = 0; q < VLG_NQUEUES; q++)
 		if (p[q].revents && read(p[q].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			fprintf(stderr, "vsock-loadgen: call: %s\n", strerror(errno));
@@ -752,7 +817,8 @@ int main(int argc, char **argv)
 				if (g.mode == VLG_G2H && g.connected &&
 				    t - last_step > 50000000ull &&
 				    g.peer_buf_alloc == g.tx_cnt - g.peer_fwd_cnt &&
-				    tx_packet(VSOCK_OP_CREDIT_REQUEST, VLG_HOST_PORT, VLG_SRC_PORT)) {
+				    tx_packet(VSOCK_OP_CREDIT_REQUEST, VLG_HOST_PORT,
+					      VLG_SRC_PORT)) {
 					g.credit_requests++;
 					ring_publish(&g.ring[VLG_TX]);
 				}
@@ -785,10 +851,13 @@ int main(int argc, char **argv)
 				    cnt / secs);
 			else
 				printf("mode=%s engine=%s bytes=%lu seconds=%.3f mib_per_s=%.2f "
-				       "packets_in=%lu credit_requests=%lu\n",
+				       "packets_in=%lu credit_requests=%lu credit_updates=%lu "
+				       "kicks=%lu interrupts=%lu\n",
 				       mode, g.pair ? "pair" : "isola", (unsigned long)cnt, secs,
 				       cnt / secs / 1048576.0, (unsigned long)g.packets,
-				       (unsigned long)g.credit_requests);
+				       (unsigned long)g.credit_requests,
+				       (unsigned long)g.credit_updates, (unsigned long)g.kicks,
+				       (unsigned long)g.interrupts);
 			fflush(stdout);
 			g.stop = true;
 			/* the host threads may be blocked on a socket: the exit ends them */

@@ -3,7 +3,8 @@
 # vs a plain Unix-socket pair on the host, the limit, in one run, as ratios.
 # build/bench/vsock-loadgen (loadgen.c) plays the guest's virtio-vsock driver
 # on the rings (one descriptor per packet, 64 KiB packets, Linux's 256 KiB
-# buf_alloc) and the host's side of Firecracker's hybrid convention:
+# buf_alloc, EVENT_IDX and credit returned as Linux 6.1 does) and the host's
+# side of Firecracker's hybrid convention:
 #   h2g   host -> guest: CONNECT 5000 on the Unix socket, then write() 64 KiB
 #         at a time; MiB/s the guest driver received
 #   g2h   guest -> host: the guest connects to CID 2 port 5001, isola-vsock
@@ -103,7 +104,7 @@ OUT=bench/results/vsock-$(date +%F).txt
 	echo "host cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1) ($(nproc) online)"
 	echo "host load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "runs: $ROUNDS per engine and mode, ${RUNTIME} s each after ${WARMUP} s warm-up, interleaved; medians"
-	echo "guest driver: 256-entry rings, one descriptor per packet, 64 KiB packets, buf_alloc 256 KiB, no EVENT_IDX"
+	echo "guest driver: 256-entry rings, one descriptor per packet, 64 KiB packets, buf_alloc 256 KiB, EVENT_IDX, credit returned as Linux 6.1 does (once the free space the host sees < 64 KiB)"
 	echo "isola-vsock's peak RSS counts the guest-memory pages it touched (h2g: the 16 MiB of rx buffers it fills)"
 	echo "the pair needs two threads, the path through isola-vsock three (host side, server, guest driver): on a busy 2-CPU host that alone costs"
 	met=1
