@@ -85,7 +85,7 @@ const char *const sandbox_base_syscalls[] = {
     "getpid",
     "tgkill",
     "sched_yield", /* and its clock reads: VDSO_FALLBACK_SYSCALLS, above */
-    "pipe2",       /* UBSan's report probes memory through a pipe */
+    "pipe2",	   /* UBSan's report probes memory through a pipe */
 #endif
     NULL,
 };
@@ -414,8 +414,8 @@ static bool sandbox_join_netns(void)
 	/* (no snprintf: this runs in the sandbox parent too, whose RSS would
 	 * count printf's code pages) */
 	_Static_assert(SANDBOX_NETNS_FD == 4, "SANDBOX_NETNS_FD_TEXT");
-	joined = !strcmp(given, SANDBOX_NETNS_FD_TEXT) &&
-		 setns(SANDBOX_NETNS_FD, CLONE_NEWNET) == 0;
+	joined =
+	    !strcmp(given, SANDBOX_NETNS_FD_TEXT) && setns(SANDBOX_NETNS_FD, CLONE_NEWNET) == 0;
 	if (joined)
 		close(SANDBOX_NETNS_FD);
 	return joined;

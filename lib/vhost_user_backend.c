@@ -92,7 +92,8 @@ static bool uva_overlaps(const struct vhost_user_backend_region *r, unsigned n,
 			 const struct vhost_user_mem_region *in)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (in->user_address < r[i].uva + r[i].size && r[i].uva < in->user_address + in->size)
+		if (in->user_address < r[i].uva + r[i].size &&
+		    r[i].uva < in->user_address + in->size)
 			return true;
 	return false;
 }
@@ -174,9 +175,10 @@ static int handle_get_inflight_fd(struct vhost_user_backend *be, int sock,
 		}
 	}
 	vhost_user_msg_init(msg, VHOST_USER_GET_INFLIGHT_FD, 0);
-	msg->payload.inflight = (struct vhost_user_inflight){
-		.mmap_size = size, .mmap_offset = 0, .num_queues = in.num_queues,
-		.queue_size = in.queue_size};
+	msg->payload.inflight = (struct vhost_user_inflight){.mmap_size = size,
+							     .mmap_offset = 0,
+							     .num_queues = in.num_queues,
+							     .queue_size = in.queue_size};
 	if (fd >= 0) {
 		msg->fds[0] = fd;
 		msg->nfds = 1;
@@ -316,7 +318,8 @@ static int handle_set_inflight_fd(struct vhost_user_backend *be, struct vhost_us
 
 static int handle_vring_fd(struct vhost_user_backend *be, struct vhost_user_msg *msg)
 {
-	struct vhost_user_backend_queue *q = queue_at(be, msg->payload.u64 & VHOST_USER_VRING_IDX_MASK);
+	struct vhost_user_backend_queue *q =
+	    queue_at(be, msg->payload.u64 & VHOST_USER_VRING_IDX_MASK);
 	int fd = -1, old = -1;
 
 	/* Bits 9..63 are reserved (vhost-user: SET_VRING_KICK). */
@@ -637,7 +640,8 @@ int vhost_user_backend_serve(struct vhost_user_backend *be, int sock)
 			}
 		} else if (ret && ret != -EOPNOTSUPP) {
 			log_error("closing the connection: a refused %s cannot be reported "
-				  "without REPLY_ACK", name);
+				  "without REPLY_ACK",
+				  name);
 			break;
 		}
 		ret = 0;

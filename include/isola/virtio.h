@@ -74,11 +74,11 @@
 #define VIRTIO_NET_F_CTRL_MAC_ADDR 23
 
 /* struct virtio_net_config, virtio 1.2 §5.1.4: byte offsets and sizes. */
-#define VIRTIO_NET_CONFIG_MAC 0		  /* u8[6] */
-#define VIRTIO_NET_CONFIG_STATUS 6	  /* le16 */
-#define VIRTIO_NET_CONFIG_MAX_PAIRS 8	  /* le16 max_virtqueue_pairs */
-#define VIRTIO_NET_CONFIG_MTU 10	  /* le16 */
-#define VIRTIO_NET_CONFIG_SIZE 12	  /* through mtu */
+#define VIRTIO_NET_CONFIG_MAC 0	      /* u8[6] */
+#define VIRTIO_NET_CONFIG_STATUS 6    /* le16 */
+#define VIRTIO_NET_CONFIG_MAX_PAIRS 8 /* le16 max_virtqueue_pairs */
+#define VIRTIO_NET_CONFIG_MTU 10      /* le16 */
+#define VIRTIO_NET_CONFIG_SIZE 12     /* through mtu */
 #define VIRTIO_NET_S_LINK_UP 1
 #define VIRTIO_NET_S_ANNOUNCE 2
 

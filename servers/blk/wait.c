@@ -69,10 +69,10 @@ void blk_wait_report(const struct blk_queue *bq, unsigned index)
 	if (!bq->spins[0] && !bq->spins[1] && !bq->poll_backoffs)
 		return;
 	log_debug("queue %u: busy-polled for I/O %llu times (%llu caught), for the driver %llu "
-		 "(%llu caught); stopped polling on a busy CPU %llu times",
-		 index, (unsigned long long)bq->spins[1], (unsigned long long)bq->spins_caught[1],
-		 (unsigned long long)bq->spins[0], (unsigned long long)bq->spins_caught[0],
-		 (unsigned long long)bq->poll_backoffs);
+		  "(%llu caught); stopped polling on a busy CPU %llu times",
+		  index, (unsigned long long)bq->spins[1], (unsigned long long)bq->spins_caught[1],
+		  (unsigned long long)bq->spins[0], (unsigned long long)bq->spins_caught[0],
+		  (unsigned long long)bq->poll_backoffs);
 }
 
 uint64_t blk_now_ns(void)

@@ -156,10 +156,9 @@ static void vsock_warn_neighbours(const struct vsock *v)
 
 		/* PATH itself, and the PATH_<port> listeners the guest reaches */
 		if (!strncmp(e->d_name, base, base_len) &&
-		    (!e->d_name[base_len] ||
-		     (e->d_name[base_len] == '_' &&
-		      strspn(e->d_name + base_len + 1, "0123456789") ==
-			  strlen(e->d_name + base_len + 1))))
+		    (!e->d_name[base_len] || (e->d_name[base_len] == '_' &&
+					      strspn(e->d_name + base_len + 1, "0123456789") ==
+						  strlen(e->d_name + base_len + 1))))
 			continue;
 		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISSOCK(st.st_mode))

@@ -46,9 +46,8 @@ static int fuzz_start(void *vmm, const struct vm_config *cfg, char *err, size_t 
 	    (cfg->smt && cfg->nr_cpus > 1 && cfg->nr_cpus % 2))
 		abort();
 	/* a vsock isola-vsock takes: a guest CID and a PATH_PORT that fits */
-	if (cfg->vsock.enabled &&
-	    (cfg->vsock.guest_cid < 3 || cfg->vsock.guest_cid > 0xfffffffeu ||
-	     !cfg->vsock.uds_path[0] || !memchr(cfg->vsock.uds_path, 0, 97)))
+	if (cfg->vsock.enabled && (cfg->vsock.guest_cid < 3 || cfg->vsock.guest_cid > 0xfffffffeu ||
+				   !cfg->vsock.uds_path[0] || !memchr(cfg->vsock.uds_path, 0, 97)))
 		abort();
 	fuzz_state_value = API_STATE_RUNNING;
 	return 0;
@@ -75,8 +74,8 @@ static int fuzz_ok(void *vmm, char *err, size_t errlen)
 }
 
 /* PATCH /drives: the API hands over only a validated drive of its own. */
-static int fuzz_update_drive(void *vmm, unsigned index, const struct disk_config *disk,
-			     bool reopen, char *err, size_t errlen)
+static int fuzz_update_drive(void *vmm, unsigned index, const struct disk_config *disk, bool reopen,
+			     char *err, size_t errlen)
 {
 	(void)vmm, (void)err, (void)errlen, (void)reopen;
 	if (index >= CONFIG_MAX_DISKS || !disk->path[0] || disk->socket[0] ||

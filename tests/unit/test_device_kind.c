@@ -243,7 +243,8 @@ static void test_vsock_row(void **state)
 			    (1ull << 23);
 	assert_int_equal(vsock->fixup(vsock, &f, err, sizeof(err)), 0);
 	assert_int_equal(f.device_features, (1ull << VIRTIO_F_VERSION_1) |
-						(1ull << VIRTIO_F_EVENT_IDX) | (1ull << VSOCK_F_STREAM));
+						(1ull << VIRTIO_F_EVENT_IDX) |
+						(1ull << VSOCK_F_STREAM));
 }
 
 int main(void)
