@@ -691,18 +691,28 @@ int vhost_user_backend_listen(const char *path)
 	strcpy(addr.sun_path, path);
 	/* Replace a stale socket left by a previous run (nobody listens: the
 	 * connect is refused), never another file nor a socket in use (a
-	 * second VM given the same path, another service's socket). */
+	 * second VM given the same path, another service's socket).  A
+	 * restarted server's predecessor may still be dying (a sandboxed
+	 * server is the child of the process the core killed, and follows it
+	 * by PDEATHSIG a moment later): it gets a second to go. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return -EEXIST;
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
-			return -errno;
-		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 || errno == EAGAIN) {
+		for (unsigned tries = 0;; tries++) {
+			bool live;
+
+			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			if (fd < 0)
+				return -errno;
+			live = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 ||
+			       errno == EAGAIN;
 			close(fd);
-			return -EADDRINUSE;
+			if (!live)
+				break;
+			if (tries == 20)
+				return -EADDRINUSE;
+			usleep(50 * 1000);
 		}
-		close(fd);
 		unlink(path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
