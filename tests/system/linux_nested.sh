@@ -58,11 +58,12 @@
 #
 #   linux_nested.sh [CASE,CASE...]   run a subset (make linux-nested runs all)
 #
-# L1 is bounded by a timeout: a hung L1 fails with the tail of L1's console
-# (L2's console is on it, prefixed "L2|").  A case that failed the
-# emulator's way (L1 hung or gave no result, or L2 triple-faulted at the
-# reset vector: emulator_failure) gets up to two more L1 runs of its own,
-# and every result is printed; NESTED_NO_RETRY=1 turns that off.
+# L1 is bounded by a timeout and a watchdog on its console (run_l1): a hung
+# L1 fails with the tail of L1's console (L2's console is on it, prefixed
+# "L2|") and where its CPUs were.  A case that failed the emulator's way (L1
+# hung or gave no result, or L2 triple-faulted at the reset vector:
+# emulator_failure) gets up to three more L1 runs of its own, and every
+# result is printed; NESTED_NO_RETRY=1 turns that off.
 set -u
 source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
@@ -75,6 +76,7 @@ ONLY=${1:-}
 # printing in fault-records) is cut off with room left for a second L1
 # run of the cases without a result (tests/run.sh gives this script 1200 s).
 L1_TIMEOUT=${L1_TIMEOUT:-540}
+L1_STALL=${L1_STALL:-100}
 
 nested_build_for_test
 TMP=$(mktemp -d /tmp/isola-nested.XXXXXX)
@@ -88,19 +90,57 @@ report() { # NAME PASS|FAIL|SKIP WHY
 }
 
 # run_l1 CASES LOG: one L1 boot running CASES (comma separated; "" all);
-# its console, CR-free, into LOG; the QEMU status in $qst.
+# its console, CR-free, into LOG; the QEMU status in $qst, and how a
+# stopped L1 ended in $l1_end.  L1 prints a heartbeat every 20 s, so a
+# console that stays silent for L1_STALL s is an L1 that stopped: it is cut
+# off then, not at L1_TIMEOUT, leaving time for another run.  Before the
+# kill, QEMU's monitor says where each L1 CPU was (nested/l1-cpus.py; L1
+# boots with nokaslr so that the addresses can be looked up afterwards).
 run_l1() {
-	local start
+	local start now size last_size=-1 last_change qpid
 	start=$(date +%s)
-	timeout -s KILL "$L1_TIMEOUT" qemu-system-x86_64 -M q35 -accel "tcg,thread=${L1_TCG_THREAD:-multi}" -cpu max -smp 2 -m 3G \
+	last_change=$start
+	l1_end=
+	: >"$TMP/l1.log"
+	rm -f "$TMP/qmp.sock" "$TMP/l1-cpus.txt"
+	qemu-system-x86_64 -M q35 -accel "tcg,thread=${L1_TCG_THREAD:-multi}" -cpu max -smp 2 -m 3G \
 		-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log" \
+		-qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
 		-kernel "$KERNEL" -initrd "$L1_CPIO" \
-		-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=test${1:+ isola.cases=$1}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}${VSOCK_MIB:+ isola.vsockmib=$VSOCK_MIB}" \
-		</dev/null >"$TMP/qemu.out" 2>&1
+		-append "console=ttyS0 panic=-1 rdinit=/init quiet nokaslr isola.nested=test${1:+ isola.cases=$1}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}${VSOCK_MIB:+ isola.vsockmib=$VSOCK_MIB}" \
+		</dev/null >"$TMP/qemu.out" 2>&1 &
+	qpid=$!
+	while kill -0 "$qpid" 2>/dev/null; do
+		sleep 2
+		now=$(date +%s)
+		size=$(stat -c %s "$TMP/l1.log")
+		if [[ $size != "$last_size" ]]; then
+			last_size=$size
+			last_change=$now
+		fi
+		if ((now - last_change >= L1_STALL)); then
+			l1_end="L1 stopped: its console silent for $((now - last_change)) s (heartbeat every 20 s)"
+		elif ((now - start >= L1_TIMEOUT)); then
+			l1_end="no result within ${L1_TIMEOUT} s"
+		fi
+		if [[ -n $l1_end ]]; then
+			python3 "$NESTED_DIR/l1-cpus.py" "$TMP/qmp.sock" "$TMP/l1-cpus.txt" >"$TMP/l1-cpus.sum" 2>&1
+			kill -KILL "$qpid" 2>/dev/null
+			break
+		fi
+	done
+	wait "$qpid" 2>/dev/null
 	qst=$?
-	echo "L1 ran $(($(date +%s) - start)) s, QEMU exit status $qst"
+	echo "L1 ran $(($(date +%s) - start)) s, QEMU exit status $qst${l1_end:+ ($l1_end)}"
 	sed 's/\r$//' "$TMP/l1.log" >"$2"
 	cp "$2" "$NESTED_OUT/l1-console.log" # the last run's, for a look afterwards
+	if [[ -n $l1_end ]]; then
+		# where L1's CPUs were, for the report of every case without a result
+		cp "$TMP/l1-cpus.sum" "$2.cpus"
+		cp "$TMP/l1-cpus.txt" "$NESTED_OUT/l1-cpus.txt" 2>/dev/null
+		echo "--- L1's CPUs when it was cut off (whole dump: build/nested/l1-cpus.txt)"
+		cat "$2.cpus"
+	fi
 	if ((qst != 0)); then
 		echo "--- QEMU"
 		cat "$TMP/qemu.out"
@@ -118,13 +158,13 @@ verdict() {
 	if [[ -n $line ]]; then
 		read -r _ _ v w <<<"$line"
 		echo "$v $w"
-	elif ((qst == 137)) && [[ $(grep '^L1: alive' "$2" | tail -n 1) == *"isola pids: " ]]; then
-		echo "FAIL no result within ${L1_TIMEOUT} s: L1 was alive but its case script was stuck (L1 console tail above)"
-	elif ((qst == 137)); then
+	elif [[ -n $l1_end && $l1_end != "L1 stopped"* ]] && [[ $(grep '^L1: alive' "$2" | tail -n 1) == *"isola pids: " ]]; then
+		echo "FAIL $l1_end: L1 was alive but its case script was stuck (L1 console tail above)"
+	elif [[ -n $l1_end ]]; then
 		# L1 prints "L1: alive" every 20 s: when the last is long before
 		# the cut-off, L1 itself stopped
 		alive=$(grep '^L1: alive' "$2" | tail -n 1 | cut -c1-120)
-		echo "FAIL L1 hung: no result within ${L1_TIMEOUT} s; L1's last heartbeat: ${alive:-none} (L1 console tail above)"
+		echo "FAIL L1 hung: $l1_end; L1's last heartbeat: ${alive:-none} (L1 console tail above)"
 	else
 		echo "FAIL no result from L1 (QEMU status $qst; L1 console tail above)"
 	fi
@@ -162,17 +202,20 @@ for c in $ALL_CASES; do
 		retry=${retry:+$retry,}$c
 	fi
 done
-# up to two more L1 runs, each for the cases still failing the emulator's way
-# (tests/run.sh gives this script 1200 s: a retry runs only if it fits)
-for attempt in 2 3; do
+# up to three more L1 runs, each for the cases still failing the emulator's
+# way (tests/run.sh gives this script 1200 s: a retry runs only if at least
+# 150 s are left, and gets at most 360 s; a stopped L1 is cut off after
+# L1_STALL s of silence, so a hang costs about two minutes, not the budget)
+for attempt in 2 3 4; do
 	[[ -n $retry && -z ${NESTED_NO_RETRY:-} ]] || break
-	if ((SECONDS + 360 > ${NESTED_BUDGET:-1160})); then
+	left=$((${NESTED_BUDGET:-1160} - SECONDS))
+	if ((left < 150)); then
 		echo "emulator failure in: $retry; no time left for L1 run $attempt"
 		break
 	fi
 	echo "emulator failure (not isola's: see emulator_failure) in: $retry; L1 run $attempt for them"
 	log=$TMP/l1-run$attempt.txt
-	L1_TIMEOUT=360 run_l1 "$retry" "$log"
+	L1_TIMEOUT=$((left < 360 ? left : 360)) run_l1 "$retry" "$log"
 	again=
 	for c in ${retry//,/ }; do
 		final[$c]="$(verdict "$c" "$log") (L1 run $attempt; the first: ${first[$c]#FAIL })"
@@ -203,6 +246,10 @@ for c in $ALL_CASES; do
 		case $c in net-ping | net-udp | net-tcp | net-kill) sec=net ;; net-offloads-off) sec=net-off ;; esac
 		awk -v c="[$sec]" 'index($0, "L1: " c " isola ") { on = 1 } on { print } index($0, "@@CASE") && on { exit }' \
 			"$log" | tail -n 80
+		if [[ -f $log.cpus ]]; then
+			echo "--- L1's CPUs when that run was cut off"
+			cat "$log.cpus"
+		fi
 		echo "=== END $c"
 	fi
 done
