@@ -136,7 +136,11 @@ run_l1() {
 	cp "$2" "$NESTED_OUT/l1-console.log" # the last run's, for a look afterwards
 	if [[ -n $l1_end ]]; then
 		# where L1's CPUs were, for the report of every case without a result
-		cp "$TMP/l1-cpus.sum" "$2.cpus"
+		{
+			cat "$TMP/l1-cpus.sum"
+			echo "host: load $(cut -d' ' -f1-3 /proc/loadavg); $TMP's file system: $(df -h "$TMP" | awk 'NR == 2 { print $4 " free of " $2 }'); L1's console log: $(stat -c %s "$TMP/l1.log") bytes"
+			[[ -s $TMP/qemu.out ]] && echo "QEMU said: $(tail -n 3 "$TMP/qemu.out" | tr '\n' ' ')"
+		} >"$2.cpus"
 		cp "$TMP/l1-cpus.txt" "$NESTED_OUT/l1-cpus.txt" 2>/dev/null
 		echo "--- L1's CPUs when it was cut off (whole dump: build/nested/l1-cpus.txt)"
 		cat "$2.cpus"
