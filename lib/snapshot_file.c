@@ -294,12 +294,15 @@ static int check_header(const uint8_t *file, size_t len, char *err, size_t errle
 		return error_text(err, errlen, -EINVAL,
 				  "the producer field is not NUL-terminated printable text: "
 				  "the file was not written by isola");
-	if (get32(file + OFF_FLAGS) != 0 || get32(file + OFF_RESERVED) != 0)
+	if (get32(file + OFF_FLAGS) != 0)
 		return error_text(err, errlen, -EINVAL,
-				  "unknown flags 0x%x (reserved 0x%x) in format version %u: "
-				  "restore it with the isola that wrote it",
-				  get32(file + OFF_FLAGS), get32(file + OFF_RESERVED),
-				  SNAPSHOT_FORMAT_VERSION);
+				  "unknown flags 0x%x in format version %u: written by a newer or "
+				  "foreign isola, restore it with the isola that wrote it",
+				  get32(file + OFF_FLAGS), SNAPSHOT_FORMAT_VERSION);
+	if (get32(file + OFF_RESERVED) != 0)
+		return error_text(err, errlen, -EINVAL,
+				  "reserved header field 0x%x is not zero: the file is corrupted",
+				  get32(file + OFF_RESERVED));
 	total = get64(file + OFF_TOTAL_LEN);
 	if (total > len)
 		return error_text(err, errlen, -EINVAL,

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/snapshot_file.h"
@@ -501,7 +502,7 @@ static void test_fields_that_must_be_zero(void **state)
 	wr32(f + 80, 0);
 	wr32(f + 96, 1); /* reserved */
 	reseal(f);
-	parse_refused(f, len, -EINVAL, "unknown flags");
+	parse_refused(f, len, -EINVAL, "reserved header field 0x1");
 	wr32(f + 96, 0);
 	wr32(f + HDR_LEN + 28, 5); /* an entry's reserved word */
 	reseal(f);
@@ -575,6 +576,69 @@ static void test_write_failures(void **state)
 	close(fd);
 }
 
+/* A stream longer than the first buffer (64 KiB) grows it; one longer than
+ * SNAPSHOT_FILE_MAX is refused after that many bytes, not read to its end. */
+static void feed_pipe(const uint8_t *buf, size_t len, size_t repeat, int *rd, pid_t *child)
+{
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	*child = fork();
+	assert_true(*child >= 0);
+	if (*child == 0) {
+		close(p[0]);
+		for (size_t r = 0; r < repeat; r++)
+			for (size_t done = 0; done < len;) {
+				ssize_t n = write(p[1], buf + done, len - done);
+				if (n <= 0)
+					_exit(0); /* the reader stopped */
+				done += (size_t)n;
+			}
+		_exit(0);
+	}
+	close(p[1]);
+	*rd = p[0];
+}
+
+static void test_read_from_a_stream(void **state)
+{
+	(void)state;
+	static uint8_t big[50000];
+	struct snapshot_section s[4];
+	struct snapshot_image img;
+	char err[256] = "";
+	size_t len;
+	uint8_t *f;
+	pid_t child;
+	int rd;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 17 + i / 251);
+	for (uint32_t i = 0; i < 4; i++)
+		s[i] = (struct snapshot_section){42, i, big, sizeof(big) - i};
+	f = write_to_memory(s, 4, &len);
+	assert_true(len > 3 * 65536);
+	feed_pipe(f, len, 1, &rd, &child);
+	if (snapshot_file_read(rd, &img, err, sizeof(err)) != 0)
+		fail_msg("read from a stream refused: %s", err);
+	assert_int_equal(img.n_sections, 4);
+	assert_int_equal(img.sections[3].len, sizeof(big) - 3);
+	assert_memory_equal(img.sections[3].data, big, sizeof(big) - 3);
+	snapshot_image_free(&img);
+	close(rd);
+	waitpid(child, NULL, 0);
+	free(f);
+
+	signal(SIGPIPE, SIG_IGN); /* the writer outlives the reader */
+	feed_pipe(big, sizeof(big), SNAPSHOT_FILE_MAX / sizeof(big) + 2, &rd, &child);
+	assert_int_equal(snapshot_file_read(rd, &img, err, sizeof(err)), -EFBIG);
+	assert_non_null(strstr(err, "67108865 bytes or more"));
+	assert_null(img.buf);
+	close(rd);
+	waitpid(child, NULL, 0);
+	signal(SIGPIPE, SIG_DFL);
+}
+
 static void test_read_failures(void **state)
 {
 	(void)state;
@@ -624,6 +688,7 @@ int main(void)
 	    cmocka_unit_test(test_fields_that_must_be_zero),
 	    cmocka_unit_test(test_writer_refuses_bad_arguments),
 	    cmocka_unit_test(test_write_failures),
+	    cmocka_unit_test(test_read_from_a_stream),
 	    cmocka_unit_test(test_read_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
