@@ -54,9 +54,9 @@ struct snapshot_image {
 /*
  * Write the header, the sections and the checksums to fd (from its current
  * offset; the caller opened it O_CREAT|O_TRUNC|O_WRONLY).  producer = isola's
- * version string, ISOLA_VERSION ("0.1.0": messages say "written by isola 0.1.0";
- * printable ASCII, < SNAPSHOT_PRODUCER_MAX bytes).  Sections
- * are written in the order given; a repeated (type, instance) is refused.  No
+ * version string, ISOLA_VERSION ("0.1.0"; messages say "written by isola
+ * 0.1.0"): printable ASCII, < SNAPSHOT_PRODUCER_MAX bytes.  Sections are
+ * written in the order given; a repeated (type, instance) is refused.  No
  * fsync: durability is the caller's choice.  A pipe without a reader raises
  * SIGPIPE as for any write(2).
  */
