@@ -88,14 +88,48 @@ static const uint32_t crc32c_table[256] = {
     0x79b737ba, 0x8bdcb4b9, 0x988c474d, 0x6ae7c44e, 0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
 };
 
-uint32_t snapshot_file_crc32c(uint32_t crc, const void *buf, size_t len)
+static uint32_t crc32c_by_table(uint32_t crc, const uint8_t *p, size_t len)
 {
-	const uint8_t *p = buf;
-
-	crc = ~crc;
 	while (len--)
 		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return crc;
+}
+
+#ifdef __x86_64__
+/* SSE4.2's CRC32 instruction computes CRC32C (Intel SDM vol. 2A, "CRC32"),
+ * 8 bytes a step: ~10x the table, which keeps a restore's checks of a large
+ * state file well under a millisecond. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_by_sse42(uint32_t crc, const uint8_t *p,
+								  size_t len)
+{
+	uint64_t c = crc;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, sizeof(v)); /* unaligned; x86 is little-endian, as the CRC */
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return crc;
+}
+#endif
+
+/* Short inputs (header fields, small sections) go through the table, long
+ * ones through the instruction where the CPU has it: both paths run on
+ * every host with SSE4.2, and test_snapshot_file checks both against a
+ * bitwise CRC. */
+#define CRC32C_SHORT 64
+
+uint32_t snapshot_file_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+#ifdef __x86_64__
+	if (len >= CRC32C_SHORT && __builtin_cpu_supports("sse4.2"))
+		return ~crc32c_by_sse42(~crc, buf, len);
+#endif
+	return ~crc32c_by_table(~crc, buf, len);
 }
 
 static uint32_t get32(const uint8_t *p)

@@ -143,8 +143,13 @@ static void test_crc32c(void **state)
 	assert_int_equal(snapshot_file_crc32c(0, "123456789", 9), 0xe3069283u);
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 131 + 7);
-	assert_int_equal(snapshot_file_crc32c(0, junk, sizeof(junk)),
-			 crc32c_bitwise(0, junk, sizeof(junk)));
+	/* every length and start, short (table) and long (SSE4.2 where there is one) */
+	for (size_t start = 0; start < 9; start++)
+		for (size_t n = 0; start + n <= sizeof(junk); n += n < 80 ? 1 : 97)
+			assert_int_equal(snapshot_file_crc32c(0, junk + start, n),
+					 crc32c_bitwise(0, junk + start, n));
+	assert_int_equal(snapshot_file_crc32c(0x12345678, junk, 100),
+			 crc32c_bitwise(0x12345678, junk, 100));
 	/* continues across calls */
 	assert_int_equal(snapshot_file_crc32c(snapshot_file_crc32c(0, junk, 333), junk + 333, 667),
 			 crc32c_bitwise(0, junk, sizeof(junk)));
