@@ -189,6 +189,7 @@ FUZZ_DEPS_fuzz_platform    := arch/x86/serial.c arch/x86/ioapic.c arch/x86/i8042
 FUZZ_DEPS_fuzz_vhost_user_backend := lib/vhost_user_backend.c lib/vhost_user_backend_queue.c \
                               lib/vhost_user.c lib/virtq.c lib/gmem.c lib/log.c
 FUZZ_LIBS_fuzz_vhost_user_backend := -lpthread
+FUZZ_DEPS_fuzz_snapshot    := lib/snapshot_file.c lib/log.c
 
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_%)
 	@mkdir -p $(dir $@)
