@@ -37,13 +37,12 @@ grep -q 'rng: READY' "$work/console" || { show; fail "the guest did not start"; 
 server=$(pgrep -P "$vm_pid" -x isola-rng | head -1)
 [[ -n $server ]] || { show; fail "no isola-rng under isola"; }
 
-# dump N: send SIGUSR1, wait for the Nth ring-0 line; prints it
+# dump N: send SIGUSR1, wait for the Nth ring-0 line, into $dumped
 dump() {
-	local line
-	kill -USR1 "$server" || fail "isola-rng (pid $server) is gone"
+	kill -USR1 "$server" || { show; fail "isola-rng (pid $server) is gone"; }
 	for _ in $(seq 50); do
-		line=$(grep -a 'isola-rng: ring 0 ' "$work/stderr" | sed -n "$1p")
-		[[ -n $line ]] && { echo "$line"; return 0; }
+		dumped=$(grep -a 'isola-rng: ring 0 ' "$work/stderr" | sed -n "$1p")
+		[[ -n $dumped ]] && return 0
 		sleep 0.1
 	done
 	show
@@ -52,9 +51,11 @@ dump() {
 # field LINE NAME: NAME=value's value
 field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<"$1"; }
 
-first=$(dump 1)
+dump 1
+first=$dumped
 sleep 0.3
-second=$(dump 2)
+dump 2
+second=$dumped
 echo "  $first"
 echo "  $second"
 for line in "$first" "$second"; do
