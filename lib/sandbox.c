@@ -64,6 +64,8 @@ const char *const sandbox_base_syscalls[] = {
     "rseq",
     "rt_sigprocmask",
     "rt_sigaction",
+    /* SIGUSR1's handler returns (the ring dump, lib/server_main.c) */
+    "rt_sigreturn",
     "futex",
     "exit",
     "exit_group",
@@ -139,16 +141,28 @@ static void sandbox_forward(int sig)
 	kill(sandbox_child, SIGKILL);
 }
 
+/* SIGUSR1 (the ring dump, servers/README.md "Operations") is for the
+ * server, which handles it: pass it on, and keep waiting. */
+static void sandbox_relay(int sig)
+{
+	int saved = errno;
+
+	kill(sandbox_child, sig);
+	errno = saved;
+}
+
 /* The parent: wait for the server and end like it. */
 static void __attribute__((noreturn)) sandbox_wait(const char *name)
 {
 	struct sigaction sa = {.sa_handler = sandbox_forward};
+	struct sigaction relay = {.sa_handler = sandbox_relay, .sa_flags = SA_RESTART};
 	struct rlimit no_core = {0, 0};
 	int status, sig;
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &relay, NULL);
 	while (waitpid(sandbox_child, &status, 0) < 0)
 		if (errno != EINTR)
 			_exit(1);

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -290,8 +291,33 @@ int server_parse_args(int argc, char **argv, const struct server_def *def, void 
 	return 0;
 }
 
-/* Close every fd but the device's, the socket and the rings' stop
- * eventfds; then no_new_privs and the seccomp filter.  0 or -errno. */
+/* SIGUSR1: log each running ring's state (vhost_user_backend_dump; the
+ * sandbox's waiting parent forwards the signal).  The handler only writes
+ * the dump eventfd: async-signal-safe, and the socket thread, which owns
+ * the guest memory mappings, formats the lines. */
+static struct vhost_user_backend *server_dump_backend;
+
+static void server_dump_signal(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	if (server_dump_backend)
+		vhost_user_backend_request_dump(server_dump_backend);
+	errno = saved;
+}
+
+static int server_dump_on_sigusr1(struct vhost_user_backend *be)
+{
+	struct sigaction sa = {.sa_handler = server_dump_signal, .sa_flags = SA_RESTART};
+
+	server_dump_backend = be;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGUSR1, &sa, NULL) < 0 ? -errno : 0;
+}
+
+/* Close every fd but the device's, the socket, the rings' stop eventfds
+ * and the dump eventfd; then no_new_privs and the seccomp filter.  0 or -errno. */
 static int lock_down(const struct server_def *def, void *device,
 		     const struct vhost_user_backend *be, int socket_fd, char *err, size_t errlen)
 {
@@ -299,8 +325,9 @@ static int lock_down(const struct server_def *def, void *device,
 	int keep[SERVER_MAX_KEEP];
 
 	if (def->keep_fds)
-		n = def->keep_fds(device, keep, SERVER_MAX_KEEP - 1 - num_queues);
+		n = def->keep_fds(device, keep, SERVER_MAX_KEEP - 2 - num_queues);
 	keep[n++] = socket_fd;
+	keep[n++] = be->dump_fd;
 	for (unsigned i = 0; i < num_queues; i++)
 		keep[n++] = be->queues[i].stop_fd;
 	return sandbox_lock(keep, n, def->allowlist, err, errlen);
@@ -359,6 +386,11 @@ int server_main(int argc, char **argv, const struct server_def *def, void *devic
 		log_error("back-end setup: %s", strerror(-ret));
 		goto out;
 	}
+	ret = server_dump_on_sigusr1(&be);
+	if (ret) {
+		log_error("SIGUSR1 handler: %s", strerror(-ret));
+		goto out;
+	}
 	if (args.sandbox) {
 		if (lock_down(def, device, &be, fd, err, sizeof(err)) < 0) {
 			log_error("sandbox: %s (or run with --no-sandbox)", err);
@@ -376,6 +408,7 @@ int server_main(int argc, char **argv, const struct server_def *def, void *devic
 	else
 		status = 0;
 out:
+	server_dump_backend = NULL;
 	vhost_user_backend_destroy(&be);
 	if (def->destroy)
 		def->destroy(device);

@@ -574,17 +574,107 @@ static int handle_request(struct vhost_user_backend *be, int sock, struct vhost_
 
 /* ---- connection ---------------------------------------------------------- */
 
-/* Receive one message, waiting for it even on a non-blocking socket. */
-static int receive(int sock, struct vhost_user_msg *msg)
+/* ---- ring dump (SIGUSR1) ------------------------------------------------- */
+
+void vhost_user_backend_request_dump(struct vhost_user_backend *be)
+{
+	uint64_t one = 1;
+
+	/* async-signal-safe: one write(2); a full counter still wakes us */
+	if (be->dump_fd >= 0 && write(be->dump_fd, &one, sizeof(one)) < 0) {
+	}
+}
+
+/* A value the ring's thread or the guest writes meanwhile: read once, as
+ * it is now (the dump is a snapshot of a moving ring, not a consistent
+ * one). */
+#define DUMP_READ(lvalue) __atomic_load_n(&(lvalue), __ATOMIC_RELAXED)
+
+int vhost_user_backend_format_queue(const struct vhost_user_backend *be,
+				    const struct vhost_user_backend_queue *q, char *buf, size_t len)
+{
+	const struct virtq *vq = &q->vq;
+	unsigned size = vq->size;
+	/* §2.7.10: used_event follows the avail ring, avail_event the used
+	 * ring; both exist in guest memory whether or not EVENT_IDX was
+	 * negotiated (virtq_init checked their room) */
+	const uint16_t *used_event = &vq->avail->ring[size];
+	const uint16_t *avail_event = (const uint16_t *)&vq->used->ring[size];
+	int n;
+
+	n = snprintf(
+	    buf, len,
+	    "ring %u size=%u avail.flags=%u avail.idx=%u last_avail=%u used.flags=%u "
+	    "used.idx=%u used_idx=%u used_event=%u avail_event=%u signalled_used=%u%s "
+	    "event_idx=%d notify=%d broken=%d kicks=%llu calls=%llu no_call=%llu "
+	    "turns=%llu",
+	    q->index, size, DUMP_READ(vq->avail->flags), DUMP_READ(vq->avail->idx),
+	    DUMP_READ(vq->last_avail_idx), DUMP_READ(vq->used->flags), DUMP_READ(vq->used->idx),
+	    DUMP_READ(vq->used_idx), DUMP_READ(*used_event), DUMP_READ(*avail_event),
+	    DUMP_READ(vq->signalled_used), DUMP_READ(vq->signalled_used_valid) ? "" : "(none)",
+	    vq->event_idx, DUMP_READ(vq->notify_enabled), DUMP_READ(vq->broken),
+	    (unsigned long long)DUMP_READ(q->kicks), (unsigned long long)DUMP_READ(q->calls),
+	    (unsigned long long)DUMP_READ(q->no_call), (unsigned long long)DUMP_READ(q->turns));
+	if (n < 0 || (size_t)n >= len || !be->ops->queue_dump)
+		return n;
+	return n + be->ops->queue_dump(be->device, q, buf + n, len - (size_t)n);
+}
+
+void vhost_user_backend_dump(struct vhost_user_backend *be)
+{
+	unsigned running = 0;
+	char line[768];
+
+	/* The socket thread: rings start and stop and guest memory is mapped
+	 * and unmapped only here, so every pointer read below stays valid. */
+	for (unsigned i = 0; i < be->ops->num_queues; i++) {
+		if (!be->queues[i].running)
+			continue;
+		running++;
+		vhost_user_backend_format_queue(be, &be->queues[i], line, sizeof(line));
+		log_info("%s", line);
+	}
+	if (!running)
+		log_info("ring dump: no ring is running (%s)",
+			 be->nr_regions ? "the front-end started none" : "no front-end memory");
+}
+
+/* Sleep until fd is readable, writing the ring dumps asked meanwhile.  0,
+ * -EINTR (a signal: the caller looks at be->stopping) or -errno. */
+static int wait_readable(struct vhost_user_backend *be, int fd)
 {
 	for (;;) {
-		struct pollfd pfd = {.fd = sock, .events = POLLIN};
-		int ret = vhost_user_recv(sock, msg);
+		struct pollfd pfd[2] = {
+		    {.fd = fd, .events = POLLIN},
+		    {.fd = be->dump_fd, .events = POLLIN},
+		};
+		uint64_t value;
 
+		if (poll(pfd, 2, -1) < 0)
+			return -errno;
+		if ((pfd[1].revents & POLLIN) && read(be->dump_fd, &value, sizeof(value)) > 0)
+			vhost_user_backend_dump(be);
+		if (pfd[0].revents)
+			return 0;
+	}
+}
+
+/* ---- connection ---------------------------------------------------------- */
+
+/* Receive one message, waiting for it even on a non-blocking socket. */
+static int receive(struct vhost_user_backend *be, int sock, struct vhost_user_msg *msg)
+{
+	for (;;) {
+		/* poll first: a blocking recvmsg would not see a dump request */
+		int ret = wait_readable(be, sock);
+
+		if (ret == -EINTR)
+			continue;
+		if (ret)
+			return ret;
+		ret = vhost_user_recv(sock, msg);
 		if (ret != -EAGAIN)
 			return ret;
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-			return -errno;
 	}
 }
 
@@ -597,7 +687,7 @@ int vhost_user_backend_serve(struct vhost_user_backend *be, int sock)
 		const char *name;
 		bool ack;
 
-		ret = receive(sock, &msg);
+		ret = receive(be, sock, &msg);
 		if (ret == -ECONNRESET) {
 			ret = 0;
 			break;
@@ -660,8 +750,13 @@ int vhost_user_backend_run(struct vhost_user_backend *be, int fd)
 	if (!listening)
 		return vhost_user_backend_serve(be, fd);
 	while (!atomic_load(&be->stopping)) {
-		int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		int conn = wait_readable(be, fd);
 
+		if (conn == -EINTR)
+			continue;
+		if (conn < 0)
+			return conn;
+		conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -739,6 +834,9 @@ int vhost_user_backend_init(struct vhost_user_backend *be, const struct vhost_us
 	be->device = device;
 	gmem_init_empty(&be->mem);
 	atomic_init(&be->stopping, false);
+	be->dump_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (be->dump_fd < 0)
+		return -errno;
 	for (unsigned i = 0; i < VHOST_USER_BACKEND_MAX_QUEUES; i++) {
 		struct vhost_user_backend_queue *q = &be->queues[i];
 
@@ -768,5 +866,8 @@ void vhost_user_backend_destroy(struct vhost_user_backend *be)
 		be->queues[i].stop_fd = -1;
 		pthread_mutex_destroy(&be->queues[i].lock);
 	}
+	if (be->dump_fd >= 0)
+		close(be->dump_fd);
+	be->dump_fd = -1;
 	be->ops = NULL;
 }

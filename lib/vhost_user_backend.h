@@ -84,6 +84,13 @@ struct vhost_user_backend_queue {
 	int stop_fd;                    /* eventfd: the socket thread asks to stop */
 	pthread_mutex_t lock;           /* call_fd, err_fd */
 	int call_fd, err_fd;
+	/* Since the ring started, for the SIGUSR1 ring dump
+	 * (vhost_user_backend_dump): written by the ring's thread only, with
+	 * plain relaxed stores (vhost_user_backend_count), read racily. */
+	uint64_t kicks;   /* kick eventfd counts read: the guest's notifications */
+	uint64_t calls;   /* call eventfd writes: interrupts asked of the front-end */
+	uint64_t no_call; /* vhost_user_backend_notify that decided no interrupt */
+	uint64_t turns;   /* handle_queue calls */
 };
 
 struct vhost_user_backend_ops {
@@ -139,6 +146,13 @@ struct vhost_user_backend_ops {
 	 * area is then ignored, one log line).  Called with every ring
 	 * stopped.  Optional. */
 	int (*state_restored)(void *device, struct vhost_user_backend *be, const void *state);
+	/* The device's part of a running ring's dump line (SIGUSR1,
+	 * vhost_user_backend_dump): " key=value" words into buf[len], from
+	 * the socket thread while the ring's thread runs (racy reads only).
+	 * Returns the bytes written (snprintf's, truncated at len).
+	 * Optional. */
+	int (*queue_dump)(void *device, const struct vhost_user_backend_queue *q, char *buf,
+			  size_t len);
 };
 
 struct vhost_user_backend_region {
@@ -168,6 +182,7 @@ struct vhost_user_backend {
 	void *device_state;
 	uint8_t status;            /* SET_STATUS, for GET_STATUS */
 	atomic_bool stopping;      /* vhost_user_backend_stop() was called */
+	int dump_fd;               /* eventfd: a ring dump is asked (SIGUSR1) */
 	struct vhost_user_backend_queue queues[VHOST_USER_BACKEND_MAX_QUEUES];
 };
 
@@ -196,6 +211,28 @@ int vhost_user_backend_serve(struct vhost_user_backend *be, int fd);
 int vhost_user_backend_run(struct vhost_user_backend *be, int fd);
 /* Make run() return after the current connection (async-signal-safe). */
 void vhost_user_backend_stop(struct vhost_user_backend *be);
+
+/*
+ * The ring dump (servers/README.md "Operations"): one log line per running
+ * ring with its indices as the guest sees them now, the back-end's own and
+ * the counters above.  vhost_user_backend_request_dump is async-signal-safe
+ * (a write to be->dump_fd, for a SIGUSR1 handler); the socket thread, which
+ * owns the guest memory mappings, writes the lines when it next waits.
+ * vhost_user_backend_format_queue formats one running ring's line (without
+ * the program name) into buf[len]; returns snprintf's length.
+ */
+void vhost_user_backend_request_dump(struct vhost_user_backend *be);
+void vhost_user_backend_dump(struct vhost_user_backend *be);
+int vhost_user_backend_format_queue(const struct vhost_user_backend *be,
+				    const struct vhost_user_backend_queue *q, char *buf, size_t len);
+
+/* A counter of struct vhost_user_backend_queue, from the ring's thread: a
+ * plain add, published for the dump's racy reader without a locked
+ * instruction. */
+static inline void vhost_user_backend_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
 
 /* Seal what the device wrote at be->device_state: the header's size and
  * checksum (a no-op without a state area). */

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,16 @@
 #include "lib/vhost_user_backend.h"
 #include "lib/vhost_user_backend_internal.h"
 
-static void drain_eventfd(int fd)
+/* Returns the eventfd's count (0: nothing pending). */
+static uint64_t drain_eventfd(int fd)
 {
 	uint64_t value;
 
 	if (read(fd, &value, sizeof(value)) < 0) {
 		/* EAGAIN: nothing pending; anything else we cannot fix here */
+		return 0;
 	}
+	return value;
 }
 
 static void signal_eventfd(int fd)
@@ -36,8 +40,11 @@ static void signal_eventfd(int fd)
 
 void vhost_user_backend_notify(struct vhost_user_backend_queue *q)
 {
-	if (!virtq_needs_interrupt(&q->vq))
+	if (!virtq_needs_interrupt(&q->vq)) {
+		vhost_user_backend_count(&q->no_call, 1);
 		return;
+	}
+	vhost_user_backend_count(&q->calls, 1);
 	pthread_mutex_lock(&q->lock);
 	signal_eventfd(q->call_fd);
 	pthread_mutex_unlock(&q->lock);
@@ -119,13 +126,14 @@ static void *queue_thread(void *arg)
 		queue_resubmit(be, q);
 	for (;;) {
 		struct pollfd pfd[3] = {
-			{.fd = q->stop_fd, .events = POLLIN},
-			{.fd = broken ? -1 : q->kick_fd, .events = POLLIN},
-			{.fd = broken ? -1 : device_fd, .events = POLLIN},
+		    {.fd = q->stop_fd, .events = POLLIN},
+		    {.fd = broken ? -1 : q->kick_fd, .events = POLLIN},
+		    {.fd = broken ? -1 : device_fd, .events = POLLIN},
 		};
 		int wait;
 
 		if (!broken && work) {
+			vhost_user_backend_count(&q->turns, 1);
 			timeout = be->ops->handle_queue(be->device, q);
 			if (virtq_is_broken(&q->vq)) {
 				queue_report_broken(q);
@@ -154,7 +162,7 @@ static void *queue_thread(void *arg)
 		if (pfd[0].revents)
 			break;
 		if (pfd[1].revents & POLLIN)
-			drain_eventfd(q->kick_fd);
+			vhost_user_backend_count(&q->kicks, drain_eventfd(q->kick_fd));
 		work = true;
 	}
 	if (be->ops->queue_stop)
@@ -170,6 +178,7 @@ int backend_queue_maybe_start(struct vhost_user_backend *be, struct vhost_user_b
 {
 	bool need_enable = be->acked_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
 	uint64_t desc, avail, used;
+	sigset_t usr1, old;
 	int ret;
 
 	if (q->running || !q->num || !q->addr_set || !q->kick_set || !be->nr_regions)
@@ -190,17 +199,25 @@ int backend_queue_maybe_start(struct vhost_user_backend *be, struct vhost_user_b
 	virtq_set_base(&q->vq, q->base);
 	q->vq_valid = true;
 	if (be->inflight && q->index < be->inflight_queues) {
-		uint8_t *region = (uint8_t *)be->inflight + be->inflight_offset +
-				  q->index * be->inflight_stride;
+		uint8_t *region =
+		    (uint8_t *)be->inflight + be->inflight_offset + q->index * be->inflight_stride;
 
 		if (virtq_set_inflight(&q->vq, region, be->inflight_stride)) {
-			log_error("queue %u: %u entries do not fit its inflight region of %llu bytes",
-				  q->index, q->num, (unsigned long long)be->inflight_stride);
+			log_error(
+			    "queue %u: %u entries do not fit its inflight region of %llu bytes",
+			    q->index, q->num, (unsigned long long)be->inflight_stride);
 			return -EINVAL;
 		}
 	}
 	drain_eventfd(q->stop_fd);
+	q->kicks = q->calls = q->no_call = q->turns = 0;
+	/* The ring thread inherits SIGUSR1 blocked: the ring dump's signal
+	 * goes to the socket thread and never cuts a ring's wait short. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, &old);
 	ret = pthread_create(&q->thread, NULL, queue_thread, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		log_error("queue %u: cannot start a thread: %s", q->index, strerror(ret));
 		return -ret;

@@ -57,7 +57,7 @@ int net_set_offload(int fd, uint64_t features);
 /* Whether the front-end serves the control queue through us. */
 bool net_has_ctrl(const struct net *net, const struct vhost_user_backend *be);
 /* The ring hooks into ops: queue_start, handle_queue, queue_wait,
- * handle_chain, queue_stop. */
+ * handle_chain, queue_stop, queue_dump. */
 void net_queue_ops(struct vhost_user_backend_ops *ops);
 
 /* ---- net_rx.c ---- */

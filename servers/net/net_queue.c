@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -151,9 +152,9 @@ static int net_queue_wait(void *device, struct vhost_user_backend_queue *q, int 
 	 * standing in for it, POLLHUP): it would say so at once, forever */
 	if (pfd[2].revents & (POLLERR | POLLHUP | POLLNVAL))
 		return net_tap_lost(net);
-	if ((pfd[1].revents & POLLIN) && read(q->kick_fd, &value, sizeof(value)) < 0) {
-		/* EAGAIN: another reader drained it */
-	}
+	if ((pfd[1].revents & POLLIN) && read(q->kick_fd, &value, sizeof(value)) == sizeof(value))
+		vhost_user_backend_count(&q->kicks, value);
+	/* else EAGAIN: another reader drained it */
 	return 0;
 }
 
@@ -179,8 +180,43 @@ static void net_queue_stop(void *device, struct vhost_user_backend_queue *q)
 	net_totals_add(net, &nq->counters);
 }
 
+/* The ring dump's isola-net words (SIGUSR1, servers/README.md): what the
+ * ring waits for and its counters since the ring started, read racily from
+ * the socket thread. */
+#define NET_DUMP_READ(lvalue) __atomic_load_n(&(lvalue), __ATOMIC_RELAXED)
+static int net_queue_dump(void *device, const struct vhost_user_backend_queue *q, char *buf,
+			  size_t len)
+{
+	struct net *net = device;
+	const struct net_queue *nq = &net->queues[q->index];
+	const struct net_counters *c = &nq->counters;
+	unsigned long long drops = 0;
+	int n;
+
+	for (unsigned i = 0; i < NET_DROP_REASONS; i++)
+		drops += NET_DUMP_READ(c->drops[i]);
+	if (q->index == net_ctrl_index(net, q->backend->acked_features))
+		n = snprintf(buf, len, " ctrl ok=%llu err=%llu",
+			     (unsigned long long)NET_DUMP_READ(c->ctrl_ok),
+			     (unsigned long long)NET_DUMP_READ(c->ctrl_err));
+	else if (q->index % 2 == 0)
+		n = snprintf(buf, len,
+			     " rx need_kick=%d wait_rate=%d frame_len=%u held=%u frames=%llu "
+			     "no_buffers=%llu drops=%llu",
+			     NET_DUMP_READ(nq->rx_need_kick), NET_DUMP_READ(nq->rx_wait_rate),
+			     NET_DUMP_READ(nq->frame_len), NET_DUMP_READ(nq->nr_rx),
+			     (unsigned long long)NET_DUMP_READ(c->rx_frames),
+			     (unsigned long long)NET_DUMP_READ(c->rx_no_buffers), drops);
+	else
+		n = snprintf(buf, len, " tx held=%d wait_tap=%d frames=%llu drops=%llu",
+			     NET_DUMP_READ(nq->tx_held), NET_DUMP_READ(nq->tx_wait_tap),
+			     (unsigned long long)NET_DUMP_READ(c->tx_frames), drops);
+	return n < 0 ? 0 : n;
+}
+
 void net_queue_ops(struct vhost_user_backend_ops *ops)
 {
+	ops->queue_dump = net_queue_dump;
 	ops->queue_start = net_queue_start;
 	ops->handle_queue = net_handle_queue;
 	ops->queue_wait = net_queue_wait;

@@ -331,14 +331,29 @@ net_drive() {
 		echo "L2 never said it serves" >>"$d"
 		return
 	fi
-	echo "ping-l2 $(net_ping)" >>"$d"
+	# a step still running 20 s before the case's timeout: the rings'
+	# state while isola-net lives (the check of .st: a watchdog that
+	# outlives this driver does nothing once isola has ended)
+	(
+		sleep $((STEP_TIMEOUT - 20))
+		[ -e "$W/$1.st" ] || net_stall_dump "$1" cut-off
+	) &
+	watchdog=$!
+	p=$(net_ping)
+	echo "ping-l2 $p" >>"$d"
+	[ "$p" = 5/5 ] || net_stall_dump "$1" ping
 	nsx $NETTEST -p "udp: " udp "$NET_L2" "$NET_PORT" 10000 >>"$d" 2>&1
-	echo "udp-status $?" >>"$d"
+	st=$?
+	echo "udp-status $st" >>"$d"
+	[ "$st" = 0 ] || net_stall_dump "$1" udp
 	nsx $NETTEST -p "tcp: " tcp "$NET_L2" "$NET_PORT" "$NET_MIB" "$NET_MIB" "$2" >>"$d" 2>&1
-	echo "tcp-status $?" >>"$d"
+	st=$?
+	echo "tcp-status $st" >>"$d"
+	[ "$st" = 0 ] || net_stall_dump "$1" tcp
 	[ "$3" = 1 ] && net_kill_transfer "$d"
 	net_quit >>"$d" 2>&1
 	echo "quit-status $?" >>"$d"
+	kill "$watchdog" 2>/dev/null
 }
 
 # net_boot NAME QUEUES OFFLOADS CPUS KILL: L2 on $NET_VMM with a virtio-net
@@ -398,18 +413,18 @@ net_check_link() {
 		done
 	fi
 	grep -q '^L2: net ping-l1 3/3' "$c" || echo "L2 pinged L1: $(grep '^L2: net ping-l1' "$c" || echo never), want 3/3;"
-	grep -q '^ping-l2 5/5$' "$d" || echo "L1 pinged L2: $(grep '^ping-l2' "$d" || echo never), want 5/5;"
+	grep -q '^ping-l2 5/5$' "$d" || echo "L1 pinged L2: $(grep '^ping-l2' "$d" || echo never), want 5/5; $(net_stall_summary "$1" ping)"
 	grep -q '^L2 never' "$d" && echo "L2 never said it serves;"
 }
 
 net_check_udp() {
 	grep -q '^udp: udp ok: 10000 datagrams' "$W/$1.drv" && grep -q '^udp-status 0$' "$W/$1.drv" ||
-		echo "UDP: $(grep -E '^udp: (udp|datagram)' "$W/$1.drv" | head -n 3 | tr '\n' ' ');"
+		echo "UDP: $(grep -E '^udp: (udp|datagram)' "$W/$1.drv" | head -n 3 | tr '\n' ' '); $(net_stall_summary "$1" udp)"
 }
 
 net_check_tcp() { # NAME CONNS
 	grep -q "^tcp: tcp ok: $2 connection" "$W/$1.drv" && grep -q '^tcp-status 0$' "$W/$1.drv" ||
-		echo "TCP: $(grep -E '^tcp: (tcp |connect)' "$W/$1.drv" | head -n 4 | tr '\n' ' ');"
+		echo "TCP: $(grep -E '^tcp: (tcp |connect)' "$W/$1.drv" | head -n 4 | tr '\n' ' '); $(net_stall_summary "$1" tcp)"
 	[ "$(grep -c '^tcp: tcp conn [0-9]* ok:' "$W/$1.drv")" = "$2" ] || echo "TCP: not all $2 connections checksummed equal on both ends;"
 }
 

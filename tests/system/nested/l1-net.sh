@@ -95,3 +95,59 @@ net_ping() {
 net_quit() {
 	nsx $NETTEST -p "quit: " quit "$NET_L2" "$NET_PORT"
 }
+
+# net_stall_dump NAME STEP: a transfer step (ping, udp, tcp) failed, or the
+# case is about to be cut off: before isola is killed, SIGUSR1 to every
+# isola-net that isola started (its outer pid: the sandbox's parent passes
+# the signal on), which logs each ring's state to isola's stderr
+# ($W/NAME.err, servers/README.md "Operations"); a second later those lines
+# and the tap's counters go to $W/NAME.drv as "stall-dump STEP: ...": the
+# case's section shows them, net_stall_summary puts them in its reason.
+# Whether isola-net consumed the avail ring, filled used and decided to
+# interrupt tells its bug from one below it (irqfd, L1's KVM, the nested
+# SVM QEMU emulates).
+net_stall_dump() {
+	d=$W/$1.drv
+	e=$W/$1.err
+	before=$(grep -c 'isola-net: ring' "$e" 2>/dev/null)
+	sent=
+	for p in $(pidof isola-net); do
+		pp=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$p/status" 2>/dev/null)
+		[ "$(cat "/proc/$pp/comm" 2>/dev/null)" = isola ] || continue
+		kill -USR1 "$p" 2>/dev/null && sent="$sent $p"
+	done
+	echo "stall-dump $2: SIGUSR1 to isola-net:${sent:- none running}" >>"$d"
+	sleep 1
+	grep 'isola-net: ring' "$e" 2>/dev/null | tail -n +$((${before:-0} + 1)) | sed "s/^/stall-dump $2: /" >>"$d"
+	nsx $IP -s link show "$NET_TAP" 2>&1 | sed "s/^/stall-dump $2: /" >>"$d"
+}
+
+# net_stall_summary NAME STEP: one line for the FAIL reason from STEP's
+# dump (or the cut-off's): per receive/transmit ring what the driver made
+# available, what isola-net took and returned, the event index and its
+# interrupts/kicks (the control ring left out)
+net_stall_summary() {
+	d=$W/$1.drv
+	s=$2
+	grep -q "^stall-dump $s: isola-net: ring" "$d" 2>/dev/null || s=cut-off
+	grep -q "^stall-dump $s: isola-net: ring" "$d" 2>/dev/null || return 0
+	awk -v p="stall-dump $s: isola-net: ring " '
+		index($0, p) == 1 && !/ ctrl ok=/ {
+			split("", v)
+			kind = "ring"
+			for (i = 6; i <= NF; i++) {
+				if ($i == "rx" || $i == "tx" || $i == "ctrl") kind = $i
+				if (split($i, kv, "=") == 2) v[kind "." kv[1]] = kv[2]
+			}
+			r = $5
+			line = sprintf("%s%s avail %s taken %s used %s", kind == "ring" ? "r" : kind, r,
+				v["ring.avail.idx"], v["ring.last_avail"], v["ring.used.idx"])
+			if (kind == "rx")
+				line = line sprintf(" used_event %s calls %s need_kick %s", v["ring.used_event"], v["ring.calls"], v["rx.need_kick"])
+			else
+				line = line sprintf(" avail_event %s kicks %s calls %s", v["ring.avail_event"], v["ring.kicks"], v["ring.calls"])
+			out = out (out == "" ? "" : ", ") line
+		}
+		END { printf "isola-net rings when %s failed: %s (the whole dump: stall-dump lines below);", step, out }
+	' step="$s" "$d"
+}

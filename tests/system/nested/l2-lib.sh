@@ -70,10 +70,28 @@ l2_net() {
 	for _ in $(seq 50); do [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = 1 ] && break; sleep 0.1; done
 	say "net ping-l1 $(ping -c 3 -W 3 "$peer" 2>&1 | sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) packets received.*/\2\/\1/p')"
 	say "net ready"
+	l2_net_watch &
+	watch=$!
 	nettest -p "L2: nettest: " serve 7000
 	say "net serve-status $?"
+	kill "$watch"
 	# per queue (virtio_net's ethtool statistics): were both pairs used?
 	say "net queue-packets $(/usr/sbin/ethtool -S eth0 | sed -n 's/^ *\([rt]x_queue_[0-9]*_packets\): \([0-9]*\)/\1=\2/p' | tr '\n' ' ' | sed 's/ $//')"
+}
+
+# While nettest serves: every 10 s, if anything moved, one line with the
+# virtio interrupts L2 took (/proc/interrupts, summed over CPUs) and
+# virtio_net's per-queue packets and kicks (ethtool -S).  When a transfer
+# stalls, the last line before the silence and whether any follows tell
+# whether L2 still gets interrupts and kicks the device (L1 dumps isola-net's
+# rings then: l1-net.sh net_stall_dump).
+l2_net_watch() {
+	last=
+	while sleep 10; do
+		line="irqs $(awk 'NR == 1 { n = NF; next } /virtio/ { s = 0; for (i = 2; i <= n + 1; i++) s += $i; printf "%s=%d ", $NF, s }' /proc/interrupts)queues $(/usr/sbin/ethtool -S eth0 2>/dev/null | sed -n 's/^ *\([rt]x_queue_[0-9]*_\(packets\|kicks\)\): \([0-9]*\)/\1=\3/p' | tr '\n' ' ')"
+		[ "$line" = "$last" ] || say "net watch at $(cut -d' ' -f1 /proc/uptime) s: $line"
+		last=$line
+	done
 }
 
 # isola.mode=vsock (the vsock case, l1-vsock.sh; the vsock initramfs only):
