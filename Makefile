@@ -42,7 +42,7 @@ SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
 .PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-ratelimit bench-linux bench-linux-net bench-net bench-vsock soak mutants format fuzz fuzz-build
 all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest \
-     $(BUILD)/vsockpeer $(BUILD)/bench/vsock-loadgen
+     $(BUILD)/vsockpeer $(BUILD)/kvm-keeper $(BUILD)/bench/vsock-loadgen
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -81,6 +81,10 @@ $(BUILD)/nettest: $(BUILD)/tests/system/nested/nettest.o
 # The vsock checks' traffic (issue 14): the guest's AF_VSOCK end and the
 # host's hybrid (CONNECT) end, static for the same reason.
 $(BUILD)/vsockpeer: $(BUILD)/tests/system/nested/vsockpeer.o
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
+
+# L1's keeper of KVM's APIC static keys (nested/kvm-keeper.c), static too.
+$(BUILD)/kvm-keeper: $(BUILD)/tests/system/nested/kvm-keeper.o
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
 
 # The vhost-user-net load generator (bench/net): the same, for virtio-net.

@@ -188,7 +188,7 @@ nested_build_l1() {
 	[[ -x $isola_build/isola-net ]] && cp "$isola_build/isola-net" "$root/isola/"
 	# (likewise the vsock case until issue 14's isola-vsock is built)
 	[[ -x $isola_build/isola-vsock ]] && cp "$isola_build/isola-vsock" "$root/isola/"
-	cp "$isola_build/vsockpeer" "$root/isola/"
+	cp "$isola_build/vsockpeer" "$isola_build/kvm-keeper" "$root/isola/"
 	cp "$kernel" "$root/l2/vmlinuz"
 	cp "$NESTED_OUT/l2-initrd.cpio.gz" "$NESTED_OUT/l2-net.cpio.gz" "$NESTED_OUT/l2-vsock.cpio.gz" \
 		"$NESTED_OUT/rootfs.img" "$root/l2/"
@@ -230,7 +230,7 @@ nested_build() {
 		echo "no static /bin/busybox (apt-get install busybox-static)" >&2
 		return 77
 	fi
-	for b in isola isola-blk isola-rng nettest vsockpeer; do
+	for b in isola isola-blk isola-rng nettest vsockpeer kvm-keeper; do
 		[[ -x $NESTED_ROOT/build/$b ]] || { echo "no build/$b: run make first" >&2; return 1; }
 	done
 	mkdir -p "$NESTED_OUT" || return 1
