@@ -931,6 +931,25 @@ static int entry_upgrade(struct device_set *set, struct device_entry *e, char *e
 	}
 	log_info("%s: upgrading isola-%s (pid %d): new binary %s (%s)", e->name, e->kind->name,
 		 (int)old, binary, identity);
+	if (!strcmp(e->kind->name, "vsock")) {
+		/* isola-vsock listens on the host's --uds path, which a second
+		 * server cannot bind while the first one lives: no handover.
+		 * The restart path ends the old one first (its connections
+		 * are reset, as after a crash: docs/vsock.md). */
+		vhost_device_disconnect(&e->dev);
+		entry_kill_server(e);
+		if (restart_on_replace(&e->restart, now_ns()) == RESTART_TRY &&
+		    entry_try_restart(set, e)) {
+			log_info("%s: isola-%s upgraded in %.1f ms: pid %d -> %d, restarted (its "
+				 "connections were reset)",
+				 e->name, e->kind->name, (double)(now_ns() - start) / 1e6, (int)old,
+				 (int)e->pid);
+			return 0;
+		}
+		return error_text(err, errlen, -EINPROGRESS,
+				  "%s: the new isola-%s did not start (%s); isola retries it", e->name,
+				  e->kind->name, e->last_failure[0] ? e->last_failure : "see the log");
+	}
 	/* The new server first, while the old one serves: one that does not
 	 * start or negotiate leaves the device as it was. */
 	ret = supervisor_spawn(e->kind->name, e->args, &pid, &sock, why, sizeof(why));
