@@ -40,9 +40,9 @@ struct vmm_control {
 	bool request_pending, request_done;
 	unsigned request_index;
 	enum vmm_request_kind {
-		VMM_REQUEST_NET,  /* PATCH /network-interfaces: request_net */
-		VMM_REQUEST_DISK, /* PATCH /drives: request_disk, request_reopen */
-		VMM_REQUEST_RNG,  /* PATCH /entropy: request_rate for isola-rng */
+		VMM_REQUEST_NET,     /* PATCH /network-interfaces: request_net */
+		VMM_REQUEST_DISK,    /* PATCH /drives: request_disk, request_reopen */
+		VMM_REQUEST_RNG,     /* PATCH /entropy: request_rate for isola-rng */
 		VMM_REQUEST_UPGRADE, /* live upgrade: request_upgrade_kind, request_index */
 	} request_kind;
 	struct net_config request_net;

@@ -873,18 +873,19 @@ static int binary_identity(const char *path, char *text, size_t len)
  * inflight region (the image is the same: a resubmitted write lands where
  * it was meant to).  0 once it is back, -EINPROGRESS while the policy
  * retries. */
-static int entry_upgrade_by_restart(struct device_set *set, struct device_entry *e,
-				    const char *why, char *err, size_t errlen)
+static int entry_upgrade_by_restart(struct device_set *set, struct device_entry *e, const char *why,
+				    char *err, size_t errlen)
 {
 	log_warn("%s: the handover to the new isola-%s failed (%s); restarting it from the new "
 		 "binary, in-flight requests resumed",
 		 e->name, e->kind->name, why);
 	if (restart_on_replace(&e->restart, now_ns()) == RESTART_TRY && entry_try_restart(set, e))
 		return 0;
-	return error_text(err, errlen, -EINPROGRESS,
-			  "%s: the handover to the new isola-%s failed (%s); isola is restarting it "
-			  "from the new binary",
-			  e->name, e->kind->name, why);
+	return error_text(
+	    err, errlen, -EINPROGRESS,
+	    "%s: the handover to the new isola-%s failed (%s); isola is restarting it "
+	    "from the new binary",
+	    e->name, e->kind->name, why);
 }
 
 /* device_set_upgrade for one entry. */
@@ -916,12 +917,12 @@ static int entry_upgrade(struct device_set *set, struct device_entry *e, char *e
 				  "there (next to isola) first",
 				  e->name, e->kind->name, binary, strerror(-ret));
 	if (e->attached && (e->restart.given_up || e->restart.pending))
-		return error_text(
-		    err, errlen, -EBUSY,
-		    e->restart.given_up ? "%s was given up (its server died too often); the guest "
-					  "must reset the device first"
-					: "%s's server is being restarted; try again in a moment",
-		    e->name);
+		return error_text(err, errlen, -EBUSY,
+				  e->restart.given_up
+				      ? "%s was given up (its server died too often); the guest "
+					"must reset the device first"
+				      : "%s's server is being restarted; try again in a moment",
+				  e->name);
 	if (!e->attached) {
 		/* Between VMs: the next attach starts one from the new binary. */
 		entry_forget_server(e);
@@ -947,16 +948,18 @@ static int entry_upgrade(struct device_set *set, struct device_entry *e, char *e
 			return 0;
 		}
 		return error_text(err, errlen, -EINPROGRESS,
-				  "%s: the new isola-%s did not start (%s); isola retries it", e->name,
-				  e->kind->name, e->last_failure[0] ? e->last_failure : "see the log");
+				  "%s: the new isola-%s did not start (%s); isola retries it",
+				  e->name, e->kind->name,
+				  e->last_failure[0] ? e->last_failure : "see the log");
 	}
 	/* The new server first, while the old one serves: one that does not
 	 * start or negotiate leaves the device as it was. */
 	ret = supervisor_spawn(e->kind->name, e->args, &pid, &sock, why, sizeof(why));
 	if (ret)
-		return error_text(err, errlen, ret,
-				  "%s: the new isola-%s did not start (%s); the old one keeps serving",
-				  e->name, e->kind->name, why);
+		return error_text(
+		    err, errlen, ret,
+		    "%s: the new isola-%s did not start (%s); the old one keeps serving", e->name,
+		    e->kind->name, why);
 	/* A graceful stop of the old one: GET_VRING_BASE on each ring, which
 	 * isola's servers answer once every request they took is complete
 	 * (vhost-user "Starting and stopping rings"), then the new one takes
@@ -969,9 +972,10 @@ static int entry_upgrade(struct device_set *set, struct device_entry *e, char *e
 		break;
 	case VHOST_DEVICE_HANDOVER_REFUSED:
 		entry_end_server(pid);
-		return error_text(err, errlen, ret,
-				  "%s: the new isola-%s was refused (%s); the old one keeps serving",
-				  e->name, e->kind->name, why);
+		return error_text(
+		    err, errlen, ret,
+		    "%s: the new isola-%s was refused (%s); the old one keeps serving", e->name,
+		    e->kind->name, why);
 	case VHOST_DEVICE_HANDOVER_ROLL_BACK:
 		/* the new one served nothing; the old one may hold requests */
 		entry_end_server(pid);

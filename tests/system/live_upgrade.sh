@@ -16,9 +16,15 @@
 # server pid, which runs that very file (/proc/PID/exe: its inode, and the
 # marker in it); the old server gone; isola's log names the new binary and
 # says "upgraded", never a crash or a restart.
-#   A. `isola run --disk ...,restart=never`: 4 upgrades by SIGUSR2.  With
-#      restart=never the first loss charged to the restart budget would give
-#      the device up (NEEDS_RESET) and fail the guest: upgrades are not.
+#   A. `isola run --disk ...,restart=never`: 20 upgrades by SIGUSR2, 20-90 ms
+#      of writes apart (UPGRADES_A=N to change).  With restart=never the
+#      first loss charged to the restart budget would give the device up
+#      (NEEDS_RESET) and fail the guest: upgrades are not.  Many and close
+#      together, because a kill-and-replay that loses what the old server
+#      had in flight shows in the guest only now and then (a scratch build
+#      that SIGKILLed the server and dropped its inflight region failed the
+#      guest at the 5th to 36th such upgrade: "head N completed twice or
+#      never submitted").
 #   B. --api-sock with --config-file: 3 upgrades by PATCH /drives/{id}
 #      {"server_upgrade": true}, 2 by PUT /actions UpgradeServers; and the
 #      refusals, the server untouched: with path_on_host ("send it alone"),
@@ -49,6 +55,7 @@ mkdir "$BIN"
 cp "$ISOLA" "$BIN/isola"
 cp "$ISOLA_ROOT/build/isola-blk" "$BIN/isola-blk"
 SLOTS=64
+UPGRADES_A=${UPGRADES_A:-20}
 # The core's lines about a server in trouble (as tests/run.sh's SERVER_TROUBLE):
 # an upgrade must cause none of them.
 TROUBLE='was killed by|exited with status|hung up|broke the protocol|restarting it|is back after|did not come back|giving up|needs a reset|waiting for it to come back|handover to the new'
@@ -135,7 +142,7 @@ upgrade() {
 	for i in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$old" 2>/dev/null && problem "$how: the old isola-blk $old still runs"
 	# the guest writes on the new server a while before the next upgrade
-	sleep "0.$((2 + RANDOM % 4))"
+	sleep "$PAUSE"
 }
 
 # stop_vm: the key, then isola's exit; wants status 1, guest PASS, no trouble.
@@ -172,7 +179,9 @@ echo "A. isola run, restart=never, SIGUSR2"
 start_vm A run --kernel "$GUEST" --memory 64M --timeout 120 --console stdio --cmdline "$CMDLINE" \
 	--disk "path=$TMP/disk.img,restart=never"
 sleep 0.3
-for _ in 1 2 3 4; do
+PAUSE=0.05
+for _ in $(seq "$UPGRADES_A"); do
+	PAUSE=0.0$((2 + RANDOM % 8))
 	upgrade "SIGUSR2" kill -USR2 "$vm_pid"
 done
 grep -q 'SIGUSR2: 1 device server(s) upgraded' "$TMP/err" || problem "A: no 'SIGUSR2: 1 device server(s) upgraded' line"
@@ -207,6 +216,7 @@ cat >"$TMP/config.json" <<EOF
 EOF
 start_vm B --api-sock "$SOCK" --config-file "$TMP/config.json"
 sleep 0.3
+PAUSE=0.3
 upgrade "PATCH /drives server_upgrade" patch_upgrade
 upgrade "PUT /actions UpgradeServers" action_upgrade
 refuse "server_upgrade with path_on_host" PATCH /drives/data \
@@ -227,7 +237,7 @@ upgrade "PUT /actions UpgradeServers" action_upgrade
 upgrade "PATCH /drives server_upgrade" patch_upgrade
 stop_vm
 
-((${#TIMES[@]} == 9)) || problem "${#TIMES[@]} upgrades done, want 9"
+((${#TIMES[@]} == UPGRADES_A + 5)) || problem "${#TIMES[@]} upgrades done, want $((UPGRADES_A + 5))"
 echo "  upgrade times (ms, trigger to the new server serving): ${TIMES[*]}"
 if ((${#FAILURES[@]})); then
 	echo "${#FAILURES[@]} problems:"
