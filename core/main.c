@@ -126,7 +126,9 @@ static void upgrade_servers(struct vm *vm)
 	}
 	log_info("SIGUSR2: upgrading the device servers from their binaries on disk");
 	if (device_set_upgrade(vm->devices, NULL, 0, &upgraded, err, sizeof(err)))
-		log_warn("SIGUSR2: %u device server(s) upgraded; not all: %s", upgraded, err);
+		log_warn("SIGUSR2: %u device server(s) upgraded; the others were not (the lines "
+			 "above say why)",
+			 upgraded);
 	else
 		log_info("SIGUSR2: %u device server(s) upgraded", upgraded);
 }

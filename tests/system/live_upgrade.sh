@@ -29,6 +29,9 @@
 #      {"server_upgrade": true}, 2 by PUT /actions UpgradeServers; and the
 #      refusals, the server untouched: with path_on_host ("send it alone"),
 #      a non-boolean, an unknown drive, a paused VM, no binary on disk.
+#   C. --jail (as root; said and passed over otherwise): SIGUSR2 is refused
+#      with a line that says why (the jailed spawner runs the binary it
+#      opened before the jail), the server unchanged.
 # Each phase wants guest PASS and isola exit status 1.  Prints each
 # upgrade's time (trigger to new server serving, as the core logs it).
 set -u
@@ -236,6 +239,33 @@ upgrade "PATCH /drives server_upgrade" patch_upgrade
 upgrade "PUT /actions UpgradeServers" action_upgrade
 upgrade "PATCH /drives server_upgrade" patch_upgrade
 stop_vm
+
+echo "C. --jail: refused"
+if [[ $(id -u) != 0 ]]; then
+	echo "  not checked: --jail needs root"
+else
+	J=$TMP/jail
+	mkdir -p "$J"
+	chmod 755 "$TMP" "$J"
+	cp "$GUEST" "$J/guest.elf"
+	chmod 644 "$J/guest.elf"
+	truncate -s 1M "$J/disk.img"
+	chown 4242:4243 "$J/disk.img"
+	start_vm C --jail "$J" --jail-user 4242:4243 run --kernel /guest.elf --memory 64M \
+		--timeout 120 --console stdio --cmdline "$CMDLINE" --disk path=/disk.img
+	kill -USR2 "$vm_pid"
+	for _ in $(seq 100); do
+		grep -q 'SIGUSR2: 0 device server' "$TMP/err" && break
+		sleep 0.05
+	done
+	if grep -q 'disk0: inside --jail isola runs the isola-blk it opened before it entered the jail' "$TMP/err" &&
+		[[ $(server_pid) == "$SERVER" ]]; then
+		ok "C: SIGUSR2 refused with a reason, isola-blk $SERVER kept"
+	else
+		problem "C: $(grep SIGUSR2 -A1 "$TMP/err" | head -n 3); isola-blk $SERVER -> $(server_pid)"
+	fi
+	stop_vm
+fi
 
 ((${#TIMES[@]} == UPGRADES_A + 5)) || problem "${#TIMES[@]} upgrades done, want $((UPGRADES_A + 5))"
 echo "  upgrade times (ms, trigger to the new server serving): ${TIMES[*]}"
