@@ -110,13 +110,13 @@ start_vm() {
 
 # upgrade HOW TRIGGER...: install a new build, run TRIGGER, check the result.
 upgrade() {
-	local how=$1 before line old new took i
+	local how=$1 before line old new took
 	shift
 	before=$(grep -c 'isola-blk upgraded in' "$TMP/err")
 	old=$(server_pid)
 	install_new
 	"$@" || { problem "$how (build $BUILD): the trigger failed: ${CODE-} ${BODY-}"; return; }
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		(($(grep -c 'isola-blk upgraded in' "$TMP/err") > before)) && break
 		sleep 0.05
 	done
@@ -142,7 +142,7 @@ upgrade() {
 	fi
 	# the sandbox's parent is reaped before the answer; the server in it
 	# follows by PDEATHSIG a moment later
-	for i in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+	for _ in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$old" 2>/dev/null && problem "$how: the old isola-blk $old still runs"
 	# the guest writes on the new server a while before the next upgrade
 	sleep "$PAUSE"
