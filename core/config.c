@@ -308,7 +308,10 @@ static void print_run_help(void)
 	       "         --on-reset reboot\n"
 	       "  6      guest crash: triple fault or KVM internal error\n"
 	       "  8      the --timeout fired\n"
-	       "  10     stopped by SIGINT/SIGTERM or Ctrl-A x\n",
+	       "  10     stopped by SIGINT/SIGTERM or Ctrl-A x\n"
+	       "\n"
+	       "SIGUSR2 upgrades every device server from its binary on disk while the\n"
+	       "guest runs (docs/devices.md \"Live upgrade\").\n",
 	       CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, CONFIG_MAX_NETS, CONFIG_MAX_NET_QUEUES,
 	       CONFIG_VSOCK_UDS_MAX, ISOLA_DEBUG_EXIT_PORT);
 }

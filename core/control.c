@@ -121,6 +121,7 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	unsigned index;
 	enum vmm_request_kind kind;
 	bool reopen;
+	const char *upgrade_kind;
 	int ret;
 
 	pthread_mutex_lock(&ctl->lock);
@@ -136,6 +137,7 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	else if (kind == VMM_REQUEST_NET)
 		net = ctl->request_net;
 	memcpy(rate, ctl->request_rate, sizeof(rate));
+	upgrade_kind = ctl->request_upgrade_kind;
 	pthread_mutex_unlock(&ctl->lock);
 	/* The device set is the event loop's: the change runs here (the
 	 * asking API thread waits; it asks one thing at a time). */
@@ -148,6 +150,9 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 
 		ret = device_set_update_options(ctl->request_devices, "rng", 0, drop, add, err,
 						sizeof(err));
+	} else if (kind == VMM_REQUEST_UPGRADE) {
+		ret = device_set_upgrade(ctl->request_devices, upgrade_kind, index, NULL, err,
+					 sizeof(err));
 	} else {
 		ret = device_set_update_net(ctl->request_devices, index, &net, err, sizeof(err));
 	}
@@ -332,6 +337,21 @@ static int control_update_entropy(void *opaque, const char *rate, char *err, siz
 	return control_request_locked(ctl, "the entropy device's rate limiter", err, errlen);
 }
 
+/* Live upgrade (PATCH /drives {"server_upgrade": true}, PUT /actions
+ * UpgradeServers): the event loop replaces the server(s) with the binary
+ * on disk (device_set_upgrade). */
+static int control_upgrade_servers(void *opaque, const char *kind, unsigned index, char *err,
+				   size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+
+	pthread_mutex_lock(&ctl->lock);
+	ctl->request_index = index;
+	ctl->request_upgrade_kind = kind;
+	ctl->request_kind = VMM_REQUEST_UPGRADE;
+	return control_request_locked(ctl, "a device server", err, errlen);
+}
+
 /* PATCH /serial: the UART is the core's own; its bucket changes in place
  * (full again) under the UART's lock.  A reboot keeps it: the main
  * thread's configuration takes it too. */
@@ -445,4 +465,5 @@ const struct api_vmm_ops vmm_control_ops = {
     .update_drive = control_update_drive,
     .update_entropy = control_update_entropy,
     .update_serial = control_update_serial,
+    .upgrade_servers = control_upgrade_servers,
 };

@@ -40,14 +40,16 @@ struct vmm_control {
 	bool request_pending, request_done;
 	unsigned request_index;
 	enum vmm_request_kind {
-		VMM_REQUEST_NET,  /* PATCH /network-interfaces: request_net */
-		VMM_REQUEST_DISK, /* PATCH /drives: request_disk, request_reopen */
-		VMM_REQUEST_RNG,  /* PATCH /entropy: request_rate for isola-rng */
+		VMM_REQUEST_NET,     /* PATCH /network-interfaces: request_net */
+		VMM_REQUEST_DISK,    /* PATCH /drives: request_disk, request_reopen */
+		VMM_REQUEST_RNG,     /* PATCH /entropy: request_rate for isola-rng */
+		VMM_REQUEST_UPGRADE, /* live upgrade: request_upgrade_kind, request_index */
 	} request_kind;
 	struct net_config request_net;
 	struct disk_config request_disk;
 	bool request_reopen; /* PATCH /drives named path_on_host */
 	char request_rate[CONFIG_RATE_SPEC_SIZE];
+	const char *request_upgrade_kind; /* a static string, or NULL: every server */
 	int request_result;
 	char request_err[512];
 	/* Metrics are per interval, like the API's (Firecracker resets its

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,8 +180,13 @@ void device_set_prespawn(const struct vm_config *cfg)
 
 int device_set_init(struct device_set *set, const struct vm_config *cfg, char *err, size_t errlen)
 {
+	char binary[PATH_MAX + 16];
+
 	set->nr = 0;
 	set->policy = &restart_policy_default;
+	/* Read where the servers live now, while readlink is allowed: a live
+	 * upgrade asks again under the main thread's seccomp filter. */
+	supervisor_server_binary("blk", binary, sizeof(binary));
 	set->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (set->work_fd < 0)
 		return error_text(err, errlen, -errno, "eventfd: %s", strerror(errno));
@@ -840,6 +847,192 @@ int device_set_update_disk(struct device_set *set, unsigned disk_index, bool reo
 	log_info("%s: now served from %s (isola-blk handed over with no request in flight)",
 		 e->name, disk->path);
 	return 0;
+}
+
+/* "inode 123, modified 2026-12-06 19:30:01 UTC" of the binary at path, or
+ * -errno (the file is not there: nothing to upgrade to). */
+static int binary_identity(const char *path, char *text, size_t len)
+{
+	struct stat st;
+	struct tm tm;
+	char when[32] = "?";
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EACCES;
+	if (gmtime_r(&st.st_mtime, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	snprintf(text, len, "inode %llu, modified %s", (unsigned long long)st.st_ino, when);
+	return 0;
+}
+
+/* The handover failed and left the entry's old server (or the new one)
+ * with requests it took and did not complete: the restart path brings
+ * the device back from the binary on disk, which resubmits them from the
+ * inflight region (the image is the same: a resubmitted write lands where
+ * it was meant to).  0 once it is back, -EINPROGRESS while the policy
+ * retries. */
+static int entry_upgrade_by_restart(struct device_set *set, struct device_entry *e, const char *why,
+				    char *err, size_t errlen)
+{
+	log_warn("%s: the handover to the new isola-%s failed (%s); restarting it from the new "
+		 "binary, in-flight requests resumed",
+		 e->name, e->kind->name, why);
+	if (restart_on_replace(&e->restart, now_ns()) == RESTART_TRY && entry_try_restart(set, e))
+		return 0;
+	return error_text(
+	    err, errlen, -EINPROGRESS,
+	    "%s: the handover to the new isola-%s failed (%s); isola is restarting it "
+	    "from the new binary",
+	    e->name, e->kind->name, why);
+}
+
+/* device_set_upgrade for one entry. */
+static int entry_upgrade(struct device_set *set, struct device_entry *e, char *err, size_t errlen)
+{
+	enum vhost_device_handover_outcome outcome;
+	char binary[PATH_MAX + 16], identity[96], why[384];
+	uint64_t start = now_ns();
+	pid_t pid = 0, old = e->pid;
+	int sock, ret;
+
+	if (e->socket_path)
+		return error_text(err, errlen, -EOPNOTSUPP,
+				  "%s is served by the external back-end %s; isola does not start "
+				  "it, so it cannot upgrade it",
+				  e->name, e->socket_path);
+	ret = supervisor_server_binary(e->kind->name, binary, sizeof(binary));
+	if (ret == -EPERM)
+		return error_text(err, errlen, ret,
+				  "%s: inside --jail isola runs the isola-%s it opened before it "
+				  "entered the jail; a new binary on disk cannot reach it (restart "
+				  "the VMM to run it)",
+				  e->name, e->kind->name);
+	if (!ret)
+		ret = binary_identity(binary, identity, sizeof(identity));
+	if (ret)
+		return error_text(err, errlen, ret,
+				  "%s: no isola-%s to upgrade to at %s: %s; install the new binary "
+				  "there (next to isola) first",
+				  e->name, e->kind->name, binary, strerror(-ret));
+	if (e->attached && (e->restart.given_up || e->restart.pending))
+		return error_text(err, errlen, -EBUSY,
+				  e->restart.given_up
+				      ? "%s was given up (its server died too often); the guest "
+					"must reset the device first"
+				      : "%s's server is being restarted; try again in a moment",
+				  e->name);
+	if (!e->attached) {
+		/* Between VMs: the next attach starts one from the new binary. */
+		entry_forget_server(e);
+		log_info("%s: upgrading isola-%s: new binary %s (%s) from the next boot on",
+			 e->name, e->kind->name, binary, identity);
+		return 0;
+	}
+	log_info("%s: upgrading isola-%s (pid %d): new binary %s (%s)", e->name, e->kind->name,
+		 (int)old, binary, identity);
+	if (!strcmp(e->kind->name, "vsock")) {
+		/* isola-vsock listens on the host's --uds path, which a second
+		 * server cannot bind while the first one lives: no handover.
+		 * The restart path ends the old one first (its connections
+		 * are reset, as after a crash: docs/vsock.md). */
+		vhost_device_disconnect(&e->dev);
+		entry_kill_server(e);
+		if (restart_on_replace(&e->restart, now_ns()) == RESTART_TRY &&
+		    entry_try_restart(set, e)) {
+			log_info("%s: isola-%s upgraded in %.1f ms: pid %d -> %d, restarted (its "
+				 "connections were reset)",
+				 e->name, e->kind->name, (double)(now_ns() - start) / 1e6, (int)old,
+				 (int)e->pid);
+			return 0;
+		}
+		return error_text(err, errlen, -EINPROGRESS,
+				  "%s: the new isola-%s did not start (%s); isola retries it",
+				  e->name, e->kind->name,
+				  e->last_failure[0] ? e->last_failure : "see the log");
+	}
+	/* The new server first, while the old one serves: one that does not
+	 * start or negotiate leaves the device as it was. */
+	ret = supervisor_spawn(e->kind->name, e->args, &pid, &sock, why, sizeof(why));
+	if (ret)
+		return error_text(
+		    err, errlen, ret,
+		    "%s: the new isola-%s did not start (%s); the old one keeps serving", e->name,
+		    e->kind->name, why);
+	/* A graceful stop of the old one: GET_VRING_BASE on each ring, which
+	 * isola's servers answer once every request they took is complete
+	 * (vhost-user "Starting and stopping rings"), then the new one takes
+	 * the rings at those indexes (docs/vhost-user.md "Handing a device to
+	 * another back-end").  Not a kill and a replay: nothing is in flight
+	 * when the old one goes. */
+	ret = vhost_device_handover(&e->dev, sock, &outcome, why, sizeof(why));
+	switch (outcome) {
+	case VHOST_DEVICE_HANDOVER_DONE:
+		break;
+	case VHOST_DEVICE_HANDOVER_REFUSED:
+		entry_end_server(pid);
+		return error_text(
+		    err, errlen, ret,
+		    "%s: the new isola-%s was refused (%s); the old one keeps serving", e->name,
+		    e->kind->name, why);
+	case VHOST_DEVICE_HANDOVER_ROLL_BACK:
+		/* the new one served nothing; the old one may hold requests */
+		entry_end_server(pid);
+		entry_kill_server(e);
+		return entry_upgrade_by_restart(set, e, why, err, errlen);
+	case VHOST_DEVICE_HANDOVER_ROLL_FORWARD:
+		/* the old one stopped cleanly; the new one may hold requests */
+		entry_end_server(e->pid);
+		e->pid = pid;
+		entry_kill_server(e);
+		return entry_upgrade_by_restart(set, e, why, err, errlen);
+	}
+	entry_end_server(old);
+	e->pid = pid;
+	/* An upgrade is not a loss: nothing is charged to the restart budget
+	 * (restart_policy.h), and restart=never does not forbid it. */
+	e->restart.replacements++;
+	log_info("%s: isola-%s upgraded in %.1f ms: pid %d -> %d, handed over with no request in "
+		 "flight",
+		 e->name, e->kind->name, (double)(now_ns() - start) / 1e6, (int)old, (int)pid);
+	return 0;
+}
+
+int device_set_upgrade(struct device_set *set, const char *kind, unsigned kind_index,
+		       unsigned *upgraded, char *err, size_t errlen)
+{
+	unsigned seen = 0, done = 0;
+	int first = 0;
+
+	for (unsigned i = 0; i < set->nr; i++) {
+		struct device_entry *e = &set->entries[i];
+		char why[512];
+		int ret;
+
+		if (kind && (strcmp(e->kind->name, kind) || seen++ != kind_index))
+			continue;
+		if (!kind && e->socket_path)
+			continue; /* all of isola's servers: someone else's back-end is theirs */
+		ret = entry_upgrade(set, e, why, sizeof(why));
+		if (!ret) {
+			done++;
+		} else {
+			if (!kind)
+				log_warn("%s", why);
+			if (!first) {
+				first = ret;
+				snprintf(err, errlen, "%s", why);
+			}
+		}
+		if (kind)
+			break;
+	}
+	if (upgraded)
+		*upgraded = done;
+	if (kind && seen <= kind_index)
+		return error_text(err, errlen, -ENODEV, "no %s device %u", kind, kind_index);
+	return first;
 }
 
 void device_set_reap(struct device_set *set)

@@ -141,6 +141,25 @@ int device_set_update_net(struct device_set *set, unsigned net_index, const stru
  * next attach starts the new server.  0 or -errno with a sentence in err. */
 int device_set_update_disk(struct device_set *set, unsigned disk_index, bool reopen,
 			   const struct disk_config *disk, char *err, size_t errlen);
+/*
+ * Event loop: live upgrade.  Put a server started from the binary on disk
+ * now (isola-KIND next to isola: supervisor_server_binary) in place of the
+ * running one, without the guest seeing anything: the new server is
+ * started and negotiated with while the old one serves, the old one's
+ * rings stop once every request it took is complete (GET_VRING_BASE), and
+ * the new one takes them over at the same indexes (vhost_device_handover,
+ * as PATCH /drives with a new image).  If that handover fails, the restart
+ * path (kill, inflight-region replay) brings the device back from the new
+ * binary instead.  Not charged to the restart budget.  kind NULL: every
+ * server isola starts (external back-ends are skipped); else the
+ * kind_index'th device of kind ("blk", "net", "rng", "vsock").  Between
+ * VMs, the next attach starts the new binary.  *upgraded (may be NULL):
+ * how many were upgraded.  0, or the first failure's -errno with its
+ * sentence in err (with kind NULL the others are still tried, and each
+ * failure is logged).  docs/devices.md "Live upgrade".
+ */
+int device_set_upgrade(struct device_set *set, const char *kind, unsigned kind_index,
+		       unsigned *upgraded, char *err, size_t errlen);
 /* Event loop: reap ended servers (SIGCHLD). */
 void device_set_reap(struct device_set *set);
 /* Event loop: try the back-ends that are due again; true while one still

@@ -110,6 +110,29 @@ static bool console_pump(struct vm *vm, struct console_input *in, bool *input_op
 	return true;
 }
 
+/* SIGUSR2: live upgrade of every device server isola started, from the
+ * binaries on disk now (device_set_upgrade; docs/devices.md "Live
+ * upgrade").  As PATCH /drives does, not while paused: the new servers
+ * would be handed running rings while the VM is meant to be still. */
+static void upgrade_servers(struct vm *vm)
+{
+	unsigned upgraded = 0;
+	char err[512];
+
+	if (vm_is_paused(vm)) {
+		log_warn("SIGUSR2: the VM is paused; resume it, then send SIGUSR2 again to upgrade "
+			 "its device servers");
+		return;
+	}
+	log_info("SIGUSR2: upgrading the device servers from their binaries on disk");
+	if (device_set_upgrade(vm->devices, NULL, 0, &upgraded, err, sizeof(err)))
+		log_warn("SIGUSR2: %u device server(s) upgraded; the others were not (the lines "
+			 "above say why)",
+			 upgraded);
+	else
+		log_info("SIGUSR2: %u device server(s) upgraded", upgraded);
+}
+
 static void handle_signal(struct vm *vm, int signal_fd)
 {
 	struct signalfd_siginfo si;
@@ -117,6 +140,8 @@ static void handle_signal(struct vm *vm, int signal_fd)
 	while (read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
 			device_set_reap(vm->devices);
+		else if (si.ssi_signo == SIGUSR2)
+			upgrade_servers(vm);
 		else
 			vm_request_stop(vm, ISOLA_EXIT_STOPPED, "stopped by SIG%s",
 					sigabbrev_np((int)si.ssi_signo) ?: "?");
@@ -348,6 +373,7 @@ static int block_stop_signals(sigset_t *set)
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGQUIT);
 	sigaddset(set, SIGCHLD); /* device servers: reaped by the event loop */
+	sigaddset(set, SIGUSR2); /* live upgrade of the device servers */
 	/* vCPU threads unblock this one for themselves. */
 	sigaddset(set, VCPU_KICK_SIGNAL);
 	return pthread_sigmask(SIG_BLOCK, set, NULL);
@@ -675,6 +701,11 @@ static void on_signal_before_start(void *opaque, int fd, short revents)
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
 			continue;
+		if (si.ssi_signo == SIGUSR2) {
+			log_info("SIGUSR2 before the VM started: no device server to upgrade yet "
+				 "(they start from the binaries on disk)");
+			continue;
+		}
 		log_info("stopped by SIG%s before the VM started",
 			 sigabbrev_np((int)si.ssi_signo) ?: "?");
 		evloop_stop(&wait->loop);
@@ -738,7 +769,8 @@ static void print_vmm_help(void)
 	       "  -h, --help          show this help\n"
 	       "\n"
 	       "The process exits when the VM stops, with the statuses of 'isola run --help';\n"
-	       "before InstanceStart, SIGINT/SIGTERM exit with status %d.\n",
+	       "before InstanceStart, SIGINT/SIGTERM exit with status %d.  SIGUSR2 upgrades\n"
+	       "every device server from its binary on disk (docs/devices.md \"Live upgrade\").\n",
 	       VMM_ARGS_DEFAULT_MAX_PAYLOAD, ISOLA_EXIT_STOPPED);
 }
 

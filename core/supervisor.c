@@ -31,21 +31,28 @@
 
 extern char **environ;
 
+/* The directory isola runs from, read once: the main thread's seccomp
+ * list has no readlink, and supervisor_server_binary is asked there. */
+static char self_dir[PATH_MAX];
+
 /* Servers are installed next to the isola binary. */
 static int server_path(const char *server, char *path, size_t len)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
+	if (!self_dir[0]) {
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		char *slash;
 
-	if (n <= 0)
-		return -errno;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return -ENOENT;
-	*slash = '\0';
-	if ((size_t)snprintf(path, len, "%s/isola-%s", self, server) >= len)
+		if (n <= 0)
+			return n < 0 ? -errno : -ENOENT;
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (!slash)
+			return -ENOENT;
+		*slash = '\0';
+		memcpy(self_dir, self, (size_t)(slash - self) + 1);
+	}
+	if ((size_t)snprintf(path, len, "%s/isola-%s", self_dir, server) >= len)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -610,6 +617,15 @@ void supervisor_hand_over(int fd)
 	}
 	/* the spawner's reference is taken here, read or not: no reply */
 	sendmsg(spawner_fd, &msg, MSG_NOSIGNAL);
+}
+
+int supervisor_server_binary(const char *server, char *path, size_t len)
+{
+	/* Inside --jail the spawner runs what it opened before the jail
+	 * (supervisor_open_servers); the paths are not reachable from it. */
+	if (servers_jailed)
+		return -EPERM;
+	return server_path(server, path, len);
 }
 
 int supervisor_spawn(const char *server, const char *const *args, pid_t *pid, int *sock, char *err,

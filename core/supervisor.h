@@ -49,6 +49,15 @@ int supervisor_spawner_start(char *err, size_t errlen);
  * jail_enter() and supervisor_spawner_start(); a missing one is refused
  * when it is asked for. */
 void supervisor_open_servers(void);
+/*
+ * The binary the next supervisor_spawn(server) runs: isola-SERVER next to
+ * isola, looked up at each start (so a file replaced on disk, e.g. by a
+ * package upgrade's rename, is what the next server runs).  Call once
+ * before the main thread's seccomp filter (the directory is read then and
+ * kept).  0, -EPERM inside --jail (the spawner runs the file it opened
+ * before entering the jail, whatever is on disk now), or -errno.
+ */
+int supervisor_server_binary(const char *server, char *path, size_t len);
 /* Servers are started with --user UID:GID from now on (isola --jail). */
 void supervisor_set_server_user(uid_t uid, gid_t gid);
 /* Connect to a vhost-user back-end listening on path. */

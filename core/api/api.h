@@ -65,6 +65,13 @@ struct api_vmm_ops {
 	 * limiter becomes `rate` (SPEC text with a bytes bucket only, "" none),
 	 * in place.  NULL: refused with a message. */
 	int (*update_serial)(void *vmm, const char *rate, char *err, size_t errlen);
+	/* Live upgrade (isola extension): replace device servers by the
+	 * binaries on disk now, through a handover the guest does not see
+	 * (docs/api.md "Live upgrade of a device server").  kind: a static
+	 * string ("blk" and index: drive `index`), or NULL: every server
+	 * isola started.  NULL op: refused with a message. */
+	int (*upgrade_servers)(void *vmm, const char *kind, unsigned index, char *err,
+			       size_t errlen);
 };
 
 /* ---- handler layer (no socket) ---- */

@@ -267,21 +267,51 @@ static int api_drive_index(const struct vm_config *cfg, const char *id)
 	return -1;
 }
 
+/* PATCH /drives/{id} {"drive_id": ID, "server_upgrade": true} (isola
+ * extension): the drive's isola-blk is replaced by the binary on disk now,
+ * the guest seeing nothing (docs/api.md "Live upgrade of a device
+ * server").  Alone: it changes nothing else, so a failure leaves the drive
+ * exactly as it was and says which part failed. */
+static int api_upgrade_drive(struct api_request *req, const char *prefix, int index, bool other)
+{
+	struct api *api = req->api;
+	char err[API_ERR_MAX];
+
+	if (other)
+		return api_reply_error(req,
+				       "%s.server_upgrade: send it alone (with drive_id); "
+				       "path_on_host and rate_limiter go in a PATCH of their own",
+				       prefix);
+	if (api->cfg.disks[index].socket[0])
+		return api_reply_error(req,
+				       "%s.server_upgrade: drive \"%s\" is served by an external "
+				       "vhost-user back-end, which isola does not start",
+				       prefix, req->id);
+	if (!api->ops.upgrade_servers)
+		return api_reply_error(req, "isola cannot upgrade a drive's server here");
+	if (api->ops.upgrade_servers(api->vmm, "blk", (unsigned)index, err, sizeof(err)))
+		return api_reply_error(req, "drive \"%s\": %s", req->id, err);
+	return api_reply_no_content(req);
+}
+
 /* Firecracker's PartialDrive: a new path_on_host (and/or rate_limiter) for
  * a started VM's drive; the VMM hands the drive over to a server on it
  * (docs/api.md "How a PATCH /drives reaches the running drive"). */
 static int api_patch_drive(struct api_request *req, json_object *v, const char *prefix)
 {
-	static const char *const known[] = {"drive_id", "path_on_host", "rate_limiter", NULL};
+	static const char *const known[] = {"drive_id", "path_on_host", "rate_limiter",
+					    "server_upgrade", NULL};
 	struct api *api = req->api;
 	const char *id, *path = NULL;
 	struct disk_config disk;
 	char err[API_ERR_MAX], where[256];
+	bool upgrade = false;
 	int index, limiter, ret;
 
 	if (api_json_only(v, prefix, known, err, sizeof(err)) ||
 	    api_json_string(v, prefix, "drive_id", true, &id, err, sizeof(err)) ||
-	    api_json_string(v, prefix, "path_on_host", false, &path, err, sizeof(err)) < 0)
+	    api_json_string(v, prefix, "path_on_host", false, &path, err, sizeof(err)) < 0 ||
+	    api_json_bool(v, prefix, "server_upgrade", false, &upgrade, err, sizeof(err)) < 0)
 		return api_reply_error(req, "%s", err);
 	if (strcmp(id, req->id))
 		return api_reply_error(
@@ -302,6 +332,8 @@ static int api_patch_drive(struct api_request *req, json_object *v, const char *
 	    api_parse_rate_limiter(v, prefix, "rate_limiter", true, disk.rate, err, sizeof(err));
 	if (limiter < 0)
 		return api_reply_error(req, "%s", err);
+	if (upgrade)
+		return api_upgrade_drive(req, prefix, index, path != NULL || !limiter);
 	if (!path && limiter)
 		return api_reply_no_content(req); /* nothing to change */
 	if (disk.socket[0])
@@ -561,10 +593,20 @@ static int api_actions(struct api_request *req)
 				 "starting the microVM; send it after InstanceStart");
 		if (api_metrics_flush_locked(api, err, sizeof(err)))
 			return api_reply_error(req, "FlushMetrics: %s", err);
+	} else if (!strcmp(action, "UpgradeServers")) {
+		/* isola extension: every device server isola started is
+		 * replaced by its binary on disk now (SIGUSR2 does the same) */
+		if (!api_require_started(req))
+			return req->resp->status;
+		if (!api->ops.upgrade_servers)
+			return api_reply_error(req,
+					       "UpgradeServers is not available in this isola");
+		if (api->ops.upgrade_servers(api->vmm, NULL, 0, err, sizeof(err)))
+			return api_reply_error(req, "UpgradeServers: %s", err);
 	} else {
 		return api_reply_error(req,
 				       "action_type: \"%s\" is not an action; use InstanceStart, "
-				       "SendCtrlAltDel or FlushMetrics",
+				       "SendCtrlAltDel, FlushMetrics or UpgradeServers",
 				       action);
 	}
 	return api_reply_no_content(req);

@@ -32,6 +32,10 @@
 #                  step is a result of its own, orchestrators/kata-go/NN-STEP
 #   fault-records  isola-blk SIGKILLed at random while L2 writes and fsyncs
 #                  numbered records; every acknowledged record is in the image
+#   live-upgrade   the same writes while isola-blk is replaced on disk and
+#                  upgraded by SIGUSR2 (restart=never) every 0.3-0.8 s: each
+#                  new server runs the new file, no I/O error, no crash
+#                  logged, every acknowledged record in the image
 # The network cases (issue 12; l1-net.sh): isola runs in a network namespace
 # L1 makes for the case, with --net tap= on a tap there at 10.99.0.1; L2's
 # virtio_net is 10.99.0.2 and serves build/nettest (nettest.c):
@@ -69,7 +73,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
 
 ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot acpi-off api drive-patch config-file orchestrators fault-records
-	net-ping net-udp net-tcp net-kill net-offloads-off net-mq vsock"
+	live-upgrade net-ping net-udp net-tcp net-kill net-offloads-off net-mq vsock"
 ONLY=${1:-}
 # A healthy run of every case takes ~280 s of L1 time here (each case's
 # "L1: [CASE] done at" line); an L1 the emulator hangs (CI saw one stop

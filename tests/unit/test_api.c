@@ -1268,6 +1268,111 @@ static void test_patch_drive_after_start(void **state)
 	expect_ok(f, 204);
 }
 
+/* ---- live upgrade: PATCH /drives server_upgrade, UpgradeServers ---- */
+
+struct fake_upgrade {
+	int calls, fail;
+	const char *kind;
+	unsigned index;
+};
+static struct fake_upgrade fake_upgrade;
+
+static int fake_upgrade_servers(void *vmm, const char *kind, unsigned index, char *err,
+				size_t errlen)
+{
+	(void)vmm;
+	if (fake_upgrade.fail) {
+		snprintf(err, errlen, "disk0: the new isola-blk did not start (bad binary)");
+		return -EIO;
+	}
+	fake_upgrade.calls++;
+	fake_upgrade.kind = kind;
+	fake_upgrade.index = index;
+	return 0;
+}
+
+static void test_server_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	struct api_vmm_ops ops = fake_ops;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	char err[256];
+	int sock;
+
+	api_destroy(f->api);
+	ops.update_drive = fake_update_drive;
+	ops.upgrade_servers = fake_upgrade_servers;
+	memset(&fake_upgrade, 0, sizeof(fake_upgrade));
+	memset(&fake_drive, 0, sizeof(fake_drive));
+	assert_int_equal(api_create(&f->api, NULL, &ops, &f->vmm, 0, err, sizeof(err)), 0);
+	call(f, "PUT", "/drives/root",
+	     "{\"drive_id\": \"root\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	     f->disk);
+	expect_ok(f, 204);
+	call(f, "PUT", "/drives/data",
+	     "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false}",
+	     f->disk2);
+	expect_ok(f, 204);
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/blk.sock", f->dir);
+	assert_int_equal(bind(sock, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	call(f, "PUT", "/drives/ext",
+	     "{\"drive_id\": \"ext\", \"socket\": \"%s\", \"is_root_device\": false}",
+	     addr.sun_path);
+	expect_ok(f, 204);
+	close(sock);
+
+	/* not before InstanceStart: there is no server yet */
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"server_upgrade\": true}");
+	expect_fault(f, "");
+	call(f, "PUT", "/actions", "{\"action_type\": \"UpgradeServers\"}");
+	expect_fault(f, "");
+	assert_int_equal(fake_upgrade.calls, 0);
+	start(f);
+
+	/* refused before the VMM hears of it */
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"server_upgrade\": 1}");
+	expect_fault(f, "drives/data.server_upgrade: must be true or false");
+	call(f, "PATCH", "/drives/data",
+	     "{\"drive_id\": \"data\", \"server_upgrade\": true, \"path_on_host\": \"%s\"}",
+	     f->disk2);
+	expect_fault(f, "drives/data.server_upgrade: send it alone");
+	call(f, "PATCH", "/drives/data",
+	     "{\"drive_id\": \"data\", \"server_upgrade\": true, \"rate_limiter\": {\"ops\": "
+	     "{\"size\": 1, \"refill_time\": 1}}}");
+	expect_fault(f, "send it alone");
+	call(f, "PATCH", "/drives/ext", "{\"drive_id\": \"ext\", \"server_upgrade\": true}");
+	expect_fault(f, "drives/ext.server_upgrade: drive \"ext\" is served by an external");
+	call(f, "PATCH", "/drives/nope", "{\"drive_id\": \"nope\", \"server_upgrade\": true}");
+	expect_fault(f, "does not exist");
+	/* false: nothing to do */
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"server_upgrade\": false}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_upgrade.calls, 0);
+	assert_int_equal(fake_drive.calls, 0);
+
+	/* the second drive's isola-blk: kind "blk", index 1 */
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"server_upgrade\": true}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_upgrade.calls, 1);
+	assert_string_equal(fake_upgrade.kind, "blk");
+	assert_int_equal(fake_upgrade.index, 1);
+	assert_int_equal(fake_drive.calls, 0); /* not a drive change */
+	/* every server */
+	call(f, "PUT", "/actions", "{\"action_type\": \"UpgradeServers\"}");
+	expect_ok(f, 204);
+	assert_int_equal(fake_upgrade.calls, 2);
+	assert_null(fake_upgrade.kind);
+	/* the VMM's failure, in the answer */
+	fake_upgrade.fail = 1;
+	call(f, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"server_upgrade\": true}");
+	expect_fault(f, "drive \"data\": disk0: the new isola-blk did not start");
+	call(f, "PUT", "/actions", "{\"action_type\": \"UpgradeServers\"}");
+	expect_fault(f, "UpgradeServers: disk0: the new isola-blk did not start");
+	call(f, "PUT", "/actions", "{\"action_type\": \"Upgrade\"}");
+	expect_fault(f, "use InstanceStart, SendCtrlAltDel, FlushMetrics or UpgradeServers");
+}
+
 /* ---- PUT and PATCH /network-interfaces ---- */
 
 struct fake_net_update {
@@ -2188,6 +2293,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_too_many_drives, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drives_share_the_bus, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_instance_start_counts_the_bus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_upgrade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_patch_drive_after_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entropy_serial, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rate_limiters, setup, teardown),
