@@ -32,7 +32,7 @@ read -r KERNEL L1_CPIO <<<"$built"
 TMP=$(mktemp -d /tmp/isola-bench-linux-net.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-L1_APPEND="console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=netbench isola.runs=$RUNS isola.warmup=$WARMUP isola.timeout=$STEP_TIMEOUT isola.netmib=$NET_MIB"
+L1_APPEND="$L1_KERNEL_ARGS isola.nested=netbench isola.runs=$RUNS isola.warmup=$WARMUP isola.timeout=$STEP_TIMEOUT isola.netmib=$NET_MIB"
 # shellcheck disable=SC2054 # commas inside QEMU's option values
 L1_CMD=(qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max -smp 2 -m 3G
 	-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log"

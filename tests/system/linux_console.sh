@@ -31,7 +31,7 @@ timeout --foreground -s KILL 400 qemu-system-x86_64 -M q35 -accel tcg,thread=mul
 	-nodefaults -no-user-config -display none -no-reboot -monitor none \
 	-chardev stdio,id=con,mux=off,signal=off -serial chardev:con \
 	-kernel "$KERNEL" -initrd "$L1_CPIO" \
-	-append "console=ttyS0 panic=-1 rdinit=/init quiet isola.nested=console"
+	-append "$L1_KERNEL_ARGS isola.nested=console"
 echo "QEMU-EXIT \$?"
 sleep 600
 RUN

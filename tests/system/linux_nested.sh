@@ -112,7 +112,7 @@ run_l1() {
 		-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log" \
 		-qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
 		-kernel "$KERNEL" -initrd "$L1_CPIO" \
-		-append "console=ttyS0 panic=-1 rdinit=/init quiet nokaslr isola.nested=test${1:+ isola.cases=$1}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}${VSOCK_MIB:+ isola.vsockmib=$VSOCK_MIB}" \
+		-append "$L1_KERNEL_ARGS isola.nested=test${1:+ isola.cases=$1}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}${VSOCK_MIB:+ isola.vsockmib=$VSOCK_MIB}" \
 		</dev/null >"$TMP/qemu.out" 2>&1 &
 	qpid=$!
 	while kill -0 "$qpid" 2>/dev/null; do

@@ -29,6 +29,18 @@ NESTED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NESTED_ROOT=$(cd "$NESTED_DIR/../../.." && pwd)
 NESTED_OUT=${NESTED_OUT:-$NESTED_ROOT/build/nested}
 
+# L1's kernel command line, before the isola.* words of each use.
+# nokaslr: the same addresses in every run of a kernel, so a CPU dump of a
+# stopped L1 can be looked up (isola.nested=symbols).  highres=off
+# nohz=off: L1's local APIC timers tick periodically instead of one-shot.
+# Under QEMU's TCG an L1 stopped for good with both CPUs halted, IF set and
+# the timer's vector pending in the APIC's IRR, never delivered (the
+# emulated CPU missed the wake-up): a one-shot timer that expired into
+# that fires no more, so nothing ever woke them; a periodic one fires again
+# 4 ms later, and its delivery takes the pending vectors with it
+# (docs/linux.md "L1's own failures").
+L1_KERNEL_ARGS="console=ttyS0 panic=-1 rdinit=/init quiet nokaslr highres=off nohz=off"
+
 nested_kernel() {
 	ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1
 }
