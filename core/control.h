@@ -43,7 +43,9 @@ struct vmm_control {
 		VMM_REQUEST_NET,  /* PATCH /network-interfaces: request_net */
 		VMM_REQUEST_DISK, /* PATCH /drives: request_disk, request_reopen */
 		VMM_REQUEST_RNG,  /* PATCH /entropy: request_rate for isola-rng */
+		VMM_REQUEST_SNAPSHOT, /* PUT /snapshot/create: into request_*_fd */
 	} request_kind;
+	int request_state_fd, request_mem_fd; /* the API thread's, opened for writing */
 	struct net_config request_net;
 	struct disk_config request_disk;
 	bool request_reopen; /* PATCH /drives named path_on_host */

@@ -219,6 +219,16 @@ void vcpu_park_if_paused(struct vcpu *vcpu)
 
 	if (!atomic_load(&vm->pause_requested))
 		return;
+	/* api.rst "immediate_exit": an exit's I/O or MMIO is complete in the
+	 * vCPU's state only after the next KVM_RUN; one with immediate_exit
+	 * set completes it and returns at once (EINTR) without running the
+	 * guest, so a snapshot of the parked vCPU is consistent. */
+	if (vcpu->exits) {
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0)
+			log_debug("vCPU %u: KVM_RUN with immediate_exit ran", vcpu->index);
+		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	}
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->parked++;
 	pthread_cond_broadcast(&vm->pause_cond);

@@ -409,6 +409,14 @@ void vm_hold_vcpus(struct vm *vm)
 	atomic_store(&vm->pause_requested, true);
 }
 
+void vm_hold_paused(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, true);
+	vm->paused = true;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 void vm_release_vcpus(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->pause_lock);

@@ -105,6 +105,9 @@ int vm_create_vcpus(struct vm *vm, char *err, size_t errlen);
  * core still negotiates with the device servers. */
 void vm_hold_vcpus(struct vm *vm);
 void vm_release_vcpus(struct vm *vm);
+/* Held vCPUs stay held as a paused VM (a restore without resume_vm):
+ * vm_resume releases them. */
+void vm_hold_paused(struct vm *vm);
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Record why the VM stops (first call wins) and kick every vCPU. */

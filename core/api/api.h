@@ -65,6 +65,10 @@ struct api_vmm_ops {
 	 * limiter becomes `rate` (SPEC text with a bytes bucket only, "" none),
 	 * in place.  NULL: refused with a message. */
 	int (*update_serial)(void *vmm, const char *rate, char *err, size_t errlen);
+	/* PUT /snapshot/create (Full): the paused VM's state to state_path,
+	 * its memory to mem_path (core/snapshot.h).  NULL: refused. */
+	int (*snapshot_create)(void *vmm, const char *state_path, const char *mem_path,
+			       char *err, size_t errlen);
 };
 
 /* ---- handler layer (no socket) ---- */

@@ -1,0 +1,928 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Snapshot and restore of a paused VM (core/snapshot.h, docs/snapshot.md).
+ * The KVM facts come from Documentation/virt/kvm/api.rst (cited by ioctl
+ * name); the capture runs on the API thread while every vCPU is parked
+ * (vm_pause), so their ioctls do not block on KVM_RUN.
+ */
+#define _GNU_SOURCE
+#include "core/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/version.h"
+#include "core/vm.h"
+#include "lib/log.h"
+
+#define SNAPSHOT_VCPU_SECTIONS 10
+#define SNAPSHOT_PLATFORM_SECTIONS 6
+
+/* The sections being written; each payload is malloc'd. */
+struct snapshot_writer {
+	struct snapshot_section *sections;
+	size_t n, cap;
+};
+
+static int writer_add(struct snapshot_writer *w, uint32_t type, uint32_t instance, void *data,
+		      size_t len)
+{
+	if (!data)
+		return -ENOMEM;
+	if (w->n == w->cap) {
+		free(data);
+		return -ENOSPC;
+	}
+	w->sections[w->n++] = (struct snapshot_section){type, instance, data, len};
+	return 0;
+}
+
+static void *copy_of(const void *src, size_t len)
+{
+	void *p = malloc(len);
+
+	if (p)
+		memcpy(p, src, len);
+	return p;
+}
+
+static void writer_free(struct snapshot_writer *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free((void *)w->sections[i].data);
+	free(w->sections);
+}
+
+static uint64_t snapshot_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- vCPUs ------------------------------------------------------------- */
+
+/* A fixed-size KVM_GET_* into a section. */
+static int capture_fixed(struct snapshot_writer *w, int fd, unsigned long request, uint32_t type,
+			 uint32_t index, size_t len)
+{
+	void *buf = calloc(1, len);
+
+	if (!buf)
+		return -ENOMEM;
+	if (ioctl(fd, request, buf) < 0) {
+		int ret = -errno;
+
+		free(buf);
+		return ret;
+	}
+	return writer_add(w, type, index, buf, len);
+}
+
+static int capture_cpuid(struct snapshot_writer *w, struct vcpu *vcpu)
+{
+	size_t len =
+	    sizeof(struct kvm_cpuid2) + SNAPSHOT_MAX_CPUID * sizeof(struct kvm_cpuid_entry2);
+	struct kvm_cpuid2 *cpuid = calloc(1, len);
+	void *entries;
+	int ret;
+
+	if (!cpuid)
+		return -ENOMEM;
+	cpuid->nent = SNAPSHOT_MAX_CPUID;
+	/* api.rst KVM_GET_CPUID2: the CPUID as set by KVM_SET_CPUID2. */
+	if (ioctl(vcpu->fd, KVM_GET_CPUID2, cpuid) < 0) {
+		ret = -errno;
+		free(cpuid);
+		return ret;
+	}
+	entries = copy_of(cpuid->entries, cpuid->nent * sizeof(struct kvm_cpuid_entry2));
+	ret = writer_add(w, SNAPSHOT_VCPU_CPUID, vcpu->index, entries,
+			 cpuid->nent * sizeof(struct kvm_cpuid_entry2));
+	free(cpuid);
+	return ret;
+}
+
+static int capture_xsave(struct snapshot_writer *w, struct vm *vm, struct vcpu *vcpu)
+{
+	/* api.rst KVM_GET_XSAVE2: KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) on the VM
+	 * gives the size; without it, KVM_GET_XSAVE's 4 KiB. */
+	int size = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	unsigned long request = KVM_GET_XSAVE2;
+	void *buf;
+
+	if (size < (int)sizeof(struct kvm_xsave)) {
+		size = sizeof(struct kvm_xsave);
+		request = KVM_GET_XSAVE;
+	}
+	if ((unsigned)size > SNAPSHOT_MAX_XSAVE)
+		return -E2BIG;
+	buf = calloc(1, (size_t)size);
+	if (!buf)
+		return -ENOMEM;
+	if (ioctl(vcpu->fd, request, buf) < 0) {
+		int ret = -errno;
+
+		free(buf);
+		return ret;
+	}
+	return writer_add(w, SNAPSHOT_VCPU_XSAVE, vcpu->index, buf, (size_t)size);
+}
+
+/* The MSRs KVM can save (KVM_GET_MSR_INDEX_LIST: msrs_to_save and the
+ * emulated ones, kvmclock's and IA32_TSC among them); *out malloc'd. */
+static int msr_index_list(struct vm *vm, struct kvm_msr_list **out)
+{
+	struct kvm_msr_list probe = {.nmsrs = 0}, *list;
+
+	/* api.rst KVM_GET_MSR_INDEX_LIST: E2BIG with nmsrs set to the count. */
+	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+		return -errno;
+	if (!probe.nmsrs || probe.nmsrs > SNAPSHOT_MAX_MSRS)
+		return -E2BIG;
+	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(uint32_t));
+	if (!list)
+		return -ENOMEM;
+	list->nmsrs = probe.nmsrs;
+	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+		int ret = -errno;
+
+		free(list);
+		return ret;
+	}
+	*out = list;
+	return 0;
+}
+
+/* KVM_GET_MSRS / KVM_SET_MSRS stop at the first MSR they cannot do and
+ * return how many they did (api.rst): do the rest after skipping it.
+ * Returns how many entries were done; the ones skipped have index ~0. */
+static int msrs_transfer(int fd, unsigned long request, struct kvm_msrs *msrs)
+{
+	struct kvm_msr_entry *all = msrs->entries;
+	uint32_t total = msrs->nmsrs, done = 0, at = 0;
+	struct kvm_msrs *part = calloc(1, sizeof(*part) + total * sizeof(*all));
+
+	if (!part)
+		return -ENOMEM;
+	while (at < total) {
+		int n;
+
+		part->nmsrs = total - at;
+		memcpy(part->entries, all + at, part->nmsrs * sizeof(*all));
+		n = ioctl(fd, request, part);
+		if (n < 0) {
+			n = -errno;
+			free(part);
+			return n;
+		}
+		memcpy(all + at, part->entries, (size_t)n * sizeof(*all));
+		done += (uint32_t)n;
+		at += (uint32_t)n;
+		if (at < total) {
+			log_debug("snapshot: MSR 0x%x skipped (%s)", all[at].index,
+				  request == KVM_GET_MSRS ? "KVM cannot read it"
+							  : "KVM refused its value");
+			all[at++].index = ~0u;
+		}
+	}
+	free(part);
+	return (int)done;
+}
+
+static int capture_msrs(struct snapshot_writer *w, struct vcpu *vcpu,
+			const struct kvm_msr_list *list)
+{
+	struct kvm_msrs *msrs =
+	    calloc(1, sizeof(*msrs) + list->nmsrs * sizeof(struct kvm_msr_entry));
+	struct snapshot_msr *out;
+	uint32_t n = 0;
+	int ret;
+
+	if (!msrs)
+		return -ENOMEM;
+	msrs->nmsrs = list->nmsrs;
+	for (uint32_t i = 0; i < list->nmsrs; i++)
+		msrs->entries[i].index = list->indices[i];
+	ret = msrs_transfer(vcpu->fd, KVM_GET_MSRS, msrs);
+	out = ret < 0 ? NULL : calloc(list->nmsrs, sizeof(*out));
+	if (ret >= 0 && !out)
+		ret = -ENOMEM;
+	if (ret >= 0) {
+		for (uint32_t i = 0; i < list->nmsrs; i++)
+			if (msrs->entries[i].index != ~0u)
+				out[n++] = (struct snapshot_msr){msrs->entries[i].index, 0,
+								 msrs->entries[i].data};
+		ret = writer_add(w, SNAPSHOT_VCPU_MSRS, vcpu->index, out,
+				 n * sizeof(struct snapshot_msr));
+	}
+	free(msrs);
+	return ret;
+}
+
+static int capture_vcpu(struct snapshot_writer *w, struct vm *vm, struct vcpu *vcpu,
+			const struct kvm_msr_list *msr_list, const char **what)
+{
+	static const struct {
+		unsigned long request;
+		uint32_t type;
+		size_t len;
+		const char *name;
+	} fixed[] = {
+	    {KVM_GET_REGS, SNAPSHOT_VCPU_REGS, sizeof(struct kvm_regs), "KVM_GET_REGS"},
+	    {KVM_GET_SREGS, SNAPSHOT_VCPU_SREGS, sizeof(struct kvm_sregs), "KVM_GET_SREGS"},
+	    {KVM_GET_XCRS, SNAPSHOT_VCPU_XCRS, sizeof(struct kvm_xcrs), "KVM_GET_XCRS"},
+	    {KVM_GET_LAPIC, SNAPSHOT_VCPU_LAPIC, sizeof(struct kvm_lapic_state), "KVM_GET_LAPIC"},
+	    {KVM_GET_VCPU_EVENTS, SNAPSHOT_VCPU_EVENTS, sizeof(struct kvm_vcpu_events),
+	     "KVM_GET_VCPU_EVENTS"},
+	    {KVM_GET_MP_STATE, SNAPSHOT_VCPU_MP_STATE, sizeof(struct kvm_mp_state),
+	     "KVM_GET_MP_STATE"},
+	    {KVM_GET_DEBUGREGS, SNAPSHOT_VCPU_DEBUGREGS, sizeof(struct kvm_debugregs),
+	     "KVM_GET_DEBUGREGS"},
+	};
+	int ret;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		*what = fixed[i].name;
+		ret = capture_fixed(w, vcpu->fd, fixed[i].request, fixed[i].type, vcpu->index,
+				    fixed[i].len);
+		if (ret)
+			return ret;
+	}
+	*what = "KVM_GET_CPUID2";
+	ret = capture_cpuid(w, vcpu);
+	if (!ret) {
+		*what = "KVM_GET_XSAVE2";
+		ret = capture_xsave(w, vm, vcpu);
+	}
+	if (!ret) {
+		*what = "KVM_GET_MSRS";
+		ret = capture_msrs(w, vcpu, msr_list);
+	}
+	return ret;
+}
+
+/* ---- the VM and its platform ------------------------------------------- */
+
+static int capture_vm(struct snapshot_writer *w, struct vm *vm)
+{
+	struct snapshot_vm_state *s = calloc(1, sizeof(*s));
+	struct kvm_clock_data clock = {0};
+	int khz;
+
+	if (!s)
+		return -ENOMEM;
+	/* api.rst KVM_GET_CLOCK: kvmclock's time; set back with KVM_SET_CLOCK. */
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0) {
+		int ret = -errno;
+
+		free(s);
+		return ret;
+	}
+	s->nr_cpus = vm->nr_cpus;
+	s->memory_bytes = vm->mem->ram_size;
+	s->nr_regions = vm->mem->nr_regions;
+	for (unsigned i = 0; i < vm->mem->nr_regions; i++)
+		s->regions[i] =
+		    (struct snapshot_region){vm->mem->regions[i].gpa, vm->mem->regions[i].size,
+					     vm->mem->regions[i].fd_offset};
+	/* api.rst KVM_GET_TSC_KHZ (vCPU ioctl) */
+	khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	s->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+	s->flags = vm->tsc_deadline ? SNAPSHOT_VM_TSC_DEADLINE : 0;
+	s->clock_ns = clock.clock;
+	s->clock_flags = clock.flags;
+	s->clock_realtime_ns = clock.realtime;
+	s->clock_host_tsc = clock.host_tsc;
+	return writer_add(w, SNAPSHOT_VM, 0, s, sizeof(*s));
+}
+
+static int capture_platform(struct snapshot_writer *w, struct vm *vm)
+{
+	struct snapshot_serial_state serial = {0};
+	struct snapshot_ioapic_state ioapic = {0};
+	struct snapshot_rtc_state rtc = {0};
+	struct snapshot_i8042_state kbc = {0};
+	struct snapshot_acpi_pm_state pm = {0};
+	struct snapshot_pci_host_state pci = {0};
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->serial.lock);
+	serial = (struct snapshot_serial_state){vm->serial.ier,
+						vm->serial.iir_thri_pending,
+						vm->serial.lcr,
+						vm->serial.mcr,
+						vm->serial.lsr,
+						vm->serial.msr,
+						vm->serial.scr,
+						vm->serial.dll,
+						vm->serial.dlm,
+						vm->serial.fcr,
+						vm->serial.irq_level,
+						{0},
+						vm->serial.rx_head,
+						vm->serial.rx_count,
+						{0}};
+	memcpy(serial.rx_fifo, vm->serial.rx_fifo, sizeof(serial.rx_fifo));
+	pthread_mutex_unlock(&vm->serial.lock);
+
+	pthread_mutex_lock(&vm->ioapic.lock);
+	ioapic.id = vm->ioapic.id;
+	ioapic.ioregsel = vm->ioapic.ioregsel;
+	ioapic.line_level = vm->ioapic.line_level;
+	memcpy(ioapic.redirection, vm->ioapic.redirection, sizeof(ioapic.redirection));
+	pthread_mutex_unlock(&vm->ioapic.lock);
+
+	pthread_mutex_lock(&vm->rtc.lock);
+	rtc.index = vm->rtc.index;
+	memcpy(rtc.cmos, vm->rtc.cmos, sizeof(rtc.cmos));
+	pthread_mutex_unlock(&vm->rtc.lock);
+
+	pthread_mutex_lock(&vm->i8042.lock);
+	kbc.command_byte = vm->i8042.command_byte;
+	kbc.pending_command = vm->i8042.pending_command;
+	kbc.queue_head = vm->i8042.queue_head;
+	kbc.queue_count = vm->i8042.queue_count;
+	memcpy(kbc.queue, vm->i8042.queue, sizeof(kbc.queue));
+	memcpy(kbc.queue_status, vm->i8042.queue_status, sizeof(kbc.queue_status));
+	pthread_mutex_unlock(&vm->i8042.lock);
+
+	pthread_mutex_lock(&vm->pm.lock);
+	pm.pm1_status = vm->pm.pm1_status;
+	pm.pm1_enable = vm->pm.pm1_enable;
+	pm.pm1_control = vm->pm.pm1_control;
+	pm.reset_control = vm->pm.reset_control;
+	pm.timer_ns = snapshot_monotonic_ns() - vm->pm.start_ns;
+	pthread_mutex_unlock(&vm->pm.lock);
+
+	pthread_mutex_lock(&vm->pci.lock);
+	pci.config_address = vm->pci.config_address;
+	pthread_mutex_unlock(&vm->pci.lock);
+
+	ret = ret
+		  ?: writer_add(w, SNAPSHOT_SERIAL, 0, copy_of(&serial, sizeof(serial)),
+				sizeof(serial));
+	ret = ret
+		  ?: writer_add(w, SNAPSHOT_IOAPIC, 0, copy_of(&ioapic, sizeof(ioapic)),
+				sizeof(ioapic));
+	ret = ret ?: writer_add(w, SNAPSHOT_RTC, 0, copy_of(&rtc, sizeof(rtc)), sizeof(rtc));
+	ret = ret ?: writer_add(w, SNAPSHOT_I8042, 0, copy_of(&kbc, sizeof(kbc)), sizeof(kbc));
+	ret = ret ?: writer_add(w, SNAPSHOT_ACPI_PM, 0, copy_of(&pm, sizeof(pm)), sizeof(pm));
+	ret = ret ?: writer_add(w, SNAPSHOT_PCI_HOST, 0, copy_of(&pci, sizeof(pci)), sizeof(pci));
+	return ret;
+}
+
+/* ---- memory file ------------------------------------------------------- */
+
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[4096];
+
+	return !memcmp(p, zero, sizeof(zero));
+}
+
+/* Write [from, to) of region r at its file offset, leaving zero pages as
+ * holes (the file was truncated to its size, so they read as zero). */
+static int write_range(int fd, const struct gmem_region *r, uint64_t from, uint64_t to)
+{
+	for (uint64_t at = from; at < to;) {
+		uint64_t end = at;
+		ssize_t n;
+
+		while (at < to && page_is_zero(r->host + at))
+			at += 4096;
+		end = at;
+		while (end < to && !page_is_zero(r->host + end))
+			end += 4096;
+		if (end == at)
+			continue;
+		n = pwrite(fd, r->host + at, end - at, (off_t)(r->fd_offset + at));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		at += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Guest RAM into mem_fd, sized to the RAM.  With a memfd under it, only
+ * its data ranges are looked at (lseek SEEK_DATA/SEEK_HOLE): pages the
+ * guest never touched cost nothing, not even a read. */
+static int write_memory(struct vm *vm, int mem_fd)
+{
+	const struct gmem *mem = vm->mem;
+	int ret;
+
+	if (ftruncate(mem_fd, (off_t)mem->ram_size) < 0)
+		return -errno;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct gmem_region *r = &mem->regions[i];
+		uint64_t at = 0;
+
+		if (mem->fd < 0) {
+			ret = write_range(mem_fd, r, 0, r->size);
+			if (ret)
+				return ret;
+			continue;
+		}
+		while (at < r->size) {
+			off_t data = lseek(mem->fd, (off_t)(r->fd_offset + at), SEEK_DATA);
+			off_t hole;
+
+			if (data < 0 && errno == ENXIO)
+				break; /* no data after at */
+			if (data < 0)
+				return -errno;
+			if ((uint64_t)data >= r->fd_offset + r->size)
+				break;
+			hole = lseek(mem->fd, data, SEEK_HOLE);
+			if (hole < 0)
+				return -errno;
+			if ((uint64_t)hole > r->fd_offset + r->size)
+				hole = (off_t)(r->fd_offset + r->size);
+			ret = write_range(mem_fd, r, ((uint64_t)data - r->fd_offset) & ~4095ull,
+					  (uint64_t)hole - r->fd_offset);
+			if (ret)
+				return ret;
+			at = (uint64_t)hole - r->fd_offset;
+		}
+	}
+	return 0;
+}
+
+int snapshot_check(struct vm *vm, char *err, size_t errlen)
+{
+	if (vm->devices && vm->devices->nr)
+		return error_text(err, errlen, -EBUSY,
+				  "snapshots of VMs with device servers come next: this VM has "
+				  "%u virtio device(s); snapshot a VM without drives, network "
+				  "interfaces, entropy or vsock",
+				  vm->devices->nr);
+	if (!vm_is_paused(vm))
+		return error_text(err, errlen, -EBUSY,
+				  "the VM is not paused; PATCH /vm {\"state\": \"Paused\"} first");
+	return 0;
+}
+
+int snapshot_create(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen)
+{
+	struct snapshot_writer w = {0};
+	struct kvm_msr_list *msr_list = NULL;
+	const char *what = "";
+	int ret;
+
+	ret = snapshot_check(vm, err, errlen);
+	if (ret)
+		return ret;
+	w.cap = 1 + SNAPSHOT_PLATFORM_SECTIONS + (size_t)vm->nr_cpus * SNAPSHOT_VCPU_SECTIONS;
+	w.sections = calloc(w.cap, sizeof(*w.sections));
+	if (!w.sections)
+		return error_text(err, errlen, -ENOMEM, "out of memory");
+	ret = msr_index_list(vm, &msr_list);
+	if (ret) {
+		error_text(err, errlen, ret, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
+		goto out;
+	}
+	ret = capture_vm(&w, vm);
+	if (ret) {
+		error_text(err, errlen, ret, "KVM_GET_CLOCK: %s", strerror(-ret));
+		goto out;
+	}
+	for (unsigned i = 0; i < vm->nr_cpus; i++) {
+		ret = capture_vcpu(&w, vm, &vm->vcpus[i], msr_list, &what);
+		if (ret) {
+			error_text(err, errlen, ret, "vCPU %u: %s: %s", i, what, strerror(-ret));
+			goto out;
+		}
+	}
+	ret = capture_platform(&w, vm);
+	if (ret) {
+		error_text(err, errlen, ret, "platform devices: %s", strerror(-ret));
+		goto out;
+	}
+	ret = write_memory(vm, mem_fd);
+	if (ret) {
+		error_text(err, errlen, ret, "mem_file_path: writing guest memory: %s",
+			   strerror(-ret));
+		goto out;
+	}
+	{
+		char why[256];
+
+		ret = snapshot_file_write(state_fd, "isola " ISOLA_VERSION, w.sections, w.n, why,
+					  sizeof(why));
+		if (ret)
+			error_text(err, errlen, ret, "snapshot_path: %s", why);
+	}
+out:
+	free(msr_list);
+	writer_free(&w);
+	return ret;
+}
+
+/* ---- restore ----------------------------------------------------------- */
+
+/* The section (type, instance) of exactly len bytes (or at least len with
+ * at_least), else NULL with err. */
+static const void *section(const struct snapshot_image *img, uint32_t type, uint32_t instance,
+			   size_t len, bool at_least, size_t *got, char *err, size_t errlen)
+{
+	const struct snapshot_section *s = snapshot_image_find(img, type, instance);
+
+	if (!s) {
+		error_text(err, errlen, -EINVAL, "the state file has no section %u/%u", type,
+			   instance);
+		return NULL;
+	}
+	if (at_least ? s->len < len : s->len != len) {
+		error_text(err, errlen, -EINVAL, "section %u/%u is %zu bytes, want %s%zu", type,
+			   instance, s->len, at_least ? "at least " : "", len);
+		return NULL;
+	}
+	if (got)
+		*got = s->len;
+	return s->data;
+}
+
+static int check_vm_state(const struct snapshot_vm_state *s, char *err, size_t errlen)
+{
+	uint64_t sum = 0;
+
+	if (!s->nr_cpus || s->nr_cpus > CONFIG_MAX_CPUS)
+		return error_text(err, errlen, -EINVAL, "the state file has %u vCPUs (1..%u)",
+				  s->nr_cpus, CONFIG_MAX_CPUS);
+	if (!s->nr_regions || s->nr_regions > 2)
+		return error_text(err, errlen, -EINVAL, "the state file has %u memory regions",
+				  s->nr_regions);
+	for (unsigned i = 0; i < s->nr_regions; i++) {
+		if (s->regions[i].file_offset != sum || s->regions[i].size % 4096)
+			return error_text(err, errlen, -EINVAL,
+					  "memory region %u is not where isola lays it out", i);
+		sum += s->regions[i].size;
+	}
+	if (sum != s->memory_bytes || s->memory_bytes % 4096)
+		return error_text(err, errlen, -EINVAL,
+				  "the memory regions do not add up to the memory size");
+	if (s->flags & ~SNAPSHOT_VM_TSC_DEADLINE)
+		return error_text(err, errlen, -EINVAL, "unknown VM flags 0x%x", s->flags);
+	return 0;
+}
+
+int snapshot_load(struct snapshot_image *img, struct vm_config *cfg, struct gmem *ram,
+		  const char *state_path, const char *mem_path, char *err, size_t errlen)
+{
+	const struct snapshot_vm_state *s;
+	char why[256];
+	struct stat st;
+	int fd, ret;
+
+	fd = open(state_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_text(err, errlen, -errno, "snapshot %s: %s", state_path,
+				  strerror(errno));
+	ret = snapshot_file_read(fd, img, why, sizeof(why));
+	close(fd);
+	if (ret)
+		return error_text(err, errlen, ret, "snapshot %s: %s", state_path, why);
+	s = section(img, SNAPSHOT_VM, 0, sizeof(*s), false, NULL, why, sizeof(why));
+	ret = s ? check_vm_state(s, why, sizeof(why)) : -EINVAL;
+	if (ret) {
+		snapshot_image_free(img);
+		return error_text(err, errlen, ret, "snapshot %s: %s", state_path, why);
+	}
+	/* The same split gmem_create makes from the size (checked against the
+	 * regions below, once mapped). */
+	cfg->nr_cpus = s->nr_cpus;
+	cfg->memory_bytes = s->memory_bytes;
+	cfg->huge_pages = CONFIG_HUGE_PAGES_NONE;
+	fd = open(mem_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = error_text(err, errlen, -errno, "memory file %s: %s", mem_path,
+				 strerror(errno));
+		snapshot_image_free(img);
+		return ret;
+	}
+	ret = gmem_create_private(ram, fd, s->memory_bytes);
+	if (ret == -EMEDIUMTYPE && !fstat(fd, &st))
+		error_text(err, errlen, -EINVAL,
+			   "memory file %s is %lld bytes; the snapshot's memory is %llu bytes: it "
+			   "belongs to another snapshot, or it was truncated",
+			   mem_path, (long long)st.st_size, (unsigned long long)s->memory_bytes);
+	else if (ret)
+		error_text(err, errlen, ret, "memory file %s: cannot map it: %s", mem_path,
+			   strerror(-ret));
+	close(fd);
+	for (unsigned i = 0; !ret && i < s->nr_regions; i++)
+		if (i >= ram->nr_regions || ram->regions[i].gpa != s->regions[i].gpa ||
+		    ram->regions[i].size != s->regions[i].size)
+			ret = error_text(err, errlen, -EINVAL,
+					 "snapshot %s: memory region %u is not where this isola "
+					 "lays out %llu bytes",
+					 state_path, i, (unsigned long long)s->memory_bytes);
+	if (ret) {
+		gmem_destroy(ram);
+		snapshot_image_free(img);
+		return ret == -EMEDIUMTYPE ? -EINVAL : ret;
+	}
+	return 0;
+}
+
+static int restore_cpuid(struct vcpu *vcpu, const struct snapshot_image *img, char *err,
+			 size_t errlen)
+{
+	const struct snapshot_section *s =
+	    snapshot_image_find(img, SNAPSHOT_VCPU_CPUID, vcpu->index);
+	struct kvm_cpuid2 *cpuid;
+	size_t n;
+	int ret = 0;
+
+	if (!s || !s->len || s->len % sizeof(struct kvm_cpuid_entry2) ||
+	    s->len / sizeof(struct kvm_cpuid_entry2) > SNAPSHOT_MAX_CPUID)
+		return error_text(err, errlen, -EINVAL, "vCPU %u: bad or missing CPUID section",
+				  vcpu->index);
+	n = s->len / sizeof(struct kvm_cpuid_entry2);
+	cpuid = calloc(1, sizeof(*cpuid) + s->len);
+	if (!cpuid)
+		return error_text(err, errlen, -ENOMEM, "out of memory");
+	cpuid->nent = (uint32_t)n;
+	memcpy(cpuid->entries, s->data, s->len);
+	/* api.rst KVM_SET_CPUID2: before the first KVM_RUN, and before the
+	 * MSRs whose existence it decides. */
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0)
+		ret = error_text(err, errlen, -errno,
+				 "vCPU %u: KVM_SET_CPUID2: %s (the snapshot was taken on a host "
+				 "with other CPU features?)",
+				 vcpu->index, strerror(errno));
+	free(cpuid);
+	return ret;
+}
+
+static int restore_msrs(struct vcpu *vcpu, const struct snapshot_image *img, char *err,
+			size_t errlen)
+{
+	const struct snapshot_section *s =
+	    snapshot_image_find(img, SNAPSHOT_VCPU_MSRS, vcpu->index);
+	const struct snapshot_msr *in;
+	struct kvm_msrs *msrs;
+	size_t n;
+	int ret;
+
+	if (!s || s->len % sizeof(struct snapshot_msr) ||
+	    s->len / sizeof(struct snapshot_msr) > SNAPSHOT_MAX_MSRS)
+		return error_text(err, errlen, -EINVAL, "vCPU %u: bad or missing MSR section",
+				  vcpu->index);
+	n = s->len / sizeof(struct snapshot_msr);
+	in = s->data;
+	msrs = calloc(1, sizeof(*msrs) + (n ? n : 1) * sizeof(struct kvm_msr_entry));
+	if (!msrs)
+		return error_text(err, errlen, -ENOMEM, "out of memory");
+	msrs->nmsrs = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		msrs->entries[i].index = in[i].index;
+		msrs->entries[i].data = in[i].data;
+	}
+	/* IA32_TSC as captured: the guest's TSC continues from the snapshot,
+	 * never backwards (api.rst KVM_SET_MSRS; KVM treats a host write of
+	 * the TSC as the guest's new TSC value). */
+	ret = n ? msrs_transfer(vcpu->fd, KVM_SET_MSRS, msrs) : 0;
+	if (ret >= 0 && (size_t)ret != n)
+		log_warn("restore: vCPU %u: KVM took %d of %zu MSRs (the rest: see --level Debug)",
+			 vcpu->index, ret, n);
+	free(msrs);
+	if (ret < 0)
+		return error_text(err, errlen, ret, "vCPU %u: KVM_SET_MSRS: %s", vcpu->index,
+				  strerror(-ret));
+	return 0;
+}
+
+static int restore_xsave(struct vm *vm, struct vcpu *vcpu, const struct snapshot_image *img,
+			 char *err, size_t errlen)
+{
+	int host = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	size_t len, size;
+	const void *data;
+	void *buf;
+	int ret = 0;
+
+	data = section(img, SNAPSHOT_VCPU_XSAVE, vcpu->index, sizeof(struct kvm_xsave), true, &len,
+		       err, errlen);
+	if (!data)
+		return -EINVAL;
+	if (len > SNAPSHOT_MAX_XSAVE || len % 4)
+		return error_text(err, errlen, -EINVAL, "vCPU %u: XSAVE area of %zu bytes",
+				  vcpu->index, len);
+	/* api.rst KVM_SET_XSAVE: the buffer is KVM_CAP_XSAVE2's size; a
+	 * smaller saved area is padded with zeros (components not in use). */
+	size = host > (int)len ? (size_t)host : len;
+	buf = calloc(1, size);
+	if (!buf)
+		return error_text(err, errlen, -ENOMEM, "out of memory");
+	memcpy(buf, data, len);
+	if (ioctl(vcpu->fd, KVM_SET_XSAVE, buf) < 0)
+		ret = error_text(err, errlen, -errno, "vCPU %u: KVM_SET_XSAVE: %s", vcpu->index,
+				 strerror(errno));
+	free(buf);
+	return ret;
+}
+
+static int restore_fixed(struct vcpu *vcpu, const struct snapshot_image *img, uint32_t type,
+			 unsigned long request, size_t len, const char *name, char *err,
+			 size_t errlen)
+{
+	char why[160];
+	const void *data = section(img, type, vcpu->index, len, false, NULL, why, sizeof(why));
+	void *copy;
+	int ret = 0;
+
+	if (!data)
+		return error_text(err, errlen, -EINVAL, "vCPU %u: %s", vcpu->index, why);
+	copy = copy_of(data, len); /* aligned, and KVM may write back into it */
+	if (!copy)
+		return error_text(err, errlen, -ENOMEM, "out of memory");
+	if (ioctl(vcpu->fd, request, copy) < 0)
+		ret = error_text(err, errlen, -errno, "vCPU %u: %s: %s", vcpu->index, name,
+				 strerror(errno));
+	free(copy);
+	return ret;
+}
+
+static int check_vcpu_sections(const struct vcpu *vcpu, const struct snapshot_image *img, char *err,
+			       size_t errlen)
+{
+	const struct kvm_mp_state *mp;
+	const struct kvm_vcpu_events *ev;
+
+	mp = section(img, SNAPSHOT_VCPU_MP_STATE, vcpu->index, sizeof(*mp), false, NULL, err,
+		     errlen);
+	if (!mp)
+		return -EINVAL;
+	/* x86's states (api.rst KVM_SET_MP_STATE) */
+	if (mp->mp_state > KVM_MP_STATE_SIPI_RECEIVED)
+		return error_text(err, errlen, -EINVAL, "vCPU %u: mp_state %u", vcpu->index,
+				  mp->mp_state);
+	ev = section(img, SNAPSHOT_VCPU_EVENTS, vcpu->index, sizeof(*ev), false, NULL, err, errlen);
+	if (!ev)
+		return -EINVAL;
+	return 0;
+}
+
+/* api.rst ordering: CPUID first; SREGS before LAPIC (the APIC base is in
+ * sregs); MSRs after CPUID; VCPU_EVENTS and MP_STATE last, after
+ * everything they refer to. */
+static int restore_vcpu(struct vm *vm, struct vcpu *vcpu, const struct snapshot_image *img,
+			char *err, size_t errlen)
+{
+	int ret = check_vcpu_sections(vcpu, img, err, errlen);
+
+	ret = ret ?: restore_cpuid(vcpu, img, err, errlen);
+	ret = ret
+		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_SREGS, KVM_SET_SREGS,
+				   sizeof(struct kvm_sregs), "KVM_SET_SREGS", err, errlen);
+	ret = ret ?: restore_msrs(vcpu, img, err, errlen);
+	ret = ret
+		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_REGS, KVM_SET_REGS,
+				   sizeof(struct kvm_regs), "KVM_SET_REGS", err, errlen);
+	ret = ret
+		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_XCRS, KVM_SET_XCRS,
+				   sizeof(struct kvm_xcrs), "KVM_SET_XCRS", err, errlen);
+	ret = ret ?: restore_xsave(vm, vcpu, img, err, errlen);
+	ret = ret
+		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_LAPIC, KVM_SET_LAPIC,
+				   sizeof(struct kvm_lapic_state), "KVM_SET_LAPIC", err, errlen);
+	ret = ret
+		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_DEBUGREGS, KVM_SET_DEBUGREGS,
+				   sizeof(struct kvm_debugregs), "KVM_SET_DEBUGREGS", err, errlen);
+	ret = ret
+		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
+				   sizeof(struct kvm_vcpu_events), "KVM_SET_VCPU_EVENTS", err,
+				   errlen);
+	ret = ret
+		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_MP_STATE, KVM_SET_MP_STATE,
+				   sizeof(struct kvm_mp_state), "KVM_SET_MP_STATE", err, errlen);
+	return ret;
+}
+
+static int restore_platform(struct vm *vm, const struct snapshot_image *img, char *err,
+			    size_t errlen)
+{
+	const struct snapshot_serial_state *serial;
+	const struct snapshot_ioapic_state *ioapic;
+	const struct snapshot_rtc_state *rtc;
+	const struct snapshot_i8042_state *kbc;
+	const struct snapshot_acpi_pm_state *pm;
+	const struct snapshot_pci_host_state *pci;
+
+	if (!(serial =
+		  section(img, SNAPSHOT_SERIAL, 0, sizeof(*serial), false, NULL, err, errlen)) ||
+	    !(ioapic =
+		  section(img, SNAPSHOT_IOAPIC, 0, sizeof(*ioapic), false, NULL, err, errlen)) ||
+	    !(rtc = section(img, SNAPSHOT_RTC, 0, sizeof(*rtc), false, NULL, err, errlen)) ||
+	    !(kbc = section(img, SNAPSHOT_I8042, 0, sizeof(*kbc), false, NULL, err, errlen)) ||
+	    !(pm = section(img, SNAPSHOT_ACPI_PM, 0, sizeof(*pm), false, NULL, err, errlen)) ||
+	    !(pci = section(img, SNAPSHOT_PCI_HOST, 0, sizeof(*pci), false, NULL, err, errlen)))
+		return -EINVAL;
+	/* Indexes into the devices' arrays: checked before anything is set. */
+	if (serial->rx_head >= SERIAL_RX_FIFO_SIZE || serial->rx_count > SERIAL_RX_FIFO_SIZE ||
+	    kbc->queue_head >= I8042_QUEUE_SIZE || kbc->queue_count > I8042_QUEUE_SIZE ||
+	    rtc->index >= sizeof(vm->rtc.cmos) || ioapic->id != vm->ioapic.id)
+		return error_text(err, errlen, -EINVAL,
+				  "a platform device's state is out of range");
+
+	vm->serial.ier = serial->ier;
+	vm->serial.iir_thri_pending = serial->iir_thri_pending;
+	vm->serial.lcr = serial->lcr;
+	vm->serial.mcr = serial->mcr;
+	vm->serial.lsr = serial->lsr;
+	vm->serial.msr = serial->msr;
+	vm->serial.scr = serial->scr;
+	vm->serial.dll = serial->dll;
+	vm->serial.dlm = serial->dlm;
+	vm->serial.fcr = serial->fcr;
+	vm->serial.irq_level = serial->irq_level != 0;
+	vm->serial.rx_head = serial->rx_head;
+	vm->serial.rx_count = serial->rx_count;
+	memcpy(vm->serial.rx_fifo, serial->rx_fifo, sizeof(vm->serial.rx_fifo));
+
+	vm->ioapic.ioregsel = ioapic->ioregsel;
+	vm->ioapic.line_level = ioapic->line_level & ((1u << IOAPIC_NR_PINS) - 1);
+	memcpy(vm->ioapic.redirection, ioapic->redirection, sizeof(vm->ioapic.redirection));
+	/* KVM's GSI routes follow the redirection table (ioapic.h) */
+	for (unsigned pin = 0; pin < IOAPIC_NR_PINS; pin++) {
+		uint64_t address;
+		uint32_t data;
+
+		ioapic_entry_to_msi(vm->ioapic.redirection[pin], &address, &data);
+		vm->ioapic.ops->update_route(vm->ioapic.opaque, pin, address, data,
+					     vm->ioapic.redirection[pin] & (1ull << 16));
+	}
+
+	vm->rtc.index = rtc->index;
+	memcpy(vm->rtc.cmos, rtc->cmos, sizeof(vm->rtc.cmos));
+
+	vm->i8042.command_byte = kbc->command_byte;
+	vm->i8042.pending_command = kbc->pending_command;
+	vm->i8042.queue_head = kbc->queue_head;
+	vm->i8042.queue_count = kbc->queue_count;
+	memcpy(vm->i8042.queue, kbc->queue, sizeof(vm->i8042.queue));
+	memcpy(vm->i8042.queue_status, kbc->queue_status, sizeof(vm->i8042.queue_status));
+
+	vm->pm.pm1_status = pm->pm1_status;
+	vm->pm.pm1_enable = pm->pm1_enable;
+	vm->pm.pm1_control = pm->pm1_control;
+	vm->pm.reset_control = pm->reset_control;
+	/* The PM timer continues from where it was (modulo 2^64 arithmetic). */
+	vm->pm.start_ns = snapshot_monotonic_ns() - pm->timer_ns;
+
+	vm->pci.config_address = pci->config_address;
+	return 0;
+}
+
+static void restore_tsc_khz(struct vm *vm, const struct snapshot_vm_state *s)
+{
+	int host = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+
+	if (!s->tsc_khz || host <= 0 || (uint32_t)host == s->tsc_khz)
+		return;
+	/* api.rst KVM_SET_TSC_KHZ: the guest's TSC keeps its frequency on a
+	 * host whose TSC runs at another (KVM_CAP_TSC_CONTROL). */
+	for (unsigned i = 0; i < vm->nr_cpus; i++)
+		if (ioctl(vm->vcpus[i].fd, KVM_SET_TSC_KHZ, (unsigned long)s->tsc_khz) < 0) {
+			log_warn("restore: the guest's TSC ran at %u kHz, this host's at %d kHz, "
+				 "and KVM_SET_TSC_KHZ failed (%s): the guest's clock may drift",
+				 s->tsc_khz, host, strerror(errno));
+			return;
+		}
+}
+
+int snapshot_restore(struct vm *vm, const struct snapshot_image *img, char *err, size_t errlen)
+{
+	const struct snapshot_vm_state *s = snapshot_image_find(img, SNAPSHOT_VM, 0)->data;
+	struct kvm_clock_data clock = {.clock = s->clock_ns};
+	int ret;
+
+	if (s->nr_cpus != vm->nr_cpus)
+		return error_text(err, errlen, -EINVAL, "the VM has %u vCPUs, the state file %u",
+				  vm->nr_cpus, s->nr_cpus);
+	vm->tsc_deadline = s->flags & SNAPSHOT_VM_TSC_DEADLINE;
+	/* The TSC frequency before the TSC values (KVM_SET_MSRS). */
+	restore_tsc_khz(vm, s);
+	for (unsigned i = 0; i < vm->nr_cpus; i++) {
+		ret = restore_vcpu(vm, &vm->vcpus[i], img, err, errlen);
+		if (ret)
+			return ret;
+	}
+	/* api.rst KVM_SET_CLOCK: kvmclock continues from the captured time
+	 * (the guest sees no time pass while it was saved, as with a pause). */
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
+		return error_text(err, errlen, -errno, "KVM_SET_CLOCK: %s", strerror(errno));
+	return restore_platform(vm, img, err, errlen);
+}
