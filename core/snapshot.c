@@ -820,6 +820,7 @@ static int restore_platform(struct vm *vm, const struct snapshot_image *img, cha
 	const struct snapshot_i8042_state *kbc;
 	const struct snapshot_acpi_pm_state *pm;
 	const struct snapshot_pci_host_state *pci;
+	int ret;
 
 	if (!(serial =
 		  section(img, SNAPSHOT_SERIAL, 0, sizeof(*serial), false, NULL, err, errlen)) ||
@@ -856,14 +857,9 @@ static int restore_platform(struct vm *vm, const struct snapshot_image *img, cha
 	vm->ioapic.line_level = ioapic->line_level & ((1u << IOAPIC_NR_PINS) - 1);
 	memcpy(vm->ioapic.redirection, ioapic->redirection, sizeof(vm->ioapic.redirection));
 	/* KVM's GSI routes follow the redirection table (ioapic.h) */
-	for (unsigned pin = 0; pin < IOAPIC_NR_PINS; pin++) {
-		uint64_t address;
-		uint32_t data;
-
-		ioapic_entry_to_msi(vm->ioapic.redirection[pin], &address, &data);
-		vm->ioapic.ops->update_route(vm->ioapic.opaque, pin, address, data,
-					     vm->ioapic.redirection[pin] & (1ull << 16));
-	}
+	ret = vm_sync_ioapic_routes(vm);
+	if (ret)
+		return error_text(err, errlen, ret, "KVM_SET_GSI_ROUTING: %s", strerror(-ret));
 
 	vm->rtc.index = rtc->index;
 	memcpy(vm->rtc.cmos, rtc->cmos, sizeof(vm->rtc.cmos));
