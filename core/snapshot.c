@@ -775,39 +775,58 @@ static int check_vcpu_sections(const struct vcpu *vcpu, const struct snapshot_im
 	return 0;
 }
 
-/* api.rst ordering: CPUID first; SREGS before LAPIC (the APIC base is in
- * sregs); MSRs after CPUID; VCPU_EVENTS and MP_STATE last, after
- * everything they refer to. */
+/* The order of the KVM_SET_* calls (api.rst): CPUID first (it decides
+ * which MSRs exist and is fixed from the first KVM_RUN on); SREGS before
+ * LAPIC (the APIC base is in sregs) and before the MSRs; VCPU_EVENTS and
+ * MP_STATE last, after everything they refer to. */
+enum restore_kind { RESTORE_FIXED, RESTORE_CPUID, RESTORE_MSRS, RESTORE_XSAVE };
+static const struct restore_step {
+	enum restore_kind kind;
+	uint32_t type;
+	unsigned long request;
+	size_t len;
+	const char *name;
+} restore_steps[] = {
+    {RESTORE_CPUID, 0, 0, 0, "KVM_SET_CPUID2"},
+    {RESTORE_FIXED, SNAPSHOT_VCPU_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), "KVM_SET_SREGS"},
+    {RESTORE_MSRS, 0, 0, 0, "KVM_SET_MSRS"},
+    {RESTORE_FIXED, SNAPSHOT_VCPU_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), "KVM_SET_REGS"},
+    {RESTORE_FIXED, SNAPSHOT_VCPU_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), "KVM_SET_XCRS"},
+    {RESTORE_XSAVE, 0, 0, 0, "KVM_SET_XSAVE"},
+    {RESTORE_FIXED, SNAPSHOT_VCPU_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state),
+     "KVM_SET_LAPIC"},
+    {RESTORE_FIXED, SNAPSHOT_VCPU_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs),
+     "KVM_SET_DEBUGREGS"},
+    {RESTORE_FIXED, SNAPSHOT_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events),
+     "KVM_SET_VCPU_EVENTS"},
+    {RESTORE_FIXED, SNAPSHOT_VCPU_MP_STATE, KVM_SET_MP_STATE, sizeof(struct kvm_mp_state),
+     "KVM_SET_MP_STATE"},
+};
+
 static int restore_vcpu(struct vm *vm, struct vcpu *vcpu, const struct snapshot_image *img,
 			char *err, size_t errlen)
 {
 	int ret = check_vcpu_sections(vcpu, img, err, errlen);
 
-	ret = ret ?: restore_cpuid(vcpu, img, err, errlen);
-	ret = ret
-		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_SREGS, KVM_SET_SREGS,
-				   sizeof(struct kvm_sregs), "KVM_SET_SREGS", err, errlen);
-	ret = ret ?: restore_msrs(vcpu, img, err, errlen);
-	ret = ret
-		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_REGS, KVM_SET_REGS,
-				   sizeof(struct kvm_regs), "KVM_SET_REGS", err, errlen);
-	ret = ret
-		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_XCRS, KVM_SET_XCRS,
-				   sizeof(struct kvm_xcrs), "KVM_SET_XCRS", err, errlen);
-	ret = ret ?: restore_xsave(vm, vcpu, img, err, errlen);
-	ret = ret
-		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_LAPIC, KVM_SET_LAPIC,
-				   sizeof(struct kvm_lapic_state), "KVM_SET_LAPIC", err, errlen);
-	ret = ret
-		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_DEBUGREGS, KVM_SET_DEBUGREGS,
-				   sizeof(struct kvm_debugregs), "KVM_SET_DEBUGREGS", err, errlen);
-	ret = ret
-		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
-				   sizeof(struct kvm_vcpu_events), "KVM_SET_VCPU_EVENTS", err,
-				   errlen);
-	ret = ret
-		  ?: restore_fixed(vcpu, img, SNAPSHOT_VCPU_MP_STATE, KVM_SET_MP_STATE,
-				   sizeof(struct kvm_mp_state), "KVM_SET_MP_STATE", err, errlen);
+	for (size_t i = 0; !ret && i < sizeof(restore_steps) / sizeof(restore_steps[0]); i++) {
+		const struct restore_step *step = &restore_steps[i];
+
+		switch (step->kind) {
+		case RESTORE_CPUID:
+			ret = restore_cpuid(vcpu, img, err, errlen);
+			break;
+		case RESTORE_MSRS:
+			ret = restore_msrs(vcpu, img, err, errlen);
+			break;
+		case RESTORE_XSAVE:
+			ret = restore_xsave(vm, vcpu, img, err, errlen);
+			break;
+		case RESTORE_FIXED:
+			ret = restore_fixed(vcpu, img, step->type, step->request, step->len,
+					    step->name, err, errlen);
+			break;
+		}
+	}
 	return ret;
 }
 
