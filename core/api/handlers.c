@@ -797,6 +797,12 @@ static int api_snapshot_load(struct api_request *req)
 	    api_json_bool(v, "", "enable_diff_snapshots", false, &diff, err, sizeof(err)) < 0 ||
 	    api_json_bool(v, "", "track_dirty_pages", false, &dirty, err, sizeof(err)) < 0)
 		return api_reply_error(req, "%s", err);
+	/* swagger: both deprecated (mem_backend replaces the one,
+	 * track_dirty_pages the other) */
+	if (json_object_object_get_ex(v, "mem_file_path", NULL))
+		api_deprecated(req, "mem_file_path is deprecated; use mem_backend");
+	if (json_object_object_get_ex(v, "enable_diff_snapshots", NULL))
+		api_deprecated(req, "enable_diff_snapshots is deprecated; use track_dirty_pages");
 	if (diff || dirty)
 		return api_reply_error(req,
 				       "%s: isola does not track dirty pages for Diff "

@@ -1172,6 +1172,7 @@ static void test_snapshot_load(void **state)
 	     "\"enable_diff_snapshots\": true}",
 	     f->disk, f->disk2);
 	expect_fault(f, "enable_diff_snapshots: isola does not track dirty pages");
+	assert_true(f->resp.deprecated);
 	assert_int_equal(f->vmm.starts, 0);
 	call(f, "PUT", "/snapshot/load",
 	     "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
