@@ -9,8 +9,9 @@
 #     next number: no gap, no repeat, no reboot banner;
 #  3. a fresh `isola --api-sock` takes PUT /snapshot/load with mem_backend
 #     and resume_vm false: GET / says Paused and nothing counts; PATCH /vm
-#     Resumed continues from the next number; a configured isola refuses
-#     the load;
+#     Resumed continues from the next number; that VM, paused and
+#     snapshotted again, continues once more under `isola restore
+#     --api-sock`; a configured isola refuses the load;
 #  4. a state file of another format version, a truncated one, a corrupted
 #     one and a memory file of the wrong size are refused with a clear error
 #     and exit status 2 (no crash);
@@ -121,6 +122,9 @@ builds=("$ISOLA")
 restore_ms=()
 for isola in "${builds[@]}"; do
 	echo "== $isola: snapshot, kill, restore in a new process"
+	# the last build's files: a console file left from it would be read
+	# before the new process truncates it
+	rm -f "$TMP/vm.sock" "$TMP/vm.state" "$TMP/vm.mem" "$TMP/restored.out" "$TMP/restored.err"
 	snapshot_counter "$isola" vm || continue
 	start=$(date +%s%N)
 	"$isola" restore --state "$TMP/vm.state" --mem "$TMP/vm.mem" --console "file:$TMP/restored.out" \
@@ -179,6 +183,23 @@ if wait_api "$SOCK"; then
 	wait_count "$TMP/load.out" $((PAUSED_AT + 3)) 20
 	why=$(consecutive "$TMP/load.out" $((PAUSED_AT + 1))) &&
 		ok "resumed: counts from $((PAUSED_AT + 1)) on" || problem "resumed after load: $why"
+	# a snapshot of the restored VM (its RAM is the first memory file,
+	# mapped privately: no memfd to seek in), restored once more
+	api "$SOCK" PATCH /vm '{"state": "Paused"}'
+	again_at=$(last_count "$TMP/load.out")
+	api "$SOCK" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/again.state\", \"mem_file_path\": \"$TMP/again.mem\"}"
+	[[ $CODE == 204 ]] || problem "snapshot of the restored VM: $CODE $BODY"
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+	"$ISOLA" restore --state "$TMP/again.state" --mem "$TMP/again.mem" --api-sock "$TMP/again.sock" \
+		--console "file:$TMP/again.out" --timeout 30 </dev/null 2>"$TMP/again.err" &
+	pid=$!
+	PIDS+=("$pid")
+	wait_count "$TMP/again.out" $((again_at + 3)) 20
+	wait_api "$TMP/again.sock" && api "$TMP/again.sock" GET /
+	why=$(consecutive "$TMP/again.out" $((again_at + 1))) && [[ $BODY == *'"Running"'* ]] &&
+		ok "a snapshot of the restored VM, restored with --api-sock: counts from $((again_at + 1)) on, GET / $BODY" ||
+		problem "snapshot of a restored VM: $why; GET / $BODY; $(tail -2 "$TMP/again.err" | tr '\n' ' ')"
 else
 	problem "isola --api-sock did not answer: $(tail -3 "$TMP/load.err")"
 fi
