@@ -119,7 +119,7 @@ static const char *const main_syscalls[] = {
 #define SNAPSHOT_IOCTLS                                                                             \
 	KVM_GET_MSR_INDEX_LIST, KVM_GET_CLOCK, KVM_GET_TSC_KHZ, KVM_GET_XSAVE, KVM_GET_XSAVE2,     \
 	    KVM_GET_XCRS, KVM_GET_MSRS, KVM_GET_VCPU_EVENTS, KVM_GET_MP_STATE, KVM_GET_DEBUGREGS,  \
-	    KVM_GET_CPUID2
+	    KVM_GET_CPUID2, KVM_GET_DEVICE_ATTR
 
 static const unsigned long main_ioctls[] = {
 	MAIN_IOCTLS, SNAPSHOT_IOCTLS, KVM_CHECK_EXTENSION, KVM_GET_LAPIC, KVM_GET_SREGS, KVM_GET_REGS,

@@ -22,7 +22,10 @@
 #include "core/vm.h"
 #include "lib/log.h"
 
-#define SNAPSHOT_VCPU_SECTIONS 10
+#define SNAPSHOT_VCPU_SECTIONS 11
+/* SDM Vol. 4 Table 2-2 */
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
 #define SNAPSHOT_PLATFORM_SECTIONS 6
 
 /* The sections being written; each payload is malloc'd. */
@@ -228,6 +231,24 @@ static int capture_msrs(struct snapshot_writer *w, struct vcpu *vcpu,
 	return ret;
 }
 
+static int capture_tsc_offset(struct snapshot_writer *w, struct vcpu *vcpu)
+{
+	struct snapshot_vcpu_tsc *tsc = calloc(1, sizeof(*tsc));
+	struct kvm_device_attr attr = {
+	    .group = KVM_VCPU_TSC_CTRL,
+	    .attr = KVM_VCPU_TSC_OFFSET,
+	};
+
+	if (!tsc)
+		return -ENOMEM;
+	/* devices/vcpu.rst 4.1: guest_tsc = host_tsc + offset (Linux 5.16+;
+	 * without it the restore writes IA32_TSC). */
+	attr.addr = (uint64_t)(uintptr_t)&tsc->offset;
+	if (ioctl(vcpu->fd, KVM_GET_DEVICE_ATTR, &attr) == 0)
+		tsc->flags = SNAPSHOT_TSC_OFFSET_VALID;
+	return writer_add(w, SNAPSHOT_VCPU_TSC, vcpu->index, tsc, sizeof(*tsc));
+}
+
 static int capture_vcpu(struct snapshot_writer *w, struct vm *vm, struct vcpu *vcpu,
 			const struct kvm_msr_list *msr_list, const char **what)
 {
@@ -266,6 +287,10 @@ static int capture_vcpu(struct snapshot_writer *w, struct vm *vm, struct vcpu *v
 	if (!ret) {
 		*what = "KVM_GET_MSRS";
 		ret = capture_msrs(w, vcpu, msr_list);
+	}
+	if (!ret) {
+		*what = "KVM_GET_DEVICE_ATTR(KVM_VCPU_TSC_OFFSET)";
+		ret = capture_tsc_offset(w, vcpu);
 	}
 	return ret;
 }
@@ -685,18 +710,19 @@ static int restore_msrs(struct vcpu *vcpu, const struct snapshot_image *img, cha
 	msrs = calloc(1, sizeof(*msrs) + (n ? n : 1) * sizeof(struct kvm_msr_entry));
 	if (!msrs)
 		return error_text(err, errlen, -ENOMEM, "out of memory");
-	msrs->nmsrs = (uint32_t)n;
+	/* IA32_TSC and IA32_TSC_DEADLINE come after every vCPU's state
+	 * (restore_tsc): the TSCs are set together, and a deadline is armed
+	 * against the TSC it was written for. */
 	for (size_t i = 0; i < n; i++) {
-		msrs->entries[i].index = in[i].index;
-		msrs->entries[i].data = in[i].data;
+		if (in[i].index == MSR_IA32_TSC || in[i].index == MSR_IA32_TSC_DEADLINE)
+			continue;
+		msrs->entries[msrs->nmsrs].index = in[i].index;
+		msrs->entries[msrs->nmsrs++].data = in[i].data;
 	}
-	/* IA32_TSC as captured: the guest's TSC continues from the snapshot,
-	 * never backwards (api.rst KVM_SET_MSRS; KVM treats a host write of
-	 * the TSC as the guest's new TSC value). */
-	ret = n ? msrs_transfer(vcpu->fd, KVM_SET_MSRS, msrs) : 0;
-	if (ret >= 0 && (size_t)ret != n)
-		log_warn("restore: vCPU %u: KVM took %d of %zu MSRs (the rest: see --level Debug)",
-			 vcpu->index, ret, n);
+	ret = msrs->nmsrs ? msrs_transfer(vcpu->fd, KVM_SET_MSRS, msrs) : 0;
+	if (ret >= 0 && (uint32_t)ret != msrs->nmsrs)
+		log_warn("restore: vCPU %u: KVM took %d of %u MSRs (the rest: see --level Debug)",
+			 vcpu->index, ret, msrs->nmsrs);
 	free(msrs);
 	if (ret < 0)
 		return error_text(err, errlen, ret, "vCPU %u: KVM_SET_MSRS: %s", vcpu->index,
@@ -777,7 +803,9 @@ static int check_vcpu_sections(const struct vcpu *vcpu, const struct snapshot_im
 
 /* The order of the KVM_SET_* calls (api.rst): CPUID first (it decides
  * which MSRs exist and is fixed from the first KVM_RUN on); SREGS before
- * LAPIC (the APIC base is in sregs) and before the MSRs; VCPU_EVENTS and
+ * LAPIC (the APIC base and x2APIC mode are in sregs); LAPIC before the
+ * MSRs (KVM drops an IA32_TSC_DEADLINE write unless the LAPIC's timer is
+ * in TSC-deadline mode: restore_tsc writes it last); VCPU_EVENTS and
  * MP_STATE last, after everything they refer to. */
 enum restore_kind { RESTORE_FIXED, RESTORE_CPUID, RESTORE_MSRS, RESTORE_XSAVE };
 static const struct restore_step {
@@ -789,12 +817,12 @@ static const struct restore_step {
 } restore_steps[] = {
     {RESTORE_CPUID, 0, 0, 0, "KVM_SET_CPUID2"},
     {RESTORE_FIXED, SNAPSHOT_VCPU_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), "KVM_SET_SREGS"},
+    {RESTORE_FIXED, SNAPSHOT_VCPU_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state),
+     "KVM_SET_LAPIC"},
     {RESTORE_MSRS, 0, 0, 0, "KVM_SET_MSRS"},
     {RESTORE_FIXED, SNAPSHOT_VCPU_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), "KVM_SET_REGS"},
     {RESTORE_FIXED, SNAPSHOT_VCPU_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), "KVM_SET_XCRS"},
     {RESTORE_XSAVE, 0, 0, 0, "KVM_SET_XSAVE"},
-    {RESTORE_FIXED, SNAPSHOT_VCPU_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state),
-     "KVM_SET_LAPIC"},
     {RESTORE_FIXED, SNAPSHOT_VCPU_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs),
      "KVM_SET_DEBUGREGS"},
     {RESTORE_FIXED, SNAPSHOT_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events),
@@ -901,6 +929,14 @@ static int restore_platform(struct vm *vm, const struct snapshot_image *img, cha
 	return 0;
 }
 
+/* The guest's TSC rate (KVM_GET_TSC_KHZ) is not the snapshot's. */
+static bool restore_tsc_rate_differs(struct vm *vm, const struct snapshot_vm_state *s)
+{
+	int khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+
+	return !s->tsc_khz || khz <= 0 || (uint32_t)khz != s->tsc_khz;
+}
+
 static void restore_tsc_khz(struct vm *vm, const struct snapshot_vm_state *s)
 {
 	int host = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
@@ -918,10 +954,97 @@ static void restore_tsc_khz(struct vm *vm, const struct snapshot_vm_state *s)
 		}
 }
 
+/* MSR index's value in vCPU index's MSR section (checked by restore_msrs). */
+static bool captured_msr(const struct snapshot_image *img, unsigned index, uint32_t msr,
+			 uint64_t *value)
+{
+	const struct snapshot_section *s = snapshot_image_find(img, SNAPSHOT_VCPU_MSRS, index);
+	const struct snapshot_msr *in = s->data;
+
+	for (size_t i = 0; i < s->len / sizeof(*in); i++)
+		if (in[i].index == msr) {
+			*value = in[i].data;
+			return true;
+		}
+	return false;
+}
+
+static int set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs header;
+		struct kvm_msr_entry entry;
+	} one = {.header.nmsrs = 1, .entry = {.index = index, .data = value}};
+	int ret = ioctl(vcpu->fd, KVM_SET_MSRS, &one);
+
+	return ret == 1 ? 0 : ret < 0 ? -errno : -EINVAL;
+}
+
+/*
+ * The TSCs go on from where they were, as far apart as they were.  With
+ * KVM_VCPU_TSC_OFFSET on both sides (devices/vcpu.rst 4.1: guest_tsc =
+ * host_tsc + offset) and the same TSC rate, each vCPU's offset is its saved
+ * one moved by how far the host's TSC moved (KVM_GET_CLOCK's host_tsc then
+ * and now): step 6 of that page with no kvmclock time passing.  Else each
+ * vCPU's IA32_TSC is written as saved, which KVM matches across vCPUs only
+ * on a host whose TSC it trusts (kvm_synchronize_tsc).  Then each
+ * IA32_TSC_DEADLINE, armed against the TSC it was written for.
+ */
+static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
+		       const struct snapshot_vm_state *s, bool same_rate, char *err, size_t errlen)
+{
+	struct kvm_clock_data now = {0};
+	bool offsets = same_rate && (s->clock_flags & KVM_CLOCK_HOST_TSC) &&
+		       ioctl(vm->vm_fd, KVM_GET_CLOCK, &now) == 0 &&
+		       (now.flags & KVM_CLOCK_HOST_TSC);
+	uint64_t value;
+	int ret;
+
+	for (unsigned i = 0; offsets && i < vm->nr_cpus; i++) {
+		const struct snapshot_vcpu_tsc *tsc =
+		    section(img, SNAPSHOT_VCPU_TSC, i, sizeof(*tsc), false, NULL, err, errlen);
+
+		if (!tsc)
+			return -EINVAL;
+		offsets = tsc->flags & SNAPSHOT_TSC_OFFSET_VALID;
+	}
+	for (unsigned i = 0; offsets && i < vm->nr_cpus; i++) {
+		const struct snapshot_vcpu_tsc *tsc =
+		    snapshot_image_find(img, SNAPSHOT_VCPU_TSC, i)->data;
+		uint64_t offset = tsc->offset + (s->clock_host_tsc - now.host_tsc);
+		struct kvm_device_attr attr = {
+		    .group = KVM_VCPU_TSC_CTRL,
+		    .attr = KVM_VCPU_TSC_OFFSET,
+		    .addr = (uint64_t)(uintptr_t)&offset,
+		};
+
+		if (ioctl(vm->vcpus[i].fd, KVM_SET_DEVICE_ATTR, &attr) < 0) {
+			log_debug("restore: vCPU %u: KVM_VCPU_TSC_OFFSET: %s; writing IA32_TSC", i,
+				  strerror(errno));
+			offsets = false;
+		}
+	}
+	for (unsigned i = 0; !offsets && i < vm->nr_cpus; i++) {
+		if (!captured_msr(img, i, MSR_IA32_TSC, &value))
+			return error_text(err, errlen, -EINVAL, "vCPU %u: no IA32_TSC saved", i);
+		ret = set_msr(&vm->vcpus[i], MSR_IA32_TSC, value);
+		if (ret)
+			return error_text(err, errlen, ret, "vCPU %u: IA32_TSC: %s", i,
+					  strerror(-ret));
+	}
+	log_debug("restore: the TSCs by %s", offsets ? "KVM_VCPU_TSC_OFFSET" : "IA32_TSC");
+	for (unsigned i = 0; i < vm->nr_cpus; i++)
+		if (captured_msr(img, i, MSR_IA32_TSC_DEADLINE, &value) && value &&
+		    set_msr(&vm->vcpus[i], MSR_IA32_TSC_DEADLINE, value))
+			log_warn("restore: vCPU %u: KVM refused IA32_TSC_DEADLINE", i);
+	return 0;
+}
+
 int snapshot_restore(struct vm *vm, const struct snapshot_image *img, char *err, size_t errlen)
 {
 	const struct snapshot_vm_state *s = snapshot_image_find(img, SNAPSHOT_VM, 0)->data;
 	struct kvm_clock_data clock = {.clock = s->clock_ns};
+	bool same_rate;
 	int ret;
 
 	if (s->nr_cpus != vm->nr_cpus)
@@ -929,7 +1052,9 @@ int snapshot_restore(struct vm *vm, const struct snapshot_image *img, char *err,
 				  vm->nr_cpus, s->nr_cpus);
 	vm->tsc_deadline = s->flags & SNAPSHOT_VM_TSC_DEADLINE;
 	/* The TSC frequency before the TSC values (KVM_SET_MSRS). */
-	restore_tsc_khz(vm, s);
+	same_rate = !restore_tsc_rate_differs(vm, s);
+	if (!same_rate)
+		restore_tsc_khz(vm, s);
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
 		ret = restore_vcpu(vm, &vm->vcpus[i], img, err, errlen);
 		if (ret)
@@ -939,5 +1064,8 @@ int snapshot_restore(struct vm *vm, const struct snapshot_image *img, char *err,
 	 * (the guest sees no time pass while it was saved, as with a pause). */
 	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
 		return error_text(err, errlen, -errno, "KVM_SET_CLOCK: %s", strerror(errno));
+	ret = restore_tsc(vm, img, s, same_rate, err, errlen);
+	if (ret)
+		return ret;
 	return restore_platform(vm, img, err, errlen);
 }

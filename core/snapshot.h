@@ -39,6 +39,7 @@ enum snapshot_section_type {
 	SNAPSHOT_VCPU_EVENTS,	  /* struct kvm_vcpu_events */
 	SNAPSHOT_VCPU_MP_STATE,	  /* struct kvm_mp_state */
 	SNAPSHOT_VCPU_DEBUGREGS,  /* struct kvm_debugregs */
+	SNAPSHOT_VCPU_TSC,	  /* struct snapshot_vcpu_tsc */
 	SNAPSHOT_SERIAL = 64,	  /* struct snapshot_serial_state (COM1) */
 	SNAPSHOT_IOAPIC,	  /* struct snapshot_ioapic_state */
 	SNAPSHOT_RTC,		  /* struct snapshot_rtc_state */
@@ -80,6 +81,16 @@ struct snapshot_msr {
 	uint64_t data;
 };
 _Static_assert(sizeof(struct snapshot_msr) == 16, "snapshot_msr has no padding");
+
+/* The vCPU's TSC offset from the host's TSC (devices/vcpu.rst
+ * KVM_VCPU_TSC_OFFSET), when KVM has the attribute. */
+struct snapshot_vcpu_tsc {
+	uint64_t offset;
+	uint32_t flags; /* SNAPSHOT_TSC_OFFSET_VALID */
+	uint32_t reserved;
+};
+#define SNAPSHOT_TSC_OFFSET_VALID 1u
+_Static_assert(sizeof(struct snapshot_vcpu_tsc) == 16, "no padding");
 
 struct snapshot_serial_state {
 	uint8_t ier, iir_thri_pending, lcr, mcr, lsr, msr, scr, dll, dlm, fcr;

@@ -107,6 +107,7 @@ static const struct {
 	const char *name;
 } ioctl_names[] = {
     IOCTL_NAME(KVM_RUN),
+    IOCTL_NAME(KVM_GET_DEVICE_ATTR),
     IOCTL_NAME(KVM_GET_MSR_INDEX_LIST),
     IOCTL_NAME(KVM_GET_CLOCK),
     IOCTL_NAME(KVM_GET_TSC_KHZ),
