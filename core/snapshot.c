@@ -556,52 +556,6 @@ out:
 
 /* ---- restore ----------------------------------------------------------- */
 
-/* The section (type, instance) of exactly len bytes (or at least len with
- * at_least), else NULL with err. */
-static const void *section(const struct snapshot_image *img, uint32_t type, uint32_t instance,
-			   size_t len, bool at_least, size_t *got, char *err, size_t errlen)
-{
-	const struct snapshot_section *s = snapshot_image_find(img, type, instance);
-
-	if (!s) {
-		error_text(err, errlen, -EINVAL, "the state file has no section %u/%u", type,
-			   instance);
-		return NULL;
-	}
-	if (at_least ? s->len < len : s->len != len) {
-		error_text(err, errlen, -EINVAL, "section %u/%u is %zu bytes, want %s%zu", type,
-			   instance, s->len, at_least ? "at least " : "", len);
-		return NULL;
-	}
-	if (got)
-		*got = s->len;
-	return s->data;
-}
-
-static int check_vm_state(const struct snapshot_vm_state *s, char *err, size_t errlen)
-{
-	uint64_t sum = 0;
-
-	if (!s->nr_cpus || s->nr_cpus > CONFIG_MAX_CPUS)
-		return error_text(err, errlen, -EINVAL, "the state file has %u vCPUs (1..%u)",
-				  s->nr_cpus, CONFIG_MAX_CPUS);
-	if (!s->nr_regions || s->nr_regions > 2)
-		return error_text(err, errlen, -EINVAL, "the state file has %u memory regions",
-				  s->nr_regions);
-	for (unsigned i = 0; i < s->nr_regions; i++) {
-		if (s->regions[i].file_offset != sum || s->regions[i].size % 4096)
-			return error_text(err, errlen, -EINVAL,
-					  "memory region %u is not where isola lays it out", i);
-		sum += s->regions[i].size;
-	}
-	if (sum != s->memory_bytes || s->memory_bytes % 4096)
-		return error_text(err, errlen, -EINVAL,
-				  "the memory regions do not add up to the memory size");
-	if (s->flags & ~SNAPSHOT_VM_TSC_DEADLINE)
-		return error_text(err, errlen, -EINVAL, "unknown VM flags 0x%x", s->flags);
-	return 0;
-}
-
 int snapshot_load(struct snapshot_image *img, struct vm_config *cfg, struct gmem *ram,
 		  const char *state_path, const char *mem_path, char *err, size_t errlen)
 {
@@ -618,12 +572,13 @@ int snapshot_load(struct snapshot_image *img, struct vm_config *cfg, struct gmem
 	close(fd);
 	if (ret)
 		return error_text(err, errlen, ret, "snapshot %s: %s", state_path, why);
-	s = section(img, SNAPSHOT_VM, 0, sizeof(*s), false, NULL, why, sizeof(why));
-	ret = s ? check_vm_state(s, why, sizeof(why)) : -EINVAL;
+	/* every section checked before anything is made of it */
+	ret = snapshot_check_image(img, why, sizeof(why));
 	if (ret) {
 		snapshot_image_free(img);
 		return error_text(err, errlen, ret, "snapshot %s: %s", state_path, why);
 	}
+	s = snapshot_image_find(img, SNAPSHOT_VM, 0)->data;
 	/* The same split gmem_create makes from the size (checked against the
 	 * regions below, once mapped). */
 	cfg->nr_cpus = s->nr_cpus;
@@ -739,8 +694,8 @@ static int restore_xsave(struct vm *vm, struct vcpu *vcpu, const struct snapshot
 	void *buf;
 	int ret = 0;
 
-	data = section(img, SNAPSHOT_VCPU_XSAVE, vcpu->index, sizeof(struct kvm_xsave), true, &len,
-		       err, errlen);
+	data = snapshot_section_get(img, SNAPSHOT_VCPU_XSAVE, vcpu->index, sizeof(struct kvm_xsave),
+				    true, &len, err, errlen);
 	if (!data)
 		return -EINVAL;
 	if (len > SNAPSHOT_MAX_XSAVE || len % 4)
@@ -765,7 +720,8 @@ static int restore_fixed(struct vcpu *vcpu, const struct snapshot_image *img, ui
 			 size_t errlen)
 {
 	char why[160];
-	const void *data = section(img, type, vcpu->index, len, false, NULL, why, sizeof(why));
+	const void *data =
+	    snapshot_section_get(img, type, vcpu->index, len, false, NULL, why, sizeof(why));
 	void *copy;
 	int ret = 0;
 
@@ -779,26 +735,6 @@ static int restore_fixed(struct vcpu *vcpu, const struct snapshot_image *img, ui
 				 strerror(errno));
 	free(copy);
 	return ret;
-}
-
-static int check_vcpu_sections(const struct vcpu *vcpu, const struct snapshot_image *img, char *err,
-			       size_t errlen)
-{
-	const struct kvm_mp_state *mp;
-	const struct kvm_vcpu_events *ev;
-
-	mp = section(img, SNAPSHOT_VCPU_MP_STATE, vcpu->index, sizeof(*mp), false, NULL, err,
-		     errlen);
-	if (!mp)
-		return -EINVAL;
-	/* x86's states (api.rst KVM_SET_MP_STATE) */
-	if (mp->mp_state > KVM_MP_STATE_SIPI_RECEIVED)
-		return error_text(err, errlen, -EINVAL, "vCPU %u: mp_state %u", vcpu->index,
-				  mp->mp_state);
-	ev = section(img, SNAPSHOT_VCPU_EVENTS, vcpu->index, sizeof(*ev), false, NULL, err, errlen);
-	if (!ev)
-		return -EINVAL;
-	return 0;
 }
 
 /* The order of the KVM_SET_* calls (api.rst): CPUID first (it decides
@@ -834,7 +770,7 @@ static const struct restore_step {
 static int restore_vcpu(struct vm *vm, struct vcpu *vcpu, const struct snapshot_image *img,
 			char *err, size_t errlen)
 {
-	int ret = check_vcpu_sections(vcpu, img, err, errlen);
+	int ret = 0;
 
 	for (size_t i = 0; !ret && i < sizeof(restore_steps) / sizeof(restore_steps[0]); i++) {
 		const struct restore_step *step = &restore_steps[i];
@@ -869,14 +805,18 @@ static int restore_platform(struct vm *vm, const struct snapshot_image *img, cha
 	const struct snapshot_pci_host_state *pci;
 	int ret;
 
-	if (!(serial =
-		  section(img, SNAPSHOT_SERIAL, 0, sizeof(*serial), false, NULL, err, errlen)) ||
-	    !(ioapic =
-		  section(img, SNAPSHOT_IOAPIC, 0, sizeof(*ioapic), false, NULL, err, errlen)) ||
-	    !(rtc = section(img, SNAPSHOT_RTC, 0, sizeof(*rtc), false, NULL, err, errlen)) ||
-	    !(kbc = section(img, SNAPSHOT_I8042, 0, sizeof(*kbc), false, NULL, err, errlen)) ||
-	    !(pm = section(img, SNAPSHOT_ACPI_PM, 0, sizeof(*pm), false, NULL, err, errlen)) ||
-	    !(pci = section(img, SNAPSHOT_PCI_HOST, 0, sizeof(*pci), false, NULL, err, errlen)))
+	if (!(serial = snapshot_section_get(img, SNAPSHOT_SERIAL, 0, sizeof(*serial), false, NULL,
+					    err, errlen)) ||
+	    !(ioapic = snapshot_section_get(img, SNAPSHOT_IOAPIC, 0, sizeof(*ioapic), false, NULL,
+					    err, errlen)) ||
+	    !(rtc = snapshot_section_get(img, SNAPSHOT_RTC, 0, sizeof(*rtc), false, NULL, err,
+					 errlen)) ||
+	    !(kbc = snapshot_section_get(img, SNAPSHOT_I8042, 0, sizeof(*kbc), false, NULL, err,
+					 errlen)) ||
+	    !(pm = snapshot_section_get(img, SNAPSHOT_ACPI_PM, 0, sizeof(*pm), false, NULL, err,
+					errlen)) ||
+	    !(pci = snapshot_section_get(img, SNAPSHOT_PCI_HOST, 0, sizeof(*pci), false, NULL, err,
+					 errlen)))
 		return -EINVAL;
 	/* Indexes into the devices' arrays: checked before anything is set. */
 	if (serial->rx_head >= SERIAL_RX_FIFO_SIZE || serial->rx_count > SERIAL_RX_FIFO_SIZE ||
@@ -1001,8 +941,8 @@ static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 	int ret;
 
 	for (unsigned i = 0; offsets && i < vm->nr_cpus; i++) {
-		const struct snapshot_vcpu_tsc *tsc =
-		    section(img, SNAPSHOT_VCPU_TSC, i, sizeof(*tsc), false, NULL, err, errlen);
+		const struct snapshot_vcpu_tsc *tsc = snapshot_section_get(
+		    img, SNAPSHOT_VCPU_TSC, i, sizeof(*tsc), false, NULL, err, errlen);
 
 		if (!tsc)
 			return -EINVAL;

@@ -17,6 +17,7 @@
 #define ISOLA_CORE_SNAPSHOT_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -149,6 +150,15 @@ int snapshot_check(struct vm *vm, char *err, size_t errlen);
  * 0 or -errno with a sentence in err.
  */
 int snapshot_create(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen);
+
+/* snapshot_check.c (no KVM: fuzzed): every section a restore reads is in
+ * img with its exact size and its counts and indexes in range; 0, or
+ * -EINVAL with a sentence in err. */
+int snapshot_check_image(const struct snapshot_image *img, char *err, size_t errlen);
+/* Section (type, instance) of exactly len bytes (at least len with
+ * at_least; *got its length), else NULL with a sentence in err. */
+const void *snapshot_section_get(const struct snapshot_image *img, uint32_t type, uint32_t instance,
+				 size_t len, bool at_least, size_t *got, char *err, size_t errlen);
 
 /*
  * Restore, step 1: read and check the state file at state_path and open
