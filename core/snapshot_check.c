@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * A state file's sections checked before anything is made of them
- * (core/snapshot.h): every section a restore reads is there with its exact
+ * (core/snapshot_state.h): every section a restore reads is there with its exact
  * size, counts and indexes are in range.  No KVM here: the fuzzer
  * (tests/fuzz/fuzz_snapshot_state.c) runs it on arbitrary files.  What only
  * KVM can judge (a CPUID or register state this host takes) is judged by
@@ -13,7 +13,7 @@
 
 #include "arch/x86/i8042.h"
 #include "arch/x86/serial.h"
-#include "core/snapshot.h"
+#include "core/snapshot_state.h"
 #include "lib/log.h"
 
 const void *snapshot_section_get(const struct snapshot_image *img, uint32_t type, uint32_t instance,

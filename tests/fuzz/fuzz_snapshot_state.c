@@ -23,7 +23,7 @@
 
 #include "arch/x86/i8042.h"
 #include "arch/x86/serial.h"
-#include "core/snapshot.h"
+#include "core/snapshot_state.h"
 
 #define FUZZ_MAX_SECTIONS 512
 
