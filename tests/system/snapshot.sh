@@ -6,7 +6,8 @@
 #  2. paused mid-count, `isola snapshot` writes the state and memory files
 #     (the memory file is the RAM's size and sparse), the VM is killed, and
 #     `isola restore` in a new process continues the count from the exact
-#     next number: no gap, no repeat, no reboot banner;
+#     next number: no gap, no repeat, no reboot banner; so do three clones
+#     restored from the same files at once;
 #  3. a fresh `isola --api-sock` takes PUT /snapshot/load with mem_backend
 #     and resume_vm false: GET / says Paused and nothing counts; PATCH /vm
 #     Resumed continues from the next number; that VM, paused and
@@ -143,6 +144,26 @@ for isola in "${builds[@]}"; do
 	else
 		problem "restored (status $st): $why; $(head -c 300 "$TMP/restored.out" | tr '\n' ' '); $(tail -3 "$TMP/restored.err" | tr '\n' ' ')"
 	fi
+	# clones: three VMs restored from the same files at once, each
+	# continuing from the same number (the memory file is mapped privately:
+	# no clone sees another's writes)
+	clones=()
+	for c in 1 2 3; do
+		rm -f "$TMP/clone$c.out"
+		"$isola" restore --state "$TMP/vm.state" --mem "$TMP/vm.mem" --console "file:$TMP/clone$c.out" \
+			--timeout 30 </dev/null 2>"$TMP/clone$c.err" &
+		clones+=($!)
+		PIDS+=($!)
+	done
+	for c in 1 2 3; do wait_count "$TMP/clone$c.out" $((PAUSED_AT + 3)) 20; done
+	kill -TERM "${clones[@]}"
+	wait "${clones[@]}"
+	bad=""
+	for c in 1 2 3; do
+		why=$(consecutive "$TMP/clone$c.out" $((PAUSED_AT + 1))) || bad+=" clone $c: $why;"
+	done
+	[[ -z $bad ]] && ok "3 clones restored at once from one snapshot, each counting on from $((PAUSED_AT + 1))" ||
+		problem "clones:$bad"
 	grep -q 'forbidden system call\|Sanitizer' "$TMP"/*.err && problem "$isola: $(grep -h -m1 'forbidden system call\|Sanitizer' "$TMP"/*.err)"
 
 	echo "== $isola: bad snapshots are refused"
