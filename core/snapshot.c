@@ -465,13 +465,13 @@ static int write_memory(struct vm *vm, int mem_fd)
 
 			if (data < 0 && errno == ENXIO)
 				break; /* no data after at */
-			if (data < 0)
-				return -errno;
+			if (data < 0) /* a file system without SEEK_DATA: look at it all */
+				return write_range(mem_fd, r, at, r->size);
 			if ((uint64_t)data >= r->fd_offset + r->size)
 				break;
 			hole = lseek(mem->fd, data, SEEK_HOLE);
 			if (hole < 0)
-				return -errno;
+				return write_range(mem_fd, r, at, r->size);
 			if ((uint64_t)hole > r->fd_offset + r->size)
 				hole = (off_t)(r->fd_offset + r->size);
 			ret = write_range(mem_fd, r, ((uint64_t)data - r->fd_offset) & ~4095ull,

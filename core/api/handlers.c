@@ -724,7 +724,7 @@ static int api_snapshot_create(struct api_request *req)
 	if (!api->ops.snapshot_create)
 		return api_reply_error(req, "snapshots are not available in this isola");
 	if (api->ops.snapshot_create(api->vmm, state_path, mem_path, err, sizeof(err)))
-		return api_reply_error(req, "snapshot: %s", err);
+		return api_reply_error(req, "%s", err);
 	log_info("API: snapshot of the paused VM in %s (memory in %s)", state_path, mem_path);
 	return api_reply_no_content(req);
 }
