@@ -972,7 +972,18 @@ static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 			return error_text(err, errlen, ret, "vCPU %u: IA32_TSC: %s", i,
 					  strerror(-ret));
 	}
-	log_debug("restore: the TSCs by %s", offsets ? "KVM_VCPU_TSC_OFFSET" : "IA32_TSC");
+	if (log_get_level() >= LOG_LEVEL_DEBUG && captured_msr(img, 0, MSR_IA32_TSC, &value)) {
+		struct {
+			struct kvm_msrs header;
+			struct kvm_msr_entry entry;
+		} tsc = {.header.nmsrs = 1, .entry.index = MSR_IA32_TSC};
+
+		if (ioctl(vm->vcpus[0].fd, KVM_GET_MSRS, &tsc) == 1)
+			log_debug("restore: the TSCs by %s; vCPU 0's is %lld cycles past the "
+				  "snapshot's",
+				  offsets ? "KVM_VCPU_TSC_OFFSET" : "IA32_TSC",
+				  (long long)(tsc.entry.data - value));
+	}
 	for (unsigned i = 0; i < vm->nr_cpus; i++)
 		if (captured_msr(img, i, MSR_IA32_TSC_DEADLINE, &value) && value &&
 		    set_msr(&vm->vcpus[i], MSR_IA32_TSC_DEADLINE, value))
