@@ -76,6 +76,14 @@ bool vmm_control_take_start(struct vmm_control *ctl, struct vm_config *cfg)
 	return take;
 }
 
+void vmm_control_set_shape(struct vmm_control *ctl, unsigned cpus, uint64_t memory)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->started_cpus = cpus;
+	ctl->started_memory = memory;
+	pthread_mutex_unlock(&ctl->lock);
+}
+
 void vmm_control_start_done(struct vmm_control *ctl, int result, const char *err)
 {
 	pthread_mutex_lock(&ctl->lock);
@@ -487,7 +495,21 @@ static int control_snapshot_create(void *opaque, const char *state_path, const c
 	return ret;
 }
 
+static bool control_restored_shape(void *opaque, unsigned *cpus, uint64_t *memory)
+{
+	struct vmm_control *ctl = opaque;
+	bool known;
+
+	pthread_mutex_lock(&ctl->lock);
+	known = ctl->started_cpus != 0;
+	*cpus = ctl->started_cpus;
+	*memory = ctl->started_memory;
+	pthread_mutex_unlock(&ctl->lock);
+	return known;
+}
+
 const struct api_vmm_ops vmm_control_ops = {
+    .restored_shape = control_restored_shape,
     .snapshot_create = control_snapshot_create,
     .state = control_state,
     .instance_start = control_instance_start,

@@ -477,6 +477,8 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		if (!rebooting && ctl && !ret) {
 			if (hold_paused)
 				vmm_control_set_state(ctl, API_STATE_PAUSED);
+			if (restoring)
+				vmm_control_set_shape(ctl, cfg->nr_cpus, cfg->memory_bytes);
 			vmm_control_start_done(ctl, 0, err);
 		}
 		if (ret && rebooting) {

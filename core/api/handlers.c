@@ -828,7 +828,14 @@ static int api_snapshot_load(struct api_request *req)
 	else
 		ret = api->ops.instance_start(api->vmm, &boot, err, sizeof(err));
 	if (!ret) {
+		unsigned cpus;
+		uint64_t memory;
+
 		api_keep_booted_locked(api, &boot);
+		if (api->ops.restored_shape && api->ops.restored_shape(api->vmm, &cpus, &memory)) {
+			api->cfg.nr_cpus = cpus;
+			api->cfg.memory_bytes = memory;
+		}
 		log_info("API: snapshot %s loaded: the VM is %s", state_path,
 			 resume ? "running" : "paused");
 	}

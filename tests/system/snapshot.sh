@@ -198,6 +198,9 @@ if wait_api "$SOCK"; then
 	sleep 0.4
 	[[ $state == *'"Paused"'* && -z $(counts "$TMP/load.out") ]] &&
 		ok "loaded paused: $state, nothing counted" || problem "loaded paused: $state, counts $(counts "$TMP/load.out" | tr '\n' ' ')"
+	api "$SOCK" GET /machine-config
+	[[ $BODY == *'"vcpu_count":2,"mem_size_mib":64'* ]] && ok "GET /machine-config after the load: $BODY" ||
+		problem "GET /machine-config after the load: $BODY, want the snapshot's 2 vCPUs and 64 MiB"
 	api "$SOCK" PUT /snapshot/load "{\"snapshot_path\": \"$TMP/vm.state\", \"mem_file_path\": \"$TMP/vm.mem\"}"
 	[[ $CODE == 400 ]] && ok "a second load: 400 $BODY" || problem "a second load: $CODE $BODY"
 	api "$SOCK" PATCH /vm '{"state": "Resumed"}'
