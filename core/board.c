@@ -14,7 +14,7 @@
 #include "arch/x86/layout.h"
 #include "core/board.h"
 #include "core/loader.h"
-#include "core/snapshot.h"
+#include "core/snapshot_restore.h"
 #include "core/vm.h"
 #include "devices/device_host.h"
 #include "lib/log.h"

@@ -25,7 +25,7 @@
 #include "lib/evloop.h"
 #include "lib/sandbox.h"
 #include "core/seccomp.h"
-#include "core/snapshot.h"
+#include "core/snapshot_restore.h"
 #include "core/snapshot_cli.h"
 #include "core/supervisor.h"
 #include "core/version.h"

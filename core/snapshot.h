@@ -35,20 +35,14 @@ int snapshot_check(struct vm *vm, char *err, size_t errlen);
  */
 int snapshot_create(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen);
 
-/*
- * Restore, step 1: read and check the state file at state_path and open
- * the memory file at mem_path, before any VM exists.  *cfg gets the VM's
- * shape (vCPUs, memory size; the rest of cfg is the caller's: console).
- * ram is mapped from the memory file (gmem_create_private).  0 or -errno
- * with a sentence in err; on error nothing is left to free.
- */
-int snapshot_load(struct snapshot_image *img, struct vm_config *cfg, struct gmem *ram,
-		  const char *state_path, const char *mem_path, char *err, size_t errlen);
-/*
- * Restore, step 2: vm was made by board_restore (platform wired, vCPUs
- * created, not running): set every vCPU's and device's state from img.
- * 0 or -errno with a sentence in err.
- */
-int snapshot_restore(struct vm *vm, const struct snapshot_image *img, char *err, size_t errlen);
+/* KVM_GET_MSRS / KVM_SET_MSRS stop at the first MSR they cannot do and
+ * return how many they did (api.rst): do the rest after skipping it.
+ * Returns how many entries were done (the ones skipped get index ~0), or
+ * -errno. */
+int snapshot_msrs_transfer(int fd, unsigned long request, struct kvm_msrs *msrs);
+
+/* SDM Vol. 4 Table 2-2 */
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
 
 #endif
