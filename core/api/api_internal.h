@@ -155,7 +155,7 @@ struct api {
 	void *vmm;
 	unsigned flags;
 	enum api_vm_state state; /* ours until InstanceStart; then ops.state */
-	bool configured; /* a boot resource was PUT: PUT /snapshot/load is refused */
+	bool configured;	 /* a boot resource was PUT: PUT /snapshot/load is refused */
 	int metrics_fd;
 	struct api_counter counters[API_EP_COUNT][API_METHOD_COUNT];
 	/* the 60 s metrics timer */
