@@ -14,6 +14,7 @@
 #include "arch/x86/layout.h"
 #include "core/board.h"
 #include "core/loader.h"
+#include "core/snapshot_restore.h"
 #include "core/vm.h"
 #include "devices/device_host.h"
 #include "lib/log.h"
@@ -209,6 +210,34 @@ int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	/* The vCPUs before the devices: they need nothing of them, and
 	 * meanwhile the device servers come up (bench/boot). */
 	return vm_create_vcpus(vm, err, errlen);
+}
+
+int board_restore(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
+		  struct device_set *devices, int console_out_fd, const struct snapshot_image *img,
+		  char *err, size_t errlen)
+{
+	int ret;
+
+	ret = vm_create(vm, cfg, ram, devices, console_out_fd, err, errlen);
+	if (ret)
+		return ret;
+	ret = board_wire_platform(vm, console_out_fd);
+	if (ret)
+		return error_text(err, errlen, ret, "device address ranges overlap (isola bug)");
+	if (cfg->serial_rate[0]) {
+		char why[160];
+
+		ret = serial_set_rate(&vm->serial, cfg->serial_rate, why, sizeof(why));
+		if (ret)
+			return error_text(err, errlen, ret, "serial rate limiter: %s", why);
+	}
+	for (unsigned i = 0; i < vm->nr_cpus; i++) {
+		ret = vcpu_create(vm, i);
+		if (ret)
+			return error_text(err, errlen, ret, "cannot create vCPU %u: %s", i,
+					  strerror(-ret));
+	}
+	return snapshot_restore(vm, img, err, errlen);
 }
 
 int board_attach_devices(struct vm *vm, char *err, size_t errlen)

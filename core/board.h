@@ -22,6 +22,13 @@
  * frees a partly made one. */
 int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 		 struct device_set *devices, int console_out_fd, char *err, size_t errlen);
+/* board_create for a restore (core/snapshot.h): the VM on ram (mapped
+ * from the memory file), the board, the vCPUs, and the state of img set
+ * back into them; nothing is loaded.  0 or -errno with a sentence. */
+struct snapshot_image;
+int board_restore(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
+		  struct device_set *devices, int console_out_fd, const struct snapshot_image *img,
+		  char *err, size_t errlen);
 /* Create the device set's front-ends in the VM: each negotiates with its
  * back-end and is placed and plugged.  0 or -errno with a sentence. */
 int board_attach_devices(struct vm *vm, char *err, size_t errlen);

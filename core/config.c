@@ -341,7 +341,7 @@ static int config_check_memory(struct vm_config *cfg, const char *text, char *er
 	return 0;
 }
 
-static int config_set_console(struct vm_config *cfg, const char *text, char *err, size_t errlen)
+int config_set_console(struct vm_config *cfg, const char *text, char *err, size_t errlen)
 {
 	if (!strcmp(text, "stdio")) {
 		cfg->console = CONSOLE_STDIO;

@@ -76,6 +76,12 @@ struct vm_config {
 	/* --vsock / PUT /vsock: one virtio-vsock device served by isola-vsock */
 	struct vsock_config vsock;
 	bool reboot_on_reset; /* --on-reset reboot: a guest reset reboots in place */
+	/* Restore instead of boot (PUT /snapshot/load, `isola restore`): the
+	 * state file and the memory file (core/snapshot.h); the VM's shape
+	 * comes from the state file, not from the fields above. */
+	const char *restore_state_path;
+	const char *restore_mem_path;
+	bool restore_resume; /* run at once; else Paused until PATCH /vm Resumed */
 	/* From the API / --config-file (Firecracker's schema). */
 	const char *instance_id; /* GET / "id"; NULL: "anonymous-instance" */
 	bool logger;		 /* "logger" given: the fields below apply */
@@ -101,6 +107,9 @@ int config_parse_disk(struct disk_config *disk, const char *text, bool external,
 		      size_t errlen);
 
 void config_defaults(struct vm_config *cfg);
+/* --console MODE (stdio, none, file:PATH; PATH points into text); -EINVAL
+ * with a sentence in err. */
+int config_set_console(struct vm_config *cfg, const char *text, char *err, size_t errlen);
 
 /* The virtio devices cfg asks for (drives, interfaces, entropy, vsock). */
 unsigned config_device_count(const struct vm_config *cfg);

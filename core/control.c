@@ -3,6 +3,7 @@
 #include "core/control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/snapshot.h"
 #include "lib/log.h"
 
 static const char *const state_names[] = {"Not started", "Running", "Paused", "Stopped"};
@@ -74,13 +76,21 @@ bool vmm_control_take_start(struct vmm_control *ctl, struct vm_config *cfg)
 	return take;
 }
 
+void vmm_control_set_shape(struct vmm_control *ctl, unsigned cpus, uint64_t memory)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->started_cpus = cpus;
+	ctl->started_memory = memory;
+	pthread_mutex_unlock(&ctl->lock);
+}
+
 void vmm_control_start_done(struct vmm_control *ctl, int result, const char *err)
 {
 	pthread_mutex_lock(&ctl->lock);
 	ctl->start_result = result;
 	snprintf(ctl->start_err, sizeof(ctl->start_err), "%s", err ? err : "");
 	ctl->start_done = true;
-	if (!result)
+	if (!result && ctl->state != API_STATE_PAUSED) /* a restore without resume_vm */
 		ctl->state = API_STATE_RUNNING;
 	pthread_cond_broadcast(&ctl->cond);
 	pthread_mutex_unlock(&ctl->lock);
@@ -141,7 +151,12 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	pthread_mutex_unlock(&ctl->lock);
 	/* The device set is the event loop's: the change runs here (the
 	 * asking API thread waits; it asks one thing at a time). */
-	if (kind == VMM_REQUEST_DISK) {
+	if (kind == VMM_REQUEST_SNAPSHOT) {
+		/* the event loop's: its filter has the KVM_GET_* this needs,
+		 * and the device servers' state will be fetched here too */
+		ret = snapshot_create(ctl->vm, ctl->request_state_fd, ctl->request_mem_fd, err,
+				      sizeof(err));
+	} else if (kind == VMM_REQUEST_DISK) {
 		ret = device_set_update_disk(ctl->request_devices, index, reopen, &disk, err,
 					     sizeof(err));
 	} else if (kind == VMM_REQUEST_RNG) {
@@ -272,7 +287,8 @@ static int control_request_locked(struct vmm_control *ctl, const char *what, cha
 	uint64_t one = 1;
 	int ret;
 
-	if (ctl->state != API_STATE_RUNNING) {
+	if (ctl->state != API_STATE_RUNNING &&
+	    !(ctl->state == API_STATE_PAUSED && ctl->request_kind == VMM_REQUEST_SNAPSHOT)) {
 		/* Paused: a new server would be handed running rings (the
 		 * replacement resumes them), touching guest memory while the VM
 		 * is meant to be still. */
@@ -453,7 +469,68 @@ static void control_fill_metrics(void *opaque, void *json)
 	json_object_object_add(root, "vcpu", vcpu);
 }
 
+/* Open path for a snapshot: created or emptied, for writing only (the
+ * API thread's seccomp list allows write-only opens). */
+static int control_open_output(const char *path, const char *what, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return error_text(err, errlen, -errno, "%s %s: %s", what, path, strerror(errno));
+	return fd;
+}
+
+/* PUT /snapshot/create: Firecracker's rule, the VM must be Paused (its
+ * vCPUs parked: their state is still and their ioctls do not block).  The
+ * files are opened here, the state written by the event loop. */
+static int control_snapshot_create(void *opaque, const char *state_path, const char *mem_path,
+				   char *err, size_t errlen)
+{
+	struct vmm_control *ctl = opaque;
+	int state_fd, mem_fd, ret;
+
+	if (control_state(ctl) != API_STATE_PAUSED)
+		return error_text(err, errlen, -EINVAL,
+				  "a snapshot is taken of a paused VM; the VM is %s: PATCH /vm "
+				  "{\"state\": \"Paused\"} first",
+				  state_names[control_state(ctl)]);
+	ret = snapshot_check(ctl->vm, err, errlen);
+	if (ret)
+		return ret;
+	mem_fd = control_open_output(mem_path, "mem_file_path", err, errlen);
+	if (mem_fd < 0)
+		return mem_fd;
+	state_fd = control_open_output(state_path, "snapshot_path", err, errlen);
+	if (state_fd < 0) {
+		close(mem_fd);
+		return state_fd;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	ctl->request_kind = VMM_REQUEST_SNAPSHOT;
+	ctl->request_state_fd = state_fd;
+	ctl->request_mem_fd = mem_fd;
+	ret = control_request_locked(ctl, "a snapshot", err, errlen);
+	close(state_fd);
+	close(mem_fd);
+	return ret;
+}
+
+static bool control_restored_shape(void *opaque, unsigned *cpus, uint64_t *memory)
+{
+	struct vmm_control *ctl = opaque;
+	bool known;
+
+	pthread_mutex_lock(&ctl->lock);
+	known = ctl->started_cpus != 0;
+	*cpus = ctl->started_cpus;
+	*memory = ctl->started_memory;
+	pthread_mutex_unlock(&ctl->lock);
+	return known;
+}
+
 const struct api_vmm_ops vmm_control_ops = {
+    .restored_shape = control_restored_shape,
+    .snapshot_create = control_snapshot_create,
     .state = control_state,
     .instance_start = control_instance_start,
     .pause = control_pause,

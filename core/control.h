@@ -31,6 +31,9 @@ struct vmm_control {
 	void *watch_opaque;
 	struct device_set *request_devices; /* vmm_control_watch_requests' */
 	int start_result;
+	/* a restore's shape, from its state file (0: not a restore) */
+	unsigned started_cpus;
+	uint64_t started_memory;
 	char start_err[512];
 	/* A device change for the event loop (PATCH /network-interfaces):
 	 * the API thread asks and waits; the event loop answers.  An ask
@@ -40,11 +43,13 @@ struct vmm_control {
 	bool request_pending, request_done;
 	unsigned request_index;
 	enum vmm_request_kind {
-		VMM_REQUEST_NET,     /* PATCH /network-interfaces: request_net */
-		VMM_REQUEST_DISK,    /* PATCH /drives: request_disk, request_reopen */
-		VMM_REQUEST_RNG,     /* PATCH /entropy: request_rate for isola-rng */
-		VMM_REQUEST_UPGRADE, /* live upgrade: request_upgrade_kind, request_index */
+		VMM_REQUEST_NET,      /* PATCH /network-interfaces: request_net */
+		VMM_REQUEST_DISK,     /* PATCH /drives: request_disk, request_reopen */
+		VMM_REQUEST_RNG,      /* PATCH /entropy: request_rate for isola-rng */
+		VMM_REQUEST_UPGRADE,  /* live upgrade: request_upgrade_kind, request_index */
+		VMM_REQUEST_SNAPSHOT, /* PUT /snapshot/create: into request_*_fd */
 	} request_kind;
+	int request_state_fd, request_mem_fd; /* the API thread's, opened for writing */
 	struct net_config request_net;
 	struct disk_config request_disk;
 	bool request_reopen; /* PATCH /drives named path_on_host */
@@ -75,6 +80,9 @@ int vmm_control_watch_start(struct vmm_control *ctl, struct evloop *loop, int or
  * registration's id or -errno. */
 int vmm_control_watch_requests(struct vmm_control *ctl, struct evloop *loop, int order,
 			       struct device_set *devices);
+/* Main thread, before start_done: a restore's vCPU count and memory size
+ * (the API's machine-config shows them). */
+void vmm_control_set_shape(struct vmm_control *ctl, unsigned cpus, uint64_t memory);
 /* Main thread: answer the start request. */
 void vmm_control_start_done(struct vmm_control *ctl, int result, const char *err);
 void vmm_control_set_state(struct vmm_control *ctl, enum api_vm_state state);

@@ -25,6 +25,8 @@
 #include "lib/evloop.h"
 #include "lib/sandbox.h"
 #include "core/seccomp.h"
+#include "core/snapshot_restore.h"
+#include "core/snapshot_cli.h"
 #include "core/supervisor.h"
 #include "core/version.h"
 #include "core/vm.h"
@@ -39,6 +41,11 @@ static void print_help(void)
 	       "\n"
 	       "Commands:\n"
 	       "  run        boot a kernel in a new VM (see 'isola run --help')\n"
+	       "  snapshot --api-sock SOCK --state FILE --mem FILE\n"
+	       "             snapshot the paused VM of the isola serving SOCK\n"
+	       "  restore --state FILE --mem FILE [--console MODE] [--api-sock PATH]\n"
+	       "             restore a snapshot in this new process and run it\n"
+	       "             (see 'isola restore --help', docs/snapshot.md)\n"
 	       "  --api-sock PATH [--config-file FILE]\n"
 	       "             serve the Firecracker-compatible API on PATH (docs/api.md);\n"
 	       "             Firecracker's other flags (--id, --no-api, --log-path, ...)\n"
@@ -419,6 +426,11 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 {
 	static struct device_set devices;
 	static struct gmem ram;
+	static struct snapshot_image img;    /* a restore's state file */
+	static struct vm_config restore_cfg; /* cfg with the snapshot's shape */
+	bool restoring = cfg->restore_state_path != NULL;
+	bool hold_paused = restoring && !cfg->restore_resume;
+	uint64_t restore_start_ns = evloop_now_ns();
 	char err[512] = "";
 	int console_fd, status, ret;
 	uint64_t timeout_ns = 0;
@@ -442,13 +454,30 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	if (!ret)
 		ret = device_set_start(&devices, err, sizeof(err));
 	supervisor_cancel_prespawned(); /* any device_set_start did not take */
-	if (!ret)
+	if (!ret && restoring) {
+		/* the snapshot says how many vCPUs and how much memory */
+		restore_cfg = *cfg;
+		restore_cfg.reboot_on_reset = false;
+		cfg = &restore_cfg;
+		if (config_device_count(cfg))
+			ret = error_text(err, sizeof(err), -EINVAL,
+					 "a snapshot is restored without virtio devices (isola "
+					 "does not snapshot device servers yet); configure none");
+		else
+			ret = snapshot_load(&img, &restore_cfg, &ram, cfg->restore_state_path,
+					    cfg->restore_mem_path, err, sizeof(err));
+	} else if (!ret) {
 		ret = vm_ram_create(&ram, cfg, err, sizeof(err));
+	}
 	for (;;) {
 		if (!ret) {
 			vm_made = true;
-			ret = board_create(vm, cfg, &ram, &devices,
-					   console_fd >= 0 ? console_fd : -1, err, sizeof(err));
+			ret = restoring ? board_restore(vm, cfg, &ram, &devices,
+							console_fd >= 0 ? console_fd : -1, &img,
+							err, sizeof(err))
+					: board_create(vm, cfg, &ram, &devices,
+						       console_fd >= 0 ? console_fd : -1, err,
+						       sizeof(err));
 		}
 		if (!ret && !rebooting && cfg->console == CONSOLE_STDIO)
 			console_enter_raw(STDIN_FILENO);
@@ -461,10 +490,23 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		}
 		if (!ret)
 			ret = board_attach_devices(vm, err, sizeof(err));
-		if (!ret)
+		if (!ret && hold_paused)
+			vm_hold_paused(vm); /* PATCH /vm Resumed releases them */
+		else if (!ret)
 			vm_release_vcpus(vm);
-		if (!rebooting && ctl && !ret)
+		if (!ret && restoring && !rebooting)
+			log_info("restored %s: %u vCPU(s), %llu MiB, %s in %.2f ms",
+				 cfg->restore_state_path, cfg->nr_cpus,
+				 (unsigned long long)(cfg->memory_bytes >> 20),
+				 hold_paused ? "paused" : "running",
+				 (double)(evloop_now_ns() - restore_start_ns) / 1e6);
+		if (!rebooting && ctl && !ret) {
+			if (hold_paused)
+				vmm_control_set_state(ctl, API_STATE_PAUSED);
+			if (restoring)
+				vmm_control_set_shape(ctl, cfg->nr_cpus, cfg->memory_bytes);
 			vmm_control_start_done(ctl, 0, err);
+		}
 		if (ret && rebooting) {
 			vm_request_stop(vm, ISOLA_EXIT_VMM_ERROR, "reboot: %s", err);
 		} else if (ret) {
@@ -527,6 +569,7 @@ out:
 	if (vm_made)
 		destroy_vm(vm, had_devices);
 	gmem_destroy(&ram);
+	snapshot_image_free(&img);
 	console_restore();
 	if (console_fd > STDERR_FILENO)
 		close(console_fd);
@@ -678,6 +721,134 @@ static int cmd_run(int argc, char **argv, const struct process_options *opts)
 	if (!lock_down_process(opts, &cfg))
 		return ISOLA_EXIT_VMM_ERROR;
 	status = run_vm(&vm, &cfg, signal_fd, NULL);
+	if (signal_fd >= 0)
+		close(signal_fd);
+	return status;
+}
+
+static void print_restore_help(void)
+{
+	printf("Usage: isola restore --state FILE --mem FILE [OPTION]...\n"
+	       "Restore a VM from a snapshot ('isola snapshot', PUT /snapshot/create) in\n"
+	       "this new process and run it: the vCPUs, the platform devices and the\n"
+	       "clock as they were; the memory file is mapped copy-on-write, so it is\n"
+	       "never written and only the pages the guest touches are read\n"
+	       "(docs/snapshot.md).  The VM's vCPUs and memory size come from FILE.\n"
+	       "\n"
+	       "  --state FILE        the state file (snapshot_path)\n"
+	       "  --mem FILE          the memory file (mem_file_path); its size must be\n"
+	       "                      the snapshot's memory size\n"
+	       "  --console MODE      stdio (default), none, or file:PATH\n"
+	       "  --timeout SECONDS   stop the VM after SECONDS (exit status %d)\n"
+	       "  --paused            restore paused (resume: PATCH /vm Resumed; needs\n"
+	       "                      --api-sock)\n"
+	       "  --api-sock PATH     serve the API on PATH for the restored VM\n"
+	       "  -h, --help          show this help\n"
+	       "\n"
+	       "Exit statuses as for 'isola run'; %d if the snapshot cannot be restored\n"
+	       "(another version, truncated or corrupt, a memory file of another size).\n",
+	       ISOLA_EXIT_TIMEOUT, ISOLA_EXIT_VMM_ERROR);
+}
+
+/* `isola restore`: parse its flags into cfg; 1 after --help, -EINVAL
+ * after saying why. */
+static int parse_restore_args(int argc, char **argv, struct vm_config *cfg, const char **api_sock)
+{
+	char err[256];
+
+	for (int i = 1; i < argc; i++) {
+		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+		bool takes = strcmp(argv[i], "--paused") && strcmp(argv[i], "-h") &&
+			     strcmp(argv[i], "--help");
+
+		if (takes && !value) {
+			log_error("restore: missing value for %s; see 'isola restore --help'",
+				  argv[i]);
+			return -EINVAL;
+		}
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			print_restore_help();
+			return 1;
+		} else if (!strcmp(argv[i], "--paused")) {
+			cfg->restore_resume = false;
+			continue;
+		} else if (!strcmp(argv[i], "--state")) {
+			cfg->restore_state_path = value;
+		} else if (!strcmp(argv[i], "--mem")) {
+			cfg->restore_mem_path = value;
+		} else if (!strcmp(argv[i], "--api-sock")) {
+			*api_sock = value;
+		} else if (!strcmp(argv[i], "--console")) {
+			if (config_set_console(cfg, value, err, sizeof(err))) {
+				log_error("restore: %s", err);
+				return -EINVAL;
+			}
+		} else if (!strcmp(argv[i], "--timeout")) {
+			char *end;
+			unsigned long t = strtoul(value, &end, 10);
+
+			if (!*value || *end || t > 86400 * 365) {
+				log_error("restore: --timeout '%s' is not a number of seconds",
+					  value);
+				return -EINVAL;
+			}
+			cfg->timeout_seconds = (unsigned)t;
+		} else {
+			log_error("restore: unknown option '%s'; see 'isola restore --help'",
+				  argv[i]);
+			return -EINVAL;
+		}
+		i++;
+	}
+	if (!cfg->restore_state_path || !cfg->restore_mem_path) {
+		log_error("restore: --state and --mem are required; see 'isola restore --help'");
+		return -EINVAL;
+	}
+	if (!cfg->restore_resume && !*api_sock) {
+		log_error("restore: --paused needs --api-sock (nothing could resume it)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int cmd_restore(int argc, char **argv, const struct process_options *opts)
+{
+	static struct vm vm;
+	static struct vmm_control ctl;
+	static struct vm_config cfg;
+	struct api_server *server = NULL;
+	const char *api_sock = NULL;
+	char err[512] = "";
+	int signal_fd, status, ret;
+
+	config_defaults(&cfg);
+	cfg.restore_resume = true;
+	ret = parse_restore_args(argc, argv, &cfg, &api_sock);
+	if (ret)
+		return ret == 1 ? 0 : ISOLA_EXIT_VMM_ERROR;
+	signal_fd = stop_signal_fd();
+	if (!lock_down_process(opts, &cfg))
+		return ISOLA_EXIT_VMM_ERROR;
+	if (api_sock) {
+		if (vmm_control_init(&ctl, &vm)) {
+			log_error("eventfd: %s", strerror(errno));
+			return ISOLA_EXIT_VMM_ERROR;
+		}
+		if (api_server_start(&server, api_sock, 0, &cfg, &vmm_control_ops, &ctl, err,
+				     sizeof(err))) {
+			log_error("--api-sock %s: %s", api_sock, err);
+			vmm_control_destroy(&ctl);
+			return ISOLA_EXIT_VMM_ERROR;
+		}
+		api_mark_started(api_server_api(server), &cfg);
+	}
+	status = run_vm(&vm, &cfg, signal_fd, server ? &ctl : NULL);
+	if (status < 0)
+		status = ISOLA_EXIT_VMM_ERROR; /* the restore failed: said why */
+	if (server) {
+		api_server_stop(server);
+		vmm_control_destroy(&ctl);
+	}
 	if (signal_fd >= 0)
 		close(signal_fd);
 	return status;
@@ -947,6 +1118,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1, &opts);
+	if (!strcmp(argv[1], "restore"))
+		return cmd_restore(argc - 1, argv + 1, &opts);
+	if (!strcmp(argv[1], "snapshot"))
+		return snapshot_cli_main(argc - 1, argv + 1);
 	if (vmm_args_is_vmm_flag(argv[1]))
 		return cmd_vmm(argc, argv, &opts);
 	log_error("unknown command '%s'; see 'isola --help'", argv[1]);

@@ -102,6 +102,7 @@ static const unsigned long vcpu_ioctls[] = {
 	"futex", "getpid", "gettid", "tgkill",  /* locks, kicking vCPUs */                         \
 	"wait4", "kill", "clock_nanosleep",     /* reaping, stopping (pid >= 0), restarting servers */\
 	"newfstatat", "unlink",                 /* removing our own API socket at exit */          \
+	"lseek", "pwrite64", "ftruncate",       /* a snapshot's memory file (core/snapshot.c) */   \
 	"rt_sigprocmask", "rt_sigreturn", "restart_syscall",                                       \
 	"exit", "exit_group",                                                                      \
 	VDSO_FALLBACK_SYSCALLS                  /* timers, restart windows, log lines */
@@ -113,7 +114,17 @@ static const char *const main_syscalls[] = {
 
 #define MAIN_IOCTLS KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI, TCGETS, TCSETS
 
-static const unsigned long main_ioctls[] = {MAIN_IOCTLS, 0};
+/* PUT /snapshot/create: the event loop reads the paused VM's state
+ * (core/snapshot.c); the reboot list has the rest already. */
+#define SNAPSHOT_IOCTLS                                                                             \
+	KVM_GET_MSR_INDEX_LIST, KVM_GET_CLOCK, KVM_GET_TSC_KHZ, KVM_GET_XSAVE, KVM_GET_XSAVE2,     \
+	    KVM_GET_XCRS, KVM_GET_MSRS, KVM_GET_VCPU_EVENTS, KVM_GET_MP_STATE, KVM_GET_DEBUGREGS,  \
+	    KVM_GET_CPUID2, KVM_GET_DEVICE_ATTR
+
+static const unsigned long main_ioctls[] = {
+	MAIN_IOCTLS, SNAPSHOT_IOCTLS, KVM_CHECK_EXTENSION, KVM_GET_LAPIC, KVM_GET_SREGS, KVM_GET_REGS,
+	0,
+};
 
 /*
  * The main thread with --on-reset reboot: also what building the next VM
@@ -140,7 +151,7 @@ static const unsigned long main_reboot_ioctls[] = {
 	KVM_GET_API_VERSION, KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_VCPU_MMAP_SIZE,
 	KVM_GET_SUPPORTED_CPUID, KVM_ENABLE_CAP, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU,
 	KVM_SET_CPUID2, KVM_SET_MSRS, KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_GET_SREGS, KVM_SET_SREGS,
-	KVM_GET_REGS, KVM_SET_REGS, KVM_SET_FPU,
+	KVM_GET_REGS, KVM_SET_REGS, KVM_SET_FPU, SNAPSHOT_IOCTLS,
 	/* the vCPU threads' own list (they inherit this one too) */
 	KVM_RUN, 0,
 };

@@ -213,12 +213,40 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/*
+ * api.rst (KVM_EXIT_IO, KVM_EXIT_MMIO; KVM_CAP_NEEDS_COMPLETION): an exit's
+ * I/O or MMIO is complete in the vCPU's state only after the next KVM_RUN,
+ * and a KVM_RUN with immediate_exit set completes it without running
+ * further guest instructions (it returns EINTR), so a parked vCPU's state
+ * is whole for a snapshot.  Completing a string I/O may end in the next
+ * exit of the same instruction instead: that one is handled and completed
+ * in turn.
+ */
+static void vcpu_complete_exit(struct vcpu *vcpu)
+{
+	if (!vcpu->exits)
+		return; /* never ran: nothing to complete */
+	for (unsigned i = 0; i < 64; i++) {
+		int ret;
+
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		ret = ioctl(vcpu->fd, KVM_RUN, 0);
+		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		if (ret < 0)
+			return; /* EINTR: completed (or EAGAIN: nothing pending) */
+		vcpu->exits++;
+		if (!vcpu_handle_exit(vcpu))
+			return; /* the VM stops */
+	}
+}
+
 void vcpu_park_if_paused(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 
 	if (!atomic_load(&vm->pause_requested))
 		return;
+	vcpu_complete_exit(vcpu);
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->parked++;
 	pthread_cond_broadcast(&vm->pause_cond);

@@ -197,6 +197,30 @@ static void vm_update_ioapic_route(void *opaque, unsigned pin, uint64_t address,
 	pthread_mutex_unlock(&vm->routes_lock);
 }
 
+int vm_sync_ioapic_routes(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->routes_lock);
+	for (unsigned pin = 0; pin < IOAPIC_NR_PINS; pin++) {
+		struct kvm_irq_routing_entry *entry = &vm->routes->entries[pin];
+		uint64_t entry_bits = vm->ioapic.redirection[pin], address;
+		uint32_t data;
+
+		ioapic_entry_to_msi(entry_bits, &address, &data);
+		entry->gsi = pin;
+		entry->type = KVM_IRQ_ROUTING_MSI;
+		entry->u.msi.address_lo = (uint32_t)address;
+		entry->u.msi.address_hi = (uint32_t)(address >> 32);
+		/* as vm_update_ioapic_route: a masked pin routes nowhere */
+		entry->u.msi.data = entry_bits & IOAPIC_RTE_MASKED ? 0 : data;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
+		ret = -errno;
+	pthread_mutex_unlock(&vm->routes_lock);
+	return ret;
+}
+
 int vm_set_msi_route(struct vm *vm, unsigned gsi, uint64_t address, uint32_t data)
 {
 	struct kvm_irq_routing_entry *entry = NULL;
@@ -407,6 +431,14 @@ int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 void vm_hold_vcpus(struct vm *vm)
 {
 	atomic_store(&vm->pause_requested, true);
+}
+
+void vm_hold_paused(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, true);
+	vm->paused = true;
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 void vm_release_vcpus(struct vm *vm)

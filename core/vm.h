@@ -105,6 +105,9 @@ int vm_create_vcpus(struct vm *vm, char *err, size_t errlen);
  * core still negotiates with the device servers. */
 void vm_hold_vcpus(struct vm *vm);
 void vm_release_vcpus(struct vm *vm);
+/* Held vCPUs stay held as a paused VM (a restore without resume_vm):
+ * vm_resume releases them. */
+void vm_hold_paused(struct vm *vm);
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Record why the VM stops (first call wins) and kick every vCPU. */
@@ -136,6 +139,10 @@ void vm_serve_devices(struct vm *vm);
 /* Drive an ISA interrupt line through the IOAPIC. */
 void vm_set_isa_irq(struct vm *vm, unsigned irq, bool level);
 
+/* KVM's routes for the IOAPIC's pins from its whole redirection table, in
+ * one KVM_SET_GSI_ROUTING (each costs an SRCU grace period: a restore
+ * sets 24 pins at once).  0 or -errno. */
+int vm_sync_ioapic_routes(struct vm *vm);
 /* vm.c: the IOAPIC's way into KVM's GSI routes. */
 extern const struct ioapic_ops vm_ioapic_ops;
 

@@ -4,7 +4,7 @@
  * The flags and their rules are Firecracker's `firecracker --help` (its
  * src/firecracker/src/main.rs argument list): every flag it takes is
  * accepted here, so an orchestrator's command line needs no editing; a flag
- * for something isola does not have (MMDS, snapshots, custom seccomp BPF)
+ * for something isola does not have (MMDS, Firecracker's snapshot format, custom seccomp BPF)
  * is refused with a sentence rather than ignored, because ignoring it would
  * silently drop what the caller asked for.
  */
@@ -211,7 +211,9 @@ static int vmm_args_take(struct vmm_args *args, const char *name, const char *va
 				     "out",
 				     value);
 	} else if (!strcmp(name, "snapshot-version") || !strcmp(name, "describe-snapshot")) {
-		return vmm_args_fail(err, errlen, "--%s: isola does not implement snapshots yet",
+		return vmm_args_fail(err, errlen,
+				     "--%s: isola's snapshots have their own versioned format, "
+				     "not Firecracker's (docs/snapshot.md); leave the flag out",
 				     name);
 	} else if (!strcmp(name, "help")) {
 		args->help = true;

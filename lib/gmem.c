@@ -8,11 +8,12 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
 
-int gmem_map_fd(int fd, uint64_t offset, uint64_t len, int noreserve, void **out)
+static int gmem_map_fd_flags(int fd, uint64_t offset, uint64_t len, int flags, void **out)
 {
 	const uint64_t align = GMEM_HUGE_PAGE_SIZE;
 	uint64_t span, reserve_len;
@@ -38,8 +39,7 @@ int gmem_map_fd(int fd, uint64_t offset, uint64_t len, int noreserve, void **out
 	if (reserve == MAP_FAILED)
 		return -errno;
 	at = reserve + ((offset - (uint64_t)(uintptr_t)reserve) & (align - 1));
-	map = mmap(at, len, PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_FIXED | (noreserve ? MAP_NORESERVE : 0), fd, (off_t)offset);
+	map = mmap(at, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, (off_t)offset);
 	if (map == MAP_FAILED) {
 		int ret = -errno;
 
@@ -63,6 +63,12 @@ int gmem_map_fd(int fd, uint64_t offset, uint64_t len, int noreserve, void **out
 	madvise(map, len, MADV_DONTDUMP);
 	*out = map;
 	return 0;
+}
+
+int gmem_map_fd(int fd, uint64_t offset, uint64_t len, int noreserve, void **out)
+{
+	return gmem_map_fd_flags(fd, offset, len, MAP_SHARED | (noreserve ? MAP_NORESERVE : 0),
+				 out);
 }
 
 static int gmem_map_region(struct gmem *mem, uint64_t gpa, uint64_t size, uint64_t fd_offset)
@@ -142,6 +148,49 @@ int gmem_create(struct gmem *mem, uint64_t ram_size, enum gmem_backing backing)
 fail:
 	gmem_destroy(mem);
 	return ret;
+}
+
+int gmem_create_private(struct gmem *mem, int fd, uint64_t ram_size)
+{
+	uint64_t low_size, high_size;
+	struct stat st;
+	void *host;
+	int ret;
+
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+	mem->backing = GMEM_BACKING_SHMEM;
+	if (ram_size < LAYOUT_MIN_MEMORY || ram_size % 4096)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != ram_size)
+		return -EMEDIUMTYPE;
+	low_size = ram_size < LAYOUT_MMIO_HOLE_START ? ram_size : LAYOUT_MMIO_HOLE_START;
+	high_size = ram_size - low_size;
+	/* The same split as gmem_create, so file offset = memfd offset.
+	 * MAP_PRIVATE: the guest's writes go to anonymous copies, the file is
+	 * never written, and many VMs share its page-cache pages;
+	 * MAP_NORESERVE: nothing is accounted before it is written. */
+	for (int i = 0; i < 2; i++) {
+		uint64_t size = i ? high_size : low_size, offset = i ? low_size : 0;
+
+		if (!size)
+			continue;
+		ret = gmem_map_fd_flags(fd, offset, size, MAP_PRIVATE | MAP_NORESERVE, &host);
+		if (ret) {
+			gmem_destroy(mem);
+			return ret;
+		}
+		mem->regions[mem->nr_regions++] = (struct gmem_region){
+		    .gpa = i ? LAYOUT_HIGH_RAM_START : 0,
+		    .size = size,
+		    .host = host,
+		    .fd_offset = offset,
+		};
+	}
+	mem->ram_size = ram_size;
+	return 0;
 }
 
 void gmem_init_empty(struct gmem *mem)
@@ -276,10 +325,9 @@ int gmem_zero(const struct gmem *mem, uint64_t gpa, uint64_t len)
 
 		if (gpa < r->gpa || gpa - r->gpa >= r->size)
 			continue;
-		if (r->borrowed ||
-		    fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)(r->fd_offset + first_page - r->gpa),
-			      (off_t)(last_page - first_page)) < 0) {
+		if (r->borrowed || fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					     (off_t)(r->fd_offset + first_page - r->gpa),
+					     (off_t)(last_page - first_page)) < 0) {
 			memset(host, 0, len);
 			return 0;
 		}

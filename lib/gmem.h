@@ -51,6 +51,15 @@ struct gmem {
 int gmem_create(struct gmem *mem, uint64_t ram_size, enum gmem_backing backing);
 void gmem_destroy(struct gmem *mem);
 /*
+ * Guest RAM of ram_size bytes restored from a snapshot's memory file fd,
+ * laid out as gmem_create lays it out (file offset = memfd offset), mapped
+ * MAP_PRIVATE: lazy and copy-on-write, the file is never written and is
+ * not read ahead.  No memfd (fd -1): no device server can map it.  The
+ * caller may close fd afterwards.  -EMEDIUMTYPE if fd is not a regular
+ * file of exactly ram_size bytes; 0 or -errno.
+ */
+int gmem_create_private(struct gmem *mem, int fd, uint64_t ram_size);
+/*
  * Empty guest RAM for the next boot (a reboot that keeps it): every page is
  * punched out of the memfd, so it reads as zero, as new memory would, and
  * its host memory is freed now.  The mappings stay where they are, except

@@ -16,6 +16,8 @@
 
 #define IOAPIC_NR_PINS 24
 #define IOAPIC_MMIO_SIZE 0x1000
+/* A redirection entry's mask bit (82093AA datasheet §3.2.4, bit 16). */
+#define IOAPIC_RTE_MASKED (1ull << 16)
 
 struct ioapic_ops {
 	/* Deliver one interrupt as an MSI write. */

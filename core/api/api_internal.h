@@ -136,6 +136,8 @@ enum api_endpoint {
 	API_EP_METRICS,
 	API_EP_SERIAL,
 	API_EP_VSOCK,
+	API_EP_SNAPSHOT_CREATE,
+	API_EP_SNAPSHOT_LOAD,
 	API_EP_UNIMPLEMENTED,
 	API_EP_INVALID,
 	API_EP_COUNT
@@ -153,6 +155,7 @@ struct api {
 	void *vmm;
 	unsigned flags;
 	enum api_vm_state state; /* ours until InstanceStart; then ops.state */
+	bool configured;	 /* a boot resource was PUT: PUT /snapshot/load is refused */
 	int metrics_fd;
 	struct api_counter counters[API_EP_COUNT][API_METHOD_COUNT];
 	/* the 60 s metrics timer */

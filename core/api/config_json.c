@@ -36,9 +36,10 @@ void api_config_defaults(struct vm_config *cfg)
 
 void api_config_release(struct vm_config *cfg)
 {
-	const char **strings[] = {&cfg->kernel_path,  &cfg->initrd_path, &cfg->cmdline,
-				  &cfg->console_path, &cfg->instance_id, &cfg->log_path,
-				  &cfg->metrics_path, &cfg->log_module};
+	const char **strings[] = {
+	    &cfg->kernel_path,	      &cfg->initrd_path,     &cfg->cmdline,	 &cfg->console_path,
+	    &cfg->instance_id,	      &cfg->log_path,	     &cfg->metrics_path, &cfg->log_module,
+	    &cfg->restore_state_path, &cfg->restore_mem_path};
 
 	if (!cfg->owns_strings)
 		return;
@@ -50,9 +51,10 @@ void api_config_release(struct vm_config *cfg)
 
 int api_config_copy(struct vm_config *dst, const struct vm_config *src)
 {
-	const char **strings[] = {&dst->kernel_path,  &dst->initrd_path, &dst->cmdline,
-				  &dst->console_path, &dst->instance_id, &dst->log_path,
-				  &dst->metrics_path, &dst->log_module};
+	const char **strings[] = {
+	    &dst->kernel_path,	      &dst->initrd_path,     &dst->cmdline,	 &dst->console_path,
+	    &dst->instance_id,	      &dst->log_path,	     &dst->metrics_path, &dst->log_module,
+	    &dst->restore_state_path, &dst->restore_mem_path};
 	int ret = 0;
 
 	*dst = *src;

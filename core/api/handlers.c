@@ -33,8 +33,6 @@ struct api_request {
 static const struct {
 	const char *path, *what;
 } api_unimplemented[] = {
-    {"/snapshot/create", "snapshots"},
-    {"/snapshot/load", "snapshots"},
     {"/balloon", "the balloon device"},
     {"/mmds", "MMDS"},
     {"/cpu-config", "custom CPU templates"},
@@ -725,6 +723,170 @@ static int api_put_output(struct api_request *req)
 	return api_reply_no_content(req);
 }
 
+/* PUT /snapshot/create (swagger SnapshotCreateParams): only while Paused,
+ * as in Firecracker; Full only (Diff needs the dirty log: not yet). */
+static int api_snapshot_create(struct api_request *req)
+{
+	static const char *const known[] = {"snapshot_path", "mem_file_path", "snapshot_type",
+					    NULL};
+	struct api *api = req->api;
+	const char *state_path, *mem_path, *type = "Full";
+	char err[API_ERR_MAX];
+	enum api_vm_state state;
+	json_object *v;
+
+	if (!(v = api_body(req)))
+		return req->resp->status;
+	if (api_json_only(v, "", known, err, sizeof(err)) ||
+	    api_json_string(v, "", "snapshot_path", true, &state_path, err, sizeof(err)) ||
+	    api_json_string(v, "", "mem_file_path", true, &mem_path, err, sizeof(err)) ||
+	    api_json_string(v, "", "snapshot_type", false, &type, err, sizeof(err)) < 0)
+		return api_reply_error(req, "%s", err);
+	if (!type)
+		type = "Full";
+	if (!strcmp(type, "Diff"))
+		return api_reply_error(req,
+				       "snapshot_type: isola does not take Diff snapshots yet; "
+				       "use \"Full\"");
+	if (strcmp(type, "Full"))
+		return api_reply_error(req,
+				       "snapshot_type: \"%s\" is not a snapshot type; use "
+				       "\"Full\"",
+				       type);
+	if (!state_path[0] || !mem_path[0])
+		return api_reply_error(req, "snapshot_path and mem_file_path must not be empty");
+	state = api_state(api);
+	if (state != API_STATE_PAUSED)
+		return api_reply_error(
+		    req,
+		    "PUT /snapshot/create is only valid while the VM is Paused; "
+		    "the VM is %s%s",
+		    api_state_names[state],
+		    state == API_STATE_RUNNING ? " (PATCH /vm {\"state\": \"Paused\"} first)" : "");
+	if (!api->ops.snapshot_create)
+		return api_reply_error(req, "snapshots are not available in this isola");
+	if (api->ops.snapshot_create(api->vmm, state_path, mem_path, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	log_info("API: snapshot of the paused VM in %s (memory in %s)", state_path, mem_path);
+	return api_reply_no_content(req);
+}
+
+/* The memory file of PUT /snapshot/load: mem_backend {backend_type "File",
+ * backend_path}, or the older mem_file_path; exactly one (swagger). */
+static int api_snapshot_mem_path(json_object *v, const char **mem_path, char *err, size_t errlen)
+{
+	static const char *const known[] = {"backend_type", "backend_path", NULL};
+	json_object *backend = NULL;
+	const char *type, *old = NULL;
+	int ret;
+
+	ret = api_json_string(v, "", "mem_file_path", false, &old, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (!json_object_object_get_ex(v, "mem_backend", &backend) || !backend) {
+		if (!old)
+			return api_fail(err, errlen,
+					"mem_backend: missing; give {\"backend_type\": \"File\", "
+					"\"backend_path\": PATH}");
+		*mem_path = old;
+		return 0;
+	}
+	if (old)
+		return api_fail(err, errlen, "give mem_backend or mem_file_path, not both");
+	if (!json_object_is_type(backend, json_type_object))
+		return api_fail(err, errlen, "mem_backend: expected an object");
+	if (api_json_only(backend, "mem_backend", known, err, errlen) ||
+	    api_json_string(backend, "mem_backend", "backend_type", true, &type, err, errlen) ||
+	    api_json_string(backend, "mem_backend", "backend_path", true, mem_path, err, errlen))
+		return -EINVAL;
+	if (!strcmp(type, "Uffd"))
+		return api_fail(err, errlen,
+				"mem_backend.backend_type: isola does not serve memory over "
+				"userfaultfd; use \"File\" (it is mapped lazily already)");
+	if (strcmp(type, "File"))
+		return api_fail(err, errlen,
+				"mem_backend.backend_type: \"%s\" is not a backend; use \"File\"",
+				type);
+	return 0;
+}
+
+/* PUT /snapshot/load (swagger SnapshotLoadParams): only on a fresh isola,
+ * before any boot resource is configured (Firecracker's rule); the VM is
+ * restored by the VMM's start path and runs at once with resume_vm. */
+static int api_snapshot_load(struct api_request *req)
+{
+	static const char *const known[] = {"snapshot_path",
+					    "mem_backend",
+					    "mem_file_path",
+					    "enable_diff_snapshots",
+					    "track_dirty_pages",
+					    "resume_vm",
+					    NULL};
+	struct api *api = req->api;
+	const char *state_path, *mem_path = NULL;
+	bool resume = false, diff = false, dirty = false;
+	char err[API_ERR_MAX];
+	struct vm_config boot;
+	json_object *v;
+	int ret;
+
+	if (!api_require_not_started(req) || !(v = api_body(req)))
+		return req->resp->status;
+	if (api_json_only(v, "", known, err, sizeof(err)) ||
+	    api_json_string(v, "", "snapshot_path", true, &state_path, err, sizeof(err)) ||
+	    api_snapshot_mem_path(v, &mem_path, err, sizeof(err)) ||
+	    api_json_bool(v, "", "resume_vm", false, &resume, err, sizeof(err)) < 0 ||
+	    api_json_bool(v, "", "enable_diff_snapshots", false, &diff, err, sizeof(err)) < 0 ||
+	    api_json_bool(v, "", "track_dirty_pages", false, &dirty, err, sizeof(err)) < 0)
+		return api_reply_error(req, "%s", err);
+	/* swagger: both deprecated (mem_backend replaces the one,
+	 * track_dirty_pages the other) */
+	if (json_object_object_get_ex(v, "mem_file_path", NULL))
+		api_deprecated(req, "mem_file_path is deprecated; use mem_backend");
+	if (json_object_object_get_ex(v, "enable_diff_snapshots", NULL))
+		api_deprecated(req, "enable_diff_snapshots is deprecated; use track_dirty_pages");
+	if (diff || dirty)
+		return api_reply_error(req,
+				       "%s: isola does not track dirty pages for Diff "
+				       "snapshots yet; leave it false",
+				       diff ? "enable_diff_snapshots" : "track_dirty_pages");
+	if (api->configured)
+		return api_reply_error(
+		    req, "PUT /snapshot/load is only valid on a fresh isola, before any boot "
+			 "resource (boot-source, machine-config, drives, ...) is configured; "
+			 "start a new isola --api-sock for the restore");
+	if (api_check_file(state_path, "snapshot_path", false, err, sizeof(err)) ||
+	    api_check_file(mem_path, "mem_backend.backend_path", false, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	if (!api->ops.instance_start)
+		return api_reply_error(req, "snapshots are not available in this isola");
+	if (api_config_copy(&boot, &api->cfg))
+		return api_reply_error(req, "out of memory");
+	ret = api_set_string(&boot.restore_state_path, state_path) ||
+	      api_set_string(&boot.restore_mem_path, mem_path);
+	boot.restore_resume = resume;
+	if (ret)
+		ret = api_fail(err, sizeof(err), "out of memory");
+	else
+		ret = api->ops.instance_start(api->vmm, &boot, err, sizeof(err));
+	if (!ret) {
+		unsigned cpus;
+		uint64_t memory;
+
+		api_keep_booted_locked(api, &boot);
+		if (api->ops.restored_shape && api->ops.restored_shape(api->vmm, &cpus, &memory)) {
+			api->cfg.nr_cpus = cpus;
+			api->cfg.memory_bytes = memory;
+		}
+		log_info("API: snapshot %s loaded: the VM is %s", state_path,
+			 resume ? "running" : "paused");
+	}
+	api_config_release(&boot);
+	if (ret)
+		return api_reply_error(req, "snapshot load: %s", err);
+	return api_reply_no_content(req);
+}
+
 static int api_unimplemented_endpoint(struct api_request *req)
 {
 	for (size_t i = 0; i < sizeof(api_unimplemented) / sizeof(api_unimplemented[0]); i++) {
@@ -808,6 +970,12 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 	case API_EP_METRICS:
 		status = api_put_output(&req);
 		break;
+	case API_EP_SNAPSHOT_CREATE:
+		status = api_snapshot_create(&req);
+		break;
+	case API_EP_SNAPSHOT_LOAD:
+		status = api_snapshot_load(&req);
+		break;
 	case API_EP_UNIMPLEMENTED:
 		status = api_unimplemented_endpoint(&req);
 		break;
@@ -817,6 +985,14 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 					 method_name, path);
 		break;
 	}
+	/* A boot resource given: the process is no longer fresh for a
+	 * PUT /snapshot/load (Firecracker: "only accepted on a fresh
+	 * Firecracker process"). */
+	if (status < 300 && method != API_GET &&
+	    (ep == API_EP_BOOT_SOURCE || ep == API_EP_MACHINE_CONFIG || ep == API_EP_DRIVES ||
+	     ep == API_EP_NETWORK || ep == API_EP_ENTROPY || ep == API_EP_SERIAL ||
+	     ep == API_EP_VSOCK))
+		api->configured = true;
 	json_object_put(req.json);
 	return status;
 }

@@ -39,6 +39,14 @@ static enum api_vm_state fuzz_state(void *vmm)
 static int fuzz_start(void *vmm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	(void)vmm, (void)err, (void)errlen;
+	/* PUT /snapshot/load: a restore, only on a fresh process (nothing to
+	 * boot, no device configured) and with both files */
+	if (cfg->restore_state_path) {
+		if (!cfg->restore_mem_path || cfg->kernel_path || config_device_count(cfg))
+			abort();
+		fuzz_state_value = cfg->restore_resume ? API_STATE_RUNNING : API_STATE_PAUSED;
+		return 0;
+	}
 	if (!cfg->kernel_path || cfg->nr_disks > CONFIG_MAX_DISKS)
 		abort(); /* the API must never start an incomplete configuration */
 	/* nor one outside Firecracker's limits or too small to boot */
@@ -97,7 +105,19 @@ static int fuzz_update_rate(void *vmm, const char *rate, char *err, size_t errle
 	return 0;
 }
 
+/* PUT /snapshot/create reaches the VMM only for a paused VM, with two
+ * non-empty paths */
+static int fuzz_snapshot(void *vmm, const char *state_path, const char *mem_path, char *err,
+			 size_t errlen)
+{
+	(void)vmm, (void)err, (void)errlen;
+	if (fuzz_state_value != API_STATE_PAUSED || !state_path[0] || !mem_path[0])
+		abort();
+	return 0;
+}
+
 static const struct api_vmm_ops fuzz_ops = {
+    .snapshot_create = fuzz_snapshot,
     .state = fuzz_state,
     .instance_start = fuzz_start,
     .pause = fuzz_pause,

@@ -31,7 +31,8 @@
 
 struct fake_vmm {
 	enum api_vm_state state;
-	int starts, pauses, resumes, ctrl_alt_dels, flushes, fills;
+	int starts, pauses, resumes, ctrl_alt_dels, flushes, fills, snapshots;
+	char snapshot_state[256], snapshot_mem[256];
 	int fail_start;
 	struct vm_config booted; /* what instance_start received (deep copy) */
 };
@@ -92,7 +93,20 @@ static void fake_fill(void *vmm, void *obj)
 	json_object_object_add(obj, "vcpu", json_object_new_int(42));
 }
 
+static int fake_snapshot(void *vmm, const char *state_path, const char *mem_path, char *err,
+			 size_t errlen)
+{
+	struct fake_vmm *f = vmm;
+
+	(void)err, (void)errlen;
+	f->snapshots++;
+	snprintf(f->snapshot_state, sizeof(f->snapshot_state), "%s", state_path);
+	snprintf(f->snapshot_mem, sizeof(f->snapshot_mem), "%s", mem_path);
+	return 0;
+}
+
 static const struct api_vmm_ops fake_ops = {
+    .snapshot_create = fake_snapshot,
     .state = fake_state,
     .instance_start = fake_start,
     .pause = fake_pause,
@@ -294,9 +308,8 @@ static void test_get_with_body(void **state)
 static void test_unimplemented(void **state)
 {
 	static const char *const paths[] = {
-	    "/snapshot/create",	   "/snapshot/load",  "/balloon",
-	    "/balloon/statistics", "/mmds",	      "/mmds/config",
-	    "/cpu-config",	   "/hotplug/memory", "/pmem/p0"};
+	    "/balloon",	   "/balloon/statistics", "/mmds",   "/mmds/config",
+	    "/cpu-config", "/hotplug/memory",	  "/pmem/p0"};
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		call(*state, "PUT", paths[i], "{}");
@@ -1098,6 +1111,94 @@ static void test_pause_resume(void **state)
 	expect_fault(f, "state: missing (required)");
 	call(f, "PATCH", "/vm", "\"Paused\"");
 	expect_fault(f, "must be a JSON object");
+}
+
+/* ---- PUT /snapshot/create and /snapshot/load ---- */
+
+static void test_snapshot_create(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/snapshot/create",
+	     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}");
+	expect_fault(f, "only valid while the VM is Paused; the VM is Not started");
+	start(f);
+	call(f, "PUT", "/snapshot/create",
+	     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}");
+	expect_fault(f, "the VM is Running (PATCH /vm {\"state\": \"Paused\"} first)");
+	call(f, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+	call(f, "PUT", "/snapshot/create", "{\"snapshot_path\": \"/s\"}");
+	expect_fault(f, "mem_file_path: missing (required)");
+	call(f, "PUT", "/snapshot/create",
+	     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": \"Diff\"}");
+	expect_fault(f, "does not take Diff snapshots yet");
+	call(f, "PUT", "/snapshot/create",
+	     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": \"Half\"}");
+	expect_fault(f, "\"Half\" is not a snapshot type");
+	call(f, "PUT", "/snapshot/create", "{\"snapshot_path\": \"/s\", \"mem_file_path\": 3}");
+	expect_fault(f, "mem_file_path: must be a string");
+	assert_int_equal(f->vmm.snapshots, 0);
+	call(f, "PUT", "/snapshot/create",
+	     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": \"Full\"}");
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.snapshots, 1);
+	assert_string_equal(f->vmm.snapshot_state, "/s");
+	assert_string_equal(f->vmm.snapshot_mem, "/m");
+	call(f, "GET", "/snapshot/create", NULL);
+	expect_fault(f, "Invalid request method and/or path");
+}
+
+static void test_snapshot_load(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"%s\"}", f->disk);
+	expect_fault(f, "mem_backend: missing");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+	     "\"backend_path\": \"%s\"}}",
+	     f->disk, f->disk2);
+	expect_fault(f, "does not serve memory over userfaultfd");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", \"mem_backend\": "
+	     "{\"backend_type\": \"File\", \"backend_path\": \"%s\"}}",
+	     f->disk, f->disk2, f->disk2);
+	expect_fault(f, "not both");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s/none\", \"mem_file_path\": \"%s\"}", f->dir, f->disk2);
+	expect_fault(f, "snapshot_path");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", "
+	     "\"enable_diff_snapshots\": true}",
+	     f->disk, f->disk2);
+	expect_fault(f, "enable_diff_snapshots: isola does not track dirty pages");
+	assert_true(f->resp.deprecated);
+	assert_int_equal(f->vmm.starts, 0);
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+	     "\"backend_path\": \"%s\"}, \"resume_vm\": true}",
+	     f->disk, f->disk2);
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.starts, 1);
+	assert_string_equal(f->vmm.booted.restore_state_path, f->disk);
+	assert_string_equal(f->vmm.booted.restore_mem_path, f->disk2);
+	assert_true(f->vmm.booted.restore_resume);
+	call(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}",
+	     f->disk, f->disk2);
+	expect_fault(f, "only valid before InstanceStart");
+}
+
+/* A configured process is not fresh: Firecracker refuses the load. */
+static void test_snapshot_load_after_config(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}");
+	expect_ok(f, 204);
+	call(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}",
+	     f->disk, f->disk2);
+	expect_fault(f, "only valid on a fresh isola");
+	assert_int_equal(f->vmm.starts, 0);
 }
 
 /* ---- ops the VMM does not provide ---- */
@@ -2285,6 +2386,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_get_with_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_logger_module, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unimplemented, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_create, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_load, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_load_after_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_after_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),

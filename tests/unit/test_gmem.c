@@ -184,6 +184,38 @@ static void test_hugetlb_reserves_when_created(void **state)
 	assert_int_equal(hugetlb_2m("resv_hugepages"), reserved); /* nothing left held */
 }
 
+/* A restore's RAM: the memory file mapped privately, laid out as
+ * gmem_create lays it out; the guest's writes never reach the file; a file
+ * of another size is refused. */
+static void test_private_from_file(void **state)
+{
+	char path[] = "/tmp/isola-test-gmem-XXXXXX";
+	uint64_t size = 64ull << 20, word = 0x1122334455667788ull, got = 0;
+	struct gmem mem;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	assert_int_equal(pwrite(fd, &word, sizeof(word), 0x5000), (ssize_t)sizeof(word));
+	assert_int_equal(gmem_create_private(&mem, fd, size), 0);
+	assert_int_equal(mem.fd, -1); /* no memfd: no device server maps it */
+	assert_int_equal(mem.nr_regions, 1);
+	assert_int_equal(mem.ram_size, size);
+	assert_int_equal(gmem_read(&mem, 0x5000, &got, sizeof(got)), 0);
+	assert_true(got == word);
+	word = 0xdeadbeefull;
+	assert_int_equal(gmem_write(&mem, 0x5000, &word, sizeof(word)), 0);
+	assert_int_equal(pread(fd, &got, sizeof(got), 0x5000), (ssize_t)sizeof(got));
+	assert_true(got == 0x1122334455667788ull); /* copy-on-write */
+	gmem_destroy(&mem);
+
+	assert_int_equal(gmem_create_private(&mem, fd, size * 2), -EMEDIUMTYPE);
+	assert_int_equal(gmem_create_private(&mem, fd, size / 2), -EMEDIUMTYPE);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +224,7 @@ int main(void)
 	    cmocka_unit_test(test_thp_where_the_host_allows_it),
 	    cmocka_unit_test(test_hugetlb_needs_whole_pages),
 	    cmocka_unit_test(test_hugetlb_reserves_when_created),
+	    cmocka_unit_test(test_private_from_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

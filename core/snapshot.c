@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Snapshot of a paused VM (core/snapshot.h, docs/snapshot.md): its state to
+ * a state file, its RAM to a memory file.  The KVM facts come from
+ * Documentation/virt/kvm/api.rst (cited by ioctl name); the capture runs
+ * on the event loop while every vCPU is parked (vm_pause), so their ioctls
+ * do not block on KVM_RUN.  The restore is core/snapshot_restore.c.
+ */
+#define _GNU_SOURCE
+#include "core/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/version.h"
+#include "core/vm.h"
+#include "lib/log.h"
+
+#define SNAPSHOT_VCPU_SECTIONS 11
+#define SNAPSHOT_PLATFORM_SECTIONS 6
+
+/* The sections being written; each payload is malloc'd. */
+struct snapshot_writer {
+	struct snapshot_section *sections;
+	size_t n, cap;
+};
+
+static int writer_add(struct snapshot_writer *w, uint32_t type, uint32_t instance, void *data,
+		      size_t len)
+{
+	if (!data)
+		return -ENOMEM;
+	if (w->n == w->cap) {
+		free(data);
+		return -ENOSPC;
+	}
+	w->sections[w->n++] = (struct snapshot_section){type, instance, data, len};
+	return 0;
+}
+
+static void *copy_of(const void *src, size_t len)
+{
+	void *p = malloc(len);
+
+	if (p)
+		memcpy(p, src, len);
+	return p;
+}
+
+static void writer_free(struct snapshot_writer *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free((void *)w->sections[i].data);
+	free(w->sections);
+}
+
+static uint64_t snapshot_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- vCPUs ------------------------------------------------------------- */
+
+/* A fixed-size KVM_GET_* into a section. */
+static int capture_fixed(struct snapshot_writer *w, int fd, unsigned long request, uint32_t type,
+			 uint32_t index, size_t len)
+{
+	void *buf = calloc(1, len);
+
+	if (!buf)
+		return -ENOMEM;
+	if (ioctl(fd, request, buf) < 0) {
+		int ret = -errno;
+
+		free(buf);
+		return ret;
+	}
+	return writer_add(w, type, index, buf, len);
+}
+
+static int capture_cpuid(struct snapshot_writer *w, struct vcpu *vcpu)
+{
+	size_t len =
+	    sizeof(struct kvm_cpuid2) + SNAPSHOT_MAX_CPUID * sizeof(struct kvm_cpuid_entry2);
+	struct kvm_cpuid2 *cpuid = calloc(1, len);
+	void *entries;
+	int ret;
+
+	if (!cpuid)
+		return -ENOMEM;
+	cpuid->nent = SNAPSHOT_MAX_CPUID;
+	/* api.rst KVM_GET_CPUID2: the CPUID as set by KVM_SET_CPUID2. */
+	if (ioctl(vcpu->fd, KVM_GET_CPUID2, cpuid) < 0) {
+		ret = -errno;
+		free(cpuid);
+		return ret;
+	}
+	entries = copy_of(cpuid->entries, cpuid->nent * sizeof(struct kvm_cpuid_entry2));
+	ret = writer_add(w, SNAPSHOT_VCPU_CPUID, vcpu->index, entries,
+			 cpuid->nent * sizeof(struct kvm_cpuid_entry2));
+	free(cpuid);
+	return ret;
+}
+
+static int capture_xsave(struct snapshot_writer *w, struct vm *vm, struct vcpu *vcpu)
+{
+	/* api.rst KVM_GET_XSAVE2: KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) on the VM
+	 * gives the size; without it, KVM_GET_XSAVE's 4 KiB. */
+	int size = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	unsigned long request = KVM_GET_XSAVE2;
+	void *buf;
+
+	if (size < (int)sizeof(struct kvm_xsave)) {
+		size = sizeof(struct kvm_xsave);
+		request = KVM_GET_XSAVE;
+	}
+	if ((unsigned)size > SNAPSHOT_MAX_XSAVE)
+		return -E2BIG;
+	buf = calloc(1, (size_t)size);
+	if (!buf)
+		return -ENOMEM;
+	if (ioctl(vcpu->fd, request, buf) < 0) {
+		int ret = -errno;
+
+		free(buf);
+		return ret;
+	}
+	return writer_add(w, SNAPSHOT_VCPU_XSAVE, vcpu->index, buf, (size_t)size);
+}
+
+/* The MSRs KVM can save (KVM_GET_MSR_INDEX_LIST: msrs_to_save and the
+ * emulated ones, kvmclock's and IA32_TSC among them); *out malloc'd. */
+static int msr_index_list(struct vm *vm, struct kvm_msr_list **out)
+{
+	struct kvm_msr_list probe = {.nmsrs = 0}, *list;
+
+	/* api.rst KVM_GET_MSR_INDEX_LIST: E2BIG with nmsrs set to the count. */
+	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+		return -errno;
+	if (!probe.nmsrs || probe.nmsrs > SNAPSHOT_MAX_MSRS)
+		return -E2BIG;
+	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(uint32_t));
+	if (!list)
+		return -ENOMEM;
+	list->nmsrs = probe.nmsrs;
+	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+		int ret = -errno;
+
+		free(list);
+		return ret;
+	}
+	*out = list;
+	return 0;
+}
+
+int snapshot_msrs_transfer(int fd, unsigned long request, struct kvm_msrs *msrs)
+{
+	struct kvm_msr_entry *all = msrs->entries;
+	uint32_t total = msrs->nmsrs, done = 0, at = 0;
+	struct kvm_msrs *part = calloc(1, sizeof(*part) + total * sizeof(*all));
+
+	if (!part)
+		return -ENOMEM;
+	while (at < total) {
+		int n;
+
+		part->nmsrs = total - at;
+		memcpy(part->entries, all + at, part->nmsrs * sizeof(*all));
+		n = ioctl(fd, request, part);
+		if (n < 0) {
+			n = -errno;
+			free(part);
+			return n;
+		}
+		memcpy(all + at, part->entries, (size_t)n * sizeof(*all));
+		done += (uint32_t)n;
+		at += (uint32_t)n;
+		if (at < total) {
+			log_debug("snapshot: MSR 0x%x skipped (%s)", all[at].index,
+				  request == KVM_GET_MSRS ? "KVM cannot read it"
+							  : "KVM refused its value");
+			all[at++].index = ~0u;
+		}
+	}
+	free(part);
+	return (int)done;
+}
+
+static int capture_msrs(struct snapshot_writer *w, struct vcpu *vcpu,
+			const struct kvm_msr_list *list)
+{
+	struct kvm_msrs *msrs =
+	    calloc(1, sizeof(*msrs) + list->nmsrs * sizeof(struct kvm_msr_entry));
+	struct snapshot_msr *out;
+	uint32_t n = 0;
+	int ret;
+
+	if (!msrs)
+		return -ENOMEM;
+	msrs->nmsrs = list->nmsrs;
+	for (uint32_t i = 0; i < list->nmsrs; i++)
+		msrs->entries[i].index = list->indices[i];
+	ret = snapshot_msrs_transfer(vcpu->fd, KVM_GET_MSRS, msrs);
+	out = ret < 0 ? NULL : calloc(list->nmsrs, sizeof(*out));
+	if (ret >= 0 && !out)
+		ret = -ENOMEM;
+	if (ret >= 0) {
+		for (uint32_t i = 0; i < list->nmsrs; i++)
+			if (msrs->entries[i].index != ~0u)
+				out[n++] = (struct snapshot_msr){msrs->entries[i].index, 0,
+								 msrs->entries[i].data};
+		ret = writer_add(w, SNAPSHOT_VCPU_MSRS, vcpu->index, out,
+				 n * sizeof(struct snapshot_msr));
+	}
+	free(msrs);
+	return ret;
+}
+
+static int capture_tsc_offset(struct snapshot_writer *w, struct vcpu *vcpu)
+{
+	struct snapshot_vcpu_tsc *tsc = calloc(1, sizeof(*tsc));
+	struct kvm_device_attr attr = {
+	    .group = KVM_VCPU_TSC_CTRL,
+	    .attr = KVM_VCPU_TSC_OFFSET,
+	};
+
+	if (!tsc)
+		return -ENOMEM;
+	/* devices/vcpu.rst 4.1: guest_tsc = host_tsc + offset (Linux 5.16+;
+	 * without it the restore writes IA32_TSC). */
+	attr.addr = (uint64_t)(uintptr_t)&tsc->offset;
+	if (ioctl(vcpu->fd, KVM_GET_DEVICE_ATTR, &attr) == 0)
+		tsc->flags = SNAPSHOT_TSC_OFFSET_VALID;
+	return writer_add(w, SNAPSHOT_VCPU_TSC, vcpu->index, tsc, sizeof(*tsc));
+}
+
+static int capture_vcpu(struct snapshot_writer *w, struct vm *vm, struct vcpu *vcpu,
+			const struct kvm_msr_list *msr_list, const char **what)
+{
+	static const struct {
+		unsigned long request;
+		uint32_t type;
+		size_t len;
+		const char *name;
+	} fixed[] = {
+	    {KVM_GET_REGS, SNAPSHOT_VCPU_REGS, sizeof(struct kvm_regs), "KVM_GET_REGS"},
+	    {KVM_GET_SREGS, SNAPSHOT_VCPU_SREGS, sizeof(struct kvm_sregs), "KVM_GET_SREGS"},
+	    {KVM_GET_XCRS, SNAPSHOT_VCPU_XCRS, sizeof(struct kvm_xcrs), "KVM_GET_XCRS"},
+	    {KVM_GET_LAPIC, SNAPSHOT_VCPU_LAPIC, sizeof(struct kvm_lapic_state), "KVM_GET_LAPIC"},
+	    {KVM_GET_VCPU_EVENTS, SNAPSHOT_VCPU_EVENTS, sizeof(struct kvm_vcpu_events),
+	     "KVM_GET_VCPU_EVENTS"},
+	    {KVM_GET_MP_STATE, SNAPSHOT_VCPU_MP_STATE, sizeof(struct kvm_mp_state),
+	     "KVM_GET_MP_STATE"},
+	    {KVM_GET_DEBUGREGS, SNAPSHOT_VCPU_DEBUGREGS, sizeof(struct kvm_debugregs),
+	     "KVM_GET_DEBUGREGS"},
+	};
+	int ret;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		*what = fixed[i].name;
+		ret = capture_fixed(w, vcpu->fd, fixed[i].request, fixed[i].type, vcpu->index,
+				    fixed[i].len);
+		if (ret)
+			return ret;
+	}
+	*what = "KVM_GET_CPUID2";
+	ret = capture_cpuid(w, vcpu);
+	if (!ret) {
+		*what = "KVM_GET_XSAVE2";
+		ret = capture_xsave(w, vm, vcpu);
+	}
+	if (!ret) {
+		*what = "KVM_GET_MSRS";
+		ret = capture_msrs(w, vcpu, msr_list);
+	}
+	if (!ret) {
+		*what = "KVM_GET_DEVICE_ATTR(KVM_VCPU_TSC_OFFSET)";
+		ret = capture_tsc_offset(w, vcpu);
+	}
+	return ret;
+}
+
+/* ---- the VM and its platform ------------------------------------------- */
+
+static int capture_vm(struct snapshot_writer *w, struct vm *vm)
+{
+	struct snapshot_vm_state *s = calloc(1, sizeof(*s));
+	struct kvm_clock_data clock = {0};
+	int khz;
+
+	if (!s)
+		return -ENOMEM;
+	/* api.rst KVM_GET_CLOCK: kvmclock's time; set back with KVM_SET_CLOCK. */
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0) {
+		int ret = -errno;
+
+		free(s);
+		return ret;
+	}
+	s->nr_cpus = vm->nr_cpus;
+	s->memory_bytes = vm->mem->ram_size;
+	s->nr_regions = vm->mem->nr_regions;
+	for (unsigned i = 0; i < vm->mem->nr_regions; i++)
+		s->regions[i] =
+		    (struct snapshot_region){vm->mem->regions[i].gpa, vm->mem->regions[i].size,
+					     vm->mem->regions[i].fd_offset};
+	/* api.rst KVM_GET_TSC_KHZ (vCPU ioctl) */
+	khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	s->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+	s->flags = vm->tsc_deadline ? SNAPSHOT_VM_TSC_DEADLINE : 0;
+	s->clock_ns = clock.clock;
+	s->clock_flags = clock.flags;
+	s->clock_realtime_ns = clock.realtime;
+	s->clock_host_tsc = clock.host_tsc;
+	return writer_add(w, SNAPSHOT_VM, 0, s, sizeof(*s));
+}
+
+static int capture_platform(struct snapshot_writer *w, struct vm *vm)
+{
+	struct snapshot_serial_state serial = {0};
+	struct snapshot_ioapic_state ioapic = {0};
+	struct snapshot_rtc_state rtc = {0};
+	struct snapshot_i8042_state kbc = {0};
+	struct snapshot_acpi_pm_state pm = {0};
+	struct snapshot_pci_host_state pci = {0};
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->serial.lock);
+	serial = (struct snapshot_serial_state){vm->serial.ier,
+						vm->serial.iir_thri_pending,
+						vm->serial.lcr,
+						vm->serial.mcr,
+						vm->serial.lsr,
+						vm->serial.msr,
+						vm->serial.scr,
+						vm->serial.dll,
+						vm->serial.dlm,
+						vm->serial.fcr,
+						vm->serial.irq_level,
+						{0},
+						vm->serial.rx_head,
+						vm->serial.rx_count,
+						{0}};
+	memcpy(serial.rx_fifo, vm->serial.rx_fifo, sizeof(serial.rx_fifo));
+	pthread_mutex_unlock(&vm->serial.lock);
+
+	pthread_mutex_lock(&vm->ioapic.lock);
+	ioapic.id = vm->ioapic.id;
+	ioapic.ioregsel = vm->ioapic.ioregsel;
+	ioapic.line_level = vm->ioapic.line_level;
+	memcpy(ioapic.redirection, vm->ioapic.redirection, sizeof(ioapic.redirection));
+	pthread_mutex_unlock(&vm->ioapic.lock);
+
+	pthread_mutex_lock(&vm->rtc.lock);
+	rtc.index = vm->rtc.index;
+	memcpy(rtc.cmos, vm->rtc.cmos, sizeof(rtc.cmos));
+	pthread_mutex_unlock(&vm->rtc.lock);
+
+	pthread_mutex_lock(&vm->i8042.lock);
+	kbc.command_byte = vm->i8042.command_byte;
+	kbc.pending_command = vm->i8042.pending_command;
+	kbc.queue_head = vm->i8042.queue_head;
+	kbc.queue_count = vm->i8042.queue_count;
+	memcpy(kbc.queue, vm->i8042.queue, sizeof(kbc.queue));
+	memcpy(kbc.queue_status, vm->i8042.queue_status, sizeof(kbc.queue_status));
+	pthread_mutex_unlock(&vm->i8042.lock);
+
+	pthread_mutex_lock(&vm->pm.lock);
+	pm.pm1_status = vm->pm.pm1_status;
+	pm.pm1_enable = vm->pm.pm1_enable;
+	pm.pm1_control = vm->pm.pm1_control;
+	pm.reset_control = vm->pm.reset_control;
+	pm.timer_ns = snapshot_monotonic_ns() - vm->pm.start_ns;
+	pthread_mutex_unlock(&vm->pm.lock);
+
+	pthread_mutex_lock(&vm->pci.lock);
+	pci.config_address = vm->pci.config_address;
+	pthread_mutex_unlock(&vm->pci.lock);
+
+	ret = ret
+		  ?: writer_add(w, SNAPSHOT_SERIAL, 0, copy_of(&serial, sizeof(serial)),
+				sizeof(serial));
+	ret = ret
+		  ?: writer_add(w, SNAPSHOT_IOAPIC, 0, copy_of(&ioapic, sizeof(ioapic)),
+				sizeof(ioapic));
+	ret = ret ?: writer_add(w, SNAPSHOT_RTC, 0, copy_of(&rtc, sizeof(rtc)), sizeof(rtc));
+	ret = ret ?: writer_add(w, SNAPSHOT_I8042, 0, copy_of(&kbc, sizeof(kbc)), sizeof(kbc));
+	ret = ret ?: writer_add(w, SNAPSHOT_ACPI_PM, 0, copy_of(&pm, sizeof(pm)), sizeof(pm));
+	ret = ret ?: writer_add(w, SNAPSHOT_PCI_HOST, 0, copy_of(&pci, sizeof(pci)), sizeof(pci));
+	return ret;
+}
+
+/* ---- memory file ------------------------------------------------------- */
+
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[4096];
+
+	return !memcmp(p, zero, sizeof(zero));
+}
+
+/* Write [from, to) of region r at its file offset, leaving zero pages as
+ * holes (the file was truncated to its size, so they read as zero). */
+static int write_range(int fd, const struct gmem_region *r, uint64_t from, uint64_t to)
+{
+	for (uint64_t at = from; at < to;) {
+		uint64_t end = at;
+		ssize_t n;
+
+		while (at < to && page_is_zero(r->host + at))
+			at += 4096;
+		end = at;
+		while (end < to && !page_is_zero(r->host + end))
+			end += 4096;
+		if (end == at)
+			continue;
+		n = pwrite(fd, r->host + at, end - at, (off_t)(r->fd_offset + at));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		at += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Guest RAM into mem_fd, sized to the RAM.  With a memfd under it, only
+ * its data ranges are looked at (lseek SEEK_DATA/SEEK_HOLE): pages the
+ * guest never touched cost nothing, not even a read. */
+static int write_memory(struct vm *vm, int mem_fd)
+{
+	const struct gmem *mem = vm->mem;
+	int ret;
+
+	if (ftruncate(mem_fd, (off_t)mem->ram_size) < 0)
+		return -errno;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct gmem_region *r = &mem->regions[i];
+		uint64_t at = 0;
+
+		if (mem->fd < 0) {
+			ret = write_range(mem_fd, r, 0, r->size);
+			if (ret)
+				return ret;
+			continue;
+		}
+		while (at < r->size) {
+			off_t data = lseek(mem->fd, (off_t)(r->fd_offset + at), SEEK_DATA);
+			off_t hole;
+
+			if (data < 0 && errno == ENXIO)
+				break; /* no data after at */
+			if (data < 0)  /* a file system without SEEK_DATA: look at it all */
+				return write_range(mem_fd, r, at, r->size);
+			if ((uint64_t)data >= r->fd_offset + r->size)
+				break;
+			hole = lseek(mem->fd, data, SEEK_HOLE);
+			if (hole < 0)
+				return write_range(mem_fd, r, at, r->size);
+			if ((uint64_t)hole > r->fd_offset + r->size)
+				hole = (off_t)(r->fd_offset + r->size);
+			ret = write_range(mem_fd, r, ((uint64_t)data - r->fd_offset) & ~4095ull,
+					  (uint64_t)hole - r->fd_offset);
+			if (ret)
+				return ret;
+			at = (uint64_t)hole - r->fd_offset;
+		}
+	}
+	return 0;
+}
+
+int snapshot_check(struct vm *vm, char *err, size_t errlen)
+{
+	if (vm->devices && vm->devices->nr)
+		return error_text(err, errlen, -EBUSY,
+				  "snapshots of VMs with device servers come next: this VM has "
+				  "%u virtio device(s); snapshot a VM without drives, network "
+				  "interfaces, entropy or vsock",
+				  vm->devices->nr);
+	if (!vm_is_paused(vm))
+		return error_text(err, errlen, -EBUSY,
+				  "the VM is not paused; PATCH /vm {\"state\": \"Paused\"} first");
+	return 0;
+}
+
+int snapshot_create(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen)
+{
+	struct snapshot_writer w = {0};
+	struct kvm_msr_list *msr_list = NULL;
+	const char *what = "";
+	int ret;
+
+	ret = snapshot_check(vm, err, errlen);
+	if (ret)
+		return ret;
+	w.cap = 1 + SNAPSHOT_PLATFORM_SECTIONS + (size_t)vm->nr_cpus * SNAPSHOT_VCPU_SECTIONS;
+	w.sections = calloc(w.cap, sizeof(*w.sections));
+	if (!w.sections)
+		return error_text(err, errlen, -ENOMEM, "out of memory");
+	ret = msr_index_list(vm, &msr_list);
+	if (ret) {
+		error_text(err, errlen, ret, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
+		goto out;
+	}
+	ret = capture_vm(&w, vm);
+	if (ret) {
+		error_text(err, errlen, ret, "KVM_GET_CLOCK: %s", strerror(-ret));
+		goto out;
+	}
+	for (unsigned i = 0; i < vm->nr_cpus; i++) {
+		ret = capture_vcpu(&w, vm, &vm->vcpus[i], msr_list, &what);
+		if (ret) {
+			error_text(err, errlen, ret, "vCPU %u: %s: %s", i, what, strerror(-ret));
+			goto out;
+		}
+	}
+	ret = capture_platform(&w, vm);
+	if (ret) {
+		error_text(err, errlen, ret, "platform devices: %s", strerror(-ret));
+		goto out;
+	}
+	ret = write_memory(vm, mem_fd);
+	if (ret) {
+		error_text(err, errlen, ret, "mem_file_path: writing guest memory: %s",
+			   strerror(-ret));
+		goto out;
+	}
+	{
+		char why[256];
+
+		ret = snapshot_file_write(state_fd, "isola " ISOLA_VERSION, w.sections, w.n, why,
+					  sizeof(why));
+		if (ret)
+			error_text(err, errlen, ret, "snapshot_path: %s", why);
+	}
+out:
+	free(msr_list);
+	writer_free(&w);
+	return ret;
+}
