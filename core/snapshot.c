@@ -538,7 +538,7 @@ int snapshot_create(struct vm *vm, int state_fd, int mem_fd, char *err, size_t e
 	{
 		char why[256];
 
-		ret = snapshot_file_write(state_fd, "isola " ISOLA_VERSION, w.sections, w.n, why,
+		ret = snapshot_file_write(state_fd, ISOLA_VERSION, w.sections, w.n, why,
 					  sizeof(why));
 		if (ret)
 			error_text(err, errlen, ret, "snapshot_path: %s", why);

@@ -174,7 +174,7 @@ for isola in "${builds[@]}"; do
 	printf '\xff\xfe' | dd of="$TMP/bad.state" bs=1 seek=4000 conv=notrunc status=none
 	truncate -s 32M "$TMP/small.mem"
 	for c in "v2.state vm.mem format.version.2" "short.state vm.mem truncated" \
-		"bad.state vm.mem bad.checksum" "vm.state small.mem is.33554432.bytes.*memory.is.67108864" \
+		"bad.state vm.mem checksum.mismatch.*corrupted" "vm.state small.mem is.33554432.bytes.*memory.is.67108864" \
 		"vm.state none.mem No.such.file"; do
 		set -- $c
 		timeout 20 "$isola" restore --state "$TMP/$1" --mem "$TMP/$2" --console none </dev/null 2>"$TMP/bad.err"
