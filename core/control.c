@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/snapshot.h"
@@ -114,6 +116,24 @@ int vmm_control_watch_start(struct vmm_control *ctl, struct evloop *loop, int or
 	return evloop_add_fd(loop, ctl->start_fd, POLLIN, order, control_on_start_fd, ctl);
 }
 
+/* On the event loop, once a snapshot's files are whole (the API thread
+ * waits in control_snapshot_create, so the names are still there): the
+ * temporary files renamed over the final names, the memory file first, so
+ * that a state file under its final name always has its memory file; on
+ * any failure both temporary files go. */
+static int control_snapshot_rename(struct vmm_control *ctl, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	if (rename(ctl->request_mem_tmp, ctl->request_mem_path) < 0)
+		ret = error_text(err, errlen, -errno, "mem_file_path %s: renaming %s over it: %s",
+				 ctl->request_mem_path, ctl->request_mem_tmp, strerror(errno));
+	else if (rename(ctl->request_state_tmp, ctl->request_state_path) < 0)
+		ret = error_text(err, errlen, -errno, "snapshot_path %s: renaming %s over it: %s",
+				 ctl->request_state_path, ctl->request_state_tmp, strerror(errno));
+	return ret;
+}
+
 static void control_on_request_fd(void *opaque, int fd, short revents)
 {
 	struct vmm_control *ctl = opaque;
@@ -156,6 +176,12 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 		 * and the device servers' state will be fetched here too */
 		ret = snapshot_create(ctl->vm, ctl->request_state_fd, ctl->request_mem_fd, err,
 				      sizeof(err));
+		if (!ret)
+			ret = control_snapshot_rename(ctl, err, sizeof(err));
+		if (ret) { /* no half-written file is left (renamed ones are gone already) */
+			unlink(ctl->request_state_tmp);
+			unlink(ctl->request_mem_tmp);
+		}
 	} else if (kind == VMM_REQUEST_DISK) {
 		ret = device_set_update_disk(ctl->request_devices, index, reopen, &disk, err,
 					     sizeof(err));
@@ -469,15 +495,40 @@ static void control_fill_metrics(void *opaque, void *json)
 	json_object_object_add(root, "vcpu", vcpu);
 }
 
-/* Open path for a snapshot: created or emptied, for writing only (the
- * API thread's seccomp list allows write-only opens). */
-static int control_open_output(const char *path, const char *what, char *err, size_t errlen)
+/* A snapshot's files are written under a temporary name next to the
+ * final one and renamed over it only once complete: a VM restored from
+ * the old memory file maps that file privately, and truncating it in
+ * place would take its pages away (truncation drops even the private
+ * copies); a failed snapshot leaves the old files as they were. */
+static int control_temp_name(char *tmp, size_t len, const char *path, const char *what, char *err,
+			     size_t errlen)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if ((size_t)snprintf(tmp, len, "%s.isola-%d.tmp", path, (int)getpid()) >= len)
+		return error_text(err, errlen, -ENAMETOOLONG, "%s %s: the path is too long", what,
+				  path);
+	return 0;
+}
+
+/* Open tmp for a snapshot: created or emptied, for writing only (the API
+ * thread's seccomp list allows write-only opens). */
+static int control_open_output(const char *tmp, const char *path, const char *what, char *err,
+			       size_t errlen)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return error_text(err, errlen, -errno, "%s %s: %s", what, path, strerror(errno));
 	return fd;
+}
+
+/* Both paths naming one file would leave one of the two, renamed over. */
+static bool control_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (!strcmp(a, b))
+		return true;
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* PUT /snapshot/create: Firecracker's rule, the VM must be Paused (its
@@ -487,6 +538,7 @@ static int control_snapshot_create(void *opaque, const char *state_path, const c
 				   char *err, size_t errlen)
 {
 	struct vmm_control *ctl = opaque;
+	char state_tmp[PATH_MAX + 32], mem_tmp[PATH_MAX + 32];
 	int state_fd, mem_fd, ret;
 
 	if (control_state(ctl) != API_STATE_PAUSED)
@@ -494,14 +546,27 @@ static int control_snapshot_create(void *opaque, const char *state_path, const c
 				  "a snapshot is taken of a paused VM; the VM is %s: PATCH /vm "
 				  "{\"state\": \"Paused\"} first",
 				  state_names[control_state(ctl)]);
+	if (control_same_file(state_path, mem_path))
+		return error_text(err, errlen, -EINVAL,
+				  "snapshot_path and mem_file_path name the same file (%s); a "
+				  "snapshot is two files",
+				  state_path);
 	ret = snapshot_check(ctl->vm, err, errlen);
 	if (ret)
 		return ret;
-	mem_fd = control_open_output(mem_path, "mem_file_path", err, errlen);
+	ret = control_temp_name(mem_tmp, sizeof(mem_tmp), mem_path, "mem_file_path", err, errlen);
+	if (!ret)
+		ret = control_temp_name(state_tmp, sizeof(state_tmp), state_path, "snapshot_path",
+					err, errlen);
+	if (ret)
+		return ret;
+	mem_fd = control_open_output(mem_tmp, mem_path, "mem_file_path", err, errlen);
 	if (mem_fd < 0)
 		return mem_fd;
-	state_fd = control_open_output(state_path, "snapshot_path", err, errlen);
+	state_fd = control_open_output(state_tmp, state_path, "snapshot_path", err, errlen);
 	if (state_fd < 0) {
+		/* (the empty temporary file stays: the API thread's list has
+		 * no unlink; the next snapshot to this path reuses the name) */
 		close(mem_fd);
 		return state_fd;
 	}
@@ -509,6 +574,10 @@ static int control_snapshot_create(void *opaque, const char *state_path, const c
 	ctl->request_kind = VMM_REQUEST_SNAPSHOT;
 	ctl->request_state_fd = state_fd;
 	ctl->request_mem_fd = mem_fd;
+	ctl->request_state_tmp = state_tmp;
+	ctl->request_state_path = state_path;
+	ctl->request_mem_tmp = mem_tmp;
+	ctl->request_mem_path = mem_path;
 	ret = control_request_locked(ctl, "a snapshot", err, errlen);
 	close(state_fd);
 	close(mem_fd);

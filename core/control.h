@@ -50,6 +50,9 @@ struct vmm_control {
 		VMM_REQUEST_SNAPSHOT, /* PUT /snapshot/create: into request_*_fd */
 	} request_kind;
 	int request_state_fd, request_mem_fd; /* the API thread's, opened for writing */
+	/* their temporary names and the final ones (the API thread's, alive
+	 * while it waits for the request) */
+	const char *request_state_tmp, *request_state_path, *request_mem_tmp, *request_mem_path;
 	struct net_config request_net;
 	struct disk_config request_disk;
 	bool request_reopen; /* PATCH /drives named path_on_host */

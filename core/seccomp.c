@@ -101,7 +101,8 @@ static const unsigned long vcpu_ioctls[] = {
 	"mmap", "munmap", "madvise", "brk",     /* inflight regions, malloc, teardown */           \
 	"futex", "getpid", "gettid", "tgkill",  /* locks, kicking vCPUs */                         \
 	"wait4", "kill", "clock_nanosleep",     /* reaping, stopping (pid >= 0), restarting servers */\
-	"newfstatat", "unlink",                 /* removing our own API socket at exit */          \
+	"newfstatat", "unlink",                 /* our API socket at exit; a failed snapshot's files */\
+	"rename",                               /* a snapshot's files, into place once whole */    \
 	"lseek", "pwrite64", "ftruncate",       /* a snapshot's memory file (core/snapshot.c) */   \
 	"rt_sigprocmask", "rt_sigreturn", "restart_syscall",                                       \
 	"exit", "exit_group",                                                                      \
@@ -168,7 +169,7 @@ static const char *const api_syscalls[] = {
 	"prctl",                                /* PR_SET_NAME only: naming the threads */
 	"accept4", "recvfrom", "sendto", "sendmsg", "shutdown", "setsockopt", "close",
 	"read", "write",                        /* eventfds, log and metrics files */
-	"openat",                               /* write-only: logger and metrics files */
+	"openat",                               /* write-only: logger, metrics and snapshot files */
 	"newfstatat", "access", "sysinfo",      /* checking the paths and sizes a client PUTs */
 	"getrandom",                            /* glibc's malloc, json-c's hash seed */
 	"mmap", "munmap", "madvise", "brk", "mprotect", /* malloc (json-c, MHD) */

@@ -174,7 +174,9 @@ int snapshot_msrs_transfer(int fd, unsigned long request, struct kvm_msrs *msrs)
 	while (at < total) {
 		int n;
 
-		part->nmsrs = total - at;
+		/* KVM takes fewer than MAX_IO_MSRS (256) a call and refuses the
+		 * whole call otherwise (arch/x86/kvm/x86.c msr_io: -E2BIG) */
+		part->nmsrs = total - at < 255 ? total - at : 255;
 		memcpy(part->entries, all + at, part->nmsrs * sizeof(*all));
 		n = ioctl(fd, request, part);
 		if (n < 0) {
@@ -185,7 +187,7 @@ int snapshot_msrs_transfer(int fd, unsigned long request, struct kvm_msrs *msrs)
 		memcpy(all + at, part->entries, (size_t)n * sizeof(*all));
 		done += (uint32_t)n;
 		at += (uint32_t)n;
-		if (at < total) {
+		if ((uint32_t)n < part->nmsrs) {
 			log_debug("snapshot: MSR 0x%x skipped (%s)", all[at].index,
 				  request == KVM_GET_MSRS ? "KVM cannot read it"
 							  : "KVM refused its value");
@@ -459,14 +461,22 @@ static int write_memory(struct vm *vm, int mem_fd)
 			off_t hole;
 
 			if (data < 0 && errno == ENXIO)
-				break; /* no data after at */
-			if (data < 0)  /* a file system without SEEK_DATA: look at it all */
-				return write_range(mem_fd, r, at, r->size);
+				break;	/* no data after at */
+			if (data < 0) { /* a file system without SEEK_DATA: look at it all */
+				ret = write_range(mem_fd, r, at, r->size);
+				if (ret)
+					return ret;
+				break; /* and on to the next region */
+			}
 			if ((uint64_t)data >= r->fd_offset + r->size)
 				break;
 			hole = lseek(mem->fd, data, SEEK_HOLE);
-			if (hole < 0)
-				return write_range(mem_fd, r, at, r->size);
+			if (hole < 0) {
+				ret = write_range(mem_fd, r, at, r->size);
+				if (ret)
+					return ret;
+				break;
+			}
 			if ((uint64_t)hole > r->fd_offset + r->size)
 				hole = (off_t)(r->fd_offset + r->size);
 			ret = write_range(mem_fd, r, ((uint64_t)data - r->fd_offset) & ~4095ull,
@@ -538,8 +548,8 @@ int snapshot_create(struct vm *vm, int state_fd, int mem_fd, char *err, size_t e
 	{
 		char why[256];
 
-		ret = snapshot_file_write(state_fd, ISOLA_VERSION, w.sections, w.n, why,
-					  sizeof(why));
+		ret =
+		    snapshot_file_write(state_fd, ISOLA_VERSION, w.sections, w.n, why, sizeof(why));
 		if (ret)
 			error_text(err, errlen, ret, "snapshot_path: %s", why);
 	}

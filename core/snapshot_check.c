@@ -10,8 +10,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arch/x86/i8042.h"
+#include "arch/x86/layout.h"
 #include "arch/x86/serial.h"
 #include "core/snapshot_state.h"
 #include "lib/log.h"
@@ -56,6 +58,23 @@ static int check_vm_state(const struct snapshot_vm_state *s, char *err, size_t e
 	if (sum != s->memory_bytes || s->memory_bytes % 4096)
 		return error_text(err, errlen, -EINVAL,
 				  "the memory regions do not add up to the memory size");
+	/* the bounds --memory has (core/config.c), with the same sentences'
+	 * sense: a state file is untrusted, and a size no VM can have would
+	 * only fail later in mmap or KVM with a bare errno */
+	if (s->memory_bytes < LAYOUT_MIN_MEMORY)
+		return error_text(
+		    err, errlen, -EINVAL,
+		    "the state file's memory is %llu KiB; isola's minimum is %llu MiB",
+		    (unsigned long long)(s->memory_bytes >> 10),
+		    (unsigned long long)(LAYOUT_MIN_MEMORY >> 20));
+	long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+	uint64_t host = pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
+	if (host && s->memory_bytes > host)
+		return error_text(err, errlen, -E2BIG,
+				  "the state file's memory is %llu MiB, more than this host's %llu "
+				  "MiB of RAM",
+				  (unsigned long long)(s->memory_bytes >> 20),
+				  (unsigned long long)(host >> 20));
 	if (s->flags & ~SNAPSHOT_VM_TSC_DEADLINE)
 		return error_text(err, errlen, -EINVAL, "unknown VM flags 0x%x", s->flags);
 	return 0;

@@ -11,8 +11,11 @@
 #  3. a fresh `isola --api-sock` takes PUT /snapshot/load with mem_backend
 #     and resume_vm false: GET / says Paused and nothing counts; PATCH /vm
 #     Resumed continues from the next number; that VM, paused and
-#     snapshotted again, continues once more under `isola restore
-#     --api-sock`; a configured isola refuses the load;
+#     snapshotted over the very files it was restored from (which it maps),
+#     runs on intact when resumed (the files are replaced whole, never
+#     truncated under it; no temporary file is left), one path for both
+#     files is refused, and the new pair continues once more under `isola
+#     restore --api-sock`; a configured isola refuses the load;
 #  4. a state file of another format version, a truncated one, a corrupted
 #     one and a memory file of the wrong size are refused with a clear error
 #     and exit status 2 (no crash);
@@ -208,14 +211,26 @@ if wait_api "$SOCK"; then
 	why=$(consecutive "$TMP/load.out" $((PAUSED_AT + 1))) &&
 		ok "resumed: counts from $((PAUSED_AT + 1)) on" || problem "resumed after load: $why"
 	# a snapshot of the restored VM (its RAM is the first memory file,
-	# mapped privately: no memfd to seek in), restored once more
+	# mapped privately: no memfd to seek in) written over the very files
+	# it was restored from: the VM runs on (the files are replaced, not
+	# truncated under its mapping), and the new pair restores once more
 	api "$SOCK" PATCH /vm '{"state": "Paused"}'
 	again_at=$(last_count "$TMP/load.out")
-	api "$SOCK" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/again.state\", \"mem_file_path\": \"$TMP/again.mem\"}"
-	[[ $CODE == 204 ]] || problem "snapshot of the restored VM: $CODE $BODY"
+	api "$SOCK" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/vm.state\", \"mem_file_path\": \"$TMP/vm.mem\"}"
+	[[ $CODE == 204 ]] || problem "snapshot of the restored VM over its own files: $CODE $BODY"
+	ls "$TMP"/*.tmp >/dev/null 2>&1 && problem "temporary files left: $(ls "$TMP"/*.tmp)"
+	api "$SOCK" PATCH /vm '{"state": "Resumed"}'
+	wait_count "$TMP/load.out" $((again_at + 3)) 20
+	why=$(consecutive "$TMP/load.out" $((PAUSED_AT + 1))) &&
+		ok "snapshotted over the files it was restored from, the VM runs on: counts to $(last_count "$TMP/load.out")" ||
+		problem "the VM snapshotted over its own memory file: $why"
+	api "$SOCK" PATCH /vm '{"state": "Paused"}'
+	api "$SOCK" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/same\", \"mem_file_path\": \"$TMP/same\"}"
+	[[ $CODE == 400 && $BODY == *"same file"* ]] && ok "one path for both files: 400 $BODY" ||
+		problem "one path for both files: $CODE $BODY"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null
-	"$ISOLA" restore --state "$TMP/again.state" --mem "$TMP/again.mem" --api-sock "$TMP/again.sock" \
+	"$ISOLA" restore --state "$TMP/vm.state" --mem "$TMP/vm.mem" --api-sock "$TMP/again.sock" \
 		--console "file:$TMP/again.out" --timeout 30 </dev/null 2>"$TMP/again.err" &
 	pid=$!
 	PIDS+=("$pid")
