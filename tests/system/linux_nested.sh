@@ -185,11 +185,48 @@ verdict() {
 # L1 runs, on code with no change in that path (docs/linux.md).  A case
 # that failed only that way gets up to two more L1 runs of its own; every
 # result is printed.
+# guest_stopped_taking_rx LOG SECTION: a network case's stall where
+# isola-net's rings (its SIGUSR1 dump at the failed step and again at the
+# cut-off, nested/l1-net.sh) show isola-net did all its part and L2 stopped
+# taking interrupts: no ring broken, every tx ring fully taken (avail.idx
+# == last_avail), and an rx ring whose used.idx passed the used_event L2
+# asked to be interrupted at (VIRTIO_F_EVENT_IDX, virtio 1.2 2.7.10) while
+# that used_event did not move between the two dumps (a live driver moves
+# it as it reads).  Seen in net-mq and net-offloads-off on code that passes
+# them otherwise, with L1's load at 1.0 and L2 sending nothing at all for
+# minutes: L2's vCPU stopped, as L1's own CPUs do under QEMU's TCG
+# (docs/linux.md "L1's own failures").  Not proven to be the emulator's:
+# the interrupt could also be lost between isola-net's call eventfd and L2
+# (the core's irqfd routing); the report keeps the first failure.
+guest_stopped_taking_rx() {
+	awk -v c="[$2]" 'index($0, "L1: " c " isola ") { on = 1 } on { print } index($0, "@@CASE") && on { exit }' "$1" |
+		awk '/stall-dump .*isola-net: ring / {
+			step = $0; sub(/.*stall-dump /, "", step); sub(/:.*/, "", step)
+			ring = $0; sub(/.* ring /, "", ring); sub(/ .*/, "", ring)
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			kind = ($0 ~ / tx /) ? "tx" : ($0 ~ / rx /) ? "rx" : "other"
+			dumps[step] = 1
+			if (v["broken"] != 0) bad = 1
+			if (kind == "tx" && v["avail.idx"] != v["last_avail"]) bad = 1
+			if (kind == "rx" && v["event_idx"] == 1) {
+				due = (v["used.idx"] - v["used_event"] + 65536) % 65536
+				if (step == "cut-off") { cut[ring] = v["used_event"] }
+				else if (due >= 1 && due < 32768) { first[ring] = v["used_event"] }
+			}
+		}
+		END {
+			if (bad || !("cut-off" in dumps)) exit 1
+			for (r in first) if ((r in cut) && cut[r] == first[r]) exit 0
+			exit 1
+		}'
+}
+
 emulator_failure() { # WHY LOG CASE
 	[[ $1 == "no result"* || $1 == "L1 hung"* ]] && return 0
-	[[ $1 == *"isola exit status 6"* || $1 == *"isola exit status 4"* ]] || return 1
 	local sec=$3
 	case $3 in net-ping | net-udp | net-tcp | net-kill) sec=net ;; net-offloads-off) sec=net-off ;; esac
+	[[ $3 == net-* ]] && guest_stopped_taking_rx "$2" "$sec" && return 0
+	[[ $1 == *"isola exit status 6"* || $1 == *"isola exit status 4"* ]] || return 1
 	# a triple fault at the reset vector (isola's status 6), or L2's
 	# kernel dying of a double fault on a user stack at entry_SYSCALL_64
 	# (an interrupt injected while SYSCALL had IF clear: the nested SVM's

@@ -73,7 +73,8 @@ int main(void)
 	if (sock < 0 || setsockopt(sock, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one)) < 0)
 		printf("kvm-keeper: SO_TIMESTAMP socket: %s (the network cases may patch text)\n",
 		       strerror(errno));
-	printf("kvm-keeper: holding one VM with a disabled local APIC (KVM's APIC static keys stay on)\n");
+	printf("kvm-keeper: holding one VM with a disabled local APIC (KVM's APIC static keys stay "
+	       "on)\n");
 	fflush(stdout);
 	for (;;)
 		pause();
