@@ -138,10 +138,17 @@ wait_back() {
 	now_ms
 	deadline=$((NOW + $2 * 1000))
 	while ((backs < $1)); do
-		if read -r line <&"$log_fd"; then
+		# (a read that meets the end of the log mid-line fails but hands
+		# over what it got: kept for the rest of the line, or a restart's
+		# line caught while isola wrote it would never be counted: kill
+		# 710 of 1,000 once waited 10 s for a line already half read)
+		if IFS= read -r line <&"$log_fd"; then
+			line=$log_partial$line
+			log_partial=
 			[[ $line == *'is back after'* ]] && backs=$((backs + 1))
 			continue
 		fi
+		log_partial+=$line
 		now_ms
 		((NOW > deadline)) && return 1
 		kill -0 "$vm_pid" 2>/dev/null || return 1
@@ -200,7 +207,7 @@ phase1() {
 	truncate -s 16M "$work/disk.img"
 	start_vm kill "" --disk "path=$work/disk.img"
 	exec {log_fd}<"$work/stderr"
-	backs=0
+	backs=0 log_partial=
 	now_ms
 	t0=$NOW
 	while ((kills < KILLS)); do
@@ -325,7 +332,7 @@ phase3() {
 	start_qsd
 	start_vm qsd "timeout_ms=60000 $QSD_IDLE" --vhost-user-blk "socket=$work/qsd.sock"
 	exec {log_fd}<"$work/stderr"
-	backs=0
+	backs=0 log_partial=
 	sleep 0.5
 	qsd_outage 0.5 1
 	sleep 0.5
@@ -338,7 +345,7 @@ phase3() {
 	start_vm qsd_reset "timeout_ms=60000 reset_after_ms=1500 $QSD_IDLE" \
 		--vhost-user-blk "socket=$work/qsd.sock"
 	exec {log_fd}<"$work/stderr"
-	backs=0
+	backs=0 log_partial=
 	sleep 0.5
 	qsd_outage 5 1
 	sleep 0.5
@@ -369,7 +376,7 @@ phase4() {
 	done
 	grep -q 'rng: READY' "$work/console" || { bad "rng: the guest did not start"; return; }
 	exec {log_fd}<"$work/stderr"
-	backs=0
+	backs=0 log_partial=
 	while ((kills < RNG_KILLS)); do
 		rand_sleep 20 200
 		CHILD=$(pgrep -P "$vm_pid" -x isola-rng | head -1)
