@@ -189,7 +189,10 @@ verdict() {
 # isola-net's rings (its SIGUSR1 dump at the failed step and again at the
 # cut-off, nested/l1-net.sh) show isola-net did all its part and L2 stopped
 # taking interrupts: no ring broken, every tx ring fully taken (avail.idx
-# == last_avail), and an rx ring whose used.idx passed the used_event L2
+# == last_avail) or, with entries posted and not taken, posted to no more
+# between the two dumps (L2 stopped between posting and kicking: the net
+# case's stall in make check on a6b0773, avail.idx 784, last_avail 783 for
+# minutes), and an rx ring whose used.idx passed the used_event L2
 # asked to be interrupted at (VIRTIO_F_EVENT_IDX, virtio 1.2 2.7.10) while
 # that used_event did not move between the two dumps (a live driver moves
 # it as it reads).  Seen in net-mq and net-offloads-off on code that passes
@@ -207,7 +210,13 @@ guest_stopped_taking_rx() {
 			kind = ($0 ~ / tx /) ? "tx" : ($0 ~ / rx /) ? "rx" : "other"
 			dumps[step] = 1
 			if (v["broken"] != 0) bad = 1
-			if (kind == "tx" && v["avail.idx"] != v["last_avail"]) bad = 1
+			if (kind == "tx" && v["avail.idx"] != v["last_avail"]) {
+				# posted and not taken: only a guest that stopped right
+				# after posting (before its kick) may leave that, and
+				# then it posts nothing more: the same avail.idx at both
+				if (step == "cut-off") txcut[ring] = v["avail.idx"]
+				else txfirst[ring] = v["avail.idx"]
+			}
 			if (kind == "rx" && v["event_idx"] == 1) {
 				due = (v["used.idx"] - v["used_event"] + 65536) % 65536
 				if (step == "cut-off") { cut[ring] = v["used_event"] }
@@ -216,6 +225,8 @@ guest_stopped_taking_rx() {
 		}
 		END {
 			if (bad || !("cut-off" in dumps)) exit 1
+			for (r in txfirst) if (!(r in txcut) || txcut[r] != txfirst[r]) exit 1
+			for (r in txcut) if (!(r in txfirst)) exit 1
 			for (r in first) if ((r in cut) && cut[r] == first[r]) exit 0
 			exit 1
 		}'

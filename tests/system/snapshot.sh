@@ -58,7 +58,18 @@ wait_api() {
 	done
 	return 1
 }
-counts() { grep -Eo '^count [0-9]+' "$1" | cut -d' ' -f2; }
+# (a restore's output may begin with the rest of a line the guest was
+# printing when it was paused -- "unt 5" after the original's "co" -- which
+# is the exact continuation the test wants: a first line that ends "count
+# N" read together with the line before it counts as N)
+counts() {
+	awk 'NR == 1 && !/^count [0-9]+/ && match($0, /^[a-z ]*[0-9]+/) {
+		frag = substr($0, 1, RLENGTH); n = frag; sub(/^[a-z ]*/, "", n)
+		full = "count " n
+		if (substr(full, length(full) - length(frag) + 1) == frag) { print n; next }
+	}
+	match($0, /^count [0-9]+/) { print substr($0, 7, RLENGTH - 6) }' "$1"
+}
 last_count() { counts "$1" | tail -n 1; }
 wait_count() { # FILE MIN SECONDS
 	local c
