@@ -186,8 +186,11 @@ static void board_unwire_platform(struct vm *vm)
 	vm->devices_ready = false;
 }
 
-int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
-		 struct device_set *devices, int console_out_fd, char *err, size_t errlen)
+/* What a boot and a restore build alike: the VM, its platform devices
+ * on the bus, the serial console's rate limiter. */
+static int board_create_platform(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
+				 struct device_set *devices, int console_out_fd, char *err,
+				 size_t errlen)
 {
 	int ret;
 
@@ -204,6 +207,17 @@ int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 		if (ret)
 			return error_text(err, errlen, ret, "serial rate limiter: %s", why);
 	}
+	return 0;
+}
+
+int board_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
+		 struct device_set *devices, int console_out_fd, char *err, size_t errlen)
+{
+	int ret;
+
+	ret = board_create_platform(vm, cfg, ram, devices, console_out_fd, err, errlen);
+	if (ret)
+		return ret;
 	ret = loader_load(vm->mem, &vm->e820, cfg, &vm->entry, err, errlen);
 	if (ret)
 		return ret;
@@ -218,19 +232,9 @@ int board_restore(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 {
 	int ret;
 
-	ret = vm_create(vm, cfg, ram, devices, console_out_fd, err, errlen);
+	ret = board_create_platform(vm, cfg, ram, devices, console_out_fd, err, errlen);
 	if (ret)
 		return ret;
-	ret = board_wire_platform(vm, console_out_fd);
-	if (ret)
-		return error_text(err, errlen, ret, "device address ranges overlap (isola bug)");
-	if (cfg->serial_rate[0]) {
-		char why[160];
-
-		ret = serial_set_rate(&vm->serial, cfg->serial_rate, why, sizeof(why));
-		if (ret)
-			return error_text(err, errlen, ret, "serial rate limiter: %s", why);
-	}
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
 		ret = vcpu_create(vm, i);
 		if (ret)
