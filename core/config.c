@@ -311,7 +311,8 @@ static void print_run_help(void)
 	       "  10     stopped by SIGINT/SIGTERM or Ctrl-A x\n"
 	       "\n"
 	       "SIGUSR2 upgrades every device server from its binary on disk while the\n"
-	       "guest runs (docs/devices.md \"Live upgrade\").\n",
+	       "guest runs (docs/devices.md \"Live upgrade\").  SIGUSR1 logs each vCPU's\n"
+	       "registers, pending events and the page walk of its RIP (the guest goes on).\n",
 	       CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, CONFIG_MAX_NETS, CONFIG_MAX_NET_QUEUES,
 	       CONFIG_VSOCK_UDS_MAX, ISOLA_DEBUG_EXIT_PORT);
 }

@@ -149,6 +149,8 @@ static void handle_signal(struct vm *vm, int signal_fd)
 			device_set_reap(vm->devices);
 		else if (si.ssi_signo == SIGUSR2)
 			upgrade_servers(vm);
+		else if (si.ssi_signo == SIGUSR1)
+			vm_log_vcpus(vm); /* core/vcpu_dump.c */
 		else
 			vm_request_stop(vm, ISOLA_EXIT_STOPPED, "stopped by SIG%s",
 					sigabbrev_np((int)si.ssi_signo) ?: "?");
@@ -381,6 +383,7 @@ static int block_stop_signals(sigset_t *set)
 	sigaddset(set, SIGQUIT);
 	sigaddset(set, SIGCHLD); /* device servers: reaped by the event loop */
 	sigaddset(set, SIGUSR2); /* live upgrade of the device servers */
+	sigaddset(set, SIGUSR1); /* each vCPU's state into the log */
 	/* vCPU threads unblock this one for themselves. */
 	sigaddset(set, VCPU_KICK_SIGNAL);
 	return pthread_sigmask(SIG_BLOCK, set, NULL);
@@ -875,6 +878,10 @@ static void on_signal_before_start(void *opaque, int fd, short revents)
 		if (si.ssi_signo == SIGUSR2) {
 			log_info("SIGUSR2 before the VM started: no device server to upgrade yet "
 				 "(they start from the binaries on disk)");
+			continue;
+		}
+		if (si.ssi_signo == SIGUSR1) {
+			log_info("SIGUSR1 before the VM started: no vCPU has run yet");
 			continue;
 		}
 		log_info("stopped by SIG%s before the VM started",

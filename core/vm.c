@@ -106,29 +106,53 @@ bool vm_is_paused(struct vm *vm)
 	return paused;
 }
 
-int vm_pause(struct vm *vm, char *err, size_t errlen)
+/* Every vCPU out of KVM_RUN and parked (vcpu_park_if_paused); with
+ * MARK_PAUSED the VM counts as paused from then on.  On a timeout the
+ * vCPUs are let go again. */
+static int vm_park_all(struct vm *vm, bool mark_paused)
 {
 	int ret;
 
 	pthread_mutex_lock(&vm->pause_lock);
-	if (vm->paused) {
-		pthread_mutex_unlock(&vm->pause_lock);
-		return 0; /* Firecracker: pausing a paused VM succeeds */
-	}
 	atomic_store(&vm->pause_requested, true);
 	pthread_mutex_unlock(&vm->pause_lock);
 	for (unsigned i = 0; i < vm->nr_cpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	pthread_mutex_lock(&vm->pause_lock);
 	ret = vm_wait_locked(vm, vm_all_parked, 0);
-	if (!ret)
+	if (!ret && mark_paused)
 		vm->paused = true;
 	pthread_mutex_unlock(&vm->pause_lock);
-	if (ret) {
+	if (ret)
+		vm_release_vcpus(vm);
+	return ret;
+}
+
+int vm_park_vcpus(struct vm *vm)
+{
+	if (vm_is_paused(vm))
+		return -EBUSY;
+	return vm_park_all(vm, false);
+}
+
+void vm_unpark_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!vm->paused) { /* a pause that came meanwhile keeps them */
 		atomic_store(&vm->pause_requested, false);
-		pthread_mutex_lock(&vm->pause_lock);
 		pthread_cond_broadcast(&vm->pause_cond);
-		pthread_mutex_unlock(&vm->pause_lock);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_pause(struct vm *vm, char *err, size_t errlen)
+{
+	int ret;
+
+	if (vm_is_paused(vm))
+		return 0; /* Firecracker: pausing a paused VM succeeds */
+	ret = vm_park_all(vm, true);
+	if (ret) {
 		vm_err(err, errlen, "the vCPUs did not stop within %d ms: %s", VM_PAUSE_TIMEOUT_MS,
 		       strerror(-ret));
 		return ret;

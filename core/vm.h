@@ -29,7 +29,10 @@
 
 #define VM_MAX_CPUS CONFIG_MAX_CPUS
 #define VM_MAX_GSI_ROUTES 1024
-#define VCPU_KICK_SIGNAL SIGUSR1
+/* Kicks a vCPU thread out of KVM_RUN (pthread_kill; api.rst KVM_RUN
+ * returns EINTR).  A real-time signal, thread-directed only: SIGUSR1 is
+ * the operator's (vcpu_dump.c), as in every device server. */
+#define VCPU_KICK_SIGNAL SIGRTMIN
 struct vm;
 
 struct vcpu {
@@ -130,6 +133,16 @@ struct device_host vm_device_host(struct vm *vm);
 int vm_pause(struct vm *vm, char *err, size_t errlen);
 int vm_resume(struct vm *vm, char *err, size_t errlen);
 bool vm_is_paused(struct vm *vm);
+/* Every vCPU parked out of KVM_RUN, the device servers left running (a
+ * look at the vCPUs' state, vcpu_dump.c); vm_unpark_vcpus lets them go
+ * (unless a pause came meanwhile).
+ * -EBUSY if the VM is paused (its vCPUs are parked already), -ETIMEDOUT
+ * if one did not leave KVM_RUN in time (then none is held). */
+int vm_park_vcpus(struct vm *vm);
+void vm_unpark_vcpus(struct vm *vm);
+/* vcpu_dump.c: each vCPU's registers, pending events and the page walk
+ * of its RIP, logged (SIGUSR1: a guest that stopped making progress). */
+void vm_log_vcpus(struct vm *vm);
 /* Ctrl-Alt-Del on the i8042 (the guest decides what to do with it). */
 void vm_send_ctrl_alt_del(struct vm *vm);
 /* vcpu.c: park here while a pause is requested. */

@@ -7,8 +7,9 @@
 # with a power-of-two size and indices that fit a ring (uint16 distances):
 # last_avail at most size behind avail.idx, used_idx at most size behind
 # last_avail, used.idx not behind used_idx; two dumps a moment apart show
-# the kick and interrupt counters moving.  Then the guest must still
-# finish with PASS: the dump stopped nothing.
+# the kick and interrupt counters moving.  SIGUSR1 to isola logs its
+# vCPUs' state (below).  Then the guest must still finish with PASS: the
+# dumps stopped nothing.
 source "$(dirname "$0")/../lib.sh"
 [[ -x $ISOLA && -x $ISOLA_ROOT/build/isola-rng ]] || skip "isola or isola-rng not built (make)"
 GUEST=$GUESTS/rng.elf
@@ -81,6 +82,29 @@ k1=$(field "$first" kicks) k2=$(field "$second" kicks)
 c1=$(field "$first" calls) c2=$(field "$second" calls)
 ((k2 > k1 && c2 > c1)) || fail "kicks $k1 -> $k2, calls $c1 -> $c2: the counters did not move"
 
+# SIGUSR1 to isola itself (core/vcpu_dump.c): each vCPU's registers and
+# the page walk of its RIP, read while the vCPUs are parked; the guest
+# goes on.  The spawner (isola-spawner, the core's child, forked with the
+# core's signals blocked) must not die of it, as its default action would
+# have it: 'kill -USR1 $(pidof isola)' reaches it too.
+spawner=$(pgrep -P "$vm_pid" -x isola-spawner | head -1)
+kill -USR1 "$vm_pid"
+[[ -n $spawner ]] && kill -USR1 "$spawner"
+for _ in $(seq 50); do
+	grep -aq 'isola: SIGUSR1: vCPU 0: page walk of rip:' "$work/stderr" && break
+	sleep 0.1
+done
+regs=$(grep -a 'isola: SIGUSR1: vCPU 0: rip=' "$work/stderr" | head -1 | tr -d '\r')
+walk=$(grep -a 'isola: SIGUSR1: vCPU 0: page walk of rip:' "$work/stderr" | head -1 | tr -d '\r')
+echo "  $regs"
+echo "  $walk"
+[[ $regs =~ rip=0x[0-9a-f]+\ .*cr3=0x[0-9a-f]+ ]] || { show; fail "no vCPU 0 registers 5 s after SIGUSR1 to isola"; }
+# a 64-bit guest's walk: the top level read at CR3, down to a present leaf
+cr3=$(sed -n 's/.* cr3=\(0x[0-9a-f]*\).*/\1/p' <<<"$regs")
+[[ $walk == *" L4[0]@$cr3="* ]] || { show; fail "the page walk does not start at CR3 $cr3: $walk"; }
+[[ $walk =~ L[12]\[[0-9]+\]@0x[0-9a-f]+=0x[0-9a-f]*[13579bdf]$ ]] || { show; fail "the page walk does not end in a present entry: $walk"; }
+[[ -z $spawner ]] || kill -0 "$spawner" 2>/dev/null || fail "SIGUSR1 ended the spawner (pid $spawner)"
+
 printf x >&"$key_fd"
 for _ in $(seq 300); do
 	kill -0 "$vm_pid" 2>/dev/null || break
@@ -92,4 +116,4 @@ vm_pid=
 grep -aq 'PASS: every 4 KiB read is new entropy' "$work/console" || { show; fail "no guest PASS after the dumps"; }
 expect_status 1 "$status" "rng guest after two ring dumps"
 grep -q 'needs a reset\|giving up\|Sanitizer\|killed by' "$work/stderr" && { show; fail "trouble in isola's stderr"; }
-echo "PASS: SIGUSR1 dumps isola-rng's ring (size $size, kicks $k1 -> $k2), the guest went on to PASS"
+echo "PASS: SIGUSR1 dumps isola-rng's ring (size $size, kicks $k1 -> $k2) and isola's vCPU state, the guest went on to PASS"

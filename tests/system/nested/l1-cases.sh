@@ -25,6 +25,7 @@ l2_run() {
 	echo "L1: [$name] isola $*"
 	start=$(cut -d' ' -f1 /proc/uptime)
 	: >"$W/$name.raw"
+	[ -w /sys/kernel/tracing/trace ] && : >/sys/kernel/tracing/trace
 	# live on L1's console; a file, not a pipe, so that a process isola
 	# leaves behind cannot hold the case open
 	tail -f "$W/$name.raw" | tr -d '\r' | sed 's/^/    L2| /' &
@@ -37,6 +38,11 @@ l2_run() {
 	killall tail 2>/dev/null
 	tr -d '\r' <"$W/$name.raw" >"$W/$name.con"
 	echo "$st" >"$W/$name.st"
+	# a triple fault: L1's KVM trace of L2's last exits (l1-init) goes
+	# with isola's stderr into the case's report
+	if [ "$st" = 6 ] && [ -r /sys/kernel/tracing/trace ]; then
+		grep -v '^#' /sys/kernel/tracing/trace | tail -n 60 | sed 's/^ *//; s/^/kvm-trace: /' >>"$W/$name.err"
+	fi
 	sed 's/^/    isola| /' "$W/$name.err"
 	left=$(pidof isola isola-blk isola-rng isola-net isola-vsock qemu-system-x86_64)
 	if [ -n "$left" ]; then

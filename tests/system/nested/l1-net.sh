@@ -117,9 +117,19 @@ net_stall_dump() {
 		kill -USR1 "$p" 2>/dev/null && sent="$sent $p"
 	done
 	echo "stall-dump $2: SIGUSR1 to isola-net:${sent:- none running}" >>"$d"
+	# and to isola itself (the core, not its spawner, which blocks it):
+	# each vCPU's registers, events, APIC and the page walk of its RIP
+	vbefore=$(grep -c 'isola: SIGUSR1: ' "$e" 2>/dev/null)
+	for p in $(pidof isola); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = isola ] && kill -USR1 "$p" 2>/dev/null
+	done
 	sleep 1
 	grep 'isola-net: ring' "$e" 2>/dev/null | tail -n +$((${before:-0} + 1)) | sed "s/^/stall-dump $2: /" >>"$d"
+	grep 'isola: SIGUSR1: ' "$e" 2>/dev/null | tail -n +$((${vbefore:-0} + 1)) | sed "s/^/stall-dump $2: /" >>"$d"
 	nsx $IP -s link show "$NET_TAP" 2>&1 | sed "s/^/stall-dump $2: /" >>"$d"
+	# what L2's vCPUs did last, from L1's KVM trace (l1-init)
+	[ -r /sys/kernel/tracing/trace ] && grep -v '^#' /sys/kernel/tracing/trace | tail -n 40 |
+		sed "s/^ *//; s/^/stall-dump $2: kvm-trace: /" >>"$d"
 }
 
 # net_stall_summary NAME STEP: one line for the FAIL reason from STEP's
