@@ -97,7 +97,8 @@ static int wait_api(const char *sock)
 		int fd = connect_unix(sock);
 		char buf[64];
 
-		if (fd >= 0 && !send_all(fd, req, sizeof(req) - 1) && read(fd, buf, sizeof(buf)) > 0) {
+		if (fd >= 0 && !send_all(fd, req, sizeof(req) - 1) &&
+		    read(fd, buf, sizeof(buf)) > 0) {
 			close(fd);
 			return 0;
 		}
@@ -137,10 +138,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "restore_measure: %s --api-sock did not answer\n", argv[2]);
 			goto out;
 		}
-		snprintf(body, sizeof(body),
-			 "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
-			 "\"backend_path\": \"%s\"}, \"resume_vm\": true}",
-			 argv[4], argv[5]);
+		snprintf(
+		    body, sizeof(body),
+		    "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+		    "\"backend_path\": \"%s\"}, \"resume_vm\": true}",
+		    argv[4], argv[5]);
 		n = snprintf(req, sizeof(req),
 			     "PUT /snapshot/load HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
 			     "application/json\r\nContent-Length: %zu\r\n\r\n%s",
@@ -182,7 +184,8 @@ int main(int argc, char **argv)
 		}
 		if (fds[0].revents) {
 			if (read(pipefd[0], buf, sizeof(buf)) <= 0) {
-				fprintf(stderr, "restore_measure: the console closed without a byte\n");
+				fprintf(stderr,
+					"restore_measure: the console closed without a byte\n");
 				break;
 			}
 			first = now_us() - t0;

@@ -16,9 +16,10 @@
  *               clones restored from one snapshot read it (and share it),
  *               tests/system/snapshot_clones.sh
  *               [stamp] with fill_mib: count N also writes N into the first
- *               word of every 4th page (page index = N mod 4), and the check
- *               wants each page's last stamp: a restore that lost a page
- *               written since a snapshot (a Diff snapshot's merge) shows
+ *               word of every 64th page (page index = N mod 64), and the
+ *               check wants each page's last stamp: a restore that lost a
+ *               page written since a snapshot (a Diff snapshot's merge)
+ *               shows
  */
 #include "kit.h"
 
@@ -30,6 +31,7 @@
 
 #define FILL_BASE (16ull << 20)
 #define PAGE 4096ull
+#define STAMP_STRIDE 64 /* count N stamps the pages with index == N mod 64 */
 
 static volatile unsigned counter_ticks;
 static uint64_t fill_pages; /* pages of the filled region (0: none) */
@@ -40,11 +42,10 @@ static uint64_t fill_pattern(uint64_t addr)
 	return (addr * 0x9e3779b97f4a7c15ull) ^ 0x5a5a5a5a5a5a5a5aull;
 }
 
-/* The last count (<= counts) that stamped page p (stamp: count N writes
- * the pages with index == N mod 4), 0 if none did. */
+/* The last count (<= counts) that stamped page p, 0 if none did. */
 static uint64_t fill_expected_stamp(uint64_t p, uint64_t counts)
 {
-	uint64_t back = (counts + 4 - p % 4) % 4;
+	uint64_t back = (counts + STAMP_STRIDE - p % STAMP_STRIDE) % STAMP_STRIDE;
 
 	return counts >= back + 1 ? counts - back : 0;
 }
@@ -81,10 +82,10 @@ static uint64_t fill_check_ring3(uint64_t counts)
 	return 0;
 }
 
-/* Ring 3: count N stamps the pages with index == N mod 4. */
+/* Ring 3: count N stamps the pages with index == N mod STAMP_STRIDE. */
 static uint64_t fill_stamp_ring3(uint64_t count)
 {
-	for (uint64_t p = count % 4; p < fill_pages; p += 4)
+	for (uint64_t p = count % STAMP_STRIDE; p < fill_pages; p += STAMP_STRIDE)
 		*(volatile uint64_t *)(FILL_BASE + p * PAGE) = count;
 	return 0;
 }
@@ -129,8 +130,10 @@ int guest_main(const struct boot_info *info)
 	fill_pages = cmdline_get_u64_default(info->cmdline, "fill_mib", 0) * (1ull << 20) / PAGE;
 	fill_stamping = cmdline_has(info->cmdline, "stamp");
 	if (fill_pages) {
-		if (!fill_fits(info, fill_pages * PAGE) || FILL_BASE + fill_pages * PAGE > 1ull << 32)
-			test_abort("fill_mib", "%lu MiB at 16 MiB is not all RAM", fill_pages / 256);
+		if (!fill_fits(info, fill_pages * PAGE) ||
+		    FILL_BASE + fill_pages * PAGE > 1ull << 32)
+			test_abort("fill_mib", "%lu MiB at 16 MiB is not all RAM",
+				   fill_pages / 256);
 		run_in_ring3(fill_ring3, 0);
 		console_printf("filled %lu MiB at 16 MiB%s\n", fill_pages / 256,
 			       fill_stamping ? ", stamping" : "");
@@ -157,7 +160,8 @@ int guest_main(const struct boot_info *info)
 			uint64_t bad = run_in_ring3(fill_check_ring3, count);
 
 			if (bad)
-				test_abort("memory", "memory BAD after count %lu: page %lu (at 0x%llx)",
+				test_abort("memory",
+					   "memory BAD after count %lu: page %lu (at 0x%llx)",
 					   count, bad - 1, FILL_BASE + (bad - 1) * PAGE);
 			if (fill_stamping)
 				run_in_ring3(fill_stamp_ring3, count + 1);
