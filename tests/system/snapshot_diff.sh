@@ -17,7 +17,8 @@
 #     the Diff carried the pages that matter;
 #  4. a VM loaded with PUT /snapshot/load enable_diff_snapshots true takes
 #     a Diff against the files it was loaded from, and that one merged
-#     restores and continues too.
+#     restores and continues too; so does `isola restore
+#     --track-dirty-pages` with `isola snapshot --diff`.
 set -u
 source "$(dirname "$0")/../lib.sh"
 cd "$ISOLA_ROOT"
@@ -213,6 +214,28 @@ else
 	problem "isola --api-sock did not answer: $(tail -3 "$TMP/load.err")"
 fi
 kill -KILL "$pid" 2>/dev/null
+
+echo "== isola restore --track-dirty-pages, then isola snapshot --diff"
+if [[ -n ${load_at-} ]]; then
+	"$ISOLA" restore --state "$TMP/d3.state" --mem "$TMP/merged3.mem" --track-dirty-pages \
+		--api-sock "$TMP/cli.sock" --console "file:$TMP/cli.out" --timeout 60 </dev/null 2>"$TMP/clirestore.err" &
+	pid=$!
+	PIDS+=("$pid")
+	if wait_api "$TMP/cli.sock" && wait_count "$TMP/cli.out" $((load_at + 2)) 20; then
+		api "$TMP/cli.sock" PATCH /vm '{"state": "Paused"}'
+		if "$ISOLA" snapshot --api-sock "$TMP/cli.sock" --state "$TMP/d4.state" --mem "$TMP/d4.mem" --diff >/dev/null 2>"$TMP/cli.err"; then
+			d4_disk=$(on_disk "$TMP/d4.mem")
+			((d4_disk > 0 && d4_disk * 4 < base_disk)) && ok "Diff of a VM restored with --track-dirty-pages: $d4_disk bytes on disk" ||
+				problem "Diff after isola restore --track-dirty-pages: $d4_disk bytes on disk (base $base_disk)"
+		else
+			problem "isola snapshot --diff of a VM restored with --track-dirty-pages: $(cat "$TMP/cli.err")"
+		fi
+	else
+		problem "isola restore --track-dirty-pages did not run: $(tail -2 "$TMP/clirestore.err" | tr '\n' ' ')"
+	fi
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+fi
 grep -h -m1 'forbidden system call\|Sanitizer' "$TMP"/*.err && problem "a forbidden system call or a sanitizer report"
 
 if ((${#FAILURES[@]})); then
