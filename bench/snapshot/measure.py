@@ -113,6 +113,7 @@ def main():
     print(f"isola: {subprocess.run([args.isola, '--version'], capture_output=True, text=True).stdout.strip()} ({args.isola})")
     print(f"guest: {args.guest} (OUT to COM1 in a loop), 1 vCPU; snapshots in {tmp} "
           f"({subprocess.run(['stat', '-f', '-c', '%T', tmp], capture_output=True, text=True).stdout.strip()})")
+    print(f"load average at the start: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     print(f"runs: {args.runs} per size per way, sizes and ways interleaved, after "
           f"{args.warmup} warm-up runs each")
     print("method api: t0 just before PUT /snapshot/load {resume_vm: true} is written to a "
@@ -182,6 +183,7 @@ def main():
               f"({a / 1000:.2f} / {b / 1000:.2f} ms median)")
         print(f"target flat in guest size (2G within 1.2x of 256M): {'met' if flat else 'NOT met'} "
               f"(ratio {b / a:.2f})")
+    print(f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     subprocess.run(["rm", "-rf", tmp])
     if failures:
         print(f"bench: {failures} run(s) failed", file=sys.stderr)
