@@ -174,10 +174,12 @@ static void control_on_request_fd(void *opaque, int fd, short revents)
 	if (kind == VMM_REQUEST_SNAPSHOT) {
 		/* the event loop's: its filter has the KVM_GET_* this needs,
 		 * and the device servers' state will be fetched here too */
-		ret = snapshot_create(ctl->vm, ctl->request_state_fd, ctl->request_mem_fd, err,
-				      sizeof(err));
+		ret = snapshot_create(ctl->vm, ctl->request_state_fd, ctl->request_mem_fd,
+				      ctl->request_diff, err, sizeof(err));
 		if (!ret)
 			ret = control_snapshot_rename(ctl, err, sizeof(err));
+		if (!ret) /* the pages logged so far are in these files now */
+			snapshot_dirty_commit(ctl->vm);
 		if (ret) { /* no half-written file is left (renamed ones are gone already) */
 			unlink(ctl->request_state_tmp);
 			unlink(ctl->request_mem_tmp);
@@ -535,7 +537,7 @@ static bool control_same_file(const char *a, const char *b)
  * vCPUs parked: their state is still and their ioctls do not block).  The
  * files are opened here, the state written by the event loop. */
 static int control_snapshot_create(void *opaque, const char *state_path, const char *mem_path,
-				   char *err, size_t errlen)
+				   bool diff, char *err, size_t errlen)
 {
 	struct vmm_control *ctl = opaque;
 	char state_tmp[PATH_MAX + 32], mem_tmp[PATH_MAX + 32];
@@ -552,6 +554,8 @@ static int control_snapshot_create(void *opaque, const char *state_path, const c
 				  "snapshot is two files",
 				  state_path);
 	ret = snapshot_check(ctl->vm, err, errlen);
+	if (!ret)
+		ret = snapshot_dirty_check(ctl->vm, diff, err, errlen);
 	if (ret)
 		return ret;
 	ret = control_temp_name(mem_tmp, sizeof(mem_tmp), mem_path, "mem_file_path", err, errlen);
@@ -574,6 +578,7 @@ static int control_snapshot_create(void *opaque, const char *state_path, const c
 	ctl->request_kind = VMM_REQUEST_SNAPSHOT;
 	ctl->request_state_fd = state_fd;
 	ctl->request_mem_fd = mem_fd;
+	ctl->request_diff = diff;
 	ctl->request_state_tmp = state_tmp;
 	ctl->request_state_path = state_path;
 	ctl->request_mem_tmp = mem_tmp;

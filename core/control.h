@@ -50,6 +50,7 @@ struct vmm_control {
 		VMM_REQUEST_SNAPSHOT, /* PUT /snapshot/create: into request_*_fd */
 	} request_kind;
 	int request_state_fd, request_mem_fd; /* the API thread's, opened for writing */
+	bool request_diff;		      /* snapshot_type Diff */
 	/* their temporary names and the final ones (the API thread's, alive
 	 * while it waits for the request) */
 	const char *request_state_tmp, *request_state_path, *request_mem_tmp, *request_mem_path;

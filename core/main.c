@@ -745,6 +745,8 @@ static void print_restore_help(void)
 	       "  --timeout SECONDS   stop the VM after SECONDS (exit status %d)\n"
 	       "  --paused            restore paused (resume: PATCH /vm Resumed; needs\n"
 	       "                      --api-sock)\n"
+	       "  --track-dirty-pages log the guest's writes, for Diff snapshots of the\n"
+	       "                      restored VM ('isola snapshot --diff')\n"
 	       "  --api-sock PATH     serve the API on PATH for the restored VM\n"
 	       "  -h, --help          show this help\n"
 	       "\n"
@@ -762,7 +764,7 @@ static int parse_restore_args(int argc, char **argv, struct vm_config *cfg, cons
 	for (int i = 1; i < argc; i++) {
 		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = strcmp(argv[i], "--paused") && strcmp(argv[i], "-h") &&
-			     strcmp(argv[i], "--help");
+			     strcmp(argv[i], "--help") && strcmp(argv[i], "--track-dirty-pages");
 
 		if (takes && !value) {
 			log_error("restore: missing value for %s; see 'isola restore --help'",
@@ -774,6 +776,9 @@ static int parse_restore_args(int argc, char **argv, struct vm_config *cfg, cons
 			return 1;
 		} else if (!strcmp(argv[i], "--paused")) {
 			cfg->restore_resume = false;
+			continue;
+		} else if (!strcmp(argv[i], "--track-dirty-pages")) {
+			cfg->track_dirty_pages = true;
 			continue;
 		} else if (!strcmp(argv[i], "--state")) {
 			cfg->restore_state_path = value;

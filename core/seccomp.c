@@ -116,11 +116,12 @@ static const char *const main_syscalls[] = {
 #define MAIN_IOCTLS KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI, TCGETS, TCSETS
 
 /* PUT /snapshot/create: the event loop reads the paused VM's state
- * (core/snapshot.c); the reboot list has the rest already. */
+ * (core/snapshot.c) and, with track_dirty_pages, its dirty log
+ * (core/snapshot_dirty.c); the reboot list has the rest already. */
 #define SNAPSHOT_IOCTLS                                                                             \
 	KVM_GET_MSR_INDEX_LIST, KVM_GET_CLOCK, KVM_GET_TSC_KHZ, KVM_GET_XSAVE, KVM_GET_XSAVE2,     \
 	    KVM_GET_XCRS, KVM_GET_MSRS, KVM_GET_VCPU_EVENTS, KVM_GET_MP_STATE, KVM_GET_DEBUGREGS,  \
-	    KVM_GET_CPUID2, KVM_GET_DEVICE_ATTR
+	    KVM_GET_CPUID2, KVM_GET_DEVICE_ATTR, KVM_GET_DIRTY_LOG
 
 static const unsigned long main_ioctls[] = {
 	MAIN_IOCTLS, SNAPSHOT_IOCTLS, KVM_CHECK_EXTENSION, KVM_GET_LAPIC, KVM_GET_SREGS, KVM_GET_REGS,

@@ -503,7 +503,7 @@ int snapshot_check(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-int snapshot_create(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen)
+int snapshot_create(struct vm *vm, int state_fd, int mem_fd, bool diff, char *err, size_t errlen)
 {
 	struct snapshot_writer w = {0};
 	struct kvm_msr_list *msr_list = NULL;
@@ -511,6 +511,8 @@ int snapshot_create(struct vm *vm, int state_fd, int mem_fd, char *err, size_t e
 	int ret;
 
 	ret = snapshot_check(vm, err, errlen);
+	if (!ret)
+		ret = snapshot_dirty_check(vm, diff, err, errlen);
 	if (ret)
 		return ret;
 	w.cap = 1 + SNAPSHOT_PLATFORM_SECTIONS + (size_t)vm->nr_cpus * SNAPSHOT_VCPU_SECTIONS;
@@ -539,7 +541,23 @@ int snapshot_create(struct vm *vm, int state_fd, int mem_fd, char *err, size_t e
 		error_text(err, errlen, ret, "platform devices: %s", strerror(-ret));
 		goto out;
 	}
-	ret = write_memory(vm, mem_fd);
+	ret = snapshot_dirty_collect(vm);
+	if (ret) {
+		error_text(err, errlen, ret, "KVM_GET_DIRTY_LOG: %s", strerror(-ret));
+		goto out;
+	}
+	if (diff && vm->dirty_base) {
+		uint64_t pages;
+
+		ret = snapshot_dirty_write(vm, mem_fd, &pages);
+		if (!ret)
+			log_info("snapshot: Diff: %llu page(s) written since the last snapshot",
+				 (unsigned long long)pages);
+	} else {
+		/* a Full, or a Diff with nothing before it (a booted VM's first
+		 * snapshot: everything since the VM was made, as a Full) */
+		ret = write_memory(vm, mem_fd);
+	}
 	if (ret) {
 		error_text(err, errlen, ret, "mem_file_path: writing guest memory: %s",
 			   strerror(-ret));

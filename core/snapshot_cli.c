@@ -26,10 +26,14 @@
 static void snapshot_cli_help(void)
 {
 	printf(
-	    "Usage: isola snapshot --api-sock SOCK --state FILE --mem FILE\n"
+	    "Usage: isola snapshot --api-sock SOCK --state FILE --mem FILE [--diff]\n"
 	    "Snapshot the paused VM of the isola serving its API on SOCK: its state\n"
 	    "to FILE (--state) and its memory to FILE (--mem), both created or\n"
-	    "truncated (PUT /snapshot/create, docs/snapshot.md).  Pause it first:\n"
+	    "truncated (PUT /snapshot/create, docs/snapshot.md).  With --diff the\n"
+	    "memory file holds only the pages written since the last snapshot (or\n"
+	    "the restore), to merge onto that one's (snapshot_type Diff; the VM\n"
+	    "must track dirty pages: machine-config track_dirty_pages, or\n"
+	    "'isola restore --track-dirty-pages').  Pause it first:\n"
 	    "  curl --unix-socket SOCK -X PATCH -d '{\"state\": \"Paused\"}' http://localhost/vm\n"
 	    "Restore with 'isola restore --state FILE --mem FILE'.\n"
 	    "Exit status 0 on success, %d with the API's reason otherwise.\n",
@@ -117,6 +121,7 @@ int snapshot_cli_main(int argc, char **argv)
 	char *state_abs = NULL, *mem_abs = NULL, *reply = NULL;
 	json_object *req, *doc, *msg;
 	int fd, status, ret = ISOLA_EXIT_VMM_ERROR;
+	bool diff = false;
 
 	for (int i = 1; i < argc; i++) {
 		const char **slot = !strcmp(argv[i], "--api-sock") ? &sock
@@ -127,6 +132,10 @@ int snapshot_cli_main(int argc, char **argv)
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			snapshot_cli_help();
 			return 0;
+		}
+		if (!strcmp(argv[i], "--diff")) {
+			diff = true;
+			continue;
 		}
 		if (!slot || i + 1 >= argc) {
 			log_error("snapshot: %s '%s'; see 'isola snapshot --help'",
@@ -150,7 +159,8 @@ int snapshot_cli_main(int argc, char **argv)
 	}
 	json_object_object_add(req, "snapshot_path", json_object_new_string(state_abs));
 	json_object_object_add(req, "mem_file_path", json_object_new_string(mem_abs));
-	json_object_object_add(req, "snapshot_type", json_object_new_string("Full"));
+	json_object_object_add(req, "snapshot_type",
+			       json_object_new_string(diff ? "Diff" : "Full"));
 	fd = connect_api(sock);
 	if (fd < 0) {
 		log_error("snapshot: --api-sock %s: %s; is an isola --api-sock serving there?",

@@ -368,10 +368,22 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 		const struct gmem_region *r = &vm->mem->regions[i];
 		struct kvm_userspace_memory_region slot = {
 		    .slot = i,
+		    /* api.rst KVM_SET_USER_MEMORY_REGION: "KVM_MEM_LOG_DIRTY_PAGES
+		     * ... keep track of writes to memory within the slot", read
+		     * with KVM_GET_DIRTY_LOG (Diff snapshots) */
+		    .flags = vm->track_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		    .guest_phys_addr = r->gpa,
 		    .memory_size = r->size,
 		    .userspace_addr = (uint64_t)(uintptr_t)r->host,
 		};
+
+		if (vm->track_dirty) {
+			vm->dirty_pending[i] = calloc((r->size / 4096 + 63) / 64, sizeof(uint64_t));
+			if (!vm->dirty_pending[i]) {
+				vm_err(err, errlen, "out of memory for the dirty page log");
+				return -ENOMEM;
+			}
+		}
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
 			int ret = -errno;
@@ -403,6 +415,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->nr_cpus = cfg->nr_cpus;
 	vm->console_out_fd = console_out_fd;
+	vm->track_dirty = cfg->track_dirty_pages;
+	/* a restored VM's memory file is the base its first Diff is against;
+	 * a booted VM has none until its first snapshot */
+	vm->dirty_base = cfg->restore_state_path != NULL;
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->rx_space_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0 || vm->rx_space_fd < 0) {
@@ -504,6 +520,10 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->routes);
 	vm->routes = NULL;
+	for (unsigned i = 0; i < GMEM_MAX_REGIONS; i++) {
+		free(vm->dirty_pending[i]);
+		vm->dirty_pending[i] = NULL;
+	}
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

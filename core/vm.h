@@ -88,6 +88,14 @@ struct vm {
 	int stop_fd; /* eventfd, readable once the VM must stop */
 	int console_out_fd;
 	int rx_space_fd; /* eventfd: the UART's RX FIFO has room again */
+
+	/* Dirty page tracking for Diff snapshots (core/snapshot_dirty.c):
+	 * machine-config track_dirty_pages, or enable_diff_snapshots /
+	 * track_dirty_pages on PUT /snapshot/load, makes every memory slot
+	 * log the guest's writes (KVM_MEM_LOG_DIRTY_PAGES). */
+	bool track_dirty;
+	bool dirty_base; /* a snapshot, or the restore, is what a Diff is against */
+	uint64_t *dirty_pending[GMEM_MAX_REGIONS]; /* logged, not yet in a snapshot */
 };
 
 /* Guest RAM for the VMs of one run (--memory, --huge-pages): the caller

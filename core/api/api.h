@@ -72,10 +72,11 @@ struct api_vmm_ops {
 	 * isola started.  NULL op: refused with a message. */
 	int (*upgrade_servers)(void *vmm, const char *kind, unsigned index, char *err,
 			       size_t errlen);
-	/* PUT /snapshot/create (Full): the paused VM's state to state_path,
-	 * its memory to mem_path (core/snapshot.h).  NULL: refused. */
-	int (*snapshot_create)(void *vmm, const char *state_path, const char *mem_path, char *err,
-			       size_t errlen);
+	/* PUT /snapshot/create: the paused VM's state to state_path, its
+	 * memory to mem_path, all of it or (diff) the pages written since
+	 * the last snapshot (core/snapshot.h).  NULL: refused. */
+	int (*snapshot_create)(void *vmm, const char *state_path, const char *mem_path, bool diff,
+			       char *err, size_t errlen);
 	/* After PUT /snapshot/load: the restored VM's vCPU count and memory
 	 * size (from its state file), for GET /machine-config; false if not
 	 * known.  NULL: the API keeps its own. */

@@ -724,7 +724,9 @@ static int api_put_output(struct api_request *req)
 }
 
 /* PUT /snapshot/create (swagger SnapshotCreateParams): only while Paused,
- * as in Firecracker; Full only (Diff needs the dirty log: not yet). */
+ * as in Firecracker; Diff only with dirty page tracking on (Firecracker's
+ * snapshot-support.md: track_dirty_pages on a booted VM,
+ * enable_diff_snapshots on a loaded one). */
 static int api_snapshot_create(struct api_request *req)
 {
 	static const char *const known[] = {"snapshot_path", "mem_file_path", "snapshot_type",
@@ -744,14 +746,10 @@ static int api_snapshot_create(struct api_request *req)
 		return api_reply_error(req, "%s", err);
 	if (!type)
 		type = "Full";
-	if (!strcmp(type, "Diff"))
-		return api_reply_error(req,
-				       "snapshot_type: isola does not take Diff snapshots yet; "
-				       "use \"Full\"");
-	if (strcmp(type, "Full"))
+	if (strcmp(type, "Full") && strcmp(type, "Diff"))
 		return api_reply_error(req,
 				       "snapshot_type: \"%s\" is not a snapshot type; use "
-				       "\"Full\"",
+				       "\"Full\" or \"Diff\"",
 				       type);
 	if (!state_path[0] || !mem_path[0])
 		return api_reply_error(req, "snapshot_path and mem_file_path must not be empty");
@@ -763,11 +761,19 @@ static int api_snapshot_create(struct api_request *req)
 		    "the VM is %s%s",
 		    api_state_names[state],
 		    state == API_STATE_RUNNING ? " (PATCH /vm {\"state\": \"Paused\"} first)" : "");
+	if (!strcmp(type, "Diff") && !api->cfg.track_dirty_pages)
+		return api_reply_error(
+		    req, "snapshot_type \"Diff\" needs dirty page tracking, and this VM does not "
+			 "track dirty pages: set machine-config \"track_dirty_pages\": true "
+			 "before InstanceStart (or \"track_dirty_pages\": true on PUT "
+			 "/snapshot/load), or take a \"Full\" snapshot");
 	if (!api->ops.snapshot_create)
 		return api_reply_error(req, "snapshots are not available in this isola");
-	if (api->ops.snapshot_create(api->vmm, state_path, mem_path, err, sizeof(err)))
+	if (api->ops.snapshot_create(api->vmm, state_path, mem_path, !strcmp(type, "Diff"), err,
+				     sizeof(err)))
 		return api_reply_error(req, "%s", err);
-	log_info("API: snapshot of the paused VM in %s (memory in %s)", state_path, mem_path);
+	log_info("API: %s snapshot of the paused VM in %s (memory in %s)", type, state_path,
+		 mem_path);
 	return api_reply_no_content(req);
 }
 
@@ -845,11 +851,6 @@ static int api_snapshot_load(struct api_request *req)
 		api_deprecated(req, "mem_file_path is deprecated; use mem_backend");
 	if (json_object_object_get_ex(v, "enable_diff_snapshots", NULL))
 		api_deprecated(req, "enable_diff_snapshots is deprecated; use track_dirty_pages");
-	if (diff || dirty)
-		return api_reply_error(req,
-				       "%s: isola does not track dirty pages for Diff "
-				       "snapshots yet; leave it false",
-				       diff ? "enable_diff_snapshots" : "track_dirty_pages");
 	if (api->configured)
 		return api_reply_error(
 		    req, "PUT /snapshot/load is only valid on a fresh isola, before any boot "
@@ -865,6 +866,9 @@ static int api_snapshot_load(struct api_request *req)
 	ret = api_set_string(&boot.restore_state_path, state_path) ||
 	      api_set_string(&boot.restore_mem_path, mem_path);
 	boot.restore_resume = resume;
+	/* swagger: either turns dirty page tracking on for the restored VM
+	 * (Diff snapshots of it); Firecracker does not keep it in a snapshot */
+	boot.track_dirty_pages = diff || dirty;
 	if (ret)
 		ret = api_fail(err, sizeof(err), "out of memory");
 	else
@@ -874,6 +878,7 @@ static int api_snapshot_load(struct api_request *req)
 		uint64_t memory;
 
 		api_keep_booted_locked(api, &boot);
+		api->cfg.track_dirty_pages = boot.track_dirty_pages;
 		if (api->ops.restored_shape && api->ops.restored_shape(api->vmm, &cpus, &memory)) {
 			api->cfg.nr_cpus = cpus;
 			api->cfg.memory_bytes = memory;

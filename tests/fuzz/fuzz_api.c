@@ -107,10 +107,10 @@ static int fuzz_update_rate(void *vmm, const char *rate, char *err, size_t errle
 
 /* PUT /snapshot/create reaches the VMM only for a paused VM, with two
  * non-empty paths */
-static int fuzz_snapshot(void *vmm, const char *state_path, const char *mem_path, char *err,
-			 size_t errlen)
+static int fuzz_snapshot(void *vmm, const char *state_path, const char *mem_path, bool diff,
+			 char *err, size_t errlen)
 {
-	(void)vmm, (void)err, (void)errlen;
+	(void)vmm, (void)err, (void)errlen, (void)diff;
 	if (fuzz_state_value != API_STATE_PAUSED || !state_path[0] || !mem_path[0])
 		abort();
 	return 0;

@@ -33,6 +33,7 @@ struct fake_vmm {
 	enum api_vm_state state;
 	int starts, pauses, resumes, ctrl_alt_dels, flushes, fills, snapshots;
 	char snapshot_state[256], snapshot_mem[256];
+	bool snapshot_diff;
 	int fail_start;
 	struct vm_config booted; /* what instance_start received (deep copy) */
 };
@@ -93,13 +94,14 @@ static void fake_fill(void *vmm, void *obj)
 	json_object_object_add(obj, "vcpu", json_object_new_int(42));
 }
 
-static int fake_snapshot(void *vmm, const char *state_path, const char *mem_path, char *err,
-			 size_t errlen)
+static int fake_snapshot(void *vmm, const char *state_path, const char *mem_path, bool diff,
+			 char *err, size_t errlen)
 {
 	struct fake_vmm *f = vmm;
 
 	(void)err, (void)errlen;
 	f->snapshots++;
+	f->snapshot_diff = diff;
 	snprintf(f->snapshot_state, sizeof(f->snapshot_state), "%s", state_path);
 	snprintf(f->snapshot_mem, sizeof(f->snapshot_mem), "%s", mem_path);
 	return 0;
@@ -1131,7 +1133,8 @@ static void test_snapshot_create(void **state)
 	expect_fault(f, "mem_file_path: missing (required)");
 	call(f, "PUT", "/snapshot/create",
 	     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": \"Diff\"}");
-	expect_fault(f, "does not take Diff snapshots yet");
+	expect_fault(f, "snapshot_type \"Diff\" needs dirty page tracking, and this VM does not "
+			"track dirty pages: set machine-config \"track_dirty_pages\": true");
 	call(f, "PUT", "/snapshot/create",
 	     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": \"Half\"}");
 	expect_fault(f, "\"Half\" is not a snapshot type");
@@ -1144,8 +1147,27 @@ static void test_snapshot_create(void **state)
 	assert_int_equal(f->vmm.snapshots, 1);
 	assert_string_equal(f->vmm.snapshot_state, "/s");
 	assert_string_equal(f->vmm.snapshot_mem, "/m");
+	assert_false(f->vmm.snapshot_diff);
 	call(f, "GET", "/snapshot/create", NULL);
 	expect_fault(f, "Invalid request method and/or path");
+}
+
+/* Diff with track_dirty_pages (Firecracker's snapshot-support.md). */
+static void test_snapshot_create_diff(void **state)
+{
+	struct fixture *f = *state;
+
+	call(f, "PUT", "/machine-config",
+	     "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"track_dirty_pages\": true}");
+	expect_ok(f, 204);
+	start(f);
+	assert_true(f->vmm.booted.track_dirty_pages);
+	call(f, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+	call(f, "PUT", "/snapshot/create",
+	     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": \"Diff\"}");
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.snapshots, 1);
+	assert_true(f->vmm.snapshot_diff);
 }
 
 static void test_snapshot_load(void **state)
@@ -1168,18 +1190,19 @@ static void test_snapshot_load(void **state)
 	     "{\"snapshot_path\": \"%s/none\", \"mem_file_path\": \"%s\"}", f->dir, f->disk2);
 	expect_fault(f, "snapshot_path");
 	call(f, "PUT", "/snapshot/load",
-	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", "
+	     "{\"snapshot_path\": \"%s/none\", \"mem_file_path\": \"%s\", "
 	     "\"enable_diff_snapshots\": true}",
-	     f->disk, f->disk2);
-	expect_fault(f, "enable_diff_snapshots: isola does not track dirty pages");
+	     f->dir, f->disk2);
+	expect_fault(f, "snapshot_path");
 	assert_true(f->resp.deprecated);
 	assert_int_equal(f->vmm.starts, 0);
 	call(f, "PUT", "/snapshot/load",
 	     "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
-	     "\"backend_path\": \"%s\"}, \"resume_vm\": true}",
+	     "\"backend_path\": \"%s\"}, \"resume_vm\": true, \"track_dirty_pages\": true}",
 	     f->disk, f->disk2);
 	expect_ok(f, 204);
 	assert_int_equal(f->vmm.starts, 1);
+	assert_true(f->vmm.booted.track_dirty_pages);
 	assert_string_equal(f->vmm.booted.restore_state_path, f->disk);
 	assert_string_equal(f->vmm.booted.restore_mem_path, f->disk2);
 	assert_true(f->vmm.booted.restore_resume);
@@ -2386,6 +2409,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_get_with_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_logger_module, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unimplemented, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_create_diff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_load_after_config, setup, teardown),
