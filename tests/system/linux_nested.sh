@@ -58,7 +58,8 @@
 #                  never reads blocks L1's writer while isola-vsock's RSS
 #                  stays bounded (VSOCK_MIB=N: N MiB a stream)
 # (NESTED_QEMU=1 NET_VMM=qemu|qemu-vhost: the network cases with QEMU in L1
-# as L2's VMM instead, the control experiment; NET_MIB=N: N MiB a transfer.)
+# as L2's VMM instead, the control experiment; NET_MIB=N: N MiB a transfer;
+# L1_TRACE=0: no KVM trace in L1, nested/l1-init.)
 #
 #   linux_nested.sh [CASE,CASE...]   run a subset (make linux-nested runs all)
 #
@@ -112,7 +113,7 @@ run_l1() {
 		-nodefaults -no-user-config -display none -no-reboot -monitor none -serial "file:$TMP/l1.log" \
 		-qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
 		-kernel "$KERNEL" -initrd "$L1_CPIO" \
-		-append "$L1_KERNEL_ARGS isola.nested=test${1:+ isola.cases=$1}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}${VSOCK_MIB:+ isola.vsockmib=$VSOCK_MIB}" \
+		-append "$L1_KERNEL_ARGS isola.nested=test${1:+ isola.cases=$1}${NET_VMM:+ isola.netvmm=$NET_VMM}${NET_MIB:+ isola.netmib=$NET_MIB}${VSOCK_MIB:+ isola.vsockmib=$VSOCK_MIB}${L1_TRACE:+ isola.trace=$L1_TRACE}" \
 		</dev/null >"$TMP/qemu.out" 2>&1 &
 	qpid=$!
 	while kill -0 "$qpid" 2>/dev/null; do

@@ -49,7 +49,8 @@ l2_run() {
 		echo "L1: [$name] processes left behind: $(echo $left)" | tee -a "$W/$name.err"
 		killall -KILL isola-blk isola-rng isola-net isola-vsock isola qemu-system-x86_64 2>/dev/null
 	fi
-	echo "L1: [$name] isola exit status $st after $(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
+	awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f\n", b - a }' >"$W/$name.secs"
+	echo "L1: [$name] isola exit status $st after $(cat "$W/$name.secs") s"
 }
 
 # what every run must show; prints the reasons it fails, nothing if none
@@ -67,9 +68,29 @@ l2_common() {
 
 # pass or fail NAME from the reasons given (empty: pass)
 # (reasons joined from several checks: blanks alone are no reason)
+# (RETRIED: what earlier L2 boots of the case ended in, net_boot; said
+# with the result, pass or fail)
 verdict() {
 	why=$(echo "$2" | tr '\n' ' ' | tr -s ' ' | sed 's/^ *//; s/ *$//')
-	if [ -z "$why" ]; then result "$1" PASS "$3"; else result "$1" FAIL "$why"; fi
+	if [ -z "$why" ]; then result "$1" PASS "$3${RETRIED:+; $RETRIED}"; else result "$1" FAIL "$why${RETRIED:+ ($RETRIED)}"; fi
+}
+
+# l2_died_the_emulators_way NAME: isola's status 6 with L2's vCPU
+# triple-faulted at the reset vector (RIP 0xfff0: KVM's SVM shutdown
+# intercept reset it), the emulator's failure of docs/linux.md "L1's own
+# failures" -- not proven, so every such boot is reported
+l2_died_the_emulators_way() {
+	[ -e "$W/$1.lost" ] && return 0 # l1-net.sh net_stall_dump
+	[ "$(cat "$W/$1.st" 2>/dev/null)" = 6 ] && grep -q 'triple fault on vCPU [0-9]* (RIP 0xfff0)' "$W/$1.err"
+}
+
+# what l2_died_the_emulators_way saw, for the report
+l2_lost_how() {
+	if [ -e "$W/$1.lost" ]; then
+		echo "stopped in a nested page-fault loop ($(cat "$W/$1.lost"))"
+	else
+		echo "triple-faulted at the reset vector"
+	fi
 }
 
 case_boot() { # CPUS [EXTRA ISOLA ARGS]
@@ -433,14 +454,34 @@ net_drive() {
 }
 
 # net_boot NAME QUEUES OFFLOADS CPUS KILL: L2 on $NET_VMM with a virtio-net
-# on a fresh tap, driven from L1
+# on a fresh tap, driven from L1.  An L2 lost the emulator's way
+# (l2_died_the_emulators_way: a reset-vector triple fault, or a vCPU
+# caught in a nested page-fault loop) is booted again, up to 3 boots in all, each
+# from the start on a fresh tap: a network boot has thousands of interrupts
+# and exits, where QEMU's nested SVM loses L2 most (CI: 4 L1 runs in a row
+# lost the same boot).  $RETRIED says what each lost boot ended in and
+# when; the console and trace of every boot stay in L1's log.
 net_boot() {
+	RETRIED=
+	boot=1
+	while :; do
+		net_boot_once "$@" || return 1
+		[ "$boot" -lt 3 ] && l2_died_the_emulators_way "$1" || break
+		lost="L2 boot $boot of 3 $(l2_lost_how "$1") after $(cat "$W/$1.secs") s$(grep -E '^(udp|tcp|kill-tcp): ' "$W/$1.drv" | tail -n 1 | sed 's/^\([a-z-]*\): .*/ in \1/')"
+		RETRIED="${RETRIED:+$RETRIED, }$lost"
+		echo "L1: [$1] $lost (the emulator's, docs/linux.md); booting it again"
+		for f in con err drv; do cp "$W/$1.$f" "$W/$1.boot$boot.$f" 2>/dev/null; done
+		boot=$((boot + 1))
+	done
+}
+
+net_boot_once() {
 	if ! net_setup "$2"; then
 		echo "cannot make the namespace and tap" >"$W/$1.setup"
 		return 1
 	fi
 	net_vmm_args "$NET_VMM" "$2" "$3" "$4"
-	rm -f "$W/$1.st" "$W/$1.raw"
+	rm -f "$W/$1.st" "$W/$1.raw" "$W/$1.lost"
 	net_drive "$1" "$2" "$5" &
 	driver=$!
 	saved=$ISOLA
@@ -603,5 +644,6 @@ if [ -n "$NET_CASES" ]; then
 	case_net_basic
 	case_net_offloads_off
 	case_net_mq
+	RETRIED=
 fi
 case_vsock

@@ -130,6 +130,23 @@ net_stall_dump() {
 	# what L2's vCPUs did last, from L1's KVM trace (l1-init)
 	[ -r /sys/kernel/tracing/trace ] && grep -v '^#' /sys/kernel/tracing/trace | tail -n 40 |
 		sed "s/^ *//; s/^/stall-dump $2: kvm-trace: /" >>"$d"
+	# A vCPU whose own page walk of its RIP leaves L2's RAM (CR3 or a
+	# top-level entry pointing past it) can run no further: L1's KVM
+	# meets a nested page fault on the page-table read, emulates, injects
+	# #PF, and meets the same fault delivering it, forever (the trace
+	# shows the loop).  Seen under QEMU's nested SVM where the same L2
+	# otherwise passes; L2's memory is isola-net's to write only through
+	# the buffers L2 posts, and a page walk is not one of them.  Ended now
+	# rather than at the step's timeout, marked lost (net_boot boots L2
+	# again and reports it).
+	walk=$(grep -m 1 "^stall-dump $2: isola: SIGUSR1: vCPU [0-9]*: page walk of rip:.* is not RAM" "$d")
+	if [ -n "$walk" ]; then
+		echo "${walk#stall-dump $2: isola: SIGUSR1: }" >"$W/$1.lost"
+		echo "stall-dump $2: a vCPU's page walk leaves L2's RAM: isola stopped (SIGTERM)" >>"$d"
+		for p in $(pidof isola); do
+			[ "$(cat "/proc/$p/comm" 2>/dev/null)" = isola ] && kill -TERM "$p" 2>/dev/null
+		done
+	fi
 }
 
 # net_stall_summary NAME STEP: one line for the FAIL reason from STEP's
