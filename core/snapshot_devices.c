@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/device_set.h"
 #include "core/snapshot_state.h"
 #include "core/vm.h"
 #include "devices/vhost_user_device.h"
+#include "lib/gmem.h"
 #include "lib/log.h"
 
 /* The entry's server and arguments as device_set_add_saved takes them. */
@@ -159,4 +162,62 @@ int snapshot_devices_restore(struct vm *vm, const struct snapshot_image *img, ch
 			return error_text(err, errlen, ret, "device %s: %s", e->name, why);
 	}
 	return 0;
+}
+
+/* pread [from, to) of the file into the region, all of it. */
+static int copy_range(int fd, const struct gmem_region *r, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		ssize_t n = pread(fd, r->host + from, to - from, (off_t)(r->fd_offset + from));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		from += (uint64_t)n;
+	}
+	return 0;
+}
+
+int snapshot_devices_load_memory(struct gmem *ram, int fd, uint64_t ram_size)
+{
+	struct stat st;
+	int ret;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != ram_size)
+		return -EMEDIUMTYPE;
+	ret = gmem_create(ram, ram_size, GMEM_BACKING_SHMEM);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; !ret && i < ram->nr_regions; i++) {
+		const struct gmem_region *r = &ram->regions[i];
+		uint64_t at = 0;
+
+		/* only the file's data: a sparse file's holes are the memfd's
+		 * zeros already */
+		while (!ret && at < r->size) {
+			off_t data = lseek(fd, (off_t)(r->fd_offset + at), SEEK_DATA);
+			off_t hole;
+
+			if (data < 0 && errno == ENXIO)
+				break;
+			if (data < 0) {
+				ret = copy_range(fd, r, at, r->size);
+				break;
+			}
+			if ((uint64_t)data >= r->fd_offset + r->size)
+				break;
+			hole = lseek(fd, data, SEEK_HOLE);
+			if (hole < 0 || (uint64_t)hole > r->fd_offset + r->size)
+				hole = (off_t)(r->fd_offset + r->size);
+			ret = copy_range(fd, r, (uint64_t)data - r->fd_offset,
+					 (uint64_t)hole - r->fd_offset);
+			at = (uint64_t)hole - r->fd_offset;
+		}
+	}
+	if (ret)
+		gmem_destroy(ram);
+	return ret;
 }

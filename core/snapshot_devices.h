@@ -42,4 +42,16 @@ int snapshot_devices_add(struct device_set *set, const struct snapshot_image *im
 int snapshot_devices_restore(struct vm *vm, const struct snapshot_image *img, char *err,
 			     size_t errlen);
 
+/*
+ * Guest RAM for a restore with devices: a device server maps guest memory
+ * (vhost-user SET_MEM_TABLE), which a private mapping of the memory file
+ * cannot share, so the RAM is a new memfd (as at boot) and the memory
+ * file's data ranges are read into it (its holes are zero already): the
+ * restore reads what the guest had touched, not the whole size.  Same
+ * results as gmem_create_private (-EMEDIUMTYPE: not a regular file of
+ * ram_size bytes).
+ */
+struct gmem;
+int snapshot_devices_load_memory(struct gmem *ram, int fd, uint64_t ram_size);
+
 #endif
