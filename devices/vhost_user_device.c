@@ -1081,6 +1081,21 @@ int vhost_device_save(struct vhost_device *dev, struct vhost_device_saved *out, 
 					  q, out->bases[q]);
 	}
 	out->started_queues = queues;
+	/* What the snapshot holds in flight, for the log (the guest sees these
+	 * complete after a restore): requests posted and not taken yet */
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		const uint16_t *avail;
+		uint16_t waiting;
+
+		if (!(queues & (1u << q)))
+			continue;
+		avail = gmem_ptr(dev->host.mem, dev->pci.queues[q].driver + 2, 2);
+		waiting = avail ? (uint16_t)(__atomic_load_n(avail, __ATOMIC_ACQUIRE) - out->bases[q])
+				: 0;
+		log_info("%s: snapshot: queue %u stopped at %u, %u request(s) posted and not yet "
+			 "taken",
+			 dev->name, q, out->bases[q], waiting);
+	}
 	/* A call raised while its vector was masked waits in the eventfd (the
 	 * PBA): note it and put it back for this VM. */
 	for (unsigned q = 0; q < dev->num_queues; q++) {
