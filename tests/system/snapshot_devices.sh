@@ -43,6 +43,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap "" PIPE # a restored VM that died closes the fifo: a failed write, not the end of the test
 FAILURES=()
 problem() { echo "  FAIL: $*"; FAILURES+=("$*"); }
 ok() { echo "  ok: $*"; }
@@ -110,7 +111,7 @@ restore() {
 	exec 7>"$TMP/fifo"
 	if [[ -n ${2-} ]]; then
 		wait_for "$TMP/$name.rout" "$2" 30
-		printf k >&7
+		printf k >&7 2>/dev/null
 	fi
 	wait_for "$TMP/$name.rout" '^isola-guest: (PASS|FAIL)' 60
 	exec 7>&-
