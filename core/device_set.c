@@ -1121,8 +1121,8 @@ void device_set_unwatch(struct device_set *set)
 }
 
 int device_set_add_saved(struct device_set *set, const char *kind, const char *name, bool restart,
-			 const char *socket, const char *const *args, const uint8_t *frontend_config,
-			 char *err, size_t errlen)
+			 const char *socket, const char *const *args,
+			 const uint8_t *frontend_config, char *err, size_t errlen)
 {
 	struct device_entry *e;
 

@@ -74,8 +74,8 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
  * the caller), or the external back-end at socket (not NULL or ""), and the
  * front-end-owned config (VIRTIO_PCI_CONFIG_MAX bytes).  0 or -errno. */
 int device_set_add_saved(struct device_set *set, const char *kind, const char *name, bool restart,
-			 const char *socket, const char *const *args, const uint8_t *frontend_config,
-			 char *err, size_t errlen);
+			 const char *socket, const char *const *args,
+			 const uint8_t *frontend_config, char *err, size_t errlen);
 /* Ask the spawner now for the servers cfg names (supervisor_prespawn), so
  * they start while the core compiles its filters; device_set_start takes
  * them when its requests are the same. */

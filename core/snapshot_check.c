@@ -193,7 +193,8 @@ static int check_device_args(const struct snapshot_device_entry *e, const struct
 
 		if (!end || n + 2 > SNAPSHOT_DEVICE_MAX_ARGS)
 			return error_text(err, errlen, -EINVAL,
-					  "device %s: its server's arguments are malformed", e->name);
+					  "device %s: its server's arguments are malformed",
+					  e->name);
 		opt = device_kind_option(kind, arg);
 		if (argv)
 			argv[n] = arg;
@@ -208,8 +209,8 @@ static int check_device_args(const struct snapshot_device_entry *e, const struct
 		arg = e->args + at;
 		end = at < e->args_len ? memchr(arg, '\0', e->args_len - at) : NULL;
 		if (!end)
-			return error_text(err, errlen, -EINVAL,
-					  "device %s: option %s has no value", e->name, opt->name);
+			return error_text(err, errlen, -EINVAL, "device %s: option %s has no value",
+					  e->name, opt->name);
 		if (argv)
 			argv[n] = arg;
 		n++;
@@ -232,14 +233,15 @@ int snapshot_check_device(const struct snapshot_image *img, uint32_t i, const ch
 	e = snapshot_section_get(img, SNAPSHOT_DEVICE, i, sizeof(*e), false, NULL, err, errlen);
 	if (!e)
 		return -EINVAL;
-	if (!field_is_string(e->kind, sizeof(e->kind)) || !field_is_string(e->name, sizeof(e->name)) ||
+	if (!field_is_string(e->kind, sizeof(e->kind)) ||
+	    !field_is_string(e->name, sizeof(e->name)) ||
 	    !field_is_string(e->socket, sizeof(e->socket)) || e->args_len > sizeof(e->args) ||
 	    (e->flags & ~(SNAPSHOT_DEVICE_RESTART | SNAPSHOT_DEVICE_EXTERNAL)))
 		return error_text(err, errlen, -EINVAL, "device %u's entry is malformed", i);
 	kind = device_kind_by_name(e->kind);
 	if (!kind)
-		return error_text(err, errlen, -EINVAL, "device %u is of no kind isola knows ('%s')",
-				  i, e->kind);
+		return error_text(err, errlen, -EINVAL,
+				  "device %u is of no kind isola knows ('%s')", i, e->kind);
 	external = e->flags & SNAPSHOT_DEVICE_EXTERNAL;
 	if (external != (e->socket[0] != '\0') || (external && e->args_len))
 		return error_text(err, errlen, -EINVAL,
@@ -250,10 +252,11 @@ int snapshot_check_device(const struct snapshot_image *img, uint32_t i, const ch
 	rings = snapshot_section_get(img, SNAPSHOT_DEVICE_RINGS, i, sizeof(*rings), false, NULL,
 				     err, errlen);
 	if (!rings)
-		return error_text(err, errlen, -EINVAL,
-				  "device %s has no virtio-pci transport section (%u/%u): the state "
-				  "file is not whole",
-				  e->name, SNAPSHOT_DEVICE_RINGS, i);
+		return error_text(
+		    err, errlen, -EINVAL,
+		    "device %s has no virtio-pci transport section (%u/%u): the state "
+		    "file is not whole",
+		    e->name, SNAPSHOT_DEVICE_RINGS, i);
 	if (rings->pci.device_id != kind->virtio_id)
 		return error_text(err, errlen, -EINVAL,
 				  "device %s: its transport is virtio type %u, its kind %s is %u",

@@ -45,7 +45,8 @@ static int entry_save(const struct device_entry *e, struct snapshot_device_entry
 
 		if (len > sizeof(out->args) - at)
 			return error_text(err, errlen, -ENAMETOOLONG,
-					  "device %s: its server's arguments are too long", e->name);
+					  "device %s: its server's arguments are too long",
+					  e->name);
 		memcpy(out->args + at, e->args[i], len);
 		at += (uint32_t)len;
 	}
@@ -73,14 +74,15 @@ int snapshot_devices_save(struct vm *vm, snapshot_add_fn add, void *writer, char
 			free(state);
 			return error_text(err, errlen, -ENOMEM, "out of memory");
 		}
-		ret = e->attached ? entry_save(e, entry, err, errlen)
-				  : error_text(err, errlen, -EBUSY,
-					       "device %s has no front-end in this VM (its back-end "
-					       "is being replaced); try again",
-					       e->name);
+		ret = e->attached
+			  ? entry_save(e, entry, err, errlen)
+			  : error_text(err, errlen, -EBUSY,
+				       "device %s has no front-end in this VM (its back-end "
+				       "is being replaced); try again",
+				       e->name);
 		if (!ret) {
-			ret = vhost_device_save(&e->dev, rings, state, &state_len, why,
-						sizeof(why));
+			ret =
+			    vhost_device_save(&e->dev, rings, state, &state_len, why, sizeof(why));
 			if (ret)
 				error_text(err, errlen, ret, "device %s: %s", e->name, why);
 		}
@@ -97,10 +99,11 @@ int snapshot_devices_save(struct vm *vm, snapshot_add_fn add, void *writer, char
 		else if (!ret)
 			free(state);
 		if (ret)
-			return error_text(err, errlen, ret, "device %s: %s", e->name, strerror(-ret));
-		log_debug("snapshot: %s: status 0x%x, rings 0x%x at %u/%u, %zu state bytes", e->name,
-			  rings->pci.status, rings->started_queues, rings->bases[0], rings->bases[1],
-			  state_len);
+			return error_text(err, errlen, ret, "device %s: %s", e->name,
+					  strerror(-ret));
+		log_debug("snapshot: %s: status 0x%x, rings 0x%x at %u/%u, %zu state bytes",
+			  e->name, rings->pci.status, rings->started_queues, rings->bases[0],
+			  rings->bases[1], state_len);
 	}
 	return 0;
 }
@@ -120,16 +123,16 @@ int snapshot_devices_add(struct device_set *set, const struct snapshot_image *im
 	unsigned n = snapshot_device_count(img);
 
 	for (unsigned i = 0; i < n; i++) {
-		const struct snapshot_device_entry *e = snapshot_image_find(img, SNAPSHOT_DEVICE, i)->data;
+		const struct snapshot_device_entry *e =
+		    snapshot_image_find(img, SNAPSHOT_DEVICE, i)->data;
 		const char *argv[SNAPSHOT_DEVICE_MAX_ARGS + 1];
 		int ret = snapshot_check_device(img, i, argv, err, errlen);
 
 		if (!ret)
-			ret = device_set_add_saved(set, e->kind, e->name,
-						   e->flags & SNAPSHOT_DEVICE_RESTART,
-						   (e->flags & SNAPSHOT_DEVICE_EXTERNAL) ? e->socket
-											 : NULL,
-						   argv, e->frontend_config, err, errlen);
+			ret = device_set_add_saved(
+			    set, e->kind, e->name, e->flags & SNAPSHOT_DEVICE_RESTART,
+			    (e->flags & SNAPSHOT_DEVICE_EXTERNAL) ? e->socket : NULL, argv,
+			    e->frontend_config, err, errlen);
 		if (ret)
 			return ret;
 	}
@@ -147,7 +150,8 @@ int snapshot_devices_restore(struct vm *vm, const struct snapshot_image *img, ch
 				  set ? set->nr : 0);
 	for (unsigned i = 0; i < n; i++) {
 		struct device_entry *e = &set->entries[i];
-		const struct snapshot_section *rings = snapshot_image_find(img, SNAPSHOT_DEVICE_RINGS, i);
+		const struct snapshot_section *rings =
+		    snapshot_image_find(img, SNAPSHOT_DEVICE_RINGS, i);
 		const struct snapshot_section *server =
 		    snapshot_image_find(img, SNAPSHOT_DEVICE_SERVER, i);
 		char why[384];

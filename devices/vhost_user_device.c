@@ -1090,8 +1090,9 @@ int vhost_device_save(struct vhost_device *dev, struct vhost_device_saved *out, 
 		if (!(queues & (1u << q)))
 			continue;
 		avail = gmem_ptr(dev->host.mem, dev->pci.queues[q].driver + 2, 2);
-		waiting = avail ? (uint16_t)(__atomic_load_n(avail, __ATOMIC_ACQUIRE) - out->bases[q])
-				: 0;
+		waiting = avail
+			      ? (uint16_t)(__atomic_load_n(avail, __ATOMIC_ACQUIRE) - out->bases[q])
+			      : 0;
 		log_info("%s: snapshot: queue %u stopped at %u, %u request(s) posted and not yet "
 			 "taken",
 			 dev->name, q, out->bases[q], waiting);

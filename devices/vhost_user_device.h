@@ -138,7 +138,7 @@ void vhost_device_process(struct vhost_device *dev);
  * device beside the transport (a state file payload: fixed sizes, no
  * padding): where each ring stopped and which call was pending.
  */
-#define VHOST_DEVICE_SAVED_WANTED 1u    /* the driver had it running (DRIVER_OK) */
+#define VHOST_DEVICE_SAVED_WANTED 1u	/* the driver had it running (DRIVER_OK) */
 #define VHOST_DEVICE_SAVED_HAS_STATE 2u /* the back-end gave its state */
 #define VHOST_DEVICE_STATE_MAX 8192u	/* the back-end's state stream, at most */
 struct vhost_device_saved {

@@ -831,8 +831,9 @@ static int virtio_pci_check_saved(const struct virtio_pci_dev *dev,
 			 (unsigned long long)dev->device_features);
 		return -EINVAL;
 	}
-	if ((in->status & ~known) || in->flags & ~(VIRTIO_PCI_SAVED_CONFIG_CHANGE_PENDING |
-						    VIRTIO_PCI_SAVED_CONFIG_IRQ_PENDING) ||
+	if ((in->status & ~known) ||
+	    in->flags &
+		~(VIRTIO_PCI_SAVED_CONFIG_CHANGE_PENDING | VIRTIO_PCI_SAVED_CONFIG_IRQ_PENDING) ||
 	    !vector_ok(in->config_msix_vector)) {
 		snprintf(err, errlen, "status 0x%x, flags 0x%x or config vector %u is invalid",
 			 in->status, in->flags, in->config_msix_vector);
@@ -860,8 +861,10 @@ static int virtio_pci_check_saved(const struct virtio_pci_dev *dev,
 			bad = bad || !q->size || (q->size & (q->size - 1)) || (q->desc & 15) ||
 			      (q->driver & 1) || (q->device & 3);
 		if (bad) {
-			snprintf(err, errlen, "queue %u's size %u, vector %u or ring addresses are "
-					      "invalid", i, q->size, q->msix_vector);
+			snprintf(err, errlen,
+				 "queue %u's size %u, vector %u or ring addresses are "
+				 "invalid",
+				 i, q->size, q->msix_vector);
 			return -EINVAL;
 		}
 	}

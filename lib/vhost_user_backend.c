@@ -688,8 +688,8 @@ static int handle_set_device_state_fd(struct vhost_user_backend *be, int sock,
 	} else if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
 		be->state_transfer = -errno;
 	} else {
-		be->state_transfer = p->transfer_direction == 0 ? state_save(be, fd)
-								: state_load(be, fd);
+		be->state_transfer =
+		    p->transfer_direction == 0 ? state_save(be, fd) : state_load(be, fd);
 	}
 	/* the writing end closes to mark the end; the reading end is done */
 	close(fd);

@@ -36,8 +36,8 @@
 
 /* Protocol features every back-end built on this offers. */
 #define VHOST_USER_BACKEND_PROTOCOL_FEATURES                                                       \
-	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |           \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |    \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
 	 (1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE))
 
 struct vhost_user_backend;

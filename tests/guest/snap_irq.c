@@ -47,7 +47,8 @@ int guest_main(const struct boot_info *info)
 	if (!vq->irq_vector)
 		test_abort("MSI-X", "the queue has no vector");
 	/* MSI-X table entry of the queue's vector: Vector Control at +12 */
-	vector_control = (volatile uint32_t *)(uintptr_t)(disk.msix_table + 16ull * vq->msix_vector + 12);
+	vector_control =
+	    (volatile uint32_t *)(uintptr_t)(disk.msix_table + 16ull * vq->msix_vector + 12);
 	buf = dma_alloc(VIRTIO_BLK_SECTOR, 4096);
 
 	cpu_cli();
