@@ -1056,7 +1056,9 @@ int vhost_device_save(struct vhost_device *dev, struct vhost_device_saved *out, 
 		return error_text(err, errlen, -EBUSY,
 				  "its back-end is away (being restarted); try again");
 	virtio_pci_save(&dev->pci, &out->pci);
-	if (dev->wanted)
+	/* a device the guest broke (NEEDS_RESET) is restored broken, rings
+	 * not started: its driver resets it, as it would have here */
+	if (dev->wanted && !(out->pci.status & VIRTIO_STATUS_NEEDS_RESET))
 		out->flags |= VHOST_DEVICE_SAVED_WANTED;
 	/* vhost-user "Starting and stopping rings": GET_VRING_BASE stops a
 	 * ring, and isola's back-ends answer once every request they took is
