@@ -612,8 +612,14 @@ static int vhost_device_state_transfer(struct vhost_device *dev, bool load, uint
 		uint64_t check = 1;
 
 		ret = vhost_device_get_u64(dev, VHOST_USER_CHECK_DEVICE_STATE, &check);
-		if (!ret && check != 0)
-			ret = -EIO;
+		if (!ret && check != 0) {
+			snprintf(dev->bad_reply, sizeof(dev->bad_reply),
+				 "the back-end %s (CHECK_DEVICE_STATE answered %llu; its log says "
+				 "why)",
+				 load ? "refused the saved state" : "could not give its state",
+				 (unsigned long long)check);
+			ret = -EPROTO;
+		}
 	}
 	return ret;
 }
