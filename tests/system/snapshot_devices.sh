@@ -19,6 +19,11 @@
 #             restore, and the data read is the image's;
 #  irq_mask:  the same with the queue's MSI-X vector masked (pending in the
 #             function's PBA, that is isola's call eventfd);
+#  net:       (root: a tap in a namespace made here) net_ping sets a new MAC
+#             and PROMISC off through the control queue and is snapshotted;
+#             the restored isola-net gets those settings from the state
+#             stream (its log line) and the pings from the new MAC are
+#             answered;
 #  bad_files: a state file whose device sections are missing, wrong or
 #             hostile (a transport of another virtio type, a queue size the
 #             driver could not set, a server option isola does not pass, a
@@ -28,7 +33,7 @@ set -u
 source "$(dirname "$0")/../lib.sh"
 cd "$ISOLA_ROOT"
 [[ -x $ISOLA ]] || fail "no $ISOLA; run make first"
-for g in counter blk_stress snap_irq; do
+for g in counter blk_stress snap_irq net_ping; do
 	[[ -f $GUESTS/$g.elf ]] || fail "no $GUESTS/$g.elf; run make guests"
 done
 [[ -w /dev/kvm ]] || skip "/dev/kvm is not usable by this user"
@@ -36,8 +41,10 @@ command -v curl >/dev/null || skip "no curl (apt-get install curl)"
 command -v python3 >/dev/null || skip "no python3"
 TMP=$(mktemp -d /tmp/isola-snapdev.XXXXXX)
 PIDS=()
+NETNS=
 cleanup() {
 	local pid
+	[[ -n $NETNS ]] && ip netns del "$NETNS" 2>/dev/null
 	for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
 	exec 7>&- 2>/dev/null
 	rm -rf "$TMP"
@@ -211,6 +218,56 @@ for mode in cli mask; do
 	# used by bad_files
 	[[ $mode == cli ]] && cp "$TMP/irq_cli.state" "$TMP/good.state" && cp "$TMP/irq_cli.mem" "$TMP/good.mem"
 done
+
+# ---- net: isola-net's driver settings go through the state stream ----
+# net_ping in a network namespace (as tests/system/net_guests.sh's
+# net_state): it sets a new MAC with ADDR_SET and PROMISC off, pings from
+# it, prints PAUSE and waits; snapshotted then, killed and restored, the new
+# isola-net must get the filter from the snapshot (its log line) and the
+# guest's pings from the new MAC after the pause must be answered.
+if want net; then
+if [[ $(id -u) != 0 || ! -c /dev/net/tun ]] || ! command -v ip >/dev/null; then
+	echo "SKIP: net case: needs root, /dev/net/tun and ip(8)"
+else
+	NS=isola-snapnet$$ TAP=isns$$
+	NSX="ip netns exec $NS"
+	NETNS=$NS
+	ip netns add "$NS" && $NSX ip link set lo up && $NSX ip tuntap add "$TAP" mode tap &&
+		$NSX ip addr add 10.78.0.1/24 dev "$TAP" && $NSX ip link set "$TAP" up ||
+		problem "net: could not make the namespace and the tap"
+	$NSX sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	cat >"$TMP/net.json" <<EOF
+{"boot-source": {"kernel_image_path": "$GUESTS/net_ping.elf", "boot_args": "ip=10.78.0.2 peer=10.78.0.1 count=3 newmac pause_s=3 wait_s=1"},
+ "network-interfaces": [{"iface_id": "net0", "host_dev_name": "$TAP"}],
+ "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}
+EOF
+	sock=$TMP/net.sock
+	$NSX "$ISOLA" --api-sock "$sock" --config-file "$TMP/net.json" </dev/null >"$TMP/net.out" 2>"$TMP/net.err" &
+	pid=$!
+	PIDS+=("$pid")
+	if wait_for "$TMP/net.out" 'net_ping: PAUSE' 60; then
+		api "$sock" PATCH /vm '{"state": "Paused"}'
+		api "$sock" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/net.state\", \"mem_file_path\": \"$TMP/net.mem\"}"
+		c1=$CODE
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null
+		timeout 60 $NSX "$ISOLA" restore --state "$TMP/net.state" --mem "$TMP/net.mem" --timeout 40 \
+			</dev/null >"$TMP/net.rout" 2>"$TMP/net.rerr"
+		st=$?
+		if [[ $c1 == 204 && $st == 1 ]] && grep -q '^PASS: pings from the new MAC answered after the pause' "$TMP/net.rout" &&
+			grep -q "restored the driver's settings: promisc 0 allmulti 0" "$TMP/net.rerr"; then
+			ok "net: $(grep -o "restored the driver's settings.*" "$TMP/net.rerr" | head -1); the pings from the new MAC after the restore were answered"
+		else
+			problem "net: snapshot $c1, restore status $st: $(grep -aE 'FAIL|PASS: pings' "$TMP/net.rout" | head -3 | tr '\r\n' '  '); $(grep -E 'restored|refused|ignored|error' "$TMP/net.rerr" | head -3 | tr '\n' ' ')"
+		fi
+	else
+		problem "net: the guest did not reach PAUSE: $(tail -3 "$TMP/net.out" | tr '\r\n' '  '); $(tail -3 "$TMP/net.err" | tr '\n' ' ')"
+		kill -KILL "$pid"
+	fi
+	ip netns del "$NS" 2>/dev/null
+	NETNS=
+fi
+fi
 
 # ---- bad_files: device sections missing, wrong or hostile ----
 if want bad_files; then
