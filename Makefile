@@ -188,7 +188,8 @@ FUZZ_DEPS_fuzz_api         := core/api/handlers.c core/api/router.c core/api/sch
                               core/api/vsock.c core/config_vsock.c core/config.c lib/log.c
 FUZZ_LIBS_fuzz_api         := -ljson-c -lpthread
 FUZZ_DEPS_fuzz_pci         := devices/pci.c devices/virtio_pci.c
-FUZZ_DEPS_fuzz_snapshot_state := core/snapshot_check.c lib/snapshot_file.c lib/log.c
+FUZZ_DEPS_fuzz_snapshot_state := core/snapshot_check.c lib/snapshot_file.c lib/log.c \
+                              devices/device_kind.c
 FUZZ_DEPS_fuzz_platform    := arch/x86/serial.c arch/x86/ioapic.c arch/x86/i8042.c \
                               arch/x86/rtc.c arch/x86/acpi_pm.c lib/bus.c lib/rate_limiter.c
 FUZZ_DEPS_fuzz_vhost_user_backend := lib/vhost_user_backend.c lib/vhost_user_backend_queue.c \

@@ -1119,3 +1119,26 @@ void device_set_unwatch(struct device_set *set)
 		set->sock_watch[i] = set->err_watch[i] = 0;
 	set->loop = NULL;
 }
+
+int device_set_add_saved(struct device_set *set, const char *kind, const char *name, bool restart,
+			 const char *socket, const char *const *args,
+			 const uint8_t *frontend_config, char *err, size_t errlen)
+{
+	struct device_entry *e;
+
+	if (set->nr == DEVICE_SET_MAX || !device_kind_by_name(kind))
+		return error_text(err, errlen, -EINVAL, "device %s: no room for it, or no kind %s",
+				  name, kind);
+	e = set_add(set, kind, name, restart, NULL);
+	if (socket && socket[0]) {
+		snprintf(e->arg_store, sizeof(e->arg_store), "%s", socket);
+		e->socket_path = e->arg_store;
+		restart_state_init(&e->restart, restart, true);
+		e->args[0] = NULL;
+	} else if (entry_store_args(e, args)) {
+		set->nr--;
+		return error_text(err, errlen, -E2BIG, "device %s: its arguments do not fit", name);
+	}
+	memcpy(e->frontend_config, frontend_config, sizeof(e->frontend_config));
+	return 0;
+}

@@ -68,6 +68,14 @@ typedef int (*device_set_plug_fn)(void *vm, struct device_entry *entry, unsigned
 /* The devices cfg asks for (cfg outlives the set); starts nothing yet.
  * 0 or -errno with a sentence in err. */
 int device_set_init(struct device_set *set, const struct vm_config *cfg, char *err, size_t errlen);
+/* A restore's device (core/snapshot_devices.c): an entry made as
+ * device_set_init would have made it, from what the snapshot kept: the
+ * server of kind with args (copied; checked against the kind's options by
+ * the caller), or the external back-end at socket (not NULL or ""), and the
+ * front-end-owned config (VIRTIO_PCI_CONFIG_MAX bytes).  0 or -errno. */
+int device_set_add_saved(struct device_set *set, const char *kind, const char *name, bool restart,
+			 const char *socket, const char *const *args,
+			 const uint8_t *frontend_config, char *err, size_t errlen);
 /* Ask the spawner now for the servers cfg names (supervisor_prespawn), so
  * they start while the core compiles its filters; device_set_start takes
  * them when its requests are the same. */

@@ -27,6 +27,7 @@
 #include "core/seccomp.h"
 #include "core/snapshot_restore.h"
 #include "core/snapshot_cli.h"
+#include "core/snapshot_devices.h"
 #include "core/supervisor.h"
 #include "core/version.h"
 #include "core/vm.h"
@@ -453,25 +454,30 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	}
 	/* The servers start first: they sandbox themselves while the VM is
 	 * built; the front-ends negotiate with them in board_attach_devices. */
-	ret = device_set_init(&devices, cfg, err, sizeof(err));
-	if (!ret)
-		ret = device_set_start(&devices, err, sizeof(err));
-	supervisor_cancel_prespawned(); /* any device_set_start did not take */
-	if (!ret && restoring) {
-		/* the snapshot says how many vCPUs and how much memory */
+	ret = 0;
+	if (restoring) {
+		/* the snapshot says how many vCPUs, how much memory and which
+		 * devices (their servers start from what it kept) */
 		restore_cfg = *cfg;
 		restore_cfg.reboot_on_reset = false;
 		cfg = &restore_cfg;
 		if (config_device_count(cfg))
 			ret = error_text(err, sizeof(err), -EINVAL,
-					 "a snapshot is restored without virtio devices (isola "
-					 "does not snapshot device servers yet); configure none");
+					 "a snapshot brings its own virtio devices; configure "
+					 "none before restoring it");
 		else
 			ret = snapshot_load(&img, &restore_cfg, &ram, cfg->restore_state_path,
 					    cfg->restore_mem_path, err, sizeof(err));
-	} else if (!ret) {
-		ret = vm_ram_create(&ram, cfg, err, sizeof(err));
 	}
+	if (!ret)
+		ret = device_set_init(&devices, cfg, err, sizeof(err));
+	if (!ret && restoring)
+		ret = snapshot_devices_add(&devices, &img, err, sizeof(err));
+	if (!ret)
+		ret = device_set_start(&devices, err, sizeof(err));
+	supervisor_cancel_prespawned(); /* any device_set_start did not take */
+	if (!ret && !restoring)
+		ret = vm_ram_create(&ram, cfg, err, sizeof(err));
 	for (;;) {
 		if (!ret) {
 			vm_made = true;
@@ -493,6 +499,9 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 		}
 		if (!ret)
 			ret = board_attach_devices(vm, err, sizeof(err));
+		/* the devices as the snapshot left them, before a vCPU runs */
+		if (!ret && restoring && !rebooting)
+			ret = snapshot_devices_restore(vm, &img, err, sizeof(err));
 		if (!ret && hold_paused)
 			vm_hold_paused(vm); /* PATCH /vm Resumed releases them */
 		else if (!ret)
@@ -733,10 +742,13 @@ static void print_restore_help(void)
 {
 	printf("Usage: isola restore --state FILE --mem FILE [OPTION]...\n"
 	       "Restore a VM from a snapshot ('isola snapshot', PUT /snapshot/create) in\n"
-	       "this new process and run it: the vCPUs, the platform devices and the\n"
-	       "clock as they were; the memory file is mapped copy-on-write, so it is\n"
-	       "never written and only the pages the guest touches are read\n"
-	       "(docs/snapshot.md).  The VM's vCPUs and memory size come from FILE.\n"
+	       "this new process and run it: the vCPUs, the platform devices, the\n"
+	       "virtio devices (their servers started again with the same arguments)\n"
+	       "and the clock as they were; the memory file is mapped copy-on-write,\n"
+	       "so it is never written and only the pages the guest touches are read\n"
+	       "(with virtio devices: its data is read into shared memory instead;\n"
+	       "docs/snapshot.md).  The VM's vCPUs, memory size and devices come from\n"
+	       "FILE.\n"
 	       "\n"
 	       "  --state FILE        the state file (snapshot_path)\n"
 	       "  --mem FILE          the memory file (mem_file_path); its size must be\n"

@@ -104,6 +104,7 @@ static const unsigned long vcpu_ioctls[] = {
 	"newfstatat", "unlink",                 /* our API socket at exit; a failed snapshot's files */\
 	"rename",                               /* a snapshot's files, into place once whole */    \
 	"lseek", "pwrite64", "ftruncate",       /* a snapshot's memory file (core/snapshot.c) */   \
+	"pipe2",                                /* a device server's state (SET_DEVICE_STATE_FD) */\
 	"rt_sigprocmask", "rt_sigreturn", "restart_syscall",                                       \
 	"exit", "exit_group",                                                                      \
 	VDSO_FALLBACK_SYSCALLS                  /* timers, restart windows, log lines */

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/device_set.h"
+#include "core/snapshot_devices.h"
 #include "core/version.h"
 #include "core/vm.h"
 #include "lib/log.h"
@@ -43,6 +45,11 @@ static int writer_add(struct snapshot_writer *w, uint32_t type, uint32_t instanc
 	}
 	w->sections[w->n++] = (struct snapshot_section){type, instance, data, len};
 	return 0;
+}
+
+static int writer_add_cb(void *writer, uint32_t type, uint32_t instance, void *data, size_t len)
+{
+	return writer_add(writer, type, instance, data, len);
 }
 
 static void *copy_of(const void *src, size_t len)
@@ -491,12 +498,6 @@ static int write_memory(struct vm *vm, int mem_fd)
 
 int snapshot_check(struct vm *vm, char *err, size_t errlen)
 {
-	if (vm->devices && vm->devices->nr)
-		return error_text(err, errlen, -EBUSY,
-				  "snapshots of VMs with device servers come next: this VM has "
-				  "%u virtio device(s); snapshot a VM without drives, network "
-				  "interfaces, entropy or vsock",
-				  vm->devices->nr);
 	if (!vm_is_paused(vm))
 		return error_text(err, errlen, -EBUSY,
 				  "the VM is not paused; PATCH /vm {\"state\": \"Paused\"} first");
@@ -508,6 +509,7 @@ int snapshot_create(struct vm *vm, int state_fd, int mem_fd, bool diff, char *er
 	struct snapshot_writer w = {0};
 	struct kvm_msr_list *msr_list = NULL;
 	const char *what = "";
+	bool devices_stopped = false;
 	int ret;
 
 	ret = snapshot_check(vm, err, errlen);
@@ -515,7 +517,8 @@ int snapshot_create(struct vm *vm, int state_fd, int mem_fd, bool diff, char *er
 		ret = snapshot_dirty_check(vm, diff, err, errlen);
 	if (ret)
 		return ret;
-	w.cap = 1 + SNAPSHOT_PLATFORM_SECTIONS + (size_t)vm->nr_cpus * SNAPSHOT_VCPU_SECTIONS;
+	w.cap = 1 + SNAPSHOT_PLATFORM_SECTIONS + (size_t)vm->nr_cpus * SNAPSHOT_VCPU_SECTIONS +
+		(vm->devices ? (size_t)vm->devices->nr * SNAPSHOT_DEVICE_SECTIONS : 0);
 	w.sections = calloc(w.cap, sizeof(*w.sections));
 	if (!w.sections)
 		return error_text(err, errlen, -ENOMEM, "out of memory");
@@ -524,6 +527,13 @@ int snapshot_create(struct vm *vm, int state_fd, int mem_fd, bool diff, char *er
 		error_text(err, errlen, ret, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
 		goto out;
 	}
+	/* The devices first: stopping their rings completes the requests the
+	 * servers took, and those completions' interrupts must reach the
+	 * LAPICs (or wait in a masked vector's eventfd) before they are read. */
+	devices_stopped = true;
+	ret = snapshot_devices_save(vm, writer_add_cb, &w, err, errlen);
+	if (ret)
+		goto out;
 	ret = capture_vm(&w, vm);
 	if (ret) {
 		error_text(err, errlen, ret, "KVM_GET_CLOCK: %s", strerror(-ret));
@@ -572,6 +582,10 @@ int snapshot_create(struct vm *vm, int state_fd, int mem_fd, bool diff, char *er
 			error_text(err, errlen, ret, "snapshot_path: %s", why);
 	}
 out:
+	/* after guest memory is written: the rings run again (disabled while
+	 * the VM stays paused) */
+	if (devices_stopped)
+		snapshot_devices_save_done(vm);
 	free(msr_list);
 	writer_free(&w);
 	return ret;

@@ -24,8 +24,8 @@
 
 struct vm;
 
-/* Whether vm can be snapshotted now: paused, and no device servers (their
- * state is not captured yet): 0, or -EBUSY with a sentence in err. */
+/* Whether vm can be snapshotted now (paused): 0, or -EBUSY with a
+ * sentence in err. */
 int snapshot_check(struct vm *vm, char *err, size_t errlen);
 /*
  * Write the state of vm (paused: vm_pause) to state_fd and its RAM to

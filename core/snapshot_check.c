@@ -16,6 +16,8 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/serial.h"
 #include "core/snapshot_state.h"
+#include "devices/device_kind.h"
+#include "devices/vhost_user_device.h"
 #include "lib/log.h"
 
 const void *snapshot_section_get(const struct snapshot_image *img, uint32_t type, uint32_t instance,
@@ -168,6 +170,144 @@ static int check_platform(const struct snapshot_image *img, char *err, size_t er
 	return 0;
 }
 
+/* ---- virtio devices ------------------------------------------------------ */
+
+static bool field_is_string(const char *field, size_t size)
+{
+	return memchr(field, '\0', size) != NULL;
+}
+
+/* The arguments of entry e: NUL-terminated strings filling args_len bytes,
+ * at most DEVICE_SERVER_MAX_ARGS of them, each an option e's kind allows
+ * (devices/device_kind.c, the spawner's own list) followed by its value if
+ * it takes one.  Fills argv (NULL-terminated) when not NULL. */
+static int check_device_args(const struct snapshot_device_entry *e, const struct device_kind *kind,
+			     const char **argv, char *err, size_t errlen)
+{
+	unsigned n = 0;
+
+	for (uint32_t at = 0; at < e->args_len;) {
+		const char *arg = e->args + at;
+		const char *end = memchr(arg, '\0', e->args_len - at);
+		const struct device_kind_option *opt;
+
+		if (!end || n + 2 > SNAPSHOT_DEVICE_MAX_ARGS)
+			return error_text(err, errlen, -EINVAL,
+					  "device %s: its server's arguments are malformed",
+					  e->name);
+		opt = device_kind_option(kind, arg);
+		if (argv)
+			argv[n] = arg;
+		n++;
+		at = (uint32_t)(end - e->args) + 1;
+		if (!opt)
+			return error_text(err, errlen, -EINVAL,
+					  "device %s: isola-%s takes no option '%.40s'", e->name,
+					  kind->name, arg);
+		if (!opt->has_value)
+			continue;
+		arg = e->args + at;
+		end = at < e->args_len ? memchr(arg, '\0', e->args_len - at) : NULL;
+		if (!end)
+			return error_text(err, errlen, -EINVAL, "device %s: option %s has no value",
+					  e->name, opt->name);
+		if (argv)
+			argv[n] = arg;
+		n++;
+		at = (uint32_t)(end - e->args) + 1;
+	}
+	if (argv)
+		argv[n] = NULL;
+	return 0;
+}
+
+int snapshot_check_device(const struct snapshot_image *img, uint32_t i, const char **argv,
+			  char *err, size_t errlen)
+{
+	const struct snapshot_device_entry *e;
+	const struct vhost_device_saved *rings;
+	const struct snapshot_section *server;
+	const struct device_kind *kind;
+	bool external;
+
+	e = snapshot_section_get(img, SNAPSHOT_DEVICE, i, sizeof(*e), false, NULL, err, errlen);
+	if (!e)
+		return -EINVAL;
+	if (!field_is_string(e->kind, sizeof(e->kind)) ||
+	    !field_is_string(e->name, sizeof(e->name)) ||
+	    !field_is_string(e->socket, sizeof(e->socket)) || e->args_len > sizeof(e->args) ||
+	    (e->flags & ~(SNAPSHOT_DEVICE_RESTART | SNAPSHOT_DEVICE_EXTERNAL)))
+		return error_text(err, errlen, -EINVAL, "device %u's entry is malformed", i);
+	kind = device_kind_by_name(e->kind);
+	if (!kind)
+		return error_text(err, errlen, -EINVAL,
+				  "device %u is of no kind isola knows ('%s')", i, e->kind);
+	external = e->flags & SNAPSHOT_DEVICE_EXTERNAL;
+	if (external != (e->socket[0] != '\0') || (external && e->args_len))
+		return error_text(err, errlen, -EINVAL,
+				  "device %s: an external back-end has a socket and no arguments",
+				  e->name);
+	if (check_device_args(e, kind, argv, err, errlen))
+		return -EINVAL;
+	rings = snapshot_section_get(img, SNAPSHOT_DEVICE_RINGS, i, sizeof(*rings), false, NULL,
+				     err, errlen);
+	if (!rings)
+		return error_text(
+		    err, errlen, -EINVAL,
+		    "device %s has no virtio-pci transport section (%u/%u): the state "
+		    "file is not whole",
+		    e->name, SNAPSHOT_DEVICE_RINGS, i);
+	if (rings->pci.device_id != kind->virtio_id)
+		return error_text(err, errlen, -EINVAL,
+				  "device %s: its transport is virtio type %u, its kind %s is %u",
+				  e->name, rings->pci.device_id, kind->name, kind->virtio_id);
+	server = snapshot_image_find(img, SNAPSHOT_DEVICE_SERVER, i);
+	if (!server != !(rings->flags & VHOST_DEVICE_SAVED_HAS_STATE) ||
+	    (server && (!server->len || server->len > VHOST_DEVICE_STATE_MAX)))
+		return error_text(err, errlen, -EINVAL,
+				  "device %s: its server's state section is %s", e->name,
+				  server ? "not what its transport says" : "missing");
+	return 0;
+}
+
+unsigned snapshot_device_count(const struct snapshot_image *img)
+{
+	unsigned n = 0;
+
+	while (n <= SNAPSHOT_MAX_DEVICES && snapshot_image_find(img, SNAPSHOT_DEVICE, n))
+		n++;
+	return n;
+}
+
+static int check_devices(const struct snapshot_image *img, char *err, size_t errlen)
+{
+	unsigned n = snapshot_device_count(img);
+
+	if (n > SNAPSHOT_MAX_DEVICES)
+		return error_text(err, errlen, -EINVAL, "the state file has more than %u devices",
+				  SNAPSHOT_MAX_DEVICES);
+	/* no device section beyond the entries: a lost entry is not a device
+	 * quietly dropped */
+	for (size_t k = 0; k < img->n_sections; k++) {
+		const struct snapshot_section *s = &img->sections[k];
+
+		if ((s->type == SNAPSHOT_DEVICE || s->type == SNAPSHOT_DEVICE_RINGS ||
+		     s->type == SNAPSHOT_DEVICE_SERVER) &&
+		    s->instance >= n)
+			return error_text(err, errlen, -EINVAL,
+					  "section %u/%u belongs to device %u, and the state file "
+					  "lists %u device(s): it is not whole",
+					  s->type, s->instance, s->instance, n);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int ret = snapshot_check_device(img, i, NULL, err, errlen);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int snapshot_check_image(const struct snapshot_image *img, char *err, size_t errlen)
 {
 	const struct snapshot_vm_state *s;
@@ -179,5 +319,6 @@ int snapshot_check_image(const struct snapshot_image *img, char *err, size_t err
 	ret = check_vm_state(s, err, errlen);
 	for (uint32_t cpu = 0; !ret && cpu < s->nr_cpus; cpu++)
 		ret = check_vcpu(img, cpu, err, errlen);
-	return ret ?: check_platform(img, err, errlen);
+	ret = ret ?: check_platform(img, err, errlen);
+	return ret ?: check_devices(img, err, errlen);
 }

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "core/snapshot_restore.h"
+#include "core/snapshot_devices.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +75,12 @@ int snapshot_load(struct snapshot_image *img, struct vm_config *cfg, struct gmem
 		snapshot_image_free(img);
 		return ret;
 	}
-	ret = gmem_create_private(ram, fd, s->memory_bytes);
+	/* device servers share guest memory: a memfd, filled from the file
+	 * (core/snapshot_devices.h); else the file mapped privately */
+	if (snapshot_device_count(img))
+		ret = snapshot_devices_load_memory(ram, fd, s->memory_bytes);
+	else
+		ret = gmem_create_private(ram, fd, s->memory_bytes);
 	if (ret == -EMEDIUMTYPE && !fstat(fd, &st))
 		error_text(err, errlen, -EINVAL,
 			   "memory file %s is %lld bytes; the snapshot's memory is %llu bytes: it "

@@ -39,6 +39,11 @@ enum snapshot_section_type {
 	SNAPSHOT_I8042,		  /* struct snapshot_i8042_state */
 	SNAPSHOT_ACPI_PM,	  /* struct snapshot_acpi_pm_state */
 	SNAPSHOT_PCI_HOST,	  /* struct snapshot_pci_host_state */
+	/* One per virtio device, instance = its index in the device set (its
+	 * PCI slot order): core/snapshot_devices.c, docs/snapshot.md "Devices" */
+	SNAPSHOT_DEVICE = 96,	/* struct snapshot_device_entry: what to start */
+	SNAPSHOT_DEVICE_RINGS,	/* struct vhost_device_saved: transport and rings */
+	SNAPSHOT_DEVICE_SERVER, /* the server's state stream (SET_DEVICE_STATE_FD) */
 };
 
 #define SNAPSHOT_MAX_REGIONS 8
@@ -132,10 +137,36 @@ struct snapshot_pci_host_state {
 	uint32_t reserved;
 };
 
+/* The device set's entry: the server to start again and its arguments
+ * (only options its kind allows: devices/device_kind.c), or the external
+ * back-end's socket, and a front-end-owned config (net's MAC). */
+#define SNAPSHOT_DEVICE_RESTART 1u  /* restart=always */
+#define SNAPSHOT_DEVICE_EXTERNAL 2u /* socket: an external back-end */
+#define SNAPSHOT_DEVICE_ARGS 4608
+#define SNAPSHOT_MAX_DEVICES 31 /* CONFIG_MAX_PCI_DEVICES */
+struct snapshot_device_entry {
+	char kind[8];  /* "blk", "net", "rng", "vsock", NUL-terminated */
+	char name[16]; /* "disk0", NUL-terminated */
+	uint32_t flags;
+	uint32_t args_len; /* bytes of args: NUL-terminated strings back to back */
+	uint8_t frontend_config[256];
+	char socket[112]; /* SNAPSHOT_DEVICE_EXTERNAL: sun_path, NUL-terminated */
+	char args[SNAPSHOT_DEVICE_ARGS];
+};
+_Static_assert(sizeof(struct snapshot_device_entry) == 5008, "no padding");
+
 /* snapshot_check.c (no KVM: fuzzed): every section a restore reads is in
  * img with its exact size and its counts and indexes in range; 0, or
  * -EINVAL with a sentence in err. */
 int snapshot_check_image(const struct snapshot_image *img, char *err, size_t errlen);
+/* How many virtio devices img lists (SNAPSHOT_DEVICE 0..n-1). */
+unsigned snapshot_device_count(const struct snapshot_image *img);
+/* Device i's sections, checked (snapshot_check_image does it for all);
+ * argv (SNAPSHOT_DEVICE_MAX_ARGS + 1 pointers into img, or NULL) gets its
+ * server's arguments.  0, or -EINVAL with a sentence. */
+#define SNAPSHOT_DEVICE_MAX_ARGS 16 /* DEVICE_SERVER_MAX_ARGS */
+int snapshot_check_device(const struct snapshot_image *img, uint32_t i, const char **argv,
+			  char *err, size_t errlen);
 /* Section (type, instance) of exactly len bytes (at least len with
  * at_least; *got its length), else NULL with a sentence in err. */
 const void *snapshot_section_get(const struct snapshot_image *img, uint32_t type, uint32_t instance,

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -24,7 +26,7 @@
 #define VHOST_DEVICE_WANTED_PROTOCOL                                                               \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
-	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+	 (1ull << VHOST_USER_PROTOCOL_F_STATUS) | (1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE))
 #define VHOST_DEVICE_QUEUE_SIZE 256
 
 static bool has_protocol(const struct vhost_device *dev, unsigned bit)
@@ -507,7 +509,8 @@ static int vhost_device_start_queue(struct vhost_device *dev, unsigned q,
 		ret = vhost_device_set_fd(dev, VHOST_USER_SET_VRING_KICK, q, dev->kick_fds[q]);
 	}
 	/* vhost-user: with PROTOCOL_FEATURES negotiated, rings start disabled. */
-	if (!ret && (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
+	if (!ret && (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) &&
+	    !dev->rings_paused)
 		ret = vhost_device_set_state(dev, VHOST_USER_SET_VRING_ENABLE, q, 1);
 	return ret;
 }
@@ -517,6 +520,108 @@ static void vhost_device_fail(struct vhost_device *dev, const char *what, int re
 	log_error("%s: %s: %s; the device needs a reset", dev->name, what,
 		  vhost_device_error(dev, ret));
 	virtio_pci_set_needs_reset(&dev->pci);
+}
+
+/* ---- device state (vhost-user "Migrating back-end state") --------------- */
+
+/* Read fd (non-blocking) to its end into buf[cap]: the bytes, -EFBIG
+ * beyond cap, -ETIMEDOUT if the writer neither writes nor closes. */
+static ssize_t vhost_device_read_all(int fd, uint8_t *buf, size_t cap)
+{
+	size_t got = 0;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		uint8_t extra;
+		ssize_t n = got < cap ? read(fd, buf + got, cap - got) : read(fd, &extra, 1);
+
+		if (n < 0 && errno == EAGAIN) {
+			int r = poll(&pfd, 1, VHOST_USER_TIMEOUT_MS);
+
+			if (r == 0)
+				return -ETIMEDOUT;
+			if (r < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return (ssize_t)got;
+		if (got == cap)
+			return -EFBIG;
+		got += (size_t)n;
+	}
+}
+
+/*
+ * VHOST_USER_SET_DEVICE_STATE_FD over a pipe, then CHECK_DEVICE_STATE.
+ * Save (load false): the back-end writes its state, buf[*len] gets it (*len
+ * in: the room).  Load: buf[*len] goes to the back-end; it is written whole
+ * into the pipe before the request (at most VHOST_DEVICE_STATE_MAX, well
+ * under a pipe's 64 KiB), since the back-end reads it before it replies.
+ * Every ring must be stopped (the only phase is "stopped").
+ */
+static int vhost_device_state_transfer(struct vhost_device *dev, bool load, uint8_t *buf,
+				       size_t *len)
+{
+	struct vhost_user_msg msg, reply;
+	int pipefd[2], ret;
+	ssize_t n = 0;
+
+	if (!has_protocol(dev, VHOST_USER_PROTOCOL_F_DEVICE_STATE))
+		return -EOPNOTSUPP;
+	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	if (load) {
+		n = *len ? write(pipefd[1], buf, *len) : 0;
+		close(pipefd[1]);
+		pipefd[1] = -1;
+		if (n < 0 || (size_t)n != *len) {
+			close(pipefd[0]);
+			return n < 0 ? -errno : -EIO;
+		}
+	}
+	vhost_user_msg_init(&msg, VHOST_USER_SET_DEVICE_STATE_FD, sizeof(msg.payload.device_state));
+	msg.payload.device_state.transfer_direction = load ? 1 : 0;
+	msg.payload.device_state.migration_phase = 0;
+	msg.fds[0] = load ? pipefd[0] : pipefd[1];
+	msg.nfds = 1;
+	ret = vhost_device_rpc(dev, &msg, &reply);
+	/* our copy of the back-end's end goes: its close is the EOF we read */
+	close(msg.fds[0]);
+	if (!ret) {
+		/* bits 0-7: failure; without bit 8 a channel of its own, which
+		 * isola does not take (the reply's fd is closed) */
+		if ((reply.payload.u64 & 0xff) || !(reply.payload.u64 & VHOST_USER_VRING_NOFD_MASK))
+			ret = -EIO;
+		vhost_user_close_fds(&reply);
+	}
+	if (!ret && !load) {
+		n = vhost_device_read_all(pipefd[0], buf, *len);
+		if (n < 0)
+			ret = (int)n;
+		else
+			*len = (size_t)n;
+	}
+	if (!load)
+		close(pipefd[0]);
+	if (!ret) {
+		uint64_t check = 1;
+
+		ret = vhost_device_get_u64(dev, VHOST_USER_CHECK_DEVICE_STATE, &check);
+		if (!ret && check != 0) {
+			snprintf(dev->bad_reply, sizeof(dev->bad_reply),
+				 "the back-end %s (CHECK_DEVICE_STATE answered %llu; its log says "
+				 "why)",
+				 load ? "refused the saved state" : "could not give its state",
+				 (unsigned long long)check);
+			ret = -EPROTO;
+		}
+	}
+	return ret;
 }
 
 /* 0 or -errno, *what names the step that failed. */
@@ -549,6 +654,13 @@ static int vhost_device_start(struct vhost_device *dev, bool resume, const uint1
 	ret = vhost_device_setup_inflight(dev);
 	if (ret)
 		return ret;
+	if (dev->restore_state) {
+		*what = "SET_DEVICE_STATE_FD (loading the device's state)";
+		ret = vhost_device_state_transfer(dev, true, (uint8_t *)dev->restore_state,
+						  &dev->restore_state_len);
+		if (ret)
+			return ret;
+	}
 	*what = "starting a queue";
 	dev->started_queues = 0;
 	dev->rings_given = false;
@@ -634,6 +746,7 @@ static int vhost_device_stop(struct vhost_device *dev)
  * ring state is kept and enabling resumes where it stopped. */
 static void vhost_device_enable_rings(struct vhost_device *dev, bool enable)
 {
+	dev->rings_paused = !enable;
 	if (!dev->started || !(dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
 		return;
 	for (unsigned q = 0; q < dev->num_queues; q++)
@@ -931,6 +1044,178 @@ int vhost_device_handover(struct vhost_device *dev, int sock,
 	 * reaches the driver with a configuration change interrupt. */
 	if (config_size)
 		virtio_pci_config_changed(&dev->pci, config, config_size);
+	return 0;
+}
+
+/* ---- snapshot and restore ------------------------------------------------ */
+
+int vhost_device_save(struct vhost_device *dev, struct vhost_device_saved *out, uint8_t *state,
+		      size_t *state_len, char *err, size_t errlen)
+{
+	unsigned queues;
+	size_t room = *state_len;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	*state_len = 0;
+	if (dev->sock < 0)
+		return error_text(err, errlen, -EBUSY,
+				  "its back-end is away (being restarted); try again");
+	virtio_pci_save(&dev->pci, &out->pci);
+	/* a device the guest broke (NEEDS_RESET) is restored broken, rings
+	 * not started: its driver resets it, as it would have here */
+	if (dev->wanted && !(out->pci.status & VIRTIO_STATUS_NEEDS_RESET))
+		out->flags |= VHOST_DEVICE_SAVED_WANTED;
+	/* vhost-user "Starting and stopping rings": GET_VRING_BASE stops a
+	 * ring, and isola's back-ends answer once every request they took is
+	 * completed and in the used ring (in-flight block I/O is drained). */
+	queues = dev->started_queues;
+	ret = vhost_device_stop_rings(dev, out->bases);
+	dev->saved_stopped = true;
+	memcpy(dev->saved_bases, out->bases, sizeof(dev->saved_bases));
+	if (ret)
+		return error_text(err, errlen, ret, "the back-end did not stop its rings: %s",
+				  vhost_device_error(dev, ret));
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		const uint16_t *used;
+
+		if (!(queues & (1u << q)))
+			continue;
+		used = gmem_ptr(dev->host.mem, dev->pci.queues[q].device + 2, 2);
+		if (!used || __atomic_load_n(used, __ATOMIC_ACQUIRE) != out->bases[q])
+			return error_text(err, errlen, -EPROTO,
+					  "the back-end stopped queue %u at %u with requests not "
+					  "completed",
+					  q, out->bases[q]);
+	}
+	out->started_queues = queues;
+	/* What the snapshot holds in flight, for the log (the guest sees these
+	 * complete after a restore): requests posted and not taken yet */
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		const uint16_t *avail;
+		uint16_t waiting;
+
+		if (!(queues & (1u << q)))
+			continue;
+		avail = gmem_ptr(dev->host.mem, dev->pci.queues[q].driver + 2, 2);
+		waiting = avail
+			      ? (uint16_t)(__atomic_load_n(avail, __ATOMIC_ACQUIRE) - out->bases[q])
+			      : 0;
+		log_info("%s: snapshot: queue %u stopped at %u, %u request(s) posted and not yet "
+			 "taken",
+			 dev->name, q, out->bases[q], waiting);
+	}
+	/* A call raised while its vector was masked waits in the eventfd (the
+	 * PBA): note it and put it back for this VM. */
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		uint64_t count;
+
+		if (read(dev->call_fds[q], &count, sizeof(count)) == sizeof(count) && count) {
+			out->call_pending |= 1u << q;
+			if (write(dev->call_fds[q], &count, sizeof(count)) != sizeof(count))
+				log_warn("%s: queue %u: a pending call could not be put back",
+					 dev->name, q);
+		}
+	}
+	*state_len = room;
+	ret = vhost_device_state_transfer(dev, false, state, state_len);
+	if (ret == -EOPNOTSUPP) {
+		/* an external back-end without DEVICE_STATE: its rings are
+		 * saved, what it holds beyond them is not */
+		log_warn("%s: the back-end does not offer VHOST_USER_PROTOCOL_F_DEVICE_STATE: its "
+			 "own state is not in the snapshot",
+			 dev->name);
+		*state_len = 0;
+		return 0;
+	}
+	if (ret) {
+		*state_len = 0;
+		return error_text(err, errlen, ret,
+				  "fetching the back-end's state (SET_DEVICE_STATE_FD, "
+				  "CHECK_DEVICE_STATE): %s",
+				  vhost_device_error(dev, ret));
+	}
+	out->flags |= VHOST_DEVICE_SAVED_HAS_STATE;
+	return 0;
+}
+
+void vhost_device_save_done(struct vhost_device *dev)
+{
+	const char *what = "start";
+	int ret = 0;
+
+	if (!dev->saved_stopped)
+		return;
+	dev->saved_stopped = false;
+	if (!dev->wanted || dev->sock < 0 || (dev->pci.status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	ret = vhost_device_start(dev, false, dev->saved_bases, &what);
+	if (ret) {
+		vhost_device_fail(dev, what, ret);
+		return;
+	}
+	vhost_device_bind_interrupts(dev);
+	vhost_device_kick_rings(dev);
+}
+
+int vhost_device_restore(struct vhost_device *dev, const struct vhost_device_saved *in,
+			 const void *state, size_t state_len, char *err, size_t errlen)
+{
+	unsigned all = (1u << dev->num_queues) - 1;
+	const char *what = "start";
+	char why[256];
+	bool wanted = in->flags & VHOST_DEVICE_SAVED_WANTED;
+	int ret;
+
+	if ((in->flags & ~(VHOST_DEVICE_SAVED_WANTED | VHOST_DEVICE_SAVED_HAS_STATE)) ||
+	    in->reserved || (in->started_queues & ~all) || (in->call_pending & ~all) ||
+	    !(in->flags & VHOST_DEVICE_SAVED_HAS_STATE) != !state_len ||
+	    state_len > VHOST_DEVICE_STATE_MAX)
+		return error_text(err, errlen, -EINVAL,
+				  "its ring record is invalid (flags 0x%x, queues 0x%x, pending "
+				  "0x%x, %zu state bytes)",
+				  in->flags, in->started_queues, in->call_pending, state_len);
+	ret = virtio_pci_load(&dev->pci, &in->pci, why, sizeof(why));
+	if (ret)
+		return error_text(err, errlen, ret, "virtio-pci state: %s", why);
+	/* running: DRIVER_OK, not broken, and exactly the enabled rings */
+	if (wanted) {
+		unsigned enabled = 0;
+
+		for (unsigned q = 0; q < dev->num_queues; q++)
+			if (dev->pci.queues[q].enabled)
+				enabled |= 1u << q;
+		if (!(dev->pci.status & VIRTIO_STATUS_DRIVER_OK) ||
+		    (dev->pci.status & VIRTIO_STATUS_NEEDS_RESET) || enabled != in->started_queues)
+			return error_text(err, errlen, -EINVAL,
+					  "it was running with status 0x%x, rings 0x%x and enabled "
+					  "queues 0x%x, which do not agree",
+					  dev->pci.status, in->started_queues, enabled);
+	}
+	dev->wanted = wanted;
+	if (wanted) {
+		dev->restore_state = state_len ? state : NULL;
+		dev->restore_state_len = state_len;
+		ret = vhost_device_start(dev, false, in->bases, &what);
+		dev->restore_state = NULL;
+		if (ret)
+			return error_text(err, errlen, ret, "starting the back-end: %s: %s", what,
+					  vhost_device_error(dev, ret));
+	}
+	vhost_device_bind_interrupts(dev);
+	/* the calls that waited in an eventfd wait again (delivered when
+	 * their vector is unmasked, or now if it is not) */
+	for (unsigned q = 0; q < dev->num_queues; q++) {
+		uint64_t one = 1;
+
+		if ((in->call_pending & (1u << q)) &&
+		    write(dev->call_fds[q], &one, sizeof(one)) != sizeof(one))
+			log_warn("%s: queue %u: the pending call: %s", dev->name, q,
+				 strerror(errno));
+	}
+	/* a request the guest posted and kicked before the snapshot, which
+	 * the old back-end did not take, waits at the base: look once */
+	vhost_device_kick_rings(dev);
 	return 0;
 }
 

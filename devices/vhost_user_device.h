@@ -58,6 +58,17 @@ struct vhost_device {
 	uint64_t notify_base;		      /* guest address of the notify area, 0 if unmapped */
 	int inflight_fd;
 	uint64_t inflight_size;
+	/* The VM is paused (WORK_PAUSE): a ring (re)started now stays
+	 * disabled until WORK_RESUME. */
+	bool rings_paused;
+	/* A snapshot stopped the rings (vhost_device_save) at these bases:
+	 * vhost_device_save_done starts them again. */
+	bool saved_stopped;
+	uint16_t saved_bases[VIRTIO_PCI_MAX_QUEUES];
+	/* A restore's device state for the back-end, pushed by the start
+	 * (after the inflight region, before the rings); NULL none. */
+	const void *restore_state;
+	size_t restore_state_len;
 	atomic_uint work; /* VHOST_DEVICE_WORK_* for the event loop */
 	int work_fd;	  /* eventfd shared by the VM's devices */
 };
@@ -122,6 +133,55 @@ int vhost_device_handover(struct vhost_device *dev, int sock,
 void vhost_device_ring_error(struct vhost_device *dev);
 /* Event-loop side: carry out the work vCPU threads queued. */
 void vhost_device_process(struct vhost_device *dev);
+/*
+ * Snapshots (docs/snapshot.md "Devices").  What the core keeps of one
+ * device beside the transport (a state file payload: fixed sizes, no
+ * padding): where each ring stopped and which call was pending.
+ */
+#define VHOST_DEVICE_SAVED_WANTED 1u	/* the driver had it running (DRIVER_OK) */
+#define VHOST_DEVICE_SAVED_HAS_STATE 2u /* the back-end gave its state */
+#define VHOST_DEVICE_STATE_MAX 8192u	/* the back-end's state stream, at most */
+struct vhost_device_saved {
+	struct virtio_pci_saved pci;
+	/* GET_VRING_BASE of each started ring: its next avail index, with
+	 * every request it took completed (used->idx == base) */
+	uint16_t bases[VIRTIO_PCI_MAX_QUEUES];
+	uint32_t started_queues; /* rings the back-end ran (bit per queue) */
+	uint32_t call_pending;	 /* a call waited in the queue's eventfd (vector masked) */
+	uint32_t flags;		 /* VHOST_DEVICE_SAVED_* */
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct vhost_device_saved) ==
+		   sizeof(struct virtio_pci_saved) + 2 * VIRTIO_PCI_MAX_QUEUES + 16,
+	       "vhost_device_saved has no padding");
+
+/*
+ * Snapshot, with the VM paused: the transport's state into out, every
+ * started ring stopped (GET_VRING_BASE: the back-end first completes what
+ * it took, and its interrupts are raised), the calls still pending noted,
+ * and the back-end's own state fetched (SET_DEVICE_STATE_FD, save; a
+ * back-end without VHOST_USER_PROTOCOL_F_DEVICE_STATE gives none: *state_len
+ * 0).  state has room for *state_len bytes (VHOST_DEVICE_STATE_MAX).  The
+ * rings stay stopped until vhost_device_save_done (after guest memory is
+ * written: nothing may move in it meanwhile).  0 or -errno with a sentence.
+ */
+int vhost_device_save(struct vhost_device *dev, struct vhost_device_saved *out, uint8_t *state,
+		      size_t *state_len, char *err, size_t errlen);
+/* After vhost_device_save (done or failed): the rings run again where they
+ * stopped (disabled while the VM is paused). */
+void vhost_device_save_done(struct vhost_device *dev);
+/*
+ * Restore into a device just made on a fresh back-end (vhost_device_create
+ * negotiated; nothing driven yet): the transport state (virtio_pci_load),
+ * then, if the driver had the device running, the back-end's rings at the
+ * saved bases with its state pushed before them (SET_DEVICE_STATE_FD,
+ * load; CHECK_DEVICE_STATE), the interrupts bound, the pending calls
+ * raised again and one kick per ring (a request posted before the
+ * snapshot and not taken is served).  in and state are untrusted (checked).
+ * 0 or -errno with a sentence in err.
+ */
+int vhost_device_restore(struct vhost_device *dev, const struct vhost_device_saved *in,
+			 const void *state, size_t state_len, char *err, size_t errlen);
 /* Give up the notify area's ioeventfds (a device that failed to plug, so
  * the next one made at the same place can take it).  Not needed before
  * vhost_device_destroy when the whole VM goes. */

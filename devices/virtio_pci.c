@@ -2,6 +2,7 @@
 #include "devices/virtio_pci.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <poll.h>
@@ -761,3 +762,163 @@ static const struct pci_function_ops virtio_pci_config_ops = {
 	.config_write = virtio_pci_config_write,
 	.config_read = virtio_pci_config_read,
 };
+
+/* ---- snapshot ------------------------------------------------------------ */
+
+void virtio_pci_save(struct virtio_pci_dev *dev, struct virtio_pci_saved *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&dev->lock);
+	out->device_id = dev->device_id;
+	out->num_queues = dev->num_queues;
+	out->config_msix_vector = dev->config_msix_vector;
+	out->queue_select = dev->queue_select;
+	out->status = dev->status;
+	out->config_generation = dev->config_generation;
+	out->isr = dev->isr;
+	out->flags = (dev->config_change_pending ? VIRTIO_PCI_SAVED_CONFIG_CHANGE_PENDING : 0) |
+		     (dev->config_irq_pending ? VIRTIO_PCI_SAVED_CONFIG_IRQ_PENDING : 0);
+	out->config_size = dev->config_size;
+	out->device_feature_select = dev->device_feature_select;
+	out->driver_feature_select = dev->driver_feature_select;
+	out->device_features = dev->device_features;
+	out->driver_features = dev->driver_features;
+	for (unsigned i = 0; i < dev->num_queues; i++) {
+		const struct virtio_pci_queue *q = &dev->queues[i];
+
+		out->queues[i] = (struct virtio_pci_saved_queue){
+		    .size = q->size,
+		    .msix_vector = q->msix_vector,
+		    .enabled = q->enabled,
+		    .desc = q->desc,
+		    .driver = q->driver,
+		    .device = q->device,
+		};
+	}
+	memcpy(out->msix, dev->msix, sizeof(out->msix));
+	memcpy(out->config, dev->config, sizeof(out->config));
+	memcpy(out->pci_config, dev->fn.config, sizeof(out->pci_config));
+	pthread_mutex_unlock(&dev->lock);
+}
+
+static bool vector_ok(uint16_t v)
+{
+	return v < VIRTIO_PCI_MAX_VECTORS || v == VIRTIO_PCI_NO_VECTOR;
+}
+
+/* Whether in could be this transport's state (virtio 1.2 §4.1.4.3: what
+ * the driver may write); else a sentence in err. */
+static int virtio_pci_check_saved(const struct virtio_pci_dev *dev,
+				  const struct virtio_pci_saved *in, char *err, size_t errlen)
+{
+	const uint8_t known = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			      VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK |
+			      VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED;
+
+	if (in->device_id != dev->device_id || in->num_queues != dev->num_queues ||
+	    in->config_size != dev->config_size) {
+		snprintf(err, errlen,
+			 "it was a virtio device of type %u with %u queues and %u config bytes; "
+			 "this one is type %u with %u queues and %u bytes",
+			 in->device_id, in->num_queues, in->config_size, dev->device_id,
+			 dev->num_queues, dev->config_size);
+		return -EINVAL;
+	}
+	if (in->driver_features & ~dev->device_features) {
+		snprintf(err, errlen,
+			 "the driver had features 0x%llx, and this back-end offers only 0x%llx",
+			 (unsigned long long)in->driver_features,
+			 (unsigned long long)dev->device_features);
+		return -EINVAL;
+	}
+	if ((in->status & ~known) ||
+	    in->flags &
+		~(VIRTIO_PCI_SAVED_CONFIG_CHANGE_PENDING | VIRTIO_PCI_SAVED_CONFIG_IRQ_PENDING) ||
+	    !vector_ok(in->config_msix_vector)) {
+		snprintf(err, errlen, "status 0x%x, flags 0x%x or config vector %u is invalid",
+			 in->status, in->flags, in->config_msix_vector);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < VIRTIO_PCI_MAX_QUEUES; i++) {
+		const struct virtio_pci_saved_queue *q = &in->queues[i];
+		bool bad;
+
+		if (i >= dev->num_queues) {
+			static const struct virtio_pci_saved_queue none;
+
+			if (memcmp(q, &none, sizeof(none))) {
+				snprintf(err, errlen, "queue %u is set but the device has %u", i,
+					 dev->num_queues);
+				return -EINVAL;
+			}
+			continue;
+		}
+		/* §2.7: split queue sizes are powers of two; §2.7.2 alignments */
+		bad = q->size > dev->queues[i].size_max || q->enabled > 1 ||
+		      !vector_ok(q->msix_vector) || q->reserved[0] || q->reserved[1] ||
+		      q->reserved[2];
+		if (q->enabled)
+			bad = bad || !q->size || (q->size & (q->size - 1)) || (q->desc & 15) ||
+			      (q->driver & 1) || (q->device & 3);
+		if (bad) {
+			snprintf(err, errlen,
+				 "queue %u's size %u, vector %u or ring addresses are "
+				 "invalid",
+				 i, q->size, q->msix_vector);
+			return -EINVAL;
+		}
+	}
+	for (unsigned v = 0; v < VIRTIO_PCI_MAX_VECTORS; v++)
+		if (in->msix[v].control & ~MSIX_VECTOR_MASKED) {
+			snprintf(err, errlen, "MSI-X vector %u's control 0x%x is invalid", v,
+				 in->msix[v].control);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+int virtio_pci_load(struct virtio_pci_dev *dev, const struct virtio_pci_saved *in, char *err,
+		    size_t errlen)
+{
+	struct pci_function *fn = &dev->fn;
+	int ret = virtio_pci_check_saved(dev, in, err, errlen);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&dev->lock);
+	dev->config_msix_vector = in->config_msix_vector;
+	dev->queue_select = in->queue_select;
+	dev->status = in->status;
+	dev->config_generation = in->config_generation;
+	dev->isr = in->isr;
+	dev->config_change_pending = in->flags & VIRTIO_PCI_SAVED_CONFIG_CHANGE_PENDING;
+	dev->config_irq_pending = in->flags & VIRTIO_PCI_SAVED_CONFIG_IRQ_PENDING;
+	dev->device_feature_select = in->device_feature_select;
+	dev->driver_feature_select = in->driver_feature_select;
+	dev->driver_features = in->driver_features;
+	for (unsigned i = 0; i < dev->num_queues; i++) {
+		struct virtio_pci_queue *q = &dev->queues[i];
+		const struct virtio_pci_saved_queue *s = &in->queues[i];
+
+		q->size = s->size;
+		q->msix_vector = s->msix_vector;
+		q->enabled = s->enabled;
+		q->desc = s->desc;
+		q->driver = s->driver;
+		q->device = s->device;
+	}
+	memcpy(dev->msix, in->msix, sizeof(dev->msix));
+	/* the device config the driver read (a back-end now serving another
+	 * config is the caller's to announce, as on a handover) */
+	memcpy(dev->config, in->config, dev->config_size);
+	/* only what the guest could have written (fn->write_mask) */
+	for (unsigned i = 0; i < VIRTIO_PCI_SAVED_PCI_CONFIG; i++)
+		fn->config[i] = (uint8_t)((in->pci_config[i] & fn->write_mask[i]) |
+					  (fn->config[i] & ~fn->write_mask[i]));
+	pthread_mutex_unlock(&dev->lock);
+	/* as the guest's writes did: MSI-X enable and mask, then the command
+	 * register and BAR 0 (a BAR the guest moved moves here too) */
+	virtio_pci_config_write(fn, CAP_MSIX + 2, 2);
+	virtio_pci_config_write(fn, PCI_COMMAND, 2);
+	return 0;
+}

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "devices/pci.h"
@@ -136,6 +137,55 @@ void virtio_pci_set_needs_reset(struct virtio_pci_dev *dev);
 bool virtio_pci_config_changed(struct virtio_pci_dev *dev, const uint8_t *config, uint32_t size);
 /* The back-end stopped after a reset request: finish the reset. */
 void virtio_pci_reset_complete(struct virtio_pci_dev *dev);
+/*
+ * The transport's state in a snapshot (docs/snapshot.md; a payload of the
+ * state file, so fixed sizes and no padding): what the driver set through
+ * the common configuration, the MSI-X table, the device config it reads,
+ * and the guest-writable bytes of the PCI configuration space (command,
+ * BAR 0, MSI-X control, ...).  Not the fds, nor what the VM gave the
+ * function (placement): those are the restoring process's own.
+ */
+struct virtio_pci_saved_queue {
+	uint16_t size, msix_vector;
+	uint8_t enabled;
+	uint8_t reserved[3];
+	uint64_t desc, driver, device;
+};
+#define VIRTIO_PCI_SAVED_CONFIG_CHANGE_PENDING 1u
+#define VIRTIO_PCI_SAVED_CONFIG_IRQ_PENDING 2u
+#define VIRTIO_PCI_SAVED_PCI_CONFIG 256 /* the standard header and the capabilities */
+struct virtio_pci_saved {
+	uint16_t device_id, num_queues;
+	uint16_t config_msix_vector, queue_select;
+	uint8_t status, config_generation, isr, flags; /* VIRTIO_PCI_SAVED_* */
+	uint32_t config_size;
+	uint32_t device_feature_select, driver_feature_select;
+	uint64_t device_features, driver_features;
+	struct virtio_pci_saved_queue queues[VIRTIO_PCI_MAX_QUEUES];
+	struct virtio_pci_msix_entry msix[VIRTIO_PCI_MAX_VECTORS];
+	uint8_t config[VIRTIO_PCI_CONFIG_MAX];
+	uint8_t pci_config[VIRTIO_PCI_SAVED_PCI_CONFIG];
+};
+_Static_assert(sizeof(struct virtio_pci_saved_queue) == 32, "no padding");
+_Static_assert(sizeof(struct virtio_pci_saved) ==
+		   40 + 32 * VIRTIO_PCI_MAX_QUEUES + 16 * VIRTIO_PCI_MAX_VECTORS +
+		       VIRTIO_PCI_CONFIG_MAX + VIRTIO_PCI_SAVED_PCI_CONFIG,
+	       "virtio_pci_saved has no padding");
+
+/* The transport's state into out (the VM paused). */
+void virtio_pci_save(struct virtio_pci_dev *dev, struct virtio_pci_saved *out);
+/*
+ * Set a freshly made transport (nothing driven yet) to a saved state.  The
+ * state is untrusted: it must be a device of this type and shape (queue
+ * count, config size), its driver features a subset of what the back-end
+ * offers now, and every value one the driver could have written (queue
+ * sizes, vectors, ring alignment); only the PCI configuration bytes the
+ * guest may write are taken.  BAR moves and MSI-X enables go through the
+ * platform hooks as a guest write would.  0, or -EINVAL with a sentence.
+ */
+int virtio_pci_load(struct virtio_pci_dev *dev, const struct virtio_pci_saved *in, char *err,
+		    size_t errlen);
+
 /* MSI address/data of a vector if it may fire now (enabled, unmasked). */
 bool virtio_pci_vector_route(struct virtio_pci_dev *dev, unsigned vector, uint64_t *address,
 			     uint32_t *data);

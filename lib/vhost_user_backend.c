@@ -439,6 +439,7 @@ static void backend_reset(struct vhost_user_backend *be)
 	be->protocol_features = 0;
 	be->owner = false;
 	be->status = 0;
+	be->state_transfer = -ENODATA;
 	if (be->ops->reset)
 		be->ops->reset(be->device);
 }
@@ -527,6 +528,185 @@ static int handle_u64(struct vhost_user_backend *be, int sock, struct vhost_user
 	return REFUSE;
 }
 
+/* ---- device state transfer (VHOST_USER_PROTOCOL_F_DEVICE_STATE) ---------- */
+
+/* How long the channel may take: the stream is at most a few KiB, written
+ * whole by the front-end before it sends the message (a pipe holds 64
+ * KiB), so a wait means a front-end that kept its end open. */
+#define STATE_TRANSFER_TIMEOUT_MS 5000
+
+/* Write len bytes to the channel (non-blocking: a full pipe or a reader
+ * that never reads is a failed transfer, not a hung server). */
+static int state_write(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EAGAIN) {
+			int r = poll(&pfd, 1, STATE_TRANSFER_TIMEOUT_MS);
+
+			if (r == 0)
+				return -ETIMEDOUT;
+			if (r < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read the channel to its end into buf[cap]: the bytes read, or -EFBIG if
+ * it holds more than cap, or -errno. */
+static ssize_t state_read(int fd, uint8_t *buf, size_t cap)
+{
+	size_t got = 0;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		uint8_t extra;
+		ssize_t n = got < cap ? read(fd, buf + got, cap - got) : read(fd, &extra, 1);
+
+		if (n < 0 && errno == EAGAIN) {
+			int r = poll(&pfd, 1, STATE_TRANSFER_TIMEOUT_MS);
+
+			if (r == 0)
+				return -ETIMEDOUT;
+			if (r < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return (ssize_t)got;
+		if (got == cap)
+			return -EFBIG;
+		got += (size_t)n;
+	}
+}
+
+/* Save: the header and the device's state area, into the channel.  The
+ * device keeps its area current (it commits after each change), so the
+ * area is the state. */
+static int state_save(struct vhost_user_backend *be, int fd)
+{
+	uint8_t buf[sizeof(struct vhost_user_backend_state_header) + VHOST_USER_BACKEND_STATE_MAX];
+	struct vhost_user_backend_state_header h = {
+	    .magic = VHOST_USER_BACKEND_STATE_MAGIC,
+	    .version = VHOST_USER_BACKEND_STATE_VERSION,
+	    .size = be->ops->state_size,
+	};
+
+	if (h.size && !be->device_state) {
+		log_warn("device state save: the device keeps its state in the inflight region, "
+			 "and the front-end gave none (VHOST_USER_SET_INFLIGHT_FD)");
+		return -ENODATA;
+	}
+	if (h.size)
+		memcpy(buf + sizeof(h), be->device_state, h.size);
+	h.checksum = state_checksum(buf + sizeof(h), h.size);
+	memcpy(buf, &h, sizeof(h));
+	return state_write(fd, buf, sizeof(h) + h.size);
+}
+
+/* Load: the channel's stream, checked as a state area is, to the device
+ * (and to its area, so a restart of this server keeps it). */
+static int state_load(struct vhost_user_backend *be, int fd)
+{
+	uint8_t buf[sizeof(struct vhost_user_backend_state_header) + VHOST_USER_BACKEND_STATE_MAX];
+	struct vhost_user_backend_state_header h;
+	ssize_t n = state_read(fd, buf, sizeof(buf));
+	const char *why = NULL;
+	unsigned running;
+	int ret = 0;
+
+	if (n < 0) {
+		log_warn("device state load: reading the channel: %s", strerror((int)-n));
+		return (int)n;
+	}
+	if ((size_t)n < sizeof(h)) {
+		log_warn("device state load: %zd bytes, shorter than the header", n);
+		return -EINVAL;
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != VHOST_USER_BACKEND_STATE_MAGIC)
+		why = "bad magic";
+	else if (h.version != VHOST_USER_BACKEND_STATE_VERSION)
+		why = "unknown version";
+	else if (h.size != be->ops->state_size || (size_t)n != sizeof(h) + h.size)
+		why = "wrong size (another device's state?)";
+	else if (h.checksum != state_checksum(buf + sizeof(h), h.size))
+		why = "bad checksum";
+	if (why) {
+		log_warn("device state load: refused: %s", why);
+		return -EINVAL;
+	}
+	if (!h.size)
+		return 0;
+	running = backend_stop_all(be);
+	if (be->ops->state_restored)
+		ret = be->ops->state_restored(be->device, be, buf + sizeof(h));
+	if (ret < 0) {
+		log_warn("device state load: refused: a field the device refuses");
+	} else if (be->device_state) {
+		memcpy(be->device_state, buf + sizeof(h), h.size);
+		vhost_user_backend_state_commit(be);
+	}
+	backend_restart(be, running);
+	return ret < 0 ? -EINVAL : 0;
+}
+
+/* vhost-user: VHOST_USER_SET_DEVICE_STATE_FD.  The only phase is
+ * "stopped": every ring must be stopped.  The transfer happens here, on
+ * the front-end's fd (no channel of our own: reply with the invalid-FD
+ * flag); its outcome is CHECK_DEVICE_STATE's answer. */
+static int handle_set_device_state_fd(struct vhost_user_backend *be, int sock,
+				      struct vhost_user_msg *msg)
+{
+	const struct vhost_user_device_state *p = &msg->payload.device_state;
+	int fd = msg->fds[0];
+	bool running = false;
+	int flags;
+
+	if (!(be->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE)))
+		return -EOPNOTSUPP;
+	for (unsigned i = 0; i < be->ops->num_queues; i++)
+		running |= be->queues[i].running;
+	flags = fcntl(fd, F_GETFL);
+	if (running) {
+		log_warn("SET_DEVICE_STATE_FD with a ring running (the phase is \"stopped\")");
+		be->state_transfer = -EBUSY;
+	} else if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		be->state_transfer = -errno;
+	} else {
+		be->state_transfer =
+		    p->transfer_direction == 0 ? state_save(be, fd) : state_load(be, fd);
+	}
+	/* the writing end closes to mark the end; the reading end is done */
+	close(fd);
+	msg->fds[0] = -1;
+	msg->nfds = 0;
+	/* bits 0-7 zero: the channel was taken; bit 8: no fd of ours */
+	return vhost_user_reply_u64(sock, msg->hdr.request, VHOST_USER_VRING_NOFD_MASK);
+}
+
+static int handle_check_device_state(struct vhost_user_backend *be, int sock,
+				     struct vhost_user_msg *msg)
+{
+	if (!(be->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE)))
+		return -EOPNOTSUPP;
+	return vhost_user_reply_u64(sock, msg->hdr.request, be->state_transfer ? 1 : 0);
+}
+
 /* Handle one validated request.  Returns 0, REFUSE, or another -errno
  * (the connection is then closed). */
 static int handle_request(struct vhost_user_backend *be, int sock, struct vhost_user_msg *msg)
@@ -568,6 +748,10 @@ static int handle_request(struct vhost_user_backend *be, int sock, struct vhost_
 	case VHOST_USER_SET_STATUS:
 	case VHOST_USER_GET_STATUS:
 		return handle_status(be, sock, msg);
+	case VHOST_USER_SET_DEVICE_STATE_FD:
+		return handle_set_device_state_fd(be, sock, msg);
+	case VHOST_USER_CHECK_DEVICE_STATE:
+		return handle_check_device_state(be, sock, msg);
 	}
 	return -EOPNOTSUPP;
 }
@@ -834,6 +1018,7 @@ int vhost_user_backend_init(struct vhost_user_backend *be, const struct vhost_us
 	be->device = device;
 	gmem_init_empty(&be->mem);
 	atomic_init(&be->stopping, false);
+	be->state_transfer = -ENODATA;
 	be->dump_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (be->dump_fd < 0)
 		return -errno;

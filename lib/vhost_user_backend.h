@@ -36,8 +36,9 @@
 
 /* Protocol features every back-end built on this offers. */
 #define VHOST_USER_BACKEND_PROTOCOL_FEATURES                                                       \
-	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |           \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
+	 (1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE))
 
 struct vhost_user_backend;
 
@@ -51,6 +52,14 @@ struct vhost_user_backend;
  * the device's.  Written by a previous instance of the same server, it is
  * still input: the lib checks the header and the checksum, the device checks
  * every field (state_restored).
+ *
+ * The same header and payload are the back-end's state stream of
+ * VHOST_USER_SET_DEVICE_STATE_FD (vhost-user: "Migrating back-end state";
+ * VHOST_USER_PROTOCOL_F_DEVICE_STATE, offered by every back-end built on
+ * this): saved with every ring stopped, the stream is the header and the
+ * area's state_size bytes (a device without state: the header alone, size
+ * 0); loaded, it is checked as an area is and given to state_restored.  A
+ * snapshot (docs/snapshot.md) carries it.
  */
 #define VHOST_USER_BACKEND_STATE_MAGIC 0x54534c4fu /* "OLST" */
 #define VHOST_USER_BACKEND_STATE_VERSION 1u
@@ -181,6 +190,9 @@ struct vhost_user_backend {
 	 * thread or a hook, since the region is remapped with rings stopped. */
 	void *device_state;
 	uint8_t status;            /* SET_STATUS, for GET_STATUS */
+	/* The last SET_DEVICE_STATE_FD transfer's outcome, for
+	 * CHECK_DEVICE_STATE: 0, or -errno (-ENODATA: none was made). */
+	int state_transfer;
 	atomic_bool stopping;      /* vhost_user_backend_stop() was called */
 	int dump_fd;               /* eventfd: a ring dump is asked (SIGUSR1) */
 	struct vhost_user_backend_queue queues[VHOST_USER_BACKEND_MAX_QUEUES];

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -1094,6 +1095,99 @@ static void test_state_refused_by_device(void **state)
 	state_round_trip(false, true, 1); /* called, refused: logged, no crash */
 }
 
+/* ---- device state transfer (VHOST_USER_PROTOCOL_F_DEVICE_STATE) ----------- */
+
+/* SET_DEVICE_STATE_FD (direction 0 save, 1 load) over fd; the reply's u64
+ * (0x100: taken, no fd of the back-end's). */
+static uint64_t send_state_fd(struct fixture *f, uint32_t direction, int fd)
+{
+	struct vhost_user_msg msg, reply;
+
+	vhost_user_msg_init(&msg, VHOST_USER_SET_DEVICE_STATE_FD, sizeof(msg.payload.device_state));
+	msg.payload.device_state.transfer_direction = direction;
+	msg.payload.device_state.migration_phase = 0;
+	msg.fds[0] = fd;
+	msg.nfds = 1;
+	assert_int_equal(vhost_user_call(f->sock, &msg, &reply), 0);
+	assert_int_equal(reply.nfds, 0);
+	return reply.payload.u64;
+}
+
+static void stop_ring(struct fixture *f)
+{
+	struct vhost_user_msg msg, reply;
+
+	vhost_user_msg_init(&msg, VHOST_USER_GET_VRING_BASE, sizeof(msg.payload.state));
+	msg.payload.state.index = 0;
+	assert_int_equal(vhost_user_call(f->sock, &msg, &reply), 0);
+}
+
+/* vhost-user "Migrating back-end state": a device's state saved from one
+ * back-end through a pipe is loaded into another (its state_restored hook
+ * sees the bytes, CHECK_DEVICE_STATE says 0); a spoiled stream, and a
+ * transfer with a ring running, are failures CHECK_DEVICE_STATE reports. */
+static void test_device_state_transfer(void **state)
+{
+	struct fixture *f = new_fixture(), *g = new_fixture();
+	struct stateful first = {0}, second = {0};
+	uint8_t payload[STATE_SIZE], stream[256];
+	int p[2];
+	ssize_t n;
+
+	(void)state;
+	for (unsigned i = 0; i < STATE_SIZE; i++)
+		payload[i] = (uint8_t)(0x60 + i);
+	connect_backend(f, &stateful_ops, &first);
+	start_device(f, true, true);
+	assert_true(f->be.protocol_features & (1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE));
+	memcpy(f->be.device_state, payload, STATE_SIZE);
+	vhost_user_backend_state_commit(&f->be);
+	/* a ring running: the phase is "stopped", so the transfer fails */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(send_state_fd(f, 0, p[1]), 0x100);
+	close(p[1]);
+	close(p[0]);
+	assert_int_not_equal(get_u64(f, VHOST_USER_CHECK_DEVICE_STATE), 0);
+	stop_ring(f);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(send_state_fd(f, 0, p[1]), 0x100);
+	close(p[1]); /* the back-end closed its copy: EOF after the stream */
+	n = read(p[0], stream, sizeof(stream));
+	assert_int_equal(n, 16 + STATE_SIZE);
+	assert_int_equal(read(p[0], stream + n, 1), 0);
+	close(p[0]);
+	assert_int_equal(get_u64(f, VHOST_USER_CHECK_DEVICE_STATE), 0);
+	assert_memory_equal(stream + 16, payload, STATE_SIZE);
+	assert_int_equal(disconnect_backend(f), 0);
+
+	connect_backend(g, &stateful_ops, &second);
+	start_device(g, true, true);
+	stop_ring(g);
+	/* spoiled: one payload byte flipped, the checksum no longer matches */
+	stream[20] ^= 1;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(write(p[1], stream, (size_t)n), n);
+	close(p[1]);
+	assert_int_equal(send_state_fd(g, 1, p[0]), 0x100);
+	close(p[0]);
+	assert_int_not_equal(get_u64(g, VHOST_USER_CHECK_DEVICE_STATE), 0);
+	assert_int_equal(atomic_load(&second.restored), 0);
+	stream[20] ^= 1;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(write(p[1], stream, (size_t)n), n);
+	close(p[1]);
+	assert_int_equal(send_state_fd(g, 1, p[0]), 0x100);
+	close(p[0]);
+	assert_int_equal(get_u64(g, VHOST_USER_CHECK_DEVICE_STATE), 0);
+	assert_int_equal(atomic_load(&second.restored), 1);
+	assert_memory_equal(second.seen, payload, STATE_SIZE);
+	/* and it is in the new region's area, for a restart of this server */
+	assert_memory_equal(g->be.device_state, payload, STATE_SIZE);
+	assert_int_equal(disconnect_backend(g), 0);
+	free_fixture(f);
+	free_fixture(g);
+}
+
 /* A socket file nobody listens on is replaced; one a process listens on
  * (a second VM given the same path, another service) is not. */
 static void test_listen_replaces_only_stale_sockets(void **state)
@@ -1146,6 +1240,7 @@ int main(void)
 	    cmocka_unit_test(test_state_restored),
 	    cmocka_unit_test(test_state_corrupted_ignored),
 	    cmocka_unit_test(test_state_refused_by_device),
+	    cmocka_unit_test(test_device_state_transfer),
 	};
 
 	log_set_level(LOG_LEVEL_WARN);
