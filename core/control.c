@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/snapshot.h"
+#include "core/snapshot_dirty.h"
 #include "lib/log.h"
 
 static const char *const state_names[] = {"Not started", "Running", "Paused", "Stopped"};

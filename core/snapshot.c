@@ -21,6 +21,7 @@
 
 #include "core/device_set.h"
 #include "core/snapshot_devices.h"
+#include "core/snapshot_dirty.h"
 #include "core/version.h"
 #include "core/vm.h"
 #include "lib/log.h"

@@ -38,21 +38,6 @@ int snapshot_check(struct vm *vm, char *err, size_t errlen);
  */
 int snapshot_create(struct vm *vm, int state_fd, int mem_fd, bool diff, char *err, size_t errlen);
 
-/* core/snapshot_dirty.c (Diff snapshots, docs/snapshot.md).  Whether a
- * snapshot of that type can be taken of vm: 0, or -EINVAL with a
- * sentence in err (Diff without dirty page tracking, or with device
- * servers). */
-int snapshot_dirty_check(struct vm *vm, bool diff, char *err, size_t errlen);
-/* With tracking on: KVM_GET_DIRTY_LOG of every slot (which clears KVM's
- * log) added to the pages pending since the last snapshot. */
-int snapshot_dirty_collect(struct vm *vm);
-/* A Diff's memory file: sized to the RAM, and every pending page written
- * (zero pages too); *pages how many.  0 or -errno. */
-int snapshot_dirty_write(struct vm *vm, int mem_fd, uint64_t *pages);
-/* Both files of a snapshot are in place: the pending pages are in it, and
- * the next Diff is against it. */
-void snapshot_dirty_commit(struct vm *vm);
-
 /* KVM_GET_MSRS / KVM_SET_MSRS stop at the first MSR they cannot do and
  * return how many they did (api.rst): do the rest after skipping it.
  * Returns how many entries were done (the ones skipped get index ~0), or

@@ -23,7 +23,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "core/snapshot.h"
+#include "core/snapshot_dirty.h"
 #include "core/vm.h"
 #include "lib/log.h"
 

@@ -22,6 +22,7 @@
 
 #include "core/device_set.h"
 #include "core/snapshot.h"
+#include "core/snapshot_dirty.h"
 #include "core/vm.h"
 
 #define PAGE 4096ull
