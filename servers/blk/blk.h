@@ -42,7 +42,8 @@
  * completed together: the queue ran in lockstep, empty while the driver
  * turned around (bench/blk/README.md "Depth 32").  Groups of 4 keep it
  * streaming: +6-33 % IOPS at depth 32 and 64 KiB depth 8, p50 -20 %, for
- * ~1 µs more CPU per request (2 and 8 did worse); depth 1 is unchanged. */
+ * at most ~1 µs more CPU per request (2 and 8 did worse); depth 1 is
+ * unchanged. */
 #define BLK_SUBMIT_BATCH 4u
 #define BLK_POLL_US_DEFAULT 50 /* --poll-us */
 #define BLK_POLL_US_MAX 1000
