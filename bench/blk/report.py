@@ -3,7 +3,7 @@
 lines (`name: isola X, peer Y, ratio Z`) and the issue's targets.
 
 Input (argv[1]): one run per line, `ENGINE WORKLOAD key=value ...`, where
-ENGINE is isola, qsd or fio and the keys are blk-loadgen's (iops, p50_us,
+ENGINE is isola, base (an isola-blk from before a change), qsd or fio and the keys are blk-loadgen's (iops, p50_us,
 p99_us, p999_us, ...).  `fio-json ENGINE WORKLOAD FILE` converts one fio
 --output-format=json result into that form.
 """
@@ -102,8 +102,22 @@ def report(path):
             for key, label in (("p50_us", "p50"), ("p99_us", "p99")):
                 a, b = median(isola, key), median(fio, key)
                 print(f"{w} {label} latency vs fio (us): isola {fmt(a)}, peer {fmt(b)}, ratio {a / b:.2f}")
+        base = runs.get(("base", w), [])
+        if base:
+            # the same rounds with the isola-blk from before a change
+            for key, label in (("iops", "IOPS"), ("p50_us", "p50 latency (us)"),
+                               ("server_cpu_us_per_io", "back-end CPU us per request"),
+                               ("ios_per_cpu_s", "IOPS per CPU-second")):
+                a, b = median(isola, key), median(base, key)
+                if a is not None and b:
+                    print(f"{w} {label} vs before: isola {fmt(a)}, peer {fmt(b)}, ratio {a / b:.2f}")
+            if "-64k" in w:
+                a, b = median(isola, "mib_s"), median(base, "mib_s")
+                if a is not None and b:
+                    print(f"{w} MiB/s vs before: isola {a:.0f}, peer {b:.0f}, ratio {a / b:.2f}")
         spread = lambda rs: "..".join(f"{float(r['iops']):.0f}" for r in sorted(rs, key=lambda r: float(r['iops']))[::max(1, len(rs) - 1)])
         print(f"{w} IOPS min..max: isola {spread(isola)}"
+              + (f", before {spread(base)}" if base else "")
               + (f", qsd {spread(qsd)}" if qsd else "") + (f", fio {spread(fio)}" if fio else ""))
         if qsd and fio:
             vq, vf = iops / median(qsd, "iops"), iops / median(fio, "iops")

@@ -11,7 +11,9 @@
 # read-64k-qd8 write-64k-qd8"; randrw is 70% reads, -2q two queues (fio:
 # two jobs), read/write sequential, -64k the block size: bench/blk/workload.sh),
 # ISOLA_BLK, QSD, FIO (binaries), ISOLA_ARGS (extra isola-blk options, e.g.
-# "--poll-us 0"), BENCH_DIR (where the 1 GiB image goes;
+# "--poll-us 0"), ISOLA_BASE (a second isola-blk binary, e.g. a copy built
+# before a change: run as engine "base" in the same rounds, and compared as
+# "vs before"), BENCH_DIR (where the 1 GiB image goes;
 # default a fresh directory under build/, i.e. on the repo's filesystem:
 # /tmp may be a tmpfs, which has no O_DIRECT).
 set -eu
@@ -65,12 +67,21 @@ wait_socket "$DIR/isola.sock" isola
 # isola-blk, its sandbox parent and the server it forked; blk-loadgen
 # looks for them when it starts measuring); qsd is one process.
 CPU_isola=(--cpu-pid "${PIDS[0]}")
+ENGINES="isola qsd"
+if [[ -n ${ISOLA_BASE:-} ]]; then
+	# shellcheck disable=SC2086
+	"$ISOLA_BASE" --socket "$DIR/base.sock" --image "$IMG" --queues 2 ${ISOLA_ARGS:-} >"$DIR/base.log" 2>&1 &
+	PIDS+=($!)
+	wait_socket "$DIR/base.sock" base
+	CPU_base=(--cpu-pid "$!")
+	ENGINES="isola base qsd"
+fi
 QSD_ARGS=(--blockdev "driver=file,node-name=f,filename=$IMG,cache.direct=on,aio=io_uring"
 	--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$DIR/qsd.sock,writable=on,num-queues=2")
 "$QSD" "${QSD_ARGS[@]}" >"$DIR/qsd.log" 2>&1 &
 PIDS+=($!)
 wait_socket "$DIR/qsd.sock" qsd
-CPU_qsd=(--cpu-pid "${PIDS[1]}")
+CPU_qsd=(--cpu-pid "$!")
 
 RUNS=$DIR/runs.txt
 : >"$RUNS"
@@ -99,7 +110,7 @@ run_fio() { # WORKLOAD
 for round in $(seq "$ROUNDS"); do
 	for w in $WORKLOADS; do
 		# Alternate which back-end goes first, so drift hits both alike.
-		if ((round % 2)); then order="isola qsd"; else order="qsd isola"; fi
+		if ((round % 2)); then order=$ENGINES; else order=$(echo "$ENGINES" | tr ' ' '\n' | tac | xargs); fi
 		for e in $order; do run_loadgen "$e" "$w"; done
 		run_fio "$w"
 	done
@@ -115,12 +126,13 @@ OUT=bench/results/blk-$(date +%F).txt
 	echo "filesystem: $(df --output=fstype "$DIR" | tail -1) on $(df --output=source "$DIR" | tail -1) (image $(du -h --apparent-size "$IMG" | cut -f1), preallocated, written once)"
 	echo "qsd: $("$QSD" --version | head -1)"
 	echo "fio: $("$FIO" --version)"
+	[[ -z ${ISOLA_BASE:-} ]] || echo "base (before): $ISOLA_BASE, same options"
 	echo "isola-blk: $ISOLA_BLK --queues 2${ISOLA_ARGS:+ $ISOLA_ARGS} (sandboxed; O_DIRECT when aligned; busy-polls up to 50 us before sleeping at depth 1, --poll-us)"
 	echo "cmd qsd: $QSD ${QSD_ARGS[*]//$DIR/DIR}"
 	echo "cmd load: $LOADGEN --socket SOCK --rw RW --bs BS --iodepth D --queues Q --runtime $RUNTIME --warmup $WARMUP --cpu-pid PID... (256 MiB memfd guest, queue size 256, EVENT_IDX, one thread waits on the call eventfds)"
 	echo "cmd fio: $FIO --ioengine=io_uring --direct=1 --rw=RW --rwmixread=70 --bs=BS --iodepth=D --numjobs=Q --group_reporting --offset_increment=1024/Q MiB --size=1024/Q MiB --time_based --ramp_time=$WARMUP --runtime=$RUNTIME --lat_percentiles=1 --filename=IMG"
 	echo "cpu: per request over the measured phase; load generator: getrusage; back-end: its threads' /proc schedstat run time; fio: its usr+sys; IOPS per CPU-second = 1e6 / (back-end + load generator us per request)"
-	echo "rounds: $ROUNDS, interleaved per workload (isola/qsd order alternating), fio after both"
+	echo "rounds: $ROUNDS, interleaved per workload ($ENGINES, the order reversed every other round), fio after them"
 	echo "latency: submit (avail idx published) to used entry seen; fio: its total latency (lat_ns)"
 	echo "load average (1/5/15 min): $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 	echo "note: $(nproc) online CPUs: the load generator, the back-end's thread and the kernel's block I/O work share them"

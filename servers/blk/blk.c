@@ -578,6 +578,11 @@ static int blk_handle_queue(void *device, struct vhost_user_backend_queue *q)
 				break;
 			}
 			blk_request(blk, bq, &chain);
+			/* Deep queues: hand the disk every BLK_SUBMIT_BATCH
+			 * requests as they are popped, not the whole batch at
+			 * the end (blk.h says why). */
+			if (io_uring_sq_ready(&bq->ring) >= BLK_SUBMIT_BATCH)
+				io_uring_submit(&bq->ring);
 		}
 		/* Throttled: the ring stays as it is and notifications off;
 		 * the wait's timeout brings the thread back for the tokens. */
@@ -585,7 +590,7 @@ static int blk_handle_queue(void *device, struct vhost_user_backend_queue *q)
 			break;
 		virtq_disable_notify(&q->vq);
 	}
-	/* The SQEs queued go in with the wait (blk_queue_wait): one
+	/* The SQEs still queued go in with the wait (blk_queue_wait): one
 	 * io_uring_enter submits them and sleeps.  A wait that will spin for
 	 * the driver wants no kick for the request the completions below
 	 * make it send. */
