@@ -524,38 +524,6 @@ static void vhost_device_fail(struct vhost_device *dev, const char *what, int re
 
 /* ---- device state (vhost-user "Migrating back-end state") --------------- */
 
-/* Read fd (non-blocking) to its end into buf[cap]: the bytes, -EFBIG
- * beyond cap, -ETIMEDOUT if the writer neither writes nor closes. */
-static ssize_t vhost_device_read_all(int fd, uint8_t *buf, size_t cap)
-{
-	size_t got = 0;
-
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		uint8_t extra;
-		ssize_t n = got < cap ? read(fd, buf + got, cap - got) : read(fd, &extra, 1);
-
-		if (n < 0 && errno == EAGAIN) {
-			int r = poll(&pfd, 1, VHOST_USER_TIMEOUT_MS);
-
-			if (r == 0)
-				return -ETIMEDOUT;
-			if (r < 0 && errno != EINTR)
-				return -errno;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return (ssize_t)got;
-		if (got == cap)
-			return -EFBIG;
-		got += (size_t)n;
-	}
-}
-
 /*
  * VHOST_USER_SET_DEVICE_STATE_FD over a pipe, then CHECK_DEVICE_STATE.
  * Save (load false): the back-end writes its state, buf[*len] gets it (*len
@@ -600,7 +568,7 @@ static int vhost_device_state_transfer(struct vhost_device *dev, bool load, uint
 		vhost_user_close_fds(&reply);
 	}
 	if (!ret && !load) {
-		n = vhost_device_read_all(pipefd[0], buf, *len);
+		n = vhost_user_state_read(pipefd[0], buf, *len);
 		if (n < 0)
 			ret = (int)n;
 		else

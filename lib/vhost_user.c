@@ -643,3 +643,33 @@ int vhost_user_call(int sock, const struct vhost_user_msg *msg, struct vhost_use
 		vhost_user_close_fds(reply);
 	return ret;
 }
+
+ssize_t vhost_user_state_read(int fd, uint8_t *buf, size_t cap)
+{
+	size_t got = 0;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		uint8_t extra;
+		ssize_t n = got < cap ? read(fd, buf + got, cap - got) : read(fd, &extra, 1);
+
+		if (n < 0 && errno == EAGAIN) {
+			int r = poll(&pfd, 1, VHOST_USER_TIMEOUT_MS);
+
+			if (r == 0)
+				return -ETIMEDOUT;
+			if (r < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return (ssize_t)got;
+		if (got == cap)
+			return -EFBIG; /* one byte past cap: more than the caller takes */
+		got += (size_t)n;
+	}
+}

@@ -287,6 +287,15 @@ struct vhost_user_msg {
  * for the rest of a message that has started on a non-blocking socket. */
 #define VHOST_USER_TIMEOUT_MS 5000
 
+/*
+ * Read a device-state channel (SET_DEVICE_STATE_FD's pipe, vhost-user.rst
+ * "Migrating back-end state"; the fd non-blocking) to its end into
+ * buf[cap]: the bytes read, -EFBIG if it holds more than cap, -ETIMEDOUT if
+ * the writer neither writes nor closes for VHOST_USER_TIMEOUT_MS, or
+ * -errno.  Both ends use it: the back-end loading, the front-end saving.
+ */
+ssize_t vhost_user_state_read(int fd, uint8_t *buf, size_t cap);
+
 /* Start a message: zeroed, version 1, request code, payload size. */
 void vhost_user_msg_init(struct vhost_user_msg *msg, uint32_t request, uint32_t size);
 /* Close the message's fds (those >= 0) and set nfds to 0. */

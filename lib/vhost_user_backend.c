@@ -562,38 +562,6 @@ static int state_write(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Read the channel to its end into buf[cap]: the bytes read, or -EFBIG if
- * it holds more than cap, or -errno. */
-static ssize_t state_read(int fd, uint8_t *buf, size_t cap)
-{
-	size_t got = 0;
-
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		uint8_t extra;
-		ssize_t n = got < cap ? read(fd, buf + got, cap - got) : read(fd, &extra, 1);
-
-		if (n < 0 && errno == EAGAIN) {
-			int r = poll(&pfd, 1, STATE_TRANSFER_TIMEOUT_MS);
-
-			if (r == 0)
-				return -ETIMEDOUT;
-			if (r < 0 && errno != EINTR)
-				return -errno;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return (ssize_t)got;
-		if (got == cap)
-			return -EFBIG;
-		got += (size_t)n;
-	}
-}
-
 /* Save: the header and the device's state area, into the channel.  The
  * device keeps its area current (it commits after each change), so the
  * area is the state. */
@@ -624,7 +592,7 @@ static int state_load(struct vhost_user_backend *be, int fd)
 {
 	uint8_t buf[sizeof(struct vhost_user_backend_state_header) + VHOST_USER_BACKEND_STATE_MAX];
 	struct vhost_user_backend_state_header h;
-	ssize_t n = state_read(fd, buf, sizeof(buf));
+	ssize_t n = vhost_user_state_read(fd, buf, sizeof(buf));
 	const char *why = NULL;
 	unsigned running;
 	int ret = 0;
