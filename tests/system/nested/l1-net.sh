@@ -96,6 +96,14 @@ net_quit() {
 	nsx $NETTEST -p "quit: " quit "$NET_L2" "$NET_PORT"
 }
 
+# signal_isola_core SIG: to isola's core only (`pidof isola` also finds its
+# spawner, comm isola-spawner)
+signal_isola_core() {
+	for p in $(pidof isola); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = isola ] && kill -"$1" "$p" 2>/dev/null
+	done
+}
+
 # net_stall_dump NAME STEP: a transfer step (ping, udp, tcp) failed, or the
 # case is about to be cut off: before isola is killed, SIGUSR1 to every
 # isola-net that isola started (its outer pid: the sandbox's parent passes
@@ -120,9 +128,7 @@ net_stall_dump() {
 	# and to isola itself (the core, not its spawner, which blocks it):
 	# each vCPU's registers, events, APIC and the page walk of its RIP
 	vbefore=$(grep -c 'isola: SIGUSR1: ' "$e" 2>/dev/null)
-	for p in $(pidof isola); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = isola ] && kill -USR1 "$p" 2>/dev/null
-	done
+	signal_isola_core USR1
 	sleep 1
 	grep 'isola-net: ring' "$e" 2>/dev/null | tail -n +$((${before:-0} + 1)) | sed "s/^/stall-dump $2: /" >>"$d"
 	grep 'isola: SIGUSR1: ' "$e" 2>/dev/null | tail -n +$((${vbefore:-0} + 1)) | sed "s/^/stall-dump $2: /" >>"$d"
@@ -143,9 +149,7 @@ net_stall_dump() {
 	if [ -n "$walk" ]; then
 		echo "${walk#stall-dump $2: isola: SIGUSR1: }" >"$W/$1.lost"
 		echo "stall-dump $2: a vCPU's page walk leaves L2's RAM: isola stopped (SIGTERM)" >>"$d"
-		for p in $(pidof isola); do
-			[ "$(cat "/proc/$p/comm" 2>/dev/null)" = isola ] && kill -TERM "$p" 2>/dev/null
-		done
+		signal_isola_core TERM
 	fi
 }
 
