@@ -174,11 +174,17 @@ static int vsock_fixup(const struct device_kind *kind, struct device_fixup *f, c
  * share.  The rings are §5.11.2's: queue 0 the high-priority queue, then
  * num_request_queues request queues; a back-end that counts fewer cannot
  * serve them, one that counts more (virtiofsd's GET_QUEUE_NUM is its
- * maximum) is given what the config says.  Of the device-type bits only
- * none: VIRTIO_FS_F_NOTIFICATION (bit 0) would need a notification queue
- * and notify_buf_size, which isola does not expose.  No shared-memory
- * region (the DAX window, §5.11.5) either: the guest's page cache is used.
+ * maximum) is given what the config says.  Of the device-type bits, none:
+ * VIRTIO_FS_F_NOTIFICATION (bit 0) would need a notification queue and
+ * notify_buf_size, which isola does not expose; of the rest only the
+ * transport bits isola knows (Debian's virtiofsd also offers
+ * NOTIFY_ON_EMPTY, a legacy bit, and vhost's LOG_ALL, bit 26).  No
+ * shared-memory region (the DAX window, §5.11.5) either: the guest's page
+ * cache is used.
  */
+#define FS_KNOWN_FEATURES                                                                          \
+	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX))
+
 static int fs_fixup(const struct device_kind *kind, struct device_fixup *f, char *err,
 		    size_t errlen)
 {
@@ -202,7 +208,7 @@ static int fs_fixup(const struct device_kind *kind, struct device_fixup *f, char
 				  "§5.11.2)",
 				  f->num_queues, requests, 1 + requests);
 	f->num_queues = (uint16_t)(1 + requests);
-	f->device_features &= ~((1ull << 24) - 1);
+	f->device_features &= FS_KNOWN_FEATURES;
 	return 0;
 }
 
