@@ -115,3 +115,33 @@ l2_vsock() {
 	wait "$serve"
 	say "vsock serve-status $?"
 }
+
+# isola.mode=fs (the virtiofs case, l1-fs.sh; the fs initramfs only): mount
+# the share isola.fstag= through virtio-fs, check the file L1 put there
+# (from-host, its MD5 in from-host.md5), run fs_ops with isola.fsfiles=
+# files, write a 16 MiB file, sync, drop the page cache and read everything
+# back through virtiofsd, then umount
+l2_fs() {
+	tag=$(l2_arg fstag)
+	n=$(l2_arg fsfiles)
+	drv=/sys/bus/virtio/drivers/virtiofs
+	for _ in $(seq 50); do [ -e "$drv"/virtio* ] && break; sleep 0.1; done
+	say "fs driver $(cd "$drv" 2>/dev/null && echo virtio*)"
+	mkdir -p /mnt
+	mount -t virtiofs "$tag" /mnt
+	say "fs mount-status $?"
+	grep " /mnt " /proc/mounts | sed 's/^/L2: fs mounted /'
+	say "fs from-host $(md5sum </mnt/from-host | cut -d' ' -f1) want $(cat /mnt/from-host.md5)"
+	. /lib/fs-ops.sh
+	fs_ops /mnt "${n:-300}"
+	say "fs ops-status $?"
+	dd if=/dev/urandom of=/mnt/big bs=1M count=16 2>/dev/null
+	say "fs big-write-status $?"
+	sync
+	say "fs sync-status $?"
+	echo 3 >/proc/sys/vm/drop_caches
+	say "fs big $(stat -c %s /mnt/big) $(md5sum </mnt/big | cut -d' ' -f1)"
+	say "fs manifest $(fs_manifest /mnt | md5sum | cut -d' ' -f1)"
+	umount /mnt
+	say "fs umount-status $?"
+}
