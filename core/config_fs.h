@@ -21,7 +21,17 @@ struct fs_config {
 	char dir[4096];			 /* the shared directory, absolute; "" with socket */
 	char cache[8];			 /* virtiofsd -o cache=: auto, always, none */
 	char sandbox[12];		 /* virtiofsd -o sandbox=: namespace, chroot */
+	char id[65];			 /* PUT /fs/{id}'s fs_id; "" from --fs */
 };
+
+/* One KEY=VALUE of --fs (or the API's field of that name) into fs, checked;
+ * where ("--fs", "fs/ID") starts each sentence.  0, or -errno with a
+ * sentence in err (fs may be half set). */
+int config_fs_set(struct fs_config *fs, const char *key, const char *value, const char *where,
+		  char *err, size_t errlen);
+/* After the keys: tag given, exactly one of socket and dir, the modes only
+ * with dir (defaults filled in).  0 or -EINVAL with a sentence in err. */
+int config_fs_finish(struct fs_config *fs, const char *where, char *err, size_t errlen);
 
 /* Parse "tag=NAME,socket=PATH" or "tag=NAME,dir=HOSTDIR[,cache=auto|always|
  * none][,sandbox=namespace|chroot]" (--fs) into fs; dir is made absolute

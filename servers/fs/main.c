@@ -74,8 +74,10 @@ static int send_fd(int channel, int fd)
 {
 	char byte = 'F', control[CMSG_SPACE(sizeof(int))] = {0};
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control,
+			     .msg_controllen = sizeof(control)};
 	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
 
 	cmsg->cmsg_level = SOL_SOCKET;
@@ -149,15 +151,8 @@ int main(int argc, char **argv)
 		die("fork: %s", strerror(errno));
 	if (child == 0) {
 		char fd_opt[16] = "--fd=3"; /* VIRTIOFSD_FD */
-		char *const args[] = {"virtiofsd",
-				      fd_opt,
-				      "-o",
-				      source,
-				      "-o",
-				      cache_opt,
-				      "-o",
-				      sandbox_opt,
-				      NULL};
+		char *const args[] = {"virtiofsd", fd_opt, "-o",	source, "-o",
+				      cache_opt,   "-o",   sandbox_opt, NULL};
 		int keep[1];
 
 		/* dies with the launcher, which dies with the core */
@@ -200,8 +195,8 @@ int main(int argc, char **argv)
 		if (errno != EINTR)
 			die("waitpid: %s", strerror(errno));
 	if (WIFSIGNALED(status)) {
-		fprintf(stderr, "isola-fs: virtiofsd (pid %d) was killed by signal %d\n", (int)child,
-			WTERMSIG(status));
+		fprintf(stderr, "isola-fs: virtiofsd (pid %d) was killed by signal %d\n",
+			(int)child, WTERMSIG(status));
 		return 128 + WTERMSIG(status);
 	}
 	if (WEXITSTATUS(status))

@@ -551,8 +551,9 @@ static void test_fs_flag(void **state)
 	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=t"), "exactly one of socket=PATH");
 	snprintf(arg, sizeof(arg), "tag=t,socket=s,dir=%s", dir);
 	expect_error(&p, PARSE(&p, "-k", "k", "--fs", arg), "exactly one of socket=PATH");
-	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=t,dir=/no/such/dir"),
-		     "--fs dir=/no/such/dir: No such file or directory; give an existing directory");
+	expect_error(
+	    &p, PARSE(&p, "-k", "k", "--fs", "tag=t,dir=/no/such/dir"),
+	    "--fs dir=/no/such/dir: No such file or directory; give an existing directory");
 	snprintf(file, sizeof(file), "%s/file", dir);
 	fd = open(file, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
