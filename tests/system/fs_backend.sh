@@ -2,7 +2,8 @@
 # virtio-fs back-ends (issue 17; docs/fs.md), on the host, without a guest
 # file system (the guest side is tests/system/linux_nested.sh virtiofs):
 #   1. --fs refusals: a missing dir, a tag over 36 bytes, a tag twice, an
-#      external socket nobody listens on: exit status 2 and a sentence
+#      external socket nobody listens on, dir= with --jail: exit status 2
+#      and a sentence
 #   2. --fs tag=,dir=: isola-fs starts Debian's virtiofsd on the directory
 #      (sandbox=namespace), the vhost-user negotiation succeeds (the VM runs
 #      to its --timeout), virtiofsd holds no socket file and only its fds
@@ -52,6 +53,13 @@ refused "missing dir" "--fs dir=$TMP/none: No such file or directory; give an ex
 refused "37-byte tag" "a tag is 1 to 36 bytes" --fs "tag=$(printf 'x%.0s' {1..37}),dir=$SHARE"
 refused "a tag twice" "--fs tag=t is given twice" --fs "tag=t,dir=$SHARE" --fs "tag=t,dir=$SHARE"
 refused "no listener" "fs0:" --fs "tag=t,socket=$TMP/nobody.sock"
+# with --jail: refused before anything starts (virtiofsd is outside any jail)
+mkdir -p "$TMP/jail"
+"$ISOLA" --jail "$TMP/jail" --jail-user 65534:65534 run --kernel /k --fs "tag=t,dir=$SHARE" \
+	>"$TMP/jail.log" 2>&1
+st=$?
+((st == 2)) && grep -q -- "--fs tag=t,dir= with --jail: virtiofsd runs outside any jail" "$TMP/jail.log" ||
+	fail "--jail: exit status $st, want 2 and the reason: $(head -c 400 "$TMP/jail.log")"
 echo "ok 1: --fs refusals"
 
 # find_virtiofsd ISOLA_PID: virtiofsd's pid (isola -> isola-fs -> virtiofsd),
