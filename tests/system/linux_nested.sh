@@ -65,6 +65,9 @@
 #                  it back past its page cache, unmounts; L1 finds the host
 #                  directory equal, byte for byte, to the same operations
 #                  on a directory of its own
+#   virtiofs-kill  virtiofsd SIGKILLed under a writing L2: isola logs the
+#                  device's NEEDS_RESET and why and runs on, L2's writer
+#                  stalls, L2 powers off, every completed file is whole
 # (NESTED_QEMU=1 NET_VMM=qemu|qemu-vhost: the network cases with QEMU in L1
 # as L2's VMM instead, the control experiment; NET_MIB=N: N MiB a transfer;
 # L1_TRACE=0: no KVM trace in L1, nested/l1-init.)
@@ -82,7 +85,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
 
 ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot acpi-off api drive-patch config-file orchestrators fault-records
-	live-upgrade net-ping net-udp net-tcp net-kill net-offloads-off net-mq vsock virtiofs"
+	live-upgrade net-ping net-udp net-tcp net-kill net-offloads-off net-mq vsock virtiofs virtiofs-kill"
 ONLY=${1:-}
 # A healthy run of every case takes ~280 s of L1 time here (each case's
 # "L1: [CASE] done at" line); an L1 the emulator hangs (CI saw one stop

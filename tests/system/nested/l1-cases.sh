@@ -649,3 +649,4 @@ if [ -n "$NET_CASES" ]; then
 fi
 case_vsock
 case_virtiofs
+case_virtiofs_kill

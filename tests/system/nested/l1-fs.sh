@@ -55,7 +55,7 @@ EOF2
 	fs_manifest "$want" >"$W/fs-want.txt"
 	fs_manifest "$share" >"$W/fs-got.txt"
 	if ! cmp -s "$W/fs-want.txt" "$W/fs-got.txt"; then
-		why="$why the host directory differs from the operations L2 made: $(diff "$W/fs-want.txt" "$W/fs-got.txt" | grep '^[-+][^-+]' | head -n 3 | tr '\n' ' ');"
+		why="$why the host directory differs from the operations L2 made: $(diff -u "$W/fs-want.txt" "$W/fs-got.txt" | grep '^[-+][^-+]' | head -n 3 | tr '\n' ' ');"
 	fi
 	entries=$(grep -c '^[df] ' "$W/fs-got.txt")
 	# what L2 saw of the tree is what L1 sees
@@ -71,4 +71,63 @@ EOF2
 	grep -q 'needs a reset\|virtio-fs: \|isola-fs: ' "$W/fs.err" && why="$why isola or isola-fs complained: $(grep 'needs a reset\|virtio-fs: \|isola-fs: ' "$W/fs.err" | head -n 2 | tr '\n' ' ');"
 	verdict virtiofs "$why" \
 		"Debian's virtiofsd (sandbox=chroot) started by isola-fs, L2's virtiofs: L1's file read in L2, $FS_FILES small files created, renamed, truncated, appended to and deleted with directories ($entries names), a 16 MiB file written and read back after dropping L2's page cache, the host directory equal to the same operations on L1's own, byte for byte; umount clean ($(cat "$W/fs.secs") s)"
+}
+
+# The virtiofs-kill case: L2 (isola.mode=fskill, l2-lib.sh's l2_fskill)
+# writes numbered 4 KiB files to the share; once 20 are written L1 SIGKILLs
+# virtiofsd.  isola must log that the device needs a reset and why, and go
+# on: L2 (its own tmpfs, its console) keeps working and powers off, isola
+# exits 0.  What the guest sees is docs/fs.md's "When virtiofsd dies": the
+# writer's request is never answered (it stalls); every file L2 counted
+# complete before the kill is on the host, whole.
+case_virtiofs_kill() {
+	selected virtiofs-kill || return 0
+	if [ ! -x /isola/isola-fs ] || [ ! -x /usr/lib/qemu/virtiofsd ]; then
+		result virtiofs-kill SKIP "no isola-fs or virtiofsd in L1"
+		return 0
+	fi
+	share=$W/kshare
+	rm -rf "$share"
+	mkdir -p "$share"
+	(
+		i=0
+		while ! grep -q '^L2: fs kill-ready' "$W/fskill.raw" 2>/dev/null; do
+			[ "$i" -ge $((STEP_TIMEOUT * 10)) ] && exit 0
+			[ -e "$W/fskill.st" ] && exit 0
+			sleep 0.1
+			i=$((i + 1))
+		done
+		pid=$(pidof virtiofsd)
+		echo "killing virtiofsd (pid $pid)" >"$W/fskill.drv"
+		kill -KILL $pid
+	) &
+	drv=$!
+	rm -f "$W/fskill.st"
+	l2_run fskill run --kernel "$L2_KERNEL" --initrd /l2/l2-fs.cpio.gz \
+		--cmdline "$L2_CMDLINE isola.mode=fskill isola.fstag=share" \
+		--memory 512M --cpus 1 --fs "tag=share,dir=$share,sandbox=chroot" --console stdio
+	wait "$drv"
+	c=$W/fskill.con
+	e=$W/fskill.err
+	# the NEEDS_RESET line is this case's point: l2_common without it
+	why=$(EXPECT_KILLS=1 l2_common fskill 0 | grep -v 'needs a reset')
+	grep -q 'is back after\|restarting it' "$e" && why="$why isola restarted the back-end: $(grep 'is back after\|restarting it' "$e" | head -n 1);"
+	grep -q '^killing virtiofsd (pid [0-9]' "$W/fskill.drv" 2>/dev/null || why="$why L1 never killed virtiofsd ($(cat "$W/fskill.drv" 2>/dev/null));"
+	grep -q "fs0: isola-fs (pid [0-9]*) .*a new virtiofsd would not know the guest's FUSE session, so virtio-fs is not restarted (docs/fs.md); the device needs a reset (the VM keeps running)" "$e" ||
+		why="$why isola did not log the device's reset and why;"
+	grep -q 'isola-fs: virtiofsd (pid [0-9]*) was killed by signal 9' "$e" || why="$why isola-fs did not say how virtiofsd ended;"
+	grep -q '^L2: fs l2 alive$' "$c" || why="$why L2 did not go on after the kill;"
+	grep -q '^L2: fs sync ' "$c" || why="$why L2 never said what sync(2) did;"
+	seen=$(grep '^L2: fs writer ' "$c")
+	[ -n "$seen" ] || why="$why L2 never said what its writer did;"
+	n=$(echo "$seen" | sed -n 's/.* after \([0-9]*\) files/\1/p')
+	# each file L2 counted complete is on the host, whole
+	i=0
+	bad=0
+	while [ "$i" -lt "${n:-0}" ]; do
+		[ "$(stat -c %s "$share/k/w$i" 2>/dev/null)" = 4096 ] || bad=$((bad + 1))
+		i=$((i + 1))
+	done
+	[ "$bad" = 0 ] || why="$why $bad of the $n files L2 completed are not whole on the host;"
+	verdict virtiofs-kill "$why" "virtiofsd SIGKILLed under L2's writer after ${n:-?} files: isola logged the device's NEEDS_RESET and why and ran on; L2 $(echo "$seen" | sed 's/^L2: fs //'), $(sed -n 's/^L2: fs \(sync .*\)/\1/p' "$c"), kept working and powered off (without syncing); every completed file whole on the host"
 }
