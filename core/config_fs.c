@@ -71,6 +71,12 @@ int config_fs_set(struct fs_config *fs, const char *key, const char *value, cons
 					  "(virtiofsd's -o cache=)",
 					  where, value);
 		strcpy(fs->cache, value);
+	} else if (!strcmp(key, "restart")) {
+		if (strcmp(value, "always") && strcmp(value, "never"))
+			return error_text(err, errlen, -EINVAL,
+					  "%s restart=%s: use always (the default) or never", where,
+					  value);
+		fs->no_restart = !strcmp(value, "never");
 	} else if (!strcmp(key, "sandbox")) {
 		if (!one_of(value, sandboxes))
 			return error_text(err, errlen, -EINVAL,
@@ -79,9 +85,11 @@ int config_fs_set(struct fs_config *fs, const char *key, const char *value, cons
 					  where, value);
 		strcpy(fs->sandbox, value);
 	} else {
-		return error_text(err, errlen, -EINVAL,
-				  "%s: unknown key '%s'; keys are tag, socket, dir, cache, sandbox",
-				  where, key);
+		return error_text(
+		    err, errlen, -EINVAL,
+		    "%s: unknown key '%s'; keys are tag, socket, dir, cache, sandbox, "
+		    "restart",
+		    where, key);
 	}
 	return 0;
 }

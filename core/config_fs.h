@@ -22,6 +22,7 @@ struct fs_config {
 	char cache[8];			 /* virtiofsd -o cache=: auto, always, none */
 	char sandbox[12];		 /* virtiofsd -o sandbox=: namespace, chroot */
 	char id[65];			 /* PUT /fs/{id}'s fs_id; "" from --fs */
+	bool no_restart;		 /* restart=never: a lost back-end is not brought back */
 };
 
 /* One KEY=VALUE of --fs (or the API's field of that name) into fs, checked;

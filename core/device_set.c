@@ -260,10 +260,13 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
 		char name[16];
 
 		snprintf(name, sizeof(name), "fs%u", i);
-		/* Never restarted: a new virtiofsd does not know the guest's
-		 * FUSE session (its node ids, open files), so the device needs
-		 * a reset instead (docs/fs.md "When virtiofsd dies"). */
-		e = set_add(set, "fs", name, false, fs->socket[0] ? fs->socket : NULL);
+		/* Restarted like any server (an external back-end waited for):
+		 * a new virtiofsd does not know the guest's FUSE session, so it
+		 * answers the replayed and later requests EIO until the guest
+		 * mounts again -- a way back that NEEDS_RESET, which Linux's
+		 * virtiofs ignores, does not give (docs/fs.md "When virtiofsd
+		 * dies"); restart=never gives the device up instead. */
+		e = set_add(set, "fs", name, !fs->no_restart, fs->socket[0] ? fs->socket : NULL);
 		config_fs_device_config(fs, e->frontend_config, sizeof(e->frontend_config));
 		if (e->socket_path)
 			continue;
@@ -528,6 +531,11 @@ static bool entry_try_restart(struct device_set *set, struct device_entry *e)
 		e->last_failure[0] = '\0';
 		log_info("%s: %s is back after %.1f ms (restart %llu); in-flight requests resumed",
 			 e->name, who, (double)took / 1e6, (unsigned long long)e->restart.restarts);
+		if (e->kind->virtio_id == VIRTIO_ID_FS)
+			log_warn("%s: the new back-end does not know the guest's FUSE session: the "
+				 "guest's virtio-fs mount answers EIO until it is unmounted and "
+				 "mounted again (docs/fs.md)",
+				 e->name);
 		return true;
 	}
 	/* Say why a try failed, once per reason: an external back-end that is
@@ -612,13 +620,7 @@ void device_set_lost(struct device_set *set, unsigned index, const char *why)
 	}
 	switch (restart_on_loss(&e->restart, set->policy, now_ns())) {
 	case RESTART_GIVE_UP_NEVER:
-		if (e->kind->virtio_id == VIRTIO_ID_FS)
-			snprintf(msg, sizeof(msg),
-				 "%s; a new virtiofsd would not know the guest's FUSE session, "
-				 "so virtio-fs is not restarted (docs/fs.md)",
-				 how);
-		else
-			snprintf(msg, sizeof(msg), "%s (restart=never)", how);
+		snprintf(msg, sizeof(msg), "%s (restart=never)", how);
 		entry_give_up(e, msg);
 		return;
 	case RESTART_GIVE_UP_BURST:

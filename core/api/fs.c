@@ -16,8 +16,8 @@
 int api_parse_fs(json_object *v, const char *prefix, const char *url_id, struct fs_config *fs,
 		 char *err, size_t errlen)
 {
-	static const char *const known[] = {"fs_id", "tag",	"socket", "dir",
-					    "cache", "sandbox", NULL};
+	static const char *const known[] = {"fs_id", "tag",	"socket",  "dir",
+					    "cache", "sandbox", "restart", NULL};
 	const char *id = NULL;
 	int ret;
 
@@ -88,5 +88,7 @@ json_object *api_fs_to_json(const struct fs_config *fs, unsigned index)
 		json_object_object_add(v, "cache", json_object_new_string(fs->cache));
 		json_object_object_add(v, "sandbox", json_object_new_string(fs->sandbox));
 	}
+	if (fs->no_restart)
+		json_object_object_add(v, "restart", json_object_new_string("never"));
 	return v;
 }

@@ -7,8 +7,10 @@
 #   2. --fs tag=,dir=: isola-fs starts Debian's virtiofsd on the directory
 #      (sandbox=namespace), the vhost-user negotiation succeeds (the VM runs
 #      to its --timeout), virtiofsd holds no socket file and only its fds
-#   3. virtiofsd SIGKILLed: isola says the device needs a reset and why,
-#      the VM keeps running to its timeout, no isola-fs is left
+#   3. virtiofsd SIGKILLed: isola-fs says how it ended, isola starts a new
+#      one and warns that the guest's mount answers EIO until mounted
+#      again; with restart=never the device needs a reset instead; the VM
+#      keeps running to its timeout either way
 #   4. --fs tag=,socket=: a virtiofsd the test starts, negotiated with
 # The VM is Debian's kernel with no root: it runs (or, on PVM, tries to)
 # until --timeout, which is all the back-end side needs.
@@ -96,23 +98,48 @@ gone() { for _ in $(seq 30); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1;
 gone "$vpid" || fail "dir=: virtiofsd (pid $vpid) outlived isola by 3 s"
 echo "ok 2: dir=: isola-fs started virtiofsd (sandbox=namespace) on the share, negotiated"
 
-# 3. virtiofsd killed: NEEDS_RESET with a clear line, the VM keeps running
+# 3. virtiofsd killed: restarted (a new virtiofsd, the EIO-until-remount
+#    warning), the VM keeps running; with restart=never: NEEDS_RESET
 "$ISOLA" run --kernel "$KERNEL" --console none --memory 256M --timeout 5 \
 	--fs "tag=share,dir=$SHARE" >"$TMP/kill.log" 2>&1 &
 ipid=$!
 PIDS+=("$ipid")
 find_virtiofsd "$ipid" || fail "kill: no virtiofsd: $(cat "$TMP/kill.log")"
 sleep 1
+old_vpid=$vpid old_fpid=$fpid
 kill -KILL "$vpid"
+for _ in $(seq 50); do
+	find_virtiofsd "$ipid" && [[ $vpid != "$old_vpid" ]] && break
+	sleep 0.1
+done
+[[ -n $vpid && $vpid != "$old_vpid" ]] || fail "kill: no new virtiofsd after the kill: $(cat "$TMP/kill.log")"
 wait "$ipid"
 st=$?
 ((st == 8)) || fail "kill: isola exit status $st, want 8 (the VM keeps running to its timeout): $(cat "$TMP/kill.log")"
-grep -q "isola-fs: virtiofsd (pid $vpid) was killed by signal 9" "$TMP/kill.log" ||
+grep -q "isola-fs: virtiofsd (pid $old_vpid) was killed by signal 9" "$TMP/kill.log" ||
 	fail "kill: isola-fs did not say how virtiofsd ended: $(cat "$TMP/kill.log")"
-grep -q "fs0: isola-fs (pid $fpid) .*a new virtiofsd would not know the guest's FUSE session, so virtio-fs is not restarted (docs/fs.md); the device needs a reset" "$TMP/kill.log" ||
-	fail "kill: no NEEDS_RESET line naming why: $(cat "$TMP/kill.log")"
-gone "$fpid" || fail "kill: isola-fs (pid $fpid) outlived isola"
-echo "ok 3: virtiofsd killed: the device needs a reset, said why; the VM ran on"
+grep -q "fs0: isola-fs (pid $old_fpid) exited with status 137; restarting it" "$TMP/kill.log" &&
+	grep -q "fs0: isola-fs is back after" "$TMP/kill.log" &&
+	grep -q "fs0: the new back-end does not know the guest's FUSE session: the guest's virtio-fs mount answers EIO until it is unmounted and mounted again" "$TMP/kill.log" ||
+	fail "kill: not restarted with the EIO warning: $(cat "$TMP/kill.log")"
+grep -q 'needs a reset' "$TMP/kill.log" && fail "kill: the device was given up: $(cat "$TMP/kill.log")"
+gone "$old_fpid" || fail "kill: the old isola-fs (pid $old_fpid) is still there"
+echo "ok 3: virtiofsd killed: a new one started, the guest's EIO-until-remount said; the VM ran on"
+
+"$ISOLA" run --kernel "$KERNEL" --console none --memory 256M --timeout 4 \
+	--fs "tag=share,dir=$SHARE,restart=never" >"$TMP/never.log" 2>&1 &
+ipid=$!
+PIDS+=("$ipid")
+find_virtiofsd "$ipid" || fail "restart=never: no virtiofsd: $(cat "$TMP/never.log")"
+sleep 1
+kill -KILL "$vpid"
+wait "$ipid"
+st=$?
+((st == 8)) || fail "restart=never: isola exit status $st, want 8: $(cat "$TMP/never.log")"
+grep -q "fs0: isola-fs (pid $fpid) exited with status 137 (restart=never); the device needs a reset (the VM keeps running)" "$TMP/never.log" ||
+	fail "restart=never: no NEEDS_RESET line: $(cat "$TMP/never.log")"
+grep -q 'is back after' "$TMP/never.log" && fail "restart=never: restarted anyway"
+echo "ok 3b: restart=never: the device needs a reset, said why; the VM ran on"
 
 # 4. socket=: an external virtiofsd
 $VIRTIOFSD --socket-path="$TMP/vfs.sock" -o source="$SHARE" -o sandbox=namespace >"$TMP/vfs.log" 2>&1 &

@@ -65,9 +65,9 @@
 #                  it back past its page cache, unmounts; L1 finds the host
 #                  directory equal, byte for byte, to the same operations
 #                  on a directory of its own
-#   virtiofs-kill  virtiofsd SIGKILLed under a writing L2: isola logs the
-#                  device's NEEDS_RESET and why and runs on, L2's writer
-#                  stalls, L2 powers off, every completed file is whole
+#   virtiofs-kill  virtiofsd SIGKILLed under a writing L2: isola starts a
+#                  new one, L2 gets EIO, mounts again and the share works;
+#                  every file completed before the kill is whole
 # (NESTED_QEMU=1 NET_VMM=qemu|qemu-vhost: the network cases with QEMU in L1
 # as L2's VMM instead, the control experiment; NET_MIB=N: N MiB a transfer;
 # L1_TRACE=0: no KVM trace in L1, nested/l1-init.)

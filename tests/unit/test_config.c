@@ -529,6 +529,7 @@ static void test_fs_flag(void **state)
 	assert_string_equal(p.cfg.fs[1].tag, tag36);
 	assert_string_equal(p.cfg.fs[1].cache, "none");
 	assert_string_equal(p.cfg.fs[1].sandbox, "chroot");
+	assert_false(p.cfg.fs[1].no_restart);
 	assert_int_equal(config_device_count(&p.cfg), 2);
 	/* the front-end's config (§5.11.4): the tag fills all 36 bytes, no
 	 * NUL; then le32 num_request_queues = 1 */
@@ -542,6 +543,12 @@ static void test_fs_flag(void **state)
 	for (unsigned i = 1; i < 36; i++)
 		assert_int_equal(config[i], 0);
 	assert_int_equal(config[36], 1);
+
+	/* restart=never: a lost back-end gives the device up */
+	assert_int_equal(PARSE(&p, "-k", "k", "--fs", "tag=a,socket=s,restart=never"), 0);
+	assert_true(p.cfg.fs[0].no_restart);
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=a,socket=s,restart=maybe"),
+		     "--fs restart=maybe: use always (the default) or never");
 
 	/* refusals, each saying what to do */
 	snprintf(arg, sizeof(arg), "tag=%s,socket=s", tag37);

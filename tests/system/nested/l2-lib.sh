@@ -151,11 +151,12 @@ l2_fs() {
 # isola.mode=fskill (the virtiofs-kill case, l1-fs.sh): mount the share,
 # write numbered 4 KiB files in the background (each complete file counted
 # in /tmp/fsprogress, on L2's own tmpfs), say "fs kill-ready" after 20;
-# L1 then kills virtiofsd.  Say what the writer does afterwards: "stalled"
-# (no file for 5 s, still running: its request is never answered) or its
-# exit status, then that L2 itself still works, and power off without
-# touching the mount again (poweroff -n: busybox's poweroff syncs first,
-# and a sync waits on the dead mount for ever).
+# L1 then kills virtiofsd, and isola starts a new one.  Say what the writer
+# does afterwards: "stalled" (no file for 5 s, still running: its request
+# never answered) or its exit status (the new virtiofsd answers EIO), that
+# L2 itself still works and what sync(2) does; then unmount, mount again,
+# write and read a file, and unmount (poweroff -n after: a sync must not
+# be what holds L2 up if the mount ever hangs).
 l2_fskill() {
 	tag=$(l2_arg fstag)
 	mkdir -p /mnt
@@ -193,10 +194,23 @@ l2_fskill() {
 		say "fs writer exit-status $? after $(wc -l </tmp/fsprogress) files"
 	fi
 	echo alive >/tmp/alive && say "fs l2 $(cat /tmp/alive)"
-	# sync(2) asks every file system, the dead mount too (FUSE_SYNCFS),
-	# which never answers
+	# sync(2) asks every file system, this mount too (FUSE_SYNCFS): a
+	# back-end that never answers would hold it for ever
 	sync &
 	syncer=$!
 	sleep 3
 	if kill -0 "$syncer" 2>/dev/null; then say "fs sync stalled"; else say "fs sync returned"; fi
+	# the way back docs/fs.md gives: mount again (a new FUSE_INIT to the
+	# new virtiofsd), then the share works
+	ls /mnt/k >/dev/null 2>&1
+	say "fs old-mount ls-status $?"
+	umount /mnt
+	say "fs umount-status $?"
+	mount -t virtiofs "$tag" /mnt
+	say "fs remount-status $?"
+	echo "written after the remount" >/mnt/after && sync
+	say "fs after-write-status $?"
+	say "fs after $(cat /mnt/after 2>/dev/null | md5sum | cut -d' ' -f1) files $(ls /mnt/k | wc -l)"
+	umount /mnt
+	say "fs umount2-status $?"
 }
