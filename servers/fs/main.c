@@ -151,8 +151,11 @@ int main(int argc, char **argv)
 		die("fork: %s", strerror(errno));
 	if (child == 0) {
 		char fd_opt[16] = "--fd=3"; /* VIRTIOFSD_FD */
-		char *const args[] = {"virtiofsd", fd_opt, "-o",	source, "-o",
-				      cache_opt,   "-o",   sandbox_opt, NULL};
+		/* log_level=warn: its warnings and errors on isola's stderr, not
+		 * a line for every connection and queue */
+		char *const args[] = {"virtiofsd", fd_opt,	     "-o", source,
+				      "-o",	   cache_opt,	     "-o", sandbox_opt,
+				      "-o",	   "log_level=warn", NULL};
 		int keep[1];
 
 		/* dies with the launcher, which dies with the core */

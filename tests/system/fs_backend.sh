@@ -83,7 +83,7 @@ find_virtiofsd() {
 ipid=$!
 PIDS+=("$ipid")
 find_virtiofsd "$ipid" || fail "dir=: no virtiofsd under isola-fs under isola: $(cat "$TMP/dir.log")"
-tr '\0' ' ' <"/proc/$vpid/cmdline" | grep -q -- "--fd=3 -o source=$SHARE -o cache=auto -o sandbox=namespace" ||
+tr '\0' ' ' <"/proc/$vpid/cmdline" | grep -q -- "--fd=3 -o source=$SHARE -o cache=auto -o sandbox=namespace -o log_level=warn" ||
 	fail "dir=: virtiofsd runs as '$(tr '\0' ' ' <"/proc/$vpid/cmdline")'"
 # only stdin/out/err and the accepted connection (the listening socket may
 # be closed by then): never the core's socket pair or the spawner's netns
