@@ -497,7 +497,8 @@ static void test_fs(void **state)
 
 	/* refusals, each naming the field and what to do */
 	call(f, "PUT", "/fs/x", "{\"fs_id\": \"y\", \"tag\": \"t\", \"socket\": \"s\"}");
-	expect_fault(f, "fs/x.fs_id: \"y\" differs from the id in the path (\"x\"); they must match");
+	expect_fault(f,
+		     "fs/x.fs_id: \"y\" differs from the id in the path (\"x\"); they must match");
 	call(f, "PUT", "/fs/x",
 	     "{\"fs_id\": \"x\", \"tag\": \"0123456789012345678901234567890123456\", \"socket\": "
 	     "\"s\"}");
