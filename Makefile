@@ -185,7 +185,8 @@ FUZZ_DEPS_fuzz_vhost_user  := lib/vhost_user.c lib/log.c
 FUZZ_DEPS_fuzz_api         := core/api/handlers.c core/api/router.c core/api/schema.c \
                               core/api/json.c core/api/metrics.c core/api/config_json.c \
                               core/api/net.c core/config_net.c lib/rate_limiter.c \
-                              core/api/vsock.c core/config_vsock.c core/config.c lib/log.c
+                              core/api/vsock.c core/api/fs.c core/config_vsock.c core/config_fs.c \
+                              core/config.c lib/log.c
 FUZZ_LIBS_fuzz_api         := -ljson-c -lpthread
 FUZZ_DEPS_fuzz_pci         := devices/pci.c devices/virtio_pci.c
 FUZZ_DEPS_fuzz_snapshot_state := core/snapshot_check.c lib/snapshot_file.c lib/log.c \

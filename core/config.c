@@ -18,7 +18,8 @@
 
 unsigned config_device_count(const struct vm_config *cfg)
 {
-	return cfg->nr_disks + cfg->nr_nets + (cfg->rng ? 1 : 0) + (cfg->vsock.enabled ? 1 : 0);
+	return cfg->nr_disks + cfg->nr_nets + (cfg->rng ? 1 : 0) + (cfg->vsock.enabled ? 1 : 0) +
+	       cfg->nr_fs;
 }
 
 const char *config_device_extras(const struct vm_config *cfg)
@@ -35,9 +36,10 @@ int config_check_device_count(const struct vm_config *cfg, char *err, size_t err
 	if (config_device_count(cfg) <= CONFIG_MAX_PCI_DEVICES)
 		return 0;
 	snprintf(err, errlen,
-		 "%u drives, %u network interfaces%s are %u devices; the PCI bus holds %u "
+		 "%u drives, %u network interfaces%s%s are %u devices; the PCI bus holds %u "
 		 "(32 slots, one the host bridge): remove %u",
-		 cfg->nr_disks, cfg->nr_nets, config_device_extras(cfg), config_device_count(cfg),
+		 cfg->nr_disks, cfg->nr_nets, config_device_extras(cfg),
+		 cfg->nr_fs ? " and the shared directories (--fs)" : "", config_device_count(cfg),
 		 CONFIG_MAX_PCI_DEVICES, config_device_count(cfg) - CONFIG_MAX_PCI_DEVICES);
 	return -ENOSPC;
 }
@@ -284,6 +286,17 @@ static void print_run_help(void)
 	       "                         writes \"CONNECT <port>\\n\" to reach a guest listener;\n"
 	       "                         the guest's connections to the host (CID 2) port P\n"
 	       "                         go to the Unix socket PATH_P (docs/vsock.md)\n"
+	       "      --fs tag=NAME,socket=PATH[,restart=always|never]\n"
+	       "      --fs tag=NAME,dir=HOSTDIR[,cache=auto|always|none]\n"
+	       "           [,sandbox=namespace|chroot][,restart=always|never]\n"
+	       "                         a virtio-fs device the guest mounts with\n"
+	       "                         'mount -t virtiofs NAME /mnt' (NAME: 1 to 36 bytes;\n"
+	       "                         repeatable, up to %d): served by an external\n"
+	       "                         vhost-user-fs back-end listening on PATH, or by\n"
+	       "                         Debian's virtiofsd (package qemu-system-common) that\n"
+	       "                         isola starts on HOSTDIR in its own sandbox; one\n"
+	       "                         that dies is restarted, and the guest's mount\n"
+	       "                         answers EIO until it is mounted again (docs/fs.md)\n"
 	       "  A device server that dies is restarted (an external back-end is waited\n"
 	       "  for) and in-flight requests are resubmitted; restart=never, or more than\n"
 	       "  100 deaths in 10 s, or 5 failed starts in a row, leaves that device\n"
@@ -314,7 +327,7 @@ static void print_run_help(void)
 	       "guest runs (docs/devices.md \"Live upgrade\").  SIGUSR1 logs each vCPU's\n"
 	       "registers, pending events and the page walk of its RIP (the guest goes on).\n",
 	       CONFIG_MAX_CPUS, CONFIG_MAX_DISKS, CONFIG_MAX_NETS, CONFIG_MAX_NET_QUEUES,
-	       CONFIG_VSOCK_UDS_MAX, ISOLA_DEBUG_EXIT_PORT);
+	       CONFIG_VSOCK_UDS_MAX, CONFIG_MAX_FS, ISOLA_DEBUG_EXIT_PORT);
 }
 
 static int config_check_memory(struct vm_config *cfg, const char *text, char *err, size_t errlen)
@@ -396,6 +409,7 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 	    {"net", required_argument, NULL, 'N'},
 	    {"vhost-user-net", required_argument, NULL, 'U'},
 	    {"vsock", required_argument, NULL, 'V'},
+	    {"fs", required_argument, NULL, 'F'},
 	    {"on-reset", required_argument, NULL, 'O'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -489,6 +503,21 @@ int config_parse_run_args(struct vm_config *cfg, int argc, char **argv, char *er
 				    "(as in Firecracker)");
 			if (config_parse_vsock(&cfg->vsock, optarg, err, errlen))
 				return -EINVAL;
+			break;
+		case 'F':
+			if (cfg->nr_fs == CONFIG_MAX_FS)
+				return config_err(err, errlen,
+						  "too many shared directories; isola supports %d",
+						  CONFIG_MAX_FS);
+			if (config_parse_fs(&cfg->fs[cfg->nr_fs], optarg, err, errlen))
+				return -EINVAL;
+			for (unsigned i = 0; i < cfg->nr_fs; i++)
+				if (!strcmp(cfg->fs[i].tag, cfg->fs[cfg->nr_fs].tag))
+					return config_err(err, errlen,
+							  "--fs tag=%s is given twice; each shared "
+							  "directory needs its own tag",
+							  cfg->fs[i].tag);
+			cfg->nr_fs++;
 			break;
 		case 'O':
 			if (strcmp(optarg, "exit") && strcmp(optarg, "reboot"))

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config_fs.h"
 #include "core/config_net.h"
 #include "core/config_vsock.h"
 
@@ -75,6 +76,9 @@ struct vm_config {
 	char serial_rate[CONFIG_RATE_SPEC_SIZE];
 	/* --vsock / PUT /vsock: one virtio-vsock device served by isola-vsock */
 	struct vsock_config vsock;
+	/* --fs: shared directories, virtio-fs devices (docs/fs.md) */
+	struct fs_config fs[CONFIG_MAX_FS];
+	unsigned nr_fs;
 	bool reboot_on_reset; /* --on-reset reboot: a guest reset reboots in place */
 	/* Restore instead of boot (PUT /snapshot/load, `isola restore`): the
 	 * state file and the memory file (core/snapshot.h); the VM's shape

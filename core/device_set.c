@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/supervisor.h"
+#include "isola/virtio.h"
 #include "lib/log.h"
 
 static uint64_t now_ns(void)
@@ -140,6 +141,21 @@ static int entry_vsock_args(struct device_entry *e, const struct vm_config *cfg)
 	return len < 0 || len > CONFIG_VSOCK_UDS_MAX ? -ENAMETOOLONG : 0;
 }
 
+/* isola-fs's arguments for fs (dir=): the share and virtiofsd's modes.
+ * The strings live in cfg, which outlives the set. */
+static void entry_fs_args(struct device_entry *e, const struct fs_config *fs)
+{
+	unsigned n = 0;
+
+	e->args[n++] = "--dir";
+	e->args[n++] = fs->dir;
+	e->args[n++] = "--cache";
+	e->args[n++] = fs->cache;
+	e->args[n++] = "--sandbox";
+	e->args[n++] = fs->sandbox;
+	e->args[n] = NULL;
+}
+
 /* device_set.h; asked for in the order device_set_init makes entries. */
 void device_set_prespawn(const struct vm_config *cfg)
 {
@@ -235,6 +251,70 @@ int device_set_init(struct device_set *set, const struct vm_config *cfg, char *e
 					  "choose a shorter uds path",
 					  e->arg_store, strlen(e->arg_store), CONFIG_VSOCK_UDS_MAX);
 	}
+	/* Shared directories last: they are not prespawned (their launcher
+	 * answers with virtiofsd's socket), so the prespawned servers above
+	 * are all taken first (device_set_prespawn's order). */
+	for (unsigned i = 0; i < cfg->nr_fs; i++) {
+		const struct fs_config *fs = &cfg->fs[i];
+		struct device_entry *e;
+		char name[16];
+
+		snprintf(name, sizeof(name), "fs%u", i);
+		/* Restarted like any server (an external back-end waited for):
+		 * a new virtiofsd does not know the guest's FUSE session, so it
+		 * answers the replayed and later requests EIO until the guest
+		 * mounts again -- a way back that NEEDS_RESET, which Linux's
+		 * virtiofs ignores, does not give (docs/fs.md "When virtiofsd
+		 * dies"); restart=never gives the device up instead. */
+		e = set_add(set, "fs", name, !fs->no_restart, fs->socket[0] ? fs->socket : NULL);
+		config_fs_device_config(fs, e->frontend_config, sizeof(e->frontend_config));
+		if (e->socket_path)
+			continue;
+		if (access(CONFIG_FS_VIRTIOFSD, X_OK) < 0)
+			return error_text(err, errlen, -errno,
+					  "--fs tag=%s,dir=: %s: %s; install Debian's package "
+					  "qemu-system-common, or start a vhost-user-fs back-end "
+					  "yourself and use socket=PATH",
+					  fs->tag, CONFIG_FS_VIRTIOFSD, strerror(errno));
+		entry_fs_args(e, fs);
+	}
+	return 0;
+}
+
+/* A launcher (devices/device_kind.h hands_over_socket) sends the back-end's
+ * connected socket over the socket it was started with: take it, and the
+ * launcher's socket closes.  It has 10 s (virtiofsd starts in milliseconds;
+ * a launcher that fails says why on stderr and exits, which ends the wait). */
+static int entry_take_handed_socket(int *sock, char *why, size_t len)
+{
+	char byte, control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control,
+			     .msg_controllen = sizeof(control)};
+	struct pollfd pfd = {.fd = *sock, .events = POLLIN};
+	struct cmsghdr *cmsg;
+	int got = -1, ret;
+	ssize_t n;
+
+	ret = poll(&pfd, 1, 10000);
+	if (ret <= 0) {
+		close(*sock);
+		return error_text(why, len, ret ? -errno : -ETIMEDOUT,
+				  "its launcher sent no back-end socket in 10 s");
+	}
+	n = recvmsg(*sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	cmsg = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+	    cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&got, CMSG_DATA(cmsg), sizeof(int));
+	close(*sock);
+	if (got < 0)
+		return error_text(why, len, -EPROTO,
+				  "its launcher ended without a back-end socket (see its message "
+				  "above)");
+	*sock = got;
 	return 0;
 }
 
@@ -249,6 +329,14 @@ static int entry_connect(struct device_entry *e, int *sock, char *why, size_t le
 	ret = supervisor_spawn(e->kind->name, e->args, &pid, sock, why, len);
 	if (!ret)
 		e->pid = pid;
+	if (!ret && e->kind->hands_over_socket) {
+		ret = entry_take_handed_socket(sock, why, len);
+		if (ret && e->pid > 0) {
+			kill(e->pid, SIGKILL);
+			waitpid(e->pid, NULL, 0);
+			e->pid = 0;
+		}
+	}
 	return ret;
 }
 
@@ -443,6 +531,11 @@ static bool entry_try_restart(struct device_set *set, struct device_entry *e)
 		e->last_failure[0] = '\0';
 		log_info("%s: %s is back after %.1f ms (restart %llu); in-flight requests resumed",
 			 e->name, who, (double)took / 1e6, (unsigned long long)e->restart.restarts);
+		if (e->kind->virtio_id == VIRTIO_ID_FS)
+			log_warn("%s: the new back-end does not know the guest's FUSE session: the "
+				 "guest's virtio-fs mount answers EIO until it is unmounted and "
+				 "mounted again (docs/fs.md)",
+				 e->name);
 		return true;
 	}
 	/* Say why a try failed, once per reason: an external back-end that is
@@ -902,6 +995,11 @@ static int entry_upgrade(struct device_set *set, struct device_entry *e, char *e
 				  "%s is served by the external back-end %s; isola does not start "
 				  "it, so it cannot upgrade it",
 				  e->name, e->socket_path);
+	if (e->kind->hands_over_socket)
+		return error_text(err, errlen, -EOPNOTSUPP,
+				  "%s is served by virtiofsd, not an isola server; a new one would "
+				  "not know the guest's FUSE session, so it is not upgraded",
+				  e->name);
 	ret = supervisor_server_binary(e->kind->name, binary, sizeof(binary));
 	if (ret == -EPERM)
 		return error_text(err, errlen, ret,
@@ -1012,8 +1110,10 @@ int device_set_upgrade(struct device_set *set, const char *kind, unsigned kind_i
 
 		if (kind && (strcmp(e->kind->name, kind) || seen++ != kind_index))
 			continue;
-		if (!kind && e->socket_path)
-			continue; /* all of isola's servers: someone else's back-end is theirs */
+		if (!kind && (e->socket_path || e->kind->hands_over_socket))
+			continue; /* all of isola's servers: someone else's back-end is theirs
+				   * (a virtiofsd too: a new one would not know the
+				   * guest's FUSE session) */
 		ret = entry_upgrade(set, e, why, sizeof(why));
 		if (!ret) {
 			done++;

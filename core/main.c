@@ -674,6 +674,14 @@ static bool lock_down_process(const struct process_options *opts, const struct v
 			    cfg->nets[i].tap);
 			return false;
 		}
+	for (unsigned i = 0; opts->jail.dir && cfg && i < cfg->nr_fs; i++)
+		if (cfg->fs[i].dir[0]) {
+			log_error("--fs tag=%s,dir= with --jail: virtiofsd runs outside any jail; "
+				  "start a vhost-user-fs back-end yourself and use socket=PATH "
+				  "(docs/fs.md)",
+				  cfg->fs[i].tag);
+			return false;
+		}
 	if (opts->jail.dir) {
 		supervisor_open_servers();
 		/* the servers become the jail's user once sandboxed, so the

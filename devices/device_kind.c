@@ -167,6 +167,51 @@ static int vsock_fixup(const struct device_kind *kind, struct device_fixup *f, c
 	return 0;
 }
 
+/*
+ * virtio-fs (virtio 1.2 §5.11; docs/fs.md): the config is the front-end's
+ * (the core wrote the user's tag and the request-queue count, §5.11.4:
+ * u8 tag[36], le32 num_request_queues), so a back-end cannot rename the
+ * share.  The rings are §5.11.2's: queue 0 the high-priority queue, then
+ * num_request_queues request queues; a back-end that counts fewer cannot
+ * serve them, one that counts more (virtiofsd's GET_QUEUE_NUM is its
+ * maximum) is given what the config says.  Of the device-type bits, none:
+ * VIRTIO_FS_F_NOTIFICATION (bit 0) would need a notification queue and
+ * notify_buf_size, which isola does not expose; of the rest only the
+ * transport bits isola knows (Debian's virtiofsd also offers
+ * NOTIFY_ON_EMPTY, a legacy bit, and vhost's LOG_ALL, bit 26).  No
+ * shared-memory region (the DAX window, §5.11.5) either: the guest's page
+ * cache is used.
+ */
+#define FS_KNOWN_FEATURES                                                                          \
+	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX))
+
+static int fs_fixup(const struct device_kind *kind, struct device_fixup *f, char *err,
+		    size_t errlen)
+{
+	uint32_t requests;
+
+	(void)kind;
+	if (f->config_size < VIRTIO_FS_CONFIG_SIZE)
+		return error_text(err, errlen, -EINVAL, "the virtio-fs config is too small");
+	requests = (uint32_t)f->config[VIRTIO_FS_CONFIG_NUM_REQUEST_QUEUES] |
+		   (uint32_t)f->config[VIRTIO_FS_CONFIG_NUM_REQUEST_QUEUES + 1] << 8 |
+		   (uint32_t)f->config[VIRTIO_FS_CONFIG_NUM_REQUEST_QUEUES + 2] << 16 |
+		   (uint32_t)f->config[VIRTIO_FS_CONFIG_NUM_REQUEST_QUEUES + 3] << 24;
+	if (requests == 0 || requests > VIRTIO_PCI_MAX_QUEUES - 1)
+		return error_text(err, errlen, -EINVAL,
+				  "virtio-fs: %u request queues asked for (1..%d)", requests,
+				  VIRTIO_PCI_MAX_QUEUES - 1);
+	if (f->num_queues < 1 + requests)
+		return error_text(err, errlen, -EPROTO,
+				  "the back-end serves %u rings; virtio-fs with %u request "
+				  "queue(s) needs %u (the high-priority queue first: virtio 1.2 "
+				  "§5.11.2)",
+				  f->num_queues, requests, 1 + requests);
+	f->num_queues = (uint16_t)(1 + requests);
+	f->device_features &= FS_KNOWN_FEATURES;
+	return 0;
+}
+
 const struct device_kind device_kinds[] = {
     {
 	.name = "blk",
@@ -215,6 +260,18 @@ const struct device_kind device_kinds[] = {
 	.config_size = VSOCK_CONFIG_SIZE,
 	.config_owner = DEVICE_CONFIG_FRONTEND,
 	.fixup = vsock_fixup,
+    },
+    {
+	/* isola-fs is a launcher: it starts Debian's virtiofsd on the
+	 * share and hands the core its connected socket (servers/fs/) */
+	.name = "fs",
+	.virtio_id = VIRTIO_ID_FS,
+	.pci_class = PCI_CLASS_STORAGE_OTHER, /* as QEMU's vhost-user-fs-pci */
+	.options = {{"--dir", true}, {"--cache", true}, {"--sandbox", true}},
+	.config_size = VIRTIO_FS_CONFIG_SIZE,
+	.config_owner = DEVICE_CONFIG_FRONTEND,
+	.fixup = fs_fixup,
+	.hands_over_socket = true,
     },
 };
 

@@ -59,6 +59,10 @@ struct device_kind {
 	uint32_t config_size; /* bytes of device config the front-end exposes */
 	enum device_config_owner config_owner;
 	device_kind_fixup_fn fixup; /* may be NULL */
+	/* The server is a launcher for someone else's back-end (fs: Debian's
+	 * virtiofsd): it sends the core the back-end's connected socket over
+	 * fd 3 (SCM_RIGHTS) instead of serving vhost-user on fd 3 itself. */
+	bool hands_over_socket;
 };
 
 extern const struct device_kind device_kinds[];

@@ -8,6 +8,7 @@ PACKAGES=(
 	libcmocka-dev liburing-dev libseccomp-dev libjson-c-dev
 	libmicrohttpd-dev                          # control API (HTTP on a Unix socket)
 	qemu-system-x86 qemu-utils                 # side-by-side benchmark, interop peer
+	qemu-system-common                         # /usr/lib/qemu/virtiofsd: --fs dir= (docs/fs.md)
 	busybox-static cpio linux-image-cloud-amd64 # Linux boot test
 	linux-image-amd64                          # nested acpi-off case: a kernel with CONFIG_X86_MPPARSE (the cloud one has none)
 	fio acpica-tools time procps iproute2

@@ -82,6 +82,18 @@ int api_parse_vsock(json_object *v, const char *prefix, struct vm_config *cfg, b
 /* cfg's vsock as Firecracker's Vsock (no vsock_id); NULL if none. */
 json_object *api_vsock_to_json(const struct vm_config *cfg);
 
+/* Shared directories (fs.c; isola extension, docs/fs.md): fs_id, tag and
+ * socket or dir (+ cache, sandbox) into fs.  url_id: the {fs_id} of PUT
+ * /fs/{fs_id}, or NULL (config file). */
+int api_parse_fs(json_object *v, const char *prefix, const char *url_id, struct fs_config *fs,
+		 char *err, size_t errlen);
+/* Insert or replace (same fs_id) fs in cfg; a tag another share has, or no
+ * PCI slot left, is refused. */
+int api_put_fs(struct vm_config *cfg, const struct fs_config *fs, const char *prefix, char *err,
+	       size_t errlen);
+/* fs (the index'th) as PUT /fs's object. */
+json_object *api_fs_to_json(const struct fs_config *fs, unsigned index);
+
 /* Network interfaces (net.c).  url_id: the {iface_id} of PUT
  * /network-interfaces/{iface_id}, or NULL (config file). */
 int api_parse_net(json_object *v, const char *prefix, const char *url_id, struct net_config *net,
@@ -136,6 +148,7 @@ enum api_endpoint {
 	API_EP_METRICS,
 	API_EP_SERIAL,
 	API_EP_VSOCK,
+	API_EP_FS,
 	API_EP_SNAPSHOT_CREATE,
 	API_EP_SNAPSHOT_LOAD,
 	API_EP_UNIMPLEMENTED,

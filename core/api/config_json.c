@@ -101,6 +101,38 @@ static int api_config_drives(struct vm_config *cfg, json_object *drives, char *e
 	return 0;
 }
 
+/* "fs" (isola extension): an array of PUT /fs's objects, fs_ids unique. */
+static int api_config_fs(struct vm_config *cfg, json_object *list, char *err, size_t errlen)
+{
+	size_t n;
+
+	if (!json_object_is_type(list, json_type_array))
+		return api_fail(err, errlen, "fs: must be an array");
+	n = json_object_array_length(list);
+	for (size_t i = 0; i < n; i++) {
+		struct fs_config fs;
+		char prefix[32];
+		int ret;
+
+		snprintf(prefix, sizeof(prefix), "fs[%zu]", i);
+		ret = api_parse_fs(json_object_array_get_idx(list, i), prefix, NULL, &fs, err,
+				   errlen);
+		if (ret)
+			return ret;
+		for (unsigned j = 0; j < cfg->nr_fs; j++)
+			if (!strcmp(cfg->fs[j].id, fs.id))
+				return api_fail(
+				    err, errlen,
+				    "%s.fs_id: \"%s\" is the id of fs[%u] too; ids must "
+				    "differ",
+				    prefix, fs.id, j);
+		ret = api_put_fs(cfg, &fs, prefix, err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int api_config_nets(struct vm_config *cfg, json_object *nets, char *err, size_t errlen)
 {
 	size_t n;
@@ -137,7 +169,7 @@ static int api_config_sections(struct vm_config *cfg, json_object *doc, char *er
 	    "boot-source", "machine-config", "drives",	    "network-interfaces",
 	    "entropy",	   "logger",	     "metrics",	    "serial",
 	    "balloon",	   "vsock",	     "mmds-config", "cpu-config",
-	    "pmem",	   "memory-hotplug", NULL};
+	    "pmem",	   "memory-hotplug", "fs",	    NULL};
 	bool deprecated = false;
 	json_object *v;
 	int ret = api_json_only(doc, "", known, err, errlen);
@@ -169,6 +201,8 @@ static int api_config_sections(struct vm_config *cfg, json_object *doc, char *er
 		ret = api_config_drives(cfg, v, err, errlen);
 	if (!ret && json_object_object_get_ex(doc, "network-interfaces", &v) && v)
 		ret = api_config_nets(cfg, v, err, errlen);
+	if (!ret && json_object_object_get_ex(doc, "fs", &v) && v)
+		ret = api_config_fs(cfg, v, err, errlen);
 	if (!ret && json_object_object_get_ex(doc, "entropy", &v) && v)
 		ret = api_parse_entropy(v, "entropy", cfg, err, errlen);
 	if (!ret && json_object_object_get_ex(doc, "logger", &v) && v)
@@ -350,6 +384,14 @@ char *api_config_to_json(const struct vm_config *cfg)
 	json_object_object_add(doc, "network-interfaces", v);
 	json_object_object_add(doc, "pmem", json_object_new_array());
 	json_object_object_add(doc, "vsock", api_vsock_to_json(cfg));
+	/* isola extension: only when there is a share, so that a VM without
+	 * one shows Firecracker's document unchanged */
+	if (cfg->nr_fs) {
+		v = json_object_new_array();
+		for (unsigned i = 0; i < cfg->nr_fs; i++)
+			json_object_array_add(v, api_fs_to_json(&cfg->fs[i], i));
+		json_object_object_add(doc, "fs", v);
+	}
 	v = NULL;
 	if (cfg->rng) {
 		json_object *limiter = api_rate_limiter_to_json(cfg->rng_rate);

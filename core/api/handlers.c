@@ -257,6 +257,23 @@ static int api_put_vsock(struct api_request *req)
 	return api_reply_no_content(req);
 }
 
+/* PUT /fs/{fs_id} (isola extension; docs/fs.md): pre-boot only, like
+ * PUT /drives: the same fs_id replaces, a new one adds a share. */
+static int api_fs(struct api_request *req)
+{
+	char err[API_ERR_MAX], prefix[96];
+	struct fs_config fs;
+	json_object *v;
+
+	snprintf(prefix, sizeof(prefix), "fs/%.64s", req->id);
+	if (!api_require_not_started(req) || !(v = api_body(req)))
+		return req->resp->status;
+	if (api_parse_fs(v, prefix, req->id, &fs, err, sizeof(err)) ||
+	    api_put_fs(&req->api->cfg, &fs, prefix, err, sizeof(err)))
+		return api_reply_error(req, "%s", err);
+	return api_reply_no_content(req);
+}
+
 static int api_drive_index(const struct vm_config *cfg, const char *id)
 {
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
@@ -965,6 +982,9 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 	case API_EP_VSOCK:
 		status = api_put_vsock(&req);
 		break;
+	case API_EP_FS:
+		status = api_fs(&req);
+		break;
 	case API_EP_ACTIONS:
 		status = api_actions(&req);
 		break;
@@ -996,7 +1016,7 @@ int api_dispatch(struct api *api, enum api_endpoint ep, enum api_method method,
 	if (status < 300 && method != API_GET &&
 	    (ep == API_EP_BOOT_SOURCE || ep == API_EP_MACHINE_CONFIG || ep == API_EP_DRIVES ||
 	     ep == API_EP_NETWORK || ep == API_EP_ENTROPY || ep == API_EP_SERIAL ||
-	     ep == API_EP_VSOCK))
+	     ep == API_EP_VSOCK || ep == API_EP_FS))
 		api->configured = true;
 	json_object_put(req.json);
 	return status;

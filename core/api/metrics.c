@@ -33,6 +33,7 @@ static const char *const api_metric_names[API_EP_COUNT] = {
     [API_EP_METRICS] = "metrics",
     [API_EP_SERIAL] = "serial",
     [API_EP_VSOCK] = "vsock",
+    [API_EP_FS] = "fs",
     [API_EP_SNAPSHOT_CREATE] = "create_snapshot",
     [API_EP_SNAPSHOT_LOAD] = "load_snapshot",
     [API_EP_UNIMPLEMENTED] = "unimplemented",

@@ -36,6 +36,7 @@ static const struct api_route {
     {"/logger", API_EP_LOGGER, API_PUT_BIT, false},
     {"/metrics", API_EP_METRICS, API_PUT_BIT, false},
     {"/vsock", API_EP_VSOCK, API_PUT_BIT, false},
+    {"/fs", API_EP_FS, API_PUT_BIT, true}, /* isola extension (docs/fs.md) */
     {"/snapshot/create", API_EP_SNAPSHOT_CREATE, API_PUT_BIT, false},
     {"/snapshot/load", API_EP_SNAPSHOT_LOAD, API_PUT_BIT, false},
     /* Firecracker endpoints isola does not implement yet: 400 saying so. */

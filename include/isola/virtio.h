@@ -107,6 +107,16 @@
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN 1
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX 0x8000
 
+/* virtio-fs, §5.11: struct virtio_fs_config (§5.11.4) is u8 tag[36] (UTF-8,
+ * NUL-padded, not NUL-terminated when 36 bytes long) and le32
+ * num_request_queues; notify_buf_size follows only with
+ * VIRTIO_FS_F_NOTIFICATION, which isola does not offer.  Queue 0 is the
+ * high-priority queue, 1.. the request queues (§5.11.2). */
+#define VIRTIO_FS_TAG_SIZE 36
+#define VIRTIO_FS_CONFIG_NUM_REQUEST_QUEUES 36
+#define VIRTIO_FS_CONFIG_SIZE 40
+#define VIRTIO_FS_F_NOTIFICATION 0
+
 /* virtio-vsock, §5.10: the queues (§5.10.2), feature bits (§5.10.3), the
  * host's well-known CID (§5.10.4), and the packet header every queue
  * carries (§5.10.6), little-endian like the x86 host and guests. */

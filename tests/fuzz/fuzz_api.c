@@ -57,6 +57,20 @@ static int fuzz_start(void *vmm, const struct vm_config *cfg, char *err, size_t 
 	if (cfg->vsock.enabled && (cfg->vsock.guest_cid < 3 || cfg->vsock.guest_cid > 0xfffffffeu ||
 				   !cfg->vsock.uds_path[0] || !memchr(cfg->vsock.uds_path, 0, 97)))
 		abort();
+	/* shares virtio-fs can serve: a tag of 1..36 bytes, unique; exactly
+	 * one of socket and dir (docs/fs.md) */
+	if (cfg->nr_fs > CONFIG_MAX_FS)
+		abort();
+	for (unsigned i = 0; i < cfg->nr_fs; i++) {
+		const struct fs_config *fs = &cfg->fs[i];
+
+		if (!fs->tag[0] || !memchr(fs->tag, 0, CONFIG_FS_TAG_MAX + 1) ||
+		    !fs->socket[0] == !fs->dir[0])
+			abort();
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(cfg->fs[j].tag, fs->tag))
+				abort();
+	}
 	fuzz_state_value = API_STATE_RUNNING;
 	return 0;
 }

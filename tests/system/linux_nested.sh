@@ -57,6 +57,17 @@
 #                  100 connections at once, all checksummed; a connection L2
 #                  never reads blocks L1's writer while isola-vsock's RSS
 #                  stays bounded (VSOCK_MIB=N: N MiB a stream)
+# The virtiofs case (issue 17; l1-fs.sh): one L2 boot with --fs
+# tag=share,dir=DIR (isola-fs starts Debian's virtiofsd, sandbox=chroot):
+#   virtiofs       L2 mounts the share, reads L1's file, creates, renames,
+#                  truncates, appends to and deletes 300 small files and
+#                  some directories, writes a 16 MiB file, syncs and reads
+#                  it back past its page cache, unmounts; L1 finds the host
+#                  directory equal, byte for byte, to the same operations
+#                  on a directory of its own
+#   virtiofs-kill  virtiofsd SIGKILLed under a writing L2: isola starts a
+#                  new one, L2 gets EIO, mounts again and the share works;
+#                  every file completed before the kill is whole
 # (NESTED_QEMU=1 NET_VMM=qemu|qemu-vhost: the network cases with QEMU in L1
 # as L2's VMM instead, the control experiment; NET_MIB=N: N MiB a transfer;
 # L1_TRACE=0: no KVM trace in L1, nested/l1-init.)
@@ -74,7 +85,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$ISOLA_ROOT/tests/system/nested/build.sh"
 
 ALL_CASES="boot-1cpu boot-2cpu hwrng boot-4cpu ext4-root reboot acpi-off api drive-patch config-file orchestrators fault-records
-	live-upgrade net-ping net-udp net-tcp net-kill net-offloads-off net-mq vsock"
+	live-upgrade net-ping net-udp net-tcp net-kill net-offloads-off net-mq vsock virtiofs virtiofs-kill"
 ONLY=${1:-}
 # A healthy run of every case takes ~280 s of L1 time here (each case's
 # "L1: [CASE] done at" line); an L1 the emulator hangs (CI saw one stop

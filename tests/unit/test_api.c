@@ -434,6 +434,102 @@ static void test_vsock(void **state)
 	expect_fault(f, "Invalid request method and/or path: PATCH /vsock");
 }
 
+/* ---- PUT /fs/{fs_id} (isola extension; docs/fs.md) ---- */
+
+/* GET /vm/config's "fs": absent without a share, else one object each. */
+static json_object *vm_config_fs(struct fixture *f)
+{
+	json_object *doc, *v;
+
+	call(f, "GET", "/vm/config", NULL);
+	expect_ok(f, 200);
+	doc = json_tokener_parse(f->resp.body);
+	assert_non_null(doc);
+	if (!json_object_object_get_ex(doc, "fs", &v)) {
+		json_object_put(doc);
+		return NULL;
+	}
+	json_object_get(v);
+	json_object_put(doc);
+	return v;
+}
+
+static const char *fs_field(json_object *list, size_t i, const char *key)
+{
+	json_object *m;
+
+	if (!json_object_object_get_ex(json_object_array_get_idx(list, i), key, &m))
+		return NULL;
+	return json_object_get_string(m);
+}
+
+static void test_fs(void **state)
+{
+	struct fixture *f = *state;
+	json_object *list;
+
+	assert_null(vm_config_fs(f));
+	call(f, "PUT", "/fs/share",
+	     "{\"fs_id\": \"share\", \"tag\": \"data\", \"socket\": \"%s/fs.sock\"}", f->dir);
+	expect_ok(f, 204);
+	call(f, "PUT", "/fs/two",
+	     "{\"fs_id\": \"two\", \"tag\": \"t2\", \"dir\": \"%s\", \"sandbox\": \"chroot\"}",
+	     f->dir);
+	expect_ok(f, 204);
+	list = vm_config_fs(f);
+	assert_non_null(list);
+	assert_int_equal(json_object_array_length(list), 2);
+	assert_string_equal(fs_field(list, 0, "fs_id"), "share");
+	assert_string_equal(fs_field(list, 0, "tag"), "data");
+	assert_null(fs_field(list, 0, "dir"));
+	assert_string_equal(fs_field(list, 1, "tag"), "t2");
+	assert_string_equal(fs_field(list, 1, "cache"), "auto");
+	assert_string_equal(fs_field(list, 1, "sandbox"), "chroot");
+	json_object_put(list);
+	/* the same fs_id replaces */
+	call(f, "PUT", "/fs/share",
+	     "{\"fs_id\": \"share\", \"tag\": \"renamed\", \"socket\": \"s\"}");
+	expect_ok(f, 204);
+	list = vm_config_fs(f);
+	assert_int_equal(json_object_array_length(list), 2);
+	assert_string_equal(fs_field(list, 0, "tag"), "renamed");
+	json_object_put(list);
+
+	/* refusals, each naming the field and what to do */
+	call(f, "PUT", "/fs/x", "{\"fs_id\": \"y\", \"tag\": \"t\", \"socket\": \"s\"}");
+	expect_fault(f,
+		     "fs/x.fs_id: \"y\" differs from the id in the path (\"x\"); they must match");
+	call(f, "PUT", "/fs/x",
+	     "{\"fs_id\": \"x\", \"tag\": \"0123456789012345678901234567890123456\", \"socket\": "
+	     "\"s\"}");
+	expect_fault(f, "fs/x tag=0123456789012345678901234567890123456: a tag is 1 to 36 bytes");
+	call(f, "PUT", "/fs/x", "{\"fs_id\": \"x\", \"tag\": \"t\", \"dir\": \"%s/none\"}", f->dir);
+	expect_fault(f, "/none: No such file or directory; give an existing directory");
+	call(f, "PUT", "/fs/x", "{\"fs_id\": \"x\", \"tag\": \"t\"}");
+	expect_fault(f, "fs/x tag=t needs exactly one of socket=PATH");
+	call(f, "PUT", "/fs/x", "{\"fs_id\": \"x\", \"socket\": \"s\"}");
+	expect_fault(f, "fs/x needs tag=NAME");
+	call(f, "PUT", "/fs/x", "{\"fs_id\": \"x\", \"tag\": \"t2\", \"socket\": \"s\"}");
+	expect_fault(f, "fs/x: tag \"t2\" is the tag of fs two too");
+	call(f, "PUT", "/fs/x",
+	     "{\"fs_id\": \"x\", \"tag\": \"t\", \"socket\": \"s\", \"dax\": \"on\"}");
+	expect_fault(f, "fs/x.dax: unknown field");
+	call(f, "PUT", "/fs/x", "{\"fs_id\": \"x\", \"tag\": 5, \"socket\": \"s\"}");
+	expect_fault(f, "fs/x.tag: must be a string");
+	call(f, "PUT", "/fs/x",
+	     "{\"fs_id\": \"x\", \"tag\": \"t\", \"socket\": \"s\", \"cache\": \"none\"}");
+	expect_fault(f, "cache= and sandbox= are for the virtiofsd isola starts");
+	call(f, "GET", "/fs/share", NULL);
+	expect_fault(f, "Invalid request method and/or path: GET /fs/share");
+	list = vm_config_fs(f);
+	assert_int_equal(json_object_array_length(list), 2); /* nothing refused was added */
+	json_object_put(list);
+	/* pre-boot only */
+	start(f);
+	call(f, "PUT", "/fs/x", "{\"fs_id\": \"x\", \"tag\": \"t\", \"socket\": \"s\"}");
+	expect_fault(f, "PUT /fs/x is only valid before InstanceStart; the VM is Running");
+}
+
 /* Pre-boot only; the VMM boots with it; GET /vm/config keeps saying it. */
 static void test_vsock_after_start(void **state)
 {
@@ -2415,6 +2511,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snapshot_load_after_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_after_start, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_machine_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drives, setup, teardown),

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
 #include "core/config.h"
+#include "devices/virtio_pci.h"
 
 #define KIB (1ull << 10)
 #define MIB (1ull << 20)
@@ -487,6 +489,102 @@ static void test_vsock_flag(void **state)
 	rmdir(dir);
 }
 
+/* --fs tag=NAME,socket=PATH | tag=NAME,dir=HOSTDIR[,cache=][,sandbox=]
+ * (docs/fs.md): the tag is virtio 1.2 §5.11.4's 36 bytes at most. */
+static void test_fs_flag(void **state)
+{
+	char dir[] = "/tmp/isola-test-fs-XXXXXX", arg[256], file[96];
+	char tag36[37], tag37[38];
+	uint8_t config[VIRTIO_PCI_CONFIG_MAX];
+	struct parse p;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	memset(tag36, 'a', 36);
+	tag36[36] = '\0';
+	memset(tag37, 'b', 37);
+	tag37[37] = '\0';
+	assert_int_equal(PARSE(&p, "-k", "k"), 0);
+	assert_int_equal(p.cfg.nr_fs, 0);
+	/* an external back-end */
+	assert_int_equal(PARSE(&p, "-k", "k", "--fs", "tag=share,socket=/run/vfs.sock"), 0);
+	assert_int_equal(p.cfg.nr_fs, 1);
+	assert_string_equal(p.cfg.fs[0].tag, "share");
+	assert_string_equal(p.cfg.fs[0].socket, "/run/vfs.sock");
+	assert_string_equal(p.cfg.fs[0].dir, "");
+	/* a directory isola starts virtiofsd on: absolute, with the defaults */
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(mkdir("sub", 0700), 0);
+	assert_int_equal(PARSE(&p, "-k", "k", "--fs", "dir=sub,tag=x"), 0);
+	snprintf(arg, sizeof(arg), "%s/sub", dir);
+	assert_string_equal(p.cfg.fs[0].dir, arg);
+	assert_string_equal(p.cfg.fs[0].cache, "auto");
+	assert_string_equal(p.cfg.fs[0].sandbox, "namespace");
+	assert_int_equal(chdir("/"), 0);
+	/* repeatable; the modes; a 36-byte tag */
+	snprintf(arg, sizeof(arg), "tag=%s,dir=%s,cache=none,sandbox=chroot", tag36, dir);
+	assert_int_equal(PARSE(&p, "-k", "k", "--fs", "tag=a,socket=s", "--fs", arg), 0);
+	assert_int_equal(p.cfg.nr_fs, 2);
+	assert_string_equal(p.cfg.fs[1].tag, tag36);
+	assert_string_equal(p.cfg.fs[1].cache, "none");
+	assert_string_equal(p.cfg.fs[1].sandbox, "chroot");
+	assert_false(p.cfg.fs[1].no_restart);
+	assert_int_equal(config_device_count(&p.cfg), 2);
+	/* the front-end's config (§5.11.4): the tag fills all 36 bytes, no
+	 * NUL; then le32 num_request_queues = 1 */
+	memset(config, 0xee, sizeof(config));
+	config_fs_device_config(&p.cfg.fs[1], config, sizeof(config));
+	assert_memory_equal(config, tag36, 36);
+	assert_int_equal(config[36], 1);
+	assert_int_equal(config[37] | config[38] | config[39], 0);
+	config_fs_device_config(&p.cfg.fs[0], config, sizeof(config));
+	assert_memory_equal(config, "a\0\0\0", 4); /* NUL-padded */
+	for (unsigned i = 1; i < 36; i++)
+		assert_int_equal(config[i], 0);
+	assert_int_equal(config[36], 1);
+
+	/* restart=never: a lost back-end gives the device up */
+	assert_int_equal(PARSE(&p, "-k", "k", "--fs", "tag=a,socket=s,restart=never"), 0);
+	assert_true(p.cfg.fs[0].no_restart);
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=a,socket=s,restart=maybe"),
+		     "--fs restart=maybe: use always (the default) or never");
+
+	/* refusals, each saying what to do */
+	snprintf(arg, sizeof(arg), "tag=%s,socket=s", tag37);
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", arg), "a tag is 1 to 36 bytes");
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=,socket=s"), "a tag is 1 to 36 bytes");
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "socket=s"), "--fs needs tag=NAME");
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=t"), "exactly one of socket=PATH");
+	snprintf(arg, sizeof(arg), "tag=t,socket=s,dir=%s", dir);
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", arg), "exactly one of socket=PATH");
+	expect_error(
+	    &p, PARSE(&p, "-k", "k", "--fs", "tag=t,dir=/no/such/dir"),
+	    "--fs dir=/no/such/dir: No such file or directory; give an existing directory");
+	snprintf(file, sizeof(file), "%s/file", dir);
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(arg, sizeof(arg), "tag=t,dir=%s", file);
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", arg), "is not a directory");
+	snprintf(arg, sizeof(arg), "tag=t,dir=%s,cache=sometimes", dir);
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", arg), "--fs cache=sometimes: use auto");
+	snprintf(arg, sizeof(arg), "tag=t,dir=%s,sandbox=none", dir);
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", arg), "--fs sandbox=none: use namespace");
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=t,socket=s,cache=none"),
+		     "cache= and sandbox= are for the virtiofsd isola starts");
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=t,socket=s,dax=on"),
+		     "--fs: unknown key 'dax'");
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=t,socket"), "is not KEY=VALUE");
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs", "tag=t,socket=s", "--fs", "tag=t,socket=u"),
+		     "--fs tag=t is given twice");
+	expect_error(&p, PARSE(&p, "-k", "k", "--fs"), "needs a value");
+	unlink(file);
+	snprintf(arg, sizeof(arg), "%s/sub", dir);
+	rmdir(arg);
+	rmdir(dir);
+}
+
 static void test_unknown_flag(void **state)
 {
 	struct parse p;
@@ -583,6 +681,7 @@ int main(void)
 	    cmocka_unit_test(test_net_flag),
 	    cmocka_unit_test(test_rate_flags),
 	    cmocka_unit_test(test_vsock_flag),
+	    cmocka_unit_test(test_fs_flag),
 	    cmocka_unit_test(test_unknown_flag),
 	    cmocka_unit_test(test_missing_value),
 	    cmocka_unit_test(test_stray_argument),

@@ -247,6 +247,57 @@ static void test_vsock_row(void **state)
 						(1ull << VSOCK_F_STREAM));
 }
 
+/* virtio-fs (virtio 1.2 §5.11): the front-end's config, the high-priority
+ * queue and num_request_queues request queues, no device-type bits. */
+static void test_fs_row(void **state)
+{
+	const struct device_kind *fs = device_kind_by_name("fs");
+	uint8_t config[VIRTIO_FS_CONFIG_SIZE] = {'s', 'h', 'a', 'r', 'e'};
+	uint64_t virtiofsd = B(VIRTIO_F_VERSION_1) | B(VIRTIO_F_INDIRECT_DESC) |
+			     B(VIRTIO_F_EVENT_IDX) | B(24) /* NOTIFY_ON_EMPTY */ |
+			     B(26) /* vhost's LOG_ALL */ | B(VIRTIO_FS_F_NOTIFICATION);
+	struct device_fixup f = {.backend_features = virtiofsd,
+				 .device_features = virtiofsd,
+				 .num_queues = 2, /* Debian's virtiofsd: GET_QUEUE_NUM 2 */
+				 .config = config,
+				 .config_size = sizeof(config)};
+	char err[200];
+
+	(void)state;
+	assert_non_null(fs);
+	assert_ptr_equal(device_kind_by_virtio_id(26), fs);
+	assert_int_equal(VIRTIO_ID_FS, 26);
+	assert_int_equal(fs->config_owner, DEVICE_CONFIG_FRONTEND);
+	assert_int_equal(fs->config_size, 40); /* tag[36] + le32 num_request_queues */
+	assert_true(fs->hands_over_socket);
+	assert_non_null(device_kind_option(fs, "--dir"));
+	assert_null(device_kind_option(fs, "--socket"));
+	assert_null(device_kind_option(fs, "--user"));
+	config[VIRTIO_FS_CONFIG_NUM_REQUEST_QUEUES] = 1;
+	assert_int_equal(fs->fixup(fs, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 2);
+	assert_int_equal(f.device_features,
+			 B(VIRTIO_F_VERSION_1) | B(VIRTIO_F_INDIRECT_DESC) | B(VIRTIO_F_EVENT_IDX));
+	assert_memory_equal(config, "share", 5); /* the tag is the front-end's */
+	/* a back-end with more queues gets what the config says */
+	f.num_queues = 9;
+	assert_int_equal(fs->fixup(fs, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 2);
+	/* one with fewer than 1 + num_request_queues cannot serve */
+	f.num_queues = 1;
+	assert_int_equal(fs->fixup(fs, &f, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "high-priority queue first"));
+	config[VIRTIO_FS_CONFIG_NUM_REQUEST_QUEUES] = 3;
+	f.num_queues = 4;
+	assert_int_equal(fs->fixup(fs, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.num_queues, 4);
+	config[VIRTIO_FS_CONFIG_NUM_REQUEST_QUEUES] = 0;
+	assert_int_equal(fs->fixup(fs, &f, err, sizeof(err)), -EINVAL);
+	config[VIRTIO_FS_CONFIG_NUM_REQUEST_QUEUES] = 1;
+	f.config_size = 36;
+	assert_int_equal(fs->fixup(fs, &f, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +308,7 @@ int main(void)
 	    cmocka_unit_test(test_blk_fixup_single_queue_without_mq),
 	    cmocka_unit_test(test_net_fixup),
 	    cmocka_unit_test(test_vsock_row),
+	    cmocka_unit_test(test_fs_row),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

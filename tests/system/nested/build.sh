@@ -7,6 +7,8 @@
 #                                   ethtool (with its libraries): the network cases'
 #   build/nested/l2-vsock.cpio.gz   busybox, virtio_pci, vmw_vsock_virtio_transport
 #                                   and build/vsockpeer (vsockpeer.c): the vsock case's
+#   build/nested/l2-fs.cpio.gz      busybox, virtio_pci, virtiofs, l2-init and fs-ops.sh:
+#                                   the virtiofs case's
 #   build/nested/rootfs.img         an ext4 root filesystem for L2 (busybox and
 #                                   tests/system/nested/rootfs-init as /sbin/init)
 #   build/nested/l1.cpio            L1's initramfs (uncompressed: TCG is slow at
@@ -145,6 +147,22 @@ nested_vsock_initrd() {
 	return $st
 }
 
+# nested_fs_initrd RELEASE OUT: the virtiofs case's initramfs (issue 17):
+# busybox, virtio_pci and Debian's virtiofs (with fuse), l2-init
+# (isola.mode=fs) and the file operations it shares with L1 (fs-ops.sh)
+nested_fs_initrd() {
+	local root
+	root=$(mktemp -d "$(dirname "$2")/fs.XXXXXX") || return 1
+	nested_busybox_root "$root"
+	nested_copy_modules "$1" "$root" virtio_pci virtiofs &&
+		install -m 755 "$NESTED_DIR/l2-init" "$root/init" &&
+		mkdir -p "$root/lib" && cp "$NESTED_DIR/l2-lib.sh" "$NESTED_DIR/fs-ops.sh" "$root/lib/" &&
+		nested_cpio "$root" /dev/stdout | gzip -1n >"$2"
+	local st=$?
+	rm -rf "$root"
+	return $st
+}
+
 nested_build_l2() {
 	local release=$1 root
 	root=$(mktemp -d "$NESTED_OUT/l2.XXXXXX") || return 1
@@ -161,6 +179,7 @@ nested_build_l2() {
 	nested_cpio "$root" /dev/stdout | gzip -1n >"$NESTED_OUT/l2-net.cpio.gz" || return 1
 	rm -rf "$root"
 	nested_vsock_initrd "$release" "$NESTED_OUT/l2-vsock.cpio.gz" || return 1
+	nested_fs_initrd "$release" "$NESTED_OUT/l2-fs.cpio.gz" || return 1
 	# the acpi-off case's initramfs: the generic kernel's virtio modules
 	local mp
 	mp=$(nested_mp_kernel)
@@ -201,9 +220,15 @@ nested_build_l1() {
 	# (likewise the vsock case until issue 14's isola-vsock is built)
 	[[ -x $isola_build/isola-vsock ]] && cp "$isola_build/isola-vsock" "$root/isola/"
 	cp "$isola_build/vsockpeer" "$isola_build/kvm-keeper" "$root/isola/"
+	# the virtiofs case: isola-fs and the virtiofsd it starts (Debian's,
+	# qemu-system-common, with its libraries; without it the case skips)
+	[[ -x $isola_build/isola-fs ]] && cp "$isola_build/isola-fs" "$root/isola/"
+	if [[ -x /usr/lib/qemu/virtiofsd ]]; then
+		nested_copy_program "$root" /usr/lib/qemu/virtiofsd || return 1
+	fi
 	cp "$kernel" "$root/l2/vmlinuz"
 	cp "$NESTED_OUT/l2-initrd.cpio.gz" "$NESTED_OUT/l2-net.cpio.gz" "$NESTED_OUT/l2-vsock.cpio.gz" \
-		"$NESTED_OUT/rootfs.img" "$root/l2/"
+		"$NESTED_OUT/l2-fs.cpio.gz" "$NESTED_OUT/rootfs.img" "$root/l2/"
 	# the acpi-off case's kernel and initramfs, when there is such a kernel
 	if [[ -e $NESTED_OUT/l2-mp.cpio.gz ]]; then
 		cp "$(nested_mp_kernel)" "$root/l2/vmlinuz-mp" && cp "$NESTED_OUT/l2-mp.cpio.gz" "$root/l2/" || return 1
@@ -221,7 +246,7 @@ nested_build_l1() {
 			"$NESTED_ROOT/bench/boot/measure.c" || return 1
 	fi
 	install -m 755 "$NESTED_DIR/l1-init" "$root/init"
-	mkdir -p "$root/nested" && cp "$NESTED_DIR"/l1-*.sh "$root/nested/"
+	mkdir -p "$root/nested" && cp "$NESTED_DIR"/l1-*.sh "$NESTED_DIR/fs-ops.sh" "$root/nested/"
 	# the orchestrators case's data (tests/system/orchestrators/README.md)
 	mkdir -p "$root/nested/orchestrators" && cp "$NESTED_DIR"/../orchestrators/*.seq "$root/nested/orchestrators/"
 	nested_cpio "$root" "$NESTED_OUT/l1.cpio.tmp" || return 1

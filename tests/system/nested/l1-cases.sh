@@ -44,10 +44,10 @@ l2_run() {
 		grep -v '^#' /sys/kernel/tracing/trace | tail -n 60 | sed 's/^ *//; s/^/kvm-trace: /' >>"$W/$name.err"
 	fi
 	sed 's/^/    isola| /' "$W/$name.err"
-	left=$(pidof isola isola-blk isola-rng isola-net isola-vsock qemu-system-x86_64)
+	left=$(pidof isola isola-blk isola-rng isola-net isola-vsock isola-fs virtiofsd qemu-system-x86_64)
 	if [ -n "$left" ]; then
 		echo "L1: [$name] processes left behind: $(echo $left)" | tee -a "$W/$name.err"
-		killall -KILL isola-blk isola-rng isola-net isola-vsock isola qemu-system-x86_64 2>/dev/null
+		killall -KILL isola-blk isola-rng isola-net isola-vsock isola-fs virtiofsd isola qemu-system-x86_64 2>/dev/null
 	fi
 	awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f\n", b - a }' >"$W/$name.secs"
 	echo "L1: [$name] isola exit status $st after $(cat "$W/$name.secs") s"
@@ -389,6 +389,7 @@ case_live_upgrade() {
 . /nested/l1-net.sh
 . /nested/l1-orchestrators.sh
 . /nested/l1-vsock.sh
+. /nested/l1-fs.sh
 # isola.netvmm=qemu or qemu-vhost: the same cases with QEMU in L1 as L2's
 # VMM (NESTED_QEMU=1 NET_VMM=qemu): the control experiment for "is it isola
 # or L1?"; the kill case then skips
@@ -647,3 +648,5 @@ if [ -n "$NET_CASES" ]; then
 	RETRIED=
 fi
 case_vsock
+case_virtiofs
+case_virtiofs_kill

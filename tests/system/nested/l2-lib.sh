@@ -115,3 +115,102 @@ l2_vsock() {
 	wait "$serve"
 	say "vsock serve-status $?"
 }
+
+# isola.mode=fs (the virtiofs case, l1-fs.sh; the fs initramfs only): mount
+# the share isola.fstag= through virtio-fs, check the file L1 put there
+# (from-host, its MD5 in from-host.md5), run fs_ops with isola.fsfiles=
+# files, write a file of isola.fsbigmib= MiB (16), sync, drop the page cache
+# and read everything back through virtiofsd, then umount
+l2_fs() {
+	tag=$(l2_arg fstag)
+	n=$(l2_arg fsfiles)
+	drv=/sys/bus/virtio/drivers/virtiofs
+	for _ in $(seq 50); do [ -e "$drv"/virtio* ] && break; sleep 0.1; done
+	say "fs driver $(cd "$drv" 2>/dev/null && echo virtio*)"
+	mkdir -p /mnt
+	mount -t virtiofs "$tag" /mnt
+	say "fs mount-status $?"
+	grep " /mnt " /proc/mounts | sed 's/^/L2: fs mounted /'
+	got=$(md5sum </mnt/from-host 2>/dev/null | cut -d' ' -f1)
+	say "fs from-host ${got:-none} want $(cat /mnt/from-host.md5 2>/dev/null || echo none)"
+	. /lib/fs-ops.sh
+	fs_ops /mnt "${n:-300}"
+	say "fs ops-status $?"
+	big=$(l2_arg fsbigmib)
+	dd if=/dev/urandom of=/mnt/big bs=1M count="${big:-16}" 2>/dev/null
+	say "fs big-write-status $?"
+	sync
+	say "fs sync-status $?"
+	echo 3 >/proc/sys/vm/drop_caches
+	say "fs big $(stat -c %s /mnt/big) $(md5sum </mnt/big | cut -d' ' -f1)"
+	say "fs manifest $(fs_manifest /mnt | md5sum | cut -d' ' -f1)"
+	umount /mnt
+	say "fs umount-status $?"
+}
+
+# isola.mode=fskill (the virtiofs-kill case, l1-fs.sh): mount the share,
+# write numbered 4 KiB files in the background (each complete file counted
+# in /tmp/fsprogress, on L2's own tmpfs), say "fs kill-ready" after 20;
+# L1 then kills virtiofsd, and isola starts a new one.  Say what the writer
+# does afterwards: "stalled" (no file for 5 s, still running: its request
+# never answered) or its exit status (the new virtiofsd answers EIO), that
+# L2 itself still works and what sync(2) does; then unmount, mount again,
+# write and read a file, and unmount (poweroff -n after: a sync must not
+# be what holds L2 up if the mount ever hangs).
+l2_fskill() {
+	tag=$(l2_arg fstag)
+	mkdir -p /mnt
+	mount -t virtiofs "$tag" /mnt
+	say "fs mount-status $?"
+	mkdir -p /mnt/k
+	: >/tmp/fsprogress
+	(
+		i=0
+		while [ "$i" -lt 100000 ]; do
+			head -c 4096 /dev/zero | tr '\0' "$(printf '\\%03o' $((65 + i % 26)))" >"/mnt/k/w$i" || exit 1
+			echo "$i" >>/tmp/fsprogress
+			i=$((i + 1))
+		done
+	) &
+	writer=$!
+	while [ "$(wc -l </tmp/fsprogress)" -lt 20 ]; do sleep 0.1; done
+	say "fs kill-ready"
+	last=-1
+	same=0
+	t=0
+	while [ "$t" -lt 600 ]; do
+		kill -0 "$writer" 2>/dev/null || break
+		n=$(wc -l </tmp/fsprogress)
+		if [ "$n" = "$last" ]; then same=$((same + 1)); else same=0; fi
+		last=$n
+		[ "$same" -ge 50 ] && break
+		sleep 0.1
+		t=$((t + 1))
+	done
+	if kill -0 "$writer" 2>/dev/null; then
+		say "fs writer stalled after $(wc -l </tmp/fsprogress) files"
+	else
+		wait "$writer"
+		say "fs writer exit-status $? after $(wc -l </tmp/fsprogress) files"
+	fi
+	echo alive >/tmp/alive && say "fs l2 $(cat /tmp/alive)"
+	# sync(2) asks every file system, this mount too (FUSE_SYNCFS): a
+	# back-end that never answers would hold it for ever
+	sync &
+	syncer=$!
+	sleep 3
+	if kill -0 "$syncer" 2>/dev/null; then say "fs sync stalled"; else say "fs sync returned"; fi
+	# the way back docs/fs.md gives: mount again (a new FUSE_INIT to the
+	# new virtiofsd), then the share works
+	ls /mnt/k >/dev/null 2>&1
+	say "fs old-mount ls-status $?"
+	umount /mnt
+	say "fs umount-status $?"
+	mount -t virtiofs "$tag" /mnt
+	say "fs remount-status $?"
+	echo "written after the remount" >/mnt/after && sync
+	say "fs after-write-status $?"
+	say "fs after $(cat /mnt/after 2>/dev/null | md5sum | cut -d' ' -f1) files $(ls /mnt/k | wc -l)"
+	umount /mnt
+	say "fs umount2-status $?"
+}
