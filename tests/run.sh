@@ -181,8 +181,11 @@ for script in tests/system/*.sh; do
 	# emulator hangs the first: linux_nested.sh's budget)
 	limit=900
 	[[ $name == system/linux_nested ]] && limit=1200
+	started=$SECONDS
 	ISOLA_CASES=$LOGDIR/cases timeout "$limit" bash "$script" >"$LOGDIR/system.log" 2>&1 </dev/null
 	st=$?
+	# the suite has a time budget (README): each script's share is printed
+	echo "TIME: $name $((SECONDS - started)) s"
 	if [[ -s $LOGDIR/cases ]]; then
 		case_failed=0
 		while read -r case verdict why; do
@@ -215,6 +218,7 @@ for script in tests/system/*.sh; do
 done
 
 echo
+echo "suite time: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 if ((FAILED)); then echo "failed: ${FAILED_NAMES[*]}"; fi
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 ((FAILED == 0))
