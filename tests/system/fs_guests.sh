@@ -66,13 +66,13 @@ run_case() {
 	st=$?
 	VM_PID=
 	tr -d '\r' <"$dir/err" >"$dir/err.txt"
-	echo "--- console"; tr -d '\r' <"$dir/console" | grep -v -e '^virtio ' -e '^PASS: ' | tail -60
+	echo "--- console"; tr -d '\r' <"$dir/console" | grep -a -v -e '^virtio ' -e '^PASS: ' | tail -60
 	echo "--- stderr (restarts: $(grep -c 'is back after' "$dir/err.txt"))"
 	grep -v -e 'had requests in flight' -e 'does not know the guest' -e 'fv_remove_watch: TODO' \
 		"$dir/err.txt" | tail -30
 	((st == 1)) || why="isola exit status $st, want 1 (guest PASS)"
-	grep -q '^FAIL' <(tr -d '\r' <"$dir/console") &&
-		why="${why:+$why; }guest: $(tr -d '\r' <"$dir/console" | grep -m1 '^FAIL')"
+	grep -aq '^FAIL' <(tr -d '\r' <"$dir/console") &&
+		why="${why:+$why; }guest: $(tr -d '\r' <"$dir/console" | grep -a -m1 '^FAIL')"
 	grep -q 'Sanitizer' "$dir/err.txt" && why="${why:+$why; }sanitizer report"
 	while [[ -n $expect ]]; do
 		re=${expect%% && *}
