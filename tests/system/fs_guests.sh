@@ -21,7 +21,7 @@
 #   FS_CASES="fuse config" runs a subset.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source tests/lib.sh
 G=build/guests
 CASES=${ISOLA_CASES:-/dev/null}
@@ -47,7 +47,7 @@ SERVER_TROUBLE='was killed by|exited with status|hung up|broke the protocol|rest
 # EXPECT: stderr regexes joined by " && ", each must match a line.
 run_case() {
 	local variant=$1 isola=$2 name=$3 attack=$4 ok_re=$5 expect=$6 re line st
-	local dir=$TMP/$variant-$name case=$name why= t0=$SECONDS
+	local f dir=$TMP/$variant-$name case=$name why='' t0=$SECONDS
 	[[ $variant == asan ]] && case=asan/$name
 	[[ -z ${FS_CASES:-} || " $FS_CASES " == *" $name "* ]] || return 0
 	mkdir -p "$dir/share"
@@ -87,7 +87,11 @@ run_case() {
 	# the host side: outside.txt untouched, nothing new next to the share
 	[[ $(stat -c '%s %Y %Z %i' "$dir/outside.txt"; sha256sum <"$dir/outside.txt") == "$before" ]] ||
 		why="${why:+$why; }outside.txt changed"
-	line=$(cd "$dir" && ls -A | grep -vxE 'share|outside.txt|console|out|err|err.txt' | tr '\n' ' ')
+	line=
+	for f in "$dir"/* "$dir"/.[!.]*; do
+		[[ -e $f || -L $f ]] || continue
+		case ${f##*/} in share | outside.txt | console | out | err | err.txt) ;; *) line+="${f##*/} " ;; esac
+	done
 	[[ -z $line ]] || why="${why:+$why; }new files next to the share: $line"
 	if [[ $attack == fuse ]]; then
 		[[ $(cat "$dir/share/created.txt" 2>/dev/null) == 'written after the attacks' ]] ||
@@ -117,7 +121,8 @@ CONFIG_OK='^isola: fs0: starting a queue: Bad address; the device needs a reset$
 variants=("release build/isola")
 [[ -x build/asan/isola && -x build/asan/isola-fs ]] && variants+=("asan build/asan/isola")
 for v in "${variants[@]}"; do
-	set -- $v
+	read -r variant binary <<<"$v"
+	set -- "$variant" "$binary"
 	run_case "$1" "$2" fuse fuse '' "$FUSE_EXPECT"
 	run_case "$1" "$2" chain chain "$CHAIN_OK" "$CHAIN_EXPECT"
 	run_case "$1" "$2" config config "$CONFIG_OK" "$CONFIG_OK"
