@@ -663,13 +663,17 @@ static bool vhost_device_out_of_step(int ret)
 /* Stop every started ring on the back-end, noting in bases (if not NULL)
  * where each stopped; 0, or the first failure.  The inflight region stays.
  * A back-end that stops answering is not asked further (the caller
- * replaces it; its rings are gone with it). */
+ * replaces it; its rings are gone with it).  started_queues, not started:
+ * a start that failed part-way (a later ring outside guest RAM) left the
+ * earlier rings running on the back-end, and a reset must stop them too,
+ * or the back-end goes on using rings the driver reuses (and virtiofsd
+ * dies at the next start's SET_VRING_KICK on a ring it still runs). */
 static int vhost_device_stop_rings(struct vhost_device *dev, uint16_t *bases)
 {
 	struct vhost_user_msg msg, reply;
 	int ret = 0, r;
 
-	for (unsigned q = 0; q < dev->num_queues && dev->started && dev->sock >= 0; q++) {
+	for (unsigned q = 0; q < dev->num_queues && dev->started_queues && dev->sock >= 0; q++) {
 		if (!(dev->started_queues & (1u << q)))
 			continue;
 		if (dev->backend_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
