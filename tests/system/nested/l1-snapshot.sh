@@ -186,10 +186,13 @@ case_snapshot() {
 	}
 	dd if=/dev/zero of="$W/snap.img" bs=1M count=2 2>/dev/null
 	SNAP_SOCK=$W/snap.sock
+	# init_on_free=1: L2's freed pages are zero, which the memory file
+	# skips and a restore need not read (58 MB of 256 MiB instead of 98:
+	# each restore under TCG went from 5-7 s to under 1 s)
 	cat >"$W/snap.json" <<JSON
 {
   "boot-source": {"kernel_image_path": "$L2_KERNEL", "initrd_path": "$L2_NET_INITRD",
-                  "boot_args": "$L2_CMDLINE isola.mode=snapcount"},
+                  "boot_args": "$L2_CMDLINE init_on_free=1 isola.mode=snapcount"},
   "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
   "drives": [{"drive_id": "disk0", "path_on_host": "$W/snap.img", "is_root_device": false, "is_read_only": false}],
   "network-interfaces": [{"iface_id": "net0", "host_dev_name": "$SNAP_TAP"}]
