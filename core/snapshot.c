@@ -325,10 +325,11 @@ _Static_assert(sizeof(struct snapshot_pvclock) == 32, "the ABI's 32 bytes");
  * guest's only while KVM keeps them together (KVM_CLOCK_TSC_STABLE, its
  * "master clock" on a host with a stable TSC).  Otherwise the guest's
  * clock runs on its TSC between KVM's updates and drifts from the host's:
- * under QEMU's TCG, L1 (clocksource hpet) calibrates a TSC that runs ~3%
- * off, and a restore that set KVM_GET_CLOCK's time moved L2's kvm-clock
- * 224 ms ahead of its TSC at once (L2's clocksource watchdog then marked
- * its TSC unstable).  QEMU reads the guest's structure in this case too
+ * in the nested test (L1 under QEMU's TCG, clocksource hpet) L2's time
+ * from its TSC was 64 ms to 3.15 s behind KVM_GET_CLOCK's (the longer
+ * the VM sat paused, the more), and a restore that set KVM_GET_CLOCK's
+ * time stepped L2's kvm-clock that far past its TSC at once (L2's
+ * clocksource watchdog marked its TSC unstable).  QEMU reads the guest's structure in this case too
  * (hw/i386/kvm/clock.c, kvmclock_current_nsec).  The structure is guest
  * memory (the guest could write anything there): only its own clock is
  * at stake.  0 with *ns set, or -errno when there is none to read

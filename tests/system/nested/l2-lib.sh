@@ -237,6 +237,10 @@ l2_snapcount() {
 		say "snap eth0 mac=$(cat /sys/class/net/eth0/address)"
 	fi
 	say "snap clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+	# the kernel's clocksource watchdog compares kvm-clock with the TSC
+	# every 0.5 s while it still trusts the TSC: it is the witness that a
+	# restore stepped one clock and not the other
+	say "snap tsc-watched=$(dmesg | grep -cE 'Marking (TSC|clocksource .tsc.) (as )?unstable' | sed 's/^0$/yes/; s/^[1-9].*/no/')"
 	l2_check_dmesg
 	dmesg -c >/dev/null
 	i=0
