@@ -250,8 +250,11 @@ if snapshot override 'blk_stress: READY' 1; then
 	else
 		problem "override: clone 2: load $c2 $BODY: $(grep -E 'FAIL|blk_stress: writes' "$TMP/c2.out" | head -3 | tr '\n' ' '); $(tail -3 "$TMP/c2.err" | tr '\n' ' ')"
 	fi
-	[[ $(md5sum <"$TMP/override.img") == "$base" ]] && ok "override: the snapshot's image was not written" ||
+	if [[ $(md5sum <"$TMP/override.img") == "$base" ]]; then
+		ok "override: the snapshot's image was not written"
+	else
 		problem "override: the snapshot's image changed: a clone wrote to it"
+	fi
 	cmp -s "$TMP/c1.img" "$TMP/override.img" && problem "override: clone 1 wrote nothing to c1.img"
 	cmp -s "$TMP/c2.img" "$TMP/override.img" && problem "override: clone 2 wrote nothing to c2.img"
 	"$ISOLA" restore --state "$TMP/override.state" --mem "$TMP/override.mem" \

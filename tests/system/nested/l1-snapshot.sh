@@ -257,7 +257,7 @@ case_snapshot_clones() {
 			result snapshot-clones FAIL "cannot make namespace $k"
 			return
 		fi
-		timeout -s KILL "$STEP_TIMEOUT" $IP netns exec "$SNAP_NS-$k" "$ISOLA" restore \
+		timeout -s KILL "$STEP_TIMEOUT" "$IP" netns exec "$SNAP_NS-$k" "$ISOLA" restore \
 			--state "$W/snap.state" --mem "$W/snap.mem" --console stdio \
 			--drive-override "disk0=$W/snapc$k.img" --net-override "net0=$SNAP_TAP-$k" \
 			</dev/null >"$W/snapc$k.raw" 2>"$W/snapc$k.err" &
