@@ -44,6 +44,45 @@ int config_check_device_count(const struct vm_config *cfg, char *err, size_t err
 	return -ENOSPC;
 }
 
+int config_add_override(struct vm_config *cfg, enum config_override_kind kind, const char *id,
+			const char *value, const char *where, char *err, size_t errlen)
+{
+	struct config_override *o;
+
+	if (kind != CONFIG_OVERRIDE_VSOCK && (!*id || strlen(id) >= sizeof(o->id))) {
+		snprintf(err, errlen, "%s: the device's id must be 1 to %zu bytes", where,
+			 sizeof(o->id) - 1);
+		return -EINVAL;
+	}
+	if (!*value || strlen(value) >= (kind == CONFIG_OVERRIDE_NET ? 16 : sizeof(o->value))) {
+		snprintf(err, errlen, "%s: the new %s must be 1 to %zu bytes", where,
+			 kind == CONFIG_OVERRIDE_NET	 ? "tap's name"
+			 : kind == CONFIG_OVERRIDE_DRIVE ? "image path"
+							 : "socket path",
+			 kind == CONFIG_OVERRIDE_NET ? (size_t)15 : sizeof(o->value) - 1);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->nr_overrides; i++) {
+		if (cfg->overrides[i].kind != kind || strcmp(cfg->overrides[i].id, id))
+			continue;
+		snprintf(err, errlen, "%s: %s%s%s is overridden twice; give one new %s", where,
+			 kind == CONFIG_OVERRIDE_VSOCK ? "the vsock device" : "\"",
+			 kind == CONFIG_OVERRIDE_VSOCK ? "" : id,
+			 kind == CONFIG_OVERRIDE_VSOCK ? "" : "\"",
+			 kind == CONFIG_OVERRIDE_NET ? "tap" : "path");
+		return -EINVAL;
+	}
+	if (cfg->nr_overrides == CONFIG_MAX_OVERRIDES) {
+		snprintf(err, errlen, "%s: more than %u overrides", where, CONFIG_MAX_OVERRIDES);
+		return -E2BIG;
+	}
+	o = &cfg->overrides[cfg->nr_overrides++];
+	o->kind = kind;
+	snprintf(o->id, sizeof(o->id), "%s", id);
+	snprintf(o->value, sizeof(o->value), "%s", value);
+	return 0;
+}
+
 void config_defaults(struct vm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));

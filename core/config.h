@@ -51,6 +51,27 @@ struct disk_config {
 	char rate[CONFIG_RATE_SPEC_SIZE];
 };
 
+/*
+ * A restore's new backing for one of the snapshot's devices, so that many
+ * VMs restored from one snapshot need not share a disk image or a tap
+ * (docs/snapshot.md "Clones"): PUT /snapshot/load's network_overrides
+ * (Firecracker's NetworkOverride: iface_id, host_dev_name) and
+ * vsock_override (VsockOverride: uds_path), isola's drive_overrides
+ * (drive_id, path_on_host); `isola restore --net-override`,
+ * `--vsock-override`, `--drive-override`.
+ */
+enum config_override_kind {
+	CONFIG_OVERRIDE_DRIVE, /* isola-blk's --image */
+	CONFIG_OVERRIDE_NET,   /* isola-net's --tap */
+	CONFIG_OVERRIDE_VSOCK, /* isola-vsock's --uds */
+};
+#define CONFIG_MAX_OVERRIDES 16
+struct config_override {
+	enum config_override_kind kind;
+	char id[65];	  /* a drive's id or name, an interface's name; "" for vsock */
+	char value[4096]; /* the image path, the tap's name, the socket path */
+};
+
 struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path;
@@ -86,6 +107,8 @@ struct vm_config {
 	const char *restore_state_path;
 	const char *restore_mem_path;
 	bool restore_resume; /* run at once; else Paused until PATCH /vm Resumed */
+	struct config_override overrides[CONFIG_MAX_OVERRIDES];
+	unsigned nr_overrides;
 	/* From the API / --config-file (Firecracker's schema). */
 	const char *instance_id; /* GET / "id"; NULL: "anonymous-instance" */
 	bool logger;		 /* "logger" given: the fields below apply */
@@ -109,6 +132,12 @@ struct vm_config {
  * (--vhost-user-blk) into disk; -EINVAL with a sentence in err. */
 int config_parse_disk(struct disk_config *disk, const char *text, bool external, char *err,
 		      size_t errlen);
+
+/* Append an override of kind with id and value (copied) to cfg's list;
+ * -EINVAL (empty or too long, a repeated device, a second vsock) or
+ * -E2BIG (the list is full) with a sentence in err naming `where`. */
+int config_add_override(struct vm_config *cfg, enum config_override_kind kind, const char *id,
+			const char *value, const char *where, char *err, size_t errlen);
 
 void config_defaults(struct vm_config *cfg);
 /* --console MODE (stdio, none, file:PATH; PATH points into text); -EINVAL

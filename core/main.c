@@ -472,7 +472,8 @@ static int run_vm(struct vm *vm, const struct vm_config *cfg, int signal_fd,
 	if (!ret)
 		ret = device_set_init(&devices, cfg, err, sizeof(err));
 	if (!ret && restoring)
-		ret = snapshot_devices_add(&devices, &img, err, sizeof(err));
+		ret = snapshot_devices_add(&devices, &img, cfg->overrides, cfg->nr_overrides, err,
+					   sizeof(err));
 	if (!ret)
 		ret = device_set_start(&devices, err, sizeof(err));
 	supervisor_cancel_prespawned(); /* any device_set_start did not take */
@@ -768,6 +769,18 @@ static void print_restore_help(void)
 	       "  --track-dirty-pages log the guest's writes, for Diff snapshots of the\n"
 	       "                      restored VM ('isola snapshot --diff')\n"
 	       "  --api-sock PATH     serve the API on PATH for the restored VM\n"
+	       "  --drive-override ID=IMG\n"
+	       "                      serve the drive ID (its drive_id or id=, or diskN)\n"
+	       "                      from IMG instead of the snapshot's image: give each\n"
+	       "                      VM restored from one snapshot its own copy\n"
+	       "                      (repeatable; PUT /snapshot/load drive_overrides)\n"
+	       "  --net-override netN=TAP\n"
+	       "                      put interface netN (the Nth, from 0) on the tap TAP\n"
+	       "                      instead of the snapshot's (repeatable;\n"
+	       "                      network_overrides)\n"
+	       "  --vsock-override PATH\n"
+	       "                      the vsock device's host socket at PATH instead of\n"
+	       "                      the snapshot's (vsock_override)\n"
 	       "  -h, --help          show this help\n"
 	       "\n"
 	       "Exit statuses as for 'isola run'; %d if the snapshot cannot be restored\n"
@@ -806,6 +819,31 @@ static int parse_restore_args(int argc, char **argv, struct vm_config *cfg, cons
 			cfg->restore_mem_path = value;
 		} else if (!strcmp(argv[i], "--api-sock")) {
 			*api_sock = value;
+		} else if (!strcmp(argv[i], "--drive-override") ||
+			   !strcmp(argv[i], "--net-override")) {
+			bool drive = argv[i][2] == 'd';
+			const char *eq = strchr(value, '=');
+			char id[sizeof(cfg->overrides[0].id)];
+
+			if (!eq || eq == value || (size_t)(eq - value) >= sizeof(id)) {
+				log_error("restore: %s '%s': give %s", argv[i], value,
+					  drive ? "ID=IMAGE (ID: the drive's id, or diskN)"
+						: "netN=TAP");
+				return -EINVAL;
+			}
+			snprintf(id, sizeof(id), "%.*s", (int)(eq - value), value);
+			if (config_add_override(cfg,
+						drive ? CONFIG_OVERRIDE_DRIVE : CONFIG_OVERRIDE_NET,
+						id, eq + 1, argv[i], err, sizeof(err))) {
+				log_error("restore: %s", err);
+				return -EINVAL;
+			}
+		} else if (!strcmp(argv[i], "--vsock-override")) {
+			if (config_add_override(cfg, CONFIG_OVERRIDE_VSOCK, "", value, argv[i], err,
+						sizeof(err))) {
+				log_error("restore: %s", err);
+				return -EINVAL;
+			}
 		} else if (!strcmp(argv[i], "--console")) {
 			if (config_set_console(cfg, value, err, sizeof(err))) {
 				log_error("restore: %s", err);

@@ -302,6 +302,67 @@ static int capture_vcpu(struct snapshot_writer *w, struct vm *vm, struct vcpu *v
 
 /* ---- the VM and its platform ------------------------------------------- */
 
+/* kvmclock's per-vCPU time structure (Documentation/virt/kvm/x86/msr.rst,
+ * MSR_KVM_SYSTEM_TIME_NEW: "struct pvclock_vcpu_time_info", 32 bytes) */
+struct snapshot_pvclock {
+	uint32_t version;
+	uint32_t pad0;
+	uint64_t tsc_timestamp;
+	uint64_t system_time;
+	uint32_t tsc_to_system_mul;
+	int8_t tsc_shift;
+	uint8_t flags;
+	uint8_t pad[2];
+};
+_Static_assert(sizeof(struct snapshot_pvclock) == 32, "the ABI's 32 bytes");
+#define SNAPSHOT_MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01u
+
+/*
+ * The kvmclock time vCPU 0's guest reads now, from its own time structure
+ * and TSC (msr.rst: time = system_time + ((tsc - tsc_timestamp) scaled by
+ * tsc_shift, then * tsc_to_system_mul >> 32)).  KVM_GET_CLOCK answers with
+ * the host's view (its kernel clock plus the VM's offset), which is the
+ * guest's only while KVM keeps them together (KVM_CLOCK_TSC_STABLE, its
+ * "master clock" on a host with a stable TSC).  Otherwise the guest's
+ * clock runs on its TSC between KVM's updates and drifts from the host's:
+ * in the nested test (L1 under QEMU's TCG, clocksource hpet) L2's time
+ * from its TSC was 64 ms to 3.15 s behind KVM_GET_CLOCK's (the longer
+ * the VM sat paused, the more), and a restore that set KVM_GET_CLOCK's
+ * time stepped L2's kvm-clock that far past its TSC at once (L2's
+ * clocksource watchdog marked its TSC unstable).  QEMU reads the guest's structure in this case too
+ * (hw/i386/kvm/clock.c, kvmclock_current_nsec).  The structure is guest
+ * memory (the guest could write anything there): only its own clock is
+ * at stake.  0 with *ns set, or -errno when there is none to read
+ * (kvmclock not enabled, an update in progress, not in RAM).
+ */
+static int guest_kvmclock_ns(struct vm *vm, uint64_t *ns)
+{
+	struct {
+		struct kvm_msrs header;
+		struct kvm_msr_entry entries[2];
+	} msrs = {
+	    .header.nmsrs = 2,
+	    .entries = {{.index = SNAPSHOT_MSR_KVM_SYSTEM_TIME_NEW}, {.index = MSR_IA32_TSC}}};
+	struct snapshot_pvclock pv;
+	uint64_t delta;
+
+	if (ioctl(vm->vcpus[0].fd, KVM_GET_MSRS, &msrs) != 2)
+		return -ENOENT;
+	/* bit 0: enabled; the structure is 4-byte aligned (msr.rst) */
+	if (!(msrs.entries[0].data & 1) ||
+	    gmem_read(vm->mem, msrs.entries[0].data & ~3ull, &pv, sizeof(pv)))
+		return -ENOENT;
+	if (pv.version & 1 || !pv.tsc_to_system_mul)
+		return -EAGAIN; /* odd: KVM was writing it (not while parked) */
+	delta = msrs.entries[1].data - pv.tsc_timestamp;
+	if (pv.tsc_shift < 0)
+		delta >>= -pv.tsc_shift > 63 ? 63 : -pv.tsc_shift;
+	else
+		delta <<= pv.tsc_shift > 63 ? 63 : pv.tsc_shift;
+	*ns = pv.system_time + (uint64_t)(((unsigned __int128)delta * pv.tsc_to_system_mul) >> 32);
+	return 0;
+}
+
 static int capture_vm(struct snapshot_writer *w, struct vm *vm)
 {
 	struct snapshot_vm_state *s = calloc(1, sizeof(*s));
@@ -329,6 +390,28 @@ static int capture_vm(struct snapshot_writer *w, struct vm *vm)
 	s->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
 	s->flags = vm->tsc_deadline ? SNAPSHOT_VM_TSC_DEADLINE : 0;
 	s->clock_ns = clock.clock;
+	if (!(clock.flags & KVM_CLOCK_TSC_STABLE)) {
+		uint64_t guest;
+
+		if (guest_kvmclock_ns(vm, &guest) == 0) {
+			int64_t ahead = (int64_t)(clock.clock - guest);
+
+			/* said when it matters: a restore of KVM's time would
+			 * have stepped the guest's clock this far */
+			if (ahead > 1000000 || ahead < -1000000)
+				log_info("snapshot: kvmclock: the guest's reads %.1f ms %s "
+					 "KVM_GET_CLOCK's (no KVM_CLOCK_TSC_STABLE): the "
+					 "guest's is saved",
+					 (double)(ahead < 0 ? -ahead : ahead) / 1e6,
+					 ahead < 0 ? "ahead of" : "behind");
+			else
+				log_debug("snapshot: kvmclock: the guest's %llu ns, "
+					  "KVM_GET_CLOCK's %llu: the guest's is saved",
+					  (unsigned long long)guest,
+					  (unsigned long long)clock.clock);
+			s->clock_ns = guest;
+		}
+	}
 	s->clock_flags = clock.flags;
 	s->clock_realtime_ns = clock.realtime;
 	s->clock_host_tsc = clock.host_tsc;

@@ -117,17 +117,96 @@ void snapshot_devices_save_done(struct vm *vm)
 			vhost_device_save_done(&set->entries[i].dev);
 }
 
-int snapshot_devices_add(struct device_set *set, const struct snapshot_image *img, char *err,
+/* The option of kind's server an override of okind replaces, or NULL. */
+static const char *override_option(const char *kind, enum config_override_kind okind)
+{
+	if (!strcmp(kind, "blk"))
+		return okind == CONFIG_OVERRIDE_DRIVE ? "--image" : NULL;
+	if (!strcmp(kind, "net"))
+		return okind == CONFIG_OVERRIDE_NET ? "--tap" : NULL;
+	if (!strcmp(kind, "vsock"))
+		return okind == CONFIG_OVERRIDE_VSOCK ? "--uds" : NULL;
+	return NULL;
+}
+
+/* Does override o name this device (of its kind)? */
+static bool override_names(const struct config_override *o, const char *name, const char **argv)
+{
+	char id[21];
+
+	if (o->kind == CONFIG_OVERRIDE_VSOCK || !strcmp(o->id, name))
+		return true;
+	if (o->kind != CONFIG_OVERRIDE_DRIVE)
+		return false;
+	/* isola-blk's --id: the drive_id's first 20 bytes (the virtio-blk
+	 * serial, virtio 1.2 5.2.6: VIRTIO_BLK_T_GET_ID's 20 bytes) */
+	snprintf(id, sizeof(id), "%.20s", o->id);
+	for (unsigned i = 0; argv[i] && argv[i + 1]; i++)
+		if (!strcmp(argv[i], "--id"))
+			return !strcmp(argv[i + 1], id);
+	return false;
+}
+
+int snapshot_devices_override(const char *kind, const char *name, bool external, const char **argv,
+			      const struct config_override *overrides, unsigned nr, bool *used,
+			      char *err, size_t errlen)
+{
+	bool taken = false;
+
+	for (unsigned i = 0; i < nr; i++) {
+		const struct config_override *o = &overrides[i];
+		const char *option = override_option(kind, o->kind);
+		unsigned a;
+
+		if (!option || !override_names(o, name, argv))
+			continue;
+		if (used[i] || taken)
+			return error_text(err, errlen, -EINVAL,
+					  "%s: the override of \"%s\" and another name the same "
+					  "device, or it names two devices; name each device once, "
+					  "by its id or its name",
+					  name, o->id);
+		taken = true;
+		if (external)
+			return error_text(err, errlen, -EINVAL,
+					  "device %s is served by an external back-end (its "
+					  "socket is in the snapshot): isola has no %s to override",
+					  name, option + 2);
+		for (a = 0; argv[a] && strcmp(argv[a], option); a++)
+			;
+		if (!argv[a] || !argv[a + 1])
+			return error_text(err, errlen, -EINVAL, "device %s has no %s to override",
+					  name, option);
+		argv[a + 1] = o->value;
+		used[i] = true;
+		log_info("restore: %s: %s %s (override)", name, option, o->value);
+	}
+	return 0;
+}
+
+int snapshot_devices_add(struct device_set *set, const struct snapshot_image *img,
+			 const struct config_override *overrides, unsigned nr_overrides, char *err,
 			 size_t errlen)
 {
+	static const char *const what[] = {[CONFIG_OVERRIDE_DRIVE] = "drive",
+					   [CONFIG_OVERRIDE_NET] = "interface",
+					   [CONFIG_OVERRIDE_VSOCK] = "vsock device"};
 	unsigned n = snapshot_device_count(img);
+	bool used[CONFIG_MAX_OVERRIDES] = {false};
 
+	if (nr_overrides > CONFIG_MAX_OVERRIDES)
+		return error_text(err, errlen, -E2BIG, "more than %u overrides",
+				  CONFIG_MAX_OVERRIDES);
 	for (unsigned i = 0; i < n; i++) {
 		const struct snapshot_device_entry *e =
 		    snapshot_image_find(img, SNAPSHOT_DEVICE, i)->data;
 		const char *argv[SNAPSHOT_DEVICE_MAX_ARGS + 1];
 		int ret = snapshot_check_device(img, i, argv, err, errlen);
 
+		if (!ret)
+			ret = snapshot_devices_override(e->kind, e->name,
+							e->flags & SNAPSHOT_DEVICE_EXTERNAL, argv,
+							overrides, nr_overrides, used, err, errlen);
 		if (!ret)
 			ret = device_set_add_saved(
 			    set, e->kind, e->name, e->flags & SNAPSHOT_DEVICE_RESTART,
@@ -136,6 +215,17 @@ int snapshot_devices_add(struct device_set *set, const struct snapshot_image *im
 		if (ret)
 			return ret;
 	}
+	/* an override that names nothing is a mistake (a clone that would
+	 * share its original's image or tap), not something to skip */
+	for (unsigned i = 0; i < nr_overrides; i++)
+		if (!used[i])
+			return error_text(
+			    err, errlen, -ENODEV,
+			    "the snapshot has no %s%s%s%s to override (a drive is named by its "
+			    "drive_id or diskN, an interface by netN: its place among the "
+			    "interfaces)",
+			    what[overrides[i].kind], overrides[i].id[0] ? " \"" : "",
+			    overrides[i].id, overrides[i].id[0] ? "\"" : "");
 	return 0;
 }
 

@@ -8,8 +8,11 @@
 #ifndef ISOLA_CORE_SNAPSHOT_DEVICES_H
 #define ISOLA_CORE_SNAPSHOT_DEVICES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/config.h"
 
 #include "lib/snapshot_file.h"
 
@@ -34,9 +37,27 @@ int snapshot_devices_save(struct vm *vm, snapshot_add_fn add, void *writer, char
 void snapshot_devices_save_done(struct vm *vm);
 
 /* Restore, before the servers start: the snapshot's devices into set
- * (img checked: snapshot_check_image).  0 or -errno with a sentence. */
-int snapshot_devices_add(struct device_set *set, const struct snapshot_image *img, char *err,
+ * (img checked: snapshot_check_image), each with the overrides that name
+ * it (snapshot_devices_override); an override that names no device is
+ * -ENODEV.  0 or -errno with a sentence. */
+int snapshot_devices_add(struct device_set *set, const struct snapshot_image *img,
+			 const struct config_override *overrides, unsigned nr_overrides, char *err,
 			 size_t errlen);
+/*
+ * The overrides (config.h) that name the device `name` of kind ("blk",
+ * "net", "vsock"), whose server's arguments argv (NULL-ended) the restore
+ * is about to start it with: the value after the option each replaces
+ * (--image, --tap, --uds) becomes the override's (a pointer to it), and
+ * used[i] is set for each override taken.  A drive is named by its id
+ * (isola-blk's --id: the drive_id's first 20 bytes, --disk's id=, or
+ * "diskN") or its name ("disk0"), an interface by its name ("net0"), the
+ * vsock device by nothing (there is one).  0, or -EINVAL with a sentence:
+ * an override names a device an earlier one named, or a device served by
+ * an external back-end (external true).
+ */
+int snapshot_devices_override(const char *kind, const char *name, bool external, const char **argv,
+			      const struct config_override *overrides, unsigned nr, bool *used,
+			      char *err, size_t errlen);
 /* Restore, the front-ends made (board_attach_devices), the vCPUs held:
  * each device's transport, rings and server state.  0 or -errno. */
 int snapshot_devices_restore(struct vm *vm, const struct snapshot_image *img, char *err,

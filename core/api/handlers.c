@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/api/api_internal.h"
+#include "core/config_vsock.h"
 #include "core/version.h"
 #include "lib/log.h"
 
@@ -833,18 +834,80 @@ static int api_snapshot_mem_path(json_object *v, const char **mem_path, char *er
 	return 0;
 }
 
+/*
+ * PUT /snapshot/load's new backings for the snapshot's devices, into cfg
+ * (config.h "struct config_override"; docs/snapshot.md "Clones"):
+ * swagger's network_overrides [{iface_id, host_dev_name}] (NetworkOverride)
+ * and vsock_override {uds_path} (VsockOverride), and isola's
+ * drive_overrides [{drive_id, path_on_host}] in the same shape (Firecracker
+ * has no way to give a restored VM another image).  Which device each
+ * names is checked by the restore, against the snapshot.
+ */
+static int api_snapshot_overrides(json_object *v, struct vm_config *cfg, char *err, size_t errlen)
+{
+	static const struct {
+		const char *field;
+		const char *const known[3];
+		enum config_override_kind kind;
+	} lists[] = {
+	    {"network_overrides", {"iface_id", "host_dev_name", NULL}, CONFIG_OVERRIDE_NET},
+	    {"drive_overrides", {"drive_id", "path_on_host", NULL}, CONFIG_OVERRIDE_DRIVE},
+	};
+	json_object *list, *vsock;
+	const char *path;
+
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		size_t n;
+
+		if (!json_object_object_get_ex(v, lists[l].field, &list) || !list)
+			continue;
+		if (!json_object_is_type(list, json_type_array))
+			return api_fail(err, errlen, "%s: must be an array of {%s, %s}",
+					lists[l].field, lists[l].known[0], lists[l].known[1]);
+		n = json_object_array_length(list);
+		for (size_t i = 0; i < n; i++) {
+			json_object *o = json_object_array_get_idx(list, i);
+			const char *id, *value;
+			char prefix[64];
+
+			snprintf(prefix, sizeof(prefix), "%s[%zu]", lists[l].field, i);
+			if (api_json_only(o, prefix, lists[l].known, err, errlen) ||
+			    api_json_string(o, prefix, lists[l].known[0], true, &id, err, errlen) ||
+			    api_json_string(o, prefix, lists[l].known[1], true, &value, err,
+					    errlen))
+				return -EINVAL;
+			if (lists[l].kind == CONFIG_OVERRIDE_DRIVE) {
+				char where[96];
+
+				snprintf(where, sizeof(where), "%s.path_on_host", prefix);
+				if (api_check_file(value, where, false, err, errlen))
+					return -EINVAL;
+			}
+			if (config_add_override(cfg, lists[l].kind, id, value, prefix, err, errlen))
+				return -EINVAL;
+		}
+	}
+	if (!json_object_object_get_ex(v, "vsock_override", &vsock) || !vsock)
+		return 0;
+	if (api_json_only(vsock, "vsock_override", (const char *const[]){"uds_path", NULL}, err,
+			  errlen) ||
+	    api_json_string(vsock, "vsock_override", "uds_path", true, &path, err, errlen) ||
+	    config_vsock_check_uds(path, "vsock_override.uds_path", err, errlen) ||
+	    config_add_override(cfg, CONFIG_OVERRIDE_VSOCK, "", path, "vsock_override", err,
+				errlen))
+		return -EINVAL;
+	return 0;
+}
+
 /* PUT /snapshot/load (swagger SnapshotLoadParams): only on a fresh isola,
  * before any boot resource is configured (Firecracker's rule); the VM is
  * restored by the VMM's start path and runs at once with resume_vm. */
 static int api_snapshot_load(struct api_request *req)
 {
-	static const char *const known[] = {"snapshot_path",
-					    "mem_backend",
-					    "mem_file_path",
-					    "enable_diff_snapshots",
-					    "track_dirty_pages",
-					    "resume_vm",
-					    NULL};
+	static const char *const known[] = {
+	    "snapshot_path",	 "mem_backend", "mem_file_path",     "enable_diff_snapshots",
+	    "track_dirty_pages", "resume_vm",	"network_overrides", "vsock_override",
+	    "drive_overrides",	 NULL};
 	struct api *api = req->api;
 	const char *state_path, *mem_path = NULL;
 	bool resume = false, diff = false, dirty = false;
@@ -880,6 +943,10 @@ static int api_snapshot_load(struct api_request *req)
 		return api_reply_error(req, "snapshots are not available in this isola");
 	if (api_config_copy(&boot, &api->cfg))
 		return api_reply_error(req, "out of memory");
+	if (api_snapshot_overrides(v, &boot, err, sizeof(err))) {
+		api_config_release(&boot);
+		return api_reply_error(req, "%s", err);
+	}
 	ret = api_set_string(&boot.restore_state_path, state_path) ||
 	      api_set_string(&boot.restore_mem_path, mem_path);
 	boot.restore_resume = resume;

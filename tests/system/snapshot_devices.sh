@@ -24,6 +24,11 @@
 #             the restored isola-net gets those settings from the state
 #             stream (its log line) and the pings from the new MAC are
 #             answered;
+#  override:  two clones of one blk_stress snapshot, one restored with
+#             --drive-override, one with PUT /snapshot/load drive_overrides,
+#             each on its own copy of the image: every acknowledged write
+#             reads back, the snapshot's image is never written; an
+#             override that names no drive is refused;
 #  bad_files: a state file whose device sections are missing, wrong or
 #             hostile (a transport of another virtio type, a queue size the
 #             driver could not set, a server option isola does not pass, a
@@ -104,14 +109,15 @@ snapshot() {
 	return 0
 }
 
-# restore NAME [KEY_AFTER_REGEX]: `isola restore` NAME's files, its console
-# on a fifo (a key is sent once the output matches KEY_AFTER_REGEX); waits
-# for the end; sets ST.
+# restore NAME [KEY_AFTER_REGEX]: `isola restore` NAME's files (and the
+# options in RESTORE_ARGS), its console on a fifo (a key is sent once the
+# output matches KEY_AFTER_REGEX); waits for the end; sets ST.
 restore() {
 	local name=$1 pid
 	rm -f "$TMP/fifo"
 	mkfifo "$TMP/fifo"
-	"$ISOLA" restore --state "$TMP/$name.state" --mem "$TMP/$name.mem" --timeout 60 \
+	# shellcheck disable=SC2086 # options, split on purpose
+	"$ISOLA" restore --state "$TMP/$name.state" --mem "$TMP/$name.mem" --timeout 60 ${RESTORE_ARGS-} \
 		<"$TMP/fifo" >"$TMP/$name.rout" 2>"$TMP/$name.rerr" &
 	pid=$!
 	PIDS+=("$pid")
@@ -198,6 +204,68 @@ else
 fi
 kill -KILL "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
+fi
+
+# ---- override: clones of one snapshot, each on its own copy of the disk ----
+# blk_stress snapshotted with writes in flight; its image copied while the
+# VM is paused; clone 1 restored by `isola restore --drive-override
+# d0=COPY1`, clone 2 by PUT /snapshot/load with drive_overrides on a fresh
+# isola --api-sock: each reads back every acknowledged write (so it was
+# served the copy: the writes before the snapshot are there) and the
+# snapshot's own image is never written; an override that names no drive
+# is refused.
+if want override; then
+truncate -s 8M "$TMP/override.img"
+vm_json override blk_stress "until_key fresh seconds=600 depth=8 slots=64" "$TMP/override.img"
+if snapshot override 'blk_stress: READY' 1; then
+	cp "$TMP/override.img" "$TMP/c1.img"
+	cp "$TMP/override.img" "$TMP/c2.img"
+	base=$(md5sum <"$TMP/override.img")
+	RESTORE_ARGS="--drive-override d0=$TMP/c1.img" restore override 'blk_stress: [0-9]+ s:'
+	if [[ $ST == 1 ]] && grep -q '^PASS: every acknowledged write reads back intact' "$TMP/override.rout" &&
+		grep -q "isola-blk: serving $TMP/c1.img" "$TMP/override.rerr"; then
+		ok "override: clone 1 (--drive-override d0=c1.img) served c1.img: $(grep -o 'writes=[0-9]*' "$TMP/override.rout"), $(grep '^PASS: every' "$TMP/override.rout" | cut -c7-)"
+	else
+		problem "override: clone 1: status $ST: $(grep -E 'FAIL|blk_stress: writes' "$TMP/override.rout" | head -3 | tr '\n' ' '); $(tail -3 "$TMP/override.rerr" | tr '\n' ' ')"
+	fi
+	sock=$TMP/c2.sock
+	rm -f "$TMP/fifo2"
+	mkfifo "$TMP/fifo2"
+	"$ISOLA" --api-sock "$sock" <"$TMP/fifo2" >"$TMP/c2.out" 2>"$TMP/c2.err" &
+	pid=$!
+	PIDS+=("$pid")
+	exec 8>"$TMP/fifo2"
+	for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+	api "$sock" PUT /snapshot/load "{\"snapshot_path\": \"$TMP/override.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$TMP/override.mem\"}, \"resume_vm\": true, \"drive_overrides\": [{\"drive_id\": \"d0\", \"path_on_host\": \"$TMP/c2.img\"}]}"
+	c2=$CODE
+	wait_for "$TMP/c2.out" 'blk_stress: [0-9]+ s:' 30
+	printf k >&8 2>/dev/null
+	wait_for "$TMP/c2.out" '^isola-guest: (PASS|FAIL)' 60
+	exec 8>&-
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	if [[ $c2 == 204 ]] && grep -q '^PASS: every acknowledged write reads back intact' "$TMP/c2.out" &&
+		grep -q "isola-blk: serving $TMP/c2.img" "$TMP/c2.err"; then
+		ok "override: clone 2 (PUT /snapshot/load drive_overrides) served c2.img: $(grep '^PASS: every' "$TMP/c2.out" | cut -c7-)"
+	else
+		problem "override: clone 2: load $c2 $BODY: $(grep -E 'FAIL|blk_stress: writes' "$TMP/c2.out" | head -3 | tr '\n' ' '); $(tail -3 "$TMP/c2.err" | tr '\n' ' ')"
+	fi
+	if [[ $(md5sum <"$TMP/override.img") == "$base" ]]; then
+		ok "override: the snapshot's image was not written"
+	else
+		problem "override: the snapshot's image changed: a clone wrote to it"
+	fi
+	cmp -s "$TMP/c1.img" "$TMP/override.img" && problem "override: clone 1 wrote nothing to c1.img"
+	cmp -s "$TMP/c2.img" "$TMP/override.img" && problem "override: clone 2 wrote nothing to c2.img"
+	"$ISOLA" restore --state "$TMP/override.state" --mem "$TMP/override.mem" \
+		--drive-override "nosuch=$TMP/c1.img" </dev/null >/dev/null 2>"$TMP/nosuch.err"
+	st=$?
+	if [[ $st == 2 ]] && grep -q 'the snapshot has no drive "nosuch" to override' "$TMP/nosuch.err"; then
+		ok "override: a drive the snapshot lacks: status 2, $(grep -o 'the snapshot has no drive[^(]*' "$TMP/nosuch.err")"
+	else
+		problem "override: --drive-override nosuch=...: status $st: $(tail -2 "$TMP/nosuch.err" | tr '\n' ' ')"
+	fi
+fi
 fi
 
 # ---- irq_cli / irq_mask: a pending interrupt is delivered after restore ----

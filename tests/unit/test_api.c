@@ -1307,6 +1307,76 @@ static void test_snapshot_load(void **state)
 	expect_fault(f, "only valid before InstanceStart");
 }
 
+/* PUT /snapshot/load's overrides (docs/snapshot.md "Clones"): swagger's
+ * network_overrides and vsock_override, isola's drive_overrides, into the
+ * restore's configuration; hostile shapes are 400s that name the field. */
+static void test_snapshot_load_overrides(void **state)
+{
+	struct fixture *f = *state;
+	const struct config_override *o;
+
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", "
+	     "\"network_overrides\": {\"iface_id\": \"net0\"}}",
+	     f->disk, f->disk2);
+	expect_fault(f, "network_overrides: must be an array of {iface_id, host_dev_name}");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", "
+	     "\"network_overrides\": [{\"iface_id\": \"net0\"}]}",
+	     f->disk, f->disk2);
+	expect_fault(f, "network_overrides[0].host_dev_name: missing");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", "
+	     "\"network_overrides\": [{\"iface_id\": \"net0\", \"host_dev_name\": "
+	     "\"a-tap-name-longer-than-ifnamsiz\"}]}",
+	     f->disk, f->disk2);
+	expect_fault(f, "network_overrides[0]: the new tap's name must be 1 to 15 bytes");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", "
+	     "\"drive_overrides\": [{\"drive_id\": \"root\", \"path_on_host\": "
+	     "\"%s/none\"}]}",
+	     f->disk, f->disk2, f->dir);
+	expect_fault(f, "drive_overrides[0].path_on_host");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", "
+	     "\"drive_overrides\": [{\"drive_id\": \"root\", \"path_on_host\": \"%s\", "
+	     "\"is_read_only\": true}]}",
+	     f->disk, f->disk2, f->disk);
+	expect_fault(f, "drive_overrides[0].is_read_only: unknown field");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", "
+	     "\"drive_overrides\": [{\"drive_id\": \"root\", \"path_on_host\": \"%s\"}, "
+	     "{\"drive_id\": \"root\", \"path_on_host\": \"%s\"}]}",
+	     f->disk, f->disk2, f->disk, f->disk2);
+	expect_fault(f, "drive_overrides[1]: \"root\" is overridden twice");
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", "
+	     "\"vsock_override\": {\"uds_path\": \"%s/no-such-dir/v.sock\"}}",
+	     f->disk, f->disk2, f->dir);
+	expect_fault(f, "vsock_override.uds_path");
+	assert_int_equal(f->vmm.starts, 0);
+
+	call(f, "PUT", "/snapshot/load",
+	     "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+	     "\"backend_path\": \"%s\"}, \"resume_vm\": true, "
+	     "\"network_overrides\": [{\"iface_id\": \"net0\", \"host_dev_name\": \"tap-c1\"}], "
+	     "\"drive_overrides\": [{\"drive_id\": \"root\", \"path_on_host\": \"%s\"}], "
+	     "\"vsock_override\": {\"uds_path\": \"%s/c1.sock\"}}",
+	     f->disk, f->disk2, f->disk2, f->dir);
+	expect_ok(f, 204);
+	assert_int_equal(f->vmm.starts, 1);
+	assert_int_equal(f->vmm.booted.nr_overrides, 3);
+	o = f->vmm.booted.overrides;
+	assert_int_equal(o[0].kind, CONFIG_OVERRIDE_NET);
+	assert_string_equal(o[0].id, "net0");
+	assert_string_equal(o[0].value, "tap-c1");
+	assert_int_equal(o[1].kind, CONFIG_OVERRIDE_DRIVE);
+	assert_string_equal(o[1].id, "root");
+	assert_string_equal(o[1].value, f->disk2);
+	assert_int_equal(o[2].kind, CONFIG_OVERRIDE_VSOCK);
+	assert_non_null(strstr(o[2].value, "/c1.sock"));
+}
+
 /* A configured process is not fresh: Firecracker refuses the load. */
 static void test_snapshot_load_after_config(void **state)
 {
@@ -2508,6 +2578,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snapshot_create_diff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_load, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_load_overrides, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_load_after_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_after_start, setup, teardown),

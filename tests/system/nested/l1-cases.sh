@@ -390,6 +390,7 @@ case_live_upgrade() {
 . /nested/l1-orchestrators.sh
 . /nested/l1-vsock.sh
 . /nested/l1-fs.sh
+. /nested/l1-snapshot.sh
 # isola.netvmm=qemu or qemu-vhost: the same cases with QEMU in L1 as L2's
 # VMM (NESTED_QEMU=1 NET_VMM=qemu): the control experiment for "is it isola
 # or L1?"; the kill case then skips
@@ -623,7 +624,7 @@ case_net_mq() {
 
 if [ "$NET_VMM" = isola ] && [ ! -x /isola/isola-net ]; then
 	why_skip="no isola-net in this tree (issue 12)"
-	net_skip net-ping net-udp net-tcp net-kill net-offloads-off net-mq
+	net_skip net-ping net-udp net-tcp net-kill net-offloads-off net-mq snapshot snapshot-clones
 	NET_CASES=
 else
 	NET_CASES=1
@@ -642,6 +643,7 @@ case_orchestrators
 case_fault
 case_live_upgrade
 if [ -n "$NET_CASES" ]; then
+	case_snapshot
 	case_net_basic
 	case_net_offloads_off
 	case_net_mq

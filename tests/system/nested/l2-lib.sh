@@ -214,3 +214,44 @@ l2_fskill() {
 	umount /mnt
 	say "fs umount2-status $?"
 }
+
+# isola.mode=snapcount (the snapshot cases, l1-snapshot.sh; the net
+# initramfs, which has virtio_blk too): eth0 up at isola.ip= if there is
+# one, the boot's kernel log checked, then a counter that never ends: for
+# each N, "CNT N" is written to sector N of /dev/vda and fsynced, and only
+# then said on the console with the guest's clocks ("snap count N
+# up=UPTIME rt=EPOCH end": /proc/uptime is CLOCK_BOOTTIME, date the wall
+# clock), so every number on the console is on the disk.  L1 snapshots
+# the VM while it counts and restores it (and clones of it): the count
+# lives in this shell's memory, so a restored VM goes on from the next
+# number.  Every 5th number the kernel's new log lines are said ("snap
+# kmsg: ..."): a restore that upsets the kernel (a clocksource watchdog,
+# an RCU stall, a warning) shows there.
+l2_snapcount() {
+	for _ in $(seq 50); do [ -e /sys/class/net/eth0 ] && [ -e /dev/vda ] && break; sleep 0.1; done
+	if [ -e /sys/class/net/eth0 ]; then
+		addr=$(l2_arg ip)
+		ip link set lo up
+		ip addr add "${addr:-10.99.0.2/24}" dev eth0
+		ip link set eth0 up
+		say "snap eth0 mac=$(cat /sys/class/net/eth0/address)"
+	fi
+	say "snap clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+	# the kernel's clocksource watchdog compares kvm-clock with the TSC
+	# every 0.5 s while it still trusts the TSC: it is the witness that a
+	# restore stepped one clock and not the other
+	say "snap tsc-watched=$(dmesg | grep -cE 'Marking (TSC|clocksource .tsc.) (as )?unstable' | sed 's/^0$/yes/; s/^[1-9].*/no/')"
+	l2_check_dmesg
+	dmesg -c >/dev/null
+	i=0
+	while :; do
+		if printf 'CNT %06d\n' "$i" | dd of=/dev/vda bs=512 seek="$i" conv=sync,notrunc,fsync 2>/tmp/dd.err; then
+			say "snap count $i up=$(cut -d' ' -f1 /proc/uptime) rt=$(date +%s) end"
+		else
+			say "snap ioerr $i $(cat /tmp/dd.err)"
+		fi
+		[ $((i % 5)) = 4 ] && dmesg -c | sed 's/^/L2: snap kmsg: /'
+		i=$((i + 1))
+		sleep 0.1
+	done
+}
