@@ -469,11 +469,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	ret = vm_open_kvm(vm, err, errlen);
 	if (ret)
 		return ret;
-	/* From here on, beside the irqchip and the vCPUs; the board waits
-	 * (vm_memory_ready) before what needs guest memory. */
-	ret = vm_memory_start(vm, err, errlen);
-	if (ret)
-		return ret;
 	ret = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (ret > 0 && cfg->nr_cpus > (unsigned)ret) {
 		vm_err(err, errlen, "--cpus %u is more than this host's KVM allows (%d)",
@@ -486,6 +481,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	/* the vCPUs' CPUID says TSC-deadline only if KVM emulates it (api.rst
 	 * KVM_CAP_TSC_DEADLINE_TIMER): cpuid_set_tsc_deadline() says why */
 	vm->tsc_deadline = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	/* From here on, beside the vCPUs' creation; the board waits
+	 * (vm_memory_ready) before what needs guest memory.  After the
+	 * irqchip: begun before it, the irqchip's KVM_SET_GSI_ROUTING (an
+	 * SRCU grace period) took as long as the 2 GiB slot itself
+	 * (docs/snapshot.md "Restore time"). */
+	ret = vm_memory_start(vm, err, errlen);
+	if (ret)
+		return ret;
 	ret = e820_build(&vm->e820, vm->mem->ram_size);
 	if (ret) {
 		vm_err(err, errlen, "cannot build the e820 map: %s", strerror(-ret));
