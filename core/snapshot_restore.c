@@ -264,6 +264,10 @@ static int restore_vcpu(struct vm *vm, struct vcpu *vcpu, const struct snapshot_
 	for (size_t i = 0; !ret && i < sizeof(restore_steps) / sizeof(restore_steps[0]); i++) {
 		const struct restore_step *step = &restore_steps[i];
 
+		/* From SREGS on, guest memory may be read (vm_memory_ready):
+		 * until then the memory slots are made beside this. */
+		if (step->request == KVM_SET_SREGS && (ret = vm_memory_ready(vm, err, errlen)))
+			break;
 		switch (step->kind) {
 		case RESTORE_CPUID:
 			ret = restore_cpuid(vcpu, img, err, errlen);

@@ -395,6 +395,47 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whoever claims the slots first makes them: the thread, or, when it has
+ * not run yet (no free CPU), vm_memory_ready itself (no waiting for it). */
+static void *vm_memory_thread(void *arg)
+{
+	struct vm *vm = arg;
+
+	if (!atomic_exchange(&vm->memory_claimed, true))
+		vm->memory_ret = vm_setup_memory(vm, vm->memory_err, sizeof(vm->memory_err));
+	return NULL;
+}
+
+/* The slots on a thread of their own (struct vm's memory_thread says why);
+ * here when none can be started. */
+static int vm_memory_start(struct vm *vm, char *err, size_t errlen)
+{
+	if (!pthread_create(&vm->memory_thread, NULL, vm_memory_thread, vm)) {
+		vm->memory_thread_started = true;
+		return 0;
+	}
+	atomic_store(&vm->memory_claimed, true);
+	vm->memory_done = true;
+	return vm->memory_ret = vm_setup_memory(vm, err, errlen);
+}
+
+int vm_memory_ready(struct vm *vm, char *err, size_t errlen)
+{
+	if (!vm->memory_done) {
+		if (!atomic_exchange(&vm->memory_claimed, true)) {
+			vm->memory_ret =
+			    vm_setup_memory(vm, vm->memory_err, sizeof(vm->memory_err));
+		} else {
+			pthread_join(vm->memory_thread, NULL);
+			vm->memory_thread_started = false;
+		}
+		vm->memory_done = true;
+	}
+	if (vm->memory_ret)
+		vm_err(err, errlen, "%s", vm->memory_err);
+	return vm->memory_ret;
+}
+
 /* ---- creation ---------------------------------------------------------- */
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
@@ -440,7 +481,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	/* the vCPUs' CPUID says TSC-deadline only if KVM emulates it (api.rst
 	 * KVM_CAP_TSC_DEADLINE_TIMER): cpuid_set_tsc_deadline() says why */
 	vm->tsc_deadline = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
-	ret = vm_setup_memory(vm, err, errlen);
+	/* From here on, beside the vCPUs' creation; the board waits
+	 * (vm_memory_ready) before what needs guest memory.  After the
+	 * irqchip: begun before it, the irqchip's KVM_SET_GSI_ROUTING (an
+	 * SRCU grace period) took as long as the 2 GiB slot itself
+	 * (docs/snapshot.md "Restore time"). */
+	ret = vm_memory_start(vm, err, errlen);
 	if (ret)
 		return ret;
 	ret = e820_build(&vm->e820, vm->mem->ram_size);
@@ -462,6 +508,10 @@ int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 			return ret;
 		}
 	}
+	/* the boot vCPU's registers: its SREGS with paging on read guest memory */
+	ret = vm_memory_ready(vm, err, errlen);
+	if (ret)
+		return ret;
 	ret = vcpu_setup_boot(&vm->vcpus[0]);
 	if (ret)
 		vm_err(err, errlen, "cannot set the boot vCPU's registers: %s", strerror(-ret));
@@ -491,6 +541,10 @@ void vm_release_vcpus(struct vm *vm)
 
 int vm_start(struct vm *vm, char *err, size_t errlen)
 {
+	int ready = vm_memory_ready(vm, err, errlen); /* no KVM_RUN before */
+
+	if (ready)
+		return ready;
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
 		int ret = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
 
@@ -515,6 +569,11 @@ void vm_join_vcpus(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	/* the memory thread uses vm_fd: it ends first (at once if unclaimed) */
+	atomic_store(&vm->memory_claimed, true);
+	if (vm->memory_thread_started)
+		pthread_join(vm->memory_thread, NULL);
+	vm->memory_thread_started = false;
 	vm_join_vcpus(vm);
 	for (unsigned i = 0; i < vm->nr_cpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);

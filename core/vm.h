@@ -96,6 +96,19 @@ struct vm {
 	bool track_dirty;
 	bool dirty_base; /* a snapshot, or the restore, is what a Diff is against */
 	uint64_t *dirty_pending[GMEM_MAX_REGIONS]; /* logged, not yet in a snapshot */
+
+	/* The memory slots are made on a thread of their own while the vCPUs
+	 * are created and set (vm_create, vm_memory_ready): on a KVM that
+	 * shadows the guest's page tables (PVM), KVM_SET_USER_MEMORY_REGION
+	 * allocates and zeroes per-page arrays (reverse maps, write tracking:
+	 * kvm_alloc_memslot_metadata), ~0.5 ms per GiB here (docs/snapshot.md
+	 * "Restore time"). */
+	pthread_t memory_thread;
+	bool memory_thread_started; /* not yet joined */
+	atomic_bool memory_claimed; /* by the thread or by vm_memory_ready */
+	bool memory_done;	    /* memory_ret and memory_err are final */
+	int memory_ret;
+	char memory_err[160];
 };
 
 /* Guest RAM for the VMs of one run (--memory, --huge-pages): the caller
@@ -104,11 +117,18 @@ struct vm {
 int vm_ram_create(struct gmem *ram, const struct vm_config *cfg, char *err, size_t errlen);
 /* Create the KVM VM on ram (the device set is remembered for pause and
  * the event loop): open /dev/kvm, the split irqchip and its GSI routes, the
- * memory slots, the e820 map.  The board (core/board.h) builds the rest.
- * On error returns -errno and writes one sentence into err (then
- * vm_destroy). */
+ * memory slots (begun on a thread: vm_memory_ready), the e820 map.  The
+ * board (core/board.h) builds the rest.  On error returns -errno and writes
+ * one sentence into err (then vm_destroy). */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct gmem *ram,
 	      struct device_set *devices, int console_out_fd, char *err, size_t errlen);
+/* The memory slots vm_create began, made (by the caller if their thread
+ * has not run yet); later calls return the same.  Called before any vCPU
+ * ioctl that may read guest memory (KVM_SET_SREGS loads a PAE guest's
+ * PDPTEs from it: Linux arch/x86/kvm/x86.c __set_sregs_common; the
+ * paravirtual MSRs point into it) and before KVM_RUN (vm_start).  0, or
+ * -errno with a sentence in err. */
+int vm_memory_ready(struct vm *vm, char *err, size_t errlen);
 /* Create the vCPUs and set the boot vCPU's registers (after the loader). */
 int vm_create_vcpus(struct vm *vm, char *err, size_t errlen);
 /* Keep the vCPUs from their first KVM_RUN once started (they park), until
