@@ -15,7 +15,8 @@
 #   bench/fs/run.sh [RUNS]           (make bench-fs; default 3)
 # WARMUP=N uncounted rounds (default 1); FILES=N (default 1000); MIB=N
 # (default 64); STEP_TIMEOUT=S per boot in L1 (default 240); L1_TIMEOUT=S
-# for all of L1.
+# for all of L1.  REPORT=L1-CONSOLE-LOG: no run, the report of a saved
+# console (build/nested/l1-fsbench-console.log) printed.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 RUNS=${1:-3}
@@ -32,6 +33,71 @@ command -v qemu-system-x86_64 >/dev/null || { echo "bench: no qemu-system-x86_64
 [[ -x /usr/lib/qemu/virtiofsd ]] || { echo "bench: no /usr/lib/qemu/virtiofsd (apt-get install qemu-system-common)" >&2; exit 2; }
 qemu-system-x86_64 -device help 2>/dev/null | grep -q '"vhost-user-fs-pci"' ||
 	{ echo "bench: qemu-system-x86_64 has no vhost-user-fs-pci" >&2; exit 2; }
+
+# report L1-TEXT: medians, ratios of the medians and of each round's pair
+report() {
+	python3 - "$1" "$RUNS" "$FILES" "$MIB" <<'PY'
+import re, statistics, sys
+path, runs, files, mib = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+secs = {}
+byround = {}
+fails = []
+for line in open(path, errors="replace"):
+    m = re.match(r"@@FS (\S+) (\S+) (ok|FAIL) (.*)", line)
+    if not m:
+        continue
+    vmm, rnd, ok, rest = m.groups()
+    if ok != "ok":
+        fails.append(line.strip())
+        continue
+    if rnd.startswith("w"):
+        continue
+    for k, v in re.findall(r"(\w+)=([0-9.]+)", rest):
+        secs.setdefault((vmm, k), []).append(float(v))
+        byround.setdefault((rnd, k), {})[vmm] = float(v)
+# rates: higher is better; the ratio isola / QEMU > 1 is isola faster
+what = [("create", "files/s", files), ("stat", "files/s", files), ("unlink", "files/s", files),
+        ("write", "MiB/s", mib), ("read", "MiB/s", mib)]
+print("runs: %s counted per VMM, interleaved, the first VMM rotating each round; each figure a rate "
+      "from L2's own seconds (/proc/uptime, 10 ms), median (of all)" % runs)
+print("metadata: %d small files in one directory; streaming: %d MiB, 1 MiB blocks" % (files, mib))
+ratios = []
+for op, unit, amount in what:
+    print("\n## %s (%s)" % (op, unit))
+    med = {}
+    for vmm in ("isola", "qemu"):
+        xs = secs.get((vmm, op))
+        if not xs:
+            continue
+        rates = [amount / x if x > 0 else float("inf") for x in xs]
+        med[vmm] = statistics.median(rates)
+        print("%-6s %10.1f %s  (of %s)" % (vmm, med[vmm], unit, ", ".join("%.1f" % r for r in rates)))
+    if "isola" in med and "qemu" in med:
+        ratios.append((op, med["isola"], med["qemu"], med["isola"] / med["qemu"], unit))
+print("\n## ratios (isola / QEMU, median rates; target >= 1.0: isola as fast or faster)")
+for op, a, b, r, unit in ratios:
+    print("%-6s: isola %.1f %s, QEMU %.1f %s, ratio %.2f%s" % (op, a, unit, b, unit, r, "" if r >= 1.0 else "  (below target)"))
+# the host's load moves both VMMs of a round alike more than it moves
+# rounds apart: each round's isola / QEMU too, and their median
+print("\n## per round (isola / QEMU in the same round, rates; the median of these)")
+for op, unit, amount in what:
+    rs = [(r, v["qemu"] / v["isola"]) for (r, k), v in sorted(byround.items())
+          if k == op and "isola" in v and "qemu" in v and v["isola"] > 0]
+    if rs:
+        print("%-6s: %s; median %.2f" % (op, ", ".join("r%s %.2f" % x for x in rs),
+                                          statistics.median(x for _, x in rs)))
+if fails:
+    print("\nFAILED boots (not counted):")
+    for f in fails:
+        print("  " + f)
+sys.exit(1 if fails else 0)
+PY
+}
+
+if [[ -n ${REPORT:-} ]]; then
+	report "$REPORT"
+	exit
+fi
 
 built=$(NESTED_QEMU=1 nested_build) || { echo "bench: cannot build L1's initramfs: see above" >&2; exit 2; }
 read -r KERNEL L1_CPIO <<<"$built"
@@ -71,51 +137,7 @@ OUT=bench/results/fs-$(date +%F).txt
 	echo "host load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg) (L1 ran $elapsed s)"
 	echo "L1: ${L1_CMD[*]}"
 	sed -n 's/^@@INFO /L1 /p' "$TMP/l1.txt"
-	python3 - "$TMP/l1.txt" "$RUNS" "$FILES" "$MIB" <<'PY'
-import re, statistics, sys
-path, runs, files, mib = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-secs = {}
-fails = []
-for line in open(path, errors="replace"):
-    m = re.match(r"@@FS (\S+) (\S+) (ok|FAIL) (.*)", line)
-    if not m:
-        continue
-    vmm, rnd, ok, rest = m.groups()
-    if ok != "ok":
-        fails.append(line.strip())
-        continue
-    if rnd.startswith("w"):
-        continue
-    for k, v in re.findall(r"(\w+)=([0-9.]+)", rest):
-        secs.setdefault((vmm, k), []).append(float(v))
-# rates: higher is better; the ratio isola / QEMU > 1 is isola faster
-what = [("create", "files/s", files), ("stat", "files/s", files), ("unlink", "files/s", files),
-        ("write", "MiB/s", mib), ("read", "MiB/s", mib)]
-print("runs: %s counted per VMM, interleaved, the first VMM rotating each round; each figure a rate "
-      "from L2's own seconds (/proc/uptime, 10 ms), median (of all)" % runs)
-print("metadata: %d small files in one directory; streaming: %d MiB, 1 MiB blocks" % (files, mib))
-ratios = []
-for op, unit, amount in what:
-    print("\n## %s (%s)" % (op, unit))
-    med = {}
-    for vmm in ("isola", "qemu"):
-        xs = secs.get((vmm, op))
-        if not xs:
-            continue
-        rates = [amount / x if x > 0 else float("inf") for x in xs]
-        med[vmm] = statistics.median(rates)
-        print("%-6s %10.1f %s  (of %s)" % (vmm, med[vmm], unit, ", ".join("%.1f" % r for r in rates)))
-    if "isola" in med and "qemu" in med:
-        ratios.append((op, med["isola"], med["qemu"], med["isola"] / med["qemu"], unit))
-print("\n## ratios (isola / QEMU, median rates; target >= 1.0: isola as fast or faster)")
-for op, a, b, r, unit in ratios:
-    print("%-6s: isola %.1f %s, QEMU %.1f %s, ratio %.2f%s" % (op, a, unit, b, unit, r, "" if r >= 1.0 else "  (below target)"))
-if fails:
-    print("\nFAILED boots (not counted):")
-    for f in fails:
-        print("  " + f)
-sys.exit(1 if fails else 0)
-PY
+	report "$TMP/l1.txt"
 	echo $? >"$TMP/report.status"
 	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- core arch lib devices servers 2>/dev/null || echo ' (+ uncommitted changes)')"
 } | tee "$OUT"

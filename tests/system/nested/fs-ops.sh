@@ -104,5 +104,5 @@ fs_host_change() {
 		echo "made on the host" >"$l/made" &&
 		mkdir "$l/newdir" && echo "in a new directory" >"$l/newdir/x" &&
 		rm -r "$l/d" &&
-		echo done >"$1/live/done"
+		echo "done" >"$1/live/done"
 }

@@ -71,6 +71,7 @@ fsbench_run() {
 	if [ ! -e "$B/shown-$1" ]; then
 		touch "$B/shown-$1"
 		echo "@@INFO $1 negotiated virtio features (bit 0 first): $(sed -n 's/^L2: fsbench features //p' "$B/$name.con")"
+		echo "@@INFO $1 L2 $(sed -n 's/^L2: fsbench guest //p' "$B/$name.con" | tr '\n' ' ')"
 		grep -v '^$' "$B/$name.err" | head -n 5 | sed "s/^/    [$name] stderr: /"
 	fi
 	why=

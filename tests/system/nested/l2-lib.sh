@@ -169,7 +169,7 @@ l2_fs() {
 	# cache=auto: L2 trusts a name or an attribute for virtiofsd's 1 s
 	# timeout, file data until the next open
 	sleep 1.1
-	v="$([ -e /mnt/live/done ] && echo done || echo no-done) $(fs_manifest /mnt/live | md5sum | cut -d' ' -f1)"
+	v="$([ -e /mnt/live/done ] && echo "done" || echo no-done) $(fs_manifest /mnt/live | md5sum | cut -d' ' -f1)"
 	say "fs at $(cut -d' ' -f1 /proc/uptime) live $v"
 	umount /mnt
 	say "fs umount-status $?"
@@ -265,6 +265,10 @@ l2_fsbench() {
 	mount -t virtiofs "$tag" /mnt || { say "fsbench mount failed"; return; }
 	# the negotiated virtio feature bits, one character per bit from bit 0
 	say "fsbench features $(cat "$drv"/virtio*/features)"
+	# what else could set the two VMMs' L2 apart: its clock, the CPU
+	# flags it sees, the mitigations it chose, the device's interrupts
+	say "fsbench guest clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) flags=$(grep -m1 '^flags' /proc/cpuinfo | wc -w) mitigations=$(grep -l -v '^Not affected' /sys/devices/system/cpu/vulnerabilities/* 2>/dev/null | xargs -n1 basename 2>/dev/null | tr '\n' ,) msi=$(grep -c 'PCI-MSI' /proc/interrupts)"
+	say "fsbench guest cpuflags $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2)"
 	mkdir /mnt/m
 	i=0
 	while [ "$i" -lt "$n" ]; do echo "$i" >>/tmp/fsbench.list && i=$((i + 1)); done
