@@ -10,6 +10,7 @@
 #   make bench-net  frames through isola-net vs DPDK testpmd, straight-to-tap limit (bench/net; RUNS=N rounds)
 #   make bench-vsock  bytes and connections/s through isola-vsock vs a Unix-socket pair (bench/vsock; RUNS=N)
 #   make bench-linux-net  L2 TCP throughput, isola vs QEMU, in nested KVM (bench/linux/net.sh; RUNS=N, default 5)
+#   make bench-fs   virtio-fs in L2, isola vs QEMU, same virtiofsd, in nested KVM (bench/fs; RUNS=N, default 3)
 #   make bench-ratelimit  isola-blk --rate: the cost of no limiter, how limits hold (bench/blk/ratelimit.sh)
 #   make soak       fault injection: 10,000 kills of isola-blk under a writing guest
 #   make mutants    mutation testing: the suite must catch each bug in tests/mutants.sh (slow)
@@ -40,7 +41,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SERVERS   := $(notdir $(patsubst %/,%,$(dir $(wildcard servers/*/main.c))))
 SERVER_BINS := $(SERVERS:%=$(BUILD)/isola-%)
 
-.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-ratelimit bench-linux bench-linux-net bench-net bench-vsock soak mutants format fuzz fuzz-build
+.PHONY: all check asan unit guests clean linux linux-nested bench bench-blk bench-ratelimit bench-linux bench-linux-net bench-fs bench-net bench-vsock soak mutants format fuzz fuzz-build
 all: $(BUILD)/isola $(SERVER_BINS) $(BUILD)/bench/blk-loadgen $(BUILD)/bench/net-loadgen $(BUILD)/nettest \
      $(BUILD)/vsockpeer $(BUILD)/kvm-keeper $(BUILD)/bench/vsock-loadgen
 
@@ -161,6 +162,9 @@ bench-vsock: all
 
 bench-linux-net: all
 	@bench/linux/net.sh $(RUNS)
+
+bench-fs: all
+	@bench/fs/run.sh $(RUNS)
 
 # Fault injection with 10,000 SIGKILLs of isola-blk (the suite runs 1,000).
 soak: all guests

@@ -9,7 +9,9 @@
 # (tests/system/nested/l1-fs.sh): the guest reads the host's file, makes
 # fs_ops' tree and a big file, reads back past its page cache and
 # unmounts; the host directory equals fs_ops run on a directory of the
-# host's own, byte for byte, and the guest's view equals the host's.
+# host's own, byte for byte, and the guest's view equals the host's; the
+# host's tree and big file read in the guest, and the host's changes under
+# the guest's mount seen by it (fs-ops.sh fs_host_prep, fs_host_change).
 # At the issue's scale (TCG is quicker than the nested case's L2): FS_FILES=N
 # small files (default 2000), FS_BIG_MIB=M for the big file (default 64).
 set -u
@@ -45,6 +47,11 @@ WANT=$TMP/want
 mkdir -p "$SHARE" "$WANT"
 head -c 1M /dev/urandom >"$SHARE/from-host"
 md5sum <"$SHARE/from-host" | cut -d' ' -f1 >"$SHARE/from-host.md5"
+source tests/system/nested/fs-ops.sh
+# host -> guest: the nested case's tree, big file and live/tree
+fs_host_prep "$SHARE" "$FILES" "$BIG_MIB" || fail "cannot make the host's share"
+HOST_TREE=$(fs_manifest "$SHARE/host" | md5sum | cut -d' ' -f1)
+HOST_BIG="$(stat -c %s "$SHARE/host-big") $(md5sum <"$SHARE/host-big" | cut -d' ' -f1)"
 
 "$VIRTIOFSD" --socket-path="$TMP/vfs.sock" -o source="$SHARE" -o sandbox=namespace \
 	</dev/null >"$TMP/virtiofsd.log" 2>&1 &
@@ -54,6 +61,21 @@ for _ in $(seq 50); do [[ -S $TMP/vfs.sock ]] && break; sleep 0.1; done
 [[ -S $TMP/vfs.sock ]] || fail "virtiofsd did not listen: $(cat "$TMP/virtiofsd.log")"
 
 C=$TMP/console
+: >"$C"
+# at the guest's "fs host-turn": what it wrote, read while it has the share
+# mounted, then the host's changes to live/tree (as L1 does in l1-fs.sh)
+(
+	for _ in $(seq $((BUDGET * 10))); do
+		grep -q '^L2: fs at [0-9.]* host-turn' "$C" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q '^L2: fs at [0-9.]* host-turn' "$C" || exit 0
+	fs_manifest "$SHARE" >"$TMP/got.txt"
+	echo "$(stat -c %s "$SHARE/big") $(md5sum <"$SHARE/big" | cut -d' ' -f1)" >"$TMP/big.txt"
+	fs_host_change "$SHARE" && echo changed >"$TMP/drv"
+) &
+DRV=$!
+PIDS+=("$DRV")
 qstart=$(date +%s.%N)
 bounded "$BUDGET" "$QEMU" -M q35,accel=tcg -cpu max -m 512M -smp 1 \
 	-nodefaults -no-user-config -display none -no-reboot \
@@ -63,6 +85,7 @@ bounded "$BUDGET" "$QEMU" -M q35,accel=tcg -cpu max -m 512M -smp 1 \
 	-append "console=ttyS0 quiet panic=-1 reboot=k rdinit=/init isola.mode=fs isola.fstag=share isola.fsfiles=$FILES isola.fsbigmib=$BIG_MIB" \
 	</dev/null >"$TMP/qemu.out" 2>&1
 qst=$?
+wait "$DRV"
 echo "QEMU TCG boot to power-off: $(elapsed "$qstart") s"
 echo "--- guest (L2: lines)"
 grep -a '^L2: ' "$C" | tr -d '\r' | sed 's/^/    /'
@@ -79,26 +102,36 @@ grep -q '^L2: fs mount-status 0$' "$c" || bad "mount -t virtiofs share failed"
 read -r _ _ _ got _ wanted < <(grep '^L2: fs from-host ' "$c")
 [[ -n ${got:-} && $got == "${wanted:-}" ]] && echo "ok   the guest read the host's file ($got)" ||
 	bad "the guest read the host's file as ${got:-nothing}, want ${wanted:-?}"
-grep -q '^L2: fs ops-status 0$' "$c" || bad "fs_ops failed in the guest"
+[[ $(sed -n 's/^L2: fs at [0-9.]* host-tree //p' "$c") == "$HOST_TREE" ]] &&
+	echo "ok   the guest's view of the host's tree ($((FILES + 7)) files) is the host's" ||
+	bad "the guest's view of the host's tree is not the host's ($HOST_TREE)"
+[[ $(sed -n 's/^L2: fs at [0-9.]* host-big //p' "$c") == "$HOST_BIG" ]] &&
+	echo "ok   the host's $BIG_MIB MiB file: the same size and MD5 in the guest" ||
+	bad "the host's big file: the guest read $(sed -n 's/^L2: fs at [0-9.]* host-big //p' "$c"), the host has $HOST_BIG"
+grep -q '^L2: fs at [0-9.]* ops-status 0$' "$c" || bad "fs_ops failed in the guest"
+grep -q '^L2: fs at [0-9.]* big-write-status 0$' "$c" || bad "the guest's big file write or fsync failed"
+grep -q '^L2: fs sync-status 0$' "$c" || bad "syncfs failed in the guest"
 grep -q '^L2: fs umount-status 0$' "$c" && echo "ok   umount clean" || bad "umount failed in the guest"
-source tests/system/nested/fs-ops.sh
 fs_ops "$WANT" "$FILES" || bad "fs_ops failed on the host"
 fs_manifest "$WANT" >"$TMP/want.txt"
-fs_manifest "$SHARE" >"$TMP/got.txt"
+[[ -e $TMP/got.txt ]] || bad "the guest never said host-turn"
 if cmp -s "$TMP/want.txt" "$TMP/got.txt"; then
-	echo "ok   the host directory equals fs_ops' tree ($(grep -c '^[df] ' "$TMP/got.txt") names), byte for byte"
+	echo "ok   the host directory, read while the guest had it mounted, equals fs_ops' tree ($(grep -c '^[df] ' "$TMP/got.txt") names), byte for byte"
 else
 	bad "the host directory differs: $(diff -u "$TMP/want.txt" "$TMP/got.txt" | grep '^[-+][^-+]' | head -n 3 | tr '\n' ' ')"
 fi
-l2m=$(sed -n 's/^L2: fs manifest //p' "$c")
+l2m=$(sed -n 's/^L2: fs at [0-9.]* manifest //p' "$c")
 [[ $l2m == "$(md5sum <"$TMP/got.txt" | cut -d' ' -f1)" ]] && echo "ok   the guest's view of the tree is the host's" ||
 	bad "the guest's view of the tree (manifest ${l2m:-none}) is not the host's"
 read -r _ _ _ bsize bsum < <(grep '^L2: fs big ' "$c")
-hsize=$(stat -c %s "$SHARE/big" 2>/dev/null)
-hsum=$(md5sum <"$SHARE/big" 2>/dev/null | cut -d' ' -f1)
-[[ ${bsize:-} == $((BIG_MIB << 20)) && $hsize == $((BIG_MIB << 20)) && ${bsum:-} == "$hsum" ]] &&
+read -r hsize hsum <"$TMP/big.txt"
+[[ ${bsize:-} == $((BIG_MIB << 20)) && ${hsize:-} == $((BIG_MIB << 20)) && ${bsum:-} == "${hsum:-}" ]] &&
 	echo "ok   the $BIG_MIB MiB file: the same size and MD5 in the guest and on the host" ||
 	bad "the $BIG_MIB MiB file: guest ${bsize:-?} bytes ${bsum:-?}, host ${hsize:-?} bytes ${hsum:-?}"
+want_live="done $(fs_manifest "$SHARE/live" | md5sum | cut -d' ' -f1)"
+[[ $(cat "$TMP/drv" 2>/dev/null) == changed && $(sed -n 's/^L2: fs at [0-9.]* live //p' "$c") == "$want_live" ]] &&
+	echo "ok   the host's changes to live/tree under the guest's mount seen by the guest (cache=auto)" ||
+	bad "the guest's view of live/tree after the host changed it ($(sed -n 's/^L2: fs at [0-9.]* live //p' "$c")) is not the host's ($want_live)"
 echo "total: $(elapsed "$start") s"
 ((failed)) && exit 1
 echo "PASS: Linux $RELEASE's virtiofs through QEMU's vhost-user-fs-pci to Debian's virtiofsd: the nested virtiofs case's script, the same checks"

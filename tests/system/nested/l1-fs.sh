@@ -1,21 +1,41 @@
 # The virtiofs case (issue 17; docs/fs.md), sourced by l1-cases.sh: one L2
 # boot on isola with --fs tag=share,dir=DIR: isola starts isola-fs, which
-# starts Debian's virtiofsd on DIR and hands isola its socket.  L2
-# (isola.mode=fs, l2-lib.sh's l2_fs) loads Debian's virtiofs, mounts the
-# share, reads the file L1 put there, runs fs_ops (fs-ops.sh: creates,
-# writes, renames, truncates and deletes a few hundred small files and
-# directories), writes a 16 MiB file, syncs, drops its page cache, reads
-# back, and unmounts.  L1 then checks the host directory: the same tree,
-# byte for byte, as fs_ops makes on a directory of L1's own, the 16 MiB
-# file's size and MD5 as L2 saw them, and isola's log clean.
+# starts Debian's virtiofsd on DIR and hands isola its socket.  At the
+# issue's scale (acceptance 2), both ways:
+#   host -> guest  L1 puts a tree of FS_FILES + 7 small files, a big file of
+#                  FS_BIG_MIB MiB and live/tree in DIR (fs-ops.sh
+#                  fs_host_prep); L2 (isola.mode=fs, l2-lib.sh's l2_fs)
+#                  mounts the share and says the tree's manifest (names,
+#                  sizes, MD5s) and the big file's size and MD5
+#   guest -> host  L2 runs fs_ops (creates FS_FILES small files in
+#                  directories, renames, truncates, appends to and deletes
+#                  them, makes and removes a directory), writes a big file
+#                  of FS_BIG_MIB MiB with fsync, syncfs, drops its page
+#                  cache and says the manifest and the big file's MD5 as it
+#                  reads them back; then "fs host-turn"
+#   live           at host-turn, with the share still mounted, L1 checks
+#                  L2's tree (against fs_ops on a directory of L1's own,
+#                  byte for byte) and big file, then changes live/tree
+#                  (fs_host_change: rewrites, appends, deletes, renames,
+#                  truncates, makes); L2 says live/tree's manifest as it
+#                  sees it after cache=auto's 1 s, which must be L1's
+# then L2 unmounts (clean) and powers off, and isola's log is clean.
 #
 # virtiofsd runs with sandbox=chroot here: L1 runs from its initramfs, and
 # sandbox=namespace's pivot_root(2) refuses a process whose root is the
 # initramfs (rootfs) -- docs/fs.md "Sandbox modes".
-# (isola.fsfiles=N on L1's command line: N small files; default 300.)
+# (isola.fsfiles=N, isola.fsbigmib=M on L1's command line: N small files,
+# default 2000, an M MiB big file, default 64.)
 
 FS_FILES=$(l1_arg fsfiles)
-FS_FILES=${FS_FILES:-300}
+FS_FILES=${FS_FILES:-2000}
+FS_BIG_MIB=$(l1_arg fsbigmib)
+FS_BIG_MIB=${FS_BIG_MIB:-64}
+# the virtiofs case's boot, at least (the other cases' is 150 s)
+FS_TIMEOUT=400
+
+# md5 of stdin, the hash alone
+fs_md5() { md5sum | cut -d' ' -f1; }
 
 case_virtiofs() {
 	selected virtiofs || return 0
@@ -27,16 +47,52 @@ case_virtiofs() {
 		result virtiofs SKIP "no virtiofsd on the host that built L1 (apt-get install qemu-system-common)"
 		return 0
 	fi
+	. /nested/fs-ops.sh
 	share=$W/share
 	want=$W/fs-want
-	rm -rf "$share" "$want"
+	rm -rf "$share" "$want" "$W/fs-got.txt" "$W/fs-big.txt" "$W/fs.drv"
 	mkdir -p "$share" "$want"
-	# host -> guest: a file L1 writes, checked in L2
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	# host -> guest: a file, a tree, a big file and live/tree, checked in L2
 	dd if=/dev/urandom of="$share/from-host" bs=64k count=16 2>/dev/null
-	md5sum <"$share/from-host" | cut -d' ' -f1 >"$share/from-host.md5"
+	fs_md5 <"$share/from-host" >"$share/from-host.md5"
+	fs_host_prep "$share" "$FS_FILES" "$FS_BIG_MIB" || echo "fs_host_prep failed" >"$W/fs.drv"
+	host_tree=$(fs_manifest "$share/host" | fs_md5)
+	host_big="$(stat -c %s "$share/host-big") $(fs_md5 <"$share/host-big")"
+	echo "L1: [fs] L1's share made in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
+	# the same operations on L1's own directory, while L2 boots
+	(fs_ops "$want" "$FS_FILES" && fs_manifest "$want" >"$W/fs-want.txt") || echo "fs_ops failed in L1" >"$W/fs-want.err" &
+	mine=$!
+	# guest -> host, while L2 has the share mounted: at "fs host-turn"
+	# L2 has written, fsynced and synced; L1 reads what L2 wrote, then
+	# changes live/tree under L2's mount
+	rm -f "$W/fs.st" "$W/fs-want.err"
+	(
+		i=0
+		while ! grep -q '^L2: fs at [0-9.]* host-turn' "$W/fs.raw" 2>/dev/null; do
+			[ "$i" -ge $((FS_TIMEOUT * 10)) ] && exit 0
+			[ -e "$W/fs.st" ] && exit 0
+			sleep 0.5
+			i=$((i + 5))
+		done
+		turn=$(cut -d' ' -f1 /proc/uptime)
+		fs_manifest "$share" >"$W/fs-got.txt"
+		echo "$(stat -c %s "$share/big") $(fs_md5 <"$share/big")" >"$W/fs-big.txt"
+		if fs_host_change "$share"; then echo changed >"$W/fs.drv"; else echo "fs_host_change failed" >"$W/fs.drv"; fi
+		echo "L1: [fs] L2's host-turn seen at $turn s of L1's uptime, L2's tree and big file read and live/tree changed at $(cut -d' ' -f1 /proc/uptime) s"
+	) &
+	drv=$!
+	# (a step of its own: 2000 files through nested TCG take 40-90 s of
+	# L2's time on a 2-core host shared with other work)
+	step_timeout=$STEP_TIMEOUT
+	[ "$STEP_TIMEOUT" -ge "$FS_TIMEOUT" ] || STEP_TIMEOUT=$FS_TIMEOUT
 	l2_run fs run --kernel "$L2_KERNEL" --initrd /l2/l2-fs.cpio.gz \
-		--cmdline "$L2_CMDLINE isola.mode=fs isola.fstag=share isola.fsfiles=$FS_FILES" \
+		--cmdline "$L2_CMDLINE isola.mode=fs isola.fstag=share isola.fsfiles=$FS_FILES isola.fsbigmib=$FS_BIG_MIB" \
 		--memory 512M --cpus 1 --fs "tag=share,dir=$share,sandbox=chroot" --console stdio
+	STEP_TIMEOUT=$step_timeout
+	wait "$drv"
+	wait "$mine"
+	t1=$(cut -d' ' -f1 /proc/uptime)
 
 	c=$W/fs.con
 	why=$(l2_common fs 0)
@@ -46,31 +102,43 @@ case_virtiofs() {
 $(grep '^L2: fs from-host ' "$c")
 EOF2
 	[ -n "$got" ] && [ "$got" = "$wanted" ] || why="$why L2 read L1's file as ${got:-nothing}, want ${wanted:-?};"
-	grep -q '^L2: fs ops-status 0$' "$c" || why="$why fs_ops failed in L2 ($(grep '^L2: fs ops' "$c"));"
-	grep -q '^L2: fs sync-status 0$' "$c" || why="$why sync failed in L2;"
-	grep -q '^L2: fs umount-status 0$' "$c" || why="$why umount failed in L2 ($(grep '^L2: fs umount' "$c"));"
-	# the host directory against the same operations on L1's own
-	. /nested/fs-ops.sh
-	fs_ops "$want" "$FS_FILES" || why="$why fs_ops failed in L1;"
-	fs_manifest "$want" >"$W/fs-want.txt"
-	fs_manifest "$share" >"$W/fs-got.txt"
-	if ! cmp -s "$W/fs-want.txt" "$W/fs-got.txt"; then
+	# host -> guest
+	l2ht=$(sed -n 's/^L2: fs at [0-9.]* host-tree //p' "$c")
+	[ "$l2ht" = "$host_tree" ] || why="$why L2's view of L1's tree (manifest ${l2ht:-none}) is not L1's ($host_tree);"
+	l2hb=$(sed -n 's/^L2: fs at [0-9.]* host-big //p' "$c")
+	[ "$l2hb" = "$host_big" ] || why="$why L1's big file: L2 read ${l2hb:-nothing}, L1 has $host_big;"
+	# guest -> host
+	grep -q '^L2: fs at [0-9.]* ops-status 0$' "$c" || why="$why fs_ops failed in L2 ($(grep '^L2: fs at [0-9.]* ops' "$c"));"
+	grep -q '^L2: fs at [0-9.]* big-write-status 0$' "$c" || why="$why L2's big file write or fsync failed;"
+	grep -q '^L2: fs sync-status 0$' "$c" || why="$why syncfs failed in L2;"
+	[ -e "$W/fs-want.err" ] && why="$why $(cat "$W/fs-want.err");"
+	[ -e "$W/fs-got.txt" ] || why="$why L2 never said host-turn: L1 did not read what L2 wrote while mounted;"
+	if [ -e "$W/fs-got.txt" ] && ! cmp -s "$W/fs-want.txt" "$W/fs-got.txt"; then
 		why="$why the host directory differs from the operations L2 made: $(diff -u "$W/fs-want.txt" "$W/fs-got.txt" | grep '^[-+][^-+]' | head -n 3 | tr '\n' ' ');"
 	fi
-	entries=$(grep -c '^[df] ' "$W/fs-got.txt")
-	# what L2 saw of the tree is what L1 sees
-	l2m=$(sed -n 's/^L2: fs manifest //p' "$c")
-	[ "$l2m" = "$(md5sum <"$W/fs-got.txt" | cut -d' ' -f1)" ] || why="$why L2's view of the tree (manifest ${l2m:-none}) is not L1's;"
+	entries=$(grep -c '^[df] ' "$W/fs-got.txt" 2>/dev/null)
+	l2m=$(sed -n 's/^L2: fs at [0-9.]* manifest //p' "$c")
+	[ "$l2m" = "$(fs_md5 <"$W/fs-got.txt" 2>/dev/null)" ] || why="$why L2's view of the tree (manifest ${l2m:-none}) is not L1's;"
 	read -r _ _ _ bsize bsum <<EOF2
 $(grep '^L2: fs big ' "$c")
 EOF2
-	hsize=$(stat -c %s "$share/big" 2>/dev/null)
-	hsum=$(md5sum <"$share/big" 2>/dev/null | cut -d' ' -f1)
-	[ "$bsize" = 16777216 ] && [ "$hsize" = 16777216 ] && [ "$bsum" = "$hsum" ] ||
-		why="$why the 16 MiB file: L2 ${bsize:-?} bytes ${bsum:-?}, host ${hsize:-?} bytes ${hsum:-?};"
+	hsize=
+	hsum=
+	[ -e "$W/fs-big.txt" ] && read -r hsize hsum <"$W/fs-big.txt"
+	big_bytes=$((FS_BIG_MIB << 20))
+	[ "$bsize" = "$big_bytes" ] && [ "${hsize:-}" = "$big_bytes" ] && [ "$bsum" = "${hsum:-}" ] ||
+		why="$why the $FS_BIG_MIB MiB file: L2 ${bsize:-?} bytes ${bsum:-?}, L1 while mounted ${hsize:-?} bytes ${hsum:-?};"
+	# live: L1's changes under L2's mount
+	[ "$(cat "$W/fs.drv" 2>/dev/null)" = changed ] || why="$why L1 did not change live/tree ($(cat "$W/fs.drv" 2>/dev/null));"
+	l2live=$(sed -n 's/^L2: fs at [0-9.]* live //p' "$c")
+	want_live="done $(fs_manifest "$share/live" | fs_md5)"
+	[ "$l2live" = "$want_live" ] || why="$why L2's view of live/tree after L1 changed it (${l2live:-nothing}) is not L1's ($want_live);"
+	grep -q '^L2: fs umount-status 0$' "$c" || why="$why umount failed in L2 ($(grep '^L2: fs umount' "$c"));"
 	grep -q 'needs a reset\|virtio-fs: \|isola-fs: ' "$W/fs.err" && why="$why isola or isola-fs complained: $(grep 'needs a reset\|virtio-fs: \|isola-fs: ' "$W/fs.err" | head -n 2 | tr '\n' ' ');"
+	steps=$(sed -n 's/^L2: fs at \([0-9.]*\) \([a-z-]*\).*/\2 \1/p' "$c" | tr '\n' ' ' | sed 's/ $//')
+	echo "L1: [fs] L2's steps at (uptime s): $steps; L1's checks $(awk -v a="$t1" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
 	verdict virtiofs "$why" \
-		"Debian's virtiofsd (sandbox=chroot) started by isola-fs, L2's virtiofs: L1's file read in L2, $FS_FILES small files created, renamed, truncated, appended to and deleted with directories ($entries names), a 16 MiB file written and read back after dropping L2's page cache, the host directory equal to the same operations on L1's own, byte for byte; umount clean ($(cat "$W/fs.secs") s)"
+		"Debian's virtiofsd (sandbox=chroot) started by isola-fs, L2's virtiofs: host -> guest, L1's tree of $((FS_FILES + 7)) files and $FS_BIG_MIB MiB file read in L2 with L1's sizes and MD5s; guest -> host, $FS_FILES small files created in directories, renamed, truncated, appended to and deleted, a directory made and removed ($entries names), a $FS_BIG_MIB MiB file written with fsync, syncfs, read back past L2's page cache: L1 saw the same tree and MD5s while L2 had it mounted, equal to the same operations on L1's own; L1's rewrite, append, delete, rename, truncate and new names under L2's mount seen by L2 within cache=auto's 1 s; umount clean ($(cat "$W/fs.secs") s in isola)"
 }
 
 # The virtiofs-kill case: L2 (isola.mode=fskill, l2-lib.sh's l2_fskill)

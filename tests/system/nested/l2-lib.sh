@@ -117,13 +117,20 @@ l2_vsock() {
 }
 
 # isola.mode=fs (the virtiofs case, l1-fs.sh; the fs initramfs only): mount
-# the share isola.fstag= through virtio-fs, check the file L1 put there
-# (from-host, its MD5 in from-host.md5), run fs_ops with isola.fsfiles=
-# files, write a file of isola.fsbigmib= MiB (16), sync, drop the page cache
-# and read everything back through virtiofsd, then umount
+# the share isola.fstag= through virtio-fs; host -> guest: check the file L1
+# put there (from-host, its MD5 in from-host.md5) and say the manifest of
+# L1's tree (host/tree) and the size and MD5 of L1's big file (host-big);
+# guest -> host: run fs_ops with isola.fsfiles= files, write a file of
+# isola.fsbigmib= MiB (16) with fsync, syncfs, drop the page cache and say
+# what L2 reads back through virtiofsd; then "fs host-turn": L1 checks what
+# L2 wrote while the share is still mounted and changes live/tree, and
+# writes live/done; L2 says the manifest of live/tree as it sees it now
+# (cache=auto: docs/fs.md "Changes on the host"), and unmounts.  "fs at T"
+# lines: L2's uptime at the end of each step, where the case's time goes.
 l2_fs() {
 	tag=$(l2_arg fstag)
 	n=$(l2_arg fsfiles)
+	big=$(l2_arg fsbigmib)
 	drv=/sys/bus/virtio/drivers/virtiofs
 	for _ in $(seq 50); do [ -e "$drv"/virtio* ] && break; sleep 0.1; done
 	say "fs driver $(cd "$drv" 2>/dev/null && echo virtio*)"
@@ -131,19 +138,39 @@ l2_fs() {
 	mount -t virtiofs "$tag" /mnt
 	say "fs mount-status $?"
 	grep " /mnt " /proc/mounts | sed 's/^/L2: fs mounted /'
+	. /lib/fs-ops.sh
 	got=$(md5sum </mnt/from-host 2>/dev/null | cut -d' ' -f1)
 	say "fs from-host ${got:-none} want $(cat /mnt/from-host.md5 2>/dev/null || echo none)"
-	. /lib/fs-ops.sh
+	v=$(fs_manifest /mnt/host | md5sum | cut -d' ' -f1)
+	say "fs at $(cut -d' ' -f1 /proc/uptime) host-tree $v"
+	v="$(stat -c %s /mnt/host-big) $(md5sum </mnt/host-big | cut -d' ' -f1)"
+	say "fs at $(cut -d' ' -f1 /proc/uptime) host-big $v"
 	fs_ops /mnt "${n:-300}"
-	say "fs ops-status $?"
-	big=$(l2_arg fsbigmib)
-	dd if=/dev/urandom of=/mnt/big bs=1M count="${big:-16}" 2>/dev/null
-	say "fs big-write-status $?"
-	sync
+	say "fs at $(cut -d' ' -f1 /proc/uptime) ops-status $?"
+	dd if=/dev/urandom of=/mnt/big bs=1M count="${big:-16}" conv=fsync 2>/dev/null
+	say "fs at $(cut -d' ' -f1 /proc/uptime) big-write-status $?"
+	# syncfs(2): FUSE_SYNCFS, after the small files' writes
+	sync -f /mnt
 	say "fs sync-status $?"
 	echo 3 >/proc/sys/vm/drop_caches
 	say "fs big $(stat -c %s /mnt/big) $(md5sum </mnt/big | cut -d' ' -f1)"
-	say "fs manifest $(fs_manifest /mnt | md5sum | cut -d' ' -f1)"
+	v=$(fs_manifest /mnt | md5sum | cut -d' ' -f1)
+	say "fs at $(cut -d' ' -f1 /proc/uptime) manifest $v"
+	# L1's turn: live/edit is in L2's page cache and live/tree's names and
+	# attributes in its dentry cache before L1 changes them
+	md5sum </mnt/live/tree/edit >/dev/null && fs_manifest /mnt/live >/dev/null
+	say "fs at $(cut -d' ' -f1 /proc/uptime) host-turn"
+	i=0
+	while [ ! -e /mnt/live/done ] && [ "$i" -lt 1200 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	say "fs at $(cut -d' ' -f1 /proc/uptime) done-seen"
+	# cache=auto: L2 trusts a name or an attribute for virtiofsd's 1 s
+	# timeout, file data until the next open
+	sleep 1.1
+	v="$([ -e /mnt/live/done ] && echo "done" || echo no-done) $(fs_manifest /mnt/live | md5sum | cut -d' ' -f1)"
+	say "fs at $(cut -d' ' -f1 /proc/uptime) live $v"
 	umount /mnt
 	say "fs umount-status $?"
 }
@@ -254,4 +281,65 @@ l2_snapcount() {
 		i=$((i + 1))
 		sleep 0.1
 	done
+}
+
+# isola.mode=fsbench (bench/fs, nested/l1-fsbench.sh; the fs initramfs):
+# mount the share isola.fstag=, then time, in L2's seconds (/proc/uptime,
+# 10 ms; kvm-clock, which keeps L1's time):
+#   create  isola.fsbfiles= (1000) small files in one directory, by the
+#           shell (LOOKUP, CREATE, WRITE, FLUSH, RELEASE each)
+#   stat    the same files after dropping L2's dentry and page caches, one
+#           stat(1) over the list (LOOKUP each)
+#   unlink  one rm over the list (UNLINK each)
+#   write   isola.fsbmib= (64) MiB from /dev/zero in 1 MiB writes, fsync
+#   read    the same after dropping the page cache, 1 MiB reads
+# and say one line "fsbench create=S stat=S unlink=S write=S read=S".
+l2_fsbench() {
+	tag=$(l2_arg fstag)
+	n=$(l2_arg fsbfiles)
+	n=${n:-1000}
+	mib=$(l2_arg fsbmib)
+	mib=${mib:-64}
+	drv=/sys/bus/virtio/drivers/virtiofs
+	for _ in $(seq 50); do [ -e "$drv"/virtio* ] && break; sleep 0.1; done
+	mkdir -p /mnt
+	mount -t virtiofs "$tag" /mnt || { say "fsbench mount failed"; return; }
+	# the negotiated virtio feature bits, one character per bit from bit 0
+	say "fsbench features $(cat "$drv"/virtio*/features)"
+	# what else could set the two VMMs' L2 apart: its clock, the CPU
+	# flags it sees, the mitigations it chose, the device's interrupts
+	say "fsbench guest clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) flags=$(grep -m1 '^flags' /proc/cpuinfo | wc -w) mitigations=$(grep -l -v '^Not affected' /sys/devices/system/cpu/vulnerabilities/* 2>/dev/null | xargs -n1 basename 2>/dev/null | tr '\n' ,) msi=$(grep -c 'PCI-MSI' /proc/interrupts)"
+	say "fsbench guest cpuflags $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2)"
+	mkdir /mnt/m
+	i=0
+	while [ "$i" -lt "$n" ]; do echo "$i" >>/tmp/fsbench.list && i=$((i + 1)); done
+	sed 's|^|/mnt/m/f|' /tmp/fsbench.list >/tmp/fsbench.names
+	sync
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	i=0
+	while [ "$i" -lt "$n" ]; do
+		echo "small file $i" >"/mnt/m/f$i" || break
+		i=$((i + 1))
+	done
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	echo 3 >/proc/sys/vm/drop_caches
+	t2=$(cut -d' ' -f1 /proc/uptime)
+	stat_files=$(xargs stat -c %s </tmp/fsbench.names | wc -l)
+	t3=$(cut -d' ' -f1 /proc/uptime)
+	xargs rm </tmp/fsbench.names
+	t4=$(cut -d' ' -f1 /proc/uptime)
+	left=$(ls /mnt/m | wc -l)
+	dd if=/dev/zero of=/mnt/big bs=1M count="$mib" conv=fsync 2>/dev/null
+	wst=$?
+	t5=$(cut -d' ' -f1 /proc/uptime)
+	echo 3 >/proc/sys/vm/drop_caches
+	t6=$(cut -d' ' -f1 /proc/uptime)
+	rrec=$(dd if=/mnt/big of=/dev/null bs=1M 2>&1 | sed -n 's/ records out$//p')
+	t7=$(cut -d' ' -f1 /proc/uptime)
+	rm /mnt/big
+	umount /mnt
+	ust=$?
+	check="created=$i stated=$stat_files left=$left write-status=$wst read-records=$rrec umount-status=$ust"
+	say "fsbench $(awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v e="$t4" -v f="$t5" -v g="$t6" -v h="$t7" \
+		'BEGIN { printf "create=%.2f stat=%.2f unlink=%.2f write=%.2f read=%.2f", b - a, d - c, e - d, f - e, h - g }') $check"
 }
