@@ -180,7 +180,7 @@ for script in tests/system/*.sh; do
 	# (the nested Linux run: ~5 min, and a second L1 run when the
 	# emulator hangs the first: linux_nested.sh's budget)
 	limit=900
-	[[ $name == system/linux_nested ]] && limit=1200
+	[[ $name == system/linux_nested ]] && limit=1440
 	started=$SECONDS
 	ISOLA_CASES=$LOGDIR/cases timeout "$limit" bash "$script" >"$LOGDIR/system.log" 2>&1 </dev/null
 	st=$?

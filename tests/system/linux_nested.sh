@@ -105,8 +105,8 @@ ONLY=${1:-}
 # "L1: [CASE] done at" line; virtiofs at issue 17's scale is 90-170 s of
 # it, the snapshot cases ~45 s); an L1 the emulator hangs (CI saw one stop
 # printing in fault-records) is cut off with room left for a second L1 run
-# of the cases without a result (tests/run.sh gives this script 1200 s).
-L1_TIMEOUT=${L1_TIMEOUT:-600}
+# of the cases without a result (tests/run.sh gives this script 1440 s).
+L1_TIMEOUT=${L1_TIMEOUT:-720}
 L1_STALL=${L1_STALL:-100}
 
 nested_build_for_test
@@ -287,12 +287,12 @@ for c in $ALL_CASES; do
 	fi
 done
 # up to three more L1 runs, each for the cases still failing the emulator's
-# way (tests/run.sh gives this script 1200 s: a retry runs only if at least
+# way (tests/run.sh gives this script 1440 s: a retry runs only if at least
 # 150 s are left, and gets at most 360 s; a stopped L1 is cut off after
 # L1_STALL s of silence, so a hang costs about two minutes, not the budget)
 for attempt in 2 3 4; do
 	[[ -n $retry && -z ${NESTED_NO_RETRY:-} ]] || break
-	left=$((${NESTED_BUDGET:-1160} - SECONDS))
+	left=$((${NESTED_BUDGET:-1400} - SECONDS))
 	if ((left < 150)); then
 		echo "emulator failure in: $retry; no time left for L1 run $attempt"
 		break
