@@ -58,18 +58,12 @@ wait_api() {
 	done
 	return 1
 }
-# (a restore's output may begin with the rest of a line the guest was
-# printing when it was paused -- "unt 5" after the original's "co" -- which
-# is the exact continuation the test wants: a first line that ends "count
-# N" read together with the line before it counts as N)
-counts() {
-	awk 'NR == 1 && !/^count [0-9]+/ && match($0, /^[a-z ]*[0-9]+/) {
-		frag = substr($0, 1, RLENGTH); n = frag; sub(/^[a-z ]*/, "", n)
-		full = "count " n
-		if (substr(full, length(full) - length(frag) + 1) == frag) { print n; next }
-	}
-	match($0, /^count [0-9]+/) { print substr($0, 7, RLENGTH - 6) }' "$1"
-}
+# counts FILE [FRONT]: whole lines only, FRONT (the line the pause cut,
+# console_cut) read before FILE: a restore's output may begin with the rest
+# of the line the guest was printing when it was paused ("unt 5" after the
+# original's "co"), and a VM killed or read mid-line has a cut last line
+# ("count 1" of "count 10"); tests/lib.sh console_counts
+counts() { console_counts "$1" "${2-}"; }
 last_count() { counts "$1" | tail -n 1; }
 wait_count() { # FILE MIN SECONDS
 	local c
@@ -80,10 +74,11 @@ wait_count() { # FILE MIN SECONDS
 	done
 	return 1
 }
-# consecutive FILE FIRST: the counts in FILE are FIRST, FIRST+1, ... (>= 3 of them)
+# consecutive FILE FIRST [FRONT]: the counts in FILE (after FRONT) are
+# FIRST, FIRST+1, ... (>= 3 of them)
 consecutive() {
 	local want=$2 n=0 c
-	for c in $(counts "$1"); do
+	for c in $(counts "$1" "${3-}"); do
 		[[ $c == "$want" ]] || { echo "count $c where $want was due"; return 1; }
 		want=$((want + 1))
 		n=$((n + 1))
@@ -97,7 +92,8 @@ cat >"$TMP/vm.json" <<EOF
 EOF
 
 # snapshot_counter ISOLA NAME: boot the counter, pause it mid-count and
-# snapshot it to $TMP/NAME.state / .mem; sets PAUSED_AT (the last count).
+# snapshot it to $TMP/NAME.state / .mem; sets PAUSED_AT (the last count)
+# and PAUSED_CUT (the line the pause cut, which a restore continues).
 snapshot_counter() {
 	local isola=$1 name=$2 sock=$TMP/$2.sock pid
 	"$isola" --api-sock "$sock" --config-file "$TMP/vm.json" </dev/null >"$TMP/$name.out" 2>"$TMP/$name.err" &
@@ -118,6 +114,7 @@ snapshot_counter() {
 	api "$sock" PATCH /vm '{"state": "Paused"}'
 	[[ $CODE == 204 ]] || { problem "$name: pause: $CODE $BODY"; return 1; }
 	PAUSED_AT=$(last_count "$TMP/$name.out")
+	PAUSED_CUT=$(console_cut "$TMP/$name.out")
 	"$isola" snapshot --api-sock "$sock" --state "$TMP/$name.state" --mem "$TMP/$name.mem" >/dev/null 2>"$TMP/cli.err" ||
 		{ problem "$name: isola snapshot: $(cat "$TMP/cli.err")"; return 1; }
 	sleep 0.2
@@ -152,8 +149,8 @@ for isola in "${builds[@]}"; do
 	kill -TERM "$pid"
 	wait "$pid"
 	st=$?
-	if why=$(consecutive "$TMP/restored.out" $((PAUSED_AT + 1))) && ! grep -q 'counter guest' "$TMP/restored.out" && [[ $st == 10 ]]; then
-		ok "restored: counts $(counts "$TMP/restored.out" | head -1)..$(last_count "$TMP/restored.out") after $PAUSED_AT, no gap, no repeat; $(grep -o 'running in [0-9.]* ms' "$TMP/restored.err"), first count ${first_ms} ms after the process started"
+	if why=$(consecutive "$TMP/restored.out" $((PAUSED_AT + 1)) "$PAUSED_CUT") && ! grep -q 'counter guest' "$TMP/restored.out" && [[ $st == 10 ]]; then
+		ok "restored: counts $(counts "$TMP/restored.out" "$PAUSED_CUT" | head -1)..$(last_count "$TMP/restored.out") after $PAUSED_AT, no gap, no repeat; $(grep -o 'running in [0-9.]* ms' "$TMP/restored.err"), first count ${first_ms} ms after the process started"
 		restore_ms+=("$(grep -o 'running in [0-9.]*' "$TMP/restored.err" | cut -d' ' -f3)")
 	else
 		problem "restored (status $st): $why; $(head -c 300 "$TMP/restored.out" | tr '\n' ' '); $(tail -3 "$TMP/restored.err" | tr '\n' ' ')"
@@ -174,7 +171,7 @@ for isola in "${builds[@]}"; do
 	wait "${clones[@]}"
 	bad=""
 	for c in 1 2 3; do
-		why=$(consecutive "$TMP/clone$c.out" $((PAUSED_AT + 1))) || bad+=" clone $c: $why;"
+		why=$(consecutive "$TMP/clone$c.out" $((PAUSED_AT + 1)) "$PAUSED_CUT") || bad+=" clone $c: $why;"
 	done
 	[[ -z $bad ]] && ok "3 clones restored at once from one snapshot, each counting on from $((PAUSED_AT + 1))" ||
 		problem "clones:$bad"
@@ -219,7 +216,7 @@ if wait_api "$SOCK"; then
 	[[ $CODE == 400 ]] && ok "a second load: 400 $BODY" || problem "a second load: $CODE $BODY"
 	api "$SOCK" PATCH /vm '{"state": "Resumed"}'
 	wait_count "$TMP/load.out" $((PAUSED_AT + 3)) 20
-	why=$(consecutive "$TMP/load.out" $((PAUSED_AT + 1))) &&
+	why=$(consecutive "$TMP/load.out" $((PAUSED_AT + 1)) "$PAUSED_CUT") &&
 		ok "resumed: counts from $((PAUSED_AT + 1)) on" || problem "resumed after load: $why"
 	# a snapshot of the restored VM (its RAM is the first memory file,
 	# mapped privately: no memfd to seek in) written over the very files
@@ -227,12 +224,13 @@ if wait_api "$SOCK"; then
 	# truncated under its mapping), and the new pair restores once more
 	api "$SOCK" PATCH /vm '{"state": "Paused"}'
 	again_at=$(last_count "$TMP/load.out")
+	again_cut=$(console_cut "$TMP/load.out")
 	api "$SOCK" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/vm.state\", \"mem_file_path\": \"$TMP/vm.mem\"}"
 	[[ $CODE == 204 ]] || problem "snapshot of the restored VM over its own files: $CODE $BODY"
 	ls "$TMP"/*.tmp >/dev/null 2>&1 && problem "temporary files left: $(ls "$TMP"/*.tmp)"
 	api "$SOCK" PATCH /vm '{"state": "Resumed"}'
 	wait_count "$TMP/load.out" $((again_at + 3)) 20
-	why=$(consecutive "$TMP/load.out" $((PAUSED_AT + 1))) &&
+	why=$(consecutive "$TMP/load.out" $((PAUSED_AT + 1)) "$PAUSED_CUT") &&
 		ok "snapshotted over the files it was restored from, the VM runs on: counts to $(last_count "$TMP/load.out")" ||
 		problem "the VM snapshotted over its own memory file: $why"
 	api "$SOCK" PATCH /vm '{"state": "Paused"}'
@@ -247,7 +245,7 @@ if wait_api "$SOCK"; then
 	PIDS+=("$pid")
 	wait_count "$TMP/again.out" $((again_at + 3)) 20
 	wait_api "$TMP/again.sock" && api "$TMP/again.sock" GET /
-	why=$(consecutive "$TMP/again.out" $((again_at + 1))) && [[ $BODY == *'"Running"'* ]] &&
+	why=$(consecutive "$TMP/again.out" $((again_at + 1)) "$again_cut") && [[ $BODY == *'"Running"'* ]] &&
 		ok "a snapshot of the restored VM, restored with --api-sock: counts from $((again_at + 1)) on, GET / $BODY" ||
 		problem "snapshot of a restored VM: $why; GET / $BODY; $(tail -2 "$TMP/again.err" | tr '\n' ' ')"
 else

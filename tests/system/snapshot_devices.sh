@@ -75,7 +75,8 @@ wait_for() { # FILE REGEX SECONDS
 	done
 	return 1
 }
-counts() { grep -ao '^count [0-9]*' "$1" | cut -d' ' -f2; } # (console lines end \r\n)
+# whole lines, after FRONT (the line the pause cut; tests/lib.sh)
+counts() { console_counts "$1" "${2-}"; }
 last_count() { counts "$1" | tail -n 1; }
 
 # vm_json NAME GUEST ARGS DISK [EXTRA]: the config file for a case
@@ -141,6 +142,7 @@ truncate -s 8M "$TMP/counter.img"
 vm_json counter counter "period_ms=50" "$TMP/counter.img" ', "entropy": {}'
 if snapshot counter '^count 3.?$'; then
 	paused=$(last_count "$TMP/counter.out")
+	cut=$(console_cut "$TMP/counter.out")
 	rm -f "$TMP/fifo"
 	mkfifo "$TMP/fifo"
 	"$ISOLA" restore --state "$TMP/counter.state" --mem "$TMP/counter.mem" --timeout 30 \
@@ -152,8 +154,8 @@ if snapshot counter '^count 3.?$'; then
 	kill -TERM "$pid"
 	wait "$pid"
 	exec 7>&-
-	first=$(counts "$TMP/counter.rout" | head -1)
-	n=$(counts "$TMP/counter.rout" | wc -l)
+	first=$(counts "$TMP/counter.rout" "$cut" | head -1)
+	n=$(counts "$TMP/counter.rout" "$cut" | wc -l)
 	if [[ $first == $((paused + 1)) ]] && ((n >= 4)) && ! grep -q 'counter guest' "$TMP/counter.rout" &&
 		grep -q 'isola-rng' "$TMP/counter.rerr" && grep -q 'isola-blk' "$TMP/counter.rerr"; then
 		ok "counter with a disk and entropy: paused at $paused, restored from $first ($n counts, new isola-blk and isola-rng)"

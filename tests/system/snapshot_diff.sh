@@ -54,16 +54,9 @@ wait_api() {
 	done
 	return 1
 }
-# (a restore's first line may be the rest of the line the guest was
-# printing when paused: "unt 5" after "co"; counted as in snapshot.sh)
-counts() {
-	awk 'NR == 1 && !/^count [0-9]+/ && match($0, /^[a-z ]*[0-9]+/) {
-		frag = substr($0, 1, RLENGTH); n = frag; sub(/^[a-z ]*/, "", n)
-		full = "count " n
-		if (substr(full, length(full) - length(frag) + 1) == frag) { print n; next }
-	}
-	match($0, /^count [0-9]+/) { print substr($0, 7, RLENGTH - 6) }' "$1" 2>/dev/null
-}
+# counts FILE [FRONT]: whole lines, after FRONT (the line a pause cut: a
+# restore's first bytes are its rest); as in snapshot.sh, tests/lib.sh
+counts() { console_counts "$1" "${2-}"; }
 last_count() { counts "$1" | tail -n 1; }
 wait_count() { # FILE MIN SECONDS
 	local c
@@ -75,10 +68,10 @@ wait_count() { # FILE MIN SECONDS
 	done
 	return 1
 }
-consecutive() { # FILE FIRST: FIRST, FIRST+1, ... (>= 3 of them), no BAD
+consecutive() { # FILE FIRST [FRONT]: FIRST, FIRST+1, ... (>= 3 of them), no BAD
 	local want=$2 n=0 c
 	grep -q 'memory BAD\|FAIL\|counter guest' "$1" && { grep -m1 'memory BAD\|FAIL\|counter guest' "$1"; return 1; }
-	for c in $(counts "$1"); do
+	for c in $(counts "$1" "${3-}"); do
 		[[ $c == "$want" ]] || { echo "count $c where $want was due"; return 1; }
 		want=$((want + 1)) n=$((n + 1))
 	done
@@ -105,7 +98,8 @@ while off < size:
     off = hole
 PY
 }
-# restore_check NAME STATE MEM FIRST: isola restore continues from FIRST
+# restore_check NAME STATE MEM FIRST [FRONT]: isola restore continues from
+# FIRST (after FRONT, the line the snapshot's pause cut)
 restore_check() {
 	local name=$1 pid why
 	"$ISOLA" restore --state "$2" --mem "$3" --console "file:$TMP/$name.out" --timeout 60 \
@@ -115,7 +109,7 @@ restore_check() {
 	wait_count "$TMP/$name.out" $(($4 + 2)) 20
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-	consecutive "$TMP/$name.out" "$4"
+	consecutive "$TMP/$name.out" "$4" "${5-}"
 }
 
 echo "== Diff without track_dirty_pages"
@@ -159,6 +153,7 @@ api "$SOCK" PATCH /vm '{"state": "Resumed"}'
 wait_count "$TMP/vm.out" $((base_at + 2)) 20 || problem "the VM did not count on after the base: $(tail -2 "$TMP/vm.out")"
 api "$SOCK" PATCH /vm '{"state": "Paused"}'
 diff_at=$(last_count "$TMP/vm.out")
+diff_cut=$(console_cut "$TMP/vm.out")
 "$ISOLA" snapshot --api-sock "$SOCK" --state "$TMP/d1.state" --mem "$TMP/d1.mem" --diff >/dev/null 2>"$TMP/cli.err" ||
 	fail "isola snapshot --diff: $(cat "$TMP/cli.err")"
 api "$SOCK" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/d2.state\", \"mem_file_path\": \"$TMP/d2.mem\", \"snapshot_type\": \"Diff\"}"
@@ -182,10 +177,10 @@ stamped=$(((diff_at - base_at) * 64 * 4096))
 echo "== the Diff merged onto the base restores"
 cp --sparse=always "$TMP/base.mem" "$TMP/merged.mem"
 merge "$TMP/d1.mem" "$TMP/merged.mem"
-why=$(restore_check merged "$TMP/d1.state" "$TMP/merged.mem" $((diff_at + 1))) &&
+why=$(restore_check merged "$TMP/d1.state" "$TMP/merged.mem" $((diff_at + 1)) "$diff_cut") &&
 	ok "base + Diff, with the Diff's state: counts from $((diff_at + 1)) on, every stamp intact" ||
 	problem "base + Diff restored: $why; $(tail -2 "$TMP/merged.err" | tr '\n' ' ')"
-why=$(restore_check unmerged "$TMP/d1.state" "$TMP/base.mem" $((diff_at + 1))) &&
+why=$(restore_check unmerged "$TMP/d1.state" "$TMP/base.mem" $((diff_at + 1)) "$diff_cut") &&
 	problem "the base alone with the Diff's state continued cleanly: the stamps do not tell a lost page" ||
 	ok "the base alone with the Diff's state does not continue cleanly ($why)"
 
@@ -200,6 +195,7 @@ if wait_api "$SOCK"; then
 	wait_count "$TMP/load.out" $((diff_at + 3)) 20
 	api "$SOCK" PATCH /vm '{"state": "Paused"}'
 	load_at=$(last_count "$TMP/load.out")
+	load_cut=$(console_cut "$TMP/load.out")
 	api "$SOCK" PUT /snapshot/create "{\"snapshot_path\": \"$TMP/d3.state\", \"mem_file_path\": \"$TMP/d3.mem\", \"snapshot_type\": \"Diff\"}"
 	[[ $CODE == 204 ]] && ok "Diff of the loaded VM (count $load_at): $(on_disk "$TMP/d3.mem") bytes on disk" ||
 		problem "Diff of a VM loaded with enable_diff_snapshots: $CODE $BODY"
@@ -207,7 +203,7 @@ if wait_api "$SOCK"; then
 	wait "$pid" 2>/dev/null
 	cp --sparse=always "$TMP/merged.mem" "$TMP/merged3.mem"
 	merge "$TMP/d3.mem" "$TMP/merged3.mem"
-	why=$(restore_check merged3 "$TMP/d3.state" "$TMP/merged3.mem" $((load_at + 1))) &&
+	why=$(restore_check merged3 "$TMP/d3.state" "$TMP/merged3.mem" $((load_at + 1)) "$load_cut") &&
 		ok "base + Diff + Diff of the loaded VM: counts from $((load_at + 1)) on, every stamp intact" ||
 		problem "the loaded VM's Diff merged and restored: $why; $(tail -2 "$TMP/merged3.err" | tr '\n' ' ')"
 else
