@@ -414,25 +414,39 @@ static int set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value)
 }
 
 /*
- * The TSCs go on from where they were, as far apart as they were.  With
- * KVM_VCPU_TSC_OFFSET on both sides (devices/vcpu.rst 4.1: guest_tsc =
- * host_tsc + offset) and the same TSC rate, each vCPU's offset is its saved
- * one moved by how far the host's TSC moved (KVM_GET_CLOCK's host_tsc then
- * and now): step 6 of that page with no kvmclock time passing.  Else each
- * vCPU's IA32_TSC is written as saved, which KVM matches across vCPUs only
- * on a host whose TSC it trusts (kvm_synchronize_tsc).  Then each
- * IA32_TSC_DEADLINE, armed against the TSC it was written for.
+ * The TSCs go on from where they were, as far apart as they were, and
+ * together with kvmclock, which KVM_SET_CLOCK has just set to the
+ * snapshot's time: devices/vcpu.rst 4.1 steps 5-7.  KVM_GET_CLOCK gives
+ * kvmclock's time now (guest_dest) and, with KVM_CLOCK_HOST_TSC, the host's
+ * TSC at that same instant (tsc_dest); each TSC moves on by the kvmclock
+ * time passed since the KVM_SET_CLOCK (on a loaded host the two calls can
+ * be milliseconds apart): with KVM_VCPU_TSC_OFFSET on both sides and the
+ * same TSC rate, each vCPU's offset is
+ *   ofs_src - (guest_src - guest_dest) * freq + (tsc_src - tsc_dest)
+ * (the snapshot saved guest_src, tsc_src as one pair: snapshot.c
+ * capture_vm).  Else each vCPU's IA32_TSC is written as saved plus that
+ * time: where the host has no master clock (KVM_GET_CLOCK gives no host
+ * TSC), vCPU 0's saved TSC is the one the saved time was computed at.
+ * KVM matches IA32_TSC writes across vCPUs only on a host whose TSC it
+ * trusts (kvm_synchronize_tsc).  Then each IA32_TSC_DEADLINE, armed against
+ * the TSC it was written for.
  */
 static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 		       const struct snapshot_vm_state *s, bool same_rate, char *err, size_t errlen)
 {
 	struct kvm_clock_data now = {0};
-	bool offsets = same_rate && (s->clock_flags & KVM_CLOCK_HOST_TSC) &&
-		       ioctl(vm->vm_fd, KVM_GET_CLOCK, &now) == 0 &&
+	bool got = ioctl(vm->vm_fd, KVM_GET_CLOCK, &now) == 0;
+	bool offsets = same_rate && got && (s->clock_flags & KVM_CLOCK_HOST_TSC) &&
 		       (now.flags & KVM_CLOCK_HOST_TSC);
-	uint64_t value;
+	int khz = s->tsc_khz ? (int)s->tsc_khz : ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	uint64_t passed = 0, value;
 	int ret;
 
+	/* (guest_dest - guest_src) * freq, in the guest's TSC cycles (kHz:
+	 * cycles per ms); never back */
+	if (got && now.clock > s->clock_ns && khz > 0)
+		passed = (uint64_t)(((unsigned __int128)(now.clock - s->clock_ns) * (unsigned)khz) /
+				    1000000u);
 	for (unsigned i = 0; offsets && i < vm->nr_cpus; i++) {
 		const struct snapshot_vcpu_tsc *tsc = snapshot_section_get(
 		    img, SNAPSHOT_VCPU_TSC, i, sizeof(*tsc), false, NULL, err, errlen);
@@ -444,7 +458,7 @@ static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 	for (unsigned i = 0; offsets && i < vm->nr_cpus; i++) {
 		const struct snapshot_vcpu_tsc *tsc =
 		    snapshot_image_find(img, SNAPSHOT_VCPU_TSC, i)->data;
-		uint64_t offset = tsc->offset + (s->clock_host_tsc - now.host_tsc);
+		uint64_t offset = tsc->offset + passed + (s->clock_host_tsc - now.host_tsc);
 		struct kvm_device_attr attr = {
 		    .group = KVM_VCPU_TSC_CTRL,
 		    .attr = KVM_VCPU_TSC_OFFSET,
@@ -460,7 +474,7 @@ static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 	for (unsigned i = 0; !offsets && i < vm->nr_cpus; i++) {
 		if (!captured_msr(img, i, MSR_IA32_TSC, &value))
 			return error_text(err, errlen, -EINVAL, "vCPU %u: no IA32_TSC saved", i);
-		ret = set_msr(&vm->vcpus[i], MSR_IA32_TSC, value);
+		ret = set_msr(&vm->vcpus[i], MSR_IA32_TSC, value + passed);
 		if (ret)
 			return error_text(err, errlen, ret, "vCPU %u: IA32_TSC: %s", i,
 					  strerror(-ret));
@@ -472,9 +486,12 @@ static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 		} tsc = {.header.nmsrs = 1, .entry.index = MSR_IA32_TSC};
 
 		if (ioctl(vm->vcpus[0].fd, KVM_GET_MSRS, &tsc) == 1)
-			log_debug("restore: the TSCs by %s; vCPU 0's is %lld cycles past the "
+			log_debug("restore: the TSCs by %s, %llu cycles on for the %lld ns of "
+				  "kvmclock since KVM_SET_CLOCK; vCPU 0's is %lld cycles past the "
 				  "snapshot's",
 				  offsets ? "KVM_VCPU_TSC_OFFSET" : "IA32_TSC",
+				  (unsigned long long)passed,
+				  got ? (long long)(now.clock - s->clock_ns) : 0ll,
 				  (long long)(tsc.entry.data - value));
 	}
 	for (unsigned i = 0; i < vm->nr_cpus; i++)
