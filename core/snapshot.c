@@ -317,44 +317,73 @@ struct snapshot_pvclock {
 _Static_assert(sizeof(struct snapshot_pvclock) == 32, "the ABI's 32 bytes");
 #define SNAPSHOT_MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01u
 
-/*
- * The kvmclock time vCPU 0's guest reads now, from its own time structure
- * and TSC (msr.rst: time = system_time + ((tsc - tsc_timestamp) scaled by
- * tsc_shift, then * tsc_to_system_mul >> 32)).  KVM_GET_CLOCK answers with
- * the host's view (its kernel clock plus the VM's offset), which is the
- * guest's only while KVM keeps them together (KVM_CLOCK_TSC_STABLE, its
- * "master clock" on a host with a stable TSC).  Otherwise the guest's
- * clock runs on its TSC between KVM's updates and drifts from the host's:
- * in the nested test (L1 under QEMU's TCG, clocksource hpet) L2's time
- * from its TSC was 64 ms to 3.15 s behind KVM_GET_CLOCK's (the longer
- * the VM sat paused, the more), and a restore that set KVM_GET_CLOCK's
- * time stepped L2's kvm-clock that far past its TSC at once (L2's
- * clocksource watchdog marked its TSC unstable).  QEMU reads the guest's structure in this case too
- * (hw/i386/kvm/clock.c, kvmclock_current_nsec).  The structure is guest
- * memory (the guest could write anything there): only its own clock is
- * at stake.  0 with *ns set, or -errno when there is none to read
- * (kvmclock not enabled, an update in progress, not in RAM).
- */
-static int guest_kvmclock_ns(struct vm *vm, uint64_t *ns)
+/* vCPU vcpu's value of MSR index in the sections captured so far. */
+static bool writer_msr(const struct snapshot_writer *w, unsigned vcpu, uint32_t index,
+		       uint64_t *value)
 {
-	struct {
-		struct kvm_msrs header;
-		struct kvm_msr_entry entries[2];
-	} msrs = {
-	    .header.nmsrs = 2,
-	    .entries = {{.index = SNAPSHOT_MSR_KVM_SYSTEM_TIME_NEW}, {.index = MSR_IA32_TSC}}};
-	struct snapshot_pvclock pv;
-	uint64_t delta;
+	for (size_t i = 0; i < w->n; i++) {
+		const struct snapshot_msr *m = w->sections[i].data;
 
-	if (ioctl(vm->vcpus[0].fd, KVM_GET_MSRS, &msrs) != 2)
+		if (w->sections[i].type != SNAPSHOT_VCPU_MSRS || w->sections[i].instance != vcpu)
+			continue;
+		for (size_t k = 0; k < w->sections[i].len / sizeof(*m); k++)
+			if (m[k].index == index) {
+				*value = m[k].data;
+				return true;
+			}
+	}
+	return false;
+}
+
+/* vCPU vcpu's captured TSC offset, or NULL when KVM has none to give. */
+static const struct snapshot_vcpu_tsc *writer_tsc(const struct snapshot_writer *w, unsigned vcpu)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		const struct snapshot_vcpu_tsc *tsc = w->sections[i].data;
+
+		if (w->sections[i].type == SNAPSHOT_VCPU_TSC && w->sections[i].instance == vcpu)
+			return tsc->flags & SNAPSHOT_TSC_OFFSET_VALID ? tsc : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * The kvmclock time vCPU 0's guest reads at the TSC value captured with its
+ * MSRs (*tsc), from its own time structure (msr.rst: time = system_time +
+ * ((tsc - tsc_timestamp) scaled by tsc_shift, then * tsc_to_system_mul >>
+ * 32)).  KVM_GET_CLOCK answers with the host's view (its kernel clock plus
+ * the VM's offset), which is the guest's only while KVM keeps them together
+ * (KVM_CLOCK_TSC_STABLE, its "master clock" on a host with a stable TSC).
+ * Otherwise the guest's clock runs on its TSC between KVM's updates and
+ * drifts from the host's: in the nested test (L1 under QEMU's TCG,
+ * clocksource hpet) L2's time from its TSC was 64 ms to 3.15 s behind
+ * KVM_GET_CLOCK's (the longer the VM sat paused, the more), and a restore
+ * that set KVM_GET_CLOCK's time stepped L2's kvm-clock that far past its
+ * TSC at once (L2's clocksource watchdog marked its TSC unstable).  QEMU
+ * reads the guest's structure in this case too (hw/i386/kvm/clock.c,
+ * kvmclock_current_nsec).  The time is computed from the very TSC value
+ * the snapshot keeps, so that the two are one pair: a TSC read apart from
+ * it (KVM_GET_MSRS again, microseconds to milliseconds later on a loaded
+ * host) would put the restored TSC that far from the restored clock.  The
+ * structure is guest memory (the guest could write anything there): only
+ * its own clock is at stake.  0 with *ns and *tsc set, or -errno when there
+ * is none to read (kvmclock not enabled, an update in progress, not in RAM).
+ */
+static int guest_kvmclock_ns(const struct snapshot_writer *w, struct vm *vm, uint64_t *ns,
+			     uint64_t *tsc)
+{
+	struct snapshot_pvclock pv;
+	uint64_t system_time, delta;
+
+	if (!writer_msr(w, 0, SNAPSHOT_MSR_KVM_SYSTEM_TIME_NEW, &system_time) ||
+	    !writer_msr(w, 0, MSR_IA32_TSC, tsc))
 		return -ENOENT;
 	/* bit 0: enabled; the structure is 4-byte aligned (msr.rst) */
-	if (!(msrs.entries[0].data & 1) ||
-	    gmem_read(vm->mem, msrs.entries[0].data & ~3ull, &pv, sizeof(pv)))
+	if (!(system_time & 1) || gmem_read(vm->mem, system_time & ~3ull, &pv, sizeof(pv)))
 		return -ENOENT;
 	if (pv.version & 1 || !pv.tsc_to_system_mul)
 		return -EAGAIN; /* odd: KVM was writing it (not while parked) */
-	delta = msrs.entries[1].data - pv.tsc_timestamp;
+	delta = *tsc - pv.tsc_timestamp;
 	if (pv.tsc_shift < 0)
 		delta >>= -pv.tsc_shift > 63 ? 63 : -pv.tsc_shift;
 	else
@@ -363,6 +392,19 @@ static int guest_kvmclock_ns(struct vm *vm, uint64_t *ns)
 	return 0;
 }
 
+/*
+ * After the vCPUs' sections: the clock is saved as a pair with the TSCs
+ * (devices/vcpu.rst 4.1 steps 1-2: kvmclock's time guest_src and the host
+ * TSC tsc_src at that same instant, with each vCPU's offset ofs_src).
+ * KVM_GET_CLOCK gives both at once when KVM_CLOCK_TSC_STABLE and
+ * KVM_CLOCK_HOST_TSC are set (the offsets stay put meanwhile).  Without the
+ * master clock the guest's own time is saved, computed at vCPU 0's saved
+ * TSC, and tsc_src is the host TSC at which that vCPU's TSC had that value
+ * by its saved offset (guest_tsc = host_tsc + offset): exact by
+ * construction, where KVM_GET_CLOCK's host TSC (which it does not give
+ * then) or another read would be a different instant.  Without the
+ * offset, the restore pairs the time with the saved IA32_TSC directly.
+ */
 static int capture_vm(struct snapshot_writer *w, struct vm *vm)
 {
 	struct snapshot_vm_state *s = calloc(1, sizeof(*s));
@@ -390,10 +432,14 @@ static int capture_vm(struct snapshot_writer *w, struct vm *vm)
 	s->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
 	s->flags = vm->tsc_deadline ? SNAPSHOT_VM_TSC_DEADLINE : 0;
 	s->clock_ns = clock.clock;
+	s->clock_flags = clock.flags;
+	s->clock_realtime_ns = clock.realtime;
+	s->clock_host_tsc = clock.host_tsc;
 	if (!(clock.flags & KVM_CLOCK_TSC_STABLE)) {
-		uint64_t guest;
+		const struct snapshot_vcpu_tsc *tsc0 = writer_tsc(w, 0);
+		uint64_t guest, tsc;
 
-		if (guest_kvmclock_ns(vm, &guest) == 0) {
+		if (guest_kvmclock_ns(w, vm, &guest, &tsc) == 0) {
 			int64_t ahead = (int64_t)(clock.clock - guest);
 
 			/* said when it matters: a restore of KVM's time would
@@ -410,11 +456,13 @@ static int capture_vm(struct snapshot_writer *w, struct vm *vm)
 					  (unsigned long long)guest,
 					  (unsigned long long)clock.clock);
 			s->clock_ns = guest;
+			s->clock_flags &= ~KVM_CLOCK_HOST_TSC;
+			if (tsc0) {
+				s->clock_host_tsc = tsc - tsc0->offset;
+				s->clock_flags |= KVM_CLOCK_HOST_TSC;
+			}
 		}
 	}
-	s->clock_flags = clock.flags;
-	s->clock_realtime_ns = clock.realtime;
-	s->clock_host_tsc = clock.host_tsc;
 	return writer_add(w, SNAPSHOT_VM, 0, s, sizeof(*s));
 }
 
@@ -618,17 +666,18 @@ int snapshot_create(struct vm *vm, int state_fd, int mem_fd, bool diff, char *er
 	ret = snapshot_devices_save(vm, writer_add_cb, &w, err, errlen);
 	if (ret)
 		goto out;
-	ret = capture_vm(&w, vm);
-	if (ret) {
-		error_text(err, errlen, ret, "KVM_GET_CLOCK: %s", strerror(-ret));
-		goto out;
-	}
 	for (unsigned i = 0; i < vm->nr_cpus; i++) {
 		ret = capture_vcpu(&w, vm, &vm->vcpus[i], msr_list, &what);
 		if (ret) {
 			error_text(err, errlen, ret, "vCPU %u: %s: %s", i, what, strerror(-ret));
 			goto out;
 		}
+	}
+	/* after the vCPUs: the clock pairs with their saved TSCs */
+	ret = capture_vm(&w, vm);
+	if (ret) {
+		error_text(err, errlen, ret, "KVM_GET_CLOCK: %s", strerror(-ret));
+		goto out;
 	}
 	ret = capture_platform(&w, vm);
 	if (ret) {

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "core/snapshot.h"
 #include "core/vm.h"
@@ -414,25 +415,81 @@ static int set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value)
 }
 
 /*
- * The TSCs go on from where they were, as far apart as they were.  With
- * KVM_VCPU_TSC_OFFSET on both sides (devices/vcpu.rst 4.1: guest_tsc =
- * host_tsc + offset) and the same TSC rate, each vCPU's offset is its saved
- * one moved by how far the host's TSC moved (KVM_GET_CLOCK's host_tsc then
- * and now): step 6 of that page with no kvmclock time passing.  Else each
- * vCPU's IA32_TSC is written as saved, which KVM matches across vCPUs only
- * on a host whose TSC it trusts (kvm_synchronize_tsc).  Then each
- * IA32_TSC_DEADLINE, armed against the TSC it was written for.
+ * KVM_GET_CLOCK's time and the host's TSC at that instant (devices/vcpu.rst
+ * 4.1 step 5).  KVM gives the TSC with it only with its master clock
+ * (KVM_CLOCK_HOST_TSC).  Otherwise the TSC (the one KVM's offsets are from:
+ * guest_tsc = host_tsc + offset) is read here on both sides of the call and
+ * the midpoint taken, the narrowest of 5 calls: a call preempted on a
+ * loaded host would put it that far off.  *window: that bracket in TSC
+ * cycles (0 from KVM).  0 or -errno.
+ */
+static int restore_clock_now(struct vm *vm, struct kvm_clock_data *now, uint64_t *window)
+{
+	*window = UINT64_MAX;
+	for (int i = 0; i < 5; i++) {
+		struct kvm_clock_data c = {0};
+		uint64_t t0, t1;
+
+		_mm_lfence();
+		t0 = __rdtsc();
+		_mm_lfence();
+		if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &c) < 0)
+			return -errno;
+		_mm_lfence();
+		t1 = __rdtsc();
+		_mm_lfence();
+		if (c.flags & KVM_CLOCK_HOST_TSC) {
+			*now = c;
+			*window = 0;
+			return 0;
+		}
+		if (t1 - t0 < *window) {
+			*window = t1 - t0;
+			*now = c;
+			now->host_tsc = t0 + (t1 - t0) / 2;
+			now->flags |= KVM_CLOCK_HOST_TSC;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The TSCs go on from where they were, as far apart as they were, and
+ * together with kvmclock, which KVM_SET_CLOCK has just set to the
+ * snapshot's time: devices/vcpu.rst 4.1 steps 5-7.  restore_clock_now
+ * gives kvmclock's time now (guest_dest) and the host's TSC at that
+ * instant (tsc_dest); each TSC moves on by the kvmclock time passed since
+ * the KVM_SET_CLOCK (on a loaded host the two calls can be milliseconds
+ * apart): with KVM_VCPU_TSC_OFFSET on both sides and the same TSC rate,
+ * each vCPU's offset is
+ *   ofs_src - (guest_src - guest_dest) * freq + (tsc_src - tsc_dest)
+ * (the snapshot saved guest_src and tsc_src as one pair: snapshot.c
+ * capture_vm), and KVM takes the host's TSC and its time together when it
+ * is set.  Else each vCPU's IA32_TSC is written as saved plus that time
+ * (where the host has no master clock, vCPU 0's saved TSC is the one the
+ * saved time was computed at); that write comes an ioctl after the time
+ * was read (in the nested test, with L1's KVM reloading the vCPU's TSC on
+ * each call, L2's TSC came back 115-143 us behind its kvmclock).  KVM
+ * matches IA32_TSC writes across vCPUs only on a host whose TSC it trusts
+ * (kvm_synchronize_tsc).  Then each IA32_TSC_DEADLINE, armed against the
+ * TSC it was written for.
  */
 static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 		       const struct snapshot_vm_state *s, bool same_rate, char *err, size_t errlen)
 {
 	struct kvm_clock_data now = {0};
-	bool offsets = same_rate && (s->clock_flags & KVM_CLOCK_HOST_TSC) &&
-		       ioctl(vm->vm_fd, KVM_GET_CLOCK, &now) == 0 &&
-		       (now.flags & KVM_CLOCK_HOST_TSC);
-	uint64_t value;
+	uint64_t window;
+	bool got = restore_clock_now(vm, &now, &window) == 0;
+	bool offsets = same_rate && got && (s->clock_flags & KVM_CLOCK_HOST_TSC);
+	int khz = s->tsc_khz ? (int)s->tsc_khz : ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	uint64_t passed = 0, value;
 	int ret;
 
+	/* (guest_dest - guest_src) * freq, in the guest's TSC cycles (kHz:
+	 * cycles per ms); never back */
+	if (got && now.clock > s->clock_ns && khz > 0)
+		passed = (uint64_t)(((unsigned __int128)(now.clock - s->clock_ns) * (unsigned)khz) /
+				    1000000u);
 	for (unsigned i = 0; offsets && i < vm->nr_cpus; i++) {
 		const struct snapshot_vcpu_tsc *tsc = snapshot_section_get(
 		    img, SNAPSHOT_VCPU_TSC, i, sizeof(*tsc), false, NULL, err, errlen);
@@ -444,7 +501,7 @@ static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 	for (unsigned i = 0; offsets && i < vm->nr_cpus; i++) {
 		const struct snapshot_vcpu_tsc *tsc =
 		    snapshot_image_find(img, SNAPSHOT_VCPU_TSC, i)->data;
-		uint64_t offset = tsc->offset + (s->clock_host_tsc - now.host_tsc);
+		uint64_t offset = tsc->offset + passed + (s->clock_host_tsc - now.host_tsc);
 		struct kvm_device_attr attr = {
 		    .group = KVM_VCPU_TSC_CTRL,
 		    .attr = KVM_VCPU_TSC_OFFSET,
@@ -460,7 +517,7 @@ static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 	for (unsigned i = 0; !offsets && i < vm->nr_cpus; i++) {
 		if (!captured_msr(img, i, MSR_IA32_TSC, &value))
 			return error_text(err, errlen, -EINVAL, "vCPU %u: no IA32_TSC saved", i);
-		ret = set_msr(&vm->vcpus[i], MSR_IA32_TSC, value);
+		ret = set_msr(&vm->vcpus[i], MSR_IA32_TSC, value + passed);
 		if (ret)
 			return error_text(err, errlen, ret, "vCPU %u: IA32_TSC: %s", i,
 					  strerror(-ret));
@@ -470,12 +527,20 @@ static int restore_tsc(struct vm *vm, const struct snapshot_image *img,
 			struct kvm_msrs header;
 			struct kvm_msr_entry entry;
 		} tsc = {.header.nmsrs = 1, .entry.index = MSR_IA32_TSC};
+		char wbuf[64] = "by KVM with it";
 
+		if (got && window)
+			snprintf(wbuf, sizeof(wbuf), "here within %llu cycles",
+				 (unsigned long long)window);
 		if (ioctl(vm->vcpus[0].fd, KVM_GET_MSRS, &tsc) == 1)
-			log_debug("restore: the TSCs by %s; vCPU 0's is %lld cycles past the "
-				  "snapshot's",
-				  offsets ? "KVM_VCPU_TSC_OFFSET" : "IA32_TSC",
-				  (long long)(tsc.entry.data - value));
+			log_debug(
+			    "restore: the TSCs by %s, %llu cycles on for the %lld ns of "
+			    "kvmclock since KVM_SET_CLOCK (the host's TSC read %s); vCPU 0's is "
+			    "%lld cycles past the snapshot's",
+			    offsets ? "KVM_VCPU_TSC_OFFSET" : "IA32_TSC",
+			    (unsigned long long)passed,
+			    got ? (long long)(now.clock - s->clock_ns) : 0ll, wbuf,
+			    (long long)(tsc.entry.data - value));
 	}
 	for (unsigned i = 0; i < vm->nr_cpus; i++)
 		if (captured_msr(img, i, MSR_IA32_TSC_DEADLINE, &value) && value &&

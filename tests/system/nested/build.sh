@@ -41,7 +41,23 @@ NESTED_OUT=${NESTED_OUT:-$NESTED_ROOT/build/nested}
 # that fires no more, so nothing ever woke them; a periodic one fires again
 # 4 ms later, and its delivery takes the pending vectors with it
 # (docs/linux.md "L1's own failures").
-L1_KERNEL_ARGS="console=ttyS0 panic=-1 rdinit=/init quiet nokaslr highres=off nohz=off"
+# tsc_early_khz (kernel-parameters.txt): L1's TSC rate, where the host
+# knows its own exactly (tsc_known_freq in its cpuinfo: a hypervisor gave
+# it; with no aperfmperf, "cpu MHz" is that rate).  TCG gives L1 the host's
+# TSC (QEMU's cpu_get_host_ticks), which L1 otherwise calibrates against the
+# emulated PIT: 0.5% slow on a loaded host (2582 MHz for 2596).  L1's KVM,
+# without a master clock (L1's TSCs are "unsynchronized"), sets L2's
+# kvmclock to L1's time at each update and moves L2's TSC only forward
+# to L1's time (its catch-up), but between updates L2's TSC runs at the
+# host's rate: that much ahead of L2's kvm-clock for as long as L2's vCPU
+# stays loaded, 3.8 ms in a restored L2 faulting its memory in, and L2's
+# clocksource watchdog marked its TSC unstable (docs/linux.md).
+nested_l1_tsc_khz() {
+	grep -qw tsc_known_freq /proc/cpuinfo && ! grep -qw aperfmperf /proc/cpuinfo &&
+		awk -F': *' '/^cpu MHz/ { printf "%d\n", $2 * 1000 + 0.5; exit }' /proc/cpuinfo
+}
+L1_TSC_KHZ=$(nested_l1_tsc_khz)
+L1_KERNEL_ARGS="console=ttyS0 panic=-1 rdinit=/init quiet nokaslr highres=off nohz=off${L1_TSC_KHZ:+ tsc_early_khz=$L1_TSC_KHZ}"
 
 nested_kernel() {
 	ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1
