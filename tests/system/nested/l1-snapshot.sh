@@ -59,8 +59,13 @@ snap_ns() {
 		$IP -n "$1" addr add 10.99.0.1/24 dev "$2" && $IP -n "$1" link set "$2" up
 }
 
-# snap_ping NS COUNT: RECEIVED/SENT of COUNT pings of L2 from NS
+# snap_ping NS COUNT: RECEIVED/SENT of COUNT pings of L2 from NS, after
+# one answered ping (up to 20 s): a clone's new tap has a MAC its restored
+# L2 has not seen (ARP first), and five restored L2s at once under nested
+# TCG on a loaded host can take longer than one -W 3 ping to answer at all
+# (a clone once answered 0/2 with no other complaint)
 snap_ping() {
+	$IP netns exec "$1" ping -c 1 -w 20 10.99.0.2 >/dev/null 2>&1
 	$IP netns exec "$1" ping -c "$2" -W 3 10.99.0.2 2>&1 |
 		sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) packets received.*/\2\/\1/p'
 }
