@@ -177,7 +177,7 @@ for script in tests/system/*.sh; do
 	# A script with several cases writes "CASE PASS|FAIL|SKIP WHY" lines to
 	# $ISOLA_CASES; each becomes a result of its own (system/SCRIPT/CASE).
 	: >"$LOGDIR/cases"
-	# (the nested Linux run: ~5 min, and a second L1 run when the
+	# (the nested Linux run: ~7-9 min, and a second L1 run when the
 	# emulator hangs the first: linux_nested.sh's budget)
 	limit=900
 	[[ $name == system/linux_nested ]] && limit=1440
