@@ -50,8 +50,8 @@ pids_of() {
 }
 
 count() { # ENGINE WORKLOAD
-	local rw bs depth queues server perf_pid host_pid
-	read -r rw bs depth queues < <(bench/blk/workload.sh "$2")
+	local rw bs depth queues halt_poll server perf_pid host_pid
+	read -r rw bs depth queues halt_poll < <(bench/blk/workload.sh "$2")
 	case $1 in
 	isola)
 		"$ISOLA_BLK" --socket "$DIR/s.sock" --image "$IMG" --queues "$queues" --verbose ${ISOLA_ARGS:-} \
@@ -84,7 +84,7 @@ count() { # ENGINE WORKLOAD
 	host_pid=$!
 	sleep 0.5
 	perf stat -x, -o "$DIR/lg.perf" -e "$EVENTS" -- "$LOADGEN" --socket "$DIR/s.sock" \
-		--rw "$rw" --iodepth "$depth" --queues "$queues" --bs "$bs" --runtime "$COUNTED" \
+		--rw "$rw" --iodepth "$depth" --queues "$queues" --bs "$bs" --halt-poll-us "$halt_poll" --runtime "$COUNTED" \
 		--warmup 1 "${cpu_args[@]}" >"$DIR/lg.out"
 	kill -INT "$perf_pid" "$host_pid"
 	wait "$perf_pid" "$host_pid" || true

@@ -214,11 +214,32 @@ static int lg_reap_all(struct loadgen *lg, bool resubmit)
 	return total;
 }
 
+/* Has a queue with requests in flight a used entry not yet reaped? */
+static bool lg_used_pending(const struct loadgen *lg)
+{
+	for (unsigned i = 0; i < lg->opt->queues; i++) {
+		const struct lg_queue *q = &lg->queues[i];
+
+		if (q->in_flight &&
+		    __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE) != q->last_used)
+			return true;
+	}
+	return false;
+}
+
 /* Sleep until a device signals a call eventfd, having first asked for an
  * interrupt at the next used entry of each queue with requests in flight
  * (§2.7.7: used_event with EVENT_IDX; without it, avail->flags stays 0 and
  * every used batch interrupts).  One poll covers all queues, as one vCPU
- * would take the interrupts of several. */
+ * would take the interrupts of several.
+ *
+ * With --halt-poll-us the driver first spins that long, as a guest's idle
+ * vCPU does in KVM before the host thread sleeps (halt polling: KVM's
+ * halt_poll_ns, KVM_HALT_POLL_NS_DEFAULT = 200 us on x86).  Interrupts stay
+ * wanted, so the device signals as it would for a real guest; the spin
+ * watches the used ring, which the device writes just before it signals.
+ * The counts a caught spin leaves in the call eventfds are drained by the
+ * next sleep, which sleeps again when that was all it found. */
 static int lg_wait(struct loadgen *lg)
 {
 	struct pollfd pfd[LG_MAX_QUEUES];
@@ -239,19 +260,37 @@ static int lg_wait(struct loadgen *lg)
 		if (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE) != q->last_used)
 			return 0;
 	}
-	/* poll, then read: a back-end may make the shared file description
-	 * O_NONBLOCK (qemu-storage-daemon does), so read() alone would spin. */
-	lg->wakeups++;
-	if (poll(pfd, lg->opt->queues, -1) < 0) {
-		if (errno != EINTR)
-			return -errno;
-		return 0; /* the watchdog's tick */
+	if (lg->opt->halt_poll_ns) {
+		uint64_t start = now_ns();
+
+		lg->halt_polls++;
+		do {
+			if (lg_used_pending(lg)) {
+				lg->halt_polls_caught++;
+				return 0;
+			}
+			__builtin_ia32_pause();
+		} while (now_ns() - start < lg->opt->halt_poll_ns);
 	}
-	for (unsigned i = 0; i < lg->opt->queues; i++)
-		if ((pfd[i].revents & POLLIN) && read(pfd[i].fd, &value, sizeof(value)) < 0 &&
-		    errno != EAGAIN && errno != EINTR)
-			return -errno;
-	return 0;
+	for (;;) {
+		/* poll, then read: a back-end may make the shared file
+		 * description O_NONBLOCK (qemu-storage-daemon does), so read()
+		 * alone would spin. */
+		lg->wakeups++;
+		if (poll(pfd, lg->opt->queues, -1) < 0) {
+			if (errno != EINTR)
+				return -errno;
+			return 0; /* the watchdog's tick */
+		}
+		for (unsigned i = 0; i < lg->opt->queues; i++)
+			if ((pfd[i].revents & POLLIN) &&
+			    read(pfd[i].fd, &value, sizeof(value)) < 0 && errno != EAGAIN &&
+			    errno != EINTR)
+				return -errno;
+		/* Only a caught spin's stale signal: nothing new, sleep again. */
+		if (!lg->opt->halt_poll_ns || lg_used_pending(lg))
+			return 0;
+	}
 }
 
 /* In --poll mode the device need not signal at all: keep used_event far
@@ -397,6 +436,7 @@ static int lg_run(struct loadgen *lg, double *elapsed)
 		if (!lg->measuring && now >= measure_at) {
 			lg->measuring = true;
 			lg->ios = lg->reads = lg->writes = lg->kicks = lg->wakeups = 0;
+			lg->halt_polls = lg->halt_polls_caught = 0;
 			lg->samples.count = 0;
 			lg->cpu.self_ns = lg_self_cpu_ns(&ru);
 			lg->cpu.nvcsw = ru.ru_nvcsw;
@@ -485,9 +525,16 @@ static void lg_report(struct loadgen *lg, double elapsed)
 	if (lg->opt->nr_cpu_pids)
 		printf(" server_cpu_us_per_io=%.2f ios_per_cpu_s=%.0f", server_us,
 		       1e6 / (load_us + server_us));
-	printf(" all_ios=%llu errors=%llu event_idx=%d poll=%d\n", (unsigned long long)lg->all_ios,
-	       (unsigned long long)lg->errors, !!(lg->features & (1ull << VIRTIO_F_EVENT_IDX)),
-	       lg->opt->poll);
+	printf(" all_ios=%llu errors=%llu event_idx=%d poll=%d halt_poll_us=%u",
+	       (unsigned long long)lg->all_ios, (unsigned long long)lg->errors,
+	       !!(lg->features & (1ull << VIRTIO_F_EVENT_IDX)), lg->opt->poll,
+	       lg->opt->halt_poll_ns / 1000u);
+	/* How often the halt-poll spin caught the completion, per spin. */
+	if (lg->opt->halt_poll_ns)
+		printf(" halt_polls_per_io=%.3f halt_poll_caught=%.3f",
+		       (double)lg->halt_polls / ios,
+		       lg->halt_polls ? (double)lg->halt_polls_caught / (double)lg->halt_polls : 0);
+	printf("\n");
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -499,7 +546,8 @@ static void usage(FILE *out)
 	    "usage: blk-loadgen --socket PATH [--rw MODE] [--rwmixread PCT]\n"
 	    "                   [--iodepth N] [--queues N] [--bs BYTES] [--runtime S] [--warmup "
 	    "S]\n"
-	    "                   [--mem MIB] [--queue-size N] [--poll] [--no-event-idx] [--seed N]\n"
+	    "                   [--mem MIB] [--queue-size N] [--poll | --halt-poll-us N]\n"
+	    "                   [--no-event-idx] [--seed N]\n"
 	    "                   [--cpu-pid PID]...\n"
 	    "A virtio-blk driver in a fake guest: drives the virtqueues of a vhost-user-blk\n"
 	    "back-end (isola-blk, qemu-storage-daemon) at a fixed queue depth from one thread\n"
@@ -520,9 +568,13 @@ static void usage(FILE *out)
 	    "  --mem MIB          guest memory, a memfd (default 256)\n"
 	    "  --queue-size N     virtqueue size, a power of two up to %u (default 256)\n"
 	    "  --poll             spin on the used ring instead of sleeping on the call fd\n"
+	    "                     (interrupts off, as a guest's polled queues)\n"
+	    "  --halt-poll-us N   spin up to N us on the used ring before sleeping, with\n"
+	    "                     interrupts on, as KVM polls a halted vCPU (its\n"
+	    "                     halt_poll_ns, 200 us by default); default 0, up to %u\n"
 	    "  --no-event-idx     do not negotiate VIRTIO_F_EVENT_IDX\n"
 	    "  --seed N           random seed (default 1)\n",
-	    LG_MAX_SLOTS, LG_MAX_QUEUES, LG_MAX_QUEUE_SIZE);
+	    LG_MAX_SLOTS, LG_MAX_QUEUES, LG_MAX_QUEUE_SIZE, LG_MAX_HALT_POLL_US);
 }
 
 /* One option into o; -1 if its value is unknown. */
@@ -558,6 +610,15 @@ static int parse_option(int opt, const char *arg, struct lg_options *o)
 	case 'p':
 		o->poll = true;
 		return 0;
+	case 'H': {
+		char *end;
+		unsigned long us = strtoul(arg, &end, 10);
+
+		if (*arg < '0' || *arg > '9' || *end || us > LG_MAX_HALT_POLL_US)
+			return -1;
+		o->halt_poll_ns = (uint32_t)us * 1000u;
+		return 0;
+	}
 	case 'e':
 		o->event_idx = false;
 		return 0;
@@ -588,8 +649,8 @@ static bool options_valid(const struct lg_options *o)
 {
 	bool pow2 = o->queue_size && !(o->queue_size & (o->queue_size - 1));
 
-	return o->rwmixread <= 100 && o->runtime > 0 && o->warmup >= 0 && pow2 &&
-	       o->queue_size <= LG_MAX_QUEUE_SIZE && o->iodepth >= 1 &&
+	return !(o->poll && o->halt_poll_ns) && o->rwmixread <= 100 && o->runtime > 0 &&
+	       o->warmup >= 0 && pow2 && o->queue_size <= LG_MAX_QUEUE_SIZE && o->iodepth >= 1 &&
 	       o->iodepth <= o->queue_size / LG_DESCS_PER_REQ && o->bs && o->bs % 4096 == 0 &&
 	       o->bs <= (1u << 20) && o->queues >= 1 && o->queues <= LG_MAX_QUEUES &&
 	       LG_DATA_GPA + (uint64_t)o->queues * LG_MAX_SLOTS * o->bs <= o->mem_bytes;
@@ -609,6 +670,7 @@ static int parse_args(int argc, char **argv, struct lg_options *o)
 	    {"mem", required_argument, NULL, 'M'},
 	    {"queue-size", required_argument, NULL, 'q'},
 	    {"poll", no_argument, NULL, 'p'},
+	    {"halt-poll-us", required_argument, NULL, 'H'},
 	    {"no-event-idx", no_argument, NULL, 'e'},
 	    {"seed", required_argument, NULL, 'S'},
 	    {"queues", required_argument, NULL, 'Q'},

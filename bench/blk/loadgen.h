@@ -34,6 +34,7 @@
 #define LG_MAX_QUEUES 16
 #define LG_DESCS_PER_REQ 3
 #define LG_MAX_SLOTS (LG_MAX_QUEUE_SIZE / LG_DESCS_PER_REQ)
+#define LG_MAX_HALT_POLL_US 10000u /* --halt-poll-us */
 #define LG_WATCHDOG_SECONDS 10
 #define LG_MAX_CPU_PIDS 32
 
@@ -56,6 +57,7 @@ struct lg_options {
 	double runtime, warmup;
 	uint64_t mem_bytes;
 	bool poll;
+	uint32_t halt_poll_ns; /* --halt-poll-us: spin this long before sleeping */
 	bool event_idx;
 	uint64_t seed;
 	int cpu_pids[8]; /* --cpu-pid: processes whose CPU time is reported */
@@ -101,8 +103,9 @@ struct loadgen {
 	bool measuring;
 	struct lg_samples samples;
 	uint64_t ios, reads, writes, errors, kicks, wakeups;
-	uint64_t all_ios;	   /* every completion, warm-up and drain included */
-	int pids[LG_MAX_CPU_PIDS]; /* --cpu-pid and descendants (lg_collect_pids) */
+	uint64_t halt_polls, halt_polls_caught; /* --halt-poll-us spins, and caught */
+	uint64_t all_ios;			/* every completion, warm-up and drain included */
+	int pids[LG_MAX_CPU_PIDS];		/* --cpu-pid and descendants (lg_collect_pids) */
 	unsigned nr_pids;
 	struct {
 		uint64_t self_ns;   /* our user + system time */

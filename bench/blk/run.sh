@@ -8,8 +8,11 @@
 # Environment: RUNTIME (s per run, default 10), WARMUP (s, default 1),
 # WORKLOADS (default "randread-qd1 randread-qd32 randwrite-qd1
 # randwrite-qd32 randrw-qd1 randrw-qd32 randread-qd32-2q randrw-qd32-2q
-# read-64k-qd8 write-64k-qd8"; randrw is 70% reads, -2q two queues (fio:
-# two jobs), read/write sequential, -64k the block size: bench/blk/workload.sh),
+# read-64k-qd8 write-64k-qd8 randread-qd1-hp200 randwrite-qd1-hp200
+# randrw-qd1-hp200"; randrw is 70% reads, -2q two queues (fio: two jobs),
+# read/write sequential, -64k the block size, -hp200 a guest whose idle
+# vCPU KVM halt-polls 200 us (blk-loadgen --halt-poll-us; fio runs as for
+# the same workload without it): bench/blk/workload.sh),
 # ISOLA_BLK, QSD, FIO (binaries), ISOLA_ARGS (extra isola-blk options, e.g.
 # "--poll-us 0"), ISOLA_BASE (a second isola-blk binary, e.g. a copy built
 # before a change: run as engine "base" in the same rounds, and compared as
@@ -21,7 +24,7 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 RUNTIME=${RUNTIME:-10}
 WARMUP=${WARMUP:-1}
-WORKLOADS=${WORKLOADS:-randread-qd1 randread-qd32 randwrite-qd1 randwrite-qd32 randrw-qd1 randrw-qd32 randread-qd32-2q randrw-qd32-2q read-64k-qd8 write-64k-qd8}
+WORKLOADS=${WORKLOADS:-randread-qd1 randread-qd32 randwrite-qd1 randwrite-qd32 randrw-qd1 randrw-qd32 randread-qd32-2q randrw-qd32-2q read-64k-qd8 write-64k-qd8 randread-qd1-hp200 randwrite-qd1-hp200 randrw-qd1-hp200}
 ISOLA_BLK=${ISOLA_BLK:-build/isola-blk}
 QSD=${QSD:-qemu-storage-daemon}
 FIO=${FIO:-fio}
@@ -86,16 +89,16 @@ CPU_qsd=(--cpu-pid "$!")
 RUNS=$DIR/runs.txt
 : >"$RUNS"
 run_loadgen() { # ENGINE WORKLOAD
-	local rw bs depth queues line cpu="CPU_$1[@]"
-	read -r rw bs depth queues < <(bench/blk/workload.sh "$2")
+	local rw bs depth queues halt_poll line cpu="CPU_$1[@]"
+	read -r rw bs depth queues halt_poll < <(bench/blk/workload.sh "$2")
 	line=$("$LOADGEN" --socket "$DIR/$1.sock" --rw "$rw" --bs "$bs" --iodepth "$depth" \
-		--queues "$queues" --runtime "$RUNTIME" --warmup "$WARMUP" "${!cpu}") ||
+		--queues "$queues" --halt-poll-us "$halt_poll" --runtime "$RUNTIME" --warmup "$WARMUP" "${!cpu}") ||
 		{ echo "bench: blk-loadgen against $1 failed" >&2; exit 1; }
 	echo "$1 $2 $line" | tee -a "$RUNS" >&2
 }
 run_fio() { # WORKLOAD
-	local rw bs depth queues
-	read -r rw bs depth queues < <(bench/blk/workload.sh "$1")
+	local rw bs depth queues halt_poll
+	read -r rw bs depth queues halt_poll < <(bench/blk/workload.sh "$1")
 	# -2q: one job per queue, each its own io_uring (as one per vCPU);
 	# sequential jobs each from their own offset (offset_increment).
 	"$FIO" --name=bench --ioengine=io_uring --direct=1 --rw="$rw" --rwmixread=70 \
@@ -129,7 +132,7 @@ OUT=bench/results/blk-$(date +%F).txt
 	[[ -z ${ISOLA_BASE:-} ]] || echo "base (before): $ISOLA_BASE, same options"
 	echo "isola-blk: $ISOLA_BLK --queues 2${ISOLA_ARGS:+ $ISOLA_ARGS} (sandboxed; O_DIRECT when aligned; busy-polls up to 50 us before sleeping at depth 1, --poll-us)"
 	echo "cmd qsd: $QSD ${QSD_ARGS[*]//$DIR/DIR}"
-	echo "cmd load: $LOADGEN --socket SOCK --rw RW --bs BS --iodepth D --queues Q --runtime $RUNTIME --warmup $WARMUP --cpu-pid PID... (256 MiB memfd guest, queue size 256, EVENT_IDX, one thread waits on the call eventfds)"
+	echo "cmd load: $LOADGEN --socket SOCK --rw RW --bs BS --iodepth D --queues Q --halt-poll-us US --runtime $RUNTIME --warmup $WARMUP --cpu-pid PID... (256 MiB memfd guest, queue size 256, EVENT_IDX, one thread waits on the call eventfds; US 0, or 200 in the -hp200 workloads: KVM's default halt_poll_ns)"
 	echo "cmd fio: $FIO --ioengine=io_uring --direct=1 --rw=RW --rwmixread=70 --bs=BS --iodepth=D --numjobs=Q --group_reporting --offset_increment=1024/Q MiB --size=1024/Q MiB --time_based --ramp_time=$WARMUP --runtime=$RUNTIME --lat_percentiles=1 --filename=IMG"
 	echo "cpu: per request over the measured phase; load generator: getrusage; back-end: its threads' /proc schedstat run time; fio: its usr+sys; IOPS per CPU-second = 1e6 / (back-end + load generator us per request)"
 	echo "rounds: $ROUNDS, interleaved per workload ($ENGINES, the order reversed every other round), fio after them"
