@@ -117,16 +117,24 @@ void snapshot_devices_save_done(struct vm *vm)
 			vhost_device_save_done(&set->entries[i].dev);
 }
 
-/* The option of kind's server an override of okind replaces, or NULL. */
+/* The device kind each override of the API and the CLI is for
+ * (Firecracker's drive_overrides, network_overrides, vsock_override). */
+static const char *const override_kinds[] = {
+    [CONFIG_OVERRIDE_DRIVE] = "blk",
+    [CONFIG_OVERRIDE_NET] = "net",
+    [CONFIG_OVERRIDE_VSOCK] = "vsock",
+};
+
+/* The option of kind's server an override of okind replaces (the kind's
+ * row says which), or NULL. */
 static const char *override_option(const char *kind, enum config_override_kind okind)
 {
-	if (!strcmp(kind, "blk"))
-		return okind == CONFIG_OVERRIDE_DRIVE ? "--image" : NULL;
-	if (!strcmp(kind, "net"))
-		return okind == CONFIG_OVERRIDE_NET ? "--tap" : NULL;
-	if (!strcmp(kind, "vsock"))
-		return okind == CONFIG_OVERRIDE_VSOCK ? "--uds" : NULL;
-	return NULL;
+	const struct device_kind *row = device_kind_by_name(kind);
+
+	if (!row || (unsigned)okind >= sizeof(override_kinds) / sizeof(override_kinds[0]) ||
+	    strcmp(kind, override_kinds[okind]))
+		return NULL;
+	return row->restore_override_option;
 }
 
 /* Does override o name this device (of its kind)? */

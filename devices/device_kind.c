@@ -227,6 +227,7 @@ const struct device_kind device_kinds[] = {
 	.config_size = 60,
 	.config_owner = DEVICE_CONFIG_BACKEND,
 	.fixup = blk_fixup,
+	.restore_override_option = "--image",
     },
     {
 	.name = "rng",
@@ -251,6 +252,7 @@ const struct device_kind device_kinds[] = {
 	.config_size = VIRTIO_NET_CONFIG_SIZE,
 	.config_owner = DEVICE_CONFIG_FRONTEND,
 	.fixup = net_fixup,
+	.restore_override_option = "--tap",
     },
     {
 	.name = "vsock",
@@ -260,6 +262,7 @@ const struct device_kind device_kinds[] = {
 	.config_size = VSOCK_CONFIG_SIZE,
 	.config_owner = DEVICE_CONFIG_FRONTEND,
 	.fixup = vsock_fixup,
+	.restore_override_option = "--uds",
     },
     {
 	/* isola-fs is a launcher: it starts Debian's virtiofsd on the

@@ -63,6 +63,11 @@ struct device_kind {
 	 * virtiofsd): it sends the core the back-end's connected socket over
 	 * fd 3 (SCM_RIGHTS) instead of serving vhost-user on fd 3 itself. */
 	bool hands_over_socket;
+	/* The option naming the host resource a restore may point elsewhere
+	 * (isola restore's --drive-override and friends: each clone its own
+	 * image, tap or socket); NULL if the kind has none.  One of options[],
+	 * with a value. */
+	const char *restore_override_option;
 };
 
 extern const struct device_kind device_kinds[];

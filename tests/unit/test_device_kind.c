@@ -40,6 +40,14 @@ static void test_rows_are_consistent(void **state)
 			assert_int_equal(strncmp(k->options[o].name, "--", 2), 0);
 			assert_ptr_equal(device_kind_option(k, k->options[o].name), &k->options[o]);
 		}
+		/* what a restore override replaces is an option with a value */
+		if (k->restore_override_option) {
+			const struct device_kind_option *o =
+			    device_kind_option(k, k->restore_override_option);
+
+			assert_non_null(o);
+			assert_true(o->has_value);
+		}
 	}
 }
 
