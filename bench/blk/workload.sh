@@ -14,7 +14,10 @@ for p in "${parts[@]}"; do
 	qd[0-9]*) depth=${p#qd} ;;
 	[0-9]*k) bs=$((${p%k} * 1024)) ;;
 	[0-9]*q) queues=${p%q} ;;
-	hp[0-9]*) halt_poll=${p#hp} ;;
+	hp[0-9]*)
+		halt_poll=${p#hp}
+		[[ $halt_poll =~ ^[0-9]+$ ]] || { echo "workload $1: $p: want hpUS, microseconds" >&2; exit 2; }
+		;;
 	*) echo "workload $1: unknown part $p (want RW[-SIZEk]-qdN[-Nq][-hpUS])" >&2; exit 2 ;;
 	esac
 done

@@ -18,7 +18,9 @@ for pair in "randread-qd1:randread 4096 1 1 0" "randrw-qd32-2q:randrw 4096 32 2 
 	[[ $got == "${pair#*:}" ]] || fail "workload.sh ${pair%%:*}: '$got', want '${pair#*:}'"
 done
 bench/blk/workload.sh randread 2>/dev/null && fail "workload.sh accepted a name without a depth"
-bench/blk/workload.sh randread-qd1-hpx 2>/dev/null && fail "workload.sh accepted a halt-poll without microseconds"
+for bad in randread-qd1-hpx randread-qd1-hp2x; do
+	bench/blk/workload.sh "$bad" 2>/dev/null && fail "workload.sh accepted $bad (a halt-poll without microseconds)"
+done
 
 # Three rounds each; the medians are the middle values (isola 20000 IOPS,
 # base 10000, qsd 15000, fio 21000 at depth 1).
