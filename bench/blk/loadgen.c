@@ -251,15 +251,14 @@ static int lg_wait(struct loadgen *lg)
 		struct lg_queue *q = &lg->queues[i];
 
 		pfd[i] = (struct pollfd){.fd = q->in_flight ? q->call_fd : -1, .events = POLLIN};
-		if (!q->in_flight || !(lg->features & (1ull << VIRTIO_F_EVENT_IDX)))
-			continue;
-		__atomic_store_n(q->used_event, q->last_used, __ATOMIC_RELAXED);
-		/* Write used_event, then re-read used->idx (the device does the
-		 * reverse): a completion in between must not be slept through. */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE) != q->last_used)
-			return 0;
+		if (q->in_flight && (lg->features & (1ull << VIRTIO_F_EVENT_IDX)))
+			__atomic_store_n(q->used_event, q->last_used, __ATOMIC_RELAXED);
 	}
+	/* Write used_event, then re-read used->idx (the device does the
+	 * reverse): a completion in between must not be slept through. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (lg_used_pending(lg))
+		return 0;
 	if (lg->opt->halt_poll_ns) {
 		uint64_t start = now_ns();
 
