@@ -426,10 +426,12 @@ net_kill_transfer() {
 net_drive() {
 	d=$W/$1.drv
 	: >"$d"
+	net_t0=$(cut -d' ' -f1 /proc/uptime)
 	if ! net_wait_ready "$W/$1.raw" "$W/$1.st"; then
 		echo "L2 never said it serves" >>"$d"
 		return
 	fi
+	net_step_time "$1" ready
 	# a step still running 20 s before the case's timeout: the rings'
 	# state while isola-net lives (the check of .st: a watchdog that
 	# outlives this driver does nothing once isola has ended)
@@ -438,21 +440,50 @@ net_drive() {
 		[ -e "$W/$1.st" ] || net_stall_dump "$1" cut-off
 	) &
 	watchdog=$!
+	# net_boot_once ends it with the driver: one left from a lost boot
+	# would dump into the next boot's log (net_boot removes the .st)
+	echo "$watchdog" >"$W/$1.watchdog"
 	p=$(net_ping)
 	echo "ping-l2 $p" >>"$d"
 	[ "$p" = 5/5 ] || net_stall_dump "$1" ping
+	net_step_time "$1" ping
 	nsx $NETTEST -p "udp: " udp "$NET_L2" "$NET_PORT" 10000 >>"$d" 2>&1
 	st=$?
 	echo "udp-status $st" >>"$d"
 	[ "$st" = 0 ] || net_stall_dump "$1" udp
+	net_step_time "$1" udp
 	nsx $NETTEST -p "tcp: " tcp "$NET_L2" "$NET_PORT" "$NET_MIB" "$NET_MIB" "$2" >>"$d" 2>&1
 	st=$?
 	echo "tcp-status $st" >>"$d"
 	[ "$st" = 0 ] || net_stall_dump "$1" tcp
-	[ "$3" = 1 ] && net_kill_transfer "$d"
+	net_step_time "$1" tcp
+	if [ "$3" = 1 ]; then
+		net_kill_transfer "$d"
+		net_step_time "$1" kill-tcp
+	fi
 	net_quit >>"$d" 2>&1
 	echo "quit-status $?" >>"$d"
 	kill "$watchdog" 2>/dev/null
+	net_step_time "$1" quit
+	quit_at=$(cut -d' ' -f1 /proc/uptime)
+	# After the quit L2 only reports, checks its kernel log and powers off
+	# (~1 s here).  One still running 45 s later is stuck (CI once saw
+	# every transfer pass and isola killed at the step's timeout, L2 silent
+	# after the quit): the rings and the vCPUs' state now, while they can
+	# still be read, and an L2 lost the emulator's way is ended and booted
+	# again (net_stall_dump).  Counted on L1's clock, not in sleeps.
+	until [ -e "$W/$1.st" ] || awk -v a="$quit_at" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { exit !(b - a > 45) }'; do
+		sleep 0.5
+	done
+	[ -e "$W/$1.st" ] || net_stall_dump "$1" after-quit
+}
+
+# net_step_time NAME STEP: when STEP ended, in seconds since the driver
+# started (net_drive's $net_t0, just before isola), into NAME's driver log:
+# where a slow case's time went
+net_step_time() {
+	awk -v a="$net_t0" -v b="$(cut -d' ' -f1 /proc/uptime)" -v s="$2" \
+		'BEGIN { printf "step %s ended %.1f s after isola started\n", s, b - a }' >>"$W/$1.drv"
 }
 
 # net_boot NAME QUEUES OFFLOADS CPUS KILL: L2 on $NET_VMM with a virtio-net
@@ -495,8 +526,11 @@ net_boot_once() {
 	L2_WRAP="$IP netns exec $NET_NS" l2_run "$n" "$@" "$NET_APPEND_OPT" "$L2_CMDLINE isola.mode=net"
 	ISOLA=$saved
 	L2_WRAP=
-	# L2 is gone: a driver still waiting on it has nothing left to see
+	# L2 is gone: a driver still waiting on it has nothing left to see,
+	# nor has its watchdog
 	kill "$driver" 2>/dev/null
+	[ -s "$W/$n.watchdog" ] && kill "$(cat "$W/$n.watchdog")" 2>/dev/null
+	rm -f "$W/$n.watchdog"
 	killall -KILL nettest 2>/dev/null
 	wait "$driver"
 	sed 's/^/    net| /' "$W/$n.drv"
@@ -547,8 +581,13 @@ net_check_tcp() { # NAME CONNS
 	[ "$(grep -c '^tcp: tcp conn [0-9]* ok:' "$W/$1.drv")" = "$2" ] || echo "TCP: not all $2 connections checksummed equal on both ends;"
 }
 
-# L2's nettest: every connection served and ended well
+# L2's nettest: every connection served and ended well (and L2 ended
+# after the quit: net_drive's dump otherwise, its vCPU 0 line given here)
 net_check_server() {
+	if grep -q '^stall-dump after-quit: ' "$W/$1.drv"; then
+		echo "L2 still ran 45 s after the quit: $(grep -m 1 '^stall-dump after-quit: isola: SIGUSR1: vCPU 0: rip=' "$W/$1.drv" |
+			sed 's/^stall-dump after-quit: isola: SIGUSR1: //' | cut -c1-160) (the whole dump: stall-dump lines below);"
+	fi
 	line=$(grep '^L2: nettest: serve done' "$W/$1.con")
 	[ -n "$line" ] || { echo "L2's nettest never ended;"; return; }
 	echo "$line" | grep -q ' 0 failed$' || echo "L2: ${line#L2: nettest: };"
