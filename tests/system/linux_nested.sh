@@ -91,7 +91,8 @@
 # L1 is bounded by a timeout and a watchdog on its console (run_l1): a hung
 # L1 fails with the tail of L1's console (L2's console is on it, prefixed
 # "L2|") and where its CPUs were.  A case that failed the emulator's way (L1
-# hung or gave no result, or L2 triple-faulted at the reset vector:
+# hung or gave no result, or L2 triple-faulted at the reset vector, or
+# L1's KVM stepped L2's TSC by a few ms under the snapshot case:
 # emulator_failure) gets up to three more L1 runs of its own, and every
 # result is printed; NESTED_NO_RETRY=1 turns that off.
 set -u
@@ -259,8 +260,34 @@ guest_stopped_taking_rx() {
 		}'
 }
 
+# The snapshot case failed for one reason only: L2's clocksource watchdog
+# marked its TSC unstable over a skew of less than 10 ms between kvm-clock
+# and the TSC in one interval.  L1's KVM, whose TSCs are unsynchronized (no
+# master clock), winds L2's TSC back to its last value each time it loads
+# L2's vCPU and catches it up at the clock update after, and plain L2
+# boots on a loaded host trip the same watchdog with no restore at all
+# (tsc-watched=no; docs/linux.md "L1's TSC rate").  The restores that did
+# step a clock stepped it by 224 ms and 3.2-3.7 s (docs/snapshot.md
+# Restore step 6): a restore still failing that way fails every run, and
+# every retried run is reported.
+tsc_watchdog_blip() { # WHY LOG
+	local reasons
+	reasons=$(echo "$1" | tr ';' '\n' | sed 's/^ *//; s/ *$//' | grep -v '^$')
+	[[ -n $reasons ]] || return 1
+	echo "$reasons" | grep -qvE "^snap-restore: L2: snap kmsg: .*(clocksource: timekeeping watchdog on CPU[0-9]*: Marking clocksource 'tsc' as unstable because the skew is too large:|tsc: Marking TSC unstable due to clocksource watchdog)\$" &&
+		return 1
+	awk 'index($0, "L2: snap kmsg: ") && /clocksource: .*wd_nsec: [0-9]+/ { w = $0; sub(/.*wd_nsec: /, "", w); sub(/ .*/, "", w); wd[++nw] = w }
+		index($0, "L2: snap kmsg: ") && /clocksource: .*cs_nsec: [0-9]+/ { c = $0; sub(/.*cs_nsec: /, "", c); sub(/ .*/, "", c); cs[++nc] = c }
+		END {
+			if (!nw || nw != nc) exit 1
+			for (i = 1; i <= nw; i++) { d = wd[i] - cs[i]; if (d < 0) d = -d; if (d >= 10000000) exit 1 }
+			exit 0
+		}' "$2"
+}
+
 emulator_failure() { # WHY LOG CASE
 	[[ $1 == "no result"* || $1 == "L1 hung"* ]] && return 0
+	[[ $3 == snapshot ]] && tsc_watchdog_blip "$1" "$2" && return 0
 	local sec=$3
 	case $3 in net-ping | net-udp | net-tcp | net-kill) sec=net ;; net-offloads-off) sec=net-off ;; esac
 	[[ $3 == net-* ]] && guest_stopped_taking_rx "$2" "$sec" && return 0
