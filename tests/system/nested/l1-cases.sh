@@ -467,7 +467,7 @@ net_drive() {
 	net_step_time "$1" quit
 	quit_at=$(cut -d' ' -f1 /proc/uptime)
 	# After the quit L2 only reports, checks its kernel log and powers off
-	# (~1 s here).  One still running 45 s later is stuck (CI once saw
+	# (~2 s here).  One still running 45 s later is stuck (CI once saw
 	# every transfer pass and isola killed at the step's timeout, L2 silent
 	# after the quit): the rings and the vCPUs' state now, while they can
 	# still be read, and an L2 lost the emulator's way is ended and booted
