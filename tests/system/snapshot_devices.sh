@@ -112,7 +112,8 @@ snapshot() {
 
 # restore NAME [KEY_AFTER_REGEX]: `isola restore` NAME's files (and the
 # options in RESTORE_ARGS), its console on a fifo (a key is sent once the
-# output matches KEY_AFTER_REGEX); waits for the end; sets ST.
+# output matches KEY_AFTER_REGEX; "stderr:REGEX": once isola's stderr does);
+# waits for the end; sets ST.
 restore() {
 	local name=$1 pid
 	rm -f "$TMP/fifo"
@@ -123,7 +124,10 @@ restore() {
 	pid=$!
 	PIDS+=("$pid")
 	exec 7>"$TMP/fifo"
-	if [[ -n ${2-} ]]; then
+	if [[ ${2-} == stderr:* ]]; then
+		wait_for "$TMP/$name.rerr" "${2#stderr:}" 30
+		printf k >&7 2>/dev/null
+	elif [[ -n ${2-} ]]; then
 		wait_for "$TMP/$name.rout" "$2" 30
 		printf k >&7 2>/dev/null
 	fi
@@ -277,7 +281,9 @@ for mode in cli mask; do
 	printf 'isola snapshot sector 0' | dd of="$TMP/irq_$mode.img" conv=notrunc status=none
 	vm_json "irq_$mode" snap_irq "mode=$mode" "$TMP/irq_$mode.img"
 	snapshot "irq_$mode" '^snap_irq: pending' || continue
-	restore "irq_$mode" '.'
+	# the restored guest prints nothing until the key: send it once isola
+	# has the VM running (core/main.c's "restored ...: ... running in")
+	restore "irq_$mode" 'stderr:restored .*: .* running in '
 	# the restored output starts after the snapshot: no "pending" again
 	if [[ $ST == 1 ]] && grep -q '^PASS: the pending interrupt is delivered' "$TMP/irq_$mode.rout" &&
 		! grep -q 'isola snap_irq guest' "$TMP/irq_$mode.rout"; then
