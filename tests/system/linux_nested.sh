@@ -276,8 +276,11 @@ tsc_watchdog_blip() { # WHY LOG
 	[[ -n $reasons ]] || return 1
 	echo "$reasons" | grep -qvE "^snap-restore: L2: snap kmsg: .*(clocksource: timekeeping watchdog on CPU[0-9]*: Marking clocksource 'tsc' as unstable because the skew is too large:|tsc: Marking TSC unstable due to clocksource watchdog)\$" &&
 		return 1
-	awk 'index($0, "L2: snap kmsg: ") && /clocksource: .*wd_nsec: [0-9]+/ { w = $0; sub(/.*wd_nsec: /, "", w); sub(/ .*/, "", w); wd[++nw] = w }
-		index($0, "L2: snap kmsg: ") && /clocksource: .*cs_nsec: [0-9]+/ { c = $0; sub(/.*cs_nsec: /, "", c); sub(/ .*/, "", c); cs[++nc] = c }
+	# each pair: kvm-clock's wd_nsec line, then the TSC's cs_nsec line
+	awk 'index($0, "L2: snap kmsg: ") && match($0, /clocksource: .*(wd|cs)_nsec: [0-9]+/) {
+			v = $0; sub(/.*_nsec: /, "", v); sub(/ .*/, "", v)
+			if ($0 ~ /wd_nsec: /) wd[++nw] = v; else cs[++nc] = v
+		}
 		END {
 			if (!nw || nw != nc) exit 1
 			for (i = 1; i <= nw; i++) { d = wd[i] - cs[i]; if (d < 0) d = -d; if (d >= 10000000) exit 1 }

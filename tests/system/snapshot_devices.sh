@@ -124,11 +124,10 @@ restore() {
 	pid=$!
 	PIDS+=("$pid")
 	exec 7>"$TMP/fifo"
-	if [[ ${2-} == stderr:* ]]; then
-		wait_for "$TMP/$name.rerr" "${2#stderr:}" 30
-		printf k >&7 2>/dev/null
-	elif [[ -n ${2-} ]]; then
-		wait_for "$TMP/$name.rout" "$2" 30
+	if [[ -n ${2-} ]]; then
+		local file=$TMP/$name.rout re=$2
+		[[ $re == stderr:* ]] && file=$TMP/$name.rerr re=${re#stderr:}
+		wait_for "$file" "$re" 30
 		printf k >&7 2>/dev/null
 	fi
 	wait_for "$TMP/$name.rout" '^isola-guest: (PASS|FAIL)' 60

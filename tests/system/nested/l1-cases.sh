@@ -9,9 +9,12 @@ mkdir -p "$W"
 ONLY=$(l1_arg cases)
 
 selected() { [ -z "$ONLY" ] || echo ",$ONLY," | grep -q ",$1,"; }
+# L1's uptime in seconds, and the seconds since an earlier one (to 0.1 s)
+l1_uptime() { cut -d' ' -f1 /proc/uptime; }
+secs_since() { awk -v a="$1" -v b="$(l1_uptime)" 'BEGIN { printf "%.1f\n", b - a }'; }
 # (L1's uptime at each result: where the nested run's minutes go)
 result() {
-	echo "L1: [$1] done at $(cut -d' ' -f1 /proc/uptime) s of L1's uptime"
+	echo "L1: [$1] done at $(l1_uptime) s of L1's uptime"
 	echo "@@CASE $1 $2 $3"
 }
 
@@ -23,7 +26,7 @@ l2_run() {
 	name=$1
 	shift
 	echo "L1: [$name] isola $*"
-	start=$(cut -d' ' -f1 /proc/uptime)
+	start=$(l1_uptime)
 	: >"$W/$name.raw"
 	[ -w /sys/kernel/tracing/trace ] && : >/sys/kernel/tracing/trace
 	# live on L1's console; a file, not a pipe, so that a process isola
@@ -49,7 +52,7 @@ l2_run() {
 		echo "L1: [$name] processes left behind: $(echo $left)" | tee -a "$W/$name.err"
 		killall -KILL isola-blk isola-rng isola-net isola-vsock isola-fs virtiofsd isola qemu-system-x86_64 2>/dev/null
 	fi
-	awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f\n", b - a }' >"$W/$name.secs"
+	secs_since "$start" >"$W/$name.secs"
 	echo "L1: [$name] isola exit status $st after $(cat "$W/$name.secs") s"
 }
 
@@ -426,7 +429,7 @@ net_kill_transfer() {
 net_drive() {
 	d=$W/$1.drv
 	: >"$d"
-	net_t0=$(cut -d' ' -f1 /proc/uptime)
+	net_t0=$(l1_uptime)
 	if ! net_wait_ready "$W/$1.raw" "$W/$1.st"; then
 		echo "L2 never said it serves" >>"$d"
 		return
@@ -465,14 +468,14 @@ net_drive() {
 	echo "quit-status $?" >>"$d"
 	kill "$watchdog" 2>/dev/null
 	net_step_time "$1" quit
-	quit_at=$(cut -d' ' -f1 /proc/uptime)
+	quit_at=$(l1_uptime)
 	# After the quit L2 only reports, checks its kernel log and powers off
 	# (~2 s here).  One still running 45 s later is stuck (CI once saw
 	# every transfer pass and isola killed at the step's timeout, L2 silent
 	# after the quit): the rings and the vCPUs' state now, while they can
 	# still be read, and an L2 lost the emulator's way is ended and booted
 	# again (net_stall_dump).  Counted on L1's clock, not in sleeps.
-	until [ -e "$W/$1.st" ] || awk -v a="$quit_at" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { exit !(b - a > 45) }'; do
+	until [ -e "$W/$1.st" ] || [ "$(secs_since "$quit_at" | cut -d. -f1)" -ge 45 ]; do
 		sleep 0.5
 	done
 	[ -e "$W/$1.st" ] || net_stall_dump "$1" after-quit
@@ -482,8 +485,7 @@ net_drive() {
 # started (net_drive's $net_t0, just before isola), into NAME's driver log:
 # where a slow case's time went
 net_step_time() {
-	awk -v a="$net_t0" -v b="$(cut -d' ' -f1 /proc/uptime)" -v s="$2" \
-		'BEGIN { printf "step %s ended %.1f s after isola started\n", s, b - a }' >>"$W/$1.drv"
+	echo "step $2 ended $(secs_since "$net_t0") s after isola started" >>"$W/$1.drv"
 }
 
 # net_boot NAME QUEUES OFFLOADS CPUS KILL: L2 on $NET_VMM with a virtio-net

@@ -52,14 +52,14 @@ case_virtiofs() {
 	want=$W/fs-want
 	rm -rf "$share" "$want" "$W/fs-got.txt" "$W/fs-big.txt" "$W/fs.drv"
 	mkdir -p "$share" "$want"
-	t0=$(cut -d' ' -f1 /proc/uptime)
+	t0=$(l1_uptime)
 	# host -> guest: a file, a tree, a big file and live/tree, checked in L2
 	dd if=/dev/urandom of="$share/from-host" bs=64k count=16 2>/dev/null
 	fs_md5 <"$share/from-host" >"$share/from-host.md5"
 	fs_host_prep "$share" "$FS_FILES" "$FS_BIG_MIB" || echo "fs_host_prep failed" >"$W/fs.drv"
 	host_tree=$(fs_manifest "$share/host" | fs_md5)
 	host_big="$(stat -c %s "$share/host-big") $(fs_md5 <"$share/host-big")"
-	echo "L1: [fs] L1's share made in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
+	echo "L1: [fs] L1's share made in $(secs_since "$t0") s"
 	# the same operations on L1's own directory, while L2 boots
 	(fs_ops "$want" "$FS_FILES" && fs_manifest "$want" >"$W/fs-want.txt") || echo "fs_ops failed in L1" >"$W/fs-want.err" &
 	mine=$!
@@ -75,11 +75,11 @@ case_virtiofs() {
 			sleep 0.5
 			i=$((i + 5))
 		done
-		turn=$(cut -d' ' -f1 /proc/uptime)
+		turn=$(l1_uptime)
 		fs_manifest "$share" >"$W/fs-got.txt"
 		echo "$(stat -c %s "$share/big") $(fs_md5 <"$share/big")" >"$W/fs-big.txt"
 		if fs_host_change "$share"; then echo changed >"$W/fs.drv"; else echo "fs_host_change failed" >"$W/fs.drv"; fi
-		echo "L1: [fs] L2's host-turn seen at $turn s of L1's uptime, L2's tree and big file read and live/tree changed at $(cut -d' ' -f1 /proc/uptime) s"
+		echo "L1: [fs] L2's host-turn seen at $turn s of L1's uptime, L2's tree and big file read and live/tree changed at $(l1_uptime) s"
 	) &
 	drv=$!
 	# (a step of its own: 2000 files through nested TCG take 40-90 s of
@@ -92,7 +92,7 @@ case_virtiofs() {
 	STEP_TIMEOUT=$step_timeout
 	wait "$drv"
 	wait "$mine"
-	t1=$(cut -d' ' -f1 /proc/uptime)
+	t1=$(l1_uptime)
 
 	c=$W/fs.con
 	why=$(l2_common fs 0)
@@ -136,7 +136,7 @@ EOF2
 	grep -q '^L2: fs umount-status 0$' "$c" || why="$why umount failed in L2 ($(grep '^L2: fs umount' "$c"));"
 	grep -q 'needs a reset\|virtio-fs: \|isola-fs: ' "$W/fs.err" && why="$why isola or isola-fs complained: $(grep 'needs a reset\|virtio-fs: \|isola-fs: ' "$W/fs.err" | head -n 2 | tr '\n' ' ');"
 	steps=$(sed -n 's/^L2: fs at \([0-9.]*\) \([a-z-]*\).*/\2 \1/p' "$c" | tr '\n' ' ' | sed 's/ $//')
-	echo "L1: [fs] L2's steps at (uptime s): $steps; L1's checks $(awk -v a="$t1" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
+	echo "L1: [fs] L2's steps at (uptime s): $steps; L1's checks $(secs_since "$t1") s"
 	verdict virtiofs "$why" \
 		"Debian's virtiofsd (sandbox=chroot) started by isola-fs, L2's virtiofs: host -> guest, L1's tree of $((FS_FILES + 7)) files and $FS_BIG_MIB MiB file read in L2 with L1's sizes and MD5s; guest -> host, $FS_FILES small files created in directories, renamed, truncated, appended to and deleted, a directory made and removed ($entries names), a $FS_BIG_MIB MiB file written with fsync, syncfs, read back past L2's page cache: L1 saw the same tree and MD5s while L2 had it mounted, equal to the same operations on L1's own; L1's rewrite, append, delete, rename, truncate and new names under L2's mount seen by L2 within cache=auto's 1 s; umount clean ($(cat "$W/fs.secs") s in isola)"
 }
