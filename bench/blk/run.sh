@@ -13,12 +13,13 @@
 # read/write sequential, -64k the block size, -hp200 a guest whose idle
 # vCPU KVM halt-polls 200 us (blk-loadgen --halt-poll-us; fio runs as for
 # the same workload without it): bench/blk/workload.sh),
-# ISOLA_BLK, QSD, FIO (binaries), ISOLA_ARGS (extra isola-blk options, e.g.
-# "--poll-us 0"), ISOLA_BASE (a second isola-blk binary, e.g. a copy built
-# before a change: run as engine "base" in the same rounds, and compared as
-# "vs before"), BENCH_DIR (where the 1 GiB image goes;
-# default a fresh directory under build/, i.e. on the repo's filesystem:
-# /tmp may be a tmpfs, which has no O_DIRECT).
+# ISOLA_BLK, QSD, FIO (binaries), ISOLA_ARGS (extra isola-blk options,
+# e.g. "--poll-us 0"), ISOLA_BASE (a second isola-blk binary, e.g. a copy
+# built before a change: run as engine "base" in the same rounds, and
+# compared as "vs before"), OUT (the results file), HOST_IDLE_POLL_NS (this
+# host's idle poll for the run, below), BENCH_DIR (where the 1 GiB image
+# goes; default a fresh directory under build/, i.e. on the repo's
+# filesystem: /tmp may be a tmpfs, which has no O_DIRECT).
 set -eu
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
@@ -39,6 +40,17 @@ mkdir -p build/bench bench/results
 # Other work on a small host shows up as noise and tails: say so.
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 awk '{ exit !($1 > 0.5) }' /proc/loadavg && echo "bench: note: load average $LOAD_BEFORE; other work will skew the figures" >&2
+# An idle CPU of this host halts at once (its kernel is booted with
+# haltpoll.guest_halt_poll_ns=0), so waking a task there costs a wake-up of
+# a halted vCPU by the hypervisor (bench/blk/README.md, "The host's idle
+# CPUs").  HOST_IDLE_POLL_NS=N sets cpuidle-haltpoll's poll for this run
+# (root; restored at exit), e.g. 200000, Linux's default.
+IDLE_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+IDLE_POLL_SAVED=
+if [[ -n ${HOST_IDLE_POLL_NS:-} ]]; then
+	[[ -w $IDLE_POLL ]] || { echo "bench: HOST_IDLE_POLL_NS needs root and the haltpoll cpuidle governor ($IDLE_POLL)" >&2; exit 2; }
+	IDLE_POLL_SAVED=$(cat "$IDLE_POLL")
+fi
 DIR=${BENCH_DIR:-$(mktemp -d "$PWD/build/bench/blk.XXXXXX")}
 IMG=$DIR/disk.img
 PIDS=()
@@ -46,8 +58,10 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 	[[ -n ${BENCH_DIR:-} ]] || rm -rf "$DIR"
+	[[ -z $IDLE_POLL_SAVED ]] || echo "$IDLE_POLL_SAVED" >"$IDLE_POLL"
 }
 trap cleanup EXIT
+[[ -z $IDLE_POLL_SAVED ]] || echo "$HOST_IDLE_POLL_NS" >"$IDLE_POLL"
 
 # Preallocated and written once, so every read hits real blocks and writes
 # never convert unwritten extents.
@@ -119,13 +133,16 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
-OUT=bench/results/blk-$(date +%F).txt
+OUT=${OUT:-bench/results/blk-$(date +%F).txt}
 {
 	echo "# block I/O: isola-blk vs qemu-storage-daemon (vhost-user-blk), fio as the limit"
 	echo "date: $(date -u '+%F %T %z')"
 	echo "kernel: $(uname -r)"
 	echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($(nproc) online)"
 	if [[ -d /sys/module/kvm_pvm ]]; then echo "kvm: PVM (software KVM, /sys/module/kvm_pvm)"; else echo "kvm: not PVM"; fi
+	# An idle CPU that halts at once makes every wake-up of a task on it
+	# a wake-up of a halted vCPU by the hypervisor under this host.
+	echo "idle: cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)$([[ -r $IDLE_POLL ]] && echo ", guest_halt_poll_ns $(cat "$IDLE_POLL")${IDLE_POLL_SAVED:+ for this run (HOST_IDLE_POLL_NS; $IDLE_POLL_SAVED before and after)}")"
 	echo "filesystem: $(df --output=fstype "$DIR" | tail -1) on $(df --output=source "$DIR" | tail -1) (image $(du -h --apparent-size "$IMG" | cut -f1), preallocated, written once)"
 	echo "qsd: $("$QSD" --version | head -1)"
 	echo "fio: $("$FIO" --version)"
