@@ -48,6 +48,7 @@ awk '{ exit !($1 > 0.5) }' /proc/loadavg && echo "bench: note: load average $LOA
 IDLE_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 IDLE_POLL_SAVED=
 if [[ -n ${HOST_IDLE_POLL_NS:-} ]]; then
+	[[ $HOST_IDLE_POLL_NS =~ ^[0-9]+$ ]] || { echo "bench: HOST_IDLE_POLL_NS=$HOST_IDLE_POLL_NS: want nanoseconds, e.g. 200000" >&2; exit 2; }
 	[[ -w $IDLE_POLL ]] || { echo "bench: HOST_IDLE_POLL_NS needs root and the haltpoll cpuidle governor ($IDLE_POLL)" >&2; exit 2; }
 	IDLE_POLL_SAVED=$(cat "$IDLE_POLL")
 fi
