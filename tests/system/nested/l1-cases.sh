@@ -96,12 +96,31 @@ l2_lost_how() {
 	fi
 }
 
+# l2_boot NAME ARG...: l2_run, and up to two more boots of L2 when one is
+# lost the emulator's way (l2_died_the_emulators_way): another boot in this
+# L1 costs ~20 s, another L1 (linux_nested.sh's retry) about two minutes.
+# $RETRIED says what each lost boot ended in (verdict reports it with the
+# result, pass or fail; the caller clears it after its verdicts)
+l2_boot() {
+	RETRIED=
+	boot=1
+	while :; do
+		l2_run "$@"
+		[ "$boot" -lt 3 ] && l2_died_the_emulators_way "$1" || break
+		lost="L2 boot $boot of 3 $(l2_lost_how "$1") after $(cat "$W/$1.secs") s"
+		RETRIED="${RETRIED:+$RETRIED, }$lost"
+		echo "L1: [$1] $lost (the emulator's, docs/linux.md); booting it again"
+		for f in con err; do cp "$W/$1.$f" "$W/$1.boot$boot.$f"; done
+		boot=$((boot + 1))
+	done
+}
+
 case_boot() { # CPUS [EXTRA ISOLA ARGS]
 	cpus=$1
 	shift
 	name=boot-${cpus}cpu
 	selected "$name" || return 0
-	l2_run "$name" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" --cmdline "$L2_CMDLINE isola.mode=basic" \
+	l2_boot "$name" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" --cmdline "$L2_CMDLINE isola.mode=basic" \
 		--memory 512M --cpus "$cpus" --console stdio "$@"
 	why=$(l2_common "$name" 0)
 	got=$(sed -n 's/^L2: init .*cpus=\([0-9]*\).*/\1/p' "$W/$name.con")
@@ -114,6 +133,7 @@ case_boot() { # CPUS [EXTRA ISOLA ARGS]
 		grep -q 'isola-rng: sandboxed' "$W/$name.err" || why="$why isola-rng never said it was sandboxed;"
 		verdict hwrng "$why" "L2 read 4 KiB from /dev/hwrng = virtio_rng through a sandboxed isola-rng"
 	fi
+	RETRIED=
 }
 
 # e2fsck -fn and debugfs checks of an ext4 image L2 wrote (rootfs-init)
