@@ -98,7 +98,7 @@ l2_lost_how() {
 
 # l2_boot NAME ARG...: l2_run, and up to two more boots of L2 when one is
 # lost the emulator's way (l2_died_the_emulators_way): another boot in this
-# L1 costs ~20 s, another L1 (linux_nested.sh's retry) about two minutes.
+# L1 costs ~10 s, another L1 (linux_nested.sh's retry) about two minutes.
 # $RETRIED says what each lost boot ended in (verdict reports it with the
 # result, pass or fail; the caller clears it after its verdicts)
 l2_boot() {
