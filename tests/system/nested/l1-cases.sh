@@ -96,21 +96,26 @@ l2_lost_how() {
 	fi
 }
 
-# l2_boot NAME ARG...: l2_run, and up to two more boots of L2 when one is
-# lost the emulator's way (l2_died_the_emulators_way): another boot in this
-# L1 costs ~10 s, another L1 (linux_nested.sh's retry) about two minutes.
-# $RETRIED says what each lost boot ended in (verdict reports it with the
-# result, pass or fail; the caller clears it after its verdicts)
+# l2_boot ONCE NAME ARG...: ONCE NAME ARG... (l2_run, or net_boot_once),
+# and up to two more boots of L2 when one is lost the emulator's way
+# (l2_died_the_emulators_way): another boot in this L1 costs ~10 s, another
+# L1 (linux_nested.sh's retry) about two minutes.  $RETRIED says what each
+# lost boot ended in, when, and in which network step (verdict reports it
+# with the result, pass or fail; the caller clears it after its verdicts);
+# each lost boot's console, stderr and driver log are kept as NAME.bootN.*.
+# Fails when ONCE does.
 l2_boot() {
+	boot_once=$1
+	shift
 	RETRIED=
 	boot=1
 	while :; do
-		l2_run "$@"
+		"$boot_once" "$@" || return 1
 		[ "$boot" -lt 3 ] && l2_died_the_emulators_way "$1" || break
-		lost="L2 boot $boot of 3 $(l2_lost_how "$1") after $(cat "$W/$1.secs") s"
+		lost="L2 boot $boot of 3 $(l2_lost_how "$1") after $(cat "$W/$1.secs") s$(grep -sE '^(udp|tcp|kill-tcp): ' "$W/$1.drv" | tail -n 1 | sed 's/^\([a-z-]*\): .*/ in \1/')"
 		RETRIED="${RETRIED:+$RETRIED, }$lost"
 		echo "L1: [$1] $lost (the emulator's, docs/linux.md); booting it again"
-		for f in con err; do cp "$W/$1.$f" "$W/$1.boot$boot.$f"; done
+		for f in con err drv; do cp "$W/$1.$f" "$W/$1.boot$boot.$f" 2>/dev/null; done
 		boot=$((boot + 1))
 	done
 }
@@ -120,7 +125,7 @@ case_boot() { # CPUS [EXTRA ISOLA ARGS]
 	shift
 	name=boot-${cpus}cpu
 	selected "$name" || return 0
-	l2_boot "$name" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" --cmdline "$L2_CMDLINE isola.mode=basic" \
+	l2_boot l2_run "$name" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" --cmdline "$L2_CMDLINE isola.mode=basic" \
 		--memory 512M --cpus "$cpus" --console stdio "$@"
 	why=$(l2_common "$name" 0)
 	got=$(sed -n 's/^L2: init .*cpus=\([0-9]*\).*/\1/p' "$W/$name.con")
@@ -516,19 +521,7 @@ net_step_time() {
 # and exits, where QEMU's nested SVM loses L2 most (CI: 4 L1 runs in a row
 # lost the same boot).  $RETRIED says what each lost boot ended in and
 # when; the console and trace of every boot stay in L1's log.
-net_boot() {
-	RETRIED=
-	boot=1
-	while :; do
-		net_boot_once "$@" || return 1
-		[ "$boot" -lt 3 ] && l2_died_the_emulators_way "$1" || break
-		lost="L2 boot $boot of 3 $(l2_lost_how "$1") after $(cat "$W/$1.secs") s$(grep -E '^(udp|tcp|kill-tcp): ' "$W/$1.drv" | tail -n 1 | sed 's/^\([a-z-]*\): .*/ in \1/')"
-		RETRIED="${RETRIED:+$RETRIED, }$lost"
-		echo "L1: [$1] $lost (the emulator's, docs/linux.md); booting it again"
-		for f in con err drv; do cp "$W/$1.$f" "$W/$1.boot$boot.$f" 2>/dev/null; done
-		boot=$((boot + 1))
-	done
-}
+net_boot() { l2_boot net_boot_once "$@"; }
 
 net_boot_once() {
 	if ! net_setup "$2"; then
